@@ -1,0 +1,272 @@
+package auditgorm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// Dialect returns the auditstore dialect of db.
+func Dialect(db *gorm.DB) (auditstore.Dialect, error) {
+	if db == nil || db.Dialector == nil {
+		return "", errors.New("auditgorm: db is nil: pass an opened *gorm.DB")
+	}
+	return auditstore.ParseDialect(db.Dialector.Name())
+}
+
+// Migrate creates or upgrades the auditlog_entries table of db. It is
+// idempotent and safe to run from several processes at once.
+func Migrate(ctx context.Context, db *gorm.DB) error {
+	d, err := Dialect(db)
+	if err != nil {
+		return err
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("auditgorm: Migrate needs the root *gorm.DB, not a transaction: %w", err)
+	}
+	return auditstore.Migrate(ctx, sqlDB, d)
+}
+
+// Store returns an auditstore.Store reading through db's connection (its
+// transaction, if db is one).
+func Store(db *gorm.DB) (*auditstore.Store, error) {
+	d, err := Dialect(db)
+	if err != nil {
+		return nil, err
+	}
+	return auditstore.New(db.Statement.ConnPool, d)
+}
+
+// Record is an entry to write by hand, for changes GORM cannot see (raw SQL,
+// Table() writes) or for objects that are not registered.
+type Record struct {
+	// Action is required.
+	Action auditlog.Action
+	// Object, when set, names the entry's object: its model name, key and
+	// repr are taken from it (and its registration, if any).
+	Object any
+	// Model and PK name the object explicitly when Object is nil; they
+	// override what Object gives when set.
+	Model string
+	PK    string
+	// Repr overrides the object's repr; by default it is Object's, or
+	// "Model(PK)".
+	Repr string
+	// Changes are stored as given; nil for none.
+	Changes auditlog.Changes
+	// Timestamp defaults to now.
+	Timestamp time.Time
+}
+
+// Log writes one entry through db — pass the transaction that made the
+// change, so the entry commits with it. The actor, remote address,
+// correlation id and extra data come from ctx, as for captured writes.
+func Log(ctx context.Context, db *gorm.DB, r Record) error {
+	if ctx == nil {
+		return errors.New("auditgorm: Log: ctx is nil")
+	}
+	if !r.Action.Valid() {
+		return fmt.Errorf("auditgorm: Log: invalid action %d: use auditlog.ActionCreate, ActionUpdate, ActionDelete or ActionAccess", r.Action)
+	}
+	d, err := Dialect(db)
+	if err != nil {
+		return err
+	}
+	e := baseEntry(ctx, r.Model, time.Now())
+	e.Action, e.Changes = r.Action, r.Changes
+	if !r.Timestamp.IsZero() {
+		e.Timestamp = r.Timestamp.UTC().Truncate(time.Microsecond)
+	}
+	if r.Object != nil {
+		if err := describe(ctx, db, r.Object, &e); err != nil {
+			return err
+		}
+	}
+	if r.Model != "" {
+		e.Model = r.Model
+	}
+	if r.PK != "" {
+		e.ObjectPK, e.ObjectID = r.PK, nil
+		if id, err := strconv.ParseInt(r.PK, 10, 64); err == nil {
+			e.ObjectID = &id
+		}
+		if r.Object == nil {
+			e.ObjectRepr = e.Model + "(" + r.PK + ")"
+		}
+	}
+	if r.Repr != "" {
+		e.ObjectRepr = r.Repr
+	}
+	if e.Model == "" || e.ObjectPK == "" {
+		return errors.New("auditgorm: Log: the record names no object: set Object, or Model and PK")
+	}
+	if err := auditstore.Insert(ctx, db.Statement.ConnPool, d, []auditlog.Entry{e}); err != nil {
+		return fmt.Errorf("auditgorm: Log: %w", err)
+	}
+	return nil
+}
+
+// LogAccess writes an access entry (action 3) for obj, for reads that must
+// leave a trace. It is written even where auditing is disabled, as in the
+// seed system.
+func LogAccess(ctx context.Context, db *gorm.DB, obj any) error {
+	if obj == nil {
+		return errors.New("auditgorm: LogAccess: obj is nil")
+	}
+	return Log(ctx, db, Record{Action: auditlog.ActionAccess, Object: obj})
+}
+
+// describe fills the model name, key, repr, snapshot and additional data of
+// obj into e.
+func describe(ctx context.Context, db *gorm.DB, obj any, e *auditlog.Entry) error {
+	m, row, err := objectModel(db, obj)
+	if err != nil {
+		return err
+	}
+	key, id, ok, err := m.key(ctx, row)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("auditgorm: %s has a zero primary key: save it first", m.schema.Name)
+	}
+	e.Model, e.ObjectPK, e.ObjectID = m.name, key, id
+	e.ObjectRepr = m.repr(row, key)
+	if e.AdditionalData, err = additionalData(ctx, row); err != nil {
+		return err
+	}
+	if len(m.snapshot) > 0 {
+		keyJSON, err := m.keyJSON(ctx, row)
+		if err != nil {
+			return err
+		}
+		if e.SerializedData, err = m.snapshotOf(ctx, row, keyJSON); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pluginOf returns the auditlog plugin installed on db, if any.
+func pluginOf(db *gorm.DB) *Plugin {
+	if db.Config == nil {
+		return nil
+	}
+	if p, ok := db.Config.Plugins[(&Plugin{}).Name()].(*Plugin); ok {
+		return p
+	}
+	return nil
+}
+
+// objectModel compiles obj's model: with its registration if the plugin on
+// db has one, else with default options.
+func objectModel(db *gorm.DB, obj any) (*model, reflect.Value, error) {
+	row := reflect.ValueOf(obj)
+	for row.Kind() == reflect.Pointer {
+		if row.IsNil() {
+			return nil, row, errors.New("auditgorm: object is a nil pointer")
+		}
+		row = row.Elem()
+	}
+	if row.Kind() != reflect.Struct {
+		return nil, row, fmt.Errorf("auditgorm: object of type %T is not a struct", obj)
+	}
+	stmt := &gorm.Statement{DB: db}
+	if err := stmt.Parse(obj); err != nil {
+		return nil, row, fmt.Errorf("auditgorm: parse %T: %w", obj, err)
+	}
+	p := pluginOf(db)
+	reg, dialect := auditlog.DefaultRegistry, db.Dialector.Name()
+	if p != nil {
+		reg = p.reg
+	}
+	cfg, ok := reg.Lookup(stmt.Schema.ModelType)
+	if !ok {
+		cfg = &auditlog.ModelConfig{Type: stmt.Schema.ModelType}
+	}
+	if p != nil && ok {
+		m, err := p.compiled(db, stmt.Schema, cfg)
+		return m, row, err
+	}
+	m, err := compileModel(db, dialect, cfg, stmt.Schema, reg.Mask())
+	return m, row, err
+}
+
+// ref returns the store reference of obj.
+func ref(ctx context.Context, db *gorm.DB, obj any) (auditstore.ObjectRef, error) {
+	m, row, err := objectModel(db, obj)
+	if err != nil {
+		return auditstore.ObjectRef{}, err
+	}
+	key, id, ok, err := m.key(ctx, row)
+	if err != nil {
+		return auditstore.ObjectRef{}, err
+	}
+	if !ok {
+		return auditstore.ObjectRef{}, fmt.Errorf("auditgorm: %s has a zero primary key: it has no history", m.schema.Name)
+	}
+	return auditstore.ObjectRef{Model: m.name, PK: key, ID: id}, nil
+}
+
+// History returns one page of obj's entries, newest first, like the seed
+// system's history.all(). obj is a pointer to a model with its key set.
+func History(ctx context.Context, db *gorm.DB, obj any, p auditstore.Page) (auditstore.Result, error) {
+	return HistoryOf(ctx, db, []any{obj}, p)
+}
+
+// HistoryOf returns the entries of several objects merged and ordered
+// newest first, like the seed system's get_for_objects. objs may mix models,
+// so an object's history can be combined with its related objects'. objs is
+// a slice of models, of pointers to models, or of any mix ([]any).
+func HistoryOf(ctx context.Context, db *gorm.DB, objs any, p auditstore.Page) (auditstore.Result, error) {
+	list := reflect.ValueOf(objs)
+	if list.Kind() == reflect.Pointer {
+		list = list.Elem()
+	}
+	if list.Kind() != reflect.Slice && list.Kind() != reflect.Array {
+		return auditstore.Result{}, fmt.Errorf("auditgorm: HistoryOf: objs is a %T, not a slice", objs)
+	}
+	if list.Len() == 0 {
+		return auditstore.Result{}, errors.New("auditgorm: HistoryOf: no objects given")
+	}
+	refs := make([]auditstore.ObjectRef, 0, list.Len())
+	for i := 0; i < list.Len(); i++ {
+		o := list.Index(i)
+		if o.Kind() != reflect.Pointer && o.Kind() != reflect.Interface && o.CanAddr() {
+			o = o.Addr()
+		}
+		r, err := ref(ctx, db, o.Interface())
+		if err != nil {
+			return auditstore.Result{}, err
+		}
+		refs = append(refs, r)
+	}
+	s, err := Store(db)
+	if err != nil {
+		return auditstore.Result{}, err
+	}
+	return s.List(ctx, auditstore.Filter{Objects: refs}, p)
+}
+
+// ModelHistory returns one page of the entries of every object of model
+// (a value or pointer of the model type), newest first.
+func ModelHistory(ctx context.Context, db *gorm.DB, model any, p auditstore.Page) (auditstore.Result, error) {
+	m, _, err := objectModel(db, model)
+	if err != nil {
+		return auditstore.Result{}, err
+	}
+	s, err := Store(db)
+	if err != nil {
+		return auditstore.Result{}, err
+	}
+	return s.List(ctx, auditstore.Filter{Model: m.name}, p)
+}

@@ -1,0 +1,133 @@
+// Package auditgorm is the GORM plugin of auditlog: it captures every
+// create, update and delete of a registered model and writes its entries in
+// the statement's own transaction, so an entry is committed if and only if
+// its change is.
+//
+//	if err := db.Use(auditgorm.New(auditgorm.Config{})); err != nil { … }
+//	auditlog.Register(&Book{})
+//
+// Old values come from one locking pre-select per statement in the same
+// transaction, new values from the statement's SET clause, and all entries
+// of one statement are written by one multi-row INSERT. Writes that GORM
+// cannot describe — raw Exec/Raw SQL and Table("x") without a model — are
+// not seen: log them with Log.
+package auditgorm
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// DefaultMaxRowsPerStatement is the default cap on rows one audited
+// statement may change.
+const DefaultMaxRowsPerStatement = 100_000
+
+// ErrTooManyRows is returned (wrapped) when an audited statement would
+// change more rows than Config.MaxRowsPerStatement allows. Nothing is
+// written.
+var ErrTooManyRows = errors.New("auditgorm: statement changes too many rows")
+
+// Config configures the plugin. The zero value is ready to use.
+type Config struct {
+	// Registry holds the audited models. Default: auditlog.DefaultRegistry.
+	Registry *auditlog.Registry
+	// MaxRowsPerStatement caps how many rows one audited update or delete
+	// may change; a larger statement fails with ErrTooManyRows rather than
+	// exhausting memory. Default: DefaultMaxRowsPerStatement.
+	MaxRowsPerStatement int
+}
+
+// Plugin is the GORM plugin. Install it with db.Use; one plugin serves one
+// *gorm.DB and every session derived from it.
+type Plugin struct {
+	reg     *auditlog.Registry
+	maxRows int
+	dialect auditstore.Dialect
+	lock    bool // the database honours SELECT … FOR UPDATE
+
+	models sync.Map // *schema.Schema → *model
+	stmts  sync.Map // *gorm.Statement → *stmtState
+}
+
+// New returns a plugin with the given configuration; db.Use validates it.
+func New(cfg Config) *Plugin {
+	p := &Plugin{reg: cfg.Registry, maxRows: cfg.MaxRowsPerStatement}
+	if p.reg == nil {
+		p.reg = auditlog.DefaultRegistry
+	}
+	return p
+}
+
+// Name implements gorm.Plugin.
+func (p *Plugin) Name() string { return "auditlog" }
+
+// Initialize implements gorm.Plugin: it checks the dialect and installs the
+// capture callbacks.
+func (p *Plugin) Initialize(db *gorm.DB) error {
+	if p.maxRows < 0 {
+		return fmt.Errorf("auditgorm: MaxRowsPerStatement is %d: use 0 for the default or a positive cap", p.maxRows)
+	}
+	if p.maxRows == 0 {
+		p.maxRows = DefaultMaxRowsPerStatement
+	}
+	d, err := auditstore.ParseDialect(db.Dialector.Name())
+	if err != nil {
+		return fmt.Errorf("auditgorm: %w", err)
+	}
+	p.dialect = d
+	p.lock = d != auditstore.SQLite
+	cb := db.Callback()
+	steps := []error{
+		cb.Create().Before("gorm:before_create").Register("auditlog:begin_create", p.begin),
+		cb.Create().Before("gorm:create").Register("auditlog:before_create", p.beforeCreate),
+		cb.Create().Before("gorm:after_create").Register("auditlog:after_create", p.afterCreate),
+		cb.Create().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_create", p.end),
+		cb.Update().Before("gorm:setup_reflect_value").Register("auditlog:begin_update", p.begin),
+		cb.Update().Before("gorm:update").Register("auditlog:before_update", p.beforeUpdate),
+		cb.Update().Before("gorm:after_update").Register("auditlog:after_update", p.afterUpdate),
+		cb.Update().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_update", p.end),
+		cb.Delete().Before("gorm:before_delete").Register("auditlog:begin_delete", p.begin),
+		cb.Delete().Before("gorm:delete").Register("auditlog:before_delete", p.beforeDelete),
+		cb.Delete().Before("gorm:after_delete").Register("auditlog:after_delete", p.afterDelete),
+		cb.Delete().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_delete", p.end),
+	}
+	if err := errors.Join(steps...); err != nil {
+		return fmt.Errorf("auditgorm: register callbacks: %w", err)
+	}
+	return nil
+}
+
+// modelFor returns the compiled registration of the statement's model, or
+// nil when the model is not audited.
+func (p *Plugin) modelFor(db *gorm.DB) (*model, error) {
+	s := db.Statement.Schema
+	if s == nil {
+		return nil, nil
+	}
+	cfg, ok := p.reg.Lookup(s.ModelType)
+	if !ok {
+		return nil, nil
+	}
+	return p.compiled(db, s, cfg)
+}
+
+func (p *Plugin) compiled(db *gorm.DB, s *schema.Schema, cfg *auditlog.ModelConfig) (*model, error) {
+	if v, ok := p.models.Load(s); ok {
+		if m := v.(*model); m.cfg == cfg {
+			return m, nil
+		}
+	}
+	m, err := compileModel(db, string(p.dialect), cfg, s, p.reg.Mask())
+	if err != nil {
+		return nil, err
+	}
+	p.models.Store(s, m)
+	return m, nil
+}

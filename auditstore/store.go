@@ -1,0 +1,455 @@
+package auditstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+)
+
+// Store reads and writes the entries table of one database.
+type Store struct {
+	db      DB
+	dialect Dialect
+}
+
+// New returns a store over db in dialect d.
+func New(db DB, d Dialect) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("auditstore: New: db is nil")
+	}
+	if err := d.valid(); err != nil {
+		return nil, err
+	}
+	return &Store{db: db, dialect: d}, nil
+}
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// sqliteTime is the fixed-width text form of timestamps on SQLite, so that
+// text order is time order.
+const sqliteTime = "2006-01-02T15:04:05.000000Z"
+
+func encodeTime(d Dialect, t time.Time) any {
+	t = t.UTC().Truncate(time.Microsecond)
+	if d == SQLite {
+		return t.Format(sqliteTime)
+	}
+	return t
+}
+
+func decodeTime(v any) (time.Time, error) {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC(), nil
+	case []byte:
+		return parseTimeText(string(t))
+	case string:
+		return parseTimeText(t)
+	}
+	return time.Time{}, fmt.Errorf("auditstore: unexpected timestamp type %T", v)
+}
+
+func parseTimeText(s string) (time.Time, error) {
+	for _, layout := range []string{sqliteTime, time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05.999999999-07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("auditstore: cannot parse timestamp %q", s)
+}
+
+const insertColumns = "timestamp, action, model, object_pk, object_id, object_repr, changes, serialized_data, additional_data, actor_id, actor_name, remote_addr, remote_port, cid"
+
+const columnsPerEntry = 14
+
+// maxRowsPerInsert bounds one INSERT statement; longer lists are chunked.
+const maxRowsPerInsert = 1000
+
+// Insert writes entries with as few multi-row INSERT statements as the
+// database's bind-variable limit allows. Entries whose Timestamp is zero get
+// the current time.
+func Insert(ctx context.Context, db DB, d Dialect, entries []auditlog.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := d.valid(); err != nil {
+		return err
+	}
+	per := min(maxRowsPerInsert, d.maxBindVars()/columnsPerEntry)
+	now := time.Now()
+	for start := 0; start < len(entries); start += per {
+		chunk := entries[start:min(start+per, len(entries))]
+		query, args, err := buildInsert(d, chunk, now)
+		if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, query, args...); err != nil {
+			return fmt.Errorf("auditstore: insert %d entries: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// Insert writes entries; see the package-level Insert.
+func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
+	return Insert(ctx, s.db, s.dialect, entries)
+}
+
+func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []any, error) {
+	var b strings.Builder
+	b.Grow(120 + len(entries)*columnsPerEntry*5)
+	b.WriteString("INSERT INTO " + Table + " (" + insertColumns + ") VALUES ")
+	args := make([]any, 0, len(entries)*columnsPerEntry)
+	n := 0
+	for i := range entries {
+		e := &entries[i]
+		if err := validateEntry(e); err != nil {
+			return "", nil, err
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := 0; c < columnsPerEntry; c++ {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			n++
+			d.placeholder(&b, n)
+		}
+		b.WriteByte(')')
+		ts := e.Timestamp
+		if ts.IsZero() {
+			ts = now
+		}
+		var changes any
+		if e.Changes != nil {
+			raw, err := EncodeChanges(e.Changes)
+			if err != nil {
+				return "", nil, err
+			}
+			changes = string(raw)
+		}
+		args = append(args,
+			encodeTime(d, ts), int16(e.Action), e.Model, e.ObjectPK, nullInt64(e.ObjectID), e.ObjectRepr,
+			changes, nullJSON(e.SerializedData), nullJSON(e.AdditionalData),
+			nullString(e.ActorID), nullString(e.ActorName), nullString(e.RemoteAddr), nullPort(e.RemotePort), nullString(e.CorrelationID))
+	}
+	return b.String(), args, nil
+}
+
+func validateEntry(e *auditlog.Entry) error {
+	switch {
+	case !e.Action.Valid():
+		return fmt.Errorf("auditstore: entry has invalid action %d", e.Action)
+	case e.Model == "":
+		return errors.New("auditstore: entry has no model name")
+	case len(e.Model) > 255:
+		return fmt.Errorf("auditstore: model name %.40q… is longer than 255 bytes", e.Model)
+	case e.ObjectPK == "":
+		return fmt.Errorf("auditstore: entry for %s has no object key", e.Model)
+	case len(e.ObjectPK) > 255:
+		return fmt.Errorf("auditstore: object key of %s is longer than 255 bytes", e.Model)
+	case e.RemotePort < 0 || e.RemotePort > 65535:
+		return fmt.Errorf("auditstore: remote port %d is out of range", e.RemotePort)
+	}
+	for _, raw := range []json.RawMessage{e.SerializedData, e.AdditionalData} {
+		if len(raw) > 0 && !json.Valid(raw) {
+			return fmt.Errorf("auditstore: entry for %s carries invalid JSON data", e.Model)
+		}
+	}
+	return nil
+}
+
+// EncodeChanges encodes changes as a JSON object with sorted keys.
+func EncodeChanges(cs auditlog.Changes) ([]byte, error) {
+	b := make([]byte, 0, 64*len(cs)+2)
+	b = append(b, '{')
+	for i, name := range cs.Fields() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		key, _ := json.Marshal(name)
+		b = append(b, key...)
+		b = append(b, ':')
+		raw, err := cs[name].MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("auditstore: change of %q is not valid JSON", name)
+		}
+		b = append(b, raw...)
+	}
+	return append(b, '}'), nil
+}
+
+func nullInt64(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullPort(p int) any {
+	if p == 0 {
+		return nil
+	}
+	return int32(p)
+}
+
+func nullJSON(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	return string(raw)
+}
+
+// ObjectRef names one object: its model and key. ID is set for integer keys
+// and is the fast path (the object_id index).
+type ObjectRef struct {
+	Model string
+	PK    string
+	ID    *int64
+}
+
+// Filter selects entries. Empty fields do not filter. Conditions combine with
+// AND; Objects match any of the listed objects.
+type Filter struct {
+	Model         string
+	Objects       []ObjectRef
+	Actions       []auditlog.Action
+	ActorID       string
+	CorrelationID string
+	// Since and Until bound the timestamp: Since <= t < Until.
+	Since, Until time.Time
+}
+
+// Page asks for one page of entries, newest first.
+type Page struct {
+	// Limit is the page size: 1 to 1000, 0 means 50.
+	Limit int
+	// Cursor is the Next of the previous page; empty for the first page.
+	Cursor string
+}
+
+// Result is one page of entries, newest first. Next is empty on the last page.
+type Result struct {
+	Entries []auditlog.Entry
+	Next    string
+}
+
+// ErrInvalidCursor is returned for a cursor that was not produced by List.
+var ErrInvalidCursor = errors.New("auditstore: invalid cursor")
+
+type cursor struct {
+	micros int64
+	id     int64
+}
+
+func (c cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.micros, 10) + "." + strconv.FormatInt(c.id, 10)))
+}
+
+func parseCursor(s string) (cursor, error) {
+	if len(s) > 64 {
+		return cursor{}, fmt.Errorf("%w: too long", ErrInvalidCursor)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, fmt.Errorf("%w: not base64", ErrInvalidCursor)
+	}
+	a, b, ok := strings.Cut(string(raw), ".")
+	if !ok {
+		return cursor{}, fmt.Errorf("%w: malformed", ErrInvalidCursor)
+	}
+	micros, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || id <= 0 {
+		return cursor{}, fmt.Errorf("%w: malformed", ErrInvalidCursor)
+	}
+	return cursor{micros: micros, id: id}, nil
+}
+
+const selectColumns = "id, timestamp, action, model, object_pk, object_id, object_repr, changes, serialized_data, additional_data, actor_id, actor_name, remote_addr, remote_port, cid"
+
+type queryBuilder struct {
+	d     Dialect
+	where []string
+	args  []any
+	b     strings.Builder
+}
+
+func (q *queryBuilder) arg(v any) string {
+	q.args = append(q.args, v)
+	var b strings.Builder
+	q.d.placeholder(&b, len(q.args))
+	return b.String()
+}
+
+// List returns one page of the entries that match f, newest first
+// (timestamp, then id). It never counts the table.
+func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
+	limit := p.Limit
+	switch {
+	case limit == 0:
+		limit = 50
+	case limit < 0 || limit > 1000:
+		return Result{}, fmt.Errorf("auditstore: page limit %d is out of range: use 1 to 1000", limit)
+	}
+	q := queryBuilder{d: s.dialect}
+	if f.Model != "" {
+		q.where = append(q.where, "model = "+q.arg(f.Model))
+	}
+	if len(f.Objects) > 0 {
+		q.where = append(q.where, q.objects(f.Objects))
+	}
+	if len(f.Actions) > 0 {
+		ph := make([]string, len(f.Actions))
+		for i, a := range f.Actions {
+			if !a.Valid() {
+				return Result{}, fmt.Errorf("auditstore: invalid action %d in filter", a)
+			}
+			ph[i] = q.arg(int16(a))
+		}
+		q.where = append(q.where, "action IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.ActorID != "" {
+		q.where = append(q.where, "actor_id = "+q.arg(f.ActorID))
+	}
+	if f.CorrelationID != "" {
+		q.where = append(q.where, "cid = "+q.arg(f.CorrelationID))
+	}
+	if !f.Since.IsZero() {
+		q.where = append(q.where, "timestamp >= "+q.arg(encodeTime(s.dialect, f.Since)))
+	}
+	if !f.Until.IsZero() {
+		q.where = append(q.where, "timestamp < "+q.arg(encodeTime(s.dialect, f.Until)))
+	}
+	if p.Cursor != "" {
+		c, err := parseCursor(p.Cursor)
+		if err != nil {
+			return Result{}, err
+		}
+		ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
+		q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
+	}
+	sqlText := "SELECT " + selectColumns + " FROM " + Table
+	if len(q.where) > 0 {
+		sqlText += " WHERE " + strings.Join(q.where, " AND ")
+	}
+	sqlText += " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
+	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
+	if err != nil {
+		return Result{}, fmt.Errorf("auditstore: list entries: %w", err)
+	}
+	defer rows.Close()
+	var res Result
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Entries = append(res.Entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return Result{}, fmt.Errorf("auditstore: list entries: %w", err)
+	}
+	if len(res.Entries) > limit {
+		res.Entries = res.Entries[:limit]
+		last := res.Entries[limit-1]
+		res.Next = cursor{micros: last.Timestamp.UnixMicro(), id: last.ID}.String()
+	}
+	return res, nil
+}
+
+// objects builds "(model = ? AND object_id IN (…)) OR (model = ? AND object_pk IN (…))",
+// grouping the refs by model and key kind so each group uses its index.
+func (q *queryBuilder) objects(refs []ObjectRef) string {
+	type group struct {
+		model string
+		byID  bool
+		keys  []string
+	}
+	var groups []*group
+	index := map[string]*group{}
+	for _, r := range refs {
+		byID := r.ID != nil
+		k := r.Model + "\x00" + strconv.FormatBool(byID)
+		g := index[k]
+		if g == nil {
+			g = &group{model: r.Model, byID: byID}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		if byID {
+			g.keys = append(g.keys, q.arg(*r.ID))
+		} else {
+			g.keys = append(g.keys, q.arg(r.PK))
+		}
+	}
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		col := "object_pk"
+		if g.byID {
+			col = "object_id"
+		}
+		parts[i] = "(model = " + q.arg(g.model) + " AND " + col + " IN (" + strings.Join(g.keys, ", ") + "))"
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+func scanEntry(rows *sql.Rows) (auditlog.Entry, error) {
+	var (
+		e                               auditlog.Entry
+		ts                              any
+		action                          int16
+		objectID, port                  sql.NullInt64
+		changes, serialized, additional []byte
+		actorID, actorName, addr, cid   sql.NullString
+	)
+	if err := rows.Scan(&e.ID, &ts, &action, &e.Model, &e.ObjectPK, &objectID, &e.ObjectRepr,
+		&changes, &serialized, &additional, &actorID, &actorName, &addr, &port, &cid); err != nil {
+		return e, fmt.Errorf("auditstore: scan entry: %w", err)
+	}
+	t, err := decodeTime(ts)
+	if err != nil {
+		return e, err
+	}
+	e.Timestamp = t
+	e.Action = auditlog.Action(action)
+	if objectID.Valid {
+		id := objectID.Int64
+		e.ObjectID = &id
+	}
+	if changes != nil {
+		if err := json.Unmarshal(changes, &e.Changes); err != nil {
+			return e, fmt.Errorf("auditstore: entry %d: decode changes: %w", e.ID, err)
+		}
+	}
+	if serialized != nil {
+		e.SerializedData = json.RawMessage(serialized)
+	}
+	if additional != nil {
+		e.AdditionalData = json.RawMessage(additional)
+	}
+	e.ActorID, e.ActorName, e.RemoteAddr, e.CorrelationID = actorID.String, actorName.String, addr.String, cid.String
+	e.RemotePort = int(port.Int64)
+	return e, nil
+}

@@ -1,0 +1,211 @@
+// Package testdb opens isolated real databases for tests: a SQLite file
+// always, and a fresh PostgreSQL schema or MariaDB/MySQL database when
+// AUDITLOG_TEST_POSTGRES_DSN or AUDITLOG_TEST_MYSQL_DSN is set. A set
+// variable whose server cannot be reached fails the test rather than
+// skipping it.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/glebarez/sqlite"
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// Environment variables naming the test servers.
+const (
+	PostgresEnv = "AUDITLOG_TEST_POSTGRES_DSN"
+	MySQLEnv    = "AUDITLOG_TEST_MYSQL_DSN"
+)
+
+// Names lists the databases available to this run: "sqlite" always, then
+// "postgres" and "mysql" when their variables are set.
+func Names() []string {
+	names := []string{"sqlite"}
+	if os.Getenv(PostgresEnv) != "" {
+		names = append(names, "postgres")
+	}
+	if os.Getenv(MySQLEnv) != "" {
+		names = append(names, "mysql")
+	}
+	return names
+}
+
+// ForEach runs fn as a parallel subtest on each available database, each
+// with a fresh isolated database that has the entries table migrated.
+func ForEach(t *testing.T, fn func(t *testing.T, db *gorm.DB)) {
+	t.Helper()
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, Open(t, name))
+		})
+	}
+}
+
+// Open returns a fresh isolated database of the named kind with the entries
+// table migrated. It is removed when the test ends.
+func Open(t testing.TB, name string) *gorm.DB {
+	t.Helper()
+	db := OpenEmpty(t, name)
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := auditstore.ParseDialect(db.Dialector.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auditstore.Migrate(context.Background(), sqlDB, d); err != nil {
+		t.Fatalf("migrate %s: %v", name, err)
+	}
+	return db
+}
+
+var gormConfig = func() *gorm.Config {
+	return &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)}
+}
+
+// OpenEmpty is Open without the migration.
+func OpenEmpty(t testing.TB, name string) *gorm.DB {
+	t.Helper()
+	var (
+		db  *gorm.DB
+		err error
+	)
+	switch name {
+	case "sqlite":
+		path := filepath.Join(t.TempDir(), "test.db")
+		db, err = gorm.Open(sqlite.Open(SQLiteDSN(path)), gormConfig())
+	case "postgres":
+		db, err = openPostgres(t)
+	case "mysql":
+		db, err = openMySQL(t)
+	default:
+		t.Fatalf("testdb: unknown database %q", name)
+	}
+	if err != nil {
+		t.Fatalf("testdb: open %s: %v", name, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name == "sqlite" {
+		// One writer at a time is SQLite's model; more connections only wait.
+		sqlDB.SetMaxOpenConns(4)
+	} else {
+		sqlDB.SetMaxOpenConns(24)
+	}
+	t.Cleanup(func() { _ = sqlDB.Close() })
+	return db
+}
+
+// SQLiteDSN is the DSN tests use for a SQLite file: WAL, a busy timeout and
+// immediate transactions, the recommended settings for audited writers.
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+func randomName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "auditlog_t_" + hex.EncodeToString(b)
+}
+
+var (
+	adminMu sync.Mutex
+	admins  = map[string]*sql.DB{}
+)
+
+func admin(kind, driver, dsn string) (*sql.DB, error) {
+	adminMu.Lock()
+	defer adminMu.Unlock()
+	if db, ok := admins[kind]; ok {
+		return db, nil
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%s server from %s is unreachable: %w", kind, kind, err)
+	}
+	db.SetMaxOpenConns(4)
+	admins[kind] = db
+	return db, nil
+}
+
+func openPostgres(t testing.TB) (*gorm.DB, error) {
+	dsn := os.Getenv(PostgresEnv)
+	base, err := gorm.Open(postgres.Open(dsn), gormConfig())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", PostgresEnv, err)
+	}
+	baseSQL, err := base.DB()
+	if err != nil {
+		return nil, err
+	}
+	baseSQL.SetMaxOpenConns(2)
+	schema := randomName()
+	if err := base.Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		_ = baseSQL.Close()
+		return nil, fmt.Errorf("%s: create schema: %w", PostgresEnv, err)
+	}
+	t.Cleanup(func() {
+		_ = base.Exec("DROP SCHEMA " + schema + " CASCADE").Error
+		_ = baseSQL.Close()
+	})
+	return gorm.Open(postgres.Open(withSearchPath(dsn, schema)), gormConfig())
+}
+
+func withSearchPath(dsn, schema string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err == nil {
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	return dsn + " search_path=" + schema
+}
+
+func openMySQL(t testing.TB) (*gorm.DB, error) {
+	cfg, err := mysqldrv.ParseDSN(os.Getenv(MySQLEnv))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", MySQLEnv, err)
+	}
+	cfg.ParseTime = true
+	adminCfg := cfg.Clone()
+	adminCfg.DBName = ""
+	adm, err := admin("mysql", "mysql", adminCfg.FormatDSN())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", MySQLEnv, err)
+	}
+	name := randomName()
+	if _, err := adm.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		return nil, fmt.Errorf("%s: create database: %w", MySQLEnv, err)
+	}
+	t.Cleanup(func() { _, _ = adm.Exec("DROP DATABASE " + name) })
+	cfg.DBName = name
+	return gorm.Open(mysql.Open(cfg.FormatDSN()), gormConfig())
+}

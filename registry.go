@@ -1,0 +1,388 @@
+package auditlog
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+)
+
+// ErrRegistration is wrapped by every error that Register returns.
+var ErrRegistration = errors.New("auditlog: invalid registration")
+
+// DefaultRegistry is the registry that the package-level Register,
+// Unregister and friends use, mirroring the seed system's one-line
+// auditlog.register(Model). Applications with several databases or
+// independent sets of rules create their own with NewRegistry.
+var DefaultRegistry = NewRegistry()
+
+// Register adds model (a struct or a pointer to one) to DefaultRegistry.
+func Register(model any, opts ...Option) error { return DefaultRegistry.Register(model, opts...) }
+
+// Unregister removes model from DefaultRegistry.
+func Unregister(model any) { DefaultRegistry.Unregister(model) }
+
+// Registry holds the models whose writes are audited and how. It is safe for
+// concurrent use; lookups on the write path take no lock.
+type Registry struct {
+	mu     sync.Mutex // serialises writers
+	models atomic.Pointer[map[reflect.Type]*ModelConfig]
+	mask   atomic.Pointer[MaskFunc]
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	r := &Registry{}
+	m := map[reflect.Type]*ModelConfig{}
+	r.models.Store(&m)
+	return r
+}
+
+// MaskFunc turns a clear value into the text that is stored instead.
+type MaskFunc func(clear string) string
+
+// SetMask sets the registry-wide mask function, used for masked fields of
+// models registered without their own. Nil restores the default, MaskString.
+func (r *Registry) SetMask(fn MaskFunc) {
+	if fn == nil {
+		r.mask.Store(nil)
+		return
+	}
+	r.mask.Store(&fn)
+}
+
+// Mask returns the registry-wide mask function.
+func (r *Registry) Mask() MaskFunc {
+	if p := r.mask.Load(); p != nil {
+		return *p
+	}
+	return MaskString
+}
+
+// ModelConfig is the registration of one model. The registry hands out
+// read-only copies; registering the model again replaces it with a new one.
+type ModelConfig struct {
+	// Type is the model's struct type.
+	Type reflect.Type
+	// Name is the stable model name stored on entries; empty means the
+	// model's table name.
+	Name string
+	// Include, when not empty, lists the only fields that are audited.
+	Include []string
+	// Exclude lists fields that are never audited; it wins over Include.
+	Exclude []string
+	// MaskFields are stored masked.
+	MaskFields []string
+	// Mask is the model's own mask function; nil means the registry's.
+	Mask MaskFunc
+	// DisplayNames maps field names to labels for display.
+	DisplayNames map[string]string
+	// Snapshot stores the object's state in serialized_data.
+	Snapshot bool
+	// SnapshotFields limits the snapshot to these fields.
+	SnapshotFields []string
+	// SnapshotAuditedOnly limits the snapshot to the audited fields.
+	SnapshotAuditedOnly bool
+	// M2MFields are many-to-many relations whose changes are audited.
+	M2MFields []string
+
+	snapshotOption bool // a snapshot refinement was given
+}
+
+// Option configures a model's registration.
+type Option func(*ModelConfig)
+
+// Include audits only the named fields (Go field names or column names).
+func Include(fields ...string) Option {
+	return func(c *ModelConfig) { c.Include = append(c.Include, fields...) }
+}
+
+// Exclude never audits the named fields. A change that touches only
+// excluded fields writes no entry. Exclude wins over Include.
+func Exclude(fields ...string) Option {
+	return func(c *ModelConfig) { c.Exclude = append(c.Exclude, fields...) }
+}
+
+// Mask stores the named fields masked: the clear value never reaches the
+// database. The default mask hides the first half of the characters.
+func Mask(fields ...string) Option {
+	return func(c *ModelConfig) { c.MaskFields = append(c.MaskFields, fields...) }
+}
+
+// MaskWith sets the model's own mask function.
+func MaskWith(fn MaskFunc) Option { return func(c *ModelConfig) { c.Mask = fn } }
+
+// DisplayNames sets display labels for fields, keyed by field name.
+func DisplayNames(names map[string]string) Option {
+	return func(c *ModelConfig) {
+		if c.DisplayNames == nil {
+			c.DisplayNames = map[string]string{}
+		}
+		for k, v := range names {
+			c.DisplayNames[k] = v
+		}
+	}
+}
+
+// Snapshot stores the object's full state in each entry's serialized_data.
+func Snapshot() Option { return func(c *ModelConfig) { c.Snapshot = true } }
+
+// SnapshotFields limits the snapshot to the named fields. It needs Snapshot.
+func SnapshotFields(fields ...string) Option {
+	return func(c *ModelConfig) {
+		c.SnapshotFields = append(c.SnapshotFields, fields...)
+		c.snapshotOption = true
+	}
+}
+
+// SnapshotAuditedOnly limits the snapshot to the audited fields (after
+// Include and Exclude). It needs Snapshot.
+func SnapshotAuditedOnly() Option {
+	return func(c *ModelConfig) {
+		c.SnapshotAuditedOnly = true
+		c.snapshotOption = true
+	}
+}
+
+// ModelName sets the stable name stored on entries instead of the table name.
+func ModelName(name string) Option { return func(c *ModelConfig) { c.Name = name } }
+
+// M2M audits changes of the named many-to-many relations (Go field names).
+func M2M(fields ...string) Option {
+	return func(c *ModelConfig) { c.M2MFields = append(c.M2MFields, fields...) }
+}
+
+// modelType returns the struct type behind model.
+func modelType(model any) (reflect.Type, error) {
+	if model == nil {
+		return nil, fmt.Errorf("%w: model is nil: pass a struct or a pointer to one, such as &Book{}", ErrRegistration)
+	}
+	t := reflect.TypeOf(model)
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("%w: %T is not a struct: pass a struct or a pointer to one, such as &Book{}", ErrRegistration, model)
+	}
+	return t, nil
+}
+
+// Register adds model to the registry, or replaces its options if it is
+// already registered: registering twice never duplicates entries. It
+// returns an error wrapping ErrRegistration that names the problem when the
+// model is not a struct, a field name is unknown, or snapshot options are
+// given without Snapshot.
+func (r *Registry) Register(model any, opts ...Option) error {
+	t, err := modelType(model)
+	if err != nil {
+		return err
+	}
+	c := &ModelConfig{Type: t}
+	for _, o := range opts {
+		if o == nil {
+			return fmt.Errorf("%w: %s: nil option", ErrRegistration, t.Name())
+		}
+		o(c)
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.models.Load()
+	next := make(map[reflect.Type]*ModelConfig, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[t] = c
+	r.models.Store(&next)
+	return nil
+}
+
+func (c *ModelConfig) validate() error {
+	name := c.Type.Name()
+	if c.snapshotOption && !c.Snapshot {
+		return fmt.Errorf("%w: %s: snapshot options were given without Snapshot(): add auditlog.Snapshot()", ErrRegistration, name)
+	}
+	if c.Name != "" && strings.TrimSpace(c.Name) == "" {
+		return fmt.Errorf("%w: %s: ModelName is blank", ErrRegistration, name)
+	}
+	if len(c.Name) > 255 {
+		return fmt.Errorf("%w: %s: ModelName is longer than 255 bytes", ErrRegistration, name)
+	}
+	known := fieldNames(c.Type)
+	check := func(option string, fields []string) error {
+		for _, f := range fields {
+			if !known[f] {
+				return fmt.Errorf("%w: %s: %s names unknown field %q: use a Go field name or a column name of %s", ErrRegistration, name, option, f, name)
+			}
+		}
+		return nil
+	}
+	for _, o := range []struct {
+		name   string
+		fields []string
+	}{{"Include", c.Include}, {"Exclude", c.Exclude}, {"Mask", c.MaskFields}, {"SnapshotFields", c.SnapshotFields}, {"M2M", c.M2MFields}} {
+		if err := check(o.name, o.fields); err != nil {
+			return err
+		}
+	}
+	for f := range c.DisplayNames {
+		if !known[f] {
+			return fmt.Errorf("%w: %s: DisplayNames names unknown field %q", ErrRegistration, name, f)
+		}
+	}
+	return nil
+}
+
+// fieldNames lists every name a field of t may be given by: its Go name, its
+// dotted Go path inside embedded structs, its column tag and its default
+// snake_case column name.
+func fieldNames(t reflect.Type) map[string]bool {
+	names := map[string]bool{}
+	var walk func(t reflect.Type, path, prefix string, depth int)
+	walk = func(t reflect.Type, path, prefix string, depth int) {
+		if depth > 8 {
+			return
+		}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			tag := parseGormTag(f.Tag.Get("gorm"))
+			if tag["-"] != "" {
+				continue
+			}
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			_, embedded := tag["EMBEDDED"]
+			if (f.Anonymous || embedded) && ft.Kind() == reflect.Struct && !isValueStruct(ft) {
+				p := path
+				if !f.Anonymous {
+					p = path + f.Name + "."
+				}
+				walk(ft, p, prefix+tag["EMBEDDEDPREFIX"], depth+1)
+				if !f.Anonymous {
+					names[path+f.Name] = true
+				}
+				continue
+			}
+			names[f.Name] = true
+			names[path+f.Name] = true
+			if col := tag["COLUMN"]; col != "" {
+				names[prefix+col] = true
+			} else {
+				names[prefix+snakeCase(f.Name)] = true
+			}
+		}
+	}
+	walk(t, "", "", 0)
+	return names
+}
+
+// isValueStruct reports whether a struct type is stored as one value (a
+// time, a decimal, a null wrapper) rather than flattened.
+func isValueStruct(t reflect.Type) bool {
+	if t.PkgPath() == "time" && t.Name() == "Time" {
+		return true
+	}
+	_, ok := reflect.PointerTo(t).MethodByName("Value")
+	_, ok2 := t.MethodByName("Value")
+	_, scan := reflect.PointerTo(t).MethodByName("Scan")
+	return ok || ok2 || scan
+}
+
+func parseGormTag(tag string) map[string]string {
+	out := map[string]string{}
+	if tag == "-" {
+		out["-"] = "-"
+		return out
+	}
+	for _, part := range strings.Split(tag, ";") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, ":")
+		out[strings.ToUpper(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	}
+	if v, ok := out["-"]; ok && v == "" {
+		out["-"] = "-"
+	}
+	return out
+}
+
+// snakeCase follows GORM's default naming: "UserID" → "user_id",
+// "HTTPServer" → "http_server".
+func snakeCase(s string) string {
+	rs := []rune(s)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			if i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]) ||
+				(i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))) {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(r))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Unregister removes model from the registry. Its existing entries are kept;
+// an unknown model is ignored.
+func (r *Registry) Unregister(model any) {
+	t, err := modelType(model)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.models.Load()
+	if _, ok := old[t]; !ok {
+		return
+	}
+	next := make(map[reflect.Type]*ModelConfig, len(old))
+	for k, v := range old {
+		if k != t {
+			next[k] = v
+		}
+	}
+	r.models.Store(&next)
+}
+
+// Contains reports whether model is registered.
+func (r *Registry) Contains(model any) bool {
+	t, err := modelType(model)
+	if err != nil {
+		return false
+	}
+	_, ok := (*r.models.Load())[t]
+	return ok
+}
+
+// Lookup returns the registration of the struct type t. The config must not
+// be modified.
+func (r *Registry) Lookup(t reflect.Type) (*ModelConfig, bool) {
+	c, ok := (*r.models.Load())[t]
+	return c, ok
+}
+
+// Models returns the registered struct types, sorted by name.
+func (r *Registry) Models() []reflect.Type {
+	m := *r.models.Load()
+	out := make([]reflect.Type, 0, len(m))
+	for t := range m {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}

@@ -1,0 +1,343 @@
+package auditlog
+
+import (
+	"bytes"
+	"database/sql/driver"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ValueOptions tell Normalize how a column stores a value. The zero value
+// means: times at nanosecond precision, no JSON or decimal column.
+type ValueOptions struct {
+	// TimePrecision is the number of fractional second digits the column
+	// keeps (0-9); -1 means nanoseconds. Zero means whole seconds only when
+	// TimePrecisionSet is true, else nanoseconds.
+	TimePrecision    int
+	TimePrecisionSet bool
+	// JSON marks a JSON column: strings and bytes holding JSON compare
+	// semantically (key order and spacing do not matter).
+	JSON bool
+	// Decimal marks a DECIMAL/NUMERIC column: numeric strings compare by
+	// value ("44.00" equals "44.0") and keep their exact text.
+	Decimal bool
+}
+
+type valueKind uint8
+
+const (
+	kindNull valueKind = iota
+	kindBool
+	kindInt
+	kindUint
+	kindFloat
+	kindString
+	kindDecimal
+	kindTime
+	kindJSON
+	kindBytes
+)
+
+// Value is a normalised field value: comparable with Equal and encodable as
+// typed JSON. Build one with Normalize.
+type Value struct {
+	kind valueKind
+	b    bool
+	i    int64
+	u    uint64
+	f    float64
+	s    string // string, decimal text, canonical JSON, or raw bytes
+	t    time.Time
+}
+
+// Null is the absent value.
+var Null = Value{}
+
+// IsNull reports whether v is null.
+func (v Value) IsNull() bool { return v.kind == kindNull }
+
+// Normalize turns a Go value from a model field into a Value: nil and nil
+// pointers become null, pointers are dereferenced, driver.Valuer types go
+// through Value (a decimal type's text, a UUID's string), times become UTC
+// instants at the column's precision, JSON columns are parsed, and structs,
+// maps and slices without a Valuer are encoded as JSON.
+func Normalize(x any, opts ValueOptions) (Value, error) {
+	for depth := 0; depth < 8; depth++ {
+		switch t := x.(type) {
+		case nil:
+			return Null, nil
+		case time.Time:
+			return timeValue(t, opts), nil
+		case json.RawMessage:
+			return jsonValue(t)
+		case driver.Valuer:
+			rv := reflect.ValueOf(t)
+			if rv.Kind() == reflect.Pointer && rv.IsNil() {
+				return Null, nil
+			}
+			dv, err := t.Value()
+			if err != nil {
+				return Null, fmt.Errorf("auditlog: value of %T: %w", x, err)
+			}
+			x = dv
+			continue
+		case string:
+			return stringValue(t, opts), nil
+		case []byte:
+			if t == nil {
+				return Null, nil
+			}
+			if opts.JSON {
+				if v, err := jsonValue(t); err == nil {
+					return v, nil
+				}
+			}
+			if opts.Decimal {
+				return stringValue(string(t), opts), nil
+			}
+			return Value{kind: kindBytes, s: string(t)}, nil
+		case bool:
+			return Value{kind: kindBool, b: t}, nil
+		case int64:
+			return Value{kind: kindInt, i: t}, nil
+		case int:
+			return Value{kind: kindInt, i: int64(t)}, nil
+		case float64:
+			return floatValue(t), nil
+		}
+		rv := reflect.ValueOf(x)
+		switch rv.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if rv.IsNil() {
+				return Null, nil
+			}
+			x = rv.Elem().Interface()
+			continue
+		case reflect.Bool:
+			return Value{kind: kindBool, b: rv.Bool()}, nil
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return Value{kind: kindInt, i: rv.Int()}, nil
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			u := rv.Uint()
+			if u <= math.MaxInt64 {
+				return Value{kind: kindInt, i: int64(u)}, nil
+			}
+			return Value{kind: kindUint, u: u}, nil
+		case reflect.Float32, reflect.Float64:
+			return floatValue(rv.Float()), nil
+		case reflect.String:
+			return stringValue(rv.String(), opts), nil
+		case reflect.Slice:
+			if rv.IsNil() {
+				return Null, nil
+			}
+			if rv.Type().Elem().Kind() == reflect.Uint8 {
+				x = rv.Bytes()
+				continue
+			}
+		case reflect.Map:
+			if rv.IsNil() {
+				return Null, nil
+			}
+		case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+			return Null, fmt.Errorf("auditlog: cannot record a value of type %T", x)
+		}
+		raw, err := json.Marshal(x)
+		if err != nil {
+			return Null, fmt.Errorf("auditlog: encode %T as JSON: %w", x, err)
+		}
+		return jsonValue(raw)
+	}
+	return Null, fmt.Errorf("auditlog: value of type %T nests too deeply", x)
+}
+
+func floatValue(f float64) Value {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		// JSON has no NaN or infinity; keep them as text.
+		return Value{kind: kindString, s: strconv.FormatFloat(f, 'g', -1, 64)}
+	}
+	return Value{kind: kindFloat, f: f}
+}
+
+func timeValue(t time.Time, opts ValueOptions) Value {
+	t = t.UTC().Round(0) // drop the monotonic reading
+	prec := 9
+	if opts.TimePrecisionSet || opts.TimePrecision > 0 {
+		prec = opts.TimePrecision
+	}
+	if prec >= 0 && prec < 9 {
+		d := time.Duration(1)
+		for i := prec; i < 9; i++ {
+			d *= 10
+		}
+		t = t.Truncate(d)
+	}
+	return Value{kind: kindTime, t: t}
+}
+
+func stringValue(s string, opts ValueOptions) Value {
+	if opts.JSON {
+		if v, err := jsonValue([]byte(s)); err == nil {
+			return v
+		}
+	}
+	if opts.Decimal {
+		if _, ok := new(big.Rat).SetString(strings.TrimSpace(s)); ok {
+			return Value{kind: kindDecimal, s: strings.TrimSpace(s)}
+		}
+	}
+	return Value{kind: kindString, s: s}
+}
+
+// jsonValue parses raw JSON and keeps a canonical form: keys sorted, no
+// insignificant space, numbers as written.
+func jsonValue(raw []byte) (Value, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return Null, fmt.Errorf("auditlog: invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return Null, fmt.Errorf("auditlog: invalid JSON: trailing data")
+	}
+	if v == nil {
+		return Null, nil
+	}
+	canon, err := json.Marshal(v)
+	if err != nil {
+		return Null, err
+	}
+	return Value{kind: kindJSON, s: string(canon)}, nil
+}
+
+// Equal reports whether a and b are the same value after normalisation:
+// times as instants, decimals and numbers by value, JSON semantically.
+func (v Value) Equal(w Value) bool {
+	if v.kind == w.kind {
+		switch v.kind {
+		case kindNull:
+			return true
+		case kindBool:
+			return v.b == w.b
+		case kindInt:
+			return v.i == w.i
+		case kindUint:
+			return v.u == w.u
+		case kindFloat:
+			return v.f == w.f
+		case kindTime:
+			return v.t.Equal(w.t)
+		case kindDecimal:
+			return ratEqual(v.s, w.s)
+		default:
+			return v.s == w.s
+		}
+	}
+	if v.isNumber() && w.isNumber() {
+		return ratEqual(v.numberText(), w.numberText())
+	}
+	return false
+}
+
+func (v Value) isNumber() bool {
+	switch v.kind {
+	case kindInt, kindUint, kindFloat, kindDecimal:
+		return true
+	case kindJSON:
+		return len(v.s) > 0 && (v.s[0] == '-' || (v.s[0] >= '0' && v.s[0] <= '9'))
+	}
+	return false
+}
+
+func (v Value) numberText() string {
+	switch v.kind {
+	case kindInt:
+		return strconv.FormatInt(v.i, 10)
+	case kindUint:
+		return strconv.FormatUint(v.u, 10)
+	case kindFloat:
+		return strconv.FormatFloat(v.f, 'g', -1, 64)
+	}
+	return v.s
+}
+
+func ratEqual(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, ok1 := new(big.Rat).SetString(a)
+	rb, ok2 := new(big.Rat).SetString(b)
+	return ok1 && ok2 && ra.Cmp(rb) == 0
+}
+
+// MarshalJSON encodes v as typed JSON: numbers stay numbers, null is null,
+// times are RFC 3339 UTC strings, decimals keep their exact text as a
+// string, bytes are base64.
+func (v Value) MarshalJSON() ([]byte, error) {
+	return v.AppendJSON(nil), nil
+}
+
+// AppendJSON appends v's JSON form to b.
+func (v Value) AppendJSON(b []byte) []byte {
+	switch v.kind {
+	case kindNull:
+		return append(b, "null"...)
+	case kindBool:
+		return strconv.AppendBool(b, v.b)
+	case kindInt:
+		return strconv.AppendInt(b, v.i, 10)
+	case kindUint:
+		return strconv.AppendUint(b, v.u, 10)
+	case kindFloat:
+		return strconv.AppendFloat(b, v.f, 'g', -1, 64)
+	case kindTime:
+		b = append(b, '"')
+		b = v.t.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"')
+	case kindJSON:
+		return append(b, v.s...)
+	case kindBytes:
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
+		return append(b, '"')
+	}
+	s, _ := json.Marshal(v.s) // strings always encode
+	return append(b, s...)
+}
+
+// Text is v as plain text, used for primary keys and masking: a string as
+// itself, a number in decimal, a time in RFC 3339, null as "".
+func (v Value) Text() string {
+	switch v.kind {
+	case kindNull:
+		return ""
+	case kindString, kindDecimal, kindJSON:
+		return v.s
+	case kindBytes:
+		return base64.StdEncoding.EncodeToString([]byte(v.s))
+	case kindTime:
+		return v.t.Format(time.RFC3339Nano)
+	case kindBool:
+		return strconv.FormatBool(v.b)
+	}
+	return v.numberText()
+}
+
+// Int64 returns v as an int64 when it is an integer.
+func (v Value) Int64() (int64, bool) {
+	if v.kind == kindInt {
+		return v.i, true
+	}
+	return 0, false
+}
+
+// StringValue returns a Value holding the string s, used for masked values.
+func StringValue(s string) Value { return Value{kind: kindString, s: s} }
