@@ -200,57 +200,49 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 		_ = db.AddError(fmt.Errorf("auditgorm: %s: creating from a map is not audited yet; create from the struct instead", m.schema.Name))
 		return
 	}
+	var rows []reflect.Value
+	eachRow(db.Statement.ReflectValue, func(row reflect.Value) { rows = append(rows, row) })
+	rows, err := p.withDBDefaults(db, m, rows)
+	if err != nil {
+		_ = db.AddError(err)
+		return
+	}
 	w := p.newWriter(db, m)
 	var updated []int // indexes into st.rows of upserted rows that existed
-	var updatedNew []reflect.Value
-	var err error
-	eachRow(db.Statement.ReflectValue, func(row reflect.Value) {
+	for _, row := range rows {
 		if err != nil {
-			return
+			break
 		}
 		if st.existing != nil {
 			k, kerr := st.conflictKey(ctx, row)
 			if kerr != nil {
 				err = kerr
-				return
+				break
 			}
 			if i, ok := st.existing[k]; ok {
 				if !st.upsert.DoNothing {
 					updated = append(updated, i)
-					updatedNew = append(updatedNew, row)
 				}
-				return
+				continue
 			}
 		}
 		key, id, ok, kerr := m.key(ctx, row)
 		if kerr != nil {
 			err = kerr
-			return
+			break
 		}
 		if !ok {
 			if st.upsert != nil && st.upsert.DoNothing {
-				return // skipped by ON CONFLICT DO NOTHING
+				continue // skipped by ON CONFLICT DO NOTHING
 			}
 			err = fmt.Errorf("auditgorm: %s: the created row's primary key is unknown after the insert; use a key the application or the database returns", m.schema.Name)
-			return
+			break
 		}
-		changes := auditlog.Changes{}
-		for _, f := range m.fields {
-			if !f.audited {
-				continue
-			}
-			v, verr := f.value(ctx, row)
-			if verr != nil {
-				err = verr
-				return
-			}
-			if v.IsNull() {
-				continue
-			}
-			changes[f.column] = auditlog.Change{Old: jsonNull, New: m.stored(f, v).AppendJSON(nil)}
+		var changes auditlog.Changes
+		if changes, err = m.createChanges(ctx, row); err == nil {
+			err = w.add(auditlog.ActionCreate, row, key, id, changes)
 		}
-		err = w.add(auditlog.ActionCreate, row, key, id, changes)
-	})
+	}
 	if err == nil && len(updated) > 0 {
 		err = p.upsertedEntries(db, st, w, updated)
 	}
@@ -262,11 +254,70 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 	}
 }
 
+// createChanges records every audited non-null value of a new row.
+func (m *model) createChanges(ctx context.Context, row reflect.Value) (auditlog.Changes, error) {
+	changes := auditlog.Changes{}
+	for _, f := range m.fields {
+		if !f.audited {
+			continue
+		}
+		v, err := f.value(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		if !v.IsNull() {
+			changes[f.column] = auditlog.Change{Old: jsonNull, New: m.stored(f, v).AppendJSON(nil)}
+		}
+	}
+	return changes, nil
+}
+
+// withDBDefaults returns the created rows as the database stored them. Where
+// the dialect returns database defaults on insert (PostgreSQL, SQLite) GORM
+// has already written them into the rows; elsewhere rows that left a
+// defaulted column at its zero value are read back.
+func (p *Plugin) withDBDefaults(db *gorm.DB, m *model, rows []reflect.Value) ([]reflect.Value, error) {
+	if p.dialect != auditstore.MySQL || len(m.defaults) == 0 {
+		return rows, nil
+	}
+	ctx := db.Statement.Context
+	var stale []reflect.Value
+	for _, row := range rows {
+		for _, f := range m.defaults {
+			if _, zero := f.f.ValueOf(ctx, row); zero {
+				stale = append(stale, row)
+				break
+			}
+		}
+	}
+	if len(stale) == 0 {
+		return rows, nil
+	}
+	fresh, err := p.reselect(db, m, stale)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reflect.Value, len(rows))
+	for i, row := range rows {
+		out[i] = row
+		if key, _, ok, err := m.key(ctx, row); err == nil && ok {
+			if f, found := fresh[key]; found {
+				out[i] = f
+			}
+		}
+	}
+	return out, nil
+}
+
 // upsertedEntries writes update entries for rows that an upsert updated: the
 // new values are read back, since ON CONFLICT assignments run in SQL.
 func (p *Plugin) upsertedEntries(db *gorm.DB, st *stmtState, w *writer, idx []int) error {
 	ctx := db.Statement.Context
-	fresh, err := p.reselect(db, st.m, st.rows, idx)
+	old := make([]reflect.Value, len(idx))
+	for j, i := range idx {
+		old[j] = st.rows.Index(i)
+	}
+	fresh, err := p.reselect(db, st.m, old)
 	if err != nil {
 		return err
 	}
@@ -374,16 +425,16 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, exprs []clause.Expression, uns
 	return rows, nil
 }
 
-// reselect reads back rows idx of rows by primary key, after the write.
-func (p *Plugin) reselect(db *gorm.DB, m *model, rows reflect.Value, idx []int) (map[string]reflect.Value, error) {
+// reselect reads rows back by primary key, after the write, keyed by their
+// key text.
+func (p *Plugin) reselect(db *gorm.DB, m *model, rows []reflect.Value) (map[string]reflect.Value, error) {
 	ctx := db.Statement.Context
-	out := make(map[string]reflect.Value, len(idx))
+	out := make(map[string]reflect.Value, len(rows))
 	const chunk = 1000
-	for start := 0; start < len(idx); start += chunk {
-		part := idx[start:min(start+chunk, len(idx))]
+	for start := 0; start < len(rows); start += chunk {
+		part := rows[start:min(start+chunk, len(rows))]
 		keys := make([][]any, len(part))
-		for j, i := range part {
-			row := rows.Index(i)
+		for j, row := range part {
 			tuple := make([]any, len(m.pk))
 			for k, f := range m.pk {
 				tuple[k], _ = f.f.ValueOf(ctx, row)
@@ -461,13 +512,13 @@ func (p *Plugin) newRows(db *gorm.DB, st *stmtState) (func(i int) (reflect.Value
 	if st.applySet(db.Statement.Context) {
 		return func(i int) (reflect.Value, bool) { return st.rows.Index(i), true }, nil
 	}
-	idx := make([]int, st.rows.Len())
-	for i := range idx {
-		idx[i] = i
+	rows := make([]reflect.Value, st.rows.Len())
+	for i := range rows {
+		rows[i] = st.rows.Index(i)
 	}
 	// The pre-selected rows may have been partly modified by applySet; keys
 	// are never assigned by it, so they still name the rows.
-	fresh, err := p.reselect(db, st.m, st.rows, idx)
+	fresh, err := p.reselect(db, st.m, rows)
 	if err != nil {
 		return nil, err
 	}

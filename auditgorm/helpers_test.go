@@ -56,7 +56,7 @@ type Address struct {
 type Book struct {
 	ID        uint
 	Title     string
-	Price     string `gorm:"type:decimal(10,2)"`
+	Price     string `gorm:"type:decimal(10,2);not null;default:0"`
 	Secret    string
 	Pages     *int
 	Published *time.Time

@@ -28,6 +28,9 @@ type model struct {
 	snapshot []*field
 	mask     auditlog.MaskFunc
 	byColumn map[string]*field
+	// defaults are non-key columns the database fills when the insert leaves
+	// them out.
+	defaults []*field
 }
 
 type field struct {
@@ -101,6 +104,8 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 		m.byColumn[sf.DBName] = f
 		if sf.PrimaryKey {
 			m.pk = append(m.pk, f)
+		} else if sf.HasDefaultValue {
+			m.defaults = append(m.defaults, f)
 		}
 	}
 	if len(m.pk) == 0 {

@@ -385,7 +385,7 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 	type group struct {
 		model string
 		byID  bool
-		keys  []string
+		keys  []any
 	}
 	var groups []*group
 	index := map[string]*group{}
@@ -399,9 +399,9 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 			groups = append(groups, g)
 		}
 		if byID {
-			g.keys = append(g.keys, q.arg(*r.ID))
+			g.keys = append(g.keys, *r.ID)
 		} else {
-			g.keys = append(g.keys, q.arg(r.PK))
+			g.keys = append(g.keys, r.PK)
 		}
 	}
 	parts := make([]string, len(groups))
@@ -410,7 +410,15 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 		if g.byID {
 			col = "object_id"
 		}
-		parts[i] = "(model = " + q.arg(g.model) + " AND " + col + " IN (" + strings.Join(g.keys, ", ") + "))"
+		// Placeholders are numbered in the order they are written.
+		part := "(model = " + q.arg(g.model) + " AND " + col + " IN ("
+		for j, k := range g.keys {
+			if j > 0 {
+				part += ", "
+			}
+			part += q.arg(k)
+		}
+		parts[i] = part + "))"
 	}
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
