@@ -1,0 +1,195 @@
+package auditstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+func dialectOf(t *testing.T, name string) auditstore.Dialect {
+	d, err := auditstore.ParseDialect(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// Migrate is idempotent and safe to run from several processes at once:
+// here several independent connection pools race on one empty database.
+func TestMigrateConcurrentAndIdempotent(t *testing.T) {
+	for _, name := range testdb.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := testdb.OpenEmpty(t, name)
+			d := dialectOf(t, db.Dialector.Name())
+			sqlDB, err := db.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = auditstore.Migrate(ctx, sqlDB, d)
+				}()
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			if err := auditstore.Migrate(ctx, sqlDB, d); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			var n int
+			if err := sqlDB.QueryRow("SELECT COUNT(*) FROM auditlog_migrations").Scan(&n); err != nil || n != auditstore.LatestVersion() {
+				t.Fatalf("%d migration rows (%v), want %d", n, err, auditstore.LatestVersion())
+			}
+		})
+	}
+}
+
+func TestMigrationSQL(t *testing.T) {
+	t.Parallel()
+	for _, d := range []auditstore.Dialect{auditstore.SQLite, auditstore.Postgres, auditstore.MySQL} {
+		stmts, err := auditstore.MigrationSQL(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Join(stmts, ";\n")
+		for _, want := range []string{"CREATE TABLE auditlog_entries", "auditlog_entries_object_id_idx", "cid"} {
+			if !strings.Contains(all, want) {
+				t.Fatalf("%s SQL lacks %q", d, want)
+			}
+		}
+	}
+	if _, err := auditstore.MigrationSQL("oracle"); err == nil {
+		t.Fatal("oracle accepted")
+	}
+	if _, err := auditstore.ParseDialect("oracle"); err == nil {
+		t.Fatal("ParseDialect accepted oracle")
+	}
+}
+
+// List filters, orders newest first and pages with a cursor, identically on
+// every database.
+func TestListFiltersAndPages(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		sqlDB, err := db.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+		var es []auditlog.Entry
+		for i := 0; i < 25; i++ {
+			id := int64(i % 5)
+			e := auditlog.Entry{
+				Timestamp:  base.Add(time.Duration(i/2) * time.Minute), // pairs share a timestamp
+				Action:     auditlog.Action(i % 3),
+				Model:      []string{"books", "authors"}[i%2],
+				ObjectPK:   fmt.Sprint(id),
+				ObjectID:   &id,
+				ObjectRepr: fmt.Sprintf("obj %d", i),
+				Changes:    auditlog.Changes{},
+			}
+			if i%4 == 0 {
+				e.ActorID, e.ActorName = "7", "alice"
+			}
+			if i%5 == 0 {
+				e.CorrelationID = "cid-1"
+			}
+			es = append(es, e)
+		}
+		es = append(es, auditlog.Entry{Timestamp: base, Action: auditlog.ActionAccess, Model: "docs", ObjectPK: "abc", ObjectRepr: "doc"})
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		count := func(f auditstore.Filter) int {
+			t.Helper()
+			n := 0
+			var prev *auditlog.Entry
+			p := auditstore.Page{Limit: 4}
+			for {
+				res, err := s.List(ctx, f, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range res.Entries {
+					e := &res.Entries[i]
+					if prev != nil && (e.Timestamp.After(prev.Timestamp) || (e.Timestamp.Equal(prev.Timestamp) && e.ID >= prev.ID)) {
+						t.Fatalf("order broken: %d after %d", e.ID, prev.ID)
+					}
+					prev = e
+					n++
+				}
+				if res.Next == "" {
+					return n
+				}
+				p.Cursor = res.Next
+			}
+		}
+		id2 := int64(2)
+		cases := []struct {
+			name string
+			f    auditstore.Filter
+			want int
+		}{
+			{"all", auditstore.Filter{}, 26},
+			{"model", auditstore.Filter{Model: "books"}, 13},
+			{"actor", auditstore.Filter{ActorID: "7"}, 7},
+			{"model and actor", auditstore.Filter{Model: "books", ActorID: "7"}, 7},
+			{"cid", auditstore.Filter{CorrelationID: "cid-1"}, 5},
+			{"actions", auditstore.Filter{Actions: []auditlog.Action{auditlog.ActionDelete, auditlog.ActionAccess}}, 9},
+			{"since/until", auditstore.Filter{Since: base.Add(2 * time.Minute), Until: base.Add(4 * time.Minute)}, 4},
+			{"objects", auditstore.Filter{Objects: []auditstore.ObjectRef{{Model: "books", ID: &id2}, {Model: "docs", PK: "abc"}}}, 4},
+		}
+		for _, tc := range cases {
+			if got := count(tc.f); got != tc.want {
+				t.Errorf("%s: %d entries, want %d", tc.name, got, tc.want)
+			}
+		}
+		for _, bad := range []string{"%%%", "bm90LWEtY3Vyc29y", strings.Repeat("a", 100)} {
+			if _, err := s.List(ctx, auditstore.Filter{}, auditstore.Page{Cursor: bad}); !errors.Is(err, auditstore.ErrInvalidCursor) {
+				t.Errorf("cursor %q: %v", bad, err)
+			}
+		}
+		if _, err := s.List(ctx, auditstore.Filter{}, auditstore.Page{Limit: 5000}); err == nil {
+			t.Error("limit 5000 accepted")
+		}
+	})
+}
+
+func TestInsertValidation(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	sqlDB, _ := db.DB()
+	ctx := context.Background()
+	for _, e := range []auditlog.Entry{
+		{Action: 7, Model: "m", ObjectPK: "1"},
+		{Model: "", ObjectPK: "1"},
+		{Model: "m", ObjectPK: ""},
+		{Model: "m", ObjectPK: "1", RemotePort: 70000},
+		{Model: "m", ObjectPK: "1", AdditionalData: []byte("{")},
+	} {
+		if err := auditstore.Insert(ctx, sqlDB, auditstore.SQLite, []auditlog.Entry{e}); err == nil {
+			t.Errorf("entry %+v accepted", e)
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package auditlog_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+)
+
+type address struct {
+	City string
+}
+
+type book struct {
+	ID      uint
+	Title   string
+	UserID  uint
+	Body    string  `gorm:"column:content"`
+	Addr    address `gorm:"embedded;embeddedPrefix:addr_"`
+	Created time.Time
+	Skip    string `gorm:"-"`
+}
+
+func TestRegisterValidation(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		model any
+		opts  []auditlog.Option
+		want  string // substring of the error; "" means success
+	}{
+		{"pointer to struct", &book{}, nil, ""},
+		{"struct value", book{}, nil, ""},
+		{"Go names, columns, paths", &book{}, []auditlog.Option{auditlog.Include("Title", "user_id", "content", "Addr.City", "addr_city", "created")}, ""},
+		{"not a struct", 42, nil, "is not a struct"},
+		{"nil", nil, nil, "model is nil"},
+		{"unknown include", &book{}, []auditlog.Option{auditlog.Include("Nope")}, `Include names unknown field "Nope"`},
+		{"unknown exclude", &book{}, []auditlog.Option{auditlog.Exclude("nope")}, `Exclude names unknown field "nope"`},
+		{"unknown mask", &book{}, []auditlog.Option{auditlog.Mask("x")}, `Mask names unknown field "x"`},
+		{"ignored field", &book{}, []auditlog.Option{auditlog.Include("Skip")}, `unknown field "Skip"`},
+		{"unknown display name", &book{}, []auditlog.Option{auditlog.DisplayNames(map[string]string{"x": "X"})}, `DisplayNames names unknown field "x"`},
+		{"snapshot fields without snapshot", &book{}, []auditlog.Option{auditlog.SnapshotFields("Title")}, "without Snapshot()"},
+		{"audited-only without snapshot", &book{}, []auditlog.Option{auditlog.SnapshotAuditedOnly()}, "without Snapshot()"},
+		{"snapshot with fields", &book{}, []auditlog.Option{auditlog.Snapshot(), auditlog.SnapshotFields("Title")}, ""},
+		{"blank model name", &book{}, []auditlog.Option{auditlog.ModelName("  ")}, "blank"},
+		{"nil option", &book{}, []auditlog.Option{nil}, "nil option"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := auditlog.NewRegistry().Register(tc.model, tc.opts...)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, auditlog.ErrRegistration) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRegistryLifecycle(t *testing.T) {
+	t.Parallel()
+	r := auditlog.NewRegistry()
+	if r.Contains(&book{}) {
+		t.Fatal("empty registry contains book")
+	}
+	if err := r.Register(&book{}, auditlog.Include("Title")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(book{}, auditlog.Exclude("Title")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Models(); len(got) != 1 {
+		t.Fatalf("models %v", got)
+	}
+	cfg, ok := r.Lookup(r.Models()[0])
+	if !ok || len(cfg.Include) != 0 || len(cfg.Exclude) != 1 {
+		t.Fatalf("second Register must replace the options: %+v", cfg)
+	}
+	r.Unregister(&book{})
+	r.Unregister(&address{}) // unknown: ignored
+	if r.Contains(book{}) || len(r.Models()) != 0 {
+		t.Fatal("still registered")
+	}
+}
+
+// §10.25: the default mask.
+func TestMaskString(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"": "", "a": "a", "1234": "**34", "12345": "**345", "confidential": "******ential",
+		"Sensitive data": "*******ve data", "héllo": "**llo",
+	} {
+		if got := auditlog.MaskString(in); got != want {
+			t.Errorf("MaskString(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	t.Parallel()
+	for _, a := range []auditlog.Action{auditlog.ActionCreate, auditlog.ActionUpdate, auditlog.ActionDelete, auditlog.ActionAccess} {
+		got, err := auditlog.ParseAction(a.String())
+		if err != nil || got != a {
+			t.Fatalf("ParseAction(%q) = %v, %v", a.String(), got, err)
+		}
+	}
+	if _, err := auditlog.ParseAction("destroy"); err == nil {
+		t.Fatal("ParseAction accepted destroy")
+	}
+	if s := auditlog.Action(9).String(); s != "action(9)" {
+		t.Fatal(s)
+	}
+}
