@@ -1,20 +1,21 @@
+// Dependencies and why each is here are listed in README.md (Dependencies).
 module github.com/go-auditlog/auditlog
 
 go 1.26.8
 
 require (
-	github.com/glebarez/sqlite v1.11.0
-	github.com/go-sql-driver/mysql v1.8.1
-	gorm.io/driver/mysql v1.6.0
-	gorm.io/driver/postgres v1.6.3
-	gorm.io/gorm v1.31.2
+	github.com/glebarez/sqlite v1.11.0 // pure-Go SQLite driver for GORM: the embedded default
+	github.com/go-sql-driver/mysql v1.8.1 // MySQL DSN parsing in tests; GORM's MySQL driver uses it
+	github.com/google/uuid v1.3.0
+	gorm.io/driver/mysql v1.6.0 // MariaDB/MySQL
+	gorm.io/driver/postgres v1.6.3 // PostgreSQL (pgx)
+	gorm.io/gorm v1.31.2 // the ORM whose writes are audited
 )
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/glebarez/go-sqlite v1.21.2 // indirect
-	github.com/google/uuid v1.3.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.10.0 // indirect

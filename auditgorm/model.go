@@ -28,6 +28,7 @@ type model struct {
 	snapshot []*field
 	mask     auditlog.MaskFunc
 	byColumn map[string]*field
+	display  map[string]string // column → label
 	// defaults are non-key columns the database fills when the insert leaves
 	// them out.
 	defaults []*field
@@ -91,6 +92,14 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 	snapFields, err := resolve("SnapshotFields", cfg.SnapshotFields)
 	if err != nil {
 		return nil, err
+	}
+	m.display = make(map[string]string, len(cfg.DisplayNames))
+	for name, label := range cfg.DisplayNames {
+		f, err := lookup("DisplayNames", name)
+		if err != nil {
+			return nil, err
+		}
+		m.display[f.DBName] = label
 	}
 	for _, sf := range s.Fields {
 		if sf.DBName == "" {

@@ -16,6 +16,7 @@ package auditgorm
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"gorm.io/gorm"
@@ -52,6 +53,7 @@ type Plugin struct {
 	dialect auditstore.Dialect
 	lock    bool // the database honours SELECT … FOR UPDATE
 
+	db     *gorm.DB // the root DB, for parsing schemas outside a statement
 	models sync.Map // *schema.Schema → *model
 	stmts  sync.Map // *gorm.Statement → *stmtState
 }
@@ -82,6 +84,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		return fmt.Errorf("auditgorm: %w", err)
 	}
 	p.dialect = d
+	p.db = db
 	p.lock = d != auditstore.SQLite
 	cb := db.Callback()
 	steps := []error{
@@ -130,4 +133,31 @@ func (p *Plugin) compiled(db *gorm.DB, s *schema.Schema, cfg *auditlog.ModelConf
 	}
 	p.models.Store(s, m)
 	return m, nil
+}
+
+// DisplayName returns the label registered with auditlog.DisplayNames for a
+// column of the model stored under modelName, or the column itself.
+func (p *Plugin) DisplayName(modelName, column string) string {
+	if p.db == nil {
+		return column
+	}
+	for _, t := range p.reg.Models() {
+		cfg, ok := p.reg.Lookup(t)
+		if !ok {
+			continue
+		}
+		stmt := &gorm.Statement{DB: p.db}
+		if err := stmt.Parse(reflect.New(t).Interface()); err != nil {
+			continue
+		}
+		m, err := p.compiled(p.db, stmt.Schema, cfg)
+		if err != nil || m.name != modelName {
+			continue
+		}
+		if label, ok := m.display[column]; ok {
+			return label
+		}
+		return column
+	}
+	return column
 }

@@ -1,0 +1,129 @@
+package auditgorm_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+type Product struct {
+	ID    uint
+	Name  string
+	Price int
+}
+
+func (p Product) String() string { return p.Name }
+
+// openExampleDB opens a throwaway SQLite database.
+func openExampleDB() (*gorm.DB, func()) {
+	dir, err := os.MkdirTemp("", "auditlog-example")
+	if err != nil {
+		panic(err)
+	}
+	db, err := gorm.Open(sqlite.Open(filepath.Join(dir, "app.db")), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		panic(err)
+	}
+	return db, func() { _ = os.RemoveAll(dir) }
+}
+
+// Install the plugin, register a model in one line, write, and read the
+// object's history.
+func Example() {
+	db, cleanup := openExampleDB()
+	defer cleanup()
+	ctx := context.Background()
+
+	if err := auditgorm.Migrate(ctx, db); err != nil { // creates auditlog_entries
+		fmt.Println(err)
+		return
+	}
+	reg := auditlog.NewRegistry() // or auditlog.DefaultRegistry with auditlog.Register
+	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = db.AutoMigrate(&Product{})
+	if err := reg.Register(&Product{}); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	ctx = auditlog.WithActor(ctx, auditlog.Actor{ID: "7", Name: "alice"})
+	p := Product{Name: "Lamp", Price: 30}
+	db.WithContext(ctx).Create(&p)
+	db.WithContext(ctx).Model(&p).Update("price", 25)
+	db.WithContext(ctx).Delete(&p)
+
+	page, err := auditgorm.History(ctx, db, &p, auditstore.Page{Limit: 10})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range page.Entries {
+		fmt.Printf("%s by %s: %s\n", e.String(), e.ActorName, e.Changes)
+	}
+	// Output:
+	// Deleted Lamp by alice: id: 1 → null; name: Lamp → null; price: 25 → null
+	// Updated Lamp by alice: price: 30 → 25
+	// Created Lamp by alice: id: null → 1; name: null → Lamp; price: null → 30
+}
+
+// Raw SQL is invisible to GORM's callbacks: log it by hand, in the same
+// transaction.
+func ExampleLog() {
+	db, cleanup := openExampleDB()
+	defer cleanup()
+	ctx := context.Background()
+	_ = auditgorm.Migrate(ctx, db)
+	_ = db.Use(auditgorm.New(auditgorm.Config{Registry: auditlog.NewRegistry()}))
+	_ = db.AutoMigrate(&Product{})
+	db.Create(&Product{Name: "Desk", Price: 100})
+
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("UPDATE products SET price = price * 2").Error; err != nil {
+			return err
+		}
+		change, err := auditlog.NewChange(100, 200)
+		if err != nil {
+			return err
+		}
+		return auditgorm.Log(ctx, tx, auditgorm.Record{
+			Action: auditlog.ActionUpdate, Model: "products", PK: "1",
+			Changes: auditlog.Changes{"price": change},
+		})
+	})
+	fmt.Println(err)
+	res, _ := auditgorm.ModelHistory(ctx, db, &Product{}, auditstore.Page{})
+	fmt.Println(res.Entries[0].String(), res.Entries[0].Changes)
+	// Output:
+	// <nil>
+	// Updated products(1) price: 100 → 200
+}
+
+// Access entries record reads that must leave a trace.
+func ExampleLogAccess() {
+	db, cleanup := openExampleDB()
+	defer cleanup()
+	ctx := auditlog.WithActor(context.Background(), auditlog.Actor{ID: "9", Name: "auditor"})
+	_ = auditgorm.Migrate(ctx, db)
+	_ = db.AutoMigrate(&Product{})
+	p := Product{Name: "Safe", Price: 1}
+	db.Create(&p)
+
+	if err := auditgorm.LogAccess(ctx, db, &p); err != nil {
+		fmt.Println(err)
+	}
+	res, _ := auditgorm.History(ctx, db, &p, auditstore.Page{})
+	fmt.Println(res.Entries[0].String(), "by", res.Entries[0].ActorName)
+	// Output: Logged Safe by auditor
+}
