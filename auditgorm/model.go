@@ -219,18 +219,11 @@ func (m *model) key(ctx context.Context, row reflect.Value) (string, *int64, boo
 		text := v.Text()
 		return text, nil, text != "", nil
 	}
-	b := []byte{'['}
-	for i, f := range m.pk {
-		v, err := f.value(ctx, row)
-		if err != nil {
-			return "", nil, false, err
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = v.AppendJSON(b)
+	b, err := m.keyJSON(ctx, row)
+	if err != nil {
+		return "", nil, false, err
 	}
-	return string(append(b, ']')), nil, true, nil
+	return string(b), nil, true, nil
 }
 
 // repr is the object's display text.

@@ -293,7 +293,6 @@ type queryBuilder struct {
 	d     Dialect
 	where []string
 	args  []any
-	b     strings.Builder
 }
 
 func (q *queryBuilder) arg(v any) string {
