@@ -53,14 +53,6 @@ func (d Dialect) placeholder(b *strings.Builder, n int) {
 	b.WriteByte('?')
 }
 
-// maxBindVars is how many bind variables one statement may carry.
-func (d Dialect) maxBindVars() int {
-	if d == SQLite {
-		return 32766
-	}
-	return 65535
-}
-
 // DB is what the store needs of a connection: *sql.DB, *sql.Tx, *sql.Conn and
 // GORM's ConnPool all satisfy it.
 type DB interface {

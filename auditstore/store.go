@@ -71,9 +71,6 @@ const insertColumns = "timestamp, action, model, object_pk, object_id, object_re
 
 const columnsPerEntry = 14
 
-// maxRowsPerInsert bounds one INSERT statement; longer lists are chunked.
-const maxRowsPerInsert = 1000
-
 // Insert writes entries with as few multi-row INSERT statements as the
 // database's bind-variable limit allows. Entries whose Timestamp is zero get
 // the current time.
@@ -84,19 +81,141 @@ func Insert(ctx context.Context, db DB, d Dialect, entries []auditlog.Entry) err
 	if err := d.valid(); err != nil {
 		return err
 	}
-	per := min(maxRowsPerInsert, d.maxBindVars()/columnsPerEntry)
 	now := time.Now()
-	for start := 0; start < len(entries); start += per {
-		chunk := entries[start:min(start+per, len(entries))]
-		query, args, err := buildInsert(d, chunk, now)
+	if len(entries) <= maxRowsPerValuesInsert {
+		query, args, err := buildInsert(d, entries, now)
 		if err != nil {
 			return err
 		}
 		if _, err := db.ExecContext(ctx, query, args...); err != nil {
-			return fmt.Errorf("auditstore: insert %d entries: %w", len(chunk), err)
+			return fmt.Errorf("auditstore: insert %d entries: %w", len(entries), err)
 		}
+		return nil
+	}
+	// Larger batches travel as one JSON document per statement: one bind
+	// variable, so no bind-variable limit, and one round trip for thousands of
+	// entries. Documents are cut at jsonBatchBytes to stay under packet limits.
+	start := 0
+	for start < len(entries) {
+		doc, n, err := encodeBatch(d, entries[start:], now)
+		if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, jsonInsertSQL(d), doc); err != nil {
+			return fmt.Errorf("auditstore: insert %d entries: %w", n, err)
+		}
+		start += n
 	}
 	return nil
+}
+
+// maxRowsPerValuesInsert is the largest batch written as INSERT … VALUES;
+// larger batches use the JSON form.
+const maxRowsPerValuesInsert = 64
+
+// jsonBatchBytes bounds one JSON batch document (MariaDB's default
+// max_allowed_packet is 16 MiB).
+const jsonBatchBytes = 4 << 20
+
+// jsonInsertSQL inserts the entries of a JSON array, in array order.
+func jsonInsertSQL(d Dialect) string {
+	const cols = "INSERT INTO " + Table + " (" + insertColumns + ") "
+	switch d {
+	case Postgres:
+		return cols + `SELECT (e.d->>'t')::timestamptz, (e.d->>'a')::smallint, e.d->>'m', e.d->>'pk', (e.d->>'id')::bigint, e.d->>'r',
+ (e.d->>'c')::jsonb, (e.d->>'s')::jsonb, (e.d->>'ad')::jsonb, e.d->>'ai', e.d->>'an', e.d->>'ra', (e.d->>'rp')::integer, e.d->>'cid'
+FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(d, ord)
+ORDER BY e.ord`
+	case MySQL:
+		return cols + `SELECT x.t, x.a, x.m, x.pk, x.id, x.r, x.c, x.s, x.ad, x.ai, x.an, x.ra, x.rp, x.cid
+FROM JSON_TABLE(?, '$[*]' COLUMNS (ord FOR ORDINALITY, t DATETIME(6) PATH '$.t', a SMALLINT PATH '$.a', m VARCHAR(255) PATH '$.m',
+ pk VARCHAR(255) PATH '$.pk', id BIGINT PATH '$.id', r LONGTEXT PATH '$.r', c LONGTEXT PATH '$.c', s LONGTEXT PATH '$.s',
+ ad LONGTEXT PATH '$.ad', ai VARCHAR(255) PATH '$.ai', an VARCHAR(255) PATH '$.an', ra VARCHAR(45) PATH '$.ra',
+ rp INTEGER PATH '$.rp', cid VARCHAR(255) PATH '$.cid')) AS x
+ORDER BY x.ord`
+	}
+	return cols + `SELECT json_extract(value, '$.t'), json_extract(value, '$.a'), json_extract(value, '$.m'), json_extract(value, '$.pk'),
+ json_extract(value, '$.id'), json_extract(value, '$.r'), json_extract(value, '$.c'), json_extract(value, '$.s'),
+ json_extract(value, '$.ad'), json_extract(value, '$.ai'), json_extract(value, '$.an'), json_extract(value, '$.ra'),
+ json_extract(value, '$.rp'), json_extract(value, '$.cid')
+FROM json_each(?) ORDER BY key`
+}
+
+// encodeBatch encodes entries as a JSON array, up to jsonBatchBytes, and
+// reports how many it took.
+func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, int, error) {
+	b := make([]byte, 0, min(jsonBatchBytes, 512*len(entries)))
+	b = append(b, '[')
+	n := 0
+	for i := range entries {
+		e := &entries[i]
+		if err := validateEntry(e); err != nil {
+			return "", 0, err
+		}
+		if n > 0 && len(b) >= jsonBatchBytes {
+			break
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		ts := e.Timestamp
+		if ts.IsZero() {
+			ts = now
+		}
+		ts = ts.UTC().Truncate(time.Microsecond)
+		layout := time.RFC3339Nano
+		switch d {
+		case SQLite:
+			layout = sqliteTime
+		case MySQL:
+			layout = "2006-01-02 15:04:05.000000"
+		}
+		b = append(b, `{"t":`...)
+		b = appendJSONString(b, ts.Format(layout))
+		b = append(b, `,"a":`...)
+		b = strconv.AppendInt(b, int64(e.Action), 10)
+		b = append(b, `,"m":`...)
+		b = appendJSONString(b, e.Model)
+		b = append(b, `,"pk":`...)
+		b = appendJSONString(b, e.ObjectPK)
+		if e.ObjectID != nil {
+			b = append(b, `,"id":`...)
+			b = strconv.AppendInt(b, *e.ObjectID, 10)
+		}
+		b = append(b, `,"r":`...)
+		b = appendJSONString(b, e.ObjectRepr)
+		if e.Changes != nil {
+			raw, err := EncodeChanges(e.Changes)
+			if err != nil {
+				return "", 0, err
+			}
+			b = append(b, `,"c":`...)
+			b = appendJSONString(b, string(raw))
+		}
+		for _, f := range []struct {
+			key string
+			val string
+		}{{"s", string(e.SerializedData)}, {"ad", string(e.AdditionalData)}, {"ai", e.ActorID}, {"an", e.ActorName}, {"ra", e.RemoteAddr}, {"cid", e.CorrelationID}} {
+			if f.val != "" {
+				b = append(b, `,"`...)
+				b = append(b, f.key...)
+				b = append(b, `":`...)
+				b = appendJSONString(b, f.val)
+			}
+		}
+		if e.RemotePort != 0 {
+			b = append(b, `,"rp":`...)
+			b = strconv.AppendInt(b, int64(e.RemotePort), 10)
+		}
+		b = append(b, '}')
+		n++
+	}
+	return string(append(b, ']')), n, nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	raw, _ := json.Marshal(s) // a string always encodes
+	return append(b, raw...)
 }
 
 // Insert writes entries; see the package-level Insert.

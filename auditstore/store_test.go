@@ -193,3 +193,54 @@ func TestInsertValidation(t *testing.T) {
 		}
 	}
 }
+
+// Small batches go in as INSERT … VALUES, large ones as one JSON document;
+// both store every field exactly and keep the batch's order.
+func TestInsertRoundTrip(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		sqlDB, _ := db.DB()
+		s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{3, 1500} {
+			at := time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)
+			want := make([]auditlog.Entry, n)
+			for i := range want {
+				id := int64(i + 1)
+				ch, _ := auditlog.NewChange(nil, fmt.Sprintf("<b>\"quoted\" %d ✓</b>", i))
+				want[i] = auditlog.Entry{
+					Timestamp: at, Action: auditlog.ActionUpdate, Model: fmt.Sprintf("m%d", n), ObjectPK: fmt.Sprint(id), ObjectID: &id,
+					ObjectRepr: "repr 'é' " + fmt.Sprint(i), Changes: auditlog.Changes{"f": ch},
+					SerializedData: []byte(`{"a":[1,2]}`), AdditionalData: []byte(`{"k":"v"}`),
+					ActorID: "7", ActorName: "Zoë", RemoteAddr: "2001:db8::1", RemotePort: 443, CorrelationID: "cid",
+				}
+			}
+			want[0].ObjectID, want[0].ObjectPK = nil, "text-key"
+			want[1].RemotePort, want[1].ActorID, want[1].SerializedData = 0, "", nil
+			if err := s.Insert(ctx, want); err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.List(ctx, auditstore.Filter{Model: fmt.Sprintf("m%d", n)}, auditstore.Page{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Entries) != min(n, 1000) {
+				t.Fatalf("n=%d: read %d entries", n, len(res.Entries))
+			}
+			// Newest first with equal timestamps means highest id first: the
+			// last entry of the batch comes back first.
+			for k, got := range res.Entries {
+				w := want[n-1-k]
+				if !got.Timestamp.Equal(w.Timestamp) || got.ObjectPK != w.ObjectPK || got.ObjectRepr != w.ObjectRepr ||
+					got.ActorID != w.ActorID || got.ActorName != w.ActorName || got.RemoteAddr != w.RemoteAddr ||
+					got.RemotePort != w.RemotePort || got.CorrelationID != w.CorrelationID ||
+					(w.ObjectID == nil) != (got.ObjectID == nil) || got.Changes.String() != w.Changes.String() ||
+					(w.SerializedData == nil) != (got.SerializedData == nil) {
+					t.Fatalf("n=%d entry %d:\n got %+v\nwant %+v", n, k, got, w)
+				}
+			}
+		}
+	})
+}
