@@ -32,7 +32,12 @@ type Registry struct {
 	mu     sync.Mutex // serialises writers
 	models atomic.Pointer[map[reflect.Type]*ModelConfig]
 	mask   atomic.Pointer[MaskFunc]
+	gen    atomic.Uint64
 }
+
+// Generation changes whenever a model is registered or unregistered, so
+// consumers can cache what they derive from the registry.
+func (r *Registry) Generation() uint64 { return r.gen.Load() }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
@@ -200,6 +205,7 @@ func (r *Registry) Register(model any, opts ...Option) error {
 	}
 	next[t] = c
 	r.models.Store(&next)
+	r.gen.Add(1)
 	return nil
 }
 
@@ -357,6 +363,7 @@ func (r *Registry) Unregister(model any) {
 		}
 	}
 	r.models.Store(&next)
+	r.gen.Add(1)
 }
 
 // Contains reports whether model is registered.

@@ -18,7 +18,8 @@ import (
 // stmtState is what the plugin keeps about one audited statement between
 // its callbacks. It lives from the begin callback to the end callback.
 type stmtState struct {
-	m         *model
+	m         *model      // the audited model; nil for a join-table statement
+	tracks    []*m2mTrack // the relations a join-table statement changes
 	startedTx bool
 	injected  bool       // the plugin added the SET clause and must remove it
 	set       clause.Set // the update's assignments
@@ -28,8 +29,8 @@ type stmtState struct {
 
 	// upserts: rows that already existed, by conflict key
 	upsert   *clause.OnConflict
-	existing map[string]int
-	conflict []*field
+	conflict [][]*field       // column groups the insert may collide on
+	existing []map[string]int // per group: conflict key → pre-selected row
 }
 
 // pinLimit bounds the bind variables of the "key IN (…)" condition that pins
@@ -56,10 +57,18 @@ func (p *Plugin) begin(db *gorm.DB) {
 		_ = db.AddError(err)
 		return
 	}
-	if m == nil {
-		return
-	}
 	st := &stmtState{m: m}
+	if m == nil {
+		tracks, err := p.joinTracks(db)
+		if err != nil {
+			_ = db.AddError(err)
+			return
+		}
+		if len(tracks) == 0 {
+			return
+		}
+		st.tracks = tracks
+	}
 	p.stmts.Store(db.Statement, st)
 	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); !inTx {
 		tx := db.Begin()
@@ -98,6 +107,10 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 	if st == nil || db.Error != nil {
 		return
 	}
+	if st.m == nil {
+		p.beforeJoinWrite(db, st, true)
+		return
+	}
 	c, ok := db.Statement.Clauses["ON CONFLICT"]
 	if !ok {
 		return
@@ -107,64 +120,121 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 		return
 	}
 	st.upsert = &oc
-	st.conflict = st.m.pk
-	if len(oc.Columns) > 0 {
-		st.conflict = nil
-		for _, col := range oc.Columns {
-			f := st.m.byColumn[col.Name]
-			if f == nil {
-				_ = db.AddError(fmt.Errorf("auditgorm: %s: conflict column %q is not a column of the model", st.m.schema.Name, col.Name))
-				return
-			}
-			st.conflict = append(st.conflict, f)
-		}
+	st.conflict = p.conflictGroups(st.m, oc)
+	if len(st.conflict) == 0 {
+		_ = db.AddError(fmt.Errorf("auditgorm: %s: an ON CONFLICT column is not a column of the model", st.m.schema.Name))
+		return
 	}
 	// Read the rows the insert may collide with, so inserted and updated rows
 	// can be told apart afterwards.
 	ctx := db.Statement.Context
-	var tuples [][]any
-	eachRow(db.Statement.ReflectValue, func(row reflect.Value) {
-		tuple := make([]any, len(st.conflict))
-		for i, f := range st.conflict {
-			v, zero := f.f.ValueOf(ctx, row)
-			if zero {
-				return
+	var conds []clause.Expression
+	for _, g := range st.conflict {
+		var tuples [][]any
+		eachRow(db.Statement.ReflectValue, func(row reflect.Value) {
+			tuple := make([]any, len(g))
+			for i, f := range g {
+				v, zero := f.f.ValueOf(ctx, row)
+				if zero {
+					return
+				}
+				tuple[i] = v
 			}
-			tuple[i] = v
+			tuples = append(tuples, tuple)
+		})
+		if len(tuples) > 0 {
+			names := make([]string, len(g))
+			for i, f := range g {
+				names[i] = f.column
+			}
+			column, values := schema.ToQueryValues(db.Statement.Table, names, tuples)
+			conds = append(conds, clause.IN{Column: column, Values: values})
 		}
-		tuples = append(tuples, tuple)
-	})
-	if len(tuples) == 0 {
+	}
+	if len(conds) == 0 {
 		return
 	}
-	names := make([]string, len(st.conflict))
-	for i, f := range st.conflict {
-		names[i] = f.column
+	rows, err := p.preselect(db, st.m.schema, []clause.Expression{clause.Or(conds...)}, true)
+	if err == nil {
+		err = st.readOld(ctx, rows)
 	}
-	column, values := schema.ToQueryValues(db.Statement.Table, names, tuples)
-	rows, err := p.preselect(db, st.m, []clause.Expression{clause.IN{Column: column, Values: values}}, true)
 	if err != nil {
 		_ = db.AddError(err)
 		return
 	}
-	if err := st.readOld(ctx, rows); err != nil {
-		_ = db.AddError(err)
-		return
-	}
-	st.existing = make(map[string]int, rows.Len())
-	for i := 0; i < rows.Len(); i++ {
-		k, err := st.conflictKey(ctx, rows.Index(i))
-		if err != nil {
-			_ = db.AddError(err)
-			return
+	st.existing = make([]map[string]int, len(st.conflict))
+	for gi, g := range st.conflict {
+		st.existing[gi] = make(map[string]int, rows.Len())
+		for i := 0; i < rows.Len(); i++ {
+			k, err := conflictKey(ctx, g, rows.Index(i))
+			if err != nil {
+				_ = db.AddError(err)
+				return
+			}
+			st.existing[gi][k] = i
 		}
-		st.existing[k] = i
 	}
 }
 
-func (st *stmtState) conflictKey(ctx context.Context, row reflect.Value) (string, error) {
+// conflictGroups returns the column groups an upsert may collide on: the
+// ON CONFLICT columns when given; else the primary key, and on MySQL, whose
+// ON DUPLICATE KEY fires for any unique key, every unique column and index.
+func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
+	if len(oc.Columns) > 0 {
+		var g []*field
+		for _, col := range oc.Columns {
+			f := m.byColumn[col.Name]
+			if f == nil {
+				return nil
+			}
+			g = append(g, f)
+		}
+		return [][]*field{g}
+	}
+	groups := [][]*field{m.pk}
+	if p.dialect != auditstore.MySQL {
+		return groups
+	}
+	for _, f := range m.fields {
+		if f.f.Unique && !f.f.PrimaryKey {
+			groups = append(groups, []*field{f})
+		}
+	}
+	for _, ix := range m.schema.ParseIndexes() {
+		if ix.Class != "UNIQUE" {
+			continue
+		}
+		var g []*field
+		for _, o := range ix.Fields {
+			if f := m.byColumn[o.DBName]; f != nil {
+				g = append(g, f)
+			}
+		}
+		if len(g) == len(ix.Fields) && len(g) > 0 {
+			groups = append(groups, g)
+		}
+	}
+	return groups
+}
+
+// existingRow returns the index of the pre-selected row that row collides
+// with, if any.
+func (st *stmtState) existingRow(ctx context.Context, row reflect.Value) (int, bool, error) {
+	for gi, g := range st.conflict {
+		k, err := conflictKey(ctx, g, row)
+		if err != nil {
+			return 0, false, err
+		}
+		if i, ok := st.existing[gi][k]; ok {
+			return i, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func conflictKey(ctx context.Context, g []*field, row reflect.Value) (string, error) {
 	var b []byte
-	for _, f := range st.conflict {
+	for _, f := range g {
 		v, err := f.value(ctx, row)
 		if err != nil {
 			return "", err
@@ -195,14 +265,12 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 	if st == nil || db.Error != nil {
 		return
 	}
-	m, ctx := st.m, db.Statement.Context
-	if db.Statement.ReflectValue.Kind() == reflect.Map {
-		_ = db.AddError(fmt.Errorf("auditgorm: %s: creating from a map is not audited yet; create from the struct instead", m.schema.Name))
+	if st.m == nil {
+		p.afterJoinWrite(db, st, true)
 		return
 	}
-	var rows []reflect.Value
-	eachRow(db.Statement.ReflectValue, func(row reflect.Value) { rows = append(rows, row) })
-	rows, err := p.withDBDefaults(db, m, rows)
+	m, ctx := st.m, db.Statement.Context
+	rows, err := p.createdRows(db, m)
 	if err != nil {
 		_ = db.AddError(err)
 		return
@@ -214,12 +282,12 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 			break
 		}
 		if st.existing != nil {
-			k, kerr := st.conflictKey(ctx, row)
+			i, ok, kerr := st.existingRow(ctx, row)
 			if kerr != nil {
 				err = kerr
 				break
 			}
-			if i, ok := st.existing[k]; ok {
+			if ok {
 				if !st.upsert.DoNothing {
 					updated = append(updated, i)
 				}
@@ -272,21 +340,45 @@ func (m *model) createChanges(ctx context.Context, row reflect.Value) (auditlog.
 	return changes, nil
 }
 
-// withDBDefaults returns the created rows as the database stored them. Where
-// the dialect returns database defaults on insert (PostgreSQL, SQLite) GORM
-// has already written them into the rows; elsewhere rows that left a
-// defaulted column at its zero value are read back.
-func (p *Plugin) withDBDefaults(db *gorm.DB, m *model, rows []reflect.Value) ([]reflect.Value, error) {
-	if p.dialect != auditstore.MySQL || len(m.defaults) == 0 {
-		return rows, nil
-	}
-	ctx := db.Statement.Context
-	var stale []reflect.Value
-	for _, row := range rows {
-		for _, f := range m.defaults {
-			if _, zero := f.f.ValueOf(ctx, row); zero {
-				stale = append(stale, row)
-				break
+// createdRows returns the rows a create statement inserted, as the database
+// stored them. Struct rows are used as they are when they hold exactly what
+// was inserted; rows built from maps, rows whose columns were narrowed by
+// Select or Omit, and rows that left a database default unread (MySQL has no
+// RETURNING) are read back by key.
+func (p *Plugin) createdRows(db *gorm.DB, m *model) ([]reflect.Value, error) {
+	stmt, ctx := db.Statement, db.Statement.Context
+	var rows, stale []reflect.Value
+	if maps := createdMaps(stmt.Dest); maps != nil {
+		for _, mv := range maps {
+			row := reflect.New(m.schema.ModelType).Elem()
+			for k, v := range mv {
+				if f := m.schema.LookUpField(k); f != nil && f.DBName != "" {
+					if err := f.Set(ctx, row, v); err != nil {
+						return nil, fmt.Errorf("auditgorm: %s: read created map: %w", m.schema.Name, err)
+					}
+				}
+			}
+			if id, ok := mv["@id"]; ok && len(m.pk) == 1 {
+				if err := m.pk[0].f.Set(ctx, row, id); err != nil {
+					return nil, err
+				}
+			}
+			rows = append(rows, row)
+		}
+		stale = rows
+	} else {
+		eachRow(stmt.ReflectValue, func(row reflect.Value) { rows = append(rows, row) })
+		switch {
+		case m.narrowed(stmt) || m.nonCreatable:
+			stale = rows
+		case p.dialect == auditstore.MySQL && len(m.defaults) > 0:
+			for _, row := range rows {
+				for _, f := range m.defaults {
+					if _, zero := f.f.ValueOf(ctx, row); zero {
+						stale = append(stale, row)
+						break
+					}
+				}
 			}
 		}
 	}
@@ -307,6 +399,33 @@ func (p *Plugin) withDBDefaults(db *gorm.DB, m *model, rows []reflect.Value) ([]
 		}
 	}
 	return out, nil
+}
+
+// createdMaps returns the maps a create statement inserted from, or nil.
+func createdMaps(dest any) []map[string]any {
+	switch v := dest.(type) {
+	case map[string]any:
+		return []map[string]any{v}
+	case *map[string]any:
+		return []map[string]any{*v}
+	case []map[string]any:
+		return v
+	case *[]map[string]any:
+		return *v
+	}
+	return nil
+}
+
+// narrowed reports whether Select or Omit limited the statement's columns.
+func (m *model) narrowed(stmt *gorm.Statement) bool {
+	for _, names := range [][]string{stmt.Selects, stmt.Omits} {
+		for _, n := range names {
+			if f := m.schema.LookUpField(n); f != nil && f.DBName != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // upsertedEntries writes update entries for rows that an upsert updated: the
@@ -349,7 +468,7 @@ func whereExprs(stmt *gorm.Statement) []clause.Expression {
 
 func (p *Plugin) beforeUpdate(db *gorm.DB) {
 	st := p.state(db)
-	if st == nil || db.Error != nil {
+	if st == nil || st.m == nil || db.Error != nil {
 		return
 	}
 	stmt := db.Statement
@@ -380,7 +499,7 @@ func (p *Plugin) beforeUpdate(db *gorm.DB) {
 // the database can, and pins the write to exactly those rows, so that a row
 // inserted concurrently is never changed without an entry.
 func (p *Plugin) readAndPin(db *gorm.DB, st *stmtState, exprs []clause.Expression) {
-	rows, err := p.preselect(db, st.m, exprs, db.Statement.Unscoped)
+	rows, err := p.preselect(db, st.m.schema, exprs, db.Statement.Unscoped)
 	if err == nil {
 		err = st.readOld(db.Statement.Context, rows)
 	}
@@ -404,23 +523,32 @@ func (p *Plugin) readAndPin(db *gorm.DB, st *stmtState, exprs []clause.Expressio
 
 // preselect reads the rows that match exprs, with FOR UPDATE where the
 // database honours it, in the statement's transaction.
-func (p *Plugin) preselect(db *gorm.DB, m *model, exprs []clause.Expression, unscoped bool) (reflect.Value, error) {
-	stmt := db.Statement
-	dest := reflect.New(reflect.SliceOf(m.schema.ModelType))
-	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(stmt.Table)
+func (p *Plugin) preselect(db *gorm.DB, s *schema.Schema, exprs []clause.Expression, unscoped bool) (reflect.Value, error) {
+	return p.selectRows(db, s, exprs, unscoped, p.lock)
+}
+
+// selectRows reads the rows of s that match exprs in the statement's
+// transaction, at most MaxRowsPerStatement of them.
+func (p *Plugin) selectRows(db *gorm.DB, s *schema.Schema, exprs []clause.Expression, unscoped, lock bool) (reflect.Value, error) {
+	table := s.Table
+	if s == db.Statement.Schema {
+		table = db.Statement.Table // honour Table() on the user's statement
+	}
+	dest := reflect.New(reflect.SliceOf(s.ModelType))
+	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(table)
 	if unscoped {
 		q = q.Unscoped()
 	}
 	q = q.Clauses(clause.Where{Exprs: exprs})
-	if p.lock {
+	if lock && p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
 	if err := q.Limit(p.maxRows + 1).Find(dest.Interface()).Error; err != nil {
-		return reflect.Value{}, fmt.Errorf("auditgorm: read %s rows before writing: %w", m.schema.Name, err)
+		return reflect.Value{}, fmt.Errorf("auditgorm: read %s rows before writing: %w", s.Name, err)
 	}
 	rows := dest.Elem()
 	if rows.Len() > p.maxRows {
-		return reflect.Value{}, fmt.Errorf("%w: %s: more than %d rows; narrow the WHERE or raise Config.MaxRowsPerStatement", ErrTooManyRows, m.schema.Name, p.maxRows)
+		return reflect.Value{}, fmt.Errorf("%w: %s: more than %d rows; narrow the WHERE or raise Config.MaxRowsPerStatement", ErrTooManyRows, s.Name, p.maxRows)
 	}
 	return rows, nil
 }
@@ -430,7 +558,7 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, exprs []clause.Expression, uns
 func (p *Plugin) reselect(db *gorm.DB, m *model, rows []reflect.Value) (map[string]reflect.Value, error) {
 	ctx := db.Statement.Context
 	out := make(map[string]reflect.Value, len(rows))
-	const chunk = 1000
+	chunk := pinLimit / len(m.pk) // one statement for up to 30,000 rows
 	for start := 0; start < len(rows); start += chunk {
 		part := rows[start:min(start+chunk, len(rows))]
 		keys := make([][]any, len(part))
@@ -535,7 +663,7 @@ func (p *Plugin) newRows(db *gorm.DB, st *stmtState) (func(i int) (reflect.Value
 
 func (p *Plugin) afterUpdate(db *gorm.DB) {
 	st := p.state(db)
-	if st == nil {
+	if st == nil || st.m == nil {
 		return
 	}
 	if st.injected {
@@ -615,6 +743,10 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 	if st == nil || db.Error != nil {
 		return
 	}
+	if st.m == nil {
+		p.beforeJoinWrite(db, st, false)
+		return
+	}
 	stmt := db.Statement
 	if stmt.SQL.Len() > 0 {
 		_ = db.AddError(fmt.Errorf("auditgorm: %s: the DELETE was built before auditing could read it; use Delete with conditions, or log it with auditgorm.Log", st.m.schema.Name))
@@ -643,7 +775,14 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 
 func (p *Plugin) afterDelete(db *gorm.DB) {
 	st := p.state(db)
-	if st == nil || db.Error != nil || !st.rows.IsValid() || st.rows.Len() == 0 {
+	if st == nil || db.Error != nil {
+		return
+	}
+	if st.m == nil {
+		p.afterJoinWrite(db, st, false)
+		return
+	}
+	if !st.rows.IsValid() || st.rows.Len() == 0 {
 		return
 	}
 	var err error
@@ -691,6 +830,8 @@ type writer struct {
 	m       *model
 	base    auditlog.Entry
 	entries []auditlog.Entry
+	// noSnapshot leaves serialized_data empty (many-to-many entries).
+	noSnapshot bool
 }
 
 func (p *Plugin) newWriter(db *gorm.DB, m *model) *writer {
@@ -718,7 +859,7 @@ func (w *writer) add(action auditlog.Action, row reflect.Value, key string, id *
 	if e.AdditionalData, err = additionalData(ctx, row); err != nil {
 		return err
 	}
-	if len(w.m.snapshot) > 0 {
+	if len(w.m.snapshot) > 0 && !w.noSnapshot {
 		keyJSON, err := w.m.keyJSON(ctx, row)
 		if err != nil {
 			return err

@@ -29,6 +29,9 @@ type model struct {
 	mask     auditlog.MaskFunc
 	byColumn map[string]*field
 	display  map[string]string // column → label
+	// nonCreatable: some column is never written by an insert (a
+	// read-only or default-only field), so created rows are read back.
+	nonCreatable bool
 	// defaults are non-key columns the database fills when the insert leaves
 	// them out.
 	defaults []*field
@@ -93,6 +96,11 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 	if err != nil {
 		return nil, err
 	}
+	for _, name := range cfg.M2MFields {
+		if rel := s.Relationships.Relations[name]; rel == nil || rel.Type != schema.Many2Many || rel.JoinTable == nil {
+			return nil, fmt.Errorf("auditgorm: %s: M2M names %q, which is not a many-to-many relation", s.Name, name)
+		}
+	}
 	m.display = make(map[string]string, len(cfg.DisplayNames))
 	for name, label := range cfg.DisplayNames {
 		f, err := lookup("DisplayNames", name)
@@ -111,6 +119,9 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 		f.opts = valueOptions(db, dialect, sf)
 		m.fields = append(m.fields, f)
 		m.byColumn[sf.DBName] = f
+		if !sf.Creatable {
+			m.nonCreatable = true
+		}
 		if sf.PrimaryKey {
 			m.pk = append(m.pk, f)
 		} else if sf.HasDefaultValue {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -55,6 +56,8 @@ type Plugin struct {
 
 	db     *gorm.DB // the root DB, for parsing schemas outside a statement
 	models sync.Map // *schema.Schema → *model
+	plain  sync.Map // *schema.Schema → *model, unregistered models (reprs)
+	joins  atomic.Pointer[joinIndex]
 	stmts  sync.Map // *gorm.Statement → *stmtState
 }
 

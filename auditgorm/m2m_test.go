@@ -1,0 +1,147 @@
+package auditgorm_test
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+type User struct {
+	ID        uint
+	Name      string
+	Tags      []Tag `gorm:"many2many:user_tags"`
+	UpdatedAt int64
+}
+
+func (u User) String() string { return u.Name }
+
+type Tag struct {
+	ID    uint
+	Name  string
+	Users []User `gorm:"many2many:user_tags"`
+}
+
+func (t Tag) String() string { return t.Name }
+
+// m2mLog renders the many-to-many entries after index from as
+// "owner field op [objects]" lines.
+func m2mLog(t *testing.T, db *gorm.DB, from int) []string {
+	t.Helper()
+	var out []string
+	for _, e := range entries(t, db)[from:] {
+		for _, f := range e.Changes.Fields() {
+			c := e.Changes[f]
+			if c.M2M == nil {
+				continue
+			}
+			if e.Action != auditlog.ActionUpdate {
+				t.Fatalf("m2m entry with action %s", e.Action)
+			}
+			out = append(out, e.ObjectRepr+" "+f+" "+string(c.M2M.Operation)+" ["+strings.Join(c.M2M.Objects, ",")+"]")
+		}
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	sort.Strings(s)
+	return s
+}
+
+func expectLog(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("m2m entries:\n got %q\nwant %q", got, want)
+	}
+}
+
+// Each association operation records exactly the related objects added or
+// removed, on the owner.
+func TestManyToMany(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &User{}, &Tag{})
+		must(t, reg.Register(&User{}, auditlog.M2M("Tags")))
+		a, b := Tag{Name: "a"}, Tag{Name: "b"}
+		u := User{Name: "ann", Tags: []Tag{a, b}}
+		must(t, db.Create(&u).Error)
+		es := entries(t, db)
+		expectLog(t, m2mLog(t, db, 0), "ann tags add [a,b]")
+		if len(es) != 2 {
+			t.Fatalf("%d entries after create, want the create and the m2m add", len(es))
+		}
+		a, b = u.Tags[0], u.Tags[1]
+
+		n := len(entries(t, db))
+		c := Tag{Name: "c"}
+		must(t, db.Model(&u).Association("Tags").Append(&a, &c))
+		expectLog(t, m2mLog(t, db, n), "ann tags add [c]")
+
+		n = len(entries(t, db))
+		must(t, db.Model(&u).Association("Tags").Append(&a))
+		expectLog(t, m2mLog(t, db, n))
+		if len(entries(t, db)) != n {
+			t.Fatal("re-adding a related object wrote an entry")
+		}
+
+		n = len(entries(t, db))
+		d := Tag{Name: "d"}
+		must(t, db.Model(&u).Association("Tags").Replace(&b, &d))
+		expectLog(t, m2mLog(t, db, n), "ann tags add [d]", "ann tags remove [a,c]")
+
+		n = len(entries(t, db))
+		must(t, db.Model(&u).Association("Tags").Delete(&b))
+		expectLog(t, m2mLog(t, db, n), "ann tags remove [b]")
+
+		// Other users' tags must not show up in a Clear.
+		must(t, db.Create(&User{Name: "bob", Tags: []Tag{a}}).Error)
+		n = len(entries(t, db))
+		must(t, db.Model(&u).Association("Tags").Clear())
+		expectLog(t, m2mLog(t, db, n), "ann tags clear [d]")
+
+		n = len(entries(t, db))
+		u2 := User{ID: u.ID, Name: "ann", Tags: []Tag{a}}
+		must(t, db.Save(&u2).Error)
+		expectLog(t, m2mLog(t, db, n), "ann tags add [a]")
+
+		n = len(entries(t, db))
+		must(t, db.Select("Tags").Delete(&u2).Error)
+		got := m2mLog(t, db, n)
+		expectLog(t, got, "ann tags clear [a]")
+	})
+}
+
+// When both sides declare the relation on one join table and both are
+// audited, each change is recorded once on each side.
+func TestManyToManyBothSides(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &User{}, &Tag{})
+		must(t, reg.Register(&User{}, auditlog.M2M("Tags")))
+		must(t, reg.Register(&Tag{}, auditlog.M2M("Users")))
+		u := User{Name: "ann"}
+		tg := Tag{Name: "go"}
+		must(t, db.Create(&u).Error)
+		must(t, db.Create(&tg).Error)
+		n := len(entries(t, db))
+		must(t, db.Model(&tg).Association("Users").Append(&u))
+		expectLog(t, sorted(m2mLog(t, db, n)), "ann tags add [go]", "go users add [ann]")
+		n = len(entries(t, db))
+		must(t, db.Model(&u).Association("Tags").Delete(&tg))
+		expectLog(t, sorted(m2mLog(t, db, n)), "ann tags remove [go]", "go users remove [ann]")
+	})
+}
+
+func TestManyToManyRegistrationError(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &User{}, &Tag{})
+	must(t, reg.Register(&User{}, auditlog.M2M("Name")))
+	err := db.Create(&User{Name: "x"}).Error
+	if err == nil || !strings.Contains(err.Error(), "not a many-to-many relation") {
+		t.Fatalf("error %v", err)
+	}
+}
