@@ -543,6 +543,15 @@ func (p *Plugin) selectRows(db *gorm.DB, s *schema.Schema, exprs []clause.Expres
 	if lock && p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
+	// Key order: entries come out in a stable order, and concurrent writers
+	// lock rows in the same order, which avoids deadlocks between them.
+	cols := make([]clause.OrderByColumn, len(s.PrimaryFields))
+	for i, f := range s.PrimaryFields {
+		cols[i] = clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.DBName}}
+	}
+	if len(cols) > 0 {
+		q = q.Clauses(clause.OrderBy{Columns: cols})
+	}
 	if err := q.Limit(p.maxRows + 1).Find(dest.Interface()).Error; err != nil {
 		return reflect.Value{}, fmt.Errorf("auditgorm: read %s rows before writing: %w", s.Name, err)
 	}

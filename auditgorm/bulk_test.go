@@ -1,0 +1,153 @@
+package auditgorm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// A bulk update of 10,000 rows writes 10,000 correct entries with a constant
+// number of extra statements.
+func TestBulkUpdate10000(t *testing.T) {
+	for _, name := range testdb.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db, counter := testdb.OpenCounting(t, name)
+			reg := setup(t, db, &Gadget{})
+			must(t, reg.Register(&Gadget{}))
+			const n = 10_000
+			rows := make([]Gadget, n)
+			for i := range rows {
+				rows[i] = Gadget{Name: fmt.Sprintf("g%05d", i), Price: i}
+			}
+			must(t, db.WithContext(auditlog.Disable(context.Background())).CreateInBatches(&rows, 1000).Error)
+			before := counter.Load()
+			must(t, db.WithContext(auditlog.Disable(context.Background())).Model(&Gadget{}).Where("price >= ?", 0).Update("price", gorm.Expr("price + 1")).Error)
+			baseline := counter.Load() - before
+			before = counter.Load()
+			must(t, db.Model(&Gadget{}).Where("price >= ?", 0).Update("price", gorm.Expr("price * 2")).Error)
+			if extra := counter.Load() - before - baseline; extra > 3 {
+				t.Errorf("the plugin added %d statements for %d rows, want at most 3", extra, n)
+			}
+			es := entries(t, db)
+			if len(es) != n {
+				t.Fatalf("%d entries, want %d", len(es), n)
+			}
+			byKey := map[string]bool{}
+			for _, e := range es {
+				var id int
+				fmt.Sscan(e.ObjectPK, &id)
+				old, want := id, 2*id // price was i+1 for id i+1
+				c := e.Changes["price"]
+				if string(c.Old) != fmt.Sprint(old) || string(c.New) != fmt.Sprint(want) || byKey[e.ObjectPK] {
+					t.Fatalf("entry for %s: %s (dup %v)", e.ObjectPK, e.Changes, byKey[e.ObjectPK])
+				}
+				byKey[e.ObjectPK] = true
+			}
+		})
+	}
+}
+
+// A statement over more rows than MaxRowsPerStatement fails clearly and
+// changes nothing.
+func TestMaxRowsPerStatement(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, MaxRowsPerStatement: 5})))
+	must(t, db.AutoMigrate(&Gadget{}))
+	must(t, reg.Register(&Gadget{}))
+	for i := 0; i < 6; i++ {
+		must(t, db.Create(&Gadget{Name: fmt.Sprint(i)}).Error)
+	}
+	err := db.Model(&Gadget{}).Where("price = ?", 0).Update("price", 1).Error
+	if !errors.Is(err, auditgorm.ErrTooManyRows) {
+		t.Fatalf("error %v", err)
+	}
+	var n int64
+	must(t, db.Model(&Gadget{}).Where("price = 1").Count(&n).Error)
+	if n != 0 {
+		t.Fatalf("%d rows changed", n)
+	}
+	bad := testdb.Open(t, "sqlite")
+	if err := bad.Use(auditgorm.New(auditgorm.Config{MaxRowsPerStatement: -1})); err == nil {
+		t.Fatal("negative MaxRowsPerStatement accepted")
+	}
+}
+
+type pauseKey struct{}
+
+// On PostgreSQL, while one transaction runs Where("price < 10").Updates, a
+// matching row is inserted and committed between the plugin's pre-select and
+// the UPDATE. The write is pinned to the rows read, so every row whose value
+// changed has exactly one entry with the right old value.
+func TestBulkUpdatePhantom(t *testing.T) {
+	if !contains(testdb.Names(), "postgres") {
+		t.Skip(testdb.PostgresEnv + " is not set")
+	}
+	t.Parallel()
+	db := testdb.Open(t, "postgres")
+	reg := setup(t, db, &Gadget{})
+	must(t, reg.Register(&Gadget{}))
+	for i := 1; i <= 3; i++ {
+		must(t, db.Create(&Gadget{Name: fmt.Sprint(i), Price: i}).Error)
+	}
+	inserted := make(chan error, 1)
+	must(t, db.Callback().Update().Before("gorm:update").Register("test:pause", func(tx *gorm.DB) {
+		if tx.Statement.Context.Value(pauseKey{}) == nil {
+			return
+		}
+		if w, ok := tx.Statement.Clauses["WHERE"].Expression.(clause.Where); !ok || len(w.Exprs) < 2 {
+			t.Errorf("the pause ran before the plugin's pre-select")
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inserted <- db.Create(&Gadget{Name: "phantom", Price: 4}).Error
+		}()
+		wg.Wait()
+	}))
+	ctx := context.WithValue(context.Background(), pauseKey{}, true)
+	must(t, db.WithContext(ctx).Model(&Gadget{}).Where("price < ?", 10).Update("price", gorm.Expr("price + 100")).Error)
+	must(t, <-inserted)
+	var all []Gadget
+	must(t, db.Order("id").Find(&all).Error)
+	updates := map[string]string{}
+	for _, e := range entries(t, db) {
+		if e.Action == auditlog.ActionUpdate {
+			if _, dup := updates[e.ObjectPK]; dup {
+				t.Fatalf("two entries for %s", e.ObjectPK)
+			}
+			updates[e.ObjectPK] = string(e.Changes["price"].Old) + "→" + string(e.Changes["price"].New)
+		}
+	}
+	for _, g := range all {
+		key := fmt.Sprint(g.ID)
+		changed := g.Price >= 100
+		if changed != (updates[key] != "") {
+			t.Fatalf("row %s (price %d) changed=%v but entry %q", key, g.Price, changed, updates[key])
+		}
+		if changed && updates[key] != fmt.Sprintf("%d→%d", g.Price-100, g.Price) {
+			t.Fatalf("row %s entry %s", key, updates[key])
+		}
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
