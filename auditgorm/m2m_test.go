@@ -1,6 +1,7 @@
 package auditgorm_test
 
 import (
+	"context"
 	"sort"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -132,6 +135,18 @@ func TestManyToManyBothSides(t *testing.T) {
 		n = len(entries(t, db))
 		must(t, db.Model(&u).Association("Tags").Delete(&tg))
 		expectLog(t, sorted(m2mLog(t, db, n)), "ann tags remove [go]", "go users remove [ann]")
+
+		// An object's history combined with its related objects', newest first.
+		res, err := auditgorm.HistoryOf(context.Background(), db, []any{&u, &tg}, auditstore.Page{})
+		must(t, err)
+		if len(res.Entries) != 6 {
+			t.Fatalf("combined history: %d entries, want 6", len(res.Entries))
+		}
+		for i := 1; i < len(res.Entries); i++ {
+			if res.Entries[i].ID > res.Entries[i-1].ID {
+				t.Fatalf("combined history out of order")
+			}
+		}
 	})
 }
 
