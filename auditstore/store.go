@@ -431,34 +431,9 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	case limit < 0 || limit > 1000:
 		return Result{}, fmt.Errorf("auditstore: page limit %d is out of range: use 1 to 1000", limit)
 	}
-	q := queryBuilder{d: s.dialect}
-	if f.Model != "" {
-		q.where = append(q.where, "model = "+q.arg(f.Model))
-	}
-	if len(f.Objects) > 0 {
-		q.where = append(q.where, q.objects(f.Objects))
-	}
-	if len(f.Actions) > 0 {
-		ph := make([]string, len(f.Actions))
-		for i, a := range f.Actions {
-			if !a.Valid() {
-				return Result{}, fmt.Errorf("auditstore: invalid action %d in filter", a)
-			}
-			ph[i] = q.arg(int16(a))
-		}
-		q.where = append(q.where, "action IN ("+strings.Join(ph, ", ")+")")
-	}
-	if f.ActorID != "" {
-		q.where = append(q.where, "actor_id = "+q.arg(f.ActorID))
-	}
-	if f.CorrelationID != "" {
-		q.where = append(q.where, "cid = "+q.arg(f.CorrelationID))
-	}
-	if !f.Since.IsZero() {
-		q.where = append(q.where, "timestamp >= "+q.arg(encodeTime(s.dialect, f.Since)))
-	}
-	if !f.Until.IsZero() {
-		q.where = append(q.where, "timestamp < "+q.arg(encodeTime(s.dialect, f.Until)))
+	q, err := s.filter(f)
+	if err != nil {
+		return Result{}, err
 	}
 	if p.Cursor != "" {
 		c, err := parseCursor(p.Cursor)
@@ -539,6 +514,40 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 		parts[i] = part + "))"
 	}
 	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+// filter turns f into WHERE conditions.
+func (s *Store) filter(f Filter) (*queryBuilder, error) {
+	q := &queryBuilder{d: s.dialect}
+	if f.Model != "" {
+		q.where = append(q.where, "model = "+q.arg(f.Model))
+	}
+	if len(f.Objects) > 0 {
+		q.where = append(q.where, q.objects(f.Objects))
+	}
+	if len(f.Actions) > 0 {
+		ph := make([]string, len(f.Actions))
+		for i, a := range f.Actions {
+			if !a.Valid() {
+				return nil, fmt.Errorf("auditstore: invalid action %d in filter", a)
+			}
+			ph[i] = q.arg(int16(a))
+		}
+		q.where = append(q.where, "action IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.ActorID != "" {
+		q.where = append(q.where, "actor_id = "+q.arg(f.ActorID))
+	}
+	if f.CorrelationID != "" {
+		q.where = append(q.where, "cid = "+q.arg(f.CorrelationID))
+	}
+	if !f.Since.IsZero() {
+		q.where = append(q.where, "timestamp >= "+q.arg(encodeTime(s.dialect, f.Since)))
+	}
+	if !f.Until.IsZero() {
+		q.where = append(q.where, "timestamp < "+q.arg(encodeTime(s.dialect, f.Until)))
+	}
+	return q, nil
 }
 
 func scanEntry(rows *sql.Rows) (auditlog.Entry, error) {

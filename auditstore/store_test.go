@@ -244,3 +244,56 @@ func TestInsertRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// Flush deletes exactly the matching entries, in batches, oldest first.
+func TestFlushCountTruncate(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		sqlDB, _ := db.DB()
+		s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		var es []auditlog.Entry
+		for i := 0; i < 23; i++ {
+			ts := cut.Add(-time.Duration(i+1) * time.Hour) // older
+			if i%3 == 0 {
+				ts = cut.Add(time.Duration(i) * time.Hour) // at or after the cut
+			}
+			es = append(es, auditlog.Entry{Timestamp: ts, Model: []string{"a", "b"}[i%2], ObjectPK: "1", ObjectRepr: "x"})
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		old := auditstore.Filter{Until: cut}
+		n, err := s.Count(ctx, old)
+		if err != nil || n != 15 {
+			t.Fatalf("count older = %d, %v", n, err)
+		}
+		var progress []int64
+		res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: auditstore.Filter{Until: cut, Model: "a"}, BatchSize: 3, Progress: func(d int64) { progress = append(progress, d) }})
+		if err != nil || res.Deleted != 8 || len(progress) != 3 || progress[2] != 8 {
+			t.Fatalf("flush model a: %+v %v progress %v", res, err, progress)
+		}
+		res, err = s.Flush(ctx, auditstore.FlushOptions{Filter: old})
+		if err != nil || res.Deleted != 7 {
+			t.Fatalf("flush older: %+v %v", res, err)
+		}
+		if n, _ := s.Count(ctx, auditstore.Filter{}); n != 8 {
+			t.Fatalf("%d left, want 8", n)
+		}
+		if n, _ := s.Count(ctx, old); n != 0 {
+			t.Fatalf("%d older left", n)
+		}
+		if err := s.Truncate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.Count(ctx, auditstore.Filter{}); n != 0 {
+			t.Fatalf("%d left after truncate", n)
+		}
+		if _, err := s.Flush(ctx, auditstore.FlushOptions{BatchSize: -1}); err == nil {
+			t.Fatal("negative batch accepted")
+		}
+	})
+}

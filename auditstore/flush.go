@@ -1,0 +1,126 @@
+package auditstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// whereSQL renders the conditions of q.
+func (q *queryBuilder) whereSQL() string {
+	if len(q.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(q.where, " AND ")
+}
+
+// Count returns how many entries match f. It scans the matching index range
+// (or the table when f is empty): use it for confirmations and reports, not
+// for paging.
+func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
+	q, err := s.filter(f)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	rows, err := s.db.QueryContext(ctx, "SELECT COUNT(*) FROM "+Table+q.whereSQL(), q.args...)
+	if err != nil {
+		return 0, fmt.Errorf("auditstore: count entries: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, fmt.Errorf("auditstore: count entries: %w", err)
+		}
+	}
+	return n, rows.Err()
+}
+
+// FlushOptions narrow and pace a flush. The zero value deletes every entry
+// in batches of DefaultFlushBatch.
+type FlushOptions struct {
+	// Filter selects the entries to delete (Until for "older than").
+	Filter Filter
+	// BatchSize is how many entries one DELETE removes, so that no lock is
+	// held for long on a large table. 0 means DefaultFlushBatch.
+	BatchSize int
+	// Progress, if set, is called after each batch with the total so far.
+	Progress func(deleted int64)
+}
+
+// DefaultFlushBatch is the default number of entries per DELETE.
+const DefaultFlushBatch = 5000
+
+// FlushResult reports what a flush did.
+type FlushResult struct {
+	Deleted int64
+	// LongestBatch is the longest time one DELETE statement took, an upper
+	// bound of how long it held its locks.
+	LongestBatch time.Duration
+}
+
+// Flush deletes the entries that match o.Filter, oldest first, in batches.
+// A cancelled context stops it between batches; what was deleted stays
+// deleted and is reported.
+func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) {
+	var res FlushResult
+	batch := o.BatchSize
+	switch {
+	case batch == 0:
+		batch = DefaultFlushBatch
+	case batch < 0 || batch > 1_000_000:
+		return res, fmt.Errorf("auditstore: flush batch size %d is out of range: use 1 to 1000000", batch)
+	}
+	q, err := s.filter(o.Filter)
+	if err != nil {
+		return res, err
+	}
+	var stmt string
+	if s.dialect == MySQL {
+		stmt = "DELETE FROM " + Table + q.whereSQL() + " ORDER BY id LIMIT " + strconv.Itoa(batch)
+	} else {
+		stmt = "DELETE FROM " + Table + " WHERE id IN (SELECT id FROM " + Table + q.whereSQL() + " ORDER BY id LIMIT " + strconv.Itoa(batch) + ")"
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("auditstore: flush stopped after %d entries: %w", res.Deleted, err)
+		}
+		start := time.Now()
+		r, err := s.db.ExecContext(ctx, stmt, q.args...)
+		if err != nil {
+			return res, fmt.Errorf("auditstore: flush failed after %d entries: %w", res.Deleted, err)
+		}
+		res.LongestBatch = max(res.LongestBatch, time.Since(start))
+		n, err := r.RowsAffected()
+		if err != nil {
+			return res, fmt.Errorf("auditstore: flush: %w", err)
+		}
+		res.Deleted += n
+		if o.Progress != nil && n > 0 {
+			o.Progress(res.Deleted)
+		}
+		if n < int64(batch) {
+			return res, nil
+		}
+	}
+}
+
+// ErrTruncateUnsupported is returned by Truncate where the database has no
+// fast way to empty a table.
+var ErrTruncateUnsupported = errors.New("auditstore: truncate is not supported by this database")
+
+// Truncate empties the entries table at once: TRUNCATE on PostgreSQL and
+// MySQL, an unconditional DELETE (SQLite's truncate optimisation) on SQLite.
+func (s *Store) Truncate(ctx context.Context) error {
+	stmt := "TRUNCATE TABLE " + Table
+	if s.dialect == SQLite {
+		stmt = "DELETE FROM " + Table
+	}
+	if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("auditstore: truncate: %w", err)
+	}
+	return nil
+}
