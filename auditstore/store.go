@@ -386,6 +386,12 @@ func (c cursor) String() string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.micros, 10) + "." + strconv.FormatInt(c.id, 10)))
 }
 
+// CursorAfter returns the cursor of the page that starts right after e in
+// newest-first order, as List's Next would.
+func CursorAfter(e auditlog.Entry) string {
+	return cursor{micros: e.Timestamp.UnixMicro(), id: e.ID}.String()
+}
+
 func parseCursor(s string) (cursor, error) {
 	if len(s) > 64 {
 		return cursor{}, fmt.Errorf("%w: too long", ErrInvalidCursor)
@@ -467,7 +473,7 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	if len(res.Entries) > limit {
 		res.Entries = res.Entries[:limit]
 		last := res.Entries[limit-1]
-		res.Next = cursor{micros: last.Timestamp.UnixMicro(), id: last.ID}.String()
+		res.Next = CursorAfter(last)
 	}
 	return res, nil
 }
@@ -499,7 +505,8 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 	}
 	parts := make([]string, len(groups))
 	for i, g := range groups {
-		col := "object_pk"
+		// object_id IS NULL matches the partial index of non-integer keys.
+		col := "object_id IS NULL AND object_pk"
 		if g.byID {
 			col = "object_id"
 		}

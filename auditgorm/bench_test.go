@@ -1,0 +1,91 @@
+package auditgorm_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// Micro-benchmarks of the capture paths on SQLite; cmd/auditbench compares
+// against an unaudited baseline.
+func BenchmarkCapture(b *testing.B) {
+	for _, audited := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "audited"}[audited]
+		b.Run("create/"+name, func(b *testing.B) {
+			db := testdb.Open(b, "sqlite")
+			reg := auditlog.NewRegistry()
+			if audited {
+				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+			}
+			must2(b, db.AutoMigrate(&Gadget{}))
+			must2(b, reg.Register(&Gadget{}))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				must2(b, db.Create(&Gadget{Name: fmt.Sprint(i), Price: i}).Error)
+			}
+		})
+		b.Run("update/"+name, func(b *testing.B) {
+			db := testdb.Open(b, "sqlite")
+			reg := auditlog.NewRegistry()
+			if audited {
+				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+			}
+			must2(b, db.AutoMigrate(&Gadget{}))
+			must2(b, reg.Register(&Gadget{}))
+			g := Gadget{Name: "g"}
+			must2(b, db.Create(&g).Error)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				must2(b, db.Model(&Gadget{ID: g.ID}).Updates(map[string]any{"price": i, "name": fmt.Sprint(i)}).Error)
+			}
+		})
+		b.Run("batch_create_1000/"+name, func(b *testing.B) {
+			db := testdb.Open(b, "sqlite")
+			reg := auditlog.NewRegistry()
+			if audited {
+				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+			}
+			must2(b, db.AutoMigrate(&Gadget{}))
+			must2(b, reg.Register(&Gadget{}))
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				rows := make([]Gadget, 1000)
+				for k := range rows {
+					n++
+					rows[k] = Gadget{Name: fmt.Sprint(n), Price: k}
+				}
+				must2(b, db.Create(&rows).Error)
+			}
+		})
+		b.Run("bulk_update_1000/"+name, func(b *testing.B) {
+			db := testdb.Open(b, "sqlite")
+			reg := auditlog.NewRegistry()
+			if audited {
+				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+			}
+			must2(b, db.AutoMigrate(&Gadget{}))
+			must2(b, reg.Register(&Gadget{}))
+			rows := make([]Gadget, 1000)
+			for k := range rows {
+				rows[k] = Gadget{Name: fmt.Sprint(k), Price: k}
+			}
+			must2(b, db.WithContext(auditlog.Disable(context.Background())).Create(&rows).Error)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				must2(b, db.Model(&Gadget{}).Where("id > ?", 0).Update("price", i).Error)
+			}
+		})
+	}
+}
+
+func must2(b testing.TB, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
