@@ -2,7 +2,9 @@ package auditlog
 
 import (
 	"context"
+	"errors"
 	"maps"
+	"sync"
 )
 
 type ctxKey int
@@ -13,6 +15,7 @@ const (
 	cidKey
 	extraKey
 	disabledKey
+	scopeKey
 )
 
 type remote struct {
@@ -26,10 +29,75 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey, a)
 }
 
-// ActorFromContext returns the actor set with WithActor.
+// ActorFromContext returns the actor of ctx: the innermost one set with
+// WithActor, or else the actor of the innermost scope (see WithActorScope):
+// the one set with SetActor, or else the one its resolver gives for ctx.
 func ActorFromContext(ctx context.Context) (Actor, bool) {
-	a, ok := ctx.Value(actorKey).(Actor)
-	return a, ok && !a.IsZero()
+	switch v := ctx.Value(actorKey).(type) {
+	case Actor:
+		return v, !v.IsZero()
+	case *actorScope:
+		return v.actor(ctx)
+	}
+	return Actor{}, false
+}
+
+// ActorResolver finds the actor for the context of a write, for example from
+// the authenticated user that an auth middleware stored in it.
+type ActorResolver func(ctx context.Context) (Actor, bool)
+
+// actorScope is the mutable actor of one request or job.
+type actorScope struct {
+	mu       sync.RWMutex
+	a        Actor
+	set      bool
+	resolver ActorResolver
+}
+
+func (s *actorScope) actor(ctx context.Context) (Actor, bool) {
+	s.mu.RLock()
+	a, set, resolve := s.a, s.set, s.resolver
+	s.mu.RUnlock()
+	if set {
+		return a, !a.IsZero()
+	}
+	if resolve != nil {
+		if a, ok := resolve(ctx); ok && !a.IsZero() {
+			return a, true
+		}
+	}
+	return Actor{}, false
+}
+
+// WithActorScope returns a context with a fresh actor scope: an actor that
+// can be set later with SetActor (after authentication inside a handler,
+// say), and that resolver (may be nil) otherwise finds when an entry is
+// written, from the context of that write. Resolution therefore happens
+// late, never before the application has authenticated the user. Each
+// request gets its own scope, so nothing leaks between requests; an inner
+// scope shadows an outer one. The HTTP middleware in package audithttp
+// installs one per request.
+func WithActorScope(ctx context.Context, resolver ActorResolver) context.Context {
+	s := &actorScope{resolver: resolver}
+	return context.WithValue(context.WithValue(ctx, actorKey, s), scopeKey, s)
+}
+
+// ErrNoActorScope is returned by SetActor for a context without a scope.
+var ErrNoActorScope = errors.New("auditlog: SetActor: the context has no actor scope: wrap the handler in audithttp middleware, or call auditlog.WithActorScope (or WithActor) first")
+
+// SetActor sets the actor of the innermost scope of ctx, for every entry
+// written afterwards with a context derived from the scope's, including
+// contexts derived before the call. A WithActor nearer to the write still
+// wins. It is safe for concurrent use.
+func SetActor(ctx context.Context, a Actor) error {
+	s, ok := ctx.Value(scopeKey).(*actorScope)
+	if !ok {
+		return ErrNoActorScope
+	}
+	s.mu.Lock()
+	s.a, s.set = a, true
+	s.mu.Unlock()
+	return nil
 }
 
 // WithRemoteAddr returns a context whose entries record the client's address

@@ -6,7 +6,7 @@ go 1.26.8
 require (
 	github.com/glebarez/sqlite v1.11.0 // pure-Go SQLite driver for GORM: the embedded default
 	github.com/go-sql-driver/mysql v1.8.1 // MySQL DSN parsing in tests; GORM's MySQL driver uses it
-	github.com/google/uuid v1.3.0 // UUID keys in tests
+	github.com/google/uuid v1.6.0 // correlation ids in audithttp; UUID keys in tests
 	gorm.io/driver/mysql v1.6.0 // MariaDB/MySQL
 	gorm.io/driver/postgres v1.6.3 // PostgreSQL (pgx)
 	gorm.io/gorm v1.31.2 // the ORM whose writes are audited

@@ -79,10 +79,11 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 		return res, err
 	}
 	var stmt string
+	// Oldest first, along the (…, timestamp, id) indexes.
 	if s.dialect == MySQL {
-		stmt = "DELETE FROM " + Table + q.whereSQL() + " ORDER BY id LIMIT " + strconv.Itoa(batch)
+		stmt = "DELETE FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch)
 	} else {
-		stmt = "DELETE FROM " + Table + " WHERE id IN (SELECT id FROM " + Table + q.whereSQL() + " ORDER BY id LIMIT " + strconv.Itoa(batch) + ")"
+		stmt = "DELETE FROM " + Table + " WHERE id IN (SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch) + ")"
 	}
 	for {
 		if err := ctx.Err(); err != nil {

@@ -356,6 +356,11 @@ type Filter struct {
 	Actions       []auditlog.Action
 	ActorID       string
 	CorrelationID string
+	// ObjectPK matches the object key text (with or without Model).
+	ObjectPK string
+	// Search matches entries whose object repr contains it (case-sensitive
+	// on PostgreSQL, as the collation decides elsewhere).
+	Search string
 	// Since and Until bound the timestamp: Since <= t < Until.
 	Since, Until time.Time
 }
@@ -447,7 +452,13 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 			return Result{}, err
 		}
 		ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
-		q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
+		if s.dialect == MySQL {
+			// MariaDB and MySQL plan this form as an index range; they do not
+			// use an index for row-value comparisons.
+			q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
+		} else {
+			q.where = append(q.where, "(timestamp, id) < ("+q.arg(ts)+", "+q.arg(c.id)+")")
+		}
 	}
 	sqlText := "SELECT " + selectColumns + " FROM " + Table
 	if len(q.where) > 0 {
@@ -523,6 +534,27 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
 
+// ErrNotFound is returned by Get for an id that has no entry.
+var ErrNotFound = errors.New("auditstore: entry not found")
+
+// Get returns the entry with the given id.
+func (s *Store) Get(ctx context.Context, id int64) (auditlog.Entry, error) {
+	var b strings.Builder
+	s.dialect.placeholder(&b, 1)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+selectColumns+" FROM "+Table+" WHERE id = "+b.String(), id)
+	if err != nil {
+		return auditlog.Entry{}, fmt.Errorf("auditstore: get entry %d: %w", id, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return auditlog.Entry{}, fmt.Errorf("auditstore: get entry %d: %w", id, err)
+		}
+		return auditlog.Entry{}, fmt.Errorf("%w: %d", ErrNotFound, id)
+	}
+	return scanEntry(rows)
+}
+
 // filter turns f into WHERE conditions.
 func (s *Store) filter(f Filter) (*queryBuilder, error) {
 	q := &queryBuilder{d: s.dialect}
@@ -547,6 +579,17 @@ func (s *Store) filter(f Filter) (*queryBuilder, error) {
 	}
 	if f.CorrelationID != "" {
 		q.where = append(q.where, "cid = "+q.arg(f.CorrelationID))
+	}
+	if f.ObjectPK != "" {
+		q.where = append(q.where, "object_pk = "+q.arg(f.ObjectPK))
+	}
+	if f.Search != "" {
+		if len(f.Search) > 200 {
+			return nil, errors.New("auditstore: search text is longer than 200 bytes")
+		}
+		// '!' escapes: a backslash means something else in MySQL literals.
+		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(f.Search)
+		q.where = append(q.where, "object_repr LIKE "+q.arg("%"+esc+"%")+" ESCAPE '!'")
 	}
 	if !f.Since.IsZero() {
 		q.where = append(q.where, "timestamp >= "+q.arg(encodeTime(s.dialect, f.Since)))

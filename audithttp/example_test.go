@@ -1,0 +1,55 @@
+package audithttp_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/audithttp"
+)
+
+// Mount the middleware on a ServeMux; the handler authenticates the user and
+// sets the actor, and every write made with db.WithContext(r.Context())
+// carries it with the client's address and the request's correlation id.
+// With chi: r.Use(mw).
+func Example() {
+	mw, err := audithttp.New(audithttp.Config{
+		TrustedProxies: []string{"10.0.0.0/8"}, // your load balancers
+	})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/books", func(w http.ResponseWriter, r *http.Request) {
+		if user, _, ok := r.BasicAuth(); ok { // or after verifying a JWT
+			_ = auditlog.SetActor(r.Context(), auditlog.Actor{ID: user, Name: user})
+		}
+		// db.WithContext(r.Context()).Create(&book) …
+		a, _ := auditlog.ActorFromContext(r.Context())
+		addr, _ := auditlog.RemoteAddrFromContext(r.Context())
+		fmt.Println(a.Name, addr, auditlog.CorrelationIDFromContext(r.Context()))
+	})
+	req := httptest.NewRequest("POST", "/books", nil)
+	req.RemoteAddr = "10.1.2.3:5555"
+	req.Header.Set("X-Forwarded-For", "198.51.100.23")
+	req.Header.Set("X-Correlation-ID", "req-7")
+	req.SetBasicAuth("alice", "secret")
+	mw(mux).ServeHTTP(httptest.NewRecorder(), req)
+	// Output: alice 198.51.100.23 req-7
+}
+
+// Resolve the actor from what your auth middleware stored in the context;
+// the resolver runs when an entry is written, so late authentication counts.
+func ExampleConfig_actor() {
+	type userKey struct{}
+	mw, _ := audithttp.New(audithttp.Config{
+		Actor: func(r *http.Request) (auditlog.Actor, bool) {
+			u, ok := r.Context().Value(userKey{}).(string)
+			return auditlog.Actor{ID: u, Name: u}, ok
+		},
+	})
+	_ = mw
+	fmt.Println("ok")
+	// Output: ok
+}

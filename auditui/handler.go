@@ -1,0 +1,266 @@
+// Package auditui is a read-only web UI for the audit log: a list of
+// entries with filters, an entry's full diff, and the history of one or
+// several objects. It is an http.Handler that a host application mounts
+// behind its own authentication:
+//
+//	ui, err := auditui.New(auditui.Options{
+//		Store:     store,
+//		Prefix:    "/audit",
+//		Authorize: func(r *http.Request) bool { return isAuditor(r) },
+//	})
+//	mux.Handle("/audit/", ui)
+//
+// Without Authorize it refuses every request. It never writes, renders
+// every value escaped under a strict Content-Security-Policy, needs no
+// JavaScript, and pages with keyset cursors (no COUNT, no OFFSET), so it
+// stays fast on millions of entries.
+package auditui
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // display time zones on machines without a zoneinfo database
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+//go:embed templates/*.html assets/*
+var files embed.FS
+
+// Options configure the UI. Store is required; everything else has a
+// documented default.
+type Options struct {
+	// Store reads the entries.
+	Store *auditstore.Store
+	// Authorize decides whether a request may see the audit log. Nil denies
+	// every request (403) with a page that says how to configure it.
+	Authorize func(*http.Request) bool
+	// Prefix is the path the handler is mounted under, such as "/audit";
+	// links are built with it and it is removed from request paths.
+	// Default: "" (mounted at the root).
+	Prefix string
+	// Title is shown in the header. Default: "Audit log".
+	Title string
+	// TimeZone is the default display zone. Default: UTC. Viewers can pick
+	// another with the tz parameter.
+	TimeZone *time.Location
+	// PageSize is the number of entries per page. Default: 50.
+	PageSize int
+	// DisplayName labels a model's column, as registered with
+	// auditlog.DisplayNames (auditgorm's Plugin.DisplayName fits). Default:
+	// the column name.
+	DisplayName func(model, column string) string
+	// Logger receives errors that are answered with a 500 page. Default:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the UI.
+type Handler struct {
+	opts  Options
+	tmpl  *template.Template
+	css   []byte
+	etag  string
+	pages map[string]*template.Template
+}
+
+// New checks opts and parses the templates.
+func New(opts Options) (*Handler, error) {
+	if opts.Store == nil {
+		return nil, errors.New("auditui: Options.Store is required: pass an auditstore.Store (auditgorm.Store(db) gives one)")
+	}
+	if opts.Prefix != "" && (!strings.HasPrefix(opts.Prefix, "/") || strings.HasSuffix(opts.Prefix, "/")) {
+		return nil, fmt.Errorf("auditui: Prefix %q must start with / and not end with one, such as /audit", opts.Prefix)
+	}
+	if opts.Title == "" {
+		opts.Title = "Audit log"
+	}
+	if opts.TimeZone == nil {
+		opts.TimeZone = time.UTC
+	}
+	switch {
+	case opts.PageSize == 0:
+		opts.PageSize = 50
+	case opts.PageSize < 1 || opts.PageSize > 500:
+		return nil, fmt.Errorf("auditui: PageSize %d is out of range: use 1 to 500", opts.PageSize)
+	}
+	if opts.DisplayName == nil {
+		opts.DisplayName = func(_, column string) string { return column }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &Handler{opts: opts, pages: map[string]*template.Template{}}
+	base, err := template.New("").Funcs(h.funcs()).ParseFS(files, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("auditui: parse templates: %w", err)
+	}
+	for _, page := range []string{"list", "detail", "history", "error"} {
+		t, err := template.Must(base.Clone()).ParseFS(files, "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("auditui: parse %s template: %w", page, err)
+		}
+		h.pages[page] = t
+	}
+	if h.css, err = fs.ReadFile(files, "assets/style.css"); err != nil {
+		return nil, err
+	}
+	h.etag = fmt.Sprintf(`"%x"`, len(h.css)) + strconv.Itoa(int(crc(h.css)))
+	return h, nil
+}
+
+func crc(b []byte) uint32 {
+	var h uint32 = 2166136261
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
+}
+
+// csp allows only the UI's own stylesheet: no scripts at all, no inline
+// styles, no frames, forms only to itself.
+const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", csp)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("X-Frame-Options", "DENY")
+	path := r.URL.Path
+	if h.opts.Prefix != "" {
+		rest, ok := strings.CutPrefix(path, h.opts.Prefix)
+		if !ok {
+			h.fail(w, r, http.StatusNotFound, "Not found", "This page is not part of the audit log.")
+			return
+		}
+		path = rest
+	}
+	if path == "" {
+		path = "/"
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		h.fail(w, r, http.StatusMethodNotAllowed, "Read-only", "The audit log cannot be changed from here: only GET and HEAD requests are served.")
+		return
+	}
+	if path == "/assets/style.css" { // public: it holds no data
+		hdr.Set("Content-Type", "text/css; charset=utf-8")
+		hdr.Set("Cache-Control", "public, max-age=3600")
+		hdr.Set("ETag", h.etag)
+		if r.Header.Get("If-None-Match") == h.etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write(h.css)
+		return
+	}
+	if h.opts.Authorize == nil {
+		h.fail(w, r, http.StatusForbidden, "Access is not configured",
+			"This audit log denies every request until the application that mounts it sets auditui.Options.Authorize to a function that allows the right people (auditlog serve: --basic-auth or --token-env).")
+		return
+	}
+	if !h.opts.Authorize(r) {
+		h.fail(w, r, http.StatusForbidden, "Forbidden", "You are not allowed to see the audit log.")
+		return
+	}
+	hdr.Set("Cache-Control", "no-store")
+	switch {
+	case path == "/":
+		h.list(w, r)
+	case path == "/history":
+		h.history(w, r)
+	case path == "/export":
+		h.export(w, r)
+	case strings.HasPrefix(path, "/entries/"):
+		h.detail(w, r, strings.TrimPrefix(path, "/entries/"))
+	default:
+		h.fail(w, r, http.StatusNotFound, "Not found", "There is no such page in the audit log.")
+	}
+}
+
+// errorPage is the data of the error template.
+type errorPage struct {
+	basePage
+	Status  int
+	Heading string
+	Message string
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
+	h.render(w, r, status, "error", errorPage{basePage: h.base(r, heading), Status: status, Heading: heading, Message: msg})
+}
+
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	h.opts.Logger.ErrorContext(r.Context(), "auditui: request failed", "path", r.URL.Path, "error", err)
+	h.fail(w, r, http.StatusInternalServerError, "Something went wrong", "The audit log could not be read. The error was logged on the server.")
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+	var buf bytes.Buffer
+	if err := h.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		h.opts.Logger.ErrorContext(r.Context(), "auditui: render", "page", page, "error", err)
+		http.Error(w, "auditui: the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// basePage is what every page's layout needs.
+type basePage struct {
+	Title  string
+	Page   string
+	Prefix string
+	TZ     string
+}
+
+func (h *Handler) base(r *http.Request, page string) basePage {
+	tz := h.opts.TimeZone.String()
+	if v := r.URL.Query().Get("tz"); v != "" {
+		if loc, err := loadZone(v); err == nil {
+			tz = loc.String()
+		}
+	}
+	return basePage{Title: h.opts.Title, Page: page, Prefix: h.opts.Prefix, TZ: tz}
+}
+
+func loadZone(name string) (*time.Location, error) {
+	if len(name) > 64 || strings.Contains(name, "..") {
+		return nil, fmt.Errorf("unknown time zone %q", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q: use an IANA name such as Europe/Paris", name)
+	}
+	return loc, nil
+}
+
+// actionInfo is how an action looks.
+func actionInfo(a auditlog.Action) (label, class, icon string) {
+	switch a {
+	case auditlog.ActionCreate:
+		return "create", "create", "+"
+	case auditlog.ActionUpdate:
+		return "update", "update", "✎"
+	case auditlog.ActionDelete:
+		return "delete", "delete", "✕"
+	case auditlog.ActionAccess:
+		return "access", "access", "◉"
+	}
+	return a.String(), "other", "?"
+}

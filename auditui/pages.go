@@ -1,0 +1,585 @@
+package auditui
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// query is a parsed, validated set of list parameters.
+type query struct {
+	filter auditstore.Filter
+	page   auditstore.Page
+	loc    *time.Location
+	form   url.Values // the filter parameters as given, for links and the form
+}
+
+var filterParams = []string{"model", "action", "actor", "cid", "pk", "q", "since", "until"}
+
+// parseQuery reads the filters; an error message is meant for the viewer.
+func (h *Handler) parseQuery(r *http.Request) (*query, error) {
+	v := r.URL.Query()
+	q := &query{loc: h.opts.TimeZone, form: url.Values{}, page: auditstore.Page{Limit: h.opts.PageSize}}
+	for k, vals := range v {
+		if len(vals) > 1 && k != "obj" {
+			return nil, fmt.Errorf("parameter %q is given %d times; give it once", k, len(vals))
+		}
+		for _, s := range vals {
+			if len(s) > 256 {
+				return nil, fmt.Errorf("parameter %q is longer than 256 characters", k)
+			}
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("parameter %q is not valid UTF-8", k)
+			}
+		}
+	}
+	if tz := v.Get("tz"); tz != "" {
+		loc, err := loadZone(tz)
+		if err != nil {
+			return nil, err
+		}
+		q.loc = loc
+	}
+	for _, k := range filterParams {
+		if s := strings.TrimSpace(v.Get(k)); s != "" {
+			q.form.Set(k, s)
+		}
+	}
+	f := &q.filter
+	f.Model, f.ActorID, f.CorrelationID, f.ObjectPK, f.Search = q.form.Get("model"), q.form.Get("actor"), q.form.Get("cid"), q.form.Get("pk"), q.form.Get("q")
+	if a := q.form.Get("action"); a != "" {
+		act, err := auditlog.ParseAction(a)
+		if err != nil {
+			return nil, errors.New("action must be create, update, delete or access")
+		}
+		f.Actions = []auditlog.Action{act}
+	}
+	var err error
+	if f.Since, err = parseTime(q.form.Get("since"), q.loc); err != nil {
+		return nil, fmt.Errorf("since: %w", err)
+	}
+	if f.Until, err = parseTime(q.form.Get("until"), q.loc); err != nil {
+		return nil, fmt.Errorf("until: %w", err)
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return nil, errors.New("until must be later than since")
+	}
+	if c := v.Get("cursor"); c != "" {
+		q.page.Cursor = c
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			return nil, errors.New("limit must be a number from 1 to 500")
+		}
+		q.page.Limit = n
+	}
+	return q, nil
+}
+
+// parseTime accepts a date or a date and time (as a datetime-local input
+// sends it) in loc, or RFC 3339.
+func parseTime(s string, loc *time.Location) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date: use 2006-01-02 or 2006-01-02T15:04", s)
+}
+
+// row is an entry as a list shows it.
+type row struct {
+	ID          int64
+	Time        string
+	ISO         string
+	Action      string
+	ActionClass string
+	Icon        string
+	Model       string
+	Repr        string
+	PK          string
+	Actor       string
+	ActorID     string
+	Summary     string
+	CID         string
+}
+
+func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
+	label, class, icon := actionInfo(e.Action)
+	actor := e.ActorName
+	if actor == "" {
+		actor = e.ActorID
+	}
+	return row{
+		ID: e.ID, Time: e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), ISO: e.Timestamp.UTC().Format(time.RFC3339Nano),
+		Action: label, ActionClass: class, Icon: icon, Model: e.Model, Repr: e.ObjectRepr, PK: e.ObjectPK,
+		Actor: actor, ActorID: e.ActorID, Summary: truncate(h.summary(e), 160), CID: e.CorrelationID,
+	}
+}
+
+// summary is the one-line change summary with display names.
+func (h *Handler) summary(e auditlog.Entry) string {
+	var parts []string
+	for _, f := range e.Changes.Fields() {
+		c := e.Changes[f]
+		name := h.opts.DisplayName(e.Model, f)
+		if c.M2M != nil {
+			parts = append(parts, name+": "+string(c.M2M.Operation)+" "+strings.Join(c.M2M.Objects, ", "))
+			continue
+		}
+		parts = append(parts, name+": "+short(c.Old)+" → "+short(c.New))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func short(raw json.RawMessage) string {
+	s := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			s = str
+		}
+	}
+	if s == "" {
+		s = "null"
+	}
+	return truncate(s, 40)
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+type listPage struct {
+	basePage
+	Rows     []row
+	Form     url.Values
+	Actions  []string
+	Next     string
+	First    string
+	Filtered bool
+	CSV      string
+	JSONL    string
+	Zones    []string
+}
+
+var commonZones = []string{"UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney"}
+
+func (h *Handler) link(path string, v url.Values) string {
+	u := h.opts.Prefix + path
+	if enc := v.Encode(); enc != "" {
+		u += "?" + enc
+	}
+	return u
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+		return
+	}
+	res, err := h.opts.Store.List(r.Context(), q.filter, q.page)
+	if errors.Is(err, auditstore.ErrInvalidCursor) {
+		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	p := listPage{basePage: h.base(r, "Entries"), Form: q.form, Actions: []string{"create", "update", "delete", "access"}, Zones: commonZones}
+	p.TZ = q.loc.String()
+	keep := url.Values{}
+	for k, vs := range q.form {
+		keep[k] = vs
+	}
+	if p.TZ != h.opts.TimeZone.String() {
+		keep.Set("tz", p.TZ)
+	}
+	p.Filtered = len(q.form) > 0
+	for _, e := range res.Entries {
+		p.Rows = append(p.Rows, h.row(e, q.loc))
+	}
+	if res.Next != "" {
+		nv := cloneValues(keep)
+		nv.Set("cursor", res.Next)
+		p.Next = h.link("/", nv)
+	}
+	if q.page.Cursor != "" {
+		p.First = h.link("/", keep)
+	}
+	cv := cloneValues(q.form)
+	cv.Set("format", "csv")
+	p.CSV = h.link("/export", cv)
+	cv.Set("format", "jsonl")
+	p.JSONL = h.link("/export", cv)
+	h.render(w, r, http.StatusOK, "list", p)
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// cell is one rendered value of a diff.
+type cell struct {
+	Null   bool
+	Text   string
+	Pre    bool // pretty-printed JSON
+	Number bool
+}
+
+func makeCell(raw json.RawMessage) cell {
+	if len(raw) == 0 || string(raw) == "null" {
+		return cell{Null: true}
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return cell{Text: s}
+		}
+	case '{', '[':
+		var out bytes.Buffer
+		if json.Indent(&out, raw, "", "  ") == nil {
+			return cell{Text: out.String(), Pre: true}
+		}
+	case 't', 'f':
+		return cell{Text: string(raw)}
+	}
+	return cell{Text: string(raw), Number: true}
+}
+
+type fieldChange struct {
+	Name    string
+	Column  string
+	Old     cell
+	New     cell
+	M2M     bool
+	Op      string
+	Objects []string
+}
+
+type detailPage struct {
+	basePage
+	Entry      row
+	Fields     []fieldChange
+	Snapshot   string
+	Additional string
+	RemoteAddr string
+	RemotePort int
+	ActorID    string
+	History    string
+	Group      string
+	List       string
+}
+
+func prettyJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var out bytes.Buffer
+	if json.Indent(&out, raw, "", "  ") != nil {
+		return string(raw)
+	}
+	return out.String()
+}
+
+func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) {
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id < 1 {
+		h.fail(w, r, http.StatusBadRequest, "Bad entry number", "Entry numbers are positive whole numbers.")
+		return
+	}
+	loc := h.opts.TimeZone
+	if tz := r.URL.Query().Get("tz"); tz != "" {
+		if loc, err = loadZone(tz); err != nil {
+			h.fail(w, r, http.StatusBadRequest, "Bad time zone", err.Error())
+			return
+		}
+	}
+	e, err := h.opts.Store.Get(r.Context(), id)
+	if errors.Is(err, auditstore.ErrNotFound) {
+		h.fail(w, r, http.StatusNotFound, "No such entry", fmt.Sprintf("There is no entry %d.", id))
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	p := detailPage{basePage: h.base(r, fmt.Sprintf("Entry %d", id)), Entry: h.row(e, loc),
+		Snapshot: prettyJSON(e.SerializedData), Additional: prettyJSON(e.AdditionalData),
+		RemoteAddr: e.RemoteAddr, RemotePort: e.RemotePort, ActorID: e.ActorID}
+	p.TZ = loc.String()
+	for _, f := range e.Changes.Fields() {
+		c := e.Changes[f]
+		fc := fieldChange{Name: h.opts.DisplayName(e.Model, f), Column: f}
+		if c.M2M != nil {
+			fc.M2M, fc.Op, fc.Objects = true, string(c.M2M.Operation), c.M2M.Objects
+		} else {
+			fc.Old, fc.New = makeCell(c.Old), makeCell(c.New)
+		}
+		p.Fields = append(p.Fields, fc)
+	}
+	sort.SliceStable(p.Fields, func(i, j int) bool { return p.Fields[i].M2M != p.Fields[j].M2M && !p.Fields[i].M2M })
+	p.History = h.link("/history", url.Values{"obj": {e.Model + ":" + e.ObjectPK}})
+	if e.CorrelationID != "" {
+		p.Group = h.link("/", url.Values{"cid": {e.CorrelationID}})
+	}
+	p.List = h.link("/", nil)
+	h.render(w, r, http.StatusOK, "detail", p)
+}
+
+type historyPage struct {
+	basePage
+	Objects []string
+	Rows    []row
+	Next    string
+	First   string
+}
+
+// history shows the timeline of one or several objects, given as
+// obj=model:key parameters.
+func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+		return
+	}
+	objs := r.URL.Query()["obj"]
+	if len(objs) == 0 || len(objs) > 50 {
+		h.fail(w, r, http.StatusBadRequest, "Which object?", "Give one to 50 objects as obj=model:key, for example obj=books:42.")
+		return
+	}
+	var refs []auditstore.ObjectRef
+	for _, o := range objs {
+		model, pk, ok := strings.Cut(o, ":")
+		if !ok || model == "" || pk == "" {
+			h.fail(w, r, http.StatusBadRequest, "Which object?", fmt.Sprintf("%q is not model:key, such as books:42.", o))
+			return
+		}
+		ref := auditstore.ObjectRef{Model: model, PK: pk}
+		if id, err := strconv.ParseInt(pk, 10, 64); err == nil && strconv.FormatInt(id, 10) == pk {
+			ref.ID = &id
+		}
+		refs = append(refs, ref)
+	}
+	q.filter.Objects = refs
+	res, err := h.opts.Store.List(r.Context(), q.filter, q.page)
+	if errors.Is(err, auditstore.ErrInvalidCursor) {
+		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	p := historyPage{basePage: h.base(r, "History"), Objects: objs}
+	p.TZ = q.loc.String()
+	for _, e := range res.Entries {
+		p.Rows = append(p.Rows, h.row(e, q.loc))
+	}
+	keep := url.Values{"obj": objs}
+	if p.TZ != h.opts.TimeZone.String() {
+		keep.Set("tz", p.TZ)
+	}
+	if res.Next != "" {
+		nv := cloneValues(keep)
+		nv.Set("cursor", res.Next)
+		p.Next = h.link("/history", nv)
+	}
+	if q.page.Cursor != "" {
+		p.First = h.link("/history", keep)
+	}
+	h.render(w, r, http.StatusOK, "history", p)
+}
+
+// export streams the filtered list as CSV or JSON Lines, page by page, in
+// constant memory.
+func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "csv" && format != "jsonl" {
+		h.fail(w, r, http.StatusBadRequest, "Which format?", "format must be csv or jsonl.")
+		return
+	}
+	// Read the first page before answering, so a failure is still a clean
+	// error page.
+	page := auditstore.Page{Limit: 1000}
+	res, err := h.opts.Store.List(r.Context(), q.filter, page)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="auditlog.`+format+`"`)
+	if r.Method == http.MethodHead {
+		return
+	}
+	ew, err := NewExportWriter(w, format)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	for {
+		for _, e := range res.Entries {
+			if err := ew.Write(e); err != nil {
+				return // the client went away
+			}
+		}
+		if err := ew.Flush(); err != nil || res.Next == "" {
+			return
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		page.Cursor = res.Next
+		if res, err = h.opts.Store.List(r.Context(), q.filter, page); err != nil {
+			h.opts.Logger.ErrorContext(r.Context(), "auditui: export interrupted", "error", err)
+			return
+		}
+	}
+}
+
+// ExportWriter writes entries as CSV (with a header row) or JSON Lines.
+type ExportWriter struct {
+	format string
+	csv    *csv.Writer
+	enc    *json.Encoder
+	header bool
+	bw     interface{ Flush() error }
+}
+
+// NewExportWriter returns a writer for format "csv" or "jsonl".
+func NewExportWriter(w interface{ Write([]byte) (int, error) }, format string) (*ExportWriter, error) {
+	switch format {
+	case "csv":
+		cw := csv.NewWriter(w)
+		return &ExportWriter{format: format, csv: cw}, nil
+	case "jsonl":
+		return &ExportWriter{format: format, enc: json.NewEncoder(w)}, nil
+	}
+	return nil, fmt.Errorf("auditui: unknown export format %q: use csv or jsonl", format)
+}
+
+// ExportRecord is the JSON Lines form of an entry.
+type ExportRecord struct {
+	ID             int64            `json:"id"`
+	Timestamp      string           `json:"timestamp"`
+	Action         string           `json:"action"`
+	Model          string           `json:"model"`
+	ObjectPK       string           `json:"object_pk"`
+	ObjectID       *int64           `json:"object_id"`
+	ObjectRepr     string           `json:"object_repr"`
+	Changes        auditlog.Changes `json:"changes"`
+	SerializedData json.RawMessage  `json:"serialized_data,omitempty"`
+	AdditionalData json.RawMessage  `json:"additional_data,omitempty"`
+	ActorID        string           `json:"actor_id,omitempty"`
+	ActorName      string           `json:"actor_name,omitempty"`
+	RemoteAddr     string           `json:"remote_addr,omitempty"`
+	RemotePort     int              `json:"remote_port,omitempty"`
+	CorrelationID  string           `json:"cid,omitempty"`
+}
+
+var csvHeader = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data"}
+
+// Write writes one entry.
+func (x *ExportWriter) Write(e auditlog.Entry) error {
+	if x.enc != nil {
+		return x.enc.Encode(ExportRecord{
+			ID: e.ID, Timestamp: e.Timestamp.UTC().Format(time.RFC3339Nano), Action: e.Action.String(), Model: e.Model,
+			ObjectPK: e.ObjectPK, ObjectID: e.ObjectID, ObjectRepr: e.ObjectRepr, Changes: e.Changes,
+			SerializedData: e.SerializedData, AdditionalData: e.AdditionalData, ActorID: e.ActorID, ActorName: e.ActorName,
+			RemoteAddr: e.RemoteAddr, RemotePort: e.RemotePort, CorrelationID: e.CorrelationID,
+		})
+	}
+	if !x.header {
+		x.header = true
+		if err := x.csv.Write(csvHeader); err != nil {
+			return err
+		}
+	}
+	changes := ""
+	if e.Changes != nil {
+		raw, err := auditstore.EncodeChanges(e.Changes)
+		if err != nil {
+			return err
+		}
+		changes = string(raw)
+	}
+	port := ""
+	if e.RemotePort != 0 {
+		port = strconv.Itoa(e.RemotePort)
+	}
+	return x.csv.Write([]string{strconv.FormatInt(e.ID, 10), e.Timestamp.UTC().Format(time.RFC3339Nano), e.Action.String(),
+		cellText(e.Model), cellText(e.ObjectPK), cellText(e.ObjectRepr), changes, cellText(e.ActorID), cellText(e.ActorName),
+		e.RemoteAddr, port, cellText(e.CorrelationID), string(e.AdditionalData), string(e.SerializedData)})
+}
+
+// cellText keeps a spreadsheet from reading a value as a formula.
+func cellText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// Flush writes buffered CSV rows.
+func (x *ExportWriter) Flush() error {
+	if x.csv != nil {
+		x.csv.Flush()
+		return x.csv.Error()
+	}
+	return nil
+}
+
+func (h *Handler) funcs() template.FuncMap {
+	return template.FuncMap{
+		"link": func(path string, kv ...string) string {
+			v := url.Values{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				v.Set(kv[i], kv[i+1])
+			}
+			return h.link(path, v)
+		},
+		"history":  func(model, pk string) string { return h.link("/history", url.Values{"obj": {model + ":" + pk}}) },
+		"entry":    func(id int64) string { return h.link("/entries/"+strconv.FormatInt(id, 10), nil) },
+		"selected": func(a, b string) bool { return a == b },
+	}
+}
