@@ -1,0 +1,166 @@
+package auditui_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/go-auditlog/auditlog/auditui"
+)
+
+// browserPath finds Chromium. Without one the browser test is skipped,
+// unless AUDITLOG_TEST_BROWSER is set (as .ci/run sets it), when it fails.
+func browserPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("AUDITLOG_TEST_BROWSER") != "" {
+		t.Fatal("AUDITLOG_TEST_BROWSER is set but no Chromium is installed (apt-get install -y chromium)")
+	}
+	t.Skip("no Chromium installed; set AUDITLOG_TEST_BROWSER to require it")
+	return ""
+}
+
+// TestBrowser drives real Chromium through the UI: list, filters, paging,
+// an entry's diff, an object's history, and an XSS payload that must stay
+// text. It refreshes the screenshots under testdata/screenshots.
+func TestBrowser(t *testing.T) {
+	exe := browserPath(t)
+	s := fixture(t)
+	ui, err := auditui.New(auditui.Options{Store: s, Prefix: "/audit", PageSize: 3, Authorize: func(*http.Request) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/audit/", ui)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// Start the browser on the parent context, then bound the steps.
+	must(t, chromedp.Do(ctx))
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	var alerted atomic.Bool
+	must(t, chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			alerted.Store(true)
+		}
+	}))
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		must(t, err)
+		dir := filepath.Join("testdata", "screenshots")
+		must(t, os.MkdirAll(dir, 0o755))
+		must(t, os.WriteFile(filepath.Join(dir, name), buf, 0o644))
+	}
+	count := func(sel string) int {
+		t.Helper()
+		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(sel), chromedp.AtLeast(0)))
+		must(t, err)
+		return len(nodes)
+	}
+	text := func(sel chromedp.Search) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		must(t, err)
+		return s
+	}
+
+	// The list, newest first, a page of three.
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/audit/"),
+		chromedp.WaitVisible(chromedp.CSS("table.entries")),
+	))
+	shot("list.png")
+	if n := count("table.entries tbody tr"); n != 3 {
+		t.Fatalf("first page has %d rows", n)
+	}
+	// Filter by model and actor with the form.
+	must(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`input[name=model]`), "books"),
+		chromedp.SetValue(chromedp.CSS(`input[name=actor]`), "2"),
+		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.buttons a`)), // the Clear link of a filtered list
+	))
+	body := text("//table[contains(@class,'entries')]/tbody")
+	if n := count("table.entries tbody tr"); n != 2 || strings.Contains(body, "alice") || !strings.Contains(body, "bob") {
+		t.Fatalf("filtered list: %d rows: %s", n, body)
+	}
+	// Page forward on the full list.
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/audit/"),
+		chromedp.WaitVisible(chromedp.CSS(`a[rel=next]`)),
+		chromedp.Click(chromedp.CSS(`a[rel=next]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.pager a:not([rel])`)), // "« Newest" appears after the first page
+	))
+	if body := text("//table[contains(@class,'entries')]/tbody"); !strings.Contains(body, "classic") || !strings.Contains(body, "12.50") {
+		t.Fatalf("second page: %s", body)
+	}
+	// Open the price change and check its diff cells.
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/audit/entries/2"),
+		chromedp.WaitVisible(chromedp.CSS("table.diff")),
+	))
+	old := text(`//tr[th[@title="column price"]]/td[@class="old"]`)
+	nw := text(`//tr[th[@title="column price"]]/td[@class="new"]`)
+	if strings.TrimSpace(old) != "9.99" || strings.TrimSpace(nw) != "12.50" {
+		t.Fatalf("diff cells %q → %q", old, nw)
+	}
+	shot("detail.png")
+	// The object's history from the entry page.
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.Search(`//a[contains(., "history of this object")]`)),
+		chromedp.WaitVisible(chromedp.CSS("table.entries")),
+	))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	must(t, err)
+	if n := count("table.entries tbody tr"); !strings.Contains(loc, "/audit/history?obj=books%3A1") || n != 3 {
+		t.Fatalf("history at %s with %d rows", loc, n)
+	}
+	shot("history.png")
+	// An XSS payload in a repr and a value stays text.
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/audit/entries/4"),
+		chromedp.WaitVisible(chromedp.CSS("h1")),
+	))
+	heading := text("//h1")
+	if scripts := count("script"); alerted.Load() || scripts != 0 || !strings.Contains(heading, `<script>alert("x")</script>`) {
+		t.Fatalf("XSS: alerted=%v scripts=%d heading %q", alerted.Load(), scripts, heading)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,278 @@
+package auditui_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/auditui"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+const xss = `<script>alert("x")</script>`
+
+// fixture fills a store with a small, fixed audit log.
+func fixture(t testing.TB) *auditstore.Store {
+	t.Helper()
+	db := testdb.Open(t, "sqlite")
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auditstore.New(sqlDB, auditstore.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	ch := func(old, new any) auditlog.Change {
+		c, err := auditlog.NewChange(old, new)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	id := func(n int64) *int64 { return &n }
+	entries := []auditlog.Entry{
+		{Timestamp: at, Action: auditlog.ActionCreate, Model: "books", ObjectPK: "1", ObjectID: id(1), ObjectRepr: "Dune",
+			Changes: auditlog.Changes{"id": ch(nil, 1), "title": ch(nil, "Dune"), "price": ch(nil, "9.99")},
+			ActorID: "1", ActorName: "alice", RemoteAddr: "203.0.113.7", RemotePort: 51000, CorrelationID: "req-1"},
+		{Timestamp: at.Add(time.Hour), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "1", ObjectID: id(1), ObjectRepr: "Dune",
+			Changes: auditlog.Changes{"price": ch("9.99", "12.50"), "meta": {Old: []byte(`{"a":1}`), New: []byte(`{"a":1,"b":[1,2]}`)}, "notes": ch(nil, "long text\nwith a line break")},
+			ActorID: "2", ActorName: "bob", CorrelationID: "req-2", AdditionalData: []byte(`{"shop":"north"}`), SerializedData: []byte(`{"model":"books","pk":1,"fields":{"title":"Dune","price":"12.50"}}`)},
+		{Timestamp: at.Add(2 * time.Hour), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "1", ObjectID: id(1), ObjectRepr: "Dune",
+			Changes: auditlog.Changes{"tags": {M2M: &auditlog.M2MChange{Operation: auditlog.M2MAdd, Objects: []string{"classic", "sf"}}}},
+			ActorID: "2", ActorName: "bob", CorrelationID: "req-2"},
+		{Timestamp: at.Add(3 * time.Hour), Action: auditlog.ActionCreate, Model: "authors", ObjectPK: "7", ObjectID: id(7), ObjectRepr: xss,
+			Changes: auditlog.Changes{"name": ch(nil, xss), "secret": ch(nil, "*****ential")}, ActorID: "1", ActorName: "alice"},
+		{Timestamp: at.Add(4 * time.Hour), Action: auditlog.ActionDelete, Model: "books", ObjectPK: "1", ObjectID: id(1), ObjectRepr: "Dune",
+			Changes: auditlog.Changes{"id": ch(1, nil), "title": ch("Dune", nil)}, ActorID: "1", ActorName: "alice", CorrelationID: "=cmd|calc"},
+		{Timestamp: at.Add(5 * time.Hour), Action: auditlog.ActionAccess, Model: "docs", ObjectPK: "a-b", ObjectRepr: "Contract"},
+	}
+	if err := s.Insert(context.Background(), entries); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newUI(t testing.TB, s *auditstore.Store, opts auditui.Options) http.Handler {
+	t.Helper()
+	opts.Store = s
+	if opts.Authorize == nil {
+		opts.Authorize = func(*http.Request) bool { return true }
+	}
+	h, err := auditui.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func get(h http.Handler, method, target string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	return rec
+}
+
+func golden(t *testing.T, name string, body []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden.html")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./auditui -update to create it)", err)
+	}
+	if string(want) != string(body) {
+		t.Fatalf("%s differs from %s (run go test ./auditui -update after checking the change)\n%s", name, path, body)
+	}
+}
+
+func TestPages(t *testing.T) {
+	t.Parallel()
+	s := fixture(t)
+	h := newUI(t, s, auditui.Options{Prefix: "/audit", PageSize: 3})
+	cases := []struct {
+		name, target string
+		status       int
+		contains     []string
+		golden       bool
+	}{
+		{"list", "/audit/", 200, []string{"Contract", "access", "Older »"}, true},
+		{"list page 2", "/audit/?cursor=", 200, nil, false},
+		{"detail", "/audit/entries/2", 200, []string{"12.50", "&#34;b&#34;: [", "Additional data", "north", "req-2"}, true},
+		{"detail m2m", "/audit/entries/3", 200, []string{"classic", `class="op add"`}, false},
+		{"detail xss", "/audit/entries/4", 200, []string{"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"}, false},
+		{"history", "/audit/history?obj=books:1&obj=authors:7", 200, []string{"History of", "books:1"}, true},
+		{"filter model", "/audit/?model=authors", 200, []string{"authors"}, false},
+		{"filter action", "/audit/?action=delete", 200, []string{"delete"}, false},
+		{"filter actor", "/audit/?actor=2", 200, []string{"bob"}, false},
+		{"filter cid", "/audit/?cid=req-2", 200, []string{"req-2"}, false},
+		{"filter pk", "/audit/?pk=a-b", 200, []string{"Contract"}, false},
+		{"search", "/audit/?q=Dun", 200, []string{"Dune"}, false},
+		{"since until", "/audit/?since=2026-03-01T10:00&until=2026-03-01T12:00", 200, []string{"update"}, false},
+		{"time zone", "/audit/?tz=Asia/Kathmandu", 200, []string{"2026-03-01 20:15:00", "Times in Asia/Kathmandu"}, false},
+		{"bad action", "/audit/?action=explode", 400, []string{"action must be"}, false},
+		{"bad date", "/audit/?since=yesterday", 400, []string{"is not a date"}, false},
+		{"until before since", "/audit/?since=2026-03-02&until=2026-03-01", 400, []string{"later than"}, false},
+		{"bad zone", "/audit/?tz=Mars/Olympus", 400, []string{"unknown time zone"}, false},
+		{"bad cursor", "/audit/?cursor=garbage!!", 400, []string{"page cursor is not valid"}, false},
+		{"tampered cursor", "/audit/?cursor=MTIzNDU", 400, []string{"page cursor is not valid"}, false},
+		{"bad limit", "/audit/?limit=100000", 400, []string{"limit must be"}, false},
+		{"repeated param", "/audit/?model=a&model=b", 400, []string{"given 2 times"}, false},
+		{"oversized param", "/audit/?model=" + strings.Repeat("x", 300), 400, []string{"longer than 256"}, false},
+		{"bad entry id", "/audit/entries/abc", 400, []string{"positive whole numbers"}, false},
+		{"missing entry", "/audit/entries/999", 404, []string{"no entry 999"}, false},
+		{"history without object", "/audit/history", 400, []string{"obj=books:42"}, false},
+		{"history bad object", "/audit/history?obj=nocolon", 400, []string{"not model:key"}, false},
+		{"unknown page", "/audit/nope", 404, []string{"no such page"}, false},
+		{"outside prefix", "/other", 404, nil, false},
+		{"asset traversal", "/audit/assets/../../etc/passwd", 404, nil, false},
+		{"export bad format", "/audit/export?format=xml", 400, []string{"csv or jsonl"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec := get(h, "GET", tc.target)
+			body := rec.Body.String()
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d\n%s", rec.Code, tc.status, body)
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(body, want) {
+					t.Fatalf("page lacks %q\n%s", want, body)
+				}
+			}
+			if strings.Contains(body, "<script>") {
+				t.Fatal("unescaped script tag in page")
+			}
+			if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+				t.Fatalf("CSP %q", csp)
+			}
+			if tc.golden {
+				golden(t, tc.name, rec.Body.Bytes())
+			}
+		})
+	}
+}
+
+func TestPagingFollowsNext(t *testing.T) {
+	t.Parallel()
+	h := newUI(t, fixture(t), auditui.Options{PageSize: 2})
+	seen := 0
+	target := "/"
+	for i := 0; i < 10 && target != ""; i++ {
+		rec := get(h, "GET", target)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d", target, rec.Code)
+		}
+		body := rec.Body.String()
+		seen += strings.Count(body, `class="time"`)
+		target = ""
+		if i := strings.Index(body, `rel="next"`); i >= 0 {
+			start := strings.LastIndex(body[:i], `href="`) + len(`href="`)
+			target = strings.ReplaceAll(body[start:strings.Index(body[start:], `"`)+start], "&amp;", "&")
+		}
+	}
+	if seen != 6 {
+		t.Fatalf("saw %d entries over all pages, want 6", seen)
+	}
+}
+
+func TestReadOnlyAndDenyByDefault(t *testing.T) {
+	t.Parallel()
+	s := fixture(t)
+	h := newUI(t, s, auditui.Options{})
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		rec := get(h, m, "/entries/1")
+		if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
+			t.Fatalf("%s: %d", m, rec.Code)
+		}
+	}
+	if rec := get(h, "HEAD", "/"); rec.Code != 200 || rec.Body.Len() != 0 {
+		t.Fatalf("HEAD: %d, %d bytes", rec.Code, rec.Body.Len())
+	}
+	deny, err := auditui.New(auditui.Options{Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := get(deny, "GET", "/")
+	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "auditui.Options.Authorize") || strings.Contains(rec.Body.String(), "Dune") {
+		t.Fatalf("no authorizer: %d\n%s", rec.Code, rec.Body.String())
+	}
+	for _, target := range []string{"/entries/1", "/history?obj=books:1", "/export?format=csv"} {
+		if rec := get(deny, "GET", target); rec.Code != 403 {
+			t.Fatalf("%s without authorizer: %d", target, rec.Code)
+		}
+	}
+	no := newUI(t, s, auditui.Options{Authorize: func(*http.Request) bool { return false }})
+	if rec := get(no, "GET", "/"); rec.Code != 403 {
+		t.Fatalf("refused: %d", rec.Code)
+	}
+	if rec := get(deny, "GET", "/assets/style.css"); rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") {
+		t.Fatalf("stylesheet: %d", rec.Code)
+	}
+	for _, bad := range []auditui.Options{{}, {Store: s, Prefix: "audit"}, {Store: s, Prefix: "/audit/"}, {Store: s, PageSize: 9999}} {
+		if _, err := auditui.New(bad); err == nil {
+			t.Fatalf("options %+v accepted", bad)
+		}
+	}
+}
+
+func TestExport(t *testing.T) {
+	t.Parallel()
+	h := newUI(t, fixture(t), auditui.Options{})
+	rec := get(h, "GET", "/export?format=csv&model=books")
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "text/csv; charset=utf-8" {
+		t.Fatalf("csv: %d %s", rec.Code, rec.Body.String())
+	}
+	records, err := csv.NewReader(rec.Body).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 5 || records[0][0] != "id" {
+		t.Fatalf("csv rows: %v", records)
+	}
+	for _, r := range records[1:] {
+		if r[3] != "books" {
+			t.Fatalf("row %v", r)
+		}
+		if r[11] != "" && !strings.HasPrefix(r[11], "req-") && r[11] != "'=cmd|calc" {
+			t.Fatalf("formula not neutralised: %q", r[11])
+		}
+	}
+	rec = get(h, "GET", "/export?format=jsonl")
+	sc := bufio.NewScanner(rec.Body)
+	n := 0
+	for sc.Scan() {
+		var e auditui.ExportRecord
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 6 {
+		t.Fatalf("%d JSON lines", n)
+	}
+	_ = io.Discard
+}
