@@ -81,7 +81,11 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if err != nil {
 		return err
 	}
-	e := baseEntry(ctx, r.Model, time.Now())
+	now := time.Now
+	if p := pluginOf(db); p != nil {
+		now = p.now
+	}
+	e := baseEntry(ctx, r.Model, now())
 	e.Action, e.Changes = r.Action, r.Changes
 	if !r.Timestamp.IsZero() {
 		e.Timestamp = r.Timestamp.UTC().Truncate(time.Microsecond)

@@ -845,7 +845,7 @@ type writer struct {
 
 func (p *Plugin) newWriter(db *gorm.DB, m *model) *writer {
 	ctx := db.Statement.Context
-	return &writer{db: db, p: p, m: m, base: baseEntry(ctx, m.name, time.Now())}
+	return &writer{db: db, p: p, m: m, base: baseEntry(ctx, m.name, p.now())}
 }
 
 // baseEntry fills what the context says about every entry of a statement.

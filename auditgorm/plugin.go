@@ -19,6 +19,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -44,6 +45,9 @@ type Config struct {
 	// may change; a larger statement fails with ErrTooManyRows rather than
 	// exhausting memory. Default: DefaultMaxRowsPerStatement.
 	MaxRowsPerStatement int
+	// Now gives entry timestamps. Default: time.Now. Tests and data imports
+	// may set their own clock.
+	Now func() time.Time
 }
 
 // Plugin is the GORM plugin. Install it with db.Use; one plugin serves one
@@ -51,6 +55,7 @@ type Config struct {
 type Plugin struct {
 	reg     *auditlog.Registry
 	maxRows int
+	now     func() time.Time
 	dialect auditstore.Dialect
 	lock    bool // the database honours SELECT … FOR UPDATE
 
@@ -63,9 +68,12 @@ type Plugin struct {
 
 // New returns a plugin with the given configuration; db.Use validates it.
 func New(cfg Config) *Plugin {
-	p := &Plugin{reg: cfg.Registry, maxRows: cfg.MaxRowsPerStatement}
+	p := &Plugin{reg: cfg.Registry, maxRows: cfg.MaxRowsPerStatement, now: cfg.Now}
 	if p.reg == nil {
 		p.reg = auditlog.DefaultRegistry
+	}
+	if p.now == nil {
+		p.now = time.Now
 	}
 	return p
 }
@@ -93,11 +101,13 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	steps := []error{
 		cb.Create().Before("gorm:before_create").Register("auditlog:begin_create", p.begin),
 		cb.Create().Before("gorm:create").Register("auditlog:before_create", p.beforeCreate),
-		cb.Create().Before("gorm:after_create").Register("auditlog:after_create", p.afterCreate),
+		// Before the nested association saves, so an object's create entry
+		// comes before the entries of the associations saved with it.
+		cb.Create().Before("gorm:save_after_associations").Register("auditlog:after_create", p.afterCreate),
 		cb.Create().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_create", p.end),
 		cb.Update().Before("gorm:setup_reflect_value").Register("auditlog:begin_update", p.begin),
 		cb.Update().Before("gorm:update").Register("auditlog:before_update", p.beforeUpdate),
-		cb.Update().Before("gorm:after_update").Register("auditlog:after_update", p.afterUpdate),
+		cb.Update().Before("gorm:save_after_associations").Register("auditlog:after_update", p.afterUpdate),
 		cb.Update().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_update", p.end),
 		cb.Delete().Before("gorm:before_delete").Register("auditlog:begin_delete", p.begin),
 		cb.Delete().Before("gorm:delete").Register("auditlog:before_delete", p.beforeDelete),

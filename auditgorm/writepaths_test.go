@@ -164,7 +164,7 @@ var writePaths = []writePath{
 	}, want: []string{`update 1 {"parts":{"objects":["p1"],"operation":"clear","type":"m2m"}}`}, extra: 4},
 	{call: "db.Create(&objWithAssociations)", run: func(db *gorm.DB) error {
 		return db.Create(&Gadget{ID: 10, Name: "n", Parts: []Part{p1, p2}}).Error
-	}, want: []string{`update 10 {"parts":{"objects":["p1","p2"],"operation":"add","type":"m2m"}}`, `create 10 {"id":[null,10],"name":[null,"n"],"price":[null,0]}`}, extra: 6},
+	}, want: []string{`create 10 {"id":[null,10],"name":[null,"n"],"price":[null,0]}`, `update 10 {"parts":{"objects":["p1","p2"],"operation":"add","type":"m2m"}}`}, extra: 6},
 	{call: "db.Transaction(…) that rolls back", run: func(db *gorm.DB) error {
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if err := tx.Model(&Gadget{ID: 1}).Update("price", 1).Error; err != nil {

@@ -1,0 +1,229 @@
+// Package auditcli is the auditlog command: demo, serve, migrate, flush,
+// export and history. cmd/auditlog is a thin main over Run, so the command
+// can be embedded in an application's own binary and tested with injected
+// input and output.
+package auditcli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// Env is the outside world of a run.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// StdinTerminal: stdin is a terminal, so flush may ask for confirmation.
+	StdinTerminal bool
+	// StderrTerminal: progress bars are drawn on stderr.
+	StderrTerminal bool
+	// Getenv reads environment variables (serve's --token-env). Default: os.Getenv.
+	Getenv func(string) string
+	// Now is the clock for --before durations. Default: time.Now.
+	Now func() time.Time
+}
+
+// OSEnv is the environment of a real process.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		StdinTerminal: isTerminal(os.Stdin), StderrTerminal: isTerminal(os.Stderr)}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, env Env, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"demo", "[--addr ADDR] [--dir DIR] [--once]", "run an audited bookstore on embedded SQLite with the admin UI", runDemo},
+		{"serve", "--db DSN [--addr ADDR] (--basic-auth USER:PASS | --token-env VAR | --insecure-no-auth)", "serve the admin UI over an entries table", runServe},
+		{"migrate", "--db DSN [--print]", "create or upgrade the entries table (or print its SQL)", runMigrate},
+		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
+		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE]", "stream entries as JSON Lines or CSV", runExport},
+		{"history", "--db DSN MODEL KEY", "print an object's history", runHistory},
+	}
+}
+
+// errUsage marks a usage error: exit status 2.
+type errUsage struct{ error }
+
+func usageError(format string, a ...any) error { return errUsage{fmt.Errorf(format, a...)} }
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "auditlog: an audit trail for Go applications\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  auditlog %-8s %s\n", c.name, c.args)
+		fmt.Fprintf(w, "  %-17s %s\n", "", c.summary)
+	}
+	fmt.Fprintf(w, "\n--db takes sqlite:PATH (or a file path), postgres://user@host:5432/db or mysql://user:pass@host:3306/db.\nRun auditlog COMMAND -h for a command's flags.\n")
+}
+
+// Run runs the command line args (without the program name) and returns
+// the exit status: 0 on success, 1 on failure, 2 on a usage error.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.Stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		}
+		fmt.Fprintf(env.Stderr, "auditlog %s: %v\n", c.name, err)
+		var u errUsage
+		if errors.As(err, &u) {
+			fmt.Fprintf(env.Stderr, "usage: auditlog %s %s\n", c.name, c.args)
+			return 2
+		}
+		return 1
+	}
+	fmt.Fprintf(env.Stderr, "auditlog: unknown command %q\n\n", args[0])
+	usage(env.Stderr)
+	return 2
+}
+
+// flags returns a flag set that reports to stderr and a parse function that
+// turns flag errors into usage errors.
+func flags(env Env, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "usage: auditlog %s %s\n\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string, positional int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage{err}
+	}
+	if fs.NArg() != positional {
+		if positional == 0 {
+			return usageError("unexpected argument %q", fs.Arg(0))
+		}
+		return usageError("want %d arguments, got %d", positional, fs.NArg())
+	}
+	return nil
+}
+
+// openStore opens --db for a command that reads or deletes entries.
+func openStore(ctx context.Context, dsn string) (*auditstore.Store, func(), error) {
+	t, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	db, err := t.Open(ctx, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := auditstore.New(db, t.Dialect)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return s, func() { _ = db.Close() }, nil
+}
+
+// filterFlags are the list filters shared by export (the UI's filters).
+type filterFlags struct {
+	model, action, actor, cid, pk, search, since, until string
+}
+
+func (f *filterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.model, "model", "", "only this model")
+	fs.StringVar(&f.action, "action", "", "only this action: create, update, delete or access")
+	fs.StringVar(&f.actor, "actor", "", "only this actor id")
+	fs.StringVar(&f.cid, "cid", "", "only this correlation id")
+	fs.StringVar(&f.pk, "pk", "", "only this object key")
+	fs.StringVar(&f.search, "search", "", "only objects whose repr contains this text")
+	fs.StringVar(&f.since, "since", "", "only entries at or after DATE (2006-01-02, RFC 3339, or a duration ago such as 7d)")
+	fs.StringVar(&f.until, "until", "", "only entries before DATE")
+}
+
+func (f *filterFlags) filter(now time.Time) (auditstore.Filter, error) {
+	out := auditstore.Filter{Model: f.model, ActorID: f.actor, CorrelationID: f.cid, ObjectPK: f.pk, Search: f.search}
+	if f.action != "" {
+		a, err := parseAction(f.action)
+		if err != nil {
+			return out, err
+		}
+		out.Actions = append(out.Actions, a)
+	}
+	var err error
+	if out.Since, err = parseWhen(f.since, now); err != nil {
+		return out, usageError("--since: %v", err)
+	}
+	if out.Until, err = parseWhen(f.until, now); err != nil {
+		return out, usageError("--until: %v", err)
+	}
+	return out, nil
+}
+
+// parseWhen reads a date, an RFC 3339 time, or a duration before now
+// ("90d", "12h", "30m").
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.UTC); err == nil {
+		return t, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && days >= 0 && fmt.Sprint(days) == n {
+			return now.AddDate(0, 0, -days), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (2006-01-02), a time (RFC 3339) or an age such as 90d or 12h", s)
+}

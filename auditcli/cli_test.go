@@ -1,0 +1,424 @@
+package auditcli_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditcli"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t testing.TB, stdin string, terminal bool, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := auditcli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, StdinTerminal: terminal,
+		Now:    func() time.Time { return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC) },
+		Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123"}[k] }}
+	code := auditcli.Run(context.Background(), args, env)
+	return result{code, out.String(), errb.String()}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./auditcli -update)", err)
+	}
+	if string(want) != got {
+		t.Fatalf("output differs from %s:\n%s", path, got)
+	}
+}
+
+// seeded returns a SQLite file with a known log: entries on 2025-12-30,
+// 2026-01-01 and 2026-01-05 for two models.
+func seeded(t testing.TB) (string, *auditstore.Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	if r := run(t, "", false, "migrate", "--db", "sqlite:"+path); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
+	s := openStore(t, path)
+	ch, _ := auditlog.NewChange(10, 12)
+	id := int64(1)
+	var es []auditlog.Entry
+	for i, day := range []int{-2, 0, 4} {
+		for _, model := range []string{"books", "authors"} {
+			es = append(es, auditlog.Entry{Timestamp: time.Date(2026, 1, 1+day, 12, i, 0, 0, time.UTC), Action: auditlog.Action(i),
+				Model: model, ObjectPK: "1", ObjectID: &id, ObjectRepr: "Dune\x1b[31m", Changes: auditlog.Changes{"price": ch},
+				ActorID: "7", ActorName: "alice", CorrelationID: fmt.Sprintf("req-%d", i)})
+		}
+	}
+	if err := s.Insert(context.Background(), es); err != nil {
+		t.Fatal(err)
+	}
+	return path, s
+}
+
+func openStore(t testing.TB, path string) *auditstore.Store {
+	t.Helper()
+	target, err := auditcli.ParseDSN("sqlite:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := target.Open(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	s, _ := auditstore.New(db, auditstore.SQLite)
+	return s
+}
+
+func count(t *testing.T, s *auditstore.Store) int64 {
+	n, err := s.Count(context.Background(), auditstore.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestUsageAndBadArguments(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", false)
+	if r.code != 2 {
+		t.Fatalf("no args: %+v", r)
+	}
+	golden(t, "usage", r.stderr)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"history", "--db", "sqlite:/nope/x.db"}, 2, "want 2 arguments"},
+		{[]string{"history", "--db", "sqlite:/nope/x.db", "books", "1"}, 1, "/nope/x.db does not exist"},
+		{[]string{"export", "--db", "oracle://x"}, 2, `unknown database scheme "oracle"`},
+		{[]string{"export", "--db", ""}, 2, "--db is required"},
+		{[]string{"export", "--db", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"}, 1, "cannot connect to postgres://postgres@127.0.0.1:1/x"},
+		{[]string{"export", "--db", "mysql://root:secret@127.0.0.1:1/x"}, 1, "cannot connect to mysql://root:xxxxx@127.0.0.1:1/x"},
+		{[]string{"export", "--db", "mysql://host"}, 2, "invalid MySQL DSN"},
+		{[]string{"export", "--db", "x.db", "--format", "xml"}, 2, "--format must be jsonl or csv"},
+		{[]string{"export", "--db", "x.db", "--since", "yesterday"}, 2, "is not a date"},
+		{[]string{"export", "--db", "x.db", "--action", "explode"}, 2, "--action must be"},
+		{[]string{"flush", "--db", "x.db", "--truncate", "--before", "90d"}, 2, "cannot be combined"},
+		{[]string{"flush", "--db", "x.db", "--truncate", "--model", "books"}, 2, "cannot be combined"},
+		{[]string{"flush", "--db", "x.db", "--before", "soon"}, 2, "--before"},
+		{[]string{"flush", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"migrate", "--print"}, 2, "--print needs --db or --dialect"},
+		{[]string{"serve", "--db", "x.db"}, 2, "refusing to serve the audit log without authentication"},
+		{[]string{"serve", "--db", "x.db", "--insecure-no-auth", "--addr", "0.0.0.0:8080"}, 2, "only allowed on a loopback address"},
+		{[]string{"serve", "--db", "x.db", "--basic-auth", "nopassword"}, 2, "USER:PASSWORD"},
+		{[]string{"serve", "--db", "x.db", "--token-env", "EMPTY_VAR"}, 2, "at least 16 characters"},
+		{[]string{"serve", "--db", "x.db", "--basic-auth", "a:bcdefghij", "--insecure-no-auth"}, 2, "choose one"},
+		{[]string{"demo", "extra"}, 2, "unexpected argument"},
+	}
+	for _, tc := range cases {
+		r := run(t, "", false, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: code %d, stderr %q; want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+		if strings.Count(strings.TrimSpace(r.stderr), "\n") > 2 && tc.code == 1 {
+			t.Errorf("%v: error is not one clear line: %q", tc.args, r.stderr)
+		}
+	}
+	if r := run(t, "", false, "flush", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-before") {
+		t.Fatalf("flush -h: %+v", r)
+	}
+}
+
+func TestMigratePrint(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", false, "migrate", "--print", "--dialect", "postgres")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	golden(t, "migrate-postgres.sql", r.stdout)
+}
+
+func TestHistory(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	r := run(t, "", false, "history", "--db", path, "books", "1")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	golden(t, "history", r.stdout)
+	if strings.Contains(r.stdout, "\x1b") {
+		t.Fatal("terminal escape in output")
+	}
+	if r := run(t, "", false, "history", "--db", path, "books", "999"); r.stdout != "No entries.\n" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestFlushConfirmation(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		stdin    string
+		terminal bool
+		args     []string
+		code     int
+		left     int64
+		out      string
+	}{
+		{"no terminal, no --yes", "", false, nil, 1, 6, ""},
+		{"answer n", "n\n", true, nil, 0, 6, "Aborted."},
+		{"answer empty", "\n", true, nil, 0, 6, "Aborted."},
+		{"answer y", "y\n", true, nil, 0, 0, "Deleted 6 entries."},
+		{"--yes", "", false, []string{"--yes"}, 0, 0, "Deleted 6 entries."},
+		{"--before a date keeps newer", "", false, []string{"--yes", "--before", "2026-01-01"}, 0, 4, "Deleted 2 entries."},
+		{"--before an age", "", false, []string{"--yes", "--before", "7d"}, 0, 2, "Deleted 4 entries."},
+		{"--model", "", false, []string{"--yes", "--model", "authors"}, 0, 3, "Deleted 3 entries."},
+		{"--model and --before", "", false, []string{"--yes", "--model", "books", "--before", "2026-01-02"}, 0, 4, "Deleted 2 entries."},
+		{"--truncate", "", false, []string{"--yes", "--truncate"}, 0, 0, "Deleted 6 entries."},
+		{"nothing to delete", "", false, []string{"--yes", "--before", "2000-01-01"}, 0, 6, "No entries to delete."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path, s := seeded(t)
+			r := run(t, tc.stdin, tc.terminal, append([]string{"flush", "--db", path}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stdout, tc.out) {
+				t.Fatalf("%+v", r)
+			}
+			if tc.code == 1 && !strings.Contains(r.stderr, "pass --yes") {
+				t.Fatalf("refusal: %q", r.stderr)
+			}
+			if tc.terminal && !strings.Contains(r.stderr, "Delete 6 entries? This cannot be undone. [y/N]") {
+				t.Fatalf("prompt: %q", r.stderr)
+			}
+			if n := count(t, s); n != tc.left {
+				t.Fatalf("%d entries left, want %d", n, tc.left)
+			}
+		})
+	}
+	// --before deletes exactly the older entries.
+	path, s := seeded(t)
+	if r := run(t, "", false, "flush", "--db", path, "--yes", "--before", "2026-01-01T12:00:30Z"); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	res, _ := s.List(context.Background(), auditstore.Filter{}, auditstore.Page{})
+	for _, e := range res.Entries {
+		if e.Timestamp.Before(time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC)) {
+			t.Fatalf("older entry %v kept", e.Timestamp)
+		}
+	}
+	if len(res.Entries) != 4 {
+		t.Fatalf("%d left", len(res.Entries))
+	}
+}
+
+func TestExport(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	r := run(t, "", false, "export", "--db", path, "--model", "books", "--since", "2026-01-01")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines:\n%s", len(lines), r.stdout)
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["model"] != "books" {
+			t.Fatalf("line %s: %v", l, err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "x.csv")
+	if r := run(t, "", false, "export", "--db", path, "--format", "csv", "--output", out); r.code != 0 || !strings.Contains(r.stderr, "Exported 6 entries") {
+		t.Fatalf("%+v", r)
+	}
+	b, _ := os.ReadFile(out)
+	if got := strings.Count(string(b), "\n"); got != 7 {
+		t.Fatalf("%d CSV lines", got)
+	}
+}
+
+// Exporting 200,000 entries streams in constant memory: the heap after the
+// export stays within a few MB of the heap before it.
+func TestExportMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 200,000 entries")
+	}
+	db := testdb.Open(t, "sqlite")
+	sqlDB, _ := db.DB()
+	s, _ := auditstore.New(sqlDB, auditstore.SQLite)
+	ch, _ := auditlog.NewChange("an old value that takes some room", "a new value that takes some room too")
+	const n = 200_000
+	batch := make([]auditlog.Entry, 0, 10_000)
+	base := time.Now().Add(-time.Hour)
+	for i := 0; i < n; i++ {
+		id := int64(i)
+		batch = append(batch, auditlog.Entry{Timestamp: base.Add(time.Duration(i) * time.Millisecond), Model: "books", ObjectPK: fmt.Sprint(i),
+			ObjectID: &id, ObjectRepr: fmt.Sprintf("Book number %d", i), Changes: auditlog.Changes{"title": ch}, ActorID: "7"})
+		if len(batch) == cap(batch) {
+			if err := s.Insert(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	var lines countingWriter
+	before := heap()
+	var peak uint64
+	lines.onLine = func(k int) {
+		if k%50_000 == 0 {
+			peak = max(peak, heap())
+		}
+	}
+	got, err := auditcli.Export(context.Background(), s, auditstore.Filter{}, "jsonl", auditcli.Env{Stdout: &lines}, "")
+	if err != nil || got != n || lines.n != n {
+		t.Fatalf("exported %d (%d lines): %v", got, lines.n, err)
+	}
+	after := heap()
+	const slack = 8 << 20
+	if after > before+slack || peak > before+slack {
+		t.Fatalf("heap grew from %d to %d (peak %d) bytes", before, after, peak)
+	}
+	t.Logf("heap before %d KB, peak %d KB, after %d KB", before>>10, peak>>10, after>>10)
+}
+
+type countingWriter struct {
+	n      int
+	onLine func(int)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b == '\n' {
+			w.n++
+			if w.onLine != nil {
+				w.onLine(w.n)
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// demo --once seeds the bookstore and prints a history with every kind of
+// change.
+func TestDemoOnce(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", false, "demo", "--once", "--dir", t.TempDir())
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	sc := bufio.NewScanner(strings.NewReader(r.stdout))
+	var text strings.Builder
+	for sc.Scan() {
+		text.WriteString(sc.Text() + "\n")
+	}
+	out := text.String()
+	for _, want := range []string{"create  alice", "price:", " → ", "promo-spring", "tags: add [", "tags: remove [sf]", "delete  bob", "Seeded"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// serve answers with the UI behind basic auth and stops with its context.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- auditcli.Run(ctx, []string{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth", "auditor:correct-horse"}, auditcli.Env{Stdout: &out, Stderr: &errb})
+	}()
+	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`)
+	var base string
+	for i := 0; i < 100 && base == ""; i++ {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			base = "http://" + m[1]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if base == "" {
+		cancel()
+		t.Fatalf("serve did not start: %s %s", out.String(), errb.String())
+	}
+	for _, tc := range []struct {
+		user, pass string
+		status     int
+	}{{"", "", 401}, {"auditor", "wrong", 401}, {"auditor", "correct-horse", 200}} {
+		req, _ := http.NewRequest("GET", base+"/?model=books", nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.status == 200 && !strings.Contains(string(body), "Dune")) {
+			t.Fatalf("%s: %d", tc.user, resp.StatusCode)
+		}
+		if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatal("no challenge")
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+}

@@ -1,0 +1,307 @@
+package auditcli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/auditui"
+)
+
+func parseAction(s string) (auditlog.Action, error) {
+	a, err := auditlog.ParseAction(s)
+	if err != nil {
+		return 0, usageError("--action must be create, update, delete or access")
+	}
+	return a, nil
+}
+
+func runMigrate(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "migrate", "--db DSN [--print]")
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	print := fs.Bool("print", false, "print the SQL instead of running it (with --db, only its dialect is used)")
+	dialect := fs.String("dialect", "", "with --print and no --db: sqlite, postgres or mysql")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *print {
+		var d auditstore.Dialect
+		switch {
+		case *dsn != "":
+			t, err := ParseDSN(*dsn)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			d = t.Dialect
+		case *dialect != "":
+			var err error
+			if d, err = auditstore.ParseDialect(*dialect); err != nil {
+				return usageError("%v", err)
+			}
+		default:
+			return usageError("--print needs --db or --dialect")
+		}
+		stmts, err := auditstore.MigrationSQL(d)
+		if err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			fmt.Fprintf(env.Stdout, "%s;\n\n", s)
+		}
+		return nil
+	}
+	t, err := ParseDSN(*dsn)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	db, err := t.Open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := auditstore.Migrate(ctx, db, t.Dialect); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: auditlog_entries is at version %d\n", t.Display, auditstore.LatestVersion())
+	return nil
+}
+
+func runFlush(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]")
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	before := fs.String("before", "", "only entries older than DATE (2006-01-02, RFC 3339) or an age such as 90d")
+	model := fs.String("model", "", "only entries of this model")
+	truncate := fs.Bool("truncate", false, "empty the whole table at once (TRUNCATE); not with --before or --model")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	batch := fs.Int("batch", auditstore.DefaultFlushBatch, "entries per DELETE statement")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *truncate && (*before != "" || *model != "") {
+		return usageError("--truncate empties the whole table and cannot be combined with --before or --model")
+	}
+	until, err := parseWhen(*before, env.Now())
+	if err != nil {
+		return usageError("--before: %v", err)
+	}
+	if *batch < 1 || *batch > 1_000_000 {
+		return usageError("--batch must be from 1 to 1000000")
+	}
+	s, closeDB, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	f := auditstore.Filter{Model: *model, Until: until}
+	n, err := s.Count(ctx, f)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintln(env.Stdout, "No entries to delete.")
+		return nil
+	}
+	what := fmt.Sprintf("%d entries", n)
+	if *model != "" {
+		what += " of model " + *model
+	}
+	if !until.IsZero() {
+		what += " older than " + until.UTC().Format(time.RFC3339)
+	}
+	if !*yes {
+		if !env.StdinTerminal {
+			return errors.New("refusing to delete " + what + " without confirmation: stdin is not a terminal; pass --yes to confirm")
+		}
+		fmt.Fprintf(env.Stderr, "Delete %s? This cannot be undone. [y/N] ", what)
+		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			fmt.Fprintln(env.Stdout, "Aborted.")
+			return nil
+		}
+	}
+	if *truncate {
+		if err := s.Truncate(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", n)
+		return nil
+	}
+	progress := func(int64) {}
+	if env.StderrTerminal {
+		progress = func(done int64) { bar(env.Stderr, done, n) }
+	}
+	res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, BatchSize: *batch, Progress: progress})
+	if env.StderrTerminal {
+		fmt.Fprintln(env.Stderr)
+	}
+	fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", res.Deleted)
+	return err
+}
+
+// bar draws a one-line progress bar.
+func bar(w io.Writer, done, total int64) {
+	const width = 30
+	if total <= 0 {
+		return
+	}
+	filled := int(min(done, total) * width / total)
+	fmt.Fprintf(w, "\r[%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
+}
+
+func runExport(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "export", "--db DSN [--format jsonl|csv] [filters] [--output FILE]")
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	format := fs.String("format", "jsonl", "jsonl or csv")
+	output := fs.String("output", "", "write to FILE instead of stdout")
+	var ff filterFlags
+	ff.register(fs)
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *format != "jsonl" && *format != "csv" {
+		return usageError("--format must be jsonl or csv")
+	}
+	f, err := ff.filter(env.Now())
+	if err != nil {
+		return err
+	}
+	s, closeDB, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	n, err := Export(ctx, s, f, *format, env, *output)
+	if err != nil {
+		return err
+	}
+	if *output != "" {
+		fmt.Fprintf(env.Stderr, "Exported %d entries to %s.\n", n, *output)
+	}
+	return nil
+}
+
+// Export streams the entries that match f, page by page, in constant
+// memory, to output (a file) or env.Stdout.
+func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, format string, env Env, output string) (n int64, err error) {
+	var w io.Writer = env.Stdout
+	if output != "" {
+		file, err := os.Create(output)
+		if err != nil {
+			return 0, err
+		}
+		defer func() { err = errors.Join(err, file.Close()) }()
+		w = file
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	ew, err := auditui.NewExportWriter(bw, format)
+	if err != nil {
+		return 0, err
+	}
+	page := auditstore.Page{Limit: 1000}
+	for {
+		res, err := s.List(ctx, f, page)
+		if err != nil {
+			return n, err
+		}
+		for _, e := range res.Entries {
+			if err := ew.Write(e); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if env.StderrTerminal && n%10_000 < int64(len(res.Entries)) {
+			fmt.Fprintf(env.Stderr, "\r%d entries…", n)
+		}
+		if res.Next == "" {
+			break
+		}
+		page.Cursor = res.Next
+	}
+	if env.StderrTerminal {
+		fmt.Fprintf(env.Stderr, "\r%d entries.\n", n)
+	}
+	if err := ew.Flush(); err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
+}
+
+func runHistory(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "history", "--db DSN MODEL KEY")
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	limit := fs.Int("limit", 50, "newest entries to show (1-1000)")
+	tz := fs.String("tz", "UTC", "time zone of the times shown")
+	if err := parse(fs, args, 2); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 1000 {
+		return usageError("--limit must be from 1 to 1000")
+	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return usageError("--tz: unknown time zone %q", *tz)
+	}
+	s, closeDB, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	ref := auditstore.ObjectRef{Model: fs.Arg(0), PK: fs.Arg(1)}
+	var id int64
+	if _, err := fmt.Sscan(ref.PK, &id); err == nil && fmt.Sprint(id) == ref.PK {
+		ref.ID = &id
+	}
+	res, err := s.List(ctx, auditstore.Filter{Objects: []auditstore.ObjectRef{ref}}, auditstore.Page{Limit: *limit})
+	if err != nil {
+		return err
+	}
+	return PrintHistory(env.Stdout, res.Entries, loc)
+}
+
+// PrintHistory writes entries as a table, oldest first.
+func PrintHistory(w io.Writer, entries []auditlog.Entry, loc *time.Location) error {
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(w, "No entries.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tACTION\tACTOR\tOBJECT\tCORRELATION\tCHANGES")
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		actor := e.ActorName
+		if actor == "" {
+			actor = e.ActorID
+		}
+		if actor == "" {
+			actor = "-"
+		}
+		changes := e.Changes.String()
+		if len(changes) > 120 {
+			changes = changes[:117] + "..."
+		}
+		cid := e.CorrelationID
+		if cid == "" {
+			cid = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), e.Action, clean(actor), clean(e.ObjectRepr), clean(cid), clean(changes))
+	}
+	return tw.Flush()
+}
+
+// clean keeps control characters (terminal escapes) out of the output.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
