@@ -60,6 +60,7 @@ func ParseDSN(s string) (Target, error) {
 		cfg.Passwd, _ = u.User.Password()
 		cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.Trim(u.Path, "/")
 		cfg.ParseTime, cfg.Loc = true, time.UTC
+		cfg.InterpolateParams = true // one round trip per query instead of prepare, execute, close
 		if cfg.Params == nil {
 			cfg.Params = map[string]string{}
 		}

@@ -82,7 +82,11 @@ func Insert(ctx context.Context, db DB, d Dialect, entries []auditlog.Entry) err
 		return err
 	}
 	now := time.Now()
-	if len(entries) <= maxRowsPerValuesInsert {
+	limit := maxRowsPerValuesInsert
+	if d == MySQL {
+		limit = maxRowsPerValuesInsertMySQL
+	}
+	if len(entries) <= limit {
 		query, args, err := buildInsert(d, entries, now)
 		if err != nil {
 			return err
@@ -112,6 +116,11 @@ func Insert(ctx context.Context, db DB, d Dialect, entries []auditlog.Entry) err
 // maxRowsPerValuesInsert is the largest batch written as INSERT … VALUES;
 // larger batches use the JSON form.
 const maxRowsPerValuesInsert = 64
+
+// maxRowsPerValuesInsertMySQL is the same for MySQL, where parsing JSON with
+// JSON_TABLE costs more than binding values (2,000 rows × 14 columns stay
+// under the 65,535 placeholders of a prepared statement).
+const maxRowsPerValuesInsertMySQL = 2000
 
 // jsonBatchBytes bounds one JSON batch document (MariaDB's default
 // max_allowed_packet is 16 MiB).

@@ -209,6 +209,8 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 			return nil, perr
 		}
 		cfg.ParseTime = true
+		// One round trip per statement, as production MySQL setups should use.
+		cfg.InterpolateParams = true
 		adminCfg := cfg.Clone()
 		adminCfg.DBName = ""
 		admin, aerr := sql.Open("mysql", adminCfg.FormatDSN())

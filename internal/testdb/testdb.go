@@ -195,6 +195,7 @@ func openMySQL(t testing.TB) (*gorm.DB, error) {
 		return nil, fmt.Errorf("%s: %w", MySQLEnv, err)
 	}
 	cfg.ParseTime = true
+	cfg.InterpolateParams = true
 	adminCfg := cfg.Clone()
 	adminCfg.DBName = ""
 	adm, err := admin("mysql", "mysql", adminCfg.FormatDSN())
