@@ -21,22 +21,22 @@ func OpenCounting(t testing.TB, name string) (*gorm.DB, *sqlcount.Counter) {
 		t.Fatal(err)
 	}
 	pool, c := sqlcount.Wrap(sqlDB)
-	db, err := gorm.Open(Dialector(name, pool), gormConfig())
+	db, err := gorm.Open(Dialector(name, pool, ""), gormConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return db, c
 }
 
-// Dialector returns the GORM dialector of the named database over an
-// existing connection pool.
-func Dialector(name string, pool gorm.ConnPool) gorm.Dialector {
+// Dialector returns the GORM dialector of the named database, over an
+// existing connection pool or else a DSN.
+func Dialector(name string, pool gorm.ConnPool, dsn string) gorm.Dialector {
 	switch name {
 	case "postgres":
-		return postgres.New(postgres.Config{Conn: pool})
+		return postgres.New(postgres.Config{Conn: pool, DSN: dsn})
 	case "mysql":
 		precision := 3
-		return mysql.New(mysql.Config{Conn: pool, SkipInitializeWithVersion: true, DefaultDatetimePrecision: &precision})
+		return mysql.New(mysql.Config{Conn: pool, DSN: dsn, SkipInitializeWithVersion: pool != nil, DefaultDatetimePrecision: &precision})
 	}
-	return &sqlite.Dialector{Conn: pool}
+	return &sqlite.Dialector{Conn: pool, DSN: dsn}
 }

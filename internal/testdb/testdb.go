@@ -85,18 +85,43 @@ var gormConfig = func() *gorm.Config {
 // OpenEmpty is Open without the migration.
 func OpenEmpty(t testing.TB, name string) *gorm.DB {
 	t.Helper()
+	db, _ := openEmpty(t, name)
+	return db
+}
+
+// OpenWithDSN is Open, and also returns a DSN that reaches the same isolated
+// database, for a child process.
+func OpenWithDSN(t testing.TB, name string) (*gorm.DB, string) {
+	t.Helper()
+	_, dsn := openEmpty(t, name)
+	db, err := gorm.Open(Dialector(name, nil, dsn), gormConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	t.Cleanup(func() { _ = sqlDB.Close() })
+	d, _ := auditstore.ParseDialect(db.Dialector.Name())
+	if err := auditstore.Migrate(context.Background(), sqlDB, d); err != nil {
+		t.Fatal(err)
+	}
+	return db, dsn
+}
+
+func openEmpty(t testing.TB, name string) (*gorm.DB, string) {
+	t.Helper()
 	var (
 		db  *gorm.DB
+		dsn string
 		err error
 	)
 	switch name {
 	case "sqlite":
-		path := filepath.Join(t.TempDir(), "test.db")
-		db, err = gorm.Open(sqlite.Open(SQLiteDSN(path)), gormConfig())
+		dsn = SQLiteDSN(filepath.Join(t.TempDir(), "test.db"))
+		db, err = gorm.Open(sqlite.Open(dsn), gormConfig())
 	case "postgres":
-		db, err = openPostgres(t)
+		db, dsn, err = openPostgres(t)
 	case "mysql":
-		db, err = openMySQL(t)
+		db, dsn, err = openMySQL(t)
 	default:
 		t.Fatalf("testdb: unknown database %q", name)
 	}
@@ -114,7 +139,7 @@ func OpenEmpty(t testing.TB, name string) *gorm.DB {
 		sqlDB.SetMaxOpenConns(24)
 	}
 	t.Cleanup(func() { _ = sqlDB.Close() })
-	return db
+	return db, dsn
 }
 
 // SQLiteDSN is the DSN tests use for a SQLite file: WAL, a busy timeout and
@@ -153,27 +178,29 @@ func admin(kind, driver, dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
-func openPostgres(t testing.TB) (*gorm.DB, error) {
+func openPostgres(t testing.TB) (*gorm.DB, string, error) {
 	dsn := os.Getenv(PostgresEnv)
 	base, err := gorm.Open(postgres.Open(dsn), gormConfig())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", PostgresEnv, err)
+		return nil, "", fmt.Errorf("%s: %w", PostgresEnv, err)
 	}
 	baseSQL, err := base.DB()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	baseSQL.SetMaxOpenConns(2)
 	schema := randomName()
 	if err := base.Exec("CREATE SCHEMA " + schema).Error; err != nil {
 		_ = baseSQL.Close()
-		return nil, fmt.Errorf("%s: create schema: %w", PostgresEnv, err)
+		return nil, "", fmt.Errorf("%s: create schema: %w", PostgresEnv, err)
 	}
 	t.Cleanup(func() {
 		_ = base.Exec("DROP SCHEMA " + schema + " CASCADE").Error
 		_ = baseSQL.Close()
 	})
-	return gorm.Open(postgres.Open(withSearchPath(dsn, schema)), gormConfig())
+	scoped := withSearchPath(dsn, schema)
+	db, err := gorm.Open(postgres.Open(scoped), gormConfig())
+	return db, scoped, err
 }
 
 func withSearchPath(dsn, schema string) string {
@@ -189,10 +216,10 @@ func withSearchPath(dsn, schema string) string {
 	return dsn + " search_path=" + schema
 }
 
-func openMySQL(t testing.TB) (*gorm.DB, error) {
+func openMySQL(t testing.TB) (*gorm.DB, string, error) {
 	cfg, err := mysqldrv.ParseDSN(os.Getenv(MySQLEnv))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", MySQLEnv, err)
+		return nil, "", fmt.Errorf("%s: %w", MySQLEnv, err)
 	}
 	cfg.ParseTime = true
 	cfg.InterpolateParams = true
@@ -200,13 +227,14 @@ func openMySQL(t testing.TB) (*gorm.DB, error) {
 	adminCfg.DBName = ""
 	adm, err := admin("mysql", "mysql", adminCfg.FormatDSN())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", MySQLEnv, err)
+		return nil, "", fmt.Errorf("%s: %w", MySQLEnv, err)
 	}
 	name := randomName()
 	if _, err := adm.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		return nil, fmt.Errorf("%s: create database: %w", MySQLEnv, err)
+		return nil, "", fmt.Errorf("%s: create database: %w", MySQLEnv, err)
 	}
 	t.Cleanup(func() { _, _ = adm.Exec("DROP DATABASE " + name) })
 	cfg.DBName = name
-	return gorm.Open(mysql.Open(cfg.FormatDSN()), gormConfig())
+	db, err := gorm.Open(mysql.Open(cfg.FormatDSN()), gormConfig())
+	return db, cfg.FormatDSN(), err
 }
