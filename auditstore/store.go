@@ -531,7 +531,14 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 			col = "object_id"
 		}
 		// Placeholders are numbered in the order they are written.
-		part := "(model = " + q.arg(g.model) + " AND " + col + " IN ("
+		part := "(model = " + q.arg(g.model) + " AND " + col
+		if len(g.keys) == 1 {
+			// "=" lets every planner walk the (model, key, timestamp, id)
+			// index backwards and stop after one page.
+			parts[i] = part + " = " + q.arg(g.keys[0]) + ")"
+			continue
+		}
+		part += " IN ("
 		for j, k := range g.keys {
 			if j > 0 {
 				part += ", "
