@@ -11,6 +11,9 @@ import (
 // The quick run works on a fresh machine with no server and prints one JSON
 // object per workload with the documented fields.
 func TestQuickSQLiteJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every workload")
+	}
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"-db", "sqlite", "-quick", "-json", "-dir", t.TempDir()}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
