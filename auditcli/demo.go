@@ -1,6 +1,7 @@
 package auditcli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"html/template"
@@ -350,7 +351,12 @@ func (d *demoStore) handler() (http.Handler, error) {
 		}
 		me, _ := auditlog.ActorFromContext(r.Context())
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'")
-		_ = shopPage.Execute(w, map[string]any{"Books": books, "Tags": tags, "Users": demoUsers, "Me": me})
+		var page bytes.Buffer
+		if err := shopPage.Execute(&page, map[string]any{"Books": books, "Tags": tags, "Users": demoUsers, "Me": me}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(page.Bytes())
 	})
 	mux.HandleFunc("POST /act-as", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "demo_user", Value: r.FormValue("user"), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})

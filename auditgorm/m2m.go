@@ -231,7 +231,10 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		for _, rk := range g.related {
 			text := keyText(rk)
 			if r, ok := related[text]; ok && relModel != nil {
-				key, _, _, _ := relModel.key(ctx, r)
+				key, _, _, err := relModel.key(ctx, r)
+				if err != nil {
+					return err
+				}
 				text = relModel.repr(r, key)
 			}
 			objs = append(objs, text)

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +277,37 @@ func TestExport(t *testing.T) {
 		t.Fatalf("%d JSON lines", n)
 	}
 	_ = io.Discard
+}
+
+// HTML and JavaScript in every stored field render as text on every page
+// and in the download.
+func TestHostileDataEverywhere(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	sqlDB, _ := db.DB()
+	s, _ := auditstore.New(sqlDB, auditstore.SQLite)
+	evil := `"><script>alert(1)</script><img src=x onerror=alert(2)>`
+	ch, _ := auditlog.NewChange(evil, evil+"2")
+	e := auditlog.Entry{Timestamp: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Action: auditlog.ActionUpdate,
+		Model: "m" + evil, ObjectPK: "k" + evil, ObjectRepr: evil,
+		Changes:        auditlog.Changes{evil: ch, "tags": {M2M: &auditlog.M2MChange{Operation: auditlog.M2MAdd, Objects: []string{evil}}}},
+		SerializedData: []byte(`{"x":` + strconv.Quote(evil) + `}`), AdditionalData: []byte(`{"y":` + strconv.Quote(evil) + `}`),
+		ActorID: evil, ActorName: evil, RemoteAddr: "192.0.2.1", CorrelationID: "cid-ok"}
+	if err := s.Insert(context.Background(), []auditlog.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	h := newUI(t, s, auditui.Options{})
+	for _, target := range []string{"/", "/entries/1", "/history?obj=" + url.QueryEscape(e.Model+":"+e.ObjectPK), "/?actor=" + url.QueryEscape(evil), "/?q=" + url.QueryEscape(evil)} {
+		rec := get(h, "GET", target)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d", target, rec.Code)
+		}
+		body := rec.Body.String()
+		if strings.Contains(body, "<script") || strings.Contains(body, "<img") || strings.Contains(body, "onerror=alert") && !strings.Contains(body, "&lt;img") {
+			t.Fatalf("%s renders markup:\n%s", target, body)
+		}
+		if !strings.Contains(body, "&lt;script&gt;") {
+			t.Fatalf("%s does not show the payload as text", target)
+		}
+	}
 }
