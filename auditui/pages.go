@@ -176,11 +176,9 @@ func truncate(s string, n int) string {
 
 type listPage struct {
 	basePage
-	Rows     []row
+	pager
 	Form     url.Values
 	Actions  []string
-	Next     string
-	First    string
 	Filtered bool
 	CSV      string
 	JSONL    string
@@ -197,42 +195,58 @@ func (h *Handler) link(path string, v url.Values) string {
 	return u
 }
 
-func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
-		return
-	}
+// pager is one page of a list: its rows and the links around it.
+type pager struct {
+	Rows  []row
+	Next  string
+	First string
+}
+
+// fetch reads the page that q asks for and builds its rows and links; keep
+// holds the parameters that page links carry. It answers the request itself
+// and returns false on an error.
+func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, q *query, path string, keep url.Values) (pager, bool) {
+	var p pager
 	res, err := h.opts.Store.List(r.Context(), q.filter, q.page)
 	if errors.Is(err, auditstore.ErrInvalidCursor) {
 		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
-		return
+		return p, false
 	}
 	if err != nil {
 		h.serverError(w, r, err)
-		return
+		return p, false
 	}
-	p := listPage{basePage: h.base(r, "Entries"), Form: q.form, Actions: []string{"create", "update", "delete", "access"}, Zones: commonZones}
-	p.TZ = q.loc.String()
-	keep := url.Values{}
-	for k, vs := range q.form {
-		keep[k] = vs
+	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
+		keep = cloneValues(keep)
+		keep.Set("tz", tz)
 	}
-	if p.TZ != h.opts.TimeZone.String() {
-		keep.Set("tz", p.TZ)
-	}
-	p.Filtered = len(q.form) > 0
 	for _, e := range res.Entries {
 		p.Rows = append(p.Rows, h.row(e, q.loc))
 	}
 	if res.Next != "" {
 		nv := cloneValues(keep)
 		nv.Set("cursor", res.Next)
-		p.Next = h.link("/", nv)
+		p.Next = h.link(path, nv)
 	}
 	if q.page.Cursor != "" {
-		p.First = h.link("/", keep)
+		p.First = h.link(path, keep)
 	}
+	return p, true
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+		return
+	}
+	pg, ok := h.fetch(w, r, q, "/", q.form)
+	if !ok {
+		return
+	}
+	p := listPage{basePage: h.base(r, "Entries"), pager: pg, Form: q.form, Actions: []string{"create", "update", "delete", "access"}, Zones: commonZones}
+	p.TZ = q.loc.String()
+	p.Filtered = len(q.form) > 0
 	cv := cloneValues(q.form)
 	cv.Set("format", "csv")
 	p.CSV = h.link("/export", cv)
@@ -360,10 +374,8 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 
 type historyPage struct {
 	basePage
+	pager
 	Objects []string
-	Rows    []row
-	Next    string
-	First   string
 }
 
 // history shows the timeline of one or several objects, given as
@@ -393,32 +405,12 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 		refs = append(refs, ref)
 	}
 	q.filter.Objects = refs
-	res, err := h.opts.Store.List(r.Context(), q.filter, q.page)
-	if errors.Is(err, auditstore.ErrInvalidCursor) {
-		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
+	pg, ok := h.fetch(w, r, q, "/history", url.Values{"obj": objs})
+	if !ok {
 		return
 	}
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	p := historyPage{basePage: h.base(r, "History"), Objects: objs}
+	p := historyPage{basePage: h.base(r, "History"), pager: pg, Objects: objs}
 	p.TZ = q.loc.String()
-	for _, e := range res.Entries {
-		p.Rows = append(p.Rows, h.row(e, q.loc))
-	}
-	keep := url.Values{"obj": objs}
-	if p.TZ != h.opts.TimeZone.String() {
-		keep.Set("tz", p.TZ)
-	}
-	if res.Next != "" {
-		nv := cloneValues(keep)
-		nv.Set("cursor", res.Next)
-		p.Next = h.link("/history", nv)
-	}
-	if q.page.Cursor != "" {
-		p.First = h.link("/history", keep)
-	}
 	h.render(w, r, http.StatusOK, "history", p)
 }
 
