@@ -1,0 +1,79 @@
+package auditgorm_test
+
+import (
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// Stamped sets a column in its BeforeUpdate hook.
+type Stamped struct {
+	ID     uint
+	Title  string
+	Editor string
+}
+
+func (s *Stamped) BeforeUpdate(tx *gorm.DB) error {
+	tx.Statement.SetColumn("Editor", "hook")
+	return nil
+}
+
+// Values that model hooks set are captured; a reused statement chain logs
+// each step from its own old value; prepared-statement mode works; restoring
+// a soft-deleted row is an update of deleted_at back to null.
+func TestEdgeCases(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Stamped{}, &Counter{}, &Book{})
+		must(t, reg.Register(&Stamped{}))
+		must(t, reg.Register(&Counter{}))
+		must(t, reg.Register(&Book{}, auditlog.Exclude("UpdatedAt")))
+
+		s := Stamped{Title: "a", Editor: "me"}
+		must(t, db.Create(&s).Error)
+		must(t, db.Model(&s).Update("title", "b").Error)
+		assertChanges(t, expectCount(t, db, 2)[1], `{"title":["a","b"],"editor":["me","hook"]}`)
+
+		c := Counter{}
+		must(t, db.Create(&c).Error)
+		q := db.Model(&c)
+		must(t, q.Update("n", 1).Error)
+		must(t, q.Update("n", 2).Error)
+		es := expectCount(t, db, 5)
+		assertChanges(t, es[3], `{"n":[0,1]}`)
+		assertChanges(t, es[4], `{"n":[1,2]}`)
+
+		b := Book{Title: "x"}
+		must(t, db.Create(&b).Error)
+		must(t, db.Delete(&b).Error)
+		must(t, db.Unscoped().Model(&b).Update("deleted_at", nil).Error)
+		es = expectCount(t, db, 8)
+		if dc := es[7].Changes["deleted_at"]; es[7].Action != auditlog.ActionUpdate || string(dc.New) != "null" || string(dc.Old) == "null" {
+			t.Fatalf("restore entry %s %s", es[7].Action, es[7].Changes)
+		}
+	})
+}
+
+func TestPreparedStatements(t *testing.T) {
+	t.Parallel()
+	base := testdb.Open(t, "sqlite")
+	db := base.Session(&gorm.Session{PrepareStmt: true})
+	reg := auditlog.NewRegistry()
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	must(t, db.AutoMigrate(&Counter{}))
+	must(t, reg.Register(&Counter{}))
+	c := Counter{}
+	for i := 1; i <= 3; i++ {
+		if i == 1 {
+			must(t, db.Create(&c).Error)
+		}
+		must(t, db.Model(&c).Update("n", i).Error)
+	}
+	must(t, db.Transaction(func(tx *gorm.DB) error { return tx.Delete(&c).Error }))
+	if es := expectCount(t, db, 5); es[4].Action != auditlog.ActionDelete {
+		t.Fatalf("last entry %s", es[4].Action)
+	}
+}
