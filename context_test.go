@@ -9,7 +9,10 @@ import (
 	"github.com/go-auditlog/auditlog"
 )
 
-type userKey struct{}
+type (
+	userKey  struct{}
+	otherKey struct{}
+)
 
 func TestActorScope(t *testing.T) {
 	t.Parallel()
@@ -34,7 +37,7 @@ func TestActorScope(t *testing.T) {
 		t.Fatalf("resolved %+v", a)
 	}
 	// SetActor after the fact reaches contexts derived earlier.
-	derived := context.WithValue(scoped, struct{}{}, 1)
+	derived := context.WithValue(scoped, otherKey{}, 1)
 	if err := auditlog.SetActor(scoped, auditlog.Actor{ID: "7", Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}

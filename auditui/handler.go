@@ -68,7 +68,6 @@ type Options struct {
 // Handler serves the UI.
 type Handler struct {
 	opts  Options
-	tmpl  *template.Template
 	css   []byte
 	etag  string
 	pages map[string]*template.Template

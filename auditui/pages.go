@@ -475,7 +475,6 @@ type ExportWriter struct {
 	csv    *csv.Writer
 	enc    *json.Encoder
 	header bool
-	bw     interface{ Flush() error }
 }
 
 // NewExportWriter returns a writer for format "csv" or "jsonl".
