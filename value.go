@@ -76,6 +76,9 @@ func Normalize(x any, opts ValueOptions) (Value, error) {
 		case time.Time:
 			return timeValue(t, opts), nil
 		case json.RawMessage:
+			if len(t) == 0 {
+				return Null, nil
+			}
 			return jsonValue(t)
 		case driver.Valuer:
 			rv := reflect.ValueOf(t)

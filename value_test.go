@@ -44,6 +44,7 @@ func TestNormalizeEqualAndJSON(t *testing.T) {
 		{"JSON key order", `{"b":1,"a":[1,2]}`, []byte(`{"a": [1, 2], "b": 1}`), auditlog.ValueOptions{JSON: true}, true, `{"a":[1,2],"b":1}`},
 		{"JSON differs", `{"a":1}`, `{"a":2}`, auditlog.ValueOptions{JSON: true}, false, `{"a":1}`},
 		{"raw message", json.RawMessage(`[3, 1]`), json.RawMessage(`[3,1]`), auditlog.ValueOptions{}, true, `[3,1]`},
+		{"nil raw message", json.RawMessage(nil), nil, auditlog.ValueOptions{}, true, "null"},
 		{"valuer", valuer{"v"}, "v", auditlog.ValueOptions{}, true, `"v"`},
 		{"null valuer", sql.NullString{}, nil, auditlog.ValueOptions{}, true, "null"},
 		{"bytes", []byte("hi"), []byte("hi"), auditlog.ValueOptions{}, true, `"aGk="`},
