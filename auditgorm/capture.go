@@ -177,8 +177,9 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 }
 
 // conflictGroups returns the column groups an upsert may collide on: the
-// ON CONFLICT columns when given; else the primary key, and on MySQL, whose
-// ON DUPLICATE KEY fires for any unique key, every unique column and index.
+// ON CONFLICT columns when given; else the primary key, and every unique
+// column and index where any of them can fire: on MySQL, whose ON DUPLICATE
+// KEY does, and for DO NOTHING without a target elsewhere.
 func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
 	if len(oc.Columns) > 0 {
 		var g []*field
@@ -192,7 +193,7 @@ func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
 		return [][]*field{g}
 	}
 	groups := [][]*field{m.pk}
-	if p.dialect != auditstore.MySQL {
+	if p.dialect != auditstore.MySQL && !oc.DoNothing {
 		return groups
 	}
 	for _, f := range m.fields {

@@ -146,6 +146,9 @@ var writePaths = []writePath{
 	{call: "db.Clauses(clause.OnConflict{DoNothing: true}).Create(&slice)", run: func(db *gorm.DB) error {
 		return db.Clauses(clause.OnConflict{DoNothing: true}).Create(&[]Gadget{{ID: 2, Name: "b", Price: 5}, {ID: 10, Name: "n", Price: 1}}).Error
 	}, want: []string{`create 10 {"id":[null,10],"name":[null,"n"],"price":[null,1]}`}, extra: 2},
+	{call: "db.Clauses(clause.OnConflict{DoNothing: true}).Create(&objWithTakenUniqueValue)", run: func(db *gorm.DB) error {
+		return db.Clauses(clause.OnConflict{DoNothing: true}).Create(&[]Gadget{{ID: 10, Name: "a", Price: 5}, {ID: 11, Name: "new", Price: 1}}).Error
+	}, want: []string{`create 11 {"id":[null,11],"name":[null,"new"],"price":[null,1]}`}, extra: 2},
 	{call: "db.Clauses(clause.OnConflict{Columns: unique, DoUpdates: …}).Create(&obj)", run: func(db *gorm.DB) error {
 		return db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "name"}}, DoUpdates: clause.AssignmentColumns([]string{"price"})}).
 			Create(&Gadget{Name: "c", Price: 50}).Error
