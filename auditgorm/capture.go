@@ -26,6 +26,8 @@ type stmtState struct {
 	rows      reflect.Value
 	old       [][]auditlog.Value // per pre-selected row, per m.fields
 	checkRows bool               // the write was not pinned: compare RowsAffected
+	fast      bool               // PostgreSQL: the update reads its old rows itself
+	exprs     []clause.Expression
 
 	// upserts: rows that already existed, by conflict key
 	upsert   *clause.OnConflict
@@ -493,6 +495,10 @@ func (p *Plugin) beforeUpdate(db *gorm.DB) {
 	if len(exprs) == 0 && !db.AllowGlobalUpdate {
 		return // GORM refuses the update with ErrMissingWhereClause
 	}
+	if p.fastUpdate(db, st) {
+		st.fast, st.exprs = true, exprs
+		return
+	}
 	p.readAndPin(db, st, exprs)
 }
 
@@ -779,6 +785,10 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 	}
 	if len(exprs) == 0 && !db.AllowGlobalUpdate {
 		return // GORM refuses the delete with ErrMissingWhereClause
+	}
+	if p.fastDelete(db, st) {
+		st.fast, st.exprs = true, exprs
+		return
 	}
 	p.readAndPin(db, st, exprs)
 }

@@ -48,6 +48,10 @@ type Config struct {
 	// Now gives entry timestamps. Default: time.Now. Tests and data imports
 	// may set their own clock.
 	Now func() time.Time
+	// SeparatePreSelect makes PostgreSQL read old rows with a separate
+	// SELECT … FOR UPDATE, as the other databases do, instead of inside the
+	// UPDATE statement. Default: false (one statement, one round trip less).
+	SeparatePreSelect bool
 }
 
 // Plugin is the GORM plugin. Install it with db.Use; one plugin serves one
@@ -56,6 +60,7 @@ type Plugin struct {
 	reg     *auditlog.Registry
 	maxRows int
 	now     func() time.Time
+	fastPG  bool
 	dialect auditstore.Dialect
 	lock    bool // the database honours SELECT … FOR UPDATE
 
@@ -68,7 +73,7 @@ type Plugin struct {
 
 // New returns a plugin with the given configuration; db.Use validates it.
 func New(cfg Config) *Plugin {
-	p := &Plugin{reg: cfg.Registry, maxRows: cfg.MaxRowsPerStatement, now: cfg.Now}
+	p := &Plugin{reg: cfg.Registry, maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect}
 	if p.reg == nil {
 		p.reg = auditlog.DefaultRegistry
 	}
@@ -113,6 +118,14 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		cb.Delete().Before("gorm:delete").Register("auditlog:before_delete", p.beforeDelete),
 		cb.Delete().Before("gorm:after_delete").Register("auditlog:after_delete", p.afterDelete),
 		cb.Delete().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_delete", p.end),
+	}
+	if d == auditstore.Postgres && p.fastPG {
+		if orig := cb.Update().Get("gorm:update"); orig != nil {
+			steps = append(steps, cb.Update().Replace("gorm:update", p.wrapUpdate(orig)))
+		}
+		if orig := cb.Delete().Get("gorm:delete"); orig != nil {
+			steps = append(steps, cb.Delete().Replace("gorm:delete", p.wrapDelete(orig)))
+		}
 	}
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)

@@ -1,0 +1,186 @@
+package auditgorm
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// On PostgreSQL an audited UPDATE reads its old rows in the same statement:
+//
+//	UPDATE t SET … FROM (SELECT cols AS _auditlog_col… FROM t WHERE <the
+//	statement's conditions> ORDER BY pk LIMIT n FOR UPDATE) AS _auditlog_old
+//	WHERE t.pk = _auditlog_old._auditlog_pk
+//	RETURNING _auditlog_old._auditlog_col AS col, …
+//
+// One round trip instead of two, with the same guarantees: the rows are
+// locked before they are changed, and only the rows read are changed. The
+// subquery's columns carry a prefix so that names in SET expressions and in
+// the statement's conditions stay unambiguous.
+
+const pgOld = "_auditlog_old"
+
+// fastUpdate reports whether the statement can take the one-statement path.
+func (p *Plugin) fastUpdate(db *gorm.DB, st *stmtState) bool {
+	stmt := db.Statement
+	if !p.fastPG || p.dialect != "postgres" || len(st.set) == 0 || len(stmt.Joins) > 0 || stmt.Table != st.m.schema.Table {
+		return false
+	}
+	if _, ok := stmt.Clauses["RETURNING"]; ok {
+		return false
+	}
+	if _, ok := stmt.Clauses["FROM"]; ok {
+		return false
+	}
+	// Update clauses of plugins (optimistic locking, say) change the UPDATE
+	// itself; only GORM's soft delete, which the subquery applies as a query
+	// condition, is known to be equivalent.
+	for _, c := range st.m.schema.UpdateClauses {
+		if _, ok := c.(gorm.SoftDeleteUpdateClause); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// wrapUpdate replaces gorm:update: statements prepared for the fast path run
+// it; all others run GORM's own update.
+func (p *Plugin) wrapUpdate(orig func(*gorm.DB)) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		st := p.state(db)
+		if st == nil || !st.fast || db.Error != nil {
+			orig(db)
+			return
+		}
+		if err := p.runFastUpdate(db, st); err != nil {
+			_ = db.AddError(err)
+		}
+	}
+}
+
+func (p *Plugin) runFastUpdate(db *gorm.DB, st *stmtState) error {
+	stmt, m := db.Statement, st.m
+	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Model(reflect.New(m.schema.ModelType).Interface()).Table(stmt.Table)
+	if stmt.Unscoped {
+		q = q.Unscoped()
+	}
+	cols := make([]clause.Column, len(m.fields))
+	var ret, join strings.Builder
+	for i, f := range m.fields {
+		alias := "_auditlog_" + f.column
+		cols[i] = clause.Column{Table: clause.CurrentTable, Name: f.column, Alias: alias}
+		if i > 0 {
+			ret.WriteString(", ")
+		}
+		ret.WriteString(pgOld + "." + stmt.Quote(alias) + " AS " + stmt.Quote(f.column))
+	}
+	for i, f := range m.pk {
+		if i > 0 {
+			join.WriteString(" AND ")
+		}
+		join.WriteString(stmt.Quote(clause.Table{Name: stmt.Table}) + "." + stmt.Quote(f.column) + " = " + pgOld + "." + stmt.Quote("_auditlog_"+f.column))
+	}
+	order := make([]clause.OrderByColumn, len(m.pk))
+	for i, f := range m.pk {
+		order[i] = clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.column}}
+	}
+	sub := q.Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: st.exprs}, clause.OrderBy{Columns: order},
+		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
+	sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
+	dest := reflect.New(reflect.SliceOf(m.schema.ModelType))
+	res := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, clause.Table{Name: stmt.Table}, st.set, sub).Scan(dest.Interface())
+	if res.Error != nil {
+		return res.Error
+	}
+	rows := dest.Elem()
+	if rows.Len() > p.maxRows {
+		return fmt.Errorf("%w: %s: more than %d rows; narrow the WHERE or raise Config.MaxRowsPerStatement", ErrTooManyRows, m.schema.Name, p.maxRows)
+	}
+	db.RowsAffected = int64(rows.Len())
+	if stmt.Result != nil {
+		stmt.Result.RowsAffected = db.RowsAffected
+	}
+	return st.readOld(stmt.Context, rows)
+}
+
+// fastDelete reports whether a delete can take the one-statement path:
+// DELETE … WHERE pk IN (SELECT pk … FOR UPDATE) RETURNING *, or for a soft
+// delete the UPDATE above with the deleted-at assignment.
+func (p *Plugin) fastDelete(db *gorm.DB, st *stmtState) bool {
+	stmt := db.Statement
+	if !p.fastPG || p.dialect != "postgres" || len(stmt.Joins) > 0 || stmt.Table != st.m.schema.Table {
+		return false
+	}
+	if _, ok := stmt.Clauses["RETURNING"]; ok {
+		return false
+	}
+	for _, c := range st.m.schema.DeleteClauses {
+		if _, ok := c.(gorm.SoftDeleteDeleteClause); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// wrapDelete replaces gorm:delete, as wrapUpdate does gorm:update.
+func (p *Plugin) wrapDelete(orig func(*gorm.DB)) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		st := p.state(db)
+		if st == nil || !st.fast || db.Error != nil {
+			orig(db)
+			return
+		}
+		if err := p.runFastDelete(db, st); err != nil {
+			_ = db.AddError(err)
+		}
+	}
+}
+
+func (p *Plugin) runFastDelete(db *gorm.DB, st *stmtState) error {
+	stmt, m := db.Statement, st.m
+	if !stmt.Unscoped {
+		for _, c := range m.schema.DeleteClauses {
+			if sd, ok := c.(gorm.SoftDeleteDeleteClause); ok {
+				// A soft delete is an update of the deleted-at column, as GORM
+				// builds it; afterDelete sees the SET clause.
+				now := db.NowFunc()
+				st.set = clause.Set{{Column: clause.Column{Name: sd.Field.DBName}, Value: now}}
+				stmt.AddClause(st.set)
+				stmt.SetColumn(sd.Field.DBName, now, true)
+				return p.runFastUpdate(db, st)
+			}
+		}
+	}
+	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Model(reflect.New(m.schema.ModelType).Interface()).Table(stmt.Table)
+	if stmt.Unscoped {
+		q = q.Unscoped()
+	}
+	cols := make([]clause.Column, len(m.pk))
+	order := make([]clause.OrderByColumn, len(m.pk))
+	names := make([]string, len(m.pk))
+	for i, f := range m.pk {
+		cols[i] = clause.Column{Table: clause.CurrentTable, Name: f.column}
+		order[i] = clause.OrderByColumn{Column: cols[i]}
+		names[i] = stmt.Quote(f.column)
+	}
+	sub := q.Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: st.exprs}, clause.OrderBy{Columns: order},
+		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
+	sql := "DELETE FROM ? WHERE (" + strings.Join(names, ", ") + ") IN (?) RETURNING *"
+	dest := reflect.New(reflect.SliceOf(m.schema.ModelType))
+	res := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, clause.Table{Name: stmt.Table}, sub).Scan(dest.Interface())
+	if res.Error != nil {
+		return res.Error
+	}
+	rows := dest.Elem()
+	if rows.Len() > p.maxRows {
+		return fmt.Errorf("%w: %s: more than %d rows; narrow the WHERE or raise Config.MaxRowsPerStatement", ErrTooManyRows, m.schema.Name, p.maxRows)
+	}
+	db.RowsAffected = int64(rows.Len())
+	if stmt.Result != nil {
+		stmt.Result.RowsAffected = db.RowsAffected
+	}
+	return st.readOld(stmt.Context, rows)
+}
