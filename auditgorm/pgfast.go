@@ -25,14 +25,10 @@ const pgOld = "_auditlog_old"
 
 // fastUpdate reports whether the statement can take the one-statement path.
 func (p *Plugin) fastUpdate(db *gorm.DB, st *stmtState) bool {
-	stmt := db.Statement
-	if !p.fastPG || p.dialect != "postgres" || len(st.set) == 0 || len(stmt.Joins) > 0 || stmt.Table != st.m.schema.Table {
+	if !p.fastEligible(db, st) || len(st.set) == 0 {
 		return false
 	}
-	if _, ok := stmt.Clauses["RETURNING"]; ok {
-		return false
-	}
-	if _, ok := stmt.Clauses["FROM"]; ok {
+	if _, ok := db.Statement.Clauses["FROM"]; ok {
 		return false
 	}
 	// Update clauses of plugins (optimistic locking, say) change the UPDATE
@@ -46,16 +42,26 @@ func (p *Plugin) fastUpdate(db *gorm.DB, st *stmtState) bool {
 	return true
 }
 
-// wrapUpdate replaces gorm:update: statements prepared for the fast path run
-// it; all others run GORM's own update.
-func (p *Plugin) wrapUpdate(orig func(*gorm.DB)) func(*gorm.DB) {
+// fastEligible holds the conditions shared by updates and deletes.
+func (p *Plugin) fastEligible(db *gorm.DB, st *stmtState) bool {
+	stmt := db.Statement
+	if !p.fastPG || p.dialect != "postgres" || len(stmt.Joins) > 0 || stmt.Table != st.m.schema.Table {
+		return false
+	}
+	_, returning := stmt.Clauses["RETURNING"]
+	return !returning
+}
+
+// wrapFast replaces gorm:update or gorm:delete: statements prepared for the
+// fast path run it; all others run GORM's own callback.
+func (p *Plugin) wrapFast(orig func(*gorm.DB), run func(*gorm.DB, *stmtState) error) func(*gorm.DB) {
 	return func(db *gorm.DB) {
 		st := p.state(db)
 		if st == nil || !st.fast || db.Error != nil {
 			orig(db)
 			return
 		}
-		if err := p.runFastUpdate(db, st); err != nil {
+		if err := run(db, st); err != nil {
 			_ = db.AddError(err)
 		}
 	}
@@ -90,10 +96,16 @@ func (p *Plugin) runFastUpdate(db *gorm.DB, st *stmtState) error {
 	sub := q.Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: st.exprs}, clause.OrderBy{Columns: order},
 		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
 	sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
+	return p.runReturning(db, st, sql, clause.Table{Name: stmt.Table}, st.set, sub)
+}
+
+// runReturning runs a statement that returns the old rows, and keeps them
+// as the pre-select would have.
+func (p *Plugin) runReturning(db *gorm.DB, st *stmtState, sql string, vars ...any) error {
+	stmt, m := db.Statement, st.m
 	dest := reflect.New(reflect.SliceOf(m.schema.ModelType))
-	res := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, clause.Table{Name: stmt.Table}, st.set, sub).Scan(dest.Interface())
-	if res.Error != nil {
-		return res.Error
+	if err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Scan(dest.Interface()).Error; err != nil {
+		return err
 	}
 	rows := dest.Elem()
 	if rows.Len() > p.maxRows {
@@ -110,11 +122,7 @@ func (p *Plugin) runFastUpdate(db *gorm.DB, st *stmtState) error {
 // DELETE … WHERE pk IN (SELECT pk … FOR UPDATE) RETURNING *, or for a soft
 // delete the UPDATE above with the deleted-at assignment.
 func (p *Plugin) fastDelete(db *gorm.DB, st *stmtState) bool {
-	stmt := db.Statement
-	if !p.fastPG || p.dialect != "postgres" || len(stmt.Joins) > 0 || stmt.Table != st.m.schema.Table {
-		return false
-	}
-	if _, ok := stmt.Clauses["RETURNING"]; ok {
+	if !p.fastEligible(db, st) {
 		return false
 	}
 	for _, c := range st.m.schema.DeleteClauses {
@@ -123,20 +131,6 @@ func (p *Plugin) fastDelete(db *gorm.DB, st *stmtState) bool {
 		}
 	}
 	return true
-}
-
-// wrapDelete replaces gorm:delete, as wrapUpdate does gorm:update.
-func (p *Plugin) wrapDelete(orig func(*gorm.DB)) func(*gorm.DB) {
-	return func(db *gorm.DB) {
-		st := p.state(db)
-		if st == nil || !st.fast || db.Error != nil {
-			orig(db)
-			return
-		}
-		if err := p.runFastDelete(db, st); err != nil {
-			_ = db.AddError(err)
-		}
-	}
 }
 
 func (p *Plugin) runFastDelete(db *gorm.DB, st *stmtState) error {
@@ -169,18 +163,5 @@ func (p *Plugin) runFastDelete(db *gorm.DB, st *stmtState) error {
 	sub := q.Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: st.exprs}, clause.OrderBy{Columns: order},
 		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
 	sql := "DELETE FROM ? WHERE (" + strings.Join(names, ", ") + ") IN (?) RETURNING *"
-	dest := reflect.New(reflect.SliceOf(m.schema.ModelType))
-	res := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, clause.Table{Name: stmt.Table}, sub).Scan(dest.Interface())
-	if res.Error != nil {
-		return res.Error
-	}
-	rows := dest.Elem()
-	if rows.Len() > p.maxRows {
-		return fmt.Errorf("%w: %s: more than %d rows; narrow the WHERE or raise Config.MaxRowsPerStatement", ErrTooManyRows, m.schema.Name, p.maxRows)
-	}
-	db.RowsAffected = int64(rows.Len())
-	if stmt.Result != nil {
-		stmt.Result.RowsAffected = db.RowsAffected
-	}
-	return st.readOld(stmt.Context, rows)
+	return p.runReturning(db, st, sql, clause.Table{Name: stmt.Table}, sub)
 }

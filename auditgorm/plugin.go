@@ -121,10 +121,10 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	}
 	if d == auditstore.Postgres && p.fastPG {
 		if orig := cb.Update().Get("gorm:update"); orig != nil {
-			steps = append(steps, cb.Update().Replace("gorm:update", p.wrapUpdate(orig)))
+			steps = append(steps, cb.Update().Replace("gorm:update", p.wrapFast(orig, p.runFastUpdate)))
 		}
 		if orig := cb.Delete().Get("gorm:delete"); orig != nil {
-			steps = append(steps, cb.Delete().Replace("gorm:delete", p.wrapDelete(orig)))
+			steps = append(steps, cb.Delete().Replace("gorm:delete", p.wrapFast(orig, p.runFastDelete)))
 		}
 	}
 	if err := errors.Join(steps...); err != nil {
