@@ -1,7 +1,9 @@
 package auditgorm_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -75,5 +77,24 @@ func TestPreparedStatements(t *testing.T) {
 	must(t, db.Transaction(func(tx *gorm.DB) error { return tx.Delete(&c).Error }))
 	if es := expectCount(t, db, 5); es[4].Action != auditlog.ActionDelete {
 		t.Fatalf("last entry %s", es[4].Action)
+	}
+}
+
+// Config.Now gives entry timestamps, for imports and tests.
+func TestConfigNow(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	at := time.Date(2020, 2, 2, 2, 2, 2, 2000, time.UTC)
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Now: func() time.Time { return at }})))
+	must(t, db.AutoMigrate(&Counter{}))
+	must(t, reg.Register(&Counter{}))
+	c := Counter{}
+	must(t, db.Create(&c).Error)
+	must(t, auditgorm.LogAccess(context.Background(), db, &c))
+	for _, e := range expectCount(t, db, 2) {
+		if !e.Timestamp.Equal(at) {
+			t.Fatalf("timestamp %v, want %v", e.Timestamp, at)
+		}
 	}
 }

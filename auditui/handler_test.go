@@ -311,3 +311,24 @@ func TestHostileDataEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// Display names label columns in the summary and the diff; stored keys are
+// shown as the column in a title.
+func TestDisplayNames(t *testing.T) {
+	t.Parallel()
+	h := newUI(t, fixture(t), auditui.Options{DisplayName: func(model, column string) string {
+		if model == "books" && column == "price" {
+			return "Price (EUR)"
+		}
+		return column
+	}})
+	for _, target := range []string{"/?model=books", "/entries/2"} {
+		body := get(h, "GET", target).Body.String()
+		if !strings.Contains(body, "Price (EUR)") {
+			t.Fatalf("%s lacks the display name", target)
+		}
+	}
+	if body := get(h, "GET", "/entries/2").Body.String(); !strings.Contains(body, `title="column price"`) {
+		t.Fatal("the column name is not kept in the diff")
+	}
+}
