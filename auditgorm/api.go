@@ -145,7 +145,7 @@ func describe(ctx context.Context, db *gorm.DB, obj any, e *auditlog.Entry) erro
 	}
 	e.Model, e.ObjectPK, e.ObjectID = m.name, key, id
 	e.ObjectRepr = m.repr(row, key)
-	if e.AdditionalData, err = additionalData(ctx, row); err != nil {
+	if e.AdditionalData, err = additionalData(auditlog.ExtraFromContext(ctx), row); err != nil {
 		return err
 	}
 	if len(m.snapshot) > 0 {

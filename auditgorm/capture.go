@@ -550,14 +550,8 @@ func (p *Plugin) selectRows(db *gorm.DB, s *schema.Schema, exprs []clause.Expres
 	if lock && p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
-	// Key order: entries come out in a stable order, and concurrent writers
-	// lock rows in the same order, which avoids deadlocks between them.
-	cols := make([]clause.OrderByColumn, len(s.PrimaryFields))
-	for i, f := range s.PrimaryFields {
-		cols[i] = clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.DBName}}
-	}
-	if len(cols) > 0 {
-		q = q.Clauses(clause.OrderBy{Columns: cols})
+	if len(s.PrimaryFields) > 0 {
+		q = q.Clauses(keyOrder(s))
 	}
 	if err := q.Limit(p.maxRows + 1).Find(dest.Interface()).Error; err != nil {
 		return reflect.Value{}, fmt.Errorf("auditgorm: read %s rows before writing: %w", s.Name, err)
@@ -569,35 +563,49 @@ func (p *Plugin) selectRows(db *gorm.DB, s *schema.Schema, exprs []clause.Expres
 	return rows, nil
 }
 
-// reselect reads rows back by primary key, after the write, keyed by their
-// key text.
+// keyOrder orders rows by primary key: entries come out in a stable order,
+// and concurrent writers lock rows in the same order, which avoids deadlocks
+// between them.
+func keyOrder(s *schema.Schema) clause.OrderBy {
+	cols := make([]clause.OrderByColumn, len(s.PrimaryFields))
+	for i, f := range s.PrimaryFields {
+		cols[i] = clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.DBName}}
+	}
+	return clause.OrderBy{Columns: cols}
+}
+
+// reselect reads rows back by primary key after the write, keyed by the
+// model's key text (as model.key renders it).
 func (p *Plugin) reselect(db *gorm.DB, m *model, rows []reflect.Value) (map[string]reflect.Value, error) {
 	ctx := db.Statement.Context
-	out := make(map[string]reflect.Value, len(rows))
-	chunk := pinLimit / len(m.pk) // one statement for up to 30,000 rows
-	for start := 0; start < len(rows); start += chunk {
-		part := rows[start:min(start+chunk, len(rows))]
-		keys := make([][]any, len(part))
-		for j, row := range part {
-			tuple := make([]any, len(m.pk))
-			for k, f := range m.pk {
-				tuple[k], _ = f.f.ValueOf(ctx, row)
-			}
-			keys[j] = tuple
+	keys := make([][]any, len(rows))
+	for j, row := range rows {
+		keys[j] = rawValues(ctx, m.schema.PrimaryFields, row)
+	}
+	return p.rowsByKey(db, m.schema, keys, func(row reflect.Value) (string, error) {
+		key, _, _, err := m.key(ctx, row)
+		return key, err
+	})
+}
+
+// rowsByKey reads rows of s by primary key, in as few statements as the
+// bind-variable limit allows, and indexes them with keyOf. It reads
+// soft-deleted rows too and takes no lock: the rows are the statement's own.
+func (p *Plugin) rowsByKey(db *gorm.DB, s *schema.Schema, keys [][]any, keyOf func(reflect.Value) (string, error)) (map[string]reflect.Value, error) {
+	out := make(map[string]reflect.Value, len(keys))
+	chunk := min(pinLimit/len(s.PrimaryFields), p.maxRows) // one statement for up to 30,000 rows
+	for start := 0; start < len(keys); start += chunk {
+		column, values := schema.ToQueryValues("", s.PrimaryFieldDBNames, keys[start:min(start+chunk, len(keys))])
+		rows, err := p.selectRows(db, s, []clause.Expression{clause.IN{Column: column, Values: values}}, true, false)
+		if err != nil {
+			return nil, err
 		}
-		column, values := schema.ToQueryValues(db.Statement.Table, m.schema.PrimaryFieldDBNames, keys)
-		dest := reflect.New(reflect.SliceOf(m.schema.ModelType))
-		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(db.Statement.Table).Unscoped()
-		if err := q.Clauses(clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}}).Find(dest.Interface()).Error; err != nil {
-			return nil, fmt.Errorf("auditgorm: read %s rows after writing: %w", m.schema.Name, err)
-		}
-		for i := 0; i < dest.Elem().Len(); i++ {
-			row := dest.Elem().Index(i)
-			key, _, _, err := m.key(ctx, row)
+		for i := 0; i < rows.Len(); i++ {
+			key, err := keyOf(rows.Index(i))
 			if err != nil {
 				return nil, err
 			}
-			out[key] = row
+			out[key] = rows.Index(i)
 		}
 	}
 	return out, nil
@@ -651,8 +659,10 @@ func (st *stmtState) applySet(ctx context.Context) bool {
 	return true
 }
 
-// newRows returns the rows as they are after the write.
-func (p *Plugin) newRows(db *gorm.DB, st *stmtState) (func(i int) (reflect.Value, bool), error) {
+// newRows returns the rows as they are after the write: the pre-selected rows
+// with the assignments applied, or, when the database computed a value, the
+// rows read back by their keys (computed before applySet touched the rows).
+func (p *Plugin) newRows(db *gorm.DB, st *stmtState, keys []string) (func(i int) (reflect.Value, bool), error) {
 	if st.applySet(db.Statement.Context) {
 		return func(i int) (reflect.Value, bool) { return st.rows.Index(i), true }, nil
 	}
@@ -660,19 +670,12 @@ func (p *Plugin) newRows(db *gorm.DB, st *stmtState) (func(i int) (reflect.Value
 	for i := range rows {
 		rows[i] = st.rows.Index(i)
 	}
-	// The pre-selected rows may have been partly modified by applySet; keys
-	// are never assigned by it, so they still name the rows.
 	fresh, err := p.reselect(db, st.m, rows)
 	if err != nil {
 		return nil, err
 	}
-	ctx := db.Statement.Context
 	return func(i int) (reflect.Value, bool) {
-		key, _, _, err := st.m.key(ctx, st.rows.Index(i))
-		if err != nil {
-			return reflect.Value{}, false
-		}
-		row, ok := fresh[key]
+		row, ok := fresh[keys[i]]
 		return row, ok
 	}, nil
 }
@@ -707,14 +710,15 @@ func (p *Plugin) changedEntries(db *gorm.DB, st *stmtState, action auditlog.Acti
 		id  *int64
 	}
 	ids := make([]ident, st.rows.Len())
+	keys := make([]string, len(ids))
 	for i := range ids {
 		key, id, _, err := st.m.key(ctx, st.rows.Index(i))
 		if err != nil {
 			return err
 		}
-		ids[i] = ident{key, id}
+		ids[i], keys[i] = ident{key, id}, key
 	}
-	next, err := p.newRows(db, st)
+	next, err := p.newRows(db, st, keys)
 	if err != nil {
 		return err
 	}
@@ -852,11 +856,12 @@ type writer struct {
 	entries []auditlog.Entry
 	// noSnapshot leaves serialized_data empty (many-to-many entries).
 	noSnapshot bool
+	extra      map[string]any // the context's extra data, read once
 }
 
 func (p *Plugin) newWriter(db *gorm.DB, m *model) *writer {
 	ctx := db.Statement.Context
-	return &writer{db: db, p: p, m: m, base: baseEntry(ctx, m.name, p.now())}
+	return &writer{db: db, p: p, m: m, base: baseEntry(ctx, m.name, p.now()), extra: auditlog.ExtraFromContext(ctx)}
 }
 
 // baseEntry fills what the context says about every entry of a statement.
@@ -876,7 +881,7 @@ func (w *writer) add(action auditlog.Action, row reflect.Value, key string, id *
 	e.Action, e.ObjectPK, e.ObjectID, e.Changes = action, key, id, changes
 	e.ObjectRepr = w.m.repr(row, key)
 	var err error
-	if e.AdditionalData, err = additionalData(ctx, row); err != nil {
+	if e.AdditionalData, err = additionalData(w.extra, row); err != nil {
 		return err
 	}
 	if len(w.m.snapshot) > 0 && !w.noSnapshot {

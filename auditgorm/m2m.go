@@ -280,20 +280,9 @@ func keyText(vals []any) string {
 // loadByKey reads rows of s by primary key, keyed by keyText.
 func (p *Plugin) loadByKey(db *gorm.DB, s *schema.Schema, keys [][]any) (map[string]reflect.Value, error) {
 	ctx := db.Statement.Context
-	out := map[string]reflect.Value{}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	column, vals := schema.ToQueryValues(s.Table, s.PrimaryFieldDBNames, keys)
-	rows, err := p.selectRows(db, s, []clause.Expression{clause.IN{Column: column, Values: vals}}, true, false)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i < rows.Len(); i++ {
-		row := rows.Index(i)
-		out[keyText(rawValues(ctx, s.PrimaryFields, row))] = row
-	}
-	return out, nil
+	return p.rowsByKey(db, s, keys, func(row reflect.Value) (string, error) {
+		return keyText(rawValues(ctx, s.PrimaryFields, row)), nil
+	})
 }
 
 // plainModel compiles s with its registration, or with default options when

@@ -257,7 +257,7 @@ func (m *model) repr(row reflect.Value, key string) string {
 }
 
 // additionalData merges the model's data and the context's extra data.
-func additionalData(ctx context.Context, row reflect.Value) (json.RawMessage, error) {
+func additionalData(extra map[string]any, row reflect.Value) (json.RawMessage, error) {
 	var own any
 	if row.CanAddr() {
 		if p, ok := row.Addr().Interface().(auditlog.AdditionalDataProvider); ok {
@@ -266,7 +266,6 @@ func additionalData(ctx context.Context, row reflect.Value) (json.RawMessage, er
 	} else if p, ok := row.Interface().(auditlog.AdditionalDataProvider); ok {
 		own = p.AuditAdditionalData()
 	}
-	extra := auditlog.ExtraFromContext(ctx)
 	var v any
 	switch {
 	case own == nil && len(extra) == 0:

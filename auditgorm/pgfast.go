@@ -69,10 +69,6 @@ func (p *Plugin) wrapFast(orig func(*gorm.DB), run func(*gorm.DB, *stmtState) er
 
 func (p *Plugin) runFastUpdate(db *gorm.DB, st *stmtState) error {
 	stmt, m := db.Statement, st.m
-	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Model(reflect.New(m.schema.ModelType).Interface()).Table(stmt.Table)
-	if stmt.Unscoped {
-		q = q.Unscoped()
-	}
 	cols := make([]clause.Column, len(m.fields))
 	var ret, join strings.Builder
 	for i, f := range m.fields {
@@ -89,14 +85,21 @@ func (p *Plugin) runFastUpdate(db *gorm.DB, st *stmtState) error {
 		}
 		join.WriteString(stmt.Quote(clause.Table{Name: stmt.Table}) + "." + stmt.Quote(f.column) + " = " + pgOld + "." + stmt.Quote("_auditlog_"+f.column))
 	}
-	order := make([]clause.OrderByColumn, len(m.pk))
-	for i, f := range m.pk {
-		order[i] = clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.column}}
-	}
-	sub := q.Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: st.exprs}, clause.OrderBy{Columns: order},
-		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
 	sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
-	return p.runReturning(db, st, sql, clause.Table{Name: stmt.Table}, st.set, sub)
+	return p.runReturning(db, st, sql, clause.Table{Name: stmt.Table}, st.set, p.lockingSubquery(db, st, cols))
+}
+
+// lockingSubquery selects cols of the rows the statement's conditions match,
+// in key order, locked, with the soft-delete scope unless Unscoped: the
+// pre-select, as a subquery.
+func (p *Plugin) lockingSubquery(db *gorm.DB, st *stmtState, cols []clause.Column) *gorm.DB {
+	stmt, m := db.Statement, st.m
+	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Model(reflect.New(m.schema.ModelType).Interface()).Table(stmt.Table)
+	if stmt.Unscoped {
+		q = q.Unscoped()
+	}
+	return q.Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: st.exprs}, keyOrder(m.schema),
+		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
 }
 
 // runReturning runs a statement that returns the old rows, and keeps them
@@ -148,20 +151,12 @@ func (p *Plugin) runFastDelete(db *gorm.DB, st *stmtState) error {
 			}
 		}
 	}
-	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Model(reflect.New(m.schema.ModelType).Interface()).Table(stmt.Table)
-	if stmt.Unscoped {
-		q = q.Unscoped()
-	}
 	cols := make([]clause.Column, len(m.pk))
-	order := make([]clause.OrderByColumn, len(m.pk))
 	names := make([]string, len(m.pk))
 	for i, f := range m.pk {
 		cols[i] = clause.Column{Table: clause.CurrentTable, Name: f.column}
-		order[i] = clause.OrderByColumn{Column: cols[i]}
 		names[i] = stmt.Quote(f.column)
 	}
-	sub := q.Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: st.exprs}, clause.OrderBy{Columns: order},
-		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
 	sql := "DELETE FROM ? WHERE (" + strings.Join(names, ", ") + ") IN (?) RETURNING *"
-	return p.runReturning(db, st, sql, clause.Table{Name: stmt.Table}, sub)
+	return p.runReturning(db, st, sql, clause.Table{Name: stmt.Table}, p.lockingSubquery(db, st, cols))
 }
