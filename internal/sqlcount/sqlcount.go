@@ -21,66 +21,55 @@ func (c *Counter) Load() int64 { return c.n.Load() }
 // Wrap returns a pool over db that counts into a new Counter.
 func Wrap(db *sql.DB) (*Pool, *Counter) {
 	c := &Counter{}
-	return &Pool{db: db, c: c}, c
+	return &Pool{counted: counted{inner: db, c: c}, db: db}, c
 }
 
-// Pool is a counting gorm.ConnPool.
+// counted counts the statements of a *sql.DB or *sql.Tx.
+type counted struct {
+	inner gorm.ConnPool
+	c     *Counter
+}
+
+func (p counted) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
+	return p.inner.PrepareContext(ctx, q)
+}
+
+func (p counted) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	p.c.n.Add(1)
+	return p.inner.ExecContext(ctx, q, args...)
+}
+
+func (p counted) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	p.c.n.Add(1)
+	return p.inner.QueryContext(ctx, q, args...)
+}
+
+func (p counted) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	p.c.n.Add(1)
+	return p.inner.QueryRowContext(ctx, q, args...)
+}
+
+// Pool is a counting gorm.ConnPool whose transactions count too.
 type Pool struct {
+	counted
 	db *sql.DB
-	c  *Counter
 }
 
-func (p *Pool) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
-	return p.db.PrepareContext(ctx, q)
-}
-
-func (p *Pool) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	p.c.n.Add(1)
-	return p.db.ExecContext(ctx, q, args...)
-}
-
-func (p *Pool) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	p.c.n.Add(1)
-	return p.db.QueryContext(ctx, q, args...)
-}
-
-func (p *Pool) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	p.c.n.Add(1)
-	return p.db.QueryRowContext(ctx, q, args...)
-}
-
+// BeginTx implements gorm.ConnPoolBeginner.
 func (p *Pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
-	sqlTx, err := p.db.BeginTx(ctx, opts)
+	t, err := p.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &tx{tx: sqlTx, c: p.c}, nil
+	return &tx{counted: counted{inner: t, c: p.c}, tx: t}, nil
 }
 
+// GetDBConn implements gorm.GetDBConnector.
 func (p *Pool) GetDBConn() (*sql.DB, error) { return p.db, nil }
 
 type tx struct {
+	counted
 	tx *sql.Tx
-	c  *Counter
-}
-
-func (t *tx) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
-	return t.tx.PrepareContext(ctx, q)
-}
-
-func (t *tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	t.c.n.Add(1)
-	return t.tx.ExecContext(ctx, q, args...)
-}
-
-func (t *tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	t.c.n.Add(1)
-	return t.tx.QueryContext(ctx, q, args...)
-}
-
-func (t *tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	t.c.n.Add(1)
-	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
 func (t *tx) Commit() error   { return t.tx.Commit() }
