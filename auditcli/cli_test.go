@@ -34,7 +34,7 @@ type result struct {
 func run(t testing.TB, stdin string, terminal bool, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := auditcli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, StdinTerminal: terminal,
+	env := auditcli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, StdinTerminal: terminal, StderrTerminal: terminal,
 		Now:    func() time.Time { return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC) },
 		Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123"}[k] }}
 	code := auditcli.Run(context.Background(), args, env)
@@ -221,6 +221,9 @@ func TestFlushConfirmation(t *testing.T) {
 			if tc.terminal && !strings.Contains(r.stderr, "Delete 6 entries? This cannot be undone. [y/N]") {
 				t.Fatalf("prompt: %q", r.stderr)
 			}
+			if deleted := tc.left < 6; deleted && tc.terminal != strings.Contains(r.stderr, "[##############################] 6/6") {
+				t.Fatalf("progress bar only on a terminal: %q", r.stderr)
+			}
 			if n := count(t, s); n != tc.left {
 				t.Fatalf("%d entries left, want %d", n, tc.left)
 			}
@@ -258,6 +261,9 @@ func TestExport(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["model"] != "books" {
 			t.Fatalf("line %s: %v", l, err)
 		}
+	}
+	if r := run(t, "", true, "export", "--db", path); r.code != 0 || !strings.Contains(r.stderr, "\r6 entries.") {
+		t.Fatalf("progress on a terminal: %+v", r)
 	}
 	out := filepath.Join(t.TempDir(), "x.csv")
 	if r := run(t, "", false, "export", "--db", path, "--format", "csv", "--output", out); r.code != 0 || !strings.Contains(r.stderr, "Exported 6 entries") {
@@ -374,15 +380,31 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// serve answers with the UI behind basic auth and stops with its context.
+// serve answers with the UI behind basic auth or a bearer token, and stops
+// with its context.
 func TestServe(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"basic", "token"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			serve(t, mode)
+		})
+	}
+}
+
+func serve(t *testing.T, mode string) {
 	path, _ := seeded(t)
+	auth := []string{"--basic-auth", "auditor:correct-horse"}
+	if mode == "token" {
+		auth = []string{"--token-env", "AUDIT_TOKEN"}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- auditcli.Run(ctx, []string{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth", "auditor:correct-horse"}, auditcli.Env{Stdout: &out, Stderr: &errb})
+		args := append([]string{"serve", "--db", path, "--addr", "127.0.0.1:0"}, auth...)
+		done <- auditcli.Run(ctx, args, auditcli.Env{Stdout: &out, Stderr: &errb,
+			Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123"}[k] }})
 	}()
 	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`)
 	var base string
@@ -396,13 +418,23 @@ func TestServe(t *testing.T) {
 		cancel()
 		t.Fatalf("serve did not start: %s %s", out.String(), errb.String())
 	}
-	for _, tc := range []struct {
-		user, pass string
-		status     int
-	}{{"", "", 401}, {"auditor", "wrong", 401}, {"auditor", "correct-horse", 200}} {
+	cases := []struct {
+		user, pass, bearer string
+		status             int
+	}{{"", "", "", 401}, {"auditor", "wrong", "", 401}, {"auditor", "correct-horse", "", 200}}
+	if mode == "token" {
+		cases = []struct {
+			user, pass, bearer string
+			status             int
+		}{{"", "", "", 401}, {"", "", "not-the-token-at-all", 401}, {"", "", "0123456789abcdef0123", 200}, {"any", "0123456789abcdef0123", "", 200}}
+	}
+	for _, tc := range cases {
 		req, _ := http.NewRequest("GET", base+"/?model=books", nil)
 		if tc.user != "" {
 			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		if tc.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.bearer)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -411,7 +443,7 @@ func TestServe(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != tc.status || (tc.status == 200 && !strings.Contains(string(body), "Dune")) {
-			t.Fatalf("%s: %d", tc.user, resp.StatusCode)
+			t.Fatalf("%+v: %d", tc, resp.StatusCode)
 		}
 		if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 			t.Fatal("no challenge")

@@ -205,25 +205,17 @@ func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, forma
 	if err != nil {
 		return 0, err
 	}
-	page := auditstore.Page{Limit: 1000}
-	for {
-		res, err := s.List(ctx, f, page)
-		if err != nil {
-			return n, err
+	err = s.Each(ctx, f, func(e auditlog.Entry) error {
+		if err := ew.Write(e); err != nil {
+			return err
 		}
-		for _, e := range res.Entries {
-			if err := ew.Write(e); err != nil {
-				return n, err
-			}
-			n++
-		}
-		if env.StderrTerminal && n%10_000 < int64(len(res.Entries)) {
+		if n++; env.StderrTerminal && n%10_000 == 0 {
 			fmt.Fprintf(env.Stderr, "\r%d entries…", n)
 		}
-		if res.Next == "" {
-			break
-		}
-		page.Cursor = res.Next
+		return nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if env.StderrTerminal {
 		fmt.Fprintf(env.Stderr, "\r%d entries.\n", n)

@@ -99,8 +99,11 @@ func openDemo(ctx context.Context, dir string) (*demoStore, error) {
 	path := filepath.Join(dir, "bookstore.db")
 	_ = os.Remove(path)
 	clock := &demoClock{t: time.Now().Add(-42 * 24 * time.Hour).Truncate(time.Hour)}
-	db, err := gorm.Open(sqlite.Open("file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate&_pragma=foreign_keys(1)"),
-		&gorm.Config{Logger: logger.Discard, NowFunc: clock.Now})
+	target, err := sqliteTarget(path) // the settings every command uses for SQLite
+	if err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(sqlite.Open(target.DSN+"&_pragma=foreign_keys(1)"), &gorm.Config{Logger: logger.Discard, NowFunc: clock.Now})
 	if err != nil {
 		return nil, err
 	}

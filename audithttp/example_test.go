@@ -1,6 +1,7 @@
 package audithttp_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -43,13 +44,24 @@ func Example() {
 // the resolver runs when an entry is written, so late authentication counts.
 func ExampleConfig_actor() {
 	type userKey struct{}
-	mw, _ := audithttp.New(audithttp.Config{
+	mw, err := audithttp.New(audithttp.Config{
 		Actor: func(r *http.Request) (auditlog.Actor, bool) {
 			u, ok := r.Context().Value(userKey{}).(string)
 			return auditlog.Actor{ID: u, Name: u}, ok
 		},
 	})
-	_ = mw
-	fmt.Println("ok")
-	// Output: ok
+	if err != nil {
+		panic(err)
+	}
+	auth := func(next http.Handler) http.Handler { // the application's own auth, inside the audit middleware
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, "carol")))
+		})
+	}
+	h := mw(auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := auditlog.ActorFromContext(r.Context()) // what an entry written here records
+		fmt.Println(a.Name, ok)
+	})))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	// Output: carol true
 }

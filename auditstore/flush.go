@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-auditlog/auditlog"
 )
 
 // whereSQL renders the conditions of q.
@@ -124,4 +126,29 @@ func (s *Store) Truncate(ctx context.Context) error {
 		return fmt.Errorf("auditstore: truncate: %w", err)
 	}
 	return nil
+}
+
+// EachPageSize is how many entries Each reads per query.
+const EachPageSize = 1000
+
+// Each calls fn for every entry that matches f, newest first, reading
+// EachPageSize entries per query, so memory stays constant however many
+// entries match. It stops at the first error fn returns.
+func (s *Store) Each(ctx context.Context, f Filter, fn func(auditlog.Entry) error) error {
+	page := Page{Limit: EachPageSize}
+	for {
+		res, err := s.List(ctx, f, page)
+		if err != nil {
+			return err
+		}
+		for _, e := range res.Entries {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if res.Next == "" {
+			return nil
+		}
+		page.Cursor = res.Next
+	}
 }

@@ -427,45 +427,57 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "Which format?", "format must be csv or jsonl.")
 		return
 	}
-	// Read the first page before answering, so a failure is still a clean
-	// error page.
-	page := auditstore.Page{Limit: 1000}
-	res, err := h.opts.Store.List(r.Context(), q.filter, page)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	} else {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-	}
-	w.Header().Set("Content-Disposition", `attachment; filename="auditlog.`+format+`"`)
-	if r.Method == http.MethodHead {
-		return
-	}
 	ew, err := NewExportWriter(w, format)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	for {
-		for _, e := range res.Entries {
-			if err := ew.Write(e); err != nil {
-				return // the client went away
+	// Headers go out with the first entry, so a failure before it is still
+	// a clean error page.
+	started := false
+	start := func() {
+		if started {
+			return
+		}
+		started = true
+		if format == "csv" {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		} else {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+		}
+		w.Header().Set("Content-Disposition", `attachment; filename="auditlog.`+format+`"`)
+	}
+	if r.Method == http.MethodHead {
+		start()
+		return
+	}
+	n := 0
+	err = h.opts.Store.Each(r.Context(), q.filter, func(e auditlog.Entry) error {
+		start()
+		if err := ew.Write(e); err != nil {
+			return err
+		}
+		if n++; n%auditstore.EachPageSize == 0 {
+			if err := ew.Flush(); err != nil {
+				return err
+			}
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
 			}
 		}
-		if err := ew.Flush(); err != nil || res.Next == "" {
-			return
-		}
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-		page.Cursor = res.Next
-		if res, err = h.opts.Store.List(r.Context(), q.filter, page); err != nil {
-			h.opts.Logger.ErrorContext(r.Context(), "auditui: export interrupted", "error", err)
-			return
-		}
+		return nil
+	})
+	switch {
+	case err != nil && !started:
+		h.serverError(w, r, err)
+		return
+	case err != nil:
+		h.opts.Logger.ErrorContext(r.Context(), "auditui: export interrupted", "error", err)
+		return
+	}
+	start()
+	if err := ew.Flush(); err != nil {
+		h.opts.Logger.ErrorContext(r.Context(), "auditui: export", "error", err)
 	}
 }
 
