@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,6 +26,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/pgdsn"
 	"github.com/go-auditlog/auditlog/internal/sqlcount"
 )
 
@@ -202,7 +202,7 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
 			_ = admin.Close()
 		})
-		e.sqlDB, err = sql.Open("pgx", withSearchPath(c.pgDSN, schema))
+		e.sqlDB, err = sql.Open("pgx", pgdsn.WithSearchPath(c.pgDSN, schema))
 	case "mysql":
 		cfg, perr := mysqldrv.ParseDSN(c.mysqlDSN)
 		if perr != nil {
@@ -275,16 +275,6 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 		return nil, err
 	}
 	return e, nil
-}
-
-func withSearchPath(dsn, schema string) string {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " search_path=" + schema
 }
 
 // workload is one kind of write: prepare makes the rows ops will touch

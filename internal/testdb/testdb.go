@@ -11,10 +11,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -26,6 +24,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/pgdsn"
 )
 
 // Environment variables naming the test servers.
@@ -198,22 +197,9 @@ func openPostgres(t testing.TB) (*gorm.DB, string, error) {
 		_ = base.Exec("DROP SCHEMA " + schema + " CASCADE").Error
 		_ = baseSQL.Close()
 	})
-	scoped := withSearchPath(dsn, schema)
+	scoped := pgdsn.WithSearchPath(dsn, schema)
 	db, err := gorm.Open(postgres.Open(scoped), gormConfig())
 	return db, scoped, err
-}
-
-func withSearchPath(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return dsn + " search_path=" + schema
 }
 
 func openMySQL(t testing.TB) (*gorm.DB, string, error) {
