@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"gorm.io/gorm"
+
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
@@ -16,26 +18,14 @@ func BenchmarkCapture(b *testing.B) {
 	for _, audited := range []bool{false, true} {
 		name := map[bool]string{false: "plain", true: "audited"}[audited]
 		b.Run("create/"+name, func(b *testing.B) {
-			db := testdb.Open(b, "sqlite")
-			reg := auditlog.NewRegistry()
-			if audited {
-				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-			}
-			must2(b, db.AutoMigrate(&Gadget{}))
-			must2(b, reg.Register(&Gadget{}))
+			db := benchDB(b, audited)
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				must2(b, db.Create(&Gadget{Name: fmt.Sprint(i), Price: i}).Error)
 			}
 		})
 		b.Run("update/"+name, func(b *testing.B) {
-			db := testdb.Open(b, "sqlite")
-			reg := auditlog.NewRegistry()
-			if audited {
-				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-			}
-			must2(b, db.AutoMigrate(&Gadget{}))
-			must2(b, reg.Register(&Gadget{}))
+			db := benchDB(b, audited)
 			g := Gadget{Name: "g"}
 			must2(b, db.Create(&g).Error)
 			b.ReportAllocs()
@@ -44,13 +34,7 @@ func BenchmarkCapture(b *testing.B) {
 			}
 		})
 		b.Run("batch_create_1000/"+name, func(b *testing.B) {
-			db := testdb.Open(b, "sqlite")
-			reg := auditlog.NewRegistry()
-			if audited {
-				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-			}
-			must2(b, db.AutoMigrate(&Gadget{}))
-			must2(b, reg.Register(&Gadget{}))
+			db := benchDB(b, audited)
 			b.ReportAllocs()
 			n := 0
 			for b.Loop() {
@@ -63,13 +47,7 @@ func BenchmarkCapture(b *testing.B) {
 			}
 		})
 		b.Run("bulk_update_1000/"+name, func(b *testing.B) {
-			db := testdb.Open(b, "sqlite")
-			reg := auditlog.NewRegistry()
-			if audited {
-				must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-			}
-			must2(b, db.AutoMigrate(&Gadget{}))
-			must2(b, reg.Register(&Gadget{}))
+			db := benchDB(b, audited)
 			rows := make([]Gadget, 1000)
 			for k := range rows {
 				rows[k] = Gadget{Name: fmt.Sprint(k), Price: k}
@@ -81,6 +59,18 @@ func BenchmarkCapture(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchDB opens a SQLite database with the Gadget table, audited or not.
+func benchDB(b *testing.B, audited bool) *gorm.DB {
+	db := testdb.Open(b, "sqlite")
+	reg := auditlog.NewRegistry()
+	if audited {
+		must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	}
+	must2(b, db.AutoMigrate(&Gadget{}))
+	must2(b, reg.Register(&Gadget{}))
+	return db
 }
 
 func must2(b testing.TB, err error) {
