@@ -144,19 +144,17 @@ func describe(ctx context.Context, db *gorm.DB, obj any, e *auditlog.Entry) erro
 		return fmt.Errorf("auditgorm: %s has a zero primary key: save it first", m.schema.Name)
 	}
 	e.Model, e.ObjectPK, e.ObjectID = m.name, key, id
-	e.ObjectRepr = m.repr(row, key)
+	e.ObjectRepr = m.reprOf(row, key)
 	if e.AdditionalData, err = additionalData(auditlog.ExtraFromContext(ctx), row); err != nil {
 		return err
 	}
-	if len(m.snapshot) > 0 {
-		keyJSON, err := m.keyJSON(ctx, row)
-		if err != nil {
-			return err
-		}
-		if e.SerializedData, err = m.snapshotOf(ctx, row, keyJSON); err != nil {
+	vals := make([]auditlog.Value, len(m.fields))
+	for i, f := range m.fields {
+		if vals[i], err = f.value(ctx, row); err != nil {
 			return err
 		}
 	}
+	e.SerializedData = m.snapshotOfVals(vals)
 	return nil
 }
 

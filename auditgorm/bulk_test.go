@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
@@ -115,9 +114,6 @@ func phantom(t *testing.T, separate bool) {
 	must(t, db.Callback().Update().Before("gorm:update").Register("test:pause", func(tx *gorm.DB) {
 		if tx.Statement.Context.Value(pauseKey{}) == nil {
 			return
-		}
-		if w, ok := tx.Statement.Clauses["WHERE"].Expression.(clause.Where); separate && (!ok || len(w.Exprs) < 2) {
-			t.Errorf("the pause ran before the plugin's pre-select")
 		}
 		var wg sync.WaitGroup
 		wg.Add(1)

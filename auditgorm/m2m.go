@@ -1,7 +1,6 @@
 package auditgorm
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"sort"
@@ -15,14 +14,16 @@ import (
 )
 
 // m2mTrack is one audited many-to-many relation, seen from its owner: the
-// join-table rows that Association().Append/Replace/Delete/Clear and nested
-// saves write become update entries on the owner that list the related
-// objects added or removed.
+// join-table rows that Association().Append/Replace/Delete/Clear, nested
+// saves and Table(join) writes change become update entries on the owner
+// that list the related objects added or removed. Join rows are read by
+// column name: GORM builds a join struct per side of a relation, so the
+// same table may be written through either.
 type m2mTrack struct {
 	owner   *model
-	field   string // the change key: the relation's name in snake case
-	ownerFK []*schema.Field
-	otherFK []*schema.Field
+	field   string   // the change key: the relation's name in snake case
+	ownerFK []string // join columns referring to the owner's key, in key order
+	otherFK []string // join columns referring to the related key
 	related *schema.Schema
 }
 
@@ -75,9 +76,9 @@ func (p *Plugin) buildJoinIndex() *joinIndex {
 				switch {
 				case ref.PrimaryValue != "":
 				case ref.OwnPrimaryKey:
-					tr.ownerFK = append(tr.ownerFK, ref.ForeignKey)
+					tr.ownerFK = append(tr.ownerFK, ref.ForeignKey.DBName)
 				default:
-					tr.otherFK = append(tr.otherFK, ref.ForeignKey)
+					tr.otherFK = append(tr.otherFK, ref.ForeignKey.DBName)
 				}
 			}
 			table := rel.JoinTable.Table
@@ -93,99 +94,187 @@ func (p *Plugin) buildJoinIndex() *joinIndex {
 	return idx
 }
 
-// beforeJoinWrite pre-selects the join rows a join-table statement will insert or
-// delete.
-func (p *Plugin) beforeJoinWrite(db *gorm.DB, st *stmtState, create bool) {
-	stmt := db.Statement
-	var exprs []clause.Expression
-	if create {
-		// The pairs about to be inserted; those that already exist are skipped
-		// by GORM's ON CONFLICT DO NOTHING and were not added.
-		fk := append(append([]*schema.Field{}, st.tracks[0].ownerFK...), st.tracks[0].otherFK...)
-		var tuples [][]any
-		eachRow(stmt.ReflectValue, func(row reflect.Value) {
-			t := make([]any, len(fk))
-			for i, f := range fk {
-				t[i], _ = f.ValueOf(stmt.Context, row)
-			}
-			tuples = append(tuples, t)
-		})
-		if len(tuples) == 0 {
-			return
-		}
-		names := make([]string, len(fk))
-		for i, f := range fk {
-			names[i] = f.DBName
-		}
-		column, values := schema.ToQueryValues(stmt.Table, names, tuples)
-		exprs = []clause.Expression{clause.IN{Column: column, Values: values}}
-	} else {
-		exprs = whereExprs(stmt)
-		if len(exprs) == 0 && !db.AllowGlobalUpdate {
-			return
-		}
+// joinRow is one join-table row: column → value.
+type joinRow map[string]any
+
+func (r joinRow) values(cols []string) []any {
+	out := make([]any, len(cols))
+	for i, c := range cols {
+		out[i] = r[c]
 	}
-	rows, err := p.selectRows(db, stmt.Schema, exprs, true, true)
-	if err != nil {
-		_ = db.AddError(err)
-		return
-	}
-	st.rows = rows
+	return out
 }
 
-// afterJoinWrite writes the owners' entries for the join rows added or
-// removed.
-func (p *Plugin) afterJoinWrite(db *gorm.DB, st *stmtState, create bool) {
-	if db.Error != nil {
-		return
+// captureJoin runs a write to an audited join table and writes the owners'
+// entries for the pairs it added or removed.
+func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func(*gorm.DB)) error {
+	if kind == opUpdate {
+		orig(db)
+		if db.Error == nil {
+			return fmt.Errorf("auditgorm: %s: updating a join table in place is not audited; delete and insert the pairs instead", db.Statement.Table)
+		}
+		return nil
 	}
-	stmt, ctx := db.Statement, db.Statement.Context
-	var changed []reflect.Value
-	if create {
-		existing := map[string]bool{}
-		if st.rows.IsValid() {
-			for i := 0; i < st.rows.Len(); i++ {
-				existing[pairKey(ctx, st.tracks[0], st.rows.Index(i))] = true
+	cols := joinColumns(tracks)
+	var before, changed []joinRow
+	var err error
+	if kind == opCreate {
+		sent := sentJoinRows(db.Statement, cols)
+		if len(sent) == 0 {
+			orig(db)
+			return nil
+		}
+		// The pairs that already exist are skipped by GORM's ON CONFLICT DO
+		// NOTHING, or make the insert fail: they are not added.
+		tuples := make([][]any, len(sent))
+		for i, r := range sent {
+			tuples[i] = r.values(cols)
+		}
+		column, values := schema.ToQueryValues(db.Statement.Table, cols, tuples)
+		if before, err = p.readJoin(db, cols, []clause.Expression{clause.IN{Column: column, Values: values}}); err != nil {
+			return err
+		}
+		orig(db)
+		if db.Error != nil {
+			return nil
+		}
+		seen := map[string]bool{}
+		for _, r := range before {
+			seen[keyText(r.values(cols))] = true
+		}
+		for _, r := range sent {
+			if k := keyText(r.values(cols)); !seen[k] {
+				seen[k] = true
+				changed = append(changed, r)
 			}
 		}
-		eachRow(stmt.ReflectValue, func(row reflect.Value) {
-			k := pairKey(ctx, st.tracks[0], row)
-			if !existing[k] {
-				existing[k] = true
-				changed = append(changed, row)
-			}
-		})
-	} else if st.rows.IsValid() {
-		for i := 0; i < st.rows.Len(); i++ {
-			changed = append(changed, st.rows.Index(i))
+	} else {
+		stmt := db.Statement
+		exprs := whereExprs(stmt)
+		if len(exprs) == 0 && !db.AllowGlobalUpdate {
+			orig(db)
+			return nil
+		}
+		if changed, err = p.readJoin(db, cols, exprs); err != nil {
+			return err
+		}
+		orig(db)
+		if db.Error != nil {
+			return nil
+		}
+		if db.RowsAffected != int64(len(changed)) {
+			return fmt.Errorf("auditgorm: %s: the delete removed %d pairs but %d were read before it; retry the transaction", stmt.Table, db.RowsAffected, len(changed))
 		}
 	}
 	if len(changed) == 0 {
-		return
+		return nil
 	}
-	for _, tr := range st.tracks {
+	for _, tr := range tracks {
 		op := auditlog.M2MAdd
-		if !create {
+		if kind == opDelete {
 			op = auditlog.M2MRemove
-			if !mentionsColumns(whereExprs(stmt), tr.otherFK) {
+			if !mentionsColumns(whereExprs(db.Statement), tr.otherFK) {
 				op = auditlog.M2MClear
 			}
 		}
 		if err := p.m2mEntries(db, tr, op, changed); err != nil {
-			_ = db.AddError(err)
-			return
+			return err
 		}
 	}
+	return nil
 }
 
-func pairKey(ctx context.Context, tr *m2mTrack, row reflect.Value) string {
-	return keyText(rawValues(ctx, append(append([]*schema.Field{}, tr.ownerFK...), tr.otherFK...), row))
+// joinColumns lists the key columns of a join table, as the tracks name them.
+func joinColumns(tracks []*m2mTrack) []string {
+	var cols []string
+	seen := map[string]bool{}
+	for _, tr := range tracks {
+		for _, c := range append(append([]string{}, tr.ownerFK...), tr.otherFK...) {
+			if !seen[c] {
+				seen[c] = true
+				cols = append(cols, c)
+			}
+		}
+	}
+	return cols
+}
+
+// sentJoinRows returns the join rows a create inserts, read by column name
+// from its structs or maps.
+func sentJoinRows(stmt *gorm.Statement, cols []string) []joinRow {
+	var out []joinRow
+	if maps := createdMaps(stmt.Dest); maps != nil {
+		for _, mv := range maps {
+			r := joinRow{}
+			for _, c := range cols {
+				r[c] = mv[c]
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	if stmt.Schema == nil {
+		return nil
+	}
+	eachRow(stmt.ReflectValue, func(row reflect.Value) {
+		r := joinRow{}
+		for _, c := range cols {
+			if f := stmt.Schema.LookUpField(c); f != nil {
+				r[c], _ = f.ValueOf(stmt.Context, row)
+			}
+		}
+		out = append(out, r)
+	})
+	return out
+}
+
+// readJoin reads the join rows matching exprs, locked where the database
+// can.
+func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression) ([]joinRow, error) {
+	sel := make([]clause.Column, len(cols))
+	for i, c := range cols {
+		sel[i] = clause.Column{Name: c}
+	}
+	q := p.query(db).Clauses(clause.Select{Columns: sel}, clause.Where{Exprs: exprs}).Limit(p.maxRows + 1)
+	if p.lock {
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read join rows of %s: %w", db.Statement.Table, err)
+	}
+	defer rows.Close()
+	var out []joinRow
+	holders := make([]any, len(cols))
+	dest := make([]any, len(cols))
+	for i := range dest {
+		dest[i] = &holders[i]
+	}
+	for rows.Next() {
+		clear(holders)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r := joinRow{}
+		for i, c := range cols {
+			r[c] = holders[i]
+		}
+		out = append(out, r)
+		if len(out) > p.maxRows {
+			return nil, fmt.Errorf("%w: %s: more than %d pairs", ErrTooManyRows, db.Statement.Table, p.maxRows)
+		}
+	}
+	return out, rows.Err()
 }
 
 // m2mEntries writes one update entry per owner with the related objects of
 // the changed join rows.
-func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation, joinRows []reflect.Value) error {
+func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation, joinRows []joinRow) error {
 	ctx := db.Statement.Context
+	relModel := p.plainModel(db, tr.related)
+	if relModel == nil {
+		return fmt.Errorf("auditgorm: %s: the related model cannot be read", tr.related.Name)
+	}
 	type group struct {
 		ownerKey []any
 		related  [][]any
@@ -197,8 +286,8 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		groups      = map[string]*group{}
 	)
 	for _, row := range joinRows {
-		ok := rawValues(ctx, tr.ownerFK, row)
-		k := keyText(ok)
+		ok := row.values(tr.ownerFK)
+		k := rawKeyText(tr.owner, ok)
 		g := groups[k]
 		if g == nil {
 			g = &group{ownerKey: ok}
@@ -206,20 +295,19 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 			order = append(order, k)
 			ownerKeys = append(ownerKeys, ok)
 		}
-		rk := rawValues(ctx, tr.otherFK, row)
+		rk := row.values(tr.otherFK)
 		g.related = append(g.related, rk)
 		relatedKeys = append(relatedKeys, rk)
 	}
-	owners, err := p.loadByKey(db, tr.owner.schema, ownerKeys)
+	owners, err := p.readByKey(db, tr.owner, tr.owner.schema.Table, ownerKeys)
 	if err != nil {
 		return err
 	}
-	related, err := p.loadByKey(db, tr.related, relatedKeys)
+	related, err := p.readByKey(db, relModel, tr.related.Table, relatedKeys)
 	if err != nil {
 		return err
 	}
-	relModel := p.plainModel(db, tr.related)
-	w := p.newWriter(db, tr.owner)
+	w := p.newWriter(db, tr.owner, tr.owner.name)
 	w.noSnapshot = true // as in the seed system, m2m entries carry no snapshot
 	for _, k := range order {
 		g := groups[k]
@@ -229,44 +317,34 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		}
 		objs := make([]string, 0, len(g.related))
 		for _, rk := range g.related {
-			text := keyText(rk)
-			if r, ok := related[text]; ok && relModel != nil {
-				key, _, _, err := relModel.key(ctx, r)
-				if err != nil {
-					return err
+			text := rawKeyText(relModel, rk)
+			if r, ok := related[text]; ok {
+				var obj reflect.Value
+				if relModel.wantsObject {
+					obj = r.object(ctx, relModel)
 				}
-				text = relModel.repr(r, key)
+				text = relModel.reprOf(obj, text)
 			}
 			objs = append(objs, text)
 		}
 		sort.Strings(objs)
-		key, id, _, err := tr.owner.key(ctx, owner)
-		if err != nil {
-			return err
-		}
 		changes := auditlog.Changes{tr.field: {M2M: &auditlog.M2MChange{Operation: op, Objects: objs}}}
-		if err := w.add(auditlog.ActionUpdate, owner, key, id, changes); err != nil {
+		if err := w.add(auditlog.ActionUpdate, owner, owner, reflect.Value{}, changes); err != nil {
 			return err
 		}
 	}
 	return w.flush()
 }
 
-func rawValues(ctx context.Context, fields []*schema.Field, row reflect.Value) []any {
-	out := make([]any, len(fields))
-	for i, f := range fields {
-		out[i], _ = f.ValueOf(ctx, row)
-	}
-	return out
-}
-
-// keyText renders key values so that a join row's foreign key and the
-// referenced row's key give the same text.
+// keyText renders key values for matching join rows.
 func keyText(vals []any) string {
 	var b strings.Builder
 	for i, v := range vals {
 		if i > 0 {
 			b.WriteByte(0)
+		}
+		if bs, ok := v.([]byte); ok {
+			v = string(bs)
 		}
 		if n, err := auditlog.Normalize(v, auditlog.ValueOptions{}); err == nil {
 			b.WriteString(n.Text())
@@ -275,14 +353,6 @@ func keyText(vals []any) string {
 		}
 	}
 	return b.String()
-}
-
-// loadByKey reads rows of s by primary key, keyed by keyText.
-func (p *Plugin) loadByKey(db *gorm.DB, s *schema.Schema, keys [][]any) (map[string]reflect.Value, error) {
-	ctx := db.Statement.Context
-	return p.rowsByKey(db, s, keys, func(row reflect.Value) (string, error) {
-		return keyText(rawValues(ctx, s.PrimaryFields, row)), nil
-	})
 }
 
 // plainModel compiles s with its registration, or with default options when
@@ -306,10 +376,10 @@ func (p *Plugin) plainModel(db *gorm.DB, s *schema.Schema) *model {
 
 // mentionsColumns reports whether any expression refers to one of fields'
 // columns: a Replace or Delete names the related keys, a Clear does not.
-func mentionsColumns(exprs []clause.Expression, fields []*schema.Field) bool {
+func mentionsColumns(exprs []clause.Expression, cols []string) bool {
 	names := map[string]bool{}
-	for _, f := range fields {
-		names[f.DBName] = true
+	for _, c := range cols {
+		names[c] = true
 	}
 	var walk func(e any) bool
 	col := func(c any) bool {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/migrator"
@@ -29,17 +30,16 @@ type model struct {
 	mask     auditlog.MaskFunc
 	byColumn map[string]*field
 	display  map[string]string // column → label
-	// nonCreatable: some column is never written by an insert (a
-	// read-only or default-only field), so created rows are read back.
-	nonCreatable bool
-	// defaults are non-key columns the database fills when the insert leaves
-	// them out.
-	defaults []*field
+	// wantsObject: the model has a repr or additional data of its own, so
+	// entries need its struct.
+	wantsObject bool
 }
 
 type field struct {
 	f       *schema.Field
+	index   int // position in model.fields
 	column  string
+	kind    schema.DataType // the Go side's kind: how to read a driver value
 	opts    auditlog.ValueOptions
 	audited bool
 	// noise fields (auto-updated timestamps) never make an update entry on
@@ -47,6 +47,12 @@ type field struct {
 	noise  bool
 	masked bool
 }
+
+var (
+	reprerType     = reflect.TypeFor[auditlog.Reprer]()
+	stringerType   = reflect.TypeFor[fmt.Stringer]()
+	additionalType = reflect.TypeFor[auditlog.AdditionalDataProvider]()
+)
 
 var precisionRE = regexp.MustCompile(`\((\d+)\)`)
 
@@ -113,20 +119,18 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 		if sf.DBName == "" {
 			continue
 		}
-		f := &field{f: sf, column: sf.DBName, masked: masked[sf]}
+		f := &field{f: sf, index: len(m.fields), column: sf.DBName, masked: masked[sf], kind: sf.GORMDataType}
 		f.audited = (len(include) == 0 || include[sf]) && !exclude[sf]
 		f.noise = sf.AutoUpdateTime > 0 && !include[sf]
 		f.opts = valueOptions(db, dialect, sf)
 		m.fields = append(m.fields, f)
 		m.byColumn[sf.DBName] = f
-		if !sf.Creatable {
-			m.nonCreatable = true
-		}
 		if sf.PrimaryKey {
 			m.pk = append(m.pk, f)
-		} else if sf.HasDefaultValue {
-			m.defaults = append(m.defaults, f)
 		}
+	}
+	for _, t := range []reflect.Type{s.ModelType, reflect.PointerTo(s.ModelType)} {
+		m.wantsObject = m.wantsObject || t.Implements(reprerType) || t.Implements(stringerType) || t.Implements(additionalType)
 	}
 	if len(m.pk) == 0 {
 		return nil, fmt.Errorf("auditgorm: %s has no primary key: audited models need one to name their objects", s.Name)
@@ -181,7 +185,7 @@ func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) auditlog.ValueO
 			o.TimePrecision = sf.Precision
 		}
 	}
-	if strings.Contains(dataType, "json") {
+	if _, ok := sf.Serializer.(schema.JSONSerializer); ok || strings.Contains(dataType, "json") {
 		o.JSON = true
 	}
 	if strings.Contains(dataType, "decimal") || strings.Contains(dataType, "numeric") {
@@ -212,33 +216,30 @@ func (m *model) stored(f *field, v auditlog.Value) auditlog.Value {
 	return auditlog.StringValue(m.mask(v.Text()))
 }
 
-// key returns the object key text and, for integer keys, the integer.
+// key returns the object key text of a Go object and, for integer keys,
+// the integer; ok is false when the key is zero.
 func (m *model) key(ctx context.Context, row reflect.Value) (string, *int64, bool, error) {
-	if len(m.pk) == 1 {
-		v, err := m.pk[0].value(ctx, row)
-		if err != nil || v.IsNull() {
+	vals := make([]auditlog.Value, len(m.fields))
+	for _, f := range m.pk {
+		if _, zero := f.f.ValueOf(ctx, row); zero && len(m.pk) == 1 {
+			return "", nil, false, nil
+		}
+		v, err := f.value(ctx, row)
+		if err != nil {
 			return "", nil, false, err
 		}
-		if m.intPK {
-			if i, ok := v.Int64(); ok {
-				if i == 0 {
-					return "", nil, false, nil
-				}
-				return strconv.FormatInt(i, 10), &i, true, nil
-			}
-		}
-		text := v.Text()
-		return text, nil, text != "", nil
+		vals[f.index] = v
 	}
-	b, err := m.keyJSON(ctx, row)
-	if err != nil {
-		return "", nil, false, err
-	}
-	return string(b), nil, true, nil
+	key, id := m.keyOf(vals)
+	return key, id, key != "", nil
 }
 
-// repr is the object's display text.
-func (m *model) repr(row reflect.Value, key string) string {
+// reprOf is the object's display text: its AuditRepr or String, else
+// "Type(key)".
+func (m *model) reprOf(row reflect.Value, key string) string {
+	if !row.IsValid() {
+		return m.schema.Name + "(" + key + ")"
+	}
 	if row.CanAddr() {
 		switch o := row.Addr().Interface().(type) {
 		case auditlog.Reprer:
@@ -259,7 +260,8 @@ func (m *model) repr(row reflect.Value, key string) string {
 // additionalData merges the model's data and the context's extra data.
 func additionalData(extra map[string]any, row reflect.Value) (json.RawMessage, error) {
 	var own any
-	if row.CanAddr() {
+	if !row.IsValid() {
+	} else if row.CanAddr() {
 		if p, ok := row.Addr().Interface().(auditlog.AdditionalDataProvider); ok {
 			own = p.AuditAdditionalData()
 		}
@@ -307,54 +309,158 @@ func additionalData(extra map[string]any, row reflect.Value) (json.RawMessage, e
 	return raw, nil
 }
 
-// snapshotOf encodes the object's state for serialized_data.
-func (m *model) snapshotOf(ctx context.Context, row reflect.Value, keyJSON []byte) (json.RawMessage, error) {
+// fromDB normalises a value the driver returned for the field's column. The
+// field's Go kind says how to read drivers that return text for every type
+// (MySQL) or integers for booleans (SQLite, MySQL); the value itself is the
+// database's.
+func (f *field) fromDB(raw any) (auditlog.Value, error) {
+	if raw == nil {
+		return auditlog.Null, nil
+	}
+	text, isText := raw.(string)
+	if b, ok := raw.([]byte); ok {
+		text, isText = string(b), true
+	}
+	var conv any
+	if f.opts.Decimal {
+		// SQLite keeps a DECIMAL column's numbers as INTEGER or REAL.
+		switch v := raw.(type) {
+		case int64:
+			raw = strconv.FormatInt(v, 10)
+		case float64:
+			raw = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	switch f.kind {
+	case schema.Bool:
+		switch {
+		case isText:
+			if b, err := strconv.ParseBool(text); err == nil {
+				conv = b
+			}
+		default:
+			if i, ok := raw.(int64); ok {
+				conv = i != 0
+			}
+		}
+	case schema.Int:
+		if isText {
+			if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+				conv = i
+			}
+		}
+	case schema.Uint:
+		if isText {
+			if u, err := strconv.ParseUint(text, 10, 64); err == nil {
+				conv = u
+			}
+		}
+	case schema.Float:
+		switch v := raw.(type) {
+		case int64:
+			conv = float64(v)
+		default:
+			if isText {
+				if x, err := strconv.ParseFloat(text, 64); err == nil {
+					conv = x
+				}
+			}
+		}
+	case schema.String:
+		if isText {
+			conv = text
+		}
+	case schema.Time:
+		if isText {
+			if t, ok := parseDBTime(text); ok {
+				conv = t
+			}
+		}
+	}
+	if conv == nil {
+		conv = raw
+	}
+	out, err := auditlog.Normalize(conv, f.opts)
+	if err != nil {
+		return auditlog.Null, fmt.Errorf("auditgorm: column %s: %w", f.column, err)
+	}
+	return out, nil
+}
+
+var dbTimeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02",
+}
+
+// parseDBTime reads a time a driver returned as text. Times without a zone
+// are UTC: the plugin stores and compares UTC.
+func parseDBTime(s string) (time.Time, bool) {
+	for _, l := range dbTimeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// keyOf returns the object key text of a row's values and, for an integer
+// key, the integer. The text is "" when the key is null.
+func (m *model) keyOf(vals []auditlog.Value) (string, *int64) {
+	if len(m.pk) == 1 {
+		v := vals[m.pk[0].index]
+		if v.IsNull() {
+			return "", nil
+		}
+		if m.intPK {
+			if i, ok := v.Int64(); ok {
+				return strconv.FormatInt(i, 10), &i
+			}
+		}
+		return v.Text(), nil
+	}
+	return string(m.keyJSONOf(vals)), nil
+}
+
+// keyJSONOf is the key as JSON: the typed value, or an array for composite
+// keys.
+func (m *model) keyJSONOf(vals []auditlog.Value) []byte {
+	if len(m.pk) == 1 {
+		return vals[m.pk[0].index].AppendJSON(nil)
+	}
+	b := []byte{'['}
+	for i, f := range m.pk {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = vals[f.index].AppendJSON(b)
+	}
+	return append(b, ']')
+}
+
+// snapshotOfVals encodes the object's state for serialized_data.
+func (m *model) snapshotOfVals(vals []auditlog.Value) json.RawMessage {
 	if len(m.snapshot) == 0 {
-		return nil, nil
+		return nil
 	}
 	b := make([]byte, 0, 256)
 	b = append(b, `{"model":`...)
 	name, _ := json.Marshal(m.name)
 	b = append(b, name...)
 	b = append(b, `,"pk":`...)
-	b = append(b, keyJSON...)
+	b = append(b, m.keyJSONOf(vals)...)
 	b = append(b, `,"fields":{`...)
 	for i, f := range m.snapshot {
-		v, err := f.value(ctx, row)
-		if err != nil {
-			return nil, err
-		}
 		if i > 0 {
 			b = append(b, ',')
 		}
 		col, _ := json.Marshal(f.column)
 		b = append(b, col...)
 		b = append(b, ':')
-		b = m.stored(f, v).AppendJSON(b)
+		b = m.stored(f, vals[f.index]).AppendJSON(b)
 	}
-	return append(b, '}', '}'), nil
-}
-
-// keyJSON is the object key as JSON: the typed value, or an array for
-// composite keys.
-func (m *model) keyJSON(ctx context.Context, row reflect.Value) ([]byte, error) {
-	if len(m.pk) == 1 {
-		v, err := m.pk[0].value(ctx, row)
-		if err != nil {
-			return nil, err
-		}
-		return v.AppendJSON(nil), nil
-	}
-	b := []byte{'['}
-	for i, f := range m.pk {
-		v, err := f.value(ctx, row)
-		if err != nil {
-			return nil, err
-		}
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = v.AppendJSON(b)
-	}
-	return append(b, ']'), nil
+	return append(b, '}', '}')
 }

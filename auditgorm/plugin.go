@@ -6,11 +6,15 @@
 //	if err := db.Use(auditgorm.New(auditgorm.Config{})); err != nil { … }
 //	auditlog.Register(&Book{})
 //
-// Old values come from one locking pre-select per statement in the same
-// transaction, new values from the statement's SET clause, and all entries
-// of one statement are written by one multi-row INSERT. Writes that GORM
-// cannot describe — raw Exec/Raw SQL and Table("x") without a model — are
-// not seen: log them with Log.
+// The plugin wraps GORM's own write callbacks, so it sees each statement as
+// the database will run it, after every hook, plugin and schema clause
+// (optimistic locking, soft delete) has shaped it. Old values come from a
+// locking read with the statement's own conditions (on PostgreSQL, inside
+// the UPDATE itself), new values from what the database stored (RETURNING,
+// or a read-back by key), both read as column values; all entries of one
+// statement are written by one multi-row INSERT. Writes that GORM cannot
+// describe — raw Exec/Raw SQL and Table("x") without a model — are not seen:
+// log them with Log.
 package auditgorm
 
 import (
@@ -68,7 +72,6 @@ type Plugin struct {
 	models sync.Map // *schema.Schema → *model
 	plain  sync.Map // *schema.Schema → *model, unregistered models (reprs)
 	joins  atomic.Pointer[joinIndex]
-	stmts  sync.Map // *gorm.Statement → *stmtState
 }
 
 // New returns a plugin with the given configuration; db.Use validates it.
@@ -103,29 +106,25 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	p.db = db
 	p.lock = d != auditstore.SQLite
 	cb := db.Callback()
-	steps := []error{
-		cb.Create().Before("gorm:before_create").Register("auditlog:begin_create", p.begin),
-		cb.Create().Before("gorm:create").Register("auditlog:before_create", p.beforeCreate),
-		// Before the nested association saves, so an object's create entry
-		// comes before the entries of the associations saved with it.
-		cb.Create().Before("gorm:save_after_associations").Register("auditlog:after_create", p.afterCreate),
-		cb.Create().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_create", p.end),
-		cb.Update().Before("gorm:setup_reflect_value").Register("auditlog:begin_update", p.begin),
-		cb.Update().Before("gorm:update").Register("auditlog:before_update", p.beforeUpdate),
-		cb.Update().Before("gorm:save_after_associations").Register("auditlog:after_update", p.afterUpdate),
-		cb.Update().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_update", p.end),
-		cb.Delete().Before("gorm:before_delete").Register("auditlog:begin_delete", p.begin),
-		cb.Delete().Before("gorm:delete").Register("auditlog:before_delete", p.beforeDelete),
-		cb.Delete().Before("gorm:after_delete").Register("auditlog:after_delete", p.afterDelete),
-		cb.Delete().Before("gorm:commit_or_rollback_transaction").Register("auditlog:end_delete", p.end),
-	}
-	if d == auditstore.Postgres && p.fastPG {
-		if orig := cb.Update().Get("gorm:update"); orig != nil {
-			steps = append(steps, cb.Update().Replace("gorm:update", p.wrapFast(orig, p.runFastUpdate)))
+	var steps []error
+	for _, c := range []struct {
+		proc interface {
+			Get(string) func(*gorm.DB)
+			Replace(string, func(*gorm.DB)) error
 		}
-		if orig := cb.Delete().Get("gorm:delete"); orig != nil {
-			steps = append(steps, cb.Delete().Replace("gorm:delete", p.wrapFast(orig, p.runFastDelete)))
+		name string
+		kind op
+	}{
+		{cb.Create(), "gorm:create", opCreate},
+		{cb.Update(), "gorm:update", opUpdate},
+		{cb.Delete(), "gorm:delete", opDelete},
+	} {
+		orig := c.proc.Get(c.name)
+		if orig == nil {
+			steps = append(steps, fmt.Errorf("%s is not registered: the plugin wraps GORM's own write callbacks", c.name))
+			continue
 		}
+		steps = append(steps, c.proc.Replace(c.name, p.wrap(c.kind, orig)))
 	}
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)

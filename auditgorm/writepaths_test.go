@@ -45,6 +45,9 @@ type writePath struct {
 	run   func(db *gorm.DB) error
 	want  []string
 	extra int64 // at most this many SQL statements added by the plugin
+	// writes is the number of audited write statements the call runs, when
+	// more than one: without RETURNING each reads its rows back.
+	writes int64
 }
 
 var p1, p2 = Part{ID: 1, Name: "p1"}, Part{ID: 2, Name: "p2"}
@@ -57,7 +60,7 @@ var writePaths = []writePath{
 	}, want: []string{`create 10 {"id":[null,10],"name":[null,"n"],"price":[null,1]}`, `create 11 {"id":[null,11],"name":[null,"m"],"price":[null,2]}`}, extra: 1},
 	{call: "db.CreateInBatches(&slice, 2)", run: func(db *gorm.DB) error {
 		return db.CreateInBatches(&[]Gadget{{Name: "x1"}, {Name: "x2"}, {Name: "x3"}}, 2).Error
-	}, want: []string{`create * {"id":[null,"*"],"name":[null,"x1"],"price":[null,0]}`, `create * {"id":[null,"*"],"name":[null,"x2"],"price":[null,0]}`, `create * {"id":[null,"*"],"name":[null,"x3"],"price":[null,0]}`}, extra: 2},
+	}, want: []string{`create * {"id":[null,"*"],"name":[null,"x1"],"price":[null,0]}`, `create * {"id":[null,"*"],"name":[null,"x2"],"price":[null,0]}`, `create * {"id":[null,"*"],"name":[null,"x3"],"price":[null,0]}`}, extra: 2, writes: 2},
 	{call: "db.Model(&T{}).Create(map)", run: func(db *gorm.DB) error {
 		return db.Model(&Gadget{}).Create(map[string]any{"Name": "m", "Price": 7}).Error
 	}, want: []string{`create * {"id":[null,"*"],"name":[null,"m"],"price":[null,7]}`}, extra: 2},
@@ -66,7 +69,7 @@ var writePaths = []writePath{
 	}, want: []string{`create * {"id":[null,"*"],"name":[null,"m1"],"price":[null,7]}`, `create * {"id":[null,"*"],"name":[null,"m2"],"price":[null,8]}`}, extra: 2},
 	{call: "db.Omit(\"Price\").Create(&obj)", run: func(db *gorm.DB) error {
 		return db.Omit("Price").Create(&Gadget{ID: 10, Name: "n", Price: 99}).Error
-	}, want: []string{`create 10 {"id":[null,10],"name":[null,"n"],"price":[null,0]}`}, extra: 2},
+	}, want: []string{`create 10 {"id":[null,10],"name":[null,"n"]}`}, extra: 2},
 	{call: "db.FirstOrCreate(&obj, cond)", run: func(db *gorm.DB) error {
 		return db.FirstOrCreate(&Gadget{ID: 10, Name: "f"}, Gadget{Name: "f"}).Error
 	}, want: []string{`create 10 {"id":[null,10],"name":[null,"f"],"price":[null,0]}`}, extra: 1},
@@ -246,14 +249,31 @@ func TestWritePaths(t *testing.T) {
 					if len(got) != len(wp.want) {
 						t.Fatalf("entries:\n got %q\nwant %q", got, wp.want)
 					}
-					for i := range got {
-						if !matchEntry(wp.want[i], got[i]) {
-							t.Fatalf("entry %d:\n got %s\nwant %s", i, got[i], wp.want[i])
+					// One statement's entries for different objects come in the
+					// order the database reports them.
+					left := append([]string(nil), got...)
+					for _, w := range wp.want {
+						found := -1
+						for i, g := range left {
+							if matchEntry(w, g) {
+								found = i
+								break
+							}
 						}
+						if found < 0 {
+							t.Fatalf("no entry matches %s\n got %q", w, got)
+						}
+						left = append(left[:found], left[found+1:]...)
 					}
 					t.Logf("plugin statements: %d", extra)
-					if extra > wp.extra {
-						t.Errorf("the plugin added %d statements, want at most %d", extra, wp.extra)
+					limit := wp.extra
+					if name == "mysql" {
+						// This connection does not probe the server, so GORM uses
+						// no RETURNING (as on MySQL): written rows are read back.
+						limit += max(1, wp.writes)
+					}
+					if extra > limit {
+						t.Errorf("the plugin added %d statements, want at most %d", extra, limit)
 					}
 				})
 			}

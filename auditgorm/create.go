@@ -1,0 +1,449 @@
+package auditgorm
+
+import (
+	"database/sql"
+	"fmt"
+	"reflect"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// captureCreate runs an audited INSERT (or upsert) and writes its entries
+// from the rows the database stored: RETURNING where the database has it,
+// else a read-back. An upsert's inserted and updated rows are told apart by
+// the database: by the rows that existed before, read under lock by the
+// conflict columns, and on PostgreSQL by xmax.
+func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error {
+	stmt := db.Statement
+	var (
+		oc       *clause.OnConflict
+		groups   [][]*field
+		existing []*dbRow
+	)
+	if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
+		if x, ok := c.Expression.(clause.OnConflict); ok {
+			oc = &x
+			if groups = p.conflictGroups(m, x); len(groups) == 0 {
+				return fmt.Errorf("auditgorm: %s: an ON CONFLICT column is not a column of the model", m.schema.Name)
+			}
+		}
+	}
+	returning := builds(stmt, "RETURNING")
+	if _, user := stmt.Clauses["RETURNING"]; user {
+		returning = false
+	}
+	// DO NOTHING inserts only the rows it returns, except on MySQL, whose
+	// DO NOTHING is an ON DUPLICATE KEY UPDATE that returns every row.
+	if oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
+		var err error
+		if existing, err = p.conflicting(db, m, groups, true); err != nil {
+			return err
+		}
+	}
+	var (
+		stored []*dbRow
+		err    error
+	)
+	if returning {
+		if stored, err = p.insertReturning(db, m); err != nil {
+			return err
+		}
+	} else {
+		orig(db)
+		if db.Error != nil {
+			return nil
+		}
+		if oc != nil {
+			stored, err = p.conflicting(db, m, groups, false)
+		} else {
+			stored, err = p.readCreated(db, m)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	seen := make(map[string]*dbRow, len(existing))
+	for _, r := range existing {
+		seen[r.keyText(m)] = r
+	}
+	var objs []reflect.Value
+	if oc == nil {
+		eachRow(stmt.ReflectValue, func(row reflect.Value) { objs = append(objs, row) })
+		if len(objs) != len(stored) {
+			objs = nil
+		}
+	}
+	w := p.newWriter(db, m, m.entryName(db.Statement))
+	for i, r := range stored {
+		key := r.keyText(m)
+		if key == "" {
+			return fmt.Errorf("auditgorm: %s: the created row's primary key is unknown after the insert; use a key the application or the database returns", m.schema.Name)
+		}
+		prev, existed := seen[key]
+		seen[key] = r
+		switch {
+		case existed:
+			if err := w.diff(auditlog.ActionUpdate, prev, r); err != nil {
+				return err
+			}
+		case r.inserted != nil && !*r.inserted:
+			return fmt.Errorf("auditgorm: %s: the upsert updated row %s, which another transaction inserted after it was looked for; retry the transaction", m.schema.Name, key)
+		default:
+			var obj reflect.Value
+			if objs != nil {
+				obj = objs[i]
+			}
+			if err := w.add(auditlog.ActionCreate, r, r, obj, m.createChanges(r)); err != nil {
+				return err
+			}
+		}
+	}
+	return w.flush()
+}
+
+// createChanges records every audited non-null value of a new row.
+func (m *model) createChanges(r *dbRow) auditlog.Changes {
+	changes := auditlog.Changes{}
+	for _, f := range m.fields {
+		if v := r.vals[f.index]; f.audited && !v.IsNull() {
+			changes[f.column] = auditlog.Change{Old: jsonNull, New: m.stored(f, v).AppendJSON(nil)}
+		}
+	}
+	return changes
+}
+
+// conflictGroups returns the column groups an upsert may collide on: the
+// ON CONFLICT columns when given; else the primary key, and every unique
+// column and index where any of them can fire: on MySQL, whose ON DUPLICATE
+// KEY does, and for DO NOTHING without a target elsewhere.
+func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
+	if len(oc.Columns) > 0 {
+		var g []*field
+		for _, col := range oc.Columns {
+			f := m.byColumn[col.Name]
+			if f == nil {
+				return nil
+			}
+			g = append(g, f)
+		}
+		return [][]*field{g}
+	}
+	groups := [][]*field{m.pk}
+	if p.dialect != auditstore.MySQL && !oc.DoNothing {
+		return groups
+	}
+	for _, f := range m.fields {
+		if f.f.Unique && !f.f.PrimaryKey {
+			groups = append(groups, []*field{f})
+		}
+	}
+	for _, ix := range m.schema.ParseIndexes() {
+		if ix.Class != "UNIQUE" {
+			continue
+		}
+		var g []*field
+		for _, o := range ix.Fields {
+			if f := m.byColumn[o.DBName]; f != nil {
+				g = append(g, f)
+			}
+		}
+		if len(g) == len(ix.Fields) && len(g) > 0 {
+			groups = append(groups, g)
+		}
+	}
+	return groups
+}
+
+// conflicting reads the rows whose conflict columns equal those of any row
+// the statement inserts, compared by the database (its collation decides
+// what collides), locked when asked.
+func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, lock bool) ([]*dbRow, error) {
+	stmt := db.Statement
+	var conds []clause.Expression
+	for _, g := range groups {
+		var tuples [][]any
+		for _, row := range insertedValues(stmt, m) {
+			tuple := make([]any, len(g))
+			ok := true
+			for i, f := range g {
+				v, present := row(f)
+				ok = ok && present
+				tuple[i] = v
+			}
+			if ok {
+				tuples = append(tuples, tuple)
+			}
+		}
+		if len(tuples) > 0 {
+			names := make([]string, len(g))
+			for i, f := range g {
+				names[i] = f.column
+			}
+			column, values := schema.ToQueryValues(stmt.Table, names, tuples)
+			conds = append(conds, clause.IN{Column: column, Values: values})
+		}
+	}
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	q := p.query(db).Clauses(clause.Select{Columns: m.columns(clause.CurrentTable)}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, keyOrder(m))
+	if lock && p.lock {
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	rows, err := p.readRows(q, m)
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read %s rows an upsert may change: %w", m.schema.Name, err)
+	}
+	return rows, nil
+}
+
+// insertedValues returns, per row the statement inserts, a getter of the
+// value it inserts into a field (false when it leaves the field to the
+// database).
+func insertedValues(stmt *gorm.Statement, m *model) []func(f *field) (any, bool) {
+	var out []func(f *field) (any, bool)
+	if maps := createdMaps(stmt.Dest); maps != nil {
+		for _, mv := range maps {
+			out = append(out, func(f *field) (any, bool) {
+				for _, k := range []string{f.f.Name, f.column} {
+					if v, ok := mv[k]; ok {
+						return v, true
+					}
+				}
+				return nil, false
+			})
+		}
+		return out
+	}
+	ctx := stmt.Context
+	eachRow(stmt.ReflectValue, func(row reflect.Value) {
+		out = append(out, func(f *field) (any, bool) {
+			v, zero := f.f.ValueOf(ctx, row)
+			return v, !zero
+		})
+	})
+	return out
+}
+
+// readCreated reads back, by key, the rows a create without RETURNING
+// inserted: the keys are the ones GORM set from the database's insert ids
+// or the ones the application chose.
+func (p *Plugin) readCreated(db *gorm.DB, m *model) ([]*dbRow, error) {
+	stmt := db.Statement
+	var keys [][]any
+	for _, row := range insertedValues(stmt, m) {
+		k := make([]any, len(m.pk))
+		for i, f := range m.pk {
+			k[i], _ = row(f)
+		}
+		keys = append(keys, k)
+	}
+	if maps := createdMaps(stmt.Dest); maps != nil && len(m.pk) == 1 {
+		for i, mv := range maps {
+			if id, ok := mv["@id"]; ok {
+				keys[i][0] = id
+			}
+		}
+	}
+	byKey, err := p.readByKey(db, m, stmt.Table, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*dbRow, 0, len(keys))
+	done := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		text := rawKeyText(m, k)
+		if r, ok := byKey[text]; ok && !done[text] {
+			done[text] = true
+			out = append(out, r)
+		}
+	}
+	if len(out) != len(keys) {
+		return nil, fmt.Errorf("auditgorm: %s: %d rows were inserted but %d could be read back by key; use a key the application or the database returns", m.schema.Name, len(keys), len(out))
+	}
+	return out, nil
+}
+
+// rawKeyText renders key values sent by the application as keyOf renders
+// the stored key.
+func rawKeyText(m *model, k []any) string {
+	vals := make([]auditlog.Value, len(m.fields))
+	for i, f := range m.pk {
+		v, err := f.fromDB(k[i])
+		if err != nil {
+			v, _ = auditlog.Normalize(k[i], f.opts)
+		}
+		vals[f.index] = v
+	}
+	text, _ := m.keyOf(vals)
+	return text
+}
+
+// createdMaps returns the maps a create statement inserted from, or nil.
+func createdMaps(dest any) []map[string]any {
+	switch v := dest.(type) {
+	case map[string]any:
+		return []map[string]any{v}
+	case *map[string]any:
+		return []map[string]any{*v}
+	case []map[string]any:
+		return v
+	case *[]map[string]any:
+		return *v
+	}
+	return nil
+}
+
+// eachRow calls fn for every struct row of a statement's reflect value.
+func eachRow(rv reflect.Value, fn func(reflect.Value)) {
+	switch rv.Kind() {
+	case reflect.Struct:
+		fn(rv)
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < rv.Len(); i++ {
+			row := reflect.Indirect(rv.Index(i))
+			if row.Kind() == reflect.Struct {
+				fn(row)
+			}
+		}
+	}
+}
+
+// insertReturning does what gorm:create does on a database with RETURNING,
+// with one difference: the statement returns every column after the ones
+// GORM asks for. GORM scans its columns into the caller's objects exactly
+// as it would; the plugin keeps the rest, the rows as stored.
+func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
+	stmt := db.Statement
+	if !stmt.Unscoped {
+		for _, c := range stmt.Schema.CreateClauses {
+			stmt.AddClause(c)
+		}
+	}
+	var gormCols []clause.Column
+	for _, f := range stmt.Schema.FieldsWithDefaultDBValue {
+		if f.Readable {
+			gormCols = append(gormCols, clause.Column{Name: f.DBName})
+		}
+	}
+	ret := append(append([]clause.Column(nil), gormCols...), m.columns("")...)
+	if p.dialect == auditstore.Postgres {
+		ret = append(ret, clause.Column{Name: "(xmax = 0) AS " + aliasInserted, Raw: true})
+	}
+	stmt.AddClause(clause.Returning{Columns: ret})
+	defer delete(stmt.Clauses, "RETURNING")
+	if stmt.SQL.Len() == 0 {
+		stmt.AddClauseIfNotExists(clause.Insert{})
+		stmt.AddClause(callbacks.ConvertToCreateValues(stmt))
+		stmt.Build(stmt.BuildClauses...)
+	}
+	if db.Error != nil {
+		return nil, nil
+	}
+	rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	sr := &splitRows{Rows: rows, k: len(gormCols), cols: cols, rr: newRowReader(m, cols[len(gormCols):]), max: p.maxRows}
+	sr.holders = make([]any, len(cols)-sr.k)
+	if len(gormCols) > 0 {
+		mode := gorm.ScanUpdate
+		if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
+			if oc, _ := c.Expression.(clause.OnConflict); oc.DoNothing {
+				mode |= gorm.ScanOnConflictDoNothing
+			}
+		}
+		gorm.Scan(sr, db, mode)
+	}
+	// Rows gorm.Scan stepped over (ON CONFLICT DO NOTHING) or left unread
+	// are the plugin's all the same.
+	skip := make([]any, sr.k)
+	for i := range skip {
+		skip[i] = new(any)
+	}
+	if sr.pending {
+		_ = sr.Scan(skip...)
+	}
+	for sr.err == nil && sr.Next() {
+		_ = sr.Scan(skip...)
+	}
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	setResult(db, int64(len(sr.out)))
+	return sr.out, nil
+}
+
+// splitRows shows GORM the first k columns of a result and keeps the rest as
+// rows of the model.
+type splitRows struct {
+	*sql.Rows
+	k       int
+	cols    []string
+	rr      *rowReader
+	holders []any
+	out     []*dbRow
+	max     int
+	err     error
+	pending bool // Next returned a row that was not scanned yet
+}
+
+func (s *splitRows) Next() bool {
+	if s.pending && s.err == nil {
+		skip := make([]any, s.k)
+		for i := range skip {
+			skip[i] = new(any)
+		}
+		_ = s.Scan(skip...)
+	}
+	s.pending = s.Rows.Next()
+	return s.pending
+}
+
+func (s *splitRows) Columns() ([]string, error) { return s.cols[:s.k], nil }
+
+func (s *splitRows) ColumnTypes() ([]*sql.ColumnType, error) {
+	t, err := s.Rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	return t[:s.k], nil
+}
+
+func (s *splitRows) Scan(dest ...any) error {
+	s.pending = false
+	full := make([]any, 0, len(dest)+len(s.holders))
+	full = append(full, dest...)
+	clear(s.holders)
+	for i := range s.holders {
+		full = append(full, &s.holders[i])
+	}
+	if err := s.Rows.Scan(full...); err != nil {
+		s.err = err
+		return err
+	}
+	r, err := s.rr.read(s.holders)
+	if err == nil && len(s.out) >= s.max {
+		err = fmt.Errorf("%w: more than %d rows", ErrTooManyRows, s.max)
+	}
+	if err != nil {
+		s.err = err
+		return err
+	}
+	s.out = append(s.out, r)
+	return nil
+}

@@ -1,0 +1,91 @@
+package auditgorm
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+var jsonNull = []byte("null")
+
+// writer collects the entries of one statement and writes them with one
+// multi-row insert on the statement's connection, inside its transaction.
+type writer struct {
+	db      *gorm.DB
+	p       *Plugin
+	m       *model
+	base    auditlog.Entry
+	entries []auditlog.Entry
+	// noSnapshot leaves serialized_data empty (many-to-many entries).
+	noSnapshot bool
+	extra      map[string]any // the context's extra data, read once
+}
+
+// newWriter returns the writer of the statement's entries for objects of m,
+// named name.
+func (p *Plugin) newWriter(db *gorm.DB, m *model, name string) *writer {
+	ctx := db.Statement.Context
+	return &writer{db: db, p: p, m: m, base: baseEntry(ctx, name, p.now()), extra: auditlog.ExtraFromContext(ctx)}
+}
+
+// entryName is the model name entries of the statement carry: the
+// registered name when the statement writes the model's own table, else the
+// table it writes (Table("archive") on a registered model), so that an
+// entry never names a row of a table it did not touch.
+func (m *model) entryName(stmt *gorm.Statement) string {
+	if stmt.Table == "" || stmt.Table == m.schema.Table {
+		return m.name
+	}
+	return stmt.Table
+}
+
+// baseEntry fills what the context says about every entry of a statement.
+func baseEntry(ctx context.Context, model string, now time.Time) auditlog.Entry {
+	e := auditlog.Entry{Model: model, Timestamp: now.UTC().Truncate(time.Microsecond)}
+	if a, ok := auditlog.ActorFromContext(ctx); ok {
+		e.ActorID, e.ActorName = a.ID, a.Name
+	}
+	e.RemoteAddr, e.RemotePort = auditlog.RemoteAddrFromContext(ctx)
+	e.CorrelationID = auditlog.CorrelationIDFromContext(ctx)
+	return e
+}
+
+// add adds an entry for the object keyed by key (the row before the write)
+// in the state of state (the row after it, or before a delete). obj, when
+// valid, is the caller's object for the row; else one is built from state
+// when the model wants one for its repr or additional data.
+func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Value, changes auditlog.Changes) error {
+	e := w.base
+	e.Action, e.Changes = action, changes
+	e.ObjectPK, e.ObjectID = w.m.keyOf(key.vals)
+	if !obj.IsValid() && w.m.wantsObject {
+		obj = state.object(w.db.Statement.Context, w.m)
+	}
+	e.ObjectRepr = w.m.reprOf(obj, e.ObjectPK)
+	var err error
+	if e.AdditionalData, err = additionalData(w.extra, obj); err != nil {
+		return err
+	}
+	if !w.noSnapshot {
+		e.SerializedData = w.m.snapshotOfVals(state.vals)
+	}
+	w.entries = append(w.entries, e)
+	return nil
+}
+
+func (w *writer) flush() error {
+	if len(w.entries) == 0 {
+		return nil
+	}
+	if err := auditstore.Insert(w.db.Statement.Context, w.db.Statement.ConnPool, w.p.dialect, w.entries); err != nil {
+		return fmt.Errorf("auditgorm: write audit entries for %s: %w", w.m.schema.Name, err)
+	}
+	w.entries = w.entries[:0]
+	return nil
+}

@@ -1,0 +1,150 @@
+package auditgorm
+
+import (
+	"fmt"
+	"slices"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/go-auditlog/auditlog"
+)
+
+// The plugin captures a write at the moment GORM runs it: it wraps GORM's
+// own gorm:create, gorm:update and gorm:delete callbacks. Everything that
+// runs before them — hooks, other plugins' callbacks, the schema's
+// update and delete clauses (optimistic locking, soft delete) — has shaped
+// the statement by then, so the plugin reads, pins and records exactly the
+// statement the database runs. All state of one capture lives in one
+// function call: nothing outlives the statement, whatever panics.
+
+type op int
+
+const (
+	opCreate op = iota
+	opUpdate
+	opDelete
+)
+
+// wrap returns the replacement of one of GORM's write callbacks.
+func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		if db.Error != nil || db.DryRun || auditlog.IsDisabled(db.Statement.Context) {
+			orig(db)
+			return
+		}
+		m, err := p.modelFor(db)
+		if err != nil {
+			_ = db.AddError(err)
+			return
+		}
+		var tracks []*m2mTrack
+		if m == nil {
+			if tracks, err = p.joinTracks(db); err != nil {
+				_ = db.AddError(err)
+				return
+			}
+			if len(tracks) == 0 {
+				orig(db)
+				return
+			}
+		}
+		if db.Statement.SQL.Len() > 0 && kind != opCreate {
+			_ = db.AddError(fmt.Errorf("auditgorm: %s: the statement was built before auditing could read it; use GORM's Update/Delete methods, or log it with auditgorm.Log", db.Statement.Table))
+			return
+		}
+		p.atomically(db, func() error {
+			switch {
+			case m == nil:
+				return p.captureJoin(db, tracks, kind, orig)
+			case kind == opCreate:
+				return p.captureCreate(db, m, orig)
+			case kind == opUpdate:
+				return p.captureUpdate(db, m, orig)
+			default:
+				return p.captureDelete(db, m, orig)
+			}
+		})
+	}
+}
+
+// atomically runs fn in the statement's transaction, or in one of its own
+// when the caller disabled GORM's default transaction, so that the change
+// and its entries commit together. The transaction it opens is closed
+// whatever fn does, a panic included.
+func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
+	stmt := db.Statement
+	if _, inTx := stmt.ConnPool.(gorm.TxCommitter); inTx {
+		if err := fn(); err != nil {
+			_ = db.AddError(err)
+		}
+		return
+	}
+	pool := stmt.ConnPool
+	tx := db.Begin()
+	if tx.Error != nil {
+		_ = db.AddError(fmt.Errorf("auditgorm: begin transaction for audited write: %w", tx.Error))
+		return
+	}
+	committed := false
+	defer func() {
+		stmt.ConnPool = pool
+		if !committed {
+			tx.Rollback()
+		}
+	}()
+	stmt.ConnPool = tx.Statement.ConnPool
+	if err := fn(); err != nil {
+		_ = db.AddError(err)
+	}
+	if db.Error != nil {
+		return
+	}
+	if err := tx.Commit().Error; err != nil {
+		_ = db.AddError(fmt.Errorf("auditgorm: commit audited write: %w", err))
+		return
+	}
+	committed = true
+}
+
+// missingWhere reports what gorm:update and gorm:delete check: a statement
+// without conditions (a soft-delete scope alone does not count) needs
+// AllowGlobalUpdate.
+func missingWhere(db *gorm.DB) bool {
+	if db.AllowGlobalUpdate {
+		return false
+	}
+	c, ok := db.Statement.Clauses["WHERE"]
+	if !ok {
+		return true
+	}
+	w, _ := c.Expression.(clause.Where)
+	if _, soft := db.Statement.Clauses["soft_delete_enabled"]; soft {
+		return len(w.Exprs) <= 1
+	}
+	return len(w.Exprs) == 0
+}
+
+// builds reports whether the statement's SQL will contain the named clause
+// on this database (GORM builds LIMIT for updates only on MySQL, say).
+func builds(stmt *gorm.Statement, name string) bool {
+	return slices.Contains(stmt.BuildClauses, name)
+}
+
+// whereExprs returns the statement's WHERE conditions.
+func whereExprs(stmt *gorm.Statement) []clause.Expression {
+	if c, ok := stmt.Clauses["WHERE"]; ok {
+		if w, ok := c.Expression.(clause.Where); ok {
+			return append([]clause.Expression(nil), w.Exprs...)
+		}
+	}
+	return nil
+}
+
+// setResult records the rows a write affected, as GORM's callbacks do.
+func setResult(db *gorm.DB, n int64) {
+	db.RowsAffected = n
+	if db.Statement.Result != nil {
+		db.Statement.Result.RowsAffected = n
+	}
+}

@@ -1,0 +1,265 @@
+package auditgorm
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog"
+)
+
+// Rows are read from the database as column values, never through the
+// model's Go struct: what an entry records is what the database stored, a
+// NULL stays null even where the Go field cannot hold it, and a value the
+// database rounded is recorded rounded.
+//
+// Column aliases the plugin adds to its own queries:
+const (
+	aliasOld      = "_ao" // _ao<i>: field i of the row before the write
+	aliasNewKey   = "_nk" // _nk<i>: primary key field i after the write
+	aliasInserted = "_auditlog_inserted"
+)
+
+// dbRow is one row of an audited table, as column values.
+type dbRow struct {
+	raw    []any            // per model field: the driver's value
+	vals   []auditlog.Value // per model field: normalised
+	old    *dbRow           // the row before the write, when the query returned both
+	newKey []any            // per primary key field: the key after the write
+	// inserted is set when the database said whether an upsert inserted the
+	// row (PostgreSQL's xmax = 0).
+	inserted *bool
+}
+
+// rowReader turns the values of one result row into a dbRow of m. Columns
+// named like model columns fill the row; _ao<i> columns fill its old row,
+// _nk<i> columns its new key; others are skipped.
+type rowReader struct {
+	m       *model
+	targets []target
+	hasOld  bool
+}
+
+type target struct {
+	set int // 0 row, 1 old row, 2 new key, 3 inserted flag, -1 skipped
+	idx int
+}
+
+func newRowReader(m *model, cols []string) *rowReader {
+	rr := &rowReader{m: m, targets: make([]target, len(cols))}
+	for i, c := range cols {
+		rr.targets[i] = target{set: -1}
+		if f := m.byColumn[c]; f != nil {
+			rr.targets[i] = target{0, f.index}
+			continue
+		}
+		if c == aliasInserted {
+			rr.targets[i] = target{set: 3}
+			continue
+		}
+		for _, a := range []struct {
+			prefix string
+			set    int
+		}{{aliasOld, 1}, {aliasNewKey, 2}} {
+			if n, ok := strings.CutPrefix(c, a.prefix); ok {
+				if j, err := strconv.Atoi(n); err == nil && j >= 0 && (a.set == 1 && j < len(m.fields) || a.set == 2 && j < len(m.pk)) {
+					rr.targets[i] = target{a.set, j}
+					rr.hasOld = rr.hasOld || a.set == 1
+				}
+			}
+		}
+	}
+	return rr
+}
+
+func (rr *rowReader) read(holders []any) (*dbRow, error) {
+	m := rr.m
+	r := &dbRow{raw: make([]any, len(m.fields))}
+	if rr.hasOld {
+		r.old = &dbRow{raw: make([]any, len(m.fields))}
+	}
+	for i, t := range rr.targets {
+		switch t.set {
+		case 0:
+			r.raw[t.idx] = holders[i]
+		case 1:
+			r.old.raw[t.idx] = holders[i]
+		case 2:
+			if r.newKey == nil {
+				r.newKey = make([]any, len(m.pk))
+			}
+			r.newKey[t.idx] = holders[i]
+		case 3:
+			b, err := dbBool(holders[i])
+			if err != nil {
+				return nil, err
+			}
+			r.inserted = &b
+		}
+	}
+	if err := r.normalize(m); err != nil {
+		return nil, err
+	}
+	if r.old != nil {
+		if err := r.old.normalize(m); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// scanRows reads rows as column values of m, at most limit-1 of them (no
+// limit when limit is 0).
+func scanRows(rows *sql.Rows, m *model, limit int) ([]*dbRow, error) {
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	rr := newRowReader(m, cols)
+	dest := make([]any, len(cols))
+	holders := make([]any, len(cols))
+	for i := range dest {
+		dest[i] = &holders[i]
+	}
+	var out []*dbRow
+	for rows.Next() {
+		if limit > 0 && len(out) >= limit-1 {
+			return nil, errTooMany(m, limit-1)
+		}
+		clear(holders)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r, err := rr.read(holders)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func errTooMany(m *model, maxRows int) error {
+	return fmt.Errorf("%w: %s: more than %d rows; narrow the WHERE or raise Config.MaxRowsPerStatement", ErrTooManyRows, m.schema.Name, maxRows)
+}
+
+func (r *dbRow) normalize(m *model) error {
+	r.vals = make([]auditlog.Value, len(m.fields))
+	for i, f := range m.fields {
+		v, err := f.fromDB(r.raw[i])
+		if err != nil {
+			return err
+		}
+		r.vals[i] = v
+	}
+	return nil
+}
+
+// keyRaw is the row's primary key as driver values, for a query by key.
+func (r *dbRow) keyRaw(m *model) []any {
+	k := make([]any, len(m.pk))
+	for i, f := range m.pk {
+		k[i] = r.raw[f.index]
+	}
+	return k
+}
+
+// keyText is the row's key as model.keyOf renders it.
+func (r *dbRow) keyText(m *model) string {
+	k, _ := m.keyOf(r.vals)
+	return k
+}
+
+// object builds the model's struct from the row, for reprs and for
+// AdditionalDataProvider. Values a field cannot take are left zero: the
+// entry's values come from the row, not from this struct.
+func (r *dbRow) object(ctx context.Context, m *model) reflect.Value {
+	obj := reflect.New(m.schema.ModelType).Elem()
+	for i, f := range m.fields {
+		if r.raw[i] != nil {
+			func() {
+				defer func() { _ = recover() }() // a setter that panics on a foreign type
+				_ = f.f.Set(ctx, obj, r.raw[i])
+			}()
+		}
+	}
+	return obj
+}
+
+// query builds a read of the statement's table on the statement's
+// connection (its transaction), with no hooks and no default scopes: the
+// conditions passed are exactly the ones applied.
+func (p *Plugin) query(db *gorm.DB) *gorm.DB {
+	stmt := db.Statement
+	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true})
+	if stmt.Schema != nil {
+		// The model resolves conditions on "the primary key" (Delete(&T{}, 7));
+		// Unscoped: the statement's own conditions already hold its scopes.
+		q = q.Model(reflect.New(stmt.Schema.ModelType).Interface()).Unscoped()
+	}
+	q = q.Table(stmt.Table)
+	q.Statement.TableExpr = stmt.TableExpr
+	return q
+}
+
+// readRows runs q and scans its rows as column values of m.
+func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	return scanRows(rows, m, p.maxRows+1)
+}
+
+// columns lists m's columns for a SELECT or RETURNING list.
+func (m *model) columns(table string) []clause.Column {
+	cols := make([]clause.Column, len(m.fields))
+	for i, f := range m.fields {
+		cols[i] = clause.Column{Table: table, Name: f.column}
+	}
+	return cols
+}
+
+// readByKey reads rows of m by primary key, in as few statements as the
+// bind-variable limit allows, indexed by key text. It reads soft-deleted rows
+// too and takes no lock: the rows are the statement's own.
+func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (map[string]*dbRow, error) {
+	out := make(map[string]*dbRow, len(keys))
+	chunk := max(1, min(pinLimit/len(m.pk), p.maxRows))
+	for start := 0; start < len(keys); start += chunk {
+		column, values := schema.ToQueryValues("", m.schema.PrimaryFieldDBNames, keys[start:min(start+chunk, len(keys))])
+		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(table).
+			Clauses(clause.Select{Columns: m.columns("")}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+		rows, err := p.readRows(q, m)
+		if err != nil {
+			return nil, fmt.Errorf("auditgorm: read back %s rows: %w", m.schema.Name, err)
+		}
+		for _, r := range rows {
+			out[r.keyText(m)] = r
+		}
+	}
+	return out, nil
+}
+
+// dbBool reads a boolean a driver returned.
+func dbBool(x any) (bool, error) {
+	switch v := x.(type) {
+	case bool:
+		return v, nil
+	case int64:
+		return v != 0, nil
+	case []byte:
+		return strconv.ParseBool(string(v))
+	case string:
+		return strconv.ParseBool(v)
+	}
+	return false, fmt.Errorf("auditgorm: unexpected boolean %T from the database", x)
+}

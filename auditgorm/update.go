@@ -1,0 +1,515 @@
+package auditgorm
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// pinLimit bounds the bind variables of the "key IN (…)" condition that pins
+// a write to the rows the plugin read; larger writes run in chunks.
+const pinLimit = 30_000
+
+// captureUpdate runs an audited UPDATE and writes its entries.
+func (p *Plugin) captureUpdate(db *gorm.DB, m *model, orig func(*gorm.DB)) error {
+	stmt := db.Statement
+	// What gorm:update does first; schema clauses mark themselves applied,
+	// so running them again in orig is harmless.
+	for _, c := range stmt.Schema.UpdateClauses {
+		stmt.AddClause(c)
+	}
+	stmt.AddClauseIfNotExists(clause.Update{})
+	set, ok := setClause(stmt)
+	if !ok {
+		set = callbacks.ConvertToAssignments(stmt)
+		if db.Error != nil || len(set) == 0 {
+			return nil
+		}
+		stmt.AddClause(set)
+		defer delete(stmt.Clauses, "SET")
+	}
+	if missingWhere(db) {
+		return gorm.ErrMissingWhereClause
+	}
+	return p.runUpdate(db, m, set, auditlog.ActionUpdate, orig)
+}
+
+func setClause(stmt *gorm.Statement) (clause.Set, bool) {
+	c, ok := stmt.Clauses["SET"]
+	if !ok {
+		return nil, false
+	}
+	set, _ := c.Expression.(clause.Set)
+	return set, true
+}
+
+// runUpdate runs the statement's UPDATE (an update, or a soft delete) and
+// records each changed row with its old values from a locking read and its
+// new values as the database stored them.
+func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlog.Action, orig func(*gorm.DB)) error {
+	stmt := db.Statement
+	_, userReturning := stmt.Clauses["RETURNING"]
+	userReturning = userReturning && orig != nil
+	if p.fastPG && p.dialect == auditstore.Postgres && !userReturning && p.oneStatement(stmt) {
+		rows, err := p.pgUpdate(db, m, set)
+		if err != nil {
+			return err
+		}
+		setResult(db, int64(len(rows)))
+		pairs := make([][2]*dbRow, len(rows))
+		for i, r := range rows {
+			pairs[i] = [2]*dbRow{r.old, r}
+		}
+		return p.changedEntries(db, m, action, pairs)
+	}
+	keyExprs := newKeyExprs(m, set)
+	old, err := p.preselect(db, m, keyExprs)
+	if err != nil {
+		return err
+	}
+	returning := builds(stmt, "RETURNING") && !userReturning && p.dialect != auditstore.MySQL // MariaDB has no UPDATE … RETURNING
+	var fresh []*dbRow
+	switch {
+	case userReturning:
+		// The caller reads RETURNING rows into its objects: GORM runs the
+		// statement, pinned in one piece, and the rows are read back.
+		if len(old)*len(m.pk) > pinLimit {
+			return fmt.Errorf("%w: %s: an UPDATE … RETURNING of more than %d rows cannot be pinned in one statement", ErrTooManyRows, m.schema.Name, pinLimit/len(m.pk))
+		}
+		p.pin(stmt, m, old)
+		orig(db)
+		if db.Error != nil {
+			return nil
+		}
+	default:
+		fresh, err = p.runPinned(db, m, old, returning)
+		if err != nil {
+			return err
+		}
+	}
+	if !returning {
+		keys := make([][]any, len(old))
+		for i, r := range old {
+			keys[i] = r.afterKey(m)
+		}
+		byKey, err := p.readByKey(db, m, stmt.Table, keys)
+		if err != nil {
+			return err
+		}
+		fresh = fresh[:0]
+		for _, r := range byKey {
+			fresh = append(fresh, r)
+		}
+	}
+	byKey := make(map[string]*dbRow, len(fresh))
+	for _, r := range fresh {
+		byKey[r.keyText(m)] = r
+	}
+	pairs := make([][2]*dbRow, 0, len(old))
+	for _, o := range old {
+		k, err := o.afterKeyText(m)
+		if err != nil {
+			return err
+		}
+		if n, ok := byKey[k]; ok {
+			pairs = append(pairs, [2]*dbRow{o, n})
+		}
+	}
+	return p.changedEntries(db, m, action, pairs)
+}
+
+// oneStatement reports whether PostgreSQL can read the old rows inside the
+// UPDATE itself (see pgUpdate).
+func (p *Plugin) oneStatement(stmt *gorm.Statement) bool {
+	if len(stmt.Joins) > 0 || stmt.TableExpr != nil {
+		return false
+	}
+	_, from := stmt.Clauses["FROM"]
+	return !from
+}
+
+// newKeyExprs returns, per primary key field, the value the statement
+// assigns to it, or nil when it leaves the key alone.
+func newKeyExprs(m *model, set clause.Set) []any {
+	var out []any
+	for i, f := range m.pk {
+		for _, a := range set {
+			if a.Column.Name == f.column {
+				if out == nil {
+					out = make([]any, len(m.pk))
+					for j, g := range m.pk {
+						out[j] = clause.Column{Table: clause.CurrentTable, Name: g.column}
+					}
+				}
+				out[i] = a.Value
+			}
+		}
+	}
+	return out
+}
+
+// afterKey is the row's key after the write: its own, or the new key the
+// pre-select computed from the statement's assignments.
+func (r *dbRow) afterKey(m *model) []any {
+	if r.newKey != nil {
+		return r.newKey
+	}
+	return r.keyRaw(m)
+}
+
+func (r *dbRow) afterKeyText(m *model) (string, error) {
+	if r.newKey == nil {
+		return r.keyText(m), nil
+	}
+	vals := make([]auditlog.Value, len(m.fields))
+	copy(vals, r.vals)
+	for i, f := range m.pk {
+		v, err := f.fromDB(r.newKey[i])
+		if err != nil {
+			return "", err
+		}
+		vals[f.index] = v
+	}
+	k, _ := m.keyOf(vals)
+	return k, nil
+}
+
+// preselect reads the rows the statement will change, with the statement's
+// own conditions, order and limit, locked where the database can: exactly
+// the rows the write will touch. keyExprs, when set, are the statement's
+// assignments to the key, computed per row.
+func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, error) {
+	stmt := db.Statement
+	q := p.query(db)
+	sel := clause.Select{Columns: m.columns(clause.CurrentTable)}
+	if keyExprs != nil {
+		var sql strings.Builder
+		vars := make([]any, len(keyExprs))
+		for i, e := range keyExprs {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			sql.WriteString("? AS " + aliasNewKey + strconv.Itoa(i))
+			vars[i] = e
+		}
+		sel = clause.Select{Expression: clause.Expr{SQL: "?, " + sql.String(), Vars: append([]any{sel}, vars...)}}
+	}
+	q = q.Clauses(sel, clause.Where{Exprs: whereExprs(stmt)})
+	limit := p.maxRows + 1
+	if c, ok := stmt.Clauses["ORDER BY"]; ok && builds(stmt, "ORDER BY") {
+		if o, ok := c.Expression.(clause.OrderBy); ok {
+			q.Statement.AddClause(o)
+		}
+	}
+	q = q.Clauses(keyOrder(m))
+	if builds(stmt, "LIMIT") {
+		if c, ok := stmt.Clauses["LIMIT"]; ok {
+			if l, ok := c.Expression.(clause.Limit); ok && l.Limit != nil && *l.Limit >= 0 && *l.Limit < limit {
+				limit = *l.Limit // the statement's own limit
+			}
+		}
+	}
+	q = q.Limit(limit)
+	if p.lock {
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read %s rows before writing: %w", m.schema.Name, err)
+	}
+	out, err := scanRows(rows, m, 0)
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read %s rows before writing: %w", m.schema.Name, err)
+	}
+	if len(out) > p.maxRows {
+		return nil, errTooMany(m, p.maxRows)
+	}
+	return out, nil
+}
+
+// keyOrder orders rows by primary key: entries come out in a stable order,
+// and concurrent writers lock rows in the same order.
+func keyOrder(m *model) clause.OrderBy {
+	cols := make([]clause.OrderByColumn, len(m.pk))
+	for i, f := range m.pk {
+		cols[i] = clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.column}}
+	}
+	return clause.OrderBy{Columns: cols}
+}
+
+// pin adds "key IN (the rows read)" to the statement's conditions, or a
+// condition that matches nothing when no row was read.
+func (p *Plugin) pin(stmt *gorm.Statement, m *model, rows []*dbRow) {
+	if len(rows) == 0 {
+		stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "1 = 0"}}})
+		return
+	}
+	keys := make([][]any, len(rows))
+	for i, r := range rows {
+		keys[i] = r.keyRaw(m)
+	}
+	column, values := schema.ToQueryValues(stmt.Table, m.schema.PrimaryFieldDBNames, keys)
+	stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+}
+
+// runPinned runs the statement once per chunk of the rows read, each run
+// pinned to its chunk, and returns the rows RETURNING gave when asked. A
+// statement that matched no row still runs, pinned to nothing, so that its
+// errors are the user's to see.
+func (p *Plugin) runPinned(db *gorm.DB, m *model, rows []*dbRow, returning bool) ([]*dbRow, error) {
+	stmt := db.Statement
+	where, hadWhere := stmt.Clauses["WHERE"]
+	defer func() {
+		if hadWhere {
+			stmt.Clauses["WHERE"] = where
+		} else {
+			delete(stmt.Clauses, "WHERE")
+		}
+	}()
+	if returning {
+		if _, ok := stmt.Clauses["RETURNING"]; !ok {
+			stmt.AddClause(clause.Returning{Columns: m.columns("")})
+			defer delete(stmt.Clauses, "RETURNING")
+		}
+	}
+	chunk := max(1, pinLimit/len(m.pk))
+	var (
+		out      []*dbRow
+		affected int64
+	)
+	for start := 0; start == 0 || start < len(rows); start += chunk {
+		if hadWhere {
+			stmt.Clauses["WHERE"] = where
+		}
+		p.pin(stmt, m, rows[start:min(start+chunk, len(rows))])
+		stmt.SQL.Reset()
+		stmt.Vars = nil
+		stmt.Build(stmt.BuildClauses...)
+		if returning {
+			res, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+			if err != nil {
+				return nil, err
+			}
+			got, err := scanRows(res, m, 0)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, got...)
+			affected += int64(len(got))
+		} else {
+			res, err := stmt.ConnPool.ExecContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+			if err != nil {
+				return nil, err
+			}
+			n, _ := res.RowsAffected()
+			affected += n
+			if stmt.Result != nil {
+				stmt.Result.Result = res
+			}
+		}
+	}
+	setResult(db, affected)
+	return out, nil
+}
+
+// On PostgreSQL an audited UPDATE reads its old rows in the same statement:
+//
+//	UPDATE t SET … FROM (SELECT cols AS _ao<i> FROM t WHERE <the statement's
+//	conditions> ORDER BY pk LIMIT n FOR UPDATE) AS _auditlog_old
+//	WHERE t.pk = _auditlog_old._ao<pk>
+//	RETURNING _auditlog_old._ao<i>, t.col…
+//
+// One round trip gives the locked old rows and the stored new rows, matched
+// even when the statement changes their keys. The subquery's columns carry
+// a prefix so that names in SET expressions and conditions stay
+// unambiguous.
+const pgOld = "_auditlog_old"
+
+func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, error) {
+	stmt := db.Statement
+	cols := make([]clause.Column, len(m.fields))
+	var ret, join strings.Builder
+	table := stmt.Quote(clause.Table{Name: stmt.Table})
+	for i, f := range m.fields {
+		alias := aliasOld + strconv.Itoa(i)
+		cols[i] = clause.Column{Table: clause.CurrentTable, Name: f.column, Alias: alias}
+		ret.WriteString(pgOld + "." + alias + ", ")
+	}
+	for i, f := range m.fields {
+		if i > 0 {
+			ret.WriteString(", ")
+		}
+		ret.WriteString(table + "." + stmt.Quote(f.column))
+	}
+	for i, f := range m.pk {
+		if i > 0 {
+			join.WriteString(" AND ")
+		}
+		join.WriteString(table + "." + stmt.Quote(f.column) + " = " + pgOld + "." + aliasOld + strconv.Itoa(f.index))
+	}
+	sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
+	return p.queryRows(db, m, sql, clause.Table{Name: stmt.Table}, set, p.lockingSubquery(db, m, cols))
+}
+
+// lockingSubquery selects cols of the rows the statement's conditions match,
+// in key order, locked: the pre-select, as a subquery.
+func (p *Plugin) lockingSubquery(db *gorm.DB, m *model, cols []clause.Column) *gorm.DB {
+	return p.query(db).Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: whereExprs(db.Statement)}, keyOrder(m),
+		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
+}
+
+// queryRows runs a statement of the plugin's that returns rows of m.
+func (p *Plugin) queryRows(db *gorm.DB, m *model, sql string, vars ...any) ([]*dbRow, error) {
+	rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	return scanRows(rows, m, p.maxRows+1)
+}
+
+// changedEntries writes one entry per (old, new) pair whose audited values
+// differ (every pair for a delete).
+func (p *Plugin) changedEntries(db *gorm.DB, m *model, action auditlog.Action, pairs [][2]*dbRow) error {
+	w := p.newWriter(db, m, m.entryName(db.Statement))
+	for _, pr := range pairs {
+		if err := w.diff(action, pr[0], pr[1]); err != nil {
+			return err
+		}
+	}
+	return w.flush()
+}
+
+// diff adds an entry for the change from o to n, if its audited values
+// differ (always for a delete). The entry names the object by its key
+// before the write: a key the statement changed shows in the changes.
+func (w *writer) diff(action auditlog.Action, o, n *dbRow) error {
+	m := w.m
+	changes := auditlog.Changes{}
+	for _, f := range m.fields {
+		if !f.audited || (action == auditlog.ActionUpdate && f.noise) {
+			continue
+		}
+		if a, b := o.vals[f.index], n.vals[f.index]; !a.Equal(b) {
+			changes[f.column] = auditlog.Change{Old: m.stored(f, a).AppendJSON(nil), New: m.stored(f, b).AppendJSON(nil)}
+		}
+	}
+	if len(changes) == 0 && action == auditlog.ActionUpdate {
+		return nil
+	}
+	return w.add(action, o, n, reflect.Value{}, changes)
+}
+
+// captureDelete runs an audited DELETE (or the UPDATE a soft delete turns
+// it into) and writes its entries.
+func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error {
+	stmt := db.Statement
+	for _, c := range stmt.Schema.DeleteClauses {
+		stmt.AddClause(c)
+	}
+	if stmt.SQL.Len() > 0 {
+		// A delete clause built the statement: a soft delete, which is an
+		// UPDATE of its deleted-at (or flag) column.
+		set, ok := setClause(stmt)
+		if !ok {
+			return fmt.Errorf("auditgorm: %s: a delete clause of the model built a statement that is not an UPDATE; it cannot be audited", m.schema.Name)
+		}
+		stmt.SQL.Reset()
+		stmt.Vars = nil
+		saved := stmt.BuildClauses
+		stmt.BuildClauses = db.Callback().Update().Clauses
+		defer func() { stmt.BuildClauses = saved }()
+		if missingWhere(db) {
+			return gorm.ErrMissingWhereClause
+		}
+		return p.runUpdate(db, m, set, auditlog.ActionDelete, nil)
+	}
+	stmt.AddClauseIfNotExists(clause.Delete{})
+	// The key conditions gorm:delete adds for the objects passed in.
+	objs := []reflect.Value{stmt.ReflectValue}
+	if stmt.ReflectValue.CanAddr() && stmt.Dest != stmt.Model && stmt.Model != nil {
+		objs = append(objs, reflect.ValueOf(stmt.Model))
+	}
+	for _, rv := range objs {
+		_, keys := schema.GetIdentityFieldValuesMap(stmt.Context, rv, stmt.Schema.PrimaryFields)
+		if column, values := schema.ToQueryValues(stmt.Table, stmt.Schema.PrimaryFieldDBNames, keys); len(values) > 0 {
+			stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+		}
+	}
+	stmt.AddClauseIfNotExists(clause.From{})
+	if missingWhere(db) {
+		return gorm.ErrMissingWhereClause
+	}
+	_, userReturning := stmt.Clauses["RETURNING"]
+	var old []*dbRow
+	var err error
+	switch {
+	case userReturning:
+		if old, err = p.preselect(db, m, nil); err != nil {
+			return err
+		}
+		if len(old)*len(m.pk) > pinLimit {
+			return fmt.Errorf("%w: %s: a DELETE … RETURNING of more than %d rows cannot be pinned in one statement", ErrTooManyRows, m.schema.Name, pinLimit/len(m.pk))
+		}
+		p.pin(stmt, m, old)
+		orig(db)
+		if db.Error != nil {
+			return nil
+		}
+	case p.fastPG && p.dialect == auditstore.Postgres && p.oneStatement(stmt):
+		// DELETE … WHERE key IN (locking subquery) RETURNING *: the deleted
+		// rows in one round trip, locked in key order.
+		names := make([]string, len(m.pk))
+		cols := make([]clause.Column, len(m.pk))
+		for i, f := range m.pk {
+			names[i] = stmt.Quote(f.column)
+			cols[i] = clause.Column{Table: clause.CurrentTable, Name: f.column}
+		}
+		sql := "DELETE FROM ? WHERE (" + strings.Join(names, ", ") + ") IN (?) RETURNING *"
+		if old, err = p.queryRows(db, m, sql, clause.Table{Name: stmt.Table}, p.lockingSubquery(db, m, cols)); err != nil {
+			return err
+		}
+		setResult(db, int64(len(old)))
+	case builds(stmt, "RETURNING"):
+		// DELETE … RETURNING: the rows as they were deleted.
+		stmt.AddClause(clause.Returning{Columns: m.columns("")})
+		defer delete(stmt.Clauses, "RETURNING")
+		stmt.Build(stmt.BuildClauses...)
+		rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+		if err != nil {
+			return err
+		}
+		if old, err = scanRows(rows, m, p.maxRows+1); err != nil {
+			return err
+		}
+		setResult(db, int64(len(old)))
+	default:
+		if old, err = p.preselect(db, m, nil); err != nil {
+			return err
+		}
+		if _, err = p.runPinned(db, m, old, false); err != nil {
+			return err
+		}
+	}
+	w := p.newWriter(db, m, m.entryName(db.Statement))
+	for _, o := range old {
+		changes := auditlog.Changes{}
+		for _, f := range m.fields {
+			if v := o.vals[f.index]; f.audited && !v.IsNull() {
+				changes[f.column] = auditlog.Change{Old: m.stored(f, v).AppendJSON(nil), New: jsonNull}
+			}
+		}
+		if err := w.add(auditlog.ActionDelete, o, o, reflect.Value{}, changes); err != nil {
+			return err
+		}
+	}
+	return w.flush()
+}
