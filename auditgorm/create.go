@@ -205,7 +205,8 @@ func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, lock bool
 
 // insertedValues returns, per row the statement inserts, a getter of the
 // value it inserts into a field (false when it leaves the field to the
-// database).
+// database: GORM leaves out zero values of fields with a database default).
+// A zero value it sends ("" for a unique code) collides like any other.
 func insertedValues(stmt *gorm.Statement, m *model) []func(f *field) (any, bool) {
 	var out []func(f *field) (any, bool)
 	if maps := createdMaps(stmt.Dest); maps != nil {
@@ -225,7 +226,7 @@ func insertedValues(stmt *gorm.Statement, m *model) []func(f *field) (any, bool)
 	eachRow(stmt.ReflectValue, func(row reflect.Value) {
 		out = append(out, func(f *field) (any, bool) {
 			v, zero := f.f.ValueOf(ctx, row)
-			return v, !zero
+			return v, !zero || !f.f.HasDefaultValue
 		})
 	})
 	return out

@@ -89,9 +89,17 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 	committed := false
 	defer func() {
 		stmt.ConnPool = pool
-		if !committed {
-			tx.Rollback()
+		if committed {
+			return
 		}
+		if r := recover(); r != nil {
+			// A panic inside database/sql (a driver.Valuer's, say) can leave
+			// the transaction unable to roll back; never block the caller on
+			// it. The panic goes on.
+			go tx.Rollback()
+			panic(r)
+		}
+		tx.Rollback()
 	}()
 	stmt.ConnPool = tx.Statement.ConnPool
 	if err := fn(); err != nil {

@@ -380,7 +380,10 @@ func (f *field) fromDB(raw any) (auditlog.Value, error) {
 	if conv == nil {
 		conv = raw
 	}
-	out, err := auditlog.Normalize(conv, f.opts)
+	// The database rounded the value to its column already.
+	opts := f.opts
+	opts.TimePrecision, opts.TimePrecisionSet = -1, true
+	out, err := auditlog.Normalize(conv, opts)
 	if err != nil {
 		return auditlog.Null, fmt.Errorf("auditgorm: column %s: %w", f.column, err)
 	}

@@ -193,15 +193,19 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, err
 	sel := clause.Select{Columns: m.columns(clause.CurrentTable)}
 	if keyExprs != nil {
 		var sql strings.Builder
-		vars := make([]any, len(keyExprs))
+		vars := make([]any, 0, len(sel.Columns)+len(keyExprs))
+		for _, c := range sel.Columns {
+			sql.WriteString("?, ")
+			vars = append(vars, c)
+		}
 		for i, e := range keyExprs {
 			if i > 0 {
 				sql.WriteString(", ")
 			}
 			sql.WriteString("? AS " + aliasNewKey + strconv.Itoa(i))
-			vars[i] = e
+			vars = append(vars, e)
 		}
-		sel = clause.Select{Expression: clause.Expr{SQL: "?, " + sql.String(), Vars: append([]any{sel}, vars...)}}
+		sel = clause.Select{Expression: clause.Expr{SQL: sql.String(), Vars: vars}}
 	}
 	q = q.Clauses(sel, clause.Where{Exprs: whereExprs(stmt)})
 	limit := p.maxRows + 1

@@ -1,0 +1,422 @@
+package auditgorm_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/plugin/optimisticlock"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// Account uses gorm.io/plugin/optimisticlock's version column.
+type Account struct {
+	ID        uint
+	Balance   int
+	UpdatedBy string
+	Version   optimisticlock.Version
+}
+
+// The plugin composes with optimistic locking: a stale writer changes
+// nothing and no entry is written; the winner's entry records the version
+// increment the database made.
+func TestOptimisticLock(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Account{})
+		must(t, reg.Register(&Account{}))
+		must(t, db.Create(&Account{Balance: 100}).Error)
+		var alice, bob Account
+		must(t, db.First(&alice).Error)
+		must(t, db.First(&bob).Error)
+		res := db.Model(&alice).Updates(map[string]any{"balance": 150})
+		must(t, res.Error)
+		if res.RowsAffected != 1 {
+			t.Fatalf("alice's update changed %d rows", res.RowsAffected)
+		}
+		res = db.Model(&bob).Updates(map[string]any{"balance": 10})
+		must(t, res.Error)
+		if res.RowsAffected != 0 {
+			t.Fatalf("bob's stale update changed %d rows, want 0", res.RowsAffected)
+		}
+		var now Account
+		must(t, db.First(&now).Error)
+		if now.Balance != 150 || now.Version.Int64 != 2 {
+			t.Fatalf("row %+v, want balance 150 version 2", now)
+		}
+		es := expectCount(t, db, 2)
+		want := wantJSON(t, `{"balance":[100,150],"version":[1,2]}`)
+		if got := changesJSON(t, es[1]); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("entry %v, want %v", got, want)
+		}
+		// Struct updates go through the same clause.
+		must(t, db.Model(&now).Updates(Account{Balance: 200}).Error)
+		res = db.Model(&bob).Updates(Account{Balance: 1})
+		must(t, res.Error)
+		if res.RowsAffected != 0 {
+			t.Fatalf("stale struct update changed %d rows", res.RowsAffected)
+		}
+		expectCount(t, db, 3)
+	})
+}
+
+// A callback registered after the plugin that sets a column before
+// gorm:update is applied, and recorded.
+func TestLaterCallbackSetColumn(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Account{})
+		must(t, reg.Register(&Account{}))
+		must(t, db.Callback().Update().Before("gorm:update").Register("app:updated_by", func(tx *gorm.DB) {
+			if tx.Statement.Schema != nil && tx.Statement.Schema.LookUpField("UpdatedBy") != nil {
+				tx.Statement.SetColumn("UpdatedBy", "svc")
+			}
+		}))
+		a := Account{Balance: 1}
+		must(t, db.Create(&a).Error)
+		must(t, db.Model(&a).Updates(map[string]any{"balance": 2}).Error)
+		var now Account
+		must(t, db.First(&now, a.ID).Error)
+		if now.UpdatedBy != "svc" {
+			t.Fatalf("updated_by %q: the app's callback was overridden", now.UpdatedBy)
+		}
+		es := expectCount(t, db, 2)
+		if got := string(es[1].Changes["updated_by"].New); got != `"svc"` {
+			t.Fatalf("entry %s", es[1].Changes)
+		}
+	})
+}
+
+// Limit on an update or delete (built by GORM on MySQL only) changes and
+// records exactly the rows the database changed; elsewhere GORM ignores the
+// limit and so does the capture.
+func TestLimit(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Counter{})
+		must(t, reg.Register(&Counter{}))
+		rows := make([]Counter, 10)
+		for i := range rows {
+			rows[i].N = 1
+		}
+		must(t, db.Create(&rows).Error)
+		n0 := len(entries(t, db))
+		res := db.Model(&Counter{}).Where("n = ?", 1).Order("id DESC").Limit(3).Update("n", 2)
+		must(t, res.Error)
+		var changed []Counter
+		must(t, db.Where("n = ?", 2).Order("id").Find(&changed).Error)
+		es := entries(t, db)[n0:]
+		if int64(len(changed)) != res.RowsAffected || len(es) != len(changed) {
+			t.Fatalf("%d rows changed, RowsAffected %d, %d entries", len(changed), res.RowsAffected, len(es))
+		}
+		if db.Dialector.Name() == "mysql" && (len(changed) != 3 || changed[0].ID != 8) {
+			t.Fatalf("changed %+v, want the 3 highest ids", changed)
+		}
+		got := map[string]bool{}
+		for _, e := range es {
+			got[e.ObjectPK] = true
+		}
+		for _, c := range changed {
+			if !got[fmt.Sprint(c.ID)] {
+				t.Fatalf("row %d changed without an entry", c.ID)
+			}
+		}
+		n0 = len(entries(t, db))
+		res = db.Where("n = ?", 1).Limit(2).Delete(&Counter{})
+		must(t, res.Error)
+		var left int64
+		must(t, db.Model(&Counter{}).Where("n = ?", 1).Count(&left).Error)
+		es = entries(t, db)[n0:]
+		if int64(len(es)) != res.RowsAffected || int64(10-len(changed))-left != res.RowsAffected {
+			t.Fatalf("deleted %d (%d left), %d entries", res.RowsAffected, left, len(es))
+		}
+	})
+}
+
+// Colour has a unique key the upsert tests collide on.
+type Colour struct {
+	ID   uint
+	Key  string `gorm:"uniqueIndex;size:32"`
+	Name string `gorm:"size:32"`
+}
+
+// An upsert batch whose rows collide with each other: the database decides
+// which row was inserted and which updated it.
+func TestUpsertDuplicateKeysInBatch(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Colour{})
+		must(t, reg.Register(&Colour{}))
+		must(t, db.Create(&Colour{Key: "z", Name: "grey"}).Error)
+		n0 := len(entries(t, db))
+		batch := []Colour{{Key: "a", Name: "red"}, {Key: "a", Name: "blue"}, {Key: "z", Name: "black"}}
+		err := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoUpdates: clause.AssignmentColumns([]string{"name"})}).Create(&batch).Error
+		if db.Dialector.Name() == "postgres" {
+			// PostgreSQL refuses to update one row twice in one statement.
+			if err == nil {
+				t.Fatal("PostgreSQL accepted a batch that updates a row twice")
+			}
+			expectCount(t, db, n0)
+			return
+		}
+		must(t, err)
+		var all []Colour
+		must(t, db.Order("id").Find(&all).Error)
+		got := replayLog(t, entries(t, db)[n0:])
+		want := []string{
+			fmt.Sprintf("create %d key=a name=red", idOf(all, "a")),
+			fmt.Sprintf("update %d name=red→blue", idOf(all, "a")),
+			fmt.Sprintf("update %d name=grey→black", idOf(all, "z")),
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+func idOf(all []Colour, key string) uint {
+	for _, c := range all {
+		if c.Key == key {
+			return c.ID
+		}
+	}
+	return 0
+}
+
+// replayLog renders entries as "action pk col=old→new …", sorted by column.
+func replayLog(t *testing.T, es []auditlog.Entry) []string {
+	t.Helper()
+	var out []string
+	for _, e := range es {
+		var parts []string
+		for col, c := range e.Changes {
+			if col == "id" {
+				continue
+			}
+			switch {
+			case e.Action == auditlog.ActionCreate:
+				parts = append(parts, col+"="+strings.Trim(string(c.New), `"`))
+			default:
+				parts = append(parts, col+"="+strings.Trim(string(c.Old), `"`)+"→"+strings.Trim(string(c.New), `"`))
+			}
+		}
+		sort.Strings(parts)
+		out = append(out, strings.TrimSpace(e.Action.String()+" "+e.ObjectPK+" "+strings.Join(parts, " ")))
+	}
+	return out
+}
+
+// ColourCI's key has MariaDB's default collation.
+type ColourCI struct {
+	ID   uint
+	Key  string `gorm:"type:varchar(32) COLLATE utf8mb4_general_ci;uniqueIndex"`
+	Name string `gorm:"size:32"`
+}
+
+// On MariaDB's case- and trailing-space-insensitive collation, "Beta "
+// collides with "beta": the upsert is an update, as the database says.
+func TestUpsertCollation(t *testing.T) {
+	t.Parallel()
+	if !contains(testdb.Names(), "mysql") {
+		t.Skip(testdb.MySQLEnv + " is not set")
+	}
+	db := testdb.Open(t, "mysql")
+	reg := setup(t, db, &ColourCI{})
+	must(t, reg.Register(&ColourCI{}))
+	must(t, db.Create(&ColourCI{Key: "beta", Name: "one"}).Error)
+	must(t, db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&ColourCI{Key: "Beta ", Name: "two"}).Error)
+	var n int64
+	must(t, db.Model(&ColourCI{}).Count(&n).Error)
+	if n != 1 {
+		t.Fatalf("%d rows: the collation did not make the keys collide", n)
+	}
+	es := expectCount(t, db, 2)
+	if es[1].Action != auditlog.ActionUpdate || string(es[1].Changes["name"].New) != `"two"` {
+		t.Fatalf("entry %s %s", es[1].Action, es[1].Changes)
+	}
+}
+
+// Doc2 has an integer key that statements change with an expression.
+type Doc2 struct {
+	ID   int `gorm:"primaryKey;autoIncrement:false"`
+	Code string
+}
+
+// A statement that changes primary keys with SQL expressions is recorded
+// under the key each row had, with the new key among its changes.
+func TestKeyChangedByExpression(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Doc2{}, &Doc{})
+		must(t, reg.Register(&Doc2{}))
+		must(t, reg.Register(&Doc{}))
+		must(t, db.Create(&[]Doc2{{ID: 1, Code: "a"}, {ID: 2, Code: "b"}}).Error)
+		must(t, db.Create(&[]Doc{{Code: "x1", Body: "p"}, {Code: "x2", Body: "q"}}).Error)
+		n0 := len(entries(t, db))
+		must(t, db.Model(&Doc2{}).Where("id > ?", 0).Update("id", gorm.Expr("id + 1000")).Error)
+		must(t, db.Model(&Doc{}).Where("body IN ?", []string{"p", "q"}).Updates(map[string]any{"code": gorm.Expr("UPPER(code)")}).Error)
+		es := entries(t, db)[n0:]
+		var got []string
+		for _, e := range es {
+			for col, c := range e.Changes {
+				got = append(got, fmt.Sprintf("%s %s %s %s→%s", e.Model, e.ObjectPK, col, c.Old, c.New))
+			}
+		}
+		sort.Strings(got)
+		want := []string{
+			`docs x1 code "x1"→"X1"`, `docs x2 code "x2"→"X2"`,
+			`doc2 1 id 1→1001`, `doc2 2 id 2→1002`,
+		}
+		sort.Strings(want)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// Ctr is written to its own table and, through Table(), to an archive.
+type Ctr struct {
+	ID uint
+	N  int
+}
+
+// A registered model written to another table is recorded under the name
+// of the table written, never as the model's own rows.
+func TestTableNamesTheEntry(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Ctr{})
+		must(t, reg.Register(&Ctr{}))
+		must(t, db.Table("ctrs_archive").AutoMigrate(&Ctr{}))
+		must(t, db.Create(&Ctr{ID: 1, N: 1}).Error)
+		must(t, db.Table("ctrs_archive").Create(&Ctr{ID: 1, N: 5}).Error)
+		must(t, db.Model(&Ctr{}).Table("ctrs_archive").Where("id = ?", 1).Update("n", 6).Error)
+		must(t, db.Table("ctrs_archive").Where("id = ?", 1).Delete(&Ctr{}).Error)
+		es := expectCount(t, db, 4)
+		wantModels := []string{"ctrs", "ctrs_archive", "ctrs_archive", "ctrs_archive"}
+		for i, e := range es {
+			if e.Model != wantModels[i] {
+				t.Fatalf("entry %d (%s) names model %q, want %q", i, e.Action, e.Model, wantModels[i])
+			}
+		}
+	})
+}
+
+// Priced has a DECIMAL(10,2), a time at millisecond precision, a float
+// and a nullable column behind a non-pointer field.
+type Priced struct {
+	ID    uint
+	Price string    `gorm:"type:decimal(10,2)"`
+	At    time.Time `gorm:"precision:3"`
+	Ratio float64
+	Note  string
+}
+
+// Entries record what the database stored, not what the application sent.
+func TestValuesAsStored(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Priced{})
+		must(t, reg.Register(&Priced{}))
+		at := time.Date(2026, 1, 2, 3, 4, 5, 123_456_789, time.UTC)
+		p := Priced{Price: "1.00", At: at}
+		must(t, db.Omit("Note").Create(&p).Error)
+		must(t, db.Model(&p).Update("price", "12.345").Error)
+		must(t, db.Model(&p).Update("price", "13").Error)
+		es := expectCount(t, db, 3)
+		if _, ok := es[0].Changes["note"]; ok {
+			t.Fatalf("a NULL column is recorded as %s", es[0].Changes["note"].New)
+		}
+		var stored struct{ Price string }
+		must(t, db.Raw("SELECT price FROM priceds").Scan(&stored).Error)
+		mid := es[1].Changes["price"]
+		if mid.NewValue() != es[2].Changes["price"].OldValue() {
+			t.Fatalf("chain broken: %s then %s", es[1].Changes, es[2].Changes)
+		}
+		if db.Dialector.Name() != "sqlite" && fmt.Sprint(mid.NewValue()) != "12.35" {
+			t.Fatalf("price recorded %v, the database stored 12.35", mid.NewValue())
+		}
+		created := es[0].Changes["at"].NewValue()
+		var back Priced
+		must(t, db.First(&back, p.ID).Error)
+		if want := back.At.UTC().Format(time.RFC3339Nano); created != want {
+			t.Fatalf("time recorded %v, stored %v", created, want)
+		}
+		if db.Dialector.Name() == "sqlite" {
+			// SQLite stores NaN as NULL.
+			must(t, db.Model(&p).Update("ratio", math.NaN()).Error)
+			es = expectCount(t, db, 4)
+			if got := string(es[3].Changes["ratio"].New); got != "null" {
+				t.Fatalf("NaN recorded as %s, stored as NULL", got)
+			}
+		}
+	})
+}
+
+// A join table written through Table() is audited like an association
+// change, and a delete with a map destination neither panics nor leaves a
+// lock behind.
+func TestJoinTableWrites(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &User{}, &Tag{})
+		must(t, reg.Register(&User{}, auditlog.M2M("Tags")))
+		u := User{Name: "ann"}
+		tg := Tag{Name: "go"}
+		must(t, db.Create(&u).Error)
+		must(t, db.Create(&tg).Error)
+		n := len(entries(t, db))
+		must(t, db.Table("user_tags").Create(map[string]any{"user_id": u.ID, "tag_id": tg.ID}).Error)
+		expectLog(t, m2mLog(t, db, n), "ann tags add [go]")
+		n = len(entries(t, db))
+		must(t, db.Table("user_tags").Where("user_id = ?", u.ID).Delete(map[string]any{}).Error)
+		expectLog(t, m2mLog(t, db, n), "ann tags clear [go]")
+		must(t, db.Create(&User{Name: "bob"}).Error) // no lock is left behind
+	})
+}
+
+// A hook that panics under SkipDefaultTransaction leaves no transaction or
+// connection behind.
+func TestPanicInHookLeaksNothing(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Panicky{})
+		must(t, reg.Register(&Panicky{}))
+		sqlDB, err := db.DB()
+		must(t, err)
+		sqlDB.SetMaxOpenConns(2)
+		s := db.Session(&gorm.Session{SkipDefaultTransaction: true})
+		for i := 0; i < 3; i++ {
+			for _, obj := range []*Panicky{{Boom: true}} {
+				func() {
+					defer func() { _ = recover() }()
+					_ = s.Create(obj).Error
+				}()
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.WithContext(ctx).Create(&Panicky{}).Error; err != nil {
+			t.Fatalf("after panics: %v", err)
+		}
+		if st := sqlDB.Stats(); st.InUse != 0 {
+			t.Fatalf("%d connections still in use", st.InUse)
+		}
+		// The rows whose AfterCreate panicked were committed with their
+		// entries: the hook runs after the write, as without the plugin.
+		expectCount(t, db, 4)
+	})
+}
+
+// Panicky panics in AfterCreate when Boom is set: after the INSERT, inside
+// the plugin's transaction.
+type Panicky struct {
+	ID   uint
+	Boom bool
+}
+
+func (p *Panicky) AfterCreate(*gorm.DB) error {
+	if p.Boom {
+		panic("boom")
+	}
+	return nil
+}
