@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode"
 )
 
 // ErrRegistration is wrapped by every error that Register returns.
@@ -223,7 +222,7 @@ func (c *ModelConfig) validate() error {
 	known := fieldNames(c.Type)
 	check := func(option string, fields []string) error {
 		for _, f := range fields {
-			if !known[f] {
+			if !known[f] && !known[folded(f)] {
 				return fmt.Errorf("%w: %s: %s names unknown field %q: use a Go field name or a column name of %s", ErrRegistration, name, option, f, name)
 			}
 		}
@@ -238,7 +237,7 @@ func (c *ModelConfig) validate() error {
 		}
 	}
 	for f := range c.DisplayNames {
-		if !known[f] {
+		if !known[f] && !known[folded(f)] {
 			return fmt.Errorf("%w: %s: DisplayNames names unknown field %q", ErrRegistration, name, f)
 		}
 	}
@@ -282,10 +281,10 @@ func fieldNames(t reflect.Type) map[string]bool {
 			}
 			names[f.Name] = true
 			names[path+f.Name] = true
+			names[folded(f.Name)] = true
+			names[folded(prefix+f.Name)] = true
 			if col := tag["COLUMN"]; col != "" {
 				names[prefix+col] = true
-			} else {
-				names[prefix+snakeCase(f.Name)] = true
 			}
 		}
 	}
@@ -324,23 +323,12 @@ func parseGormTag(tag string) map[string]string {
 	return out
 }
 
-// snakeCase follows GORM's default naming: "UserID" → "user_id",
-// "HTTPServer" → "http_server".
-func snakeCase(s string) string {
-	rs := []rune(s)
-	var b strings.Builder
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			if i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]) ||
-				(i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))) {
-				b.WriteByte('_')
-			}
-			b.WriteRune(unicode.ToLower(r))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+// folded is a name compared loosely: lower case, without underscores. A
+// column name passes registration when it folds to a field's name
+// ("user_ids" for UserIDs); the GORM adapter then resolves it against the
+// schema's real column names, whatever the naming strategy.
+func folded(s string) string {
+	return "\x00" + strings.ReplaceAll(strings.ToLower(s), "_", "")
 }
 
 // Unregister removes model from the registry. Its existing entries are kept;

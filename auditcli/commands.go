@@ -246,12 +246,7 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	ref := auditstore.ObjectRef{Model: fs.Arg(0), PK: fs.Arg(1)}
-	var id int64
-	if _, err := fmt.Sscan(ref.PK, &id); err == nil && fmt.Sprint(id) == ref.PK {
-		ref.ID = &id
-	}
-	res, err := s.List(ctx, auditstore.Filter{Objects: []auditstore.ObjectRef{ref}}, auditstore.Page{Limit: *limit})
+	res, err := s.List(ctx, auditstore.Filter{Objects: auditstore.KeyRefs(fs.Arg(0), fs.Arg(1))}, auditstore.Page{Limit: *limit})
 	if err != nil {
 		return err
 	}

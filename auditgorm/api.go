@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -100,7 +99,7 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	}
 	if r.PK != "" {
 		e.ObjectPK, e.ObjectID = r.PK, nil
-		if id, err := strconv.ParseInt(r.PK, 10, 64); err == nil {
+		if id, ok := auditstore.IntegerKey(r.PK); ok {
 			e.ObjectID = &id
 		}
 		if r.Object == nil {

@@ -195,6 +195,8 @@ func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, lock bool
 	q := p.query(db).Clauses(clause.Select{Columns: m.columns(clause.CurrentTable)}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, keyOrder(m))
 	if lock && p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	} else {
+		q = p.current(q)
 	}
 	rows, err := p.readRows(q, m)
 	if err != nil {

@@ -313,7 +313,15 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		g := groups[k]
 		owner, ok := owners[k]
 		if !ok {
-			continue // the owner is gone; nothing to attribute the change to
+			// No such owner row (a join table without foreign keys): the
+			// change is still recorded, under the key the join row names.
+			owner = &dbRow{raw: make([]any, len(tr.owner.fields))}
+			for i, f := range tr.owner.pk {
+				owner.raw[f.index] = g.ownerKey[i]
+			}
+			if err := owner.normalize(tr.owner); err != nil {
+				return err
+			}
 		}
 		objs := make([]string, 0, len(g.related))
 		for _, rk := range g.related {

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
 )
 
 // Rows are read from the database as column values, never through the
@@ -230,7 +231,10 @@ func (m *model) columns(table string) []clause.Column {
 
 // readByKey reads rows of m by primary key, in as few statements as the
 // bind-variable limit allows, indexed by key text. It reads soft-deleted rows
-// too and takes no lock: the rows are the statement's own.
+// too. On MySQL it is a locking read: a plain read there sees the
+// transaction's snapshot, which may predate rows another transaction
+// committed since (an owner a join row was just linked to, a row an upsert
+// found).
 func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (map[string]*dbRow, error) {
 	out := make(map[string]*dbRow, len(keys))
 	chunk := max(1, min(pinLimit/len(m.pk), p.maxRows))
@@ -238,6 +242,7 @@ func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (m
 		column, values := schema.ToQueryValues("", m.schema.PrimaryFieldDBNames, keys[start:min(start+chunk, len(keys))])
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(table).
 			Clauses(clause.Select{Columns: m.columns("")}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+		q = p.current(q)
 		rows, err := p.readRows(q, m)
 		if err != nil {
 			return nil, fmt.Errorf("auditgorm: read back %s rows: %w", m.schema.Name, err)
@@ -248,6 +253,23 @@ func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (m
 	}
 	return out, nil
 }
+
+// current makes q read the latest committed rows where a plain read would
+// not (MySQL's repeatable-read snapshot), with a shared lock.
+func (p *Plugin) current(q *gorm.DB) *gorm.DB {
+	if p.dialect != auditstore.MySQL {
+		return q
+	}
+	return q.Clauses(shareLock{})
+}
+
+// shareLock is LOCK IN SHARE MODE, which MySQL and every MariaDB accept
+// (older MariaDB has no FOR SHARE).
+type shareLock struct{}
+
+func (shareLock) Name() string                 { return "FOR" }
+func (shareLock) Build(b clause.Builder)       { b.WriteString("LOCK IN SHARE MODE") }
+func (shareLock) MergeClause(c *clause.Clause) { c.Name, c.Expression = "", shareLock{} }
 
 // dbBool reads a boolean a driver returned.
 func dbBool(x any) (bool, error) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog"
 )
@@ -81,6 +82,7 @@ func Insert(ctx context.Context, db DB, d Dialect, entries []auditlog.Entry) err
 	if err := d.valid(); err != nil {
 		return err
 	}
+	entries = clipped(entries)
 	now := time.Now()
 	limit := maxRowsPerValuesInsert
 	if d == MySQL {
@@ -275,6 +277,45 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []
 	return b.String(), args, nil
 }
 
+// MaxContextBytes is the longest actor id, actor name or correlation id an
+// entry stores; a longer one is cut at a character boundary and ends in
+// "…", on every database and every insert path. A user's display name must
+// never make their write fail.
+const MaxContextBytes = 255
+
+// clipped returns entries with over-long context fields cut to
+// MaxContextBytes, copying only when one is.
+func clipped(entries []auditlog.Entry) []auditlog.Entry {
+	var out []auditlog.Entry
+	for i := range entries {
+		e := &entries[i]
+		if len(e.ActorID) <= MaxContextBytes && len(e.ActorName) <= MaxContextBytes && len(e.CorrelationID) <= MaxContextBytes {
+			continue
+		}
+		if out == nil {
+			out = append([]auditlog.Entry(nil), entries...)
+		}
+		c := &out[i]
+		c.ActorID, c.ActorName, c.CorrelationID = clip(c.ActorID), clip(c.ActorName), clip(c.CorrelationID)
+	}
+	if out == nil {
+		return entries
+	}
+	return out
+}
+
+func clip(s string) string {
+	if len(s) <= MaxContextBytes {
+		return s
+	}
+	const ellipsis = "…"
+	cut := MaxContextBytes - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}
+
 func validateEntry(e *auditlog.Entry) error {
 	switch {
 	case !e.Action.Valid():
@@ -355,6 +396,26 @@ type ObjectRef struct {
 	Model string
 	PK    string
 	ID    *int64
+}
+
+// KeyRefs returns the references that find the object model:pk when all
+// that is known is its key text (the UI, the command line): an integer-looking
+// key may be an integer key (object_id) or a text key that looks like one
+// ("12345" of a SKU), so it matches both. Only a key in canonical form
+// ("7", not "007") can be an integer key.
+func KeyRefs(model, pk string) []ObjectRef {
+	ref := ObjectRef{Model: model, PK: pk}
+	if id, ok := IntegerKey(pk); ok {
+		return []ObjectRef{{Model: model, PK: pk, ID: &id}, ref}
+	}
+	return []ObjectRef{ref}
+}
+
+// IntegerKey reports whether pk is the canonical text of an integer, as an
+// integer key's object_pk is stored.
+func IntegerKey(pk string) (int64, bool) {
+	id, err := strconv.ParseInt(pk, 10, 64)
+	return id, err == nil && strconv.FormatInt(id, 10) == pk
 }
 
 // Filter selects entries. Empty fields do not filter. Conditions combine with

@@ -297,3 +297,45 @@ func TestFlushCountTruncate(t *testing.T) {
 		}
 	})
 }
+
+// One rule finds an object by its key text: an integer-looking key matches
+// an integer key (object_id) and a text key that looks like one.
+func TestKeyRefs(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		d := dialectOf(t, db.Dialector.Name())
+		sqlDB, err := db.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		seven := int64(7)
+		base := auditlog.Entry{Timestamp: time.Now(), Action: auditlog.ActionCreate, ObjectRepr: "x"}
+		es := []auditlog.Entry{base, base, base, base}
+		es[0].Model, es[0].ObjectPK = "skus", "12345"
+		es[1].Model, es[1].ObjectPK, es[1].ObjectID = "books", "7", &seven
+		es[2].Model, es[2].ObjectPK = "skus", "007"
+		es[3].Model, es[3].ObjectPK = "skus", "7"
+		if err := auditstore.Insert(ctx, sqlDB, d, es); err != nil {
+			t.Fatal(err)
+		}
+		s, err := auditstore.New(sqlDB, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			model, pk string
+			want      int
+		}{{"skus", "12345", 1}, {"books", "7", 1}, {"skus", "007", 1}, {"skus", "7", 1}, {"books", "07", 0}} {
+			res, err := s.List(ctx, auditstore.Filter{Objects: auditstore.KeyRefs(c.model, c.pk)}, auditstore.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Entries) != c.want {
+				t.Errorf("%s:%s: %d entries, want %d", c.model, c.pk, len(res.Entries), c.want)
+			}
+		}
+		if _, ok := auditstore.IntegerKey("007"); ok {
+			t.Error(`"007" taken for an integer key`)
+		}
+	})
+}

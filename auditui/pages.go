@@ -398,11 +398,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusBadRequest, "Which object?", fmt.Sprintf("%q is not model:key, such as books:42.", o))
 			return
 		}
-		ref := auditstore.ObjectRef{Model: model, PK: pk}
-		if id, err := strconv.ParseInt(pk, 10, 64); err == nil && strconv.FormatInt(id, 10) == pk {
-			ref.ID = &id
-		}
-		refs = append(refs, ref)
+		refs = append(refs, auditstore.KeyRefs(model, pk)...)
 	}
 	q.filter.Objects = refs
 	pg, ok := h.fetch(w, r, q, "/history", url.Values{"obj": objs})
