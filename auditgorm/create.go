@@ -112,7 +112,7 @@ func (m *model) createChanges(r *dbRow) auditlog.Changes {
 	changes := auditlog.Changes{}
 	for _, f := range m.fields {
 		if v := r.vals[f.index]; f.audited && !v.IsNull() {
-			changes[f.column] = auditlog.Change{Old: jsonNull, New: m.stored(f, v).AppendJSON(nil)}
+			changes[f.column] = auditlog.Change{Old: jsonNull, New: m.recorded(f, v)}
 		}
 	}
 	return changes

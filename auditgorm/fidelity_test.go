@@ -2,6 +2,8 @@ package auditgorm_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -512,4 +514,47 @@ func TestOptionNamesFollowGORM(t *testing.T) {
 			t.Fatalf("changes %s", es[0].Changes)
 		}
 	})
+}
+
+// Doc3 holds a large text.
+type Doc3 struct {
+	ID   uint
+	Body string `gorm:"type:text"`
+}
+
+// A value larger than MaxValueBytes is recorded as its digest and length,
+// so a 9 MiB update succeeds on MariaDB's default 16 MiB packet limit.
+func TestLargeValuesAreDigested(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Doc3{})
+		if db.Dialector.Name() == "mysql" {
+			must(t, db.Exec("ALTER TABLE doc3 MODIFY body LONGTEXT").Error)
+		}
+		must(t, reg.Register(&Doc3{}))
+		big := strings.Repeat("x", 9<<20)
+		d := Doc3{Body: big}
+		must(t, db.Create(&d).Error)
+		big2 := strings.Repeat("y", 9<<20) // old and new: 18 MiB in one entry
+		must(t, db.Model(&d).Update("body", big2).Error)
+		es := expectCount(t, db, 2)
+		digest := func(s string) string {
+			sum := sha256.Sum256([]byte(`"` + s + `"`))
+			return fmt.Sprintf(`{"$digest":"sha256:%x","$bytes":%d}`, sum, len(s)+2)
+		}
+		for _, c := range []struct {
+			got  []byte
+			want string
+		}{{es[0].Changes["body"].New, digest(big)}, {es[1].Changes["body"].Old, digest(big)}, {es[1].Changes["body"].New, digest(big2)}} {
+			if fmt.Sprint(decodeJSON(t, c.got)) != fmt.Sprint(decodeJSON(t, []byte(c.want))) {
+				t.Fatalf("value %.100s, want %s", c.got, c.want)
+			}
+		}
+	})
+}
+
+func decodeJSON(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	must(t, json.Unmarshal(b, &v))
+	return v
 }

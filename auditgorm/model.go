@@ -2,6 +2,8 @@ package auditgorm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -214,6 +216,24 @@ func (m *model) stored(f *field, v auditlog.Value) auditlog.Value {
 		return v
 	}
 	return auditlog.StringValue(m.mask(v.Text()))
+}
+
+// MaxValueBytes is the largest value an entry stores as it is. A larger one
+// (a 9 MiB text column, say) is recorded as {"$digest": "sha256:…",
+// "$bytes": n}, the digest and length of its JSON form: the entry still
+// proves what the value was, and no entry statement grows past a server's
+// packet limit (MySQL's max_allowed_packet) because of it.
+const MaxValueBytes = 1 << 20
+
+// recorded is the JSON an entry stores for v in field f: masked where
+// registered, and a digest when larger than MaxValueBytes.
+func (m *model) recorded(f *field, v auditlog.Value) []byte {
+	b := m.stored(f, v).AppendJSON(nil)
+	if len(b) <= MaxValueBytes {
+		return b
+	}
+	sum := sha256.Sum256(b)
+	return fmt.Appendf(nil, `{"$digest":"sha256:%s","$bytes":%d}`, hex.EncodeToString(sum[:]), len(b))
 }
 
 // key returns the object key text of a Go object and, for integer keys,
@@ -463,7 +483,7 @@ func (m *model) snapshotOfVals(vals []auditlog.Value) json.RawMessage {
 		col, _ := json.Marshal(f.column)
 		b = append(b, col...)
 		b = append(b, ':')
-		b = m.stored(f, vals[f.index]).AppendJSON(b)
+		b = append(b, m.recorded(f, vals[f.index])...)
 	}
 	return append(b, '}', '}')
 }

@@ -403,7 +403,7 @@ func (w *writer) diff(action auditlog.Action, o, n *dbRow) error {
 			continue
 		}
 		if a, b := o.vals[f.index], n.vals[f.index]; !a.Equal(b) {
-			changes[f.column] = auditlog.Change{Old: m.stored(f, a).AppendJSON(nil), New: m.stored(f, b).AppendJSON(nil)}
+			changes[f.column] = auditlog.Change{Old: m.recorded(f, a), New: m.recorded(f, b)}
 		}
 	}
 	if len(changes) == 0 && action == auditlog.ActionUpdate {
@@ -508,7 +508,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		changes := auditlog.Changes{}
 		for _, f := range m.fields {
 			if v := o.vals[f.index]; f.audited && !v.IsNull() {
-				changes[f.column] = auditlog.Change{Old: m.stored(f, v).AppendJSON(nil), New: jsonNull}
+				changes[f.column] = auditlog.Change{Old: m.recorded(f, v), New: jsonNull}
 			}
 		}
 		if err := w.add(auditlog.ActionDelete, o, o, reflect.Value{}, changes); err != nil {
