@@ -2,8 +2,10 @@ package auditgorm_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -156,4 +158,66 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// More rows than one pin holds, under READ COMMITTED, with a matching row
+// committed by another connection between the plugin's locking read and the
+// UPDATE: every changed row has exactly one entry with the right old value
+// and no row changes unrecorded (MariaDB, and PostgreSQL's two-statement
+// path).
+func TestBulkUpdatePhantomReadCommitted(t *testing.T) {
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue // one writer at a time: no phantom can commit in between
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db, counter := testdb.OpenCounting(t, name)
+			reg := auditlog.NewRegistry()
+			must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, SeparatePreSelect: true})))
+			must(t, db.AutoMigrate(&Gadget{}))
+			must(t, reg.Register(&Gadget{}))
+			const n = 30_500
+			rows := make([]Gadget, n)
+			for i := range rows {
+				rows[i] = Gadget{Name: fmt.Sprint(i), Price: i % 10}
+			}
+			must(t, db.WithContext(auditlog.Disable(context.Background())).CreateInBatches(&rows, 2000).Error)
+			base, err := db.DB()
+			must(t, err)
+			var once sync.Once
+			counter.AfterQuery(func(ctx context.Context, q string) {
+				if ctx.Value(pauseKey{}) == nil || !strings.Contains(q, "FOR UPDATE") {
+					return
+				}
+				once.Do(func() {
+					_, err := base.ExecContext(context.Background(), "INSERT INTO gadgets (name, price) VALUES ('phantom', 4)")
+					must(t, err)
+				})
+			})
+			ctx := context.WithValue(context.Background(), pauseKey{}, true)
+			must(t, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				return tx.Model(&Gadget{}).Where("price < ?", 10).Update("price", gorm.Expr("price + 100")).Error
+			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted}))
+			counter.AfterQuery(nil)
+			var phantom Gadget
+			must(t, db.Where("name = ?", "phantom").First(&phantom).Error)
+			es := entries(t, db)
+			byKey := map[string]auditlog.Entry{}
+			for _, e := range es {
+				if _, dup := byKey[e.ObjectPK]; dup {
+					t.Fatalf("two entries for %s", e.ObjectPK)
+				}
+				byKey[e.ObjectPK] = e
+			}
+			var changed int64
+			must(t, db.Model(&Gadget{}).Where("price >= 100").Count(&changed).Error)
+			if int64(len(es)) != changed {
+				t.Fatalf("%d rows changed, %d entries", changed, len(es))
+			}
+			if _, ok := byKey[fmt.Sprint(phantom.ID)]; ok != (phantom.Price >= 100) {
+				t.Fatalf("phantom price %d, entry %v", phantom.Price, ok)
+			}
+		})
+	}
 }

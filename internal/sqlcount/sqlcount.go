@@ -13,7 +13,21 @@ import (
 )
 
 // Counter counts statements.
-type Counter struct{ n atomic.Int64 }
+type Counter struct {
+	n          atomic.Int64
+	afterQuery atomic.Pointer[func(ctx context.Context, query string)]
+}
+
+// AfterQuery makes fn run after every query the pool or its transactions
+// run, before the caller reads its rows (tests use it to act between two
+// statements of one transaction). nil removes it.
+func (c *Counter) AfterQuery(fn func(ctx context.Context, query string)) {
+	if fn == nil {
+		c.afterQuery.Store(nil)
+		return
+	}
+	c.afterQuery.Store(&fn)
+}
 
 // Load returns the number of statements so far.
 func (c *Counter) Load() int64 { return c.n.Load() }
@@ -41,7 +55,11 @@ func (p counted) ExecContext(ctx context.Context, q string, args ...any) (sql.Re
 
 func (p counted) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	p.c.n.Add(1)
-	return p.inner.QueryContext(ctx, q, args...)
+	rows, err := p.inner.QueryContext(ctx, q, args...)
+	if fn := p.c.afterQuery.Load(); fn != nil && err == nil {
+		(*fn)(ctx, q)
+	}
+	return rows, err
 }
 
 func (p counted) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
