@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/capture"
 )
 
 // Dialect returns the auditstore dialect of db.
@@ -84,7 +85,7 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if p := pluginOf(db); p != nil {
 		now = p.now
 	}
-	e := baseEntry(ctx, r.Model, now())
+	e := capture.Base(ctx, r.Model, now())
 	e.Action, e.Changes = r.Action, r.Changes
 	if !r.Timestamp.IsZero() {
 		e.Timestamp = r.Timestamp.UTC().Truncate(time.Microsecond)
@@ -153,7 +154,7 @@ func describe(ctx context.Context, db *gorm.DB, obj any, e *auditlog.Entry) erro
 			return err
 		}
 	}
-	e.SerializedData = m.snapshotOfVals(vals)
+	e.SerializedData = m.t.SnapshotOf(vals)
 	return nil
 }
 

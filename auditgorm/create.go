@@ -99,23 +99,12 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			if objs != nil {
 				obj = objs[i]
 			}
-			if err := w.add(auditlog.ActionCreate, r, r, obj, m.createChanges(r)); err != nil {
+			if err := w.add(auditlog.ActionCreate, r, r, obj, m.t.Created(r.vals)); err != nil {
 				return err
 			}
 		}
 	}
 	return w.flush()
-}
-
-// createChanges records every audited non-null value of a new row.
-func (m *model) createChanges(r *dbRow) auditlog.Changes {
-	changes := auditlog.Changes{}
-	for _, f := range m.fields {
-		if v := r.vals[f.index]; f.audited && !v.IsNull() {
-			changes[f.column] = auditlog.Change{Old: jsonNull, New: m.recorded(f, v)}
-		}
-	}
-	return changes
 }
 
 // conflictGroups returns the column groups an upsert may collide on: the
@@ -284,7 +273,7 @@ func rawKeyText(m *model, k []any) string {
 		}
 		vals[f.index] = v
 	}
-	text, _ := m.keyOf(vals)
+	text, _ := m.t.Key(vals)
 	return text
 }
 

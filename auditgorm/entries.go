@@ -1,15 +1,14 @@
 package auditgorm
 
 import (
-	"context"
 	"fmt"
 	"reflect"
-	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/capture"
 )
 
 var jsonNull = []byte("null")
@@ -31,7 +30,7 @@ type writer struct {
 // named name.
 func (p *Plugin) newWriter(db *gorm.DB, m *model, name string) *writer {
 	ctx := db.Statement.Context
-	return &writer{db: db, p: p, m: m, base: baseEntry(ctx, name, p.now()), extra: auditlog.ExtraFromContext(ctx)}
+	return &writer{db: db, p: p, m: m, base: capture.Base(ctx, name, p.now()), extra: auditlog.ExtraFromContext(ctx)}
 }
 
 // entryName is the model name entries of the statement carry: the
@@ -45,17 +44,6 @@ func (m *model) entryName(stmt *gorm.Statement) string {
 	return stmt.Table
 }
 
-// baseEntry fills what the context says about every entry of a statement.
-func baseEntry(ctx context.Context, model string, now time.Time) auditlog.Entry {
-	e := auditlog.Entry{Model: model, Timestamp: now.UTC().Truncate(time.Microsecond)}
-	if a, ok := auditlog.ActorFromContext(ctx); ok {
-		e.ActorID, e.ActorName = a.ID, a.Name
-	}
-	e.RemoteAddr, e.RemotePort = auditlog.RemoteAddrFromContext(ctx)
-	e.CorrelationID = auditlog.CorrelationIDFromContext(ctx)
-	return e
-}
-
 // add adds an entry for the object keyed by key (the row before the write)
 // in the state of state (the row after it, or before a delete). obj, when
 // valid, is the caller's object for the row; else one is built from state
@@ -63,7 +51,7 @@ func baseEntry(ctx context.Context, model string, now time.Time) auditlog.Entry 
 func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Value, changes auditlog.Changes) error {
 	e := w.base
 	e.Action, e.Changes = action, changes
-	e.ObjectPK, e.ObjectID = w.m.keyOf(key.vals)
+	e.ObjectPK, e.ObjectID = w.m.t.Key(key.vals)
 	if !obj.IsValid() && w.m.wantsObject {
 		obj = state.object(w.db.Statement.Context, w.m)
 	}
@@ -73,7 +61,7 @@ func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Valu
 		return err
 	}
 	if !w.noSnapshot {
-		e.SerializedData = w.m.snapshotOfVals(state.vals)
+		e.SerializedData = w.m.t.SnapshotOf(state.vals)
 	}
 	w.entries = append(w.entries, e)
 	return nil

@@ -2,8 +2,6 @@ package auditgorm
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -17,11 +15,13 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/capture"
 )
 
 // model is a registration compiled against a GORM schema: the work that can
 // be done once per model rather than once per write.
 type model struct {
+	t        *capture.Table // the data-layer-free description of the table
 	cfg      *auditlog.ModelConfig
 	schema   *schema.Schema
 	name     string
@@ -154,6 +154,16 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 			}
 		}
 	}
+	m.t = &capture.Table{Model: m.name, IntPK: m.intPK, Mask: m.mask}
+	for _, f := range m.fields {
+		m.t.Columns = append(m.t.Columns, capture.Column{Name: f.column, Audited: f.audited, Noise: f.noise, Masked: f.masked})
+	}
+	for _, f := range m.pk {
+		m.t.PK = append(m.t.PK, f.index)
+	}
+	for _, f := range m.snapshot {
+		m.t.Snapshot = append(m.t.Snapshot, f.index)
+	}
 	return m, nil
 }
 
@@ -209,32 +219,12 @@ func (f *field) value(ctx context.Context, row reflect.Value) (auditlog.Value, e
 	return out, nil
 }
 
-// stored is the form of v that may reach the database: masked fields are
-// masked (a null stays null).
-func (m *model) stored(f *field, v auditlog.Value) auditlog.Value {
-	if !f.masked || v.IsNull() {
-		return v
-	}
-	return auditlog.StringValue(m.mask(v.Text()))
-}
-
 // MaxValueBytes is the largest value an entry stores as it is. A larger one
 // (a 9 MiB text column, say) is recorded as {"$digest": "sha256:…",
 // "$bytes": n}, the digest and length of its JSON form: the entry still
 // proves what the value was, and no entry statement grows past a server's
 // packet limit (MySQL's max_allowed_packet) because of it.
-const MaxValueBytes = 1 << 20
-
-// recorded is the JSON an entry stores for v in field f: masked where
-// registered, and a digest when larger than MaxValueBytes.
-func (m *model) recorded(f *field, v auditlog.Value) []byte {
-	b := m.stored(f, v).AppendJSON(nil)
-	if len(b) <= MaxValueBytes {
-		return b
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Appendf(nil, `{"$digest":"sha256:%s","$bytes":%d}`, hex.EncodeToString(sum[:]), len(b))
-}
+const MaxValueBytes = capture.MaxValueBytes
 
 // key returns the object key text of a Go object and, for integer keys,
 // the integer; ok is false when the key is zero.
@@ -250,81 +240,41 @@ func (m *model) key(ctx context.Context, row reflect.Value) (string, *int64, boo
 		}
 		vals[f.index] = v
 	}
-	key, id := m.keyOf(vals)
+	key, id := m.t.Key(vals)
 	return key, id, key != "", nil
+}
+
+// objects returns row as the values its methods may be found on: its
+// pointer first, then the value.
+func objects(row reflect.Value) []any {
+	if !row.IsValid() {
+		return nil
+	}
+	if row.CanAddr() {
+		return []any{row.Addr().Interface(), row.Interface()}
+	}
+	return []any{row.Interface()}
 }
 
 // reprOf is the object's display text: its AuditRepr or String, else
 // "Type(key)".
 func (m *model) reprOf(row reflect.Value, key string) string {
-	if !row.IsValid() {
-		return m.schema.Name + "(" + key + ")"
-	}
-	if row.CanAddr() {
-		switch o := row.Addr().Interface().(type) {
-		case auditlog.Reprer:
-			return o.AuditRepr()
-		case fmt.Stringer:
-			return o.String()
-		}
-	}
-	switch o := row.Interface().(type) {
-	case auditlog.Reprer:
-		return o.AuditRepr()
-	case fmt.Stringer:
-		return o.String()
-	}
-	return m.schema.Name + "(" + key + ")"
+	return capture.Repr(objects(row), m.schema.Name, key)
 }
 
-// additionalData merges the model's data and the context's extra data.
+// additionalData merges the object's own additional data and the context's
+// extra data.
 func additionalData(extra map[string]any, row reflect.Value) (json.RawMessage, error) {
 	var own any
-	if !row.IsValid() {
-	} else if row.CanAddr() {
-		if p, ok := row.Addr().Interface().(auditlog.AdditionalDataProvider); ok {
+	for _, o := range objects(row) {
+		if p, ok := o.(auditlog.AdditionalDataProvider); ok {
 			own = p.AuditAdditionalData()
-		}
-	} else if p, ok := row.Interface().(auditlog.AdditionalDataProvider); ok {
-		own = p.AuditAdditionalData()
-	}
-	var v any
-	switch {
-	case own == nil && len(extra) == 0:
-		return nil, nil
-	case len(extra) == 0:
-		v = own
-	case own == nil:
-		v = extra
-	default:
-		raw, err := json.Marshal(own)
-		if err != nil {
-			return nil, fmt.Errorf("auditgorm: additional data: %w", err)
-		}
-		var obj map[string]any
-		if json.Unmarshal(raw, &obj) == nil && obj != nil {
-			for k, x := range extra {
-				if _, taken := obj[k]; !taken {
-					obj[k] = x
-				}
-			}
-			v = obj
-		} else {
-			merged := map[string]any{"data": json.RawMessage(raw)}
-			for k, x := range extra {
-				if k != "data" {
-					merged[k] = x
-				}
-			}
-			v = merged
+			break
 		}
 	}
-	raw, err := json.Marshal(v)
+	raw, err := capture.AdditionalData(extra, own)
 	if err != nil {
-		return nil, fmt.Errorf("auditgorm: additional data: %w", err)
-	}
-	if string(raw) == "null" {
-		return nil, nil
+		return nil, fmt.Errorf("auditgorm: %w", err)
 	}
 	return raw, nil
 }
@@ -428,62 +378,4 @@ func parseDBTime(s string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// keyOf returns the object key text of a row's values and, for an integer
-// key, the integer. The text is "" when the key is null.
-func (m *model) keyOf(vals []auditlog.Value) (string, *int64) {
-	if len(m.pk) == 1 {
-		v := vals[m.pk[0].index]
-		if v.IsNull() {
-			return "", nil
-		}
-		if m.intPK {
-			if i, ok := v.Int64(); ok {
-				return strconv.FormatInt(i, 10), &i
-			}
-		}
-		return v.Text(), nil
-	}
-	return string(m.keyJSONOf(vals)), nil
-}
-
-// keyJSONOf is the key as JSON: the typed value, or an array for composite
-// keys.
-func (m *model) keyJSONOf(vals []auditlog.Value) []byte {
-	if len(m.pk) == 1 {
-		return vals[m.pk[0].index].AppendJSON(nil)
-	}
-	b := []byte{'['}
-	for i, f := range m.pk {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = vals[f.index].AppendJSON(b)
-	}
-	return append(b, ']')
-}
-
-// snapshotOfVals encodes the object's state for serialized_data.
-func (m *model) snapshotOfVals(vals []auditlog.Value) json.RawMessage {
-	if len(m.snapshot) == 0 {
-		return nil
-	}
-	b := make([]byte, 0, 256)
-	b = append(b, `{"model":`...)
-	name, _ := json.Marshal(m.name)
-	b = append(b, name...)
-	b = append(b, `,"pk":`...)
-	b = append(b, m.keyJSONOf(vals)...)
-	b = append(b, `,"fields":{`...)
-	for i, f := range m.snapshot {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		col, _ := json.Marshal(f.column)
-		b = append(b, col...)
-		b = append(b, ':')
-		b = append(b, m.recorded(f, vals[f.index])...)
-	}
-	return append(b, '}', '}')
 }

@@ -175,7 +175,7 @@ func (r *dbRow) keyRaw(m *model) []any {
 
 // keyText is the row's key as model.keyOf renders it.
 func (r *dbRow) keyText(m *model) string {
-	k, _ := m.keyOf(r.vals)
+	k, _ := m.t.Key(r.vals)
 	return k
 }
 

@@ -179,7 +179,7 @@ func (r *dbRow) afterKeyText(m *model) (string, error) {
 		}
 		vals[f.index] = v
 	}
-	k, _ := m.keyOf(vals)
+	k, _ := m.t.Key(vals)
 	return k, nil
 }
 
@@ -396,17 +396,8 @@ func (p *Plugin) changedEntries(db *gorm.DB, m *model, action auditlog.Action, p
 // differ (always for a delete). The entry names the object by its key
 // before the write: a key the statement changed shows in the changes.
 func (w *writer) diff(action auditlog.Action, o, n *dbRow) error {
-	m := w.m
-	changes := auditlog.Changes{}
-	for _, f := range m.fields {
-		if !f.audited || (action == auditlog.ActionUpdate && f.noise) {
-			continue
-		}
-		if a, b := o.vals[f.index], n.vals[f.index]; !a.Equal(b) {
-			changes[f.column] = auditlog.Change{Old: m.recorded(f, a), New: m.recorded(f, b)}
-		}
-	}
-	if len(changes) == 0 && action == auditlog.ActionUpdate {
+	changes := w.m.t.Diff(action, o.vals, n.vals)
+	if changes == nil {
 		return nil
 	}
 	return w.add(action, o, n, reflect.Value{}, changes)
@@ -505,13 +496,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	}
 	w := p.newWriter(db, m, m.entryName(db.Statement))
 	for _, o := range old {
-		changes := auditlog.Changes{}
-		for _, f := range m.fields {
-			if v := o.vals[f.index]; f.audited && !v.IsNull() {
-				changes[f.column] = auditlog.Change{Old: m.recorded(f, v), New: jsonNull}
-			}
-		}
-		if err := w.add(auditlog.ActionDelete, o, o, reflect.Value{}, changes); err != nil {
+		if err := w.add(auditlog.ActionDelete, o, o, reflect.Value{}, m.t.Deleted(o.vals)); err != nil {
 			return err
 		}
 	}
