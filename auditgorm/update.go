@@ -82,13 +82,8 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 	case userReturning:
 		// The caller reads RETURNING rows into its objects: GORM runs the
 		// statement, pinned in one piece, and the rows are read back.
-		if len(old)*len(m.pk) > pinLimit {
-			return fmt.Errorf("%w: %s: an UPDATE … RETURNING of more than %d rows cannot be pinned in one statement", ErrTooManyRows, m.schema.Name, pinLimit/len(m.pk))
-		}
-		p.pin(stmt, m, old)
-		orig(db)
-		if db.Error != nil {
-			return nil
+		if ok, err := p.runOrigPinned(db, m, old, orig); !ok {
+			return err
 		}
 	default:
 		fresh, err = p.runPinned(db, m, old, returning)
@@ -263,6 +258,19 @@ func (p *Plugin) pin(stmt *gorm.Statement, m *model, rows []*dbRow) {
 	}
 	column, values := schema.ToQueryValues(stmt.Table, m.schema.PrimaryFieldDBNames, keys)
 	stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+}
+
+// runOrigPinned runs GORM's own callback on the statement pinned to rows in
+// one piece, for statements whose RETURNING rows the caller reads into its
+// objects. It reports false when the capture must stop, with the error to
+// return (nil when GORM recorded its own).
+func (p *Plugin) runOrigPinned(db *gorm.DB, m *model, rows []*dbRow, orig func(*gorm.DB)) (bool, error) {
+	if len(rows)*len(m.pk) > pinLimit {
+		return false, fmt.Errorf("%w: %s: a statement with RETURNING over more than %d rows cannot be pinned in one piece", ErrTooManyRows, m.schema.Name, pinLimit/len(m.pk))
+	}
+	p.pin(db.Statement, m, rows)
+	orig(db)
+	return db.Error == nil, nil
 }
 
 // runPinned runs the statement once per chunk of the rows read, each run
@@ -451,13 +459,8 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		if old, err = p.preselect(db, m, nil); err != nil {
 			return err
 		}
-		if len(old)*len(m.pk) > pinLimit {
-			return fmt.Errorf("%w: %s: a DELETE … RETURNING of more than %d rows cannot be pinned in one statement", ErrTooManyRows, m.schema.Name, pinLimit/len(m.pk))
-		}
-		p.pin(stmt, m, old)
-		orig(db)
-		if db.Error != nil {
-			return nil
+		if ok, err := p.runOrigPinned(db, m, old, orig); !ok {
+			return err
 		}
 	case p.fastPG && p.dialect == auditstore.Postgres && p.oneStatement(stmt):
 		// DELETE … WHERE key IN (locking subquery) RETURNING *: the deleted
