@@ -127,25 +127,7 @@ func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
 	if p.dialect != auditstore.MySQL && !oc.DoNothing {
 		return groups
 	}
-	for _, f := range m.fields {
-		if f.f.Unique && !f.f.PrimaryKey {
-			groups = append(groups, []*field{f})
-		}
-	}
-	for _, ix := range m.schema.ParseIndexes() {
-		if ix.Class != "UNIQUE" {
-			continue
-		}
-		var g []*field
-		for _, o := range ix.Fields {
-			if f := m.byColumn[o.DBName]; f != nil {
-				g = append(g, f)
-			}
-		}
-		if len(g) == len(ix.Fields) && len(g) > 0 {
-			groups = append(groups, g)
-		}
-	}
+	groups = append(groups, m.unique...)
 	return groups
 }
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -35,7 +36,14 @@ type model struct {
 	// wantsObject: the model has a repr or additional data of its own, so
 	// entries need its struct.
 	wantsObject bool
+	// unique lists the column groups of unique columns and indexes other
+	// than the primary key.
+	unique [][]*field
 }
+
+// parseIndexes serialises schema.ParseIndexes, which writes to the schema
+// and is not safe for concurrent use.
+var parseIndexes sync.Mutex
 
 type field struct {
 	f       *schema.Field
@@ -152,6 +160,28 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 			default:
 				m.snapshot = append(m.snapshot, f)
 			}
+		}
+	}
+	for _, f := range m.fields {
+		if f.f.Unique && !f.f.PrimaryKey {
+			m.unique = append(m.unique, []*field{f})
+		}
+	}
+	parseIndexes.Lock()
+	indexes := s.ParseIndexes()
+	parseIndexes.Unlock()
+	for _, ix := range indexes {
+		if ix.Class != "UNIQUE" {
+			continue
+		}
+		var g []*field
+		for _, o := range ix.Fields {
+			if f := m.byColumn[o.DBName]; f != nil {
+				g = append(g, f)
+			}
+		}
+		if len(g) == len(ix.Fields) && len(g) > 0 {
+			m.unique = append(m.unique, g)
 		}
 	}
 	m.t = &capture.Table{Model: m.name, IntPK: m.intPK, Mask: m.mask}
