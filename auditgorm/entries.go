@@ -11,8 +11,6 @@ import (
 	"github.com/go-auditlog/auditlog/internal/capture"
 )
 
-var jsonNull = []byte("null")
-
 // writer collects the entries of one statement and writes them with one
 // multi-row insert on the statement's connection, inside its transaction.
 type writer struct {

@@ -586,3 +586,25 @@ func TestCallersReturning(t *testing.T) {
 		}
 	})
 }
+
+// An in-place update of an audited join table is refused, not run unrecorded.
+func TestJoinTableUpdateRefused(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &User{}, &Tag{})
+		must(t, reg.Register(&User{}, auditlog.M2M("Tags")))
+		u, a, b := User{Name: "ann"}, Tag{Name: "a"}, Tag{Name: "b"}
+		must(t, db.Create(&u).Error)
+		must(t, db.Create(&a).Error)
+		must(t, db.Create(&b).Error)
+		must(t, db.Model(&u).Association("Tags").Append(&a))
+		err := db.Table("user_tags").Where("user_id = ?", u.ID).Update("tag_id", b.ID).Error
+		if err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("error %v", err)
+		}
+		var tagID uint
+		must(t, db.Table("user_tags").Select("tag_id").Where("user_id = ?", u.ID).Scan(&tagID).Error)
+		if tagID != a.ID {
+			t.Fatalf("the pair changed to tag %d", tagID)
+		}
+	})
+}

@@ -109,11 +109,8 @@ func (r joinRow) values(cols []string) []any {
 // entries for the pairs it added or removed.
 func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func(*gorm.DB)) error {
 	if kind == opUpdate {
-		orig(db)
-		if db.Error == nil {
-			return fmt.Errorf("auditgorm: %s: updating a join table in place is not audited; delete and insert the pairs instead", db.Statement.Table)
-		}
-		return nil
+		// Pairs changed in place would change relations without an entry.
+		return fmt.Errorf("auditgorm: %s: an UPDATE of an audited join table is refused; delete and insert the pairs instead", db.Statement.Table)
 	}
 	cols := joinColumns(tracks)
 	var before, changed []joinRow

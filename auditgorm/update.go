@@ -91,23 +91,20 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 			return err
 		}
 	}
-	if !returning {
+	var byKey map[string]*dbRow
+	if returning {
+		byKey = make(map[string]*dbRow, len(fresh))
+		for _, r := range fresh {
+			byKey[r.keyText(m)] = r
+		}
+	} else {
 		keys := make([][]any, len(old))
 		for i, r := range old {
 			keys[i] = r.afterKey(m)
 		}
-		byKey, err := p.readByKey(db, m, stmt.Table, keys)
-		if err != nil {
+		if byKey, err = p.readByKey(db, m, stmt.Table, keys); err != nil {
 			return err
 		}
-		fresh = fresh[:0]
-		for _, r := range byKey {
-			fresh = append(fresh, r)
-		}
-	}
-	byKey := make(map[string]*dbRow, len(fresh))
-	for _, r := range fresh {
-		byKey[r.keyText(m)] = r
 	}
 	pairs := make([][2]*dbRow, 0, len(old))
 	for _, o := range old {
