@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/callbacks"
@@ -34,13 +35,24 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			}
 		}
 	}
+	// INSERT OR REPLACE (SQLite) deletes every row the new ones collide with
+	// on any unique key, then inserts.
+	replace := false
+	if c, ok := stmt.Clauses["INSERT"]; ok {
+		if ins, ok := c.Expression.(clause.Insert); ok && strings.Contains(strings.ToUpper(ins.Modifier), "REPLACE") {
+			if oc != nil {
+				return fmt.Errorf("auditgorm: %s: REPLACE with ON CONFLICT cannot be audited", m.schema.Name)
+			}
+			replace, groups = true, append([][]*field{m.pk}, m.unique...)
+		}
+	}
 	returning := builds(stmt, "RETURNING")
 	if _, user := stmt.Clauses["RETURNING"]; user {
 		returning = false
 	}
 	// DO NOTHING inserts only the rows it returns, except on MySQL, whose
 	// DO NOTHING is an ON DUPLICATE KEY UPDATE that returns every row.
-	if oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
+	if replace || oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
 		var err error
 		if existing, err = p.conflicting(db, m, groups, true); err != nil {
 			return err
@@ -68,18 +80,24 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			return err
 		}
 	}
+	w := p.newWriter(db, m, m.entryName(db.Statement))
 	seen := make(map[string]*dbRow, len(existing))
 	for _, r := range existing {
+		if replace {
+			if err := w.add(auditlog.ActionDelete, r, r, reflect.Value{}, m.t.Deleted(r.vals)); err != nil {
+				return err
+			}
+			continue
+		}
 		seen[r.keyText(m)] = r
 	}
 	var objs []reflect.Value
-	if oc == nil {
+	if oc == nil && !replace {
 		eachRow(stmt.ReflectValue, func(row reflect.Value) { objs = append(objs, row) })
 		if len(objs) != len(stored) {
 			objs = nil
 		}
 	}
-	w := p.newWriter(db, m, m.entryName(db.Statement))
 	for i, r := range stored {
 		key := r.keyText(m)
 		if key == "" {
@@ -108,9 +126,9 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 }
 
 // conflictGroups returns the column groups an upsert may collide on: the
-// ON CONFLICT columns when given; else the primary key, and every unique
-// column and index where any of them can fire: on MySQL, whose ON DUPLICATE
-// KEY does, and for DO NOTHING without a target elsewhere.
+// ON CONFLICT columns when given; else the primary key and every unique
+// column and index, any of which fires without a target (MySQL's ON
+// DUPLICATE KEY, SQLite's targetless DO UPDATE, DO NOTHING).
 func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
 	if len(oc.Columns) > 0 {
 		var g []*field
@@ -123,12 +141,7 @@ func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
 		}
 		return [][]*field{g}
 	}
-	groups := [][]*field{m.pk}
-	if p.dialect != auditstore.MySQL && !oc.DoNothing {
-		return groups
-	}
-	groups = append(groups, m.unique...)
-	return groups
+	return append([][]*field{m.pk}, m.unique...)
 }
 
 // conflicting reads the rows whose conflict columns equal those of any row

@@ -3,6 +3,7 @@ package auditgorm
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 
 	"gorm.io/gorm"
 
@@ -36,8 +37,25 @@ func (p *Plugin) newWriter(db *gorm.DB, m *model, name string) *writer {
 // table it writes (Table("archive") on a registered model), so that an
 // entry never names a row of a table it did not touch.
 func (m *model) entryName(stmt *gorm.Statement) string {
-	if stmt.Table == "" || stmt.Table == m.schema.Table {
-		return m.name
+	if t := writtenTable(stmt); t != m.schema.Table {
+		return t
+	}
+	return m.name
+}
+
+// tableExprRE reads the table of a Table("name AS alias") expression.
+var tableExprRE = regexp.MustCompile("^\\s*[`\"]?([\\w.]+?)[`\"]?(?:\\s+(?:(?i)AS\\s+)?[`\"]?\\w+[`\"]?)?\\s*$")
+
+// writtenTable is the table a statement writes: Statement.Table, except
+// that GORM sets it to the alias of Table("docs AS d").
+func writtenTable(stmt *gorm.Statement) string {
+	if stmt.TableExpr != nil {
+		if mm := tableExprRE.FindStringSubmatch(stmt.TableExpr.SQL); mm != nil {
+			return mm[1]
+		}
+	}
+	if stmt.Table == "" && stmt.Schema != nil {
+		return stmt.Schema.Table
 	}
 	return stmt.Table
 }

@@ -608,3 +608,101 @@ func TestJoinTableUpdateRefused(t *testing.T) {
 		}
 	})
 }
+
+// XTag has a unique name.
+type XTag struct {
+	ID   uint
+	Name string `gorm:"unique;size:32"`
+	Note string `gorm:"size:32"`
+}
+
+// INSERT OR REPLACE deletes the rows it collides with: each gets a delete
+// entry before the new row's create. An upsert without a conflict target
+// fires on any unique key and is an update.
+func TestReplaceAndTargetlessUpsert(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &XTag{})
+		must(t, reg.Register(&XTag{}))
+		must(t, db.Create(&XTag{Name: "go", Note: "old"}).Error)
+		if db.Dialector.Name() != "postgres" { // PostgreSQL requires a target for DO UPDATE
+			must(t, db.Clauses(clause.OnConflict{DoUpdates: clause.AssignmentColumns([]string{"note"})}).Create(&XTag{Name: "go", Note: "new"}).Error)
+			if got := replayLog(t, expectCount(t, db, 2)[1:]); strings.Join(got, "") != "update 1 note=old→new" {
+				t.Fatalf("targetless upsert: %v", got)
+			}
+		}
+		if db.Dialector.Name() != "sqlite" {
+			return // INSERT OR REPLACE is SQLite's
+		}
+		must(t, db.Clauses(clause.Insert{Modifier: "OR REPLACE"}).Create(&XTag{Name: "go", Note: "newer"}).Error)
+		var now XTag
+		must(t, db.First(&now).Error)
+		got := replayLog(t, expectCount(t, db, 4)[2:])
+		if want := fmt.Sprintf("delete 1 name=go→null note=new→null\ncreate %d name=go note=newer", now.ID); strings.Join(got, "\n") != want {
+			t.Fatalf("replace:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+		}
+	})
+}
+
+// The pin shares the bind-variable limit with the statement's own
+// conditions; Table("t AS alias") names the table, not the alias; a key set
+// by a non-deterministic expression is refused rather than recorded wrong.
+func TestStatementShapes(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Counter{}, &Doc{})
+		must(t, reg.Register(&Counter{}))
+		must(t, reg.Register(&Doc{}))
+		rows := make([]Counter, 16_400)
+		must(t, db.WithContext(auditlog.Disable(context.Background())).CreateInBatches(&rows, 4000).Error)
+		ids := make([]uint, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		must(t, db.Model(&Counter{}).Where("id IN ?", ids).Update("n", 1).Error)
+		expectCount(t, db, len(rows))
+
+		must(t, db.Create(&Doc{Code: "a", Body: "1"}).Error)
+		must(t, db.Model(&Doc{}).Table("docs AS d").Where("d.code = ?", "a").Update("body", "2").Error)
+		es := entries(t, db)
+		if e := es[len(es)-1]; e.Model != "docs" || string(e.Changes["body"].New) != `"2"` {
+			t.Fatalf("aliased update: %s %s", e.Model, e.Changes)
+		}
+		random := map[string]string{"sqlite": "lower(hex(randomblob(4)))", "postgres": "md5(random()::text)", "mysql": "UUID()"}[db.Dialector.Name()]
+		err := db.Model(&Doc{Code: "a"}).Updates(map[string]any{"code": gorm.Expr(random), "body": "3"}).Error
+		if db.Dialector.Name() == "postgres" {
+			// PostgreSQL returns the old and the new row from the UPDATE itself.
+			must(t, err)
+			var d Doc
+			must(t, db.First(&d, "body = ?", "3").Error)
+			es := entries(t, db)
+			if e := es[len(es)-1]; e.ObjectPK != "a" || string(e.Changes["code"].New) != `"`+d.Code+`"` {
+				t.Fatalf("random key entry %s %s, stored %s", e.ObjectPK, e.Changes, d.Code)
+			}
+			return
+		}
+		if err == nil || !strings.Contains(err.Error(), "non-deterministic") {
+			t.Fatalf("random key: %v", err)
+		}
+		var d Doc
+		must(t, db.First(&d, "code = ?", "a").Error) // rolled back
+	})
+}
+
+// A soft delete with the caller's RETURNING fills the caller's objects and
+// records only the deleted-at change.
+func TestSoftDeleteWithReturning(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		if db.Dialector.Name() == "mysql" {
+			t.Skip("GORM builds RETURNING for updates on SQLite and PostgreSQL")
+		}
+		reg := setup(t, db, &Book{})
+		must(t, reg.Register(&Book{}, auditlog.Exclude("CreatedAt", "UpdatedAt")))
+		b := Book{Title: "A", Secret: "s"}
+		must(t, db.Create(&b).Error)
+		var out []Book
+		must(t, db.Model(&out).Clauses(clause.Returning{Columns: []clause.Column{{Name: "id"}}}).Where("id = ?", b.ID).Delete(&out).Error)
+		e := expectCount(t, db, 2)[1]
+		if _, ok := e.Changes["deleted_at"]; len(out) != 1 || out[0].ID != b.ID || len(e.Changes) != 1 || !ok {
+			t.Fatalf("out %+v; changes %s", out, e.Changes)
+		}
+	})
+}

@@ -58,7 +58,6 @@ func setClause(stmt *gorm.Statement) (clause.Set, bool) {
 func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlog.Action, orig func(*gorm.DB)) error {
 	stmt := db.Statement
 	_, userReturning := stmt.Clauses["RETURNING"]
-	userReturning = userReturning && orig != nil
 	if p.fastPG && p.dialect == auditstore.Postgres && !userReturning && p.oneStatement(stmt) {
 		rows, err := p.pgUpdate(db, m, set)
 		if err != nil {
@@ -102,7 +101,7 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		for i, r := range old {
 			keys[i] = r.afterKey(m)
 		}
-		if byKey, err = p.readByKey(db, m, stmt.Table, keys); err != nil {
+		if byKey, err = p.readByKey(db, m, writtenTable(stmt), keys); err != nil {
 			return err
 		}
 	}
@@ -112,9 +111,14 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		if err != nil {
 			return err
 		}
-		if n, ok := byKey[k]; ok {
-			pairs = append(pairs, [2]*dbRow{o, n})
+		n, ok := byKey[k]
+		if !ok {
+			// The row's key after the write is not the one computed before
+			// it (a key set by a non-deterministic expression): its entry
+			// cannot be written truthfully.
+			return fmt.Errorf("auditgorm: %s: the written row %s cannot be found under the key its statement gave it; a primary key set by a non-deterministic expression cannot be audited", m.schema.Name, o.keyText(m))
 		}
+		pairs = append(pairs, [2]*dbRow{o, n})
 	}
 	return p.changedEntries(db, m, action, pairs)
 }
@@ -265,7 +269,13 @@ func (p *Plugin) runOrigPinned(db *gorm.DB, m *model, rows []*dbRow, orig func(*
 	if len(rows)*len(m.pk) > pinLimit {
 		return false, fmt.Errorf("%w: %s: a statement with RETURNING over more than %d rows cannot be pinned in one piece", ErrTooManyRows, m.schema.Name, pinLimit/len(m.pk))
 	}
-	p.pin(db.Statement, m, rows)
+	stmt := db.Statement
+	p.pin(stmt, m, rows)
+	// Built here, so that GORM's callback runs exactly this statement (a soft
+	// delete's UPDATE, not a DELETE) and scans its RETURNING rows.
+	stmt.SQL.Reset()
+	stmt.Vars = nil
+	stmt.Build(stmt.BuildClauses...)
 	orig(db)
 	return db.Error == nil, nil
 }
@@ -290,7 +300,11 @@ func (p *Plugin) runPinned(db *gorm.DB, m *model, rows []*dbRow, returning bool)
 			defer delete(stmt.Clauses, "RETURNING")
 		}
 	}
-	chunk := max(1, pinLimit/len(m.pk))
+	// The statement's own bind variables count against the same limit.
+	stmt.SQL.Reset()
+	stmt.Vars = nil
+	stmt.Build(stmt.BuildClauses...)
+	chunk := max(1, (pinLimit-len(stmt.Vars))/len(m.pk))
 	var (
 		out      []*dbRow
 		affected int64
@@ -430,7 +444,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		if missingWhere(db) {
 			return gorm.ErrMissingWhereClause
 		}
-		return p.runUpdate(db, m, set, auditlog.ActionDelete, nil)
+		return p.runUpdate(db, m, set, auditlog.ActionDelete, orig)
 	}
 	stmt.AddClauseIfNotExists(clause.Delete{})
 	// The key conditions gorm:delete adds for the objects passed in.
