@@ -163,7 +163,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	}
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	pg := tx.Dialector.Name() == "postgres"
-	switch r.IntN(22) {
+	switch r.IntN(24) {
 	case 0:
 		return tx.Create(&RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}).Error
 	case 1:
@@ -238,6 +238,17 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		return tx.Model(&RKey{}).Where("v = ?", r.IntN(10)).Update("id", gorm.Expr("id + ?", 1_000_000+r.IntN(1_000_000))).Error
 	case 20:
 		return tx.Model(&RKey{}).Where("v = ?", r.IntN(10)).Updates(map[string]any{"v": gorm.Expr("v + 1")}).Error
+	case 22:
+		if tx.Dialector.Name() != "sqlite" {
+			return nil
+		}
+		// INSERT OR REPLACE of a tag: deletes the row it collides with.
+		return tx.Clauses(clause.Insert{Modifier: "OR REPLACE"}).Create(&RTag{ID: uint(11 + r.IntN(5)), Name: fmt.Sprintf("r%d", r.IntN(9))}).Error
+	case 23:
+		if pg {
+			return nil // PostgreSQL requires a conflict target for DO UPDATE
+		}
+		return tx.Clauses(clause.OnConflict{DoUpdates: clause.AssignmentColumns([]string{"n"})}).Create(&RItem{Code: code(), N: r.IntN(10)}).Error
 	default:
 		var it RItem
 		if err := tx.First(&it, id()).Error; err != nil {
