@@ -454,3 +454,17 @@ func serve(t *testing.T, mode string) {
 		t.Fatalf("serve exited %d: %s", code, errb.String())
 	}
 }
+
+// `auditlog history` finds a text key that looks like a number as well as
+// an integer key.
+func TestHistoryTextKeyThatLooksNumeric(t *testing.T) {
+	t.Parallel()
+	path, s := seeded(t)
+	if err := s.Insert(context.Background(), []auditlog.Entry{{Timestamp: time.Date(2026, 1, 9, 12, 0, 0, 0, time.UTC),
+		Action: auditlog.ActionCreate, Model: "skus", ObjectPK: "12345", ObjectRepr: "text-key-sku"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", false, "history", "--db", path, "skus", "12345"); r.code != 0 || !strings.Contains(r.stdout, "text-key-sku") {
+		t.Fatalf("%+v", r)
+	}
+}

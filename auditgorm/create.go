@@ -150,9 +150,10 @@ func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
 func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, lock bool) ([]*dbRow, error) {
 	stmt := db.Statement
 	var conds []clause.Expression
+	inserted := insertedValues(stmt, m)
 	for _, g := range groups {
 		var tuples [][]any
-		for _, row := range insertedValues(stmt, m) {
+		for _, row := range inserted {
 			tuple := make([]any, len(g))
 			ok := true
 			for i, f := range g {
@@ -176,7 +177,7 @@ func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, lock bool
 	if len(conds) == 0 {
 		return nil, nil
 	}
-	q := p.query(db).Clauses(clause.Select{Columns: m.columns(clause.CurrentTable)}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, keyOrder(m))
+	q := p.query(db).Clauses(clause.Select{Columns: m.colsOfTbl}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, m.order)
 	if lock && p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	} else {
@@ -238,7 +239,7 @@ func (p *Plugin) readCreated(db *gorm.DB, m *model) ([]*dbRow, error) {
 			}
 		}
 	}
-	byKey, err := p.readByKey(db, m, stmt.Table, keys)
+	byKey, err := p.readByKey(db, m, writtenTable(stmt), keys)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +320,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 			gormCols = append(gormCols, clause.Column{Name: f.DBName})
 		}
 	}
-	ret := append(append([]clause.Column(nil), gormCols...), m.columns("")...)
+	ret := append(append([]clause.Column(nil), gormCols...), m.cols...)
 	if p.dialect == auditstore.Postgres {
 		ret = append(ret, clause.Column{Name: "(xmax = 0) AS " + aliasInserted, Raw: true})
 	}
@@ -342,8 +343,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr := &splitRows{Rows: rows, k: len(gormCols), cols: cols, rr: newRowReader(m, cols[len(gormCols):]), max: p.maxRows}
-	sr.holders = make([]any, len(cols)-sr.k)
+	sr := newSplitRows(rows, len(gormCols), cols, newRowReader(m, cols[len(gormCols):]), p.maxRows)
 	if len(gormCols) > 0 {
 		mode := gorm.ScanUpdate
 		if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
@@ -355,15 +355,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 	}
 	// Rows gorm.Scan stepped over (ON CONFLICT DO NOTHING) or left unread
 	// are the plugin's all the same.
-	skip := make([]any, sr.k)
-	for i := range skip {
-		skip[i] = new(any)
-	}
-	if sr.pending {
-		_ = sr.Scan(skip...)
-	}
-	for sr.err == nil && sr.Next() {
-		_ = sr.Scan(skip...)
+	for sr.Next() { // Next scans each row it steps over
 	}
 	if sr.err != nil {
 		return nil, sr.err
@@ -376,28 +368,39 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 }
 
 // splitRows shows GORM the first k columns of a result and keeps the rest as
-// rows of the model.
+// rows of the model. A row GORM steps over without scanning is scanned when
+// it moves on.
 type splitRows struct {
 	*sql.Rows
 	k       int
 	cols    []string
 	rr      *rowReader
-	holders []any
+	holders []any // the model's columns of the current row
+	full    []any // scan targets: GORM's k, then the holders
+	skip    []any // targets for GORM's k columns of a row GORM skipped
 	out     []*dbRow
 	max     int
 	err     error
 	pending bool // Next returned a row that was not scanned yet
 }
 
+func newSplitRows(rows *sql.Rows, k int, cols []string, rr *rowReader, maxRows int) *splitRows {
+	s := &splitRows{Rows: rows, k: k, cols: cols, rr: rr, max: maxRows, holders: make([]any, len(cols)-k), skip: make([]any, k)}
+	s.full = make([]any, len(cols))
+	for i := range s.holders {
+		s.full[k+i] = &s.holders[i]
+	}
+	for i := range s.skip {
+		s.skip[i] = new(any)
+	}
+	return s
+}
+
 func (s *splitRows) Next() bool {
 	if s.pending && s.err == nil {
-		skip := make([]any, s.k)
-		for i := range skip {
-			skip[i] = new(any)
-		}
-		_ = s.Scan(skip...)
+		_ = s.Scan(s.skip...)
 	}
-	s.pending = s.Rows.Next()
+	s.pending = s.err == nil && s.Rows.Next()
 	return s.pending
 }
 
@@ -413,19 +416,15 @@ func (s *splitRows) ColumnTypes() ([]*sql.ColumnType, error) {
 
 func (s *splitRows) Scan(dest ...any) error {
 	s.pending = false
-	full := make([]any, 0, len(dest)+len(s.holders))
-	full = append(full, dest...)
+	copy(s.full, dest)
 	clear(s.holders)
-	for i := range s.holders {
-		full = append(full, &s.holders[i])
-	}
-	if err := s.Rows.Scan(full...); err != nil {
+	if err := s.Rows.Scan(s.full...); err != nil {
 		s.err = err
 		return err
 	}
 	r, err := s.rr.read(s.holders)
-	if err == nil && len(s.out) >= s.max {
-		err = fmt.Errorf("%w: more than %d rows", ErrTooManyRows, s.max)
+	if err == nil && len(s.out) == s.max {
+		err = errTooMany(s.rr.m, s.max)
 	}
 	if err != nil {
 		s.err = err

@@ -2,6 +2,7 @@ package auditgorm_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -143,4 +144,26 @@ func pluginOf(t *testing.T, db *gorm.DB) *auditgorm.Plugin {
 		t.Fatal("plugin not installed")
 	}
 	return p
+}
+
+// Log sets object_id only for a key in canonical integer form, the rule the
+// UI and the CLI use to find it.
+func TestLogIntegerKeyRule(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	ctx := context.Background()
+	for _, pk := range []string{"007", "7", "-3", "12345678901234567890", "x1"} {
+		must(t, auditgorm.Log(ctx, db, auditgorm.Record{Action: auditlog.ActionUpdate, Model: "skus", PK: pk}))
+	}
+	got := map[string]string{}
+	for _, e := range entries(t, db) {
+		got[e.ObjectPK] = "nil"
+		if e.ObjectID != nil {
+			got[e.ObjectPK] = fmt.Sprint(*e.ObjectID)
+		}
+	}
+	want := map[string]string{"007": "nil", "7": "7", "-3": "-3", "12345678901234567890": "nil", "x1": "nil"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("object ids %v, want %v", got, want)
+	}
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/migrator"
 	"gorm.io/gorm/schema"
 
@@ -28,9 +30,6 @@ type model struct {
 	name     string
 	fields   []*field // every column, in schema order
 	pk       []*field
-	intPK    bool
-	snapshot []*field
-	mask     auditlog.MaskFunc
 	byColumn map[string]*field
 	display  map[string]string // column → label
 	// wantsObject: the model has a repr or additional data of its own, so
@@ -39,6 +38,10 @@ type model struct {
 	// unique lists the column groups of unique columns and indexes other
 	// than the primary key.
 	unique [][]*field
+	// Built once, used by every write (never appended to: full slices).
+	cols      []clause.Column // every column, for SELECT and RETURNING
+	colsOfTbl []clause.Column // the same, qualified by the statement's table
+	order     clause.OrderBy  // primary-key order
 }
 
 // parseIndexes serialises schema.ParseIndexes, which writes to the schema
@@ -67,12 +70,13 @@ var (
 var precisionRE = regexp.MustCompile(`\((\d+)\)`)
 
 func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *schema.Schema, registryMask auditlog.MaskFunc) (*model, error) {
-	m := &model{cfg: cfg, schema: s, name: cfg.Name, mask: cfg.Mask, byColumn: map[string]*field{}}
+	m := &model{cfg: cfg, schema: s, name: cfg.Name, byColumn: map[string]*field{}}
 	if m.name == "" {
 		m.name = s.Table
 	}
-	if m.mask == nil {
-		m.mask = registryMask
+	m.t = &capture.Table{Mask: cfg.Mask}
+	if m.t.Mask == nil {
+		m.t.Mask = registryMask
 	}
 	lookup := func(option, name string) (*schema.Field, error) {
 		if f := s.LookUpField(name); f != nil && f.DBName != "" {
@@ -149,7 +153,7 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 		switch m.pk[0].f.FieldType.Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-			m.intPK = true
+			m.t.IntPK = true
 		}
 	}
 	if cfg.Snapshot {
@@ -158,7 +162,7 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 			case len(snapFields) > 0 && !snapFields[f.f]:
 			case cfg.SnapshotAuditedOnly && !f.audited:
 			default:
-				m.snapshot = append(m.snapshot, f)
+				m.t.Snapshot = append(m.t.Snapshot, f.index)
 			}
 		}
 	}
@@ -184,16 +188,18 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 			m.unique = append(m.unique, g)
 		}
 	}
-	m.t = &capture.Table{Model: m.name, IntPK: m.intPK, Mask: m.mask}
+	m.t.Model = m.name
 	for _, f := range m.fields {
 		m.t.Columns = append(m.t.Columns, capture.Column{Name: f.column, Audited: f.audited, Noise: f.noise, Masked: f.masked})
+		m.cols = append(m.cols, clause.Column{Name: f.column})
+		m.colsOfTbl = append(m.colsOfTbl, clause.Column{Table: clause.CurrentTable, Name: f.column})
 	}
 	for _, f := range m.pk {
 		m.t.PK = append(m.t.PK, f.index)
+		m.order.Columns = append(m.order.Columns, clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.column}})
 	}
-	for _, f := range m.snapshot {
-		m.t.Snapshot = append(m.t.Snapshot, f.index)
-	}
+	m.cols, m.colsOfTbl = slices.Clip(m.cols), slices.Clip(m.colsOfTbl)
+	m.order.Columns = slices.Clip(m.order.Columns)
 	return m, nil
 }
 

@@ -163,7 +163,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	}
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	pg := tx.Dialector.Name() == "postgres"
-	switch r.IntN(24) {
+	switch r.IntN(28) {
 	case 0:
 		return tx.Create(&RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}).Error
 	case 1:
@@ -249,6 +249,23 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 			return nil // PostgreSQL requires a conflict target for DO UPDATE
 		}
 		return tx.Clauses(clause.OnConflict{DoUpdates: clause.AssignmentColumns([]string{"n"})}).Create(&RItem{Code: code(), N: r.IntN(10)}).Error
+	case 24:
+		// The join table written directly.
+		return tx.Table("ritem_tags").Create(map[string]any{"r_item_id": id(), "r_tag_id": 1 + r.IntN(10)}).Error
+	case 25:
+		return tx.Table("ritem_tags").Where("r_tag_id = ?", 1+r.IntN(10)).Delete(map[string]any{}).Error
+	case 26, 27:
+		if tx.Dialector.Name() == "mysql" {
+			return nil // GORM builds RETURNING for updates and deletes on SQLite and PostgreSQL
+		}
+		// The caller's own RETURNING, scanned into its objects.
+		if r.IntN(2) == 0 {
+			// A struct model: the optimistic-lock plugin cannot take a slice.
+			var got RItem
+			return tx.Model(&got).Clauses(clause.Returning{}).Where("n = ?", r.IntN(10)).Update("n", gorm.Expr("n + 1")).Error
+		}
+		var got []RItem
+		return tx.Model(&got).Clauses(clause.Returning{}).Where("id = ?", id()).Delete(&got).Error
 	default:
 		var it RItem
 		if err := tx.First(&it, id()).Error; err != nil {

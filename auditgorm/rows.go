@@ -116,9 +116,9 @@ func (rr *rowReader) read(holders []any) (*dbRow, error) {
 	return r, nil
 }
 
-// scanRows reads rows as column values of m, at most limit-1 of them (no
-// limit when limit is 0).
-func scanRows(rows *sql.Rows, m *model, limit int) ([]*dbRow, error) {
+// scanRows reads rows as column values of m: at most maxRows of them (a
+// further row is ErrTooManyRows); any number when maxRows is 0.
+func scanRows(rows *sql.Rows, m *model, maxRows int) ([]*dbRow, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
@@ -132,8 +132,8 @@ func scanRows(rows *sql.Rows, m *model, limit int) ([]*dbRow, error) {
 	}
 	var out []*dbRow
 	for rows.Next() {
-		if limit > 0 && len(out) >= limit-1 {
-			return nil, errTooMany(m, limit-1)
+		if maxRows > 0 && len(out) == maxRows {
+			return nil, errTooMany(m, maxRows)
 		}
 		clear(holders)
 		if err := rows.Scan(dest...); err != nil {
@@ -182,14 +182,14 @@ func (r *dbRow) keyText(m *model) string {
 // object builds the model's struct from the row, for reprs and for
 // AdditionalDataProvider. Values a field cannot take are left zero: the
 // entry's values come from the row, not from this struct.
-func (r *dbRow) object(ctx context.Context, m *model) reflect.Value {
-	obj := reflect.New(m.schema.ModelType).Elem()
+func (r *dbRow) object(ctx context.Context, m *model) (obj reflect.Value) {
+	obj = reflect.New(m.schema.ModelType).Elem()
+	// GORM's setters return errors for foreign types, but some panic (a
+	// serializer given raw text): the struct only serves the repr.
+	defer func() { _ = recover() }()
 	for i, f := range m.fields {
 		if r.raw[i] != nil {
-			func() {
-				defer func() { _ = recover() }() // a setter that panics on a foreign type
-				_ = f.f.Set(ctx, obj, r.raw[i])
-			}()
+			_ = f.f.Set(ctx, obj, r.raw[i])
 		}
 	}
 	return obj
@@ -217,16 +217,7 @@ func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scanRows(rows, m, p.maxRows+1)
-}
-
-// columns lists m's columns for a SELECT or RETURNING list.
-func (m *model) columns(table string) []clause.Column {
-	cols := make([]clause.Column, len(m.fields))
-	for i, f := range m.fields {
-		cols[i] = clause.Column{Table: table, Name: f.column}
-	}
-	return cols
+	return scanRows(rows, m, p.maxRows)
 }
 
 // readByKey reads rows of m by primary key, in as few statements as the
@@ -241,7 +232,7 @@ func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (m
 	for start := 0; start < len(keys); start += chunk {
 		column, values := schema.ToQueryValues("", m.schema.PrimaryFieldDBNames, keys[start:min(start+chunk, len(keys))])
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(table).
-			Clauses(clause.Select{Columns: m.columns("")}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
 		q = p.current(q)
 		rows, err := p.readRows(q, m)
 		if err != nil {

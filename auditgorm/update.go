@@ -107,11 +107,7 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 	}
 	pairs := make([][2]*dbRow, 0, len(old))
 	for _, o := range old {
-		k, err := o.afterKeyText(m)
-		if err != nil {
-			return err
-		}
-		n, ok := byKey[k]
+		n, ok := byKey[o.afterKeyText(m)]
 		if !ok {
 			// The row's key after the write is not the one computed before
 			// it (a key set by a non-deterministic expression): its entry
@@ -162,21 +158,11 @@ func (r *dbRow) afterKey(m *model) []any {
 	return r.keyRaw(m)
 }
 
-func (r *dbRow) afterKeyText(m *model) (string, error) {
+func (r *dbRow) afterKeyText(m *model) string {
 	if r.newKey == nil {
-		return r.keyText(m), nil
+		return r.keyText(m)
 	}
-	vals := make([]auditlog.Value, len(m.fields))
-	copy(vals, r.vals)
-	for i, f := range m.pk {
-		v, err := f.fromDB(r.newKey[i])
-		if err != nil {
-			return "", err
-		}
-		vals[f.index] = v
-	}
-	k, _ := m.t.Key(vals)
-	return k, nil
+	return rawKeyText(m, r.newKey)
 }
 
 // preselect reads the rows the statement will change, with the statement's
@@ -186,7 +172,7 @@ func (r *dbRow) afterKeyText(m *model) (string, error) {
 func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, error) {
 	stmt := db.Statement
 	q := p.query(db)
-	sel := clause.Select{Columns: m.columns(clause.CurrentTable)}
+	sel := clause.Select{Columns: m.colsOfTbl}
 	if keyExprs != nil {
 		var sql strings.Builder
 		vars := make([]any, 0, len(sel.Columns)+len(keyExprs))
@@ -210,7 +196,7 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, err
 			q.Statement.AddClause(o)
 		}
 	}
-	q = q.Clauses(keyOrder(m))
+	q = q.Clauses(m.order)
 	if builds(stmt, "LIMIT") {
 		if c, ok := stmt.Clauses["LIMIT"]; ok {
 			if l, ok := c.Expression.(clause.Limit); ok && l.Limit != nil && *l.Limit >= 0 && *l.Limit < limit {
@@ -226,24 +212,11 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, err
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read %s rows before writing: %w", m.schema.Name, err)
 	}
-	out, err := scanRows(rows, m, 0)
+	out, err := scanRows(rows, m, p.maxRows)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read %s rows before writing: %w", m.schema.Name, err)
 	}
-	if len(out) > p.maxRows {
-		return nil, errTooMany(m, p.maxRows)
-	}
 	return out, nil
-}
-
-// keyOrder orders rows by primary key: entries come out in a stable order,
-// and concurrent writers lock rows in the same order.
-func keyOrder(m *model) clause.OrderBy {
-	cols := make([]clause.OrderByColumn, len(m.pk))
-	for i, f := range m.pk {
-		cols[i] = clause.OrderByColumn{Column: clause.Column{Table: clause.CurrentTable, Name: f.column}}
-	}
-	return clause.OrderBy{Columns: cols}
 }
 
 // pin adds "key IN (the rows read)" to the statement's conditions, or a
@@ -296,27 +269,33 @@ func (p *Plugin) runPinned(db *gorm.DB, m *model, rows []*dbRow, returning bool)
 	}()
 	if returning {
 		if _, ok := stmt.Clauses["RETURNING"]; !ok {
-			stmt.AddClause(clause.Returning{Columns: m.columns("")})
+			stmt.AddClause(clause.Returning{Columns: m.cols})
 			defer delete(stmt.Clauses, "RETURNING")
 		}
 	}
-	// The statement's own bind variables count against the same limit.
-	stmt.SQL.Reset()
-	stmt.Vars = nil
-	stmt.Build(stmt.BuildClauses...)
-	chunk := max(1, (pinLimit-len(stmt.Vars))/len(m.pk))
+	build := func(chunk []*dbRow) {
+		if hadWhere {
+			stmt.Clauses["WHERE"] = where
+		}
+		p.pin(stmt, m, chunk)
+		stmt.SQL.Reset()
+		stmt.Vars = nil
+		stmt.Build(stmt.BuildClauses...)
+	}
+	chunk := max(1, pinLimit/len(m.pk))
 	var (
 		out      []*dbRow
 		affected int64
 	)
 	for start := 0; start == 0 || start < len(rows); start += chunk {
-		if hadWhere {
-			stmt.Clauses["WHERE"] = where
+		build(rows[start:min(start+chunk, len(rows))])
+		if start == 0 && len(stmt.Vars) > pinLimit && chunk > 1 {
+			// The statement's own bind variables count against the same
+			// limit: make room for them, and build the first chunk again.
+			pinned := min(chunk, len(rows)) * len(m.pk)
+			chunk = max(1, (pinLimit-(len(stmt.Vars)-pinned))/len(m.pk))
+			build(rows[:min(chunk, len(rows))])
 		}
-		p.pin(stmt, m, rows[start:min(start+chunk, len(rows))])
-		stmt.SQL.Reset()
-		stmt.Vars = nil
-		stmt.Build(stmt.BuildClauses...)
 		if returning {
 			res, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
 			if err != nil {
@@ -386,7 +365,7 @@ func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, erro
 // lockingSubquery selects cols of the rows the statement's conditions match,
 // in key order, locked: the pre-select, as a subquery.
 func (p *Plugin) lockingSubquery(db *gorm.DB, m *model, cols []clause.Column) *gorm.DB {
-	return p.query(db).Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: whereExprs(db.Statement)}, keyOrder(m),
+	return p.query(db).Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: whereExprs(db.Statement)}, m.order,
 		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
 }
 
@@ -396,7 +375,7 @@ func (p *Plugin) queryRows(db *gorm.DB, m *model, sql string, vars ...any) ([]*d
 	if err != nil {
 		return nil, err
 	}
-	return scanRows(rows, m, p.maxRows+1)
+	return scanRows(rows, m, p.maxRows)
 }
 
 // changedEntries writes one entry per (old, new) pair whose audited values
@@ -489,14 +468,14 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		setResult(db, int64(len(old)))
 	case builds(stmt, "RETURNING"):
 		// DELETE … RETURNING: the rows as they were deleted.
-		stmt.AddClause(clause.Returning{Columns: m.columns("")})
+		stmt.AddClause(clause.Returning{Columns: m.cols})
 		defer delete(stmt.Clauses, "RETURNING")
 		stmt.Build(stmt.BuildClauses...)
 		rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
 		if err != nil {
 			return err
 		}
-		if old, err = scanRows(rows, m, p.maxRows+1); err != nil {
+		if old, err = scanRows(rows, m, p.maxRows); err != nil {
 			return err
 		}
 		setResult(db, int64(len(old)))

@@ -335,3 +335,33 @@ func TestDisplayNames(t *testing.T) {
 		t.Fatal("the column name is not kept in the diff")
 	}
 }
+
+// The history page finds an object by its key text whether the key is an
+// integer key (object_id) or a text key that looks like a number.
+func TestHistoryFindsTextKeysThatLookNumeric(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auditstore.New(sqlDB, auditstore.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seven := int64(7)
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	if err := s.Insert(context.Background(), []auditlog.Entry{
+		{Timestamp: at, Action: auditlog.ActionCreate, Model: "skus", ObjectPK: "12345", ObjectRepr: "text-key-sku"},
+		{Timestamp: at, Action: auditlog.ActionCreate, Model: "books", ObjectPK: "7", ObjectID: &seven, ObjectRepr: "int-key-book"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h := newUI(t, s, auditui.Options{})
+	for target, want := range map[string]string{"/history?obj=skus:12345": "text-key-sku", "/history?obj=books:7": "int-key-book"} {
+		rec := get(h, http.MethodGet, target)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
+			t.Fatalf("%s: %d, %q missing", target, rec.Code, want)
+		}
+	}
+}
