@@ -42,5 +42,5 @@ func ExampleWithActor() {
 
 func ExampleMaskString() {
 	fmt.Println(auditlog.MaskString("4111111111111111"))
-	// Output: ********11111111
+	// Output: ************1111
 }

@@ -81,6 +81,9 @@ type ModelConfig struct {
 	Exclude []string
 	// MaskFields are stored masked.
 	MaskFields []string
+	// UnmaskFields are fields with a custom GORM serializer that are
+	// recorded as the database stores them instead of masked.
+	UnmaskFields []string
 	// Mask is the model's own mask function; nil means the registry's.
 	Mask MaskFunc
 	// DisplayNames maps field names to labels for display.
@@ -112,9 +115,20 @@ func Exclude(fields ...string) Option {
 }
 
 // Mask stores the named fields masked: the clear value never reaches the
-// database. The default mask hides the first half of the characters.
+// database. The default mask, MaskString, shows at most the last four
+// characters.
 func Mask(fields ...string) Option {
 	return func(c *ModelConfig) { c.MaskFields = append(c.MaskFields, fields...) }
+}
+
+// Unmask records the named fields as the database stores them where they
+// would be masked by default. Fields stored through a custom GORM serializer
+// (any but json, gob and unixtime: an encrypting one, say) are masked by
+// default, since their stored form may be reversible and the application
+// holds them decrypted; Unmask them when their stored form is safe to keep.
+// A field both masked and unmasked is an error.
+func Unmask(fields ...string) Option {
+	return func(c *ModelConfig) { c.UnmaskFields = append(c.UnmaskFields, fields...) }
 }
 
 // MaskWith sets the model's own mask function.
@@ -231,7 +245,7 @@ func (c *ModelConfig) validate() error {
 	for _, o := range []struct {
 		name   string
 		fields []string
-	}{{"Include", c.Include}, {"Exclude", c.Exclude}, {"Mask", c.MaskFields}, {"SnapshotFields", c.SnapshotFields}, {"M2M", c.M2MFields}} {
+	}{{"Include", c.Include}, {"Exclude", c.Exclude}, {"Mask", c.MaskFields}, {"Unmask", c.UnmaskFields}, {"SnapshotFields", c.SnapshotFields}, {"M2M", c.M2MFields}} {
 		if err := check(o.name, o.fields); err != nil {
 			return err
 		}

@@ -144,15 +144,14 @@ func describe(ctx context.Context, db *gorm.DB, obj any, e *auditlog.Entry) erro
 		return fmt.Errorf("auditgorm: %s has a zero primary key: save it first", m.schema.Name)
 	}
 	e.Model, e.ObjectPK, e.ObjectID = m.name, key, id
-	e.ObjectRepr = m.reprOf(row, key)
-	if e.AdditionalData, err = additionalData(auditlog.ExtraFromContext(ctx), row); err != nil {
-		return err
-	}
 	vals := make([]auditlog.Value, len(m.fields))
 	for i, f := range m.fields {
 		if vals[i], err = f.value(ctx, row); err != nil {
 			return err
 		}
+	}
+	if e.ObjectRepr, e.AdditionalData, err = m.shown(row, key, auditlog.ExtraFromContext(ctx), vals); err != nil {
+		return err
 	}
 	e.SerializedData = m.t.SnapshotOf(vals)
 	return nil

@@ -261,6 +261,12 @@ func (p *Plugin) readCreated(db *gorm.DB, m *model) ([]*dbRow, error) {
 // rawKeyText renders key values sent by the application as keyOf renders
 // the stored key.
 func rawKeyText(m *model, k []any) string {
+	text, _ := m.t.Key(rawKeyValues(m, k))
+	return text
+}
+
+// rawKeyValues places key values in a row of the model's values.
+func rawKeyValues(m *model, k []any) []auditlog.Value {
 	vals := make([]auditlog.Value, len(m.fields))
 	for i, f := range m.pk {
 		v, err := f.fromDB(k[i])
@@ -269,8 +275,7 @@ func rawKeyText(m *model, k []any) string {
 		}
 		vals[f.index] = v
 	}
-	text, _ := m.t.Key(vals)
-	return text
+	return vals
 }
 
 // createdMaps returns the maps a create statement inserted from, or nil.

@@ -67,13 +67,12 @@ func writtenTable(stmt *gorm.Statement) string {
 func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Value, changes auditlog.Changes) error {
 	e := w.base
 	e.Action, e.Changes = action, changes
-	e.ObjectPK, e.ObjectID = w.m.t.Key(key.vals)
+	e.ObjectPK, e.ObjectID = w.m.t.ObjectKey(key.vals)
 	if !obj.IsValid() && w.m.wantsObject {
 		obj = state.object(w.db.Statement.Context, w.m)
 	}
-	e.ObjectRepr = w.m.reprOf(obj, e.ObjectPK)
 	var err error
-	if e.AdditionalData, err = additionalData(w.extra, obj); err != nil {
+	if e.ObjectRepr, e.AdditionalData, err = w.m.shown(obj, e.ObjectPK, w.extra, key.vals, state.vals); err != nil {
 		return err
 	}
 	if !w.noSnapshot {

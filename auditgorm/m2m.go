@@ -322,13 +322,17 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		}
 		objs := make([]string, 0, len(g.related))
 		for _, rk := range g.related {
-			text := rawKeyText(relModel, rk)
-			if r, ok := related[text]; ok {
+			vals := rawKeyValues(relModel, rk)
+			id, _ := relModel.t.Key(vals)
+			text, _ := relModel.t.ObjectKey(vals)
+			if r, ok := related[id]; ok {
 				var obj reflect.Value
 				if relModel.wantsObject {
 					obj = r.object(ctx, relModel)
 				}
-				text = relModel.reprOf(obj, text)
+				if text, _, err = relModel.shown(obj, text, nil, r.vals); err != nil {
+					return err
+				}
 			}
 			objs = append(objs, text)
 		}

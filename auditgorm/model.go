@@ -2,6 +2,7 @@ package auditgorm
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -35,6 +36,9 @@ type model struct {
 	// wantsObject: the model has a repr or additional data of its own, so
 	// entries need its struct.
 	wantsObject bool
+	// secret lists the masked and excluded fields: their clear values
+	// appear in no entry.
+	secret []*field
 	// unique lists the column groups of unique columns and indexes other
 	// than the primary key.
 	unique [][]*field
@@ -59,6 +63,12 @@ type field struct {
 	// their own and are left out of update changes, unless included by name.
 	noise  bool
 	masked bool
+	// excluded fields are never recorded: not in changes, snapshots, reprs
+	// or additional data.
+	excluded bool
+	// serialized: stored through a custom GORM serializer, so the Go value
+	// is not what the database holds.
+	serialized bool
 }
 
 var (
@@ -112,9 +122,23 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 	if err != nil {
 		return nil, err
 	}
+	unmasked, err := resolve("Unmask", cfg.UnmaskFields)
+	if err != nil {
+		return nil, err
+	}
+	for f := range unmasked {
+		if masked[f] {
+			return nil, fmt.Errorf("auditgorm: %s: field %s is both masked and unmasked", s.Name, f.Name)
+		}
+	}
 	snapFields, err := resolve("SnapshotFields", cfg.SnapshotFields)
 	if err != nil {
 		return nil, err
+	}
+	for f := range snapFields {
+		if exclude[f] {
+			return nil, fmt.Errorf("auditgorm: %s: SnapshotFields names %s, which is excluded: an excluded field is recorded nowhere", s.Name, f.Name)
+		}
 	}
 	for _, name := range cfg.M2MFields {
 		if rel := s.Relationships.Relations[name]; rel == nil || rel.Type != schema.Many2Many || rel.JoinTable == nil {
@@ -133,7 +157,8 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 		if sf.DBName == "" {
 			continue
 		}
-		f := &field{f: sf, index: len(m.fields), column: sf.DBName, masked: masked[sf], kind: sf.GORMDataType}
+		f := &field{f: sf, index: len(m.fields), column: sf.DBName, kind: sf.GORMDataType, excluded: exclude[sf], serialized: customSerializer(sf)}
+		f.masked = masked[sf] || (f.serialized && !unmasked[sf])
 		f.audited = (len(include) == 0 || include[sf]) && !exclude[sf]
 		f.noise = sf.AutoUpdateTime > 0 && !include[sf]
 		f.opts = valueOptions(db, dialect, sf)
@@ -159,6 +184,7 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 	if cfg.Snapshot {
 		for _, f := range m.fields {
 			switch {
+			case f.excluded:
 			case len(snapFields) > 0 && !snapFields[f.f]:
 			case cfg.SnapshotAuditedOnly && !f.audited:
 			default:
@@ -190,6 +216,9 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 	}
 	m.t.Model = m.name
 	for _, f := range m.fields {
+		if f.masked || f.excluded {
+			m.secret = append(m.secret, f)
+		}
 		m.t.Columns = append(m.t.Columns, capture.Column{Name: f.column, Audited: f.audited, Noise: f.noise, Masked: f.masked})
 		m.cols = append(m.cols, clause.Column{Name: f.column})
 		m.colsOfTbl = append(m.colsOfTbl, clause.Column{Table: clause.CurrentTable, Name: f.column})
@@ -242,8 +271,32 @@ func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) auditlog.ValueO
 	return o
 }
 
-// value reads and normalises the field of one row.
+// customSerializer reports whether a field is stored through a GORM
+// serializer other than the built-in json, gob and unixtime ones.
+func customSerializer(sf *schema.Field) bool {
+	if sf.Serializer == nil {
+		return false
+	}
+	switch reflect.Indirect(reflect.ValueOf(sf.Serializer)).Type() {
+	case reflect.TypeFor[schema.JSONSerializer](), reflect.TypeFor[schema.GobSerializer](), reflect.TypeFor[schema.UnixSecondSerializer]():
+		return false
+	}
+	return true
+}
+
+// value reads and normalises the field of one row of Go objects: for a
+// field with a custom serializer, the form the serializer would store.
 func (f *field) value(ctx context.Context, row reflect.Value) (auditlog.Value, error) {
+	if f.serialized {
+		v, _ := f.f.ValueOf(ctx, row)
+		if dv, ok := v.(driver.Valuer); ok {
+			raw, err := dv.Value()
+			if err != nil {
+				return auditlog.Null, fmt.Errorf("auditgorm: field %s: serializer: %w", f.f.Name, err)
+			}
+			return f.fromDB(raw)
+		}
+	}
 	v := f.f.ReflectValueOf(ctx, row)
 	if !v.IsValid() {
 		return auditlog.Null, nil
@@ -262,8 +315,9 @@ func (f *field) value(ctx context.Context, row reflect.Value) (auditlog.Value, e
 // packet limit (MySQL's max_allowed_packet) because of it.
 const MaxValueBytes = capture.MaxValueBytes
 
-// key returns the object key text of a Go object and, for integer keys,
-// the integer; ok is false when the key is zero.
+// key returns the object key of a Go object as entries store it (masked
+// where the key is masked) and, for integer keys, the integer; ok is false
+// when the key is zero.
 func (m *model) key(ctx context.Context, row reflect.Value) (string, *int64, bool, error) {
 	vals := make([]auditlog.Value, len(m.fields))
 	for _, f := range m.pk {
@@ -276,7 +330,7 @@ func (m *model) key(ctx context.Context, row reflect.Value) (string, *int64, boo
 		}
 		vals[f.index] = v
 	}
-	key, id := m.t.Key(vals)
+	key, id := m.t.ObjectKey(vals)
 	return key, id, key != "", nil
 }
 
@@ -292,17 +346,28 @@ func objects(row reflect.Value) []any {
 	return []any{row.Interface()}
 }
 
-// reprOf is the object's display text: its AuditRepr or String, else
-// "Type(key)".
-func (m *model) reprOf(row reflect.Value, key string) string {
-	return capture.Repr(objects(row), m.schema.Name, key)
-}
-
-// additionalData merges the object's own additional data and the context's
-// extra data.
-func additionalData(extra map[string]any, row reflect.Value) (json.RawMessage, error) {
+// shown is what an entry may show of obj: its repr (AuditRepr, String, or
+// "Type(key)") and its additional data merged with extra. Where the model
+// has masked or excluded fields, the object's methods run on a copy in
+// which masked fields hold their masked text and excluded ones their zero
+// value, and what they return is scrubbed of the clear values that obj and
+// the rows in vals hold: a method that reads a secret some other way still
+// cannot put it in an entry.
+func (m *model) shown(obj reflect.Value, key string, extra map[string]any, vals ...[]auditlog.Value) (string, json.RawMessage, error) {
+	var sc capture.Scrubber
+	if len(m.secret) > 0 && obj.IsValid() {
+		obj = m.hide(obj, &sc)
+		for _, row := range vals {
+			for _, f := range m.secret {
+				if v := row[f.index]; !v.IsNull() {
+					sc.Add(v.Text(), m.standIn(f, v))
+				}
+			}
+		}
+	}
+	repr := sc.Text(capture.Repr(objects(obj), m.schema.Name, key))
 	var own any
-	for _, o := range objects(row) {
+	for _, o := range objects(obj) {
 		if p, ok := o.(auditlog.AdditionalDataProvider); ok {
 			own = p.AuditAdditionalData()
 			break
@@ -310,9 +375,85 @@ func additionalData(extra map[string]any, row reflect.Value) (json.RawMessage, e
 	}
 	raw, err := capture.AdditionalData(extra, own)
 	if err != nil {
-		return nil, fmt.Errorf("auditgorm: %w", err)
+		return "", nil, fmt.Errorf("auditgorm: %w", err)
 	}
-	return raw, nil
+	return repr, sc.JSON(raw), nil
+}
+
+// standIn is what an entry shows instead of a secret field's value v.
+func (m *model) standIn(f *field, v auditlog.Value) string {
+	if f.excluded {
+		return capture.Excluded
+	}
+	return m.t.Stored(f.index, v).Text()
+}
+
+// hide returns a copy of obj whose secret fields hold what an entry may
+// show, and adds their clear values to sc. Pointers on the way to a secret
+// field are copied, never written through, so the caller's object is left
+// as it was. When a field cannot be set (it sits behind an unexported
+// embedded struct), the object's methods are not used at all.
+func (m *model) hide(obj reflect.Value, sc *capture.Scrubber) reflect.Value {
+	cp := reflect.New(obj.Type()).Elem()
+	cp.Set(obj)
+	for _, f := range m.secret {
+		fv, ok := settable(cp, f.f.StructField.Index)
+		if !ok {
+			return reflect.Value{}
+		}
+		if !fv.IsValid() {
+			continue // behind a nil pointer: the object has no such value
+		}
+		clear, err := auditlog.Normalize(fv.Interface(), f.opts)
+		standIn := capture.Excluded
+		if err == nil && !clear.IsNull() {
+			switch {
+			case f.excluded:
+			case f.serialized:
+				standIn = capture.Masked
+			default:
+				standIn = m.t.Mask(clear.Text())
+			}
+			sc.Add(clear.Text(), standIn)
+		}
+		switch {
+		case !f.excluded && fv.Kind() == reflect.String:
+			fv.SetString(standIn)
+		case !f.excluded && fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() == reflect.String && !fv.IsNil():
+			p := reflect.New(fv.Type().Elem())
+			p.Elem().SetString(standIn)
+			fv.Set(p)
+		default:
+			fv.Set(reflect.Zero(fv.Type()))
+		}
+	}
+	return cp
+}
+
+// settable walks the struct field path index (GORM's, where a negative
+// step -i-1 goes through the pointer field i) in v, copying each non-nil
+// pointer it passes through so that setting the field leaves shared values
+// alone. It returns the zero Value when a nil pointer is on the way, and
+// false when the field cannot be set.
+func settable(v reflect.Value, index []int) (reflect.Value, bool) {
+	for _, i := range index {
+		if i >= 0 {
+			v = v.Field(i)
+			continue
+		}
+		v = v.Field(-i - 1)
+		if v.IsNil() {
+			return reflect.Value{}, true
+		}
+		if !v.CanSet() {
+			return reflect.Value{}, false
+		}
+		p := reflect.New(v.Type().Elem())
+		p.Elem().Set(v.Elem())
+		v.Set(p)
+		v = p.Elem()
+	}
+	return v, v.CanSet()
 }
 
 // fromDB normalises a value the driver returned for the field's column. The

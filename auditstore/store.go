@@ -39,17 +39,32 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // text order is time order.
 const sqliteTime = "2006-01-02T15:04:05.000000Z"
 
+// mysqlTime is the text form of timestamps sent to MySQL and MariaDB. A
+// DATETIME holds a wall clock without a zone, and the driver converts a
+// time.Time to and from its connection's loc (loc=Local on a host that is
+// not on UTC shifts every entry by the zone's offset), so the UTC wall
+// clock travels as text and what comes back is read as UTC.
+const mysqlTime = "2006-01-02 15:04:05.000000"
+
 func encodeTime(d Dialect, t time.Time) any {
 	t = t.UTC().Truncate(time.Microsecond)
-	if d == SQLite {
+	switch d {
+	case SQLite:
 		return t.Format(sqliteTime)
+	case MySQL:
+		return t.Format(mysqlTime)
 	}
 	return t
 }
 
-func decodeTime(v any) (time.Time, error) {
+// decodeTime reads a timestamp column. On MySQL the wall clock the driver
+// returns is UTC whatever zone it was parsed in.
+func decodeTime(d Dialect, v any) (time.Time, error) {
 	switch t := v.(type) {
 	case time.Time:
+		if d == MySQL {
+			return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC), nil
+		}
 		return t.UTC(), nil
 	case []byte:
 		return parseTimeText(string(t))
@@ -179,7 +194,7 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 		case SQLite:
 			layout = sqliteTime
 		case MySQL:
-			layout = "2006-01-02 15:04:05.000000"
+			layout = mysqlTime
 		}
 		b = append(b, `{"t":`...)
 		b = appendJSONString(b, ts.Format(layout))
@@ -542,7 +557,7 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	defer rows.Close()
 	var res Result
 	for rows.Next() {
-		e, err := scanEntry(rows)
+		e, err := scanEntry(s.dialect, rows)
 		if err != nil {
 			return Result{}, err
 		}
@@ -629,7 +644,7 @@ func (s *Store) Get(ctx context.Context, id int64) (auditlog.Entry, error) {
 		}
 		return auditlog.Entry{}, fmt.Errorf("%w: %d", ErrNotFound, id)
 	}
-	return scanEntry(rows)
+	return scanEntry(s.dialect, rows)
 }
 
 // filter turns f into WHERE conditions.
@@ -677,7 +692,7 @@ func (s *Store) filter(f Filter) (*queryBuilder, error) {
 	return q, nil
 }
 
-func scanEntry(rows *sql.Rows) (auditlog.Entry, error) {
+func scanEntry(d Dialect, rows *sql.Rows) (auditlog.Entry, error) {
 	var (
 		e                               auditlog.Entry
 		ts                              any
@@ -690,7 +705,7 @@ func scanEntry(rows *sql.Rows) (auditlog.Entry, error) {
 		&changes, &serialized, &additional, &actorID, &actorName, &addr, &port, &cid); err != nil {
 		return e, fmt.Errorf("auditstore: scan entry: %w", err)
 	}
-	t, err := decodeTime(ts)
+	t, err := decodeTime(d, ts)
 	if err != nil {
 		return e, err
 	}

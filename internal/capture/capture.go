@@ -12,8 +12,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog"
 )
@@ -88,18 +91,53 @@ func (t *Table) Key(vals []auditlog.Value) (string, *int64) {
 
 // KeyJSON is the key as JSON: the typed value, or an array for a composite
 // key.
-func (t *Table) KeyJSON(vals []auditlog.Value) []byte {
+func (t *Table) KeyJSON(vals []auditlog.Value) []byte { return t.keyJSON(vals, false) }
+
+func (t *Table) keyJSON(vals []auditlog.Value, stored bool) []byte {
+	value := func(b []byte, c int) []byte {
+		if stored {
+			return t.Stored(c, vals[c]).AppendJSON(b)
+		}
+		return vals[c].AppendJSON(b)
+	}
 	if len(t.PK) == 1 {
-		return vals[t.PK[0]].AppendJSON(nil)
+		return value(nil, t.PK[0])
 	}
 	b := []byte{'['}
 	for i, c := range t.PK {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = vals[c].AppendJSON(b)
+		b = value(b, c)
 	}
 	return append(b, ']')
+}
+
+// MaskedKey reports whether a column of the key is masked.
+func (t *Table) MaskedKey() bool {
+	for _, c := range t.PK {
+		if t.Columns[c].Masked {
+			return true
+		}
+	}
+	return false
+}
+
+// ObjectKey is the key as entries store it (object_pk, object_id): Key,
+// except that masked key columns are masked and a masked key has no
+// object_id. Objects whose masked keys coincide share a history.
+func (t *Table) ObjectKey(vals []auditlog.Value) (string, *int64) {
+	if !t.MaskedKey() {
+		return t.Key(vals)
+	}
+	if len(t.PK) == 1 {
+		v := vals[t.PK[0]]
+		if v.IsNull() {
+			return "", nil
+		}
+		return t.Stored(t.PK[0], v).Text(), nil
+	}
+	return string(t.keyJSON(vals, true)), nil
 }
 
 // SnapshotOf encodes a row's state for serialized_data, or nil when the
@@ -113,7 +151,7 @@ func (t *Table) SnapshotOf(vals []auditlog.Value) json.RawMessage {
 	name, _ := json.Marshal(t.Model)
 	b = append(b, name...)
 	b = append(b, `,"pk":`...)
-	b = append(b, t.KeyJSON(vals)...)
+	b = append(b, t.keyJSON(vals, true)...)
 	b = append(b, `,"fields":{`...)
 	for i, c := range t.Snapshot {
 		if i > 0 {
@@ -237,4 +275,88 @@ func AdditionalData(extra map[string]any, own any) (json.RawMessage, error) {
 		return nil, nil
 	}
 	return raw, nil
+}
+
+// MinScrubRunes is the shortest clear value Scrubber looks for in text: a
+// shorter one would match ordinary words. Shorter secrets are still hidden
+// from an object's methods, which run on a copy without them.
+const MinScrubRunes = 4
+
+// Excluded stands in for an excluded value that an object's method showed.
+const Excluded = "[excluded]"
+
+// Masked stands in for the application's clear value of a field whose
+// stored form is masked (a field with a custom serializer, whose Go value is
+// not what the database holds).
+const Masked = "[masked]"
+
+// Scrubber replaces clear secret values in text that an object's own
+// methods produced (its repr and its additional data) with what an entry
+// may show instead: the masked value, or Excluded.
+type Scrubber struct {
+	pairs      []string // clear, stand-in, … longest clear first
+	text, json *strings.Replacer
+}
+
+// Add registers a clear value and its stand-in. Values shorter than
+// MinScrubRunes, and values equal to their stand-in, are ignored.
+func (s *Scrubber) Add(clear, standIn string) {
+	if utf8.RuneCountInString(clear) < MinScrubRunes || clear == standIn {
+		return
+	}
+	for i := 0; i < len(s.pairs); i += 2 {
+		if s.pairs[i] == clear {
+			return
+		}
+	}
+	s.pairs = append(s.pairs, clear, standIn)
+	s.text, s.json = nil, nil
+}
+
+// Empty reports whether there is nothing to scrub.
+func (s *Scrubber) Empty() bool { return s == nil || len(s.pairs) == 0 }
+
+func (s *Scrubber) build() {
+	if s.text != nil {
+		return
+	}
+	type pair struct{ clear, standIn string }
+	ps := make([]pair, 0, len(s.pairs)/2)
+	for i := 0; i < len(s.pairs); i += 2 {
+		ps = append(ps, pair{s.pairs[i], s.pairs[i+1]})
+	}
+	// strings.Replacer tries its pairs in argument order: the longest
+	// clear value wins where one contains another.
+	sort.SliceStable(ps, func(i, j int) bool { return len(ps[i].clear) > len(ps[j].clear) })
+	var text, js []string
+	for _, p := range ps {
+		text = append(text, p.clear, p.standIn)
+		js = append(js, jsonInner(p.clear), jsonInner(p.standIn))
+	}
+	s.text, s.json = strings.NewReplacer(text...), strings.NewReplacer(js...)
+}
+
+// jsonInner is s as it appears inside a JSON string.
+func jsonInner(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+// Text scrubs plain text.
+func (s *Scrubber) Text(in string) string {
+	if s.Empty() {
+		return in
+	}
+	s.build()
+	return s.text.Replace(in)
+}
+
+// JSON scrubs encoded JSON: clear values are found as they appear inside
+// JSON strings, and replaced by their stand-ins encoded the same way.
+func (s *Scrubber) JSON(in json.RawMessage) json.RawMessage {
+	if s.Empty() || in == nil {
+		return in
+	}
+	s.build()
+	return json.RawMessage(s.json.Replace(string(in)))
 }

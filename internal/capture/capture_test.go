@@ -99,3 +99,28 @@ func TestNoDataLayerImports(t *testing.T) {
 		}
 	}
 }
+
+func TestScrubber(t *testing.T) {
+	t.Parallel()
+	var s Scrubber
+	if got := s.Text("plain"); got != "plain" || !s.Empty() {
+		t.Fatalf("empty scrubber changed %q", got)
+	}
+	s.Add("abc", "***") // too short to look for
+	s.Add("4111111111111111", "************1111")
+	s.Add("41111111111111112222", "****************2222") // contains the other: longest first
+	s.Add(`pa"ss<word>`, Excluded)
+	for in, want := range map[string]string{
+		"card 4111111111111111 and 41111111111111112222, abc": "card ************1111 and ****************2222, abc",
+		`pw pa"ss<word>`: "pw " + Excluded,
+	} {
+		if got := s.Text(in); got != want {
+			t.Errorf("Text(%q) = %q, want %q", in, got, want)
+		}
+	}
+	raw, _ := json.Marshal(map[string]string{"pw": `pa"ss<word>`, "card": "x4111111111111111"})
+	got := string(s.JSON(raw))
+	if want := `{"card":"x************1111","pw":"[excluded]"}`; got != want {
+		t.Errorf("JSON = %s, want %s", got, want)
+	}
+}
