@@ -111,7 +111,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 				return err
 			}
 		case r.inserted != nil && !*r.inserted:
-			return fmt.Errorf("auditgorm: %s: the upsert updated row %s, which another transaction inserted after it was looked for; retry the transaction", m.schema.Name, key)
+			return fmt.Errorf("auditgorm: %s: the upsert updated row %s, which another transaction inserted after it was looked for; retry the transaction", m.schema.Name, r.objectKey(m))
 		default:
 			var obj reflect.Value
 			if objs != nil {

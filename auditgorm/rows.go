@@ -179,6 +179,13 @@ func (r *dbRow) keyText(m *model) string {
 	return k
 }
 
+// objectKey is the row's key as entries and errors show it: masked where
+// the key is masked.
+func (r *dbRow) objectKey(m *model) string {
+	k, _ := m.t.ObjectKey(r.vals)
+	return k
+}
+
 // object builds the model's struct from the row, for reprs and for
 // AdditionalDataProvider. Values a field cannot take are left zero: the
 // entry's values come from the row, not from this struct.

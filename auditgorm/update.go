@@ -112,7 +112,7 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 			// The row's key after the write is not the one computed before
 			// it (a key set by a non-deterministic expression): its entry
 			// cannot be written truthfully.
-			return fmt.Errorf("auditgorm: %s: the written row %s cannot be found under the key its statement gave it; a primary key set by a non-deterministic expression cannot be audited", m.schema.Name, o.keyText(m))
+			return fmt.Errorf("auditgorm: %s: the written row %s cannot be found under the key its statement gave it; a primary key set by a non-deterministic expression cannot be audited", m.schema.Name, o.objectKey(m))
 		}
 		pairs = append(pairs, [2]*dbRow{o, n})
 	}
