@@ -258,6 +258,16 @@ func HistoryOf(ctx context.Context, db *gorm.DB, objs any, p auditstore.Page) (a
 	return s.List(ctx, auditstore.Filter{Objects: refs}, p)
 }
 
+// ModelName returns the name the entries of model (a value or pointer of
+// the model type) carry: its ModelName option, or its table name.
+func ModelName(db *gorm.DB, model any) (string, error) {
+	m, _, err := objectModel(db, model)
+	if err != nil {
+		return "", err
+	}
+	return m.name, nil
+}
+
 // ModelHistory returns one page of the entries of every object of model
 // (a value or pointer of the model type), newest first.
 func ModelHistory(ctx context.Context, db *gorm.DB, model any, p auditstore.Page) (auditstore.Result, error) {

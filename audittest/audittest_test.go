@@ -1,0 +1,125 @@
+package audittest_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/audittest"
+)
+
+type Book struct {
+	ID    uint
+	Title string
+	Price int
+}
+
+func open(t *testing.T, clock *audittest.Clock) *gorm.DB {
+	t.Helper()
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "app.db")), &gorm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := auditlog.NewRegistry()
+	if err := reg.Register(&Book{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := auditgorm.Config{Registry: reg}
+	if clock != nil {
+		cfg.Now = clock.Now
+	}
+	if err := db.Use(auditgorm.New(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditgorm.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AutoMigrate(&Book{}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// recorder is a testing.TB that records failures instead of stopping.
+type recorder struct {
+	testing.TB
+	mu     sync.Mutex
+	failed []string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatal(args ...any) {
+	r.mu.Lock()
+	r.failed = append(r.failed, fmt.Sprint(args...))
+	r.mu.Unlock()
+}
+func (r *recorder) Fatalf(format string, args ...any) { r.Fatal(fmt.Sprintf(format, args...)) }
+
+func TestRequireEntry(t *testing.T) {
+	t.Parallel()
+	clock := audittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	db := open(t, clock)
+	b := Book{Title: "Dune", Price: 10}
+	if err := db.Create(&b).Error; err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if err := db.Model(&b).Update("price", 12).Error; err != nil {
+		t.Fatal(err)
+	}
+	all := audittest.Entries(t, db)
+	if len(all) != 2 || all[0].Action != auditlog.ActionCreate || !all[1].Timestamp.Equal(time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC)) {
+		t.Fatalf("entries %+v", all)
+	}
+	e := audittest.RequireEntry(t, db, &Book{}, b.ID, auditlog.ActionUpdate, audittest.Changes{"price": {10, 12}})
+	if e.ID != all[1].ID {
+		t.Fatalf("got entry %d", e.ID)
+	}
+	audittest.RequireEntry(t, db, "books", "1", auditlog.ActionCreate, audittest.Changes{"id": {nil, 1}, "title": {nil, "Dune"}, "price": {nil, 10.0}})
+	audittest.RequireEntry(t, db, &Book{}, 1, auditlog.ActionCreate, nil)
+
+	for _, c := range []struct {
+		name    string
+		model   any
+		pk      any
+		action  auditlog.Action
+		changes audittest.Changes
+		want    string
+	}{
+		{"wrong new value", &Book{}, 1, auditlog.ActionUpdate, audittest.Changes{"price": {10, 13}}, "price: 10 → 12, want 10 → 13"},
+		{"missing field", &Book{}, 1, auditlog.ActionUpdate, audittest.Changes{"price": {10, 12}, "title": {"a", "b"}}, "title: missing"},
+		{"extra field", &Book{}, 1, auditlog.ActionUpdate, audittest.Changes{}, "price: unexpected 10 → 12"},
+		{"no such action", &Book{}, 1, auditlog.ActionDelete, nil, "no delete entry for books 1"},
+		{"no such object", &Book{}, 2, auditlog.ActionCreate, nil, "the object has no entries"},
+		{"nil model", nil, 1, auditlog.ActionCreate, nil, "model is nil"},
+	} {
+		r := &recorder{TB: t}
+		audittest.RequireEntry(r, db, c.model, c.pk, c.action, c.changes)
+		if len(r.failed) == 0 || !strings.Contains(r.failed[0], c.want) {
+			t.Errorf("%s: failures %q, want one containing %q", c.name, r.failed, c.want)
+		}
+	}
+}
+
+func TestClock(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := audittest.NewClock(start)
+	c.Advance(time.Minute)
+	if !c.Now().Equal(start.Add(time.Minute)) {
+		t.Fatal(c.Now())
+	}
+	c.Set(start)
+	if !c.Now().Equal(start) {
+		t.Fatal(c.Now())
+	}
+}
