@@ -1,7 +1,7 @@
 // Dependencies and why each is here are listed in README.md (Dependencies).
 module github.com/go-auditlog/auditlog
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/glebarez/sqlite v1.11.0 // pure-Go SQLite driver for GORM: the embedded default
