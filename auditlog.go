@@ -8,17 +8,18 @@
 // own transaction; package auditstore reads, migrates and maintains the
 // entries table.
 //
-// Quick start:
+// Quick start (examples/readme has it as a whole program):
 //
-//	db, _ := gorm.Open(sqlite.Open("app.db"), &gorm.Config{})
-//	_ = auditgorm.Migrate(ctx, db)                     // creates auditlog_entries
-//	_ = db.Use(auditgorm.New(auditlog.DefaultRegistry)) // installs the capture callbacks
-//	_ = auditlog.Register(&Book{})                      // one line per audited model
+//	db, err := gorm.Open(sqlite.Open("app.db"), &gorm.Config{})
+//	err = auditgorm.Migrate(ctx, db)                // creates auditlog_entries
+//	err = db.Use(auditgorm.New(auditgorm.Config{})) // installs the capture callbacks
+//	err = auditlog.Register(&Book{})                // one line per audited model
 //
 //	ctx = auditlog.WithActor(ctx, auditlog.Actor{ID: "42", Name: "alice"})
-//	db.WithContext(ctx).Create(&Book{Title: "Dune"})   // writes a create entry
+//	book := Book{Title: "Dune"}
+//	err = db.WithContext(ctx).Create(&book).Error // writes a create entry
 //
-//	page, _ := auditgorm.History(ctx, db, &book, auditstore.Page{Limit: 20})
+//	page, err := auditgorm.History(ctx, db, &book, auditstore.Page{Limit: 20})
 package auditlog
 
 import (

@@ -44,3 +44,21 @@ func ExampleMaskString() {
 	fmt.Println(auditlog.MaskString("4111111111111111"))
 	// Output: ************1111
 }
+
+// Authentication that runs after the middleware (inside a handler, say)
+// sets the actor on the request's scope; every later write carries it.
+func ExampleSetActor() {
+	ctx := auditlog.WithActorScope(context.Background(), nil) // audithttp does this per request
+	before, ok := auditlog.ActorFromContext(ctx)
+	fmt.Println(before.Name == "", ok)
+	if err := auditlog.SetActor(ctx, auditlog.Actor{ID: "7", Name: "carol"}); err != nil {
+		fmt.Println(err)
+	}
+	a, _ := auditlog.ActorFromContext(ctx)
+	fmt.Println(a.ID, a.Name)
+	fmt.Println(auditlog.SetActor(context.Background(), a) != nil) // no scope: an error, never a silent loss
+	// Output:
+	// true false
+	// 7 carol
+	// true
+}

@@ -127,3 +127,35 @@ func ExampleLogAccess() {
 	fmt.Println(res.Entries[0].String(), "by", res.Entries[0].ActorName)
 	// Output: Logged Safe by auditor
 }
+
+// An object's history can be merged with its related objects': here an
+// order's entries with its lines', newest first.
+func ExampleHistoryOf() {
+	db, cleanup := openExampleDB()
+	defer cleanup()
+	ctx := context.Background()
+	_ = auditgorm.Migrate(ctx, db)
+	reg := auditlog.NewRegistry()
+	_ = db.Use(auditgorm.New(auditgorm.Config{Registry: reg}))
+	_ = db.AutoMigrate(&Product{})
+	_ = reg.Register(&Product{})
+
+	lamp, desk, other := Product{Name: "Lamp", Price: 30}, Product{Name: "Desk", Price: 100}, Product{Name: "Chair", Price: 50}
+	db.Create(&lamp)
+	db.Create(&desk)
+	db.Create(&other)
+	db.Model(&lamp).Update("price", 25)
+
+	page, err := auditgorm.HistoryOf(ctx, db, []any{&lamp, &desk}, auditstore.Page{Limit: 10})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range page.Entries {
+		fmt.Println(e.String())
+	}
+	// Output:
+	// Updated Lamp
+	// Created Desk
+	// Created Lamp
+}
