@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // M2MOperation is what a many-to-many change did to a relation.
@@ -47,11 +49,11 @@ var jsonNull = json.RawMessage("null")
 // dereferenced, driver.Valuer types through their Value) and must encode to
 // JSON.
 func NewChange(old, new any) (Change, error) {
-	o, err := Normalize(old, ValueOptions{})
+	o, err := value.Normalize(old, value.Options{})
 	if err != nil {
 		return Change{}, fmt.Errorf("auditlog: old value: %w", err)
 	}
-	n, err := Normalize(new, ValueOptions{})
+	n, err := value.Normalize(new, value.Options{})
 	if err != nil {
 		return Change{}, fmt.Errorf("auditlog: new value: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // Dialect returns the auditstore dialect of db.
@@ -144,7 +145,7 @@ func describe(ctx context.Context, db *gorm.DB, obj any, e *auditlog.Entry) erro
 		return fmt.Errorf("auditgorm: %s has a zero primary key: save it first", m.schema.Name)
 	}
 	e.Model, e.ObjectPK, e.ObjectID = m.name, key, id
-	vals := make([]auditlog.Value, len(m.fields))
+	vals := make([]value.Value, len(m.fields))
 	for i, f := range m.fields {
 		if vals[i], err = f.value(ctx, row); err != nil {
 			return err

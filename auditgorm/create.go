@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // captureCreate runs an audited INSERT (or upsert) and writes its entries
@@ -266,12 +267,12 @@ func rawKeyText(m *model, k []any) string {
 }
 
 // rawKeyValues places key values in a row of the model's values.
-func rawKeyValues(m *model, k []any) []auditlog.Value {
-	vals := make([]auditlog.Value, len(m.fields))
+func rawKeyValues(m *model, k []any) []value.Value {
+	vals := make([]value.Value, len(m.fields))
 	for i, f := range m.pk {
 		v, err := f.fromDB(k[i])
 		if err != nil {
-			v, _ = auditlog.Normalize(k[i], f.opts)
+			v, _ = value.Normalize(k[i], f.opts)
 		}
 		vals[f.index] = v
 	}

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // m2mTrack is one audited many-to-many relation, seen from its owner: the
@@ -355,7 +356,7 @@ func keyText(vals []any) string {
 		if bs, ok := v.([]byte); ok {
 			v = string(bs)
 		}
-		if n, err := auditlog.Normalize(v, auditlog.ValueOptions{}); err == nil {
+		if n, err := value.Normalize(v, value.Options{}); err == nil {
 			b.WriteString(n.Text())
 		} else {
 			fmt.Fprint(&b, v)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // model is a registration compiled against a GORM schema: the work that can
@@ -57,7 +58,7 @@ type field struct {
 	index   int // position in model.fields
 	column  string
 	kind    schema.DataType // the Go side's kind: how to read a driver value
-	opts    auditlog.ValueOptions
+	opts    value.Options
 	audited bool
 	// noise fields (auto-updated timestamps) never make an update entry on
 	// their own and are left out of update changes, unless included by name.
@@ -232,8 +233,8 @@ func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *sch
 	return m, nil
 }
 
-func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) auditlog.ValueOptions {
-	var o auditlog.ValueOptions
+func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {
+	var o value.Options
 	// The column type as the dialect declares it: "datetime(3)", "jsonb",
 	// "decimal(10,2)", or a type from the field's GormDBDataType.
 	full := db.Dialector.DataTypeOf(sf)
@@ -245,21 +246,24 @@ func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) auditlog.ValueO
 	full = strings.ToLower(full)
 	dataType := strings.ToLower(string(sf.DataType)) + " " + full
 	if sf.GORMDataType == schema.Time || sf.DataType == schema.Time || strings.Contains(dataType, "time") || strings.Contains(dataType, "date") {
-		o.TimePrecisionSet = true
-		o.TimePrecision = 9
+		digits := 9
 		switch dialect {
 		case "postgres":
-			o.TimePrecision = 6
+			digits = 6
 		case "mysql":
-			o.TimePrecision = 0
+			digits = 0
 		}
 		if mm := precisionRE.FindStringSubmatch(full); mm != nil {
 			if p, err := strconv.Atoi(mm[1]); err == nil && p <= 9 {
-				o.TimePrecision = p
+				digits = p
 			}
 		}
 		if sf.Precision > 0 && sf.Precision <= 9 {
-			o.TimePrecision = sf.Precision
+			digits = sf.Precision
+		}
+		o.TimeUnit = time.Duration(1)
+		for ; digits < 9; digits++ {
+			o.TimeUnit *= 10
 		}
 	}
 	if _, ok := sf.Serializer.(schema.JSONSerializer); ok || strings.Contains(dataType, "json") {
@@ -286,24 +290,24 @@ func customSerializer(sf *schema.Field) bool {
 
 // value reads and normalises the field of one row of Go objects: for a
 // field with a custom serializer, the form the serializer would store.
-func (f *field) value(ctx context.Context, row reflect.Value) (auditlog.Value, error) {
+func (f *field) value(ctx context.Context, row reflect.Value) (value.Value, error) {
 	if f.serialized {
 		v, _ := f.f.ValueOf(ctx, row)
 		if dv, ok := v.(driver.Valuer); ok {
 			raw, err := dv.Value()
 			if err != nil {
-				return auditlog.Null, fmt.Errorf("auditgorm: field %s: serializer: %w", f.f.Name, err)
+				return value.Null, fmt.Errorf("auditgorm: field %s: serializer: %w", f.f.Name, err)
 			}
 			return f.fromDB(raw)
 		}
 	}
 	v := f.f.ReflectValueOf(ctx, row)
 	if !v.IsValid() {
-		return auditlog.Null, nil
+		return value.Null, nil
 	}
-	out, err := auditlog.Normalize(v.Interface(), f.opts)
+	out, err := value.Normalize(v.Interface(), f.opts)
 	if err != nil {
-		return auditlog.Null, fmt.Errorf("auditgorm: field %s: %w", f.f.Name, err)
+		return value.Null, fmt.Errorf("auditgorm: field %s: %w", f.f.Name, err)
 	}
 	return out, nil
 }
@@ -319,7 +323,7 @@ const MaxValueBytes = capture.MaxValueBytes
 // where the key is masked) and, for integer keys, the integer; ok is false
 // when the key is zero.
 func (m *model) key(ctx context.Context, row reflect.Value) (string, *int64, bool, error) {
-	vals := make([]auditlog.Value, len(m.fields))
+	vals := make([]value.Value, len(m.fields))
 	for _, f := range m.pk {
 		if _, zero := f.f.ValueOf(ctx, row); zero && len(m.pk) == 1 {
 			return "", nil, false, nil
@@ -353,7 +357,7 @@ func objects(row reflect.Value) []any {
 // value, and what they return is scrubbed of the clear values that obj and
 // the rows in vals hold: a method that reads a secret some other way still
 // cannot put it in an entry.
-func (m *model) shown(obj reflect.Value, key string, extra map[string]any, vals ...[]auditlog.Value) (string, json.RawMessage, error) {
+func (m *model) shown(obj reflect.Value, key string, extra map[string]any, vals ...[]value.Value) (string, json.RawMessage, error) {
 	var sc capture.Scrubber
 	if len(m.secret) > 0 && obj.IsValid() {
 		obj = m.hide(obj, &sc)
@@ -381,7 +385,7 @@ func (m *model) shown(obj reflect.Value, key string, extra map[string]any, vals 
 }
 
 // standIn is what an entry shows instead of a secret field's value v.
-func (m *model) standIn(f *field, v auditlog.Value) string {
+func (m *model) standIn(f *field, v value.Value) string {
 	if f.excluded {
 		return capture.Excluded
 	}
@@ -404,7 +408,7 @@ func (m *model) hide(obj reflect.Value, sc *capture.Scrubber) reflect.Value {
 		if !fv.IsValid() {
 			continue // behind a nil pointer: the object has no such value
 		}
-		clear, err := auditlog.Normalize(fv.Interface(), f.opts)
+		clear, err := value.Normalize(fv.Interface(), f.opts)
 		standIn := capture.Excluded
 		if err == nil && !clear.IsNull() {
 			switch {
@@ -460,9 +464,9 @@ func settable(v reflect.Value, index []int) (reflect.Value, bool) {
 // field's Go kind says how to read drivers that return text for every type
 // (MySQL) or integers for booleans (SQLite, MySQL); the value itself is the
 // database's.
-func (f *field) fromDB(raw any) (auditlog.Value, error) {
+func (f *field) fromDB(raw any) (value.Value, error) {
 	if raw == nil {
-		return auditlog.Null, nil
+		return value.Null, nil
 	}
 	text, isText := raw.(string)
 	if b, ok := raw.([]byte); ok {
@@ -529,10 +533,10 @@ func (f *field) fromDB(raw any) (auditlog.Value, error) {
 	}
 	// The database rounded the value to its column already.
 	opts := f.opts
-	opts.TimePrecision, opts.TimePrecisionSet = -1, true
-	out, err := auditlog.Normalize(conv, opts)
+	opts.TimeUnit = 0
+	out, err := value.Normalize(conv, opts)
 	if err != nil {
-		return auditlog.Null, fmt.Errorf("auditgorm: column %s: %w", f.column, err)
+		return value.Null, fmt.Errorf("auditgorm: column %s: %w", f.column, err)
 	}
 	return out, nil
 }

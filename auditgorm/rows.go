@@ -12,8 +12,8 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 
-	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // Rows are read from the database as column values, never through the
@@ -30,10 +30,10 @@ const (
 
 // dbRow is one row of an audited table, as column values.
 type dbRow struct {
-	raw    []any            // per model field: the driver's value
-	vals   []auditlog.Value // per model field: normalised
-	old    *dbRow           // the row before the write, when the query returned both
-	newKey []any            // per primary key field: the key after the write
+	raw    []any         // per model field: the driver's value
+	vals   []value.Value // per model field: normalised
+	old    *dbRow        // the row before the write, when the query returned both
+	newKey []any         // per primary key field: the key after the write
 	// inserted is set when the database said whether an upsert inserted the
 	// row (PostgreSQL's xmax = 0).
 	inserted *bool
@@ -153,7 +153,7 @@ func errTooMany(m *model, maxRows int) error {
 }
 
 func (r *dbRow) normalize(m *model) error {
-	r.vals = make([]auditlog.Value, len(m.fields))
+	r.vals = make([]value.Value, len(m.fields))
 	for i, f := range m.fields {
 		v, err := f.fromDB(r.raw[i])
 		if err != nil {

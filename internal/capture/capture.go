@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // MaxValueBytes is the largest value an entry stores as it is. A larger one
@@ -53,16 +54,16 @@ var jsonNull = json.RawMessage("null")
 
 // Stored is the form of v that may reach the database: a masked column's
 // value masked (a null stays null).
-func (t *Table) Stored(col int, v auditlog.Value) auditlog.Value {
+func (t *Table) Stored(col int, v value.Value) value.Value {
 	if !t.Columns[col].Masked || v.IsNull() {
 		return v
 	}
-	return auditlog.StringValue(t.Mask(v.Text()))
+	return value.StringValue(t.Mask(v.Text()))
 }
 
 // Recorded is the JSON an entry stores for v in column col: masked where
 // registered, a digest when larger than MaxValueBytes.
-func (t *Table) Recorded(col int, v auditlog.Value) []byte {
+func (t *Table) Recorded(col int, v value.Value) []byte {
 	b := t.Stored(col, v).AppendJSON(nil)
 	if len(b) <= MaxValueBytes {
 		return b
@@ -73,7 +74,7 @@ func (t *Table) Recorded(col int, v auditlog.Value) []byte {
 
 // Key returns the object key text of a row and, for an integer key, the
 // integer. The text is "" when the key is null.
-func (t *Table) Key(vals []auditlog.Value) (string, *int64) {
+func (t *Table) Key(vals []value.Value) (string, *int64) {
 	if len(t.PK) == 1 {
 		v := vals[t.PK[0]]
 		if v.IsNull() {
@@ -91,9 +92,9 @@ func (t *Table) Key(vals []auditlog.Value) (string, *int64) {
 
 // KeyJSON is the key as JSON: the typed value, or an array for a composite
 // key.
-func (t *Table) KeyJSON(vals []auditlog.Value) []byte { return t.keyJSON(vals, false) }
+func (t *Table) KeyJSON(vals []value.Value) []byte { return t.keyJSON(vals, false) }
 
-func (t *Table) keyJSON(vals []auditlog.Value, stored bool) []byte {
+func (t *Table) keyJSON(vals []value.Value, stored bool) []byte {
 	value := func(b []byte, c int) []byte {
 		if stored {
 			return t.Stored(c, vals[c]).AppendJSON(b)
@@ -126,7 +127,7 @@ func (t *Table) MaskedKey() bool {
 // ObjectKey is the key as entries store it (object_pk, object_id): Key,
 // except that masked key columns are masked and a masked key has no
 // object_id. Objects whose masked keys coincide share a history.
-func (t *Table) ObjectKey(vals []auditlog.Value) (string, *int64) {
+func (t *Table) ObjectKey(vals []value.Value) (string, *int64) {
 	if !t.MaskedKey() {
 		return t.Key(vals)
 	}
@@ -142,7 +143,7 @@ func (t *Table) ObjectKey(vals []auditlog.Value) (string, *int64) {
 
 // SnapshotOf encodes a row's state for serialized_data, or nil when the
 // table keeps no snapshot.
-func (t *Table) SnapshotOf(vals []auditlog.Value) json.RawMessage {
+func (t *Table) SnapshotOf(vals []value.Value) json.RawMessage {
 	if len(t.Snapshot) == 0 {
 		return nil
 	}
@@ -166,7 +167,7 @@ func (t *Table) SnapshotOf(vals []auditlog.Value) json.RawMessage {
 }
 
 // Created records every audited non-null value of a new row.
-func (t *Table) Created(vals []auditlog.Value) auditlog.Changes {
+func (t *Table) Created(vals []value.Value) auditlog.Changes {
 	changes := auditlog.Changes{}
 	for i, c := range t.Columns {
 		if v := vals[i]; c.Audited && !v.IsNull() {
@@ -177,7 +178,7 @@ func (t *Table) Created(vals []auditlog.Value) auditlog.Changes {
 }
 
 // Deleted records every audited non-null value of a deleted row.
-func (t *Table) Deleted(vals []auditlog.Value) auditlog.Changes {
+func (t *Table) Deleted(vals []value.Value) auditlog.Changes {
 	changes := auditlog.Changes{}
 	for i, c := range t.Columns {
 		if v := vals[i]; c.Audited && !v.IsNull() {
@@ -190,7 +191,7 @@ func (t *Table) Deleted(vals []auditlog.Value) auditlog.Changes {
 // Diff records the audited columns whose values differ between old and
 // new. For an update, noise columns are left out, and nil means the write
 // changed nothing worth an entry.
-func (t *Table) Diff(action auditlog.Action, old, new []auditlog.Value) auditlog.Changes {
+func (t *Table) Diff(action auditlog.Action, old, new []value.Value) auditlog.Changes {
 	changes := auditlog.Changes{}
 	for i, c := range t.Columns {
 		if !c.Audited || (action == auditlog.ActionUpdate && c.Noise) {

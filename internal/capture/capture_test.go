@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
-func val(t *testing.T, x any) auditlog.Value {
+func val(t *testing.T, x any) value.Value {
 	t.Helper()
-	v, err := auditlog.Normalize(x, auditlog.ValueOptions{})
+	v, err := value.Normalize(x, value.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +32,8 @@ func TestTable(t *testing.T) {
 		PK: []int{0}, IntPK: true, Snapshot: []int{0, 2},
 		Mask: func(string) string { return "***" },
 	}
-	row := func(id int, title, secret string, at int, hidden string) []auditlog.Value {
-		return []auditlog.Value{val(t, id), val(t, title), val(t, secret), val(t, at), val(t, hidden)}
+	row := func(id int, title, secret string, at int, hidden string) []value.Value {
+		return []value.Value{val(t, id), val(t, title), val(t, secret), val(t, at), val(t, hidden)}
 	}
 	a, b := row(7, "Dune", "pw1", 1, "x"), row(7, "Dune", "pw1", 2, "y")
 	if c := tb.Diff(auditlog.ActionUpdate, a, b); c != nil {
@@ -57,7 +58,7 @@ func TestTable(t *testing.T) {
 		t.Fatalf("large value recorded as %.80s", r)
 	}
 	composite := &Table{Columns: []Column{{Name: "a"}, {Name: "b"}}, PK: []int{0, 1}}
-	if k, id := composite.Key([]auditlog.Value{val(t, 1), val(t, "x")}); k != `[1,"x"]` || id != nil {
+	if k, id := composite.Key([]value.Value{val(t, 1), val(t, "x")}); k != `[1,"x"]` || id != nil {
 		t.Fatalf("composite key %q", k)
 	}
 }

@@ -1,4 +1,7 @@
-package auditlog
+// Package value normalises the values of audited columns: what a Go value
+// or a driver value means, compared and encoded the same way whatever its
+// source, so that re-saving an unchanged row changes nothing.
+package value
 
 import (
 	"bytes"
@@ -14,14 +17,13 @@ import (
 	"time"
 )
 
-// ValueOptions tell Normalize how a column stores a value. The zero value
-// means: times at nanosecond precision, no JSON or decimal column.
-type ValueOptions struct {
-	// TimePrecision is the number of fractional second digits the column
-	// keeps (0-9); -1 means nanoseconds. Zero means whole seconds only when
-	// TimePrecisionSet is true, else nanoseconds.
-	TimePrecision    int
-	TimePrecisionSet bool
+// Options tell Normalize how a column stores a value. The zero value means:
+// times kept whole, no JSON or decimal column.
+type Options struct {
+	// TimeUnit is the precision the column keeps times at (time.Second for
+	// MySQL's DATETIME, time.Microsecond for PostgreSQL's timestamp): times
+	// are truncated to it. Zero keeps them as they are.
+	TimeUnit time.Duration
 	// JSON marks a JSON column: strings and bytes holding JSON compare
 	// semantically (key order and spacing do not matter).
 	JSON bool
@@ -68,7 +70,7 @@ func (v Value) IsNull() bool { return v.kind == kindNull }
 // through Value (a decimal type's text, a UUID's string), times become UTC
 // instants at the column's precision, JSON columns are parsed, and structs,
 // maps and slices without a Valuer are encoded as JSON.
-func Normalize(x any, opts ValueOptions) (Value, error) {
+func Normalize(x any, opts Options) (Value, error) {
 	for depth := 0; depth < 8; depth++ {
 		switch t := x.(type) {
 		case nil:
@@ -169,23 +171,15 @@ func floatValue(f float64) Value {
 	return Value{kind: kindFloat, f: f}
 }
 
-func timeValue(t time.Time, opts ValueOptions) Value {
+func timeValue(t time.Time, opts Options) Value {
 	t = t.UTC().Round(0) // drop the monotonic reading
-	prec := 9
-	if opts.TimePrecisionSet || opts.TimePrecision > 0 {
-		prec = opts.TimePrecision
-	}
-	if prec >= 0 && prec < 9 {
-		d := time.Duration(1)
-		for i := prec; i < 9; i++ {
-			d *= 10
-		}
-		t = t.Truncate(d)
+	if opts.TimeUnit > 1 {
+		t = t.Truncate(opts.TimeUnit)
 	}
 	return Value{kind: kindTime, t: t}
 }
 
-func stringValue(s string, opts ValueOptions) Value {
+func stringValue(s string, opts Options) Value {
 	if opts.JSON {
 		if v, err := jsonValue([]byte(s)); err == nil {
 			return v
