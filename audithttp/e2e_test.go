@@ -118,10 +118,19 @@ func TestEndToEnd(t *testing.T) {
 		if len(es) != 2 {
 			t.Fatalf("%d entries", len(es))
 		}
+		// Behind the (loopback) proxy the client's port is unknown: the
+		// column is NULL, not the proxy's own port.
 		for _, e := range es {
-			if e.ActorID != "alice" || e.ActorName != "User alice" || e.CorrelationID != "req-alice-1" || e.RemoteAddr != "203.0.113.50" || e.RemotePort == 0 {
+			if e.ActorID != "alice" || e.ActorName != "User alice" || e.CorrelationID != "req-alice-1" || e.RemoteAddr != "203.0.113.50" || e.RemotePort != 0 {
 				t.Fatalf("entry %+v", e)
 			}
+		}
+		var withPort int64
+		if err := db.Raw("SELECT COUNT(*) FROM auditlog_entries WHERE remote_port IS NOT NULL").Scan(&withPort).Error; err != nil {
+			t.Fatal(err)
+		}
+		if withPort != 0 {
+			t.Fatalf("%d entries store a port for a client behind a proxy", withPort)
 		}
 
 		const n = 200
@@ -156,6 +165,10 @@ func TestEndToEnd(t *testing.T) {
 		for _, e := range es {
 			if e.ActorID != owner[e.ObjectPK] || e.CorrelationID != "cid-"+e.ActorID[4:] && e.ActorID != "alice" {
 				t.Fatalf("entry for note %s (owner %s) has actor %q cid %q", e.ObjectPK, owner[e.ObjectPK], e.ActorID, e.CorrelationID)
+			}
+			// Without a forwarded header the peer is the client: its port is known.
+			if e.ActorID != "alice" && (e.RemoteAddr != "127.0.0.1" || e.RemotePort == 0) {
+				t.Fatalf("entry %+v", e)
 			}
 		}
 	})

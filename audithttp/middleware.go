@@ -39,8 +39,10 @@ type Config struct {
 	// handler may call auditlog.SetActor.
 	Actor func(r *http.Request) (auditlog.Actor, bool)
 	// TrustedProxies lists the networks (CIDR, or single addresses) whose
-	// forwarded headers (Forwarded, X-Forwarded-For, X-Real-IP,
-	// X-Forwarded-Port) are believed. Default: none, so RemoteAddr is used.
+	// forwarded headers (Forwarded, X-Forwarded-For, X-Real-IP) are
+	// believed. Default: none, so RemoteAddr is used. Behind a proxy the
+	// client's port is recorded only when the header carries it;
+	// X-Forwarded-Port is never read.
 	TrustedProxies []string
 	// DisableRemoteAddr stores no address or port at all.
 	DisableRemoteAddr bool

@@ -13,45 +13,29 @@ import (
 // right-most address that is not itself a trusted proxy is the client,
 // since everything left of it could have been written by the client.
 // Malformed values are ignored.
+//
+// The port is the client's own source port: the peer's when the peer is the
+// client, else only what the header that gave the address carries (a
+// Forwarded for="1.2.3.4:4711" does), and 0 (unknown, stored as NULL)
+// otherwise. Neither the proxy's own port nor X-Forwarded-Port, which
+// conventionally carries the server's port, is the client's.
 func (m *middleware) clientAddr(r *http.Request) (netip.Addr, int) {
 	peer, port := parseHostPort(r.RemoteAddr)
 	if !peer.IsValid() || !m.trusted(peer) {
 		return peer, port
 	}
 	if addr, p, ok := m.fromForwarded(r.Header.Values("Forwarded")); ok {
-		return addr, orPort(p, forwardedPort(r), port)
+		return addr, p
 	}
-	if addr, ok := m.rightmostUntrusted(r.Header.Values("X-Forwarded-For")); ok {
-		a, p := addr, 0
-		return a, orPort(p, forwardedPort(r), port)
+	if addr, p, ok := m.rightmostUntrusted(r.Header.Values("X-Forwarded-For")); ok {
+		return addr, p
 	}
 	if v := strings.TrimSpace(r.Header.Get("X-Real-Ip")); v != "" {
 		if a, p := parseHostPort(v); a.IsValid() {
-			return a, orPort(p, forwardedPort(r), port)
+			return a, p
 		}
 	}
-	return peer, orPort(0, forwardedPort(r), port)
-}
-
-func orPort(ports ...int) int {
-	for _, p := range ports {
-		if p > 0 {
-			return p
-		}
-	}
-	return 0
-}
-
-func forwardedPort(r *http.Request) int {
-	v := strings.TrimSpace(r.Header.Get("X-Forwarded-Port"))
-	if i := strings.LastIndexByte(v, ','); i >= 0 {
-		v = strings.TrimSpace(v[i+1:])
-	}
-	p, err := strconv.Atoi(v)
-	if err != nil || p < 1 || p > 65535 {
-		return 0
-	}
-	return p
+	return peer, port
 }
 
 func (m *middleware) trusted(a netip.Addr) bool {
@@ -65,21 +49,21 @@ func (m *middleware) trusted(a netip.Addr) bool {
 }
 
 // rightmostUntrusted walks the X-Forwarded-For chain from the right.
-func (m *middleware) rightmostUntrusted(values []string) (netip.Addr, bool) {
+func (m *middleware) rightmostUntrusted(values []string) (netip.Addr, int, bool) {
 	var hops []string
 	for _, v := range values {
 		hops = append(hops, strings.Split(v, ",")...)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, _ := parseHostPort(strings.TrimSpace(hops[i]))
+		a, p := parseHostPort(strings.TrimSpace(hops[i]))
 		if !a.IsValid() {
-			return netip.Addr{}, false // a malformed hop: trust nothing left of it
+			return netip.Addr{}, 0, false // a malformed hop: trust nothing left of it
 		}
 		if !m.trusted(a) {
-			return a, true
+			return a, p, true
 		}
 	}
-	return netip.Addr{}, false
+	return netip.Addr{}, 0, false
 }
 
 // fromForwarded reads RFC 7239 "for=" parameters the same way.
