@@ -174,6 +174,69 @@ func TestEndToEnd(t *testing.T) {
 	})
 }
 
+// What reaches the entries table: the client's address, and its port only
+// when it is known: the peer's for a direct client, the one a Forwarded
+// element carries, else NULL (never the proxy's own port).
+func TestStoredClientAddress(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AutoMigrate(&Note{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(&Note{}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		cid, header, remote string
+		headers             map[string]string
+		wantAddr            string
+		wantPort            any // nil: NULL
+	}{
+		{"direct", "", "198.51.100.7:4000", map[string]string{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Port": "443"}, "198.51.100.7", int64(4000)},
+		{"xff", "", "10.0.0.2:8080", map[string]string{"X-Forwarded-For": "203.0.113.50", "X-Forwarded-Port": "443"}, "203.0.113.50", nil},
+		{"forwarded-port", "Forwarded", "10.0.0.2:8080", map[string]string{"Forwarded": `for="[2001:db8::50]:4711"`}, "2001:db8::50", int64(4711)},
+		{"forwarded-no-port", "Forwarded", "10.0.0.2:8080", map[string]string{"Forwarded": "for=203.0.113.51"}, "203.0.113.51", nil},
+		{"real-ip", "X-Real-IP", "10.0.0.2:8080", map[string]string{"X-Real-IP": "203.0.113.52"}, "203.0.113.52", nil},
+		{"unknown", "Forwarded", "10.0.0.2:8080", map[string]string{"Forwarded": "for=unknown"}, "", nil},
+	}
+	for _, tc := range cases {
+		mw, err := audithttp.New(audithttp.Config{TrustedProxies: []string{"10.0.0.0/8"}, RemoteAddrHeader: tc.header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("POST", "/", nil)
+		r.RemoteAddr = tc.remote
+		r.Header.Set("X-Correlation-ID", tc.cid)
+		for k, v := range tc.headers {
+			r.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := db.WithContext(r.Context()).Create(&Note{Owner: tc.cid}).Error; err != nil {
+				http.Error(w, err.Error(), 500)
+			}
+		})).ServeHTTP(rec, r)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", tc.cid, rec.Code, rec.Body)
+		}
+		var addr, port any
+		if err := db.Raw("SELECT remote_addr, remote_port FROM auditlog_entries WHERE cid = ?", tc.cid).Row().Scan(&addr, &port); err != nil {
+			t.Fatalf("%s: %v", tc.cid, err)
+		}
+		gotAddr := ""
+		if addr != nil {
+			gotAddr = fmt.Sprint(addr)
+		}
+		if gotAddr != tc.wantAddr || port != tc.wantPort {
+			t.Fatalf("%s: stored %v (%T) port %v (%T), want %q port %v", tc.cid, addr, addr, port, port, tc.wantAddr, tc.wantPort)
+		}
+	}
+}
+
 // A background job sets a "system" actor and a correlation id with the
 // root package's helpers; no HTTP involved.
 func TestBackgroundJobActor(t *testing.T) {

@@ -38,12 +38,25 @@ type Config struct {
 	// sees what authentication stored in the context. Default: none; the
 	// handler may call auditlog.SetActor.
 	Actor func(r *http.Request) (auditlog.Actor, bool)
-	// TrustedProxies lists the networks (CIDR, or single addresses) whose
-	// forwarded headers (Forwarded, X-Forwarded-For, X-Real-IP) are
-	// believed. Default: none, so RemoteAddr is used. Behind a proxy the
-	// client's port is recorded only when the header carries it;
-	// X-Forwarded-Port is never read.
+	// TrustedProxies lists the networks (CIDR, or single addresses) of your
+	// proxies and load balancers. Only a request whose TCP peer is in one of
+	// them has its RemoteAddrHeader read; no other client can choose its
+	// recorded address. Default: none, so the TCP peer is recorded and no
+	// header is read.
 	TrustedProxies []string
+	// RemoteAddrHeader names the one header your trusted proxies set for the
+	// client's address; every other forwarded header is ignored:
+	//
+	//   - "X-Forwarded-For" (default): the right-most address that is not in
+	//     TrustedProxies; if every address is, the left-most.
+	//   - "Forwarded" (RFC 7239): the same walk over the for= parameters;
+	//     "unknown" and obfuscated identifiers are no address.
+	//   - "X-Real-IP": a single address, taken as it is.
+	//
+	// Behind a proxy the client's port is recorded only when the header
+	// carries it (Forwarded: for="[2001:db8::1]:4711"), else it is unknown
+	// (0, stored as NULL); X-Forwarded-Port is never read.
+	RemoteAddrHeader string
 	// DisableRemoteAddr stores no address or port at all.
 	DisableRemoteAddr bool
 	// CorrelationHeader is read for an incoming id and set on the response.
@@ -59,6 +72,7 @@ type Config struct {
 type middleware struct {
 	cfg     Config
 	proxies []netip.Prefix
+	header  string // canonical RemoteAddrHeader
 }
 
 // New validates cfg and returns the middleware.
@@ -75,6 +89,14 @@ func New(cfg Config) (func(http.Handler) http.Handler, error) {
 			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
 		m.proxies = append(m.proxies, prefix.Masked())
+	}
+	switch h := http.CanonicalHeaderKey(strings.TrimSpace(cfg.RemoteAddrHeader)); h {
+	case "":
+		m.header = headerXForwardedFor
+	case headerXForwardedFor, headerForwarded, headerXRealIP:
+		m.header = h
+	default:
+		return nil, fmt.Errorf("audithttp: RemoteAddrHeader %q is none of X-Forwarded-For, Forwarded and X-Real-IP", cfg.RemoteAddrHeader)
 	}
 	if m.cfg.CorrelationHeader == "" {
 		m.cfg.CorrelationHeader = DefaultCorrelationHeader
