@@ -65,3 +65,25 @@ func ExampleConfig_actor() {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	// Output: carol true
 }
+
+// Behind a proxy that writes RFC 7239 Forwarded, name that header; the
+// client's own X-Forwarded-For is then ignored, and the client's port is
+// recorded because the proxy's element carries it.
+func ExampleConfig_remoteAddrHeader() {
+	mw, err := audithttp.New(audithttp.Config{
+		TrustedProxies:   []string{"10.0.0.0/8"},
+		RemoteAddrHeader: "Forwarded",
+	})
+	if err != nil {
+		panic(err)
+	}
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(auditlog.RemoteAddrFromContext(r.Context()))
+	}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = "10.1.2.3:5555"                   // the proxy
+	req.Header.Set("X-Forwarded-For", "198.51.100.66") // sent by the client
+	req.Header.Set("Forwarded", `for="[2001:db8::7]:4711";proto=https`)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	// Output: 2001:db8::7 4711
+}

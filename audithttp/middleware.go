@@ -9,6 +9,10 @@
 //	})
 //	http.ListenAndServe(addr, mw(mux))
 //
+// Behind proxies, TrustedProxies lists them and RemoteAddrHeader names the
+// one header they set for the client (X-Forwarded-For by default); without
+// TrustedProxies no header is read and the TCP peer is recorded.
+//
 // The actor is resolved late, when an entry is written, from that write's
 // context: authentication that happens inside the handler (a JWT checked
 // there, say) is seen. A handler can also set it with auditlog.SetActor.
