@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/go-auditlog/auditlog/internal/registry"
 )
 
 // ErrRegistration is wrapped by every error that Register returns.
@@ -29,19 +31,26 @@ func Unregister(model any) { DefaultRegistry.Unregister(model) }
 // concurrent use; lookups on the write path take no lock.
 type Registry struct {
 	mu     sync.Mutex // serialises writers
-	models atomic.Pointer[map[reflect.Type]*ModelConfig]
+	models atomic.Pointer[map[reflect.Type]*registry.Config]
 	mask   atomic.Pointer[MaskFunc]
 	gen    atomic.Uint64
 }
 
+// view is the registry as adapters read it (internal/registry).
+type view struct{ r *Registry }
+
+func init() {
+	registry.Of = func(r any) registry.View { return view{r.(*Registry)} }
+}
+
 // Generation changes whenever a model is registered or unregistered, so
-// consumers can cache what they derive from the registry.
-func (r *Registry) Generation() uint64 { return r.gen.Load() }
+// adapters can cache what they derive from the registry.
+func (v view) Generation() uint64 { return v.r.gen.Load() }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	r := &Registry{}
-	m := map[reflect.Type]*ModelConfig{}
+	m := map[reflect.Type]*registry.Config{}
 	r.models.Store(&m)
 	return r
 }
@@ -60,65 +69,35 @@ func (r *Registry) SetMask(fn MaskFunc) {
 }
 
 // Mask returns the registry-wide mask function.
-func (r *Registry) Mask() MaskFunc {
-	if p := r.mask.Load(); p != nil {
+func (v view) Mask() func(string) string {
+	if p := v.r.mask.Load(); p != nil {
 		return *p
 	}
 	return MaskString
 }
 
-// ModelConfig is the registration of one model. The registry hands out
-// read-only copies; registering the model again replaces it with a new one.
-type ModelConfig struct {
-	// Type is the model's struct type.
-	Type reflect.Type
-	// Name is the stable model name stored on entries; empty means the
-	// model's table name.
-	Name string
-	// Include, when not empty, lists the only fields that are audited.
-	Include []string
-	// Exclude lists fields that are never audited; it wins over Include.
-	Exclude []string
-	// MaskFields are stored masked.
-	MaskFields []string
-	// UnmaskFields are fields with a custom GORM serializer that are
-	// recorded as the database stores them instead of masked.
-	UnmaskFields []string
-	// Mask is the model's own mask function; nil means the registry's.
-	Mask MaskFunc
-	// DisplayNames maps field names to labels for display.
-	DisplayNames map[string]string
-	// Snapshot stores the object's state in serialized_data.
-	Snapshot bool
-	// SnapshotFields limits the snapshot to these fields.
-	SnapshotFields []string
-	// SnapshotAuditedOnly limits the snapshot to the audited fields.
-	SnapshotAuditedOnly bool
-	// M2MFields are many-to-many relations whose changes are audited.
-	M2MFields []string
-
-	snapshotOption bool // a snapshot refinement was given
-}
-
 // Option configures a model's registration.
-type Option func(*ModelConfig)
+type Option struct{ apply func(*registry.Config) }
+
+// option wraps fn, so that options are made only by this package.
+func option(fn func(*registry.Config)) Option { return Option{apply: fn} }
 
 // Include audits only the named fields (Go field names or column names).
 func Include(fields ...string) Option {
-	return func(c *ModelConfig) { c.Include = append(c.Include, fields...) }
+	return option(func(c *registry.Config) { c.Include = append(c.Include, fields...) })
 }
 
 // Exclude never audits the named fields. A change that touches only
 // excluded fields writes no entry. Exclude wins over Include.
 func Exclude(fields ...string) Option {
-	return func(c *ModelConfig) { c.Exclude = append(c.Exclude, fields...) }
+	return option(func(c *registry.Config) { c.Exclude = append(c.Exclude, fields...) })
 }
 
 // Mask stores the named fields masked: the clear value never reaches the
 // database. The default mask, MaskString, shows at most the last four
 // characters.
 func Mask(fields ...string) Option {
-	return func(c *ModelConfig) { c.MaskFields = append(c.MaskFields, fields...) }
+	return option(func(c *registry.Config) { c.MaskFields = append(c.MaskFields, fields...) })
 }
 
 // Unmask records the named fields as the database stores them where they
@@ -128,50 +107,57 @@ func Mask(fields ...string) Option {
 // holds them decrypted; Unmask them when their stored form is safe to keep.
 // A field both masked and unmasked is an error.
 func Unmask(fields ...string) Option {
-	return func(c *ModelConfig) { c.UnmaskFields = append(c.UnmaskFields, fields...) }
+	return option(func(c *registry.Config) { c.UnmaskFields = append(c.UnmaskFields, fields...) })
 }
 
 // MaskWith sets the model's own mask function.
-func MaskWith(fn MaskFunc) Option { return func(c *ModelConfig) { c.Mask = fn } }
+func MaskWith(fn MaskFunc) Option {
+	return option(func(c *registry.Config) { c.Mask = fn })
+}
 
 // DisplayNames sets display labels for fields, keyed by field name.
 func DisplayNames(names map[string]string) Option {
-	return func(c *ModelConfig) {
+	return option(func(c *registry.Config) {
 		if c.DisplayNames == nil {
 			c.DisplayNames = map[string]string{}
 		}
 		for k, v := range names {
 			c.DisplayNames[k] = v
 		}
-	}
+	})
 }
 
 // Snapshot stores the object's full state in each entry's serialized_data.
-func Snapshot() Option { return func(c *ModelConfig) { c.Snapshot = true } }
-
-// SnapshotFields limits the snapshot to the named fields. It needs Snapshot.
-func SnapshotFields(fields ...string) Option {
-	return func(c *ModelConfig) {
-		c.SnapshotFields = append(c.SnapshotFields, fields...)
-		c.snapshotOption = true
-	}
+func Snapshot() Option {
+	return option(func(c *registry.Config) { c.Snapshot = true })
 }
 
-// SnapshotAuditedOnly limits the snapshot to the audited fields (after
-// Include and Exclude). It needs Snapshot.
+// SnapshotFields stores a snapshot (as Snapshot does) of the named fields
+// only. Naming an excluded field is an error.
+func SnapshotFields(fields ...string) Option {
+	return option(func(c *registry.Config) {
+		c.SnapshotFields = append(c.SnapshotFields, fields...)
+		c.Snapshot = true
+	})
+}
+
+// SnapshotAuditedOnly stores a snapshot (as Snapshot does) of the audited
+// fields only (after Include and Exclude).
 func SnapshotAuditedOnly() Option {
-	return func(c *ModelConfig) {
+	return option(func(c *registry.Config) {
 		c.SnapshotAuditedOnly = true
-		c.snapshotOption = true
-	}
+		c.Snapshot = true
+	})
 }
 
 // ModelName sets the stable name stored on entries instead of the table name.
-func ModelName(name string) Option { return func(c *ModelConfig) { c.Name = name } }
+func ModelName(name string) Option {
+	return option(func(c *registry.Config) { c.Name = name })
+}
 
 // M2M audits changes of the named many-to-many relations (Go field names).
 func M2M(fields ...string) Option {
-	return func(c *ModelConfig) { c.M2MFields = append(c.M2MFields, fields...) }
+	return option(func(c *registry.Config) { c.M2MFields = append(c.M2MFields, fields...) })
 }
 
 // modelType returns the struct type behind model.
@@ -199,20 +185,20 @@ func (r *Registry) Register(model any, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	c := &ModelConfig{Type: t}
+	c := &registry.Config{Type: t}
 	for _, o := range opts {
-		if o == nil {
-			return fmt.Errorf("%w: %s: nil option", ErrRegistration, t.Name())
+		if o.apply == nil {
+			return fmt.Errorf("%w: %s: empty option", ErrRegistration, t.Name())
 		}
-		o(c)
+		o.apply(c)
 	}
-	if err := c.validate(); err != nil {
+	if err := validate(c); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := *r.models.Load()
-	next := make(map[reflect.Type]*ModelConfig, len(old)+1)
+	next := make(map[reflect.Type]*registry.Config, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
@@ -222,11 +208,8 @@ func (r *Registry) Register(model any, opts ...Option) error {
 	return nil
 }
 
-func (c *ModelConfig) validate() error {
+func validate(c *registry.Config) error {
 	name := c.Type.Name()
-	if c.snapshotOption && !c.Snapshot {
-		return fmt.Errorf("%w: %s: snapshot options were given without Snapshot(): add auditlog.Snapshot()", ErrRegistration, name)
-	}
 	if c.Name != "" && strings.TrimSpace(c.Name) == "" {
 		return fmt.Errorf("%w: %s: ModelName is blank", ErrRegistration, name)
 	}
@@ -358,7 +341,7 @@ func (r *Registry) Unregister(model any) {
 	if _, ok := old[t]; !ok {
 		return
 	}
-	next := make(map[reflect.Type]*ModelConfig, len(old))
+	next := make(map[reflect.Type]*registry.Config, len(old))
 	for k, v := range old {
 		if k != t {
 			next[k] = v
@@ -380,14 +363,14 @@ func (r *Registry) Contains(model any) bool {
 
 // Lookup returns the registration of the struct type t. The config must not
 // be modified.
-func (r *Registry) Lookup(t reflect.Type) (*ModelConfig, bool) {
-	c, ok := (*r.models.Load())[t]
+func (v view) Lookup(t reflect.Type) (*registry.Config, bool) {
+	c, ok := (*v.r.models.Load())[t]
 	return c, ok
 }
 
 // Models returns the registered struct types, sorted by name.
-func (r *Registry) Models() []reflect.Type {
-	m := *r.models.Load()
+func (v view) Models() []reflect.Type {
+	m := *v.r.models.Load()
 	out := make([]reflect.Type, 0, len(m))
 	for t := range m {
 		out = append(out, t)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/registry"
 )
 
 type address struct {
@@ -41,11 +42,11 @@ func TestRegisterValidation(t *testing.T) {
 		{"unknown mask", &book{}, []auditlog.Option{auditlog.Mask("x")}, `Mask names unknown field "x"`},
 		{"ignored field", &book{}, []auditlog.Option{auditlog.Include("Skip")}, `unknown field "Skip"`},
 		{"unknown display name", &book{}, []auditlog.Option{auditlog.DisplayNames(map[string]string{"x": "X"})}, `DisplayNames names unknown field "x"`},
-		{"snapshot fields without snapshot", &book{}, []auditlog.Option{auditlog.SnapshotFields("Title")}, "without Snapshot()"},
-		{"audited-only without snapshot", &book{}, []auditlog.Option{auditlog.SnapshotAuditedOnly()}, "without Snapshot()"},
+		{"snapshot fields imply a snapshot", &book{}, []auditlog.Option{auditlog.SnapshotFields("Title")}, ""},
+		{"audited-only implies a snapshot", &book{}, []auditlog.Option{auditlog.SnapshotAuditedOnly()}, ""},
 		{"snapshot with fields", &book{}, []auditlog.Option{auditlog.Snapshot(), auditlog.SnapshotFields("Title")}, ""},
 		{"blank model name", &book{}, []auditlog.Option{auditlog.ModelName("  ")}, "blank"},
-		{"nil option", &book{}, []auditlog.Option{nil}, "nil option"},
+		{"zero option", &book{}, []auditlog.Option{{}}, "empty option"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,16 +77,17 @@ func TestRegistryLifecycle(t *testing.T) {
 	if err := r.Register(book{}, auditlog.Exclude("Title")); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Models(); len(got) != 1 {
+	v := registry.Of(r)
+	if got := v.Models(); len(got) != 1 {
 		t.Fatalf("models %v", got)
 	}
-	cfg, ok := r.Lookup(r.Models()[0])
+	cfg, ok := v.Lookup(v.Models()[0])
 	if !ok || len(cfg.Include) != 0 || len(cfg.Exclude) != 1 {
 		t.Fatalf("second Register must replace the options: %+v", cfg)
 	}
 	r.Unregister(&book{})
 	r.Unregister(&address{}) // unknown: ignored
-	if r.Contains(book{}) || len(r.Models()) != 0 {
+	if r.Contains(book{}) || len(v.Models()) != 0 {
 		t.Fatal("still registered")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/registry"
 	"github.com/go-auditlog/auditlog/internal/value"
 )
 
@@ -187,13 +188,13 @@ func objectModel(db *gorm.DB, obj any) (*model, reflect.Value, error) {
 		return nil, row, fmt.Errorf("auditgorm: parse %T: %w", obj, err)
 	}
 	p := pluginOf(db)
-	reg, dialect := auditlog.DefaultRegistry, db.Dialector.Name()
+	reg, dialect := registry.Of(auditlog.DefaultRegistry), db.Dialector.Name()
 	if p != nil {
 		reg = p.reg
 	}
 	cfg, ok := reg.Lookup(stmt.Schema.ModelType)
 	if !ok {
-		cfg = &auditlog.ModelConfig{Type: stmt.Schema.ModelType}
+		cfg = &registry.Config{Type: stmt.Schema.ModelType}
 	}
 	if p != nil && ok {
 		m, err := p.compiled(db, stmt.Schema, cfg)

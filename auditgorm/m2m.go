@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/registry"
 	"github.com/go-auditlog/auditlog/internal/value"
 )
 
@@ -376,7 +377,7 @@ func (p *Plugin) plainModel(db *gorm.DB, s *schema.Schema) *model {
 	if v, ok := p.plain.Load(s); ok {
 		return v.(*model)
 	}
-	m, err := compileModel(db, string(p.dialect), &auditlog.ModelConfig{Type: s.ModelType}, s, p.reg.Mask())
+	m, err := compileModel(db, string(p.dialect), &registry.Config{Type: s.ModelType}, s, p.reg.Mask())
 	if err != nil {
 		return nil
 	}

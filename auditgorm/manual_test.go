@@ -3,6 +3,7 @@ package auditgorm_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -134,6 +135,28 @@ func TestDisplayNames(t *testing.T) {
 	}
 	if got := p.DisplayName("nope", "x"); got != "x" {
 		t.Errorf("unknown model: %q", got)
+	}
+	// A new registration is seen by the next call.
+	must(t, reg.Register(&Item{}, auditlog.DisplayNames(map[string]string{"Price": "Price (EUR)"})))
+	if got := p.DisplayName("items", "price"); got != "Price (EUR)" {
+		t.Errorf("after registering again: %q", got)
+	}
+	reg.Unregister(&Item{})
+	if got := p.DisplayName("items", "price"); got != "price" {
+		t.Errorf("after unregistering: %q", got)
+	}
+}
+
+// One Plugin serves one database: installing it on a second fails clearly
+// instead of writing the second database's entries through the first's
+// settings.
+func TestPluginOnTwoDatabases(t *testing.T) {
+	t.Parallel()
+	p := auditgorm.New(auditgorm.Config{Registry: auditlog.NewRegistry()})
+	must(t, testdb.Open(t, "sqlite").Use(p))
+	err := testdb.Open(t, "sqlite").Use(p)
+	if err == nil || !strings.Contains(err.Error(), "once per database") {
+		t.Fatalf("second database: %v", err)
 	}
 }
 

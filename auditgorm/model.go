@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/registry"
 	"github.com/go-auditlog/auditlog/internal/value"
 )
 
@@ -27,7 +28,7 @@ import (
 // be done once per model rather than once per write.
 type model struct {
 	t        *capture.Table // the data-layer-free description of the table
-	cfg      *auditlog.ModelConfig
+	cfg      *registry.Config
 	schema   *schema.Schema
 	name     string
 	fields   []*field // every column, in schema order
@@ -80,7 +81,7 @@ var (
 
 var precisionRE = regexp.MustCompile(`\((\d+)\)`)
 
-func compileModel(db *gorm.DB, dialect string, cfg *auditlog.ModelConfig, s *schema.Schema, registryMask auditlog.MaskFunc) (*model, error) {
+func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.Schema, registryMask func(string) string) (*model, error) {
 	m := &model{cfg: cfg, schema: s, name: cfg.Name, byColumn: map[string]*field{}}
 	if m.name == "" {
 		m.name = s.Table

@@ -30,6 +30,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/registry"
 )
 
 // DefaultMaxRowsPerStatement is the default cap on rows one audited
@@ -61,7 +62,7 @@ type Config struct {
 // Plugin is the GORM plugin. Install it with db.Use; one plugin serves one
 // *gorm.DB and every session derived from it.
 type Plugin struct {
-	reg     *auditlog.Registry
+	reg     registry.View
 	maxRows int
 	now     func() time.Time
 	fastPG  bool
@@ -72,14 +73,19 @@ type Plugin struct {
 	models sync.Map // *schema.Schema → *model
 	plain  sync.Map // *schema.Schema → *model, unregistered models (reprs)
 	joins  atomic.Pointer[joinIndex]
+	// displays caches DisplayName's labels.
+	displays atomic.Pointer[displayIndex]
 }
+
+var _ gorm.Plugin = (*Plugin)(nil)
 
 // New returns a plugin with the given configuration; db.Use validates it.
 func New(cfg Config) *Plugin {
-	p := &Plugin{reg: cfg.Registry, maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect}
-	if p.reg == nil {
-		p.reg = auditlog.DefaultRegistry
+	reg := cfg.Registry
+	if reg == nil {
+		reg = auditlog.DefaultRegistry
 	}
+	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -92,6 +98,9 @@ func (p *Plugin) Name() string { return "auditlog" }
 // Initialize implements gorm.Plugin: it checks the dialect and installs the
 // capture callbacks.
 func (p *Plugin) Initialize(db *gorm.DB) error {
+	if p.db != nil {
+		return errors.New("auditgorm: this Plugin is already installed on another *gorm.DB: call auditgorm.New once per database")
+	}
 	if p.maxRows < 0 {
 		return fmt.Errorf("auditgorm: MaxRowsPerStatement is %d: use 0 for the default or a positive cap", p.maxRows)
 	}
@@ -146,7 +155,7 @@ func (p *Plugin) modelFor(db *gorm.DB) (*model, error) {
 	return p.compiled(db, s, cfg)
 }
 
-func (p *Plugin) compiled(db *gorm.DB, s *schema.Schema, cfg *auditlog.ModelConfig) (*model, error) {
+func (p *Plugin) compiled(db *gorm.DB, s *schema.Schema, cfg *registry.Config) (*model, error) {
 	if v, ok := p.models.Load(s); ok {
 		if m := v.(*model); m.cfg == cfg {
 			return m, nil
@@ -161,28 +170,39 @@ func (p *Plugin) compiled(db *gorm.DB, s *schema.Schema, cfg *auditlog.ModelConf
 }
 
 // DisplayName returns the label registered with auditlog.DisplayNames for a
-// column of the model stored under modelName, or the column itself.
+// column of the model stored under modelName, or the column itself. The
+// labels are gathered once per change of the registry.
 func (p *Plugin) DisplayName(modelName, column string) string {
 	if p.db == nil {
 		return column
 	}
-	for _, t := range p.reg.Models() {
-		cfg, ok := p.reg.Lookup(t)
-		if !ok {
-			continue
+	idx := p.displays.Load()
+	if gen := p.reg.Generation(); idx == nil || idx.gen != gen {
+		idx = &displayIndex{gen: gen, byModel: map[string]map[string]string{}}
+		for _, t := range p.reg.Models() {
+			cfg, ok := p.reg.Lookup(t)
+			if !ok {
+				continue
+			}
+			stmt := &gorm.Statement{DB: p.db}
+			if err := stmt.Parse(reflect.New(t).Interface()); err != nil {
+				continue
+			}
+			if m, err := p.compiled(p.db, stmt.Schema, cfg); err == nil && idx.byModel[m.name] == nil {
+				idx.byModel[m.name] = m.display
+			}
 		}
-		stmt := &gorm.Statement{DB: p.db}
-		if err := stmt.Parse(reflect.New(t).Interface()); err != nil {
-			continue
-		}
-		m, err := p.compiled(p.db, stmt.Schema, cfg)
-		if err != nil || m.name != modelName {
-			continue
-		}
-		if label, ok := m.display[column]; ok {
-			return label
-		}
-		return column
+		p.displays.Store(idx)
+	}
+	if label, ok := idx.byModel[modelName][column]; ok {
+		return label
 	}
 	return column
+}
+
+// displayIndex holds the display labels of every registered model, by the
+// name its entries carry, for one generation of the registry.
+type displayIndex struct {
+	gen     uint64
+	byModel map[string]map[string]string
 }
