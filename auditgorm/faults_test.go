@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog"
@@ -126,7 +128,8 @@ func TestFaults(t *testing.T) {
 			} else {
 				t2.Rollback()
 			}
-			if err == nil || !strings.Contains(err.Error(), "40001") {
+			var pg *pgconn.PgError
+			if !errors.As(err, &pg) || pg.Code != "40001" {
 				t.Fatalf("second writer: %v, want a serialization failure", err)
 			}
 			var got Counter

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -223,4 +225,26 @@ func openMySQL(t testing.TB) (*gorm.DB, string, error) {
 	cfg.DBName = name
 	db, err := gorm.Open(mysql.Open(cfg.FormatDSN()), gormConfig())
 	return db, cfg.FormatDSN(), err
+}
+
+// Retryable reports whether err is a serialization failure, a deadlock or
+// a busy database, which an application retries: by the driver's error
+// code, never by the text of the message.
+func Retryable(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "40001" || pg.Code == "40P01"
+	}
+	var my *mysqldrv.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == 1213
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return true
+		}
+	}
+	return false
 }
