@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -85,12 +86,15 @@ func TestMaxRowsPerStatement(t *testing.T) {
 	}
 }
 
-type pauseKey struct{}
-
-// On PostgreSQL, while one transaction runs Where("price < 10").Updates, a
-// matching row is inserted and committed between the plugin's pre-select and
-// the UPDATE. The write is pinned to the rows read, so every row whose value
-// changed has exactly one entry with the right old value.
+// On PostgreSQL, a bulk Where("price < 10").Update runs while another
+// transaction holds a matching row, changes it and commits, and a new
+// matching row (a phantom) is committed while the statement waits. The
+// statement must see the committed change as the row's old value, and it
+// must not touch the phantom, which no entry would describe: the write is
+// pinned to the rows its locking read returned. Both capture paths are
+// checked: with a separate pre-select (an unpinned UPDATE would change the
+// phantom) and in one statement (an old value read without the lock would
+// be stale).
 func TestBulkUpdatePhantom(t *testing.T) {
 	if !contains(testdb.Names(), "postgres") {
 		t.Skip(testdb.PostgresEnv + " is not set")
@@ -112,44 +116,51 @@ func phantom(t *testing.T, separate bool) {
 	for i := 1; i <= 3; i++ {
 		must(t, db.Create(&Gadget{Name: fmt.Sprint(i), Price: i}).Error)
 	}
-	inserted := make(chan error, 1)
-	must(t, db.Callback().Update().Before("gorm:update").Register("test:pause", func(tx *gorm.DB) {
-		if tx.Statement.Context.Value(pauseKey{}) == nil {
-			return
-		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			inserted <- db.Create(&Gadget{Name: "phantom", Price: 4}).Error
-		}()
-		wg.Wait()
-	}))
-	ctx := context.WithValue(context.Background(), pauseKey{}, true)
-	must(t, db.WithContext(ctx).Model(&Gadget{}).Where("price < ?", 10).Update("price", gorm.Expr("price + 100")).Error)
-	must(t, <-inserted)
-	var all []Gadget
-	must(t, db.Order("id").Find(&all).Error)
-	updates := map[string]string{}
-	for _, e := range entries(t, db) {
-		if e.Action == auditlog.ActionUpdate {
-			if _, dup := updates[e.ObjectPK]; dup {
-				t.Fatalf("two entries for %s", e.ObjectPK)
-			}
-			updates[e.ObjectPK] = string(e.Changes["price"].Old) + "→" + string(e.Changes["price"].New)
+	holder := db.Begin()
+	must(t, holder.Error)
+	defer holder.Rollback()
+	must(t, holder.Model(&Gadget{}).Where("id = ?", 2).Update("price", 5).Error)
+	var pid int
+	must(t, holder.Raw("SELECT pg_backend_pid()").Scan(&pid).Error)
+
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Model(&Gadget{}).Where("price < ?", 10).Update("price", gorm.Expr("price + 100")).Error
+	}()
+	// Wait (bounded) until the bulk statement waits for the holder's lock.
+	waiting := false
+	for i := 0; i < 500 && !waiting; i++ {
+		var n int
+		must(t, db.Raw("SELECT count(*) FROM pg_locks WHERE NOT granted AND ? = ANY(pg_blocking_pids(pid))", pid).Scan(&n).Error)
+		if waiting = n > 0; !waiting {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	if !waiting {
+		t.Fatal("the bulk update never waited for the held row")
+	}
+	must(t, db.Create(&Gadget{Name: "phantom", Price: 4}).Error)
+	must(t, holder.Commit().Error)
+	must(t, <-done)
+
+	var all []Gadget
+	must(t, db.Order("id").Find(&all).Error)
+	updates := map[string][]string{}
+	for _, e := range entries(t, db) {
+		if e.Action == auditlog.ActionUpdate {
+			updates[e.ObjectPK] = append(updates[e.ObjectPK], string(e.Changes["price"].Old)+"→"+string(e.Changes["price"].New))
+		}
+	}
+	want := map[string]string{"1": "101 [1→101]", "2": "105 [2→5 5→105]", "3": "103 [3→103]", "4": "4 []"}
 	for _, g := range all {
 		key := fmt.Sprint(g.ID)
-		changed := g.Price >= 100
-		if changed != (updates[key] != "") {
-			t.Fatalf("row %s (price %d) changed=%v but entry %q", key, g.Price, changed, updates[key])
-		}
-		if changed && updates[key] != fmt.Sprintf("%d→%d", g.Price-100, g.Price) {
-			t.Fatalf("row %s entry %s", key, updates[key])
+		if got := fmt.Sprint(g.Price, " ", updates[key]); got != want[key] {
+			t.Errorf("row %s: price and update entries %s, want %s", key, got, want[key])
 		}
 	}
 }
+
+type pauseKey struct{}
 
 func contains(s []string, v string) bool {
 	for _, x := range s {
