@@ -20,6 +20,7 @@ import (
 // A bulk update of 10,000 rows writes 10,000 correct entries with a constant
 // number of extra statements.
 func TestBulkUpdate10000(t *testing.T) {
+	long(t)
 	for _, name := range testdb.Names() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -177,6 +178,7 @@ func contains(s []string, v string) bool {
 // and no row changes unrecorded (MariaDB, and PostgreSQL's two-statement
 // path).
 func TestBulkUpdatePhantomReadCommitted(t *testing.T) {
+	long(t)
 	for _, name := range testdb.Names() {
 		if name == "sqlite" {
 			continue // one writer at a time: no phantom can commit in between

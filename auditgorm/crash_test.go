@@ -77,6 +77,7 @@ func TestCrashChild(t *testing.T) {
 // compares it with the rows: every committed change has exactly its entries
 // and every entry matches a committed change.
 func TestCrashSafety(t *testing.T) {
+	long(t)
 	if os.Getenv(crashDSNEnv) != "" {
 		t.Skip("in the child")
 	}

@@ -525,6 +525,7 @@ type Doc3 struct {
 // A value larger than MaxValueBytes is recorded as its digest and length,
 // so a 9 MiB update succeeds on MariaDB's default 16 MiB packet limit.
 func TestLargeValuesAreDigested(t *testing.T) {
+	long(t)
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		reg := setup(t, db, &Doc3{})
 		if db.Dialector.Name() == "mysql" {

@@ -113,6 +113,15 @@ func setup(t *testing.T, db *gorm.DB, models ...any) *auditlog.Registry {
 	return reg
 }
 
+// long skips a load, soak, crash or many-row test under -short, so that the
+// race pass stays quick; the plain run has them all.
+func long(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a long test: it runs without -short")
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

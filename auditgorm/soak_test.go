@@ -30,6 +30,7 @@ var soak = flag.Duration("soak", 3*time.Second, "how long TestSoak runs")
 // MariaDB: no error but retried deadlocks, and afterwards every counter's
 // entries form one consistent chain ending at its value.
 func TestSoak(t *testing.T) {
+	long(t)
 	for _, name := range testdb.Names() {
 		if name == "sqlite" {
 			continue
