@@ -89,16 +89,18 @@ func TestCrashSafety(t *testing.T) {
 			t.Parallel()
 			db, dsn := testdb.OpenWithDSN(t, kind)
 			must(t, db.AutoMigrate(&Crashy{}))
-			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+			seed := testSeed(t)
+			rng := rand.New(rand.NewPCG(seed, 1))
 			for round := 0; round < 4; round++ {
 				cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-				cmd.Env = append(os.Environ(), crashDSNEnv+"="+dsn, crashKindEnv+"="+kind, crashSeedEnv+"="+strconv.Itoa(round))
+				cmd.Env = append(os.Environ(), crashDSNEnv+"="+dsn, crashKindEnv+"="+kind, crashSeedEnv+"="+strconv.FormatUint(seed+uint64(round), 10))
 				out, err := cmd.StdoutPipe()
 				must(t, err)
 				must(t, cmd.Start())
 				lines := bufio.NewScanner(out)
-				ready := make(chan struct{})
+				ready, drained := make(chan struct{}), make(chan struct{})
 				go func() {
+					defer close(drained)
 					for lines.Scan() {
 						if lines.Text() == "ready" {
 							close(ready)
@@ -111,10 +113,13 @@ func TestCrashSafety(t *testing.T) {
 				case <-ready:
 				case <-time.After(30 * time.Second):
 					_ = cmd.Process.Kill()
+					<-drained
+					_ = cmd.Wait()
 					t.Fatal("the child did not start writing")
 				}
 				time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
 				must(t, cmd.Process.Signal(syscall.SIGKILL))
+				<-drained // the pipe is read to its end before Wait closes it
 				_ = cmd.Wait()
 			}
 			replayMatches(t, db)

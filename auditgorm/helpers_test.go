@@ -113,6 +113,18 @@ func setup(t *testing.T, db *gorm.DB, models ...any) *auditlog.Registry {
 	return reg
 }
 
+// testSeed returns the -seed flag, or a random seed, and logs it with the
+// command that repeats the run.
+func testSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (go test ./auditgorm -run '^%s$' -seed %d)", seed, t.Name(), seed)
+	return seed
+}
+
 // long skips a load, soak, crash or many-row test under -short, so that the
 // race pass stays quick; the plain run has them all.
 func long(t *testing.T) {

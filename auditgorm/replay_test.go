@@ -22,7 +22,7 @@ import (
 )
 
 var (
-	replaySeed = flag.Uint64("seed", 0, "seed of TestReplayEqualsTable (0: random)")
+	seedFlag  = flag.Uint64("seed", 0, "seed of the random tests (TestReplayEqualsTable, TestCrashSafety); 0: random")
 	replayOps  = flag.Int("replay-ops", 2000, "GORM writes per database in TestReplayEqualsTable")
 )
 
@@ -63,11 +63,7 @@ type RKey struct {
 // audited table, and every entry's old values must equal the state the
 // previous entries left.
 func TestReplayEqualsTable(t *testing.T) {
-	seed := *replaySeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (go test -run TestReplayEqualsTable -seed %d)", seed, seed)
+	seed := testSeed(t)
 	ops := *replayOps
 	if testing.Short() {
 		ops = 300
