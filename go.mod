@@ -7,6 +7,7 @@ require (
 	github.com/glebarez/sqlite v1.11.0 // pure-Go SQLite driver for GORM: the embedded default
 	github.com/go-sql-driver/mysql v1.8.1 // MySQL DSN parsing in tests; GORM's MySQL driver uses it
 	github.com/google/uuid v1.6.0 // correlation ids in audithttp; UUID keys in tests
+	golang.org/x/term v0.7.0 // the CLI's terminal detection
 	gorm.io/driver/mysql v1.6.0 // MariaDB/MySQL
 	gorm.io/driver/postgres v1.6.3 // PostgreSQL (pgx)
 	gorm.io/gorm v1.31.2 // the ORM whose writes are audited

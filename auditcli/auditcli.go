@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/go-auditlog/auditlog/auditstore"
 )
 
@@ -37,9 +39,10 @@ func OSEnv() Env {
 		StdinTerminal: isTerminal(os.Stdin), StderrTerminal: isTerminal(os.Stderr)}
 }
 
+// isTerminal reports whether f is a terminal. A character device is not
+// enough: /dev/null is one, and it cannot answer a question.
 func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
 
 type command struct {

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -25,6 +27,36 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestMain runs the command itself, with the real process environment
+// (auditcli.OSEnv), when a test starts this binary as a subprocess.
+func TestMain(m *testing.M) {
+	if args := os.Getenv("AUDITLOG_CLI_ARGS"); args != "" {
+		var a []string
+		if err := json.Unmarshal([]byte(args), &a); err != nil {
+			panic(err)
+		}
+		os.Exit(auditcli.Run(context.Background(), a, auditcli.OSEnv()))
+	}
+	os.Exit(m.Run())
+}
+
+// runProcess runs the command in a subprocess whose stdin is stdin (nil:
+// /dev/null).
+func runProcess(t *testing.T, stdin *os.File, args ...string) result {
+	t.Helper()
+	a, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "AUDITLOG_CLI_ARGS="+string(a))
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return result{cmd.ProcessState.ExitCode(), out.String(), errb.String()}
+}
 
 type result struct {
 	code           int
@@ -184,6 +216,32 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// Only a terminal counts as one: /dev/null (cron, systemd, CI) is a
+// character device but cannot answer, so flush refuses without --yes and
+// deletes nothing.
+func TestFlushWithoutTerminal(t *testing.T) {
+	t.Parallel()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	if auditcli.IsTerminal(devnull) {
+		t.Fatal("/dev/null is taken for a terminal")
+	}
+	path, s := seeded(t)
+	r := runProcess(t, devnull, "flush", "--db", path)
+	if r.code != 1 || !strings.Contains(r.stderr, "pass --yes") || strings.Contains(r.stderr, "[y/N]") {
+		t.Fatalf("flush with stdin /dev/null: %+v", r)
+	}
+	if n := count(t, s); n != 6 {
+		t.Fatalf("%d entries left, want 6", n)
+	}
+	if r := runProcess(t, devnull, "flush", "--db", path, "--yes"); r.code != 0 || !strings.Contains(r.stdout, "Deleted 6 entries.") {
+		t.Fatalf("flush --yes with stdin /dev/null: %+v", r)
+	}
+}
+
 func TestFlushConfirmation(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -196,8 +254,9 @@ func TestFlushConfirmation(t *testing.T) {
 		out      string
 	}{
 		{"no terminal, no --yes", "", false, nil, 1, 6, ""},
-		{"answer n", "n\n", true, nil, 0, 6, "Aborted."},
-		{"answer empty", "\n", true, nil, 0, 6, "Aborted."},
+		{"answer n", "n\n", true, nil, 1, 6, ""},
+		{"answer empty", "\n", true, nil, 1, 6, ""},
+		{"no answer", "", true, nil, 1, 6, ""},
 		{"answer y", "y\n", true, nil, 0, 0, "Deleted 6 entries."},
 		{"--yes", "", false, []string{"--yes"}, 0, 0, "Deleted 6 entries."},
 		{"--before a date keeps newer", "", false, []string{"--yes", "--before", "2026-01-01"}, 0, 4, "Deleted 2 entries."},
@@ -215,8 +274,11 @@ func TestFlushConfirmation(t *testing.T) {
 			if r.code != tc.code || !strings.Contains(r.stdout, tc.out) {
 				t.Fatalf("%+v", r)
 			}
-			if tc.code == 1 && !strings.Contains(r.stderr, "pass --yes") {
+			if tc.code == 1 && !tc.terminal && !strings.Contains(r.stderr, "pass --yes") {
 				t.Fatalf("refusal: %q", r.stderr)
+			}
+			if tc.code == 1 && tc.terminal && !strings.Contains(r.stderr, "auditlog flush: aborted; nothing was deleted") {
+				t.Fatalf("abort: %q", r.stderr)
 			}
 			if tc.terminal && !strings.Contains(r.stderr, "Delete 6 entries? This cannot be undone. [y/N]") {
 				t.Fatalf("prompt: %q", r.stderr)

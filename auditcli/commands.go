@@ -123,8 +123,7 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "Delete %s? This cannot be undone. [y/N] ", what)
 		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			fmt.Fprintln(env.Stdout, "Aborted.")
-			return nil
+			return errors.New("aborted; nothing was deleted")
 		}
 	}
 	if *truncate {

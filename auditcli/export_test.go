@@ -1,0 +1,4 @@
+package auditcli
+
+// IsTerminal is OSEnv's terminal test, for tests.
+var IsTerminal = isTerminal
