@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,26 +208,55 @@ func (f *filterFlags) filter(now time.Time) (auditstore.Filter, error) {
 	return out, nil
 }
 
-// parseWhen reads a date, an RFC 3339 time, or a duration before now
-// ("90d", "12h", "30m").
+// oldestWhen is the earliest time a --before, --since or --until may name.
+var oldestWhen = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// parseWhen reads a date, an RFC 3339 time, or a positive age before now
+// ("90d", "12h", "30m"). The result is never before 1970-01-01, so no
+// value wraps around or turns into the zero time (which means "no bound").
 func parseWhen(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
+	t, err := parseWhenText(s, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.Before(oldestWhen) {
+		return time.Time{}, errOutOfRange(s)
+	}
+	return t, nil
+}
+
+func parseWhenText(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
 	if t, err := time.ParseInLocation("2006-01-02", s, time.UTC); err == nil {
 		return t, nil
 	}
+	notPositive := fmt.Errorf("%q is not a positive age: give an age such as 90d or 12h, or leave the flag out", s)
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && days >= 0 && fmt.Sprint(days) == n {
-			return now.AddDate(0, 0, -days), nil
+		days, err := strconv.ParseInt(n, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange) || (err == nil && days > 1_000_000): // AddDate would overflow
+			return time.Time{}, errOutOfRange(s)
+		case err == nil && strconv.FormatInt(days, 10) == n:
+			if days <= 0 {
+				return time.Time{}, notPositive
+			}
+			return now.AddDate(0, 0, -int(days)), nil
 		}
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, notPositive
+		}
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date (2006-01-02), a time (RFC 3339) or an age such as 90d or 12h", s)
+}
+
+func errOutOfRange(s string) error {
+	return fmt.Errorf("%q is out of range: the earliest time allowed is 1970-01-01", s)
 }

@@ -242,6 +242,45 @@ func TestFlushWithoutTerminal(t *testing.T) {
 	}
 }
 
+// Dates and ages that overflow, reach before 1970, are zero or negative, or
+// (for --before) lie in the future are refused with a usage error, and
+// nothing is deleted. The test clock is 2026-01-10.
+func TestFlushBeforeOutOfRange(t *testing.T) {
+	t.Parallel()
+	path, s := seeded(t)
+	for _, before := range []string{
+		"9223372036854775807d", "106751991167300d", "99999999999999999999d", "2562047h", "20464d", "491113h",
+		"0d", "0s", "0h0m", "-5d", "-1h", "0001-01-01", "0001-01-01T00:00:00Z", "1969-12-31",
+		"2026-01-11", "2030-01-01", "2026-01-10T00:00:01Z", "9999-12-31",
+	} {
+		r := run(t, "", false, "flush", "--db", path, "--yes", "--before", before)
+		if r.code != 2 || !strings.Contains(r.stderr, "--before") || strings.Contains(r.stdout, "Deleted") {
+			t.Errorf("--before %s: %+v", before, r)
+		}
+	}
+	for _, arg := range []string{"--since", "--until"} {
+		for _, v := range []string{"9223372036854775807d", "106751991167300d", "0d", "0001-01-01"} {
+			if r := run(t, "", false, "export", "--db", path, arg, v); r.code != 2 || !strings.Contains(r.stderr, arg) || r.stdout != "" {
+				t.Errorf("%s %s: %+v", arg, v, r)
+			}
+		}
+	}
+	if n := count(t, s); n != 6 {
+		t.Fatalf("%d entries left, want 6", n)
+	}
+	// The edges that are allowed: exactly now, the oldest age, a future --until.
+	for _, args := range [][]string{
+		{"export", "--db", path, "--until", "2030-01-01"},
+		{"export", "--db", path, "--since", "1970-01-01"},
+		{"flush", "--db", path, "--yes", "--before", "20463d"},
+		{"flush", "--db", path, "--yes", "--before", "2026-01-10"},
+	} {
+		if r := run(t, "", false, args...); r.code != 0 {
+			t.Errorf("%v: %+v", args, r)
+		}
+	}
+}
+
 func TestFlushConfirmation(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

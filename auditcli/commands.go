@@ -88,9 +88,13 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	if *truncate && (*before != "" || *model != "") {
 		return usageError("--truncate empties the whole table and cannot be combined with --before or --model")
 	}
-	until, err := parseWhen(*before, env.Now())
+	now := env.Now()
+	until, err := parseWhen(*before, now)
 	if err != nil {
 		return usageError("--before: %v", err)
+	}
+	if until.After(now) {
+		return usageError("--before: %q is in the future; to delete every entry, leave --before out", *before)
 	}
 	if *batch < 1 || *batch > 1_000_000 {
 		return usageError("--batch must be from 1 to 1000000")
