@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -281,6 +282,93 @@ func TestFlushBeforeOutOfRange(t *testing.T) {
 	}
 }
 
+// hookReader runs hook on the first Read, then reads r: it stands for what
+// other processes do while flush waits for its answer.
+type hookReader struct {
+	hook func()
+	r    io.Reader
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	if h.hook != nil {
+		h.hook()
+		h.hook = nil
+	}
+	return h.r.Read(p)
+}
+
+// flush deletes exactly what it counted and the user confirmed: entries
+// written while it waits for the answer survive, whatever the filters; rows
+// that vanish meanwhile are reported.
+func TestFlushDeletesWhatWasConfirmed(t *testing.T) {
+	t.Parallel()
+	old := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	fresh := time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		args   []string
+		insert []auditlog.Entry
+		delete bool // delete one counted entry meanwhile
+		prompt string
+		out    string
+		left   []string // models of the entries left, sorted
+	}{
+		{"everything", nil, []auditlog.Entry{{Timestamp: fresh, Model: "late"}, {Timestamp: old, Model: "late"}}, false,
+			"Delete 6 entries?", "Deleted 6 entries.\n", []string{"late", "late"}},
+		{"--model", []string{"--model", "books"}, []auditlog.Entry{{Timestamp: old, Model: "books"}}, false,
+			"Delete 3 entries of model books?", "Deleted 3 entries.\n", []string{"authors", "authors", "authors", "books"}},
+		{"--before", []string{"--before", "2026-01-02"}, []auditlog.Entry{{Timestamp: old, Model: "books"}}, false,
+			"Delete 4 entries older than 2026-01-02T00:00:00Z?", "Deleted 4 entries.\n", []string{"authors", "books", "books"}},
+		// TRUNCATE cannot be pinned: the question says so, and the report
+		// does not claim a count.
+		{"--truncate", []string{"--truncate"}, []auditlog.Entry{{Timestamp: fresh, Model: "late"}}, false,
+			"Empty the whole entries table (6 entries now, and whatever is written before it runs)? This cannot be undone. [y/N]",
+			"Emptied the entries table.\n", nil},
+		{"rows vanished", nil, nil, true,
+			"Delete 6 entries?", "Deleted 5 of the 6 entries confirmed: 1 was deleted by someone else meanwhile.\n", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path, s := seeded(t)
+			stdin := &hookReader{r: strings.NewReader("y\n"), hook: func() {
+				for i := range tc.insert {
+					tc.insert[i].ObjectPK, tc.insert[i].ObjectRepr = "9", "late entry"
+				}
+				if err := s.Insert(context.Background(), tc.insert); err != nil {
+					t.Error(err)
+				}
+				if tc.delete {
+					res, _ := s.List(context.Background(), auditstore.Filter{}, auditstore.Page{Limit: 1})
+					gone := auditstore.Filter{Since: res.Entries[0].Timestamp, Model: res.Entries[0].Model}
+					if _, err := s.Flush(context.Background(), auditstore.FlushOptions{Filter: gone}); err != nil {
+						t.Error(err)
+					}
+				}
+			}}
+			var out, errb bytes.Buffer
+			code := auditcli.Run(context.Background(), append([]string{"flush", "--db", path}, tc.args...), auditcli.Env{
+				Stdin: stdin, Stdout: &out, Stderr: &errb, StdinTerminal: true,
+				Now: func() time.Time { return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC) }})
+			if code != 0 || !strings.Contains(errb.String(), tc.prompt) || out.String() != tc.out {
+				t.Fatalf("code %d, stdout %q, stderr %q", code, out.String(), errb.String())
+			}
+			res, err := s.List(context.Background(), auditstore.Filter{}, auditstore.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, e := range res.Entries {
+				left = append(left, e.Model)
+			}
+			slices.Sort(left)
+			if !slices.Equal(left, tc.left) {
+				t.Fatalf("left %v, want %v", left, tc.left)
+			}
+		})
+	}
+}
+
 func TestFlushConfirmation(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -302,7 +390,7 @@ func TestFlushConfirmation(t *testing.T) {
 		{"--before an age", "", false, []string{"--yes", "--before", "7d"}, 0, 2, "Deleted 4 entries."},
 		{"--model", "", false, []string{"--yes", "--model", "authors"}, 0, 3, "Deleted 3 entries."},
 		{"--model and --before", "", false, []string{"--yes", "--model", "books", "--before", "2026-01-02"}, 0, 4, "Deleted 2 entries."},
-		{"--truncate", "", false, []string{"--yes", "--truncate"}, 0, 0, "Deleted 6 entries."},
+		{"--truncate", "", false, []string{"--yes", "--truncate"}, 0, 0, "Emptied the entries table."},
 		{"nothing to delete", "", false, []string{"--yes", "--before", "2000-01-01"}, 0, 6, "No entries to delete."},
 	}
 	for _, tc := range cases {

@@ -105,7 +105,9 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	}
 	defer closeDB()
 	f := auditstore.Filter{Model: *model, Until: until}
-	n, err := s.Count(ctx, f)
+	// The count pins the flush: only entries up to the highest id counted
+	// are deleted, so nothing written while the question waits goes too.
+	n, maxID, err := s.CountMax(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -120,11 +122,17 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	if !until.IsZero() {
 		what += " older than " + until.UTC().Format(time.RFC3339)
 	}
+	question := "Delete " + what + "?"
+	if *truncate {
+		// TRUNCATE cannot be pinned: it empties the table as it is when it runs.
+		what = "the whole entries table (" + what + " now, and whatever is written before it runs)"
+		question = "Empty " + what + "?"
+	}
 	if !*yes {
 		if !env.StdinTerminal {
 			return errors.New("refusing to delete " + what + " without confirmation: stdin is not a terminal; pass --yes to confirm")
 		}
-		fmt.Fprintf(env.Stderr, "Delete %s? This cannot be undone. [y/N] ", what)
+		fmt.Fprintf(env.Stderr, "%s This cannot be undone. [y/N] ", question)
 		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 			return errors.New("aborted; nothing was deleted")
@@ -134,19 +142,38 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		if err := s.Truncate(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", n)
+		fmt.Fprintln(env.Stdout, "Emptied the entries table.")
 		return nil
 	}
 	progress := func(int64) {}
 	if env.StderrTerminal {
 		progress = func(done int64) { bar(env.Stderr, done, n) }
 	}
-	res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, BatchSize: *batch, Progress: progress})
+	res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, MaxID: maxID, BatchSize: *batch, Progress: progress})
 	if env.StderrTerminal {
 		fmt.Fprintln(env.Stderr)
 	}
-	fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", res.Deleted)
+	switch {
+	case res.Deleted < n && err == nil:
+		fmt.Fprintf(env.Stdout, "Deleted %d of the %d entries confirmed: %d %s deleted by someone else meanwhile.\n",
+			res.Deleted, n, n-res.Deleted, plural(n-res.Deleted, "was", "were"))
+	case res.Deleted > n:
+		// An entry's id is taken when it is inserted, but it is seen when its
+		// transaction commits: a transaction open during the count can commit
+		// matching entries below the highest id counted.
+		fmt.Fprintf(env.Stdout, "Deleted %d entries, %d more than confirmed: transactions open during the count committed matching entries.\n",
+			res.Deleted, res.Deleted-n)
+	default:
+		fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", res.Deleted)
+	}
 	return err
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // bar draws a one-line progress bar.

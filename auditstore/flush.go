@@ -2,6 +2,7 @@ package auditstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -41,11 +42,36 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	return n, rows.Err()
 }
 
+// CountMax returns how many entries match f and the highest id among them
+// (0 when none match). A flush confirmed on this count passes maxID as
+// FlushOptions.MaxID, so that it deletes no entry written after the count.
+func (s *Store) CountMax(ctx context.Context, f Filter) (n, maxID int64, err error) {
+	q, err := s.filter(f)
+	if err != nil {
+		return 0, 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT COUNT(*), MAX(id) FROM "+Table+q.whereSQL(), q.args...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("auditstore: count entries: %w", err)
+	}
+	defer rows.Close()
+	var top sql.NullInt64
+	if rows.Next() {
+		if err := rows.Scan(&n, &top); err != nil {
+			return 0, 0, fmt.Errorf("auditstore: count entries: %w", err)
+		}
+	}
+	return n, top.Int64, rows.Err()
+}
+
 // FlushOptions narrow and pace a flush. The zero value deletes every entry
 // in batches of DefaultFlushBatch.
 type FlushOptions struct {
 	// Filter selects the entries to delete (Until for "older than").
 	Filter Filter
+	// MaxID, if not 0, spares entries whose id is above it: pass the maxID
+	// from CountMax to delete only what was counted.
+	MaxID int64
 	// BatchSize is how many entries one DELETE removes, so that no lock is
 	// held for long on a large table. 0 means DefaultFlushBatch.
 	BatchSize int
@@ -79,6 +105,9 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 	q, err := s.filter(o.Filter)
 	if err != nil {
 		return res, err
+	}
+	if o.MaxID != 0 {
+		q.where = append(q.where, "id <= "+q.arg(o.MaxID))
 	}
 	var stmt string
 	// Oldest first, along the (…, timestamp, id) indexes.

@@ -298,6 +298,52 @@ func TestFlushCountTruncate(t *testing.T) {
 	})
 }
 
+// CountMax and FlushOptions.MaxID pin a flush to the entries that were
+// counted: entries inserted afterwards survive even when they match the
+// filter and are older.
+func TestFlushUpToMaxID(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		sqlDB, _ := db.DB()
+		s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		insert := func(model string, n int, ts time.Time) {
+			var es []auditlog.Entry
+			for i := 0; i < n; i++ {
+				es = append(es, auditlog.Entry{Timestamp: ts.Add(time.Duration(i) * time.Second), Model: model, ObjectPK: "1", ObjectRepr: "x"})
+			}
+			if err := s.Insert(ctx, es); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, maxID, err := s.CountMax(ctx, auditstore.Filter{}); err != nil || n != 0 || maxID != 0 {
+			t.Fatalf("empty table: %d, %d, %v", n, maxID, err)
+		}
+		insert("a", 7, cut.Add(-time.Hour))
+		insert("b", 3, cut.Add(-time.Hour))
+		insert("a", 2, cut.Add(time.Hour))
+		f := auditstore.Filter{Model: "a", Until: cut}
+		n, maxID, err := s.CountMax(ctx, f)
+		if err != nil || n != 7 || maxID == 0 {
+			t.Fatalf("CountMax = %d, %d, %v", n, maxID, err)
+		}
+		insert("a", 4, cut.Add(-2*time.Hour)) // older, matching, written after the count
+		res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, MaxID: maxID, BatchSize: 2})
+		if err != nil || res.Deleted != 7 {
+			t.Fatalf("flush: %+v %v", res, err)
+		}
+		if n, _ := s.Count(ctx, f); n != 4 {
+			t.Fatalf("%d late entries left, want 4", n)
+		}
+		if n, _ := s.Count(ctx, auditstore.Filter{}); n != 9 {
+			t.Fatalf("%d entries left, want 9", n)
+		}
+	})
+}
+
 // One rule finds an object by its key text: an integer-looking key matches
 // an integer key (object_id) and a text key that looks like one.
 func TestKeyRefs(t *testing.T) {
