@@ -161,6 +161,10 @@ func openStore(ctx context.Context, dsn string) (*auditstore.Store, func(), erro
 	if err != nil {
 		return nil, nil, usageError("%v", err)
 	}
+	return openTarget(ctx, t)
+}
+
+func openTarget(ctx context.Context, t Target) (*auditstore.Store, func(), error) {
 	db, err := t.Open(ctx, false)
 	if err != nil {
 		return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -464,6 +465,101 @@ func TestExport(t *testing.T) {
 	}
 }
 
+// export --output never overwrites the database it reads (by any name:
+// symlinks, file: URIs, its WAL and journal files), replaces an existing
+// file only with --force, and writes through a temporary file, so a failed
+// export leaves no partial file and keeps what was there.
+func TestExportOutputSafety(t *testing.T) {
+	t.Parallel()
+	path, s := seeded(t)
+	dir := filepath.Dir(path)
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	size := func(p string) int64 {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	dbSize := size(path)
+	for _, tc := range []struct{ db, output string }{
+		{path, path}, {"sqlite:" + path, path}, {path, link}, {link, path},
+		{"file:" + path + "?mode=ro", path}, {"file://" + path, link}, {"file://localhost" + path + "?cache=shared", path},
+		{path, path + "-wal"}, {path, path + "-shm"}, {path, path + "-journal"},
+		{path, filepath.Join(dir, ".", "audit.db")},
+	} {
+		for _, force := range []bool{false, true} {
+			args := []string{"export", "--db", tc.db, "--output", tc.output}
+			if force {
+				args = append(args, "--force")
+			}
+			r := run(t, "", false, args...)
+			if r.code != 1 || !strings.Contains(r.stderr, "is the database being exported") {
+				t.Errorf("%v: %+v", args, r)
+			}
+		}
+	}
+	if got := size(path); got != dbSize || count(t, s) != 6 {
+		t.Fatalf("database changed: %d bytes (was %d)", got, dbSize)
+	}
+	// The same names read the database.
+	odd := filepath.Join(dir, "we?ird%41#name.db")
+	if err := os.Symlink(path, odd); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range []string{"file:" + path + "?mode=ro", "file://localhost" + path, "sqlite:" + odd, odd, "file:" + url.PathEscape(odd)} {
+		if r := run(t, "", false, "export", "--db", db); r.code != 0 || strings.Count(r.stdout, "\n") != 6 {
+			t.Errorf("export --db %s: %+v", db, r)
+		}
+	}
+
+	out := filepath.Join(dir, "out.jsonl")
+	if err := os.WriteFile(out, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", false, "export", "--db", path, "--output", out); r.code != 1 || !strings.Contains(r.stderr, "already exists; pass --force to replace it") {
+		t.Fatalf("existing file: %+v", r)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "keep me\n" {
+		t.Fatalf("existing file changed: %q", b)
+	}
+	if r := run(t, "", false, "export", "--db", path, "--output", out, "--force"); r.code != 0 {
+		t.Fatalf("--force: %+v", r)
+	}
+	if b, _ := os.ReadFile(out); strings.Count(string(b), "\n") != 6 {
+		t.Fatalf("--force wrote %q", b)
+	}
+
+	// A failed export (a database without the entries table) leaves no file
+	// and no temporary file, and keeps the file it would have replaced.
+	bare := filepath.Join(t.TempDir(), "bare.db")
+	if err := os.WriteFile(bare, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outDir := t.TempDir()
+	fresh := filepath.Join(outDir, "fresh.csv")
+	if r := run(t, "", false, "export", "--db", bare, "--format", "csv", "--output", fresh); r.code != 1 {
+		t.Fatalf("export from a bare database: %+v", r)
+	}
+	kept := filepath.Join(outDir, "kept.csv")
+	if err := os.WriteFile(kept, []byte("old export\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", false, "export", "--db", bare, "--output", kept, "--force"); r.code != 1 {
+		t.Fatalf("export from a bare database: %+v", r)
+	}
+	if b, _ := os.ReadFile(kept); string(b) != "old export\n" {
+		t.Fatalf("a failed export replaced the file: %q", b)
+	}
+	names, _ := os.ReadDir(outDir)
+	if len(names) != 1 || names[0].Name() != "kept.csv" {
+		t.Fatalf("files left by failed exports: %v", names)
+	}
+}
+
 // Exporting 200,000 entries streams in constant memory: the heap after the
 // export stays within a few MB of the heap before it.
 func TestExportMemoryFlat(t *testing.T) {
@@ -502,7 +598,7 @@ func TestExportMemoryFlat(t *testing.T) {
 			peak = max(peak, heap())
 		}
 	}
-	got, err := auditcli.Export(context.Background(), s, auditstore.Filter{}, "jsonl", auditcli.Env{Stdout: &lines}, "")
+	got, err := auditcli.Export(context.Background(), s, auditstore.Filter{}, "jsonl", auditcli.Env{Stdout: &lines})
 	if err != nil || got != n || lines.n != n {
 		t.Fatalf("exported %d (%d lines): %v", got, lines.n, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -187,10 +186,11 @@ func bar(w io.Writer, done, total int64) {
 }
 
 func runExport(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "export", "--db DSN [--format jsonl|csv] [filters] [--output FILE]")
+	fs := flags(env, "export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]")
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	format := fs.String("format", "jsonl", "jsonl or csv")
-	output := fs.String("output", "", "write to FILE instead of stdout")
+	output := fs.String("output", "", "write to FILE instead of stdout (through a temporary file, renamed at the end)")
+	force := fs.Bool("force", false, "replace FILE if it exists (never the database being exported)")
 	var ff filterFlags
 	ff.register(fs)
 	if err := parse(fs, args, 0); err != nil {
@@ -199,38 +199,51 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if *format != "jsonl" && *format != "csv" {
 		return usageError("--format must be jsonl or csv")
 	}
+	if *force && *output == "" {
+		return usageError("--force needs --output")
+	}
 	f, err := ff.filter(env.Now())
 	if err != nil {
 		return err
 	}
-	s, closeDB, err := openStore(ctx, *dsn)
+	t, err := ParseDSN(*dsn)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if *output != "" {
+		if err := checkOutput(*output, *force, t.Path); err != nil {
+			return err
+		}
+	}
+	s, closeDB, err := openTarget(ctx, t)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	n, err := Export(ctx, s, f, *format, env, *output)
+	if *output == "" {
+		_, err := Export(ctx, s, f, *format, env)
+		return err
+	}
+	var n int64
+	err = writeFileAtomic(*output, *force, t.Path, func(w io.Writer) error {
+		fenv := env
+		fenv.Stdout = w
+		var err error
+		n, err = Export(ctx, s, f, *format, fenv)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if *output != "" {
-		fmt.Fprintf(env.Stderr, "Exported %d entries to %s.\n", n, *output)
-	}
+	fmt.Fprintf(env.Stderr, "Exported %d entries to %s.\n", n, *output)
 	return nil
 }
 
-// Export streams the entries that match f, page by page, in constant
-// memory, to output (a file) or env.Stdout.
-func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, format string, env Env, output string) (n int64, err error) {
-	var w io.Writer = env.Stdout
-	if output != "" {
-		file, err := os.Create(output)
-		if err != nil {
-			return 0, err
-		}
-		defer func() { err = errors.Join(err, file.Close()) }()
-		w = file
-	}
-	bw := bufio.NewWriterSize(w, 64<<10)
+// Export streams the entries that match f to env.Stdout, page by page, in
+// constant memory, with a running count on env.Stderr when that is a
+// terminal.
+func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, format string, env Env) (n int64, err error) {
+	bw := bufio.NewWriterSize(env.Stdout, 64<<10)
 	ew, err := auditui.NewExportWriter(bw, format)
 	if err != nil {
 		return 0, err

@@ -42,8 +42,10 @@ func ParseDSN(s string) (Target, error) {
 	switch {
 	case !hasScheme || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "."):
 		return sqliteTarget(s)
-	case scheme == "sqlite" || scheme == "sqlite3" || scheme == "file":
+	case scheme == "sqlite" || scheme == "sqlite3":
 		return sqliteTarget(strings.TrimPrefix(rest, "//"))
+	case scheme == "file":
+		return sqliteURI(s)
 	case scheme == "postgres" || scheme == "postgresql":
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
@@ -72,11 +74,39 @@ func ParseDSN(s string) (Target, error) {
 	return Target{}, fmt.Errorf("unknown database scheme %q: %s", scheme, dsnHelp)
 }
 
+// sqliteTarget is the SQLite file at path, taken literally.
 func sqliteTarget(path string) (Target, error) {
+	return sqliteFile(path, "")
+}
+
+// sqliteURI reads an SQLite URI filename: file:PATH or file:///PATH (or
+// file://localhost/PATH), percent-escaped, with optional ?parameters that
+// are passed on to SQLite (mode=ro, cache=shared, …).
+func sqliteURI(s string) (Target, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Host != "" && u.Host != "localhost") {
+		return Target{}, fmt.Errorf("invalid SQLite URI: %s", dsnHelp)
+	}
+	path := u.Path
+	if u.Opaque != "" {
+		if path, err = url.PathUnescape(u.Opaque); err != nil {
+			return Target{}, fmt.Errorf("invalid SQLite URI: %s", dsnHelp)
+		}
+	}
+	return sqliteFile(path, u.RawQuery)
+}
+
+func sqliteFile(path, query string) (Target, error) {
 	if path == "" {
 		return Target{}, errors.New("sqlite: the file path is empty: " + dsnHelp)
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	// An SQLite URI: '%', '?' and '#' in the path are escaped so that they
+	// stay part of the file name.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	dsn := "file:" + esc + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	if query != "" {
+		dsn += "&" + query
+	}
 	return Target{Dialect: auditstore.SQLite, Driver: "sqlite", DSN: dsn, Display: path, Path: path}, nil
 }
 
