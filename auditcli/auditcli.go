@@ -59,7 +59,7 @@ func init() {
 		{"serve", "--db DSN [--addr ADDR] (--basic-auth USER:PASS | --token-env VAR | --insecure-no-auth)", "serve the admin UI over an entries table", runServe},
 		{"migrate", "--db DSN [--print]", "create or upgrade the entries table (or print its SQL)", runMigrate},
 		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
-		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE]", "stream entries as JSON Lines or CSV", runExport},
+		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
 		{"history", "--db DSN MODEL KEY", "print an object's history", runHistory},
 	}
 }
