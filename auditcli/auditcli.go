@@ -32,6 +32,9 @@ type Env struct {
 	Getenv func(string) string
 	// Now is the clock for --before durations. Default: time.Now.
 	Now func() time.Time
+
+	// secrets redacts Stderr; commands add the secrets they read.
+	secrets *redactor
 }
 
 // OSEnv is the environment of a real process.
@@ -75,7 +78,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  auditlog %-8s %s\n", c.name, c.args)
 		fmt.Fprintf(w, "  %-17s %s\n", "", c.summary)
 	}
-	fmt.Fprintf(w, "\n--db takes sqlite:PATH (or a file path), postgres://user@host:5432/db or mysql://user:pass@host:3306/db.\nRun auditlog COMMAND -h for a command's flags.\n")
+	fmt.Fprintf(w, "\n--db takes sqlite:PATH (or a file path, or a file: URI), postgres://user@host:5432/db\n(or host=… user=… dbname=…), or mysql://user:pass@host:3306/db (or user:pass@tcp(host:3306)/db).\nPasswords are never shown.\nRun auditlog COMMAND -h for a command's flags.\n")
 }
 
 // Run runs the command line args (without the program name) and returns
@@ -96,6 +99,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
+	// No password given on the command line is ever shown: not in our
+	// messages, not in the flag package's, not in a driver's error.
+	env.secrets = newRedactor(env.Stderr, secretsIn(args))
+	env.Stderr = env.secrets
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stderr)
 		if len(args) == 0 {

@@ -15,6 +15,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/pgdsn"
 )
 
 // Target is a parsed --db value.
@@ -26,14 +27,28 @@ type Target struct {
 	Path    string // SQLite file
 }
 
-const dsnHelp = `use sqlite:PATH (or a plain file path), postgres://user@host:5432/db, or mysql://user:pass@host:3306/db`
+const dsnHelp = `use sqlite:PATH (or a plain file path), postgres://user@host:5432/db (or host=… dbname=…), or mysql://user:pass@host:3306/db (or user:pass@tcp(host:3306)/db)`
 
-// ParseDSN reads a --db value: sqlite:PATH or a plain path,
-// postgres://… or postgresql://…, mysql://user:pass@host:port/db?params.
+// ParseDSN reads a --db value: sqlite:PATH, a plain path or an SQLite
+// file: URI; postgres://… or postgresql://…, or PostgreSQL's keyword/value
+// form (host=… user=… dbname=…); mysql://user:pass@host:port/db?params, or
+// the MySQL driver's form user:pass@tcp(host:port)/db?params. Errors never
+// quote the value, which may hold a password, and Display shows every
+// password as xxxxx.
 func ParseDSN(s string) (Target, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return Target{}, errors.New("--db is required: " + dsnHelp)
+	}
+	if pgdsn.IsKeywordForm(s) {
+		settings, err := pgdsn.ParseKeywords(s)
+		if err != nil {
+			return Target{}, fmt.Errorf("invalid PostgreSQL DSN: %v", err)
+		}
+		return Target{Dialect: auditstore.Postgres, Driver: "pgx", DSN: s, Display: pgdsn.FormatKeywords(pgdsn.RedactKeywords(settings))}, nil
+	}
+	if isMySQLDriverForm(s) {
+		return mysqlDriverTarget(s)
 	}
 	scheme, rest, hasScheme := strings.Cut(s, ":")
 	if hasScheme && len(scheme) == 1 { // a Windows drive letter
@@ -51,27 +66,86 @@ func ParseDSN(s string) (Target, error) {
 		if err != nil || u.Host == "" {
 			return Target{}, fmt.Errorf("invalid PostgreSQL DSN: %s", dsnHelp)
 		}
-		return Target{Dialect: auditstore.Postgres, Driver: "pgx", DSN: s, Display: u.Redacted()}, nil
+		return Target{Dialect: auditstore.Postgres, Driver: "pgx", DSN: s, Display: redactURL(u)}, nil
 	case scheme == "mysql" || scheme == "mariadb":
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
 			return Target{}, fmt.Errorf("invalid MySQL DSN: %s", dsnHelp)
 		}
-		cfg := mysqldrv.NewConfig()
+		// The driver reads the parameters: its options (timeout, tls, …)
+		// and, for any other name, a system variable to set.
+		cfg, err := mysqldrv.ParseDSN("tcp(" + u.Host + ")/" + strings.Trim(u.Path, "/") + "?" + u.RawQuery)
+		if err != nil {
+			return Target{}, fmt.Errorf("invalid MySQL DSN: %v", err)
+		}
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
-		cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.Trim(u.Path, "/")
-		cfg.ParseTime, cfg.Loc = true, time.UTC
-		cfg.InterpolateParams = true // one round trip per query instead of prepare, execute, close
-		if cfg.Params == nil {
-			cfg.Params = map[string]string{}
-		}
-		for k, v := range u.Query() {
-			cfg.Params[k] = v[0]
-		}
-		return Target{Dialect: auditstore.MySQL, Driver: "mysql", DSN: cfg.FormatDSN(), Display: u.Redacted()}, nil
+		mysqlDefaults(cfg, u.RawQuery)
+		return Target{Dialect: auditstore.MySQL, Driver: "mysql", DSN: cfg.FormatDSN(), Display: redactURL(u)}, nil
 	}
 	return Target{}, fmt.Errorf("unknown database scheme %q: %s", scheme, dsnHelp)
+}
+
+// redactURL is u with its password and any parameter that holds one
+// (password=, sslpassword=) shown as xxxxx.
+func redactURL(u *url.URL) string {
+	q := u.Query()
+	secret := false
+	for k := range q {
+		if pgdsn.IsSecretKey(k) {
+			q.Set(k, "xxxxx")
+			secret = true
+		}
+	}
+	if !secret {
+		return u.Redacted()
+	}
+	v := *u
+	v.RawQuery = q.Encode()
+	return v.Redacted()
+}
+
+// mysqlDefaults sets what the store needs (parseTime) and what makes it
+// fast (interpolateParams: one round trip per query instead of prepare,
+// execute, close) unless the DSN chose otherwise.
+func mysqlDefaults(cfg *mysqldrv.Config, dsn string) {
+	cfg.ParseTime = true
+	if !strings.Contains(dsn, "interpolateParams=") {
+		cfg.InterpolateParams = true
+	}
+}
+
+// isMySQLDriverForm reports whether s is written in the MySQL driver's own
+// form, user:pass@tcp(host:port)/db.
+func isMySQLDriverForm(s string) bool {
+	if strings.Contains(s, "://") {
+		return false
+	}
+	for _, p := range []string{"@tcp(", "@tcp6(", "@unix("} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func mysqlDriverTarget(s string) (Target, error) {
+	cfg, err := mysqldrv.ParseDSN(s)
+	if err != nil || cfg.DBName == "" {
+		return Target{}, fmt.Errorf("invalid MySQL DSN: %s", dsnHelp)
+	}
+	shown := cfg.Clone()
+	if shown.Passwd != "" {
+		shown.Passwd = "xxxxx"
+	}
+	for k := range shown.Params {
+		if pgdsn.IsSecretKey(k) {
+			shown.Params[k] = "xxxxx"
+		}
+	}
+	display := shown.FormatDSN()
+	mysqlDefaults(cfg, s)
+	return Target{Dialect: auditstore.MySQL, Driver: "mysql", DSN: cfg.FormatDSN(), Display: display}, nil
 }
 
 // sqliteTarget is the SQLite file at path, taken literally.

@@ -32,7 +32,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return usageError("--tz: unknown time zone %q", *tz)
 	}
-	s, closeDB, err := openStore(ctx, *dsn)
+	t, err := ParseDSN(*dsn)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	s, closeDB, err := openTarget(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -45,7 +49,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Serving the audit log of %s at http://%s/ (Ctrl-C to stop)\n", *dsn, ln.Addr())
+	fmt.Fprintf(env.Stdout, "Serving the audit log of %s at http://%s/ (Ctrl-C to stop)\n", t.Display, ln.Addr())
 	return serveUntilDone(ctx, ln, withChallenge(ui, authorize))
 }
 

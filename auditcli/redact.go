@@ -1,0 +1,155 @@
+package auditcli
+
+import (
+	"io"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+
+	"github.com/go-auditlog/auditlog/internal/pgdsn"
+)
+
+// redactor replaces known secrets (passwords from the arguments, tokens
+// read by serve) with xxxxx in everything written through it. Each Write is
+// redacted on its own: every message is written in one call.
+type redactor struct {
+	mu      sync.Mutex
+	w       io.Writer
+	secrets []string // longest first
+}
+
+func newRedactor(w io.Writer, secrets []string) *redactor {
+	r := &redactor{w: w}
+	for _, s := range secrets {
+		r.add(s)
+	}
+	return r
+}
+
+// add registers a secret, also in the forms messages may show it in:
+// percent-escaped (URLs) and Go-quoted (%q).
+func (r *redactor) add(secret string) {
+	if r == nil || secret == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := strconv.Quote(secret)
+	for _, s := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), q[1 : len(q)-1]} {
+		if s != "" && !slices.Contains(r.secrets, s) {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+	slices.SortFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
+}
+
+func (r *redactor) redact(s string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, secret := range r.secrets {
+		s = strings.ReplaceAll(s, secret, "xxxxx")
+	}
+	return s
+}
+
+func (r *redactor) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, r.redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// secretPattern finds password settings in a keyword/value DSN or a URL
+// query: password=…, sslpassword='…', passwd=… .
+var secretPattern = regexp.MustCompile(`(?i)[a-z_]*pass[a-z_]*\s*=\s*`)
+
+// secretsIn returns every password written in args: in DSNs of any form
+// (URL userinfo and parameters, keyword/value settings, the MySQL driver's
+// user:pass@tcp(…)), whether or not they parse, and in --basic-auth.
+func secretsIn(args []string) []string {
+	var out []string
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		out = append(out, s)
+		if u, err := url.PathUnescape(s); err == nil && u != s {
+			out = append(out, u)
+		}
+		if u, err := url.QueryUnescape(s); err == nil && u != s {
+			out = append(out, u)
+		}
+	}
+	for i, arg := range args {
+		candidates := []string{arg}
+		if strings.HasPrefix(arg, "-") {
+			name, value, ok := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+			if ok {
+				candidates = append(candidates, value)
+			}
+			if name == "basic-auth" {
+				if !ok && i+1 < len(args) {
+					value = args[i+1]
+				}
+				_, pass, _ := strings.Cut(value, ":")
+				add(pass)
+			}
+		}
+		for _, c := range candidates {
+			// user:password@ in a URL or in the MySQL driver's form.
+			rest, isURL := "", false
+			if _, after, ok := strings.Cut(c, "://"); ok {
+				rest, isURL = after, true
+			} else if isMySQLDriverForm(c) {
+				rest = c
+				if cfg, err := mysqldrv.ParseDSN(c); err == nil {
+					add(cfg.Passwd)
+				}
+			}
+			if at := strings.LastIndex(rest, "@"); at >= 0 {
+				if _, pass, ok := strings.Cut(rest[:at], ":"); ok {
+					add(pass)
+				}
+			}
+			if isURL {
+				if u, err := url.Parse(c); err == nil && u.User != nil {
+					pass, _ := u.User.Password()
+					add(pass)
+				}
+			}
+			// password=… settings and parameters, quoted or not.
+			if settings, err := pgdsn.ParseKeywords(c); err == nil && pgdsn.IsKeywordForm(c) {
+				for _, st := range settings {
+					if pgdsn.IsSecretKey(st.Key) {
+						add(st.Value)
+					}
+				}
+			}
+			for _, loc := range secretPattern.FindAllStringIndex(c, -1) {
+				v := c[loc[1]:]
+				if strings.HasPrefix(v, "'") {
+					v = v[1:]
+					end := 0
+					for end < len(v) && v[end] != '\'' {
+						if v[end] == '\\' {
+							end++
+						}
+						end++
+					}
+					add(v[:min(end, len(v))])
+					continue
+				}
+				if end := strings.IndexAny(v, " \t\n&;"); end >= 0 {
+					v = v[:end]
+				}
+				add(v)
+			}
+		}
+	}
+	return out
+}
