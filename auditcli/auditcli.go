@@ -59,7 +59,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"demo", "[--addr ADDR] [--dir DIR] [--once]", "run an audited bookstore on embedded SQLite with the admin UI", runDemo},
-		{"serve", "--db DSN [--addr ADDR] (--basic-auth USER:PASS | --token-env VAR | --insecure-no-auth)", "serve the admin UI over an entries table", runServe},
+		{"serve", serveArgs, "serve the admin UI over an entries table", runServe},
 		{"migrate", "--db DSN [--print]", "create or upgrade the entries table (or print its SQL)", runMigrate},
 		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},

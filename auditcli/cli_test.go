@@ -665,11 +665,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// serve answers with the UI behind basic auth or a bearer token, and stops
-// with its context.
+// serve answers with the UI behind basic auth (from a file, the
+// environment, or the command line) or a bearer token, and stops with its
+// context.
 func TestServe(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"basic", "token"} {
+	for _, mode := range []string{"basic-file", "basic-env", "basic-flag", "token"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			serve(t, mode)
@@ -677,36 +678,73 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// testEnv is the environment of the serve tests.
+var testEnv = map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123", "AUDIT_BASIC": "auditor:correct-horse"}
+
+// startServe runs serve with args until the returned stop is called, and
+// returns its base URL ("" if it did not start).
+func startServe(t *testing.T, args ...string) (base string, out, errb *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb = &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- auditcli.Run(ctx, append([]string{"serve"}, args...), auditcli.Env{Stdout: out, Stderr: errb,
+			Getenv: func(k string) string { return testEnv[k] }})
+	}()
+	stop = func() int {
+		cancel()
+		return <-done
+	}
+	re := regexp.MustCompile(`(https?)://([^/\s]+)/`)
+	for i := 0; i < 250; i++ {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1] + "://" + m[2], out, errb, stop
+		}
+		select {
+		case code := <-done:
+			done <- code
+			return "", out, errb, stop
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return "", out, errb, stop
+}
+
 func serve(t *testing.T, mode string) {
 	path, _ := seeded(t)
-	auth := []string{"--basic-auth", "auditor:correct-horse"}
-	if mode == "token" {
+	var auth []string
+	switch mode {
+	case "basic-file":
+		file := filepath.Join(t.TempDir(), "credentials")
+		if err := os.WriteFile(file, []byte("auditor:correct-horse\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		auth = []string{"--basic-auth-file", file}
+	case "basic-env":
+		auth = []string{"--basic-auth-env", "AUDIT_BASIC"}
+	case "basic-flag":
+		auth = []string{"--basic-auth", "auditor:correct-horse"}
+	case "token":
 		auth = []string{"--token-env", "AUDIT_TOKEN"}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	done := make(chan int)
-	go func() {
-		args := append([]string{"serve", "--db", path, "--addr", "127.0.0.1:0"}, auth...)
-		done <- auditcli.Run(ctx, args, auditcli.Env{Stdout: &out, Stderr: &errb,
-			Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123"}[k] }})
-	}()
-	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`)
-	var base string
-	for i := 0; i < 100 && base == ""; i++ {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			base = "http://" + m[1]
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base, out, errb, stop := startServe(t, append([]string{"--db", path, "--addr", "127.0.0.1:0"}, auth...)...)
 	if base == "" {
-		cancel()
+		stop()
 		t.Fatalf("serve did not start: %s %s", out.String(), errb.String())
+	}
+	// Credentials on the command line are visible to other users (ps):
+	// serve warns, and no other way of passing them gets the warning.
+	if warned := strings.Contains(errb.String(), "visible to other users"); warned != (mode == "basic-flag") {
+		t.Errorf("command-line credentials warning: %q", errb.String())
+	}
+	if strings.Contains(errb.String(), "plain HTTP") {
+		t.Errorf("plain HTTP warning on loopback: %q", errb.String())
 	}
 	cases := []struct {
 		user, pass, bearer string
 		status             int
-	}{{"", "", "", 401}, {"auditor", "wrong", "", 401}, {"auditor", "correct-horse", "", 200}}
+	}{{"", "", "", 401}, {"auditor", "wrong", "", 401}, {"auditor", "correct-horse", "", 200}, {"other", "correct-horse", "", 401}}
 	if mode == "token" {
 		cases = []struct {
 			user, pass, bearer string
@@ -734,9 +772,11 @@ func serve(t *testing.T, mode string) {
 			t.Fatal("no challenge")
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := stop(); code != 0 {
 		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+	if strings.Contains(out.String()+errb.String(), "correct-horse") || strings.Contains(out.String()+errb.String(), testEnv["AUDIT_TOKEN"]) {
+		t.Fatalf("a credential was printed: %s %s", out.String(), errb.String())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"html/template"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -297,7 +298,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Seeded %d audit entries. The bookstore is at http://%s/ and its audit log at http://%s/audit/ (Ctrl-C to stop)\n", total, ln.Addr(), ln.Addr())
-	return serveUntilDone(ctx, ln, h)
+	return serveUntilDone(ctx, ln, h, log.New(env.Stderr, "auditlog demo: ", 0))
 }
 
 var shopPage = template.Must(template.New("shop").Parse(`<!doctype html>

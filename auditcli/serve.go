@@ -3,34 +3,55 @@ package auditcli
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/go-auditlog/auditlog/auditui"
 )
 
+const serveArgs = "--db DSN [--addr ADDR] [--tls-cert FILE --tls-key FILE] (--basic-auth-file FILE | --basic-auth-env VAR | --token-env VAR | --insecure-no-auth)"
+
 func runServe(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "serve", "--db DSN [--addr ADDR] (--basic-auth USER:PASS | --token-env VAR | --insecure-no-auth)")
+	fs := flags(env, "serve", serveArgs)
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	basic := fs.String("basic-auth", "", "require HTTP basic auth with USER:PASSWORD")
-	tokenEnv := fs.String("token-env", "", "require the token in this environment variable (Authorization: Bearer TOKEN, or as the basic-auth password)")
-	insecure := fs.Bool("insecure-no-auth", false, "serve without authentication (loopback addresses only)")
+	var a authFlags
+	fs.StringVar(&a.basicFile, "basic-auth-file", "", "require HTTP basic auth with the USER:PASSWORD written in FILE (one line)")
+	fs.StringVar(&a.basicEnv, "basic-auth-env", "", "require HTTP basic auth with the USER:PASSWORD in this environment variable")
+	fs.StringVar(&a.basic, "basic-auth", "", "require HTTP basic auth with USER:PASSWORD (visible to other users in ps: prefer --basic-auth-file)")
+	fs.StringVar(&a.tokenEnv, "token-env", "", "require the token in this environment variable (Authorization: Bearer TOKEN, or as the basic-auth password)")
+	fs.BoolVar(&a.insecure, "insecure-no-auth", false, "serve without authentication (loopback addresses only)")
+	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	keyFile := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
 	tz := fs.String("tz", "UTC", "default display time zone")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	authorize, err := authorizer(env, *basic, *tokenEnv, *insecure, *addr)
+	if (*certFile == "") != (*keyFile == "") {
+		return usageError("--tls-cert and --tls-key go together")
+	}
+	authorize, err := authorizer(env, a, *addr)
 	if err != nil {
 		return err
 	}
 	loc, err := time.LoadLocation(*tz)
 	if err != nil {
 		return usageError("--tz: unknown time zone %q", *tz)
+	}
+	var tlsConfig *tls.Config
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: cannot load the certificate and key: %s", oneLine(err))
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	t, err := ParseDSN(*dsn)
 	if err != nil {
@@ -49,37 +70,75 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Serving the audit log of %s at http://%s/ (Ctrl-C to stop)\n", t.Display, ln.Addr())
-	return serveUntilDone(ctx, ln, withChallenge(ui, authorize))
+	scheme := "http"
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+		scheme = "https"
+	} else if !loopback(*addr) {
+		fmt.Fprintf(env.Stderr, "auditlog serve: warning: serving over plain HTTP on a non-loopback address: credentials and audit entries cross the network in clear; use --tls-cert and --tls-key, or a TLS-terminating proxy\n")
+	}
+	fmt.Fprintf(env.Stdout, "Serving the audit log of %s at %s://%s/ (Ctrl-C to stop)\n", t.Display, scheme, ln.Addr())
+	return serveUntilDone(ctx, ln, withChallenge(ui, authorize), log.New(env.Stderr, "auditlog serve: ", 0))
+}
+
+// authFlags are serve's ways to authenticate readers.
+type authFlags struct {
+	basicFile, basicEnv, basic, tokenEnv string
+	insecure                             bool
 }
 
 // authorizer builds the UI's Authorize from the flags. Exactly one method
-// must be chosen; no authentication is allowed on loopback only.
-func authorizer(env Env, basic, tokenEnv string, insecure bool, addr string) (func(*http.Request) bool, error) {
+// must be chosen; no authentication is allowed on loopback only. The
+// credentials read are added to the secrets scrubbed from stderr.
+func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, error) {
 	chosen := 0
-	for _, on := range []bool{basic != "", tokenEnv != "", insecure} {
+	for _, on := range []bool{a.basicFile != "", a.basicEnv != "", a.basic != "", a.tokenEnv != "", a.insecure} {
 		if on {
 			chosen++
 		}
 	}
+	const badBasic = "must hold USER:PASSWORD, with a password of at least 8 characters"
+	var user, pass string
 	switch {
 	case chosen == 0:
-		return nil, usageError("refusing to serve the audit log without authentication: pass --basic-auth USER:PASS, --token-env VAR, or --insecure-no-auth on a loopback address")
+		return nil, usageError("refusing to serve the audit log without authentication: pass --basic-auth-file FILE, --basic-auth-env VAR, --token-env VAR, or --insecure-no-auth on a loopback address")
 	case chosen > 1:
-		return nil, usageError("choose one of --basic-auth, --token-env and --insecure-no-auth")
-	case basic != "":
-		user, pass, ok := strings.Cut(basic, ":")
-		if !ok || user == "" || len(pass) < 8 {
+		return nil, usageError("choose one of --basic-auth-file, --basic-auth-env, --basic-auth, --token-env and --insecure-no-auth")
+	case a.basicFile != "":
+		b, err := os.ReadFile(a.basicFile)
+		if err != nil {
+			return nil, usageError("--basic-auth-file: cannot read %s: %s", a.basicFile, pathError(err))
+		}
+		text := strings.TrimRight(string(b), "\r\n")
+		env.secrets.add(text)
+		if strings.ContainsAny(text, "\r\n") {
+			return nil, usageError("--basic-auth-file: %s must hold USER:PASSWORD on one line", a.basicFile)
+		}
+		var ok bool
+		if user, pass, ok = strings.Cut(text, ":"); !ok || user == "" || len(pass) < 8 {
+			return nil, usageError("--basic-auth-file: %s %s", a.basicFile, badBasic)
+		}
+		if st, err := os.Stat(a.basicFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+			fmt.Fprintf(env.Stderr, "auditlog serve: warning: %s is readable by other users (mode %04o); chmod 600 it\n", a.basicFile, st.Mode().Perm())
+		}
+	case a.basicEnv != "":
+		text := env.Getenv(a.basicEnv)
+		env.secrets.add(text)
+		var ok bool
+		if user, pass, ok = strings.Cut(text, ":"); !ok || user == "" || len(pass) < 8 {
+			return nil, usageError("--basic-auth-env: $%s %s", a.basicEnv, badBasic)
+		}
+	case a.basic != "":
+		var ok bool
+		if user, pass, ok = strings.Cut(a.basic, ":"); !ok || user == "" || len(pass) < 8 {
 			return nil, usageError("--basic-auth must be USER:PASSWORD with a password of at least 8 characters")
 		}
-		return func(r *http.Request) bool {
-			u, p, ok := r.BasicAuth()
-			return ok && equal(u, user) && equal(p, pass)
-		}, nil
-	case tokenEnv != "":
-		token := env.Getenv(tokenEnv)
+		fmt.Fprintf(env.Stderr, "auditlog serve: warning: --basic-auth puts the password on the command line, visible to other users (ps, /proc); use --basic-auth-file or --basic-auth-env\n")
+	case a.tokenEnv != "":
+		token := env.Getenv(a.tokenEnv)
+		env.secrets.add(token)
 		if len(token) < 16 {
-			return nil, usageError("--token-env: $%s must hold a token of at least 16 characters", tokenEnv)
+			return nil, usageError("--token-env: $%s must hold a token of at least 16 characters", a.tokenEnv)
 		}
 		return func(r *http.Request) bool {
 			if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
@@ -88,11 +147,26 @@ func authorizer(env Env, basic, tokenEnv string, insecure bool, addr string) (fu
 			_, p, ok := r.BasicAuth()
 			return ok && equal(p, token)
 		}, nil
+	default:
+		if !loopback(addr) {
+			return nil, usageError("--insecure-no-auth is only allowed on a loopback address such as 127.0.0.1:8080, not %q", addr)
+		}
+		return func(*http.Request) bool { return true }, nil
 	}
-	if !loopback(addr) {
-		return nil, usageError("--insecure-no-auth is only allowed on a loopback address such as 127.0.0.1:8080, not %q", addr)
+	env.secrets.add(pass)
+	return func(r *http.Request) bool {
+		u, p, ok := r.BasicAuth()
+		return ok && equal(u, user) && equal(p, pass)
+	}, nil
+}
+
+// pathError is err without the path, which the message already names.
+func pathError(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
 	}
-	return func(*http.Request) bool { return true }, nil
+	return err.Error()
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
@@ -122,8 +196,8 @@ func withChallenge(h http.Handler, authorize func(*http.Request) bool) http.Hand
 	})
 }
 
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, errorLog *log.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,0 +1,176 @@
+package auditcli_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key,
+// and returns their files and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "auditlog test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, pool
+}
+
+// serve --tls-cert/--tls-key serves the UI over HTTPS only.
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	certFile, keyFile, pool := selfSigned(t)
+	base, out, errb, stop := startServe(t, "--db", path, "--addr", "127.0.0.1:0", "--token-env", "AUDIT_TOKEN", "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(base, "https://") {
+		stop()
+		t.Fatalf("serve did not start on https: %s %s", out.String(), errb.String())
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("GET", base+"/?model=books", nil)
+	req.Header.Set("Authorization", "Bearer "+testEnv["AUDIT_TOKEN"])
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil || !strings.Contains(string(body), "Dune") {
+		t.Fatalf("over TLS: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	// Plain HTTP to the TLS port gets no page.
+	plain := "http://" + strings.TrimPrefix(base, "https://")
+	if resp, err := http.Get(plain + "/"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || strings.Contains(string(b), "Dune") {
+			t.Fatalf("plain HTTP answered: %d", resp.StatusCode)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "plain HTTP") {
+		t.Fatalf("plain HTTP warning with TLS: %s", errb.String())
+	}
+}
+
+// Off loopback without TLS, serve warns that credentials and entries cross
+// the network in clear; with TLS or on loopback it does not.
+func TestServePlainHTTPWarning(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	certFile, keyFile, _ := selfSigned(t)
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--addr", "0.0.0.0:0", "--token-env", "AUDIT_TOKEN"}, true},
+		{[]string{"--addr", ":0", "--basic-auth-env", "AUDIT_BASIC"}, true},
+		{[]string{"--addr", "0.0.0.0:0", "--token-env", "AUDIT_TOKEN", "--tls-cert", certFile, "--tls-key", keyFile}, false},
+		{[]string{"--addr", "127.0.0.1:0", "--token-env", "AUDIT_TOKEN"}, false},
+	} {
+		base, out, errb, stop := startServe(t, append([]string{"--db", path}, tc.args...)...)
+		code := stop()
+		if base == "" || code != 0 {
+			t.Fatalf("%v: did not start: %d %s %s", tc.args, code, out.String(), errb.String())
+		}
+		if warned := strings.Contains(errb.String(), "warning: serving over plain HTTP on a non-loopback address"); warned != tc.warn {
+			t.Errorf("%v: warning %v: %q", tc.args, warned, errb.String())
+		}
+	}
+}
+
+// Bad credential files and TLS settings are clear errors that never show
+// what a credential file holds.
+func TestServeBadCredentials(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	certFile, keyFile, _ := selfSigned(t)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--basic-auth-file", filepath.Join(dir, "missing")}, 2, "--basic-auth-file: cannot read"},
+		{[]string{"--basic-auth-file", write("empty", "")}, 2, "--basic-auth-file: " + filepath.Join(dir, "empty") + " must hold USER:PASSWORD"},
+		{[]string{"--basic-auth-file", write("nocolon", "SecretNoColonHere\n")}, 2, "must hold USER:PASSWORD"},
+		{[]string{"--basic-auth-file", write("short", "auditor:Short1\n")}, 2, "at least 8 characters"},
+		{[]string{"--basic-auth-file", write("twolines", "auditor:correct-horse\nmore:SecretSecond\n")}, 2, "one line"},
+		{[]string{"--basic-auth-file", dir}, 2, "--basic-auth-file: cannot read"},
+		{[]string{"--basic-auth-env", "UNSET_VAR"}, 2, "--basic-auth-env: $UNSET_VAR must hold USER:PASSWORD"},
+		{[]string{"--basic-auth-env", "AUDIT_BASIC", "--token-env", "AUDIT_TOKEN"}, 2, "choose one"},
+		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-cert", certFile}, 2, "--tls-cert and --tls-key go together"},
+		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-key", keyFile}, 2, "--tls-cert and --tls-key go together"},
+		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-cert", keyFile, "--tls-key", certFile}, 1, "--tls-cert/--tls-key: cannot load"},
+		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", keyFile}, 1, "--tls-cert/--tls-key: cannot load"},
+	}
+	for _, tc := range cases {
+		r := run(t, "", false, append([]string{"serve", "--db", path, "--addr", "127.0.0.1:0"}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: code %d, stderr %q; want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+		for _, secret := range []string{"SecretNoColonHere", "Short1", "SecretSecond", "correct-horse", "PRIVATE KEY"} {
+			if strings.Contains(r.stderr+r.stdout, secret) {
+				t.Errorf("%v: the output shows %q: %s", tc.args, secret, r.stderr)
+			}
+		}
+	}
+	// A credential file that others can read gets a warning.
+	loose := write("loose", "auditor:correct-horse\n")
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, out, errb, stop := startServe(t, "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", loose)
+	stop()
+	if base == "" || !strings.Contains(errb.String(), "readable by other users") {
+		t.Fatalf("loose credential file: %s %s", out.String(), errb.String())
+	}
+}
