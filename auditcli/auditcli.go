@@ -26,6 +26,9 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// StdinTerminal: stdin is a terminal, so flush may ask for confirmation.
 	StdinTerminal bool
+	// StdoutTerminal: stdout is a terminal, so export escapes what a
+	// terminal would act on.
+	StdoutTerminal bool
 	// StderrTerminal: progress bars are drawn on stderr.
 	StderrTerminal bool
 	// Getenv reads environment variables (serve's --token-env). Default: os.Getenv.
@@ -33,14 +36,16 @@ type Env struct {
 	// Now is the clock for --before durations. Default: time.Now.
 	Now func() time.Time
 
-	// secrets redacts Stderr; commands add the secrets they read.
+	// secrets are redacted from Stderr; commands add the secrets they read.
 	secrets *redactor
+	// progress is the raw Stderr, for progress bars (which need \r).
+	progress io.Writer
 }
 
 // OSEnv is the environment of a real process.
 func OSEnv() Env {
 	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdinTerminal: isTerminal(os.Stdin), StderrTerminal: isTerminal(os.Stderr)}
+		StdinTerminal: isTerminal(os.Stdin), StdoutTerminal: isTerminal(os.Stdout), StderrTerminal: isTerminal(os.Stderr)}
 }
 
 // isTerminal reports whether f is a terminal. A character device is not
@@ -101,8 +106,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	// No password given on the command line is ever shown: not in our
 	// messages, not in the flag package's, not in a driver's error.
-	env.secrets = newRedactor(env.Stderr, secretsIn(args))
-	env.Stderr = env.secrets
+	// Every message goes to stderr with terminal controls escaped.
+	env.secrets = newRedactor(secretsIn(args))
+	env.progress = env.Stderr
+	env.Stderr = messageWriter{env.secrets, env.Stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stderr)
 		if len(args) == 0 {
@@ -132,6 +139,14 @@ func Run(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(env.Stderr, "auditlog: unknown command %q\n\n", args[0])
 	usage(env.Stderr)
 	return 2
+}
+
+// progressWriter is where progress bars go: stderr as it is.
+func (env Env) progressWriter() io.Writer {
+	if env.progress != nil {
+		return env.progress
+	}
+	return env.Stderr
 }
 
 // flags returns a flag set that reports to stderr and a parse function that

@@ -69,7 +69,7 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	if err := auditstore.Migrate(ctx, db, t.Dialect); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%s: auditlog_entries is at version %d\n", t.Display, auditstore.LatestVersion())
+	fmt.Fprintf(env.Stdout, "%s: auditlog_entries is at version %d\n", termSafe(t.Display), auditstore.LatestVersion())
 	return nil
 }
 
@@ -146,7 +146,7 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	}
 	progress := func(int64) {}
 	if env.StderrTerminal {
-		progress = func(done int64) { bar(env.Stderr, done, n) }
+		progress = func(done int64) { bar(env.progressWriter(), done, n) }
 	}
 	res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, MaxID: maxID, BatchSize: *batch, Progress: progress})
 	if env.StderrTerminal {
@@ -227,7 +227,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	var n int64
 	err = writeFileAtomic(*output, *force, t.Path, func(w io.Writer) error {
 		fenv := env
-		fenv.Stdout = w
+		fenv.Stdout, fenv.StdoutTerminal = w, false
 		var err error
 		n, err = Export(ctx, s, f, *format, fenv)
 		return err
@@ -241,9 +241,21 @@ func runExport(ctx context.Context, env Env, args []string) error {
 
 // Export streams the entries that match f to env.Stdout, page by page, in
 // constant memory, with a running count on env.Stderr when that is a
-// terminal.
+// terminal. When env.StdoutTerminal is set, what a terminal would act on
+// (controls, bidi overrides, stray bytes) is escaped as \uXXXX or \xNN:
+// JSON Lines stay valid JSON with the same values.
 func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, format string, env Env) (n int64, err error) {
-	bw := bufio.NewWriterSize(env.Stdout, 64<<10)
+	out := env.Stdout
+	if env.StdoutTerminal {
+		tw := &termWriter{w: env.Stdout}
+		defer func() {
+			if ferr := tw.Flush(); err == nil {
+				err = ferr
+			}
+		}()
+		out = tw
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
 	ew, err := auditui.NewExportWriter(bw, format)
 	if err != nil {
 		return 0, err
@@ -253,7 +265,7 @@ func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, forma
 			return err
 		}
 		if n++; env.StderrTerminal && n%10_000 == 0 {
-			fmt.Fprintf(env.Stderr, "\r%d entries…", n)
+			fmt.Fprintf(env.progressWriter(), "\r%d entries…", n)
 		}
 		return nil
 	})
@@ -261,7 +273,7 @@ func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, forma
 		return n, err
 	}
 	if env.StderrTerminal {
-		fmt.Fprintf(env.Stderr, "\r%d entries.\n", n)
+		fmt.Fprintf(env.progressWriter(), "\r%d entries.\n", n)
 	}
 	if err := ew.Flush(); err != nil {
 		return n, err
@@ -321,17 +333,7 @@ func PrintHistory(w io.Writer, entries []auditlog.Entry, loc *time.Location) err
 		if cid == "" {
 			cid = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), e.Action, clean(actor), clean(e.ObjectRepr), clean(cid), clean(changes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), e.Action, termSafe(actor), termSafe(e.ObjectRepr), termSafe(cid), termSafe(changes))
 	}
 	return tw.Flush()
-}
-
-// clean keeps control characters (terminal escapes) out of the output.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -1,7 +1,6 @@
 package auditcli
 
 import (
-	"io"
 	"net/url"
 	"regexp"
 	"slices"
@@ -14,17 +13,16 @@ import (
 	"github.com/go-auditlog/auditlog/internal/pgdsn"
 )
 
-// redactor replaces known secrets (passwords from the arguments, tokens
-// read by serve) with xxxxx in everything written through it. Each Write is
-// redacted on its own: every message is written in one call.
+// redactor knows the secrets (passwords from the arguments, credentials
+// read by serve) that must never be shown, and replaces them with xxxxx.
+// Stderr applies it to each Write: every message is written in one call.
 type redactor struct {
 	mu      sync.Mutex
-	w       io.Writer
 	secrets []string // longest first
 }
 
-func newRedactor(w io.Writer, secrets []string) *redactor {
-	r := &redactor{w: w}
+func newRedactor(secrets []string) *redactor {
+	r := &redactor{}
 	for _, s := range secrets {
 		r.add(s)
 	}
@@ -55,13 +53,6 @@ func (r *redactor) redact(s string) string {
 		s = strings.ReplaceAll(s, secret, "xxxxx")
 	}
 	return s
-}
-
-func (r *redactor) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(r.w, r.redact(string(p))); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }
 
 // secretPattern finds password settings in a keyword/value DSN or a URL

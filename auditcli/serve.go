@@ -77,7 +77,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	} else if !loopback(*addr) {
 		fmt.Fprintf(env.Stderr, "auditlog serve: warning: serving over plain HTTP on a non-loopback address: credentials and audit entries cross the network in clear; use --tls-cert and --tls-key, or a TLS-terminating proxy\n")
 	}
-	fmt.Fprintf(env.Stdout, "Serving the audit log of %s at %s://%s/ (Ctrl-C to stop)\n", t.Display, scheme, ln.Addr())
+	fmt.Fprintf(env.Stdout, "Serving the audit log of %s at %s://%s/ (Ctrl-C to stop)\n", termSafe(t.Display), scheme, ln.Addr())
 	return serveUntilDone(ctx, ln, withChallenge(ui, authorize), log.New(env.Stderr, "auditlog serve: ", 0))
 }
 

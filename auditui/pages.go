@@ -546,9 +546,12 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 	if e.RemotePort != 0 {
 		port = strconv.Itoa(e.RemotePort)
 	}
+	// Every cell that holds stored text is guarded, the JSON ones too (a
+	// JSON value may be a negative number, which a spreadsheet reads as a
+	// formula's start).
 	return x.csv.Write([]string{strconv.FormatInt(e.ID, 10), e.Timestamp.UTC().Format(time.RFC3339Nano), e.Action.String(),
-		cellText(e.Model), cellText(e.ObjectPK), cellText(e.ObjectRepr), changes, cellText(e.ActorID), cellText(e.ActorName),
-		e.RemoteAddr, port, cellText(e.CorrelationID), string(e.AdditionalData), string(e.SerializedData)})
+		cellText(e.Model), cellText(e.ObjectPK), cellText(e.ObjectRepr), cellText(changes), cellText(e.ActorID), cellText(e.ActorName),
+		cellText(e.RemoteAddr), port, cellText(e.CorrelationID), cellText(string(e.AdditionalData)), cellText(string(e.SerializedData))})
 }
 
 // cellText keeps a spreadsheet from reading a value as a formula.

@@ -1,0 +1,178 @@
+package auditcli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditcli"
+)
+
+// hostile is stored text that tries to drive a terminal: C0 and C1 control
+// sequences (ESC, 8-bit CSI and OSC), DEL, carriage returns and newlines,
+// bidirectional overrides and marks, line separators, and a stray byte
+// that an 8-bit terminal reads as CSI.
+const hostile = "a\x1b[2Jb\u009b31mc\u009d0;title\u0007d\x7fe\rf\ng\u202eh\u202ai\u2066j\u2069k\u200el\u200fm\u061cn\u2028o\u0085p" + "\x9b" + "q"
+
+// unsafeForTerminal reports the first rune or byte in s that a terminal
+// could act on, other than the newlines and tabs that lay out the output.
+func unsafeForTerminal(s string) (string, bool) {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			return s[i : i+1], true
+		case r == '\n' || r == '\t':
+		case r < 0x20 || r >= 0x7f && r <= 0x9f,
+			r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x2028, r == 0x2029:
+			return string(r), true
+		}
+		i += n
+	}
+	return "", false
+}
+
+func hostileLog(t *testing.T) string {
+	t.Helper()
+	path, s := seeded(t)
+	ch, _ := auditlog.NewChange("old"+hostile, "new"+hostile)
+	id := int64(1)
+	note, _ := json.Marshal(map[string]string{"note": strings.ToValidUTF8(hostile, "")})
+	if err := s.Insert(context.Background(), []auditlog.Entry{{
+		Timestamp: time.Date(2026, 1, 8, 0, 0, 0, 0, time.UTC), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "1", ObjectID: &id,
+		ObjectRepr: "Dune" + hostile, Changes: auditlog.Changes{"title": ch}, ActorID: "7", ActorName: "mallory" + hostile,
+		RemoteAddr: "=cmd|' /C calc'!A0", CorrelationID: "cid" + hostile, AdditionalData: note,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// history shows stored text with every control, bidi override and stray
+// byte escaped (visibly, so an auditor sees what was attempted).
+func TestHistoryEscapesTerminalControls(t *testing.T) {
+	t.Parallel()
+	path := hostileLog(t)
+	r := run(t, "", false, "history", "--db", path, "books", "1")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if c, bad := unsafeForTerminal(r.stdout); bad {
+		t.Fatalf("history passes %q to the terminal:\n%s", c, r.stdout)
+	}
+	for _, want := range []string{`Dunea\u001b[2Jb\u009b31mc\u009d0;title\u0007d\u007fe\u000df\u000ag\u202eh`, `mallorya\u001b`, `cida\u001b`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("history lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// export to a terminal escapes what a terminal would act on: JSON Lines
+// stay valid JSON with the same values, CSV shows the escapes. Into a pipe
+// or a file the data is exact.
+func TestExportToTerminalEscapes(t *testing.T) {
+	t.Parallel()
+	path := hostileLog(t)
+	exportTo := func(format string, terminal bool) string {
+		var out, errb bytes.Buffer
+		code := auditcli.Run(context.Background(), []string{"export", "--db", path, "--format", format, "--model", "books"},
+			auditcli.Env{Stdout: &out, Stderr: &errb, StdoutTerminal: terminal})
+		if code != 0 {
+			t.Fatalf("export %s: %d %s", format, code, errb.String())
+		}
+		return out.String()
+	}
+	jsonl := exportTo("jsonl", true)
+	if c, bad := unsafeForTerminal(jsonl); bad {
+		t.Fatalf("JSON Lines pass %q to the terminal:\n%s", c, jsonl)
+	}
+	var rec struct {
+		ObjectRepr string `json:"object_repr"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(jsonl, "\n", 2)[0]), &rec); err != nil || rec.ObjectRepr != strings.ToValidUTF8("Dune"+hostile, "\uFFFD") {
+		t.Fatalf("escaped JSON Lines do not keep the value: %q, %v", rec.ObjectRepr, err)
+	}
+	csvOut := exportTo("csv", true)
+	if c, bad := unsafeForTerminal(csvOut); bad {
+		t.Fatalf("CSV passes %q to the terminal:\n%s", c, csvOut)
+	}
+	if !strings.Contains(csvOut, `Dunea\u001b[2Jb\u009b31m`) {
+		t.Fatalf("CSV to a terminal does not show the escapes:\n%s", csvOut)
+	}
+	// Not a terminal: the exact data.
+	if raw := exportTo("csv", false); !strings.Contains(raw, "Dune"+hostile) {
+		t.Fatalf("CSV into a pipe changed the data:\n%q", raw)
+	}
+	out := filepath.Join(t.TempDir(), "x.csv")
+	if r := run(t, "", true, "export", "--db", path, "--format", "csv", "--output", out); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "Dune"+hostile) {
+		t.Fatalf("CSV into a file changed the data")
+	}
+}
+
+// Every CSV cell that a spreadsheet would read as a formula is prefixed
+// with a quote: remote_addr and the JSON columns too.
+func TestExportCSVFormulaGuard(t *testing.T) {
+	t.Parallel()
+	path, s := seeded(t)
+	id := int64(5)
+	formula := "=HYPERLINK(\"http://evil\")"
+	ch, _ := auditlog.NewChange(formula, "@SUM(1)")
+	if err := s.Insert(context.Background(), []auditlog.Entry{{
+		Timestamp: time.Date(2026, 1, 8, 0, 0, 0, 0, time.UTC), Action: auditlog.ActionUpdate, Model: "+model", ObjectPK: "-1", ObjectID: &id,
+		ObjectRepr: formula, Changes: auditlog.Changes{"price": ch}, ActorID: "@actor", ActorName: "\tname", RemoteAddr: "=1+2",
+		RemotePort: 80, CorrelationID: "-cid", AdditionalData: json.RawMessage(`-1`), SerializedData: json.RawMessage(`-2`),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "", false, "export", "--db", path, "--format", "csv", "--model", "+model")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	rows, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("%d rows, %v:\n%s", len(rows), err, r.stdout)
+	}
+	for i, cell := range rows[1] {
+		if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+			t.Errorf("column %s starts a formula: %q", rows[0][i], cell)
+		}
+	}
+}
+
+// Error messages and prompts that echo arguments or stored text escape
+// terminal controls too.
+func TestMessagesEscapeTerminalControls(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	evil := "x\x1b]0;pwned\x07\u009b2J\u202e"
+	for _, args := range [][]string{
+		{evil},
+		{"export", "--" + evil},
+		{"export", "--db", path, "--bogus=" + evil},
+		{"flush", "--db", path, "--model", evil},
+		{"flush", "--db", path, "--batch", evil},
+		{"history", "--db", path, "--tz", evil, "a", "b"},
+		{"export", "--db", path, "--since", evil},
+		{"export", "--db", filepath.Join(t.TempDir(), evil+".db")},
+		{"migrate", "--db", "sqlite:" + filepath.Join(t.TempDir(), evil+".db")},
+	} {
+		var out, errb bytes.Buffer
+		code := auditcli.Run(context.Background(), args, auditcli.Env{Stdin: strings.NewReader("n\n"), Stdout: &out, Stderr: &errb, StdinTerminal: true})
+		for _, s := range []string{out.String(), errb.String()} {
+			if c, bad := unsafeForTerminal(s); bad {
+				t.Errorf("%q (exit %d) passes %q to the terminal: %q", args, code, c, s)
+			}
+		}
+	}
+}
