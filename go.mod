@@ -8,6 +8,7 @@ require (
 	github.com/go-sql-driver/mysql v1.8.1 // MySQL DSN parsing in tests; GORM's MySQL driver uses it
 	github.com/google/uuid v1.6.0 // correlation ids in audithttp; UUID keys in tests
 	golang.org/x/term v0.7.0 // the CLI's terminal detection
+	golang.org/x/text v0.29.0 // display width of wide characters in the CLI's tables
 	gorm.io/driver/mysql v1.6.0 // MariaDB/MySQL
 	gorm.io/driver/postgres v1.6.3 // PostgreSQL (pgx)
 	gorm.io/gorm v1.31.2 // the ORM whose writes are audited
@@ -34,7 +35,6 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	golang.org/x/sync v0.17.0 // indirect
 	golang.org/x/sys v0.7.0 // indirect
-	golang.org/x/text v0.29.0 // indirect
 	modernc.org/libc v1.22.5 // indirect
 	modernc.org/mathutil v1.5.0 // indirect
 	modernc.org/memory v1.5.0 // indirect

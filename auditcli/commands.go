@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/go-auditlog/auditlog"
@@ -308,14 +307,15 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	return PrintHistory(env.Stdout, res.Entries, loc)
 }
 
-// PrintHistory writes entries as a table, oldest first.
+// PrintHistory writes entries as a table, oldest first. Cells are escaped
+// for the terminal (see termSafe), columns are aligned by display width,
+// and long changes are cut to 120 columns on a character boundary.
 func PrintHistory(w io.Writer, entries []auditlog.Entry, loc *time.Location) error {
 	if len(entries) == 0 {
 		_, err := fmt.Fprintln(w, "No entries.")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tACTION\tACTOR\tOBJECT\tCORRELATION\tCHANGES")
+	rows := [][]string{{"TIME", "ACTION", "ACTOR", "OBJECT", "CORRELATION", "CHANGES"}}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		actor := e.ActorName
@@ -325,15 +325,35 @@ func PrintHistory(w io.Writer, entries []auditlog.Entry, loc *time.Location) err
 		if actor == "" {
 			actor = "-"
 		}
-		changes := e.Changes.String()
-		if len(changes) > 120 {
-			changes = changes[:117] + "..."
-		}
 		cid := e.CorrelationID
 		if cid == "" {
 			cid = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), e.Action, termSafe(actor), termSafe(e.ObjectRepr), termSafe(cid), termSafe(changes))
+		rows = append(rows, []string{e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), e.Action.String(),
+			termSafe(actor), termSafe(e.ObjectRepr), termSafe(cid), fitCell(e.Changes.String(), 120)})
 	}
-	return tw.Flush()
+	return writeTable(w, rows)
+}
+
+// writeTable writes rows with each column padded to its widest cell plus
+// two spaces, by display width; the last column is not padded.
+func writeTable(w io.Writer, rows [][]string) error {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, c := range row[:len(row)-1] {
+			widths[i] = max(widths[i], textWidth(c))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		for i, c := range row {
+			b.WriteString(c)
+			if i < len(row)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-textWidth(c)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

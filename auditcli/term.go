@@ -3,7 +3,10 @@ package auditcli
 import (
 	"fmt"
 	"io"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/width"
 )
 
 // unsafeRune reports whether a terminal could act on r: C0 controls, DEL,
@@ -104,4 +107,52 @@ func (m messageWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// runeWidth is how many terminal columns r takes: 2 for East Asian wide
+// and fullwidth characters (CJK, most emoji), 0 for combining marks and
+// invisible format characters, 1 otherwise.
+func runeWidth(r rune) int {
+	switch {
+	case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+		return 0
+	}
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
+}
+
+// textWidth is how many terminal columns s takes.
+func textWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeWidth(r)
+	}
+	return n
+}
+
+// fitCell is s escaped for the terminal (see termSafe) and, if it takes
+// more than limit columns, cut on a character boundary (never inside a
+// character or an escape) to end in "..." within limit.
+func fitCell(s string, limit int) string {
+	safe := termSafe(s)
+	if textWidth(safe) <= limit {
+		return safe
+	}
+	var b []byte
+	n := 0
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		piece := termSafe(s[i : i+size])
+		if w := textWidth(piece); n+w <= limit-3 {
+			b = append(b, piece...)
+			n += w
+		} else {
+			break
+		}
+		i += size
+	}
+	return string(b) + "..."
 }
