@@ -56,8 +56,8 @@ func (r *redactor) redact(s string) string {
 }
 
 // secretPattern finds password settings in a keyword/value DSN or a URL
-// query: password=…, sslpassword='…', passwd=… .
-var secretPattern = regexp.MustCompile(`(?i)[a-z_]*pass[a-z_]*\s*=\s*`)
+// query (see pgdsn.IsSecretKey): password=…, sslpassword='…', passwd=… .
+var secretPattern = regexp.MustCompile(`(?i)(?:^|[\s?&;])(?:[a-z0-9_]*_password|password|sslpassword|passwd|pass|pwd)\s*=\s*`)
 
 // secretsIn returns every password written in args: in DSNs of any form
 // (URL userinfo and parameters, keyword/value settings, the MySQL driver's
@@ -92,55 +92,80 @@ func secretsIn(args []string) []string {
 			}
 		}
 		for _, c := range candidates {
-			// user:password@ in a URL or in the MySQL driver's form.
-			rest, isURL := "", false
-			if _, after, ok := strings.Cut(c, "://"); ok {
-				rest, isURL = after, true
-			} else if isMySQLDriverForm(c) {
-				rest = c
-				if cfg, err := mysqldrv.ParseDSN(c); err == nil {
-					add(cfg.Passwd)
-				}
-			}
-			if at := strings.LastIndex(rest, "@"); at >= 0 {
-				if _, pass, ok := strings.Cut(rest[:at], ":"); ok {
-					add(pass)
-				}
-			}
-			if isURL {
-				if u, err := url.Parse(c); err == nil && u.User != nil {
-					pass, _ := u.User.Password()
-					add(pass)
-				}
-			}
-			// password=… settings and parameters, quoted or not.
-			if settings, err := pgdsn.ParseKeywords(c); err == nil && pgdsn.IsKeywordForm(c) {
-				for _, st := range settings {
-					if pgdsn.IsSecretKey(st.Key) {
-						add(st.Value)
-					}
-				}
-			}
-			for _, loc := range secretPattern.FindAllStringIndex(c, -1) {
-				v := c[loc[1]:]
-				if strings.HasPrefix(v, "'") {
-					v = v[1:]
-					end := 0
-					for end < len(v) && v[end] != '\'' {
-						if v[end] == '\\' {
-							end++
-						}
-						end++
-					}
-					add(v[:min(end, len(v))])
-					continue
-				}
-				if end := strings.IndexAny(v, " \t\n&;"); end >= 0 {
-					v = v[:end]
-				}
-				add(v)
+			if strings.Contains(c, "://") || isMySQLDriverForm(c) || pgdsn.IsKeywordForm(c) {
+				dsnSecrets(c, add)
 			}
 		}
 	}
 	return out
+}
+
+// dsnSecrets calls add with every password in the DSN s: exactly where s
+// parses, by a looser reading where it does not (a value the command then
+// rejects is still echoed by some messages).
+func dsnSecrets(s string, add func(string)) {
+	// user:password@ in a URL or in the MySQL driver's form.
+	if _, rest, isURL := strings.Cut(s, "://"); isURL {
+		if u, err := url.Parse(s); err == nil {
+			if pass, ok := u.User.Password(); ok {
+				add(pass)
+				add(strings.SplitN(u.User.String(), ":", 2)[1]) // as written
+			}
+			for k, vs := range u.Query() {
+				if pgdsn.IsSecretKey(k) {
+					for _, v := range vs {
+						add(v)
+					}
+				}
+			}
+		} else {
+			looseUserinfo(rest, add)
+		}
+	} else if isMySQLDriverForm(s) {
+		if cfg, err := mysqldrv.ParseDSN(s); err == nil {
+			add(cfg.Passwd)
+		} else {
+			looseUserinfo(s, add)
+		}
+	}
+	// password=… settings and parameters, quoted or not.
+	if settings, err := pgdsn.ParseKeywords(s); err == nil && pgdsn.IsKeywordForm(s) {
+		for _, st := range settings {
+			if pgdsn.IsSecretKey(st.Key) {
+				add(st.Value)
+			}
+		}
+	}
+	for _, loc := range secretPattern.FindAllStringIndex(s, -1) {
+		v := s[loc[1]:]
+		if strings.HasPrefix(v, "'") {
+			v = v[1:]
+			end := 0
+			for end < len(v) && v[end] != '\'' {
+				if v[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			add(v[:min(end, len(v))])
+			continue
+		}
+		if end := strings.IndexAny(v, " \t\n&;"); end >= 0 {
+			v = v[:end]
+		}
+		add(v)
+	}
+}
+
+// looseUserinfo finds user:password@ before the parameters of a DSN that
+// does not parse.
+func looseUserinfo(s string, add func(string)) {
+	if q := strings.IndexByte(s, '?'); q >= 0 {
+		s = s[:q]
+	}
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		if _, pass, ok := strings.Cut(s[:at], ":"); ok {
+			add(pass)
+		}
+	}
 }

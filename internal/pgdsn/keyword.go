@@ -109,10 +109,16 @@ func FormatKeywords(settings []Setting) string {
 	return strings.Join(parts, " ")
 }
 
-// IsSecretKey reports whether a DSN setting or URL parameter holds a secret
-// (password, sslpassword, passwd, …).
+// IsSecretKey reports whether a DSN setting or URL parameter holds a secret:
+// password, sslpassword (libpq), passwd, pass, pwd, or a name ending in
+// _password.
 func IsSecretKey(key string) bool {
-	return strings.Contains(strings.ToLower(key), "pass")
+	switch k := strings.ToLower(key); k {
+	case "password", "sslpassword", "passwd", "pass", "pwd":
+		return true
+	default:
+		return strings.HasSuffix(k, "_password")
+	}
 }
 
 // RedactKeywords returns settings with every secret value replaced by

@@ -1,0 +1,45 @@
+package auditcli
+
+import (
+	"slices"
+	"testing"
+)
+
+// secretsIn finds the passwords of every DSN form, parsed or not, and
+// takes nothing from arguments that are not DSNs, so messages are not
+// garbled by replacing ordinary text.
+func TestSecretsIn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--db", "postgres://u:p%40ss@h/db"}, []string{"p@ss", "p%40ss"}},
+		{[]string{"--db=postgresql://h/db?sslpassword=k3y&password=pw1"}, []string{"k3y", "pw1"}},
+		{[]string{"--db", "postgres://u:unparsable@[h/db?application_name=a:b@c"}, []string{"unparsable"}},
+		{[]string{"host=h password='a b\\'c' sslpassword=z9"}, []string{"a b'c", `a b\'c`, "z9"}},
+		{[]string{"host=h password='open"}, []string{"open"}},
+		{[]string{"host=h PassWord = spaced db_password=x7"}, []string{"spaced", "x7"}},
+		{[]string{"u:pw2@tcp(h:3306)/db?timeout=1s"}, []string{"pw2"}},
+		{[]string{"u:pw3@tcp(h:3306/db"}, []string{"pw3"}},
+		{[]string{"serve", "--basic-auth", "auditor:correct-horse"}, []string{"correct-horse"}},
+		{[]string{"serve", "--basic-auth=auditor:battery-staple"}, []string{"battery-staple"}},
+	} {
+		got := secretsIn(tc.args)
+		for _, w := range tc.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%q: %q not found in %q", tc.args, w, got)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"flush", "--model", "bypass=1"},
+		{"history", "--db", "app.db", "user:x@y", "1"},
+		{"export", "--search", "compass=north"},
+		{"--db", "postgres://h/db?application_name=a:b@c"},
+	} {
+		if got := secretsIn(args); len(got) != 0 {
+			t.Errorf("%q: found secrets %q", args, got)
+		}
+	}
+}
