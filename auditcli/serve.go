@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -105,7 +106,7 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 	case chosen > 1:
 		return nil, usageError("choose one of --basic-auth-file, --basic-auth-env, --basic-auth, --token-env and --insecure-no-auth")
 	case a.basicFile != "":
-		b, err := os.ReadFile(a.basicFile)
+		b, err := readSmallFile(a.basicFile, 4096)
 		if err != nil {
 			return nil, usageError("--basic-auth-file: cannot read %s: %s", a.basicFile, pathError(err))
 		}
@@ -158,6 +159,24 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		u, p, ok := r.BasicAuth()
 		return ok && equal(u, user) && equal(p, pass)
 	}, nil
+}
+
+// readSmallFile reads at most limit bytes of name, and fails if there is
+// more (a credential file is one line; /dev/zero is not one).
+func readSmallFile(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return b, nil
 }
 
 // pathError is err without the path, which the message already names.

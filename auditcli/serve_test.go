@@ -145,6 +145,8 @@ func TestServeBadCredentials(t *testing.T) {
 		{[]string{"--basic-auth-file", write("short", "auditor:Short1\n")}, 2, "at least 8 characters"},
 		{[]string{"--basic-auth-file", write("twolines", "auditor:correct-horse\nmore:SecretSecond\n")}, 2, "one line"},
 		{[]string{"--basic-auth-file", dir}, 2, "--basic-auth-file: cannot read"},
+		{[]string{"--basic-auth-file", os.DevNull}, 2, "must hold USER:PASSWORD"},
+		{[]string{"--basic-auth-file", "/dev/zero"}, 2, "larger than 4096 bytes"},
 		{[]string{"--basic-auth-env", "UNSET_VAR"}, 2, "--basic-auth-env: $UNSET_VAR must hold USER:PASSWORD"},
 		{[]string{"--basic-auth-env", "AUDIT_BASIC", "--token-env", "AUDIT_TOKEN"}, 2, "choose one"},
 		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-cert", certFile}, 2, "--tls-cert and --tls-key go together"},
