@@ -59,10 +59,10 @@ type command struct {
 	run                 func(ctx context.Context, env Env, args []string) error
 }
 
-var commands []command
-
-func init() {
-	commands = []command{
+// commands lists the commands in the order usage shows them. It is a
+// function, not a variable, because the commands' own code prints usage.
+func commands() []command {
+	return []command{
 		{"demo", "[--addr ADDR] [--dir DIR] [--once]", "run an audited bookstore on embedded SQLite with the admin UI", runDemo},
 		{"serve", serveArgs, "serve the admin UI over an entries table", runServe},
 		{"migrate", "--db DSN [--print]", "create or upgrade the entries table (or print its SQL)", runMigrate},
@@ -79,7 +79,7 @@ func usageError(format string, a ...any) error { return errUsage{fmt.Errorf(form
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "auditlog: an audit trail for Go applications\n\nUsage:\n")
-	for _, c := range commands {
+	for _, c := range commands() {
 		fmt.Fprintf(w, "  auditlog %-8s %s\n", c.name, c.args)
 		fmt.Fprintf(w, "  %-17s %s\n", "", c.summary)
 	}
@@ -117,7 +117,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 		return 0
 	}
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
 		}
