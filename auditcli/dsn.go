@@ -43,7 +43,7 @@ func ParseDSN(s string) (Target, error) {
 	if pgdsn.IsKeywordForm(s) {
 		settings, err := pgdsn.ParseKeywords(s)
 		if err != nil {
-			return Target{}, fmt.Errorf("invalid PostgreSQL DSN: %v", err)
+			return Target{}, fmt.Errorf("invalid PostgreSQL DSN: %w", err)
 		}
 		return Target{Dialect: auditstore.Postgres, Driver: "pgx", DSN: s, Display: pgdsn.FormatKeywords(pgdsn.RedactKeywords(settings))}, nil
 	}
@@ -76,7 +76,7 @@ func ParseDSN(s string) (Target, error) {
 		// and, for any other name, a system variable to set.
 		cfg, err := mysqldrv.ParseDSN("tcp(" + u.Host + ")/" + strings.Trim(u.Path, "/") + "?" + u.RawQuery)
 		if err != nil {
-			return Target{}, fmt.Errorf("invalid MySQL DSN: %v", err)
+			return Target{}, fmt.Errorf("invalid MySQL DSN: %w", err)
 		}
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
@@ -200,12 +200,20 @@ func (t Target) Open(ctx context.Context, create bool) (*sql.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("cannot connect to %s: %s", t.Display, oneLine(err))
+		return nil, oneLineError{"cannot connect to " + t.Display + ": ", err}
 	}
 	return db, nil
 }
 
-// oneLine keeps driver errors to one readable line.
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
+// oneLineError shows a driver error on one readable line and keeps it
+// for errors.Is and errors.As.
+type oneLineError struct {
+	prefix string
+	err    error
 }
+
+func (e oneLineError) Error() string {
+	return e.prefix + strings.Join(strings.Fields(e.err.Error()), " ")
+}
+
+func (e oneLineError) Unwrap() error { return e.err }

@@ -50,7 +50,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if *certFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 		if err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: cannot load the certificate and key: %s", oneLine(err))
+			return oneLineError{"--tls-cert/--tls-key: cannot load the certificate and key: ", err}
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
