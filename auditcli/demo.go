@@ -131,7 +131,7 @@ func openDemo(ctx context.Context, dir string) (*demoStore, error) {
 			return nil, err
 		}
 	}
-	s, err := auditgorm.Store(db)
+	s, err := auditgorm.NewStore(db)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/go-auditlog/auditlog/internal/value"
 )
 
-// Dialect returns the auditstore dialect of db.
-func Dialect(db *gorm.DB) (auditstore.Dialect, error) {
+// DialectOf returns the auditstore dialect of db.
+func DialectOf(db *gorm.DB) (auditstore.Dialect, error) {
 	if db == nil || db.Dialector == nil {
 		return "", errors.New("auditgorm: db is nil: pass an opened *gorm.DB")
 	}
@@ -27,7 +27,7 @@ func Dialect(db *gorm.DB) (auditstore.Dialect, error) {
 // Migrate creates or upgrades the auditlog_entries table of db. It is
 // idempotent and safe to run from several processes at once.
 func Migrate(ctx context.Context, db *gorm.DB) error {
-	d, err := Dialect(db)
+	d, err := DialectOf(db)
 	if err != nil {
 		return err
 	}
@@ -38,10 +38,10 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 	return auditstore.Migrate(ctx, sqlDB, d)
 }
 
-// Store returns an auditstore.Store reading through db's connection (its
+// NewStore returns an auditstore.Store reading through db's connection (its
 // transaction, if db is one).
-func Store(db *gorm.DB) (*auditstore.Store, error) {
-	d, err := Dialect(db)
+func NewStore(db *gorm.DB) (*auditstore.Store, error) {
+	d, err := DialectOf(db)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if !r.Action.Valid() {
 		return fmt.Errorf("auditgorm: Log: invalid action %d: use auditlog.ActionCreate, ActionUpdate, ActionDelete or ActionAccess", r.Action)
 	}
-	d, err := Dialect(db)
+	d, err := DialectOf(db)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func HistoryOf(ctx context.Context, db *gorm.DB, objs any, p auditstore.Page) (a
 		}
 		refs = append(refs, r)
 	}
-	s, err := Store(db)
+	s, err := NewStore(db)
 	if err != nil {
 		return auditstore.Result{}, err
 	}
@@ -277,7 +277,7 @@ func ModelHistory(ctx context.Context, db *gorm.DB, model any, p auditstore.Page
 	if err != nil {
 		return auditstore.Result{}, err
 	}
-	s, err := Store(db)
+	s, err := NewStore(db)
 	if err != nil {
 		return auditstore.Result{}, err
 	}

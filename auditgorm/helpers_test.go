@@ -144,7 +144,7 @@ func must(t *testing.T, err error) {
 // entries returns every entry in the table, oldest first.
 func entries(t *testing.T, db *gorm.DB) []auditlog.Entry {
 	t.Helper()
-	s, err := auditgorm.Store(db)
+	s, err := auditgorm.NewStore(db)
 	must(t, err)
 	var all []auditlog.Entry
 	p := auditstore.Page{Limit: 1000}

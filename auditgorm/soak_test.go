@@ -44,7 +44,7 @@ func TestSoak(t *testing.T) {
 			for i := 0; i < counters; i++ {
 				must(t, db.Create(&Counter{}).Error)
 			}
-			store, err := auditgorm.Store(db)
+			store, err := auditgorm.NewStore(db)
 			must(t, err)
 			ui, err := auditui.New(auditui.Options{Store: store, Authorize: func(*http.Request) bool { return true }})
 			must(t, err)

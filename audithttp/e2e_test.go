@@ -26,7 +26,7 @@ type Note struct {
 
 func allEntries(t *testing.T, db *gorm.DB) []auditlog.Entry {
 	t.Helper()
-	s, err := auditgorm.Store(db)
+	s, err := auditgorm.NewStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}

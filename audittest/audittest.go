@@ -39,7 +39,7 @@ func Entries(t testing.TB, db *gorm.DB) []auditlog.Entry {
 }
 
 func entries(db *gorm.DB) ([]auditlog.Entry, error) {
-	s, err := auditgorm.Store(db)
+	s, err := auditgorm.NewStore(db)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 // Mount the UI under /audit on a ServeMux, behind the application's own
 // authentication; Authorize decides who may read the log.
 func Example() {
-	store, cleanup := exampleStore() // auditgorm.Store(db) in an application
+	store, cleanup := exampleStore() // auditgorm.NewStore(db) in an application
 	defer cleanup()
 	ui, err := auditui.New(auditui.Options{
 		Store:  store,

@@ -76,7 +76,7 @@ type Handler struct {
 // New checks opts and parses the templates.
 func New(opts Options) (*Handler, error) {
 	if opts.Store == nil {
-		return nil, errors.New("auditui: Options.Store is required: pass an auditstore.Store (auditgorm.Store(db) gives one)")
+		return nil, errors.New("auditui: Options.Store is required: pass an auditstore.Store (auditgorm.NewStore(db) gives one)")
 	}
 	if opts.Prefix != "" && (!strings.HasPrefix(opts.Prefix, "/") || strings.HasSuffix(opts.Prefix, "/")) {
 		return nil, fmt.Errorf("auditui: Prefix %q must start with / and not end with one, such as /audit", opts.Prefix)
