@@ -23,7 +23,7 @@ import (
 
 var (
 	seedFlag  = flag.Uint64("seed", 0, "seed of the random tests (TestReplayEqualsTable, TestCrashSafety); 0: random")
-	replayOps  = flag.Int("replay-ops", 2000, "GORM writes per database in TestReplayEqualsTable")
+	replayOps = flag.Int("replay-ops", 2000, "GORM writes per database in TestReplayEqualsTable")
 )
 
 // RItem, RTag and RKey are the replay test's audited tables.
