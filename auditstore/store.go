@@ -57,6 +57,20 @@ func encodeTime(d Dialect, t time.Time) any {
 	return t
 }
 
+// The timestamps every supported database stores and compares alike:
+// MySQL's DATETIME and SQLite's fixed-width text end with year 9999, and no
+// driver writes a year before 1. Entries, cursors and filters stay inside.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// ValidTimestamp reports whether t is inside the range that every supported
+// database stores: 0001-01-01 to 9999-12-31 (UTC).
+func ValidTimestamp(t time.Time) bool {
+	return !t.Before(minTime) && !t.After(maxTime)
+}
+
 // decodeTime reads a timestamp column. On MySQL the wall clock the driver
 // returns is UTC whatever zone it was parsed in.
 func decodeTime(d Dialect, v any) (time.Time, error) {
@@ -345,6 +359,8 @@ func validateEntry(e *auditlog.Entry) error {
 		return fmt.Errorf("auditstore: object key of %s is longer than 255 bytes", e.Model)
 	case e.RemotePort < 0 || e.RemotePort > 65535:
 		return fmt.Errorf("auditstore: remote port %d is out of range", e.RemotePort)
+	case !e.Timestamp.IsZero() && !ValidTimestamp(e.Timestamp):
+		return fmt.Errorf("auditstore: entry for %s has timestamp %s outside the years 1 to 9999", e.Model, e.Timestamp.UTC().Format(time.RFC3339))
 	}
 	for _, raw := range []json.RawMessage{e.SerializedData, e.AdditionalData} {
 		if len(raw) > 0 && !json.Valid(raw) {
@@ -467,6 +483,11 @@ type Result struct {
 // ErrInvalidCursor is returned for a cursor that was not produced by List.
 var ErrInvalidCursor = errors.New("auditstore: invalid cursor")
 
+// ErrInvalidFilter is returned for a filter that no query can serve: an
+// unknown action, an over-long search text, a time outside the years 1 to
+// 9999. The error's text says which.
+var ErrInvalidFilter = errors.New("auditstore: invalid filter")
+
 type cursor struct {
 	micros int64
 	id     int64
@@ -482,6 +503,16 @@ func CursorAfter(e auditlog.Entry) string {
 	return cursor{micros: e.Timestamp.UnixMicro(), id: e.ID}.String()
 }
 
+// CheckCursor returns nil for a cursor that List accepts, and an error
+// wrapping ErrInvalidCursor otherwise, without a query.
+func CheckCursor(s string) error {
+	_, err := parseCursor(s)
+	return err
+}
+
+// parseCursor accepts exactly the cursors List makes: "micros.id" in
+// canonical decimal, with a positive id and a time inside the range every
+// database stores. Anything else is ErrInvalidCursor, before a query runs.
 func parseCursor(s string) (cursor, error) {
 	if len(s) > 64 {
 		return cursor{}, fmt.Errorf("%w: too long", ErrInvalidCursor)
@@ -496,8 +527,14 @@ func parseCursor(s string) (cursor, error) {
 	}
 	micros, err1 := strconv.ParseInt(a, 10, 64)
 	id, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || id <= 0 {
+	if err1 != nil || err2 != nil || strconv.FormatInt(micros, 10) != a || strconv.FormatInt(id, 10) != b {
 		return cursor{}, fmt.Errorf("%w: malformed", ErrInvalidCursor)
+	}
+	if id <= 0 {
+		return cursor{}, fmt.Errorf("%w: id out of range", ErrInvalidCursor)
+	}
+	if micros < minTime.UnixMicro() || micros > maxTime.UnixMicro() {
+		return cursor{}, fmt.Errorf("%w: time out of range", ErrInvalidCursor)
 	}
 	return cursor{micros: micros, id: id}, nil
 }
@@ -660,7 +697,7 @@ func (s *Store) filter(f Filter) (*queryBuilder, error) {
 		ph := make([]string, len(f.Actions))
 		for i, a := range f.Actions {
 			if !a.Valid() {
-				return nil, fmt.Errorf("auditstore: invalid action %d in filter", a)
+				return nil, fmt.Errorf("%w: action %d", ErrInvalidFilter, a)
 			}
 			ph[i] = q.arg(int16(a))
 		}
@@ -677,11 +714,16 @@ func (s *Store) filter(f Filter) (*queryBuilder, error) {
 	}
 	if f.Search != "" {
 		if len(f.Search) > 200 {
-			return nil, errors.New("auditstore: search text is longer than 200 bytes")
+			return nil, fmt.Errorf("%w: search text is longer than 200 bytes", ErrInvalidFilter)
 		}
 		// '!' escapes: a backslash means something else in MySQL literals.
 		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(f.Search)
 		q.where = append(q.where, "object_repr LIKE "+q.arg("%"+esc+"%")+" ESCAPE '!'")
+	}
+	for _, t := range []time.Time{f.Since, f.Until} {
+		if !t.IsZero() && !ValidTimestamp(t) {
+			return nil, fmt.Errorf("%w: time %s is outside the years 1 to 9999", ErrInvalidFilter, t.UTC().Format(time.RFC3339))
+		}
 	}
 	if !f.Since.IsZero() {
 		q.where = append(q.where, "timestamp >= "+q.arg(encodeTime(s.dialect, f.Since)))

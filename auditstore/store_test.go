@@ -187,6 +187,7 @@ func TestInsertValidation(t *testing.T) {
 		{Model: "m", ObjectPK: ""},
 		{Model: "m", ObjectPK: "1", RemotePort: 70000},
 		{Model: "m", ObjectPK: "1", AdditionalData: []byte("{")},
+		{Model: "m", ObjectPK: "1", Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, // no cursor could follow it
 	} {
 		if err := auditstore.Insert(ctx, sqlDB, auditstore.SQLite, []auditlog.Entry{e}); err == nil {
 			t.Errorf("entry %+v accepted", e)

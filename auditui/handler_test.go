@@ -3,6 +3,7 @@ package auditui_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -26,15 +27,22 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 const xss = `<script>alert("x")</script>`
 
-// fixture fills a store with a small, fixed audit log.
-func fixture(t testing.TB) *auditstore.Store {
+// fixture fills a SQLite store with a small, fixed audit log.
+func fixture(t testing.TB) *auditstore.Store { return fixtureOn(t, "sqlite") }
+
+// fixtureOn fills a store on the named test database with the fixed log.
+func fixtureOn(t testing.TB, name string) *auditstore.Store {
 	t.Helper()
-	db := testdb.Open(t, "sqlite")
+	db := testdb.Open(t, name)
 	sqlDB, err := db.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := auditstore.New(sqlDB, auditstore.SQLite)
+	d, err := auditstore.ParseDialect(db.Dialector.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auditstore.New(sqlDB, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,5 +371,39 @@ func TestHistoryFindsTextKeysThatLookNumeric(t *testing.T) {
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
 			t.Fatalf("%s: %d, %q missing", target, rec.Code, want)
 		}
+	}
+}
+
+// Tampered cursors and times outside what a database stores are a 400 on
+// every database, never a 500.
+func TestBadInputIs400OnEveryDatabase(t *testing.T) {
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	targets := []string{
+		"/?cursor=" + b64("9223372036854775807.1"),
+		"/?cursor=" + b64("-9223372036854775808.1"),
+		"/?cursor=" + b64("253402300800000000.1"),
+		"/?cursor=" + b64("-62135596800000001.1"),
+		"/?cursor=" + b64("1700000000000000.9223372036854775808"),
+		"/?cursor=" + b64("1700000000000000.-5"),
+		"/?cursor=" + b64("+1700000000000000.1"),
+		"/?model=books&cursor=" + b64("9223372036854775807.1"),
+		"/history?obj=books:1&cursor=" + b64("9223372036854775807.1"),
+		"/export?format=csv&cursor=" + b64("9223372036854775807.1"),
+		"/?since=0000-01-01",
+		"/?since=" + url.QueryEscape("0001-01-01T00:30:00+01:00"),
+		"/?until=0000-06-01T10:00",
+		"/export?format=jsonl&since=0000-01-01",
+	}
+	for _, name := range testdb.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newUI(t, fixtureOn(t, name), auditui.Options{})
+			for _, target := range targets {
+				rec := get(h, "GET", target)
+				if rec.Code != http.StatusBadRequest {
+					t.Errorf("%s: %d, want 400\n%s", target, rec.Code, rec.Body.String())
+				}
+			}
+		})
 	}
 }

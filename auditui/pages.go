@@ -78,6 +78,9 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 		return nil, errors.New("until must be later than since")
 	}
 	if c := v.Get("cursor"); c != "" {
+		if auditstore.CheckCursor(c) != nil {
+			return nil, errBadCursor
+		}
 		q.page.Cursor = c
 	}
 	if l := v.Get("limit"); l != "" {
@@ -90,21 +93,29 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 	return q, nil
 }
 
+// errBadCursor is the viewer's message for a cursor that List refuses.
+var errBadCursor = errors.New("the page cursor is not valid: start again from the first page")
+
 // parseTime accepts a date or a date and time (as a datetime-local input
 // sends it) in loc, or RFC 3339.
 func parseTime(s string, loc *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
+	t, err := time.Parse(time.RFC3339, s)
 	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
+		if err == nil {
+			break
 		}
+		t, err = time.ParseInLocation(layout, s, loc)
 	}
-	return time.Time{}, fmt.Errorf("%q is not a date: use 2006-01-02 or 2006-01-02T15:04", s)
+	switch {
+	case err != nil:
+		return time.Time{}, fmt.Errorf("%q is not a date: use 2006-01-02 or 2006-01-02T15:04", s)
+	case !auditstore.ValidTimestamp(t):
+		return time.Time{}, fmt.Errorf("%q is outside the years 1 to 9999 (UTC)", s)
+	}
+	return t, nil
 }
 
 // row is an entry as a list shows it.
@@ -208,12 +219,8 @@ type pager struct {
 func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, q *query, path string, keep url.Values) (pager, bool) {
 	var p pager
 	res, err := h.opts.Store.List(r.Context(), q.filter, q.page)
-	if errors.Is(err, auditstore.ErrInvalidCursor) {
-		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
-		return p, false
-	}
 	if err != nil {
-		h.serverError(w, r, err)
+		h.storeError(w, r, err)
 		return p, false
 	}
 	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
@@ -237,7 +244,7 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, q *query, path s
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	q, err := h.parseQuery(r)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+		h.badQuery(w, r, err)
 		return
 	}
 	pg, ok := h.fetch(w, r, q, "/", q.form)
@@ -383,7 +390,7 @@ type historyPage struct {
 func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 	q, err := h.parseQuery(r)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+		h.badQuery(w, r, err)
 		return
 	}
 	objs := r.URL.Query()["obj"]
@@ -410,12 +417,34 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "history", p)
 }
 
+// badQuery answers parameters that parseQuery refused.
+func (h *Handler) badQuery(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errBadCursor) {
+		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
+		return
+	}
+	h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+}
+
+// storeError answers a failed read: a 400 for what the viewer gave, a 500
+// (logged) for the rest.
+func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, auditstore.ErrInvalidCursor):
+		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
+	case errors.Is(err, auditstore.ErrInvalidFilter):
+		h.fail(w, r, http.StatusBadRequest, "Bad filter", strings.TrimPrefix(err.Error(), "auditstore: "))
+	default:
+		h.serverError(w, r, err)
+	}
+}
+
 // export streams the filtered list as CSV or JSON Lines, page by page, in
 // constant memory.
 func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	q, err := h.parseQuery(r)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, "Bad filter", err.Error())
+		h.badQuery(w, r, err)
 		return
 	}
 	format := r.URL.Query().Get("format")
@@ -465,7 +494,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err != nil && !started:
-		h.serverError(w, r, err)
+		h.storeError(w, r, err)
 		return
 	case err != nil:
 		h.opts.Logger.ErrorContext(r.Context(), "auditui: export interrupted", "error", err)
