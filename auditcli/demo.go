@@ -317,7 +317,8 @@ var shopPage = template.Must(template.New("shop").Parse(`<!doctype html>
 </tbody></table></main></body></html>`))
 
 // handler serves the shop and, under /audit/, the admin UI. Both answer
-// loopback clients only: the demo has no login.
+// loopback clients that address this machine by a loopback name only: the
+// demo has no login.
 func (d *demoStore) handler() (http.Handler, error) {
 	p, _ := d.db.Config.Plugins["auditlog"].(*auditgorm.Plugin)
 	ui, err := auditui.New(auditui.Options{Store: d.store, Prefix: "/audit", Title: "Bookstore audit log",
@@ -396,7 +397,9 @@ func (d *demoStore) handler() (http.Handler, error) {
 		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
-	return loopbackGuard(mw(mux)), nil
+	// Loopback clients addressing this machine by name only: a web page whose
+	// host name resolves to 127.0.0.1 (DNS rebinding) is refused.
+	return auditui.HostGuard(auditui.LoopbackHosts(), loopbackGuard(mw(mux)))
 }
 
 func loopbackOnly(r *http.Request) bool {

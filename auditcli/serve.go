@@ -63,7 +63,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	ui, err := auditui.New(auditui.Options{Store: s, Authorize: authorize, TimeZone: loc})
+	opts := auditui.Options{Store: s, Authorize: authorize, TimeZone: loc}
+	if a.insecure { // access by network position: answer this machine's host names only (DNS rebinding)
+		opts.AllowedHosts = auditui.LoopbackHosts()
+	}
+	ui, err := auditui.New(opts)
 	if err != nil {
 		return err
 	}

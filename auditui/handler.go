@@ -63,11 +63,24 @@ type Options struct {
 	// Logger receives errors that are answered with a 500 page. Default:
 	// slog.Default().
 	Logger *slog.Logger
+	// AllowedHosts, when set, restricts the Host header (with any port) of
+	// the requests the UI answers: host names, IP addresses, or CIDR prefixes
+	// such as 127.0.0.0/8. Other requests get 421 Misdirected Request. Set it
+	// (LoopbackHosts() on a loopback listener) whenever Authorize grants
+	// access by where a request comes from rather than by credentials: a web
+	// page whose host name an attacker resolves to your server (DNS
+	// rebinding) is same-origin with it and sends no credentials, but its
+	// Host header is the attacker's name. Default: nil, every host, because
+	// an application's own authentication (cookies, basic auth, tokens) is
+	// bound to its host name and the UI cannot know the names it is served
+	// under.
+	AllowedHosts []string
 }
 
 // Handler serves the UI.
 type Handler struct {
 	opts  Options
+	hosts *hostMatcher // nil: every host
 	css   []byte
 	etag  string
 	pages map[string]*template.Template
@@ -100,6 +113,16 @@ func New(opts Options) (*Handler, error) {
 		opts.Logger = slog.Default()
 	}
 	h := &Handler{opts: opts, pages: map[string]*template.Template{}}
+	if opts.AllowedHosts != nil {
+		if len(opts.AllowedHosts) == 0 {
+			return nil, errors.New("auditui: AllowedHosts is empty, which would refuse every request: leave it nil to answer every host, or list the hosts (auditui.LoopbackHosts() for this machine)")
+		}
+		m, err := newHostMatcher(opts.AllowedHosts)
+		if err != nil {
+			return nil, err
+		}
+		h.hosts = m
+	}
 	base, err := template.New("").Funcs(h.funcs()).ParseFS(files, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("auditui: parse templates: %w", err)
@@ -131,6 +154,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("X-Frame-Options", "DENY")
+	if h.hosts != nil && !h.hosts.allows(r) {
+		h.fail(w, r, http.StatusMisdirectedRequest, "Wrong host name", h.hosts.message(r))
+		return
+	}
 	path := r.URL.Path
 	if h.opts.Prefix != "" {
 		rest, ok := strings.CutPrefix(path, h.opts.Prefix)

@@ -407,3 +407,65 @@ func TestBadInputIs400OnEveryDatabase(t *testing.T) {
 		})
 	}
 }
+
+// With AllowedHosts, requests addressed to any other host name get 421
+// and no data, whatever the port; without it, every host is answered.
+func TestAllowedHosts(t *testing.T) {
+	t.Parallel()
+	s := fixture(t)
+	h := newUI(t, s, auditui.Options{AllowedHosts: auditui.LoopbackHosts()})
+	request := func(h http.Handler, host, target string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Host = host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec
+	}
+	for _, host := range []string{"localhost", "localhost:8080", "LocalHost:1", "127.0.0.1", "127.0.0.1:8080", "127.255.255.254:9", "[::1]", "[::1]:8080", "[::ffff:127.0.0.1]:80"} {
+		if rec := request(h, host, "/export?format=csv"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "Dune") {
+			t.Errorf("Host %q: %d", host, rec.Code)
+		}
+	}
+	for _, host := range []string{"attacker.example", "attacker.example:8080", "127.0.0.1.attacker.example", "localhost.attacker.example:8080",
+		"localhost.", "0.0.0.0:8080", "[::]:8080", "[::2]:8080", "10.0.0.1", "[fe80::1%25lo]:8080", ""} {
+		for _, target := range []string{"/", "/export?format=csv", "/entries/1", "/assets/style.css"} {
+			rec := request(h, host, target)
+			body := rec.Body.String()
+			if rec.Code != http.StatusMisdirectedRequest || strings.Contains(body, "Dune") || !strings.Contains(body, "DNS rebinding") {
+				t.Fatalf("Host %q %s: %d\n%s", host, target, rec.Code, body)
+			}
+		}
+	}
+	if rec := request(h, `"><script>x</script>`, "/"); strings.Contains(rec.Body.String(), "<script>") || rec.Code != http.StatusMisdirectedRequest {
+		t.Fatalf("hostile Host header: %d\n%s", rec.Code, rec.Body.String())
+	}
+	named := newUI(t, s, auditui.Options{AllowedHosts: []string{"audit.example.com", "192.0.2.0/24"}})
+	for host, want := range map[string]int{"audit.example.com": 200, "AUDIT.example.com:443": 200, "192.0.2.7:8080": 200, "example.com": 421, "192.0.3.1": 421, "localhost": 421} {
+		if rec := request(named, host, "/"); rec.Code != want {
+			t.Errorf("named list, Host %q: %d, want %d", host, rec.Code, want)
+		}
+	}
+	// The library default answers every host: the application's own
+	// credentials are bound to its host names.
+	if rec := request(newUI(t, s, auditui.Options{}), "attacker.example", "/"); rec.Code != 200 {
+		t.Fatalf("default: %d", rec.Code)
+	}
+	for _, bad := range [][]string{{}, {""}, {"localhost:8080"}, {"*.example.com"}, {"http://localhost"}, {"[::1]"}, {"a b"}} {
+		if _, err := auditui.New(auditui.Options{Store: s, AllowedHosts: bad}); err == nil {
+			t.Errorf("AllowedHosts %q accepted", bad)
+		}
+		if _, err := auditui.HostGuard(bad, http.NotFoundHandler()); err == nil {
+			t.Errorf("HostGuard %q accepted", bad)
+		}
+	}
+	g, err := auditui.HostGuard(auditui.LoopbackHosts(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("secret")) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := request(g, "attacker.example:8080", "/"); rec.Code != http.StatusMisdirectedRequest || strings.Contains(rec.Body.String(), "secret") || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("guard: %d %q", rec.Code, rec.Body.String())
+	}
+	if rec := request(g, "127.0.0.1:8080", "/"); rec.Code != 200 || rec.Body.String() != "secret" {
+		t.Fatalf("guard, loopback: %d", rec.Code)
+	}
+}

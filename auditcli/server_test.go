@@ -1,0 +1,123 @@
+package auditcli_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-auditlog/auditlog/auditcli"
+)
+
+// startServer runs an auditlog command that serves (serve, demo) until the
+// test ends, and returns the base URL it prints.
+func startServer(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- auditcli.Run(ctx, args, auditcli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("%s exited %d: %s", args[0], code, errb.String())
+		}
+	})
+	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`)
+	for i := 0; i < 500; i++ {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return "http://" + m[1]
+		}
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("%s exited %d before serving: %s %s", args[0], code, out.String(), errb.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not start: %s %s", args[0], out.String(), errb.String())
+	return ""
+}
+
+// noRedirects is a client that shows redirects instead of following them.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// send makes a request with the given Host header and extra headers, and
+// returns the status and body.
+func send(t *testing.T, method, base, path, host string, form url.Values, headers map[string]string) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// serve --insecure-no-auth answers loopback host names only: a web page
+// whose own name resolves to 127.0.0.1 (DNS rebinding) gets nothing.
+func TestServeInsecureAnswersLoopbackHostsOnly(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	base := startServer(t, "serve", "--db", path, "--addr", "127.0.0.1:0", "--insecure-no-auth")
+	port := base[strings.LastIndex(base, ":")+1:]
+	for _, host := range []string{"attacker.example", "attacker.example:" + port, "127.0.0.1.attacker.example:" + port, "0.0.0.0:" + port} {
+		for _, target := range []string{"/export?format=csv", "/", "/entries/1"} {
+			code, body := send(t, "GET", base, target, host, nil, nil)
+			if code != http.StatusMisdirectedRequest || strings.Contains(body, "Dune") || !strings.Contains(body, "DNS rebinding") {
+				t.Fatalf("Host %q %s: %d\n%s", host, target, code, body)
+			}
+		}
+	}
+	for _, host := range []string{"", "localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port} {
+		if code, body := send(t, "GET", base, "/export?format=csv", host, nil, nil); code != 200 || !strings.Contains(body, "Dune") {
+			t.Fatalf("Host %q: %d", host, code)
+		}
+	}
+}
+
+// The demo answers loopback host names only, on the shop and the audit
+// log alike, and a rebinding page cannot change a book.
+func TestDemoAnswersLoopbackHostsOnly(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, "demo", "--addr", "127.0.0.1:0", "--dir", t.TempDir())
+	port := base[strings.LastIndex(base, ":")+1:]
+	evil := "attacker.example:" + port
+	for _, target := range []string{"/", "/audit/", "/audit/export?format=csv", "/audit/assets/style.css"} {
+		if code, body := send(t, "GET", base, target, evil, nil, nil); code != http.StatusMisdirectedRequest || strings.Contains(body, "Dune") {
+			t.Fatalf("%s: %d\n%s", target, code, body)
+		}
+	}
+	code, _ := send(t, "POST", base, "/books/2/delete", evil, url.Values{}, map[string]string{
+		"Origin": "http://" + evil, "Sec-Fetch-Site": "same-origin", "Cookie": "demo_user=2"})
+	if code != http.StatusMisdirectedRequest {
+		t.Fatalf("rebinding delete: %d", code)
+	}
+	if code, body := send(t, "GET", base, "/", "localhost:"+port, nil, nil); code != 200 || !strings.Contains(body, "Dune Messiah") {
+		t.Fatalf("shop on localhost: %d, book 2 missing", code)
+	}
+}
