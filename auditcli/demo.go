@@ -305,14 +305,15 @@ var shopPage = template.Must(template.New("shop").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo bookstore</title><link rel="stylesheet" href="/audit/assets/style.css"></head>
 <body><header class="top"><span class="brand">Demo bookstore</span>
-<form method="post" action="/act-as"><label>Acting as <select name="user">{{range .Users}}<option value="{{.ID}}"{{if eq .ID $.Me.ID}} selected{{end}}>{{.Name}}</option>{{end}}</select></label> <button type="submit">Switch</button></form>
+<form method="post" action="/act-as"><label>Acting as <select name="user">{{if not .Me.ID}}<option value="" selected disabled>choose…</option>{{end}}{{range .Users}}<option value="{{.ID}}"{{if eq .ID $.Me.ID}} selected{{end}}>{{.Name}}</option>{{end}}</select></label> <button type="submit">{{if .Me.ID}}Switch{{else}}Choose{{end}}</button></form>
 <span class="tz"><a href="/audit/">Open the audit log »</a></span></header>
 <main><h1>Books</h1>
+{{if not .Me.ID}}<p class="empty">Choose who you are (above) to change books: every change is recorded as that user's.</p>{{end}}
 <table class="entries"><thead><tr><th scope="col">Title</th><th scope="col">Price</th><th scope="col">Stock</th><th scope="col">Tags</th><th scope="col">Change</th><th scope="col">History</th></tr></thead><tbody>
 {{range .Books}}<tr><td>{{.Title}}</td><td>{{.Price}}</td><td>{{.Stock}}</td><td>{{range $i, $t := .Tags}}{{if $i}}, {{end}}{{$t.Name}}{{end}}</td>
-<td><form method="post" action="/books/{{.ID}}/price"><label>Price <input name="price" value="{{.Price}}" size="6"></label> <button type="submit">Save</button></form>
+<td>{{if $.Me.ID}}<form method="post" action="/books/{{.ID}}/price"><label>Price <input name="price" value="{{.Price}}" size="6"></label> <button type="submit">Save</button></form>
 <form method="post" action="/books/{{.ID}}/tag"><label>Tag <select name="tag">{{range $.Tags}}<option value="{{.ID}}">{{.Name}}</option>{{end}}</select></label> <button type="submit">Add</button></form>
-<form method="post" action="/books/{{.ID}}/delete"><button type="submit">Delete</button></form></td>
+<form method="post" action="/books/{{.ID}}/delete"><button type="submit">Delete</button></form>{{else}}—{{end}}</td>
 <td><a href="/audit/history?obj=books:{{.ID}}">history</a></td></tr>{{end}}
 </tbody></table></main></body></html>`))
 
@@ -326,17 +327,14 @@ func (d *demoStore) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The user is the one chosen on the shop page, or nobody: a request
+	// without the cookie is never recorded as someone's.
 	mw, err := audithttp.New(audithttp.Config{Actor: func(r *http.Request) (auditlog.Actor, bool) {
 		c, err := r.Cookie("demo_user")
 		if err != nil {
-			return demoUsers[0], true
+			return auditlog.Actor{}, false
 		}
-		for _, u := range demoUsers {
-			if u.ID == c.Value {
-				return u, true
-			}
-		}
-		return demoUsers[0], true
+		return demoUser(c.Value)
 	}})
 	if err != nil {
 		return nil, err
@@ -364,10 +362,19 @@ func (d *demoStore) handler() (http.Handler, error) {
 		_, _ = w.Write(page.Bytes())
 	})
 	mux.HandleFunc("POST /act-as", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: "demo_user", Value: r.FormValue("user"), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		u, ok := demoUser(r.FormValue("user"))
+		if !ok {
+			http.Error(w, "no such demo user: choose alice, bob or carol on the shop page", http.StatusBadRequest)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "demo_user", Value: u.ID, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("POST /books/{id}/{op}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := auditlog.ActorFromContext(r.Context()); !ok {
+			http.Error(w, "refused: choose who you are on the shop page (/) first; the demo records every change as a chosen user's", http.StatusForbidden)
+			return
+		}
 		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		if err != nil {
 			http.Error(w, "bad book id", http.StatusBadRequest)
@@ -399,7 +406,42 @@ func (d *demoStore) handler() (http.Handler, error) {
 	})
 	// Loopback clients addressing this machine by name only: a web page whose
 	// host name resolves to 127.0.0.1 (DNS rebinding) is refused.
-	return auditui.HostGuard(auditui.LoopbackHosts(), loopbackGuard(mw(mux)))
+	return auditui.HostGuard(auditui.LoopbackHosts(), loopbackGuard(sameOrigin(mw(mux))))
+}
+
+func demoUser(id string) (auditlog.Actor, bool) {
+	for _, u := range demoUsers {
+		if u.ID == id {
+			return u, true
+		}
+	}
+	return auditlog.Actor{}, false
+}
+
+// sameOrigin refuses every state-changing request that does not prove it
+// comes from the demo's own pages: a browser sends Sec-Fetch-Site (or, when
+// older, Origin) with every form post, and a page on another site cannot
+// forge either. A request with neither is refused too, so a client outside a
+// browser must send Origin. It relies on HostGuard: under DNS rebinding the
+// attacker's page would be same-origin with its own host name.
+func sameOrigin(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("Sec-Fetch-Site") == "" && r.Header.Get("Origin") == "" {
+			http.Error(w, "refused: a change must come from the demo's own pages (a browser sends Sec-Fetch-Site or Origin; from a script, send Origin: http://"+r.Host+")", http.StatusForbidden)
+			return
+		}
+		if err := cop.Check(r); err != nil {
+			http.Error(w, "refused: a change must come from the demo's own pages, not from another site", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func loopbackOnly(r *http.Request) bool {

@@ -121,3 +121,64 @@ func TestDemoAnswersLoopbackHostsOnly(t *testing.T) {
 		t.Fatalf("shop on localhost: %d, book 2 missing", code)
 	}
 }
+
+// Every write in the demo needs a same-origin proof (Sec-Fetch-Site or
+// Origin) and a chosen user: a cross-site form cannot change a book, and a
+// request without the demo's cookie is nobody's, so it is refused rather
+// than recorded as someone's.
+func TestDemoWritesNeedSameOriginAndAUser(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, "demo", "--addr", "127.0.0.1:0", "--dir", t.TempDir())
+	self := strings.TrimPrefix(base, "http://")
+	bob := "demo_user=2"
+	sameSite := map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin", "Cookie": bob}
+	refused := []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"cross-site fetch metadata", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example", "Cookie": bob}},
+		{"same-site fetch metadata", map[string]string{"Sec-Fetch-Site": "same-site", "Cookie": bob}},
+		{"foreign origin, old browser", map[string]string{"Origin": "https://evil.example", "Cookie": bob}},
+		{"opaque origin", map[string]string{"Origin": "null", "Cookie": bob}},
+		{"origin on another port", map[string]string{"Origin": "http://127.0.0.1:1", "Cookie": bob}},
+		{"no proof at all", map[string]string{"Cookie": bob}},
+		{"no user", map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin"}},
+		{"unknown user", map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin", "Cookie": "demo_user=999"}},
+	}
+	_, before := send(t, "GET", base, "/audit/export?format=csv&model=books", "", nil, nil)
+	for _, tc := range refused {
+		for _, op := range []struct {
+			path string
+			form url.Values
+		}{{"/books/2/delete", url.Values{}}, {"/books/2/price", url.Values{"price": {"0.01"}}}, {"/books/2/tag", url.Values{"tag": {"1"}}}} {
+			if code, body := send(t, "POST", base, op.path, "", op.form, tc.headers); code != http.StatusForbidden && code != http.StatusUnauthorized {
+				t.Fatalf("%s, %s: %d\n%s", tc.name, op.path, code, body)
+			}
+		}
+	}
+	code, body := send(t, "GET", base, "/audit/export?format=csv&model=books", "", nil, nil)
+	if code != 200 || body != before || !strings.Contains(body, "Dune Messiah") {
+		t.Fatalf("a refused write was recorded: %d\n%s", code, body)
+	}
+	if code, body := send(t, "GET", base, "/", "", nil, nil); code != 200 || !strings.Contains(body, "Choose who you are") || !strings.Contains(body, "Dune Messiah") {
+		t.Fatalf("shop without a user: %d\n%s", code, body)
+	}
+	// Choosing a user is a write too.
+	if code, _ := send(t, "POST", base, "/act-as", "", url.Values{"user": {"2"}}, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}); code != http.StatusForbidden {
+		t.Fatalf("cross-site act-as: %d", code)
+	}
+	if code, _ := send(t, "POST", base, "/act-as", "", url.Values{"user": {"mallory"}}, map[string]string{"Origin": base}); code != http.StatusBadRequest {
+		t.Fatalf("unknown user: %d", code)
+	}
+	if code, _ := send(t, "POST", base, "/act-as", "", url.Values{"user": {"2"}}, map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin"}); code != http.StatusSeeOther {
+		t.Fatalf("act-as: %d", code)
+	}
+	// The browser's own form, as Chromium sends it, works and is bob's.
+	if code, body := send(t, "POST", base, "/books/2/delete", self, url.Values{}, sameSite); code != http.StatusSeeOther {
+		t.Fatalf("same-origin delete: %d\n%s", code, body)
+	}
+	code, body = send(t, "GET", base, "/audit/export?format=csv&model=books&pk=2&action=delete", "", nil, nil)
+	if code != 200 || !strings.Contains(body, ",delete,books,2,Dune Messiah,") || !strings.Contains(body, ",2,bob,") {
+		t.Fatalf("the delete is not bob's: %d\n%s", code, body)
+	}
+}
