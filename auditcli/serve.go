@@ -32,11 +32,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	keyFile := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
 	tz := fs.String("tz", "UTC", "default display time zone")
+	timeout := fs.Duration("query-timeout", auditui.DefaultQueryTimeout, "stop a page's database query after this long and answer 503")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		return usageError("--tls-cert and --tls-key go together")
+	}
+	if *timeout <= 0 {
+		return usageError("--query-timeout must be positive, such as 5s")
 	}
 	authorize, err := authorizer(env, a, *addr)
 	if err != nil {
@@ -63,7 +67,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	opts := auditui.Options{Store: s, Authorize: authorize, TimeZone: loc}
+	opts := auditui.Options{Store: s, Authorize: authorize, TimeZone: loc, QueryTimeout: *timeout}
 	if a.insecure { // access by network position: answer this machine's host names only (DNS rebinding)
 		opts.AllowedHosts = auditui.LoopbackHosts()
 	}

@@ -182,3 +182,18 @@ func TestDemoWritesNeedSameOriginAndAUser(t *testing.T) {
 		t.Fatalf("the delete is not bob's: %d\n%s", code, body)
 	}
 }
+
+// serve --query-timeout bounds each query: past it, a page is a 503.
+func TestServeQueryTimeout(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	base := startServer(t, "serve", "--db", path, "--addr", "127.0.0.1:0", "--insecure-no-auth", "--query-timeout", "1ns")
+	if code, body := send(t, "GET", base, "/?model=books", "", nil, nil); code != http.StatusServiceUnavailable || !strings.Contains(body, "took longer than 1ns") {
+		t.Fatalf("%d\n%s", code, body)
+	}
+	for _, bad := range []string{"0s", "-1s", "soon"} {
+		if r := run(t, "", false, "serve", "--db", path, "--insecure-no-auth", "--query-timeout", bad); r.code != 2 {
+			t.Fatalf("--query-timeout %s: %+v", bad, r)
+		}
+	}
+}

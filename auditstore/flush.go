@@ -164,9 +164,30 @@ const EachPageSize = 1000
 // EachPageSize entries per query, so memory stays constant however many
 // entries match. It stops at the first error fn returns.
 func (s *Store) Each(ctx context.Context, f Filter, fn func(auditlog.Entry) error) error {
+	return s.EachWith(ctx, f, EachOptions{}, fn)
+}
+
+// EachOptions bound the queries of EachWith.
+type EachOptions struct {
+	// QueryTimeout bounds each page's query, not the whole walk, which lasts
+	// as long as fn takes. A page that times out ends the walk with an error
+	// that wraps context.DeadlineExceeded. 0: no bound.
+	QueryTimeout time.Duration
+}
+
+// EachWith is Each with bounds on each query.
+func (s *Store) EachWith(ctx context.Context, f Filter, o EachOptions, fn func(auditlog.Entry) error) error {
 	page := Page{Limit: EachPageSize}
+	list := func() (Result, error) {
+		if o.QueryTimeout <= 0 {
+			return s.List(ctx, f, page)
+		}
+		qctx, cancel := context.WithTimeout(ctx, o.QueryTimeout)
+		defer cancel()
+		return s.List(qctx, f, page)
+	}
 	for {
-		res, err := s.List(ctx, f, page)
+		res, err := list()
 		if err != nil {
 			return err
 		}

@@ -589,7 +589,7 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	sqlText += " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
 	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
 	if err != nil {
-		return Result{}, fmt.Errorf("auditstore: list entries: %w", err)
+		return Result{}, queryErr(ctx, "list entries", err)
 	}
 	defer rows.Close()
 	var res Result
@@ -601,7 +601,7 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 		res.Entries = append(res.Entries, e)
 	}
 	if err := rows.Err(); err != nil {
-		return Result{}, fmt.Errorf("auditstore: list entries: %w", err)
+		return Result{}, queryErr(ctx, "list entries", err)
 	}
 	if len(res.Entries) > limit {
 		res.Entries = res.Entries[:limit]
@@ -663,6 +663,17 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
 
+// queryErr wraps the error of a query. When the query's context was
+// cancelled or ran out of time, the error wraps the context's error too,
+// whatever the driver said, so errors.Is(err, context.DeadlineExceeded)
+// tells a timeout on every database.
+func queryErr(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("auditstore: %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("auditstore: %s: %w", op, err)
+}
+
 // ErrNotFound is returned by Get for an id that has no entry.
 var ErrNotFound = errors.New("auditstore: entry not found")
 
@@ -672,12 +683,12 @@ func (s *Store) Get(ctx context.Context, id int64) (auditlog.Entry, error) {
 	s.dialect.placeholder(&b, 1)
 	rows, err := s.db.QueryContext(ctx, "SELECT "+selectColumns+" FROM "+Table+" WHERE id = "+b.String(), id)
 	if err != nil {
-		return auditlog.Entry{}, fmt.Errorf("auditstore: get entry %d: %w", id, err)
+		return auditlog.Entry{}, queryErr(ctx, fmt.Sprintf("get entry %d", id), err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return auditlog.Entry{}, fmt.Errorf("auditstore: get entry %d: %w", id, err)
+			return auditlog.Entry{}, queryErr(ctx, fmt.Sprintf("get entry %d", id), err)
 		}
 		return auditlog.Entry{}, fmt.Errorf("%w: %d", ErrNotFound, id)
 	}

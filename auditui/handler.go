@@ -75,7 +75,19 @@ type Options struct {
 	// bound to its host name and the UI cannot know the names it is served
 	// under.
 	AllowedHosts []string
+	// QueryTimeout bounds every query the UI sends to the database. A page
+	// whose query takes longer is cancelled and answered with a 503 page
+	// that asks for a narrower filter, so no viewer can keep the database
+	// busy with slow lists. An export is bounded per page of
+	// auditstore.EachPageSize entries, not as a whole. Default:
+	// DefaultQueryTimeout.
+	QueryTimeout time.Duration
 }
+
+// DefaultQueryTimeout is the QueryTimeout of Options that leave it 0: far
+// above what an indexed page takes on millions of entries (milliseconds),
+// short enough that a viewer cannot tie up the database.
+const DefaultQueryTimeout = 5 * time.Second
 
 // Handler serves the UI.
 type Handler struct {
@@ -105,6 +117,12 @@ func New(opts Options) (*Handler, error) {
 		opts.PageSize = 50
 	case opts.PageSize < 1 || opts.PageSize > 500:
 		return nil, fmt.Errorf("auditui: PageSize %d is out of range: use 1 to 500", opts.PageSize)
+	}
+	switch {
+	case opts.QueryTimeout == 0:
+		opts.QueryTimeout = DefaultQueryTimeout
+	case opts.QueryTimeout < 0:
+		return nil, fmt.Errorf("auditui: QueryTimeout %s is negative: leave it 0 for the default of %s", opts.QueryTimeout, DefaultQueryTimeout)
 	}
 	if opts.DisplayName == nil {
 		opts.DisplayName = func(_, column string) string { return column }

@@ -3,6 +3,7 @@ package auditui_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -32,6 +33,13 @@ func fixture(t testing.TB) *auditstore.Store { return fixtureOn(t, "sqlite") }
 
 // fixtureOn fills a store on the named test database with the fixed log.
 func fixtureOn(t testing.TB, name string) *auditstore.Store {
+	t.Helper()
+	s, _ := fixtureWithDB(t, name)
+	return s
+}
+
+// fixtureWithDB is fixtureOn that also returns the connection pool.
+func fixtureWithDB(t testing.TB, name string) (*auditstore.Store, *sql.DB) {
 	t.Helper()
 	db := testdb.Open(t, name)
 	sqlDB, err := db.DB()
@@ -74,7 +82,7 @@ func fixtureOn(t testing.TB, name string) *auditstore.Store {
 	if err := s.Insert(context.Background(), entries); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, sqlDB
 }
 
 func newUI(t testing.TB, s *auditstore.Store, opts auditui.Options) http.Handler {

@@ -2,6 +2,7 @@ package auditui
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -218,7 +219,9 @@ type pager struct {
 // and returns false on an error.
 func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, q *query, path string, keep url.Values) (pager, bool) {
 	var p pager
-	res, err := h.opts.Store.List(r.Context(), q.filter, q.page)
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
+	defer cancel()
+	res, err := h.opts.Store.List(ctx, q.filter, q.page)
 	if err != nil {
 		h.storeError(w, r, err)
 		return p, false
@@ -347,13 +350,15 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 			return
 		}
 	}
-	e, err := h.opts.Store.Get(r.Context(), id)
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
+	defer cancel()
+	e, err := h.opts.Store.Get(ctx, id)
 	if errors.Is(err, auditstore.ErrNotFound) {
 		h.fail(w, r, http.StatusNotFound, "No such entry", fmt.Sprintf("There is no entry %d.", id))
 		return
 	}
 	if err != nil {
-		h.serverError(w, r, err)
+		h.storeError(w, r, err)
 		return
 	}
 	p := detailPage{basePage: h.base(r, fmt.Sprintf("Entry %d", id)), Entry: h.row(e, loc),
@@ -434,6 +439,10 @@ func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.fail(w, r, http.StatusBadRequest, "Bad page link", "The page cursor is not valid: start again from the first page.")
 	case errors.Is(err, auditstore.ErrInvalidFilter):
 		h.fail(w, r, http.StatusBadRequest, "Bad filter", strings.TrimPrefix(err.Error(), "auditstore: "))
+	case errors.Is(err, context.DeadlineExceeded):
+		h.opts.Logger.WarnContext(r.Context(), "auditui: query timed out", "path", r.URL.Path, "query", r.URL.RawQuery, "timeout", h.opts.QueryTimeout)
+		h.fail(w, r, http.StatusServiceUnavailable, "This list took too long",
+			fmt.Sprintf("The database took longer than %s to answer, so the query was stopped. Narrow the list with a model, an actor, an object or a time range, then try again.", h.opts.QueryTimeout))
 	default:
 		h.serverError(w, r, err)
 	}
@@ -477,7 +486,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := 0
-	err = h.opts.Store.Each(r.Context(), q.filter, func(e auditlog.Entry) error {
+	err = h.opts.Store.EachWith(r.Context(), q.filter, auditstore.EachOptions{QueryTimeout: h.opts.QueryTimeout}, func(e auditlog.Entry) error {
 		start()
 		if err := ew.Write(e); err != nil {
 			return err
