@@ -30,6 +30,10 @@ var indexes = []struct{ name, cols, partial string }{
 	{"auditlog_entries_timestamp_idx", "timestamp, id", ""},
 }
 
+// actionIndex serves a filter by action (migration 2): without it, an action
+// that few entries have is found by reading the whole table.
+const actionIndex = "auditlog_entries_action_idx"
+
 func createIndexes(d Dialect) []string {
 	out := make([]string, len(indexes))
 	for i, ix := range indexes {
@@ -97,6 +101,18 @@ var migrations = []migration{
 	remote_port INTEGER,
 	cid VARCHAR(255)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`}, createIndexes(MySQL)...),
+		},
+	},
+	{
+		version: 2,
+		name:    "index entries by action",
+		// IF NOT EXISTS: an index built by hand beforehand (CREATE INDEX
+		// CONCURRENTLY on a large PostgreSQL table) is kept. MySQL has no
+		// such clause; applyMigrations skips an index that exists.
+		up: map[Dialect][]string{
+			SQLite:   {"CREATE INDEX IF NOT EXISTS " + actionIndex + " ON " + Table + " (action, timestamp, id)"},
+			Postgres: {"CREATE INDEX IF NOT EXISTS " + actionIndex + " ON " + Table + " (action, timestamp, id)"},
+			MySQL:    {"CREATE INDEX " + actionIndex + " ON " + Table + " (action, timestamp, id)"},
 		},
 	},
 }
@@ -224,6 +240,16 @@ func applyMigrations(ctx context.Context, db execQuerier, d Dialect) error {
 			continue
 		}
 		for _, stmt := range m.up[d] {
+			if d == MySQL && strings.HasPrefix(stmt, "CREATE INDEX ") {
+				name, _, _ := strings.Cut(strings.TrimPrefix(stmt, "CREATE INDEX "), " ")
+				exists, err := mysqlIndexExists(ctx, db, name)
+				if err != nil {
+					return fmt.Errorf("auditstore: migration %d (%s): %w", m.version, m.name, err)
+				}
+				if exists {
+					continue
+				}
+			}
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("auditstore: migration %d (%s): %w", m.version, m.name, err)
 			}
@@ -241,6 +267,22 @@ func applyMigrations(ctx context.Context, db execQuerier, d Dialect) error {
 		}
 	}
 	return nil
+}
+
+// mysqlIndexExists reports whether the entries table has the named index.
+func mysqlIndexExists(ctx context.Context, db execQuerier, name string) (bool, error) {
+	rows, err := db.QueryContext(ctx, "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?", Table, name)
+	if err != nil {
+		return false, fmt.Errorf("look up index %s: %w", name, err)
+	}
+	defer rows.Close()
+	var n int
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return false, fmt.Errorf("look up index %s: %w", name, err)
+		}
+	}
+	return n > 0, rows.Err()
 }
 
 func appliedVersions(ctx context.Context, db execQuerier) (map[int]bool, error) {

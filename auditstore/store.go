@@ -457,7 +457,9 @@ type Filter struct {
 	Actions       []auditlog.Action
 	ActorID       string
 	CorrelationID string
-	// ObjectPK matches the object key text (with or without Model).
+	// ObjectPK matches the object key text. With Model it is found through
+	// the object indexes, as Objects would; without, it reads every entry
+	// in the range of the other conditions.
 	ObjectPK string
 	// Search matches entries whose object repr contains it (case-sensitive
 	// on PostgreSQL, as the collation decides elsewhere).
@@ -557,37 +559,11 @@ func (q *queryBuilder) arg(v any) string {
 // List returns one page of the entries that match f, newest first
 // (timestamp, then id). It never counts the table.
 func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
-	limit := p.Limit
-	switch {
-	case limit == 0:
-		limit = 50
-	case limit < 0 || limit > 1000:
-		return Result{}, fmt.Errorf("auditstore: page limit %d is out of range: use 1 to 1000", limit)
-	}
-	q, err := s.filter(f)
+	sqlText, args, limit, err := s.listSQL(f, p)
 	if err != nil {
 		return Result{}, err
 	}
-	if p.Cursor != "" {
-		c, err := parseCursor(p.Cursor)
-		if err != nil {
-			return Result{}, err
-		}
-		ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
-		if s.dialect == MySQL {
-			// MariaDB and MySQL plan this form as an index range; they do not
-			// use an index for row-value comparisons.
-			q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
-		} else {
-			q.where = append(q.where, "(timestamp, id) < ("+q.arg(ts)+", "+q.arg(c.id)+")")
-		}
-	}
-	sqlText := "SELECT " + selectColumns + " FROM " + Table
-	if len(q.where) > 0 {
-		sqlText += " WHERE " + strings.Join(q.where, " AND ")
-	}
-	sqlText += " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
-	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
+	rows, err := s.db.QueryContext(ctx, sqlText, args...)
 	if err != nil {
 		return Result{}, queryErr(ctx, "list entries", err)
 	}
@@ -609,6 +585,38 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 		res.Next = CursorAfter(last)
 	}
 	return res, nil
+}
+
+// listSQL builds List's statement and reports the page size.
+func (s *Store) listSQL(f Filter, p Page) (string, []any, int, error) {
+	limit := p.Limit
+	switch {
+	case limit == 0:
+		limit = 50
+	case limit < 0 || limit > 1000:
+		return "", nil, 0, fmt.Errorf("auditstore: page limit %d is out of range: use 1 to 1000", limit)
+	}
+	q, err := s.filter(f)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if p.Cursor != "" {
+		c, err := parseCursor(p.Cursor)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
+		if s.dialect == MySQL {
+			// MariaDB and MySQL plan this form as an index range; they do not
+			// use an index for row-value comparisons.
+			q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
+		} else {
+			q.where = append(q.where, "(timestamp, id) < ("+q.arg(ts)+", "+q.arg(c.id)+")")
+		}
+	}
+	sqlText := "SELECT " + selectColumns + " FROM " + Table + q.whereSQL()
+	sqlText += " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
+	return sqlText, q.args, limit, nil
 }
 
 // objects builds "(model = ? AND object_id IN (…)) OR (model = ? AND object_pk IN (…))",
@@ -720,7 +728,13 @@ func (s *Store) filter(f Filter) (*queryBuilder, error) {
 	if f.CorrelationID != "" {
 		q.where = append(q.where, "cid = "+q.arg(f.CorrelationID))
 	}
-	if f.ObjectPK != "" {
+	switch {
+	case f.ObjectPK != "" && f.Model != "":
+		// As a history: the object indexes (by integer key and by key text).
+		q.where = append(q.where, q.objects(KeyRefs(f.Model, f.ObjectPK)))
+	case f.ObjectPK != "":
+		// No index leads with the key: this reads every entry in the other
+		// filters' range. The UI asks for a model.
 		q.where = append(q.where, "object_pk = "+q.arg(f.ObjectPK))
 	}
 	if f.Search != "" {

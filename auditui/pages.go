@@ -59,6 +59,11 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 			q.form.Set(k, s)
 		}
 	}
+	if q.form.Get("pk") != "" && q.form.Get("model") == "" {
+		// No index leads with the key alone: with its model it is an object
+		// history, without it a read of the whole table.
+		return nil, errors.New("an object key needs a model: give the model too, such as model=books&pk=42")
+	}
 	f := &q.filter
 	f.Model, f.ActorID, f.CorrelationID, f.ObjectPK, f.Search = q.form.Get("model"), q.form.Get("actor"), q.form.Get("cid"), q.form.Get("pk"), q.form.Get("q")
 	if a := q.form.Get("action"); a != "" {

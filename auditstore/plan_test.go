@@ -1,0 +1,228 @@
+package auditstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// plan returns the database's plan of List's statement for f, one line per
+// step. On PostgreSQL sequential scans are priced out, so the plan shows
+// whether an index can serve the query at all, whatever the table's size.
+func plan(t *testing.T, name string, db *sql.DB, s *auditstore.Store, f auditstore.Filter) string {
+	t.Helper()
+	ctx := context.Background()
+	query, args, err := auditstore.ListSQL(s, f, auditstore.Page{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	prefix := "EXPLAIN "
+	switch name {
+	case "sqlite":
+		prefix = "EXPLAIN QUERY PLAN "
+	case "postgres":
+		if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.ExecContext(ctx, "RESET enable_seqscan") //nolint:errcheck // the connection is discarded with the test database
+	}
+	rows, err := conn.QueryContext(ctx, prefix+query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var lines []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for i, v := range vals {
+			switch {
+			case name == "sqlite" && cols[i] != "detail":
+			case name == "mysql":
+				parts = append(parts, cols[i]+"="+v.String)
+			default:
+				parts = append(parts, v.String)
+			}
+		}
+		lines = append(lines, strings.Join(parts, " "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The filters that would otherwise read the whole table are served by an
+// index range: an action (the action index), and an object key with its
+// model (the object indexes, by integer key and by key text). Checked with
+// EXPLAIN, not timing.
+func TestExpensiveFiltersUseAnIndex(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		name := gdb.Dialector.Name()
+		db, err := gdb.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := auditstore.New(db, dialectOf(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Enough rows, spread over models, objects and actions (no access),
+		// that a planner with statistics prefers a narrow index range.
+		var es []auditlog.Entry
+		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := 0; i < 3000; i++ {
+			id := int64(i % 300)
+			e := auditlog.Entry{Timestamp: base.Add(time.Duration(i) * time.Minute), Action: auditlog.Action(i % 3), Model: fmt.Sprintf("model_%d", i%5),
+				ObjectPK: fmt.Sprint(id), ObjectID: &id, ObjectRepr: fmt.Sprintf("Object %d", id), ActorID: fmt.Sprint(i % 7)}
+			if i%10 == 0 {
+				e.ObjectPK, e.ObjectID = fmt.Sprintf("sku-%d", i), nil
+			}
+			es = append(es, e)
+		}
+		if err := s.Insert(context.Background(), es); err != nil {
+			t.Fatal(err)
+		}
+		analyze := map[string]string{"sqlite": "ANALYZE", "postgres": "ANALYZE auditlog_entries", "mysql": "ANALYZE TABLE auditlog_entries"}[name]
+		if _, err := db.Exec(analyze); err != nil {
+			t.Fatal(err)
+		}
+		access := []auditlog.Action{auditlog.ActionAccess}
+		cases := []struct {
+			what    string
+			f       auditstore.Filter
+			indexes []string // every one of them must appear, each as a range
+			column  string   // the filtered column in the index condition
+		}{
+			{"an action", auditstore.Filter{Actions: access}, []string{"auditlog_entries_action_idx"}, "action"},
+			{"an action since a time", auditstore.Filter{Actions: access, Since: base}, []string{"auditlog_entries_action_idx"}, "action"},
+			{"an integer key with its model", auditstore.Filter{Model: "model_3", ObjectPK: "42"}, []string{"auditlog_entries_object_id_idx", "auditlog_entries_object_pk_idx"}, "object_"},
+			{"a text key with its model", auditstore.Filter{Model: "model_0", ObjectPK: "sku-10"}, []string{"auditlog_entries_object_pk_idx"}, "object_pk"},
+		}
+		for _, tc := range cases {
+			p := plan(t, name, db, s, tc.f)
+			for _, ix := range tc.indexes {
+				if !strings.Contains(p, ix) {
+					t.Errorf("%s: the plan does not use %s:\n%s", tc.what, ix, p)
+				}
+			}
+			var full *regexp.Regexp
+			switch name {
+			case "sqlite": // SEARCH is a range; SCAN reads a whole table or index
+				full = regexp.MustCompile(`(?m)^SCAN auditlog_entries`)
+				if !strings.Contains(p, "SEARCH auditlog_entries USING") || !strings.Contains(p, tc.column) {
+					t.Errorf("%s: no index range on %s:\n%s", tc.what, tc.column, p)
+				}
+			case "postgres": // a range has the column in its Index Cond, not in a Filter
+				full = regexp.MustCompile(`Seq Scan`)
+				if !regexp.MustCompile(`Index Cond: .*` + tc.column).MatchString(p) {
+					t.Errorf("%s: no index condition on %s:\n%s", tc.what, tc.column, p)
+				}
+			case "mysql": // access types ref and range read an index range; ALL and index read everything
+				full = regexp.MustCompile(`type=(ALL|index)\b`)
+			}
+			if full.MatchString(p) {
+				t.Errorf("%s reads a whole table or index:\n%s", tc.what, p)
+			}
+		}
+	})
+}
+
+// A table made by the first version, with entries, gets the action index
+// from Migrate, which stays idempotent; an index built by hand beforehand
+// (as CREATE INDEX CONCURRENTLY would on a large PostgreSQL table) is kept.
+func TestMigrateAddsActionIndexToExistingTables(t *testing.T) {
+	for _, name := range testdb.Names() {
+		for _, byHand := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/by_hand=%v", name, byHand), func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				gdb := testdb.OpenEmpty(t, name)
+				db, err := gdb.DB()
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := dialectOf(t, gdb.Dialector.Name())
+				stmts, err := auditstore.MigrationSQL(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, stmt := range stmts { // version 1 only, as an existing installation has it
+					if strings.Contains(stmt, "action_idx") {
+						break
+					}
+					if _, err := db.ExecContext(ctx, stmt); err != nil {
+						t.Fatalf("%s: %v", stmt, err)
+					}
+					if strings.HasPrefix(stmt, "INSERT INTO auditlog_migrations") {
+						break
+					}
+				}
+				s, _ := auditstore.New(db, d)
+				var es []auditlog.Entry
+				for i := 0; i < 100; i++ {
+					es = append(es, auditlog.Entry{Timestamp: time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC), Action: auditlog.Action(i % 4), Model: "m", ObjectPK: fmt.Sprint(i), ObjectRepr: "x"})
+				}
+				if err := s.Insert(ctx, es); err != nil {
+					t.Fatal(err)
+				}
+				if hasIndex(t, name, db, "auditlog_entries_action_idx") {
+					t.Fatal("version 1 already has the action index")
+				}
+				if byHand {
+					if _, err := db.ExecContext(ctx, "CREATE INDEX auditlog_entries_action_idx ON auditlog_entries (action, timestamp, id)"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i := 0; i < 2; i++ {
+					if err := auditstore.Migrate(ctx, db, d); err != nil {
+						t.Fatalf("run %d: %v", i+1, err)
+					}
+				}
+				if !hasIndex(t, name, db, "auditlog_entries_action_idx") {
+					t.Fatal("no action index after Migrate")
+				}
+				if n, err := s.Count(ctx, auditstore.Filter{Actions: []auditlog.Action{auditlog.ActionAccess}}); err != nil || n != 25 {
+					t.Fatalf("%d access entries after Migrate (%v), want 25", n, err)
+				}
+			})
+		}
+	}
+}
+
+func hasIndex(t *testing.T, name string, db *sql.DB, index string) bool {
+	t.Helper()
+	query := map[string]string{
+		"sqlite":   "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
+		"postgres": "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1",
+		"mysql":    "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name = ?",
+	}[name]
+	var n int
+	if err := db.QueryRow(query, index).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
