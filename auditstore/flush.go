@@ -173,11 +173,14 @@ type EachOptions struct {
 	// as long as fn takes. A page that times out ends the walk with an error
 	// that wraps context.DeadlineExceeded. 0: no bound.
 	QueryTimeout time.Duration
+	// SearchWindow bounds each page's search as Page.SearchWindow does; the
+	// walk goes on past windows without a match. 0: no bound.
+	SearchWindow int
 }
 
 // EachWith is Each with bounds on each query.
 func (s *Store) EachWith(ctx context.Context, f Filter, o EachOptions, fn func(auditlog.Entry) error) error {
-	page := Page{Limit: EachPageSize}
+	page := Page{Limit: EachPageSize, SearchWindow: o.SearchWindow}
 	list := func() (Result, error) {
 		if o.QueryTimeout <= 0 {
 			return s.List(ctx, f, page)

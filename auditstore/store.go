@@ -474,12 +474,23 @@ type Page struct {
 	Limit int
 	// Cursor is the Next of the previous page; empty for the first page.
 	Cursor string
+	// SearchWindow bounds a page of a Filter.Search, which no index can
+	// serve: the page reads at most this many of the entries that match the
+	// other conditions (newest first, after Cursor). When they run out
+	// before the page is full, the page ends there: Result.Next goes on
+	// after them and Result.SearchedTo tells how far back it read. 0: no
+	// bound, the page reads on until it is full.
+	SearchWindow int
 }
 
 // Result is one page of entries, newest first. Next is empty on the last page.
 type Result struct {
 	Entries []auditlog.Entry
 	Next    string
+	// SearchedTo is set when a search window ended before the page was
+	// full: the time of the oldest entry the window read. Next continues the
+	// search from there.
+	SearchedTo time.Time
 }
 
 // ErrInvalidCursor is returned for a cursor that was not produced by List.
@@ -559,7 +570,17 @@ func (q *queryBuilder) arg(v any) string {
 // List returns one page of the entries that match f, newest first
 // (timestamp, then id). It never counts the table.
 func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
-	sqlText, args, limit, err := s.listSQL(f, p)
+	if p.SearchWindow < 0 {
+		return Result{}, fmt.Errorf("auditstore: search window %d is negative", p.SearchWindow)
+	}
+	var windowEnd *cursor // the last entry of a search window that ends before the last candidate
+	if f.Search != "" && p.SearchWindow > 0 {
+		var err error
+		if windowEnd, err = s.searchWindowEnd(ctx, f, p); err != nil {
+			return Result{}, err
+		}
+	}
+	sqlText, args, limit, err := s.listSQL(f, p, windowEnd)
 	if err != nil {
 		return Result{}, err
 	}
@@ -579,16 +600,93 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	if err := rows.Err(); err != nil {
 		return Result{}, queryErr(ctx, "list entries", err)
 	}
-	if len(res.Entries) > limit {
+	switch {
+	case len(res.Entries) > limit:
 		res.Entries = res.Entries[:limit]
 		last := res.Entries[limit-1]
 		res.Next = CursorAfter(last)
+	case windowEnd != nil:
+		res.Next = windowEnd.String()
+		res.SearchedTo = time.UnixMicro(windowEnd.micros).UTC()
 	}
 	return res, nil
 }
 
-// listSQL builds List's statement and reports the page size.
-func (s *Store) listSQL(f Filter, p Page) (string, []any, int, error) {
+// searchWindowEnd finds the last of the p.SearchWindow newest entries that
+// match f without its search text, after p.Cursor, along the index the
+// other conditions use. It returns nil when no candidate follows it, so the
+// window holds every remaining candidate.
+func (s *Store) searchWindowEnd(ctx context.Context, f Filter, p Page) (*cursor, error) {
+	f.Search = ""
+	q, err := s.filter(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.after(q, p.Cursor); err != nil {
+		return nil, err
+	}
+	sqlText := "SELECT timestamp, id FROM " + Table + q.whereSQL() +
+		" ORDER BY timestamp DESC, id DESC LIMIT 2 OFFSET " + strconv.Itoa(p.SearchWindow-1)
+	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
+	if err != nil {
+		return nil, queryErr(ctx, "search window", err)
+	}
+	defer rows.Close()
+	var found []cursor
+	for rows.Next() {
+		var ts any
+		var id int64
+		if err := rows.Scan(&ts, &id); err != nil {
+			return nil, fmt.Errorf("auditstore: search window: %w", err)
+		}
+		t, err := decodeTime(s.dialect, ts)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, cursor{micros: t.UnixMicro(), id: id})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, "search window", err)
+	}
+	if len(found) < 2 {
+		return nil, nil
+	}
+	return &found[0], nil
+}
+
+// after adds the condition "after the cursor" (older, in list order).
+func (s *Store) after(q *queryBuilder, cur string) error {
+	if cur == "" {
+		return nil
+	}
+	c, err := parseCursor(cur)
+	if err != nil {
+		return err
+	}
+	ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
+	if s.dialect == MySQL {
+		// MariaDB and MySQL plan this form as an index range; they do not
+		// use an index for row-value comparisons.
+		q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
+	} else {
+		q.where = append(q.where, "(timestamp, id) < ("+q.arg(ts)+", "+q.arg(c.id)+")")
+	}
+	return nil
+}
+
+// notBefore adds the condition "at or before c" (c or newer, in list order).
+func (s *Store) notBefore(q *queryBuilder, c cursor) {
+	ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
+	if s.dialect == MySQL {
+		q.where = append(q.where, "(timestamp > "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id >= "+q.arg(c.id)+"))")
+	} else {
+		q.where = append(q.where, "(timestamp, id) >= ("+q.arg(ts)+", "+q.arg(c.id)+")")
+	}
+}
+
+// listSQL builds List's statement and reports the page size. windowEnd,
+// when set, is the last entry a search may read.
+func (s *Store) listSQL(f Filter, p Page, windowEnd *cursor) (string, []any, int, error) {
 	limit := p.Limit
 	switch {
 	case limit == 0:
@@ -600,19 +698,11 @@ func (s *Store) listSQL(f Filter, p Page) (string, []any, int, error) {
 	if err != nil {
 		return "", nil, 0, err
 	}
-	if p.Cursor != "" {
-		c, err := parseCursor(p.Cursor)
-		if err != nil {
-			return "", nil, 0, err
-		}
-		ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
-		if s.dialect == MySQL {
-			// MariaDB and MySQL plan this form as an index range; they do not
-			// use an index for row-value comparisons.
-			q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
-		} else {
-			q.where = append(q.where, "(timestamp, id) < ("+q.arg(ts)+", "+q.arg(c.id)+")")
-		}
+	if err := s.after(q, p.Cursor); err != nil {
+		return "", nil, 0, err
+	}
+	if windowEnd != nil {
+		s.notBefore(q, *windowEnd)
 	}
 	sqlText := "SELECT " + selectColumns + " FROM " + Table + q.whereSQL()
 	sqlText += " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)

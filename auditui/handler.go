@@ -82,7 +82,17 @@ type Options struct {
 	// auditstore.EachPageSize entries, not as a whole. Default:
 	// DefaultQueryTimeout.
 	QueryTimeout time.Duration
+	// SearchWindow bounds a text search (the q filter), which no index can
+	// serve: one page reads at most this many of the entries that match the
+	// other filters, newest first. A page whose window ends before it is
+	// full says how far back it searched and links to the next window.
+	// Default: DefaultSearchWindow. At most 1,000,000.
+	SearchWindow int
 }
+
+// DefaultSearchWindow is the SearchWindow of Options that leave it 0: a
+// page of a text search then reads a few milliseconds' worth of entries.
+const DefaultSearchWindow = 10_000
 
 // DefaultQueryTimeout is the QueryTimeout of Options that leave it 0: far
 // above what an indexed page takes on millions of entries (milliseconds),
@@ -123,6 +133,12 @@ func New(opts Options) (*Handler, error) {
 		opts.QueryTimeout = DefaultQueryTimeout
 	case opts.QueryTimeout < 0:
 		return nil, fmt.Errorf("auditui: QueryTimeout %s is negative: leave it 0 for the default of %s", opts.QueryTimeout, DefaultQueryTimeout)
+	}
+	switch {
+	case opts.SearchWindow == 0:
+		opts.SearchWindow = DefaultSearchWindow
+	case opts.SearchWindow < 0 || opts.SearchWindow > 1_000_000:
+		return nil, fmt.Errorf("auditui: SearchWindow %d is out of range: use 1 to 1000000", opts.SearchWindow)
 	}
 	if opts.DisplayName == nil {
 		opts.DisplayName = func(_, column string) string { return column }

@@ -480,3 +480,47 @@ func TestAllowedHosts(t *testing.T) {
 		t.Fatalf("guard, loopback: %d", rec.Code)
 	}
 }
+
+// A text search reads at most Options.SearchWindow entries per page; a page
+// whose window ends says how far back it searched and links to the next
+// window, and following the links finds every match.
+func TestSearchIsBoundedPerPage(t *testing.T) {
+	t.Parallel()
+	h := newUI(t, fixture(t), auditui.Options{SearchWindow: 2})
+	if body := get(h, "GET", "/").Body.String(); !strings.Contains(body, "searches the newest 2 entries") {
+		t.Fatalf("the form does not say how far a text search reads:\n%s", body)
+	}
+	rec := get(h, "GET", "/?q=nothing-matches")
+	if body := rec.Body.String(); rec.Code != 200 || !strings.Contains(body, "No match among the entries back to 2026-03-01 13:30:00") || !strings.Contains(body, "Search older »") {
+		t.Fatalf("an empty window: %d\n%s", rec.Code, body)
+	}
+	target, found, pages := "/?q=Dune", 0, 0
+	for ; target != "" && pages < 10; pages++ {
+		rec := get(h, "GET", target)
+		body := rec.Body.String()
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d", target, rec.Code)
+		}
+		found += strings.Count(body, `class="time"`)
+		target = ""
+		if i := strings.Index(body, `rel="next"`); i >= 0 {
+			start := strings.LastIndex(body[:i], `href="`) + len(`href="`)
+			target = strings.ReplaceAll(body[start:strings.Index(body[start:], `"`)+start], "&amp;", "&")
+			if !strings.Contains(body, "Searched back to") {
+				t.Fatalf("a window that ended does not say so:\n%s", body)
+			}
+		}
+	}
+	if found != 4 || pages != 3 {
+		t.Fatalf("found %d Dune entries over %d pages, want 4 over 3", found, pages)
+	}
+	// The export walks every window.
+	if body := get(h, "GET", "/export?format=csv&q=Dune").Body.String(); strings.Count(body, "\n") != 5 {
+		t.Fatalf("export of a search:\n%s", body)
+	}
+	for _, bad := range []int{-1, 1_000_001} {
+		if _, err := auditui.New(auditui.Options{Store: fixture(t), SearchWindow: bad}); err == nil {
+			t.Fatalf("SearchWindow %d accepted", bad)
+		}
+	}
+}

@@ -33,7 +33,7 @@ var filterParams = []string{"model", "action", "actor", "cid", "pk", "q", "since
 // parseQuery reads the filters; an error message is meant for the viewer.
 func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 	v := r.URL.Query()
-	q := &query{loc: h.opts.TimeZone, form: url.Values{}, page: auditstore.Page{Limit: h.opts.PageSize}}
+	q := &query{loc: h.opts.TimeZone, form: url.Values{}, page: auditstore.Page{Limit: h.opts.PageSize, SearchWindow: h.opts.SearchWindow}}
 	for k, vals := range v {
 		if len(vals) > 1 && k != "obj" {
 			return nil, fmt.Errorf("parameter %q is given %d times; give it once", k, len(vals))
@@ -200,6 +200,7 @@ type listPage struct {
 	CSV      string
 	JSONL    string
 	Zones    []string
+	Window   string // how many entries a page of a text search reads
 }
 
 var commonZones = []string{"UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney"}
@@ -217,6 +218,9 @@ type pager struct {
 	Rows  []row
 	Next  string
 	First string
+	// SearchedTo is set when a text search's window ended before the page
+	// was full: the time of the oldest entry it read, for display.
+	SearchedTo string
 }
 
 // fetch reads the page that q asks for and builds its rows and links; keep
@@ -237,6 +241,9 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, q *query, path s
 	}
 	for _, e := range res.Entries {
 		p.Rows = append(p.Rows, h.row(e, q.loc))
+	}
+	if !res.SearchedTo.IsZero() {
+		p.SearchedTo = res.SearchedTo.In(q.loc).Format("2006-01-02 15:04:05")
 	}
 	if res.Next != "" {
 		nv := cloneValues(keep)
@@ -259,7 +266,8 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p := listPage{basePage: h.base(r, "Entries"), pager: pg, Form: q.form, Actions: []string{"create", "update", "delete", "access"}, Zones: commonZones}
+	p := listPage{basePage: h.base(r, "Entries"), pager: pg, Form: q.form, Actions: []string{"create", "update", "delete", "access"}, Zones: commonZones,
+		Window: thousands(h.opts.SearchWindow)}
 	p.TZ = q.loc.String()
 	p.Filtered = len(q.form) > 0
 	cv := cloneValues(q.form)
@@ -268,6 +276,15 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	cv.Set("format", "jsonl")
 	p.JSONL = h.link("/export", cv)
 	h.render(w, r, http.StatusOK, "list", p)
+}
+
+// thousands writes n with comma separators: 10,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -491,7 +508,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := 0
-	err = h.opts.Store.EachWith(r.Context(), q.filter, auditstore.EachOptions{QueryTimeout: h.opts.QueryTimeout}, func(e auditlog.Entry) error {
+	err = h.opts.Store.EachWith(r.Context(), q.filter, auditstore.EachOptions{QueryTimeout: h.opts.QueryTimeout, SearchWindow: h.opts.SearchWindow}, func(e auditlog.Entry) error {
 		start()
 		if err := ew.Write(e); err != nil {
 			return err
