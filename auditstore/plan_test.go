@@ -111,9 +111,12 @@ func TestExpensiveFiltersUseAnIndex(t *testing.T) {
 		if err := s.Insert(context.Background(), es); err != nil {
 			t.Fatal(err)
 		}
-		analyze := map[string]string{"sqlite": "ANALYZE", "postgres": "ANALYZE auditlog_entries", "mysql": "ANALYZE TABLE auditlog_entries"}[name]
-		if _, err := db.Exec(analyze); err != nil {
-			t.Fatal(err)
+		// No ANALYZE on SQLite: applications rarely run it, and without
+		// statistics its planner must still pick the narrow index.
+		if analyze := map[string]string{"postgres": "ANALYZE auditlog_entries", "mysql": "ANALYZE TABLE auditlog_entries"}[name]; analyze != "" {
+			if _, err := db.Exec(analyze); err != nil {
+				t.Fatal(err)
+			}
 		}
 		access := []auditlog.Action{auditlog.ActionAccess}
 		cases := []struct {

@@ -796,7 +796,7 @@ func (s *Store) Get(ctx context.Context, id int64) (auditlog.Entry, error) {
 // filter turns f into WHERE conditions.
 func (s *Store) filter(f Filter) (*queryBuilder, error) {
 	q := &queryBuilder{d: s.dialect}
-	if f.Model != "" {
+	if f.Model != "" && f.ObjectPK == "" { // with a key, the object condition names the model
 		q.where = append(q.where, "model = "+q.arg(f.Model))
 	}
 	if len(f.Objects) > 0 {
