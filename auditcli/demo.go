@@ -322,7 +322,7 @@ var shopPage = template.Must(template.New("shop").Parse(`<!doctype html>
 // demo has no login.
 func (d *demoStore) handler() (http.Handler, error) {
 	p, _ := d.db.Config.Plugins["auditlog"].(*auditgorm.Plugin)
-	ui, err := auditui.New(auditui.Options{Store: d.store, Prefix: "/audit", Title: "Bookstore audit log",
+	ui, err := auditui.New(auditui.Config{Store: d.store, Prefix: "/audit", Title: "Bookstore audit log",
 		Authorize: loopbackOnly, DisplayName: p.DisplayName})
 	if err != nil {
 		return nil, err

@@ -67,7 +67,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	opts := auditui.Options{Store: s, Authorize: authorize, TimeZone: loc, QueryTimeout: *timeout}
+	opts := auditui.Config{Store: s, Authorize: authorize, TimeZone: loc, QueryTimeout: *timeout}
 	if a.insecure { // access by network position: answer this machine's host names only (DNS rebinding)
 		opts.AllowedHosts = auditui.LoopbackHosts()
 	}

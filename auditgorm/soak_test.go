@@ -46,7 +46,7 @@ func TestSoak(t *testing.T) {
 			}
 			store, err := auditgorm.NewStore(db)
 			must(t, err)
-			ui, err := auditui.New(auditui.Options{Store: store, Authorize: func(*http.Request) bool { return true }})
+			ui, err := auditui.New(auditui.Config{Store: store, Authorize: func(*http.Request) bool { return true }})
 			must(t, err)
 			deadline := time.Now().Add(*soak)
 			var wg sync.WaitGroup

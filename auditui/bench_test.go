@@ -39,7 +39,7 @@ func BenchmarkPages(b *testing.B) {
 			if name == "postgres" {
 				_ = db.Exec("ANALYZE auditlog_entries").Error
 			}
-			ui, err := auditui.New(auditui.Options{Store: s, Authorize: func(*http.Request) bool { return true }})
+			ui, err := auditui.New(auditui.Config{Store: s, Authorize: func(*http.Request) bool { return true }})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -39,7 +39,7 @@ func browserPath(t *testing.T) string {
 func TestBrowser(t *testing.T) {
 	exe := browserPath(t)
 	s := fixture(t)
-	ui, err := auditui.New(auditui.Options{Store: s, Prefix: "/audit", PageSize: 3, Authorize: func(*http.Request) bool { return true }})
+	ui, err := auditui.New(auditui.Config{Store: s, Prefix: "/audit", PageSize: 3, Authorize: func(*http.Request) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 func Example() {
 	store, cleanup := exampleStore() // auditgorm.NewStore(db) in an application
 	defer cleanup()
-	ui, err := auditui.New(auditui.Options{
+	ui, err := auditui.New(auditui.Config{
 		Store:  store,
 		Prefix: "/audit",
 		Authorize: func(r *http.Request) bool {

@@ -28,7 +28,7 @@ func FuzzQuery(f *testing.F) {
 	}
 	var handlers []http.Handler
 	for _, name := range testdb.Names() {
-		handlers = append(handlers, newUI(f, fixtureOn(f, name), auditui.Options{}))
+		handlers = append(handlers, newUI(f, fixtureOn(f, name), auditui.Config{}))
 	}
 	f.Fuzz(func(t *testing.T, path, rawQuery string) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " ?#\x00") || strings.HasPrefix(path, "/export") {

@@ -3,7 +3,7 @@
 // several objects. It is an http.Handler that a host application mounts
 // behind its own authentication:
 //
-//	ui, err := auditui.New(auditui.Options{
+//	ui, err := auditui.New(auditui.Config{
 //		Store:     store,
 //		Prefix:    "/audit",
 //		Authorize: func(r *http.Request) bool { return isAuditor(r) },
@@ -18,6 +18,7 @@ package auditui
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -28,7 +29,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	_ "time/tzdata" // display time zones on machines without a zoneinfo database
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -37,11 +37,12 @@ import (
 //go:embed templates/*.html assets/*
 var files embed.FS
 
-// Options configure the UI. Store is required; everything else has a
+// Config configures the UI. Store is required; everything else has a
 // documented default.
-type Options struct {
-	// Store reads the entries.
-	Store *auditstore.Store
+type Config struct {
+	// Store reads the entries: an *auditstore.Store (auditgorm.NewStore(db)
+	// gives one), or anything else with its reading methods.
+	Store Store
 	// Authorize decides whether a request may see the audit log. Nil denies
 	// every request (403) with a page that says how to configure it.
 	Authorize func(*http.Request) bool
@@ -52,7 +53,9 @@ type Options struct {
 	// Title is shown in the header. Default: "Audit log".
 	Title string
 	// TimeZone is the default display zone. Default: UTC. Viewers can pick
-	// another with the tz parameter.
+	// another with the tz parameter; zones are loaded from the system's
+	// zoneinfo, so a program that may run without one (a scratch container)
+	// imports time/tzdata in its main, as cmd/auditlog does.
 	TimeZone *time.Location
 	// PageSize is the number of entries per page. Default: 50.
 	PageSize int
@@ -90,18 +93,31 @@ type Options struct {
 	SearchWindow int
 }
 
-// DefaultSearchWindow is the SearchWindow of Options that leave it 0: a
+// Store is what the UI reads entries with. *auditstore.Store implements
+// it.
+type Store interface {
+	// List returns one page of the entries that match f, newest first.
+	List(ctx context.Context, f auditstore.Filter, p auditstore.Page) (auditstore.Result, error)
+	// Get returns one entry, or an error wrapping auditstore.ErrNotFound.
+	Get(ctx context.Context, id int64) (auditlog.Entry, error)
+	// EachWith calls fn with every entry that matches f, newest first.
+	EachWith(ctx context.Context, f auditstore.Filter, o auditstore.EachOptions, fn func(auditlog.Entry) error) error
+}
+
+var _ Store = (*auditstore.Store)(nil)
+
+// DefaultSearchWindow is the SearchWindow of a Config that leaves it 0: a
 // page of a text search then reads a few milliseconds' worth of entries.
 const DefaultSearchWindow = 10_000
 
-// DefaultQueryTimeout is the QueryTimeout of Options that leave it 0: far
+// DefaultQueryTimeout is the QueryTimeout of a Config that leaves it 0: far
 // above what an indexed page takes on millions of entries (milliseconds),
 // short enough that a viewer cannot tie up the database.
 const DefaultQueryTimeout = 5 * time.Second
 
 // Handler serves the UI.
 type Handler struct {
-	opts  Options
+	opts  Config
 	hosts *hostMatcher // nil: every host
 	css   []byte
 	etag  string
@@ -109,9 +125,9 @@ type Handler struct {
 }
 
 // New checks opts and parses the templates.
-func New(opts Options) (*Handler, error) {
+func New(opts Config) (*Handler, error) {
 	if opts.Store == nil {
-		return nil, errors.New("auditui: Options.Store is required: pass an auditstore.Store (auditgorm.NewStore(db) gives one)")
+		return nil, errors.New("auditui: Config.Store is required: pass an auditstore.Store (auditgorm.NewStore(db) gives one)")
 	}
 	if opts.Prefix != "" && (!strings.HasPrefix(opts.Prefix, "/") || strings.HasSuffix(opts.Prefix, "/")) {
 		return nil, fmt.Errorf("auditui: Prefix %q must start with / and not end with one, such as /audit", opts.Prefix)
@@ -222,7 +238,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.opts.Authorize == nil {
 		h.fail(w, r, http.StatusForbidden, "Access is not configured",
-			"This audit log denies every request until the application that mounts it sets auditui.Options.Authorize to a function that allows the right people (auditlog serve: --basic-auth or --token-env).")
+			"This audit log denies every request until the application that mounts it sets auditui.Config.Authorize to a function that allows the right people (auditlog serve: --basic-auth-file, --basic-auth-env or --token-env).")
 		return
 	}
 	if !h.opts.Authorize(r) {

@@ -85,7 +85,7 @@ func fixtureWithDB(t testing.TB, name string) (*auditstore.Store, *sql.DB) {
 	return s, sqlDB
 }
 
-func newUI(t testing.TB, s *auditstore.Store, opts auditui.Options) http.Handler {
+func newUI(t testing.TB, s *auditstore.Store, opts auditui.Config) http.Handler {
 	t.Helper()
 	opts.Store = s
 	if opts.Authorize == nil {
@@ -128,7 +128,7 @@ func golden(t *testing.T, name string, body []byte) {
 func TestPages(t *testing.T) {
 	t.Parallel()
 	s := fixture(t)
-	h := newUI(t, s, auditui.Options{Prefix: "/audit", PageSize: 3})
+	h := newUI(t, s, auditui.Config{Prefix: "/audit", PageSize: 3})
 	cases := []struct {
 		name, target string
 		status       int
@@ -197,7 +197,7 @@ func TestPages(t *testing.T) {
 
 func TestPagingFollowsNext(t *testing.T) {
 	t.Parallel()
-	h := newUI(t, fixture(t), auditui.Options{PageSize: 2})
+	h := newUI(t, fixture(t), auditui.Config{PageSize: 2})
 	seen := 0
 	target := "/"
 	for i := 0; i < 10 && target != ""; i++ {
@@ -221,7 +221,7 @@ func TestPagingFollowsNext(t *testing.T) {
 func TestReadOnlyAndDenyByDefault(t *testing.T) {
 	t.Parallel()
 	s := fixture(t)
-	h := newUI(t, s, auditui.Options{})
+	h := newUI(t, s, auditui.Config{})
 	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
 		rec := get(h, m, "/entries/1")
 		if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
@@ -231,12 +231,12 @@ func TestReadOnlyAndDenyByDefault(t *testing.T) {
 	if rec := get(h, "HEAD", "/"); rec.Code != 200 || rec.Body.Len() != 0 {
 		t.Fatalf("HEAD: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
-	deny, err := auditui.New(auditui.Options{Store: s})
+	deny, err := auditui.New(auditui.Config{Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := get(deny, "GET", "/")
-	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "auditui.Options.Authorize") || strings.Contains(rec.Body.String(), "Dune") {
+	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "auditui.Config.Authorize") || strings.Contains(rec.Body.String(), "Dune") {
 		t.Fatalf("no authorizer: %d\n%s", rec.Code, rec.Body.String())
 	}
 	for _, target := range []string{"/entries/1", "/history?obj=books:1", "/export?format=csv"} {
@@ -244,7 +244,7 @@ func TestReadOnlyAndDenyByDefault(t *testing.T) {
 			t.Fatalf("%s without authorizer: %d", target, rec.Code)
 		}
 	}
-	no := newUI(t, s, auditui.Options{Authorize: func(*http.Request) bool { return false }})
+	no := newUI(t, s, auditui.Config{Authorize: func(*http.Request) bool { return false }})
 	if rec := get(no, "GET", "/"); rec.Code != 403 {
 		t.Fatalf("refused: %d", rec.Code)
 	}
@@ -257,7 +257,7 @@ func TestReadOnlyAndDenyByDefault(t *testing.T) {
 	if rec := httptest.NewRecorder(); func() int { deny.ServeHTTP(rec, again); return rec.Code }() != http.StatusNotModified {
 		t.Fatal("an unchanged stylesheet is sent again")
 	}
-	for _, bad := range []auditui.Options{{}, {Store: s, Prefix: "audit"}, {Store: s, Prefix: "/audit/"}, {Store: s, PageSize: 9999}} {
+	for _, bad := range []auditui.Config{{}, {Store: s, Prefix: "audit"}, {Store: s, Prefix: "/audit/"}, {Store: s, PageSize: 9999}} {
 		if _, err := auditui.New(bad); err == nil {
 			t.Fatalf("options %+v accepted", bad)
 		}
@@ -266,7 +266,7 @@ func TestReadOnlyAndDenyByDefault(t *testing.T) {
 
 func TestExport(t *testing.T) {
 	t.Parallel()
-	h := newUI(t, fixture(t), auditui.Options{})
+	h := newUI(t, fixture(t), auditui.Config{})
 	rec := get(h, "GET", "/export?format=csv&model=books")
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "text/csv; charset=utf-8" {
 		t.Fatalf("csv: %d %s", rec.Code, rec.Body.String())
@@ -318,7 +318,7 @@ func TestHostileDataEverywhere(t *testing.T) {
 	if err := s.Insert(context.Background(), []auditlog.Entry{e}); err != nil {
 		t.Fatal(err)
 	}
-	h := newUI(t, s, auditui.Options{})
+	h := newUI(t, s, auditui.Config{})
 	for _, target := range []string{"/", "/entries/1", "/history?obj=" + url.QueryEscape(e.Model+":"+e.ObjectPK), "/?actor=" + url.QueryEscape(evil), "/?q=" + url.QueryEscape(evil)} {
 		rec := get(h, "GET", target)
 		if rec.Code != 200 {
@@ -338,7 +338,7 @@ func TestHostileDataEverywhere(t *testing.T) {
 // shown as the column in a title.
 func TestDisplayNames(t *testing.T) {
 	t.Parallel()
-	h := newUI(t, fixture(t), auditui.Options{DisplayName: func(model, column string) string {
+	h := newUI(t, fixture(t), auditui.Config{DisplayName: func(model, column string) string {
 		if model == "books" && column == "price" {
 			return "Price (EUR)"
 		}
@@ -376,7 +376,7 @@ func TestHistoryFindsTextKeysThatLookNumeric(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	h := newUI(t, s, auditui.Options{})
+	h := newUI(t, s, auditui.Config{})
 	for target, want := range map[string]string{"/history?obj=skus:12345": "text-key-sku", "/history?obj=books:7": "int-key-book"} {
 		rec := get(h, http.MethodGet, target)
 		if rec.Code != 200 || !strings.Contains(rec.Body.String(), want) {
@@ -408,7 +408,7 @@ func TestBadInputIs400OnEveryDatabase(t *testing.T) {
 	for _, name := range testdb.Names() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			h := newUI(t, fixtureOn(t, name), auditui.Options{})
+			h := newUI(t, fixtureOn(t, name), auditui.Config{})
 			for _, target := range targets {
 				rec := get(h, "GET", target)
 				if rec.Code != http.StatusBadRequest {
@@ -424,7 +424,7 @@ func TestBadInputIs400OnEveryDatabase(t *testing.T) {
 func TestAllowedHosts(t *testing.T) {
 	t.Parallel()
 	s := fixture(t)
-	h := newUI(t, s, auditui.Options{AllowedHosts: auditui.LoopbackHosts()})
+	h := newUI(t, s, auditui.Config{AllowedHosts: auditui.LoopbackHosts()})
 	request := func(h http.Handler, host, target string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", target, nil)
 		r.Host = host
@@ -450,7 +450,7 @@ func TestAllowedHosts(t *testing.T) {
 	if rec := request(h, `"><script>x</script>`, "/"); strings.Contains(rec.Body.String(), "<script>") || rec.Code != http.StatusMisdirectedRequest {
 		t.Fatalf("hostile Host header: %d\n%s", rec.Code, rec.Body.String())
 	}
-	named := newUI(t, s, auditui.Options{AllowedHosts: []string{"audit.example.com", "192.0.2.0/24"}})
+	named := newUI(t, s, auditui.Config{AllowedHosts: []string{"audit.example.com", "192.0.2.0/24"}})
 	for host, want := range map[string]int{"audit.example.com": 200, "AUDIT.example.com:443": 200, "192.0.2.7:8080": 200, "example.com": 421, "192.0.3.1": 421, "localhost": 421} {
 		if rec := request(named, host, "/"); rec.Code != want {
 			t.Errorf("named list, Host %q: %d, want %d", host, rec.Code, want)
@@ -458,11 +458,11 @@ func TestAllowedHosts(t *testing.T) {
 	}
 	// The library default answers every host: the application's own
 	// credentials are bound to its host names.
-	if rec := request(newUI(t, s, auditui.Options{}), "attacker.example", "/"); rec.Code != 200 {
+	if rec := request(newUI(t, s, auditui.Config{}), "attacker.example", "/"); rec.Code != 200 {
 		t.Fatalf("default: %d", rec.Code)
 	}
 	for _, bad := range [][]string{{}, {""}, {"localhost:8080"}, {"*.example.com"}, {"http://localhost"}, {"[::1]"}, {"a b"}} {
-		if _, err := auditui.New(auditui.Options{Store: s, AllowedHosts: bad}); err == nil {
+		if _, err := auditui.New(auditui.Config{Store: s, AllowedHosts: bad}); err == nil {
 			t.Errorf("AllowedHosts %q accepted", bad)
 		}
 		if _, err := auditui.HostGuard(bad, http.NotFoundHandler()); err == nil {
@@ -481,12 +481,12 @@ func TestAllowedHosts(t *testing.T) {
 	}
 }
 
-// A text search reads at most Options.SearchWindow entries per page; a page
+// A text search reads at most Config.SearchWindow entries per page; a page
 // whose window ends says how far back it searched and links to the next
 // window, and following the links finds every match.
 func TestSearchIsBoundedPerPage(t *testing.T) {
 	t.Parallel()
-	h := newUI(t, fixture(t), auditui.Options{SearchWindow: 2})
+	h := newUI(t, fixture(t), auditui.Config{SearchWindow: 2})
 	if body := get(h, "GET", "/").Body.String(); !strings.Contains(body, "searches the newest 2 entries") {
 		t.Fatalf("the form does not say how far a text search reads:\n%s", body)
 	}
@@ -519,7 +519,7 @@ func TestSearchIsBoundedPerPage(t *testing.T) {
 		t.Fatalf("export of a search:\n%s", body)
 	}
 	for _, bad := range []int{-1, 1_000_001} {
-		if _, err := auditui.New(auditui.Options{Store: fixture(t), SearchWindow: bad}); err == nil {
+		if _, err := auditui.New(auditui.Config{Store: fixture(t), SearchWindow: bad}); err == nil {
 			t.Fatalf("SearchWindow %d accepted", bad)
 		}
 	}

@@ -36,7 +36,7 @@ func (s slowDB) QueryContext(ctx context.Context, query string, args ...any) (*s
 	return s.DB.QueryContext(ctx, query, args...)
 }
 
-// A query that outlives Options.QueryTimeout is answered with a 503 page
+// A query that outlives Config.QueryTimeout is answered with a 503 page
 // that asks for a narrower filter, on every page and every database: when
 // the deadline has passed before the query starts, and when it fires while
 // the database works on it.
@@ -58,7 +58,7 @@ func TestQueryTimeoutIs503(t *testing.T) {
 				{time.Nanosecond, s},
 				{20 * time.Millisecond, slowStore(t, db, s.Dialect(), slow[name])},
 			} {
-				h := newUI(t, tc.store, auditui.Options{QueryTimeout: tc.timeout})
+				h := newUI(t, tc.store, auditui.Config{QueryTimeout: tc.timeout})
 				for _, target := range targets {
 					rec := get(h, "GET", target)
 					body := rec.Body.String()
@@ -68,12 +68,12 @@ func TestQueryTimeoutIs503(t *testing.T) {
 				}
 			}
 			// The default leaves room for real queries.
-			if rec := get(newUI(t, s, auditui.Options{}), "GET", "/"); rec.Code != 200 {
+			if rec := get(newUI(t, s, auditui.Config{}), "GET", "/"); rec.Code != 200 {
 				t.Fatalf("default timeout: %d", rec.Code)
 			}
 		})
 	}
-	if _, err := auditui.New(auditui.Options{Store: fixture(t), QueryTimeout: -time.Second}); err == nil {
+	if _, err := auditui.New(auditui.Config{Store: fixture(t), QueryTimeout: -time.Second}); err == nil {
 		t.Fatal("a negative QueryTimeout is accepted")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // the UI's time zones on machines without a zoneinfo database
 
 	"github.com/go-auditlog/auditlog/auditcli"
 )
