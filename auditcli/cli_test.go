@@ -595,7 +595,7 @@ func TestExportMemoryFlat(t *testing.T) {
 			peak = max(peak, heap())
 		}
 	}
-	got, err := auditcli.Export(context.Background(), s, auditstore.Filter{}, "jsonl", auditcli.Env{Stdout: &lines})
+	got, err := auditcli.Export(context.Background(), s, auditcli.ExportOptions{Format: "jsonl"}, auditcli.Env{Stdout: &lines})
 	if err != nil || got != n || lines.n != n {
 		t.Fatalf("exported %d (%d lines): %v", got, lines.n, err)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
-	"github.com/go-auditlog/auditlog/auditui"
 )
 
 func parseAction(s string) (auditlog.Action, error) {
@@ -220,7 +219,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	defer closeDB()
 	if *output == "" {
-		_, err := Export(ctx, s, f, *format, env)
+		_, err := Export(ctx, s, ExportOptions{Filter: f, Format: *format}, env)
 		return err
 	}
 	var n int64
@@ -228,7 +227,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		fenv := env
 		fenv.Stdout, fenv.StdoutTerminal = w, false
 		var err error
-		n, err = Export(ctx, s, f, *format, fenv)
+		n, err = Export(ctx, s, ExportOptions{Filter: f, Format: *format}, fenv)
 		return err
 	})
 	if err != nil {
@@ -238,12 +237,20 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// Export streams the entries that match f to env.Stdout, page by page, in
+// ExportOptions choose what Export writes.
+type ExportOptions struct {
+	// Filter selects the entries; the zero Filter exports every entry.
+	Filter auditstore.Filter
+	// Format is "jsonl" (auditstore.ExportRecord per line) or "csv".
+	Format string
+}
+
+// Export streams the entries that match o.Filter to env.Stdout, page by page, in
 // constant memory, with a running count on env.Stderr when that is a
 // terminal. When env.StdoutTerminal is set, what a terminal would act on
 // (controls, bidi overrides, stray bytes) is escaped as \uXXXX or \xNN:
 // JSON Lines stay valid JSON with the same values.
-func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, format string, env Env) (n int64, err error) {
+func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) (n int64, err error) {
 	out := env.Stdout
 	if env.StdoutTerminal {
 		tw := &termWriter{w: env.Stdout}
@@ -255,11 +262,11 @@ func Export(ctx context.Context, s *auditstore.Store, f auditstore.Filter, forma
 		out = tw
 	}
 	bw := bufio.NewWriterSize(out, 64<<10)
-	ew, err := auditui.NewExportWriter(bw, format)
+	ew, err := auditstore.NewExportWriter(bw, o.Format)
 	if err != nil {
 		return 0, err
 	}
-	err = s.Each(ctx, f, func(e auditlog.Entry) error {
+	err = s.Each(ctx, o.Filter, func(e auditlog.Entry) error {
 		if err := ew.Write(e); err != nil {
 			return err
 		}

@@ -290,7 +290,7 @@ func TestExport(t *testing.T) {
 	sc := bufio.NewScanner(rec.Body)
 	n := 0
 	for sc.Scan() {
-		var e auditui.ExportRecord
+		var e auditstore.ExportRecord
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatal(err)
 		}

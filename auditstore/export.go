@@ -1,0 +1,108 @@
+package auditstore
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+)
+
+// ExportWriter writes entries as CSV (with a header row) or JSON Lines.
+type ExportWriter struct {
+	format string
+	csv    *csv.Writer
+	enc    *json.Encoder
+	header bool
+}
+
+// NewExportWriter returns a writer for format "csv" or "jsonl".
+func NewExportWriter(w io.Writer, format string) (*ExportWriter, error) {
+	switch format {
+	case "csv":
+		cw := csv.NewWriter(w)
+		return &ExportWriter{format: format, csv: cw}, nil
+	case "jsonl":
+		return &ExportWriter{format: format, enc: json.NewEncoder(w)}, nil
+	}
+	return nil, fmt.Errorf("auditstore: unknown export format %q: use csv or jsonl", format)
+}
+
+// ExportRecord is the JSON Lines form of an entry, the one record every
+// export (the admin UI's downloads, auditlog export) writes.
+type ExportRecord struct {
+	ID             int64            `json:"id"`
+	Timestamp      string           `json:"timestamp"`
+	Action         string           `json:"action"`
+	Model          string           `json:"model"`
+	ObjectPK       string           `json:"object_pk"`
+	ObjectID       *int64           `json:"object_id"`
+	ObjectRepr     string           `json:"object_repr"`
+	Changes        auditlog.Changes `json:"changes"`
+	SerializedData json.RawMessage  `json:"serialized_data,omitempty"`
+	AdditionalData json.RawMessage  `json:"additional_data,omitempty"`
+	ActorID        string           `json:"actor_id,omitempty"`
+	ActorName      string           `json:"actor_name,omitempty"`
+	RemoteAddr     string           `json:"remote_addr,omitempty"`
+	RemotePort     int              `json:"remote_port,omitempty"`
+	CorrelationID  string           `json:"cid,omitempty"`
+}
+
+var csvHeader = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data"}
+
+// Write writes one entry.
+func (x *ExportWriter) Write(e auditlog.Entry) error {
+	if x.enc != nil {
+		return x.enc.Encode(ExportRecord{
+			ID: e.ID, Timestamp: e.Timestamp.UTC().Format(time.RFC3339Nano), Action: e.Action.String(), Model: e.Model,
+			ObjectPK: e.ObjectPK, ObjectID: e.ObjectID, ObjectRepr: e.ObjectRepr, Changes: e.Changes,
+			SerializedData: e.SerializedData, AdditionalData: e.AdditionalData, ActorID: e.ActorID, ActorName: e.ActorName,
+			RemoteAddr: e.RemoteAddr, RemotePort: e.RemotePort, CorrelationID: e.CorrelationID,
+		})
+	}
+	if !x.header {
+		x.header = true
+		if err := x.csv.Write(csvHeader); err != nil {
+			return err
+		}
+	}
+	changes := ""
+	if e.Changes != nil {
+		raw, err := EncodeChanges(e.Changes)
+		if err != nil {
+			return err
+		}
+		changes = string(raw)
+	}
+	port := ""
+	if e.RemotePort != 0 {
+		port = strconv.Itoa(e.RemotePort)
+	}
+	// Every cell that holds stored text is guarded, the JSON ones too (a
+	// JSON value may be a negative number, which a spreadsheet reads as a
+	// formula's start).
+	return x.csv.Write([]string{strconv.FormatInt(e.ID, 10), e.Timestamp.UTC().Format(time.RFC3339Nano), e.Action.String(),
+		cellText(e.Model), cellText(e.ObjectPK), cellText(e.ObjectRepr), cellText(changes), cellText(e.ActorID), cellText(e.ActorName),
+		cellText(e.RemoteAddr), port, cellText(e.CorrelationID), cellText(string(e.AdditionalData)), cellText(string(e.SerializedData))})
+}
+
+// cellText keeps a spreadsheet from reading a value as a formula.
+func cellText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// Flush writes buffered CSV rows.
+func (x *ExportWriter) Flush() error {
+	if x.csv != nil {
+		x.csv.Flush()
+		return x.csv.Error()
+	}
+	return nil
+}
