@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -255,32 +254,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 }
 
 func parseWhenText(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02", s, time.UTC); err == nil {
-		return t, nil
-	}
-	notPositive := fmt.Errorf("%q is not a positive age: give an age such as 90d or 12h, or leave the flag out", s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseInt(n, 10, 64)
-		switch {
-		case errors.Is(err, strconv.ErrRange) || (err == nil && days > 1_000_000): // AddDate would overflow
-			return time.Time{}, errOutOfRange(s)
-		case err == nil && strconv.FormatInt(days, 10) == n:
-			if days <= 0 {
-				return time.Time{}, notPositive
-			}
-			return now.AddDate(0, 0, -int(days)), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, notPositive
-		}
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not a date (2006-01-02), a time (RFC 3339) or an age such as 90d or 12h", s)
+	return auditstore.ParseTime(s, now, time.UTC)
 }
 
 func errOutOfRange(s string) error {

@@ -524,3 +524,25 @@ func TestSearchIsBoundedPerPage(t *testing.T) {
 		}
 	}
 }
+
+// The list takes the same time bounds as the command line: dates, times and
+// ages.
+func TestTimeFiltersTakeAges(t *testing.T) {
+	t.Parallel()
+	s, _ := fixtureWithDB(t, "sqlite")
+	h := newUI(t, s, auditui.Config{})
+	for target, want := range map[string]int{
+		"/?since=2026-03-01T12:00":     200, // the fixture's last three entries
+		"/?since=1d":                   200, // none: the fixture is from March 2026
+		"/?until=36500d":               200,
+		"/?since=0d":                   400,
+		"/?since=9223372036854775807d": 400,
+	} {
+		if rec := get(h, "GET", target); rec.Code != want {
+			t.Errorf("%s: %d, want %d", target, rec.Code, want)
+		}
+	}
+	if body := get(h, "GET", "/?since=2026-03-01T12:00").Body.String(); !strings.Contains(body, "Contract") || strings.Contains(body, "req-1") {
+		t.Errorf("the since filter was not applied")
+	}
+}

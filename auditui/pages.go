@@ -73,10 +73,10 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 		f.Actions = []auditlog.Action{act}
 	}
 	var err error
-	if f.Since, err = parseTime(q.form.Get("since"), q.loc); err != nil {
+	if f.Since, err = auditstore.ParseTime(q.form.Get("since"), time.Now(), q.loc); err != nil {
 		return nil, fmt.Errorf("since: %w", err)
 	}
-	if f.Until, err = parseTime(q.form.Get("until"), q.loc); err != nil {
+	if f.Until, err = auditstore.ParseTime(q.form.Get("until"), time.Now(), q.loc); err != nil {
 		return nil, fmt.Errorf("until: %w", err)
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
@@ -100,28 +100,6 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 
 // errBadCursor is the viewer's message for a cursor that List refuses.
 var errBadCursor = errors.New("the page cursor is not valid: start again from the first page")
-
-// parseTime accepts a date or a date and time (as a datetime-local input
-// sends it) in loc, or RFC 3339.
-func parseTime(s string, loc *time.Location) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if err == nil {
-			break
-		}
-		t, err = time.ParseInLocation(layout, s, loc)
-	}
-	switch {
-	case err != nil:
-		return time.Time{}, fmt.Errorf("%q is not a date: use 2006-01-02 or 2006-01-02T15:04", s)
-	case !auditstore.ValidTimestamp(t):
-		return time.Time{}, fmt.Errorf("%q is outside the years 1 to 9999 (UTC)", s)
-	}
-	return t, nil
-}
 
 // row is an entry as a list shows it.
 type row struct {

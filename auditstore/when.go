@@ -1,0 +1,66 @@
+package auditstore
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseTime reads a time bound the way every filter takes one, in the admin
+// UI and on the command line alike: an RFC 3339 time
+// ("2026-11-01T12:00:00Z"), a date or a date and time in loc
+// ("2026-11-01", "2026-11-01T12:00", "2026-11-01 12:00", as a
+// datetime-local input sends it), or a positive age before now ("90d",
+// "12h", "30m"). "" is the zero time (no bound). A result outside the years
+// 1 to 9999 is an error, as is text that is none of these; errors quote s
+// and say what is accepted.
+func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, err := parseTimeOrAge(s, now, loc)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !ValidTimestamp(t) {
+		return time.Time{}, fmt.Errorf("%q is out of range: times must lie in the years 1 to 9999 (UTC)", s)
+	}
+	return t, nil
+}
+
+func parseTimeOrAge(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	notPositive := fmt.Errorf("%q is not a positive age: give an age such as 90d or 12h, or no bound at all", s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseInt(n, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange) || (err == nil && days > 4_000_000): // beyond any valid time
+			return time.Time{}, fmt.Errorf("%q is out of range: times must lie in the years 1 to 9999 (UTC)", s)
+		case err == nil && strconv.FormatInt(days, 10) == n:
+			if days <= 0 {
+				return time.Time{}, notPositive
+			}
+			return now.AddDate(0, 0, -int(days)), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, notPositive
+		}
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (2006-01-02 or 2006-01-02T15:04), a time (RFC 3339) or an age such as 90d or 12h", s)
+}
