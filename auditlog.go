@@ -88,6 +88,14 @@ type Actor struct {
 // IsZero reports whether no actor is set.
 func (a Actor) IsZero() bool { return a.ID == "" && a.Name == "" }
 
+// String is how the actor is shown: its name, else its id, else "".
+func (a Actor) String() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.ID
+}
+
 // Entry is one row of the audit log.
 type Entry struct {
 	ID        int64

@@ -298,9 +298,9 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	if *limit < 1 || *limit > 1000 {
 		return usageError("--limit must be from 1 to 1000")
 	}
-	loc, err := time.LoadLocation(*tz)
+	loc, err := auditstore.LoadZone(*tz)
 	if err != nil {
-		return usageError("--tz: unknown time zone %q", *tz)
+		return usageError("--tz: %v", err)
 	}
 	s, closeDB, err := openStore(ctx, *dsn)
 	if err != nil {
@@ -325,10 +325,7 @@ func PrintHistory(w io.Writer, entries []auditlog.Entry, loc *time.Location) err
 	rows := [][]string{{"TIME", "ACTION", "ACTOR", "OBJECT", "CORRELATION", "CHANGES"}}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		actor := e.ActorName
-		if actor == "" {
-			actor = e.ActorID
-		}
+		actor := e.Actor().String()
 		if actor == "" {
 			actor = "-"
 		}

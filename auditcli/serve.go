@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/auditui"
 )
 
@@ -46,9 +47,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(*tz)
+	loc, err := auditstore.LoadZone(*tz)
 	if err != nil {
-		return usageError("--tz: unknown time zone %q", *tz)
+		return usageError("--tz: %v", err)
 	}
 	var tlsConfig *tls.Config
 	if *certFile != "" {

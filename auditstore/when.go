@@ -64,3 +64,17 @@ func parseTimeOrAge(s string, now time.Time, loc *time.Location) (time.Time, err
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date (2006-01-02 or 2006-01-02T15:04), a time (RFC 3339) or an age such as 90d or 12h", s)
 }
+
+// LoadZone loads the IANA time zone a viewer or an operator names ("UTC",
+// "Europe/Paris") for showing and reading times; one rule for the admin
+// UI's tz parameter and the command's --tz.
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || len(name) > 64 || strings.Contains(name, "..") {
+		return nil, fmt.Errorf("unknown time zone %q: use an IANA name such as UTC or Europe/Paris", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q: use an IANA name such as UTC or Europe/Paris", name)
+	}
+	return loc, nil
+}

@@ -302,22 +302,11 @@ type basePage struct {
 func (h *Handler) base(r *http.Request, page string) basePage {
 	tz := h.opts.TimeZone.String()
 	if v := r.URL.Query().Get("tz"); v != "" {
-		if loc, err := loadZone(v); err == nil {
+		if loc, err := auditstore.LoadZone(v); err == nil {
 			tz = loc.String()
 		}
 	}
 	return basePage{Title: h.opts.Title, Page: page, Prefix: h.opts.Prefix, TZ: tz}
-}
-
-func loadZone(name string) (*time.Location, error) {
-	if len(name) > 64 || strings.Contains(name, "..") {
-		return nil, fmt.Errorf("unknown time zone %q", name)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q: use an IANA name such as Europe/Paris", name)
-	}
-	return loc, nil
 }
 
 // actionInfo is how an action looks.

@@ -47,7 +47,7 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 		}
 	}
 	if tz := v.Get("tz"); tz != "" {
-		loc, err := loadZone(tz)
+		loc, err := auditstore.LoadZone(tz)
 		if err != nil {
 			return nil, err
 		}
@@ -120,10 +120,7 @@ type row struct {
 
 func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
 	label, class, icon := actionInfo(e.Action)
-	actor := e.ActorName
-	if actor == "" {
-		actor = e.ActorID
-	}
+	actor := e.Actor().String()
 	return row{
 		ID: e.ID, Time: e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), ISO: e.Timestamp.UTC().Format(time.RFC3339Nano),
 		Action: label, ActionClass: class, Icon: icon, Model: e.Model, Repr: e.ObjectRepr, PK: e.ObjectPK,
@@ -344,7 +341,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 	}
 	loc := h.opts.TimeZone
 	if tz := r.URL.Query().Get("tz"); tz != "" {
-		if loc, err = loadZone(tz); err != nil {
+		if loc, err = auditstore.LoadZone(tz); err != nil {
 			h.fail(w, r, http.StatusBadRequest, "Bad time zone", err.Error())
 			return
 		}
