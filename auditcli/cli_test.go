@@ -601,7 +601,7 @@ func TestExportMemoryFlat(t *testing.T) {
 	}
 	after := heap()
 	// Holding the 20,000 entries would take well over 10 MB; a page of
-	// auditstore.EachPageSize entries takes well under 2 MB.
+	// auditstore.MaxPageSize entries takes well under 2 MB.
 	const slack = 2 << 20
 	if after > before+slack || peak > before+slack {
 		t.Fatalf("heap grew from %d to %d (peak %d) bytes", before, after, peak)

@@ -290,13 +290,13 @@ func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) 
 func runHistory(ctx context.Context, env Env, args []string) error {
 	fs := flags(env, "history", "--db DSN MODEL KEY")
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
-	limit := fs.Int("limit", 50, "newest entries to show (1-1000)")
+	limit := fs.Int("limit", auditstore.DefaultPageSize, fmt.Sprintf("newest entries to show (1-%d)", auditstore.MaxPageSize))
 	tz := fs.String("tz", "UTC", "time zone of the times shown")
 	if err := parse(fs, args, 2); err != nil {
 		return err
 	}
-	if *limit < 1 || *limit > 1000 {
-		return usageError("--limit must be from 1 to 1000")
+	if *limit < 1 || *limit > auditstore.MaxPageSize {
+		return usageError("--limit must be from 1 to %d", auditstore.MaxPageSize)
 	}
 	loc, err := auditstore.LoadZone(*tz)
 	if err != nil {

@@ -115,7 +115,11 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if e.Model == "" || e.ObjectPK == "" {
 		return errors.New("auditgorm: Log: the record names no object: set Object, or Model and PK")
 	}
-	if err := auditstore.Insert(ctx, db.Statement.ConnPool, d, []auditlog.Entry{e}); err != nil {
+	s, err := auditstore.New(db.Statement.ConnPool, d)
+	if err != nil {
+		return fmt.Errorf("auditgorm: Log: %w", err)
+	}
+	if err := s.Insert(ctx, []auditlog.Entry{e}); err != nil {
 		return fmt.Errorf("auditgorm: Log: %w", err)
 	}
 	return nil

@@ -86,7 +86,11 @@ func (w *writer) flush() error {
 	if len(w.entries) == 0 {
 		return nil
 	}
-	if err := auditstore.Insert(w.db.Statement.Context, w.db.Statement.ConnPool, w.p.dialect, w.entries); err != nil {
+	s, err := auditstore.New(w.db.Statement.ConnPool, w.p.dialect)
+	if err == nil {
+		err = s.Insert(w.db.Statement.Context, w.entries)
+	}
+	if err != nil {
 		return fmt.Errorf("auditgorm: write audit entries for %s: %w", w.m.schema.Name, err)
 	}
 	w.entries = w.entries[:0]

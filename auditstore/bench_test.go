@@ -20,7 +20,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.Run("changes", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _ = EncodeChanges(changes)
+			_, _ = encodeChanges(changes)
 		}
 	})
 	b.Run("insert_1", func(b *testing.B) {

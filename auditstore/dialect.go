@@ -53,9 +53,9 @@ func (d Dialect) placeholder(b *strings.Builder, n int) {
 	b.WriteByte('?')
 }
 
-// DB is what the store needs of a connection: *sql.DB, *sql.Tx, *sql.Conn and
-// GORM's ConnPool all satisfy it.
-type DB interface {
+// DBTX is what the store needs of a connection: *sql.DB, *sql.Tx,
+// *sql.Conn and GORM's ConnPool all satisfy it.
+type DBTX interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }

@@ -72,7 +72,7 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 	}
 	changes := ""
 	if e.Changes != nil {
-		raw, err := EncodeChanges(e.Changes)
+		raw, err := encodeChanges(e.Changes)
 		if err != nil {
 			return err
 		}

@@ -157,11 +157,8 @@ func (s *Store) Truncate(ctx context.Context) error {
 	return nil
 }
 
-// EachPageSize is how many entries Each reads per query.
-const EachPageSize = 1000
-
 // Each calls fn for every entry that matches f, newest first, reading
-// EachPageSize entries per query, so memory stays constant however many
+// MaxPageSize entries per query, so memory stays constant however many
 // entries match. It stops at the first error fn returns.
 func (s *Store) Each(ctx context.Context, f Filter, fn func(auditlog.Entry) error) error {
 	return s.EachWith(ctx, f, EachOptions{}, fn)
@@ -180,7 +177,7 @@ type EachOptions struct {
 
 // EachWith is Each with bounds on each query.
 func (s *Store) EachWith(ctx context.Context, f Filter, o EachOptions, fn func(auditlog.Entry) error) error {
-	page := Page{Limit: EachPageSize, SearchWindow: o.SearchWindow}
+	page := Page{Limit: MaxPageSize, SearchWindow: o.SearchWindow}
 	list := func() (Result, error) {
 		if o.QueryTimeout <= 0 {
 			return s.List(ctx, f, page)

@@ -17,12 +17,12 @@ import (
 
 // Store reads and writes the entries table of one database.
 type Store struct {
-	db      DB
+	db      DBTX
 	dialect Dialect
 }
 
 // New returns a store over db in dialect d.
-func New(db DB, d Dialect) (*Store, error) {
+func New(db DBTX, d Dialect) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("auditstore: New: db is nil")
 	}
@@ -102,15 +102,14 @@ const insertColumns = "timestamp, action, model, object_pk, object_id, object_re
 const columnsPerEntry = 14
 
 // Insert writes entries with as few multi-row INSERT statements as the
-// database's bind-variable limit allows. Entries whose Timestamp is zero get
-// the current time.
-func Insert(ctx context.Context, db DB, d Dialect, entries []auditlog.Entry) error {
+// database's bind-variable limit allows, through the store's connection (a
+// transaction, to commit them with the change they record). Entries whose
+// Timestamp is zero get the current time.
+func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := d.valid(); err != nil {
-		return err
-	}
+	db, d := s.db, s.dialect
 	entries = clipped(entries)
 	now := time.Now()
 	limit := maxRowsPerValuesInsert
@@ -225,7 +224,7 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 		b = append(b, `,"r":`...)
 		b = appendJSONString(b, e.ObjectRepr)
 		if e.Changes != nil {
-			raw, err := EncodeChanges(e.Changes)
+			raw, err := encodeChanges(e.Changes)
 			if err != nil {
 				return "", 0, err
 			}
@@ -258,11 +257,6 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, raw...)
 }
 
-// Insert writes entries; see the package-level Insert.
-func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
-	return Insert(ctx, s.db, s.dialect, entries)
-}
-
 func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []any, error) {
 	var b strings.Builder
 	b.Grow(120 + len(entries)*columnsPerEntry*5)
@@ -292,7 +286,7 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []
 		}
 		var changes any
 		if e.Changes != nil {
-			raw, err := EncodeChanges(e.Changes)
+			raw, err := encodeChanges(e.Changes)
 			if err != nil {
 				return "", nil, err
 			}
@@ -370,8 +364,8 @@ func validateEntry(e *auditlog.Entry) error {
 	return nil
 }
 
-// EncodeChanges encodes changes as a JSON object with sorted keys.
-func EncodeChanges(cs auditlog.Changes) ([]byte, error) {
+// encodeChanges encodes changes as a JSON object with sorted keys.
+func encodeChanges(cs auditlog.Changes) ([]byte, error) {
 	b := make([]byte, 0, 64*len(cs)+2)
 	b = append(b, '{')
 	for i, name := range cs.Fields() {
@@ -468,9 +462,16 @@ type Filter struct {
 	Since, Until time.Time
 }
 
+// The page sizes every list uses: List, the admin UI's pages and the
+// command's history.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
 // Page asks for one page of entries, newest first.
 type Page struct {
-	// Limit is the page size: 1 to 1000, 0 means 50.
+	// Limit is the page size: 1 to MaxPageSize, 0 means DefaultPageSize.
 	Limit int
 	// Cursor is the Next of the previous page; empty for the first page.
 	Cursor string
@@ -690,9 +691,9 @@ func (s *Store) listSQL(f Filter, p Page, windowEnd *cursor) (string, []any, int
 	limit := p.Limit
 	switch {
 	case limit == 0:
-		limit = 50
-	case limit < 0 || limit > 1000:
-		return "", nil, 0, fmt.Errorf("auditstore: page limit %d is out of range: use 1 to 1000", limit)
+		limit = DefaultPageSize
+	case limit < 0 || limit > MaxPageSize:
+		return "", nil, 0, fmt.Errorf("auditstore: page limit %d is out of range: use 1 to %d", limit, MaxPageSize)
 	}
 	q, err := s.filter(f)
 	if err != nil {

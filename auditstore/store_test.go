@@ -181,6 +181,10 @@ func TestInsertValidation(t *testing.T) {
 	db := testdb.Open(t, "sqlite")
 	sqlDB, _ := db.DB()
 	ctx := context.Background()
+	st, err := auditstore.New(sqlDB, auditstore.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range []auditlog.Entry{
 		{Action: 7, Model: "m", ObjectPK: "1"},
 		{Model: "", ObjectPK: "1"},
@@ -189,7 +193,7 @@ func TestInsertValidation(t *testing.T) {
 		{Model: "m", ObjectPK: "1", AdditionalData: []byte("{")},
 		{Model: "m", ObjectPK: "1", Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, // no cursor could follow it
 	} {
-		if err := auditstore.Insert(ctx, sqlDB, auditstore.SQLite, []auditlog.Entry{e}); err == nil {
+		if err := st.Insert(ctx, []auditlog.Entry{e}); err == nil {
 			t.Errorf("entry %+v accepted", e)
 		}
 	}
@@ -362,11 +366,11 @@ func TestKeyRefs(t *testing.T) {
 		es[1].Model, es[1].ObjectPK, es[1].ObjectID = "books", "7", &seven
 		es[2].Model, es[2].ObjectPK = "skus", "007"
 		es[3].Model, es[3].ObjectPK = "skus", "7"
-		if err := auditstore.Insert(ctx, sqlDB, d, es); err != nil {
-			t.Fatal(err)
-		}
 		s, err := auditstore.New(sqlDB, d)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Insert(ctx, es); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []struct {

@@ -50,7 +50,9 @@ func TestMySQLTimestampsAreUTCWhateverLoc(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(auditstore.Insert(ctx, west, auditstore.MySQL, []auditlog.Entry{
+	ws, err := auditstore.New(west, auditstore.MySQL)
+	must(err)
+	must(ws.Insert(ctx, []auditlog.Entry{
 		{Timestamp: old, Action: auditlog.ActionCreate, Model: "m", ObjectPK: "1", ObjectRepr: "old"},
 		{Timestamp: now, Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "1", ObjectRepr: "new"},
 	}))

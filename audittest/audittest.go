@@ -119,7 +119,7 @@ func RequireEntry(t testing.TB, db *gorm.DB, model any, pk any, action auditlog.
 	}
 	for i := len(mine) - 1; i >= 0; i-- {
 		e := mine[i]
-		raw, _ := auditstore.EncodeChanges(e.Changes)
+		raw, _ := json.Marshal(e.Changes)
 		fmt.Fprintf(&b, "\n  #%d %s %s by %q: %s", e.ID, e.Timestamp.Format(time.RFC3339Nano), e.Action, e.ActorName, raw)
 	}
 	t.Fatal(b.String())

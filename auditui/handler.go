@@ -57,7 +57,8 @@ type Config struct {
 	// zoneinfo, so a program that may run without one (a scratch container)
 	// imports time/tzdata in its main, as cmd/auditlog does.
 	TimeZone *time.Location
-	// PageSize is the number of entries per page. Default: 50.
+	// PageSize is the number of entries per page, 1 to
+	// auditstore.MaxPageSize. Default: auditstore.DefaultPageSize.
 	PageSize int
 	// DisplayName labels a model's column, as registered with
 	// auditlog.DisplayNames (auditgorm's Plugin.DisplayName fits). Default:
@@ -82,7 +83,7 @@ type Config struct {
 	// whose query takes longer is cancelled and answered with a 503 page
 	// that asks for a narrower filter, so no viewer can keep the database
 	// busy with slow lists. An export is bounded per page of
-	// auditstore.EachPageSize entries, not as a whole. Default:
+	// auditstore.MaxPageSize entries, not as a whole. Default:
 	// DefaultQueryTimeout.
 	QueryTimeout time.Duration
 	// SearchWindow bounds a text search (the q filter), which no index can
@@ -140,9 +141,9 @@ func New(opts Config) (*Handler, error) {
 	}
 	switch {
 	case opts.PageSize == 0:
-		opts.PageSize = 50
-	case opts.PageSize < 1 || opts.PageSize > 500:
-		return nil, fmt.Errorf("auditui: PageSize %d is out of range: use 1 to 500", opts.PageSize)
+		opts.PageSize = auditstore.DefaultPageSize
+	case opts.PageSize < 1 || opts.PageSize > auditstore.MaxPageSize:
+		return nil, fmt.Errorf("auditui: PageSize %d is out of range: use 1 to %d", opts.PageSize, auditstore.MaxPageSize)
 	}
 	switch {
 	case opts.QueryTimeout == 0:

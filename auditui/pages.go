@@ -90,8 +90,8 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 	}
 	if l := v.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			return nil, errors.New("limit must be a number from 1 to 500")
+		if err != nil || n < 1 || n > auditstore.MaxPageSize {
+			return nil, fmt.Errorf("limit must be a number from 1 to %d", auditstore.MaxPageSize)
 		}
 		q.page.Limit = n
 	}
@@ -487,7 +487,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		if err := ew.Write(e); err != nil {
 			return err
 		}
-		if n++; n%auditstore.EachPageSize == 0 {
+		if n++; n%auditstore.MaxPageSize == 0 {
 			if err := ew.Flush(); err != nil {
 				return err
 			}
