@@ -180,61 +180,39 @@ ORDER BY x.ord`
 FROM json_each(?) ORDER BY key`
 }
 
-// encodeBatch encodes entries as a JSON array, up to jsonBatchBytes, and
-// reports how many it took.
+// encodeBatch encodes entries as a JSON array of objects, up to
+// jsonBatchBytes, and reports how many it took. The keys are jsonInsertSQL's.
 func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, int, error) {
 	b := make([]byte, 0, min(jsonBatchBytes, 512*len(entries)))
 	b = append(b, '[')
 	n := 0
 	for i := range entries {
-		e := &entries[i]
-		if err := validateEntry(e); err != nil {
-			return "", 0, err
-		}
 		if n > 0 && len(b) >= jsonBatchBytes {
 			break
+		}
+		r, err := encodeEntry(d, &entries[i], now)
+		if err != nil {
+			return "", 0, err
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
-		ts := e.Timestamp
-		if ts.IsZero() {
-			ts = now
-		}
-		ts = ts.UTC().Truncate(time.Microsecond)
-		layout := time.RFC3339Nano
-		switch d {
-		case SQLite:
-			layout = sqliteTime
-		case MySQL:
-			layout = mysqlTime
-		}
 		b = append(b, `{"t":`...)
-		b = appendJSONString(b, ts.Format(layout))
+		b = appendJSONString(b, r.timeText)
 		b = append(b, `,"a":`...)
-		b = strconv.AppendInt(b, int64(e.Action), 10)
+		b = strconv.AppendInt(b, int64(r.e.Action), 10)
 		b = append(b, `,"m":`...)
-		b = appendJSONString(b, e.Model)
+		b = appendJSONString(b, r.e.Model)
 		b = append(b, `,"pk":`...)
-		b = appendJSONString(b, e.ObjectPK)
-		if e.ObjectID != nil {
+		b = appendJSONString(b, r.e.ObjectPK)
+		if r.e.ObjectID != nil {
 			b = append(b, `,"id":`...)
-			b = strconv.AppendInt(b, *e.ObjectID, 10)
+			b = strconv.AppendInt(b, *r.e.ObjectID, 10)
 		}
 		b = append(b, `,"r":`...)
-		b = appendJSONString(b, e.ObjectRepr)
-		if e.Changes != nil {
-			raw, err := encodeChanges(e.Changes)
-			if err != nil {
-				return "", 0, err
-			}
-			b = append(b, `,"c":`...)
-			b = appendJSONString(b, string(raw))
-		}
-		for _, f := range []struct {
-			key string
-			val string
-		}{{"s", string(e.SerializedData)}, {"ad", string(e.AdditionalData)}, {"ai", e.ActorID}, {"an", e.ActorName}, {"ra", e.RemoteAddr}, {"cid", e.CorrelationID}} {
+		b = appendJSONString(b, r.e.ObjectRepr)
+		for _, f := range [...]struct{ key, val string }{{"c", r.changes}, {"s", string(r.e.SerializedData)}, {"ad", string(r.e.AdditionalData)},
+			{"ai", r.e.ActorID}, {"an", r.e.ActorName}, {"ra", r.e.RemoteAddr}, {"cid", r.e.CorrelationID}} {
 			if f.val != "" {
 				b = append(b, `,"`...)
 				b = append(b, f.key...)
@@ -242,14 +220,63 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 				b = appendJSONString(b, f.val)
 			}
 		}
-		if e.RemotePort != 0 {
+		if r.e.RemotePort != 0 {
 			b = append(b, `,"rp":`...)
-			b = strconv.AppendInt(b, int64(e.RemotePort), 10)
+			b = strconv.AppendInt(b, int64(r.e.RemotePort), 10)
 		}
 		b = append(b, '}')
 		n++
 	}
 	return string(append(b, ']')), n, nil
+}
+
+// encodedEntry is an entry ready for either insert form: validated, its
+// timestamp chosen and encoded for the dialect, its changes encoded.
+type encodedEntry struct {
+	e        *auditlog.Entry
+	ts       any    // the timestamp as a bind value (encodeTime)
+	timeText string // the timestamp as text, for a JSON batch
+	changes  string // "" for no changes
+}
+
+// encodeEntry is the one encoding of an entry that both insert forms
+// write: VALUES bind variables and the JSON batch.
+func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, error) {
+	if err := validateEntry(e); err != nil {
+		return encodedEntry{}, err
+	}
+	ts := e.Timestamp
+	if ts.IsZero() {
+		ts = now
+	}
+	r := encodedEntry{e: e, ts: encodeTime(d, ts)}
+	switch t := r.ts.(type) {
+	case string:
+		r.timeText = t
+	case time.Time:
+		r.timeText = t.Format(time.RFC3339Nano)
+	}
+	if e.Changes != nil {
+		raw, err := encodeChanges(e.Changes)
+		if err != nil {
+			return encodedEntry{}, err
+		}
+		r.changes = string(raw)
+	}
+	return r, nil
+}
+
+// args are the entry's bind values, in the order of insertColumns.
+func (r encodedEntry) args(out []any) []any {
+	e := r.e
+	var changes any
+	if e.Changes != nil {
+		changes = r.changes
+	}
+	return append(out,
+		r.ts, int16(e.Action), e.Model, e.ObjectPK, nullInt64(e.ObjectID), e.ObjectRepr,
+		changes, nullJSON(e.SerializedData), nullJSON(e.AdditionalData),
+		nullString(e.ActorID), nullString(e.ActorName), nullString(e.RemoteAddr), nullPort(e.RemotePort), nullString(e.CorrelationID))
 }
 
 func appendJSONString(b []byte, s string) []byte {
@@ -264,8 +291,8 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []
 	args := make([]any, 0, len(entries)*columnsPerEntry)
 	n := 0
 	for i := range entries {
-		e := &entries[i]
-		if err := validateEntry(e); err != nil {
+		r, err := encodeEntry(d, &entries[i], now)
+		if err != nil {
 			return "", nil, err
 		}
 		if i > 0 {
@@ -280,22 +307,7 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []
 			d.placeholder(&b, n)
 		}
 		b.WriteByte(')')
-		ts := e.Timestamp
-		if ts.IsZero() {
-			ts = now
-		}
-		var changes any
-		if e.Changes != nil {
-			raw, err := encodeChanges(e.Changes)
-			if err != nil {
-				return "", nil, err
-			}
-			changes = string(raw)
-		}
-		args = append(args,
-			encodeTime(d, ts), int16(e.Action), e.Model, e.ObjectPK, nullInt64(e.ObjectID), e.ObjectRepr,
-			changes, nullJSON(e.SerializedData), nullJSON(e.AdditionalData),
-			nullString(e.ActorID), nullString(e.ActorName), nullString(e.RemoteAddr), nullPort(e.RemotePort), nullString(e.CorrelationID))
+		args = r.args(args)
 	}
 	return b.String(), args, nil
 }
