@@ -1,0 +1,196 @@
+package auditstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// releasedSQL returns the statements that `auditlog migrate --print` showed
+// for the named database at schema version 2, before the migrations were
+// kept as files: what existing installations ran.
+func releasedSQL(t *testing.T, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "migrate-v2-"+name+".sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := strings.Split(strings.TrimSuffix(string(b), ";\n\n"), ";\n\n")
+	if len(stmts) < 3 {
+		t.Fatalf("testdata for %s has %d statements", name, len(stmts))
+	}
+	return stmts
+}
+
+// throughVersion returns the statements up to and including the one that
+// records version v.
+func throughVersion(t *testing.T, stmts []string, v int) []string {
+	t.Helper()
+	record := fmt.Sprintf("INSERT INTO auditlog_migrations (version, name, applied_at) VALUES (%d, ", v)
+	for i, s := range stmts {
+		if strings.HasPrefix(s, record) {
+			return stmts[:i+1]
+		}
+	}
+	t.Fatalf("no statement records version %d", v)
+	return nil
+}
+
+func execAll(t *testing.T, db *sql.DB, stmts []string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := db.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+type migrationRow struct{ version, name, appliedAt string }
+
+func migrationRows(t *testing.T, db *sql.DB) []migrationRow {
+	t.Helper()
+	// applied_at as the database's own text, so that a row rewritten with the
+	// same time would still compare equal only if it was not touched.
+	rows, err := db.Query("SELECT CAST(version AS CHAR(20)), name, CAST(applied_at AS CHAR(40)) FROM auditlog_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []migrationRow
+	for rows.Next() {
+		var r migrationRow
+		if err := rows.Scan(&r.version, &r.name, &r.appliedAt); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// schemaOf describes the tables, columns and indexes of the database, in a
+// form that compares equal across two isolated databases of the same kind.
+func schemaOf(t *testing.T, name string, db *sql.DB) string {
+	t.Helper()
+	var queries []string
+	var schema string
+	switch name {
+	case "sqlite":
+		queries = []string{"SELECT type || ' ' || name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"}
+	case "postgres":
+		if err := db.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
+			t.Fatal(err)
+		}
+		queries = []string{
+			`SELECT concat_ws(' ', table_name, column_name, ordinal_position, data_type, character_maximum_length,
+				datetime_precision, is_nullable, column_default, is_identity, identity_generation)
+			FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position`,
+			"SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY indexname",
+		}
+	case "mysql":
+		var out []string
+		for _, table := range []string{"auditlog_entries", "auditlog_migrations"} {
+			var n, create string
+			if err := db.QueryRow("SHOW CREATE TABLE "+table).Scan(&n, &create); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, regexp.MustCompile(` AUTO_INCREMENT=\d+`).ReplaceAllString(create, ""))
+		}
+		return strings.Join(out, "\n")
+	}
+	var out []string
+	for _, q := range queries {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			if schema != "" {
+				s = strings.ReplaceAll(s, schema+".", "")
+			}
+			out = append(out, s)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// A database that earlier releases migrated, to version 1 or to version 2,
+// is recognised at its version: Migrate applies only the later migrations,
+// leaves the recorded ones and the entries as they were, and ends with the
+// schema that Migrate gives an empty database.
+func TestMigrateUpgradesReleasedDatabases(t *testing.T) {
+	for _, name := range testdb.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			open := func() (*sql.DB, auditstore.Dialect) {
+				gdb := testdb.OpenEmpty(t, name)
+				db, err := gdb.DB()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return db, dialectOf(t, gdb.Dialector.Name())
+			}
+			fresh, d := open()
+			if err := auditstore.Migrate(ctx, fresh, d); err != nil {
+				t.Fatal(err)
+			}
+			want := schemaOf(t, name, fresh)
+			if !strings.Contains(want, "auditlog_entries_action_idx") {
+				t.Fatalf("fresh schema lacks the action index:\n%s", want)
+			}
+			released := releasedSQL(t, name)
+			for v := 1; v <= 2; v++ {
+				t.Run(fmt.Sprintf("version_%d", v), func(t *testing.T) {
+					db, d := open()
+					execAll(t, db, throughVersion(t, released, v))
+					execAll(t, db, []string{
+						"INSERT INTO auditlog_entries (timestamp, action, model, object_pk, object_repr) VALUES ('2026-01-01 00:00:00', 1, 'books', '1', 'Dune')",
+					})
+					before := migrationRows(t, db)
+					if len(before) != v {
+						t.Fatalf("%d versions recorded by the released SQL, want %d", len(before), v)
+					}
+					schemaBefore := schemaOf(t, name, db)
+					for i := 0; i < 2; i++ {
+						if err := auditstore.Migrate(ctx, db, d); err != nil {
+							t.Fatalf("run %d: %v", i+1, err)
+						}
+					}
+					after := migrationRows(t, db)
+					if len(after) != auditstore.LatestVersion() || !slices.Equal(after[:v], before) {
+						t.Fatalf("versions recorded: before %v, after %v", before, after)
+					}
+					if got := schemaOf(t, name, db); got != want {
+						t.Fatalf("schema after upgrade:\n%s\nwant, as Migrate makes it:\n%s", got, want)
+					}
+					if v == auditstore.LatestVersion() && schemaOf(t, name, db) != schemaBefore {
+						t.Fatal("Migrate changed a database at the latest version")
+					}
+					var n int
+					if err := db.QueryRow("SELECT COUNT(*) FROM auditlog_entries WHERE object_repr = 'Dune'").Scan(&n); err != nil || n != 1 {
+						t.Fatalf("%d entries (%v) after upgrade, want 1", n, err)
+					}
+				})
+			}
+		})
+	}
+}
