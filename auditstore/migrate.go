@@ -3,8 +3,10 @@ package auditstore
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 )
@@ -16,105 +18,91 @@ type migration struct {
 	up      map[Dialect][]string
 }
 
-// indexes serve the real queries, newest first by (timestamp, id): one
-// object's history (by object_id for integer keys, object_pk for the rest),
-// one model, one actor, one correlation id, and the whole list. Where the
-// database has partial indexes, an entry only enters the indexes it can be
-// found by, which keeps inserts cheap.
-var indexes = []struct{ name, cols, partial string }{
-	{"auditlog_entries_object_id_idx", "model, object_id, timestamp, id", "object_id IS NOT NULL"},
-	{"auditlog_entries_object_pk_idx", "model, object_pk, timestamp, id", "object_id IS NULL"},
-	{"auditlog_entries_model_idx", "model, timestamp, id", ""},
-	{"auditlog_entries_actor_idx", "actor_id, timestamp, id", "actor_id IS NOT NULL"},
-	{"auditlog_entries_cid_idx", "cid, timestamp, id", "cid IS NOT NULL"},
-	{"auditlog_entries_timestamp_idx", "timestamp, id", ""},
+// migrationFiles holds the statements of each migration for each dialect:
+// migrations/<dialect>/NNNN_<what>.sql, one file per version, NNNN the
+// version. Migrate runs the statements as they are written, and MigrationSQL
+// (`auditlog migrate --print`) shows them as they are written.
+//
+// Version 1 creates the table and the indexes that serve the real queries,
+// newest first by (timestamp, id): one object's history (by object_id for
+// integer keys, object_pk for the rest), one model, one actor, one
+// correlation id, and the whole list. Where the database has partial
+// indexes, an entry only enters the indexes it can be found by, which keeps
+// inserts cheap. Version 2 adds the action index: without it, an action that
+// few entries have is found by reading the whole table. It is CREATE INDEX
+// IF NOT EXISTS, so that an index built by hand beforehand (CREATE INDEX
+// CONCURRENTLY on a large PostgreSQL table) is kept; MySQL has no such
+// clause, and applyMigrations skips an index that exists.
+//
+//go:embed migrations/*/*.sql
+var migrationFiles embed.FS
+
+// migrationNames names the versions in order, from version 1; the name is
+// recorded with the version.
+var migrationNames = []string{
+	"create auditlog_entries",
+	"index entries by action",
 }
 
-// actionIndex serves a filter by action (migration 2): without it, an action
-// that few entries have is found by reading the whole table.
-const actionIndex = "auditlog_entries_action_idx"
+// migrations are read once, when the package is initialised: the files are
+// part of the program, so a malformed one is a defect of the build that any
+// test of the package reports.
+var migrations = func() []migration {
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		panic(err)
+	}
+	return ms
+}()
 
-func createIndexes(d Dialect) []string {
-	out := make([]string, len(indexes))
-	for i, ix := range indexes {
-		out[i] = "CREATE INDEX " + ix.name + " ON " + Table + " (" + ix.cols + ")"
-		if ix.partial != "" && d != MySQL {
-			out[i] += " WHERE " + ix.partial
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	ms := make([]migration, len(migrationNames))
+	for i, name := range migrationNames {
+		ms[i] = migration{version: i + 1, name: name, up: map[Dialect][]string{}}
+	}
+	for _, d := range []Dialect{SQLite, Postgres, MySQL} {
+		dir := "migrations/" + string(d)
+		files, err := fs.ReadDir(fsys, dir) // sorted by name
+		if err != nil {
+			return nil, fmt.Errorf("auditstore: migrations: %w", err)
+		}
+		if len(files) != len(ms) {
+			return nil, fmt.Errorf("auditstore: migrations: %s has %d files, want one for each of %d versions", dir, len(files), len(ms))
+		}
+		for i, f := range files {
+			path := dir + "/" + f.Name()
+			if !strings.HasPrefix(f.Name(), fmt.Sprintf("%04d_", i+1)) {
+				return nil, fmt.Errorf("auditstore: migrations: %s: want version %04d here", path, i+1)
+			}
+			src, err := fs.ReadFile(fsys, path)
+			if err != nil {
+				return nil, fmt.Errorf("auditstore: migrations: %w", err)
+			}
+			stmts, err := splitStatements(string(src))
+			if err != nil {
+				return nil, fmt.Errorf("auditstore: migrations: %s: %w", path, err)
+			}
+			ms[i].up[d] = stmts
 		}
 	}
-	return out
+	return ms, nil
 }
 
-var migrations = []migration{
-	{
-		version: 1,
-		name:    "create auditlog_entries",
-		up: map[Dialect][]string{
-			SQLite: append([]string{`CREATE TABLE auditlog_entries (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	timestamp TEXT NOT NULL,
-	action SMALLINT NOT NULL,
-	model VARCHAR(255) NOT NULL,
-	object_pk VARCHAR(255) NOT NULL,
-	object_id BIGINT,
-	object_repr TEXT NOT NULL,
-	changes TEXT,
-	serialized_data TEXT,
-	additional_data TEXT,
-	actor_id VARCHAR(255),
-	actor_name VARCHAR(255),
-	remote_addr VARCHAR(45),
-	remote_port INTEGER,
-	cid VARCHAR(255)
-)`}, createIndexes(SQLite)...),
-			Postgres: append([]string{`CREATE TABLE auditlog_entries (
-	id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-	timestamp TIMESTAMP(6) WITH TIME ZONE NOT NULL,
-	action SMALLINT NOT NULL,
-	model VARCHAR(255) NOT NULL,
-	object_pk VARCHAR(255) NOT NULL,
-	object_id BIGINT,
-	object_repr TEXT NOT NULL,
-	changes JSONB,
-	serialized_data JSONB,
-	additional_data JSONB,
-	actor_id VARCHAR(255),
-	actor_name VARCHAR(255),
-	remote_addr VARCHAR(45),
-	remote_port INTEGER,
-	cid VARCHAR(255)
-)`}, createIndexes(Postgres)...),
-			MySQL: append([]string{`CREATE TABLE auditlog_entries (
-	id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-	timestamp DATETIME(6) NOT NULL,
-	action SMALLINT NOT NULL,
-	model VARCHAR(255) NOT NULL,
-	object_pk VARCHAR(255) NOT NULL,
-	object_id BIGINT,
-	object_repr TEXT NOT NULL,
-	changes JSON,
-	serialized_data JSON,
-	additional_data JSON,
-	actor_id VARCHAR(255),
-	actor_name VARCHAR(255),
-	remote_addr VARCHAR(45),
-	remote_port INTEGER,
-	cid VARCHAR(255)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`}, createIndexes(MySQL)...),
-		},
-	},
-	{
-		version: 2,
-		name:    "index entries by action",
-		// IF NOT EXISTS: an index built by hand beforehand (CREATE INDEX
-		// CONCURRENTLY on a large PostgreSQL table) is kept. MySQL has no
-		// such clause; applyMigrations skips an index that exists.
-		up: map[Dialect][]string{
-			SQLite:   {"CREATE INDEX IF NOT EXISTS " + actionIndex + " ON " + Table + " (action, timestamp, id)"},
-			Postgres: {"CREATE INDEX IF NOT EXISTS " + actionIndex + " ON " + Table + " (action, timestamp, id)"},
-			MySQL:    {"CREATE INDEX " + actionIndex + " ON " + Table + " (action, timestamp, id)"},
-		},
-	},
+// splitStatements returns the statements of a migration file. The file is
+// its statements, each ended by ";" and a newline, separated by one blank
+// line: the form in which `auditlog migrate --print` shows statements, so
+// that the file appears in its output unchanged.
+func splitStatements(src string) ([]string, error) {
+	stmts := strings.Split(strings.TrimSuffix(src, ";\n"), ";\n\n")
+	if strings.Join(stmts, ";\n\n")+";\n" != src {
+		return nil, errors.New(`want statements each ended by ";" and a newline, separated by one blank line`)
+	}
+	for _, s := range stmts {
+		if s == "" || strings.TrimSpace(s) != s || strings.Contains(s, ";\n") {
+			return nil, fmt.Errorf("malformed statement %q: want statements each ended by \";\" and a newline, separated by one blank line", s)
+		}
+	}
+	return stmts, nil
 }
 
 const migrationsTable = "auditlog_migrations"
