@@ -82,6 +82,13 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 			if err != nil {
 				return nil, fmt.Errorf("auditstore: migrations: %s: %w", path, err)
 			}
+			if d == MySQL {
+				for _, stmt := range stmts {
+					if err := mysqlRepeatable(stmt); err != nil {
+						return nil, fmt.Errorf("auditstore: migrations: %s: %w", path, err)
+					}
+				}
+			}
 			ms[i].up[d] = stmts
 		}
 	}
@@ -227,10 +234,13 @@ func applyMigrations(ctx context.Context, db execQuerier, d Dialect) error {
 		if applied[m.version] {
 			continue
 		}
+		// On MySQL a migration may have stopped half way, its version
+		// unrecorded: every statement is one that can run again
+		// (mysqlRepeatable), and the version is recorded only after all of
+		// them succeeded.
 		for _, stmt := range m.up[d] {
-			if d == MySQL && strings.HasPrefix(stmt, "CREATE INDEX ") {
-				name, _, _ := strings.Cut(strings.TrimPrefix(stmt, "CREATE INDEX "), " ")
-				exists, err := mysqlIndexExists(ctx, db, name)
+			if query, args, ok := mysqlExisting(stmt); ok && d == MySQL {
+				exists, err := mysqlExists(ctx, db, query, args)
 				if err != nil {
 					return fmt.Errorf("auditstore: migration %d (%s): %w", m.version, m.name, err)
 				}
@@ -257,17 +267,52 @@ func applyMigrations(ctx context.Context, db execQuerier, d Dialect) error {
 	return nil
 }
 
-// mysqlIndexExists reports whether the entries table has the named index.
-func mysqlIndexExists(ctx context.Context, db execQuerier, name string) (bool, error) {
-	rows, err := db.QueryContext(ctx, "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?", Table, name)
+// mysqlRepeatable accepts the statements that a MySQL migration may hold.
+// DDL on MySQL and MariaDB is not transactional, so a migration that failed
+// half way leaves its first statements applied; the next Migrate runs the
+// migration again from its start, and each statement must then do nothing
+// where it was done: CREATE TABLE IF NOT EXISTS, or a CREATE TABLE or CREATE
+// INDEX that applyMigrations skips where the table or index exists (MySQL has
+// no CREATE INDEX IF NOT EXISTS). A statement of another kind needs a look-up
+// of its own in mysqlExisting first.
+func mysqlRepeatable(stmt string) error {
+	if strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS ") {
+		return nil
+	}
+	if _, _, ok := mysqlExisting(stmt); ok {
+		return nil
+	}
+	first, _, _ := strings.Cut(stmt, "\n")
+	return fmt.Errorf("%q: a MySQL migration may only hold CREATE TABLE and CREATE INDEX name ON table, which a run after a failed one can repeat", first)
+}
+
+// mysqlExisting returns the catalog look-up that counts the table or the
+// index that a CREATE TABLE name or CREATE INDEX name ON table statement
+// creates.
+func mysqlExisting(stmt string) (query string, args []any, ok bool) {
+	f := strings.Fields(stmt)
+	switch {
+	case len(f) >= 3 && f[0] == "CREATE" && f[1] == "TABLE" && f[2] != "IF":
+		table, _, _ := strings.Cut(f[2], "(")
+		return "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", []any{table}, true
+	case len(f) >= 5 && f[0] == "CREATE" && f[1] == "INDEX" && f[3] == "ON":
+		table, _, _ := strings.Cut(f[4], "(")
+		return "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?", []any{table, f[2]}, true
+	}
+	return "", nil, false
+}
+
+// mysqlExists reports whether the look-up of mysqlExisting counts anything.
+func mysqlExists(ctx context.Context, db execQuerier, query string, args []any) (bool, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return false, fmt.Errorf("look up index %s: %w", name, err)
+		return false, fmt.Errorf("look up %v: %w", args, err)
 	}
 	defer rows.Close()
 	var n int
 	if rows.Next() {
 		if err := rows.Scan(&n); err != nil {
-			return false, fmt.Errorf("look up index %s: %w", name, err)
+			return false, fmt.Errorf("look up %v: %w", args, err)
 		}
 	}
 	return n > 0, rows.Err()

@@ -93,7 +93,10 @@ func TestLoadMigrationsRefusesMalformedFiles(t *testing.T) {
 		}
 		return fsys
 	}
-	ms, err := loadMigrations(good())
+	fsys := good()
+	// The same statement is fine where DDL is transactional.
+	fsys["migrations/sqlite/0002_index.sql"].Data = []byte("CREATE INDEX b_idx ON a (id);\n\nALTER TABLE a ADD COLUMN b INTEGER;\n")
+	ms, err := loadMigrations(fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +125,9 @@ func TestLoadMigrationsRefusesMalformedFiles(t *testing.T) {
 			f["migrations/sqlite/0002_index.sql"].Data = []byte("CREATE INDEX b_idx ON a (id);\r\n")
 		},
 		"empty": func(f fstest.MapFS) { f["migrations/sqlite/0002_index.sql"].Data = nil },
+		"MySQL statement that a run after a failed one cannot repeat": func(f fstest.MapFS) {
+			f["migrations/mysql/0002_index.sql"].Data = []byte("CREATE INDEX b_idx ON a (id);\n\nALTER TABLE a ADD COLUMN b INTEGER;\n")
+		},
 	} {
 		fsys := good()
 		change(fsys)
