@@ -650,12 +650,24 @@ func TestDemoOnce(t *testing.T) {
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+	// wrote is signalled after every write, so a reader waits for output
+	// instead of polling for it.
+	wrote chan struct{}
 }
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	if s.wrote != nil {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
@@ -684,30 +696,44 @@ var testEnv = map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123", "AUDIT_BA
 // returns its base URL ("" if it did not start).
 func startServe(t *testing.T, args ...string) (base string, out, errb *syncBuffer, stop func() int) {
 	t.Helper()
+	return startCommand(t, append([]string{"serve"}, args...), func(k string) string { return testEnv[k] })
+}
+
+// startCommand runs a command that serves until the returned stop is
+// called. It waits for the base URL the command prints, woken by each write
+// to its stdout, and returns "" if the command exits first.
+func startCommand(t *testing.T, args []string, getenv func(string) string) (base string, out, errb *syncBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errb = &syncBuffer{}, &syncBuffer{}
+	out, errb = newSyncBuffer(), newSyncBuffer()
 	done := make(chan int, 1)
 	go func() {
-		done <- auditcli.Run(ctx, append([]string{"serve"}, args...), auditcli.Env{Stdout: out, Stderr: errb,
-			Getenv: func(k string) string { return testEnv[k] }})
+		done <- auditcli.Run(ctx, args, auditcli.Env{Stdout: out, Stderr: errb, Getenv: getenv})
 	}()
+	stopped, code := false, 0
 	stop = func() int {
-		cancel()
-		return <-done
+		if !stopped {
+			cancel()
+			code, stopped = <-done, true
+		}
+		return code
 	}
 	re := regexp.MustCompile(`(https?)://([^/\s]+)/`)
-	for i := 0; i < 250; i++ {
+	deadline := time.After(time.Minute)
+	for {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			return m[1] + "://" + m[2], out, errb, stop
 		}
 		select {
-		case code := <-done:
-			done <- code
+		case <-out.wrote:
+		case c := <-done:
+			code, stopped = c, true
+			cancel()
 			return "", out, errb, stop
-		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			return "", out, errb, stop
 		}
 	}
-	return "", out, errb, stop
 }
 
 func serve(t *testing.T, mode string) {

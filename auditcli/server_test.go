@@ -1,48 +1,27 @@
 package auditcli_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/go-auditlog/auditlog/auditcli"
 )
 
 // startServer runs an auditlog command that serves (serve, demo) until the
 // test ends, and returns the base URL it prints.
 func startServer(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- auditcli.Run(ctx, args, auditcli.Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-	}()
+	base, out, errb, stop := startCommand(t, args, func(string) string { return "" })
 	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
+		if code := stop(); code != 0 {
 			t.Errorf("%s exited %d: %s", args[0], code, errb.String())
 		}
 	})
-	re := regexp.MustCompile(`http://(127\.0\.0\.1:\d+)/`)
-	for i := 0; i < 500; i++ {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			return "http://" + m[1]
-		}
-		select {
-		case code := <-done:
-			done <- code
-			t.Fatalf("%s exited %d before serving: %s %s", args[0], code, out.String(), errb.String())
-		case <-time.After(20 * time.Millisecond):
-		}
+	if base == "" {
+		t.Fatalf("%s did not start: %s %s", args[0], out.String(), errb.String())
 	}
-	t.Fatalf("%s did not start: %s %s", args[0], out.String(), errb.String())
-	return ""
+	return base
 }
 
 // noRedirects is a client that shows redirects instead of following them.

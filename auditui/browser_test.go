@@ -74,8 +74,13 @@ func TestBrowser(t *testing.T) {
 			alerted.Store(true)
 		}
 	}))
+	// Screenshots (testdata/screenshots, for the README and for review) are
+	// rewritten with -update only: a plain run leaves the tree as it is.
 	shot := func(name string) {
 		t.Helper()
+		if !*update {
+			return
+		}
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		must(t, err)
 		dir := filepath.Join("testdata", "screenshots")
