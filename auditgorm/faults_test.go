@@ -5,12 +5,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
@@ -162,19 +159,7 @@ func TestMaskedFieldsNeverStoredInClear(t *testing.T) {
 	}
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		path := filepath.Join(t.TempDir(), "cards.db")
-		db, err := gorm.Open(sqlite.Open(testdb.SQLiteDSN(path)+"&_pragma=secure_delete(1)"), &gorm.Config{})
-		must(t, err)
-		sqlDB, _ := db.DB()
-		must(t, migrateSQL(sqlDB))
-		check(t, db)
-		must(t, db.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error)
-		must(t, db.Exec("VACUUM").Error)
-		must(t, sqlDB.Close())
-		files, _ := filepath.Glob(path + "*")
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			must(t, err)
+		for f, raw := range sqliteFiles(t, func(db *gorm.DB) { check(t, db) }) {
 			for _, s := range secrets {
 				if bytes.Contains(raw, []byte(s)) {
 					t.Fatalf("%s holds the clear secret %q", f, s)

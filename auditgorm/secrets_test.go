@@ -245,24 +245,39 @@ func checkSecretEntries(t *testing.T, db *gorm.DB) {
 	}
 }
 
-// The same on SQLite's file: after VACUUM, no clear secret is in any byte
-// of the database or its journal.
-func TestSecretsNotInSQLiteFile(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "secrets.db")
+// sqliteFiles runs write on a new SQLite file database with the entries
+// table and secure_delete, checkpoints and vacuums it, closes it, and
+// returns the bytes of the database and its journal files by name.
+func sqliteFiles(t *testing.T, write func(db *gorm.DB)) map[string][]byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "app.db")
 	db, err := gorm.Open(sqlite.Open(testdb.SQLiteDSN(path)+"&_pragma=secure_delete(1)"), &gorm.Config{})
 	must(t, err)
 	sqlDB, _ := db.DB()
 	must(t, migrateSQL(sqlDB))
-	registerSecrets(t, db)
-	writeSecrets(t, db)
+	write(db)
 	must(t, db.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error)
 	must(t, db.Exec("VACUUM").Error)
 	must(t, sqlDB.Close())
 	files, _ := filepath.Glob(path + "*")
+	out := map[string][]byte{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		must(t, err)
+		out[f] = raw
+	}
+	return out
+}
+
+// The same on SQLite's file: after VACUUM, no clear secret is in any byte
+// of the database or its journal.
+func TestSecretsNotInSQLiteFile(t *testing.T) {
+	t.Parallel()
+	files := sqliteFiles(t, func(db *gorm.DB) {
+		registerSecrets(t, db)
+		writeSecrets(t, db)
+	})
+	for f, raw := range files {
 		for _, s := range clearSecrets {
 			if bytes.Contains(raw, []byte(s)) {
 				t.Errorf("%s holds the clear secret %q", f, s)

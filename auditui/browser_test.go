@@ -1,43 +1,26 @@
 package auditui_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/go-auditlog/auditlog/internal/testbrowser"
+
 	"github.com/go-auditlog/auditlog/auditui"
 )
-
-// browserPath finds Chromium. Without one the browser test is skipped,
-// unless AUDITLOG_TEST_BROWSER is set (as .ci/run sets it), when it fails.
-func browserPath(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("AUDITLOG_TEST_BROWSER") != "" {
-		t.Fatal("AUDITLOG_TEST_BROWSER is set but no Chromium is installed (apt-get install -y chromium)")
-	}
-	t.Skip("no Chromium installed; set AUDITLOG_TEST_BROWSER to require it")
-	return ""
-}
 
 // TestBrowser drives real Chromium through the UI: list, filters, paging,
 // an entry's diff, an object's history, and an XSS payload that must stay
 // text. It refreshes the screenshots under testdata/screenshots.
 func TestBrowser(t *testing.T) {
-	exe := browserPath(t)
 	s := fixture(t)
 	ui, err := auditui.New(auditui.Config{Store: s, Prefix: "/audit", PageSize: 3, Authorize: func(*http.Request) bool { return true }})
 	if err != nil {
@@ -48,25 +31,7 @@ func TestBrowser(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// Start the browser on the parent context, then bound the steps.
-	must(t, chromedp.Do(ctx))
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := testbrowser.Context(t, chromedp.WindowSize(1280, 900))
 
 	var alerted atomic.Bool
 	must(t, chromedp.Listen(ctx, func(ev any) {
