@@ -42,7 +42,7 @@ func TestCrashChild(t *testing.T) {
 	if dsn == "" {
 		t.Skip("the child process of TestCrashSafety")
 	}
-	db, err := gorm.Open(testdb.Dialector(os.Getenv(crashKindEnv), nil, dsn), &gorm.Config{Logger: logger.Discard})
+	db, err := gorm.Open(testdb.Dialector(t, os.Getenv(crashKindEnv), nil, dsn), &gorm.Config{Logger: logger.Discard})
 	must(t, err)
 	reg := auditlog.NewRegistry()
 	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))

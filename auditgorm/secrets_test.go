@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 
@@ -251,8 +250,7 @@ func checkSecretEntries(t *testing.T, db *gorm.DB) {
 func sqliteFiles(t *testing.T, write func(db *gorm.DB)) map[string][]byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "app.db")
-	db, err := gorm.Open(sqlite.Open(testdb.SQLiteDSN(path)+"&_pragma=secure_delete(1)"), &gorm.Config{})
-	must(t, err)
+	db := testdb.OpenSQLiteFile(t, path, &gorm.Config{}, "secure_delete(1)")
 	sqlDB, _ := db.DB()
 	must(t, migrateSQL(sqlDB))
 	write(db)

@@ -3,7 +3,6 @@ package testdb
 import (
 	"testing"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -21,16 +20,17 @@ func OpenCounting(t testing.TB, name string) (*gorm.DB, *sqlcount.Counter) {
 		t.Fatal(err)
 	}
 	pool, c := sqlcount.Wrap(sqlDB)
-	db, err := gorm.Open(Dialector(name, pool, ""), gormConfig())
+	db, err := gorm.Open(Dialector(t, name, pool, ""), gormConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return db, c
 }
 
-// Dialector returns the GORM dialector of the named database, over an
-// existing connection pool or else a DSN.
-func Dialector(name string, pool gorm.ConnPool, dsn string) gorm.Dialector {
+// Dialector returns the GORM dialector of the named database (for SQLite,
+// through this run's driver), over an existing connection pool or else a DSN.
+func Dialector(t testing.TB, name string, pool gorm.ConnPool, dsn string) gorm.Dialector {
+	t.Helper()
 	switch name {
 	case "postgres":
 		return postgres.New(postgres.Config{Conn: pool, DSN: dsn})
@@ -38,5 +38,5 @@ func Dialector(name string, pool gorm.ConnPool, dsn string) gorm.Dialector {
 		precision := 3
 		return mysql.New(mysql.Config{Conn: pool, DSN: dsn, SkipInitializeWithVersion: pool != nil, DefaultDatetimePrecision: &precision})
 	}
-	return &sqlite.Dialector{Conn: pool, DSN: dsn}
+	return SQLiteDriver(t).Dialector(pool, dsn)
 }

@@ -3,6 +3,10 @@
 // AUDITLOG_TEST_POSTGRES_DSN or AUDITLOG_TEST_MYSQL_DSN is set. A set
 // variable whose server cannot be reached fails the test rather than
 // skipping it.
+//
+// SQLite is opened through the driver AUDITLOG_TEST_SQLITE_DRIVER names:
+// glebarez, ncruces or mattn (the last needs cgo and -tags auditlog_mattn);
+// unset is the default driver of package sqlitedriver.
 package testdb
 
 import (
@@ -17,7 +21,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/glebarez/sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/mysql"
@@ -27,13 +30,69 @@ import (
 
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/pgdsn"
+	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
+	_ "github.com/go-auditlog/auditlog/internal/sqlitedriver/drivers" // the SQLite drivers
 )
 
 // Environment variables naming the test servers.
 const (
-	PostgresEnv = "AUDITLOG_TEST_POSTGRES_DSN"
-	MySQLEnv    = "AUDITLOG_TEST_MYSQL_DSN"
+	PostgresEnv     = "AUDITLOG_TEST_POSTGRES_DSN"
+	MySQLEnv        = "AUDITLOG_TEST_MYSQL_DSN"
+	SQLiteDriverEnv = "AUDITLOG_TEST_SQLITE_DRIVER"
 )
+
+// SQLiteDriver returns the SQLite driver this run uses, chosen by
+// AUDITLOG_TEST_SQLITE_DRIVER. A name that is unknown or not built in fails
+// the test.
+func SQLiteDriver(t testing.TB) *sqlitedriver.Driver {
+	t.Helper()
+	d, err := sqlitedriver.Lookup(os.Getenv(SQLiteDriverEnv))
+	if err != nil {
+		t.Fatalf("testdb: %s: %v", SQLiteDriverEnv, err)
+	}
+	return d
+}
+
+// OpenSQLiteFile opens the SQLite file at path with this run's driver, the
+// recommended settings and the extra pragmas ("secure_delete(1)"), without
+// migrating it. It is closed when the test ends.
+func OpenSQLiteFile(t testing.TB, path string, cfg *gorm.Config, pragmas ...string) *gorm.DB {
+	t.Helper()
+	return OpenSQLiteWith(t, SQLiteDriver(t), path, cfg, pragmas...)
+}
+
+// SQLiteDrivers returns every SQLite driver linked into this test binary:
+// glebarez and ncruces, or glebarez and mattn with -tags auditlog_mattn.
+func SQLiteDrivers(t testing.TB) []*sqlitedriver.Driver {
+	t.Helper()
+	var ds []*sqlitedriver.Driver
+	for _, name := range sqlitedriver.Linked() {
+		d, err := sqlitedriver.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// OpenSQLiteWith is OpenSQLiteFile through the given driver.
+func OpenSQLiteWith(t testing.TB, d *sqlitedriver.Driver, path string, cfg *gorm.Config, pragmas ...string) *gorm.DB {
+	t.Helper()
+	if cfg == nil {
+		cfg = gormConfig()
+	}
+	db, err := gorm.Open(d.Dialector(nil, d.DSN(path, pragmas...)), cfg)
+	if err != nil {
+		t.Fatalf("testdb: open %s with %s: %v", path, d.Name, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sqlDB.Close() })
+	return db
+}
 
 // Names lists the databases available to this run: "sqlite" always, then
 // "postgres" and "mysql" when their variables are set.
@@ -95,7 +154,7 @@ func OpenEmpty(t testing.TB, name string) *gorm.DB {
 func OpenWithDSN(t testing.TB, name string) (*gorm.DB, string) {
 	t.Helper()
 	_, dsn := openEmpty(t, name)
-	db, err := gorm.Open(Dialector(name, nil, dsn), gormConfig())
+	db, err := gorm.Open(Dialector(t, name, nil, dsn), gormConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +176,9 @@ func openEmpty(t testing.TB, name string) (*gorm.DB, string) {
 	)
 	switch name {
 	case "sqlite":
-		dsn = SQLiteDSN(filepath.Join(t.TempDir(), "test.db"))
-		db, err = gorm.Open(sqlite.Open(dsn), gormConfig())
+		d := SQLiteDriver(t)
+		dsn = d.DSN(filepath.Join(t.TempDir(), "test.db"))
+		db, err = gorm.Open(d.Dialector(nil, dsn), gormConfig())
 	case "postgres":
 		db, dsn, err = openPostgres(t)
 	case "mysql":
@@ -141,12 +201,6 @@ func openEmpty(t testing.TB, name string) (*gorm.DB, string) {
 	}
 	t.Cleanup(func() { _ = sqlDB.Close() })
 	return db, dsn
-}
-
-// SQLiteDSN is the DSN tests use for a SQLite file: WAL, a busy timeout and
-// immediate transactions, the recommended settings for audited writers.
-func SQLiteDSN(path string) string {
-	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 }
 
 func randomName() string {
