@@ -166,6 +166,38 @@ func TestTimes(t *testing.T) {
 	})
 }
 
+type Toggle struct {
+	ID     uint
+	On     bool
+	Maybe  *bool
+	Strict bool `gorm:"type:boolean"`
+}
+
+// A bool is recorded as true or false on every database, whatever column
+// type the dialect gives it (NUMERIC on SQLite, BOOLEAN or TINYINT(1)
+// elsewhere) and whether the driver returns a bool, 0 or 1, or text.
+func TestBools(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Toggle{})
+		must(t, reg.Register(&Toggle{}))
+		yes := true
+		tg := Toggle{On: true, Maybe: &yes, Strict: true}
+		must(t, db.Create(&tg).Error)
+		must(t, db.Model(&tg).Updates(map[string]any{"on": false, "maybe": false, "strict": false}).Error)
+		must(t, db.Delete(&tg).Error)
+		es := expectCount(t, db, 3)
+		for i, want := range []string{
+			`{"id":[null,1],"on":[null,true],"maybe":[null,true],"strict":[null,true]}`,
+			`{"on":[true,false],"maybe":[true,false],"strict":[true,false]}`,
+			`{"id":[1,null],"on":[false,null],"maybe":[false,null],"strict":[false,null]}`,
+		} {
+			if got := changesJSON(t, es[i]); !reflect.DeepEqual(got, wantJSON(t, want)) {
+				t.Errorf("entry %d changes %v, want %s", i+1, got, want)
+			}
+		}
+	})
+}
+
 type Setting struct {
 	ID   uint
 	Data JSONDoc

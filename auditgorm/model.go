@@ -270,7 +270,9 @@ func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {
 	if _, ok := sf.Serializer.(schema.JSONSerializer); ok || strings.Contains(dataType, "json") {
 		o.JSON = true
 	}
-	if strings.Contains(dataType, "decimal") || strings.Contains(dataType, "numeric") {
+	// GORM's SQLite dialectors declare a bool's column NUMERIC: it holds 0
+	// or 1, not a decimal.
+	if (strings.Contains(dataType, "decimal") || strings.Contains(dataType, "numeric")) && sf.GORMDataType != schema.Bool {
 		o.Decimal = true
 	}
 	return o
