@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
@@ -28,6 +27,8 @@ import (
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/pgdsn"
 	"github.com/go-auditlog/auditlog/internal/sqlcount"
+	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
+	_ "github.com/go-auditlog/auditlog/internal/sqlitedriver/drivers" // the SQLite drivers
 )
 
 // BenchItem is the audited model of the write workloads.
@@ -59,6 +60,7 @@ type config struct {
 	pgDSN     string
 	mysqlDSN  string
 	sqliteDir string
+	sqlite    *sqlitedriver.Driver
 	out       io.Writer
 	errOut    io.Writer
 }
@@ -77,6 +79,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.pgDSN, "postgres-dsn", os.Getenv("AUDITLOG_TEST_POSTGRES_DSN"), "PostgreSQL DSN (default $AUDITLOG_TEST_POSTGRES_DSN)")
 	fs.StringVar(&c.mysqlDSN, "mysql-dsn", os.Getenv("AUDITLOG_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (default $AUDITLOG_TEST_MYSQL_DSN)")
 	fs.StringVar(&c.sqliteDir, "dir", "", "directory for the SQLite file (default: a temporary directory)")
+	sqliteDriver := fs.String("sqlite-driver", sqlitedriver.Default, "SQLite driver for GORM: glebarez, ncruces, or mattn in a binary built with -tags "+sqlitedriver.MattnTag)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: auditbench [flags]\n\nMeasures audited GORM writes against an unaudited baseline in the same run.\n\n")
 		fs.PrintDefaults()
@@ -96,10 +99,14 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	if c.n < 1 || c.rounds < 1 || c.readRows < 1000 {
 		return nil, errors.New("-n and -rounds must be at least 1, -rows at least 1000")
 	}
+	var err error
 	for _, d := range strings.Split(*dbs, ",") {
 		d = strings.TrimSpace(d)
 		switch d {
 		case "sqlite":
+			if c.sqlite, err = sqlitedriver.Lookup(*sqliteDriver); err != nil {
+				return nil, fmt.Errorf("-sqlite-driver: %w", err)
+			}
 		case "postgres":
 			if c.pgDSN == "" {
 				return nil, errors.New("-db postgres needs -postgres-dsn or AUDITLOG_TEST_POSTGRES_DSN")
@@ -151,6 +158,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // no plugin, audited has it.
 type env struct {
 	name           string
+	driver         string // the SQLite driver
+	version        string // the SQLite library's version
 	sqlDB          *sql.DB
 	plain, audited *gorm.DB
 	plainN, auditN *sqlcount.Counter
@@ -183,8 +192,11 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 			e.cleanup = append(e.cleanup, func() { _ = os.RemoveAll(dir) })
 		}
 		path := filepath.Join(dir, "bench-"+randomSuffix()+".db")
-		// WAL with SQLite's default synchronous setting: a commit is durable.
-		e.sqlDB, err = sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+		// The recommended settings: WAL, a busy timeout, foreign keys,
+		// immediate transactions and SQLite's default synchronous setting
+		// (a commit is durable), spelled as the driver takes them.
+		e.driver = c.sqlite.Name
+		e.sqlDB, err = c.sqlite.OpenSQL(c.sqlite.DSN(path))
 		if err == nil {
 			e.sqlDB.SetMaxOpenConns(1)
 		}
@@ -238,6 +250,15 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 		e.close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	if name == "sqlite" {
+		if e.version, err = sqlitedriver.Version(e.sqlDB); err != nil {
+			e.close()
+			return nil, err
+		}
+		if !c.jsonOut {
+			fmt.Fprintf(c.out, "# sqlite: driver %s (%s), SQLite %s\n", e.driver, c.sqlite.Module, e.version)
+		}
+	}
 	d, _ := auditstore.ParseDialect(name)
 	if err := auditstore.Migrate(ctx, e.sqlDB, d); err != nil {
 		e.close()
@@ -253,7 +274,7 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 		case "mysql":
 			dl = mysql.New(mysql.Config{Conn: pool})
 		default:
-			dl = &sqlite.Dialector{Conn: pool}
+			dl = c.sqlite.Dialector(pool, "")
 		}
 		db, err := gorm.Open(dl, &gorm.Config{Logger: logger.Discard})
 		return db, counter, err
@@ -370,6 +391,8 @@ var workloads = []workload{
 
 type writeResult struct {
 	DB              string  `json:"db"`
+	SQLiteDriver    string  `json:"sqlite_driver,omitempty"`
+	SQLiteVersion   string  `json:"sqlite_version,omitempty"`
 	Workload        string  `json:"workload"`
 	BaselineOps     float64 `json:"baseline_ops"`
 	AuditedOps      float64 `json:"audited_ops"`
@@ -426,7 +449,7 @@ func runWrites(ctx context.Context, c *config, e *env) error {
 		}
 		total := float64(n * c.rounds)
 		res := writeResult{
-			DB: e.name, Workload: w.name,
+			DB: e.name, SQLiteDriver: e.driver, SQLiteVersion: e.version, Workload: w.name,
 			BaselineOps:     total / dur[0].Seconds(),
 			AuditedOps:      total / dur[1].Seconds(),
 			EntriesPerOp:    float64(entries) / total,
@@ -452,13 +475,15 @@ func printResult(c *config, r writeResult) error {
 }
 
 type readResult struct {
-	DB      string  `json:"db"`
-	Query   string  `json:"query"`
-	P50Ms   float64 `json:"p50_ms"`
-	P99Ms   float64 `json:"p99_ms"`
-	Samples int     `json:"samples"`
-	Rows    int     `json:"rows"`
-	Note    string  `json:"note,omitempty"`
+	DB            string  `json:"db"`
+	SQLiteDriver  string  `json:"sqlite_driver,omitempty"`
+	SQLiteVersion string  `json:"sqlite_version,omitempty"`
+	Query         string  `json:"query"`
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+	Samples       int     `json:"samples"`
+	Rows          int     `json:"rows"`
+	Note          string  `json:"note,omitempty"`
 }
 
 const (
@@ -549,7 +574,7 @@ func runRead(ctx context.Context, c *config, e *env) error {
 			lat[i] = time.Since(t0)
 		}
 		sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
-		res := readResult{DB: e.name, Query: q.name, Samples: samples, Rows: c.readRows,
+		res := readResult{DB: e.name, SQLiteDriver: e.driver, SQLiteVersion: e.version, Query: q.name, Samples: samples, Rows: c.readRows,
 			P50Ms: ms(lat[len(lat)/2]), P99Ms: ms(lat[len(lat)*99/100])}
 		if err := printRead(c, res); err != nil {
 			return err
@@ -562,7 +587,7 @@ func runRead(ctx context.Context, c *config, e *env) error {
 		return err
 	}
 	elapsed := time.Since(t0)
-	return printRead(c, readResult{DB: e.name, Query: "flush_older_half", Samples: 1, Rows: int(fr.Deleted),
+	return printRead(c, readResult{DB: e.name, SQLiteDriver: e.driver, SQLiteVersion: e.version, Query: "flush_older_half", Samples: 1, Rows: int(fr.Deleted),
 		P50Ms: ms(elapsed), P99Ms: ms(fr.LongestBatch),
 		Note: fmt.Sprintf("%.0f rows/s; p99_ms is the longest single batch (lock)", float64(fr.Deleted)/elapsed.Seconds())})
 }

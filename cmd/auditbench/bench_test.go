@@ -9,7 +9,8 @@ import (
 )
 
 // The quick run works on a fresh machine with no server and prints one JSON
-// object per workload with the documented fields.
+// object per workload with the documented fields, naming the SQLite driver
+// and library version.
 func TestQuickSQLiteJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every workload")
@@ -27,7 +28,7 @@ func TestQuickSQLiteJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"db", "workload", "baseline_ops", "audited_ops", "ratio", "entries_per_op", "extra_statements"} {
+		for _, k := range []string{"db", "sqlite_driver", "sqlite_version", "workload", "baseline_ops", "audited_ops", "ratio", "entries_per_op", "extra_statements"} {
 			if _, ok := r[k]; !ok {
 				t.Fatalf("line %s lacks %s", l, k)
 			}
@@ -39,7 +40,7 @@ func TestQuickSQLiteJSON(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-db", "oracle"}, {"-n", "0"}, {"-db", "postgres", "-postgres-dsn", ""}, {"extra"}} {
+	for _, args := range [][]string{{"-db", "oracle"}, {"-n", "0"}, {"-db", "postgres", "-postgres-dsn", ""}, {"extra"}, {"-sqlite-driver", "nope"}} {
 		var out, errb bytes.Buffer
 		if err := run(context.Background(), args, &out, &errb); err == nil {
 			t.Errorf("%v accepted", args)

@@ -4,6 +4,8 @@
 // large entries table and measures history and list queries.
 //
 //	go run ./cmd/auditbench -db sqlite -quick
+//	go run ./cmd/auditbench -db sqlite -sqlite-driver glebarez
+//	go run -tags auditlog_mattn ./cmd/auditbench -db sqlite -sqlite-driver mattn
 //	go run ./cmd/auditbench -db sqlite,postgres,mysql -json
 //	go run ./cmd/auditbench -db postgres -read
 package main
