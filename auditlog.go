@@ -10,7 +10,7 @@
 //
 // Quick start (examples/readme has it as a whole program):
 //
-//	db, err := gorm.Open(sqlite.Open("app.db"), &gorm.Config{})
+//	db, err := gorm.Open(gormlite.Open("app.db"), &gorm.Config{}) // or any GORM SQLite driver
 //	err = auditgorm.Migrate(ctx, db)                // creates auditlog_entries
 //	err = db.Use(auditgorm.New(auditgorm.Config{})) // installs the capture callbacks
 //	err = auditlog.Register(&Book{})                // one line per audited model

@@ -4,9 +4,10 @@ module github.com/go-auditlog/auditlog
 go 1.26.0
 
 require (
-	github.com/glebarez/sqlite v1.11.0 // pure-Go SQLite driver for GORM: the embedded default
 	github.com/go-sql-driver/mysql v1.8.1 // MySQL DSN parsing in tests; GORM's MySQL driver uses it
 	github.com/google/uuid v1.6.0 // correlation ids in audithttp; UUID keys in tests
+	github.com/ncruces/go-sqlite3 v0.37.0 // SQLite 3.54 compiled to Go, no cgo: the auditlog command's database/sql driver
+	github.com/ncruces/go-sqlite3/gormlite v0.34.0 // GORM driver over it: the embedded default
 	golang.org/x/term v0.7.0 // the CLI's terminal detection
 	golang.org/x/text v0.43.0 // display width of wide characters in the CLI's tables
 	gorm.io/driver/mysql v1.6.0 // MariaDB/MySQL
@@ -17,12 +18,13 @@ require (
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
-	github.com/glebarez/go-sqlite v1.21.2
+	github.com/glebarez/sqlite v1.11.0 // pure-Go SQLite driver for GORM (modernc): tests and auditbench
 	github.com/jackc/pgx/v5 v5.10.0
-	github.com/ncruces/go-sqlite3/gormlite v0.34.0 // SQLite driver for GORM, SQLite compiled to Go (no cgo): tests and auditbench
 	gorm.io/driver/sqlite v1.6.0 // GORM's cgo SQLite driver (mattn/go-sqlite3): tests and auditbench with -tags auditlog_mattn
 	gorm.io/plugin/optimisticlock v1.1.3
 )
+
+require github.com/glebarez/go-sqlite v1.21.2
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
@@ -35,7 +37,6 @@ require (
 	github.com/jinzhu/now v1.1.5 // indirect
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/mattn/go-sqlite3 v1.14.22 // indirect
-	github.com/ncruces/go-sqlite3 v0.37.0 // indirect; newer than gormlite asks for: SQLite 3.54.1
 	github.com/ncruces/go-sqlite3-wasm/v6 v6.5.35401 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect

@@ -10,12 +10,13 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/pgdsn"
+	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
+	_ "github.com/go-auditlog/auditlog/internal/sqlitedriver/defaultdriver" // ncruces: database/sql driver "sqlite3"
 )
 
 // Target is a parsed --db value.
@@ -174,14 +175,17 @@ func sqliteFile(path, query string) (Target, error) {
 	if path == "" {
 		return Target{}, errors.New("sqlite: the file path is empty: " + dsnHelp)
 	}
+	d, err := sqlitedriver.Lookup("")
+	if err != nil {
+		return Target{}, err
+	}
 	// An SQLite URI: '%', '?' and '#' in the path are escaped so that they
 	// stay part of the file name.
-	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	dsn := "file:" + esc + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	dsn := d.DSN(strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path))
 	if query != "" {
 		dsn += "&" + query
 	}
-	return Target{Dialect: auditstore.SQLite, Driver: "sqlite", DSN: dsn, Display: path, Path: path}, nil
+	return Target{Dialect: auditstore.SQLite, Driver: d.SQLName, DSN: dsn, Display: path, Path: path}, nil
 }
 
 // Open connects to the target and checks that the server answers. For SQLite

@@ -1,3 +1,8 @@
+//go:build !auditlog_mattn
+
+// The example opens SQLite with the default driver, ncruces, which a test
+// binary built with -tags auditlog_mattn cannot hold beside mattn.
+
 package auditgorm_test
 
 import (
@@ -6,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/glebarez/sqlite"
+	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -29,7 +34,7 @@ func openExampleDB() (*gorm.DB, func()) {
 	if err != nil {
 		panic(err)
 	}
-	db, err := gorm.Open(sqlite.Open(filepath.Join(dir, "app.db")), &gorm.Config{Logger: logger.Discard})
+	db, err := gorm.Open(gormlite.Open(filepath.Join(dir, "app.db")), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		panic(err)
 	}

@@ -1,3 +1,8 @@
+//go:build !auditlog_mattn
+
+// The example opens SQLite with the default driver, ncruces, which a test
+// binary built with -tags auditlog_mattn cannot hold beside mattn.
+
 package auditstore_test
 
 import (
@@ -8,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite"
+	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -18,7 +23,7 @@ import (
 // migrated and three entries in it.
 func exampleStore() (*auditstore.Store, func()) {
 	dir, _ := os.MkdirTemp("", "auditstore-example")
-	db, err := sql.Open("sqlite", filepath.Join(dir, "app.db"))
+	db, err := sql.Open("sqlite3", filepath.Join(dir, "app.db"))
 	if err != nil {
 		panic(err)
 	}
@@ -47,7 +52,7 @@ func exampleStore() (*auditstore.Store, func()) {
 func ExampleMigrate() {
 	dir, _ := os.MkdirTemp("", "auditstore-example")
 	defer os.RemoveAll(dir)
-	db, _ := sql.Open("sqlite", filepath.Join(dir, "app.db"))
+	db, _ := sql.Open("sqlite3", filepath.Join(dir, "app.db"))
 	defer db.Close()
 	ctx := context.Background()
 	fmt.Println(auditstore.Migrate(ctx, db, auditstore.SQLite))

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/audittest"
+	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
 type Book struct {
@@ -25,10 +25,7 @@ type Book struct {
 
 func open(t *testing.T, clock *audittest.Clock) *gorm.DB {
 	t.Helper()
-	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "app.db")), &gorm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.OpenSQLiteFile(t, filepath.Join(t.TempDir(), "app.db"), &gorm.Config{})
 	reg := auditlog.NewRegistry()
 	if err := reg.Register(&Book{}); err != nil {
 		t.Fatal(err)

@@ -1,3 +1,8 @@
+//go:build !auditlog_mattn
+
+// The example opens SQLite with the default driver, ncruces, which a test
+// binary built with -tags auditlog_mattn cannot hold beside mattn.
+
 package audittest_test
 
 import (
@@ -8,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glebarez/sqlite"
+	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog"
@@ -21,7 +26,7 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "audittest")
 	defer os.RemoveAll(dir)
-	db, _ := gorm.Open(sqlite.Open(filepath.Join(dir, "app.db")), &gorm.Config{})
+	db, _ := gorm.Open(gormlite.Open(filepath.Join(dir, "app.db")), &gorm.Config{})
 	reg := auditlog.NewRegistry()
 	_ = reg.Register(&Book{})
 	clock := audittest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))

@@ -1,3 +1,8 @@
+//go:build !auditlog_mattn
+
+// The example opens SQLite with the default driver, ncruces, which a test
+// binary built with -tags auditlog_mattn cannot hold beside mattn.
+
 package auditui_test
 
 import (
@@ -10,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite"
+	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/auditui"
@@ -56,7 +61,7 @@ func exampleStore() (*auditstore.Store, func()) {
 	if err != nil {
 		panic(err)
 	}
-	db, err := sql.Open("sqlite", filepath.Join(dir, "audit.db"))
+	db, err := sql.Open("sqlite3", filepath.Join(dir, "audit.db"))
 	if err != nil {
 		panic(err)
 	}

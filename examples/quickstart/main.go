@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/glebarez/sqlite"
+	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -41,7 +41,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	db, err := gorm.Open(sqlite.Open("file:"+filepath.Join(dir, "books.db")+"?_txlock=immediate&_pragma=journal_mode(WAL)"), &gorm.Config{Logger: logger.Discard})
+	db, err := gorm.Open(gormlite.Open("file:"+filepath.Join(dir, "books.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/glebarez/sqlite"
+	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog"
@@ -21,7 +21,7 @@ type Book struct {
 
 func main() {
 	ctx := context.Background()
-	db, err := gorm.Open(sqlite.Open("file:app.db?_txlock=immediate&_pragma=journal_mode(WAL)"), &gorm.Config{})
+	db, err := gorm.Open(gormlite.Open("file:app.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"), &gorm.Config{})
 	check(err)
 	check(auditgorm.Migrate(ctx, db))                // creates auditlog_entries (versioned, idempotent)
 	check(db.Use(auditgorm.New(auditgorm.Config{}))) // installs the capture callbacks

@@ -4,13 +4,17 @@
 // (durable) synchronous setting. Its DSN spellings are the one place in the
 // repository that knows how each driver takes them.
 //
-// The drivers themselves register in package drivers beside this one, so
-// that a binary links only the drivers it asks for.
+// The drivers themselves register from the packages beside this one, so
+// that a binary links only the drivers it asks for: defaultdriver links the
+// default driver, ncruces (mattn when built with -tags auditlog_mattn:
+// both register database/sql's "sqlite3", so one binary holds one of
+// them); drivers links it and glebarez.
 package sqlitedriver
 
 import (
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,10 +28,6 @@ const (
 	Ncruces  = "ncruces"  // github.com/ncruces/go-sqlite3/gormlite: SQLite compiled to Go, pure Go
 	Mattn    = "mattn"    // gorm.io/driver/sqlite: github.com/mattn/go-sqlite3, cgo
 )
-
-// Default is the driver the command, the examples and the tests use unless
-// told otherwise.
-const Default = Glebarez
 
 // Known lists every driver name, linked in or not.
 var Known = []string{Glebarez, Ncruces, Mattn}
@@ -91,16 +91,19 @@ func Lookup(name string) (*Driver, error) {
 	if ok {
 		return d, nil
 	}
-	switch name {
-	case Mattn:
+	switch {
+	case name == Mattn && Default != Mattn:
 		return nil, fmt.Errorf("sqlite driver %q is built in only with -tags %s (it needs cgo, and it and %s both register database/sql's \"sqlite3\", so one binary holds one of them)", name, MattnTag, Ncruces)
-	case Ncruces, Glebarez:
-		return nil, fmt.Errorf("sqlite driver %q is not built in with -tags %s: build without it", name, MattnTag)
+	case name == Ncruces && Default == Mattn:
+		return nil, fmt.Errorf("sqlite driver %q is not built in with -tags %s, where mattn takes its place: build without the tag", name, MattnTag)
+	case slices.Contains(Known, name):
+		return nil, fmt.Errorf("sqlite driver %q is not linked into this binary", name)
 	}
 	return nil, fmt.Errorf("unknown sqlite driver %q: use %s", name, strings.Join(Known, ", "))
 }
 
-// MattnTag is the build tag that links the mattn driver in place of ncruces.
+// MattnTag is the build tag that links the mattn driver in place of
+// ncruces, and makes it the default.
 const MattnTag = "auditlog_mattn"
 
 // recommended are the settings every audited writer should use, as PRAGMA

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/go-auditlog/auditlog/audithttp"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/auditui"
+	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
 )
 
 // The demo's bookstore.
@@ -105,7 +105,11 @@ func Open(ctx context.Context, dir string, dsn func(path string) string) (*Store
 	path := filepath.Join(dir, "bookstore.db")
 	_ = os.Remove(path)
 	clk := &clock{t: time.Now().Add(-42 * 24 * time.Hour).Truncate(time.Hour)}
-	db, err := gorm.Open(sqlite.Open(dsn(path)+"&_pragma=foreign_keys(1)"), &gorm.Config{Logger: logger.Discard, NowFunc: clk.Now})
+	driver, err := sqlitedriver.Lookup("")
+	if err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(driver.Dialector(nil, dsn(path)), &gorm.Config{Logger: logger.Discard, NowFunc: clk.Now})
 	if err != nil {
 		return nil, err
 	}

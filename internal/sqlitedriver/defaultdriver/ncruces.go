@@ -1,6 +1,6 @@
 //go:build !auditlog_mattn
 
-package drivers
+package defaultdriver
 
 import (
 	"github.com/ncruces/go-sqlite3/gormlite"

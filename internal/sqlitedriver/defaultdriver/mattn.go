@@ -1,6 +1,6 @@
 //go:build auditlog_mattn
 
-package drivers
+package defaultdriver
 
 import (
 	"gorm.io/driver/sqlite"
