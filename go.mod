@@ -1,15 +1,15 @@
 // Dependencies and why each is here are listed in README.md (Dependencies).
 module github.com/go-auditlog/auditlog
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/go-sql-driver/mysql v1.8.1 // MySQL DSN parsing in tests; GORM's MySQL driver uses it
 	github.com/google/uuid v1.6.0 // correlation ids in audithttp; UUID keys in tests
-	github.com/ncruces/go-sqlite3 v0.37.0 // SQLite 3.54 compiled to Go, no cgo: the auditlog command's database/sql driver
+	github.com/ncruces/go-sqlite3 v0.35.3 // SQLite 3.53 compiled to Go, no cgo: the auditlog command's database/sql driver
 	github.com/ncruces/go-sqlite3/gormlite v0.34.0 // GORM driver over it: the embedded default
 	golang.org/x/term v0.7.0 // the CLI's terminal detection
-	golang.org/x/text v0.43.0 // display width of wide characters in the CLI's tables
+	golang.org/x/text v0.40.0 // display width of wide characters in the CLI's tables
 	gorm.io/driver/mysql v1.6.0 // MariaDB/MySQL
 	gorm.io/driver/postgres v1.6.3 // PostgreSQL (pgx)
 	gorm.io/gorm v1.31.2 // the ORM whose writes are audited
@@ -37,11 +37,11 @@ require (
 	github.com/jinzhu/now v1.1.5 // indirect
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/mattn/go-sqlite3 v1.14.22 // indirect
-	github.com/ncruces/go-sqlite3-wasm/v6 v6.5.35401 // indirect
+	github.com/ncruces/go-sqlite3-wasm/v3 v3.2.35304 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 	modernc.org/libc v1.22.5 // indirect
 	modernc.org/mathutil v1.5.0 // indirect
 	modernc.org/memory v1.5.0 // indirect

@@ -16,7 +16,6 @@ import (
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/pgdsn"
 	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
-	_ "github.com/go-auditlog/auditlog/internal/sqlitedriver/defaultdriver" // ncruces: database/sql driver "sqlite3"
 )
 
 // Target is a parsed --db value.
@@ -175,7 +174,7 @@ func sqliteFile(path, query string) (Target, error) {
 	if path == "" {
 		return Target{}, errors.New("sqlite: the file path is empty: " + dsnHelp)
 	}
-	d, err := sqlitedriver.Lookup("")
+	d, err := sqlitedriver.LinkedDriver()
 	if err != nil {
 		return Target{}, err
 	}

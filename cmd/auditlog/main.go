@@ -11,6 +11,9 @@ import (
 	_ "time/tzdata" // the UI's time zones on machines without a zoneinfo database
 
 	"github.com/go-auditlog/auditlog/auditcli"
+	// The command's SQLite driver: ncruces (mattn with -tags auditlog_mattn).
+	// auditcli itself links none, so a program that embeds it keeps its own.
+	_ "github.com/go-auditlog/auditlog/internal/sqlitedriver/defaultdriver"
 )
 
 func main() {

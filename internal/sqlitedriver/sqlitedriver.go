@@ -13,7 +13,9 @@ package sqlitedriver
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -144,4 +146,39 @@ func splitPragma(p string) (name, value string) {
 		panic("sqlitedriver: pragma not written as name(value): " + p)
 	}
 	return name, strings.TrimSuffix(value, ")")
+}
+
+// Linked returns the default driver when this binary registered it
+// (cmd/auditlog links it), else the SQLite driver an application linked
+// into database/sql itself: mattn or ncruces as "sqlite3", glebarez or
+// modernc as "sqlite". A program that embeds the command (auditcli.Run)
+// thus uses the driver it already has, and never links a second one that
+// would clash with it. The Driver it finds that way has no Dialector.
+func LinkedDriver() (*Driver, error) {
+	if d, err := Lookup(""); err == nil {
+		return d, nil
+	}
+	for _, name := range []string{"sqlite3", "sqlite"} {
+		if !slices.Contains(sql.Drivers(), name) {
+			continue
+		}
+		db, err := sql.Open(name, "")
+		if err != nil {
+			continue
+		}
+		pkg := reflect.TypeOf(db.Driver())
+		_ = db.Close()
+		for pkg.Kind() == reflect.Pointer {
+			pkg = pkg.Elem()
+		}
+		switch path := pkg.PkgPath(); {
+		case strings.HasPrefix(path, "github.com/mattn/go-sqlite3"):
+			return &Driver{Name: Mattn, Module: path, SQLName: name}, nil
+		case strings.HasPrefix(path, "github.com/ncruces/go-sqlite3"):
+			return &Driver{Name: Ncruces, Module: path, SQLName: name}, nil
+		case strings.HasPrefix(path, "github.com/glebarez/go-sqlite"), strings.HasPrefix(path, "modernc.org/sqlite"):
+			return &Driver{Name: Glebarez, Module: path, SQLName: name}, nil
+		}
+	}
+	return nil, errors.New("no SQLite driver is linked into this program: import one (github.com/ncruces/go-sqlite3/driver, github.com/mattn/go-sqlite3 or github.com/glebarez/go-sqlite), or use the auditlog command")
 }

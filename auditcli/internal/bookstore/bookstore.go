@@ -107,7 +107,7 @@ func Open(ctx context.Context, dir string, dsn func(path string) string) (*Store
 	clk := &clock{t: time.Now().Add(-42 * 24 * time.Hour).Truncate(time.Hour)}
 	driver, err := sqlitedriver.Lookup("")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the demo runs on the auditlog command's own SQLite driver: %w", err)
 	}
 	db, err := gorm.Open(driver.Dialector(nil, dsn(path)), &gorm.Config{Logger: logger.Discard, NowFunc: clk.Now})
 	if err != nil {
