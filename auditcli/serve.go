@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -68,7 +69,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeDB()
-	opts := auditui.Config{Store: s, Authorize: authorize, TimeZone: loc, QueryTimeout: *timeout}
+	opts := auditui.Config{Store: s, Authorize: authorize, TimeZone: loc, QueryTimeout: *timeout,
+		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))} // through the command's redacting, escaping stderr
 	if a.insecure { // access by network position: answer this machine's host names only (DNS rebinding)
 		opts.AllowedHosts = auditui.LoopbackHosts()
 	}

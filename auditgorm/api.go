@@ -156,7 +156,7 @@ func describe(ctx context.Context, db *gorm.DB, obj any, e *auditlog.Entry) erro
 			return err
 		}
 	}
-	if e.ObjectRepr, e.AdditionalData, err = m.shown(row, key, auditlog.ExtraFromContext(ctx), vals); err != nil {
+	if e.ObjectRepr, e.AdditionalData, err = m.shown(pluginOf(db), db, row, key, auditlog.ExtraFromContext(ctx), vals); err != nil {
 		return err
 	}
 	e.SerializedData = m.t.SnapshotOf(vals)

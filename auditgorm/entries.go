@@ -72,7 +72,7 @@ func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Valu
 		obj = state.object(w.db.Statement.Context, w.m)
 	}
 	var err error
-	if e.ObjectRepr, e.AdditionalData, err = w.m.shown(obj, e.ObjectPK, w.extra, key.vals, state.vals); err != nil {
+	if e.ObjectRepr, e.AdditionalData, err = w.m.shown(w.p, w.db, obj, e.ObjectPK, w.extra, key.vals, state.vals); err != nil {
 		return err
 	}
 	if !w.noSnapshot {

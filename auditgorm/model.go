@@ -137,6 +137,11 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 	if err != nil {
 		return nil, err
 	}
+	for f := range exclude {
+		if f.PrimaryKey {
+			return nil, fmt.Errorf("auditgorm: %s: Exclude names the primary key %s, which every entry must name its object by: use Mask to record it masked", s.Name, f.Name)
+		}
+	}
 	for f := range snapFields {
 		if exclude[f] {
 			return nil, fmt.Errorf("auditgorm: %s: SnapshotFields names %s, which is excluded: an excluded field is recorded nowhere", s.Name, f.Name)
@@ -360,10 +365,17 @@ func objects(row reflect.Value) []any {
 // value, and what they return is scrubbed of the clear values that obj and
 // the rows in vals hold: a method that reads a secret some other way still
 // cannot put it in an entry.
-func (m *model) shown(obj reflect.Value, key string, extra map[string]any, vals ...[]value.Value) (string, json.RawMessage, error) {
+//
+// Related objects loaded into obj (a Book's Author, an Order's Lines) are
+// hidden by their own models' registrations, one level deep, when p is set:
+// a repr that prints a related customer's masked email shows it masked.
+func (m *model) shown(p *Plugin, db *gorm.DB, obj reflect.Value, key string, extra map[string]any, vals ...[]value.Value) (string, json.RawMessage, error) {
 	var sc capture.Scrubber
-	if len(m.secret) > 0 && obj.IsValid() {
+	if obj.IsValid() && (len(m.secret) > 0 || m.relatedSecrets(p, db)) {
 		obj = m.hide(obj, &sc)
+		if p != nil && obj.IsValid() {
+			m.hideRelated(p, db, obj, &sc)
+		}
 		for _, row := range vals {
 			for _, f := range m.secret {
 				if v := row[f.index]; !v.IsNull() {
@@ -435,6 +447,70 @@ func (m *model) hide(obj reflect.Value, sc *capture.Scrubber) reflect.Value {
 		}
 	}
 	return cp
+}
+
+// relatedSecrets reports whether a model related to m has secret fields.
+func (m *model) relatedSecrets(p *Plugin, db *gorm.DB) bool {
+	if p == nil {
+		return false
+	}
+	for _, rel := range m.schema.Relationships.Relations {
+		if rel.FieldSchema != nil {
+			if rm := p.plainModel(db, rel.FieldSchema); rm != nil && len(rm.secret) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hideRelated hides, in the copy cp, the secret fields of the related
+// objects loaded into it, by the related models' registrations, and adds
+// their clear values to sc. Pointers and slices on the way are copied.
+func (m *model) hideRelated(p *Plugin, db *gorm.DB, cp reflect.Value, sc *capture.Scrubber) {
+	for _, rel := range m.schema.Relationships.Relations {
+		if rel.Field == nil || rel.FieldSchema == nil {
+			continue
+		}
+		rm := p.plainModel(db, rel.FieldSchema)
+		if rm == nil || len(rm.secret) == 0 {
+			continue
+		}
+		fv, ok := settable(cp, rel.Field.StructField.Index)
+		if !ok || !fv.IsValid() {
+			continue
+		}
+		hidden := func(v reflect.Value) reflect.Value { // v: a struct, or a pointer to one
+			if v.Kind() == reflect.Pointer {
+				if v.IsNil() {
+					return v
+				}
+				h := rm.hide(v.Elem(), sc)
+				ptr := reflect.New(v.Type().Elem())
+				if h.IsValid() {
+					ptr.Elem().Set(h)
+				}
+				return ptr
+			}
+			if h := rm.hide(v, sc); h.IsValid() {
+				return h
+			}
+			return reflect.Zero(v.Type())
+		}
+		switch fv.Kind() {
+		case reflect.Struct, reflect.Pointer:
+			fv.Set(hidden(fv))
+		case reflect.Slice:
+			if fv.Len() == 0 {
+				continue
+			}
+			ns := reflect.MakeSlice(fv.Type(), fv.Len(), fv.Len())
+			for i := 0; i < fv.Len(); i++ {
+				ns.Index(i).Set(hidden(fv.Index(i)))
+			}
+			fv.Set(ns)
+		}
+	}
 }
 
 // settable walks the struct field path index (GORM's, where a negative

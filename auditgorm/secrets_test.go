@@ -382,3 +382,66 @@ func TestSerializerFields(t *testing.T) {
 		}
 	})
 }
+
+// An excluded primary key would have to appear as the entry's object key:
+// registering it is an error that points to Mask.
+func TestExcludedPrimaryKeyRefused(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &APIToken{})
+	must(t, reg.Register(&APIToken{}, auditlog.Exclude("Token")))
+	err := db.Create(&APIToken{Token: tokenA}).Error
+	if err == nil || !strings.Contains(err.Error(), "use Mask") {
+		t.Fatalf("excluded key: %v", err)
+	}
+	var n int64
+	must(t, db.Model(&APIToken{}).Count(&n).Error)
+	if n != 0 {
+		t.Fatal("the write went through without its entry")
+	}
+}
+
+// A repr that prints a related object's masked field shows it masked: the
+// related model's registration applies to it.
+type Patron struct {
+	ID    uint
+	Email string
+}
+
+type Loan struct {
+	ID       uint
+	PatronID uint
+	Patron   Patron
+	Extra    []Patron `gorm:"many2many:loan_cosigners"`
+}
+
+func (l Loan) String() string {
+	s := "loan for " + l.Patron.Email
+	for _, c := range l.Extra {
+		s += ", cosigned by " + c.Email
+	}
+	return s
+}
+
+func TestRelatedMaskedFieldsInRepr(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Patron{}, &Loan{})
+		must(t, reg.Register(&Patron{}, auditlog.Mask("Email")))
+		must(t, reg.Register(&Loan{}))
+		dana, eve := "dana-secret@example.com", "eve-secret@example.com"
+		l := Loan{Patron: Patron{Email: dana}, Extra: []Patron{{Email: eve}}}
+		must(t, db.Create(&l).Error)
+		if l.Patron.Email != dana || l.Extra[0].Email != eve {
+			t.Fatalf("the caller's objects changed: %+v", l)
+		}
+		dump := strings.Join(rawEntryColumns(t, db), "\n")
+		for _, s := range []string{dana, eve} {
+			if strings.Contains(dump, s) {
+				t.Errorf("an entry holds %q:\n%s", s, dump)
+			}
+		}
+		if want := "loan for " + auditlog.MaskString(dana) + ", cosigned by " + auditlog.MaskString(eve); !strings.Contains(dump, want) {
+			t.Errorf("no entry shows %q:\n%s", want, dump)
+		}
+	})
+}

@@ -9,7 +9,7 @@ import (
 )
 
 // LoopbackHosts returns the host names of this machine, for
-// Options.AllowedHosts and HostGuard: "localhost", 127.0.0.0/8 and ::1.
+// Config.AllowedHosts and HostGuard: "localhost", 127.0.0.0/8 and ::1.
 // A browser sends one of them only for a page that this machine serves, so
 // a site whose host name an attacker pointed at 127.0.0.1 (DNS rebinding)
 // is refused.

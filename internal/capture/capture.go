@@ -7,6 +7,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -295,8 +296,8 @@ const Masked = "[masked]"
 // methods produced (its repr and its additional data) with what an entry
 // may show instead: the masked value, or Excluded.
 type Scrubber struct {
-	pairs      []string // clear, stand-in, … longest clear first
-	text, json *strings.Replacer
+	pairs []string // clear, stand-in, … longest clear first
+	text  *strings.Replacer
 }
 
 // Add registers a clear value and its stand-in. Values shorter than
@@ -311,7 +312,7 @@ func (s *Scrubber) Add(clear, standIn string) {
 		}
 	}
 	s.pairs = append(s.pairs, clear, standIn)
-	s.text, s.json = nil, nil
+	s.text = nil
 }
 
 // Empty reports whether there is nothing to scrub.
@@ -329,18 +330,11 @@ func (s *Scrubber) build() {
 	// strings.Replacer tries its pairs in argument order: the longest
 	// clear value wins where one contains another.
 	sort.SliceStable(ps, func(i, j int) bool { return len(ps[i].clear) > len(ps[j].clear) })
-	var text, js []string
+	var text []string
 	for _, p := range ps {
 		text = append(text, p.clear, p.standIn)
-		js = append(js, jsonInner(p.clear), jsonInner(p.standIn))
 	}
-	s.text, s.json = strings.NewReplacer(text...), strings.NewReplacer(js...)
-}
-
-// jsonInner is s as it appears inside a JSON string.
-func jsonInner(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b[1 : len(b)-1])
+	s.text = strings.NewReplacer(text...)
 }
 
 // Text scrubs plain text.
@@ -352,12 +346,59 @@ func (s *Scrubber) Text(in string) string {
 	return s.text.Replace(in)
 }
 
-// JSON scrubs encoded JSON: clear values are found as they appear inside
-// JSON strings, and replaced by their stand-ins encoded the same way.
+// JSON scrubs encoded JSON: clear values are replaced inside its strings,
+// and a number that equals a clear value becomes its stand-in as a string,
+// so the result stays valid JSON.
 func (s *Scrubber) JSON(in json.RawMessage) json.RawMessage {
 	if s.Empty() || in == nil {
 		return in
 	}
 	s.build()
-	return json.RawMessage(s.json.Replace(string(in)))
+	dec := json.NewDecoder(bytes.NewReader(in))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return in // not JSON: the entry's validation refuses it as it is
+	}
+	out, err := json.Marshal(s.walk(v))
+	if err != nil {
+		return in
+	}
+	return out
+}
+
+// walk scrubs the strings of a decoded JSON value and replaces scalars equal
+// to a clear value.
+func (s *Scrubber) walk(v any) any {
+	switch v := v.(type) {
+	case string:
+		return s.text.Replace(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[s.text.Replace(k)] = s.walk(x)
+		}
+		return out
+	case []any:
+		for i, x := range v {
+			v[i] = s.walk(x)
+		}
+		return v
+	case json.Number:
+		if standIn, ok := s.standIn(string(v)); ok {
+			return standIn
+		}
+	}
+	// true, false and null say nothing of a secret spelled the same way.
+	return v
+}
+
+// standIn returns the stand-in of a clear value, or false.
+func (s *Scrubber) standIn(clear string) (string, bool) {
+	for i := 0; i < len(s.pairs); i += 2 {
+		if s.pairs[i] == clear {
+			return s.pairs[i+1], true
+		}
+	}
+	return "", false
 }

@@ -124,4 +124,18 @@ func TestScrubber(t *testing.T) {
 	if want := `{"card":"x************1111","pw":"[excluded]"}`; got != want {
 		t.Errorf("JSON = %s, want %s", got, want)
 	}
+	// A number equal to a secret becomes its stand-in; a number that only
+	// contains one, and the literals, stay; the result is valid JSON.
+	var pin Scrubber
+	pin.Add("4242", "***2")
+	pin.Add("null", "***l")
+	for in, want := range map[string]string{
+		`{"stock":4242,"n":142420,"bio":null,"pin":"4242"}`: `{"bio":null,"n":142420,"pin":"***2","stock":"***2"}`,
+		`[4242, true]`: `["***2",true]`,
+		`{not json`:    `{not json`,
+	} {
+		if got := string(pin.JSON(json.RawMessage(in))); got != want {
+			t.Errorf("JSON(%s) = %s, want %s", in, got, want)
+		}
+	}
 }
