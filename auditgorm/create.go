@@ -48,32 +48,62 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	}
 	returning := builds(stmt, "RETURNING")
-	if _, user := stmt.Clauses["RETURNING"]; user {
+	_, userReturning := stmt.Clauses["RETURNING"]
+	if userReturning {
 		returning = false
 	}
 	// DO NOTHING inserts only the rows it returns, except on MySQL, whose
 	// DO NOTHING is an ON DUPLICATE KEY UPDATE that returns every row.
+	// A MySQL upsert of one object whose key is not there yet inserts
+	// without a locking pre-read, whose gap locks would deadlock concurrent
+	// upserts of other new keys; the affected-row count then says what the
+	// statement did (see execUnlocked).
+	unlocked := false
 	if replace || oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
 		var err error
-		if existing, err = p.conflicting(db, m, groups, true); err != nil {
-			return err
+		if oc != nil && p.dialect == auditstore.MySQL && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct && changedRowsCounted(db) {
+			if existing, err = p.conflicting(db, m, groups, readSnapshot); err != nil {
+				return err
+			}
+			unlocked = len(existing) == 0
+		}
+		if !unlocked {
+			if existing, err = p.conflicting(db, m, groups, readLocked); err != nil {
+				return err
+			}
 		}
 	}
 	var (
 		stored []*dbRow
 		err    error
 	)
-	if returning {
+	switch {
+	case unlocked:
+		n, err := p.execUnlocked(db)
+		switch {
+		case err != nil:
+			return err
+		case db.Error != nil:
+			return nil
+		case n == 0: // the key was there after all, and the upsert changed nothing
+			return nil
+		case n != 1:
+			return fmt.Errorf("auditgorm: %s: the upsert updated a row that another transaction inserted after it was looked for; retry the transaction", m.schema.Name)
+		}
+		if stored, err = p.conflicting(db, m, groups, readCurrent); err != nil {
+			return err
+		}
+	case returning:
 		if stored, err = p.insertReturning(db, m); err != nil {
 			return err
 		}
-	} else {
+	default:
 		orig(db)
 		if db.Error != nil {
 			return nil
 		}
 		if oc != nil {
-			stored, err = p.conflicting(db, m, groups, false)
+			stored, err = p.conflicting(db, m, groups, readCurrent)
 		} else {
 			stored, err = p.readCreated(db, m)
 		}
@@ -145,10 +175,19 @@ func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
 	return append([][]*field{m.pk}, m.unique...)
 }
 
+// How conflicting reads: with FOR UPDATE (before an upsert), as the latest
+// committed rows (after it), or from the transaction's snapshot, without a
+// lock.
+const (
+	readLocked = iota
+	readCurrent
+	readSnapshot
+)
+
 // conflicting reads the rows whose conflict columns equal those of any row
 // the statement inserts, compared by the database (its collation decides
-// what collides), locked when asked.
-func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, lock bool) ([]*dbRow, error) {
+// what collides).
+func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, mode int) ([]*dbRow, error) {
 	stmt := db.Statement
 	var conds []clause.Expression
 	inserted := insertedValues(stmt, m)
@@ -179,9 +218,10 @@ func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, lock bool
 		return nil, nil
 	}
 	q := p.query(db).Clauses(clause.Select{Columns: m.colsOfTbl}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, m.order)
-	if lock && p.lock {
+	switch {
+	case mode == readLocked && p.lock:
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-	} else {
+	case mode != readSnapshot:
 		q = p.current(q)
 	}
 	rows, err := p.readRows(q, m)
@@ -439,3 +479,73 @@ func (s *splitRows) Scan(dest ...any) error {
 	s.out = append(s.out, r)
 	return nil
 }
+
+// changedRowsCounted reports whether a MySQL connection counts an upsert's
+// affected rows as the server does by default: 1 for an inserted row, 2 for
+// an updated one, 0 for one left as it was. With the driver's
+// clientFoundRows an unchanged row counts 1, like an insert, so the count
+// cannot tell them apart; and without the dialector's parsed DSN it is not
+// known. Read through reflection, so that auditgorm links no driver.
+func changedRowsCounted(db *gorm.DB) bool {
+	v := reflect.ValueOf(db.Dialector)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return false
+	}
+	cfg := v.FieldByName("DSNConfig")
+	if !cfg.IsValid() || cfg.Kind() != reflect.Pointer || cfg.IsNil() {
+		return false
+	}
+	found := cfg.Elem().FieldByName("ClientFoundRows")
+	return found.IsValid() && found.Kind() == reflect.Bool && !found.Bool()
+}
+
+// execUnlocked runs a one-row MySQL upsert as a plain INSERT … ON DUPLICATE
+// KEY UPDATE, without RETURNING, and returns its affected-row count: 1
+// when it inserted the row, 2 when it updated a row, 0 when it found one it
+// left as it was. A key the database assigned is set on the caller's
+// object, as GORM does.
+func (p *Plugin) execUnlocked(db *gorm.DB) (int64, error) {
+	stmt := db.Statement
+	if !stmt.Unscoped {
+		for _, c := range stmt.Schema.CreateClauses {
+			stmt.AddClause(c)
+		}
+	}
+	if stmt.SQL.Len() == 0 {
+		stmt.AddClauseIfNotExists(clause.Insert{})
+		stmt.AddClause(callbacks.ConvertToCreateValues(stmt))
+		stmt.Build(stmt.BuildClauses...)
+	}
+	if db.Error != nil {
+		return 0, nil
+	}
+	res, err := stmt.ConnPool.ExecContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	db.RowsAffected = n
+	if stmt.Result != nil {
+		stmt.Result.RowsAffected = n
+	}
+	if f := stmt.Schema.PrioritizedPrimaryField; n == 1 && f != nil && f.AutoIncrement && stmt.ReflectValue.Kind() == reflect.Struct {
+		if id, err := res.LastInsertId(); err == nil && id > 0 {
+			if _, zero := f.ValueOf(stmt.Context, stmt.ReflectValue); zero {
+				if err := f.Set(stmt.Context, stmt.ReflectValue, id); err != nil {
+					return n, err
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
