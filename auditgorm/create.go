@@ -548,4 +548,3 @@ func (p *Plugin) execUnlocked(db *gorm.DB) (int64, error) {
 	}
 	return n, nil
 }
-
