@@ -45,7 +45,7 @@ func TestConcurrentIncrementsChain(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						for i := 0; i < perWorker; i++ {
-							for {
+							for attempt := 1; ; attempt++ {
 								err := db.Transaction(func(tx *gorm.DB) error {
 									if mode == "expression" {
 										return tx.Model(&Counter{ID: c.ID}).Update("n", gorm.Expr("n + ?", 1)).Error
@@ -59,8 +59,8 @@ func TestConcurrentIncrementsChain(t *testing.T) {
 								if err == nil {
 									break
 								}
-								if !retryable(err) {
-									errs <- err
+								if !retryable(err) || attempt == 100 {
+									errs <- fmt.Errorf("attempt %d: %w", attempt, err)
 									return
 								}
 							}
