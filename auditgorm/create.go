@@ -61,7 +61,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	unlocked := false
 	if replace || oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
 		var err error
-		if oc != nil && p.dialect == auditstore.MySQL && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct && changedRowsCounted(db) {
+		if oc != nil && p.changedRows && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct {
 			if existing, err = p.conflicting(db, m, groups, readSnapshot); err != nil {
 				return err
 			}
@@ -349,17 +349,33 @@ func eachRow(rv reflect.Value, fn func(reflect.Value)) {
 	}
 }
 
+// addCreateClauses adds the schema's create clauses (soft delete's and
+// other plugins'), as gorm:create does before it builds.
+func addCreateClauses(stmt *gorm.Statement) {
+	if !stmt.Unscoped {
+		for _, c := range stmt.Schema.CreateClauses {
+			stmt.AddClause(c)
+		}
+	}
+}
+
+// buildCreate builds the INSERT as gorm:create does, unless the statement
+// was built already.
+func buildCreate(stmt *gorm.Statement) {
+	if stmt.SQL.Len() == 0 {
+		stmt.AddClauseIfNotExists(clause.Insert{})
+		stmt.AddClause(callbacks.ConvertToCreateValues(stmt))
+		stmt.Build(stmt.BuildClauses...)
+	}
+}
+
 // insertReturning does what gorm:create does on a database with RETURNING,
 // with one difference: the statement returns every column after the ones
 // GORM asks for. GORM scans its columns into the caller's objects exactly
 // as it would; the plugin keeps the rest, the rows as stored.
 func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 	stmt := db.Statement
-	if !stmt.Unscoped {
-		for _, c := range stmt.Schema.CreateClauses {
-			stmt.AddClause(c)
-		}
-	}
+	addCreateClauses(stmt)
 	var gormCols []clause.Column
 	for _, f := range stmt.Schema.FieldsWithDefaultDBValue {
 		if f.Readable {
@@ -372,11 +388,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 	}
 	stmt.AddClause(clause.Returning{Columns: ret})
 	defer delete(stmt.Clauses, "RETURNING")
-	if stmt.SQL.Len() == 0 {
-		stmt.AddClauseIfNotExists(clause.Insert{})
-		stmt.AddClause(callbacks.ConvertToCreateValues(stmt))
-		stmt.Build(stmt.BuildClauses...)
-	}
+	buildCreate(stmt)
 	if db.Error != nil {
 		return nil, nil
 	}
@@ -512,16 +524,8 @@ func changedRowsCounted(db *gorm.DB) bool {
 // object, as GORM does.
 func (p *Plugin) execUnlocked(db *gorm.DB) (int64, error) {
 	stmt := db.Statement
-	if !stmt.Unscoped {
-		for _, c := range stmt.Schema.CreateClauses {
-			stmt.AddClause(c)
-		}
-	}
-	if stmt.SQL.Len() == 0 {
-		stmt.AddClauseIfNotExists(clause.Insert{})
-		stmt.AddClause(callbacks.ConvertToCreateValues(stmt))
-		stmt.Build(stmt.BuildClauses...)
-	}
+	addCreateClauses(stmt)
+	buildCreate(stmt)
 	if db.Error != nil {
 		return 0, nil
 	}

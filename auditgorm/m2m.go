@@ -332,9 +332,7 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 				if relModel.wantsObject {
 					obj = r.object(ctx, relModel)
 				}
-				if text, _, err = relModel.shown(p, db, obj, text, nil, r.vals); err != nil {
-					return err
-				}
+				text = relModel.reprOf(p, db, obj, text, r.vals)
 			}
 			objs = append(objs, text)
 		}

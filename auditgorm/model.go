@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -41,6 +42,8 @@ type model struct {
 	// secret lists the masked and excluded fields: their clear values
 	// appear in no entry.
 	secret []*field
+	// related caches secretRelations for one generation of the registry.
+	related atomic.Pointer[relatedWithSecrets]
 	// unique lists the column groups of unique columns and indexes other
 	// than the primary key.
 	unique [][]*field
@@ -370,20 +373,7 @@ func objects(row reflect.Value) []any {
 // hidden by their own models' registrations, one level deep, when p is set:
 // a repr that prints a related customer's masked email shows it masked.
 func (m *model) shown(p *Plugin, db *gorm.DB, obj reflect.Value, key string, extra map[string]any, vals ...[]value.Value) (string, json.RawMessage, error) {
-	var sc capture.Scrubber
-	if obj.IsValid() && (len(m.secret) > 0 || m.relatedSecrets(p, db)) {
-		obj = m.hide(obj, &sc)
-		if p != nil && obj.IsValid() {
-			m.hideRelated(p, db, obj, &sc)
-		}
-		for _, row := range vals {
-			for _, f := range m.secret {
-				if v := row[f.index]; !v.IsNull() {
-					sc.Add(v.Text(), m.standIn(f, v))
-				}
-			}
-		}
-	}
+	obj, sc := m.visible(p, db, obj, vals...)
 	repr := sc.Text(capture.Repr(objects(obj), m.schema.Name, key))
 	var own any
 	for _, o := range objects(obj) {
@@ -397,6 +387,39 @@ func (m *model) shown(p *Plugin, db *gorm.DB, obj reflect.Value, key string, ext
 		return "", nil, fmt.Errorf("auditgorm: %w", err)
 	}
 	return repr, sc.JSON(raw), nil
+}
+
+// reprOf is shown's repr alone: what a many-to-many entry lists for a
+// related object.
+func (m *model) reprOf(p *Plugin, db *gorm.DB, obj reflect.Value, key string, vals []value.Value) string {
+	obj, sc := m.visible(p, db, obj, vals)
+	return sc.Text(capture.Repr(objects(obj), m.schema.Name, key))
+}
+
+// visible returns obj as the object's methods may see it (a copy with the
+// secrets of the model and its loaded related objects hidden, or obj
+// itself when there are none) and the scrubber for what they return, which
+// knows the clear values of obj and of the rows in vals.
+func (m *model) visible(p *Plugin, db *gorm.DB, obj reflect.Value, vals ...[]value.Value) (reflect.Value, *capture.Scrubber) {
+	var sc capture.Scrubber
+	if !obj.IsValid() {
+		return obj, &sc
+	}
+	rels := m.secretRelations(p, db)
+	if len(m.secret) == 0 && len(rels) == 0 {
+		return obj, &sc
+	}
+	if obj = m.hide(obj, &sc); obj.IsValid() {
+		hideRelated(rels, obj, &sc)
+	}
+	for _, row := range vals {
+		for _, f := range m.secret {
+			if v := row[f.index]; !v.IsNull() {
+				sc.Add(v.Text(), m.standIn(f, v))
+			}
+		}
+	}
+	return obj, &sc
 }
 
 // standIn is what an entry shows instead of a secret field's value v.
@@ -449,34 +472,49 @@ func (m *model) hide(obj reflect.Value, sc *capture.Scrubber) reflect.Value {
 	return cp
 }
 
-// relatedSecrets reports whether a model related to m has secret fields.
-func (m *model) relatedSecrets(p *Plugin, db *gorm.DB) bool {
-	if p == nil {
-		return false
+// secretRelation is a relation of a model to one with secret fields.
+type secretRelation struct {
+	rel *schema.Relationship
+	m   *model
+}
+
+// relatedWithSecrets is what secretRelations found for one generation of
+// the registry.
+type relatedWithSecrets struct {
+	gen  uint64
+	rels []secretRelation
+}
+
+// secretRelations returns m's relations to models with secret fields. It
+// is worked out once per change of the registry, not on every write.
+func (m *model) secretRelations(p *Plugin, db *gorm.DB) []secretRelation {
+	if p == nil || len(m.schema.Relationships.Relations) == 0 {
+		return nil
 	}
+	gen := p.reg.Generation()
+	if c := m.related.Load(); c != nil && c.gen == gen {
+		return c.rels
+	}
+	c := &relatedWithSecrets{gen: gen}
 	for _, rel := range m.schema.Relationships.Relations {
-		if rel.FieldSchema != nil {
-			if rm := p.plainModel(db, rel.FieldSchema); rm != nil && len(rm.secret) > 0 {
-				return true
-			}
+		if rel.Field == nil || rel.FieldSchema == nil {
+			continue
+		}
+		if rm := p.plainModel(db, rel.FieldSchema); rm != nil && len(rm.secret) > 0 {
+			c.rels = append(c.rels, secretRelation{rel, rm})
 		}
 	}
-	return false
+	m.related.Store(c)
+	return c.rels
 }
 
 // hideRelated hides, in the copy cp, the secret fields of the related
 // objects loaded into it, by the related models' registrations, and adds
 // their clear values to sc. Pointers and slices on the way are copied.
-func (m *model) hideRelated(p *Plugin, db *gorm.DB, cp reflect.Value, sc *capture.Scrubber) {
-	for _, rel := range m.schema.Relationships.Relations {
-		if rel.Field == nil || rel.FieldSchema == nil {
-			continue
-		}
-		rm := p.plainModel(db, rel.FieldSchema)
-		if rm == nil || len(rm.secret) == 0 {
-			continue
-		}
-		fv, ok := settable(cp, rel.Field.StructField.Index)
+func hideRelated(rels []secretRelation, cp reflect.Value, sc *capture.Scrubber) {
+	for _, r := range rels {
+		rm := r.m
+		fv, ok := settable(cp, r.rel.Field.StructField.Index)
 		if !ok || !fv.IsValid() {
 			continue
 		}

@@ -68,6 +68,9 @@ type Plugin struct {
 	fastPG  bool
 	dialect auditstore.Dialect
 	lock    bool // the database honours SELECT … FOR UPDATE
+	// changedRows: a MySQL connection whose affected-row counts tell an
+	// upsert's insert from its update (see changedRowsCounted).
+	changedRows bool
 
 	db     *gorm.DB // the root DB, for parsing schemas outside a statement
 	models sync.Map // *schema.Schema → *model
@@ -114,6 +117,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	p.dialect = d
 	p.db = db
 	p.lock = d != auditstore.SQLite
+	p.changedRows = d == auditstore.MySQL && changedRowsCounted(db)
 	cb := db.Callback()
 	var steps []error
 	for _, c := range []struct {
