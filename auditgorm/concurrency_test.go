@@ -260,3 +260,57 @@ func TestConcurrentUpsertsOfNewKeys(t *testing.T) {
 		}
 	}
 }
+
+type raceKey struct{}
+
+// An unlocked MySQL upsert whose key another transaction inserts between
+// the plugin's read and the write: the affected-row count tells what
+// happened. Updating their row (count 2) is an error asking for a retry,
+// never a create entry for a row the statement did not create; finding it
+// as it would have written it (count 0) writes no entry.
+func TestUpsertRaceWithConcurrentInsert(t *testing.T) {
+	if !contains(testdb.Names(), "mysql") {
+		t.Skip(testdb.MySQLEnv + " is not set")
+	}
+	for _, c := range []struct {
+		name, theirs string
+		wantErr      bool
+	}{
+		{"their row differs", "theirs", true},
+		{"their row is the same", "mine", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			db, counter := testdb.OpenCounting(t, "mysql")
+			reg := setup(t, db, &Doc{})
+			must(t, reg.Register(&Doc{}))
+			base, err := db.DB()
+			must(t, err)
+			var once sync.Once
+			counter.AfterQuery(func(ctx context.Context, q string) {
+				if ctx.Value(raceKey{}) == nil || !strings.Contains(q, "FROM `docs`") {
+					return
+				}
+				if strings.Contains(q, "FOR UPDATE") || strings.Contains(q, "LOCK IN SHARE MODE") {
+					t.Errorf("the new key was read under a lock: %s", q)
+				}
+				once.Do(func() {
+					_, err := base.ExecContext(context.Background(), "INSERT INTO docs (code, body) VALUES ('k1', ?)", c.theirs)
+					must(t, err)
+				})
+			})
+			ctx := context.WithValue(context.Background(), raceKey{}, true)
+			err = db.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(&Doc{Code: "k1", Body: "mine"}).Error
+			counter.AfterQuery(nil)
+			if got := err != nil && strings.Contains(err.Error(), "retry the transaction"); got != c.wantErr {
+				t.Fatalf("error %v, want a retry error: %v", err, c.wantErr)
+			}
+			var d Doc
+			must(t, db.First(&d, "code = ?", "k1").Error)
+			if d.Body != c.theirs {
+				t.Fatalf("row %+v, want their body %q", d, c.theirs)
+			}
+			expectCount(t, db, 0)
+		})
+	}
+}

@@ -409,16 +409,21 @@ type Patron struct {
 }
 
 type Loan struct {
-	ID       uint
-	PatronID uint
-	Patron   Patron
-	Extra    []Patron `gorm:"many2many:loan_cosigners"`
+	ID          uint
+	PatronID    uint
+	Patron      Patron
+	GuarantorID *uint
+	Guarantor   *Patron
+	Extra       []Patron `gorm:"many2many:loan_cosigners"`
 }
 
 func (l Loan) String() string {
 	s := "loan for " + l.Patron.Email
 	for _, c := range l.Extra {
 		s += ", cosigned by " + c.Email
+	}
+	if l.Guarantor != nil {
+		s += ", guaranteed by " + l.Guarantor.Email
 	}
 	return s
 }
@@ -428,19 +433,20 @@ func TestRelatedMaskedFieldsInRepr(t *testing.T) {
 		reg := setup(t, db, &Patron{}, &Loan{})
 		must(t, reg.Register(&Patron{}, auditlog.Mask("Email")))
 		must(t, reg.Register(&Loan{}))
-		dana, eve := "dana-secret@example.com", "eve-secret@example.com"
-		l := Loan{Patron: Patron{Email: dana}, Extra: []Patron{{Email: eve}}}
+		dana, eve, finn := "dana-secret@example.com", "eve-secret@example.com", "finn-secret@example.com"
+		guarantor := &Patron{Email: finn}
+		l := Loan{Patron: Patron{Email: dana}, Extra: []Patron{{Email: eve}}, Guarantor: guarantor}
 		must(t, db.Create(&l).Error)
-		if l.Patron.Email != dana || l.Extra[0].Email != eve {
+		if l.Patron.Email != dana || l.Extra[0].Email != eve || l.Guarantor != guarantor || guarantor.Email != finn {
 			t.Fatalf("the caller's objects changed: %+v", l)
 		}
 		dump := strings.Join(rawEntryColumns(t, db), "\n")
-		for _, s := range []string{dana, eve} {
+		for _, s := range []string{dana, eve, finn} {
 			if strings.Contains(dump, s) {
 				t.Errorf("an entry holds %q:\n%s", s, dump)
 			}
 		}
-		if want := "loan for " + auditlog.MaskString(dana) + ", cosigned by " + auditlog.MaskString(eve); !strings.Contains(dump, want) {
+		if want := "loan for " + auditlog.MaskString(dana) + ", cosigned by " + auditlog.MaskString(eve) + ", guaranteed by " + auditlog.MaskString(finn); !strings.Contains(dump, want) {
 			t.Errorf("no entry shows %q:\n%s", want, dump)
 		}
 	})

@@ -24,6 +24,22 @@ type Note struct {
 	Body  string
 }
 
+// auditNotes installs the plugin on db with Note registered, and returns db.
+func auditNotes(t *testing.T, db *gorm.DB) *gorm.DB {
+	t.Helper()
+	reg := auditlog.NewRegistry()
+	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AutoMigrate(&Note{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(&Note{}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func allEntries(t *testing.T, db *gorm.DB) []auditlog.Entry {
 	t.Helper()
 	s, err := auditgorm.NewStore(db)
@@ -51,16 +67,7 @@ func allEntries(t *testing.T, db *gorm.DB) []auditlog.Entry {
 // different actors each get only their own actor.
 func TestEndToEnd(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		reg := auditlog.NewRegistry()
-		if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.AutoMigrate(&Note{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := reg.Register(&Note{}); err != nil {
-			t.Fatal(err)
-		}
+		auditNotes(t, db)
 		mw, err := audithttp.New(audithttp.Config{TrustedProxies: []string{"127.0.0.1", "::1"}})
 		if err != nil {
 			t.Fatal(err)
@@ -179,17 +186,7 @@ func TestEndToEnd(t *testing.T) {
 // element carries, else NULL (never the proxy's own port).
 func TestStoredClientAddress(t *testing.T) {
 	t.Parallel()
-	db := testdb.Open(t, "sqlite")
-	reg := auditlog.NewRegistry()
-	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.AutoMigrate(&Note{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Register(&Note{}); err != nil {
-		t.Fatal(err)
-	}
+	db := auditNotes(t, testdb.Open(t, "sqlite"))
 	cases := []struct {
 		cid, header, remote string
 		headers             map[string]string
@@ -241,17 +238,7 @@ func TestStoredClientAddress(t *testing.T) {
 // root package's helpers; no HTTP involved.
 func TestBackgroundJobActor(t *testing.T) {
 	t.Parallel()
-	db := testdb.Open(t, "sqlite")
-	reg := auditlog.NewRegistry()
-	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.AutoMigrate(&Note{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Register(&Note{}); err != nil {
-		t.Fatal(err)
-	}
+	db := auditNotes(t, testdb.Open(t, "sqlite"))
 	done := make(chan error)
 	go func() {
 		ctx := auditlog.WithActor(context.Background(), auditlog.Actor{ID: "system", Name: "nightly cleanup"})

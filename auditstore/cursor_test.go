@@ -48,14 +48,7 @@ func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString
 func TestTamperedCursorsAreInvalid(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		sqlDB, err := db.DB()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := storeOf(t, db)
 		if err := s.Insert(ctx, []auditlog.Entry{{Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: auditlog.ActionCreate, Model: "books", ObjectPK: "x", ObjectRepr: "x"}}); err != nil {
 			t.Fatal(err)
 		}

@@ -20,14 +20,7 @@ import (
 func TestSearchWindowBoundsEachPage(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		sqlDB, err := db.DB()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := storeOf(t, db)
 		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		needles := map[int]bool{94: true, 93: true, 92: true, 49: true, 2: true} // by age: 100 - i is the newest-first position
 		var es []auditlog.Entry

@@ -16,6 +16,20 @@ import (
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
+// storeOf is a store over db's connection pool in db's dialect.
+func storeOf(t *testing.T, db *gorm.DB) *auditstore.Store {
+	t.Helper()
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func dialectOf(t *testing.T, name string) auditstore.Dialect {
 	d, err := auditstore.ParseDialect(name)
 	if err != nil {
@@ -88,14 +102,7 @@ func TestMigrationSQL(t *testing.T) {
 func TestListFiltersAndPages(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		sqlDB, err := db.DB()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := auditstore.New(sqlDB, dialectOf(t, db.Dialector.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := storeOf(t, db)
 		base := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 		var es []auditlog.Entry
 		for i := 0; i < 25; i++ {

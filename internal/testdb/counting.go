@@ -14,13 +14,13 @@ import (
 // executions on the pool and inside transactions.
 func OpenCounting(t testing.TB, name string) (*gorm.DB, *sqlcount.Counter) {
 	t.Helper()
-	base := Open(t, name)
+	base, dsn := OpenWithDSN(t, name)
 	sqlDB, err := base.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool, c := sqlcount.Wrap(sqlDB)
-	db, err := gorm.Open(Dialector(t, name, pool, ""), gormConfig())
+	db, err := gorm.Open(Dialector(t, name, pool, dsn), gormConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
