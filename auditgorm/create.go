@@ -60,15 +60,17 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	// statement did (see execUnlocked).
 	unlocked := false
 	if replace || oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
+		conds := conflictConds(stmt, m, groups)
 		var err error
-		if oc != nil && p.changedRows && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct {
-			if existing, err = p.conflicting(db, m, groups, readSnapshot); err != nil {
+		// Without conditions nothing can collide: no read at all.
+		if oc != nil && p.changedRows && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct && len(conds) > 0 {
+			if existing, err = p.readConflicts(db, m, conds, readSnapshot); err != nil {
 				return err
 			}
 			unlocked = len(existing) == 0
 		}
 		if !unlocked {
-			if existing, err = p.conflicting(db, m, groups, readLocked); err != nil {
+			if existing, err = p.readConflicts(db, m, conds, readLocked); err != nil {
 				return err
 			}
 		}
@@ -188,7 +190,33 @@ const (
 // the statement inserts, compared by the database (its collation decides
 // what collides).
 func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, mode int) ([]*dbRow, error) {
-	stmt := db.Statement
+	return p.readConflicts(db, m, conflictConds(db.Statement, m, groups), mode)
+}
+
+// readConflicts reads the rows that match any of conds.
+func (p *Plugin) readConflicts(db *gorm.DB, m *model, conds []clause.Expression, mode int) ([]*dbRow, error) {
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	q := p.query(db).Clauses(clause.Select{Columns: m.colsOfTbl}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, m.order)
+	switch {
+	case mode == readLocked && p.lock:
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	case mode != readSnapshot:
+		q = p.current(q)
+	}
+	rows, err := p.readRows(q, m)
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read %s rows an upsert may change: %w", m.schema.Name, err)
+	}
+	return rows, nil
+}
+
+// conflictConds are the conditions that find the rows a statement's
+// inserted rows collide with, one per column group; none when no row sends
+// a value for every column of any group (an auto-increment key left out, no
+// unique column), so that nothing can collide.
+func conflictConds(stmt *gorm.Statement, m *model, groups [][]*field) []clause.Expression {
 	var conds []clause.Expression
 	inserted := insertedValues(stmt, m)
 	for _, g := range groups {
@@ -214,21 +242,7 @@ func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, mode int)
 			conds = append(conds, clause.IN{Column: column, Values: values})
 		}
 	}
-	if len(conds) == 0 {
-		return nil, nil
-	}
-	q := p.query(db).Clauses(clause.Select{Columns: m.colsOfTbl}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, m.order)
-	switch {
-	case mode == readLocked && p.lock:
-		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-	case mode != readSnapshot:
-		q = p.current(q)
-	}
-	rows, err := p.readRows(q, m)
-	if err != nil {
-		return nil, fmt.Errorf("auditgorm: read %s rows an upsert may change: %w", m.schema.Name, err)
-	}
-	return rows, nil
+	return conds
 }
 
 // insertedValues returns, per row the statement inserts, a getter of the
