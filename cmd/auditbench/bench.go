@@ -20,6 +20,7 @@ import (
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/go-auditlog/auditlog"
@@ -161,6 +162,7 @@ type env struct {
 	driver         string // the SQLite driver
 	version        string // the SQLite library's version
 	sqlDB          *sql.DB
+	dsn            string // the MySQL DSN the dialector reads its settings from
 	plain, audited *gorm.DB
 	plainN, auditN *sqlcount.Counter
 	store          *auditstore.Store
@@ -239,7 +241,8 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 			_ = admin.Close()
 		})
 		cfg.DBName = dbName
-		e.sqlDB, err = sql.Open("mysql", cfg.FormatDSN())
+		e.dsn = cfg.FormatDSN()
+		e.sqlDB, err = sql.Open("mysql", e.dsn)
 	}
 	if err != nil {
 		e.close()
@@ -272,7 +275,9 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 		case "postgres":
 			dl = postgres.New(postgres.Config{Conn: pool})
 		case "mysql":
-			dl = mysql.New(mysql.Config{Conn: pool})
+			// With the DSN the dialector knows the connection's settings,
+			// as an application's mysql.Open does.
+			dl = mysql.New(mysql.Config{Conn: pool, DSN: e.dsn})
 		default:
 			dl = c.sqlite.Dialector(pool, "")
 		}
@@ -337,6 +342,10 @@ var workloads = []workload{
 	{name: "create", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
 		op: func(db *gorm.DB, _ any, i int) error {
 			return db.Create(&BenchItem{Name: fmt.Sprintf("new %d", i), Price: i}).Error
+		}},
+	{name: "upsert_new", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
+		op: func(db *gorm.DB, _ any, i int) error {
+			return db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&BenchItem{Name: fmt.Sprintf("upserted %d", i), Price: i}).Error
 		}},
 	{name: "update", ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) { return makeItems(ctx, e, n, 0) },
 		op: func(db *gorm.DB, s any, i int) error {
