@@ -338,6 +338,10 @@ func makeItems(ctx context.Context, e *env, n, grp int) ([]uint, error) {
 
 var groupSeq int
 
+// upsertKey is the last key upsert_new_key sent, far above the keys the
+// table's sequence hands out.
+var upsertKey uint = 1 << 40
+
 var workloads = []workload{
 	{name: "create", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
 		op: func(db *gorm.DB, _ any, i int) error {
@@ -346,6 +350,13 @@ var workloads = []workload{
 	{name: "upsert_new", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
 		op: func(db *gorm.DB, _ any, i int) error {
 			return db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&BenchItem{Name: fmt.Sprintf("upserted %d", i), Price: i}).Error
+		}},
+	{name: "upsert_new_key", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
+		op: func(db *gorm.DB, _ any, i int) error {
+			// A key the statement sends, new each time: the conflict the
+			// capture must look for (on MySQL, without a gap lock).
+			upsertKey++
+			return db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&BenchItem{ID: upsertKey, Name: fmt.Sprintf("upserted %d", i), Price: i}).Error
 		}},
 	{name: "update", ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) { return makeItems(ctx, e, n, 0) },
 		op: func(db *gorm.DB, s any, i int) error {
