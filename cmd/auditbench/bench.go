@@ -134,7 +134,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if c.read {
 			fmt.Fprintf(c.out, "%-8s %-26s %10s %10s %8s\n", "db", "query", "p50", "p99", "samples")
 		} else {
-			fmt.Fprintf(c.out, "%-8s %-18s %12s %12s %6s %8s %7s\n", "db", "workload", "baseline/s", "audited/s", "ratio", "entries", "+stmts")
+			fmt.Fprintf(c.out, "%-8s %-18s %12s %12s %6s %8s %7s %12s %6s %7s %5s\n", "db", "workload", "baseline/s", "audited/s", "ratio", "entries", "+stmts",
+				"floor/s", "floor", "+floor", "eff")
 		}
 	}
 	for _, name := range c.dbs {
@@ -307,6 +308,7 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 // (untimed), op performs operation i.
 type workload struct {
 	name    string
+	entries int // entry rows per operation
 	ops     func(c *config) int
 	prepare func(ctx context.Context, e *env, n int) (any, error)
 	op      func(db *gorm.DB, state any, i int) error
@@ -343,28 +345,28 @@ var groupSeq int
 var upsertKey uint = 1 << 40
 
 var workloads = []workload{
-	{name: "create", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
+	{name: "create", entries: 1, ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
 		op: func(db *gorm.DB, _ any, i int) error {
 			return db.Create(&BenchItem{Name: fmt.Sprintf("new %d", i), Price: i}).Error
 		}},
-	{name: "upsert_new", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
+	{name: "upsert_new", entries: 1, ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
 		op: func(db *gorm.DB, _ any, i int) error {
 			return db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&BenchItem{Name: fmt.Sprintf("upserted %d", i), Price: i}).Error
 		}},
-	{name: "upsert_new_key", ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
+	{name: "upsert_new_key", entries: 1, ops: single, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
 		op: func(db *gorm.DB, _ any, i int) error {
 			// A key the statement sends, new each time: the conflict the
 			// capture must look for (on MySQL, without a gap lock).
 			upsertKey++
 			return db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&BenchItem{ID: upsertKey, Name: fmt.Sprintf("upserted %d", i), Price: i}).Error
 		}},
-	{name: "update", ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) { return makeItems(ctx, e, n, 0) },
+	{name: "update", entries: 1, ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) { return makeItems(ctx, e, n, 0) },
 		op: func(db *gorm.DB, s any, i int) error {
 			return db.Model(&BenchItem{ID: s.([]uint)[i]}).Updates(map[string]any{"name": fmt.Sprintf("renamed %d", i), "price": i + 1}).Error
 		}},
-	{name: "delete", ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) { return makeItems(ctx, e, n, 0) },
+	{name: "delete", entries: 1, ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) { return makeItems(ctx, e, n, 0) },
 		op: func(db *gorm.DB, s any, i int) error { return db.Delete(&BenchItem{ID: s.([]uint)[i]}).Error }},
-	{name: "batch_create_1000", ops: batches, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
+	{name: "batch_create_1000", entries: 1000, ops: batches, prepare: func(context.Context, *env, int) (any, error) { return nil, nil },
 		op: func(db *gorm.DB, _ any, i int) error {
 			items := make([]BenchItem, 1000)
 			for k := range items {
@@ -372,7 +374,7 @@ var workloads = []workload{
 			}
 			return db.Create(&items).Error
 		}},
-	{name: "bulk_update_1000", ops: batches, prepare: func(ctx context.Context, e *env, n int) (any, error) {
+	{name: "bulk_update_1000", entries: 1000, ops: batches, prepare: func(ctx context.Context, e *env, n int) (any, error) {
 		first := groupSeq + 1
 		for k := 0; k < n; k++ {
 			groupSeq++
@@ -384,7 +386,7 @@ var workloads = []workload{
 	}, op: func(db *gorm.DB, s any, i int) error {
 		return db.Model(&BenchItem{}).Where("grp = ?", s.(int)+i).Updates(map[string]any{"stock": 7, "price": 1}).Error
 	}},
-	{name: "m2m_append", ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) {
+	{name: "m2m_append", entries: 1, ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) {
 		ids, err := makeItems(ctx, e, 1, 0)
 		if err != nil {
 			return nil, err
@@ -396,17 +398,17 @@ var workloads = []workload{
 		if err := e.plain.WithContext(ctx).CreateInBatches(&tags, 500).Error; err != nil {
 			return nil, err
 		}
-		return struct {
-			item uint
-			tags []BenchTag
-		}{ids[0], tags}, nil
+		return m2mState{ids[0], tags}, nil
 	}, op: func(db *gorm.DB, s any, i int) error {
-		st := s.(struct {
-			item uint
-			tags []BenchTag
-		})
+		st := s.(m2mState)
 		return db.Model(&BenchItem{ID: st.item}).Association("Tags").Append(&st.tags[i])
 	}},
+}
+
+// m2mState is the item and the tags m2m_append appends to it.
+type m2mState struct {
+	item uint
+	tags []BenchTag
 }
 
 type writeResult struct {
@@ -419,29 +421,40 @@ type writeResult struct {
 	Ratio           float64 `json:"ratio"`
 	EntriesPerOp    float64 `json:"entries_per_op"`
 	ExtraStatements float64 `json:"extra_statements"`
+	// The floor: the unaudited write, the same entry rows by a raw
+	// INSERT, and the raw reads the database forces (floor.go).
+	FloorOps        float64 `json:"floor_ops"`
+	FloorRatio      float64 `json:"floor_ratio"`
+	FloorStatements float64 `json:"floor_extra_statements"`
+	Efficiency      float64 `json:"efficiency"` // audited_ops / floor_ops
 }
+
+// Modes of one workload run, interleaved in every round.
+const (
+	modeBaseline = iota // unaudited
+	modeAudited         // with the plugin
+	modeFloor           // unaudited, plus the floor's raw reads and entry rows
+	modes
+)
 
 func runWrites(ctx context.Context, c *config, e *env) error {
 	for _, w := range workloads {
 		n := w.ops(c)
 		var (
-			dur     [2]time.Duration
-			stmts   [2]int64
-			entries int64
+			dur     [modes]time.Duration
+			stmts   [modes]int64
+			entries [modes]int64
 		)
 		for r := 0; r < c.rounds; r++ {
-			// Interleave and alternate the order to cancel drift.
-			order := []int{0, 1}
-			if r%2 == 1 {
-				order = []int{1, 0}
-			}
-			for _, mode := range order {
+			// Interleave and rotate the order to cancel drift.
+			for k := 0; k < modes; k++ {
+				mode := (r + k) % modes
 				state, err := w.prepare(ctx, e, n)
 				if err != nil {
 					return fmt.Errorf("%s: prepare: %w", w.name, err)
 				}
 				db, counter := e.plain, e.plainN
-				if mode == 1 {
+				if mode == modeAudited {
 					db, counter = e.audited, e.auditN
 				}
 				db = db.WithContext(ctx)
@@ -452,7 +465,12 @@ func runWrites(ctx context.Context, c *config, e *env) error {
 				s0 := counter.Load()
 				start := time.Now()
 				for i := 0; i < n; i++ {
-					if err := w.op(db, state, i); err != nil {
+					if mode == modeFloor {
+						err = floorOp(ctx, e, w, state, i)
+					} else {
+						err = w.op(db, state, i)
+					}
+					if err != nil {
 						return fmt.Errorf("%s: %w", w.name, err)
 					}
 				}
@@ -462,20 +480,25 @@ func runWrites(ctx context.Context, c *config, e *env) error {
 				if err != nil {
 					return err
 				}
-				if mode == 1 {
-					entries += after - before
-				}
+				entries[mode] += after - before
 			}
 		}
 		total := float64(n * c.rounds)
+		if entries[modeFloor] != entries[modeAudited] {
+			return fmt.Errorf("%s: the floor wrote %d entry rows, the plugin %d", w.name, entries[modeFloor], entries[modeAudited])
+		}
 		res := writeResult{
 			DB: e.name, SQLiteDriver: e.driver, SQLiteVersion: e.version, Workload: w.name,
-			BaselineOps:     total / dur[0].Seconds(),
-			AuditedOps:      total / dur[1].Seconds(),
-			EntriesPerOp:    float64(entries) / total,
-			ExtraStatements: float64(stmts[1]-stmts[0]) / total,
+			BaselineOps:     total / dur[modeBaseline].Seconds(),
+			AuditedOps:      total / dur[modeAudited].Seconds(),
+			FloorOps:        total / dur[modeFloor].Seconds(),
+			EntriesPerOp:    float64(entries[modeAudited]) / total,
+			ExtraStatements: float64(stmts[modeAudited]-stmts[modeBaseline]) / total,
+			FloorStatements: float64(stmts[modeFloor]-stmts[modeBaseline]) / total,
 		}
 		res.Ratio = res.AuditedOps / res.BaselineOps
+		res.FloorRatio = res.FloorOps / res.BaselineOps
+		res.Efficiency = res.AuditedOps / res.FloorOps
 		if err := printResult(c, res); err != nil {
 			return err
 		}
@@ -486,11 +509,13 @@ func runWrites(ctx context.Context, c *config, e *env) error {
 func printResult(c *config, r writeResult) error {
 	if c.jsonOut {
 		round := func(f float64, p float64) float64 { return float64(int64(f*p+0.5)) / p }
-		r.BaselineOps, r.AuditedOps = round(r.BaselineOps, 10), round(r.AuditedOps, 10)
+		r.BaselineOps, r.AuditedOps, r.FloorOps = round(r.BaselineOps, 10), round(r.AuditedOps, 10), round(r.FloorOps, 10)
 		r.Ratio, r.EntriesPerOp, r.ExtraStatements = round(r.Ratio, 1000), round(r.EntriesPerOp, 1000), round(r.ExtraStatements, 1000)
+		r.FloorRatio, r.FloorStatements, r.Efficiency = round(r.FloorRatio, 1000), round(r.FloorStatements, 1000), round(r.Efficiency, 1000)
 		return json.NewEncoder(c.out).Encode(r)
 	}
-	_, err := fmt.Fprintf(c.out, "%-8s %-18s %12.1f %12.1f %6.2f %8.2f %7.2f\n", r.DB, r.Workload, r.BaselineOps, r.AuditedOps, r.Ratio, r.EntriesPerOp, r.ExtraStatements)
+	_, err := fmt.Fprintf(c.out, "%-8s %-18s %12.1f %12.1f %6.2f %8.2f %7.2f %12.1f %6.2f %7.2f %5.2f\n", r.DB, r.Workload, r.BaselineOps, r.AuditedOps, r.Ratio, r.EntriesPerOp, r.ExtraStatements,
+		r.FloorOps, r.FloorRatio, r.FloorStatements, r.Efficiency)
 	return err
 }
 

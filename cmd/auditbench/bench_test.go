@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
 
 // The quick run works on a fresh machine with no server and prints one JSON
 // object per workload with the documented fields, naming the SQLite driver
-// and library version.
+// and library version, and the floor each workload is measured against.
 func TestQuickSQLiteJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every workload")
@@ -28,13 +29,22 @@ func TestQuickSQLiteJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"db", "sqlite_driver", "sqlite_version", "workload", "baseline_ops", "audited_ops", "ratio", "entries_per_op", "extra_statements"} {
+		for _, k := range []string{"db", "sqlite_driver", "sqlite_version", "workload", "baseline_ops", "audited_ops", "ratio", "entries_per_op", "extra_statements",
+			"floor_ops", "floor_ratio", "floor_extra_statements", "efficiency"} {
 			if _, ok := r[k]; !ok {
 				t.Fatalf("line %s lacks %s", l, k)
 			}
 		}
-		if r["audited_ops"].(float64) <= 0 || r["entries_per_op"].(float64) < 1 {
+		if r["audited_ops"].(float64) <= 0 || r["entries_per_op"].(float64) < 1 || r["floor_ops"].(float64) <= 0 {
 			t.Fatalf("implausible result %s", l)
+		}
+		// The floor adds at least the entry INSERT, and never more
+		// statements than the plugin.
+		if fs := r["floor_extra_statements"].(float64); fs < 1 || fs > r["extra_statements"].(float64) {
+			t.Fatalf("floor statements out of range: %s", l)
+		}
+		if eff := r["efficiency"].(float64); math.Abs(eff-r["audited_ops"].(float64)/r["floor_ops"].(float64)) > 0.01 {
+			t.Fatalf("efficiency is not audited/floor: %s", l)
 		}
 	}
 }

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// The floor of a workload is what any design that writes its entries in the
+// write's own transaction must pay: the unaudited write, plus the same
+// number of entry rows inserted with raw SQL into the real entries table,
+// plus the raw reads the database forces on a design that records what the
+// database did. No Go-side capture work is in it: no diffing, no GORM
+// statement building, no scanning into values beyond the driver's own.
+//
+// The reads are those no design can avoid on that database:
+//
+//   - the old rows of an update where the statement cannot return them
+//     (SQLite's UPDATE … RETURNING gives only the new row; MariaDB has no
+//     UPDATE … RETURNING), as a locking read where the database locks;
+//   - the stored new rows on MariaDB (a read-back by key after the UPDATE or
+//     an upsert);
+//   - the conflicting row of an upsert that sends its key, before the
+//     statement (an update records the old values);
+//   - the join row of a many-to-many append (whether the pair was there).
+//
+// PostgreSQL returns old and new rows from one UPDATE (a locking subquery
+// joined to the target), and every database returns deleted rows from the
+// DELETE and created rows from the INSERT, so those add no read.
+type floorSpec struct {
+	// entry is the entry row written for object obj of operation i.
+	action  int16
+	changes func(i int) string
+	// read is the query of the rows operation i touches (before: the key
+	// it is about to write), with "?" placeholders; "" when the workload
+	// reads nothing on any database.
+	read func(state any, i int, before bool) (string, []any)
+	// readBefore and readBack name the databases that need the read
+	// before the write and after it.
+	readBefore, readBack string
+}
+
+func (f floorSpec) needs(list, db string) bool {
+	for _, d := range strings.Split(list, ",") {
+		if d == db {
+			return true
+		}
+	}
+	return false
+}
+
+// floorObject numbers the objects of floor entries (their object_id and
+// object_pk): each entry names its own object, as the audited entries do.
+var floorObject atomic.Int64
+
+const itemColumns = "id, name, price, stock, grp, created_at, updated_at"
+
+func itemRead(where string) func(any, int, bool) (string, []any) {
+	return func(state any, i int, _ bool) (string, []any) {
+		var arg any
+		switch s := state.(type) {
+		case []uint:
+			arg = s[i]
+		case int:
+			arg = s + i
+		}
+		return "SELECT " + itemColumns + " FROM bench_items WHERE " + where + " = ?", []any{arg}
+	}
+}
+
+func changesJSON(fields ...string) string { return "{" + strings.Join(fields, ",") + "}" }
+
+func jsonTime(t time.Time) string { return `"` + t.UTC().Format(time.RFC3339Nano) + `"` }
+
+func createdChanges(i int) string {
+	now := jsonTime(time.Now())
+	return changesJSON(`"created_at":[null,`+now+`]`, `"grp":[null,0]`, `"id":[null,`+strconv.Itoa(i+1)+`]`,
+		fmt.Sprintf(`"name":[null,"new %d"]`, i), fmt.Sprintf(`"price":[null,%d]`, i), `"stock":[null,0]`, `"updated_at":[null,`+now+`]`)
+}
+
+var floors = map[string]floorSpec{
+	"create":     {action: 0, changes: createdChanges},
+	"upsert_new": {action: 0, changes: createdChanges},
+	"upsert_new_key": {action: 0, changes: createdChanges, read: func(_ any, _ int, before bool) (string, []any) {
+		k := upsertKey
+		if before {
+			k++
+		}
+		return "SELECT " + itemColumns + " FROM bench_items WHERE id = ?", []any{k}
+	}, readBefore: "sqlite,postgres,mysql", readBack: "mysql"},
+	"update": {action: 1, changes: func(i int) string {
+		return changesJSON(fmt.Sprintf(`"name":["item %d","renamed %d"]`, i, i), fmt.Sprintf(`"price":[%d,%d]`, i, i+1),
+			`"updated_at":[`+jsonTime(time.Now().Add(-time.Second))+`,`+jsonTime(time.Now())+`]`)
+	}, read: itemRead("id"), readBefore: "sqlite,mysql", readBack: "mysql"},
+	"delete": {action: 2, changes: func(i int) string {
+		then := jsonTime(time.Now().Add(-time.Second))
+		return changesJSON(`"created_at":[`+then+`,null]`, `"grp":[0,null]`, `"id":[`+strconv.Itoa(i+1)+`,null]`,
+			fmt.Sprintf(`"name":["item %d",null]`, i), fmt.Sprintf(`"price":[%d,null]`, i), `"stock":[0,null]`, `"updated_at":[`+then+`,null]`)
+	}},
+	"batch_create_1000": {action: 0, changes: func(i int) string {
+		now := jsonTime(time.Now())
+		return changesJSON(`"created_at":[null,`+now+`]`, `"grp":[null,0]`, `"id":[null,`+strconv.Itoa(i+1)+`]`,
+			`"name":[null,"batch"]`, fmt.Sprintf(`"price":[null,%d]`, i%1000), `"stock":[null,0]`, `"updated_at":[null,`+now+`]`)
+	}},
+	"bulk_update_1000": {action: 1, changes: func(i int) string {
+		return changesJSON(fmt.Sprintf(`"price":[%d,1]`, i%1000), `"stock":[0,7]`,
+			`"updated_at":[`+jsonTime(time.Now().Add(-time.Second))+`,`+jsonTime(time.Now())+`]`)
+	}, read: itemRead("grp"), readBefore: "sqlite,mysql", readBack: "mysql"},
+	"m2m_append": {action: 1, changes: func(i int) string {
+		return fmt.Sprintf(`{"tags":{"type":"m2m","operation":"add","objects":["BenchTag(%d)"]}}`, i+1)
+	}, read: func(s any, i int, _ bool) (string, []any) {
+		st := s.(m2mState)
+		return "SELECT bench_item_id, bench_tag_id FROM bench_item_tags WHERE bench_item_id = ? AND bench_tag_id = ?", []any{st.item, st.tags[i].ID}
+	}, readBefore: "sqlite,postgres,mysql"},
+}
+
+// floorOp performs operation i of w unaudited, in one transaction with the
+// reads and entry rows of its floor.
+func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
+	f := floors[w.name]
+	return e.plain.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		conn := tx.Statement.ConnPool
+		if f.read != nil && f.needs(f.readBefore, e.name) {
+			q, args := f.read(state, i, true)
+			if e.name != "sqlite" {
+				q += " FOR UPDATE"
+			}
+			if err := rawRead(ctx, conn, e.name, q, args); err != nil {
+				return err
+			}
+		}
+		if err := w.op(tx, state, i); err != nil {
+			return err
+		}
+		if f.read != nil && f.needs(f.readBack, e.name) {
+			q, args := f.read(state, i, false)
+			if err := rawRead(ctx, conn, e.name, q, args); err != nil {
+				return err
+			}
+		}
+		return insertFloorEntries(ctx, conn, e.name, f, w.entries)
+	})
+}
+
+// rawRead runs q and reads every column of every row it returns.
+func rawRead(ctx context.Context, conn gorm.ConnPool, db, q string, args []any) error {
+	rows, err := conn.QueryContext(ctx, rebind(db, q), args...)
+	if err != nil {
+		return fmt.Errorf("floor read: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for k := range vals {
+		ptrs[k] = &vals[k]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// rebind turns "?" placeholders into PostgreSQL's "$n".
+func rebind(db, q string) string {
+	if db != "postgres" {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+const floorColumns = "timestamp, action, model, object_pk, object_id, object_repr, changes"
+
+// floorChunk is the most entry rows one floor INSERT carries (7 bind
+// variables each: 7,000, under every database's limit).
+const floorChunk = 1000
+
+// insertFloorEntries inserts n entry rows the cheapest way we measured: one
+// multi-row INSERT … VALUES per floorChunk rows (one round trip, one parse),
+// or on PostgreSQL, for more than one row, one INSERT … SELECT over unnest
+// of one array per column (a statement of thousands of bind variables is
+// slower there to parse and plan than the whole insert). The rows
+// are those the plugin writes for the workload: the same model, key, repr
+// and changes, with no actor or correlation id (the benchmark sets none).
+func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f floorSpec, n int) error {
+	if db == "postgres" && n > 1 {
+		return insertFloorArrays(ctx, conn, f, n)
+	}
+	for start := 0; start < n; start += floorChunk {
+		rows := min(floorChunk, n-start)
+		var b strings.Builder
+		b.WriteString("INSERT INTO auditlog_entries (" + floorColumns + ") VALUES ")
+		args := make([]any, 0, rows*7)
+		now := time.Now().UTC()
+		for r := 0; r < rows; r++ {
+			if r > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			obj := floorObject.Add(1)
+			var ts any = now
+			switch db {
+			case "sqlite":
+				ts = now.Format("2006-01-02T15:04:05.000000Z")
+			case "mysql":
+				ts = now.Format("2006-01-02 15:04:05.000000")
+			}
+			args = append(args, ts, f.action, "bench_items", strconv.FormatInt(obj, 10), obj,
+				"BenchItem("+strconv.FormatInt(obj, 10)+")", f.changes(start+r))
+		}
+		if _, err := conn.ExecContext(ctx, rebind(db, b.String()), args...); err != nil {
+			return fmt.Errorf("floor entries: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertFloorArrays inserts n entry rows on PostgreSQL in one statement of
+// seven array parameters.
+func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, n int) error {
+	now := time.Now().UTC()
+	ts := make([]time.Time, n)
+	actions := make([]int16, n)
+	models := make([]string, n)
+	pks := make([]string, n)
+	ids := make([]int64, n)
+	reprs := make([]string, n)
+	changes := make([]string, n)
+	for r := 0; r < n; r++ {
+		obj := floorObject.Add(1)
+		ts[r], actions[r], models[r], ids[r] = now, f.action, "bench_items", obj
+		pks[r] = strconv.FormatInt(obj, 10)
+		reprs[r] = "BenchItem(" + pks[r] + ")"
+		changes[r] = f.changes(r)
+	}
+	_, err := conn.ExecContext(ctx, "INSERT INTO auditlog_entries ("+floorColumns+") "+
+		"SELECT * FROM unnest($1::timestamptz[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])",
+		ts, actions, models, pks, ids, reprs, changes)
+	if err != nil {
+		return fmt.Errorf("floor entries: %w", err)
+	}
+	return nil
+}
