@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ type BenchTag struct {
 
 type config struct {
 	dbs       []string
+	only      map[string]bool // workloads to run; nil: all
 	n         int
 	rounds    int
 	quick     bool
@@ -80,6 +82,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.pgDSN, "postgres-dsn", os.Getenv("AUDITLOG_TEST_POSTGRES_DSN"), "PostgreSQL DSN (default $AUDITLOG_TEST_POSTGRES_DSN)")
 	fs.StringVar(&c.mysqlDSN, "mysql-dsn", os.Getenv("AUDITLOG_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (default $AUDITLOG_TEST_MYSQL_DSN)")
 	fs.StringVar(&c.sqliteDir, "dir", "", "directory for the SQLite file (default: a temporary directory)")
+	only := fs.String("workload", "", "write workloads to run, comma-separated (default: all)")
 	sqliteDriver := fs.String("sqlite-driver", sqlitedriver.Default, "SQLite driver for GORM: glebarez, ncruces, or mattn in a binary built with -tags "+sqlitedriver.MattnTag)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: auditbench [flags]\n\nMeasures audited GORM writes against an unaudited baseline in the same run.\n\n")
@@ -99,6 +102,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	}
 	if c.n < 1 || c.rounds < 1 || c.readRows < 1000 {
 		return nil, errors.New("-n and -rounds must be at least 1, -rows at least 1000")
+	}
+	if *only != "" {
+		c.only = map[string]bool{}
+		for _, w := range strings.Split(*only, ",") {
+			w = strings.TrimSpace(w)
+			if !slices.ContainsFunc(workloads, func(x workload) bool { return x.name == w }) {
+				return nil, fmt.Errorf("unknown workload %q", w)
+			}
+			c.only[w] = true
+		}
 	}
 	var err error
 	for _, d := range strings.Split(*dbs, ",") {
@@ -439,6 +452,9 @@ const (
 
 func runWrites(ctx context.Context, c *config, e *env) error {
 	for _, w := range workloads {
+		if c.only != nil && !c.only[w.name] {
+			continue
+		}
 		n := w.ops(c)
 		var (
 			dur     [modes]time.Duration

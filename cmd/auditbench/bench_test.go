@@ -50,7 +50,7 @@ func TestQuickSQLiteJSON(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-db", "oracle"}, {"-n", "0"}, {"-db", "postgres", "-postgres-dsn", ""}, {"extra"}, {"-sqlite-driver", "nope"}} {
+	for _, args := range [][]string{{"-db", "oracle"}, {"-n", "0"}, {"-db", "postgres", "-postgres-dsn", ""}, {"extra"}, {"-sqlite-driver", "nope"}, {"-workload", "create,nope"}} {
 		var out, errb bytes.Buffer
 		if err := run(context.Background(), args, &out, &errb); err == nil {
 			t.Errorf("%v accepted", args)
