@@ -12,20 +12,26 @@ import (
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
-// Micro-benchmarks of the capture paths on SQLite; cmd/auditbench compares
-// against an unaudited baseline.
+// Micro-benchmarks of the capture paths on every configured database (for
+// profiles); cmd/auditbench compares against an unaudited baseline.
 func BenchmarkCapture(b *testing.B) {
+	for _, dbName := range testdb.Names() {
+		b.Run(dbName, func(b *testing.B) { benchCapture(b, dbName) })
+	}
+}
+
+func benchCapture(b *testing.B, dbName string) {
 	for _, audited := range []bool{false, true} {
 		name := map[bool]string{false: "plain", true: "audited"}[audited]
 		b.Run("create/"+name, func(b *testing.B) {
-			db := benchDB(b, audited)
+			db := benchDB(b, dbName, audited)
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				must2(b, db.Create(&Gadget{Name: fmt.Sprint(i), Price: i}).Error)
 			}
 		})
 		b.Run("update/"+name, func(b *testing.B) {
-			db := benchDB(b, audited)
+			db := benchDB(b, dbName, audited)
 			g := Gadget{Name: "g"}
 			must2(b, db.Create(&g).Error)
 			b.ReportAllocs()
@@ -34,7 +40,7 @@ func BenchmarkCapture(b *testing.B) {
 			}
 		})
 		b.Run("batch_create_1000/"+name, func(b *testing.B) {
-			db := benchDB(b, audited)
+			db := benchDB(b, dbName, audited)
 			b.ReportAllocs()
 			n := 0
 			for b.Loop() {
@@ -47,7 +53,7 @@ func BenchmarkCapture(b *testing.B) {
 			}
 		})
 		b.Run("bulk_update_1000/"+name, func(b *testing.B) {
-			db := benchDB(b, audited)
+			db := benchDB(b, dbName, audited)
 			rows := make([]Gadget, 1000)
 			for k := range rows {
 				rows[k] = Gadget{Name: fmt.Sprint(k), Price: k}
@@ -61,9 +67,9 @@ func BenchmarkCapture(b *testing.B) {
 	}
 }
 
-// benchDB opens a SQLite database with the Gadget table, audited or not.
-func benchDB(b *testing.B, audited bool) *gorm.DB {
-	db := testdb.Open(b, "sqlite")
+// benchDB opens an isolated database with the Gadget table, audited or not.
+func benchDB(b *testing.B, dbName string, audited bool) *gorm.DB {
+	db := testdb.Open(b, dbName)
 	reg := auditlog.NewRegistry()
 	if audited {
 		must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))

@@ -113,6 +113,15 @@ func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
 	db, d := s.db, s.dialect
 	entries = clipped(entries)
 	now := time.Now()
+	if d == Postgres && len(entries) > 1 {
+		done, err := insertArrays(ctx, db, entries, now)
+		if err != nil {
+			return fmt.Errorf("auditstore: insert %d entries: %w", len(entries), err)
+		}
+		if done {
+			return nil
+		}
+	}
 	limit := maxRowsPerValuesInsert
 	if d == MySQL {
 		limit = maxRowsPerValuesInsertMySQL
