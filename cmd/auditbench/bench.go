@@ -388,16 +388,18 @@ var workloads = []workload{
 			return db.Create(&items).Error
 		}},
 	{name: "bulk_update_1000", entries: 1000, ops: batches, prepare: func(ctx context.Context, e *env, n int) (any, error) {
-		first := groupSeq + 1
+		st := groupsState{first: groupSeq + 1}
 		for k := 0; k < n; k++ {
 			groupSeq++
-			if _, err := makeItems(ctx, e, 1000, groupSeq); err != nil {
+			ids, err := makeItems(ctx, e, 1000, groupSeq)
+			if err != nil {
 				return nil, err
 			}
+			st.ids = append(st.ids, ids)
 		}
-		return first, nil
+		return st, nil
 	}, op: func(db *gorm.DB, s any, i int) error {
-		return db.Model(&BenchItem{}).Where("grp = ?", s.(int)+i).Updates(map[string]any{"stock": 7, "price": 1}).Error
+		return db.Model(&BenchItem{}).Where("grp = ?", s.(groupsState).first+i).Updates(map[string]any{"stock": 7, "price": 1}).Error
 	}},
 	{name: "m2m_append", entries: 1, ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) {
 		ids, err := makeItems(ctx, e, 1, 0)
@@ -416,6 +418,13 @@ var workloads = []workload{
 		st := s.(m2mState)
 		return db.Model(&BenchItem{ID: st.item}).Association("Tags").Append(&st.tags[i])
 	}},
+}
+
+// groupsState is the groups of items bulk_update_1000 updates, one per
+// operation, and their keys.
+type groupsState struct {
+	first int
+	ids   [][]uint
 }
 
 // m2mState is the item and the tags m2m_append appends to it.

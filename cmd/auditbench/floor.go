@@ -54,9 +54,32 @@ func (f floorSpec) needs(list, db string) bool {
 	return false
 }
 
-// floorObject numbers the objects of floor entries (their object_id and
-// object_pk): each entry names its own object, as the audited entries do.
+// floorObject numbers the objects of floor entries that name new rows
+// (their object_id and object_pk), in the order the table numbers them.
 var floorObject atomic.Int64
+
+// objects returns the keys of the objects operation i writes entries for:
+// the rows it changes, or new keys for rows it creates. The object index
+// costs more for an object with history (an insert in the middle of the
+// index) than for a new one (an append), so the floor names the same ones.
+func objects(state any, i, n int) []int64 {
+	out := make([]int64, n)
+	switch s := state.(type) {
+	case []uint:
+		out[0] = int64(s[i])
+	case groupsState:
+		for k, id := range s.ids[i] {
+			out[k] = int64(id)
+		}
+	case m2mState:
+		out[0] = int64(s.item)
+	default:
+		for k := range out {
+			out[k] = floorObject.Add(1)
+		}
+	}
+	return out
+}
 
 const itemColumns = "id, name, price, stock, grp, created_at, updated_at"
 
@@ -66,8 +89,8 @@ func itemRead(where string) func(any, int, bool) (string, []any) {
 		switch s := state.(type) {
 		case []uint:
 			arg = s[i]
-		case int:
-			arg = s + i
+		case groupsState:
+			arg = s.first + i
 		}
 		return "SELECT " + itemColumns + " FROM bench_items WHERE " + where + " = ?", []any{arg}
 	}
@@ -143,7 +166,7 @@ func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
 				return err
 			}
 		}
-		return insertFloorEntries(ctx, conn, e.name, f, w.entries)
+		return insertFloorEntries(ctx, conn, e.name, f, objects(state, i, w.entries))
 	})
 }
 
@@ -202,9 +225,10 @@ const floorChunk = 1000
 // slower there to parse and plan than the whole insert). The rows
 // are those the plugin writes for the workload: the same model, key, repr
 // and changes, with no actor or correlation id (the benchmark sets none).
-func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f floorSpec, n int) error {
+func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f floorSpec, objs []int64) error {
+	n := len(objs)
 	if db == "postgres" && n > 1 {
-		return insertFloorArrays(ctx, conn, f, n)
+		return insertFloorArrays(ctx, conn, f, objs)
 	}
 	for start := 0; start < n; start += floorChunk {
 		rows := min(floorChunk, n-start)
@@ -217,7 +241,7 @@ func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f fl
 				b.WriteByte(',')
 			}
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			obj := floorObject.Add(1)
+			obj := objs[start+r]
 			var ts any = now
 			switch db {
 			case "sqlite":
@@ -237,7 +261,8 @@ func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f fl
 
 // insertFloorArrays inserts n entry rows on PostgreSQL in one statement of
 // seven array parameters.
-func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, n int) error {
+func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, objs []int64) error {
+	n := len(objs)
 	now := time.Now().UTC()
 	ts := make([]time.Time, n)
 	actions := make([]int16, n)
@@ -247,7 +272,7 @@ func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, n i
 	reprs := make([]string, n)
 	changes := make([]string, n)
 	for r := 0; r < n; r++ {
-		obj := floorObject.Add(1)
+		obj := objs[r]
 		ts[r], actions[r], models[r], ids[r] = now, f.action, "bench_items", obj
 		pks[r] = strconv.FormatInt(obj, 10)
 		reprs[r] = "BenchItem(" + pks[r] + ")"
