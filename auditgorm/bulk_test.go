@@ -38,8 +38,16 @@ func TestBulkUpdate10000(t *testing.T) {
 			baseline := counter.Load() - before
 			before = counter.Load()
 			must(t, db.Model(&Gadget{}).Where("price >= ?", 0).Update("price", gorm.Expr("price * 2")).Error)
-			if extra := counter.Load() - before - baseline; extra > 3 {
-				t.Errorf("the plugin added %d statements for %d rows, want at most 3", extra, n)
+			// On SQLite two more are a savepoint and its release
+			// (in-process, no I/O) around the update run unpinned, and
+			// where SQLite has no JSONB (before 3.45), the process's
+			// first batch tries jsonb_each once.
+			limit := int64(3)
+			if name == "sqlite" {
+				limit = 5
+			}
+			if extra := counter.Load() - before - baseline; extra > limit {
+				t.Errorf("the plugin added %d statements for %d rows, want at most %d", extra, n, limit)
 			}
 			es := entries(t, db)
 			if len(es) != n {
@@ -232,5 +240,94 @@ func TestBulkUpdatePhantomReadCommitted(t *testing.T) {
 				t.Fatalf("phantom price %d, entry %v", phantom.Price, ok)
 			}
 		})
+	}
+}
+
+// On SQLite a bulk update runs as written, without the "key IN (…)" pin,
+// and a row that the same conditions match between the read and the write
+// (possible only on the same connection, or with conditions that are not
+// deterministic) makes it roll back to its savepoint and run pinned: the
+// entries name exactly the rows changed, and the row that appeared keeps
+// its value.
+func TestSQLiteUnpinnedBulkUpdate(t *testing.T) {
+	db, counter := testdb.OpenCounting(t, "sqlite")
+	reg := setup(t, db, &Gadget{})
+	must(t, reg.Register(&Gadget{}))
+	rows := make([]Gadget, 100)
+	for i := range rows {
+		rows[i] = Gadget{Name: fmt.Sprintf("g%03d", i), Price: 1}
+	}
+	must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&rows).Error)
+	var updates []string
+	counter.AfterQuery(func(_ context.Context, q string) {
+		if strings.HasPrefix(q, "UPDATE") {
+			updates = append(updates, q)
+		}
+	})
+	defer counter.AfterQuery(nil)
+
+	// Many rows: no pin.
+	must(t, db.Model(&Gadget{}).Where("price = ?", 1).Update("price", 2).Error)
+	if len(updates) != 1 || strings.Contains(updates[0], " IN (") {
+		t.Fatalf("want one unpinned UPDATE, got %q", updates)
+	}
+	// Few rows: pinned, no savepoint.
+	updates = nil
+	must(t, db.Model(&Gadget{}).Where("id <= ?", 3).Update("price", 3).Error)
+	if len(updates) != 1 || !strings.Contains(updates[0], " IN (") {
+		t.Fatalf("want one pinned UPDATE, got %q", updates)
+	}
+
+	// A row that appears between the read and the write.
+	updates = nil
+	auditgorm.SetTestHookUnpinned(func(conn gorm.ConnPool) {
+		if _, err := conn.ExecContext(context.Background(), "INSERT INTO gadgets (name, price) VALUES ('late', 2)"); err != nil {
+			t.Error(err)
+		}
+	})
+	defer auditgorm.SetTestHookUnpinned(nil)
+	res := db.Model(&Gadget{}).Where("price = ?", 2).Update("price", 4)
+	must(t, res.Error)
+	if res.RowsAffected != 97 {
+		t.Errorf("RowsAffected %d, want 97", res.RowsAffected)
+	}
+	if len(updates) != 2 || strings.Contains(updates[0], " IN (") || !strings.Contains(updates[1], " IN (") {
+		t.Fatalf("want the unpinned UPDATE, then the pinned one; got %d: %.80q", len(updates), updates)
+	}
+	var late Gadget
+	must(t, db.Where("name = ?", "late").First(&late).Error)
+	if late.Price != 2 {
+		t.Errorf("the row inserted after the read was updated: price %d", late.Price)
+	}
+	var four int64
+	must(t, db.Model(&Gadget{}).Where("price = ?", 4).Count(&four).Error)
+	byAction := map[string]int{}
+	for _, e := range entries(t, db) {
+		if e.ObjectPK == fmt.Sprint(late.ID) {
+			t.Errorf("an entry names the late row: %v", e.Changes)
+		}
+		if c, ok := e.Changes["price"]; ok && string(c.New) == "4" {
+			byAction[e.Action.String()]++
+		}
+	}
+	if four != 97 || byAction["update"] != 97 {
+		t.Errorf("%d rows at price 4, %d entries for them; want 97 and 97", four, byAction["update"])
+	}
+	auditgorm.SetTestHookUnpinned(nil)
+
+	// An unpinned update that fails leaves the caller's transaction as it
+	// was: the caller goes on and commits.
+	before := len(entries(t, db))
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&Gadget{}).Where("price = ?", 4).Update("name", "same").Error; err == nil {
+			t.Error("a unique name set on 97 rows succeeded")
+		}
+		return tx.Model(&Gadget{}).Where("price = ?", 4).Update("price", 5).Error
+	})
+	must(t, err)
+	var names int64
+	must(t, db.Model(&Gadget{}).Where("name = ?", "same").Count(&names).Error)
+	if got := len(entries(t, db)) - before; got != 97 || names != 0 {
+		t.Errorf("%d new entries (want 97), %d rows named same (want 0)", got, names)
 	}
 }

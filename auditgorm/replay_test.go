@@ -159,7 +159,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	}
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	pg := tx.Dialector.Name() == "postgres"
-	switch r.IntN(28) {
+	switch r.IntN(29) {
 	case 0:
 		return tx.Create(&RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}).Error
 	case 1:
@@ -262,6 +262,9 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		var got []RItem
 		return tx.Model(&got).Clauses(clause.Returning{}).Where("id = ?", id()).Delete(&got).Error
+	case 28:
+		// A bulk update of most rows (on SQLite, run unpinned).
+		return tx.Model(&RItem{}).Where("id > ?", r.IntN(20)).Updates(map[string]any{"price": price(), "n": gorm.Expr("(n + 1) % 10")}).Error
 	default:
 		var it RItem
 		if err := tx.First(&it, id()).Error; err != nil {

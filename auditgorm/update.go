@@ -85,9 +85,18 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 			return err
 		}
 	default:
-		fresh, err = p.runPinned(db, m, old, returning)
-		if err != nil {
-			return err
+		pinned := true
+		if returning && keyExprs == nil && p.dialect == auditstore.SQLite && len(old) >= unpinnedMinRows {
+			fresh, pinned, err = p.runUnpinned(db, m, old)
+			if err != nil {
+				return err
+			}
+		}
+		if pinned {
+			fresh, err = p.runPinned(db, m, old, returning)
+			if err != nil {
+				return err
+			}
 		}
 	}
 	var byKey map[string]*dbRow
@@ -253,11 +262,82 @@ func (p *Plugin) runOrigPinned(db *gorm.DB, m *model, rows []*dbRow, orig func(*
 	return db.Error == nil, nil
 }
 
+// unpinnedMinRows is the fewest rows read for which SQLite runs an update
+// unpinned (runUnpinned); below it the pin costs less than the savepoint.
+const unpinnedMinRows = 32
+
+// testHookUnpinned, set by tests only, runs on the transaction between the
+// read and an unpinned update.
+var testHookUnpinned func(gorm.ConnPool)
+
+// unpinnedSavepoint names the savepoint of runUnpinned.
+const unpinnedSavepoint = "auditlog_unpinned"
+
+// runUnpinned runs an update on SQLite as the user wrote it, without the
+// "key IN (the rows read)" pin, whose thousands of bind variables cost
+// more than the update itself, and checks by its RETURNING rows that it
+// changed exactly the rows read. SQLite has one writer, and a read
+// transaction that went stale cannot write, so the same conditions in the
+// same transaction match the same rows, unless they are not deterministic
+// (random(), the time, a LIMIT without a total order): then the statement
+// is rolled back to a savepoint and runs pinned (pinned is true). A
+// statement that fails leaves the transaction as it was.
+func (p *Plugin) runUnpinned(db *gorm.DB, m *model, old []*dbRow) (fresh []*dbRow, pinned bool, err error) {
+	stmt := db.Statement
+	exec := func(sql string) error {
+		_, err := stmt.ConnPool.ExecContext(stmt.Context, sql)
+		return err
+	}
+	if testHookUnpinned != nil {
+		testHookUnpinned(stmt.ConnPool)
+	}
+	if err := exec("SAVEPOINT " + unpinnedSavepoint); err != nil {
+		return nil, false, err
+	}
+	fresh, err = p.runStatement(db, m, nil, true, false)
+	if err == nil && sameRows(m, old, fresh) {
+		return fresh, false, exec("RELEASE SAVEPOINT " + unpinnedSavepoint)
+	}
+	if rerr := exec("ROLLBACK TO SAVEPOINT " + unpinnedSavepoint); rerr != nil && err == nil {
+		err = rerr
+	}
+	if rerr := exec("RELEASE SAVEPOINT " + unpinnedSavepoint); rerr != nil && err == nil {
+		err = rerr
+	}
+	return nil, err == nil, err
+}
+
+// sameRows reports whether the rows an update returned are exactly the rows
+// read before it, by key (the update leaves keys alone).
+func sameRows(m *model, old, fresh []*dbRow) bool {
+	if len(old) != len(fresh) {
+		return false
+	}
+	read := make(map[string]bool, len(old))
+	for _, r := range old {
+		read[r.keyText(m)] = true
+	}
+	for _, r := range fresh {
+		k := r.keyText(m)
+		if !read[k] {
+			return false
+		}
+		delete(read, k) // each row once
+	}
+	return true
+}
+
 // runPinned runs the statement once per chunk of the rows read, each run
 // pinned to its chunk, and returns the rows RETURNING gave when asked. A
 // statement that matched no row still runs, pinned to nothing, so that its
 // errors are the user's to see.
 func (p *Plugin) runPinned(db *gorm.DB, m *model, rows []*dbRow, returning bool) ([]*dbRow, error) {
+	return p.runStatement(db, m, rows, returning, true)
+}
+
+// runStatement runs the statement, pinned in chunks to rows when pin is
+// set, and returns the rows RETURNING gave when asked.
+func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, pin bool) ([]*dbRow, error) {
 	stmt := db.Statement
 	where, hadWhere := stmt.Clauses["WHERE"]
 	defer func() {
@@ -277,7 +357,9 @@ func (p *Plugin) runPinned(db *gorm.DB, m *model, rows []*dbRow, returning bool)
 		if hadWhere {
 			stmt.Clauses["WHERE"] = where
 		}
-		p.pin(stmt, m, chunk)
+		if pin {
+			p.pin(stmt, m, chunk)
+		}
 		stmt.SQL.Reset()
 		stmt.Vars = nil
 		stmt.Build(stmt.BuildClauses...)
@@ -287,9 +369,9 @@ func (p *Plugin) runPinned(db *gorm.DB, m *model, rows []*dbRow, returning bool)
 		out      []*dbRow
 		affected int64
 	)
-	for start := 0; start == 0 || start < len(rows); start += chunk {
+	for start := 0; start == 0 || (pin && start < len(rows)); start += chunk {
 		build(rows[start:min(start+chunk, len(rows))])
-		if start == 0 && len(stmt.Vars) > pinLimit && chunk > 1 {
+		if pin && start == 0 && len(stmt.Vars) > pinLimit && chunk > 1 {
 			// The statement's own bind variables count against the same
 			// limit: make room for them, and build the first chunk again.
 			pinned := min(chunk, len(rows)) * len(m.pk)
