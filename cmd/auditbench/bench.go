@@ -59,6 +59,7 @@ type config struct {
 	quick     bool
 	jsonOut   bool
 	read      bool
+	indexes   bool
 	readRows  int
 	pgDSN     string
 	mysqlDSN  string
@@ -78,6 +79,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.quick, "quick", false, "a short run (under a minute): -n 200 -rounds 2 and fewer batches")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object per workload per database")
 	fs.BoolVar(&c.read, "read", false, "run the read benchmarks on a table of -rows entries instead of the write workloads")
+	fs.BoolVar(&c.indexes, "indexes", false, "measure what each index of the entries table costs the writes instead of the write workloads")
 	fs.IntVar(&c.readRows, "rows", 1_000_000, "entries to load for -read")
 	fs.StringVar(&c.pgDSN, "postgres-dsn", os.Getenv("AUDITLOG_TEST_POSTGRES_DSN"), "PostgreSQL DSN (default $AUDITLOG_TEST_POSTGRES_DSN)")
 	fs.StringVar(&c.mysqlDSN, "mysql-dsn", os.Getenv("AUDITLOG_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (default $AUDITLOG_TEST_MYSQL_DSN)")
@@ -99,6 +101,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 		if c.readRows == 1_000_000 {
 			c.readRows = 100_000
 		}
+	}
+	if c.read && c.indexes {
+		return nil, errors.New("-read and -indexes are separate runs")
 	}
 	if c.n < 1 || c.rounds < 1 || c.readRows < 1000 {
 		return nil, errors.New("-n and -rounds must be at least 1, -rows at least 1000")
@@ -143,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !c.jsonOut {
+	if !c.jsonOut && !c.indexes {
 		if c.read {
 			fmt.Fprintf(c.out, "%-8s %-26s %10s %10s %8s\n", "db", "query", "p50", "p99", "samples")
 		} else {
@@ -156,9 +161,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if c.read {
+		switch {
+		case c.read:
 			err = runRead(ctx, c, env)
-		} else {
+		case c.indexes:
+			err = runIndexes(ctx, c, env)
+		default:
 			err = runWrites(ctx, c, env)
 		}
 		env.close()
