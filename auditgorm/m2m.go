@@ -298,9 +298,16 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		g.related = append(g.related, rk)
 		relatedKeys = append(relatedKeys, rk)
 	}
-	owners, err := p.readByKey(db, tr.owner, tr.owner.schema.Table, ownerKeys)
-	if err != nil {
-		return err
+	// The owners are read for what their entries show beyond their key: an
+	// object with a repr or additional data of its own. An owner with an
+	// integer key and neither is named by the key the join row holds (the
+	// same integer), as an owner without a row is.
+	var owners map[string]*dbRow
+	if tr.owner.wantsObject || !tr.owner.t.IntPK {
+		var err error
+		if owners, err = p.readByKey(db, tr.owner, tr.owner.schema.Table, ownerKeys); err != nil {
+			return err
+		}
 	}
 	related, err := p.readByKey(db, relModel, tr.related.Table, relatedKeys)
 	if err != nil {

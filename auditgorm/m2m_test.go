@@ -2,6 +2,7 @@ package auditgorm_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -159,4 +160,41 @@ func TestManyToManyRegistrationError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not a many-to-many relation") {
 		t.Fatalf("error %v", err)
 	}
+}
+
+// PlainBox shows nothing but its key in entries: no repr, no additional
+// data of its own.
+type PlainBox struct {
+	ID    uint
+	Label string
+	Parts []Part `gorm:"many2many:plain_box_parts"`
+}
+
+// An append to an owner that entries name by its integer key alone does not
+// read the owner's row (one statement fewer than an owner with a repr), and
+// its entry is the one the row would have given.
+func TestM2MOwnerNamedByKeyIsNotRead(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, _ *gorm.DB) {
+		name := t.Name()[strings.LastIndex(t.Name(), "/")+1:]
+		db, counter := testdb.OpenCounting(t, name)
+		reg := setup(t, db, &PlainBox{}, &Gadget{}, &Part{})
+		must(t, reg.Register(&PlainBox{}, auditlog.M2M("Parts")))
+		must(t, reg.Register(&Gadget{}, auditlog.M2M("Parts")))
+		quiet := db.WithContext(auditlog.Disable(context.Background()))
+		box, gadget, part := PlainBox{Label: "b"}, Gadget{Name: "g"}, Part{Name: "p"}
+		must(t, quiet.Create(&box).Error)
+		must(t, quiet.Create(&gadget).Error)
+		must(t, quiet.Create(&part).Error)
+		count := func(fn func() error) int64 {
+			before := counter.Load()
+			must(t, fn())
+			return counter.Load() - before
+		}
+		plain := count(func() error { return db.Model(&PlainBox{ID: box.ID}).Association("Parts").Append(&Part{ID: part.ID}) })
+		withRepr := count(func() error { return db.Model(&Gadget{ID: gadget.ID}).Association("Parts").Append(&Part{ID: part.ID}) })
+		if plain != withRepr-1 {
+			t.Errorf("statements: %d for the plain owner, %d for the owner with a repr; want one fewer", plain, withRepr)
+		}
+		expectLog(t, m2mLog(t, db, 0), fmt.Sprintf("PlainBox(%d) parts add [p]", box.ID), "g parts add [p]")
+	})
 }
