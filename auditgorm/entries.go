@@ -1,6 +1,7 @@
 package auditgorm
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -88,11 +89,23 @@ func (w *writer) flush() error {
 	}
 	s, err := auditstore.New(w.db.Statement.ConnPool, w.p.dialect)
 	if err == nil {
-		err = s.Insert(w.db.Statement.Context, w.entries)
+		// The write these entries record has run: a context cancelled
+		// since must not leave it in the transaction without them.
+		err = s.Insert(afterWrite(w.db), w.entries)
 	}
 	if err != nil {
 		return fmt.Errorf("auditgorm: write audit entries for %s: %w", w.m.schema.Name, err)
 	}
 	w.entries = w.entries[:0]
 	return nil
+}
+
+// afterWrite is the context of the plugin's statements after the write
+// they record has run (read-backs, the entries, releasing a savepoint):
+// the statement's, without its cancellation. Cancelled half way, they
+// would leave the write in the caller's transaction without its entries,
+// and a caller that logs the error and commits would commit it unrecorded.
+// Their values (the caller's deadline aside) still apply.
+func afterWrite(db *gorm.DB) context.Context {
+	return context.WithoutCancel(db.Statement.Context)
 }

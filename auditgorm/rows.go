@@ -232,13 +232,14 @@ func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
 // too. On MySQL it is a locking read: a plain read there sees the
 // transaction's snapshot, which may predate rows another transaction
 // committed since (an owner a join row was just linked to, a row an upsert
-// found).
+// found). Every caller reads after the write it records, so the read is not
+// cancelled with the statement's context (afterWrite).
 func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (map[string]*dbRow, error) {
 	out := make(map[string]*dbRow, len(keys))
 	chunk := max(1, min(pinLimit/len(m.pk), p.maxRows))
 	for start := 0; start < len(keys); start += chunk {
 		column, values := schema.ToQueryValues("", m.schema.PrimaryFieldDBNames, keys[start:min(start+chunk, len(keys))])
-		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(table).
+		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: afterWrite(db)}).Table(table).
 			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
 		q = p.current(q)
 		rows, err := p.readRows(q, m)

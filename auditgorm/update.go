@@ -285,13 +285,15 @@ const unpinnedSavepoint = "auditlog_unpinned"
 func (p *Plugin) runUnpinned(db *gorm.DB, m *model, old []*dbRow) (fresh []*dbRow, pinned bool, err error) {
 	stmt := db.Statement
 	exec := func(sql string) error {
-		_, err := stmt.ConnPool.ExecContext(stmt.Context, sql)
+		// After the savepoint, releasing it or rolling back to it must
+		// happen even if the context was cancelled since.
+		_, err := stmt.ConnPool.ExecContext(afterWrite(db), sql)
 		return err
 	}
 	if testHookUnpinned != nil {
 		testHookUnpinned(stmt.ConnPool)
 	}
-	if err := exec("SAVEPOINT " + unpinnedSavepoint); err != nil {
+	if _, err := stmt.ConnPool.ExecContext(stmt.Context, "SAVEPOINT "+unpinnedSavepoint); err != nil {
 		return nil, false, err
 	}
 	fresh, err = p.runStatement(db, m, nil, true, false)

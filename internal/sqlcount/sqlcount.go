@@ -16,6 +16,25 @@ import (
 type Counter struct {
 	n          atomic.Int64
 	afterQuery atomic.Pointer[func(ctx context.Context, query string)]
+	before     atomic.Pointer[func(ctx context.Context, query string)]
+}
+
+// BeforeStatement makes fn run before every statement the pool or its
+// transactions send (tests use it to cancel a context at a chosen
+// statement). nil removes it.
+func (c *Counter) BeforeStatement(fn func(ctx context.Context, query string)) {
+	if fn == nil {
+		c.before.Store(nil)
+		return
+	}
+	c.before.Store(&fn)
+}
+
+func (c *Counter) count(ctx context.Context, q string) {
+	c.n.Add(1)
+	if fn := c.before.Load(); fn != nil {
+		(*fn)(ctx, q)
+	}
 }
 
 // AfterQuery makes fn run after every query the pool or its transactions
@@ -49,12 +68,12 @@ func (p counted) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error
 }
 
 func (p counted) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	p.c.n.Add(1)
+	p.c.count(ctx, q)
 	return p.inner.ExecContext(ctx, q, args...)
 }
 
 func (p counted) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	p.c.n.Add(1)
+	p.c.count(ctx, q)
 	rows, err := p.inner.QueryContext(ctx, q, args...)
 	if fn := p.c.afterQuery.Load(); fn != nil && err == nil {
 		(*fn)(ctx, q)
@@ -63,7 +82,7 @@ func (p counted) QueryContext(ctx context.Context, q string, args ...any) (*sql.
 }
 
 func (p counted) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	p.c.n.Add(1)
+	p.c.count(ctx, q)
 	return p.inner.QueryRowContext(ctx, q, args...)
 }
 

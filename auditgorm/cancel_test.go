@@ -1,0 +1,133 @@
+package auditgorm_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// requireEntriesMatchPrices checks that every gadget's price is the one its
+// entries end with (or its seed price, 1, when it has none): nothing
+// changed without an entry, no entry names a change that did not happen.
+func requireEntriesMatchPrices(t *testing.T, db *gorm.DB) {
+	t.Helper()
+	last := map[string]string{}
+	for _, e := range entries(t, db) {
+		if c, ok := e.Changes["price"]; ok {
+			last[e.ObjectPK] = string(c.New)
+		}
+	}
+	var rows []Gadget
+	must(t, db.WithContext(auditlog.Disable(context.Background())).Unscoped().Find(&rows).Error)
+	bad := 0
+	for _, g := range rows {
+		want, ok := last[fmt.Sprint(g.ID)]
+		if !ok {
+			want = "1"
+		}
+		if fmt.Sprint(g.Price) != want {
+			if bad++; bad <= 3 {
+				t.Errorf("gadget %d (%s): price %d, its entries say %s", g.ID, g.Name, g.Price, want)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d rows differ from their entries", bad, len(rows))
+	}
+}
+
+// A context cancelled after the write ran (just as its entries are sent, or
+// at the first statement after the UPDATE: MariaDB's read-back, SQLite's
+// savepoint release) does not leave the write in the caller's transaction
+// without its entries: the plugin's statements after the write are not
+// cancelled.
+func TestCancelAfterTheWriteKeepsItsEntries(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, _ *gorm.DB) {
+		name := t.Name()[strings.LastIndex(t.Name(), "/")+1:]
+		for _, c := range []struct {
+			rows  int // 5: pinned; 100: unpinned on SQLite
+			after string
+		}{{5, "entries"}, {100, "entries"}, {5, "write"}, {100, "write"}} {
+			rows := c.rows
+			t.Run(fmt.Sprint(rows, " rows, cancelled after the ", c.after), func(t *testing.T) {
+				db, counter := testdb.OpenCounting(t, name)
+				reg := setup(t, db, &Gadget{})
+				must(t, reg.Register(&Gadget{}))
+				seed := make([]Gadget, rows)
+				for i := range seed {
+					seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
+				}
+				must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&seed).Error)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				written := false
+				counter.BeforeStatement(func(_ context.Context, q string) {
+					if (c.after == "entries" && strings.Contains(q, "auditlog_entries")) || (c.after == "write" && written) {
+						cancel() // the caller's deadline passes now
+					}
+					written = written || strings.HasPrefix(q, "UPDATE")
+				})
+				defer counter.BeforeStatement(nil)
+				err := db.Transaction(func(tx *gorm.DB) error {
+					if err := tx.WithContext(ctx).Model(&Gadget{}).Where("price = ?", 1).Update("price", 2).Error; err != nil {
+						t.Logf("update: %v", err) // the caller logs it and commits the rest
+					}
+					return nil
+				})
+				counter.BeforeStatement(nil)
+				must(t, err)
+				requireEntriesMatchPrices(t, db)
+			})
+		}
+	})
+}
+
+// On SQLite an unpinned update that must roll back to its savepoint does so
+// even when the context was cancelled after the update ran: the row that
+// appeared between the read and the write keeps its value.
+func TestUnpinnedRollbackSurvivesCancel(t *testing.T) {
+	db, counter := testdb.OpenCounting(t, "sqlite")
+	reg := setup(t, db, &Gadget{})
+	must(t, reg.Register(&Gadget{}))
+	seed := make([]Gadget, 100)
+	for i := range seed {
+		seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
+	}
+	must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&seed).Error)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	counter.BeforeStatement(func(_ context.Context, q string) {
+		if strings.HasPrefix(q, "ROLLBACK TO") {
+			cancel()
+		}
+	})
+	defer counter.BeforeStatement(nil)
+	auditgorm.SetTestHookUnpinned(func(conn gorm.ConnPool) {
+		if _, err := conn.ExecContext(context.Background(), "INSERT INTO gadgets (name, price) VALUES ('late', 1)"); err != nil {
+			t.Error(err)
+		}
+	})
+	defer auditgorm.SetTestHookUnpinned(nil)
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.WithContext(ctx).Model(&Gadget{}).Where("price = ?", 1).Update("price", 2).Error; err != nil {
+			t.Logf("update: %v", err)
+		}
+		return nil
+	})
+	auditgorm.SetTestHookUnpinned(nil)
+	counter.BeforeStatement(nil)
+	must(t, err)
+	var late Gadget
+	must(t, db.Where("name = ?", "late").First(&late).Error)
+	if late.Price != 1 {
+		t.Errorf("the row inserted after the read was updated to %d", late.Price)
+	}
+	requireEntriesMatchPrices(t, db)
+}
