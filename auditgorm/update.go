@@ -119,9 +119,10 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		n, ok := byKey[o.afterKeyText(m)]
 		if !ok {
 			// The row's key after the write is not the one computed before
-			// it (a key set by a non-deterministic expression): its entry
-			// cannot be written truthfully.
-			return fmt.Errorf("auditgorm: %s: the written row %s cannot be found under the key its statement gave it; a primary key set by a non-deterministic expression cannot be audited", m.schema.Name, o.objectKey(m))
+			// it (a key set by a non-deterministic expression), or the write
+			// did not match it again (conditions that are not
+			// deterministic): its entry cannot be written truthfully.
+			return fmt.Errorf("auditgorm: %s: the written row %s cannot be found under the key its statement gave it; a statement whose conditions or primary key assignments are non-deterministic (random(), the time) cannot be audited", m.schema.Name, o.objectKey(m))
 		}
 		pairs = append(pairs, [2]*dbRow{o, n})
 	}
@@ -279,9 +280,11 @@ const unpinnedSavepoint = "auditlog_unpinned"
 // changed exactly the rows read. SQLite has one writer, and a read
 // transaction that went stale cannot write, so the same conditions in the
 // same transaction match the same rows, unless they are not deterministic
-// (random(), the time, a LIMIT without a total order): then the statement
-// is rolled back to a savepoint and runs pinned (pinned is true). A
-// statement that fails leaves the transaction as it was.
+// (random(), the time) or the same connection wrote in between: then the
+// statement is rolled back to a savepoint and runs pinned (pinned is true),
+// as every update did before, where conditions that match fewer of the rows
+// read again fail the statement. A statement that fails leaves the
+// transaction as it was.
 func (p *Plugin) runUnpinned(db *gorm.DB, m *model, old []*dbRow) (fresh []*dbRow, pinned bool, err error) {
 	stmt := db.Statement
 	exec := func(sql string) error {
