@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
 )
 
 // The quick run works on a fresh machine with no server and prints one JSON
@@ -55,5 +58,39 @@ func TestBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, &out, &errb); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+// The floor's entries for created rows name new objects, as the plugin's
+// do: an object with history costs more in the object index, and the
+// floor must not pay for what the plugin does not.
+func TestFloorNamesNewObjectsForCreates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two workloads")
+	}
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-db", "sqlite", "-quick", "-json", "-dir", dir, "-workload", "create,upsert_new,upsert_new_key"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "bench-*.db"))
+	if len(files) != 1 {
+		t.Fatalf("database files: %v", files)
+	}
+	d, err := sqlitedriver.Lookup("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := d.OpenSQL(d.DSN(files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var objs, dup int64
+	if err := db.QueryRow(`SELECT count(DISTINCT object_id), count(*) - count(DISTINCT object_id) FROM auditlog_entries`).Scan(&objs, &dup); err != nil {
+		t.Fatal(err)
+	}
+	if dup > 0 {
+		t.Errorf("%d entries name an object that already had one (%d objects); a create makes new objects only", dup, objs)
 	}
 }

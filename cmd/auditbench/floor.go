@@ -33,9 +33,10 @@ import (
 // joined to the target), and every database returns deleted rows from the
 // DELETE and created rows from the INSERT, so those add no read.
 type floorSpec struct {
-	// entry is the entry row written for object obj of operation i.
+	// action and changes are those of the entry rows: changes(k) of the
+	// k-th entry of the workload (operation × entries per operation + row).
 	action  int16
-	changes func(i int) string
+	changes func(k int) string
 	// read is the query of the rows operation i touches (before: the key
 	// it is about to write), with "?" placeholders; "" when the workload
 	// reads nothing on any database.
@@ -55,8 +56,12 @@ func (f floorSpec) needs(list, db string) bool {
 }
 
 // floorObject numbers the objects of floor entries that name new rows
-// (their object_id and object_pk), in the order the table numbers them.
+// (their object_id and object_pk), from floorObjectBase up: above every key
+// the table hands out, so each is an object without history, whose entry
+// appends to the object index as a created row's does.
 var floorObject atomic.Int64
+
+const floorObjectBase = 1 << 50
 
 // objects returns the keys of the objects operation i writes entries for:
 // the rows it changes, or new keys for rows it creates. The object index
@@ -75,7 +80,7 @@ func objects(state any, i, n int) []int64 {
 		out[0] = int64(s.item)
 	default:
 		for k := range out {
-			out[k] = floorObject.Add(1)
+			out[k] = floorObjectBase + floorObject.Add(1)
 		}
 	}
 	return out
@@ -166,7 +171,7 @@ func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
 				return err
 			}
 		}
-		return insertFloorEntries(ctx, conn, e.name, f, objects(state, i, w.entries))
+		return insertFloorEntries(ctx, conn, e.name, f, i*w.entries, objects(state, i, w.entries))
 	})
 }
 
@@ -225,10 +230,10 @@ const floorChunk = 1000
 // slower there to parse and plan than the whole insert). The rows
 // are those the plugin writes for the workload: the same model, key, repr
 // and changes, with no actor or correlation id (the benchmark sets none).
-func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f floorSpec, objs []int64) error {
+func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f floorSpec, first int, objs []int64) error {
 	n := len(objs)
 	if db == "postgres" && n > 1 {
-		return insertFloorArrays(ctx, conn, f, objs)
+		return insertFloorArrays(ctx, conn, f, first, objs)
 	}
 	for start := 0; start < n; start += floorChunk {
 		rows := min(floorChunk, n-start)
@@ -250,7 +255,7 @@ func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f fl
 				ts = now.Format("2006-01-02 15:04:05.000000")
 			}
 			args = append(args, ts, f.action, "bench_items", strconv.FormatInt(obj, 10), obj,
-				"BenchItem("+strconv.FormatInt(obj, 10)+")", f.changes(start+r))
+				"BenchItem("+strconv.FormatInt(obj, 10)+")", f.changes(first+start+r))
 		}
 		if _, err := conn.ExecContext(ctx, rebind(db, b.String()), args...); err != nil {
 			return fmt.Errorf("floor entries: %w", err)
@@ -261,7 +266,7 @@ func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f fl
 
 // insertFloorArrays inserts n entry rows on PostgreSQL in one statement of
 // seven array parameters.
-func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, objs []int64) error {
+func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, first int, objs []int64) error {
 	n := len(objs)
 	now := time.Now().UTC()
 	ts := make([]time.Time, n)
@@ -276,7 +281,7 @@ func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, obj
 		ts[r], actions[r], models[r], ids[r] = now, f.action, "bench_items", obj
 		pks[r] = strconv.FormatInt(obj, 10)
 		reprs[r] = "BenchItem(" + pks[r] + ")"
-		changes[r] = f.changes(r)
+		changes[r] = f.changes(first + r)
 	}
 	_, err := conn.ExecContext(ctx, "INSERT INTO auditlog_entries ("+floorColumns+") "+
 		"SELECT * FROM unnest($1::timestamptz[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])",
