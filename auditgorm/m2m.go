@@ -3,6 +3,7 @@ package auditgorm
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -24,9 +25,19 @@ import (
 type m2mTrack struct {
 	owner   *model
 	field   string   // the change key: the relation's name in snake case
-	ownerFK []string // join columns referring to the owner's key, in key order
-	otherFK []string // join columns referring to the related key
+	ownerFK []string // join columns referring to the owner, in key order
+	otherFK []string // join columns referring to the related objects
 	related *schema.Schema
+	// ownerRef and otherRef are the columns the join columns refer to, in
+	// the owner's and the related table: the primary key, or other columns
+	// (`foreignKey:`/`References:`), which entries do not name objects by.
+	ownerRef, otherRef []string
+}
+
+// refersToKey reports whether ref are the primary key columns of s, in
+// order.
+func refersToKey(s *schema.Schema, ref []string) bool {
+	return slices.Equal(ref, s.PrimaryFieldDBNames)
 }
 
 // joinIndex maps join tables to the tracks that watch them, for one
@@ -79,8 +90,10 @@ func (p *Plugin) buildJoinIndex() *joinIndex {
 				case ref.PrimaryValue != "":
 				case ref.OwnPrimaryKey:
 					tr.ownerFK = append(tr.ownerFK, ref.ForeignKey.DBName)
+					tr.ownerRef = append(tr.ownerRef, ref.PrimaryKey.DBName)
 				default:
 					tr.otherFK = append(tr.otherFK, ref.ForeignKey.DBName)
+					tr.otherRef = append(tr.otherRef, ref.PrimaryKey.DBName)
 				}
 			}
 			table := rel.JoinTable.Table
@@ -278,6 +291,16 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		ownerKey []any
 		related  [][]any
 	}
+	// The join rows hold the values of the columns they refer to; entries
+	// name objects by primary key.
+	ownerKeyOf, err := p.keysOf(db, tr.owner.schema, tr.ownerFK, tr.ownerRef, joinRows)
+	if err != nil {
+		return err
+	}
+	relatedKeyOf, err := p.keysOf(db, tr.related, tr.otherFK, tr.otherRef, joinRows)
+	if err != nil {
+		return err
+	}
 	var (
 		order       []string
 		ownerKeys   [][]any
@@ -285,7 +308,7 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		groups      = map[string]*group{}
 	)
 	for _, row := range joinRows {
-		ok := row.values(tr.ownerFK)
+		ok := ownerKeyOf(row)
 		k := rawKeyText(tr.owner, ok)
 		g := groups[k]
 		if g == nil {
@@ -294,7 +317,7 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 			order = append(order, k)
 			ownerKeys = append(ownerKeys, ok)
 		}
-		rk := row.values(tr.otherFK)
+		rk := relatedKeyOf(row)
 		g.related = append(g.related, rk)
 		relatedKeys = append(relatedKeys, rk)
 	}
@@ -304,7 +327,6 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 	// same integer), as an owner without a row is.
 	var owners map[string]*dbRow
 	if tr.owner.wantsObject || !tr.owner.t.IntPK {
-		var err error
 		if owners, err = p.readByKey(db, tr.owner, tr.owner.schema.Table, ownerKeys); err != nil {
 			return err
 		}
@@ -350,6 +372,70 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		}
 	}
 	return w.flush()
+}
+
+// keysOf returns the function that gives the primary key of the object a
+// join row refers to through its columns fk, which hold the values of the
+// columns ref of s: the values themselves where ref is the primary key,
+// otherwise the key of the row of s that has them, read here for every
+// join row at once. A join row that refers to no row is an error: its
+// change cannot name its object.
+func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []joinRow) (func(joinRow) []any, error) {
+	if refersToKey(s, ref) {
+		return func(r joinRow) []any { return r.values(fk) }, nil
+	}
+	seen := map[string]bool{}
+	var refs [][]any
+	for _, r := range rows {
+		v := r.values(fk)
+		if k := keyText(v); !seen[k] {
+			seen[k] = true
+			refs = append(refs, v)
+		}
+	}
+	cols := make([]clause.Column, 0, len(s.PrimaryFieldDBNames)+len(ref))
+	for _, c := range s.PrimaryFieldDBNames {
+		cols = append(cols, clause.Column{Name: c})
+	}
+	for _, c := range ref {
+		cols = append(cols, clause.Column{Name: c})
+	}
+	npk := len(s.PrimaryFieldDBNames)
+	keys := make(map[string][]any, len(refs))
+	chunk := max(1, pinLimit/len(ref))
+	for start := 0; start < len(refs); start += chunk {
+		column, values := schema.ToQueryValues("", ref, refs[start:min(start+chunk, len(refs))])
+		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: afterWrite(db)}).Table(s.Table).
+			Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+		rows, err := p.current(q).Rows()
+		if err != nil {
+			return nil, fmt.Errorf("auditgorm: read %s rows by %s: %w", s.Name, strings.Join(ref, ", "), err)
+		}
+		err = func() error {
+			defer rows.Close()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					return err
+				}
+				keys[keyText(vals[npk:])] = vals[:npk]
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("auditgorm: read %s rows by %s: %w", s.Name, strings.Join(ref, ", "), err)
+		}
+	}
+	for _, v := range refs {
+		if _, ok := keys[keyText(v)]; !ok {
+			return nil, fmt.Errorf("auditgorm: %s: no %s row has %s = %v, so the many-to-many change cannot name it", db.Statement.Table, s.Name, strings.Join(ref, ", "), v)
+		}
+	}
+	return func(r joinRow) []any { return keys[keyText(r.values(fk))] }, nil
 }
 
 // keyText renders key values for matching join rows.

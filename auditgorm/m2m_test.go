@@ -198,3 +198,61 @@ func TestM2MOwnerNamedByKeyIsNotRead(t *testing.T) {
 		expectLog(t, m2mLog(t, db, 0), fmt.Sprintf("PlainBox(%d) parts add [p]", box.ID), "g parts add [p]")
 	})
 }
+
+// CodedUser's roles are joined by its code and their slug, not by their
+// primary keys.
+type CodedUser struct {
+	ID    uint
+	Code  string      `gorm:"uniqueIndex;size:32"`
+	Roles []CodedRole `gorm:"many2many:coded_user_roles;foreignKey:Code;joinForeignKey:UserCode;References:Slug;joinReferences:RoleSlug"`
+}
+
+type CodedRole struct {
+	ID   uint
+	Slug string `gorm:"uniqueIndex;size:32"`
+}
+
+// A relation joined by other columns than the primary keys
+// (`foreignKey:`/`References:`) records its changes on the owner named by
+// its primary key, with the related objects named by theirs; a join row
+// that refers to no owner row is refused, not recorded under a wrong name.
+func TestM2MJoinedByOtherColumns(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		// No foreign keys, so that a join row may refer to nothing.
+		db.Config.DisableForeignKeyConstraintWhenMigrating = true
+		reg := setup(t, db, &CodedUser{}, &CodedRole{})
+		must(t, reg.Register(&CodedUser{}, auditlog.M2M("Roles")))
+		quiet := db.WithContext(auditlog.Disable(context.Background()))
+		// Keys and codes that differ, and a code that looks like another
+		// user's key.
+		must(t, quiet.Create(&CodedUser{ID: 1, Code: "2"}).Error)
+		must(t, quiet.Create(&CodedUser{ID: 2, Code: "u-b"}).Error)
+		must(t, quiet.Create(&CodedRole{ID: 10, Slug: "admin"}).Error)
+		must(t, quiet.Create(&CodedRole{ID: 11, Slug: "editor"}).Error)
+		u := CodedUser{ID: 1, Code: "2"}
+		must(t, db.Model(&u).Association("Roles").Append(&CodedRole{ID: 10, Slug: "admin"}, &CodedRole{ID: 11, Slug: "editor"}))
+		must(t, db.Model(&u).Association("Roles").Delete(&CodedRole{ID: 10, Slug: "admin"}))
+		var got []string
+		for _, e := range entries(t, db) {
+			for _, f := range e.Changes.Fields() {
+				if c := e.Changes[f]; c.M2M != nil {
+					got = append(got, e.ObjectPK+" "+e.ObjectRepr+" "+f+" "+string(c.M2M.Operation)+" ["+strings.Join(c.M2M.Objects, ",")+"]")
+				}
+			}
+		}
+		want := []string{"1 CodedUser(1) roles add [CodedRole(10),CodedRole(11)]", "1 CodedUser(1) roles remove [CodedRole(10)]"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("entries:\n got %q\nwant %q", got, want)
+		}
+		// A join row written by hand that refers to no user.
+		err := db.Table("coded_user_roles").Create(map[string]any{"user_code": "nobody", "role_slug": "admin"}).Error
+		if err == nil || !strings.Contains(err.Error(), "cannot name it") {
+			t.Errorf("a join row that refers to no user: %v", err)
+		}
+		var n int64
+		must(t, quiet.Table("coded_user_roles").Where("user_code = ?", "nobody").Count(&n).Error)
+		if n != 0 {
+			t.Errorf("the refused join row was written")
+		}
+	})
+}
