@@ -199,6 +199,9 @@ func (p *Plugin) readConflicts(db *gorm.DB, m *model, conds []clause.Expression,
 		return nil, nil
 	}
 	q := p.query(db).Clauses(clause.Select{Columns: m.colsOfTbl}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, m.order)
+	if mode == readCurrent {
+		q = q.WithContext(afterWrite(db)) // the read-back of what the upsert stored
+	}
 	switch {
 	case mode == readLocked && p.lock:
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})

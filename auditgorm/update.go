@@ -383,8 +383,14 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 			chunk = max(1, (pinLimit-(len(stmt.Vars)-pinned))/len(m.pk))
 			build(rows[:min(chunk, len(rows))])
 		}
+		// Once the first chunk ran, the write has begun: the rest must
+		// not be cancelled half way (afterWrite).
+		ctx := stmt.Context
+		if start > 0 {
+			ctx = afterWrite(db)
+		}
 		if returning {
-			res, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+			res, err := stmt.ConnPool.QueryContext(ctx, stmt.SQL.String(), stmt.Vars...)
 			if err != nil {
 				return nil, err
 			}
@@ -395,7 +401,7 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 			out = append(out, got...)
 			affected += int64(len(got))
 		} else {
-			res, err := stmt.ConnPool.ExecContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+			res, err := stmt.ConnPool.ExecContext(ctx, stmt.SQL.String(), stmt.Vars...)
 			if err != nil {
 				return nil, err
 			}
