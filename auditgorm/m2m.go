@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -12,6 +13,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/registry"
 	"github.com/go-auditlog/auditlog/internal/value"
 )
@@ -129,6 +131,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	}
 	cols := joinColumns(tracks)
 	var before, changed []joinRow
+	var keys []joinKeys
 	var err error
 	if kind == opCreate {
 		sent := sentJoinRows(db.Statement, cols)
@@ -144,6 +147,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		}
 		column, values := schema.ToQueryValues(db.Statement.Table, cols, tuples)
 		if before, err = p.readJoin(db, cols, []clause.Expression{clause.IN{Column: column, Values: values}}); err != nil {
+			return err
+		}
+		if keys, err = p.resolveKeys(db, tracks, sent); err != nil {
 			return err
 		}
 		orig(db)
@@ -170,6 +176,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		if changed, err = p.readJoin(db, cols, exprs); err != nil {
 			return err
 		}
+		if keys, err = p.resolveKeys(db, tracks, changed); err != nil {
+			return err
+		}
 		orig(db)
 		if db.Error != nil {
 			return nil
@@ -181,7 +190,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	if len(changed) == 0 {
 		return nil
 	}
-	for _, tr := range tracks {
+	for i, tr := range tracks {
 		op := auditlog.M2MAdd
 		if kind == opDelete {
 			op = auditlog.M2MRemove
@@ -189,7 +198,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 				op = auditlog.M2MClear
 			}
 		}
-		if err := p.m2mEntries(db, tr, op, changed); err != nil {
+		if err := p.m2mEntries(db, tr, op, changed, keys[i]); err != nil {
 			return err
 		}
 	}
@@ -281,7 +290,7 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression)
 
 // m2mEntries writes one update entry per owner with the related objects of
 // the changed join rows.
-func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation, joinRows []joinRow) error {
+func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation, joinRows []joinRow, keys joinKeys) error {
 	ctx := db.Statement.Context
 	relModel := p.plainModel(db, tr.related)
 	if relModel == nil {
@@ -291,16 +300,8 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 		ownerKey []any
 		related  [][]any
 	}
-	// The join rows hold the values of the columns they refer to; entries
-	// name objects by primary key.
-	ownerKeyOf, err := p.keysOf(db, tr.owner.schema, tr.ownerFK, tr.ownerRef, joinRows)
-	if err != nil {
-		return err
-	}
-	relatedKeyOf, err := p.keysOf(db, tr.related, tr.otherFK, tr.otherRef, joinRows)
-	if err != nil {
-		return err
-	}
+	ownerKeyOf, relatedKeyOf := keys.owner, keys.related
+	var err error
 	var (
 		order       []string
 		ownerKeys   [][]any
@@ -374,21 +375,50 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 	return w.flush()
 }
 
+// joinKeys give the primary keys of the owner and the related object a
+// join row of one track refers to.
+type joinKeys struct {
+	owner, related func(joinRow) []any
+}
+
+// resolveKeys prepares, before the write, the keys of the objects the join
+// rows refer to, for every track: a join row that cannot be named is
+// refused before anything is written.
+func (p *Plugin) resolveKeys(db *gorm.DB, tracks []*m2mTrack, rows []joinRow) ([]joinKeys, error) {
+	out := make([]joinKeys, len(tracks))
+	for i, tr := range tracks {
+		var err error
+		if out[i].owner, err = p.keysOf(db, tr.owner.schema, tr.ownerFK, tr.ownerRef, rows); err != nil {
+			return nil, err
+		}
+		if out[i].related, err = p.keysOf(db, tr.related, tr.otherFK, tr.otherRef, rows); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // keysOf returns the function that gives the primary key of the object a
 // join row refers to through its columns fk, which hold the values of the
 // columns ref of s: the values themselves where ref is the primary key,
 // otherwise the key of the row of s that has them, read here for every
-// join row at once. A join row that refers to no row is an error: its
-// change cannot name its object.
+// join row at once. A join row that refers to no row, or to more than one
+// (ref is not unique), is an error: its change cannot name its object. On
+// MySQL values are matched as its default collations compare them, case
+// and trailing spaces aside.
 func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []joinRow) (func(joinRow) []any, error) {
 	if refersToKey(s, ref) {
 		return func(r joinRow) []any { return r.values(fk) }, nil
+	}
+	match := keyText
+	if p.dialect == auditstore.MySQL {
+		match = foldedKeyText
 	}
 	seen := map[string]bool{}
 	var refs [][]any
 	for _, r := range rows {
 		v := r.values(fk)
-		if k := keyText(v); !seen[k] {
+		if k := match(v); !seen[k] {
 			seen[k] = true
 			refs = append(refs, v)
 		}
@@ -402,10 +432,11 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 	}
 	npk := len(s.PrimaryFieldDBNames)
 	keys := make(map[string][]any, len(refs))
+	ambiguous := map[string]bool{}
 	chunk := max(1, pinLimit/len(ref))
 	for start := 0; start < len(refs); start += chunk {
 		column, values := schema.ToQueryValues("", ref, refs[start:min(start+chunk, len(refs))])
-		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: afterWrite(db)}).Table(s.Table).
+		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(s.Table).
 			Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
 		rows, err := p.current(q).Rows()
 		if err != nil {
@@ -422,7 +453,11 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 				if err := rows.Scan(ptrs...); err != nil {
 					return err
 				}
-				keys[keyText(vals[npk:])] = vals[:npk]
+				k := match(vals[npk:])
+				if prev, ok := keys[k]; ok && keyText(prev) != keyText(vals[:npk]) {
+					ambiguous[k] = true
+				}
+				keys[k] = vals[:npk]
 			}
 			return rows.Err()
 		}()
@@ -431,28 +466,43 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 		}
 	}
 	for _, v := range refs {
-		if _, ok := keys[keyText(v)]; !ok {
+		k := match(v)
+		if _, ok := keys[k]; !ok {
 			return nil, fmt.Errorf("auditgorm: %s: no %s row has %s = %v, so the many-to-many change cannot name it", db.Statement.Table, s.Name, strings.Join(ref, ", "), v)
 		}
+		if ambiguous[k] {
+			return nil, fmt.Errorf("auditgorm: %s: more than one %s row has %s = %v, so the many-to-many change cannot name it", db.Statement.Table, s.Name, strings.Join(ref, ", "), v)
+		}
 	}
-	return func(r joinRow) []any { return keys[keyText(r.values(fk))] }, nil
+	return func(r joinRow) []any { return keys[match(r.values(fk))] }, nil
 }
 
-// keyText renders key values for matching join rows.
-func keyText(vals []any) string {
+// keyText renders key values for matching join rows: each value's text
+// preceded by its length, so that no two different tuples render alike.
+func keyText(vals []any) string { return renderKey(vals, false) }
+
+// foldedKeyText is keyText with text values compared as MySQL's default
+// collations compare them: without case, and without trailing spaces.
+func foldedKeyText(vals []any) string { return renderKey(vals, true) }
+
+func renderKey(vals []any, fold bool) string {
 	var b strings.Builder
-	for i, v := range vals {
-		if i > 0 {
-			b.WriteByte(0)
-		}
+	for _, v := range vals {
 		if bs, ok := v.([]byte); ok {
 			v = string(bs)
 		}
+		var text string
 		if n, err := value.Normalize(v, value.Options{}); err == nil {
-			b.WriteString(n.Text())
+			text = n.Text()
 		} else {
-			fmt.Fprint(&b, v)
+			text = fmt.Sprint(v)
 		}
+		if _, isText := v.(string); isText && fold {
+			text = strings.ToLower(strings.TrimRight(text, " "))
+		}
+		b.WriteString(strconv.Itoa(len(text)))
+		b.WriteByte(':')
+		b.WriteString(text)
 	}
 	return b.String()
 }
