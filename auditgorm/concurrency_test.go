@@ -314,3 +314,43 @@ func TestUpsertRaceWithConcurrentInsert(t *testing.T) {
 		})
 	}
 }
+
+// In a caller's transaction a MySQL upsert of a new key takes the locking
+// read: the unlocked path may refuse the upsert after it ran, which only
+// GORM's default transaction (or the plugin's own) rolls back.
+func TestUnlockedUpsertOnlyWhereAFailureRollsBack(t *testing.T) {
+	if !contains(testdb.Names(), "mysql") {
+		t.Skip(testdb.MySQLEnv + " is not set")
+	}
+	db, counter := testdb.OpenCounting(t, "mysql")
+	reg := setup(t, db, &Doc{})
+	must(t, reg.Register(&Doc{}))
+	var locking []bool
+	counter.AfterQuery(func(_ context.Context, q string) {
+		if strings.HasPrefix(q, "SELECT") && strings.Contains(q, "`docs`") {
+			locking = append(locking, strings.Contains(q, "FOR UPDATE"))
+		}
+	})
+	defer counter.AfterQuery(nil)
+	upsert := func(tx *gorm.DB, code string) {
+		must(t, tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&Doc{Code: code, Body: "b"}).Error)
+	}
+	locking = nil
+	upsert(db, "default-tx")
+	if len(locking) == 0 || locking[0] {
+		t.Errorf("in GORM's default transaction: reads %v, want an unlocked first read", locking)
+	}
+	locking = nil
+	upsert(db.Session(&gorm.Session{SkipDefaultTransaction: true}), "own-tx")
+	if len(locking) == 0 || locking[0] {
+		t.Errorf("in the plugin's own transaction: reads %v, want an unlocked first read", locking)
+	}
+	locking = nil
+	must(t, db.Transaction(func(tx *gorm.DB) error {
+		upsert(tx, "caller-tx")
+		return nil
+	}))
+	if len(locking) == 0 || !locking[0] {
+		t.Errorf("in the caller's transaction: reads %v, want a locking read first", locking)
+	}
+}

@@ -63,7 +63,10 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		conds := conflictConds(stmt, m, groups)
 		var err error
 		// Without conditions nothing can collide: no read at all.
-		if oc != nil && p.changedRows && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct && len(conds) > 0 {
+		// The unlocked path refuses, after the upsert, a row another
+		// transaction inserted in between: only where that failure rolls
+		// the upsert back.
+		if oc != nil && p.changedRows && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct && len(conds) > 0 && rollsBackOnError(db) {
 			if existing, err = p.readConflicts(db, m, conds, readSnapshot); err != nil {
 				return err
 			}

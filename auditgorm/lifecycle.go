@@ -102,6 +102,7 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 		tx.Rollback()
 	}()
 	stmt.ConnPool = tx.Statement.ConnPool
+	db.InstanceSet(ownTxKey, true)
 	if err := fn(); err != nil {
 		_ = db.AddError(err)
 	}
@@ -155,4 +156,23 @@ func setResult(db *gorm.DB, n int64) {
 	if db.Statement.Result != nil {
 		db.Statement.Result.RowsAffected = n
 	}
+}
+
+// ownTxKey marks a statement the plugin runs in a transaction of its own.
+const ownTxKey = "auditlog:own_transaction"
+
+// rollsBackOnError reports whether the statement's transaction ends with it
+// and is rolled back if it fails: GORM's default transaction, or the
+// plugin's own. In a caller's transaction a failed statement's write stays,
+// and a caller that logs the error and commits commits it; there the capture
+// takes no path that can refuse a write after it ran.
+func rollsBackOnError(db *gorm.DB) bool {
+	for _, key := range []string{"gorm:started_transaction", ownTxKey} {
+		if v, ok := db.InstanceGet(key); ok {
+			if b, _ := v.(bool); b {
+				return true
+			}
+		}
+	}
+	return false
 }
