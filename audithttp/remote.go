@@ -215,6 +215,11 @@ func parseHostPort(s string) (netip.Addr, int) {
 	if s == "" {
 		return netip.Addr{}, 0
 	}
+	// An address with a port, as net/http fills RemoteAddr, read as netip
+	// reads it (a zone may hold any character, a "]" too).
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), int(ap.Port())
+	}
 	var host, port string
 	switch {
 	case s[0] == '[':
