@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
 )
 
 // The plugin captures a write at the moment GORM runs it: it wraps GORM's
@@ -75,6 +76,10 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 	stmt := db.Statement
 	if _, inTx := stmt.ConnPool.(gorm.TxCommitter); inTx {
+		if p.dialect == auditstore.SQLite && !rollsBackOnError(db) {
+			p.inSavepoint(db, fn)
+			return
+		}
 		if err := fn(); err != nil {
 			_ = db.AddError(err)
 		}
@@ -175,4 +180,39 @@ func rollsBackOnError(db *gorm.DB) bool {
 		}
 	}
 	return false
+}
+
+// captureSavepoint names the savepoint of inSavepoint.
+const captureSavepoint = "auditlog_capture"
+
+// inSavepoint runs fn in a savepoint of the caller's transaction and rolls
+// back to it when the write or its capture fails (or panics), so that a
+// write the capture refuses after it ran (a key no longer found, entries
+// that could not be written) does not stay in the caller's transaction,
+// where a caller that logs the error and commits would commit it
+// unrecorded. On SQLite a savepoint costs two statements in process, no
+// I/O; on PostgreSQL and MariaDB it would cost two round trips per write.
+func (p *Plugin) inSavepoint(db *gorm.DB, fn func() error) {
+	conn := db.Statement.ConnPool
+	if _, err := conn.ExecContext(db.Statement.Context, "SAVEPOINT "+captureSavepoint); err != nil {
+		_ = db.AddError(fmt.Errorf("auditgorm: savepoint for audited write: %w", err))
+		return
+	}
+	ok := false
+	defer func() {
+		ctx := afterWrite(db)
+		if !ok {
+			if _, err := conn.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+captureSavepoint); err != nil {
+				_ = db.AddError(fmt.Errorf("auditgorm: roll back the refused write: %w", err))
+			}
+		}
+		if _, err := conn.ExecContext(ctx, "RELEASE SAVEPOINT "+captureSavepoint); err != nil {
+			_ = db.AddError(fmt.Errorf("auditgorm: release savepoint of audited write: %w", err))
+		}
+	}()
+	if err := fn(); err != nil {
+		_ = db.AddError(err)
+		return
+	}
+	ok = db.Error == nil
 }
