@@ -44,6 +44,10 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 			if !utf8.ValidString(s) {
 				return nil, fmt.Errorf("parameter %q is not valid UTF-8", k)
 			}
+			if strings.IndexByte(s, 0) >= 0 {
+				// No entry holds one, and PostgreSQL refuses it in text.
+				return nil, fmt.Errorf("parameter %q holds a NUL character", k)
+			}
 		}
 	}
 	if tz := v.Get("tz"); tz != "" {
