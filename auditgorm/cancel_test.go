@@ -170,3 +170,44 @@ func TestSQLiteRefusedWriteLeavesCallersTransaction(t *testing.T) {
 		})
 	}
 }
+
+// On PostgreSQL, in a caller's transaction, a write that its capture refuses
+// after it ran (conditions that are not deterministic, on the two-statement
+// path) makes the transaction fail, as a failed statement does there: the
+// caller's COMMIT rolls back, so nothing is committed unrecorded.
+func TestPostgresRefusedWriteAbortsCallersTransaction(t *testing.T) {
+	if !contains(testdb.Names(), "postgres") {
+		t.Skip(testdb.PostgresEnv + " is not set")
+	}
+	db := testdb.Open(t, "postgres")
+	reg := auditlog.NewRegistry()
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, SeparatePreSelect: true})))
+	must(t, db.AutoMigrate(&Gadget{}))
+	must(t, reg.Register(&Gadget{}))
+	seed := make([]Gadget, 16)
+	for i := range seed {
+		seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
+	}
+	must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&seed).Error)
+	refused := 0
+	for try := 0; try < 5; try++ {
+		var updErr error
+		commitErr := db.Transaction(func(tx *gorm.DB) error {
+			updErr = tx.Model(&Gadget{}).Where("price = 1 AND random() < 0.5").Update("price", 2).Error
+			return nil // the caller logs it and commits
+		})
+		if updErr != nil {
+			refused++
+			if commitErr == nil {
+				t.Errorf("the update was refused (%v), and the caller's transaction committed", updErr)
+			}
+		}
+		requireEntriesMatchPrices(t, db)
+		quiet := db.WithContext(auditlog.Disable(context.Background()))
+		must(t, quiet.Model(&Gadget{}).Where("1 = 1").Update("price", 1).Error)
+		must(t, quiet.Exec("DELETE FROM auditlog_entries").Error)
+	}
+	if refused == 0 {
+		t.Fatal("no update was refused: the test shows nothing")
+	}
+}

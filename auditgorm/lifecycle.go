@@ -82,6 +82,9 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 		}
 		if err := fn(); err != nil {
 			_ = db.AddError(err)
+			if p.dialect == auditstore.Postgres && !rollsBackOnError(db) {
+				abortTransaction(db)
+			}
 		}
 		return
 	}
@@ -215,4 +218,14 @@ func (p *Plugin) inSavepoint(db *gorm.DB, fn func() error) {
 		return
 	}
 	ok = db.Error == nil
+}
+
+// abortTransaction makes the caller's PostgreSQL transaction fail, as a
+// failed statement does there: the capture failed, perhaps after the write
+// ran (a context cancelled while its RETURNING rows were read, a refusal),
+// and a caller that logs the error and commits must not commit the write
+// without its entries. The COMMIT then rolls back and reports it.
+func abortTransaction(db *gorm.DB) {
+	_, _ = db.Statement.ConnPool.ExecContext(afterWrite(db),
+		"DO $$BEGIN RAISE EXCEPTION 'auditlog: an audited write failed; this transaction cannot commit'; END$$")
 }

@@ -40,10 +40,15 @@ func TestM2MRefusalComesBeforeTheWrite(t *testing.T) {
 		quiet := db.WithContext(auditlog.Disable(context.Background()))
 		must(t, quiet.Create(&CodedRole{ID: 10, Slug: "admin"}).Error)
 		var joinErr error
-		must(t, db.Transaction(func(tx *gorm.DB) error {
+		commitErr := db.Transaction(func(tx *gorm.DB) error {
 			joinErr = tx.Table("coded_user_roles").Create(map[string]any{"user_code": "nobody", "role_slug": "admin"}).Error
 			return nil // the caller logs it and commits
-		}))
+		})
+		// On PostgreSQL a failed capture fails the transaction, as any
+		// failed statement does there; elsewhere the commit goes through.
+		if commitErr != nil && db.Dialector.Name() != "postgres" {
+			t.Fatal(commitErr)
+		}
 		var n int64
 		must(t, quiet.Table("coded_user_roles").Count(&n).Error)
 		if joinErr == nil || n != 0 || len(m2mLines(t, db)) != 0 {
