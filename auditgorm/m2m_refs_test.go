@@ -17,13 +17,14 @@ import (
 // their entries are named by primary key, or the change is refused before
 // anything is written.
 
+// m2mLines renders the many-to-many entries as "pk repr field op [objects]".
 func m2mLines(t *testing.T, db *gorm.DB) []string {
 	t.Helper()
 	var got []string
 	for _, e := range entries(t, db) {
 		for _, f := range e.Changes.Fields() {
 			if c := e.Changes[f]; c.M2M != nil {
-				got = append(got, e.ObjectPK+" "+f+" "+string(c.M2M.Operation)+" ["+strings.Join(c.M2M.Objects, ",")+"]")
+				got = append(got, e.ObjectPK+" "+e.ObjectRepr+" "+f+" "+string(c.M2M.Operation)+" ["+strings.Join(c.M2M.Objects, ",")+"]")
 			}
 		}
 	}
@@ -103,7 +104,7 @@ func TestM2MReferenceMatchesAsMariaDBCompares(t *testing.T) {
 	must(t, quiet.Create(&CodedUser{ID: 2, Code: "u-b"}).Error)
 	must(t, quiet.Create(&CodedRole{ID: 10, Slug: "admin"}).Error)
 	must(t, db.Model(&CodedUser{ID: 2, Code: "u-b"}).Association("Roles").Append(&CodedRole{ID: 10, Slug: "admin "}))
-	if got := m2mLines(t, db); strings.Join(got, "|") != "2 roles add [CodedRole(10)]" {
+	if got := m2mLines(t, db); strings.Join(got, "|") != "2 CodedUser(2) roles add [CodedRole(10)]" {
 		t.Errorf("entries %q, want user 2 adding role 10", got)
 	}
 }
@@ -218,7 +219,7 @@ func TestM2MCompositeReferencesDoNotCollide(t *testing.T) {
 		must(t, db.Model(&KUser{ID: 1, Tenant: "a\x00", Code: "b"}).Association("Roles").Append(&KRole{ID: 10}))
 		must(t, db.Table("k_user_roles").Create(map[string]any{"user_tenant": "a", "user_code": "\x00b", "role_id": 10}).Error)
 		must(t, db.Table("k_user_roles").Where("role_id = ?", 10).Delete(map[string]any{}).Error)
-		want := []string{"1 roles add [KRole(10)]", "2 roles add [KRole(10)]", "1 roles remove [KRole(10)]", "2 roles remove [KRole(10)]"}
+		want := []string{"1 KUser(1) roles add [KRole(10)]", "2 KUser(2) roles add [KRole(10)]", "1 KUser(1) roles remove [KRole(10)]", "2 KUser(2) roles remove [KRole(10)]"}
 		got := m2mLines(t, db)
 		sort.Strings(got[2:])
 		if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -232,14 +232,7 @@ func TestM2MJoinedByOtherColumns(t *testing.T) {
 		u := CodedUser{ID: 1, Code: "2"}
 		must(t, db.Model(&u).Association("Roles").Append(&CodedRole{ID: 10, Slug: "admin"}, &CodedRole{ID: 11, Slug: "editor"}))
 		must(t, db.Model(&u).Association("Roles").Delete(&CodedRole{ID: 10, Slug: "admin"}))
-		var got []string
-		for _, e := range entries(t, db) {
-			for _, f := range e.Changes.Fields() {
-				if c := e.Changes[f]; c.M2M != nil {
-					got = append(got, e.ObjectPK+" "+e.ObjectRepr+" "+f+" "+string(c.M2M.Operation)+" ["+strings.Join(c.M2M.Objects, ",")+"]")
-				}
-			}
-		}
+		got := m2mLines(t, db)
 		want := []string{"1 CodedUser(1) roles add [CodedRole(10),CodedRole(11)]", "1 CodedUser(1) roles remove [CodedRole(10)]"}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("entries:\n got %q\nwant %q", got, want)
