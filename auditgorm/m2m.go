@@ -401,14 +401,25 @@ func (p *Plugin) resolveKeys(db *gorm.DB, tracks []*m2mTrack, rows []joinRow) ([
 // keysOf returns the function that gives the primary key of the object a
 // join row refers to through its columns fk, which hold the values of the
 // columns ref of s: the values themselves where ref is the primary key,
-// otherwise the key of the row of s that has them, read here for every
-// join row at once. A join row that refers to no row, or to more than one
-// (ref is not unique), is an error: its change cannot name its object. On
-// MySQL values are matched as its default collations compare them, case
+// otherwise the key of the row of s that has them, read here (before the
+// write) for every join row at once. A join row that refers to no row, or
+// to more than one (ref is not unique), is an error: its change cannot name
+// its object. The error names no value: a reference column may be masked.
+// On MySQL values are matched as its default collations compare them, case
 // and trailing spaces aside.
 func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []joinRow) (func(joinRow) []any, error) {
 	if refersToKey(s, ref) {
 		return func(r joinRow) []any { return r.values(fk) }, nil
+	}
+	m := p.plainModel(db, s)
+	if m == nil {
+		return nil, fmt.Errorf("auditgorm: %s: the model %s cannot be read", db.Statement.Table, s.Name)
+	}
+	refFields := make([]*field, len(ref))
+	for i, c := range ref {
+		if refFields[i] = m.byColumn[c]; refFields[i] == nil {
+			return nil, fmt.Errorf("auditgorm: %s: %s has no column %s", db.Statement.Table, s.Name, c)
+		}
 	}
 	match := keyText
 	if p.dialect == auditstore.MySQL {
@@ -423,55 +434,30 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 			refs = append(refs, v)
 		}
 	}
-	cols := make([]clause.Column, 0, len(s.PrimaryFieldDBNames)+len(ref))
-	for _, c := range s.PrimaryFieldDBNames {
-		cols = append(cols, clause.Column{Name: c})
+	found, err := p.readWhereIn(db, db.Statement.Context, m, s.Table, ref, refs)
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read %s rows by %s: %w", s.Name, strings.Join(ref, ", "), err)
 	}
-	for _, c := range ref {
-		cols = append(cols, clause.Column{Name: c})
-	}
-	npk := len(s.PrimaryFieldDBNames)
-	keys := make(map[string][]any, len(refs))
+	keys := make(map[string][]any, len(found))
 	ambiguous := map[string]bool{}
-	chunk := max(1, pinLimit/len(ref))
-	for start := 0; start < len(refs); start += chunk {
-		column, values := schema.ToQueryValues("", ref, refs[start:min(start+chunk, len(refs))])
-		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Table(s.Table).
-			Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
-		rows, err := p.current(q).Rows()
-		if err != nil {
-			return nil, fmt.Errorf("auditgorm: read %s rows by %s: %w", s.Name, strings.Join(ref, ", "), err)
+	for _, r := range found {
+		vals := make([]any, len(refFields))
+		for i, f := range refFields {
+			vals[i] = r.raw[f.index]
 		}
-		err = func() error {
-			defer rows.Close()
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					return err
-				}
-				k := match(vals[npk:])
-				if prev, ok := keys[k]; ok && keyText(prev) != keyText(vals[:npk]) {
-					ambiguous[k] = true
-				}
-				keys[k] = vals[:npk]
-			}
-			return rows.Err()
-		}()
-		if err != nil {
-			return nil, fmt.Errorf("auditgorm: read %s rows by %s: %w", s.Name, strings.Join(ref, ", "), err)
+		k := match(vals)
+		if prev, ok := keys[k]; ok && keyText(prev) != keyText(r.keyRaw(m)) {
+			ambiguous[k] = true
 		}
+		keys[k] = r.keyRaw(m)
 	}
 	for _, v := range refs {
 		k := match(v)
 		if _, ok := keys[k]; !ok {
-			return nil, fmt.Errorf("auditgorm: %s: no %s row has %s = %v, so the many-to-many change cannot name it", db.Statement.Table, s.Name, strings.Join(ref, ", "), v)
+			return nil, fmt.Errorf("auditgorm: %s: a join row refers by %s to no %s row, so the many-to-many change cannot name it", db.Statement.Table, strings.Join(ref, ", "), s.Name)
 		}
 		if ambiguous[k] {
-			return nil, fmt.Errorf("auditgorm: %s: more than one %s row has %s = %v, so the many-to-many change cannot name it", db.Statement.Table, s.Name, strings.Join(ref, ", "), v)
+			return nil, fmt.Errorf("auditgorm: %s: a join row refers by %s to more than one %s row, so the many-to-many change cannot name it", db.Statement.Table, strings.Join(ref, ", "), s.Name)
 		}
 	}
 	return func(r joinRow) []any { return keys[match(r.values(fk))] }, nil

@@ -227,28 +227,39 @@ func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
 	return scanRows(rows, m, p.maxRows)
 }
 
-// readByKey reads rows of m by primary key, in as few statements as the
-// bind-variable limit allows, indexed by key text. It reads soft-deleted rows
-// too. On MySQL it is a locking read: a plain read there sees the
-// transaction's snapshot, which may predate rows another transaction
-// committed since (an owner a join row was just linked to, a row an upsert
-// found). Every caller reads after the write it records, so the read is not
+// readByKey reads rows of m by primary key, indexed by key text (readWhereIn).
+// Every caller reads after the write it records, so the read is not
 // cancelled with the statement's context (afterWrite).
 func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (map[string]*dbRow, error) {
-	out := make(map[string]*dbRow, len(keys))
-	chunk := max(1, min(pinLimit/len(m.pk), p.maxRows))
-	for start := 0; start < len(keys); start += chunk {
-		column, values := schema.ToQueryValues("", m.schema.PrimaryFieldDBNames, keys[start:min(start+chunk, len(keys))])
-		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: afterWrite(db)}).Table(table).
+	rows, err := p.readWhereIn(db, afterWrite(db), m, table, m.schema.PrimaryFieldDBNames, keys)
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read back %s rows: %w", m.schema.Name, err)
+	}
+	out := make(map[string]*dbRow, len(rows))
+	for _, r := range rows {
+		out[r.keyText(m)] = r
+	}
+	return out, nil
+}
+
+// readWhereIn reads the rows of m whose columns cols hold one of the tuples
+// vals, in as few statements as the bind-variable limit allows. It reads
+// soft-deleted rows too. On MySQL it is a locking read: a plain read there
+// sees the transaction's snapshot, which may predate rows another
+// transaction committed since (an owner a join row was just linked to, a
+// row an upsert found).
+func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table string, cols []string, vals [][]any) ([]*dbRow, error) {
+	var out []*dbRow
+	chunk := max(1, min(pinLimit/len(cols), p.maxRows))
+	for start := 0; start < len(vals); start += chunk {
+		column, values := schema.ToQueryValues("", cols, vals[start:min(start+chunk, len(vals))])
+		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
 			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
-		q = p.current(q)
-		rows, err := p.readRows(q, m)
+		rows, err := p.readRows(p.current(q), m)
 		if err != nil {
-			return nil, fmt.Errorf("auditgorm: read back %s rows: %w", m.schema.Name, err)
+			return nil, err
 		}
-		for _, r := range rows {
-			out[r.keyText(m)] = r
-		}
+		out = append(out, rows...)
 	}
 	return out, nil
 }
