@@ -94,3 +94,52 @@ func TestFloorNamesNewObjectsForCreates(t *testing.T) {
 		t.Errorf("%d entries name an object that already had one (%d objects); a create makes new objects only", dup, objs)
 	}
 }
+
+// -indexes measures every secondary index of the entries table dropped in
+// turn, and leaves the table with all of them again.
+func TestIndexCosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads entries for every variant")
+	}
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-db", "sqlite", "-indexes", "-quick", "-json", "-dir", dir}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "bench-*.db"))
+	if len(files) != 1 {
+		t.Fatalf("database files: %v", files)
+	}
+	d, err := sqlitedriver.Lookup("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := d.OpenSQL(d.DSN(files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	indexes, err := entryIndexes(context.Background(), db, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var variants []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r indexResult
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.SingleUs <= 0 || r.BatchMs <= 0 {
+			t.Fatalf("implausible result %s", l)
+		}
+		variants = append(variants, r.Variant)
+	}
+	if len(indexes) < 7 || len(variants) != len(indexes)+2 || variants[0] != "all indexes" || variants[len(variants)-1] != "primary key only" {
+		t.Fatalf("%d indexes after the run, variants %q", len(indexes), variants)
+	}
+	for i, ix := range indexes {
+		if variants[i+1] != "without "+ix.name {
+			t.Errorf("variant %d is %q, want without %s", i+1, variants[i+1], ix.name)
+		}
+	}
+}

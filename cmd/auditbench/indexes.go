@@ -68,12 +68,17 @@ type indexResult struct {
 	BatchSaved    float64 `json:"batch_saved,omitempty"`
 }
 
-const (
-	indexObjects = 1000   // objects with history: every entry names one
-	indexPreload = 20_000 // entries in the table before each measurement
-	indexSingles = 1000   // single-entry transactions per measurement
-	indexBatches = 5      // 1,000-entry transactions per measurement
-)
+// indexObjects is the number of objects with history the entries name.
+const indexObjects = 1000
+
+// indexSizes are the entries in the table before each measurement, and the
+// single-entry and 1,000-entry transactions measured (fewer with -quick).
+func indexSizes(c *config) (preload, singles, batches int) {
+	if c.quick {
+		return 2000, 100, 1
+	}
+	return 20_000, 1000, 5
+}
 
 // indexEntries are n entries as an application writes them: an actor and a
 // correlation id each (so the partial indexes take them), objects that have
@@ -112,6 +117,7 @@ func runIndexes(ctx context.Context, c *config, e *env) error {
 	}
 	variants = append(variants, variant{name: "primary key only", drop: all})
 	var single, batch = make([]time.Duration, len(variants)), make([]time.Duration, len(variants))
+	indexPreload, indexSingles, indexBatches := indexSizes(c)
 	seq := 0
 	for r := 0; r < c.rounds; r++ {
 		for k := range variants {
@@ -125,11 +131,11 @@ func runIndexes(ctx context.Context, c *config, e *env) error {
 					return fmt.Errorf("drop %s: %w", ix.name, err)
 				}
 			}
-			for loaded := 0; loaded < indexPreload; loaded += 5000 {
-				if err := e.store.Insert(ctx, indexEntries(5000, seq)); err != nil {
+			for loaded := 0; loaded < indexPreload; loaded += 1000 {
+				if err := e.store.Insert(ctx, indexEntries(1000, seq)); err != nil {
 					return err
 				}
-				seq += 5000
+				seq += 1000
 			}
 			start := time.Now()
 			for i := 0; i < indexSingles; i++ {
