@@ -38,7 +38,7 @@ type floorSpec struct {
 	action  int16
 	changes func(k int) string
 	// read is the query of the rows operation i touches (before: the key
-	// it is about to write), with "?" placeholders; "" when the workload
+	// it is about to write), with "?" placeholders; nil when the workload
 	// reads nothing on any database.
 	read func(state any, i int, before bool) (string, []any)
 	// readBefore and readBack name the databases that need the read
