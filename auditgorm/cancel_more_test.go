@@ -66,11 +66,7 @@ func TestCancelBetweenPinnedChunks(t *testing.T) {
 	db, counter := testdb.OpenCounting(t, "mysql")
 	reg := setup(t, db, &Gadget{})
 	must(t, reg.Register(&Gadget{}))
-	seed := make([]Gadget, 30001)
-	for i := range seed {
-		seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
-	}
-	must(t, db.WithContext(auditlog.Disable(context.Background())).CreateInBatches(&seed, 5000).Error)
+	seedGadgets(t, db, 30001)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	updates := 0

@@ -13,6 +13,16 @@ import (
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
+// seedGadgets creates n gadgets at price 1, unaudited.
+func seedGadgets(t *testing.T, db *gorm.DB, n int) {
+	t.Helper()
+	seed := make([]Gadget, n)
+	for i := range seed {
+		seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
+	}
+	must(t, db.WithContext(auditlog.Disable(context.Background())).CreateInBatches(&seed, 5000).Error)
+}
+
 // requireEntriesMatchPrices checks that every gadget's price is the one its
 // entries end with (or its seed price, 1, when it has none): nothing
 // changed without an entry, no entry names a change that did not happen.
@@ -60,11 +70,7 @@ func TestCancelAfterTheWriteKeepsItsEntries(t *testing.T) {
 				db, counter := testdb.OpenCounting(t, name)
 				reg := setup(t, db, &Gadget{})
 				must(t, reg.Register(&Gadget{}))
-				seed := make([]Gadget, rows)
-				for i := range seed {
-					seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
-				}
-				must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&seed).Error)
+				seedGadgets(t, db, rows)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				written := false
@@ -96,11 +102,7 @@ func TestUnpinnedRollbackSurvivesCancel(t *testing.T) {
 	db, counter := testdb.OpenCounting(t, "sqlite")
 	reg := setup(t, db, &Gadget{})
 	must(t, reg.Register(&Gadget{}))
-	seed := make([]Gadget, 100)
-	for i := range seed {
-		seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
-	}
-	must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&seed).Error)
+	seedGadgets(t, db, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	counter.BeforeStatement(func(_ context.Context, q string) {
@@ -145,11 +147,7 @@ func TestSQLiteRefusedWriteLeavesCallersTransaction(t *testing.T) {
 			db := testdb.Open(t, "sqlite")
 			reg := setup(t, db, &Gadget{})
 			must(t, reg.Register(&Gadget{}))
-			seed := make([]Gadget, rows)
-			for i := range seed {
-				seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
-			}
-			must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&seed).Error)
+			seedGadgets(t, db, rows)
 			refused := 0
 			for try := 0; try < 5; try++ {
 				must(t, db.Transaction(func(tx *gorm.DB) error {
@@ -184,11 +182,7 @@ func TestPostgresRefusedWriteAbortsCallersTransaction(t *testing.T) {
 	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, SeparatePreSelect: true})))
 	must(t, db.AutoMigrate(&Gadget{}))
 	must(t, reg.Register(&Gadget{}))
-	seed := make([]Gadget, 16)
-	for i := range seed {
-		seed[i] = Gadget{Name: fmt.Sprint("g", i), Price: 1}
-	}
-	must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&seed).Error)
+	seedGadgets(t, db, 16)
 	refused := 0
 	for try := 0; try < 5; try++ {
 		var updErr error
