@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"math"
 	"path/filepath"
@@ -68,24 +69,7 @@ func TestFloorNamesNewObjectsForCreates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two workloads")
 	}
-	dir := t.TempDir()
-	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"-db", "sqlite", "-quick", "-json", "-dir", dir, "-workload", "create,upsert_new,upsert_new_key"}, &out, &errb); err != nil {
-		t.Fatalf("%v\n%s", err, errb.String())
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "bench-*.db"))
-	if len(files) != 1 {
-		t.Fatalf("database files: %v", files)
-	}
-	d, err := sqlitedriver.Lookup("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := d.OpenSQL(d.DSN(files[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := runKeepingDB(t, "-workload", "create,upsert_new,upsert_new_key")
 	var objs, dup int64
 	if err := db.QueryRow(`SELECT count(DISTINCT object_id), count(*) - count(DISTINCT object_id) FROM auditlog_entries`).Scan(&objs, &dup); err != nil {
 		t.Fatal(err)
@@ -101,30 +85,13 @@ func TestIndexCosts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads entries for every variant")
 	}
-	dir := t.TempDir()
-	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"-db", "sqlite", "-indexes", "-quick", "-json", "-dir", dir}, &out, &errb); err != nil {
-		t.Fatalf("%v\n%s", err, errb.String())
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "bench-*.db"))
-	if len(files) != 1 {
-		t.Fatalf("database files: %v", files)
-	}
-	d, err := sqlitedriver.Lookup("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := d.OpenSQL(d.DSN(files[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, out := runKeepingDB(t, "-indexes")
 	indexes, err := entryIndexes(context.Background(), db, "sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var variants []string
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var r indexResult
 		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			t.Fatal(err)
@@ -142,4 +109,29 @@ func TestIndexCosts(t *testing.T) {
 			t.Errorf("variant %d is %q, want without %s", i+1, variants[i+1], ix.name)
 		}
 	}
+}
+
+// runKeepingDB runs a quick JSON run on SQLite with args, keeping its
+// database file, and returns the database, open, and the output.
+func runKeepingDB(t *testing.T, args ...string) (*sql.DB, string) {
+	t.Helper()
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), append([]string{"-db", "sqlite", "-quick", "-json", "-dir", dir}, args...), &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "bench-*.db"))
+	if len(files) != 1 {
+		t.Fatalf("database files: %v", files)
+	}
+	d, err := sqlitedriver.Lookup("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := d.OpenSQL(d.DSN(files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db, out.String()
 }
