@@ -75,7 +75,7 @@ const indexObjects = 1000
 // single-entry and 1,000-entry transactions measured (fewer with -quick).
 func indexSizes(c *config) (preload, singles, batches int) {
 	if c.quick {
-		return 2000, 100, 1
+		return 1000, 50, 1
 	}
 	return 20_000, 1000, 5
 }
