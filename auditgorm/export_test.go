@@ -5,3 +5,10 @@ import "gorm.io/gorm"
 // SetTestHookUnpinned makes fn run on the transaction between the read and
 // an unpinned update (nil removes it).
 func SetTestHookUnpinned(fn func(gorm.ConnPool)) { testHookUnpinned = fn }
+
+// NoSQLEntries makes p build every entry in Go, as on SQLite and MariaDB.
+func NoSQLEntries(p *Plugin) *Plugin { p.noSQLEntries = true; return p }
+
+// SetTestHookSQLEntries makes fn run after each statement that wrote its
+// own entries, with the rows it left to the client (nil removes it).
+func SetTestHookSQLEntries(fn func(written int64, left int)) { testHookSQLEntries = fn }

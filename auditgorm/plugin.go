@@ -50,12 +50,15 @@ type Config struct {
 	// may change; a larger statement fails with ErrTooManyRows rather than
 	// exhausting memory. Default: DefaultMaxRowsPerStatement.
 	MaxRowsPerStatement int
-	// Now gives entry timestamps. Default: time.Now. Tests and data imports
-	// may set their own clock.
+	// Now gives entry timestamps. Default: time.Now, read after the write;
+	// on PostgreSQL the entries an UPDATE or DELETE writes in its own
+	// statement take the database's clock instead. Tests and data imports
+	// may set their own clock, which then stamps every entry.
 	Now func() time.Time
 	// SeparatePreSelect makes PostgreSQL read old rows with a separate
 	// SELECT … FOR UPDATE, as the other databases do, instead of inside the
-	// UPDATE statement. Default: false (one statement, one round trip less).
+	// UPDATE statement, and write entries with a statement of their own.
+	// Default: false (one statement, one or two round trips less).
 	SeparatePreSelect bool
 }
 
@@ -66,6 +69,13 @@ type Plugin struct {
 	maxRows int
 	now     func() time.Time
 	fastPG  bool
+	// pgPlans: how PostgreSQL writes the entries of updates and deletes in
+	// their own statements (pgentries.go); noSQLEntries turns that off.
+	pgPlans      pgPlans
+	noSQLEntries bool
+	// dbClock: no Config.Now, so a statement that writes its own entries
+	// stamps them with the database's clock when it writes them.
+	dbClock bool
 	dialect auditstore.Dialect
 	lock    bool // the database honours SELECT … FOR UPDATE
 	// changedRows: a MySQL connection whose affected-row counts tell an
@@ -90,7 +100,7 @@ func New(cfg Config) *Plugin {
 	}
 	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect}
 	if p.now == nil {
-		p.now = time.Now
+		p.now, p.dbClock = time.Now, true
 	}
 	return p
 }

@@ -3,6 +3,7 @@ package auditgorm
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,9 +60,26 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 	stmt := db.Statement
 	_, userReturning := stmt.Clauses["RETURNING"]
 	if p.fastPG && p.dialect == auditstore.Postgres && !userReturning && p.oneStatement(stmt) {
-		rows, err := p.pgUpdate(db, m, set)
+		plan, err := p.pgPlanOf(db, m, writtenTable(stmt))
 		if err != nil {
 			return err
+		}
+		var rows []*dbRow
+		if plan != nil {
+			rows, err = p.pgUpdateWithEntries(db, m, plan, set, action)
+		} else {
+			rows, err = p.pgUpdate(db, m, set)
+		}
+		if err != nil {
+			return err
+		}
+		if plan != nil {
+			// The statement wrote its entries; rows are the ones it left.
+			pairs := make([][2]*dbRow, len(rows))
+			for i, r := range rows {
+				pairs[i] = [2]*dbRow{r.old, r}
+			}
+			return p.changedEntries(db, m, action, pairs)
 		}
 		setResult(db, int64(len(rows)))
 		pairs := make([][2]*dbRow, len(rows))
@@ -430,6 +448,50 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 const pgOld = "_auditlog_old"
 
 func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, error) {
+	sql, vars := p.pgUpdateSQL(db, m, set)
+	return p.queryRows(db, m, sql, vars...)
+}
+
+// pgUpdateWithEntries runs pgUpdate's UPDATE in a statement that also
+// writes its entries (pgentries.go), sets the statement's result and
+// returns the rows whose entries it left to the client.
+func (p *Plugin) pgUpdateWithEntries(db *gorm.DB, m *model, plan *pgPlan, set clause.Set, action auditlog.Action) ([]*dbRow, error) {
+	// GORM builds the UPDATE and its bind variables ($1…) as it would run it.
+	sql, vars := p.pgUpdateSQL(db, m, set)
+	built := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Statement
+	return p.withEntries(db, m, plan, built.SQL.String(), built.Vars, action, true)
+}
+
+// withEntries runs write (an UPDATE or DELETE as built for PostgreSQL,
+// with its bind values) in a statement that writes its entries, sets the
+// statement's result, and returns the rows whose entries it left to the
+// client.
+func (p *Plugin) withEntries(db *gorm.DB, m *model, plan *pgPlan, write string, vars []any, action auditlog.Action, hasOld bool) ([]*dbRow, error) {
+	q := pgEntrySQL{m: m, plan: plan, stmt: db.Statement}
+	sql, more, err := q.statement(p, db, write, len(vars), action, hasOld)
+	if err != nil {
+		return nil, err
+	}
+	n, left, err := p.runPGEntries(db, m, plan, writtenTable(db.Statement), sql, append(slices.Clip(vars), more...)...)
+	if err != nil {
+		return nil, err
+	}
+	if p.maxRows > 0 && n > int64(p.maxRows) {
+		return nil, errTooMany(m, p.maxRows)
+	}
+	setResult(db, n)
+	if testHookSQLEntries != nil {
+		testHookSQLEntries(n, len(left))
+	}
+	return left, nil
+}
+
+// testHookSQLEntries, set by tests, sees each statement that wrote its own
+// entries.
+var testHookSQLEntries func(written int64, left int)
+
+// pgUpdateSQL is pgUpdate's statement and its bind values.
+func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []any) {
 	stmt := db.Statement
 	cols := make([]clause.Column, len(m.fields))
 	var ret, join strings.Builder
@@ -452,7 +514,7 @@ func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, erro
 		join.WriteString(table + "." + stmt.Quote(f.column) + " = " + pgOld + "." + aliasOld + strconv.Itoa(f.index))
 	}
 	sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
-	return p.queryRows(db, m, sql, clause.Table{Name: stmt.Table}, set, p.lockingSubquery(db, m, cols))
+	return sql, []any{clause.Table{Name: stmt.Table}, set, p.lockingSubquery(db, m, cols)}
 }
 
 // lockingSubquery selects cols of the rows the statement's conditions match,
@@ -545,25 +607,24 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		if ok, err := p.runOrigPinned(db, m, old, orig); !ok {
 			return err
 		}
-	case p.fastPG && p.dialect == auditstore.Postgres && p.oneStatement(stmt):
-		// DELETE … WHERE key IN (locking subquery) RETURNING *: the deleted
-		// rows in one round trip, locked in key order.
-		names := make([]string, len(m.pk))
-		cols := make([]clause.Column, len(m.pk))
-		for i, f := range m.pk {
-			names[i] = stmt.Quote(f.column)
-			cols[i] = clause.Column{Table: clause.CurrentTable, Name: f.column}
-		}
-		sql := "DELETE FROM ? WHERE (" + strings.Join(names, ", ") + ") IN (?) RETURNING *"
-		if old, err = p.queryRows(db, m, sql, clause.Table{Name: stmt.Table}, p.lockingSubquery(db, m, cols)); err != nil {
-			return err
-		}
-		setResult(db, int64(len(old)))
 	case builds(stmt, "RETURNING"):
 		// DELETE … RETURNING: the rows as they were deleted.
 		stmt.AddClause(clause.Returning{Columns: m.cols})
 		defer delete(stmt.Clauses, "RETURNING")
 		stmt.Build(stmt.BuildClauses...)
+		if p.dialect == auditstore.Postgres {
+			plan, err := p.pgPlanOf(db, m, writtenTable(stmt))
+			if err != nil {
+				return err
+			}
+			if plan != nil {
+				// The statement writes the entries; old are the rows it left.
+				if old, err = p.withEntries(db, m, plan, stmt.SQL.String(), stmt.Vars, auditlog.ActionDelete, false); err != nil {
+					return err
+				}
+				break
+			}
+		}
 		rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
 		if err != nil {
 			return err

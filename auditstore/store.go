@@ -303,6 +303,24 @@ func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, err
 	return r, nil
 }
 
+// EntryArgs returns the bind values of one entry, in the order of
+// EntryColumns, validated and encoded exactly as Insert writes them (the
+// context's fields clipped, the timestamp at the column's precision). It
+// serves statements that build some columns of their entries in SQL and
+// bind the rest.
+func EntryArgs(d Dialect, e auditlog.Entry) ([]any, error) {
+	es := clipped([]auditlog.Entry{e})
+	r, err := encodeEntry(d, &es[0], time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return r.args(make([]any, 0, columnsPerEntry)), nil
+}
+
+// EntryColumns are the columns of the entries table an insert writes, in
+// the order of EntryArgs.
+const EntryColumns = insertColumns
+
 // args are the entry's bind values, in the order of insertColumns.
 func (r encodedEntry) args(out []any) []any {
 	e := r.e

@@ -1,0 +1,612 @@
+package auditgorm
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/capture"
+)
+
+// On PostgreSQL an update or a delete writes its own entries: one statement
+//
+//	WITH _au AS (UPDATE … FROM (locking read) … RETURNING old and new),
+//	     _ae AS (INSERT INTO auditlog_entries SELECT … FROM _au WHERE …)
+//	SELECT …
+//
+// in which SQL compares and encodes each value as the Go side would
+// (internal/value) from the rows the write returned. The entries cost no
+// round trip of their own, and no value travels to the client and back.
+//
+// SQL builds an entry only where its encoding provably equals the Go
+// side's: models without masked fields and without repr or additional
+// data methods (which need the Go object), a single-column integer, text or
+// uuid key, and columns of the types pgKind lists, read as the Go side
+// reads them. Per row, a value the SQL form cannot take (text over 170,000
+// bytes, which the Go side may record as a digest; a time outside the
+// years 1 to 9999) sends that row to the client, where the Go side writes
+// its entry in a second statement of the same transaction. A column whose
+// type changed since it was read from the catalog fails the write
+// (checkTypes). TestPGEntriesEqualGo writes the same changes both ways and
+// compares the entries column by column.
+
+// pgKind is how SQL encodes a column's values for an entry.
+type pgKind uint8
+
+const (
+	pgNone pgKind = iota // not in SQL: the model's entries are built in Go
+	pgInt
+	pgBool
+	pgText
+	pgUUID
+	pgNumeric
+	pgFloat
+	pgNumericFloat // a numeric column of a float field: read as a float
+	pgTimestamptz
+	pgTimestamp
+	pgDate
+	pgJSONB
+)
+
+// pgMaxText bounds the bytes of a text or jsonb value whose entry SQL
+// writes: escaped as JSON (at most six bytes a byte) it stays under
+// capture.MaxValueBytes, above which the Go side records a digest.
+const pgMaxText = (capture.MaxValueBytes - 2) / 6
+
+// pgColumn is one column of a pgPlan.
+type pgColumn struct {
+	kind pgKind
+	typ  string // the column's type name in the catalog
+	oid  string // and its oid
+	used bool   // in the entries: audited, the key or in the snapshot
+}
+
+// pgPlan is how SQL writes the entries of one model's writes to one table.
+type pgPlan struct {
+	cols   []pgColumn // per model field
+	pieces sync.Map   // pgPiecesKey → *pgPieces, the SQL built from it
+}
+
+type pgPiecesKey struct {
+	action auditlog.Action
+	hasOld bool
+}
+
+// pgPieces are the parts of a statement that writes its entries that
+// depend only on the plan: built once.
+type pgPieces struct {
+	columns string // object_pk … serialized_data of the entries' SELECT
+	where   string // which rows get an entry from SQL
+	left    string // which rows go to the client
+}
+
+// pgPlans caches the plans of the models and tables written, nil where SQL
+// cannot write the entries.
+type pgPlans struct{ m sync.Map } // pgPlanKey → *pgPlan
+
+type pgPlanKey struct {
+	m     *model
+	table string
+}
+
+// sqlEntriesModel reports whether the model's entries can be built in SQL
+// at all, whatever its columns' types.
+func (m *model) sqlEntriesModel() bool {
+	if m.wantsObject || len(m.pk) != 1 || strings.ContainsAny(m.t.Model, "?\\\x00") {
+		return false
+	}
+	for _, f := range m.fields {
+		if f.masked || strings.ContainsAny(f.column, "?\\\x00") {
+			return false
+		}
+	}
+	return true
+}
+
+// pgPlanOf returns the plan of m's writes to table, reading the table's
+// column types from the catalog the first time, or nil.
+func (p *Plugin) pgPlanOf(db *gorm.DB, m *model, table string) (*pgPlan, error) {
+	if p.noSQLEntries || !m.sqlEntriesModel() {
+		return nil, nil
+	}
+	key := pgPlanKey{m, table}
+	if v, ok := p.pgPlans.m.Load(key); ok {
+		return v.(*pgPlan), nil
+	}
+	rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(
+		"SELECT a.attname, t.typname, a.atttypid::int8 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped",
+		db.Statement.Quote(clause.Table{Name: table})).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read the column types of %s: %w", table, err)
+	}
+	defer rows.Close()
+	// Each write checks the types of the columns it returns against the
+	// plan (checkTypes): only with a driver that reports them.
+	reported := false
+	if cts, err := rows.ColumnTypes(); err == nil && len(cts) == 3 {
+		reported = strings.EqualFold(cts[1].DatabaseTypeName(), "name")
+	}
+	types := map[string]pgColumn{}
+	for rows.Next() {
+		var name, typ string
+		var oid int64
+		if err := rows.Scan(&name, &typ, &oid); err != nil {
+			return nil, err
+		}
+		types[name] = pgColumn{kind: pgKindOf(typ), typ: typ, oid: strconv.FormatInt(oid, 10)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var plan *pgPlan
+	if reported {
+		plan = &pgPlan{cols: make([]pgColumn, len(m.fields))}
+	}
+	for i, f := range m.fields {
+		if plan == nil {
+			break
+		}
+		c, ok := types[f.column]
+		if !ok {
+			plan = nil
+			break
+		}
+		c.kind = readsAs(f, c.kind)
+		c.used = f.audited || f.index == m.pk[0].index || inSnapshot(m, f)
+		plan.cols[i] = c
+		if c.kind == pgNone && c.used {
+			plan = nil
+		}
+	}
+	if plan != nil {
+		switch k := plan.cols[m.pk[0].index].kind; {
+		case m.t.IntPK && k != pgInt, !m.t.IntPK && k != pgText && k != pgUUID:
+			plan = nil
+		}
+	}
+	p.pgPlans.m.Store(key, plan)
+	return plan, nil
+}
+
+// forget drops the cached plans of a table, after a write found a column
+// whose type changed.
+func (ps *pgPlans) forget(m *model, table string) { ps.m.Delete(pgPlanKey{m, table}) }
+
+func inSnapshot(m *model, f *field) bool {
+	for _, i := range m.t.Snapshot {
+		if i == f.index {
+			return true
+		}
+	}
+	return false
+}
+
+// pgKindOf maps a PostgreSQL type name to its encoding, pgNone for the
+// types SQL does not encode (float4, whose Go value widens; bytea, whose
+// base64 PostgreSQL wraps; arrays, domains, enums and the rest).
+func pgKindOf(typ string) pgKind {
+	switch typ {
+	case "int2", "int4", "int8":
+		return pgInt
+	case "bool":
+		return pgBool
+	case "text", "varchar":
+		return pgText
+	case "uuid":
+		return pgUUID
+	case "numeric":
+		return pgNumeric
+	case "float8":
+		return pgFloat
+	case "timestamptz":
+		return pgTimestamptz
+	case "timestamp":
+		return pgTimestamp
+	case "date":
+		return pgDate
+	case "jsonb":
+		return pgJSONB
+	}
+	return pgNone
+}
+
+// readsAs returns the column's encoding if the Go side reads its values
+// as that encoding assumes (field.fromDB: a text column of a bool field is
+// parsed as a bool, a numeric column of a float field as a float, and so
+// on), else pgNone.
+func readsAs(f *field, k pgKind) pgKind {
+	plain := !f.opts.JSON && !f.opts.Decimal
+	goText := f.kind != schema.Bool && f.kind != schema.Int && f.kind != schema.Uint && f.kind != schema.Float && f.kind != schema.Time
+	switch k {
+	case pgInt:
+		if plain && (f.kind == schema.Int || f.kind == schema.Uint) {
+			return k
+		}
+	case pgBool:
+		if plain && f.kind == schema.Bool {
+			return k
+		}
+	case pgText, pgUUID:
+		if plain && goText {
+			return k
+		}
+	case pgNumeric:
+		switch {
+		case f.opts.Decimal && !f.opts.JSON && goText:
+			return k
+		case f.kind == schema.Float && !f.opts.JSON:
+			// GORM declares float fields "decimal" on PostgreSQL; the Go
+			// side parses their text as a float64.
+			return pgNumericFloat
+		}
+	case pgFloat:
+		if plain && f.kind == schema.Float {
+			return k
+		}
+	case pgTimestamptz, pgTimestamp, pgDate:
+		if plain && f.kind == schema.Time {
+			return k
+		}
+	case pgJSONB:
+		if f.opts.JSON && !f.opts.Decimal && goText {
+			return k
+		}
+	}
+	return pgNone
+}
+
+// sqlQuote is s as an SQL string literal. Names with a question mark or a
+// backslash never get here (sqlEntriesModel).
+func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// norm is the column's value as the Go side sees it: a JSON null is null.
+func (c pgColumn) norm(ref string) string {
+	if c.kind == pgJSONB {
+		return "NULLIF(" + ref + ", 'null'::jsonb)"
+	}
+	return ref
+}
+
+// enc is the JSON (jsonb) of a value as internal/value encodes it; SQL
+// null for null.
+func (c pgColumn) enc(ref string) string {
+	const ts = `, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z')`
+	switch c.kind {
+	case pgUUID, pgNumeric:
+		return "to_jsonb(" + ref + "::text)"
+	case pgFloat, pgNumericFloat:
+		if c.kind == pgNumericFloat {
+			ref = "(" + ref + ")::float8"
+		}
+		return "CASE WHEN " + ref + " = 'Infinity' THEN '\"+Inf\"'::jsonb WHEN " + ref + " = '-Infinity' THEN '\"-Inf\"'::jsonb ELSE to_jsonb(" + ref + ") END"
+	case pgTimestamptz:
+		return "to_jsonb(rtrim(rtrim(to_char(" + ref + " AT TIME ZONE 'UTC'" + ts
+	case pgTimestamp:
+		return "to_jsonb(rtrim(rtrim(to_char(" + ref + ts
+	case pgDate:
+		return "to_jsonb(rtrim(rtrim(to_char(" + ref + "::timestamp" + ts
+	case pgJSONB:
+		return c.norm(ref)
+	}
+	return "to_jsonb(" + ref + ")"
+}
+
+// distinct is true where a and b differ as internal/value compares them.
+func (c pgColumn) distinct(a, b string) string {
+	switch c.kind {
+	case pgText:
+		return a + ` COLLATE "C" IS DISTINCT FROM ` + b + ` COLLATE "C"`
+	case pgJSONB:
+		return c.norm(a) + "::text IS DISTINCT FROM " + c.norm(b) + "::text"
+	case pgNumericFloat:
+		return "(" + a + ")::float8 IS DISTINCT FROM (" + b + ")::float8"
+	}
+	return a + " IS DISTINCT FROM " + b
+}
+
+// inRange is true where the value is in the range SQL encodes as Go does,
+// or "" where every value is.
+func (c pgColumn) inRange(ref string) string {
+	switch c.kind {
+	case pgText:
+		return "coalesce(octet_length(" + ref + ") <= " + strconv.Itoa(pgMaxText) + ", true)"
+	case pgJSONB:
+		return "coalesce(octet_length(" + ref + "::text) <= " + strconv.Itoa(pgMaxText) + ", true)"
+	case pgTimestamptz:
+		return "coalesce(" + ref + " BETWEEN '0001-01-01 00:00:00+00' AND '9999-12-31 23:59:59.999999+00', true)"
+	case pgTimestamp:
+		return "coalesce(" + ref + " BETWEEN '0001-01-01 00:00:00' AND '9999-12-31 23:59:59.999999', true)"
+	case pgDate:
+		return "coalesce(" + ref + " BETWEEN '0001-01-01' AND '9999-12-31', true)"
+	}
+	return ""
+}
+
+// pgEntrySQL builds the SQL parts of a statement that writes its entries.
+type pgEntrySQL struct {
+	m    *model
+	plan *pgPlan
+	stmt *gorm.Statement
+}
+
+// ref is the reference to field i of the written rows: its old value
+// (old) or its value after the write.
+func (q pgEntrySQL) ref(i int, old bool) string {
+	if old {
+		return "_au." + aliasOld + strconv.Itoa(i)
+	}
+	return "_au." + q.stmt.Quote(q.m.fields[i].column)
+}
+
+// safe is the condition under which SQL writes a row's entry: every value
+// in the entry is in the range SQL encodes as Go does. It is never null.
+func (q pgEntrySQL) safe(hasOld bool) string {
+	ranges := []string{"coalesce(octet_length(" + q.pkText(hasOld) + ") BETWEEN 1 AND 255, false)"}
+	for i, c := range q.plan.cols {
+		if !c.used {
+			continue
+		}
+		refs := []string{q.ref(i, false)}
+		if hasOld {
+			refs = append(refs, q.ref(i, true))
+		}
+		for _, r := range refs {
+			if g := c.inRange(r); g != "" {
+				ranges = append(ranges, g)
+			}
+		}
+	}
+	return "(" + strings.Join(ranges, " AND ") + ")"
+}
+
+// pkText is the object key as entries store it: the key before the write.
+func (q pgEntrySQL) pkText(hasOld bool) string {
+	return q.ref(q.m.pk[0].index, hasOld) + "::text"
+}
+
+// object builds jsonb_build_object calls of at most 50 pairs (the
+// function's argument limit), joined by ||.
+func jsonbObject(pairs []string) string {
+	if len(pairs) == 0 {
+		return "'{}'::jsonb"
+	}
+	var parts []string
+	for len(pairs) > 0 {
+		n := min(len(pairs), 50)
+		parts = append(parts, "jsonb_build_object("+strings.Join(pairs[:n], ", ")+")")
+		pairs = pairs[n:]
+	}
+	return strings.Join(parts, " || ")
+}
+
+// changes is the jsonb of an entry's changes and the condition under which
+// the row gets an entry.
+func (q pgEntrySQL) changes(action auditlog.Action, hasOld bool) (changes, cond string) {
+	var parts, conds []string
+	for i, f := range q.m.fields {
+		if !f.audited {
+			continue
+		}
+		c, name := q.plan.cols[i], sqlQuote(f.column)
+		if !hasOld {
+			// A hard delete: every non-null value, [old, null].
+			v := q.ref(i, false)
+			parts = append(parts, "CASE WHEN "+c.norm(v)+" IS NOT NULL THEN jsonb_build_object("+name+", jsonb_build_array("+c.enc(v)+", NULL)) ELSE '{}'::jsonb END")
+			continue
+		}
+		if action == auditlog.ActionUpdate && f.noise {
+			continue
+		}
+		o, n := q.ref(i, true), q.ref(i, false)
+		d := c.distinct(o, n)
+		conds = append(conds, d)
+		parts = append(parts, "CASE WHEN "+d+" THEN jsonb_build_object("+name+", jsonb_build_array("+c.enc(o)+", "+c.enc(n)+")) ELSE '{}'::jsonb END")
+	}
+	changes = "'{}'::jsonb"
+	if len(parts) > 0 {
+		changes = "(" + strings.Join(parts, " || ") + ")"
+	}
+	switch {
+	case action != auditlog.ActionUpdate:
+		cond = "true"
+	case len(conds) == 0:
+		cond = "false"
+	default:
+		cond = "(" + strings.Join(conds, " OR ") + ")"
+	}
+	return changes, cond
+}
+
+// snapshot is the jsonb of serialized_data, of the row after the write (or
+// before a delete), or NULL.
+func (q pgEntrySQL) snapshot(hasOld bool) string {
+	if len(q.m.t.Snapshot) == 0 {
+		return "NULL::jsonb"
+	}
+	fields := make([]string, 0, 2*len(q.m.t.Snapshot))
+	for _, i := range q.m.t.Snapshot {
+		fields = append(fields, sqlQuote(q.m.fields[i].column)+", "+q.plan.cols[i].enc(q.ref(i, false)))
+	}
+	pk := q.m.pk[0].index
+	// The key of the row after the write, as SnapshotOf names it.
+	return "jsonb_build_object('model', " + sqlQuote(q.m.t.Model) + "::text, 'pk', " + q.plan.cols[pk].enc(q.ref(pk, false)) + ", 'fields', " + jsonbObject(fields) + ")"
+}
+
+// pieces returns the plan's statement parts for action.
+func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
+	key := pgPiecesKey{action, hasOld}
+	if v, ok := q.plan.pieces.Load(key); ok {
+		return v.(*pgPieces)
+	}
+	changes, cond := q.changes(action, hasOld)
+	safe := q.safe(hasOld)
+	pk := q.pkText(hasOld)
+	objectID := "NULL::int8"
+	if q.m.t.IntPK {
+		objectID = q.ref(q.m.pk[0].index, hasOld) + "::int8"
+	}
+	pc := &pgPieces{
+		columns: pk + ", " + objectID + ", " + sqlQuote(q.m.schema.Name+"(") + " || " + pk + " || ')', " + changes + ", " + q.snapshot(hasOld),
+		where:   safe + " AND " + cond,
+		left:    "NOT " + safe,
+	}
+	q.plan.pieces.Store(key, pc)
+	return pc
+}
+
+// statement returns the whole statement around write (an UPDATE or a
+// DELETE whose RETURNING names its rows' columns, and the old ones as
+// _ao<i> when hasOld, with nVars bind variables $1…$nVars) and its bind
+// values after write's. Its rows: one, the count of rows written, with no
+// row after it when SQL wrote every entry, else one row per row written
+// whose entry it left to the client, with _aleft set and that row's
+// columns.
+func (q pgEntrySQL) statement(p *Plugin, db *gorm.DB, write string, nVars int, action auditlog.Action, hasOld bool) (string, []any, error) {
+	_, additional, err := q.m.shown(p, db, reflect.Value{}, "", auditlog.ExtraFromContext(db.Statement.Context))
+	if err != nil {
+		return "", nil, err
+	}
+	e := capture.Base(db.Statement.Context, q.m.entryName(db.Statement), p.now())
+	e.Action, e.ObjectPK, e.AdditionalData = action, "-", additional
+	args, err := auditstore.EntryArgs(auditstore.Postgres, e)
+	if err != nil {
+		return "", nil, err
+	}
+	pc := q.pieces(action, hasOld)
+	// The time of an entry is when the rows were written, after any wait
+	// for their locks: the database's clock, read once (an initplan, run
+	// when the first entry is inserted, after the write), so that an
+	// object's entries stay in the order of its changes under contention
+	// and the statement's entries share one time, as on the Go side,
+	// which reads its clock after the write too.
+	vars := make([]any, 0, 9)
+	bind := func(v any, typ string) string {
+		vars = append(vars, v)
+		return "$" + strconv.Itoa(nVars+len(vars)) + "::" + typ
+	}
+	ts := "(SELECT clock_timestamp())"
+	if !p.dbClock {
+		ts = bind(args[0], "timestamptz")
+	}
+	var b strings.Builder
+	b.Grow(len(write) + len(pc.columns) + 2*len(pc.where) + 400)
+	b.WriteString("WITH _au AS (" + write + "), _ae AS (INSERT INTO " + auditstore.Table + " (" + auditstore.EntryColumns + ") SELECT " + ts + ", " + bind(args[1], "int2") + ", " + bind(args[2], "text") + ", ")
+	b.WriteString(pc.columns + ", " + bind(args[8], "jsonb"))
+	for i, typ := range []string{"text", "text", "text", "int4", "text"} {
+		b.WriteString(", " + bind(args[9+i], typ))
+	}
+	b.WriteString(" FROM _au WHERE " + pc.where + ")")
+	b.WriteString(" SELECT _an._an, _ax.* FROM (SELECT count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE " + pc.left + ") AS _ax ON true")
+	return b.String(), vars, nil
+}
+
+// runPGEntries runs a statement built by statement and returns the count
+// of rows written and the rows whose entries are left to the client.
+func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlText string, vars ...any) (n int64, left []*dbRow, err error) {
+	// Logged as GORM logs the statements it runs.
+	begin := time.Now()
+	defer func() {
+		db.Logger.Trace(db.Statement.Context, begin, func() (string, int64) { return db.Dialector.Explain(sqlText, vars...), n }, err)
+	}()
+	rows, err := db.Statement.ConnPool.QueryContext(db.Statement.Context, sqlText, vars...)
+	if err != nil {
+		if planError(err) {
+			// A column's type may have changed so that the statement no
+			// longer holds: the next write reads the catalog again.
+			p.pgPlans.forget(m, table)
+		}
+		return 0, nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := checkTypes(rows, m, plan, cols); err != nil {
+		p.pgPlans.forget(m, table)
+		return 0, nil, err
+	}
+	rr := newRowReader(m, cols[2:])
+	holders := make([]any, len(cols))
+	dest := make([]any, len(cols))
+	for i := range dest {
+		dest[i] = &holders[i]
+	}
+	for rows.Next() {
+		clear(holders)
+		if err := rows.Scan(dest...); err != nil {
+			return 0, nil, err
+		}
+		c, ok := holders[0].(int64)
+		if !ok {
+			return 0, nil, fmt.Errorf("auditgorm: unexpected row count %T from the database", holders[0])
+		}
+		n = c
+		if holders[1] == nil {
+			continue
+		}
+		r, err := rr.read(holders[2:])
+		if err != nil {
+			return 0, nil, err
+		}
+		left = append(left, r)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, err
+	}
+	return n, left, nil
+}
+
+// checkTypes compares the types of the columns the write returned with
+// those the plan was made for. A column whose type changed since (an ALTER
+// TABLE) may have been encoded otherwise than Go would: the error rolls the
+// write and its entries back, and the next write reads the catalog again.
+func checkTypes(rows *sql.Rows, m *model, plan *pgPlan, cols []string) error {
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return err
+	}
+	for i, name := range cols {
+		if i < 2 {
+			continue
+		}
+		f := m.byColumn[name]
+		if n, ok := strings.CutPrefix(name, aliasOld); ok && f == nil {
+			if j, err := strconv.Atoi(n); err == nil && j >= 0 && j < len(m.fields) {
+				f = m.fields[j]
+			}
+		}
+		if f == nil || !plan.cols[f.index].used {
+			continue
+		}
+		c, got := plan.cols[f.index], cts[i].DatabaseTypeName()
+		if !strings.EqualFold(got, c.typ) && got != c.oid {
+			return fmt.Errorf("auditgorm: %s: column %s is of type %s, not %s, since the plugin read the table's columns; the write was not recorded and is rolled back: retry it", m.schema.Name, f.column, strings.ToLower(got), c.typ)
+		}
+	}
+	return nil
+}
+
+// planError reports whether err may come from a plan made for column types
+// that changed since: PostgreSQL's errors of class 42 (a function or
+// operator that does not apply to the type) and 0A000 (a cached plan whose
+// result type changed).
+func planError(err error) bool {
+	var coded interface{ SQLState() string }
+	if !errors.As(err, &coded) {
+		return true
+	}
+	c := coded.SQLState()
+	return strings.HasPrefix(c, "42") || c == "0A000"
+}
