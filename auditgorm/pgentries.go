@@ -117,7 +117,7 @@ func (m *model) sqlEntriesModel() bool {
 // pgPlanOf returns the plan of m's writes to table, reading the table's
 // column types from the catalog the first time, or nil.
 func (p *Plugin) pgPlanOf(db *gorm.DB, m *model, table string) (*pgPlan, error) {
-	if p.noSQLEntries || !m.sqlEntriesModel() {
+	if p.noSQLEntries || !p.fastPG || !m.sqlEntriesModel() {
 		return nil, nil
 	}
 	key := pgPlanKey{m, table}
