@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -99,7 +101,15 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			return err
 		}
 	case returning:
-		if stored, err = p.insertReturning(db, m); err != nil {
+		var plan *pgPlan
+		if p.dialect == auditstore.Postgres && oc == nil && !replace && len(m.secret) == 0 && stmt.SQL.Len() == 0 {
+			// A plain INSERT writes its entries itself (pgentries.go). An
+			// object's repr sees its excluded fields: only without any.
+			if plan, err = p.pgPlanOf(db, m, writtenTable(stmt)); err != nil {
+				return err
+			}
+		}
+		if stored, err = p.insertReturning(db, m, plan); err != nil {
 			return err
 		}
 	default:
@@ -135,6 +145,9 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	}
 	for i, r := range stored {
+		if r.written {
+			continue
+		}
 		key := r.keyText(m)
 		if key == "" {
 			return fmt.Errorf("auditgorm: %s: the created row's primary key is unknown after the insert; use a key the application or the database returns", m.schema.Name)
@@ -392,8 +405,10 @@ func buildCreate(stmt *gorm.Statement) {
 // insertReturning does what gorm:create does on a database with RETURNING,
 // with one difference: the statement returns every column after the ones
 // GORM asks for. GORM scans its columns into the caller's objects exactly
-// as it would; the plugin keeps the rest, the rows as stored.
-func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
+// as it would; the plugin keeps the rest, the rows as stored. With a plan
+// (PostgreSQL), the statement also writes the rows' entries, and marks
+// the rows whose entries it wrote.
+func (p *Plugin) insertReturning(db *gorm.DB, m *model, plan *pgPlan) ([]*dbRow, error) {
 	stmt := db.Statement
 	addCreateClauses(stmt)
 	var gormCols []clause.Column
@@ -403,7 +418,23 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 		}
 	}
 	ret := append(append([]clause.Column(nil), gormCols...), m.cols...)
-	if p.dialect == auditstore.Postgres {
+	var final strings.Builder
+	if plan != nil {
+		// Unique names inside the statement (GORM's columns repeat the
+		// model's); the final SELECT gives back the names GORM expects.
+		ret = ret[:0]
+		final.WriteString("SELECT ")
+		for j, c := range gormCols {
+			alias := "_ag" + strconv.Itoa(j)
+			ret = append(ret, clause.Column{Name: stmt.Quote(c.Name) + " AS " + alias, Raw: true})
+			final.WriteString("_au." + alias + " AS " + stmt.Quote(c.Name) + ", ")
+		}
+		for i, f := range m.fields {
+			alias := aliasCreated + strconv.Itoa(i)
+			ret = append(ret, clause.Column{Name: stmt.Quote(f.column) + " AS " + alias, Raw: true})
+			final.WriteString("_au." + alias + " AS " + stmt.Quote(f.column) + ", ")
+		}
+	} else if p.dialect == auditstore.Postgres {
 		ret = append(ret, clause.Column{Name: "(xmax = 0) AS " + aliasInserted, Raw: true})
 	}
 	stmt.AddClause(clause.Returning{Columns: ret})
@@ -412,14 +443,36 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 	if db.Error != nil {
 		return nil, nil
 	}
-	rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+	sqlText, vars := stmt.SQL.String(), stmt.Vars
+	if plan != nil {
+		q := pgEntrySQL{m: m, plan: plan, stmt: stmt, created: true}
+		var more []any
+		var err error
+		sqlText, more, err = q.statementWith(p, db, sqlText, len(vars), auditlog.ActionCreate, false, func(pc *pgPieces) string {
+			return final.String() + pc.safe + " AS " + aliasWritten + " FROM _au"
+		})
+		if err != nil {
+			return nil, err
+		}
+		vars = append(slices.Clip(vars), more...)
+	}
+	rows, err := stmt.ConnPool.QueryContext(stmt.Context, sqlText, vars...)
 	if err != nil {
+		if plan != nil && planError(err) {
+			p.pgPlans.forget(m, writtenTable(stmt))
+		}
 		return nil, err
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
 		return nil, err
+	}
+	if plan != nil {
+		if err := checkTypes(rows, m, plan, cols, len(gormCols)); err != nil {
+			p.pgPlans.forget(m, writtenTable(stmt))
+			return nil, err
+		}
 	}
 	sr := newSplitRows(rows, len(gormCols), cols, newRowReader(m, cols[len(gormCols):]), p.maxRows)
 	if len(gormCols) > 0 {
@@ -442,6 +495,15 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model) ([]*dbRow, error) {
 		return nil, err
 	}
 	setResult(db, int64(len(sr.out)))
+	if plan != nil && testHookSQLEntries != nil {
+		left := 0
+		for _, r := range sr.out {
+			if !r.written {
+				left++
+			}
+		}
+		testHookSQLEntries(int64(len(sr.out)), left)
+	}
 	return sr.out, nil
 }
 

@@ -88,6 +88,7 @@ type pgPiecesKey struct {
 type pgPieces struct {
 	columns string // object_pk … serialized_data of the entries' SELECT
 	where   string // which rows get an entry from SQL
+	safe    string // which rows SQL can encode
 	left    string // which rows go to the client
 }
 
@@ -338,13 +339,19 @@ type pgEntrySQL struct {
 	m    *model
 	plan *pgPlan
 	stmt *gorm.Statement
+	// created: the write is an INSERT whose RETURNING names the model's
+	// columns _ac<i> (GORM's own columns come first and may repeat them).
+	created bool
 }
 
 // ref is the reference to field i of the written rows: its old value
 // (old) or its value after the write.
 func (q pgEntrySQL) ref(i int, old bool) string {
-	if old {
+	switch {
+	case old:
 		return "_au." + aliasOld + strconv.Itoa(i)
+	case q.created:
+		return "_au." + aliasCreated + strconv.Itoa(i)
 	}
 	return "_au." + q.stmt.Quote(q.m.fields[i].column)
 }
@@ -400,9 +407,14 @@ func (q pgEntrySQL) changes(action auditlog.Action, hasOld bool) (changes, cond 
 		}
 		c, name := q.plan.cols[i], sqlQuote(f.column)
 		if !hasOld {
-			// A hard delete: every non-null value, [old, null].
+			// A create or a hard delete: every non-null value, as
+			// [null, new] or [old, null].
 			v := q.ref(i, false)
-			parts = append(parts, "CASE WHEN "+c.norm(v)+" IS NOT NULL THEN jsonb_build_object("+name+", jsonb_build_array("+c.enc(v)+", NULL)) ELSE '{}'::jsonb END")
+			pair := c.enc(v) + ", NULL"
+			if action == auditlog.ActionCreate {
+				pair = "NULL, " + c.enc(v)
+			}
+			parts = append(parts, "CASE WHEN "+c.norm(v)+" IS NOT NULL THEN jsonb_build_object("+name+", jsonb_build_array("+pair+")) ELSE '{}'::jsonb END")
 			continue
 		}
 		if action == auditlog.ActionUpdate && f.noise {
@@ -459,6 +471,7 @@ func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
 	pc := &pgPieces{
 		columns: pk + ", " + objectID + ", " + sqlQuote(q.m.schema.Name+"(") + " || " + pk + " || ')', " + changes + ", " + q.snapshot(hasOld),
 		where:   safe + " AND " + cond,
+		safe:    safe,
 		left:    "NOT " + safe,
 	}
 	q.plan.pieces.Store(key, pc)
@@ -473,6 +486,13 @@ func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
 // whose entry it left to the client, with _aleft set and that row's
 // columns.
 func (q pgEntrySQL) statement(p *Plugin, db *gorm.DB, write string, nVars int, action auditlog.Action, hasOld bool) (string, []any, error) {
+	return q.statementWith(p, db, write, nVars, action, hasOld, func(pc *pgPieces) string {
+		return "SELECT _an._an, _ax.* FROM (SELECT count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE " + pc.left + ") AS _ax ON true"
+	})
+}
+
+// statementWith is statement with the final SELECT that final returns.
+func (q pgEntrySQL) statementWith(p *Plugin, db *gorm.DB, write string, nVars int, action auditlog.Action, hasOld bool, final func(*pgPieces) string) (string, []any, error) {
 	_, additional, err := q.m.shown(p, db, reflect.Value{}, "", auditlog.ExtraFromContext(db.Statement.Context))
 	if err != nil {
 		return "", nil, err
@@ -506,8 +526,8 @@ func (q pgEntrySQL) statement(p *Plugin, db *gorm.DB, write string, nVars int, a
 	for i, typ := range []string{"text", "text", "text", "int4", "text"} {
 		b.WriteString(", " + bind(args[9+i], typ))
 	}
-	b.WriteString(" FROM _au WHERE " + pc.where + ")")
-	b.WriteString(" SELECT _an._an, _ax.* FROM (SELECT count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE " + pc.left + ") AS _ax ON true")
+	b.WriteString(" FROM _au WHERE " + pc.where + ") ")
+	b.WriteString(final(pc))
 	return b.String(), vars, nil
 }
 
@@ -533,7 +553,7 @@ func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlTex
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := checkTypes(rows, m, plan, cols); err != nil {
+	if err := checkTypes(rows, m, plan, cols, 2); err != nil {
 		p.pgPlans.forget(m, table)
 		return 0, nil, err
 	}
@@ -568,17 +588,17 @@ func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlTex
 	return n, left, nil
 }
 
-// checkTypes compares the types of the columns the write returned with
-// those the plan was made for. A column whose type changed since (an ALTER
+// checkTypes compares the types of the columns the write returned (from
+// the from-th) with those the plan was made for. A column whose type changed since (an ALTER
 // TABLE) may have been encoded otherwise than Go would: the error rolls the
 // write and its entries back, and the next write reads the catalog again.
-func checkTypes(rows *sql.Rows, m *model, plan *pgPlan, cols []string) error {
+func checkTypes(rows *sql.Rows, m *model, plan *pgPlan, cols []string, from int) error {
 	cts, err := rows.ColumnTypes()
 	if err != nil {
 		return err
 	}
 	for i, name := range cols {
-		if i < 2 {
+		if i < from {
 			continue
 		}
 		f := m.byColumn[name]

@@ -26,6 +26,8 @@ const (
 	aliasOld      = "_ao" // _ao<i>: field i of the row before the write
 	aliasNewKey   = "_nk" // _nk<i>: primary key field i after the write
 	aliasInserted = "_auditlog_inserted"
+	aliasCreated  = "_ac"       // _ac<i>: field i of a created row (pgentries.go)
+	aliasWritten  = "_awritten" // set where the statement wrote the row's entry
 )
 
 // dbRow is one row of an audited table, as column values.
@@ -37,6 +39,8 @@ type dbRow struct {
 	// inserted is set when the database said whether an upsert inserted the
 	// row (PostgreSQL's xmax = 0).
 	inserted *bool
+	// written: the statement wrote the row's entry (pgentries.go).
+	written bool
 }
 
 // rowReader turns the values of one result row into a dbRow of m. Columns
@@ -49,7 +53,7 @@ type rowReader struct {
 }
 
 type target struct {
-	set int // 0 row, 1 old row, 2 new key, 3 inserted flag, -1 skipped
+	set int // 0 row, 1 old row, 2 new key, 3 inserted flag, 4 written flag, -1 skipped
 	idx int
 }
 
@@ -63,6 +67,10 @@ func newRowReader(m *model, cols []string) *rowReader {
 		}
 		if c == aliasInserted {
 			rr.targets[i] = target{set: 3}
+			continue
+		}
+		if c == aliasWritten {
+			rr.targets[i] = target{set: 4}
 			continue
 		}
 		for _, a := range []struct {
@@ -103,6 +111,12 @@ func (rr *rowReader) read(holders []any) (*dbRow, error) {
 				return nil, err
 			}
 			r.inserted = &b
+		case 4:
+			b, err := dbBool(holders[i])
+			if err != nil {
+				return nil, err
+			}
+			r.written = b
 		}
 	}
 	if err := r.normalize(m); err != nil {
