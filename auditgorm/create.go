@@ -421,19 +421,22 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, plan *pgPlan) ([]*dbRow,
 	var final strings.Builder
 	if plan != nil {
 		// Unique names inside the statement (GORM's columns repeat the
-		// model's); the final SELECT gives back the names GORM expects.
+		// model's); the final SELECT gives back the names GORM expects,
+		// and the model's columns only of rows whose entries it left to
+		// the client.
 		ret = ret[:0]
 		final.WriteString("SELECT ")
 		for j, c := range gormCols {
 			alias := "_ag" + strconv.Itoa(j)
 			ret = append(ret, clause.Column{Name: stmt.Quote(c.Name) + " AS " + alias, Raw: true})
-			final.WriteString("_au." + alias + " AS " + stmt.Quote(c.Name) + ", ")
+			final.WriteString("_x." + alias + " AS " + stmt.Quote(c.Name) + ", ")
 		}
 		for i, f := range m.fields {
 			alias := aliasCreated + strconv.Itoa(i)
 			ret = append(ret, clause.Column{Name: stmt.Quote(f.column) + " AS " + alias, Raw: true})
-			final.WriteString("_au." + alias + " AS " + stmt.Quote(f.column) + ", ")
+			final.WriteString("CASE WHEN _x." + aliasWritten + " THEN NULL ELSE _x." + alias + " END AS " + stmt.Quote(f.column) + ", ")
 		}
+		final.WriteString("_x." + aliasWritten + " FROM (SELECT _au.*, ")
 	} else if p.dialect == auditstore.Postgres {
 		ret = append(ret, clause.Column{Name: "(xmax = 0) AS " + aliasInserted, Raw: true})
 	}
@@ -449,7 +452,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, plan *pgPlan) ([]*dbRow,
 		var more []any
 		var err error
 		sqlText, more, err = q.statementWith(p, db, sqlText, len(vars), auditlog.ActionCreate, false, func(pc *pgPieces) string {
-			return final.String() + pc.safe + " AS " + aliasWritten + " FROM _au"
+			return final.String() + pc.safe + " AS " + aliasWritten + " FROM _au) AS _x"
 		})
 		if err != nil {
 			return nil, err
