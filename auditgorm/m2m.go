@@ -266,11 +266,7 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression)
 	}
 	defer rows.Close()
 	var out []joinRow
-	holders := make([]any, len(cols))
-	dest := make([]any, len(cols))
-	for i := range dest {
-		dest[i] = &holders[i]
-	}
+	holders, dest := scanTargets(len(cols))
 	for rows.Next() {
 		clear(holders)
 		if err := rows.Scan(dest...); err != nil {

@@ -558,11 +558,7 @@ func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlTex
 		return 0, nil, err
 	}
 	rr := newRowReader(m, cols[2:])
-	holders := make([]any, len(cols))
-	dest := make([]any, len(cols))
-	for i := range dest {
-		dest[i] = &holders[i]
-	}
+	holders, dest := scanTargets(len(cols))
 	for rows.Next() {
 		clear(holders)
 		if err := rows.Scan(dest...); err != nil {

@@ -139,11 +139,7 @@ func scanRows(rows *sql.Rows, m *model, maxRows int) ([]*dbRow, error) {
 		return nil, err
 	}
 	rr := newRowReader(m, cols)
-	dest := make([]any, len(cols))
-	holders := make([]any, len(cols))
-	for i := range dest {
-		dest[i] = &holders[i]
-	}
+	holders, dest := scanTargets(len(cols))
 	var out []*dbRow
 	for rows.Next() {
 		if maxRows > 0 && len(out) == maxRows {
@@ -160,6 +156,16 @@ func scanRows(rows *sql.Rows, m *model, maxRows int) ([]*dbRow, error) {
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// scanTargets returns n value holders and the Scan destinations that fill
+// them.
+func scanTargets(n int) (holders, dest []any) {
+	holders, dest = make([]any, n), make([]any, n)
+	for i := range dest {
+		dest[i] = &holders[i]
+	}
+	return holders, dest
 }
 
 func errTooMany(m *model, maxRows int) error {
