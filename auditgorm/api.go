@@ -65,7 +65,8 @@ type Record struct {
 	Repr string
 	// Changes are stored as given; nil for none.
 	Changes auditlog.Changes
-	// Timestamp defaults to now.
+	// Timestamp defaults to now (on PostgreSQL, with the plugin installed
+	// and no Config.Now, the database's clock, as for captured writes).
 	Timestamp time.Time
 }
 
@@ -83,11 +84,12 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now
+	var e auditlog.Entry
 	if p := pluginOf(db); p != nil {
-		now = p.now
+		e = p.base(ctx, r.Model)
+	} else {
+		e = capture.Base(ctx, r.Model, time.Now())
 	}
-	e := capture.Base(ctx, r.Model, now())
 	e.Action, e.Changes = r.Action, r.Changes
 	if !r.Timestamp.IsZero() {
 		e.Timestamp = r.Timestamp.UTC().Truncate(time.Microsecond)

@@ -101,15 +101,15 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			return err
 		}
 	case returning:
-		var plan *pgPlan
-		if p.dialect == auditstore.Postgres && oc == nil && !replace && len(m.secret) == 0 && stmt.SQL.Len() == 0 {
+		var e *pgEntries
+		if oc == nil && !replace && len(m.secret) == 0 && stmt.SQL.Len() == 0 {
 			// A plain INSERT writes its entries itself (pgentries.go). An
 			// object's repr sees its excluded fields: only without any.
-			if plan, err = p.pgPlanOf(db, m, writtenTable(stmt)); err != nil {
+			if e, err = p.sqlEntries(db, m, auditlog.ActionCreate); err != nil {
 				return err
 			}
 		}
-		if stored, err = p.insertReturning(db, m, plan); err != nil {
+		if stored, err = p.insertReturning(db, m, e); err != nil {
 			return err
 		}
 	default:
@@ -405,10 +405,10 @@ func buildCreate(stmt *gorm.Statement) {
 // insertReturning does what gorm:create does on a database with RETURNING,
 // with one difference: the statement returns every column after the ones
 // GORM asks for. GORM scans its columns into the caller's objects exactly
-// as it would; the plugin keeps the rest, the rows as stored. With a plan
+// as it would; the plugin keeps the rest, the rows as stored. With e
 // (PostgreSQL), the statement also writes the rows' entries, and marks
 // the rows whose entries it wrote.
-func (p *Plugin) insertReturning(db *gorm.DB, m *model, plan *pgPlan) ([]*dbRow, error) {
+func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow, error) {
 	stmt := db.Statement
 	addCreateClauses(stmt)
 	var gormCols []clause.Column
@@ -417,14 +417,20 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, plan *pgPlan) ([]*dbRow,
 			gormCols = append(gormCols, clause.Column{Name: f.DBName})
 		}
 	}
-	ret := append(append([]clause.Column(nil), gormCols...), m.cols...)
+	plain := append(append([]clause.Column(nil), gormCols...), m.cols...)
+	if p.dialect == auditstore.Postgres {
+		plain = append(plain, clause.Column{Name: "(xmax = 0) AS " + aliasInserted, Raw: true})
+	}
+	ret := plain
+	var plan *pgPlan
 	var final strings.Builder
-	if plan != nil {
+	if e != nil {
+		plan = e.plan
 		// Unique names inside the statement (GORM's columns repeat the
 		// model's); the final SELECT gives back the names GORM expects,
 		// and the model's columns only of rows whose entries it left to
 		// the client.
-		ret = ret[:0]
+		ret = nil
 		final.WriteString("SELECT ")
 		for j, c := range gormCols {
 			alias := "_ag" + strconv.Itoa(j)
@@ -437,8 +443,6 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, plan *pgPlan) ([]*dbRow,
 			final.WriteString("CASE WHEN _x." + aliasWritten + " THEN NULL ELSE _x." + alias + " END AS " + stmt.Quote(f.column) + ", ")
 		}
 		final.WriteString("_x." + aliasWritten + " FROM (SELECT _au.*, ")
-	} else if p.dialect == auditstore.Postgres {
-		ret = append(ret, clause.Column{Name: "(xmax = 0) AS " + aliasInserted, Raw: true})
 	}
 	stmt.AddClause(clause.Returning{Columns: ret})
 	defer delete(stmt.Clauses, "RETURNING")
@@ -449,15 +453,25 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, plan *pgPlan) ([]*dbRow,
 	sqlText, vars := stmt.SQL.String(), stmt.Vars
 	if plan != nil {
 		q := pgEntrySQL{m: m, plan: plan, stmt: stmt, created: true}
-		var more []any
-		var err error
-		sqlText, more, err = q.statementWith(p, db, sqlText, len(vars), auditlog.ActionCreate, false, func(pc *pgPieces) string {
+		withEntries, more, ok := q.statementWith(e.args, sqlText, len(vars), auditlog.ActionCreate, false, func(pc *pgPieces) string {
 			return final.String() + pc.safe + " AS " + aliasWritten + " FROM _au) AS _x"
 		})
-		if err != nil {
-			return nil, err
+		if ok {
+			sqlText, vars = withEntries, append(slices.Clip(vars), more...)
+		} else {
+			// Too many bind variables for the entries' own: the INSERT
+			// alone, built again with the plain RETURNING.
+			plan = nil
+			delete(stmt.Clauses, "RETURNING")
+			stmt.AddClause(clause.Returning{Columns: plain})
+			stmt.SQL.Reset()
+			stmt.Vars = nil
+			stmt.Build(stmt.BuildClauses...)
+			if db.Error != nil {
+				return nil, nil
+			}
+			sqlText, vars = stmt.SQL.String(), stmt.Vars
 		}
-		vars = append(slices.Clip(vars), more...)
 	}
 	rows, err := stmt.ConnPool.QueryContext(stmt.Context, sqlText, vars...)
 	if err != nil {

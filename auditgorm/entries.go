@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -30,7 +31,20 @@ type writer struct {
 // named name.
 func (p *Plugin) newWriter(db *gorm.DB, m *model, name string) *writer {
 	ctx := db.Statement.Context
-	return &writer{db: db, p: p, m: m, base: capture.Base(ctx, name, p.now()), extra: auditlog.ExtraFromContext(ctx)}
+	return &writer{db: db, p: p, m: m, base: p.base(ctx, name), extra: auditlog.ExtraFromContext(ctx)}
+}
+
+// base is what ctx says about the entries of one statement, for objects
+// named name, stamped now. On PostgreSQL without a Config.Now "now" is the
+// database's clock, read by the statement that inserts the entries (after
+// the write): the clock of the entries statements write themselves
+// (pgentries.go), so that one object's entries never mix two clocks.
+func (p *Plugin) base(ctx context.Context, name string) auditlog.Entry {
+	e := capture.Base(ctx, name, p.now())
+	if p.dbClock && p.dialect == auditstore.Postgres {
+		e.Timestamp = time.Time{}
+	}
+	return e
 }
 
 // entryName is the model name entries of the statement carry: the

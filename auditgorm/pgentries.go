@@ -115,12 +115,45 @@ func (m *model) sqlEntriesModel() bool {
 	return true
 }
 
+// pgEntries is how one statement writes its own entries: the plan of its
+// model and table, and the bind values of what its entries share.
+type pgEntries struct {
+	plan *pgPlan
+	args []any // auditstore.EntryArgs of the statement's entry template
+}
+
+// maxBindVars is PostgreSQL's limit on a statement's bind variables.
+const maxBindVars = 65535
+
+// sqlEntries returns how the statement writes its own entries, or nil
+// where it does not: off (Config.SeparatePreSelect), a Config.Now (whose
+// time would be read before the write waited for its locks), a model or
+// table SQL cannot encode, or context data that does not encode (the Go
+// side then refuses the statement only if it writes an entry).
+func (p *Plugin) sqlEntries(db *gorm.DB, m *model, action auditlog.Action) (*pgEntries, error) {
+	if p.dialect != auditstore.Postgres || p.noSQLEntries || !p.fastPG || !p.dbClock || !m.sqlEntriesModel() {
+		return nil, nil
+	}
+	plan, err := p.pgPlanOf(db, m, writtenTable(db.Statement))
+	if err != nil || plan == nil {
+		return nil, err
+	}
+	_, additional, err := m.shown(p, db, reflect.Value{}, "", auditlog.ExtraFromContext(db.Statement.Context))
+	if err != nil {
+		return nil, nil
+	}
+	e := capture.Base(db.Statement.Context, m.entryName(db.Statement), p.now())
+	e.Action, e.ObjectPK, e.AdditionalData = action, "-", additional
+	args, err := auditstore.EntryArgs(auditstore.Postgres, e)
+	if err != nil {
+		return nil, nil
+	}
+	return &pgEntries{plan: plan, args: args}, nil
+}
+
 // pgPlanOf returns the plan of m's writes to table, reading the table's
 // column types from the catalog the first time, or nil.
 func (p *Plugin) pgPlanOf(db *gorm.DB, m *model, table string) (*pgPlan, error) {
-	if p.noSQLEntries || !p.fastPG || !m.sqlEntriesModel() {
-		return nil, nil
-	}
 	key := pgPlanKey{m, table}
 	if v, ok := p.pgPlans.m.Load(key); ok {
 		return v.(*pgPlan), nil
@@ -285,22 +318,22 @@ func (c pgColumn) enc(ref string) string {
 	const ts = `, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z')`
 	switch c.kind {
 	case pgUUID, pgNumeric:
-		return "to_jsonb(" + ref + "::text)"
+		return "pg_catalog.to_jsonb(" + ref + "::text)"
 	case pgFloat, pgNumericFloat:
 		if c.kind == pgNumericFloat {
-			ref = "(" + ref + ")::float8"
+			ref = numericFloat(ref)
 		}
-		return "CASE WHEN " + ref + " = 'Infinity' THEN '\"+Inf\"'::jsonb WHEN " + ref + " = '-Infinity' THEN '\"-Inf\"'::jsonb ELSE to_jsonb(" + ref + ") END"
+		return "CASE WHEN " + ref + " = 'Infinity' THEN '\"+Inf\"'::jsonb WHEN " + ref + " = '-Infinity' THEN '\"-Inf\"'::jsonb ELSE pg_catalog.to_jsonb(" + ref + ") END"
 	case pgTimestamptz:
-		return "to_jsonb(rtrim(rtrim(to_char(" + ref + " AT TIME ZONE 'UTC'" + ts
+		return "pg_catalog.to_jsonb(pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(" + ref + " AT TIME ZONE 'UTC'" + ts
 	case pgTimestamp:
-		return "to_jsonb(rtrim(rtrim(to_char(" + ref + ts
+		return "pg_catalog.to_jsonb(pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(" + ref + ts
 	case pgDate:
-		return "to_jsonb(rtrim(rtrim(to_char(" + ref + "::timestamp" + ts
+		return "pg_catalog.to_jsonb(pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(" + ref + "::timestamp" + ts
 	case pgJSONB:
 		return c.norm(ref)
 	}
-	return "to_jsonb(" + ref + ")"
+	return "pg_catalog.to_jsonb(" + ref + ")"
 }
 
 // distinct is true where a and b differ as internal/value compares them.
@@ -311,7 +344,7 @@ func (c pgColumn) distinct(a, b string) string {
 	case pgJSONB:
 		return c.norm(a) + "::text IS DISTINCT FROM " + c.norm(b) + "::text"
 	case pgNumericFloat:
-		return "(" + a + ")::float8 IS DISTINCT FROM (" + b + ")::float8"
+		return numericFloat(a) + " IS DISTINCT FROM " + numericFloat(b)
 	}
 	return a + " IS DISTINCT FROM " + b
 }
@@ -321,18 +354,42 @@ func (c pgColumn) distinct(a, b string) string {
 func (c pgColumn) inRange(ref string) string {
 	switch c.kind {
 	case pgText:
-		return "coalesce(octet_length(" + ref + ") <= " + strconv.Itoa(pgMaxText) + ", true)"
+		return "coalesce(pg_catalog.octet_length(" + ref + ") <= " + strconv.Itoa(pgMaxText) + ", true)"
 	case pgJSONB:
-		return "coalesce(octet_length(" + ref + "::text) <= " + strconv.Itoa(pgMaxText) + ", true)"
+		return "coalesce(pg_catalog.octet_length(" + ref + "::text) <= " + strconv.Itoa(pgMaxText) + ", true)"
 	case pgTimestamptz:
 		return "coalesce(" + ref + " BETWEEN '0001-01-01 00:00:00+00' AND '9999-12-31 23:59:59.999999+00', true)"
 	case pgTimestamp:
 		return "coalesce(" + ref + " BETWEEN '0001-01-01 00:00:00' AND '9999-12-31 23:59:59.999999', true)"
 	case pgDate:
 		return "coalesce(" + ref + " BETWEEN '0001-01-01' AND '9999-12-31', true)"
+	case pgFloat:
+		return floatDigits
+	case pgNumericFloat:
+		// The Go side parses the text as a float64: out of its range it
+		// records the text, or 0; SQL could not cast it.
+		return floatDigits + " AND coalesce(" + floatRange(ref) + ", true)"
 	}
 	return ""
 }
+
+// floatRange holds where a numeric value casts to float8 as Go parses it.
+func floatRange(ref string) string {
+	return "(" + ref + " = 0 OR pg_catalog.abs(" + ref + ") BETWEEN 1e-300 AND 1e300)"
+}
+
+// numericFloat is a numeric value as a float8, null out of floatRange
+// (whose rows go to the client): a CASE, because SQL may evaluate a
+// condition before the one that excludes the row.
+func numericFloat(ref string) string {
+	return "CASE WHEN " + floatRange(ref) + " THEN (" + ref + ")::float8 END"
+}
+
+// floatDigits holds where PostgreSQL writes a float8 as Go does, with the
+// fewest digits that read back exactly: with extra_float_digits above 0
+// (the default, 1). A server, role or session that sets it to 0 or below
+// rounds to 15 digits, and its rows' entries are written by the Go side.
+const floatDigits = "pg_catalog.current_setting('extra_float_digits')::int > 0"
 
 // pgEntrySQL builds the SQL parts of a statement that writes its entries.
 type pgEntrySQL struct {
@@ -359,7 +416,7 @@ func (q pgEntrySQL) ref(i int, old bool) string {
 // safe is the condition under which SQL writes a row's entry: every value
 // in the entry is in the range SQL encodes as Go does. It is never null.
 func (q pgEntrySQL) safe(hasOld bool) string {
-	ranges := []string{"coalesce(octet_length(" + q.pkText(hasOld) + ") BETWEEN 1 AND 255, false)"}
+	ranges := []string{"coalesce(pg_catalog.octet_length(" + q.pkText(hasOld) + ") BETWEEN 1 AND 255, false)"}
 	for i, c := range q.plan.cols {
 		if !c.used {
 			continue
@@ -391,7 +448,7 @@ func jsonbObject(pairs []string) string {
 	var parts []string
 	for len(pairs) > 0 {
 		n := min(len(pairs), 50)
-		parts = append(parts, "jsonb_build_object("+strings.Join(pairs[:n], ", ")+")")
+		parts = append(parts, "pg_catalog.jsonb_build_object("+strings.Join(pairs[:n], ", ")+")")
 		pairs = pairs[n:]
 	}
 	return strings.Join(parts, " || ")
@@ -414,7 +471,7 @@ func (q pgEntrySQL) changes(action auditlog.Action, hasOld bool) (changes, cond 
 			if action == auditlog.ActionCreate {
 				pair = "NULL, " + c.enc(v)
 			}
-			parts = append(parts, "CASE WHEN "+c.norm(v)+" IS NOT NULL THEN jsonb_build_object("+name+", jsonb_build_array("+pair+")) ELSE '{}'::jsonb END")
+			parts = append(parts, "CASE WHEN "+c.norm(v)+" IS NOT NULL THEN pg_catalog.jsonb_build_object("+name+", pg_catalog.jsonb_build_array("+pair+")) ELSE '{}'::jsonb END")
 			continue
 		}
 		if action == auditlog.ActionUpdate && f.noise {
@@ -423,7 +480,7 @@ func (q pgEntrySQL) changes(action auditlog.Action, hasOld bool) (changes, cond 
 		o, n := q.ref(i, true), q.ref(i, false)
 		d := c.distinct(o, n)
 		conds = append(conds, d)
-		parts = append(parts, "CASE WHEN "+d+" THEN jsonb_build_object("+name+", jsonb_build_array("+c.enc(o)+", "+c.enc(n)+")) ELSE '{}'::jsonb END")
+		parts = append(parts, "CASE WHEN "+d+" THEN pg_catalog.jsonb_build_object("+name+", pg_catalog.jsonb_build_array("+c.enc(o)+", "+c.enc(n)+")) ELSE '{}'::jsonb END")
 	}
 	changes = "'{}'::jsonb"
 	if len(parts) > 0 {
@@ -452,7 +509,7 @@ func (q pgEntrySQL) snapshot(hasOld bool) string {
 	}
 	pk := q.m.pk[0].index
 	// The key of the row after the write, as SnapshotOf names it.
-	return "jsonb_build_object('model', " + sqlQuote(q.m.t.Model) + "::text, 'pk', " + q.plan.cols[pk].enc(q.ref(pk, false)) + ", 'fields', " + jsonbObject(fields) + ")"
+	return "pg_catalog.jsonb_build_object('model', " + sqlQuote(q.m.t.Model) + "::text, 'pk', " + q.plan.cols[pk].enc(q.ref(pk, false)) + ", 'fields', " + jsonbObject(fields) + ")"
 }
 
 // pieces returns the plan's statement parts for action.
@@ -481,44 +538,35 @@ func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
 // statement returns the whole statement around write (an UPDATE or a
 // DELETE whose RETURNING names its rows' columns, and the old ones as
 // _ao<i> when hasOld, with nVars bind variables $1…$nVars) and its bind
-// values after write's. Its rows: one, the count of rows written, with no
-// row after it when SQL wrote every entry, else one row per row written
-// whose entry it left to the client, with _aleft set and that row's
-// columns.
-func (q pgEntrySQL) statement(p *Plugin, db *gorm.DB, write string, nVars int, action auditlog.Action, hasOld bool) (string, []any, error) {
-	return q.statementWith(p, db, write, nVars, action, hasOld, func(pc *pgPieces) string {
-		return "SELECT _an._an, _ax.* FROM (SELECT count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE " + pc.left + ") AS _ax ON true"
+// values after write's, or false when they would be more than PostgreSQL
+// takes. Its rows: one, the count of rows written, with no row after it
+// when SQL wrote every entry, else one row per row written whose entry it
+// left to the client, with _aleft set and that row's columns.
+func (q pgEntrySQL) statement(args []any, write string, nVars int, action auditlog.Action, hasOld bool) (string, []any, bool) {
+	return q.statementWith(args, write, nVars, action, hasOld, func(pc *pgPieces) string {
+		return "SELECT _an._an, _ax.* FROM (SELECT pg_catalog.count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE " + pc.left + ") AS _ax ON true"
 	})
 }
 
 // statementWith is statement with the final SELECT that final returns.
-func (q pgEntrySQL) statementWith(p *Plugin, db *gorm.DB, write string, nVars int, action auditlog.Action, hasOld bool, final func(*pgPieces) string) (string, []any, error) {
-	_, additional, err := q.m.shown(p, db, reflect.Value{}, "", auditlog.ExtraFromContext(db.Statement.Context))
-	if err != nil {
-		return "", nil, err
-	}
-	e := capture.Base(db.Statement.Context, q.m.entryName(db.Statement), p.now())
-	e.Action, e.ObjectPK, e.AdditionalData = action, "-", additional
-	args, err := auditstore.EntryArgs(auditstore.Postgres, e)
-	if err != nil {
-		return "", nil, err
+func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action auditlog.Action, hasOld bool, final func(*pgPieces) string) (string, []any, bool) {
+	if nVars+len(args) > maxBindVars {
+		return "", nil, false
 	}
 	pc := q.pieces(action, hasOld)
 	// The time of an entry is when the rows were written, after any wait
 	// for their locks: the database's clock, read once (an initplan, run
 	// when the first entry is inserted, after the write), so that an
 	// object's entries stay in the order of its changes under contention
-	// and the statement's entries share one time, as on the Go side,
-	// which reads its clock after the write too.
+	// and the statement's entries share one time. Entries the Go side
+	// writes on PostgreSQL take the database's clock too (auditstore), so
+	// that one object's entries never mix two clocks.
 	vars := make([]any, 0, 9)
 	bind := func(v any, typ string) string {
 		vars = append(vars, v)
 		return "$" + strconv.Itoa(nVars+len(vars)) + "::" + typ
 	}
-	ts := "(SELECT clock_timestamp())"
-	if !p.dbClock {
-		ts = bind(args[0], "timestamptz")
-	}
+	ts := "(SELECT pg_catalog.clock_timestamp())"
 	var b strings.Builder
 	b.Grow(len(write) + len(pc.columns) + 2*len(pc.where) + 400)
 	b.WriteString("WITH _au AS (" + write + "), _ae AS (INSERT INTO " + auditstore.Table + " (" + auditstore.EntryColumns + ") SELECT " + ts + ", " + bind(args[1], "int2") + ", " + bind(args[2], "text") + ", ")
@@ -528,7 +576,7 @@ func (q pgEntrySQL) statementWith(p *Plugin, db *gorm.DB, write string, nVars in
 	}
 	b.WriteString(" FROM _au WHERE " + pc.where + ") ")
 	b.WriteString(final(pc))
-	return b.String(), vars, nil
+	return b.String(), vars, true
 }
 
 // runPGEntries runs a statement built by statement and returns the count
@@ -537,7 +585,7 @@ func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlTex
 	// Logged as GORM logs the statements it runs.
 	begin := time.Now()
 	defer func() {
-		db.Logger.Trace(db.Statement.Context, begin, func() (string, int64) { return db.Dialector.Explain(sqlText, vars...), n }, err)
+		db.Logger.Trace(db.Statement.Context, begin, func() (string, int64) { return explain(db, sqlText, vars), n }, err)
 	}()
 	rows, err := db.Statement.ConnPool.QueryContext(db.Statement.Context, sqlText, vars...)
 	if err != nil {
@@ -571,6 +619,9 @@ func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlTex
 		n = c
 		if holders[1] == nil {
 			continue
+		}
+		if p.maxRows > 0 && len(left) == p.maxRows {
+			return 0, nil, errTooMany(m, p.maxRows)
 		}
 		r, err := rr.read(holders[2:])
 		if err != nil {
@@ -625,4 +676,14 @@ func planError(err error) bool {
 	}
 	c := coded.SQLState()
 	return strings.HasPrefix(c, "42") || c == "0A000"
+}
+
+// explain is a statement as GORM's logger shows it: its values filtered
+// as the logger asks (gorm.ParamsFilter, which ParameterizedQueries uses
+// to keep values out of the log), as GORM's own callbacks do.
+func explain(db *gorm.DB, sqlText string, vars []any) string {
+	if f, ok := db.Logger.(gorm.ParamsFilter); ok {
+		sqlText, vars = f.ParamsFilter(db.Statement.Context, sqlText, vars...)
+	}
+	return db.Dialector.Explain(sqlText, vars...)
 }

@@ -51,9 +51,10 @@ type Config struct {
 	// exhausting memory. Default: DefaultMaxRowsPerStatement.
 	MaxRowsPerStatement int
 	// Now gives entry timestamps. Default: time.Now, read after the write;
-	// on PostgreSQL the entries an UPDATE or DELETE writes in its own
-	// statement take the database's clock instead. Tests and data imports
-	// may set their own clock, which then stamps every entry.
+	// on PostgreSQL the database's clock, read by the statement that writes
+	// the entries. Tests and data imports may set their own clock, which
+	// then stamps every entry (and, on PostgreSQL, keeps the entries out of
+	// the write's own statement, whose locks it would be read before).
 	Now func() time.Time
 	// SeparatePreSelect makes PostgreSQL read old rows with a separate
 	// SELECT … FOR UPDATE, as the other databases do, instead of inside the

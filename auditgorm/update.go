@@ -60,20 +60,30 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 	stmt := db.Statement
 	_, userReturning := stmt.Clauses["RETURNING"]
 	if p.fastPG && p.dialect == auditstore.Postgres && !userReturning && p.oneStatement(stmt) {
-		plan, err := p.pgPlanOf(db, m, writtenTable(stmt))
-		if err != nil {
-			return err
+		var e *pgEntries
+		if newKeyExprs(m, set) == nil {
+			// Not with key changes: entries the statement leaves to the
+			// client would follow the others, where the order of key
+			// changes matters (3 → 2 after 2 → 1).
+			var err error
+			if e, err = p.sqlEntries(db, m, action); err != nil {
+				return err
+			}
 		}
 		var rows []*dbRow
-		if plan != nil {
-			rows, err = p.pgUpdateWithEntries(db, m, plan, set, action)
-		} else {
-			rows, err = p.pgUpdate(db, m, set)
+		var err error
+		ran := false
+		if e != nil {
+			if rows, ran, err = p.pgUpdateWithEntries(db, m, e, set, action); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
+		if !ran {
+			if rows, err = p.pgUpdate(db, m, set); err != nil {
+				return err
+			}
 		}
-		if plan != nil {
+		if ran {
 			// The statement wrote its entries; rows are the ones it left.
 			pairs := make([][2]*dbRow, len(rows))
 			for i, r := range rows {
@@ -455,35 +465,36 @@ func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, erro
 // pgUpdateWithEntries runs pgUpdate's UPDATE in a statement that also
 // writes its entries (pgentries.go), sets the statement's result and
 // returns the rows whose entries it left to the client.
-func (p *Plugin) pgUpdateWithEntries(db *gorm.DB, m *model, plan *pgPlan, set clause.Set, action auditlog.Action) ([]*dbRow, error) {
+func (p *Plugin) pgUpdateWithEntries(db *gorm.DB, m *model, e *pgEntries, set clause.Set, action auditlog.Action) ([]*dbRow, bool, error) {
 	// GORM builds the UPDATE and its bind variables ($1…) as it would run it.
 	sql, vars := p.pgUpdateSQL(db, m, set)
 	built := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Statement
-	return p.withEntries(db, m, plan, built.SQL.String(), built.Vars, action, true)
+	return p.withEntries(db, m, e, built.SQL.String(), built.Vars, action, true)
 }
 
 // withEntries runs write (an UPDATE or DELETE as built for PostgreSQL,
 // with its bind values) in a statement that writes its entries, sets the
 // statement's result, and returns the rows whose entries it left to the
-// client.
-func (p *Plugin) withEntries(db *gorm.DB, m *model, plan *pgPlan, write string, vars []any, action auditlog.Action, hasOld bool) ([]*dbRow, error) {
-	q := pgEntrySQL{m: m, plan: plan, stmt: db.Statement}
-	sql, more, err := q.statement(p, db, write, len(vars), action, hasOld)
-	if err != nil {
-		return nil, err
+// client. It runs nothing and returns false when the statement would take
+// more bind variables than PostgreSQL allows.
+func (p *Plugin) withEntries(db *gorm.DB, m *model, e *pgEntries, write string, vars []any, action auditlog.Action, hasOld bool) ([]*dbRow, bool, error) {
+	q := pgEntrySQL{m: m, plan: e.plan, stmt: db.Statement}
+	sql, more, ok := q.statement(e.args, write, len(vars), action, hasOld)
+	if !ok {
+		return nil, false, nil
 	}
-	n, left, err := p.runPGEntries(db, m, plan, writtenTable(db.Statement), sql, append(slices.Clip(vars), more...)...)
+	n, left, err := p.runPGEntries(db, m, e.plan, writtenTable(db.Statement), sql, append(slices.Clip(vars), more...)...)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if p.maxRows > 0 && n > int64(p.maxRows) {
-		return nil, errTooMany(m, p.maxRows)
+		return nil, true, errTooMany(m, p.maxRows)
 	}
 	setResult(db, n)
 	if testHookSQLEntries != nil {
 		testHookSQLEntries(n, len(left))
 	}
-	return left, nil
+	return left, true, nil
 }
 
 // testHookSQLEntries, set by tests, sees each statement that wrote its own
@@ -612,16 +623,17 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		stmt.AddClause(clause.Returning{Columns: m.cols})
 		defer delete(stmt.Clauses, "RETURNING")
 		stmt.Build(stmt.BuildClauses...)
-		if p.dialect == auditstore.Postgres {
-			plan, err := p.pgPlanOf(db, m, writtenTable(stmt))
-			if err != nil {
+		e, err := p.sqlEntries(db, m, auditlog.ActionDelete)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			// The statement writes the entries; old are the rows it left.
+			var ran bool
+			if old, ran, err = p.withEntries(db, m, e, stmt.SQL.String(), stmt.Vars, auditlog.ActionDelete, false); err != nil {
 				return err
 			}
-			if plan != nil {
-				// The statement writes the entries; old are the rows it left.
-				if old, err = p.withEntries(db, m, plan, stmt.SQL.String(), stmt.Vars, auditlog.ActionDelete, false); err != nil {
-					return err
-				}
+			if ran {
 				break
 			}
 		}

@@ -12,7 +12,7 @@ import (
 // in array order: one statement text for every batch size (one prepared
 // statement), fourteen bind variables, and every value parsed once.
 const pgArrayInsertSQL = "INSERT INTO " + Table + " (" + insertColumns + ")" +
-	` SELECT u.t, u.a, u.m, u.pk, u.id, u.r, u.c, u.s, u.ad, u.ai, u.an, u.ra, u.rp, u.cid
+	` SELECT coalesce(u.t, ` + dbNow + `), u.a, u.m, u.pk, u.id, u.r, u.c, u.s, u.ad, u.ai, u.an, u.ra, u.rp, u.cid
 FROM unnest($1::timestamptz[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[],
  $10::text[], $11::text[], $12::text[], $13::integer[], $14::text[])
  WITH ORDINALITY AS u(t, a, m, pk, id, r, c, s, ad, ai, an, ra, rp, cid, ord)
@@ -21,7 +21,7 @@ ORDER BY u.ord`
 // pgArrays are the columns of a batch of entries, as arrays. A nil pointer
 // is NULL.
 type pgArrays struct {
-	ts                       []time.Time
+	ts                       []*time.Time
 	action                   []int16
 	model, pk, repr          []string
 	id                       []*int64
@@ -43,7 +43,7 @@ func strPtr(s string) *string {
 func encodeArrays(entries []auditlog.Entry, now time.Time) (*pgArrays, int, error) {
 	n := len(entries)
 	a := &pgArrays{
-		ts: make([]time.Time, 0, n), action: make([]int16, 0, n), model: make([]string, 0, n), pk: make([]string, 0, n),
+		ts: make([]*time.Time, 0, n), action: make([]int16, 0, n), model: make([]string, 0, n), pk: make([]string, 0, n),
 		repr: make([]string, 0, n), id: make([]*int64, 0, n), changes: make([]*string, 0, n), serialized: make([]*string, 0, n),
 		add: make([]*string, 0, n), actorID: make([]*string, 0, n), actorName: make([]*string, 0, n), addr: make([]*string, 0, n),
 		port: make([]*int32, 0, n), cid: make([]*string, 0, n),
@@ -58,7 +58,11 @@ func encodeArrays(entries []auditlog.Entry, now time.Time) (*pgArrays, int, erro
 			return nil, 0, err
 		}
 		e := r.e
-		a.ts = append(a.ts, r.ts.(time.Time))
+		var ts *time.Time
+		if t, ok := r.ts.(time.Time); ok {
+			ts = &t
+		}
+		a.ts = append(a.ts, ts)
 		a.action = append(a.action, int16(e.Action))
 		a.model = append(a.model, e.Model)
 		a.pk = append(a.pk, e.ObjectPK)

@@ -130,3 +130,63 @@ func shorten(e auditlog.Entry) auditlog.Entry {
 	}
 	return e
 }
+
+// TestPostgresZeroTimestampIsTheDatabasesClock inserts entries without a
+// timestamp on PostgreSQL, one and several (as arrays, or as VALUES with a
+// driver that takes no slices): each gets the database's clock at the
+// start of its statement.
+func TestPostgresZeroTimestampIsTheDatabasesClock(t *testing.T) {
+	if !strings.Contains(strings.Join(testdb.Names(), ","), "postgres") {
+		t.Skip("no PostgreSQL")
+	}
+	_, dsn := testdb.OpenWithDSN(t, "postgres")
+	for _, c := range []struct{ name, driver string }{{"pgx", "pgx"}, {"no_slices", "auditstore-test-pgx-no-slices"}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := sql.Open(c.driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			s, _ := auditstore.New(db, auditstore.Postgres)
+			model := "clock_" + c.name
+			clock := func() time.Time {
+				var at time.Time
+				if err := db.QueryRowContext(ctx, "SELECT clock_timestamp()").Scan(&at); err != nil {
+					t.Fatal(err)
+				}
+				return at
+			}
+			for _, n := range []int{1, 3} {
+				before := clock()
+				es := make([]auditlog.Entry, n)
+				for i := range es {
+					es[i] = auditlog.Entry{Action: auditlog.ActionUpdate, Model: model, ObjectPK: fmt.Sprint(n, i), ObjectRepr: "r"}
+				}
+				if err := s.Insert(ctx, es); err != nil {
+					t.Fatal(err)
+				}
+				after := clock()
+				var got []time.Time
+				err := s.Each(ctx, auditstore.Filter{Model: model}, func(e auditlog.Entry) error {
+					if strings.HasPrefix(e.ObjectPK, fmt.Sprint(n)) {
+						got = append(got, e.Timestamp)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != n {
+					t.Fatalf("%d entries: read %d", n, len(got))
+				}
+				for _, g := range got {
+					if g.Before(before) || g.After(after) || !g.Equal(got[0]) {
+						t.Errorf("%d entries: timestamps %v, want one time between %v and %v", n, got, before, after)
+						break
+					}
+				}
+			}
+		})
+	}
+}

@@ -105,7 +105,8 @@ const columnsPerEntry = 14
 // Insert writes entries with as few multi-row INSERT statements as the
 // database's bind-variable limit allows, through the store's connection (a
 // transaction, to commit them with the change they record). Entries whose
-// Timestamp is zero get the current time.
+// Timestamp is zero get the current time: on PostgreSQL the database's, at
+// the start of the inserting statement; elsewhere the application's.
 func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -187,7 +188,7 @@ func jsonInsertSQL(d Dialect) string {
 	const cols = "INSERT INTO " + Table + " (" + insertColumns + ") "
 	switch d {
 	case Postgres:
-		return cols + `SELECT (e.d->>'t')::timestamptz, (e.d->>'a')::smallint, e.d->>'m', e.d->>'pk', (e.d->>'id')::bigint, e.d->>'r',
+		return cols + `SELECT coalesce((e.d->>'t')::timestamptz, ` + dbNow + `), (e.d->>'a')::smallint, e.d->>'m', e.d->>'pk', (e.d->>'id')::bigint, e.d->>'r',
  (e.d->>'c')::jsonb, (e.d->>'s')::jsonb, (e.d->>'ad')::jsonb, e.d->>'ai', e.d->>'an', e.d->>'ra', (e.d->>'rp')::integer, e.d->>'cid'
 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(d, ord)
 ORDER BY e.ord`
@@ -234,10 +235,12 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"t":`...)
-		b = appendJSONString(b, r.timeText)
-		b = append(b, `,"a":`...)
+		b = append(b, `{"a":`...)
 		b = strconv.AppendInt(b, int64(r.e.Action), 10)
+		if r.timeText != "" {
+			b = append(b, `,"t":`...)
+			b = appendJSONString(b, r.timeText)
+		}
 		b = append(b, `,"m":`...)
 		b = appendJSONString(b, r.e.Model)
 		b = append(b, `,"pk":`...)
@@ -282,11 +285,16 @@ func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, err
 	if err := validateEntry(e); err != nil {
 		return encodedEntry{}, err
 	}
-	ts := e.Timestamp
-	if ts.IsZero() {
-		ts = now
+	var r encodedEntry
+	switch ts := e.Timestamp; {
+	case ts.IsZero() && d == Postgres:
+		// The database's clock (dbNow), as the statement runs.
+		r = encodedEntry{e: e}
+	case ts.IsZero():
+		r = encodedEntry{e: e, ts: encodeTime(d, now)}
+	default:
+		r = encodedEntry{e: e, ts: encodeTime(d, ts)}
 	}
-	r := encodedEntry{e: e, ts: encodeTime(d, ts)}
 	switch t := r.ts.(type) {
 	case string:
 		r.timeText = t
@@ -302,6 +310,13 @@ func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, err
 	}
 	return r, nil
 }
+
+// dbNow is the time PostgreSQL gives an entry inserted without one: the
+// start of the statement that inserts it, on the database's clock. Every
+// entry of one statement shares it, and an entry inserted after the write
+// it records (under that write's row locks) is later than the entries of
+// the writes before.
+const dbNow = "pg_catalog.statement_timestamp()"
 
 // EntryArgs returns the bind values of one entry, in the order of
 // EntryColumns, validated and encoded exactly as Insert writes them (the
@@ -359,6 +374,12 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []
 				b.WriteByte(',')
 			}
 			n++
+			if c == 0 && d == Postgres {
+				b.WriteString("coalesce(")
+				d.placeholder(&b, n)
+				b.WriteString("::timestamptz, " + dbNow + ")")
+				continue
+			}
 			d.placeholder(&b, n)
 		}
 		b.WriteByte(')')
