@@ -24,7 +24,12 @@ require (
 	gorm.io/plugin/optimisticlock v1.1.3
 )
 
-require github.com/glebarez/go-sqlite v1.21.2
+require (
+	github.com/glebarez/go-sqlite v1.21.2
+	github.com/transparency-dev/formats v0.1.1 // the C2SP checkpoint of the sealed tree (auditseal)
+	github.com/transparency-dev/merkle v0.0.2 // RFC 6962 tree roots and proofs, a second implementation, in verification
+	golang.org/x/mod v0.37.0 // Merkle tree storage (sumdb/tlog) and signed notes (sumdb/note) for auditseal
+)
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect

@@ -32,7 +32,10 @@ type migration struct {
 // few entries have is found by reading the whole table. It is CREATE INDEX
 // IF NOT EXISTS, so that an index built by hand beforehand (CREATE INDEX
 // CONCURRENTLY on a large PostgreSQL table) is kept; MySQL has no such
-// clause, and applyMigrations skips an index that exists.
+// clause, and applyMigrations skips an index that exists. Version 3 adds
+// the tables of the Merkle tree that seals the entries (package auditseal):
+// its leaves, its stored hashes, its signed checkpoints and the sealer's
+// position.
 //
 //go:embed migrations/*/*.sql
 var migrationFiles embed.FS
@@ -42,6 +45,7 @@ var migrationFiles embed.FS
 var migrationNames = []string{
 	"create auditlog_entries",
 	"index entries by action",
+	"create seal tables",
 }
 
 // migrations are read once, when the package is initialised: the files are

@@ -74,6 +74,10 @@ func ValidTimestamp(t time.Time) bool {
 
 // decodeTime reads a timestamp column. On MySQL the wall clock the driver
 // returns is UTC whatever zone it was parsed in.
+// DecodeTime reads an entry timestamp as the dialect's driver returns it,
+// as a UTC time.
+func DecodeTime(d Dialect, v any) (time.Time, error) { return decodeTime(d, v) }
+
 func decodeTime(d Dialect, v any) (time.Time, error) {
 	switch t := v.(type) {
 	case time.Time:

@@ -1,0 +1,488 @@
+package auditseal
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// The sealer's tables (auditstore's migration 3).
+const (
+	leavesTable      = "auditlog_seal_leaves"
+	hashesTable      = "auditlog_seal_hashes"
+	checkpointsTable = "auditlog_seal_checkpoints"
+	stateTable       = "auditlog_seal_state"
+)
+
+// Defaults of a Sealer.
+const (
+	DefaultGapWait  = 10 * time.Minute
+	DefaultSweepFor = 24 * time.Hour
+	DefaultBatch    = 10_000
+)
+
+// A Sealer appends committed entries to the tree, a round at a time.
+//
+// Entry ids are taken when an entry is inserted, not when it commits: on
+// PostgreSQL and MariaDB a transaction that commits late leaves a lower id
+// visible after higher ones, and a transaction that rolls back leaves its
+// ids missing forever. The sealer appends entries in the order it first
+// sees them committed and records each leaf's entry id, so a late entry is
+// simply a later leaf. It keeps the ids missing below the highest sealed
+// one as gaps, looks for late entries in them every round, and keeps
+// its position (the lowest id it cannot yet account for) at the first gap
+// younger than GapWait; an older gap counts as rolled back and no longer
+// holds the position, but is still looked into for SweepFor. An entry
+// that commits later still is reported by Verify as unsealed inside the
+// sealed range.
+type Sealer struct {
+	db     *sql.DB
+	d      auditstore.Dialect
+	signer note.Signer
+	origin string
+
+	// GapWait is how long a missing id holds the sealer's position: keep
+	// it above the longest transaction that writes entries.
+	GapWait time.Duration
+	// SweepFor is how long a missing id is looked into for a late entry.
+	SweepFor time.Duration
+	// Batch bounds the new entries one round appends.
+	Batch int
+	// Now is the sealer's clock, for the age of gaps. Default: time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	gaps     []gap // ascending, disjoint; nil until read from the database
+	lastSize int64 // the tree's size after this sealer's last round
+}
+
+// gap is a range of missing entry ids, first seen at seen.
+type gap struct {
+	from, to int64
+	seen     time.Time
+}
+
+// New returns a sealer of the entries in db, signing checkpoints of the
+// log named origin with signer.
+func New(db *sql.DB, d auditstore.Dialect, signer note.Signer, origin string) (*Sealer, error) {
+	if signer == nil {
+		return nil, errors.New("auditseal: no signer")
+	}
+	if origin == "" || strings.ContainsAny(origin, "\n") {
+		return nil, fmt.Errorf("auditseal: origin %q must be one non-empty line", origin)
+	}
+	return &Sealer{db: db, d: d, signer: signer, origin: origin, GapWait: DefaultGapWait, SweepFor: DefaultSweepFor, Batch: DefaultBatch, Now: time.Now}, nil
+}
+
+// RoundResult says what one round did.
+type RoundResult struct {
+	Sealed int   // entries appended
+	Size   int64 // leaves in the tree after the round
+	Next   int64 // the sealer's position: the lowest entry id not accounted for
+}
+
+// Round appends the entries committed since the last round, in one
+// transaction that several sealers of one database take in turn, and
+// signs a checkpoint when the tree grew.
+func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("auditseal: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	q := queries{tx: tx, d: s.d}
+	next, err := q.lockState(ctx)
+	if err != nil {
+		return res, err
+	}
+	size, hi, err := q.treeSize(ctx)
+	if err != nil {
+		return res, err
+	}
+	hi = max(hi, next-1)
+	now := s.Now()
+	if s.gaps == nil || size != s.lastSize {
+		// First round, or another sealer appended since: the gaps are
+		// read again from the leaves.
+		if s.gaps, err = q.gapsBetween(ctx, next, hi, now); err != nil {
+			return res, err
+		}
+	}
+	// Late entries in the gaps, then the new ones above the highest id
+	// sealed, appended in id order.
+	var found []*rawEntry
+	for _, g := range s.gaps {
+		es, err := q.entries(ctx, "id BETWEEN "+q.ph(1)+" AND "+q.ph(2), 0, g.from, g.to)
+		if err != nil {
+			return res, err
+		}
+		found = append(found, es...)
+	}
+	fresh, err := q.entries(ctx, "id > "+q.ph(1), s.batch(), hi)
+	if err != nil {
+		return res, err
+	}
+	found = append(found, fresh...)
+	slices.SortFunc(found, func(a, b *rawEntry) int { return cmpInt(a.id, b.id) })
+	hr := &hashReader{q: q, ctx: ctx, overlay: map[int64]tlog.Hash{}}
+	for _, e := range found {
+		data, err := leafData(s.d, e)
+		if err != nil {
+			return res, err
+		}
+		if err := q.appendLeaf(ctx, hr, size, e.id, data); err != nil {
+			return res, err
+		}
+		size++
+	}
+	// The gaps after this round: what is still missing of the old ones,
+	// and the new ones between the new entries.
+	ids := make([]int64, len(found))
+	for i, e := range found {
+		ids[i] = e.id
+	}
+	newHi := hi
+	if len(fresh) > 0 {
+		newHi = fresh[len(fresh)-1].id
+	}
+	s.gaps = nextGaps(s.gaps, ids, hi, newHi, now, s.SweepFor)
+	next = newHi + 1
+	for _, g := range s.gaps {
+		if now.Sub(g.seen) < s.GapWait {
+			next = g.from
+			break
+		}
+	}
+	if err := q.setNext(ctx, next); err != nil {
+		return res, err
+	}
+	if len(found) > 0 {
+		if err := q.checkpoint(ctx, hr, size, s.origin, s.signer); err != nil {
+			return res, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		s.gaps = nil // read again from the database
+		return res, fmt.Errorf("auditseal: commit: %w", err)
+	}
+	s.lastSize = size
+	return RoundResult{Sealed: len(found), Size: size, Next: next}, nil
+}
+
+// Run seals a round every interval until ctx ends, and reports each
+// round's error to onError (nil: they are returned).
+func (s *Sealer) Run(ctx context.Context, interval time.Duration, onError func(error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Round(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if onError == nil {
+				return err
+			}
+			onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Sealer) batch() int {
+	if s.Batch <= 0 {
+		return DefaultBatch
+	}
+	return s.Batch
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// nextGaps returns the gaps after a round that found the ids in ids (in
+// order): the old gaps without the ids found in them, and the ranges
+// missing between hi (the highest id sealed before) and newHi, first seen
+// now. Gaps seen longer than sweepFor ago are dropped.
+func nextGaps(old []gap, ids []int64, hi, newHi int64, now time.Time, sweepFor time.Duration) []gap {
+	var out []gap
+	split := func(g gap) {
+		from := g.from
+		for _, id := range ids {
+			if id < from || id > g.to {
+				continue
+			}
+			if id > from {
+				out = append(out, gap{from, id - 1, g.seen})
+			}
+			from = id + 1
+		}
+		if from <= g.to {
+			out = append(out, gap{from, g.to, g.seen})
+		}
+	}
+	for _, g := range old {
+		if now.Sub(g.seen) <= sweepFor {
+			split(g)
+		}
+	}
+	if newHi > hi {
+		split(gap{hi + 1, newHi, now})
+	}
+	slices.SortFunc(out, func(a, b gap) int { return cmpInt(a.from, b.from) })
+	return out
+}
+
+// queries are the sealer's statements in one transaction.
+type queries struct {
+	tx *sql.Tx
+	d  auditstore.Dialect
+}
+
+func (q queries) ph(n int) string {
+	if q.d == auditstore.Postgres {
+		return fmt.Sprintf("$%d", n)
+	}
+	return "?"
+}
+
+// lockState takes the sealer's lock (the state row, written first: a row
+// lock on PostgreSQL and MariaDB, the write lock on SQLite) and returns
+// its position.
+func (q queries) lockState(ctx context.Context) (int64, error) {
+	res, err := q.tx.ExecContext(ctx, "UPDATE "+stateTable+" SET next_id = next_id WHERE id = 1")
+	if err != nil {
+		return 0, fmt.Errorf("auditseal: lock the sealer's state (is the database migrated?): %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		// MySQL counts only changed rows: read before inserting.
+		var next int64
+		err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next)
+		switch {
+		case err == nil:
+			return next, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
+		}
+		if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+stateTable+" (id, next_id) VALUES (1, 0)"); err != nil {
+			return 0, fmt.Errorf("auditseal: create the sealer's state: %w", err)
+		}
+		return 0, nil
+	}
+	var next int64
+	if err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next); err != nil {
+		return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
+	}
+	return next, nil
+}
+
+func (q queries) setNext(ctx context.Context, next int64) error {
+	if _, err := q.tx.ExecContext(ctx, "UPDATE "+stateTable+" SET next_id = "+q.ph(1)+" WHERE id = 1", next); err != nil {
+		return fmt.Errorf("auditseal: save the sealer's position: %w", err)
+	}
+	return nil
+}
+
+// treeSize returns the number of leaves and the highest entry id sealed
+// (-1 for none).
+func (q queries) treeSize(ctx context.Context) (size, hi int64, err error) {
+	err = q.tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(leaf_index), -1) + 1, COALESCE(MAX(entry_id), -1) FROM "+leavesTable).Scan(&size, &hi)
+	if err != nil {
+		return 0, 0, fmt.Errorf("auditseal: read the tree's size: %w", err)
+	}
+	return size, hi, nil
+}
+
+// gapsBetween returns the ids between from and to that no leaf names, as
+// gaps first seen now: the sealer's gaps when it starts.
+func (q queries) gapsBetween(ctx context.Context, from, to int64, now time.Time) ([]gap, error) {
+	gaps := []gap{}
+	if from > to {
+		return gaps, nil
+	}
+	rows, err := q.tx.QueryContext(ctx, "SELECT entry_id FROM "+leavesTable+" WHERE entry_id BETWEEN "+q.ph(1)+" AND "+q.ph(2)+" ORDER BY entry_id", from, to)
+	if err != nil {
+		return nil, fmt.Errorf("auditseal: read sealed ids: %w", err)
+	}
+	defer rows.Close()
+	cur := from
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		if id > cur {
+			gaps = append(gaps, gap{cur, id - 1, now})
+		}
+		cur = id + 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if cur <= to {
+		gaps = append(gaps, gap{cur, to, now})
+	}
+	return gaps, nil
+}
+
+// entries reads the committed entries that match cond, in id order, at
+// most limit (0: all).
+func (q queries) entries(ctx context.Context, cond string, limit int, args ...any) ([]*rawEntry, error) {
+	sqlText := "SELECT " + entryColumns + " FROM " + auditstore.Table + " WHERE " + cond + " ORDER BY id"
+	if limit > 0 {
+		sqlText += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := q.tx.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return nil, fmt.Errorf("auditseal: read entries: %w", err)
+	}
+	defer rows.Close()
+	var out []*rawEntry
+	for rows.Next() {
+		e := &rawEntry{}
+		if err := rows.Scan(e.dest()...); err != nil {
+			return nil, fmt.Errorf("auditseal: read entries: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// appendLeaf appends the leaf of entry id at index n with its stored
+// hashes.
+func (q queries) appendLeaf(ctx context.Context, hr *hashReader, n, id int64, data []byte) error {
+	hashes, err := tlog.StoredHashes(n, data, hr)
+	if err != nil {
+		return fmt.Errorf("auditseal: hash leaf %d: %w", n, err)
+	}
+	base := tlog.StoredHashIndex(0, n)
+	for i, h := range hashes {
+		if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+hashesTable+" (idx, hash) VALUES ("+q.ph(1)+", "+q.ph(2)+")", base+int64(i), h[:]); err != nil {
+			return fmt.Errorf("auditseal: store hash %d: %w", base+int64(i), err)
+		}
+		hr.overlay[base+int64(i)] = h
+	}
+	leaf := LeafHash(data)
+	if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+leavesTable+" (leaf_index, entry_id, leaf_hash) VALUES ("+q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+")", n, id, leaf[:]); err != nil {
+		return fmt.Errorf("auditseal: store leaf %d (entry %d): %w", n, id, err)
+	}
+	return nil
+}
+
+// checkpoint signs and stores the checkpoint of the tree of size leaves.
+func (q queries) checkpoint(ctx context.Context, hr *hashReader, size int64, origin string, signer note.Signer) error {
+	root, err := tlog.TreeHash(size, hr)
+	if err != nil {
+		return fmt.Errorf("auditseal: tree hash: %w", err)
+	}
+	body := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
+	if err != nil {
+		return fmt.Errorf("auditseal: sign checkpoint: %w", err)
+	}
+	if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (size, note) VALUES ("+q.ph(1)+", "+q.ph(2)+")", size, string(signed)); err != nil {
+		return fmt.Errorf("auditseal: store checkpoint %d: %w", size, err)
+	}
+	return nil
+}
+
+// hashReader reads stored hashes: this round's from memory, the rest from
+// the database.
+type hashReader struct {
+	q       queries
+	ctx     context.Context
+	overlay map[int64]tlog.Hash
+}
+
+func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing []int64
+	for i, idx := range indexes {
+		if h, ok := r.overlay[idx]; ok {
+			out[i] = h
+			continue
+		}
+		missing = append(missing, idx)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := readHashes(r.ctx, r.q.tx, r.q.d, missing)
+	if err != nil {
+		return nil, err
+	}
+	for i, idx := range indexes {
+		if _, ok := r.overlay[idx]; ok {
+			continue
+		}
+		h, ok := got[idx]
+		if !ok {
+			return nil, fmt.Errorf("auditseal: stored hash %d is missing", idx)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// querier is what reads hashes: a transaction or the database.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readHashes reads stored hashes by index.
+func readHashes(ctx context.Context, db querier, d auditstore.Dialect, indexes []int64) (map[int64]tlog.Hash, error) {
+	q := queries{d: d}
+	var b strings.Builder
+	args := make([]any, len(indexes))
+	for i, idx := range indexes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(q.ph(i + 1))
+		args[i] = idx
+	}
+	rows, err := db.QueryContext(ctx, "SELECT idx, hash FROM "+hashesTable+" WHERE idx IN ("+b.String()+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]tlog.Hash, len(indexes))
+	for rows.Next() {
+		var idx int64
+		var raw []byte
+		if err := rows.Scan(&idx, &raw); err != nil {
+			return nil, err
+		}
+		if len(raw) != tlog.HashSize {
+			return nil, fmt.Errorf("auditseal: stored hash %d has %d bytes", idx, len(raw))
+		}
+		out[idx] = tlog.Hash(raw)
+	}
+	return out, rows.Err()
+}

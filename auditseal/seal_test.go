@@ -1,0 +1,356 @@
+package auditseal_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditseal"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+const origin = "example.com/audit-test"
+
+// keys returns a signer and its verifier.
+func keys(t *testing.T, name string) (note.Signer, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v
+}
+
+// fixture is one database with a sealer.
+type fixture struct {
+	db     *sql.DB
+	d      auditstore.Dialect
+	sealer *auditseal.Sealer
+	v      note.Verifier
+	clock  *clock
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func open(t *testing.T, gdb *gorm.DB) *fixture {
+	t.Helper()
+	db, err := gdb.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := auditstore.ParseDialect(gdb.Dialector.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, v := keys(t, "auditlog-test")
+	s, err := auditseal.New(db, d, signer, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	s.Now, s.GapWait = c.Now, time.Minute
+	return &fixture{db: db, d: d, sealer: s, v: v, clock: c}
+}
+
+func (f *fixture) round(t *testing.T) auditseal.RoundResult {
+	t.Helper()
+	r, err := f.sealer.Round(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) verify(t *testing.T, trusted ...[]byte) auditseal.Report {
+	t.Helper()
+	rep, err := auditseal.Verify(context.Background(), f.db, f.d, auditseal.VerifyOptions{Origin: origin, Verifier: f.v, Trusted: trusted, GapWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// insert writes n entries for model in one transaction of tx (nil: its
+// own) and returns their ids.
+func (f *fixture) insert(t *testing.T, tx *sql.Tx, model string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	var s *auditstore.Store
+	var err error
+	if tx != nil {
+		s, err = auditstore.New(tx, f.d)
+	} else {
+		s, err = auditstore.New(f.db, f.d)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := make([]auditlog.Entry, n)
+	for i := range es {
+		ch, _ := auditlog.NewChange(i, i+1)
+		es[i] = auditlog.Entry{Timestamp: time.Now(), Action: auditlog.ActionUpdate, Model: model, ObjectPK: fmt.Sprint(i), ObjectRepr: fmt.Sprintf("%s %d", model, i),
+			Changes: auditlog.Changes{"n": ch}, ActorName: "alice"}
+	}
+	if err := s.Insert(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sealedOnce checks that every committed entry is sealed exactly once.
+func (f *fixture) sealedOnce(t *testing.T) {
+	t.Helper()
+	ids := func(q string) []int64 {
+		rows, err := f.db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, id)
+		}
+		return out
+	}
+	entries := ids("SELECT id FROM auditlog_entries ORDER BY id")
+	sealed := ids("SELECT entry_id FROM auditlog_seal_leaves ORDER BY entry_id")
+	if !slices.Equal(entries, sealed) {
+		t.Fatalf("%d entries, %d sealed: %v, %v", len(entries), len(sealed), short(entries), short(sealed))
+	}
+}
+
+func short(ids []int64) []int64 {
+	if len(ids) > 20 {
+		return ids[:20]
+	}
+	return ids
+}
+
+// TestSealEveryCommittedEntryOnce writes entries with concurrent writers,
+// a transaction held open across sealing rounds and one rolled back, and
+// checks that every committed entry is sealed exactly once, that the
+// rolled-back ids stop holding the sealer's position after GapWait, and
+// that the log verifies.
+func TestSealEveryCommittedEntryOnce(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		ctx := context.Background()
+		concurrent := f.d != auditstore.SQLite // one writer at a time there
+		var held, rolled *sql.Tx
+		if concurrent {
+			var err error
+			if held, err = f.db.BeginTx(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			f.insert(t, held, "held", 3)
+			if rolled, err = f.db.BeginTx(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			f.insert(t, rolled, "rolled", 2)
+		}
+		writers := 1
+		if concurrent {
+			writers = 4
+		}
+		for round := 0; round < 4; round++ {
+			var wg sync.WaitGroup
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 5; i++ {
+						f.insert(t, nil, fmt.Sprintf("w%d", w), 1+i%3)
+					}
+				}()
+			}
+			wg.Wait()
+			r := f.round(t)
+			if concurrent && r.Next > 1 {
+				// The held transaction's ids are missing below sealed ones.
+				var minHeld int64
+				if err := held.QueryRow("SELECT MIN(id) FROM auditlog_entries WHERE model = 'held'").Scan(&minHeld); err != nil {
+					t.Fatal(err)
+				}
+				if r.Next > minHeld {
+					t.Fatalf("round %d: position %d passed the held transaction's id %d", round, r.Next, minHeld)
+				}
+			}
+			f.clock.add(10 * time.Second)
+		}
+		if concurrent {
+			if err := rolled.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			if err := held.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.insert(t, nil, "after", 2)
+		r := f.round(t)
+		f.sealedOnce(t)
+		if rep := f.verify(t); !rep.OK() || rep.Unsealed != 0 {
+			t.Fatalf("verify: %+v", rep)
+		}
+		if concurrent {
+			// The rolled-back ids hold the position until GapWait passes.
+			var maxID int64
+			if err := f.db.QueryRow("SELECT MAX(id) FROM auditlog_entries").Scan(&maxID); err != nil {
+				t.Fatal(err)
+			}
+			if r.Next > maxID {
+				t.Fatalf("position %d passed the rolled-back ids before GapWait", r.Next)
+			}
+			f.clock.add(2 * time.Minute)
+			if r = f.round(t); r.Next != maxID+1 {
+				t.Fatalf("after GapWait the position is %d, want %d", r.Next, maxID+1)
+			}
+		}
+		if rep := f.verify(t); !rep.OK() {
+			t.Fatalf("verify: %+v", rep)
+		}
+	})
+}
+
+// TestVerifyFindsTampering seals a log, tampers with it one way at a
+// time, and checks that Verify names what was done.
+func TestVerifyFindsTampering(t *testing.T) {
+	type tamper struct {
+		name string
+		do   func(t *testing.T, f *fixture, trusted []byte) [][]byte // returns the trusted checkpoints to verify with
+		want []string                                                // in the problems' text
+	}
+	exec := func(t *testing.T, f *fixture, q string, args ...any) {
+		t.Helper()
+		if _, err := f.db.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ph := func(f *fixture, n int) string {
+		if f.d == auditstore.Postgres {
+			return fmt.Sprintf("$%d", n)
+		}
+		return "?"
+	}
+	tampers := []tamper{
+		{"one byte of changes", func(t *testing.T, f *fixture, _ []byte) [][]byte {
+			exec(t, f, `UPDATE auditlog_entries SET changes = `+ph(f, 1)+` WHERE id = 3`, `{"n":[2,4]}`)
+			return nil
+		}, []string{"entry modified: entry 3"}},
+		{"actor name", func(t *testing.T, f *fixture, _ []byte) [][]byte {
+			exec(t, f, `UPDATE auditlog_entries SET actor_name = 'mallory' WHERE id = 4`)
+			return nil
+		}, []string{"entry modified: entry 4"}},
+		{"deleted entry", func(t *testing.T, f *fixture, _ []byte) [][]byte {
+			exec(t, f, `DELETE FROM auditlog_entries WHERE id = 5`)
+			return nil
+		}, []string{"entry deleted: entry 5"}},
+		{"forged entry with an old timestamp", func(t *testing.T, f *fixture, _ []byte) [][]byte {
+			s, _ := auditstore.New(f.db, f.d)
+			if err := s.Insert(context.Background(), []auditlog.Entry{{Timestamp: time.Now().Add(-time.Hour), Action: auditlog.ActionDelete, Model: "m", ObjectPK: "1", ObjectRepr: "m 1"}}); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, []string{"entry not sealed: entry 11", "more than 1m0s before the newest sealed entry"}},
+		{"swapped ids", func(t *testing.T, f *fixture, _ []byte) [][]byte {
+			exec(t, f, `UPDATE auditlog_entries SET id = 1000 WHERE id = 2`)
+			exec(t, f, `UPDATE auditlog_entries SET id = 2 WHERE id = 6`)
+			exec(t, f, `UPDATE auditlog_entries SET id = 6 WHERE id = 1000`)
+			return nil
+		}, []string{"entry modified: entry 2", "entry modified: entry 6"}},
+		{"leaf rewritten with the entry", func(t *testing.T, f *fixture, _ []byte) [][]byte {
+			// Whoever edits an entry and recomputes its leaf hash still
+			// cannot sign the root.
+			exec(t, f, `UPDATE auditlog_entries SET object_repr = 'forged' WHERE id = 7`)
+			exec(t, f, `UPDATE auditlog_seal_leaves SET leaf_hash = (SELECT leaf_hash FROM (SELECT leaf_hash FROM auditlog_seal_leaves WHERE entry_id = 8) x) WHERE entry_id = 7`)
+			return nil
+		}, []string{"entry modified: entry 7", "checkpoint mismatch"}},
+		{"newest entries and checkpoints deleted", func(t *testing.T, f *fixture, trusted []byte) [][]byte {
+			exec(t, f, `DELETE FROM auditlog_seal_checkpoints WHERE size > 5`)
+			exec(t, f, `DELETE FROM auditlog_seal_leaves WHERE leaf_index >= 5`)
+			exec(t, f, `DELETE FROM auditlog_seal_hashes`)
+			exec(t, f, `DELETE FROM auditlog_entries WHERE id > 5`)
+			exec(t, f, `UPDATE auditlog_seal_state SET next_id = 6`)
+			return [][]byte{trusted}
+		}, []string{"checkpoint missing: checkpoint of size 10"}},
+		{"checkpoint signed by another key", func(t *testing.T, f *fixture, _ []byte) [][]byte {
+			other, _ := keys(t, "auditlog-test")
+			var text string
+			if err := f.db.QueryRow(`SELECT note FROM auditlog_seal_checkpoints WHERE size = 10`).Scan(&text); err != nil {
+				t.Fatal(err)
+			}
+			body := text[:strings.Index(text, "\n\n")+1]
+			forged, err := note.Sign(&note.Note{Text: body}, other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exec(t, f, `UPDATE auditlog_seal_checkpoints SET note = `+ph(f, 1)+` WHERE size = 10`, string(forged))
+			return nil
+		}, []string{"checkpoint invalid: checkpoint of size 10"}},
+	}
+	for _, tc := range tampers {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+				f := open(t, gdb)
+				f.insert(t, nil, "a", 5) // ids 1-5: one checkpoint of size 5
+				f.round(t)
+				f.insert(t, nil, "b", 5) // ids 6-10
+				f.round(t)
+				var trusted string
+				if err := f.db.QueryRow(`SELECT note FROM auditlog_seal_checkpoints WHERE size = 10`).Scan(&trusted); err != nil {
+					t.Fatal(err)
+				}
+				if rep := f.verify(t, []byte(trusted)); !rep.OK() || rep.Leaves != 10 || rep.Checkpoints != 2 {
+					t.Fatalf("before tampering: %+v", rep)
+				}
+				rep := f.verify(t, tc.do(t, f, []byte(trusted))...)
+				var got []string
+				for _, p := range rep.Problems {
+					got = append(got, p.String())
+				}
+				text := strings.Join(got, "\n")
+				for _, w := range tc.want {
+					if !strings.Contains(text, w) {
+						t.Errorf("problems:\n%s\nwant one with %q", text, w)
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,269 @@
+package auditseal
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// ProblemKind says what Verify found wrong.
+type ProblemKind string
+
+// The problems Verify reports. Each is evidence of tampering (or of a
+// sealer that lost an entry), and makes Report.OK false.
+const (
+	EntryModified      ProblemKind = "entry modified"      // its leaf no longer matches it
+	EntryDeleted       ProblemKind = "entry deleted"       // a leaf names an entry that is gone
+	EntryInserted      ProblemKind = "entry not sealed"    // an entry inside the sealed range that no leaf names
+	LeafMissing        ProblemKind = "leaf missing"        // the leaves skip an index
+	CheckpointForged   ProblemKind = "checkpoint invalid"  // bad signature, origin or text
+	CheckpointMismatch ProblemKind = "checkpoint mismatch" // the leaves do not give its root
+	CheckpointMissing  ProblemKind = "checkpoint missing"  // a trusted checkpoint is beyond the log
+)
+
+// Problem is one thing Verify found wrong.
+type Problem struct {
+	Kind       ProblemKind
+	EntryID    int64 // the entry concerned, or 0
+	Leaf       int64 // the leaf concerned, or -1
+	Checkpoint int64 // the tree size of the checkpoint concerned, or 0
+	Detail     string
+}
+
+func (p Problem) String() string {
+	var b bytes.Buffer
+	b.WriteString(string(p.Kind))
+	if p.EntryID != 0 {
+		fmt.Fprintf(&b, ": entry %d", p.EntryID)
+	}
+	if p.Leaf >= 0 {
+		fmt.Fprintf(&b, " (leaf %d)", p.Leaf)
+	}
+	if p.Checkpoint != 0 {
+		fmt.Fprintf(&b, ": checkpoint of size %d", p.Checkpoint)
+	}
+	if p.Detail != "" {
+		b.WriteString(": " + p.Detail)
+	}
+	return b.String()
+}
+
+// Report is what Verify found.
+type Report struct {
+	Leaves      int64 // leaves checked
+	Checkpoints int   // checkpoints checked
+	Latest      int64 // size of the latest valid checkpoint
+	// Unsealed counts the entries the sealer has not reached yet (above
+	// its position), and Oldest is the time of the oldest of them.
+	Unsealed int64
+	Oldest   time.Time
+	Problems []Problem
+}
+
+// OK reports whether nothing was found wrong.
+func (r Report) OK() bool { return len(r.Problems) == 0 }
+
+// VerifyOptions are Verify's inputs besides the database.
+type VerifyOptions struct {
+	Origin   string
+	Verifier note.Verifier
+	// Trusted are checkpoints kept outside the database (a file, a
+	// witness): each must be consistent with the leaves, so a log cut back
+	// together with its checkpoints table is caught.
+	Trusted [][]byte
+	// GapWait is the sealer's (default DefaultGapWait): an unsealed entry
+	// dated more than GapWait before the newest sealed one cannot be a late
+	// commit of a transaction shorter than that, and is reported as
+	// inserted.
+	GapWait time.Duration
+}
+
+// Verify recomputes every sealed leaf from the entries table and the tree
+// from the leaves, and checks every checkpoint: its signature and origin,
+// and that the leaves give its root (so each checkpoint is consistent with
+// every earlier one). It reads the log once, in leaf order, in constant
+// memory.
+func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptions) (Report, error) {
+	rep := Report{}
+	type cp struct {
+		size int64
+		root []byte
+	}
+	var cps []cp
+	load := func(size int64, text []byte, trusted bool) {
+		c, _, _, err := log.ParseCheckpoint(text, o.Origin, o.Verifier)
+		switch {
+		case err != nil:
+			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Checkpoint: size, Detail: err.Error()})
+		case size >= 0 && int64(c.Size) != size:
+			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Checkpoint: size, Detail: fmt.Sprintf("it is stored as size %d but signs size %d", size, c.Size)})
+		default:
+			cps = append(cps, cp{int64(c.Size), c.Hash})
+			if !trusted {
+				rep.Checkpoints++
+				rep.Latest = max(rep.Latest, int64(c.Size))
+			}
+		}
+	}
+	rows, err := db.QueryContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size")
+	if err != nil {
+		return rep, fmt.Errorf("auditseal: read checkpoints: %w", err)
+	}
+	for rows.Next() {
+		var size int64
+		var text string
+		if err := rows.Scan(&size, &text); err != nil {
+			rows.Close()
+			return rep, err
+		}
+		load(size, []byte(text), false)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return rep, err
+	}
+	for _, t := range o.Trusted {
+		load(-1, t, true)
+	}
+	roots := map[int64][][]byte{}
+	for _, c := range cps {
+		roots[c.size] = append(roots[c.size], c.root)
+	}
+
+	// The leaves, in order, with the entries they name.
+	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	tree := rf.NewEmptyRange(0)
+	check := func(size int64) error {
+		if len(roots[size]) == 0 {
+			return nil
+		}
+		var got []byte
+		if size == 0 {
+			got = rfc6962.DefaultHasher.EmptyRoot()
+		} else {
+			var err error
+			if got, err = tree.GetRootHash(nil); err != nil {
+				return err
+			}
+		}
+		for _, want := range roots[size] {
+			if !bytes.Equal(got, want) {
+				rep.Problems = append(rep.Problems, Problem{Kind: CheckpointMismatch, Leaf: -1, Checkpoint: size, Detail: "the leaves give another root"})
+			}
+		}
+		delete(roots, size)
+		return nil
+	}
+	if err := check(0); err != nil {
+		return rep, err
+	}
+	var newest time.Time // the newest sealed entry's time
+	lrows, err := db.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, e."+joinColumns()+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
+	if err != nil {
+		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
+	}
+	defer lrows.Close()
+	for lrows.Next() {
+		var (
+			index, entryID int64
+			stored         []byte
+			e              rawEntry
+			id             sql.NullInt64
+		)
+		dest := append([]any{&index, &entryID, &stored}, e.dest()...)
+		dest[3] = &id
+		if err := lrows.Scan(dest...); err != nil {
+			return rep, fmt.Errorf("auditseal: read leaves: %w", err)
+		}
+		if index != rep.Leaves {
+			// The leaves skip an index: the tree cannot be rebuilt past it.
+			rep.Problems = append(rep.Problems, Problem{Kind: LeafMissing, Leaf: rep.Leaves})
+			return rep, nil
+		}
+		switch {
+		case !id.Valid:
+			rep.Problems = append(rep.Problems, Problem{Kind: EntryDeleted, EntryID: entryID, Leaf: index})
+		default:
+			e.id = id.Int64
+			data, err := leafData(d, &e)
+			if err != nil {
+				rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index, Detail: err.Error()})
+				break
+			}
+			if h := LeafHash(data); !bytes.Equal(h[:], stored) {
+				rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index})
+			}
+		}
+		if id.Valid {
+			if t, err := auditstore.DecodeTime(d, e.ts); err == nil && t.After(newest) {
+				newest = t
+			}
+		}
+		if err := tree.Append(stored, nil); err != nil {
+			return rep, err
+		}
+		rep.Leaves++
+		if err := check(rep.Leaves); err != nil {
+			return rep, err
+		}
+	}
+	if err := lrows.Err(); err != nil {
+		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
+	}
+	for size := range roots {
+		rep.Problems = append(rep.Problems, Problem{Kind: CheckpointMissing, Leaf: -1, Checkpoint: size, Detail: fmt.Sprintf("the log has %d leaves", rep.Leaves)})
+	}
+
+	// Entries no leaf names: inside the sealed range, or not reached yet.
+	gapWait := o.GapWait
+	if gapWait <= 0 {
+		gapWait = DefaultGapWait
+	}
+	var next int64
+	if err := db.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next); err != nil && err != sql.ErrNoRows {
+		return rep, fmt.Errorf("auditseal: read the sealer's position: %w", err)
+	}
+	urows, err := db.QueryContext(ctx, "SELECT e.id, e.timestamp FROM "+auditstore.Table+" e WHERE NOT EXISTS (SELECT 1 FROM "+leavesTable+" l WHERE l.entry_id = e.id) ORDER BY e.id")
+	if err != nil {
+		return rep, fmt.Errorf("auditseal: read unsealed entries: %w", err)
+	}
+	defer urows.Close()
+	for urows.Next() {
+		var id int64
+		var ts any
+		if err := urows.Scan(&id, &ts); err != nil {
+			return rep, err
+		}
+		t, err := auditstore.DecodeTime(d, ts)
+		if err != nil {
+			return rep, err
+		}
+		switch {
+		case id < next:
+			rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: id, Leaf: -1, Detail: fmt.Sprintf("its id is below the sealer's position %d", next)})
+		case !newest.IsZero() && t.Before(newest.Add(-gapWait)):
+			rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: id, Leaf: -1,
+				Detail: fmt.Sprintf("dated %s, more than %s before the newest sealed entry (%s)", t.Format(time.RFC3339), gapWait, newest.Format(time.RFC3339))})
+		default:
+			rep.Unsealed++
+			if rep.Oldest.IsZero() || t.Before(rep.Oldest) {
+				rep.Oldest = t
+			}
+		}
+	}
+	return rep, urows.Err()
+}
+
+// joinColumns are entryColumns qualified by the entries' alias e.
+func joinColumns() string {
+	return "id, e.timestamp, e.action, e.model, e.object_pk, e.object_id, e.object_repr, e.changes, e.serialized_data, e.additional_data, e.actor_id, e.actor_name, e.remote_addr, e.remote_port, e.cid"
+}

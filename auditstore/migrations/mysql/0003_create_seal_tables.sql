@@ -1,0 +1,20 @@
+CREATE TABLE auditlog_seal_leaves (
+	leaf_index BIGINT NOT NULL PRIMARY KEY,
+	entry_id BIGINT NOT NULL UNIQUE,
+	leaf_hash BINARY(32) NOT NULL
+) ENGINE=InnoDB;
+
+CREATE TABLE auditlog_seal_hashes (
+	idx BIGINT NOT NULL PRIMARY KEY,
+	hash BINARY(32) NOT NULL
+) ENGINE=InnoDB;
+
+CREATE TABLE auditlog_seal_checkpoints (
+	size BIGINT NOT NULL PRIMARY KEY,
+	note TEXT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+CREATE TABLE auditlog_seal_state (
+	id INTEGER NOT NULL PRIMARY KEY,
+	next_id BIGINT NOT NULL
+) ENGINE=InnoDB;
