@@ -146,7 +146,7 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	if env.StderrTerminal {
 		progress = func(done int64) { bar(env.progressWriter(), done, n) }
 	}
-	res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, MaxID: maxID, BatchSize: *batch, Progress: progress})
+	res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, MaxID: maxID, BatchSize: *batch, Progress: progress, Reason: "auditlog flush: " + what})
 	if env.StderrTerminal {
 		fmt.Fprintln(env.Stderr)
 	}

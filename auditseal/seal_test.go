@@ -354,3 +354,50 @@ func TestVerifyFindsTampering(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushKeepsTheLogVerifiable flushes sealed entries: Verify lists them
+// as pruned by that flush, not as deleted, while an entry deleted by hand
+// beside it is still reported.
+func TestFlushKeepsTheLogVerifiable(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		ctx := context.Background()
+		s, _ := auditstore.New(f.db, f.d)
+		old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		var es []auditlog.Entry
+		for i := range 6 {
+			ts := time.Now()
+			if i < 4 {
+				ts = old.Add(time.Duration(i) * time.Hour)
+			}
+			es = append(es, auditlog.Entry{Timestamp: ts, Action: auditlog.ActionCreate, Model: "m", ObjectPK: fmt.Sprint(i), ObjectRepr: "x"})
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		f.round(t)
+		res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: auditstore.Filter{Until: old.Add(3 * time.Hour)}, BatchSize: 2, Reason: "test flush"})
+		if err != nil || res.Deleted != 3 {
+			t.Fatalf("flush: %+v, %v", res, err)
+		}
+		rep := f.verify(t)
+		if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].By != "test flush" || rep.Pruned[0].Leaves != 3 {
+			t.Fatalf("after the flush: %+v", rep)
+		}
+		if _, err := f.db.Exec("DELETE FROM auditlog_entries WHERE id = 5"); err != nil {
+			t.Fatal(err)
+		}
+		rep = f.verify(t)
+		if len(rep.Problems) != 1 || rep.Problems[0].Kind != auditseal.EntryDeleted || rep.Problems[0].EntryID != 5 {
+			t.Fatalf("an entry deleted by hand: %+v", rep.Problems)
+		}
+		// Emptying the table prunes what it deletes, not what was gone.
+		if err := s.Truncate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rep = f.verify(t)
+		if len(rep.Problems) != 1 || rep.Problems[0].EntryID != 5 || len(rep.Pruned) != 2 || rep.Pruned[1].By != "truncate" || rep.Pruned[1].Leaves != 2 {
+			t.Fatalf("after truncate: %+v", rep)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -66,7 +67,18 @@ type Report struct {
 	// its position), and Oldest is the time of the oldest of them.
 	Unsealed int64
 	Oldest   time.Time
+	// Pruned lists the sealed entries a flush deleted, by flush: their
+	// leaves still verify.
+	Pruned   []Pruned
 	Problems []Problem
+}
+
+// Pruned are the leaves whose entries one flush deleted.
+type Pruned struct {
+	By                  string    // the flush, as it described itself
+	At                  time.Time // when
+	Leaves              int64
+	FirstLeaf, LastLeaf int64
 }
 
 // OK reports whether nothing was found wrong.
@@ -167,7 +179,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		return rep, err
 	}
 	var newest time.Time // the newest sealed entry's time
-	lrows, err := db.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, e."+joinColumns()+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
+	lrows, err := db.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
@@ -176,11 +188,13 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		var (
 			index, entryID int64
 			stored         []byte
+			prunedAt       sql.NullInt64
+			prunedBy       sql.NullString
 			e              rawEntry
 			id             sql.NullInt64
 		)
-		dest := append([]any{&index, &entryID, &stored}, e.dest()...)
-		dest[3] = &id
+		dest := append([]any{&index, &entryID, &stored, &prunedAt, &prunedBy}, e.dest()...)
+		dest[5] = &id
 		if err := lrows.Scan(dest...); err != nil {
 			return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 		}
@@ -190,6 +204,15 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			return rep, nil
 		}
 		switch {
+		case !id.Valid && prunedAt.Valid:
+			at := time.UnixMicro(prunedAt.Int64).UTC()
+			i := slices.IndexFunc(rep.Pruned, func(p Pruned) bool { return p.By == prunedBy.String && p.At.Equal(at) })
+			if i < 0 {
+				rep.Pruned = append(rep.Pruned, Pruned{By: prunedBy.String, At: at, FirstLeaf: index})
+				i = len(rep.Pruned) - 1
+			}
+			rep.Pruned[i].Leaves++
+			rep.Pruned[i].LastLeaf = index
 		case !id.Valid:
 			rep.Problems = append(rep.Problems, Problem{Kind: EntryDeleted, EntryID: entryID, Leaf: index})
 		default:

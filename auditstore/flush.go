@@ -77,6 +77,9 @@ type FlushOptions struct {
 	BatchSize int
 	// Progress, if set, is called after each batch with the total so far.
 	Progress func(deleted int64)
+	// Reason is what a sealed log records as having pruned the entries
+	// (package auditseal): "flush" by default. It is cut to 255 bytes.
+	Reason string
 }
 
 // DefaultFlushBatch is the default number of entries per DELETE.
@@ -108,6 +111,11 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 	}
 	if o.MaxID != 0 {
 		q.where = append(q.where, "id <= "+q.arg(o.MaxID))
+	}
+	if sealed, err := s.sealed(ctx); err != nil {
+		return res, err
+	} else if sealed {
+		return s.flushSealed(ctx, o, q, batch)
 	}
 	var stmt string
 	// Oldest first, along the (…, timestamp, id) indexes.
@@ -150,6 +158,19 @@ func (s *Store) Truncate(ctx context.Context) error {
 	stmt := "TRUNCATE TABLE " + Table
 	if s.dialect == SQLite {
 		stmt = "DELETE FROM " + Table
+	}
+	if sealed, err := s.sealed(ctx); err != nil {
+		return err
+	} else if sealed {
+		// Every sealed entry is pruned, recorded before the table is
+		// emptied (MySQL's TRUNCATE commits on its own).
+		var b strings.Builder
+		b.WriteString("UPDATE auditlog_seal_leaves SET pruned_at = ")
+		s.dialect.placeholder(&b, 1)
+		b.WriteString(", pruned_by = 'truncate' WHERE pruned_at IS NULL AND entry_id IN (SELECT id FROM " + Table + ")")
+		if _, err := s.db.ExecContext(ctx, b.String(), time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("auditstore: truncate: record the pruned leaves: %w", err)
+		}
 	}
 	if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("auditstore: truncate: %w", err)
@@ -201,4 +222,120 @@ func (s *Store) EachWith(ctx context.Context, f Filter, o EachOptions, fn func(a
 		}
 		page.Cursor = res.Next
 	}
+}
+
+// sealed reports whether the database has the sealer's tables (migration
+// 3): a flush then records, in the same transaction as each delete, which
+// sealed entries it pruned, so that auditseal.Verify tells them from
+// entries deleted by hand.
+func (s *Store) sealed(ctx context.Context) (bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT version FROM auditlog_migrations WHERE version = 3")
+	if err != nil {
+		// No migrations table: a schema made by hand, without the sealer.
+		return false, nil
+	}
+	defer rows.Close()
+	found := rows.Next()
+	return found, rows.Err()
+}
+
+// flushSealed is Flush on a database with the sealer's tables: each batch
+// reads its ids, marks their leaves pruned and deletes them, in one
+// transaction.
+func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder, batch int) (FlushResult, error) {
+	var res FlushResult
+	reason := o.Reason
+	if reason == "" {
+		reason = "flush"
+	}
+	reason = clip(reason)
+	at := time.Now().UnixMicro() // one time for the whole flush
+	sel := "SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch)
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("auditstore: flush stopped after %d entries: %w", res.Deleted, err)
+		}
+		start := time.Now()
+		var n int64
+		err := s.inTx(ctx, func(tx DBTX) error {
+			rows, err := tx.QueryContext(ctx, sel, q.args...)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(ids) == 0 {
+				return err
+			}
+			var in strings.Builder
+			for i := range ids {
+				if i > 0 {
+					in.WriteString(", ")
+				}
+				s.dialect.placeholder(&in, i+3)
+			}
+			var mark strings.Builder
+			mark.WriteString("UPDATE auditlog_seal_leaves SET pruned_at = ")
+			s.dialect.placeholder(&mark, 1)
+			mark.WriteString(", pruned_by = ")
+			s.dialect.placeholder(&mark, 2)
+			mark.WriteString(" WHERE entry_id IN (" + in.String() + ")")
+			if _, err := tx.ExecContext(ctx, mark.String(), append([]any{at, reason}, ids...)...); err != nil {
+				return err
+			}
+			in.Reset()
+			for i := range ids {
+				if i > 0 {
+					in.WriteString(", ")
+				}
+				s.dialect.placeholder(&in, i+1)
+			}
+			r, err := tx.ExecContext(ctx, "DELETE FROM "+Table+" WHERE id IN ("+in.String()+")", ids...)
+			if err != nil {
+				return err
+			}
+			n, err = r.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("auditstore: flush failed after %d entries: %w", res.Deleted, err)
+		}
+		res.LongestBatch = max(res.LongestBatch, time.Since(start))
+		res.Deleted += n
+		if o.Progress != nil && n > 0 {
+			o.Progress(res.Deleted)
+		}
+		if n < int64(batch) {
+			return res, nil
+		}
+	}
+}
+
+// inTx runs fn in a transaction of its own where the store's connection
+// can begin one, else (a transaction already) on it.
+func (s *Store) inTx(ctx context.Context, fn func(DBTX) error) error {
+	type beginner interface {
+		BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+	}
+	b, ok := s.db.(beginner)
+	if !ok {
+		return fn(s.db)
+	}
+	tx, err := b.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }

@@ -1,7 +1,9 @@
 CREATE TABLE auditlog_seal_leaves (
 	leaf_index BIGINT NOT NULL PRIMARY KEY,
 	entry_id BIGINT NOT NULL UNIQUE,
-	leaf_hash BINARY(32) NOT NULL
+	leaf_hash BINARY(32) NOT NULL,
+	pruned_at BIGINT,
+	pruned_by VARCHAR(255)
 ) ENGINE=InnoDB;
 
 CREATE TABLE auditlog_seal_hashes (

@@ -1,7 +1,9 @@
 CREATE TABLE auditlog_seal_leaves (
 	leaf_index BIGINT PRIMARY KEY,
 	entry_id BIGINT NOT NULL UNIQUE,
-	leaf_hash BYTEA NOT NULL
+	leaf_hash BYTEA NOT NULL,
+	pruned_at BIGINT,
+	pruned_by VARCHAR(255)
 );
 
 CREATE TABLE auditlog_seal_hashes (
