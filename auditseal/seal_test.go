@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -398,6 +400,54 @@ func TestFlushKeepsTheLogVerifiable(t *testing.T) {
 		rep = f.verify(t)
 		if len(rep.Problems) != 1 || rep.Problems[0].EntryID != 5 || len(rep.Pruned) != 2 || rep.Pruned[1].By != "truncate" || rep.Pruned[1].Leaves != 2 {
 			t.Fatalf("after truncate: %+v", rep)
+		}
+	})
+}
+
+// TestProveAndCheckProof proves each entry against the latest checkpoint,
+// checks the proofs with the public key alone (through JSON, as an
+// auditor gets them), and refuses a proof of an altered entry or checked
+// with another key.
+func TestProveAndCheckProof(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		ctx := context.Background()
+		f.insert(t, nil, "a", 3)
+		f.round(t)
+		f.insert(t, nil, "b", 4)
+		if _, err := auditseal.Prove(ctx, f.db, f.d, 5); !errors.Is(err, auditseal.ErrNotSealed) {
+			t.Fatalf("proof of an unsealed entry: %v", err)
+		}
+		f.round(t)
+		for id := int64(1); id <= 7; id++ {
+			p, err := auditseal.Prove(ctx, f.db, f.d, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := json.Marshal(p)
+			var back auditseal.Proof
+			if err := json.Unmarshal(raw, &back); err != nil {
+				t.Fatal(err)
+			}
+			if err := auditseal.CheckProof(back, origin, f.v); err != nil {
+				t.Fatalf("entry %d: %v", id, err)
+			}
+			altered := back
+			altered.Leaf = json.RawMessage(strings.Replace(string(back.Leaf), `"alice"`, `"mallory"`, 1))
+			if err := auditseal.CheckProof(altered, origin, f.v); err == nil {
+				t.Fatalf("entry %d: a proof of an altered entry checks", id)
+			}
+			_, other := keys(t, "auditlog-test")
+			if err := auditseal.CheckProof(back, origin, other); err == nil {
+				t.Fatalf("entry %d: a proof checks with another key", id)
+			}
+		}
+		// An entry edited after sealing has no proof.
+		if _, err := f.db.Exec("UPDATE auditlog_entries SET actor_name = 'mallory' WHERE id = 2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auditseal.Prove(ctx, f.db, f.d, 2); err == nil {
+			t.Fatal("a proof of an edited entry")
 		}
 	})
 }

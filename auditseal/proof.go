@@ -1,0 +1,124 @@
+package auditseal
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// Proof proves that one entry is in the log: its leaf (the entry, as
+// leafData encodes it), the leaf's index, the hashes that lead from it to
+// the root of a checkpoint's tree, and that signed checkpoint. It needs
+// nothing else to be checked: hand it, with the public key, to an auditor.
+type Proof struct {
+	Leaf       json.RawMessage `json:"leaf"`
+	Index      int64           `json:"index"`
+	Size       int64           `json:"size"`
+	Hashes     [][]byte        `json:"hashes"`
+	Checkpoint string          `json:"checkpoint"`
+}
+
+// ErrNotSealed is returned by Prove for an entry no checkpoint covers yet.
+var ErrNotSealed = errors.New("auditseal: the entry is not sealed in a checkpoint yet")
+
+// Prove returns the inclusion proof of entry id against the latest
+// checkpoint.
+func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Proof, error) {
+	q := queries{d: d}
+	var p Proof
+	err := db.QueryRowContext(ctx, "SELECT leaf_index FROM "+leavesTable+" WHERE entry_id = "+q.ph(1), id).Scan(&p.Index)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("%w: no leaf names entry %d", ErrNotSealed, id)
+	}
+	if err != nil {
+		return p, fmt.Errorf("auditseal: find entry %d's leaf: %w", id, err)
+	}
+	err = db.QueryRowContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 1").Scan(&p.Size, &p.Checkpoint)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && p.Index >= p.Size {
+		return p, fmt.Errorf("%w: entry %d is leaf %d, the latest checkpoint covers %d", ErrNotSealed, id, p.Index, p.Size)
+	}
+	if err != nil {
+		return p, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
+	}
+	var e rawEntry
+	err = db.QueryRowContext(ctx, "SELECT "+entryColumns+" FROM "+auditstore.Table+" WHERE id = "+q.ph(1), id).Scan(e.dest()...)
+	if err != nil {
+		return p, fmt.Errorf("auditseal: read entry %d: %w", id, err)
+	}
+	if p.Leaf, err = leafData(d, &e); err != nil {
+		return p, err
+	}
+	r := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		got, err := readHashes(ctx, db, d, indexes)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]tlog.Hash, len(indexes))
+		for i, idx := range indexes {
+			h, ok := got[idx]
+			if !ok {
+				return nil, fmt.Errorf("auditseal: stored hash %d is missing", idx)
+			}
+			out[i] = h
+		}
+		return out, nil
+	})
+	hashes, err := tlog.ProveRecord(p.Size, p.Index, r)
+	if err != nil {
+		return p, fmt.Errorf("auditseal: prove leaf %d: %w", p.Index, err)
+	}
+	for _, h := range hashes {
+		p.Hashes = append(p.Hashes, h[:])
+	}
+	// The stored entry must be the one sealed, or the proof proves nothing.
+	if err := CheckProof(p, "", nil); err != nil {
+		return p, fmt.Errorf("auditseal: entry %d does not match its sealed leaf (verify the log): %w", id, err)
+	}
+	return p, nil
+}
+
+// CheckProof checks an inclusion proof with no database: the checkpoint's
+// signature (by verifier, for the log named origin), and that the leaf,
+// at its index, leads to the checkpoint's root. With a nil verifier only
+// the path to the root is checked.
+func CheckProof(p Proof, origin string, verifier note.Verifier) error {
+	var root []byte
+	if verifier != nil {
+		c, _, _, err := log.ParseCheckpoint([]byte(p.Checkpoint), origin, verifier)
+		if err != nil {
+			return fmt.Errorf("auditseal: the proof's checkpoint: %w", err)
+		}
+		if int64(c.Size) != p.Size {
+			return fmt.Errorf("auditseal: the proof is for a tree of %d leaves, its checkpoint signs %d", p.Size, c.Size)
+		}
+		root = c.Hash
+	} else {
+		var c log.Checkpoint
+		if _, err := c.Unmarshal([]byte(p.Checkpoint)); err != nil {
+			return fmt.Errorf("auditseal: the proof's checkpoint: %w", err)
+		}
+		root = c.Hash
+	}
+	if len(root) != tlog.HashSize {
+		return fmt.Errorf("auditseal: the checkpoint's root has %d bytes", len(root))
+	}
+	proof := make(tlog.RecordProof, len(p.Hashes))
+	for i, h := range p.Hashes {
+		if len(h) != tlog.HashSize {
+			return fmt.Errorf("auditseal: proof hash %d has %d bytes", i, len(h))
+		}
+		proof[i] = tlog.Hash(h)
+	}
+	if err := tlog.CheckRecord(proof, p.Size, tlog.Hash(root), p.Index, LeafHash(p.Leaf)); err != nil {
+		return fmt.Errorf("auditseal: the entry is not leaf %d of the checkpoint's tree: %w", p.Index, err)
+	}
+	return nil
+}
