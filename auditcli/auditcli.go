@@ -68,6 +68,11 @@ func commands() []command {
 		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
 		{"history", "--db DSN MODEL KEY", "print an object's history", runHistory},
+		{"seal-key", sealKeyArgs, "make the key pair that signs the sealed log", runSealKey},
+		{"seal", sealArgs, "append committed entries to the sealed log and sign checkpoints", runSeal},
+		{"verify", verifyArgs, "check that no sealed entry or checkpoint was changed", runVerify},
+		{"prove", proveArgs, "print an entry's inclusion proof", runProve},
+		{"verify-proof", verifyProofArgs, "check an inclusion proof with the public key alone", runVerifyProof},
 	}
 }
 
@@ -79,8 +84,8 @@ func usageError(format string, a ...any) error { return errUsage{fmt.Errorf(form
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "auditlog: an audit trail for Go applications\n\nUsage:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  auditlog %-8s %s\n", c.name, c.args)
-		fmt.Fprintf(w, "  %-17s %s\n", "", c.summary)
+		fmt.Fprintf(w, "  auditlog %-12s %s\n", c.name, c.args)
+		fmt.Fprintf(w, "  %-21s %s\n", "", c.summary)
 	}
 	fmt.Fprintf(w, "\n--db takes sqlite:PATH (or a file path, or a file: URI), postgres://user@host:5432/db\n(or host=… user=… dbname=…), or mysql://user:pass@host:3306/db (or user:pass@tcp(host:3306)/db).\nPasswords are never shown.\nRun auditlog COMMAND -h for a command's flags.\n")
 }

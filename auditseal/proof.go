@@ -3,7 +3,6 @@ package auditseal
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,11 +14,12 @@ import (
 )
 
 // Proof proves that one entry is in the log: its leaf (the entry, as
-// leafData encodes it), the leaf's index, the hashes that lead from it to
-// the root of a checkpoint's tree, and that signed checkpoint. It needs
-// nothing else to be checked: hand it, with the public key, to an auditor.
+// leafData encodes it: a JSON array, kept as text because its exact bytes
+// are hashed), the leaf's index, the hashes that lead from it to the root
+// of a checkpoint's tree, and that signed checkpoint. It needs nothing
+// else to be checked: hand it, with the public key, to an auditor.
 type Proof struct {
-	Leaf       json.RawMessage `json:"leaf"`
+	Leaf       string          `json:"leaf"`
 	Index      int64           `json:"index"`
 	Size       int64           `json:"size"`
 	Hashes     [][]byte        `json:"hashes"`
@@ -53,9 +53,11 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 	if err != nil {
 		return p, fmt.Errorf("auditseal: read entry %d: %w", id, err)
 	}
-	if p.Leaf, err = leafData(d, &e); err != nil {
+	leaf, err := leafData(d, &e)
+	if err != nil {
 		return p, err
 	}
+	p.Leaf = string(leaf)
 	r := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		got, err := readHashes(ctx, db, d, indexes)
 		if err != nil {
@@ -117,7 +119,7 @@ func CheckProof(p Proof, origin string, verifier note.Verifier) error {
 		}
 		proof[i] = tlog.Hash(h)
 	}
-	if err := tlog.CheckRecord(proof, p.Size, tlog.Hash(root), p.Index, LeafHash(p.Leaf)); err != nil {
+	if err := tlog.CheckRecord(proof, p.Size, tlog.Hash(root), p.Index, LeafHash([]byte(p.Leaf))); err != nil {
 		return fmt.Errorf("auditseal: the entry is not leaf %d of the checkpoint's tree: %w", p.Index, err)
 	}
 	return nil

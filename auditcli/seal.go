@@ -1,0 +1,275 @@
+package auditcli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/go-auditlog/auditlog/auditseal"
+)
+
+// The commands of the sealed log (package auditseal).
+
+const (
+	sealKeyArgs     = "--name NAME --out FILE"
+	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m]"
+	verifyArgs      = "--db DSN --pubkey KEY|FILE [--checkpoint FILE]..."
+	proveArgs       = "--db DSN ENTRY_ID"
+	verifyProofArgs = "--pubkey KEY|FILE [PROOF_FILE|-]"
+)
+
+// runSealKey makes a signing key: the private key goes to a new file only
+// its owner can read, the public key to stdout.
+func runSealKey(_ context.Context, env Env, args []string) error {
+	fs := flags(env, "seal-key", sealKeyArgs)
+	name := fs.String("name", "", "the log's name, which its checkpoints carry (e.g. example.com/audit)")
+	out := fs.String("out", "", "new file for the private key (never printed)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *name == "" || *out == "" {
+		return usageError("--name and --out are required")
+	}
+	if strings.ContainsAny(*name, "+ \t\n") {
+		return usageError("--name must not contain spaces or +")
+	}
+	skey, vkey, err := note.GenerateKey(rand.Reader, *name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("the private key's file: %w", err)
+	}
+	if _, err := io.WriteString(f, skey+"\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, vkey)
+	return nil
+}
+
+// readSigner reads a private key file.
+func readSigner(env Env, path string) (note.Signer, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--key-file: %w", err)
+	}
+	skey := strings.TrimSpace(string(raw))
+	env.secrets.add(skey)
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, errors.New("--key-file: not a private key made by auditlog seal-key")
+	}
+	return s, nil
+}
+
+// readVerifier reads a public key, given as itself or as a file.
+func readVerifier(key string) (note.Verifier, error) {
+	if key == "" {
+		return nil, usageError("--pubkey is required")
+	}
+	text := key
+	if raw, err := os.ReadFile(key); err == nil {
+		text = strings.TrimSpace(string(raw))
+	} else if !strings.Contains(key, "+") {
+		return nil, fmt.Errorf("--pubkey: %w", err)
+	}
+	if strings.HasPrefix(text, "PRIVATE+") {
+		return nil, usageError("--pubkey is given a private key; pass the public key seal-key printed")
+	}
+	v, err := note.NewVerifier(text)
+	if err != nil {
+		return nil, usageError("--pubkey: not a public key made by auditlog seal-key")
+	}
+	return v, nil
+}
+
+func runSeal(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "seal", sealArgs)
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	keyFile := fs.String("key-file", "", "the private key made by auditlog seal-key")
+	interval := fs.Duration("interval", time.Second, "time between rounds")
+	once := fs.Bool("once", false, "seal one round and exit")
+	gapWait := fs.Duration("gap-wait", auditseal.DefaultGapWait, "how long a missing entry id holds the sealer's position (above the longest transaction)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *keyFile == "" {
+		return usageError("--key-file is required")
+	}
+	if *interval <= 0 || *gapWait <= 0 {
+		return usageError("--interval and --gap-wait must be positive")
+	}
+	signer, err := readSigner(env, *keyFile)
+	if err != nil {
+		return err
+	}
+	t, err := ParseDSN(*dsn)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	db, err := t.Open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := auditseal.New(db, t.Dialect, signer, signer.Name())
+	if err != nil {
+		return err
+	}
+	s.GapWait = *gapWait
+	if *once {
+		r, err := s.Round(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "Sealed %d entries; the tree has %d leaves.\n", r.Sealed, r.Size)
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "auditlog seal: sealing log %s every %s\n", signer.Name(), *interval)
+	err = s.Run(ctx, *interval, func(err error) { fmt.Fprintf(env.Stderr, "auditlog seal: %v\n", err) })
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func runVerify(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "verify", verifyArgs)
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	pubkey := fs.String("pubkey", "", "the public key seal-key printed, or a file holding it")
+	var trusted []string
+	fs.Func("checkpoint", "a checkpoint kept outside the database (a file); repeatable", func(s string) error {
+		trusted = append(trusted, s)
+		return nil
+	})
+	gapWait := fs.Duration("gap-wait", auditseal.DefaultGapWait, "the sealer's --gap-wait")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	v, err := readVerifier(*pubkey)
+	if err != nil {
+		return err
+	}
+	o := auditseal.VerifyOptions{Origin: v.Name(), Verifier: v, GapWait: *gapWait}
+	for _, path := range trusted {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
+		o.Trusted = append(o.Trusted, raw)
+	}
+	t, err := ParseDSN(*dsn)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	db, err := t.Open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := auditseal.Verify(ctx, db, t.Dialect, o)
+	if err != nil {
+		return err
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "%d sealed entries, %d checkpoints (latest: %d entries).\n", rep.Leaves, rep.Checkpoints, rep.Latest)
+	for _, p := range rep.Pruned {
+		fmt.Fprintf(w, "Pruned: %d entries by %s at %s.\n", p.Leaves, termSafe(p.By), p.At.Format(time.RFC3339))
+	}
+	if rep.Unsealed > 0 {
+		fmt.Fprintf(w, "Not sealed yet: %d entries, the oldest from %s.\n", rep.Unsealed, rep.Oldest.Format(time.RFC3339))
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(w, "PROBLEM: "+termSafe(p.String()))
+	}
+	if !rep.OK() {
+		return fmt.Errorf("the log does not verify: %d %s", len(rep.Problems), plural(int64(len(rep.Problems)), "problem", "problems"))
+	}
+	fmt.Fprintln(w, "The log verifies.")
+	return nil
+}
+
+func runProve(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "prove", proveArgs)
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	if err != nil || id <= 0 {
+		return usageError("ENTRY_ID must be a positive integer")
+	}
+	t, err := ParseDSN(*dsn)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	db, err := t.Open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := auditseal.Prove(ctx, db, t.Dialect, id)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+func runVerifyProof(_ context.Context, env Env, args []string) error {
+	fs := flags(env, "verify-proof", verifyProofArgs)
+	pubkey := fs.String("pubkey", "", "the public key seal-key printed, or a file holding it")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage{err}
+	}
+	if fs.NArg() > 1 {
+		return usageError("want at most one proof file")
+	}
+	v, err := readVerifier(*pubkey)
+	if err != nil {
+		return err
+	}
+	var raw []byte
+	if path := fs.Arg(0); path != "" && path != "-" {
+		raw, err = os.ReadFile(path)
+	} else {
+		raw, err = io.ReadAll(io.LimitReader(env.Stdin, 64<<20))
+	}
+	if err != nil {
+		return err
+	}
+	var p auditseal.Proof
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("not a proof made by auditlog prove: %v", err)
+	}
+	if err := auditseal.CheckProof(p, v.Name(), v); err != nil {
+		return err
+	}
+	var leaf []any
+	_ = json.Unmarshal([]byte(p.Leaf), &leaf)
+	entry := "the entry"
+	if len(leaf) > 1 {
+		entry = fmt.Sprintf("entry %v", leaf[1])
+	}
+	fmt.Fprintf(env.Stdout, "The proof holds: %s is leaf %d of the log %s of %d entries, signed by its key.\n", entry, p.Index, termSafe(v.Name()), p.Size)
+	return nil
+}

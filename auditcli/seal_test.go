@@ -1,0 +1,118 @@
+package auditcli_test
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
+)
+
+// TestSealCommands runs the sealed log's commands as an operator would:
+// make a key, seal, verify, tamper, verify again, prove an entry and check
+// the proof with the public key alone.
+func TestSealCommands(t *testing.T) {
+	path, _ := seeded(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "seal.key")
+	db := "sqlite:" + path
+
+	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "example.com/audit+") {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	pub := strings.TrimSpace(r.stdout)
+	skey, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(keyFile); fi.Mode().Perm() != 0o600 {
+		t.Errorf("the private key's file has mode %v", fi.Mode().Perm())
+	}
+	if r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile); r.code != 1 {
+		t.Errorf("seal-key over an existing file: %+v", r)
+	}
+
+	r = run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once")
+	if r.code != 0 || !strings.Contains(r.stdout, "Sealed 6 entries") {
+		t.Fatalf("seal: %+v", r)
+	}
+	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
+	if r.code != 0 || !strings.Contains(r.stdout, "The log verifies.") {
+		t.Fatalf("verify: %+v", r)
+	}
+	r = run(t, "", false, "prove", "--db", db, "3")
+	if r.code != 0 {
+		t.Fatalf("prove: %+v", r)
+	}
+	proof := r.stdout
+	pubFile := filepath.Join(dir, "seal.pub")
+	if err := os.WriteFile(pubFile, []byte(pub+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, proof, false, "verify-proof", "--pubkey", pubFile, "-")
+	if r.code != 0 || !strings.Contains(r.stdout, "entry 3 is leaf 2") {
+		t.Fatalf("verify-proof: %+v", r)
+	}
+	altered := strings.Replace(proof, "alice", "mallo", 1)
+	if r := run(t, altered, false, "verify-proof", "--pubkey", pub); r.code != 1 {
+		t.Errorf("verify-proof of an altered entry: %+v", r)
+	}
+
+	// Tampering: one entry's actor, and the checkpoints rolled back.
+	sqlDB, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	var checkpoint string
+	if err := sqlDB.QueryRow("SELECT note FROM auditlog_seal_checkpoints ORDER BY size DESC LIMIT 1").Scan(&checkpoint); err != nil {
+		t.Fatal(err)
+	}
+	cpFile := filepath.Join(dir, "checkpoint")
+	if err := os.WriteFile(cpFile, []byte(checkpoint), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlDB.Exec("UPDATE auditlog_entries SET actor_name = 'mallory' WHERE id = 4"); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
+	if r.code != 1 || !strings.Contains(r.stdout, "PROBLEM: entry modified: entry 4") || !strings.Contains(r.stderr, "does not verify: 1 problem") {
+		t.Fatalf("verify after an edit: %+v", r)
+	}
+	for _, q := range []string{"DELETE FROM auditlog_seal_checkpoints", "DELETE FROM auditlog_seal_leaves WHERE leaf_index >= 2", "DELETE FROM auditlog_entries WHERE id >= 3"} {
+		if _, err := sqlDB.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", cpFile)
+	if r.code != 1 || !strings.Contains(r.stdout, "checkpoint missing: checkpoint of size 6") {
+		t.Fatalf("verify of a log cut back, with a checkpoint kept elsewhere: %+v", r)
+	}
+
+	// Bad input: a clear error, never the private key.
+	for _, args := range [][]string{
+		{"seal", "--db", db},
+		{"seal", "--db", db, "--key-file", filepath.Join(dir, "missing")},
+		{"verify", "--db", db},
+		{"verify", "--db", db, "--pubkey", string(skey)},
+		{"verify", "--db", db, "--pubkey", "not-a-key"},
+		{"prove", "--db", db, "x"},
+		{"prove", "--db", db, "999"},
+		{"verify-proof", "--pubkey", pub, filepath.Join(dir, "missing")},
+		{"seal-key", "--name", "a b", "--out", filepath.Join(dir, "k2")},
+	} {
+		r := run(t, "not json", false, args...)
+		if r.code == 0 {
+			t.Errorf("%v: exit 0", args)
+		}
+		if strings.Contains(r.stdout+r.stderr, strings.TrimSpace(string(skey))) {
+			t.Errorf("%v: the private key is printed", args)
+		}
+		if r.stderr == "" {
+			t.Errorf("%v: no message", args)
+		}
+	}
+}
