@@ -19,11 +19,11 @@ import (
 // of a checkpoint's tree, and that signed checkpoint. It needs nothing
 // else to be checked: hand it, with the public key, to an auditor.
 type Proof struct {
-	Leaf       string          `json:"leaf"`
-	Index      int64           `json:"index"`
-	Size       int64           `json:"size"`
-	Hashes     [][]byte        `json:"hashes"`
-	Checkpoint string          `json:"checkpoint"`
+	Leaf       string   `json:"leaf"`
+	Index      int64    `json:"index"`
+	Size       int64    `json:"size"`
+	Hashes     [][]byte `json:"hashes"`
+	Checkpoint string   `json:"checkpoint"`
 }
 
 // ErrNotSealed is returned by Prove for an entry no checkpoint covers yet.
