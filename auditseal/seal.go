@@ -142,15 +142,30 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	found = append(found, fresh...)
 	slices.SortFunc(found, func(a, b *rawEntry) int { return cmpInt(a.id, b.id) })
 	hr := &hashReader{q: q, ctx: ctx, overlay: map[int64]tlog.Hash{}}
+	var hashRows, leafRows [][]any
 	for _, e := range found {
 		data, err := leafData(s.d, e)
 		if err != nil {
 			return res, err
 		}
-		if err := q.appendLeaf(ctx, hr, size, e.id, data); err != nil {
-			return res, err
+		hashes, err := tlog.StoredHashes(size, data, hr)
+		if err != nil {
+			return res, fmt.Errorf("auditseal: hash leaf %d: %w", size, err)
 		}
+		base := tlog.StoredHashIndex(0, size)
+		for i, h := range hashes {
+			hr.overlay[base+int64(i)] = h
+			hashRows = append(hashRows, []any{base + int64(i), h[:]})
+		}
+		leaf := LeafHash(data)
+		leafRows = append(leafRows, []any{size, e.id, leaf[:]})
 		size++
+	}
+	if err := q.insertRows(ctx, hashesTable, "idx, hash", hashRows); err != nil {
+		return res, err
+	}
+	if err := q.insertRows(ctx, leavesTable, "leaf_index, entry_id, leaf_hash", leafRows); err != nil {
+		return res, err
 	}
 	// The gaps after this round: what is still missing of the old ones,
 	// and the new ones between the new entries.
@@ -374,23 +389,31 @@ func (q queries) entries(ctx context.Context, cond string, limit int, args ...an
 	return out, rows.Err()
 }
 
-// appendLeaf appends the leaf of entry id at index n with its stored
-// hashes.
-func (q queries) appendLeaf(ctx context.Context, hr *hashReader, n, id int64, data []byte) error {
-	hashes, err := tlog.StoredHashes(n, data, hr)
-	if err != nil {
-		return fmt.Errorf("auditseal: hash leaf %d: %w", n, err)
-	}
-	base := tlog.StoredHashIndex(0, n)
-	for i, h := range hashes {
-		if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+hashesTable+" (idx, hash) VALUES ("+q.ph(1)+", "+q.ph(2)+")", base+int64(i), h[:]); err != nil {
-			return fmt.Errorf("auditseal: store hash %d: %w", base+int64(i), err)
+// insertRows inserts rows into table, many to a statement.
+func (q queries) insertRows(ctx context.Context, table, cols string, rows [][]any) error {
+	const perStatement = 500
+	for start := 0; start < len(rows); start += perStatement {
+		chunk := rows[start:min(start+perStatement, len(rows))]
+		var b strings.Builder
+		b.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+		var args []any
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for j, v := range r {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				args = append(args, v)
+				b.WriteString(q.ph(len(args)))
+			}
+			b.WriteByte(')')
 		}
-		hr.overlay[base+int64(i)] = h
-	}
-	leaf := LeafHash(data)
-	if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+leavesTable+" (leaf_index, entry_id, leaf_hash) VALUES ("+q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+")", n, id, leaf[:]); err != nil {
-		return fmt.Errorf("auditseal: store leaf %d (entry %d): %w", n, id, err)
+		if _, err := q.tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("auditseal: insert into %s: %w", table, err)
+		}
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ import (
 const origin = "example.com/audit-test"
 
 // keys returns a signer and its verifier.
-func keys(t *testing.T, name string) (note.Signer, note.Verifier) {
+func keys(t testing.TB, name string) (note.Signer, note.Verifier) {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
