@@ -18,17 +18,21 @@
 package auditgorm
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditseal"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/registry"
 )
@@ -61,6 +65,27 @@ type Config struct {
 	// UPDATE statement, and write entries with a statement of their own.
 	// Default: false (one statement, one or two round trips less).
 	SeparatePreSelect bool
+	// Seal, when set, runs a sealer (package auditseal) in the
+	// application, from db.Use on: it appends committed entries to the
+	// sealed log and signs checkpoints, outside the write transactions.
+	// The entries table must be migrated to version 3 (Migrate does).
+	Seal *Seal
+}
+
+// Seal configures the sealer Config.Seal runs.
+type Seal struct {
+	// Signer signs the checkpoints; its name is the log's origin.
+	Signer note.Signer
+	// Interval between rounds. Default: 1s.
+	Interval time.Duration
+	// GapWait: see auditseal.Sealer. Default: auditseal.DefaultGapWait.
+	GapWait time.Duration
+	// Context stops the sealer when it ends. Default: it runs as long as
+	// the process.
+	Context context.Context
+	// OnError receives each failed round's error (the next round tries
+	// again). Default: logged with log/slog at error level.
+	OnError func(error)
 }
 
 // Plugin is the GORM plugin. Install it with db.Use; one plugin serves one
@@ -74,6 +99,7 @@ type Plugin struct {
 	// their own statements (pgentries.go); noSQLEntries turns that off.
 	pgPlans      pgPlans
 	noSQLEntries bool
+	seal *Seal // Config.Seal
 	// dbClock: no Config.Now, so a statement that writes its own entries
 	// stamps them with the database's clock when it writes them.
 	dbClock bool
@@ -99,7 +125,7 @@ func New(cfg Config) *Plugin {
 	if reg == nil {
 		reg = auditlog.DefaultRegistry
 	}
-	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect}
+	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal}
 	if p.now == nil {
 		p.now, p.dbClock = time.Now, true
 	}
@@ -153,6 +179,42 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)
 	}
+	if p.seal != nil {
+		return p.startSealer(db)
+	}
+	return nil
+}
+
+// startSealer starts Config.Seal's sealer.
+func (p *Plugin) startSealer(db *gorm.DB) error {
+	c := *p.seal
+	if c.Signer == nil {
+		return errors.New("auditgorm: Config.Seal has no Signer")
+	}
+	if c.Interval < 0 || c.GapWait < 0 {
+		return errors.New("auditgorm: Config.Seal's Interval and GapWait must not be negative")
+	}
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.Context == nil {
+		c.Context = context.Background()
+	}
+	if c.OnError == nil {
+		c.OnError = func(err error) { slog.Error("auditlog: seal", "err", err) }
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("auditgorm: Config.Seal needs a *sql.DB: %w", err)
+	}
+	s, err := auditseal.New(sqlDB, p.dialect, c.Signer, c.Signer.Name())
+	if err != nil {
+		return fmt.Errorf("auditgorm: Config.Seal: %w", err)
+	}
+	if c.GapWait > 0 {
+		s.GapWait = c.GapWait
+	}
+	go func() { _ = s.Run(c.Context, c.Interval, c.OnError) }()
 	return nil
 }
 
