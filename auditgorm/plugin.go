@@ -99,7 +99,7 @@ type Plugin struct {
 	// their own statements (pgentries.go); noSQLEntries turns that off.
 	pgPlans      pgPlans
 	noSQLEntries bool
-	seal *Seal // Config.Seal
+	seal         *Seal // Config.Seal
 	// dbClock: no Config.Now, so a statement that writes its own entries
 	// stamps them with the database's clock when it writes them.
 	dbClock bool
