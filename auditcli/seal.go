@@ -22,7 +22,7 @@ import (
 
 const (
 	sealKeyArgs     = "--name NAME --out FILE"
-	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m]"
+	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m] [--witness-file FILE]"
 	verifyArgs      = "--db DSN --pubkey KEY|FILE [--checkpoint FILE]..."
 	proveArgs       = "--db DSN ENTRY_ID"
 	verifyProofArgs = "--pubkey KEY|FILE [PROOF_FILE|-]"
@@ -105,6 +105,7 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 	interval := fs.Duration("interval", time.Second, "time between rounds")
 	once := fs.Bool("once", false, "seal one round and exit")
 	gapWait := fs.Duration("gap-wait", auditseal.DefaultGapWait, "how long a missing entry id holds the sealer's position (above the longest transaction)")
+	witnessFile := fs.String("witness-file", "", "append each checkpoint to this file (keep it out of the database administrator's reach)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -132,6 +133,9 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	s.GapWait = *gapWait
+	if *witnessFile != "" {
+		s.Witnesses = append(s.Witnesses, &auditseal.FileWitness{Path: *witnessFile})
+	}
 	if *once {
 		r, err := s.Round(ctx)
 		if err != nil {
@@ -167,11 +171,16 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	}
 	o := auditseal.VerifyOptions{Origin: v.Name(), Verifier: v, GapWait: *gapWait}
 	for _, path := range trusted {
-		raw, err := os.ReadFile(path)
+		f, err := os.Open(path)
 		if err != nil {
 			return fmt.Errorf("--checkpoint: %w", err)
 		}
-		o.Trusted = append(o.Trusted, raw)
+		cps, err := auditseal.ReadCheckpoints(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--checkpoint %s: %w", path, err)
+		}
+		o.Trusted = append(o.Trusted, cps...)
 	}
 	t, err := ParseDSN(*dsn)
 	if err != nil {

@@ -35,9 +35,13 @@ func TestSealCommands(t *testing.T) {
 		t.Errorf("seal-key over an existing file: %+v", r)
 	}
 
-	r = run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once")
+	witness := filepath.Join(dir, "checkpoints.jsonl")
+	r = run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness-file", witness)
 	if r.code != 0 || !strings.Contains(r.stdout, "Sealed 6 entries") {
 		t.Fatalf("seal: %+v", r)
+	}
+	if raw, err := os.ReadFile(witness); err != nil || !strings.Contains(string(raw), `"size":6`) {
+		t.Fatalf("the witness file: %q, %v", raw, err)
 	}
 	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
 	if r.code != 0 || !strings.Contains(r.stdout, "The log verifies.") {
@@ -87,9 +91,11 @@ func TestSealCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", cpFile)
-	if r.code != 1 || !strings.Contains(r.stdout, "checkpoint missing: checkpoint of size 6") {
-		t.Fatalf("verify of a log cut back, with a checkpoint kept elsewhere: %+v", r)
+	for _, kept := range []string{cpFile, witness} {
+		r = run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", kept)
+		if r.code != 1 || !strings.Contains(r.stdout, "checkpoint missing: checkpoint of size 6") {
+			t.Fatalf("verify of a log cut back, with the checkpoint kept in %s: %+v", kept, r)
+		}
 	}
 
 	// Bad input: a clear error, never the private key.

@@ -61,10 +61,21 @@ type Sealer struct {
 	Batch int
 	// Now is the sealer's clock, for the age of gaps. Default: time.Now.
 	Now func() time.Time
+	// Witnesses receive each checkpoint once it is committed, to keep it
+	// where whoever controls the database cannot change it (FileWitness, a
+	// message broker). A witness's error fails the round after its commit;
+	// the next checkpoint is sent to every witness again.
+	Witnesses []Witness
 
 	mu       sync.Mutex
 	gaps     []gap // ascending, disjoint; nil until read from the database
 	lastSize int64 // the tree's size after this sealer's last round
+}
+
+// A Witness keeps checkpoints outside the database.
+type Witness interface {
+	// Witness keeps the signed checkpoint of a tree of size leaves.
+	Witness(ctx context.Context, size int64, checkpoint []byte) error
 }
 
 // gap is a range of missing entry ids, first seen at seen.
@@ -188,8 +199,9 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if err := q.setNext(ctx, next); err != nil {
 		return res, err
 	}
+	var signed []byte
 	if len(found) > 0 {
-		if err := q.checkpoint(ctx, hr, size, s.origin, s.signer); err != nil {
+		if signed, err = q.checkpoint(ctx, hr, size, s.origin, s.signer); err != nil {
 			return res, err
 		}
 	}
@@ -198,7 +210,18 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		return res, fmt.Errorf("auditseal: commit: %w", err)
 	}
 	s.lastSize = size
-	return RoundResult{Sealed: len(found), Size: size, Next: next}, nil
+	res = RoundResult{Sealed: len(found), Size: size, Next: next}
+	if signed != nil {
+		var errs []error
+		for _, w := range s.Witnesses {
+			if err := w.Witness(ctx, size, signed); err != nil {
+				errs = append(errs, fmt.Errorf("auditseal: witness checkpoint %d: %w", size, err))
+			}
+		}
+		// The round is committed: its result stands beside the error.
+		return res, errors.Join(errs...)
+	}
+	return res, nil
 }
 
 // Run seals a round every interval until ctx ends, and reports each
@@ -418,21 +441,22 @@ func (q queries) insertRows(ctx context.Context, table, cols string, rows [][]an
 	return nil
 }
 
-// checkpoint signs and stores the checkpoint of the tree of size leaves.
-func (q queries) checkpoint(ctx context.Context, hr *hashReader, size int64, origin string, signer note.Signer) error {
+// checkpoint signs and stores the checkpoint of the tree of size leaves,
+// and returns it.
+func (q queries) checkpoint(ctx context.Context, hr *hashReader, size int64, origin string, signer note.Signer) ([]byte, error) {
 	root, err := tlog.TreeHash(size, hr)
 	if err != nil {
-		return fmt.Errorf("auditseal: tree hash: %w", err)
+		return nil, fmt.Errorf("auditseal: tree hash: %w", err)
 	}
 	body := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
 	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
 	if err != nil {
-		return fmt.Errorf("auditseal: sign checkpoint: %w", err)
+		return nil, fmt.Errorf("auditseal: sign checkpoint: %w", err)
 	}
 	if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (size, note) VALUES ("+q.ph(1)+", "+q.ph(2)+")", size, string(signed)); err != nil {
-		return fmt.Errorf("auditseal: store checkpoint %d: %w", size, err)
+		return nil, fmt.Errorf("auditseal: store checkpoint %d: %w", size, err)
 	}
-	return nil
+	return signed, nil
 }
 
 // hashReader reads stored hashes: this round's from memory, the rest from
