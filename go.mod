@@ -8,7 +8,7 @@ require (
 	github.com/google/uuid v1.6.0 // correlation ids in audithttp; UUID keys in tests
 	github.com/ncruces/go-sqlite3 v0.35.3 // SQLite 3.53 compiled to Go, no cgo: the auditlog command's database/sql driver
 	github.com/ncruces/go-sqlite3/gormlite v0.34.0 // GORM driver over it: the embedded default
-	golang.org/x/term v0.7.0 // the CLI's terminal detection
+	golang.org/x/term v0.45.0 // the CLI's terminal detection
 	golang.org/x/text v0.40.0 // display width of wide characters in the CLI's tables
 	gorm.io/driver/mysql v1.6.0 // MariaDB/MySQL
 	gorm.io/driver/postgres v1.6.3 // PostgreSQL (pgx)
@@ -31,6 +31,8 @@ require (
 	golang.org/x/mod v0.37.0 // Merkle tree storage (sumdb/tlog) and signed notes (sumdb/note) for auditseal
 )
 
+require github.com/nats-io/nats.go v1.53.0 // auditnats: checkpoints kept in NATS JetStream
+
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
@@ -40,11 +42,15 @@ require (
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/jinzhu/inflection v1.0.0 // indirect
 	github.com/jinzhu/now v1.1.5 // indirect
+	github.com/klauspost/compress v1.18.5 // indirect
 	github.com/mattn/go-isatty v0.0.17 // indirect
 	github.com/mattn/go-sqlite3 v1.14.22 // indirect
+	github.com/nats-io/nkeys v0.4.15 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-sqlite3-wasm/v3 v3.2.35304 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	modernc.org/libc v1.22.5 // indirect

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/go-auditlog/auditlog/auditnats"
 	"github.com/go-auditlog/auditlog/auditseal"
 )
 
@@ -22,8 +23,8 @@ import (
 
 const (
 	sealKeyArgs     = "--name NAME --out FILE"
-	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m] [--witness-file FILE]"
-	verifyArgs      = "--db DSN --pubkey KEY|FILE [--checkpoint FILE]..."
+	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m] [--witness-file FILE] [--witness nats://…]"
+	verifyArgs      = "--db DSN --pubkey KEY|FILE [--checkpoint FILE|nats://…]..."
 	proveArgs       = "--db DSN ENTRY_ID"
 	verifyProofArgs = "--pubkey KEY|FILE [PROOF_FILE|-]"
 )
@@ -106,6 +107,7 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 	once := fs.Bool("once", false, "seal one round and exit")
 	gapWait := fs.Duration("gap-wait", auditseal.DefaultGapWait, "how long a missing entry id holds the sealer's position (above the longest transaction)")
 	witnessFile := fs.String("witness-file", "", "append each checkpoint to this file (keep it out of the database administrator's reach)")
+	witnessNATS := fs.String("witness", "", "publish each checkpoint to NATS JetStream: nats://host:4222[/subject][?stream=NAME]")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -136,6 +138,18 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 	if *witnessFile != "" {
 		s.Witnesses = append(s.Witnesses, &auditseal.FileWitness{Path: *witnessFile})
 	}
+	if *witnessNATS != "" {
+		target, err := auditnats.Parse(*witnessNATS)
+		if err != nil {
+			return usageError("--witness: %v", err)
+		}
+		w, err := auditnats.Connect(ctx, target)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		s.Witnesses = append(s.Witnesses, w)
+	}
 	if *once {
 		r, err := s.Round(ctx)
 		if err != nil {
@@ -157,7 +171,7 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	pubkey := fs.String("pubkey", "", "the public key seal-key printed, or a file holding it")
 	var trusted []string
-	fs.Func("checkpoint", "a checkpoint kept outside the database (a file); repeatable", func(s string) error {
+	fs.Func("checkpoint", "checkpoints kept outside the database: a file (a witness file, or one checkpoint) or nats://host:4222[/subject][?stream=NAME]; repeatable", func(s string) error {
 		trusted = append(trusted, s)
 		return nil
 	})
@@ -171,6 +185,18 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	}
 	o := auditseal.VerifyOptions{Origin: v.Name(), Verifier: v, GapWait: *gapWait}
 	for _, path := range trusted {
+		if strings.HasPrefix(path, "nats://") || strings.HasPrefix(path, "tls://") {
+			target, err := auditnats.Parse(path)
+			if err != nil {
+				return usageError("--checkpoint: %v", err)
+			}
+			cp, err := auditnats.LatestCheckpoint(ctx, target)
+			if err != nil {
+				return err
+			}
+			o.Trusted = append(o.Trusted, cp)
+			continue
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return fmt.Errorf("--checkpoint: %w", err)

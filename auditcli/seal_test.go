@@ -1,12 +1,17 @@
 package auditcli_test
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
 )
 
@@ -120,5 +125,55 @@ func TestSealCommands(t *testing.T) {
 		if r.stderr == "" {
 			t.Errorf("%v: no message", args)
 		}
+	}
+}
+
+// TestSealWitnessNATS seals with a NATS witness and verifies a log cut
+// back against the checkpoint NATS kept.
+func TestSealWitnessNATS(t *testing.T) {
+	u := os.Getenv("AUDITLOG_TEST_NATS_URL")
+	if u == "" {
+		t.Skip("AUDITLOG_TEST_NATS_URL is not set")
+	}
+	path, _ := seeded(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "seal.key")
+	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
+	if r.code != 0 {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	pub := strings.TrimSpace(r.stdout)
+	n := fmt.Sprint(time.Now().UnixNano())
+	witness := u + "/auditlog.clitest." + n + "?stream=AUDITLOG_CLITEST_" + n
+	t.Cleanup(func() { deleteStream(t, u, "AUDITLOG_CLITEST_"+n) })
+	db := "sqlite:" + path
+	if r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness", witness); r.code != 0 {
+		t.Fatalf("seal: %+v", r)
+	}
+	sqlDB, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	for _, q := range []string{"DELETE FROM auditlog_seal_checkpoints", "DELETE FROM auditlog_seal_leaves WHERE leaf_index >= 2", "DELETE FROM auditlog_entries WHERE id >= 3"} {
+		if _, err := sqlDB.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", witness)
+	if r.code != 1 || !strings.Contains(r.stdout, "checkpoint missing: checkpoint of size 6") {
+		t.Fatalf("verify against NATS: %+v", r)
+	}
+}
+
+func deleteStream(t *testing.T, url, stream string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer nc.Close()
+	if js, err := jetstream.New(nc); err == nil {
+		_ = js.DeleteStream(context.Background(), stream)
 	}
 }

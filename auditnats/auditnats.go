@@ -1,0 +1,152 @@
+// Package auditnats keeps the sealed log's checkpoints (package auditseal)
+// in NATS JetStream, a system that whoever controls the database does not
+// control: a Witness publishes each checkpoint, and Latest reads the
+// newest one back for auditseal.Verify.
+package auditnats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of the stream and subject checkpoints go to.
+const (
+	DefaultStream  = "AUDITLOG_CHECKPOINTS"
+	DefaultSubject = "auditlog.checkpoints"
+)
+
+// Target is where checkpoints go: a server, a stream and a subject. Parse
+// reads one from a URL: nats://host:4222[/subject][?stream=NAME].
+type Target struct {
+	URL     string // the server, as nats.Connect takes it
+	Stream  string
+	Subject string
+}
+
+// Parse reads a target from a nats:// URL. The subject and the stream
+// default to DefaultSubject and DefaultStream.
+func Parse(raw string) (Target, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return Target{}, fmt.Errorf("auditnats: %q is not a nats://host:port[/subject][?stream=NAME] URL", raw)
+	}
+	t := Target{Stream: DefaultStream, Subject: DefaultSubject}
+	if s := strings.Trim(u.Path, "/"); s != "" {
+		t.Subject = s
+	}
+	if s := u.Query().Get("stream"); s != "" {
+		t.Stream = s
+	}
+	if strings.ContainsAny(t.Subject, " *>\t\r\n") || strings.Contains(t.Subject, "..") || strings.HasPrefix(t.Subject, ".") || strings.HasSuffix(t.Subject, ".") {
+		return Target{}, fmt.Errorf("auditnats: %q is not a subject checkpoints can be published to", t.Subject)
+	}
+	if strings.ContainsAny(t.Stream, " .*>/\\\t\r\n") {
+		return Target{}, fmt.Errorf("auditnats: %q is not a stream name", t.Stream)
+	}
+	u.Path, u.RawQuery = "", ""
+	t.URL = u.String()
+	return t, nil
+}
+
+// Witness publishes checkpoints to a JetStream subject, each with its tree
+// size in the message id, so that a round repeated after a crash is
+// stored once.
+type Witness struct {
+	js      jetstream.JetStream
+	target  Target
+	nc      *nats.Conn
+	ownConn bool
+}
+
+// Connect connects to t's server and makes sure its stream holds its
+// subject (creating the stream if it is absent). Close the witness when
+// done.
+func Connect(ctx context.Context, t Target, opts ...nats.Option) (*Witness, error) {
+	nc, err := nats.Connect(t.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+	}
+	w, err := NewWitness(ctx, nc, t)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	w.ownConn = true
+	return w, nil
+}
+
+// NewWitness is Connect over a connection of the caller's.
+func NewWitness(ctx context.Context, nc *nats.Conn, t Target) (*Witness, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: %w", err)
+	}
+	s, err := js.Stream(ctx, t.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: t.Stream, Subjects: []string{t.Subject}, Description: "checkpoints of sealed audit logs"})
+	case err == nil:
+		cfg := s.CachedInfo().Config
+		if !slices.Contains(cfg.Subjects, t.Subject) {
+			cfg.Subjects = append(cfg.Subjects, t.Subject)
+			_, err = js.UpdateStream(ctx, cfg)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: stream %s for %s: %w", t.Stream, t.Subject, err)
+	}
+	return &Witness{js: js, target: t, nc: nc}, nil
+}
+
+// Witness publishes the checkpoint of a tree of size leaves and waits for
+// the stream to store it.
+func (w *Witness) Witness(ctx context.Context, size int64, checkpoint []byte) error {
+	_, err := w.js.Publish(ctx, w.target.Subject, checkpoint, jetstream.WithMsgID(w.target.Subject+":"+strconv.FormatInt(size, 10)))
+	if err != nil {
+		return fmt.Errorf("auditnats: publish checkpoint %d to %s: %w", size, w.target.Subject, err)
+	}
+	return nil
+}
+
+// Latest returns the newest checkpoint the witness's subject holds.
+func (w *Witness) Latest(ctx context.Context) ([]byte, error) {
+	s, err := w.js.Stream(ctx, w.target.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: stream %s: %w", w.target.Stream, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, w.target.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: the latest checkpoint on %s: %w", w.target.Subject, err)
+	}
+	return m.Data, nil
+}
+
+// Close closes the connection Connect opened.
+func (w *Witness) Close() {
+	if w.ownConn {
+		w.nc.Close()
+	}
+}
+
+// LatestCheckpoint connects to t's server and returns the newest
+// checkpoint its subject holds, without creating anything.
+func LatestCheckpoint(ctx context.Context, t Target, opts ...nats.Option) ([]byte, error) {
+	nc, err := nats.Connect(t.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: %w", err)
+	}
+	return (&Witness{js: js, target: t, nc: nc}).Latest(ctx)
+}

@@ -1,0 +1,134 @@
+package auditnats_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"math/big"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditnats"
+	"github.com/go-auditlog/auditlog/auditseal"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// NATSEnv names the NATS server tests publish to (.ci/run sets it); a test
+// that needs it fails when it is set and the server is unreachable.
+const NATSEnv = "AUDITLOG_TEST_NATS_URL"
+
+// target returns a stream and subject of the test's own on the test
+// server, deleted when the test ends.
+func target(t *testing.T) auditnats.Target {
+	t.Helper()
+	u := os.Getenv(NATSEnv)
+	if u == "" {
+		t.Skip(NATSEnv + " is not set")
+	}
+	n, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tg, err := auditnats.Parse(fmt.Sprintf("%s/auditlog.test.%d?stream=AUDITLOG_TEST_%d", u, n, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		nc, err := nats.Connect(tg.URL)
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if js, err := jetstream.New(nc); err == nil {
+			_ = js.DeleteStream(context.Background(), tg.Stream)
+		}
+	})
+	return tg
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		in, url, stream, subject string
+	}{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222", auditnats.DefaultStream, auditnats.DefaultSubject},
+		{"nats://h:1/app.cp?stream=APP", "nats://h:1", "APP", "app.cp"},
+	} {
+		got, err := auditnats.Parse(tc.in)
+		if err != nil || got.URL != tc.url || got.Stream != tc.stream || got.Subject != tc.subject {
+			t.Errorf("Parse(%q) = %+v, %v", tc.in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "http://h:1", "nats://", "nats://h:1/a.*", "nats://h:1/a..b", "nats://h:1/x?stream=a.b"} {
+		if _, err := auditnats.Parse(bad); err == nil {
+			t.Errorf("Parse(%q): no error", bad)
+		}
+	}
+}
+
+// TestWitnessKeepsTheLatestCheckpoint seals a log with a NATS witness,
+// reads the latest checkpoint back from NATS, and catches with it a log cut
+// back together with its checkpoints table.
+func TestWitnessKeepsTheLatestCheckpoint(t *testing.T) {
+	tg := target(t)
+	ctx := context.Background()
+	w, err := auditnats.Connect(ctx, tg)
+	if err != nil {
+		t.Fatal(err) // the variable is set: the server must answer
+	}
+	defer w.Close()
+	gdb := testdb.Open(t, "sqlite")
+	db, _ := gdb.DB()
+	s, _ := auditstore.New(db, auditstore.SQLite)
+	skey, vkey, _ := note.GenerateKey(rand.Reader, "example.com/audit")
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	sealer, _ := auditseal.New(db, auditstore.SQLite, signer, "example.com/audit")
+	sealer.Witnesses = []auditseal.Witness{w}
+	for round := 1; round <= 3; round++ {
+		var es []auditlog.Entry
+		for i := range 4 {
+			es = append(es, auditlog.Entry{Action: auditlog.ActionCreate, Model: "m", ObjectPK: fmt.Sprint(round, i), ObjectRepr: "x"})
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sealer.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	latest, err := auditnats.LatestCheckpoint(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inDB string
+	if err := db.QueryRow("SELECT note FROM auditlog_seal_checkpoints ORDER BY size DESC LIMIT 1").Scan(&inDB); err != nil {
+		t.Fatal(err)
+	}
+	if string(latest) != inDB || !strings.Contains(inDB, "\n12\n") {
+		t.Fatalf("NATS holds %q, the database %q", latest, inDB)
+	}
+	cut(t, db)
+	rep, err := auditseal.Verify(ctx, db, auditstore.SQLite, auditseal.VerifyOptions{Origin: "example.com/audit", Verifier: verifier, Trusted: [][]byte{latest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || rep.Problems[0].Kind != auditseal.CheckpointMissing || rep.Problems[0].Checkpoint != 12 {
+		t.Fatalf("a log cut back: %+v", rep)
+	}
+}
+
+// cut deletes the newest entries with their leaves and checkpoints.
+func cut(t *testing.T, db *sql.DB) {
+	t.Helper()
+	for _, q := range []string{"DELETE FROM auditlog_seal_checkpoints WHERE size > 4", "DELETE FROM auditlog_seal_leaves WHERE leaf_index >= 4",
+		"DELETE FROM auditlog_entries WHERE id > 4"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
