@@ -15,9 +15,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
+	"golang.org/x/mod/sumdb/note"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/auditseal"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/pgdsn"
 	"github.com/go-auditlog/auditlog/internal/sqlcount"
@@ -60,6 +63,7 @@ type config struct {
 	jsonOut   bool
 	read      bool
 	indexes   bool
+	seal      bool
 	readRows  int
 	pgDSN     string
 	mysqlDSN  string
@@ -80,6 +84,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object per workload per database")
 	fs.BoolVar(&c.read, "read", false, "run the read benchmarks on a table of -rows entries instead of the write workloads")
 	fs.BoolVar(&c.indexes, "indexes", false, "measure what each index of the entries table costs the writes instead of the write workloads")
+	fs.BoolVar(&c.seal, "seal", false, "run a sealer (auditseal) beside the write workloads, a round every second")
 	fs.IntVar(&c.readRows, "rows", 1_000_000, "entries to load for -read")
 	fs.StringVar(&c.pgDSN, "postgres-dsn", os.Getenv("AUDITLOG_TEST_POSTGRES_DSN"), "PostgreSQL DSN (default $AUDITLOG_TEST_POSTGRES_DSN)")
 	fs.StringVar(&c.mysqlDSN, "mysql-dsn", os.Getenv("AUDITLOG_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (default $AUDITLOG_TEST_MYSQL_DSN)")
@@ -318,11 +323,67 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 			err = e.audited.Use(auditgorm.New(auditgorm.Config{Registry: reg}))
 		}
 	}
+	if err == nil && c.seal {
+		err = startSealer(c, e)
+	}
 	if err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
+}
+
+// startSealer runs a sealer on the database, outside the counted
+// connections, until the environment closes, and reports what it sealed.
+func startSealer(c *config, e *env) error {
+	skey, _, err := note.GenerateKey(rand.Reader, "auditbench")
+	if err != nil {
+		return err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return err
+	}
+	d, err := auditstore.ParseDialect(e.audited.Dialector.Name())
+	if err != nil {
+		return err
+	}
+	s, err := auditseal.New(e.sqlDB, d, signer, signer.Name())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var sealed, rounds atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+			r, err := s.Round(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					fmt.Fprintf(c.errOut, "auditbench: seal: %v\n", err)
+				}
+				continue
+			}
+			sealed.Add(int64(r.Sealed))
+			rounds.Add(1)
+		}
+	}()
+	e.cleanup = append(e.cleanup, func() {
+		cancel()
+		<-done
+		fmt.Fprintf(c.errOut, "auditbench: %s: the sealer sealed %d entries in %d rounds\n", e.name, sealed.Load(), rounds.Load())
+	})
+	return nil
 }
 
 // workload is one kind of write: prepare makes the rows ops will touch
