@@ -102,9 +102,10 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	case returning:
 		var e *pgEntries
-		if oc == nil && !replace && len(m.secret) == 0 && stmt.SQL.Len() == 0 {
-			// A plain INSERT writes its entries itself (pgentries.go). An
-			// object's repr sees its excluded fields: only without any.
+		if oc == nil && !replace && len(m.secret) == 0 && len(m.secretRelations(p, db)) == 0 && stmt.SQL.Len() == 0 {
+			// A plain INSERT writes its entries itself (pgentries.go). The
+			// Go side scrubs a created object's repr and additional data of
+			// its own and its related objects' secrets: only without any.
 			if e, err = p.sqlEntries(db, m, auditlog.ActionCreate); err != nil {
 				return err
 			}
@@ -486,12 +487,19 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 		return nil, err
 	}
 	if plan != nil {
-		if err := checkTypes(rows, m, plan, cols, len(gormCols)); err != nil {
+		if err := checkTypes(rows, m, plan, cols[:len(cols)-1], len(gormCols)); err != nil {
 			p.pgPlans.forget(m, writtenTable(stmt))
 			return nil, err
 		}
 	}
-	sr := newSplitRows(rows, len(gormCols), cols, newRowReader(m, cols[len(gormCols):]), p.maxRows)
+	modelCols := cols[len(gormCols):]
+	if plan != nil {
+		// The last column is the written flag, read by its place: a model
+		// column may have any name.
+		modelCols = modelCols[:len(modelCols)-1]
+	}
+	sr := newSplitRows(rows, len(gormCols), cols, newRowReader(m, modelCols), p.maxRows)
+	sr.flagLast = plan != nil
 	if len(gormCols) > 0 {
 		mode := gorm.ScanUpdate
 		if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
@@ -539,6 +547,9 @@ type splitRows struct {
 	max     int
 	err     error
 	pending bool // Next returned a row that was not scanned yet
+	// flagLast: the last column is the written flag (pgentries.go), not a
+	// column of the model.
+	flagLast bool
 }
 
 func newSplitRows(rows *sql.Rows, k int, cols []string, rr *rowReader, maxRows int) *splitRows {
@@ -579,7 +590,21 @@ func (s *splitRows) Scan(dest ...any) error {
 		s.err = err
 		return err
 	}
-	r, err := s.rr.read(s.holders)
+	holders := s.holders
+	var written bool
+	if s.flagLast {
+		holders = holders[:len(holders)-1]
+		b, err := dbBool(s.holders[len(s.holders)-1])
+		if err != nil {
+			s.err = err
+			return err
+		}
+		written = b
+	}
+	r, err := s.rr.read(holders)
+	if r != nil {
+		r.written = written
+	}
 	if err == nil && len(s.out) == s.max {
 		err = errTooMany(s.rr.m, s.max)
 	}

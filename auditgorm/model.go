@@ -84,6 +84,11 @@ var (
 
 var precisionRE = regexp.MustCompile(`\((\d+)\)`)
 
+// reservedColumnRE matches the column names the plugin's queries give to
+// columns of their own (rows.go): a model column of such a name would be
+// read as one of them.
+var reservedColumnRE = regexp.MustCompile(`^(_ao[0-9]+|_nk[0-9]+|_auditlog_.*)$`)
+
 func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.Schema, registryMask func(string) string) (*model, error) {
 	m := &model{cfg: cfg, schema: s, name: cfg.Name, byColumn: map[string]*field{}}
 	if m.name == "" {
@@ -166,6 +171,9 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 	for _, sf := range s.Fields {
 		if sf.DBName == "" {
 			continue
+		}
+		if reservedColumnRE.MatchString(sf.DBName) {
+			return nil, fmt.Errorf("auditgorm: %s: column %s has a name the plugin gives the columns of its own queries (_ao<n>, _nk<n>, _auditlog_…); rename the column to audit the model", s.Name, sf.DBName)
 		}
 		f := &field{f: sf, index: len(m.fields), column: sf.DBName, kind: sf.GORMDataType, excluded: exclude[sf], serialized: customSerializer(sf)}
 		f.masked = masked[sf] || (f.serialized && !unmasked[sf])

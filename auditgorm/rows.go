@@ -27,7 +27,7 @@ const (
 	aliasNewKey   = "_nk" // _nk<i>: primary key field i after the write
 	aliasInserted = "_auditlog_inserted"
 	aliasCreated  = "_ac"       // _ac<i>: field i of a created row (pgentries.go)
-	aliasWritten  = "_awritten" // set where the statement wrote the row's entry
+	aliasWritten  = "_awritten" // set where the statement wrote the row's entry (read by its place)
 )
 
 // dbRow is one row of an audited table, as column values.
@@ -53,7 +53,7 @@ type rowReader struct {
 }
 
 type target struct {
-	set int // 0 row, 1 old row, 2 new key, 3 inserted flag, 4 written flag, -1 skipped
+	set int // 0 row, 1 old row, 2 new key, 3 inserted flag, -1 skipped
 	idx int
 }
 
@@ -67,10 +67,6 @@ func newRowReader(m *model, cols []string) *rowReader {
 		}
 		if c == aliasInserted {
 			rr.targets[i] = target{set: 3}
-			continue
-		}
-		if c == aliasWritten {
-			rr.targets[i] = target{set: 4}
 			continue
 		}
 		for _, a := range []struct {
@@ -111,12 +107,6 @@ func (rr *rowReader) read(holders []any) (*dbRow, error) {
 				return nil, err
 			}
 			r.inserted = &b
-		case 4:
-			b, err := dbBool(holders[i])
-			if err != nil {
-				return nil, err
-			}
-			r.written = b
 		}
 	}
 	if err := r.normalize(m); err != nil {
