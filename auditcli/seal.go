@@ -155,7 +155,7 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "Sealed %d entries; the tree has %d leaves.\n", r.Sealed, r.Size)
+		fmt.Fprintf(env.Stdout, "Sealed %d %s; the tree has %d %s.\n", r.Sealed, plural(int64(r.Sealed), "entry", "entries"), r.Size, plural(r.Size, "leaf", "leaves"))
 		return nil
 	}
 	fmt.Fprintf(env.Stderr, "auditlog seal: sealing log %s every %s\n", signer.Name(), *interval)
@@ -222,12 +222,13 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "%d sealed entries, %d checkpoints (latest: %d entries).\n", rep.Leaves, rep.Checkpoints, rep.Latest)
+	fmt.Fprintf(w, "%d sealed %s, %d %s (latest: %d %s).\n", rep.Leaves, plural(rep.Leaves, "entry", "entries"),
+		rep.Checkpoints, plural(int64(rep.Checkpoints), "checkpoint", "checkpoints"), rep.Latest, plural(rep.Latest, "entry", "entries"))
 	for _, p := range rep.Pruned {
-		fmt.Fprintf(w, "Pruned: %d entries by %s at %s.\n", p.Leaves, termSafe(p.By), p.At.Format(time.RFC3339))
+		fmt.Fprintf(w, "Pruned: %d %s by %s at %s.\n", p.Leaves, plural(p.Leaves, "entry", "entries"), termSafe(p.By), p.At.Format(time.RFC3339))
 	}
 	if rep.Unsealed > 0 {
-		fmt.Fprintf(w, "Not sealed yet: %d entries, the oldest from %s.\n", rep.Unsealed, rep.Oldest.Format(time.RFC3339))
+		fmt.Fprintf(w, "Not sealed yet: %d %s, the oldest from %s.\n", rep.Unsealed, plural(rep.Unsealed, "entry", "entries"), rep.Oldest.Format(time.RFC3339))
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(w, "PROBLEM: "+termSafe(p.String()))

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-auditlog/auditlog/auditseal"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/auditui"
 )
@@ -64,13 +65,20 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	s, closeDB, err := openTarget(ctx, t)
+	db, err := t.Open(ctx, false)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	defer db.Close()
+	s, err := auditstore.New(db, t.Dialect)
+	if err != nil {
+		return err
+	}
 	opts := auditui.Config{Store: s, Authorize: authorize, TimeZone: loc, QueryTimeout: *timeout,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))} // through the command's redacting, escaping stderr
+	if auditseal.Installed(ctx, db) {
+		opts.Seal = auditseal.NewReader(db, t.Dialect)
+	}
 	if a.insecure { // access by network position: answer this machine's host names only (DNS rebinding)
 		opts.AllowedHosts = auditui.LoopbackHosts()
 	}

@@ -453,7 +453,7 @@ func (q queries) checkpoint(ctx context.Context, hr *hashReader, size int64, ori
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: sign checkpoint: %w", err)
 	}
-	if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (size, note) VALUES ("+q.ph(1)+", "+q.ph(2)+")", size, string(signed)); err != nil {
+	if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (size, note, signed_at) VALUES ("+q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+")", size, string(signed), time.Now().UnixMicro()); err != nil {
 		return nil, fmt.Errorf("auditseal: store checkpoint %d: %w", size, err)
 	}
 	return signed, nil

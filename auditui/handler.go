@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditseal"
 	"github.com/go-auditlog/auditlog/auditstore"
 )
 
@@ -92,6 +93,17 @@ type Config struct {
 	// full says how far back it searched and links to the next window.
 	// Default: DefaultSearchWindow. At most 1,000,000.
 	SearchWindow int
+	// Seal, when set, shows the sealed log (package auditseal): on each
+	// entry's page whether and by which checkpoint it is sealed, and a page
+	// with the latest checkpoint. auditseal.NewReader(db, dialect) gives
+	// one. Default: nil, no seal information.
+	Seal SealReader
+}
+
+// SealReader reads the sealed log's state. *auditseal.Reader implements it.
+type SealReader interface {
+	EntryStatus(ctx context.Context, id int64) (auditseal.EntryStatus, error)
+	Latest(ctx context.Context) (auditseal.Checkpoint, bool, error)
 }
 
 // Store is what the UI reads entries with. *auditstore.Store implements
@@ -178,7 +190,7 @@ func New(opts Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditui: parse templates: %w", err)
 	}
-	for _, page := range []string{"list", "detail", "history", "error"} {
+	for _, page := range []string{"list", "detail", "history", "error", "seal"} {
 		t, err := template.Must(base.Clone()).ParseFS(files, "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("auditui: parse %s template: %w", page, err)
@@ -256,6 +268,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.export(w, r)
 	case strings.HasPrefix(path, "/entries/"):
 		h.detail(w, r, strings.TrimPrefix(path, "/entries/"))
+	case path == "/seal" && h.opts.Seal != nil:
+		h.seal(w, r)
 	default:
 		h.fail(w, r, http.StatusNotFound, "Not found", "There is no such page in the audit log.")
 	}
@@ -298,6 +312,7 @@ type basePage struct {
 	Page   string
 	Prefix string
 	TZ     string
+	Sealed bool // the UI shows the sealed log
 }
 
 func (h *Handler) base(r *http.Request, page string) basePage {
@@ -307,7 +322,7 @@ func (h *Handler) base(r *http.Request, page string) basePage {
 			tz = loc.String()
 		}
 	}
-	return basePage{Title: h.opts.Title, Page: page, Prefix: h.opts.Prefix, TZ: tz}
+	return basePage{Title: h.opts.Title, Page: page, Prefix: h.opts.Prefix, TZ: tz, Sealed: h.opts.Seal != nil}
 }
 
 // actionInfo is how an action looks.

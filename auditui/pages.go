@@ -324,6 +324,16 @@ type detailPage struct {
 	History    string
 	Group      string
 	List       string
+	Seal       *sealStatus // nil without Config.Seal
+}
+
+// sealStatus is an entry's place in the sealed log, as shown.
+type sealStatus struct {
+	Sealed     bool
+	Leaf       int64
+	Checkpoint int64
+	SignedAt   string
+	ISO        string
 }
 
 func prettyJSON(raw json.RawMessage) string {
@@ -381,7 +391,51 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 		p.Group = h.link("/", url.Values{"cid": {e.CorrelationID}})
 	}
 	p.List = h.link("/", nil)
+	if h.opts.Seal != nil {
+		st, err := h.opts.Seal.EntryStatus(ctx, id)
+		if err != nil {
+			h.storeError(w, r, err)
+			return
+		}
+		p.Seal = &sealStatus{Sealed: st.Sealed, Leaf: st.Leaf, Checkpoint: st.Checkpoint}
+		if !st.SignedAt.IsZero() {
+			p.Seal.SignedAt, p.Seal.ISO = st.SignedAt.In(loc).Format("2006-01-02 15:04:05"), st.SignedAt.Format(time.RFC3339Nano)
+		}
+	}
 	h.render(w, r, http.StatusOK, "detail", p)
+}
+
+type sealPage struct {
+	basePage
+	Found    bool
+	Size     int64
+	SignedAt string
+	ISO      string
+	Note     string
+}
+
+// seal shows the latest checkpoint of the sealed log.
+func (h *Handler) seal(w http.ResponseWriter, r *http.Request) {
+	loc := h.opts.TimeZone
+	if tz := r.URL.Query().Get("tz"); tz != "" {
+		var err error
+		if loc, err = auditstore.LoadZone(tz); err != nil {
+			h.fail(w, r, http.StatusBadRequest, "Bad time zone", err.Error())
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
+	defer cancel()
+	c, found, err := h.opts.Seal.Latest(ctx)
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	p := sealPage{basePage: h.base(r, "Sealed log"), Found: found, Size: c.Size, Note: c.Note}
+	if found {
+		p.SignedAt, p.ISO = c.SignedAt.In(loc).Format("2006-01-02 15:04:05"), c.SignedAt.Format(time.RFC3339Nano)
+	}
+	h.render(w, r, http.StatusOK, "seal", p)
 }
 
 type historyPage struct {

@@ -13,7 +13,8 @@ CREATE TABLE auditlog_seal_hashes (
 
 CREATE TABLE auditlog_seal_checkpoints (
 	size BIGINT NOT NULL PRIMARY KEY,
-	note TEXT NOT NULL
+	note TEXT NOT NULL,
+	signed_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE auditlog_seal_state (

@@ -13,7 +13,8 @@ CREATE TABLE auditlog_seal_hashes (
 
 CREATE TABLE auditlog_seal_checkpoints (
 	size BIGINT PRIMARY KEY,
-	note TEXT NOT NULL
+	note TEXT NOT NULL,
+	signed_at BIGINT NOT NULL
 );
 
 CREATE TABLE auditlog_seal_state (

@@ -1,0 +1,89 @@
+package auditseal
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// Reader reads the sealed log's state for display (the admin UI): whether
+// an entry is sealed and by which checkpoint, and the latest checkpoint.
+// It checks nothing; Verify does.
+type Reader struct {
+	db *sql.DB
+	d  auditstore.Dialect
+}
+
+// NewReader returns a reader of the sealed log in db.
+func NewReader(db *sql.DB, d auditstore.Dialect) *Reader { return &Reader{db: db, d: d} }
+
+// EntryStatus says where an entry stands in the sealed log.
+type EntryStatus struct {
+	Sealed bool  // a leaf names the entry
+	Leaf   int64 // its leaf index
+	// Checkpoint is the size of the first checkpoint that covers the leaf,
+	// signed at SignedAt; 0 while none does.
+	Checkpoint int64
+	SignedAt   time.Time
+}
+
+// Checkpoint is a stored checkpoint.
+type Checkpoint struct {
+	Size     int64
+	SignedAt time.Time
+	Note     string // the signed note
+}
+
+// EntryStatus returns entry id's place in the sealed log.
+func (r *Reader) EntryStatus(ctx context.Context, id int64) (EntryStatus, error) {
+	q := queries{d: r.d}
+	var st EntryStatus
+	err := r.db.QueryRowContext(ctx, "SELECT leaf_index FROM "+leavesTable+" WHERE entry_id = "+q.ph(1), id).Scan(&st.Leaf)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("auditseal: entry %d's leaf: %w", id, err)
+	}
+	st.Sealed = true
+	var at int64
+	err = r.db.QueryRowContext(ctx, "SELECT size, signed_at FROM "+checkpointsTable+" WHERE size > "+q.ph(1)+" ORDER BY size LIMIT 1", st.Leaf).Scan(&st.Checkpoint, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("auditseal: the checkpoint of leaf %d: %w", st.Leaf, err)
+	}
+	st.SignedAt = time.UnixMicro(at).UTC()
+	return st, nil
+}
+
+// Latest returns the latest checkpoint, and false when there is none.
+func (r *Reader) Latest(ctx context.Context) (Checkpoint, bool, error) {
+	var c Checkpoint
+	var at int64
+	err := r.db.QueryRowContext(ctx, "SELECT size, signed_at, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 1").Scan(&c.Size, &at, &c.Note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("auditseal: the latest checkpoint: %w", err)
+	}
+	c.SignedAt = time.UnixMicro(at).UTC()
+	return c, true, nil
+}
+
+// Installed reports whether db has the sealed log's tables (auditstore's
+// migration 3).
+func Installed(ctx context.Context, db *sql.DB) bool {
+	rows, err := db.QueryContext(ctx, "SELECT size FROM "+checkpointsTable+" WHERE 1 = 0")
+	if err != nil {
+		return false
+	}
+	rows.Close()
+	return true
+}
