@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -116,6 +117,9 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
+			// What the round saw of the gaps is read again from the
+			// database: its changes were not committed.
+			s.gaps = nil
 		}
 	}()
 	q := queries{tx: tx, d: s.d}
@@ -125,6 +129,9 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	}
 	size, hi, err := q.treeSize(ctx)
 	if err != nil {
+		return res, err
+	}
+	if err := q.checkTree(ctx, size, s.origin, s.signer); err != nil {
 		return res, err
 	}
 	hi = max(hi, next-1)
@@ -152,6 +159,7 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	}
 	found = append(found, fresh...)
 	slices.SortFunc(found, func(a, b *rawEntry) int { return cmpInt(a.id, b.id) })
+	found = slices.CompactFunc(found, func(a, b *rawEntry) bool { return a.id == b.id })
 	hr := &hashReader{q: q, ctx: ctx, overlay: map[int64]tlog.Hash{}}
 	var hashRows, leafRows [][]any
 	for _, e := range found {
@@ -188,9 +196,12 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if len(fresh) > 0 {
 		newHi = fresh[len(fresh)-1].id
 	}
-	s.gaps = nextGaps(s.gaps, ids, hi, newHi, now, s.SweepFor)
+	gaps := nextGaps(s.gaps, ids, hi, newHi, now, s.SweepFor)
 	next = newHi + 1
-	for _, g := range s.gaps {
+	if newHi == math.MaxInt64 {
+		next = newHi
+	}
+	for _, g := range gaps {
 		if now.Sub(g.seen) < s.GapWait {
 			next = g.from
 			break
@@ -206,10 +217,9 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		s.gaps = nil // read again from the database
 		return res, fmt.Errorf("auditseal: commit: %w", err)
 	}
-	s.lastSize = size
+	s.gaps, s.lastSize = gaps, size
 	res = RoundResult{Sealed: len(found), Size: size, Next: next}
 	if signed != nil {
 		var errs []error
@@ -279,6 +289,9 @@ func nextGaps(old []gap, ids []int64, hi, newHi int64, now time.Time, sweepFor t
 			if id > from {
 				out = append(out, gap{from, id - 1, g.seen})
 			}
+			if id == math.MaxInt64 {
+				return // no id above
+			}
 			from = id + 1
 		}
 		if from <= g.to {
@@ -290,7 +303,7 @@ func nextGaps(old []gap, ids []int64, hi, newHi int64, now time.Time, sweepFor t
 			split(g)
 		}
 	}
-	if newHi > hi {
+	if newHi > hi && hi < math.MaxInt64 {
 		split(gap{hi + 1, newHi, now})
 	}
 	slices.SortFunc(out, func(a, b gap) int { return cmpInt(a.from, b.from) })
@@ -437,6 +450,46 @@ func (q queries) insertRows(ctx context.Context, table, cols string, rows [][]an
 		if _, err := q.tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("auditseal: insert into %s: %w", table, err)
 		}
+	}
+	return nil
+}
+
+// ErrAltered is returned by a round that finds the stored tree is not the
+// one its latest checkpoint signs: the sealer does not extend (and sign) a
+// tree someone changed. Run Verify.
+var ErrAltered = errors.New("auditseal: the sealed log was altered; the sealer stops until it is repaired (run auditlog verify)")
+
+// checkTree checks, before a round extends the tree, that its latest
+// checkpoint covers exactly the size leaves and is the note this signer
+// makes over the stored tree's root (Ed25519 signatures are deterministic,
+// so signing again must give the same bytes).
+func (q queries) checkTree(ctx context.Context, size int64, origin string, signer note.Signer) error {
+	var cpSize int64
+	var stored string
+	err := q.tx.QueryRowContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 1").Scan(&cpSize, &stored)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if size > 0 {
+			return fmt.Errorf("%w: it has %d leaves and no checkpoint", ErrAltered, size)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
+	case cpSize != size:
+		return fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
+	}
+	hr := &hashReader{q: q, ctx: ctx, overlay: map[int64]tlog.Hash{}}
+	root, err := tlog.TreeHash(size, hr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrAltered, err)
+	}
+	body := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
+	if err != nil {
+		return fmt.Errorf("auditseal: sign checkpoint: %w", err)
+	}
+	if string(signed) != stored {
+		return fmt.Errorf("%w: the checkpoint of %d leaves is not what this key signs over the stored tree", ErrAltered, size)
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ const (
 	CheckpointForged   ProblemKind = "checkpoint invalid"  // bad signature, origin or text
 	CheckpointMismatch ProblemKind = "checkpoint mismatch" // the leaves do not give its root
 	CheckpointMissing  ProblemKind = "checkpoint missing"  // a trusted checkpoint is beyond the log
+	LeavesUnsigned     ProblemKind = "leaves not signed"   // leaves no checkpoint covers (checkpoints deleted)
 )
 
 // Problem is one thing Verify found wrong.
@@ -126,7 +127,18 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			}
 		}
 	}
-	rows, err := db.QueryContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size")
+	// One snapshot of the log: a round that commits while Verify reads
+	// must not show its leaves without its checkpoint.
+	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	if d == auditstore.SQLite {
+		opts = nil // a read transaction is a snapshot there
+	}
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return rep, fmt.Errorf("auditseal: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read checkpoints: %w", err)
 	}
@@ -178,8 +190,12 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if err := check(0); err != nil {
 		return rep, err
 	}
+	gapWait := o.GapWait
+	if gapWait <= 0 {
+		gapWait = DefaultGapWait
+	}
 	var newest time.Time // the newest sealed entry's time
-	lrows, err := db.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
+	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
@@ -227,8 +243,17 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			}
 		}
 		if id.Valid {
-			if t, err := auditstore.DecodeTime(d, e.ts); err == nil && t.After(newest) {
-				newest = t
+			// The sealer appends entries as they commit: one dated long
+			// before an entry sealed earlier was not a late commit of a
+			// transaction shorter than GapWait, but put there since.
+			if t, err := auditstore.DecodeTime(d, e.ts); err == nil {
+				if !newest.IsZero() && t.Before(newest.Add(-gapWait)) {
+					rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: entryID, Leaf: index,
+						Detail: fmt.Sprintf("dated %s, sealed after an entry dated %s, more than %s later", t.Format(time.RFC3339), newest.Format(time.RFC3339), gapWait)})
+				}
+				if t.After(newest) {
+					newest = t
+				}
 			}
 		}
 		if err := tree.Append(stored, nil); err != nil {
@@ -245,17 +270,18 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	for size := range roots {
 		rep.Problems = append(rep.Problems, Problem{Kind: CheckpointMissing, Leaf: -1, Checkpoint: size, Detail: fmt.Sprintf("the log has %d leaves", rep.Leaves)})
 	}
+	if rep.Latest < rep.Leaves {
+		// A round stores its leaves and their checkpoint together.
+		rep.Problems = append(rep.Problems, Problem{Kind: LeavesUnsigned, Leaf: rep.Latest,
+			Detail: fmt.Sprintf("leaves %d to %d are covered by no valid checkpoint", rep.Latest, rep.Leaves-1)})
+	}
 
 	// Entries no leaf names: inside the sealed range, or not reached yet.
-	gapWait := o.GapWait
-	if gapWait <= 0 {
-		gapWait = DefaultGapWait
-	}
 	var next int64
-	if err := db.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next); err != nil && err != sql.ErrNoRows {
+	if err := tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next); err != nil && err != sql.ErrNoRows {
 		return rep, fmt.Errorf("auditseal: read the sealer's position: %w", err)
 	}
-	urows, err := db.QueryContext(ctx, "SELECT e.id, e.timestamp FROM "+auditstore.Table+" e WHERE NOT EXISTS (SELECT 1 FROM "+leavesTable+" l WHERE l.entry_id = e.id) ORDER BY e.id")
+	urows, err := tx.QueryContext(ctx, "SELECT e.id, e.timestamp FROM "+auditstore.Table+" e WHERE NOT EXISTS (SELECT 1 FROM "+leavesTable+" l WHERE l.entry_id = e.id) ORDER BY e.id")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read unsealed entries: %w", err)
 	}
