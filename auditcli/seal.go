@@ -65,6 +65,11 @@ func runSealKey(_ context.Context, env Env, args []string) error {
 
 // readSigner reads a private key file.
 func readSigner(env Env, path string) (note.Signer, error) {
+	if strings.HasPrefix(path, "PRIVATE+") {
+		// The key itself on the command line: never echoed.
+		env.secrets.add(path)
+		return nil, usageError("--key-file takes the file that holds the private key, not the key (which others see on a command line)")
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--key-file: %w", err)
@@ -190,11 +195,11 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 			if err != nil {
 				return usageError("--checkpoint: %v", err)
 			}
-			cp, err := auditnats.LatestCheckpoint(ctx, target)
+			cps, err := auditnats.Checkpoints(ctx, target)
 			if err != nil {
 				return err
 			}
-			o.Trusted = append(o.Trusted, cp)
+			o.Trusted = append(o.Trusted, cps...)
 			continue
 		}
 		f, err := os.Open(path)
@@ -300,11 +305,11 @@ func runVerifyProof(_ context.Context, env Env, args []string) error {
 	if err := auditseal.CheckProof(p, v.Name(), v); err != nil {
 		return err
 	}
-	var leaf []any
+	var leaf []json.RawMessage
 	_ = json.Unmarshal([]byte(p.Leaf), &leaf)
 	entry := "the entry"
 	if len(leaf) > 1 {
-		entry = fmt.Sprintf("entry %v", leaf[1])
+		entry = "entry " + termSafe(string(leaf[1]))
 	}
 	fmt.Fprintf(env.Stdout, "The proof holds: %s is leaf %d of the log %s of %d entries, signed by its key.\n", entry, p.Index, termSafe(v.Name()), p.Size)
 	return nil

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -149,4 +150,54 @@ func LatestCheckpoint(ctx context.Context, t Target, opts ...nats.Option) ([]byt
 		return nil, fmt.Errorf("auditnats: %w", err)
 	}
 	return (&Witness{js: js, target: t, nc: nc}).Latest(ctx)
+}
+
+// Checkpoints connects to t's server and returns every checkpoint its
+// subject holds, oldest first: Verify checks the log against each, so a
+// log rewritten and sealed again after an older checkpoint was published
+// is caught by that checkpoint.
+func Checkpoints(ctx context.Context, t Target, opts ...nats.Option) ([][]byte, error) {
+	nc, err := nats.Connect(t.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: %w", err)
+	}
+	s, err := js.Stream(ctx, t.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: stream %s: %w", t.Stream, err)
+	}
+	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{t.Subject}})
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: read %s: %w", t.Subject, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: read %s: %w", t.Subject, err)
+	}
+	pending := int(info.NumPending)
+	var out [][]byte
+	for len(out) < pending {
+		batch, err := c.Fetch(min(500, pending-len(out)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("auditnats: read %s: %w", t.Subject, err)
+		}
+		n := len(out)
+		for m := range batch.Messages() {
+			out = append(out, m.Data())
+		}
+		if err := batch.Error(); err != nil {
+			return nil, fmt.Errorf("auditnats: read %s: %w", t.Subject, err)
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("auditnats: read %s: %d of %d checkpoints arrived", t.Subject, n, pending)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("auditnats: %s holds no checkpoint", t.Subject)
+	}
+	return out, nil
 }

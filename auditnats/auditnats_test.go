@@ -112,6 +112,10 @@ func TestWitnessKeepsTheLatestCheckpoint(t *testing.T) {
 	if string(latest) != inDB || !strings.Contains(inDB, "\n12\n") {
 		t.Fatalf("NATS holds %q, the database %q", latest, inDB)
 	}
+	all, err := auditnats.Checkpoints(ctx, tg)
+	if err != nil || len(all) != 3 || string(all[2]) != inDB {
+		t.Fatalf("every checkpoint: %d, %v", len(all), err)
+	}
 	cut(t, db)
 	rep, err := auditseal.Verify(ctx, db, auditstore.SQLite, auditseal.VerifyOptions{Origin: "example.com/audit", Verifier: verifier, Trusted: [][]byte{latest}})
 	if err != nil {

@@ -17,7 +17,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -60,16 +62,25 @@ func leafData(d auditstore.Dialect, r *rawEntry) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: entry %d: %w", r.id, err)
 	}
-	cols := []any{LeafVersion, r.id, ts.UTC().Format(time.RFC3339Nano), r.action.Int64, r.model.String, r.pk.String, nullInt(r.objectID), r.repr.String}
+	cols := []any{LeafVersion, r.id, ts.UTC().Format(time.RFC3339Nano), r.action.Int64, text(r.model), text(r.pk), nullInt(r.objectID), text(r.repr)}
 	for _, raw := range [][]byte{r.changes, r.serialized, r.additional} {
-		c, err := canonicalJSON(raw)
-		if err != nil {
-			return nil, fmt.Errorf("auditseal: entry %d: %w", r.id, err)
-		}
-		cols = append(cols, c)
+		cols = append(cols, jsonColumn(raw))
 	}
-	cols = append(cols, nullString(r.actorID), nullString(r.actorName), nullString(r.addr), nullInt(r.port), nullString(r.cid))
+	cols = append(cols, text(r.actorID), text(r.actorName), text(r.addr), nullInt(r.port), text(r.cid))
 	return json.Marshal(cols)
+}
+
+// text is a text column as a leaf holds it: a JSON string, null for NULL,
+// or ["bytes", base64] where it is not valid UTF-8 (which JSON would
+// replace, so that two values would encode alike).
+func text(s sql.NullString) any {
+	if !s.Valid {
+		return nil
+	}
+	if !utf8.ValidString(s.String) {
+		return []any{"bytes", []byte(s.String)}
+	}
+	return s.String
 }
 
 // LeafHash is the RFC 6962 hash of a leaf's data.
@@ -82,27 +93,100 @@ func nullInt(n sql.NullInt64) any {
 	return n.Int64
 }
 
-func nullString(s sql.NullString) any {
-	if !s.Valid {
+// jsonColumn is a JSON column as a leaf holds it: ["json", its value
+// re-encoded canonically] (keys sorted, no insignificant space, numbers as
+// written), null for NULL, or ["bytes", base64 of the stored bytes] where
+// the canonical form would lose something: text that is not one valid JSON
+// value, invalid UTF-8, an object with a key twice (decoders disagree on
+// which one counts), nesting too deep to decode. Any stored value seals,
+// and two different stored values never give one leaf.
+func jsonColumn(raw []byte) any {
+	if raw == nil {
 		return nil
 	}
-	return s.String
+	if c, ok := canonicalJSON(raw); ok {
+		return []any{"json", c}
+	}
+	return []any{"bytes", raw}
 }
 
-// canonicalJSON re-encodes a JSON column; nil stays nil (null).
-func canonicalJSON(raw []byte) (json.RawMessage, error) {
-	if raw == nil {
-		return nil, nil
+// canonicalJSON re-encodes raw, or reports false where that would lose
+// something (see jsonColumn).
+func canonicalJSON(raw []byte) (json.RawMessage, bool) {
+	if !utf8.Valid(raw) || duplicateKeys(raw) {
+		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("a JSON column does not parse: %w", err)
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // more after the value
 	}
 	out, err := json.Marshal(v)
 	if err != nil {
-		return nil, err
+		return nil, false
 	}
-	return out, nil
+	return out, true
+}
+
+// duplicateKeys reports whether an object in raw has a key twice (or raw
+// does not parse).
+func duplicateKeys(raw []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	type frame struct {
+		keys   map[string]bool
+		object bool
+		key    bool // the next token is a key
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = &stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			k, ok := tok.(string)
+			if !ok {
+				if d, ok := tok.(json.Delim); !ok || d != '}' {
+					return true
+				}
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].key = true // the object was a value
+				}
+				continue
+			}
+			if top.keys[k] {
+				return true
+			}
+			top.keys[k] = true
+			top.key = false
+			continue
+		}
+		switch d, _ := tok.(json.Delim); d {
+		case '{':
+			stack = append(stack, frame{keys: map[string]bool{}, object: true, key: true})
+			continue
+		case '[':
+			stack = append(stack, frame{})
+			continue
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: in an object, a key comes next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+	}
 }

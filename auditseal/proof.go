@@ -41,12 +41,28 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 	if err != nil {
 		return p, fmt.Errorf("auditseal: find entry %d's leaf: %w", id, err)
 	}
-	err = db.QueryRowContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 1").Scan(&p.Size, &p.Checkpoint)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && p.Index >= p.Size {
-		return p, fmt.Errorf("%w: entry %d is leaf %d, the latest checkpoint covers %d", ErrNotSealed, id, p.Index, p.Size)
-	}
+	// The latest checkpoint that is one (a row that does not parse as a
+	// checkpoint of its size is passed over; Verify reports it).
+	rows, err := db.QueryContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 10")
 	if err != nil {
 		return p, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
+	}
+	found := false
+	for rows.Next() && !found {
+		if err := rows.Scan(&p.Size, &p.Checkpoint); err != nil {
+			rows.Close()
+			return p, err
+		}
+		var c log.Checkpoint
+		_, err := c.Unmarshal([]byte(p.Checkpoint))
+		found = err == nil && int64(c.Size) == p.Size
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return p, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
+	}
+	if !found || p.Index >= p.Size {
+		return p, fmt.Errorf("%w: entry %d is leaf %d, the latest checkpoint covers %d", ErrNotSealed, id, p.Index, p.Size)
 	}
 	var e rawEntry
 	err = db.QueryRowContext(ctx, "SELECT "+entryColumns+" FROM "+auditstore.Table+" WHERE id = "+q.ph(1), id).Scan(e.dest()...)

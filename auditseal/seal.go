@@ -1,12 +1,14 @@
 package auditseal
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -131,9 +133,13 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	if err := q.checkTree(ctx, size, s.origin, s.signer); err != nil {
+	signedNext, err := q.checkTree(ctx, size, s.origin, s.signer)
+	if err != nil {
 		return res, err
 	}
+	// The position never goes back: the one the latest checkpoint signs
+	// holds against a lowered state row.
+	next = max(next, signedNext)
 	hi = max(hi, next-1)
 	now := s.Now()
 	if s.gaps == nil || size != s.lastSize {
@@ -211,8 +217,10 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		return res, err
 	}
 	var signed []byte
-	if len(found) > 0 {
-		if signed, err = q.checkpoint(ctx, hr, size, s.origin, s.signer); err != nil {
+	if len(found) > 0 || size > 0 && next > signedNext {
+		// A new tree, or a position moved past gaps given up: signed, so
+		// that no one can move it back.
+		if signed, err = q.checkpoint(ctx, hr, size, next, s.origin, s.signer, len(found) == 0); err != nil {
 			return res, err
 		}
 	}
@@ -463,50 +471,84 @@ var ErrAltered = errors.New("auditseal: the sealed log was altered; the sealer s
 // checkpoint covers exactly the size leaves and is the note this signer
 // makes over the stored tree's root (Ed25519 signatures are deterministic,
 // so signing again must give the same bytes).
-func (q queries) checkTree(ctx context.Context, size int64, origin string, signer note.Signer) error {
+//
+// It returns the sealer's position the checkpoint signs (0 for none).
+func (q queries) checkTree(ctx context.Context, size int64, origin string, signer note.Signer) (int64, error) {
 	var cpSize int64
 	var stored string
 	err := q.tx.QueryRowContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 1").Scan(&cpSize, &stored)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if size > 0 {
-			return fmt.Errorf("%w: it has %d leaves and no checkpoint", ErrAltered, size)
+			return 0, fmt.Errorf("%w: it has %d leaves and no checkpoint", ErrAltered, size)
 		}
-		return nil
+		return 0, nil
 	case err != nil:
-		return fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
+		return 0, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
 	case cpSize != size:
-		return fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
+		return 0, fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
 	}
 	hr := &hashReader{q: q, ctx: ctx, overlay: map[int64]tlog.Hash{}}
 	root, err := tlog.TreeHash(size, hr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrAltered, err)
+		return 0, fmt.Errorf("%w: %v", ErrAltered, err)
 	}
-	body := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
-	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
+	end := strings.Index(stored, "\n\n")
+	if end < 0 {
+		return 0, fmt.Errorf("%w: the checkpoint of %d leaves is not a signed note", ErrAltered, size)
+	}
+	text := stored[:end+1]
+	var c log.Checkpoint
+	ext, err := c.Unmarshal([]byte(text))
+	if err != nil || c.Origin != origin || int64(c.Size) != size || !bytes.Equal(c.Hash, root[:]) {
+		return 0, fmt.Errorf("%w: the checkpoint of %d leaves does not sign the stored tree", ErrAltered, size)
+	}
+	signed, err := note.Sign(&note.Note{Text: text}, signer)
 	if err != nil {
-		return fmt.Errorf("auditseal: sign checkpoint: %w", err)
+		return 0, fmt.Errorf("auditseal: sign checkpoint: %w", err)
 	}
 	if string(signed) != stored {
-		return fmt.Errorf("%w: the checkpoint of %d leaves is not what this key signs over the stored tree", ErrAltered, size)
+		return 0, fmt.Errorf("%w: the checkpoint of %d leaves is not one this key signed", ErrAltered, size)
 	}
-	return nil
+	return signedPosition(ext), nil
 }
 
-// checkpoint signs and stores the checkpoint of the tree of size leaves,
-// and returns it.
-func (q queries) checkpoint(ctx context.Context, hr *hashReader, size int64, origin string, signer note.Signer) ([]byte, error) {
+// positionLine is the checkpoint's extension line that signs the sealer's
+// position: the lowest entry id it could not account for when it signed.
+const positionLine = "auditlog-next "
+
+// signedPosition reads the position from a checkpoint's extension lines.
+func signedPosition(ext []byte) int64 {
+	for _, l := range strings.Split(string(ext), "\n") {
+		if v, ok := strings.CutPrefix(l, positionLine); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// checkpoint signs and stores the checkpoint of the tree of size leaves
+// with the sealer's position next (again: in place of the stored one of
+// that size), and returns it.
+func (q queries) checkpoint(ctx context.Context, hr *hashReader, size, next int64, origin string, signer note.Signer, again bool) ([]byte, error) {
 	root, err := tlog.TreeHash(size, hr)
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: tree hash: %w", err)
 	}
 	body := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
+	body = append(body, positionLine+strconv.FormatInt(next, 10)+"\n"...)
 	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: sign checkpoint: %w", err)
 	}
-	if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+checkpointsTable+" (size, note, signed_at) VALUES ("+q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+")", size, string(signed), time.Now().UnixMicro()); err != nil {
+	stmt := "INSERT INTO " + checkpointsTable + " (note, signed_at, size) VALUES (" + q.ph(1) + ", " + q.ph(2) + ", " + q.ph(3) + ")"
+	if again {
+		// The same tree signed again with a new position.
+		stmt = "UPDATE " + checkpointsTable + " SET note = " + q.ph(1) + ", signed_at = " + q.ph(2) + " WHERE size = " + q.ph(3)
+	}
+	if _, err := q.tx.ExecContext(ctx, stmt, string(signed), time.Now().UnixMicro(), size); err != nil {
 		return nil, fmt.Errorf("auditseal: store checkpoint %d: %w", size, err)
 	}
 	return signed, nil

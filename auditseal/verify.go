@@ -112,8 +112,9 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		root []byte
 	}
 	var cps []cp
+	var signedNext int64 // the sealer's position the latest checkpoint signs
 	load := func(size int64, text []byte, trusted bool) {
-		c, _, _, err := log.ParseCheckpoint(text, o.Origin, o.Verifier)
+		c, ext, _, err := log.ParseCheckpoint(text, o.Origin, o.Verifier)
 		switch {
 		case err != nil:
 			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Checkpoint: size, Detail: err.Error()})
@@ -121,6 +122,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Checkpoint: size, Detail: fmt.Sprintf("it is stored as size %d but signs size %d", size, c.Size)})
 		default:
 			cps = append(cps, cp{int64(c.Size), c.Hash})
+			signedNext = max(signedNext, signedPosition(ext))
 			if !trusted {
 				rep.Checkpoints++
 				rep.Latest = max(rep.Latest, int64(c.Size))
@@ -281,6 +283,8 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if err := tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next); err != nil && err != sql.ErrNoRows {
 		return rep, fmt.Errorf("auditseal: read the sealer's position: %w", err)
 	}
+	// The stored position is not signed: the signed one holds against it.
+	next = max(next, signedNext)
 	urows, err := tx.QueryContext(ctx, "SELECT e.id, e.timestamp FROM "+auditstore.Table+" e WHERE NOT EXISTS (SELECT 1 FROM "+leavesTable+" l WHERE l.entry_id = e.id) ORDER BY e.id")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read unsealed entries: %w", err)

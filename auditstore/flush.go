@@ -154,6 +154,8 @@ var ErrTruncateUnsupported = errors.New("auditstore: truncate is not supported b
 
 // Truncate empties the entries table at once: TRUNCATE on PostgreSQL and
 // MySQL, an unconditional DELETE (SQLite's truncate optimisation) on SQLite.
+// A sealed log (package auditseal) is emptied in flush batches instead, so
+// that the sealed entries deleted are recorded as pruned.
 func (s *Store) Truncate(ctx context.Context) error {
 	stmt := "TRUNCATE TABLE " + Table
 	if s.dialect == SQLite {
@@ -162,15 +164,18 @@ func (s *Store) Truncate(ctx context.Context) error {
 	if sealed, err := s.sealed(ctx); err != nil {
 		return err
 	} else if sealed {
-		// Every sealed entry is pruned, recorded before the table is
-		// emptied (MySQL's TRUNCATE commits on its own).
-		var b strings.Builder
-		b.WriteString("UPDATE auditlog_seal_leaves SET pruned_at = ")
-		s.dialect.placeholder(&b, 1)
-		b.WriteString(", pruned_by = 'truncate' WHERE pruned_at IS NULL AND entry_id IN (SELECT id FROM " + Table + ")")
-		if _, err := s.db.ExecContext(ctx, b.String(), time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("auditstore: truncate: record the pruned leaves: %w", err)
+		// A sealed log is emptied as a flush of everything: each batch
+		// records the sealed entries it prunes under the sealer's lock,
+		// and no TRUNCATE restarts the ids (MySQL's would), which would
+		// give new entries the ids of pruned ones.
+		q, err := s.filter(Filter{})
+		if err != nil {
+			return err
 		}
+		if _, err := s.flushSealed(ctx, FlushOptions{Reason: "truncate"}, q, DefaultFlushBatch); err != nil {
+			return fmt.Errorf("auditstore: truncate: %w", err)
+		}
+		return nil
 	}
 	if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("auditstore: truncate: %w", err)
@@ -258,6 +263,12 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 		start := time.Now()
 		var n int64
 		err := s.inTx(ctx, func(tx DBTX) error {
+			// The sealer's lock (its state row): a round that is sealing
+			// entries of this batch commits its leaves first, so that they
+			// are marked pruned, not left to look deleted.
+			if _, err := tx.ExecContext(ctx, "UPDATE auditlog_seal_state SET next_id = next_id WHERE id = 1"); err != nil {
+				return err
+			}
 			rows, err := tx.QueryContext(ctx, sel, q.args...)
 			if err != nil {
 				return err

@@ -1,0 +1,64 @@
+package auditcli_test
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSealAttackSealKeyOnCommandLine (it once got through): an operator who passes the private key
+// itself to --key-file (as --pubkey takes a key or a file) gets it echoed
+// in the error message, which logs and CI output keep. The other commands
+// redact secrets from every message; this one does not.
+func TestSealAttackSealKeyOnCommandLine(t *testing.T) {
+	path, _ := seeded(t)
+	keyFile := filepath.Join(t.TempDir(), "seal.key")
+	if r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile); r.code != 0 {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey := strings.TrimSpace(string(raw))
+	r := run(t, "", false, "seal", "--db", "sqlite:"+path, "--key-file", skey, "--once")
+	secret := strings.SplitN(skey, "+", 5)[4] // PRIVATE+KEY+name+hash+key (the key may hold a +)
+	if strings.Contains(r.stdout+r.stderr, secret) {
+		t.Errorf("the private key is printed (exit %d): %s", r.code, strings.TrimSpace(r.stderr))
+	}
+}
+
+// TestSealAttackVerifyProofLargeID: verify-proof names the entry from the
+// leaf decoded as float64: entry 1000000 is shown as "entry 1e+06".
+func TestSealAttackVerifyProofLargeID(t *testing.T) {
+	path, _ := seeded(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "seal.key")
+	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
+	if r.code != 0 {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	pub := strings.TrimSpace(r.stdout)
+	sqlDB, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cols = "timestamp, action, model, object_pk, object_id, object_repr, changes, serialized_data, additional_data, actor_id, actor_name, remote_addr, remote_port, cid"
+	if _, err := sqlDB.Exec("INSERT INTO auditlog_entries (id, " + cols + ") SELECT 1000000, " + cols + " FROM auditlog_entries WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.Close()
+	if r := run(t, "", false, "seal", "--db", "sqlite:"+path, "--key-file", keyFile, "--once"); r.code != 0 {
+		t.Fatalf("seal: %+v", r)
+	}
+	r = run(t, "", false, "prove", "--db", "sqlite:"+path, "1000000")
+	if r.code != 0 {
+		t.Fatalf("prove: %+v", r)
+	}
+	r = run(t, r.stdout, false, "verify-proof", "--pubkey", pub, "-")
+	if r.code != 0 || !strings.Contains(r.stdout, "entry 1000000 ") {
+		t.Errorf("verify-proof: %s", strings.TrimSpace(r.stdout))
+	}
+}

@@ -1,0 +1,536 @@
+package auditseal_test
+
+// Attacks on the sealed log, by someone who can write to the database but
+// does not hold the signing key, and by bad luck (a failed round, a flush
+// during a round, a poisoned entry). Each comment says the attack and how
+// it once got through; each test fails if it gets through again.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditseal"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+func aexec(t *testing.T, f *fixture, q string, args ...any) {
+	t.Helper()
+	if _, err := f.db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func aph(f *fixture, n int) string {
+	if f.d == auditstore.Postgres {
+		return fmt.Sprintf("$%d", n)
+	}
+	return "?"
+}
+
+// copyEntry inserts a copy of entry from under id to, as a DBA would.
+func copyEntry(t *testing.T, f *fixture, from, to int64) {
+	t.Helper()
+	const cols = "timestamp, action, model, object_pk, object_id, object_repr, changes, serialized_data, additional_data, actor_id, actor_name, remote_addr, remote_port, cid"
+	aexec(t, f, "INSERT INTO auditlog_entries (id, "+cols+") SELECT "+aph(f, 1)+", "+cols+" FROM auditlog_entries WHERE id = "+aph(f, 2), to, from)
+}
+
+func problems(rep auditseal.Report) string {
+	var s []string
+	for _, p := range rep.Problems {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, "\n")
+}
+
+// hookSigner signs with the wrapped signer after running hook (which may
+// fail the signature).
+type hookSigner struct {
+	note.Signer
+	hook func() error
+}
+
+func (s *hookSigner) Sign(msg []byte) ([]byte, error) {
+	if s.hook != nil {
+		if err := s.hook(); err != nil {
+			return nil, err
+		}
+	}
+	return s.Signer.Sign(msg)
+}
+
+// withSigner replaces the fixture's sealer by one that signs with a
+// hookSigner (and the fixture's verifier by its key's).
+func withSigner(t *testing.T, f *fixture) *hookSigner {
+	t.Helper()
+	signer, v := keys(t, "auditlog-test")
+	hs := &hookSigner{Signer: signer}
+	s, err := auditseal.New(f.db, f.d, hs, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Now, s.GapWait = f.clock.Now, time.Minute
+	f.sealer, f.v = s, v
+	return hs
+}
+
+// late begins an entry that commits later (a transaction held open; on
+// SQLite, which has one writer, the row is parked in another table and
+// put back with its id) and returns its commit.
+func late(t *testing.T, f *fixture) func() {
+	t.Helper()
+	if f.d != auditstore.SQLite {
+		tx, err := f.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.insert(t, tx, "late", 1)
+		return func() {
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.insert(t, nil, "late", 1)
+	aexec(t, f, "CREATE TABLE parked AS SELECT * FROM auditlog_entries WHERE model = 'late'")
+	aexec(t, f, "DELETE FROM auditlog_entries WHERE model = 'late'")
+	return func() {
+		aexec(t, f, "INSERT INTO auditlog_entries SELECT * FROM parked")
+		aexec(t, f, "DROP TABLE parked")
+	}
+}
+
+// TestSealAttackBackdatedEntrySealed: the docs promise that an entry forged
+// with a time more than GapWait before the newest sealed entry is reported;
+// it is, but only until the next sealing round, which seals it like any
+// other. After that Verify is clean.
+func TestSealAttackBackdatedEntrySealed(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 5)
+		f.round(t)
+		s, _ := auditstore.New(f.db, f.d)
+		if err := s.Insert(context.Background(), []auditlog.Entry{{Timestamp: time.Now().AddDate(-1, 0, 0), Action: auditlog.ActionDelete,
+			Model: "invoice", ObjectPK: "42", ObjectRepr: "invoice 42 (deleted a year ago)", ActorName: "ceo"}}); err != nil {
+			t.Fatal(err)
+		}
+		if rep := f.verify(t); rep.OK() {
+			t.Fatalf("before the round the forged entry is not reported: %+v", rep)
+		}
+		f.round(t) // the sealer's next round, a second later
+		if rep := f.verify(t); rep.OK() {
+			t.Errorf("an entry forged with a date a year before the newest sealed entry verifies once the sealer has run a round: %+v", rep)
+		}
+	})
+}
+
+// rewriteEntry changes entry id's actor name to mallory and rewrites its
+// leaf hash to match, as a DBA who knows the (public) leaf encoding can.
+func rewriteEntry(t *testing.T, f *fixture, id int64) {
+	t.Helper()
+	p, err := auditseal.Prove(context.Background(), f.db, f.d, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := strings.Replace(p.Leaf, `"alice"`, `"mallory"`, 1)
+	h := auditseal.LeafHash([]byte(leaf))
+	aexec(t, f, "UPDATE auditlog_entries SET actor_name = 'mallory' WHERE id = "+aph(f, 1), id)
+	aexec(t, f, "UPDATE auditlog_seal_leaves SET leaf_hash = "+aph(f, 1)+" WHERE entry_id = "+aph(f, 2), h[:], id)
+}
+
+// TestSealAttackRewrittenLeafWithoutItsCheckpoints: an entry edited together
+// with its leaf hash, and the checkpoints that cover it deleted. The
+// sealer writes leaves and their checkpoint in one transaction, so leaves
+// that no checkpoint covers are evidence; Verify does not say so, and the
+// edit goes unreported (also with every checkpoint deleted: "0
+// checkpoints", OK).
+func TestSealAttackRewrittenLeafWithoutItsCheckpoints(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 5)
+		f.round(t)
+		f.insert(t, nil, "b", 5)
+		f.round(t)
+		rewriteEntry(t, f, 7)
+		aexec(t, f, "DELETE FROM auditlog_seal_checkpoints WHERE size > 5")
+		if rep := f.verify(t); rep.OK() {
+			t.Errorf("entry 7 edited, its leaf rewritten and checkpoint 10 deleted: Verify finds nothing (leaves %d, latest checkpoint %d)", rep.Leaves, rep.Latest)
+		}
+		aexec(t, f, "DELETE FROM auditlog_seal_checkpoints")
+		if rep := f.verify(t); rep.OK() {
+			t.Errorf("every checkpoint deleted: Verify finds nothing (leaves %d, checkpoints %d)", rep.Leaves, rep.Checkpoints)
+		}
+	})
+}
+
+// TestSealAttackSealerSignsTamperedTree: the same edit with the stored hashes
+// recomputed; the sealer's next round extends the tampered tree without
+// checking it against the checkpoint it signed before, and signs it. Its
+// new checkpoint (what a witness holds as the latest, and what verify
+// --checkpoint nats://… reads) then vouches for the forged entry.
+func TestSealAttackSealerSignsTamperedTree(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		witness := &auditseal.FileWitness{Path: filepath.Join(t.TempDir(), "cp.jsonl")}
+		f.sealer.Witnesses = []auditseal.Witness{witness}
+		f.insert(t, nil, "a", 5)
+		f.round(t)
+		f.insert(t, nil, "b", 5)
+		f.round(t)
+		rewriteEntry(t, f, 7)
+		// Recompute the stored hashes from the leaf hashes.
+		rows, err := f.db.Query("SELECT leaf_hash FROM auditlog_seal_leaves ORDER BY leaf_index")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := map[int64]tlog.Hash{}
+		r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			for i, x := range idx {
+				out[i] = stored[x]
+			}
+			return out, nil
+		})
+		var n int64
+		for rows.Next() {
+			var raw []byte
+			if err := rows.Scan(&raw); err != nil {
+				t.Fatal(err)
+			}
+			hs, err := tlog.StoredHashesForRecordHash(n, tlog.Hash(raw), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, h := range hs {
+				stored[tlog.StoredHashIndex(0, n)+int64(i)] = h
+			}
+			n++
+		}
+		rows.Close()
+		aexec(t, f, "DELETE FROM auditlog_seal_hashes")
+		for idx, h := range stored {
+			aexec(t, f, "INSERT INTO auditlog_seal_hashes (idx, hash) VALUES ("+aph(f, 1)+", "+aph(f, 2)+")", idx, h[:])
+		}
+		aexec(t, f, "DELETE FROM auditlog_seal_checkpoints WHERE size > 5")
+		f.insert(t, nil, "c", 1)
+		if _, err := f.sealer.Round(context.Background()); err != nil {
+			t.Logf("the sealer refused: %v", err)
+		}
+		raw, err := os.ReadFile(witness.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for sc := bufio.NewScanner(bytes.NewReader(raw)); sc.Scan(); {
+			lines = append(lines, sc.Text())
+		}
+		cps, err := auditseal.ReadCheckpoints(strings.NewReader(lines[len(lines)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := f.verify(t, cps...); rep.OK() {
+			t.Errorf("the sealer signed checkpoint %d over the rewritten entry 7; Verify with the latest witnessed checkpoint finds nothing: %+v", rep.Latest, rep)
+		}
+	})
+}
+
+// TestSealAttackFailedRoundLosesLateEntry: a round that fails after it has
+// computed its gaps (here the signer fails once; a statement timeout or a
+// lost connection in setNext/checkpoint does the same) rolls back its
+// transaction but keeps its in-memory gaps. The late entry that round found
+// is never looked for again: a committed entry never sealed.
+func TestSealAttackFailedRoundLosesLateEntry(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		hs := withSigner(t, f)
+		commit := late(t, f) // id 1, committed late
+		f.insert(t, nil, "a", 2)
+		f.round(t)
+		commit()
+		var fail atomic.Bool
+		fail.Store(true)
+		hs.hook = func() error {
+			if fail.Swap(false) {
+				return errors.New("signer unavailable")
+			}
+			return nil
+		}
+		if _, err := f.sealer.Round(context.Background()); err == nil {
+			t.Fatal("the round did not fail")
+		}
+		f.clock.add(10 * time.Second)
+		f.round(t)
+		f.clock.add(2 * time.Minute)
+		f.round(t)
+		if rep := f.verify(t); !rep.OK() {
+			t.Errorf("one failed round: an untampered log reports\n%s", problems(rep))
+		}
+		f.sealedOnce(t)
+	})
+}
+
+// TestSealAttackFailedRoundWedgesSealer: the failed round's gaps are kept and
+// the next round adds the same gap again; when the late entry commits it
+// is found twice and appended twice, which the leaves' unique entry id
+// refuses, in every round from then on: the sealer is stuck until it is
+// restarted.
+func TestSealAttackFailedRoundWedgesSealer(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		hs := withSigner(t, f)
+		f.insert(t, nil, "a", 1)
+		f.round(t)
+		commit := late(t, f) // id 2
+		f.insert(t, nil, "b", 1)
+		var fail atomic.Bool
+		fail.Store(true)
+		hs.hook = func() error {
+			if fail.Swap(false) {
+				return errors.New("signer unavailable")
+			}
+			return nil
+		}
+		if _, err := f.sealer.Round(context.Background()); err == nil {
+			t.Fatal("the round did not fail")
+		}
+		f.round(t)
+		commit()
+		for i := 0; i < 3; i++ {
+			if _, err := f.sealer.Round(context.Background()); err != nil {
+				t.Fatalf("round %d after the late commit: %v", i, err)
+			}
+		}
+		f.sealedOnce(t)
+	})
+}
+
+// TestSealAttackFlushDuringRound: a flush (or truncate) does not take the
+// sealer's lock. On PostgreSQL a flush that runs while a round is open
+// deletes entries the round has just read and cannot mark their leaves
+// (not committed yet): the untampered log then reports them deleted.
+func TestSealAttackFlushDuringRound(t *testing.T) {
+	for _, truncate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("truncate=%v", truncate), func(t *testing.T) {
+			testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+				f := open(t, gdb)
+				hs := withSigner(t, f)
+				f.insert(t, nil, "a", 3)
+				f.round(t)
+				f.insert(t, nil, "b", 3)
+				s, _ := auditstore.New(f.db, f.d)
+				done := make(chan error, 1)
+				var once atomic.Bool
+				hs.hook = func() error {
+					if once.Swap(true) {
+						return nil
+					}
+					go func() {
+						if truncate {
+							done <- s.Truncate(context.Background())
+						} else {
+							_, err := s.Flush(context.Background(), auditstore.FlushOptions{Reason: "retention"})
+							done <- err
+						}
+					}()
+					select { // where the flush waits for the round, let it
+					case err := <-done:
+						done <- err
+					case <-time.After(2 * time.Second):
+					}
+					return nil
+				}
+				f.round(t)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				if rep := f.verify(t); !rep.OK() {
+					t.Errorf("a flush beside a sealing round: false alarms:\n%s", problems(rep))
+				}
+			})
+		})
+	}
+}
+
+// TestSealAttackTruncateReusesIds: after `flush --truncate` MariaDB/MySQL
+// start ids again at 1. New entries then have the ids of pruned leaves:
+// the sealer never seals them (not above the highest id sealed), and
+// Verify joins the old leaves to them and reports them modified.
+func TestSealAttackTruncateReusesIds(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 3)
+		f.round(t)
+		s, _ := auditstore.New(f.db, f.d)
+		if err := s.Truncate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.insert(t, nil, "b", 2)
+		f.round(t)
+		f.clock.add(time.Hour)
+		f.round(t)
+		if rep := f.verify(t); !rep.OK() {
+			t.Errorf("new entries after a truncate:\n%s", problems(rep))
+		}
+		var unsealed int
+		if err := f.db.QueryRow("SELECT COUNT(*) FROM auditlog_entries e WHERE NOT EXISTS (SELECT 1 FROM auditlog_seal_leaves l WHERE l.entry_id = e.id AND l.pruned_at IS NULL)").Scan(&unsealed); err != nil {
+			t.Fatal(err)
+		}
+		if unsealed != 0 {
+			t.Errorf("%d entries written after the truncate are never sealed", unsealed)
+		}
+	})
+}
+
+// TestSealAttackPoisonEntryStopsSealing: one entry whose column the leaf
+// encoding cannot read (a JSON column nested deeper than encoding/json's
+// limit; on SQLite any text) makes every round fail: nothing is sealed
+// from then on, while `verify` exits 0 ("not sealed yet"), so every later
+// entry can be edited or deleted unseen.
+func TestSealAttackPoisonEntryStopsSealing(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 2)
+		f.round(t)
+		f.insert(t, nil, "poison", 1) // id 3
+		deep := strings.Repeat("[", 10001) + strings.Repeat("]", 10001)
+		if _, err := f.db.Exec("UPDATE auditlog_entries SET additional_data = "+aph(f, 1)+" WHERE id = 3", deep); err != nil {
+			if f.d != auditstore.SQLite {
+				t.Skipf("the database refuses the poison: %v", err)
+			}
+			t.Fatal(err)
+		}
+		f.insert(t, nil, "b", 5)
+		var lastErr error
+		for i := 0; i < 3; i++ {
+			f.clock.add(time.Minute)
+			_, lastErr = f.sealer.Round(context.Background())
+		}
+		aexec(t, f, "UPDATE auditlog_entries SET actor_name = 'mallory' WHERE id = 5")
+		rep := f.verify(t)
+		if lastErr != nil && rep.OK() {
+			t.Errorf("sealing stopped for good (%v); verify passes with %d entries unsealed and entry 5 edited", lastErr, rep.Unsealed)
+		}
+	})
+}
+
+// TestSealAttackMaxIDSilencesSealer: one entry at the highest id (a forged
+// entry with the current time, which the docs accept as undetectable)
+// overflows nextGaps' id+1: the sealer keeps a gap from MinInt64 to
+// MaxInt64, finds every sealed entry in it again and fails every round
+// (unique entry id) from then on. Nothing is sealed any more and verify
+// exits 0 ("not sealed yet"). (PostgreSQL, where the identity goes on.)
+func TestSealAttackMaxIDSilencesSealer(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		if f.d != auditstore.Postgres {
+			t.Skip("inserts after the highest id fail there: the attack is loud")
+		}
+		f.insert(t, nil, "a", 2)
+		f.round(t)
+		copyEntry(t, f, 1, math.MaxInt64) // forged with a current time
+		f.round(t)
+		f.insert(t, nil, "b", 3) // the application goes on: ids 3-5
+		var errs []error
+		for i := 0; i < 3; i++ {
+			f.clock.add(time.Minute)
+			if _, err := f.sealer.Round(context.Background()); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			rep := f.verify(t)
+			t.Errorf("after one entry at id %d every round fails (%d of 3: %v); verify OK=%v with %d entries unsealed", int64(math.MaxInt64), len(errs), errs[0], rep.OK(), rep.Unsealed)
+		}
+		f.sealedOnce(t)
+	})
+}
+
+// TestSealAttackLeafEncodingAmbiguous: the canonical JSON drops what
+// encoding/json ignores, so a JSON column's text can be changed without
+// changing its leaf: a duplicated key (SQLite's and MariaDB's
+// json_extract read the first, Go the last) and, on SQLite, text after
+// the value.
+func TestSealAttackLeafEncodingAmbiguous(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		if f.d == auditstore.Postgres {
+			t.Skip("jsonb keeps one key and refuses trailing text")
+		}
+		f.insert(t, nil, "a", 3) // changes {"n": [i, i+1]}
+		f.round(t)
+		aexec(t, f, `UPDATE auditlog_entries SET changes = '{"n":[0,999],"n":[0,1]}' WHERE id = 1`)
+		var sqlView string
+		q := `SELECT json_extract(changes, '$.n') FROM auditlog_entries WHERE id = 1`
+		if err := f.db.QueryRow(q).Scan(&sqlView); err != nil {
+			t.Fatal(err)
+		}
+		if f.d == auditstore.SQLite {
+			aexec(t, f, `UPDATE auditlog_entries SET changes = '{"n":[1,2]} {"n":[1,999]}' WHERE id = 2`)
+		}
+		if rep := f.verify(t); rep.OK() {
+			t.Errorf("the changes column of entry 1 (SQL reads n as %s now) and, on SQLite, entry 2 rewritten: Verify finds nothing", sqlView)
+		}
+	})
+}
+
+// TestSealAttackLoweredPositionHidesInsertedEntry: the sealer's position
+// (auditlog_seal_state.next_id) is neither signed nor checked: a DBA who
+// lowers it hides an entry forged inside the sealed range, and a sealer
+// that restarts then seals the forged entry for good.
+func TestSealAttackLoweredPositionHidesInsertedEntry(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		hs := withSigner(t, f)
+		// id 1 rolled back (SQLite, AUTOINCREMENT: deleted before sealing)
+		if f.d == auditstore.SQLite {
+			f.insert(t, nil, "rolled", 1)
+			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 1")
+		} else {
+			tx, err := f.db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.insert(t, tx, "rolled", 1)
+			_ = tx.Rollback()
+		}
+		f.insert(t, nil, "a", 5)
+		f.round(t)
+		f.clock.add(25 * time.Hour) // the gap is given up
+		f.round(t)
+		copyEntry(t, f, 6, 1) // forged, inside the sealed range, dated like entry 6
+		if rep := f.verify(t); rep.OK() {
+			t.Fatal("the forged entry is not reported")
+		}
+		aexec(t, f, "UPDATE auditlog_seal_state SET next_id = 0")
+		if rep := f.verify(t); rep.OK() {
+			t.Errorf("with next_id lowered, the entry forged inside the sealed range is not reported (unsealed: %d)", rep.Unsealed)
+		}
+		// The sealer restarts (a deploy): it rebuilds its gaps from next_id.
+		s, err := auditseal.New(f.db, f.d, hs, origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Now, s.GapWait = f.clock.Now, time.Minute
+		if _, err := s.Round(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if rep := f.verify(t); rep.OK() {
+			t.Errorf("after a sealer restart the forged entry 1 is sealed and Verify passes")
+		}
+	})
+}
