@@ -222,7 +222,13 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer db.Close()
+	if env.StderrTerminal {
+		o.Progress = func(done, total int64) { bar(env.progressWriter(), done, total) }
+	}
 	rep, err := auditseal.Verify(ctx, db, t.Dialect, o)
+	if env.StderrTerminal {
+		fmt.Fprintln(env.Stderr)
+	}
 	if err != nil {
 		return err
 	}

@@ -48,9 +48,9 @@ func TestSealCommands(t *testing.T) {
 	if raw, err := os.ReadFile(witness); err != nil || !strings.Contains(string(raw), `"size":6`) {
 		t.Fatalf("the witness file: %q, %v", raw, err)
 	}
-	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
-	if r.code != 0 || !strings.Contains(r.stdout, "The log verifies.") {
-		t.Fatalf("verify: %+v", r)
+	r = run(t, "", true, "verify", "--db", db, "--pubkey", pub)
+	if r.code != 0 || !strings.Contains(r.stdout, "The log verifies.") || !strings.Contains(r.stderr, "] 6/6") {
+		t.Fatalf("verify (with a progress bar on a terminal): %+v", r)
 	}
 	r = run(t, "", false, "prove", "--db", db, "3")
 	if r.code != 0 {

@@ -93,6 +93,9 @@ type VerifyOptions struct {
 	// witness): each must be consistent with the leaves, so a log cut back
 	// together with its checkpoints table is caught.
 	Trusted [][]byte
+	// Progress, if set, is called every 10,000 leaves and at the end with
+	// the leaves checked and the leaves in the log.
+	Progress func(done, total int64)
 	// GapWait is the sealer's (default DefaultGapWait): an unsealed entry
 	// dated more than GapWait before the newest sealed one cannot be a late
 	// commit of a transaction shorter than that, and is reported as
@@ -196,6 +199,12 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if gapWait <= 0 {
 		gapWait = DefaultGapWait
 	}
+	var total int64
+	if o.Progress != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+leavesTable).Scan(&total); err != nil {
+			return rep, fmt.Errorf("auditseal: count leaves: %w", err)
+		}
+	}
 	var newest time.Time // the newest sealed entry's time
 	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
 	if err != nil {
@@ -265,6 +274,12 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		if err := check(rep.Leaves); err != nil {
 			return rep, err
 		}
+		if o.Progress != nil && rep.Leaves%10_000 == 0 {
+			o.Progress(rep.Leaves, total)
+		}
+	}
+	if o.Progress != nil {
+		o.Progress(rep.Leaves, total)
 	}
 	if err := lrows.Err(); err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
