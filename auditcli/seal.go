@@ -24,7 +24,7 @@ import (
 const (
 	sealKeyArgs     = "--name NAME --out FILE"
 	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m] [--witness-file FILE] [--witness nats://…]"
-	verifyArgs      = "--db DSN --pubkey KEY|FILE [--checkpoint FILE|nats://…]..."
+	verifyArgs      = "--db DSN --pubkey KEY|FILE [--checkpoint FILE|nats://…]... [--record]"
 	proveArgs       = "--db DSN ENTRY_ID"
 	verifyProofArgs = "--pubkey KEY|FILE [PROOF_FILE|-]"
 )
@@ -181,6 +181,7 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 		return nil
 	})
 	gapWait := fs.Duration("gap-wait", auditseal.DefaultGapWait, "the sealer's --gap-wait")
+	record := fs.Bool("record", false, "store the result in the database, for the admin UI")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -231,6 +232,11 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if *record {
+		if err := auditseal.Record(ctx, db, t.Dialect, rep); err != nil {
+			return err
+		}
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "%d sealed %s, %d %s (latest: %d %s).\n", rep.Leaves, plural(rep.Leaves, "entry", "entries"),

@@ -87,9 +87,14 @@ func TestSealCommands(t *testing.T) {
 	if _, err := sqlDB.Exec("UPDATE auditlog_entries SET actor_name = 'mallory' WHERE id = 4"); err != nil {
 		t.Fatal(err)
 	}
-	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
+	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--record")
 	if r.code != 1 || !strings.Contains(r.stdout, "PROBLEM: entry modified: entry 4") || !strings.Contains(r.stderr, "does not verify: 1 problem") {
 		t.Fatalf("verify after an edit: %+v", r)
+	}
+	var ok bool
+	var summary string
+	if err := sqlDB.QueryRow("SELECT ok, summary FROM auditlog_seal_verifications ORDER BY id DESC LIMIT 1").Scan(&ok, &summary); err != nil || ok || !strings.Contains(summary, "entry 4") {
+		t.Fatalf("the recorded verification: %v %q %v", ok, summary, err)
 	}
 	for _, q := range []string{"DELETE FROM auditlog_seal_checkpoints", "DELETE FROM auditlog_seal_leaves WHERE leaf_index >= 2", "DELETE FROM auditlog_entries WHERE id >= 3"} {
 		if _, err := sqlDB.Exec(q); err != nil {

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 )
@@ -86,4 +88,61 @@ func Installed(ctx context.Context, db *sql.DB) bool {
 	}
 	rows.Close()
 	return true
+}
+
+// Verification is a recorded result of Verify.
+type Verification struct {
+	At       time.Time
+	OK       bool
+	Leaves   int64
+	Problems int64
+	Summary  string // the first problems, or "intact"
+}
+
+// Record stores rep as the latest verification, for display (the admin
+// UI). What is stored is only what Verify said when it ran: anyone who can
+// write to the database can write such a row, so it proves nothing itself.
+func Record(ctx context.Context, db *sql.DB, d auditstore.Dialect, rep Report) error {
+	q := queries{d: d}
+	summary := "intact"
+	if !rep.OK() {
+		var lines []string
+		for i, p := range rep.Problems {
+			if i == 5 {
+				lines = append(lines, fmt.Sprintf("and %d more", len(rep.Problems)-5))
+				break
+			}
+			lines = append(lines, p.String())
+		}
+		summary = strings.Join(lines, "\n")
+	}
+	if len(summary) > 4000 {
+		summary = summary[:4000]
+		for !utf8.ValidString(summary) {
+			summary = summary[:len(summary)-1]
+		}
+	}
+	_, err := db.ExecContext(ctx, "INSERT INTO auditlog_seal_verifications (verified_at, ok, leaves, problems, summary) VALUES ("+
+		q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+", "+q.ph(4)+", "+q.ph(5)+")", time.Now().UnixMicro(), rep.OK(), rep.Leaves, int64(len(rep.Problems)), summary)
+	if err != nil {
+		return fmt.Errorf("auditseal: record the verification: %w", err)
+	}
+	return nil
+}
+
+// LastVerification returns the latest recorded verification, and false
+// when there is none.
+func (r *Reader) LastVerification(ctx context.Context) (Verification, bool, error) {
+	var v Verification
+	var at int64
+	err := r.db.QueryRowContext(ctx, "SELECT verified_at, ok, leaves, problems, summary FROM auditlog_seal_verifications ORDER BY id DESC LIMIT 1").
+		Scan(&at, &v.OK, &v.Leaves, &v.Problems, &v.Summary)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("auditseal: the last verification: %w", err)
+	}
+	v.At = time.UnixMicro(at).UTC()
+	return v, true, nil
 }

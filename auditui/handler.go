@@ -104,6 +104,7 @@ type Config struct {
 type SealReader interface {
 	EntryStatus(ctx context.Context, id int64) (auditseal.EntryStatus, error)
 	Latest(ctx context.Context) (auditseal.Checkpoint, bool, error)
+	LastVerification(ctx context.Context) (auditseal.Verification, bool, error)
 }
 
 // Store is what the UI reads entries with. *auditstore.Store implements

@@ -412,6 +412,15 @@ type sealPage struct {
 	SignedAt string
 	ISO      string
 	Note     string
+	Verified *verification // the last recorded verification, or nil
+}
+
+type verification struct {
+	At, ISO  string
+	OK       bool
+	Leaves   int64
+	Problems int64
+	Summary  string
 }
 
 // seal shows the latest checkpoint of the sealed log.
@@ -434,6 +443,14 @@ func (h *Handler) seal(w http.ResponseWriter, r *http.Request) {
 	p := sealPage{basePage: h.base(r, "Sealed log"), Found: found, Size: c.Size, Note: c.Note}
 	if found {
 		p.SignedAt, p.ISO = c.SignedAt.In(loc).Format("2006-01-02 15:04:05"), c.SignedAt.Format(time.RFC3339Nano)
+	}
+	v, ok, err := h.opts.Seal.LastVerification(ctx)
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	if ok {
+		p.Verified = &verification{At: v.At.In(loc).Format("2006-01-02 15:04:05"), ISO: v.At.Format(time.RFC3339Nano), OK: v.OK, Leaves: v.Leaves, Problems: v.Problems, Summary: v.Summary}
 	}
 	h.render(w, r, http.StatusOK, "seal", p)
 }

@@ -31,6 +31,13 @@ func TestSealPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	ui := newUI(t, s, auditui.Config{Seal: auditseal.NewReader(db, auditstore.SQLite)})
+	if body := get(ui, http.MethodGet, "/seal").Body.String(); !strings.Contains(body, "No verification recorded") {
+		t.Errorf("/seal before any verification:\n%s", body)
+	}
+	rep := auditseal.Report{Leaves: 6, Problems: []auditseal.Problem{{Kind: auditseal.EntryModified, EntryID: 4, Leaf: 3}}}
+	if err := auditseal.Record(context.Background(), db, auditstore.SQLite, rep); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		path string
 		code int
@@ -38,7 +45,7 @@ func TestSealPages(t *testing.T) {
 	}{
 		{"/entries/2", http.StatusOK, []string{"sealed as leaf 1, in the checkpoint of 6 entries signed", `href="/seal"`}},
 		{"/entries/7", http.StatusOK, []string{"not yet sealed"}},
-		{"/seal", http.StatusOK, []string{"6 entries, signed", "example.com/&lt;audit&gt;\n6\n"}},
+		{"/seal", http.StatusOK, []string{"6 entries, signed", "example.com/&lt;audit&gt;\n6\n", "problems found: 1</strong>, in 6 sealed entries", "entry modified: entry 4 (leaf 3)"}},
 	} {
 		rec := get(ui, http.MethodGet, tc.path)
 		body := rec.Body.String()

@@ -21,3 +21,12 @@ CREATE TABLE auditlog_seal_state (
 	id INTEGER NOT NULL PRIMARY KEY,
 	next_id BIGINT NOT NULL
 ) ENGINE=InnoDB;
+
+CREATE TABLE auditlog_seal_verifications (
+	id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	verified_at BIGINT NOT NULL,
+	ok BOOLEAN NOT NULL,
+	leaves BIGINT NOT NULL,
+	problems BIGINT NOT NULL,
+	summary TEXT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -21,3 +21,12 @@ CREATE TABLE auditlog_seal_state (
 	id INTEGER PRIMARY KEY CHECK (id = 1),
 	next_id BIGINT NOT NULL
 );
+
+CREATE TABLE auditlog_seal_verifications (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	verified_at BIGINT NOT NULL,
+	ok INTEGER NOT NULL,
+	leaves BIGINT NOT NULL,
+	problems BIGINT NOT NULL,
+	summary TEXT NOT NULL
+);
