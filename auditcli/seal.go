@@ -3,6 +3,7 @@ package auditcli
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -126,11 +127,7 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, err := ParseDSN(*dsn)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	db, err := t.Open(ctx, false)
+	db, t, err := openDB(ctx, *dsn)
 	if err != nil {
 		return err
 	}
@@ -214,11 +211,7 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 		}
 		o.Trusted = append(o.Trusted, cps...)
 	}
-	t, err := ParseDSN(*dsn)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	db, err := t.Open(ctx, false)
+	db, t, err := openDB(ctx, *dsn)
 	if err != nil {
 		return err
 	}
@@ -267,11 +260,7 @@ func runProve(ctx context.Context, env Env, args []string) error {
 	if err != nil || id <= 0 {
 		return usageError("ENTRY_ID must be a positive integer")
 	}
-	t, err := ParseDSN(*dsn)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	db, err := t.Open(ctx, false)
+	db, t, err := openDB(ctx, *dsn)
 	if err != nil {
 		return err
 	}
@@ -325,4 +314,14 @@ func runVerifyProof(_ context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "The proof holds: %s is leaf %d of the log %s of %d entries, signed by its key.\n", entry, p.Index, termSafe(v.Name()), p.Size)
 	return nil
+}
+
+// openDB opens --db as a database/sql pool.
+func openDB(ctx context.Context, dsn string) (*sql.DB, Target, error) {
+	t, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, t, usageError("%v", err)
+	}
+	db, err := t.Open(ctx, false)
+	return db, t, err
 }

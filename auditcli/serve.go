@@ -61,11 +61,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	t, err := ParseDSN(*dsn)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	db, err := t.Open(ctx, false)
+	db, t, err := openDB(ctx, *dsn)
 	if err != nil {
 		return err
 	}

@@ -140,16 +140,26 @@ func (w *Witness) Close() {
 // LatestCheckpoint connects to t's server and returns the newest
 // checkpoint its subject holds, without creating anything.
 func LatestCheckpoint(ctx context.Context, t Target, opts ...nats.Option) ([]byte, error) {
-	nc, err := nats.Connect(t.URL, opts...)
+	nc, js, err := connect(t, opts)
 	if err != nil {
-		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+		return nil, err
 	}
 	defer nc.Close()
+	return (&Witness{js: js, target: t, nc: nc}).Latest(ctx)
+}
+
+// connect connects to t's server and its JetStream.
+func connect(t Target, opts []nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(t.URL, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, fmt.Errorf("auditnats: %w", err)
+		nc.Close()
+		return nil, nil, fmt.Errorf("auditnats: %w", err)
 	}
-	return (&Witness{js: js, target: t, nc: nc}).Latest(ctx)
+	return nc, js, nil
 }
 
 // Checkpoints connects to t's server and returns every checkpoint its
@@ -157,15 +167,11 @@ func LatestCheckpoint(ctx context.Context, t Target, opts ...nats.Option) ([]byt
 // log rewritten and sealed again after an older checkpoint was published
 // is caught by that checkpoint.
 func Checkpoints(ctx context.Context, t Target, opts ...nats.Option) ([][]byte, error) {
-	nc, err := nats.Connect(t.URL, opts...)
+	nc, js, err := connect(t, opts)
 	if err != nil {
-		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+		return nil, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("auditnats: %w", err)
-	}
 	s, err := js.Stream(ctx, t.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("auditnats: stream %s: %w", t.Stream, err)
