@@ -182,3 +182,26 @@ func deleteStream(t *testing.T, url, stream string) {
 		_ = js.DeleteStream(context.Background(), stream)
 	}
 }
+
+// TestVerifyAfterFlush: an untampered sealed log verifies with exit 0
+// after flush --before, and names the flush.
+func TestVerifyAfterFlush(t *testing.T) {
+	path, _ := seeded(t)
+	keyFile := filepath.Join(t.TempDir(), "seal.key")
+	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
+	if r.code != 0 {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	pub := strings.TrimSpace(r.stdout)
+	db := "sqlite:" + path
+	if r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once"); r.code != 0 {
+		t.Fatalf("seal: %+v", r)
+	}
+	if r := run(t, "", false, "flush", "--db", db, "--before", "2026-01-02", "--yes"); r.code != 0 {
+		t.Fatalf("flush: %+v", r)
+	}
+	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
+	if r.code != 0 || !strings.Contains(r.stdout, "Pruned: 4 entries by auditlog flush: 4 entries older than 2026-01-02") || !strings.Contains(r.stdout, "The log verifies.") {
+		t.Fatalf("verify after flush: %+v", r)
+	}
+}
