@@ -350,7 +350,7 @@ func TestSealAttackFlushDuringRound(t *testing.T) {
 					select { // where the flush waits for the round, let it
 					case err := <-done:
 						done <- err
-					case <-time.After(2 * time.Second):
+					case <-time.After(300 * time.Millisecond):
 					}
 					return nil
 				}
