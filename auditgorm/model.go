@@ -39,6 +39,9 @@ type model struct {
 	// wantsObject: the model has a repr or additional data of its own, so
 	// entries need its struct.
 	wantsObject bool
+	// sqlEntries: PostgreSQL may write the model's entries in SQL, as far
+	// as its columns' types allow (pgentries.go).
+	sqlEntries bool
 	// secret lists the masked and excluded fields: their clear values
 	// appear in no entry.
 	secret []*field
@@ -247,6 +250,7 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 	}
 	m.cols, m.colsOfTbl = slices.Clip(m.cols), slices.Clip(m.colsOfTbl)
 	m.order.Columns = slices.Clip(m.order.Columns)
+	m.sqlEntries = m.sqlEntriesModel()
 	return m, nil
 }
 

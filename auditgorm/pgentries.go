@@ -89,7 +89,6 @@ type pgPieces struct {
 	columns string // object_pk … serialized_data of the entries' SELECT
 	where   string // which rows get an entry from SQL
 	safe    string // which rows SQL can encode
-	left    string // which rows go to the client
 }
 
 // pgPlans caches the plans of the models and tables written, nil where SQL
@@ -102,7 +101,8 @@ type pgPlanKey struct {
 }
 
 // sqlEntriesModel reports whether the model's entries can be built in SQL
-// at all, whatever its columns' types.
+// at all, whatever its columns' types: compileModel keeps the answer in
+// model.sqlEntries, so that no write asks again.
 func (m *model) sqlEntriesModel() bool {
 	if m.wantsObject || len(m.pk) != 1 || strings.ContainsAny(m.t.Model, "?\\\x00") {
 		return false
@@ -131,7 +131,7 @@ const maxBindVars = 65535
 // table SQL cannot encode, or context data that does not encode (the Go
 // side then refuses the statement only if it writes an entry).
 func (p *Plugin) sqlEntries(db *gorm.DB, m *model, action auditlog.Action) (*pgEntries, error) {
-	if p.dialect != auditstore.Postgres || p.noSQLEntries || !p.fastPG || !p.dbClock || !m.sqlEntriesModel() {
+	if p.dialect != auditstore.Postgres || p.noSQLEntries || !p.fastPG || !p.dbClock || !m.sqlEntries {
 		return nil, nil
 	}
 	plan, err := p.pgPlanOf(db, m, writtenTable(db.Statement))
@@ -529,7 +529,6 @@ func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
 		columns: pk + ", " + objectID + ", " + sqlQuote(q.m.schema.Name+"(") + " || " + pk + " || ')', " + changes + ", " + q.snapshot(hasOld),
 		where:   safe + " AND " + cond,
 		safe:    safe,
-		left:    "NOT " + safe,
 	}
 	q.plan.pieces.Store(key, pc)
 	return pc
@@ -544,7 +543,7 @@ func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
 // left to the client, with _aleft set and that row's columns.
 func (q pgEntrySQL) statement(args []any, write string, nVars int, action auditlog.Action, hasOld bool) (string, []any, bool) {
 	return q.statementWith(args, write, nVars, action, hasOld, func(pc *pgPieces) string {
-		return "SELECT _an._an, _ax.* FROM (SELECT pg_catalog.count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE " + pc.left + ") AS _ax ON true"
+		return "SELECT _an._an, _ax.* FROM (SELECT pg_catalog.count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE NOT " + pc.safe + ") AS _ax ON true"
 	})
 }
 
