@@ -3,7 +3,6 @@ package auditcli_test
 import (
 	"database/sql"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,10 +13,7 @@ import (
 // redact secrets from every message; this one does not.
 func TestSealAttackSealKeyOnCommandLine(t *testing.T) {
 	path, _ := seeded(t)
-	keyFile := filepath.Join(t.TempDir(), "seal.key")
-	if r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile); r.code != 0 {
-		t.Fatalf("seal-key: %+v", r)
-	}
+	keyFile, _ := sealKey(t, t.TempDir())
 	raw, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -34,13 +30,7 @@ func TestSealAttackSealKeyOnCommandLine(t *testing.T) {
 // leaf decoded as float64: entry 1000000 is shown as "entry 1e+06".
 func TestSealAttackVerifyProofLargeID(t *testing.T) {
 	path, _ := seeded(t)
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "seal.key")
-	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
-	if r.code != 0 {
-		t.Fatalf("seal-key: %+v", r)
-	}
-	pub := strings.TrimSpace(r.stdout)
+	keyFile, pub := sealKey(t, t.TempDir())
 	sqlDB, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +43,7 @@ func TestSealAttackVerifyProofLargeID(t *testing.T) {
 	if r := run(t, "", false, "seal", "--db", "sqlite:"+path, "--key-file", keyFile, "--once"); r.code != 0 {
 		t.Fatalf("seal: %+v", r)
 	}
-	r = run(t, "", false, "prove", "--db", "sqlite:"+path, "1000000")
+	r := run(t, "", false, "prove", "--db", "sqlite:"+path, "1000000")
 	if r.code != 0 {
 		t.Fatalf("prove: %+v", r)
 	}

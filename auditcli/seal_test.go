@@ -141,13 +141,7 @@ func TestSealWitnessNATS(t *testing.T) {
 		t.Skip("AUDITLOG_TEST_NATS_URL is not set")
 	}
 	path, _ := seeded(t)
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "seal.key")
-	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
-	if r.code != 0 {
-		t.Fatalf("seal-key: %+v", r)
-	}
-	pub := strings.TrimSpace(r.stdout)
+	keyFile, pub := sealKey(t, t.TempDir())
 	n := fmt.Sprint(time.Now().UnixNano())
 	witness := u + "/auditlog.clitest." + n + "?stream=AUDITLOG_CLITEST_" + n
 	t.Cleanup(func() { deleteStream(t, u, "AUDITLOG_CLITEST_"+n) })
@@ -165,7 +159,7 @@ func TestSealWitnessNATS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", witness)
+	r := run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", witness)
 	if r.code != 1 || !strings.Contains(r.stdout, "checkpoint missing: checkpoint of size 6") {
 		t.Fatalf("verify against NATS: %+v", r)
 	}
@@ -187,12 +181,7 @@ func deleteStream(t *testing.T, url, stream string) {
 // after flush --before, and names the flush.
 func TestVerifyAfterFlush(t *testing.T) {
 	path, _ := seeded(t)
-	keyFile := filepath.Join(t.TempDir(), "seal.key")
-	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
-	if r.code != 0 {
-		t.Fatalf("seal-key: %+v", r)
-	}
-	pub := strings.TrimSpace(r.stdout)
+	keyFile, pub := sealKey(t, t.TempDir())
 	db := "sqlite:" + path
 	if r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once"); r.code != 0 {
 		t.Fatalf("seal: %+v", r)
@@ -200,8 +189,20 @@ func TestVerifyAfterFlush(t *testing.T) {
 	if r := run(t, "", false, "flush", "--db", db, "--before", "2026-01-02", "--yes"); r.code != 0 {
 		t.Fatalf("flush: %+v", r)
 	}
-	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
+	r := run(t, "", false, "verify", "--db", db, "--pubkey", pub)
 	if r.code != 0 || !strings.Contains(r.stdout, "Pruned: 4 entries by auditlog flush: 4 entries older than 2026-01-02") || !strings.Contains(r.stdout, "The log verifies.") {
 		t.Fatalf("verify after flush: %+v", r)
 	}
+}
+
+// sealKey makes a key pair with seal-key in dir and returns the private
+// key's file and the public key.
+func sealKey(t *testing.T, dir string) (keyFile, pub string) {
+	t.Helper()
+	keyFile = filepath.Join(dir, "seal.key")
+	r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile)
+	if r.code != 0 {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	return keyFile, strings.TrimSpace(r.stdout)
 }
