@@ -262,17 +262,7 @@ func TestSealAttackFailedRoundLosesLateEntry(t *testing.T) {
 		f.insert(t, nil, "a", 2)
 		f.round(t)
 		commit()
-		var fail atomic.Bool
-		fail.Store(true)
-		hs.hook = func() error {
-			if fail.Swap(false) {
-				return errors.New("signer unavailable")
-			}
-			return nil
-		}
-		if _, err := f.sealer.Round(context.Background()); err == nil {
-			t.Fatal("the round did not fail")
-		}
+		failOneRound(t, f, hs)
 		f.clock.add(10 * time.Second)
 		f.round(t)
 		f.clock.add(2 * time.Minute)
@@ -297,17 +287,7 @@ func TestSealAttackFailedRoundWedgesSealer(t *testing.T) {
 		f.round(t)
 		commit := late(t, f) // id 2
 		f.insert(t, nil, "b", 1)
-		var fail atomic.Bool
-		fail.Store(true)
-		hs.hook = func() error {
-			if fail.Swap(false) {
-				return errors.New("signer unavailable")
-			}
-			return nil
-		}
-		if _, err := f.sealer.Round(context.Background()); err == nil {
-			t.Fatal("the round did not fail")
-		}
+		failOneRound(t, f, hs)
 		f.round(t)
 		commit()
 		for i := 0; i < 3; i++ {
@@ -533,4 +513,21 @@ func TestSealAttackLoweredPositionHidesInsertedEntry(t *testing.T) {
 			t.Errorf("after a sealer restart the forged entry 1 is sealed and Verify passes")
 		}
 	})
+}
+
+// failOneRound makes the next round fail at its signature, after it has
+// read and hashed its entries, and runs it.
+func failOneRound(t *testing.T, f *fixture, hs *hookSigner) {
+	t.Helper()
+	var fail atomic.Bool
+	fail.Store(true)
+	hs.hook = func() error {
+		if fail.Swap(false) {
+			return errors.New("signer unavailable")
+		}
+		return nil
+	}
+	if _, err := f.sealer.Round(context.Background()); err == nil {
+		t.Fatal("the round did not fail")
+	}
 }
