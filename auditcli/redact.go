@@ -107,6 +107,9 @@ func dsnSecrets(s string, add func(string)) {
 	// user:password@ in a URL or in the MySQL driver's form.
 	if _, rest, isURL := strings.Cut(s, "://"); isURL {
 		if u, err := url.Parse(s); err == nil {
+			if (u.Scheme == "nats" || u.Scheme == "tls") && u.User != nil {
+				add(u.User.Username()) // NATS puts a token in the user part
+			}
 			if pass, ok := u.User.Password(); ok {
 				add(pass)
 				add(strings.SplitN(u.User.String(), ":", 2)[1]) // as written

@@ -52,3 +52,27 @@ func TestSealAttackVerifyProofLargeID(t *testing.T) {
 		t.Errorf("verify-proof: %s", strings.TrimSpace(r.stdout))
 	}
 }
+
+// TestSealNATSCredentialsNotShown: a NATS URL's user part (a token, or a
+// user and password) is never shown, whichever command fails to connect.
+func TestSealNATSCredentialsNotShown(t *testing.T) {
+	path, _ := seeded(t)
+	keyFile, pub := sealKey(t, t.TempDir())
+	db := "sqlite:" + path
+	for _, args := range [][]string{
+		{"seal", "--db", db, "--key-file", keyFile, "--once", "--witness", "nats://s3cr3ttok@127.0.0.1:1"},
+		{"seal", "--db", db, "--key-file", keyFile, "--once", "--witness", "nats://bob:pa55word@127.0.0.1:1"},
+		{"verify", "--db", db, "--pubkey", pub, "--checkpoint", "nats://s3cr3ttok@127.0.0.1:1"},
+		{"verify", "--db", db, "--pubkey", pub, "--checkpoint", "nats://s3cr3ttok@127.0.0.1:1/a..b"},
+	} {
+		r := run(t, "", false, args...)
+		if r.code == 0 || r.stderr == "" {
+			t.Errorf("%v: exit %d, %q", args, r.code, r.stderr)
+		}
+		for _, secret := range []string{"s3cr3ttok", "pa55word"} {
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("%v: %s is shown: %s", args, secret, r.stderr)
+			}
+		}
+	}
+}

@@ -32,12 +32,22 @@ type Target struct {
 	Subject string
 }
 
+// host is the server as messages name it: without its user part, which
+// holds NATS credentials (a token, or user and password).
+func (t Target) host() string {
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return "the NATS server"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // Parse reads a target from a nats:// URL. The subject and the stream
 // default to DefaultSubject and DefaultStream.
 func Parse(raw string) (Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
-		return Target{}, fmt.Errorf("auditnats: %q is not a nats://host:port[/subject][?stream=NAME] URL", raw)
+		return Target{}, errors.New("auditnats: not a nats://host:port[/subject][?stream=NAME] URL")
 	}
 	t := Target{Stream: DefaultStream, Subject: DefaultSubject}
 	if s := strings.Trim(u.Path, "/"); s != "" {
@@ -73,7 +83,7 @@ type Witness struct {
 func Connect(ctx context.Context, t Target, opts ...nats.Option) (*Witness, error) {
 	nc, err := nats.Connect(t.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.host(), err)
 	}
 	w, err := NewWitness(ctx, nc, t)
 	if err != nil {
@@ -152,7 +162,7 @@ func LatestCheckpoint(ctx context.Context, t Target, opts ...nats.Option) ([]byt
 func connect(t Target, opts []nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	nc, err := nats.Connect(t.URL, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("auditnats: connect to %s: %w", t.URL, err)
+		return nil, nil, fmt.Errorf("auditnats: connect to %s: %w", t.host(), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
