@@ -72,7 +72,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	opts := auditui.Config{Store: s, Authorize: authorize, TimeZone: loc, QueryTimeout: *timeout,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))} // through the command's redacting, escaping stderr
-	if auditseal.Installed(ctx, db) {
+	sealed, err := auditseal.Installed(ctx, db, t.Dialect)
+	if err != nil {
+		return err
+	}
+	if sealed {
 		opts.Seal = auditseal.NewReader(db, t.Dialect)
 	}
 	if a.insecure { // access by network position: answer this machine's host names only (DNS rebinding)

@@ -81,13 +81,9 @@ func (r *Reader) Latest(ctx context.Context) (Checkpoint, bool, error) {
 
 // Installed reports whether db has the sealed log's tables (auditstore's
 // migration 3).
-func Installed(ctx context.Context, db *sql.DB) bool {
-	rows, err := db.QueryContext(ctx, "SELECT size FROM "+checkpointsTable+" WHERE 1 = 0")
-	if err != nil {
-		return false
-	}
-	rows.Close()
-	return true
+func Installed(ctx context.Context, db *sql.DB, d auditstore.Dialect) (bool, error) {
+	installed, _, err := auditstore.SealState(ctx, db, d)
+	return installed, err
 }
 
 // Verification is a recorded result of Verify.

@@ -53,6 +53,19 @@ func (d Dialect) placeholder(b *strings.Builder, n int) {
 	b.WriteByte('?')
 }
 
+// placeholders is n bind variables separated by commas, numbered from
+// first on PostgreSQL.
+func (d Dialect) placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		d.placeholder(&b, first+i)
+	}
+	return b.String()
+}
+
 // DBTX is what the store needs of a connection: *sql.DB, *sql.Tx,
 // *sql.Conn and GORM's ConnPool all satisfy it.
 type DBTX interface {

@@ -229,20 +229,61 @@ func (s *Store) EachWith(ctx context.Context, f Filter, o EachOptions, fn func(a
 	}
 }
 
-// sealed reports whether the database has the sealer's tables (migration
-// 3): a flush then records, in the same transaction as each delete, which
+// sealed reports whether a sealer works on the database (SealState): a
+// flush then records, in the same transaction as each delete, which
 // sealed entries it pruned, so that auditseal.Verify tells them from
 // entries deleted by hand.
 func (s *Store) sealed(ctx context.Context) (bool, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT version FROM auditlog_migrations WHERE version = 3")
+	_, running, err := SealState(ctx, s.db, s.dialect)
+	return running, err
+}
+
+// SealState reports whether the database has the sealed log's tables
+// (migration 3) and whether a sealer has worked on it (its state row,
+// written by its first round). Only a real failure is an error: a schema
+// made by hand, without the migrations table, has neither.
+func SealState(ctx context.Context, db DBTX, d Dialect) (installed, running bool, err error) {
+	var probe string
+	switch d {
+	case Postgres:
+		probe = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'auditlog_seal_state' AND schemaname = ANY (current_schemas(false))"
+	case MySQL:
+		probe = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'auditlog_seal_state' AND table_schema = DATABASE()"
+	default:
+		probe = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'auditlog_seal_state'"
+	}
+	n, err := countOf(ctx, db, probe)
 	if err != nil {
-		// No migrations table: a schema made by hand, without the sealer.
-		return false, nil
+		return false, false, fmt.Errorf("auditstore: look for the sealed log's tables: %w", err)
+	}
+	if n == 0 {
+		return false, false, nil
+	}
+	if n, err = countOf(ctx, db, "SELECT COUNT(*) FROM auditlog_seal_state"); err != nil {
+		return true, false, fmt.Errorf("auditstore: read the sealer's state: %w", err)
+	}
+	return true, n > 0, nil
+}
+
+// countOf runs a query of one count.
+func countOf(ctx context.Context, db DBTX, query string) (int64, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return 0, err
 	}
 	defer rows.Close()
-	found := rows.Next()
-	return found, rows.Err()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rows.Err()
 }
+
+// maxIDsPerStatement bounds the ids one statement of flushSealed binds,
+// under every database's bind-variable limit.
+const maxIDsPerStatement = 10_000
 
 // flushSealed is Flush on a database with the sealer's tables: each batch
 // reads its ids, marks their leaves pruned and deletes them, in one
@@ -286,35 +327,28 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			if err := rows.Err(); err != nil || len(ids) == 0 {
 				return err
 			}
-			var in strings.Builder
-			for i := range ids {
-				if i > 0 {
-					in.WriteString(", ")
+			for start := 0; start < len(ids); start += maxIDsPerStatement {
+				chunk := ids[start:min(start+maxIDsPerStatement, len(ids))]
+				var mark strings.Builder
+				mark.WriteString("UPDATE auditlog_seal_leaves SET pruned_at = ")
+				s.dialect.placeholder(&mark, 1)
+				mark.WriteString(", pruned_by = ")
+				s.dialect.placeholder(&mark, 2)
+				mark.WriteString(" WHERE entry_id IN (" + s.dialect.placeholders(3, len(chunk)) + ")")
+				if _, err := tx.ExecContext(ctx, mark.String(), append([]any{at, reason}, chunk...)...); err != nil {
+					return err
 				}
-				s.dialect.placeholder(&in, i+3)
-			}
-			var mark strings.Builder
-			mark.WriteString("UPDATE auditlog_seal_leaves SET pruned_at = ")
-			s.dialect.placeholder(&mark, 1)
-			mark.WriteString(", pruned_by = ")
-			s.dialect.placeholder(&mark, 2)
-			mark.WriteString(" WHERE entry_id IN (" + in.String() + ")")
-			if _, err := tx.ExecContext(ctx, mark.String(), append([]any{at, reason}, ids...)...); err != nil {
-				return err
-			}
-			in.Reset()
-			for i := range ids {
-				if i > 0 {
-					in.WriteString(", ")
+				r, err := tx.ExecContext(ctx, "DELETE FROM "+Table+" WHERE id IN ("+s.dialect.placeholders(1, len(chunk))+")", chunk...)
+				if err != nil {
+					return err
 				}
-				s.dialect.placeholder(&in, i+1)
+				d, err := r.RowsAffected()
+				if err != nil {
+					return err
+				}
+				n += d
 			}
-			r, err := tx.ExecContext(ctx, "DELETE FROM "+Table+" WHERE id IN ("+in.String()+")", ids...)
-			if err != nil {
-				return err
-			}
-			n, err = r.RowsAffected()
-			return err
+			return nil
 		})
 		if err != nil {
 			return res, fmt.Errorf("auditstore: flush failed after %d entries: %w", res.Deleted, err)

@@ -397,3 +397,37 @@ func TestKeyRefs(t *testing.T) {
 		}
 	})
 }
+
+// TestFlushLargeBatchOfASealedLog flushes a sealed log (its sealer's state
+// row exists) in one batch of more ids than a statement may bind on
+// SQLite (32,766): the ids are marked and deleted in chunks.
+func TestFlushLargeBatchOfASealedLog(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.Open(t, "sqlite")
+	sqlDB, _ := db.DB()
+	s, err := auditstore.New(sqlDB, auditstore.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, running, err := auditstore.SealState(ctx, sqlDB, auditstore.SQLite); err != nil || running {
+		t.Fatalf("before a sealer: running %v, %v", running, err)
+	}
+	if _, err := sqlDB.Exec("INSERT INTO auditlog_seal_state (id, next_id) VALUES (1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	if installed, running, err := auditstore.SealState(ctx, sqlDB, auditstore.SQLite); err != nil || !installed || !running {
+		t.Fatalf("with a sealer: %v %v %v", installed, running, err)
+	}
+	const n = 33_000
+	es := make([]auditlog.Entry, n)
+	for i := range es {
+		es[i] = auditlog.Entry{Timestamp: time.Date(2000, 1, 1, 0, 0, i, 0, time.UTC), Model: "m", ObjectPK: "1", ObjectRepr: "x"}
+	}
+	if err := s.Insert(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Flush(ctx, auditstore.FlushOptions{BatchSize: 40_000})
+	if err != nil || res.Deleted != n {
+		t.Fatalf("flush: %+v, %v", res, err)
+	}
+}

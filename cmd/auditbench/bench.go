@@ -344,11 +344,7 @@ func startSealer(c *config, e *env) error {
 	if err != nil {
 		return err
 	}
-	d, err := auditstore.ParseDialect(e.audited.Dialector.Name())
-	if err != nil {
-		return err
-	}
-	s, err := auditseal.New(e.sqlDB, d, signer, signer.Name())
+	s, err := auditseal.New(e.sqlDB, e.store.Dialect(), signer, signer.Name())
 	if err != nil {
 		return err
 	}

@@ -183,14 +183,7 @@ func runIndexes(ctx context.Context, c *config, e *env) error {
 	return nil
 }
 
-func emptyEntries(ctx context.Context, e *env) error {
-	q := "TRUNCATE auditlog_entries"
-	if e.name == "sqlite" {
-		q = "DELETE FROM auditlog_entries"
-	}
-	_, err := e.sqlDB.ExecContext(ctx, q)
-	return err
-}
+func emptyEntries(ctx context.Context, e *env) error { return e.store.Truncate(ctx) }
 
 // insertInTx inserts entries in a transaction of their own, as a write's
 // entries are.
