@@ -228,8 +228,8 @@ func TestSealAttackSealerSignsTamperedTree(t *testing.T) {
 		}
 		aexec(t, f, "DELETE FROM auditlog_seal_checkpoints WHERE size > 5")
 		f.insert(t, nil, "c", 1)
-		if _, err := f.sealer.Round(context.Background()); err != nil {
-			t.Logf("the sealer refused: %v", err)
+		if _, err := f.sealer.Round(context.Background()); !errors.Is(err, auditseal.ErrAltered) {
+			t.Errorf("the round over a tampered tree: %v, want ErrAltered", err)
 		}
 		raw, err := os.ReadFile(witness.Path)
 		if err != nil {
@@ -400,10 +400,14 @@ func TestSealAttackPoisonEntryStopsSealing(t *testing.T) {
 			f.clock.add(time.Minute)
 			_, lastErr = f.sealer.Round(context.Background())
 		}
+		if lastErr != nil {
+			t.Fatalf("sealing stopped at the poisoned entry: %v", lastErr)
+		}
+		f.sealedOnce(t) // the poisoned entry too
 		aexec(t, f, "UPDATE auditlog_entries SET actor_name = 'mallory' WHERE id = 5")
 		rep := f.verify(t)
-		if lastErr != nil && rep.OK() {
-			t.Errorf("sealing stopped for good (%v); verify passes with %d entries unsealed and entry 5 edited", lastErr, rep.Unsealed)
+		if rep.OK() || rep.Problems[0].Kind != auditseal.EntryModified || rep.Problems[0].EntryID != 5 {
+			t.Errorf("entry 5 edited after the poisoned entry was sealed: %+v", rep.Problems)
 		}
 	})
 }

@@ -349,10 +349,28 @@ func (q queries) lockState(ctx context.Context) (int64, error) {
 		case !errors.Is(err, sql.ErrNoRows):
 			return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
 		}
-		if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+stateTable+" (id, next_id) VALUES (1, 0)"); err != nil {
+		// The first round: create the row, where another sealer's first
+		// round may be creating it too, then lock it.
+		insert := "INSERT INTO " + stateTable + " (id, next_id) VALUES (1, 0) ON CONFLICT DO NOTHING"
+		switch q.d {
+		case auditstore.MySQL:
+			insert = "INSERT IGNORE INTO " + stateTable + " (id, next_id) VALUES (1, 0)"
+		case auditstore.SQLite:
+			insert = "INSERT OR IGNORE INTO " + stateTable + " (id, next_id) VALUES (1, 0)"
+		}
+		if _, err := q.tx.ExecContext(ctx, insert); err != nil {
 			return 0, fmt.Errorf("auditseal: create the sealer's state: %w", err)
 		}
-		return 0, nil
+		// A locking read: the latest row, which MySQL's snapshot of this
+		// transaction may predate.
+		lock := " FOR UPDATE"
+		if q.d == auditstore.SQLite {
+			lock = "" // the insert took the write lock
+		}
+		if err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1"+lock).Scan(&next); err != nil {
+			return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
+		}
+		return next, nil
 	}
 	var next int64
 	if err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next); err != nil {

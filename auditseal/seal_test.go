@@ -48,6 +48,7 @@ type fixture struct {
 	d      auditstore.Dialect
 	sealer *auditseal.Sealer
 	v      note.Verifier
+	signer note.Signer
 	clock  *clock
 }
 
@@ -85,7 +86,7 @@ func open(t *testing.T, gdb *gorm.DB) *fixture {
 	}
 	c := &clock{now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
 	s.Now, s.GapWait = c.Now, time.Minute
-	return &fixture{db: db, d: d, sealer: s, v: v, clock: c}
+	return &fixture{db: db, d: d, sealer: s, v: v, signer: signer, clock: c}
 }
 
 func (f *fixture) round(t *testing.T) auditseal.RoundResult {
@@ -448,6 +449,72 @@ func TestProveAndCheckProof(t *testing.T) {
 		}
 		if _, err := auditseal.Prove(ctx, f.db, f.d, 2); err == nil {
 			t.Fatal("a proof of an edited entry")
+		}
+	})
+}
+
+// TestVerifyReportsUnsealedAndOrigin counts the entries the sealer has not
+// reached and the time of the oldest, and refuses checkpoints of another
+// log (a wrong origin).
+func TestVerifyReportsUnsealedAndOrigin(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 3)
+		f.round(t)
+		before := time.Now().Add(-time.Second)
+		f.insert(t, nil, "b", 2)
+		rep := f.verify(t)
+		if !rep.OK() || rep.Unsealed != 2 || rep.Oldest.Before(before) || rep.Oldest.After(time.Now()) {
+			t.Fatalf("two entries not sealed yet: %+v", rep)
+		}
+		other, err := auditseal.Verify(context.Background(), f.db, f.d, auditseal.VerifyOptions{Origin: "example.com/other", Verifier: f.v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other.OK() || other.Problems[0].Kind != auditseal.CheckpointForged {
+			t.Fatalf("checkpoints checked as another log's: %+v", other.Problems)
+		}
+	})
+}
+
+// TestTwoSealers runs two sealers of one database at once beside a writer:
+// they take turns, and every entry is sealed once in one tree.
+func TestTwoSealers(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		second, err := auditseal.New(f.db, f.d, f.signer, origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second.Now, second.GapWait = f.clock.Now, time.Minute
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for _, s := range []*auditseal.Sealer{f.sealer, second} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					if _, err := s.Round(ctx); err != nil && ctx.Err() == nil && !testdb.Retryable(err) {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		for i := range 20 {
+			f.insert(t, nil, fmt.Sprint("w", i), 1+i%3)
+		}
+		cancel()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		f.round(t)
+		f.sealedOnce(t)
+		if rep := f.verify(t); !rep.OK() {
+			t.Fatalf("verify: %+v", rep.Problems)
 		}
 	})
 }
