@@ -152,8 +152,20 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	// Late entries in the gaps, then the new ones above the highest id
 	// sealed, appended in id order.
 	var found []*rawEntry
-	for _, g := range s.gaps {
-		es, err := q.entries(ctx, "id BETWEEN "+q.ph(1)+" AND "+q.ph(2), 0, g.from, g.to)
+	// Many gaps to a statement (one per rolled-back transaction, kept for
+	// SweepFor), not one statement each.
+	const gapsPerStatement = 500
+	for start := 0; start < len(s.gaps); start += gapsPerStatement {
+		var cond strings.Builder
+		var args []any
+		for i, g := range s.gaps[start:min(start+gapsPerStatement, len(s.gaps))] {
+			if i > 0 {
+				cond.WriteString(" OR ")
+			}
+			args = append(args, g.from, g.to)
+			cond.WriteString("id BETWEEN " + q.ph(len(args)-1) + " AND " + q.ph(len(args)))
+		}
+		es, err := q.entries(ctx, "("+cond.String()+")", 0, args...)
 		if err != nil {
 			return res, err
 		}
