@@ -1,7 +1,7 @@
 // Package auditnats keeps the sealed log's checkpoints (package auditseal)
 // in NATS JetStream, a system that whoever controls the database does not
-// control: a Witness publishes each checkpoint, and Latest reads the
-// newest one back for auditseal.Verify.
+// control: a Witness publishes each checkpoint, and Checkpoints reads them
+// all back for auditseal.Verify.
 package auditnats
 
 import (
@@ -81,9 +81,9 @@ type Witness struct {
 // subject (creating the stream if it is absent). Close the witness when
 // done.
 func Connect(ctx context.Context, t Target, opts ...nats.Option) (*Witness, error) {
-	nc, err := nats.Connect(t.URL, opts...)
+	nc, _, err := connect(t, opts)
 	if err != nil {
-		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.host(), err)
+		return nil, err
 	}
 	w, err := NewWitness(ctx, nc, t)
 	if err != nil {
@@ -127,35 +127,11 @@ func (w *Witness) Witness(ctx context.Context, size int64, checkpoint []byte) er
 	return nil
 }
 
-// Latest returns the newest checkpoint the witness's subject holds.
-func (w *Witness) Latest(ctx context.Context) ([]byte, error) {
-	s, err := w.js.Stream(ctx, w.target.Stream)
-	if err != nil {
-		return nil, fmt.Errorf("auditnats: stream %s: %w", w.target.Stream, err)
-	}
-	m, err := s.GetLastMsgForSubject(ctx, w.target.Subject)
-	if err != nil {
-		return nil, fmt.Errorf("auditnats: the latest checkpoint on %s: %w", w.target.Subject, err)
-	}
-	return m.Data, nil
-}
-
 // Close closes the connection Connect opened.
 func (w *Witness) Close() {
 	if w.ownConn {
 		w.nc.Close()
 	}
-}
-
-// LatestCheckpoint connects to t's server and returns the newest
-// checkpoint its subject holds, without creating anything.
-func LatestCheckpoint(ctx context.Context, t Target, opts ...nats.Option) ([]byte, error) {
-	nc, js, err := connect(t, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	return (&Witness{js: js, target: t, nc: nc}).Latest(ctx)
 }
 
 // connect connects to t's server and its JetStream.

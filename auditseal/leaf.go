@@ -31,7 +31,7 @@ import (
 const LeafVersion = "auditlog-entry/1"
 
 // entryColumns are the columns of an entry a leaf covers: every column.
-const entryColumns = "id, timestamp, action, model, object_pk, object_id, object_repr, changes, serialized_data, additional_data, actor_id, actor_name, remote_addr, remote_port, cid"
+const entryColumns = auditstore.SelectColumns
 
 // rawEntry is one entry's columns as the database returned them.
 // (The NOT NULL columns are read as nullable too: a leaf whose entry was

@@ -74,21 +74,7 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 		return p, err
 	}
 	p.Leaf = string(leaf)
-	r := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
-		got, err := readHashes(ctx, db, d, indexes)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]tlog.Hash, len(indexes))
-		for i, idx := range indexes {
-			h, ok := got[idx]
-			if !ok {
-				return nil, fmt.Errorf("auditseal: stored hash %d is missing", idx)
-			}
-			out[i] = h
-		}
-		return out, nil
-	})
+	r := &hashReader{db: db, d: d, ctx: ctx}
 	hashes, err := tlog.ProveRecord(p.Size, p.Index, r)
 	if err != nil {
 		return p, fmt.Errorf("auditseal: prove leaf %d: %w", p.Index, err)

@@ -2,6 +2,7 @@ package auditseal
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -176,9 +177,9 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		return res, err
 	}
 	found = append(found, fresh...)
-	slices.SortFunc(found, func(a, b *rawEntry) int { return cmpInt(a.id, b.id) })
+	slices.SortFunc(found, func(a, b *rawEntry) int { return cmp.Compare(a.id, b.id) })
 	found = slices.CompactFunc(found, func(a, b *rawEntry) bool { return a.id == b.id })
-	hr := &hashReader{q: q, ctx: ctx, overlay: map[int64]tlog.Hash{}}
+	hr := &hashReader{db: q.tx, d: q.d, ctx: ctx, overlay: map[int64]tlog.Hash{}}
 	var hashRows, leafRows [][]any
 	for _, e := range found {
 		data, err := leafData(s.d, e)
@@ -284,16 +285,6 @@ func (s *Sealer) batch() int {
 	return s.Batch
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // nextGaps returns the gaps after a round that found the ids in ids (in
 // order): the old gaps without the ids found in them, and the ranges
 // missing between hi (the highest id sealed before) and newHi, first seen
@@ -326,7 +317,7 @@ func nextGaps(old []gap, ids []int64, hi, newHi int64, now time.Time, sweepFor t
 	if newHi > hi && hi < math.MaxInt64 {
 		split(gap{hi + 1, newHi, now})
 	}
-	slices.SortFunc(out, func(a, b gap) int { return cmpInt(a.from, b.from) })
+	slices.SortFunc(out, func(a, b gap) int { return cmp.Compare(a.from, b.from) })
 	return out
 }
 
@@ -336,12 +327,7 @@ type queries struct {
 	d  auditstore.Dialect
 }
 
-func (q queries) ph(n int) string {
-	if q.d == auditstore.Postgres {
-		return fmt.Sprintf("$%d", n)
-	}
-	return "?"
-}
+func (q queries) ph(n int) string { return q.d.Placeholder(n) }
 
 // lockState takes the sealer's lock (the state row, written first: a row
 // lock on PostgreSQL and MariaDB, the write lock on SQLite) and returns
@@ -518,7 +504,7 @@ func (q queries) checkTree(ctx context.Context, size int64, origin string, signe
 	case cpSize != size:
 		return 0, fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
 	}
-	hr := &hashReader{q: q, ctx: ctx, overlay: map[int64]tlog.Hash{}}
+	hr := &hashReader{db: q.tx, d: q.d, ctx: ctx, overlay: map[int64]tlog.Hash{}}
 	root, err := tlog.TreeHash(size, hr)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrAltered, err)
@@ -584,12 +570,13 @@ func (q queries) checkpoint(ctx context.Context, hr *hashReader, size, next int6
 	return signed, nil
 }
 
-// hashReader reads stored hashes: this round's from memory, the rest from
-// the database.
+// hashReader reads stored hashes: a round's new ones from memory, the rest
+// from the database.
 type hashReader struct {
-	q       queries
+	db      querier // the round's transaction, or the database
+	d       auditstore.Dialect
 	ctx     context.Context
-	overlay map[int64]tlog.Hash
+	overlay map[int64]tlog.Hash // nil: none
 }
 
 func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
@@ -605,7 +592,7 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	if len(missing) == 0 {
 		return out, nil
 	}
-	got, err := readHashes(r.ctx, r.q.tx, r.q.d, missing)
+	got, err := readHashes(r.ctx, r.db, r.d, missing)
 	if err != nil {
 		return nil, err
 	}

@@ -113,10 +113,11 @@ func Record(ctx context.Context, db *sql.DB, d auditstore.Dialect, rep Report) e
 		summary = strings.Join(lines, "\n")
 	}
 	if len(summary) > 4000 {
-		summary = summary[:4000]
-		for !utf8.ValidString(summary) {
-			summary = summary[:len(summary)-1]
+		cut := 4000
+		for cut > 0 && !utf8.RuneStart(summary[cut]) {
+			cut--
 		}
+		summary = summary[:cut]
 	}
 	_, err := db.ExecContext(ctx, "INSERT INTO auditlog_seal_verifications (verified_at, ok, leaves, problems, summary) VALUES ("+
 		q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+", "+q.ph(4)+", "+q.ph(5)+")", time.Now().UnixMicro(), rep.OK(), rep.Leaves, int64(len(rep.Problems)), summary)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -331,7 +332,6 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	return rep, urows.Err()
 }
 
-// joinColumns are entryColumns qualified by the entries' alias e.
-func joinColumns() string {
-	return "id, e.timestamp, e.action, e.model, e.object_pk, e.object_id, e.object_repr, e.changes, e.serialized_data, e.additional_data, e.actor_id, e.actor_name, e.remote_addr, e.remote_port, e.cid"
-}
+// joinColumns are entryColumns qualified by the entries' alias e, after
+// the first (which the query qualifies).
+func joinColumns() string { return strings.ReplaceAll(entryColumns, ", ", ", e.") }

@@ -53,6 +53,14 @@ func (d Dialect) placeholder(b *strings.Builder, n int) {
 	b.WriteByte('?')
 }
 
+// Placeholder is bind variable n (from 1) as the dialect writes it: $n on
+// PostgreSQL, ? elsewhere.
+func (d Dialect) Placeholder(n int) string {
+	var b strings.Builder
+	d.placeholder(&b, n)
+	return b.String()
+}
+
 // placeholders is n bind variables separated by commas, numbered from
 // first on PostgreSQL.
 func (d Dialect) placeholders(first, n int) string {

@@ -72,12 +72,12 @@ func ValidTimestamp(t time.Time) bool {
 	return !t.Before(minTime) && !t.After(maxTime)
 }
 
-// decodeTime reads a timestamp column. On MySQL the wall clock the driver
-// returns is UTC whatever zone it was parsed in.
 // DecodeTime reads an entry timestamp as the dialect's driver returns it,
 // as a UTC time.
 func DecodeTime(d Dialect, v any) (time.Time, error) { return decodeTime(d, v) }
 
+// decodeTime reads a timestamp column. On MySQL the wall clock the driver
+// returns is UTC whatever zone it was parsed in.
 func decodeTime(d Dialect, v any) (time.Time, error) {
 	switch t := v.(type) {
 	case time.Time:
@@ -646,6 +646,10 @@ func parseCursor(s string) (cursor, error) {
 }
 
 const selectColumns = "id, timestamp, action, model, object_pk, object_id, object_repr, changes, serialized_data, additional_data, actor_id, actor_name, remote_addr, remote_port, cid"
+
+// SelectColumns are every column of the entries table, in the order the
+// store reads them.
+const SelectColumns = selectColumns
 
 type queryBuilder struct {
 	d     Dialect

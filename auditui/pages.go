@@ -353,12 +353,9 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 		h.fail(w, r, http.StatusBadRequest, "Bad entry number", "Entry numbers are positive whole numbers.")
 		return
 	}
-	loc := h.opts.TimeZone
-	if tz := r.URL.Query().Get("tz"); tz != "" {
-		if loc, err = auditstore.LoadZone(tz); err != nil {
-			h.fail(w, r, http.StatusBadRequest, "Bad time zone", err.Error())
-			return
-		}
+	loc, ok := h.zone(w, r)
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
 	defer cancel()
@@ -423,15 +420,26 @@ type verification struct {
 	Summary  string
 }
 
+// zone is the time zone a page shows times in: the tz parameter's, or the
+// default. A bad tz is answered with a 400 page and false.
+func (h *Handler) zone(w http.ResponseWriter, r *http.Request) (*time.Location, bool) {
+	tz := r.URL.Query().Get("tz")
+	if tz == "" {
+		return h.opts.TimeZone, true
+	}
+	loc, err := auditstore.LoadZone(tz)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "Bad time zone", err.Error())
+		return nil, false
+	}
+	return loc, true
+}
+
 // seal shows the latest checkpoint of the sealed log.
 func (h *Handler) seal(w http.ResponseWriter, r *http.Request) {
-	loc := h.opts.TimeZone
-	if tz := r.URL.Query().Get("tz"); tz != "" {
-		var err error
-		if loc, err = auditstore.LoadZone(tz); err != nil {
-			h.fail(w, r, http.StatusBadRequest, "Bad time zone", err.Error())
-			return
-		}
+	loc, ok := h.zone(w, r)
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
 	defer cancel()
