@@ -6,7 +6,8 @@ import "gorm.io/gorm"
 // an unpinned update (nil removes it).
 func SetTestHookUnpinned(fn func(gorm.ConnPool)) { testHookUnpinned = fn }
 
-// NoSQLEntries makes p build every entry in Go, as on SQLite and MariaDB.
+// NoSQLEntries makes p build every entry in Go, as on SQLite and MariaDB
+// (whatever Config.EntriesInStatement says).
 func NoSQLEntries(p *Plugin) *Plugin { p.noSQLEntries = true; return p }
 
 // SetTestHookSQLEntries makes fn run after each statement that wrote its

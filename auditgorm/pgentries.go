@@ -553,19 +553,16 @@ func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action au
 		return "", nil, false
 	}
 	pc := q.pieces(action, hasOld)
-	// The time of an entry is when the rows were written, after any wait
-	// for their locks: the database's clock, read once (an initplan, run
-	// when the first entry is inserted, after the write), so that an
-	// object's entries stay in the order of its changes under contention
-	// and the statement's entries share one time. Entries the Go side
-	// writes on PostgreSQL take the database's clock too (auditstore), so
-	// that one object's entries never mix two clocks.
+	// The time of an entry is when its row was written, after any wait
+	// for its lock: the database's clock, read as the entry is inserted.
+	// Entries the Go side writes on PostgreSQL take the same clock
+	// (auditstore), so that one object's entries never mix two clocks.
 	vars := make([]any, 0, 9)
 	bind := func(v any, typ string) string {
 		vars = append(vars, v)
 		return "$" + strconv.Itoa(nVars+len(vars)) + "::" + typ
 	}
-	ts := "(SELECT pg_catalog.clock_timestamp())"
+	ts := "pg_catalog.clock_timestamp()"
 	var b strings.Builder
 	b.Grow(len(write) + len(pc.columns) + 2*len(pc.where) + 400)
 	b.WriteString("WITH _au AS (" + write + "), _ae AS (INSERT INTO " + auditstore.Table + " (" + auditstore.EntryColumns + ") SELECT " + ts + ", " + bind(args[1], "int2") + ", " + bind(args[2], "text") + ", ")

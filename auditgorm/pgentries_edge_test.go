@@ -50,7 +50,7 @@ func pathPair(t *testing.T, register func(reg *auditlog.Registry), cfg func(*aud
 		db.Config.NowFunc = func() time.Time { return now }
 		reg := auditlog.NewRegistry()
 		register(reg)
-		c := auditgorm.Config{Registry: reg}
+		c := auditgorm.Config{Registry: reg, EntriesInStatement: true}
 		if cfg != nil {
 			cfg(&c)
 		}
@@ -166,7 +166,7 @@ func TestPGEntriesConfigNowAfterLock(t *testing.T) {
 			db := testdb.Open(t, "postgres")
 			reg := auditlog.NewRegistry()
 			must(t, reg.Register(&Counter{}))
-			p := auditgorm.New(auditgorm.Config{Registry: reg, Now: time.Now})
+			p := auditgorm.New(auditgorm.Config{Registry: reg, Now: time.Now, EntriesInStatement: true})
 			if goOnly {
 				p = auditgorm.NoSQLEntries(p)
 			}
@@ -463,7 +463,7 @@ func TestPGEntriesOneClock(t *testing.T) {
 			sqlDB.SetMaxOpenConns(1)
 			reg := auditlog.NewRegistry()
 			must(t, reg.Register(&Counter{}))
-			p := auditgorm.New(auditgorm.Config{Registry: reg})
+			p := auditgorm.New(auditgorm.Config{Registry: reg, EntriesInStatement: true})
 			if goOnly {
 				p = auditgorm.NoSQLEntries(p)
 			}

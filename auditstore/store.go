@@ -316,11 +316,13 @@ func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, err
 }
 
 // dbNow is the time PostgreSQL gives an entry inserted without one: the
-// start of the statement that inserts it, on the database's clock. Every
-// entry of one statement shares it, and an entry inserted after the write
-// it records (under that write's row locks) is later than the entries of
-// the writes before.
-const dbNow = "pg_catalog.statement_timestamp()"
+// database's clock as the row is inserted, after the write it records
+// (under that write's row locks), so later than the entries of the writes
+// before. Not statement_timestamp(): that is when the server received the
+// last simple query (the BEGIN, when a prepared statement follows), which
+// can precede a wait for a lock; TestCrashSafety found entries out of
+// order with it.
+const dbNow = "pg_catalog.clock_timestamp()"
 
 // EntryArgs returns the bind values of one entry, in the order of
 // EntryColumns, validated and encoded exactly as Insert writes them (the
