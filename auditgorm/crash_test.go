@@ -3,6 +3,7 @@ package auditgorm_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -127,9 +128,21 @@ func TestCrashSafety(t *testing.T) {
 	}
 }
 
-// replayMatches rebuilds the rows from the entries and compares.
+// replayMatches rebuilds the rows from the entries and compares. It reads
+// the entries and the rows in one snapshot: the server may still commit a
+// transaction of a killed child (its COMMIT was sent), and a commit between
+// two separate reads would show a change without its entries or the
+// reverse.
 func replayMatches(t *testing.T, db *gorm.DB) {
 	t.Helper()
+	var opts *sql.TxOptions
+	if db.Dialector.Name() == "postgres" {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	} // a read transaction is a snapshot on SQLite
+	tx := db.Begin(opts)
+	must(t, tx.Error)
+	defer tx.Rollback()
+	db = tx
 	state := map[string]map[string]json.RawMessage{}
 	es := entries(t, db)
 	for _, e := range es {

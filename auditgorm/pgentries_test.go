@@ -73,7 +73,7 @@ func TestPGEntriesEqualGo(t *testing.T) {
 		must(t, reg.Register(&WideDoc{}, auditlog.Exclude("N"), auditlog.Snapshot()))
 		// No Config.Now: with one, entries are built in Go (its time would be
 		// read before the write waited for its locks).
-		p := auditgorm.New(auditgorm.Config{Registry: reg, EntriesInStatement: true})
+		p := auditgorm.New(auditgorm.Config{Registry: reg})
 		if inGo {
 			p = auditgorm.NoSQLEntries(p)
 		}
@@ -286,10 +286,7 @@ func TestPGEntriesAfterAlterTable(t *testing.T) {
 	auditgorm.SetTestHookSQLEntries(func(int64, int) { statements.Add(1) })
 	defer auditgorm.SetTestHookSQLEntries(nil)
 	db := testdb.Open(t, "postgres")
-	reg := auditlog.NewRegistry()
-	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, EntriesInStatement: true})))
-	must(t, db.AutoMigrate(&Counter{}))
-	must(t, reg.Register(&Counter{}))
+	must(t, setup(t, db, &Counter{}).Register(&Counter{}))
 	must(t, db.Create(&Counter{ID: 1, N: 1}).Error)
 	must(t, db.Model(&Counter{ID: 1}).Update("n", 2).Error)
 	must(t, db.Exec("ALTER TABLE counters ALTER COLUMN n TYPE numeric(10,1)").Error)

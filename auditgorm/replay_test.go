@@ -18,7 +18,6 @@ import (
 	"gorm.io/plugin/optimisticlock"
 
 	"github.com/go-auditlog/auditlog"
-	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -70,11 +69,7 @@ func TestReplayEqualsTable(t *testing.T) {
 		ops = 300
 	}
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		// On PostgreSQL through the path that writes entries in the
-		// write's own statement too.
-		reg := auditlog.NewRegistry()
-		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, EntriesInStatement: true})))
-		must(t, db.AutoMigrate(&RItem{}, &RTag{}, &RKey{}))
+		reg := setup(t, db, &RItem{}, &RTag{}, &RKey{})
 		must(t, reg.Register(&RItem{}, auditlog.M2M("Tags")))
 		must(t, reg.Register(&RTag{}, auditlog.M2M("Items")))
 		must(t, reg.Register(&RKey{}))
