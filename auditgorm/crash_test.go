@@ -34,6 +34,7 @@ const (
 	crashDSNEnv  = "AUDITLOG_CRASH_DSN"
 	crashKindEnv = "AUDITLOG_CRASH_KIND"
 	crashSeedEnv = "AUDITLOG_CRASH_SEED"
+	crashSepEnv  = "AUDITLOG_CRASH_SEPARATE" // Config.SeparateEntries in the child
 )
 
 // TestCrashChild is the child process of TestCrashSafety: it writes audited
@@ -46,7 +47,7 @@ func TestCrashChild(t *testing.T) {
 	db, err := gorm.Open(testdb.Dialector(t, os.Getenv(crashKindEnv), nil, dsn), &gorm.Config{Logger: logger.Discard})
 	must(t, err)
 	reg := auditlog.NewRegistry()
-	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, SeparateEntries: os.Getenv(crashSepEnv) != ""})))
 	must(t, reg.Register(&Crashy{}))
 	seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
 	rng := rand.New(rand.NewPCG(seed, 99))
@@ -95,6 +96,9 @@ func TestCrashSafety(t *testing.T) {
 			for round := 0; round < 4; round++ {
 				cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 				cmd.Env = append(os.Environ(), crashDSNEnv+"="+dsn, crashKindEnv+"="+kind, crashSeedEnv+"="+strconv.FormatUint(seed+uint64(round), 10))
+				if round%2 == 1 { // both ways of writing entries, one after the other
+					cmd.Env = append(cmd.Env, crashSepEnv+"=1")
+				}
 				out, err := cmd.StdoutPipe()
 				must(t, err)
 				must(t, cmd.Start())

@@ -7,7 +7,7 @@ import "gorm.io/gorm"
 func SetTestHookUnpinned(fn func(gorm.ConnPool)) { testHookUnpinned = fn }
 
 // NoSQLEntries makes p build every entry in Go, as on SQLite and MariaDB
-// (whatever Config.EntriesInStatement says).
+// (Config.SeparateEntries).
 func NoSQLEntries(p *Plugin) *Plugin { p.noSQLEntries = true; return p }
 
 // SetTestHookSQLEntries makes fn run after each statement that wrote its

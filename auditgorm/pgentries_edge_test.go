@@ -50,7 +50,7 @@ func pathPair(t *testing.T, register func(reg *auditlog.Registry), cfg func(*aud
 		db.Config.NowFunc = func() time.Time { return now }
 		reg := auditlog.NewRegistry()
 		register(reg)
-		c := auditgorm.Config{Registry: reg, EntriesInStatement: true}
+		c := auditgorm.Config{Registry: reg}
 		if cfg != nil {
 			cfg(&c)
 		}
@@ -166,7 +166,7 @@ func TestPGEntriesConfigNowAfterLock(t *testing.T) {
 			db := testdb.Open(t, "postgres")
 			reg := auditlog.NewRegistry()
 			must(t, reg.Register(&Counter{}))
-			p := auditgorm.New(auditgorm.Config{Registry: reg, Now: time.Now, EntriesInStatement: true})
+			p := auditgorm.New(auditgorm.Config{Registry: reg, Now: time.Now})
 			if goOnly {
 				p = auditgorm.NoSQLEntries(p)
 			}
@@ -463,7 +463,7 @@ func TestPGEntriesOneClock(t *testing.T) {
 			sqlDB.SetMaxOpenConns(1)
 			reg := auditlog.NewRegistry()
 			must(t, reg.Register(&Counter{}))
-			p := auditgorm.New(auditgorm.Config{Registry: reg, EntriesInStatement: true})
+			p := auditgorm.New(auditgorm.Config{Registry: reg})
 			if goOnly {
 				p = auditgorm.NoSQLEntries(p)
 			}

@@ -65,13 +65,11 @@ type Config struct {
 	// UPDATE statement, and write entries with a statement of their own.
 	// Default: false (one statement, one or two round trips less).
 	SeparatePreSelect bool
-	// EntriesInStatement makes PostgreSQL write the entries of a create,
-	// update or delete inside the write's own statement, encoded in SQL
-	// (see DESIGN.md). Default: false, the entries are written by a
-	// statement of their own: a crash test (TestCrashSafety, a writer
-	// killed again and again) still finds, rarely, entries of this path
-	// out of the order of their changes.
-	EntriesInStatement bool
+	// SeparateEntries makes PostgreSQL write the entries of a create,
+	// update or delete with a statement of their own, encoded by the Go
+	// side, instead of inside the write's own statement, encoded in SQL
+	// (see DESIGN.md). Default: false (no round trip for the entries).
+	SeparateEntries bool
 	// Seal, when set, runs a sealer (package auditseal) in the
 	// application, from db.Use on: it appends committed entries to the
 	// sealed log and signs checkpoints, outside the write transactions.
@@ -132,7 +130,7 @@ func New(cfg Config) *Plugin {
 	if reg == nil {
 		reg = auditlog.DefaultRegistry
 	}
-	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, noSQLEntries: !cfg.EntriesInStatement}
+	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, noSQLEntries: cfg.SeparateEntries}
 	if p.now == nil {
 		p.now, p.dbClock = time.Now, true
 	}
