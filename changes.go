@@ -22,10 +22,13 @@ const (
 )
 
 // M2MChange lists the related objects that a many-to-many change added or
-// removed, by their repr.
+// removed, by their repr. Keys, when set, holds each object's key (as an
+// entry's ObjectPK), Objects[i]'s at Keys[i]; it is set only where a repr
+// differs from its key, so that Objects alone are the keys where it is nil.
 type M2MChange struct {
 	Operation M2MOperation
 	Objects   []string
+	Keys      []string
 }
 
 // Change is what happened to one field: a value change with Old and New as
@@ -91,6 +94,7 @@ type m2mJSON struct {
 	Type      string       `json:"type"`
 	Operation M2MOperation `json:"operation"`
 	Objects   []string     `json:"objects"`
+	Keys      []string     `json:"keys,omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -100,7 +104,7 @@ func (c Change) MarshalJSON() ([]byte, error) {
 		if objs == nil {
 			objs = []string{}
 		}
-		return json.Marshal(m2mJSON{Type: "m2m", Operation: c.M2M.Operation, Objects: objs})
+		return json.Marshal(m2mJSON{Type: "m2m", Operation: c.M2M.Operation, Objects: objs, Keys: c.M2M.Keys})
 	}
 	old, new := c.Old, c.New
 	if len(old) == 0 {
@@ -144,7 +148,10 @@ func (c *Change) UnmarshalJSON(data []byte) error {
 		if m.Type != "m2m" {
 			return fmt.Errorf("auditlog: unknown change type %q", m.Type)
 		}
-		*c = Change{M2M: &M2MChange{Operation: m.Operation, Objects: m.Objects}}
+		if m.Keys != nil && len(m.Keys) != len(m.Objects) {
+			return fmt.Errorf("auditlog: an m2m change lists %d objects but %d keys", len(m.Objects), len(m.Keys))
+		}
+		*c = Change{M2M: &M2MChange{Operation: m.Operation, Objects: m.Objects, Keys: m.Keys}}
 		return nil
 	}
 	return fmt.Errorf("auditlog: a change must be a JSON array or object, got %.20q", data)

@@ -1,10 +1,10 @@
 package auditgorm
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -348,11 +348,17 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 				return err
 			}
 		}
-		objs := make([]string, 0, len(g.related))
+		// Each object by its repr, as in the seed system, and by its key
+		// where the two differ, so that the change can be replayed and
+		// reverted (auditgorm.AsOf, Revert).
+		type named struct{ repr, key string }
+		objs := make([]named, 0, len(g.related))
+		keyed := false
 		for _, rk := range g.related {
 			vals := rawKeyValues(relModel, rk)
 			id, _ := relModel.t.Key(vals)
-			text, _ := relModel.t.ObjectKey(vals)
+			key, _ := relModel.t.ObjectKey(vals)
+			text := key
 			if r, ok := related[id]; ok {
 				var obj reflect.Value
 				if relModel.wantsObject {
@@ -360,10 +366,21 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 				}
 				text = relModel.reprOf(p, db, obj, text, r.vals)
 			}
-			objs = append(objs, text)
+			keyed = keyed || text != key
+			objs = append(objs, named{text, key})
 		}
-		sort.Strings(objs)
-		changes := auditlog.Changes{tr.field: {M2M: &auditlog.M2MChange{Operation: op, Objects: objs}}}
+		slices.SortFunc(objs, func(a, b named) int { return cmp.Or(strings.Compare(a.repr, b.repr), strings.Compare(a.key, b.key)) })
+		ch := &auditlog.M2MChange{Operation: op, Objects: make([]string, len(objs))}
+		if keyed {
+			ch.Keys = make([]string, len(objs))
+		}
+		for i, o := range objs {
+			ch.Objects[i] = o.repr
+			if keyed {
+				ch.Keys[i] = o.key
+			}
+		}
+		changes := auditlog.Changes{tr.field: {M2M: ch}}
 		if err := w.add(auditlog.ActionUpdate, owner, owner, reflect.Value{}, changes); err != nil {
 			return err
 		}

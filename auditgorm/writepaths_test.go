@@ -158,19 +158,19 @@ var writePaths = []writePath{
 	}, want: []string{`update 3 {"price":[5,50]}`}, extra: 3},
 	{call: "db.Model(&obj).Association(f).Append(…)", run: func(db *gorm.DB) error {
 		return db.Model(&Gadget{ID: 1}).Association("Parts").Append(cp(p1), cp(p2))
-	}, want: []string{`update 1 {"parts":{"objects":["p2"],"operation":"add","type":"m2m"}}`}, extra: 6},
+	}, want: []string{`update 1 {"parts":{"keys":["2"],"objects":["p2"],"operation":"add","type":"m2m"}}`}, extra: 6},
 	{call: "db.Model(&obj).Association(f).Replace(…)", run: func(db *gorm.DB) error {
 		return db.Model(&Gadget{ID: 1}).Association("Parts").Replace(cp(p2))
-	}, want: []string{`update 1 {"parts":{"objects":["p2"],"operation":"add","type":"m2m"}}`, `update 1 {"parts":{"objects":["p1"],"operation":"remove","type":"m2m"}}`}, extra: 10},
+	}, want: []string{`update 1 {"parts":{"keys":["2"],"objects":["p2"],"operation":"add","type":"m2m"}}`, `update 1 {"parts":{"keys":["1"],"objects":["p1"],"operation":"remove","type":"m2m"}}`}, extra: 10},
 	{call: "db.Model(&obj).Association(f).Delete(…)", run: func(db *gorm.DB) error {
 		return db.Model(&Gadget{ID: 1}).Association("Parts").Delete(cp(p1))
-	}, want: []string{`update 1 {"parts":{"objects":["p1"],"operation":"remove","type":"m2m"}}`}, extra: 4},
+	}, want: []string{`update 1 {"parts":{"keys":["1"],"objects":["p1"],"operation":"remove","type":"m2m"}}`}, extra: 4},
 	{call: "db.Model(&obj).Association(f).Clear()", run: func(db *gorm.DB) error {
 		return db.Model(&Gadget{ID: 1}).Association("Parts").Clear()
-	}, want: []string{`update 1 {"parts":{"objects":["p1"],"operation":"clear","type":"m2m"}}`}, extra: 4},
+	}, want: []string{`update 1 {"parts":{"keys":["1"],"objects":["p1"],"operation":"clear","type":"m2m"}}`}, extra: 4},
 	{call: "db.Create(&objWithAssociations)", run: func(db *gorm.DB) error {
 		return db.Create(&Gadget{ID: 10, Name: "n", Parts: []Part{p1, p2}}).Error
-	}, want: []string{`create 10 {"id":[null,10],"name":[null,"n"],"price":[null,0]}`, `update 10 {"parts":{"objects":["p1","p2"],"operation":"add","type":"m2m"}}`}, extra: 6},
+	}, want: []string{`create 10 {"id":[null,10],"name":[null,"n"],"price":[null,0]}`, `update 10 {"parts":{"keys":["1","2"],"objects":["p1","p2"],"operation":"add","type":"m2m"}}`}, extra: 6},
 	{call: "db.Transaction(…) that rolls back", run: func(db *gorm.DB) error {
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if err := tx.Model(&Gadget{ID: 1}).Update("price", 1).Error; err != nil {
