@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/gorm"
@@ -163,4 +164,41 @@ func ExampleHistoryOf() {
 	// Updated Lamp
 	// Created Desk
 	// Created Lamp
+}
+
+// What did the object look like at a moment? AsOf rebuilds it from its
+// entries and says which fields the entries cannot tell.
+func ExampleAsOf() {
+	db, cleanup := openExampleDB()
+	defer cleanup()
+	ctx := context.Background()
+	_ = auditgorm.Migrate(ctx, db)
+	reg := auditlog.NewRegistry()
+	_ = db.Use(auditgorm.New(auditgorm.Config{Registry: reg}))
+	_ = db.AutoMigrate(&Product{})
+	_ = reg.Register(&Product{})
+
+	p := Product{Name: "Lamp", Price: 30}
+	db.Create(&p)
+	time.Sleep(time.Millisecond)
+	then := time.Now()
+	time.Sleep(time.Millisecond)
+	db.Model(&p).Updates(map[string]any{"name": "Desk lamp", "price": 25})
+
+	old := Product{ID: p.ID}
+	state, err := auditgorm.AsOf(ctx, db, &old, then)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s cost %d; unknown: %v\n", old.Name, old.Price, state.Unknown)
+
+	timeline, _ := auditgorm.Timeline(ctx, db, &p)
+	for _, s := range timeline {
+		fmt.Println(string(s.Values["name"]), string(s.Values["price"]))
+	}
+	// Output:
+	// Lamp cost 30; unknown: map[]
+	// "Lamp" 30
+	// "Desk lamp" 25
 }

@@ -1,0 +1,667 @@
+package auditgorm
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/value"
+)
+
+// Time travel: an object's state at a moment, rebuilt from its entries
+// alone. The create entry gives every audited value, each later entry the
+// values it changed; where the entries do not say what a value was, the
+// state says so (Unknown) instead of guessing.
+
+// Unknown says why a field's value at some moment cannot be told from the
+// entries.
+type Unknown string
+
+const (
+	// UnknownExcluded: the field is not audited (Exclude, or left out by
+	// Include): no entry records it.
+	UnknownExcluded Unknown = "excluded"
+	// UnknownMasked: the entries hold the field masked.
+	UnknownMasked Unknown = "masked"
+	// UnknownNotRecorded: the entries do not record this value: an
+	// auto-updated timestamp (update entries leave it out, and an UPDATE
+	// that changes nothing else moves it without an entry).
+	UnknownNotRecorded Unknown = "not recorded"
+	// UnknownBeforeAuditing: the object has no create entry (it was created
+	// before auditing began, or took this key by a key change) and no entry
+	// records the value it held then.
+	UnknownBeforeAuditing Unknown = "before auditing"
+	// UnknownTooLarge: the value was larger than MaxValueBytes and is
+	// recorded as its digest.
+	UnknownTooLarge Unknown = "too large"
+	// UnknownUnreadable: the recorded value does not convert back into the
+	// field's Go type exactly (a type changed since, say).
+	UnknownUnreadable Unknown = "unreadable"
+)
+
+// ErrNotFound is returned by AsOf when the object did not exist at that
+// moment as far as its entries tell: it has no entries then, or it was
+// created later.
+var ErrNotFound = errors.New("auditgorm: the object has no audited state at that moment")
+
+// DeletedError is returned by AsOf when the object had been deleted at that
+// moment (soft or hard). errors.As finds it; the State returned with it is
+// the object's last state, the one its deletion recorded.
+type DeletedError struct {
+	At    time.Time // the time of the delete entry
+	Entry int64     // its id
+	Soft  bool      // the row stayed, marked deleted
+}
+
+func (e *DeletedError) Error() string {
+	kind := "deleted"
+	if e.Soft {
+		kind = "soft-deleted"
+	}
+	return fmt.Sprintf("auditgorm: the object was %s at %s (entry %d)", kind, e.At.Format(time.RFC3339Nano), e.Entry)
+}
+
+// State is an object's audited state at one moment.
+type State struct {
+	Model string
+	PK    string
+	// At and Entry are the time and id of the last entry applied.
+	At    time.Time
+	Entry int64
+	// Deleted is set when the object was deleted at that moment: Values
+	// are then its last values.
+	Deleted bool
+	// Values are the fields' values as the entries record them (typed
+	// JSON), by the names entries give them (column names), for the fields
+	// that are known.
+	Values map[string]json.RawMessage
+	// Related lists, per many-to-many field named with auditlog.M2M (by
+	// its change key), the keys of the related objects, sorted.
+	Related map[string][]string
+	// Unknown says, per field or many-to-many field whose value is not
+	// known, why.
+	Unknown map[string]Unknown
+}
+
+// AsOf fills obj (a pointer to a model with its key set) with its audited
+// state at time at: the state after every entry of the object up to and
+// including at. Fields whose value is unknown are set to their zero value
+// and listed in the State's Unknown, with the reason; many-to-many fields
+// named with auditlog.M2M get the related objects with only their keys set.
+//
+// It returns ErrNotFound when the object did not exist then, and a
+// *DeletedError (with the last state, obj untouched) when it had been
+// deleted. Entries are found by the key obj holds: an object whose key
+// changed is found under each of its keys for the time it held it.
+func AsOf(ctx context.Context, db *gorm.DB, obj any, at time.Time) (*State, error) {
+	at = at.UTC()
+	return asOf(ctx, db, obj, func(e auditlog.Entry) bool { return !e.Timestamp.After(at) }, "")
+}
+
+// AsOfEntry is AsOf at an entry: the state right after entry id, which must
+// be an entry of obj.
+func AsOfEntry(ctx context.Context, db *gorm.DB, obj any, id int64) (*State, error) {
+	seen := false
+	return asOf(ctx, db, obj, func(e auditlog.Entry) bool {
+		if seen {
+			return false
+		}
+		seen = e.ID == id
+		return true
+	}, strconv.FormatInt(id, 10))
+}
+
+func asOf(ctx context.Context, db *gorm.DB, obj any, upTo func(auditlog.Entry) bool, entryID string) (*State, error) {
+	tt, row, err := newTraveller(ctx, db, obj)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for n < len(tt.entries) && upTo(tt.entries[n]) {
+		n++
+	}
+	if entryID != "" && (n == 0 || strconv.FormatInt(tt.entries[n-1].ID, 10) != entryID) {
+		return nil, fmt.Errorf("auditgorm: entry %s is not an entry of %s %s", entryID, tt.m.name, tt.ref.PK)
+	}
+	st, err := tt.stateAfter(n)
+	if err != nil {
+		return st, err
+	}
+	return st, tt.fill(ctx, db, row, st)
+}
+
+// Timeline returns obj's states after each of its entries, oldest first
+// (access entries left out). The states of deletions have Deleted set.
+func Timeline(ctx context.Context, db *gorm.DB, obj any) ([]State, error) {
+	tt, _, err := newTraveller(ctx, db, obj)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]State, 0, len(tt.entries))
+	for n := 1; n <= len(tt.entries); n++ {
+		st, err := tt.stateAfter(n)
+		var de *DeletedError
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // the object took another key
+		case err != nil && !errors.As(err, &de):
+			return nil, err
+		}
+		out = append(out, *st)
+	}
+	return out, nil
+}
+
+// traveller rebuilds one object's states from its entries.
+type traveller struct {
+	m       *model
+	ref     auditstore.ObjectRef
+	entries []auditlog.Entry // oldest first, without access entries
+	m2m     map[string]*schema.Relationship
+	soft    string // the soft-delete column, if any
+}
+
+func newTraveller(ctx context.Context, db *gorm.DB, obj any) (*traveller, reflect.Value, error) {
+	if ctx == nil {
+		return nil, reflect.Value{}, errors.New("auditgorm: ctx is nil")
+	}
+	m, row, err := objectModel(db, obj)
+	if err != nil {
+		return nil, row, err
+	}
+	if !row.CanAddr() {
+		return nil, row, fmt.Errorf("auditgorm: pass a pointer to the %s, not a copy", m.schema.Name)
+	}
+	r, err := ref(ctx, db, obj)
+	if err != nil {
+		return nil, row, err
+	}
+	es, err := objectEntries(ctx, db, r)
+	if err != nil {
+		return nil, row, err
+	}
+	tt := &traveller{m: m, ref: r, entries: es, m2m: map[string]*schema.Relationship{}}
+	for _, name := range m.cfg.M2MFields {
+		if rel := m.schema.Relationships.Relations[name]; rel != nil {
+			tt.m2m[db.NamingStrategy.ColumnName("", rel.Name)] = rel
+		}
+	}
+	for _, f := range m.fields {
+		if _, ok := reflect.New(f.f.FieldType).Interface().(schema.DeleteClausesInterface); ok {
+			tt.soft = f.column
+		}
+	}
+	return tt, row, nil
+}
+
+// objectEntries reads every entry of one object, oldest first, without
+// access entries.
+func objectEntries(ctx context.Context, db *gorm.DB, r auditstore.ObjectRef) ([]auditlog.Entry, error) {
+	s, err := NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	var all []auditlog.Entry
+	p := auditstore.Page{Limit: auditstore.MaxPageSize}
+	for {
+		res, err := s.List(ctx, auditstore.Filter{Objects: []auditstore.ObjectRef{r}}, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range res.Entries {
+			if e.Action != auditlog.ActionAccess && e.ObjectPK == r.PK {
+				all = append(all, e)
+			}
+		}
+		if res.Next == "" {
+			break
+		}
+		p.Cursor = res.Next
+	}
+	slices.Reverse(all)
+	return all, nil
+}
+
+// stateAfter is the state after the first n entries. Values the entries up
+// to n leave unknown are taken, where they can be, from the old values of
+// the entries after n: the value a later entry changed (or deleted) is the
+// value the field held since the last entry that could have changed it.
+func (tt *traveller) stateAfter(n int) (*State, error) {
+	st := &State{Model: tt.m.name, PK: tt.ref.PK, Values: map[string]json.RawMessage{}, Related: map[string][]string{}, Unknown: map[string]Unknown{}}
+	exists := false
+	var deleted *DeletedError
+	related := map[string]map[string]bool{}
+	// reset starts a new life of the object: a create, or a first entry
+	// without one.
+	reset := func(create bool) {
+		exists, deleted = true, nil
+		clear(st.Values)
+		clear(st.Unknown)
+		clear(related)
+		for _, f := range tt.m.fields {
+			switch {
+			case f.excluded || !f.audited:
+				st.Unknown[f.column] = UnknownExcluded
+			case f.masked:
+				st.Unknown[f.column] = UnknownMasked
+			case f.noise:
+				// An UPDATE that changes nothing else moves it without an
+				// entry: its value is never certain.
+				st.Unknown[f.column] = UnknownNotRecorded
+			case create:
+				// A create entry names the values that are not null.
+				st.Values[f.column] = json.RawMessage("null")
+			default:
+				st.Unknown[f.column] = UnknownBeforeAuditing
+			}
+		}
+		for name := range tt.m2m {
+			if create {
+				related[name] = map[string]bool{} // join rows come after the row
+			} else {
+				st.Unknown[name] = UnknownBeforeAuditing
+			}
+		}
+	}
+	set := func(col string, raw json.RawMessage) {
+		f := tt.m.byColumn[col]
+		if f == nil || f.noise || st.Unknown[col] == UnknownExcluded || st.Unknown[col] == UnknownMasked {
+			return
+		}
+		if isDigest(raw) {
+			delete(st.Values, col)
+			st.Unknown[col] = UnknownTooLarge
+			return
+		}
+		st.Values[col] = raw
+		delete(st.Unknown, col)
+	}
+	for _, e := range tt.entries[:n] {
+		st.At, st.Entry = e.Timestamp, e.ID
+		switch e.Action {
+		case auditlog.ActionCreate:
+			reset(true)
+			for col, c := range e.Changes {
+				if c.M2M == nil {
+					set(col, c.New)
+				}
+			}
+		case auditlog.ActionUpdate, auditlog.ActionDelete:
+			if !exists || (deleted != nil && !deleted.Soft) {
+				reset(false)
+			}
+			for col, c := range e.Changes {
+				if c.M2M != nil {
+					tt.applyM2M(st, related, col, c.M2M)
+					continue
+				}
+				set(col, c.New)
+			}
+			switch {
+			case e.Action == auditlog.ActionDelete:
+				deleted = &DeletedError{At: e.Timestamp, Entry: e.ID, Soft: tt.softDeleted(st)}
+				if !deleted.Soft {
+					// The entry's old values are the last state.
+					for col, c := range e.Changes {
+						if c.M2M == nil {
+							set(col, c.Old)
+						}
+					}
+				}
+			case deleted != nil && !tt.softDeleted(st):
+				deleted = nil // restored
+			}
+			if pkMoved(tt, e) {
+				// The object took another key: under this one it is gone.
+				exists, deleted = false, nil
+			}
+		}
+	}
+	for name, set := range related {
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		st.Related[name] = keys
+	}
+	tt.fillFromLater(st, n)
+	if !exists {
+		return nil, ErrNotFound
+	}
+	if deleted != nil {
+		st.Deleted = true
+		return st, deleted
+	}
+	return st, nil
+}
+
+// fillFromLater takes unknown values from the old values of the entries
+// after the first n, up to the next create or key change.
+func (tt *traveller) fillFromLater(st *State, n int) {
+	for _, e := range tt.entries[n:] {
+		if e.Action == auditlog.ActionCreate {
+			return
+		}
+		for col, c := range e.Changes {
+			if c.M2M != nil {
+				continue
+			}
+			if f := tt.m.byColumn[col]; f == nil || f.noise {
+				continue
+			}
+			if st.Unknown[col] == UnknownBeforeAuditing {
+				if isDigest(c.Old) {
+					st.Unknown[col] = UnknownTooLarge
+					continue
+				}
+				st.Values[col] = c.Old
+				delete(st.Unknown, col)
+			}
+		}
+		if pkMoved(tt, e) {
+			return
+		}
+	}
+}
+
+// applyM2M applies a many-to-many change to the related keys.
+func (tt *traveller) applyM2M(st *State, related map[string]map[string]bool, col string, c *auditlog.M2MChange) {
+	rel := tt.m2m[col]
+	if rel == nil {
+		return
+	}
+	keys, ok := m2mKeys(rel, c)
+	if !ok {
+		delete(related, col)
+		st.Unknown[col] = UnknownNotRecorded
+		return
+	}
+	set := related[col]
+	if set == nil {
+		if c.Operation != auditlog.M2MClear {
+			return // unknown before, unknown still
+		}
+		set = map[string]bool{}
+		related[col] = set
+		delete(st.Unknown, col)
+	}
+	switch c.Operation {
+	case auditlog.M2MAdd:
+		for _, k := range keys {
+			set[k] = true
+		}
+	case auditlog.M2MRemove:
+		for _, k := range keys {
+			delete(set, k)
+		}
+	case auditlog.M2MClear:
+		clear(set)
+	}
+}
+
+// m2mKeys returns the keys of the objects a many-to-many change names: its
+// Keys, or, in entries written without them, the keys inside the default
+// reprs "Model(key)" of a related model without a repr of its own.
+func m2mKeys(rel *schema.Relationship, c *auditlog.M2MChange) ([]string, bool) {
+	if c.Keys != nil {
+		return c.Keys, len(c.Keys) == len(c.Objects)
+	}
+	rs := rel.FieldSchema
+	for _, t := range []reflect.Type{rs.ModelType, reflect.PointerTo(rs.ModelType)} {
+		if t.Implements(reprerType) || t.Implements(stringerType) {
+			return nil, false
+		}
+	}
+	keys := make([]string, len(c.Objects))
+	for i, o := range c.Objects {
+		k, ok := strings.CutPrefix(o, rs.Name+"(")
+		if !ok || !strings.HasSuffix(k, ")") {
+			return nil, false
+		}
+		keys[i] = k[:len(k)-1]
+	}
+	return keys, true
+}
+
+// softDeleted reports whether the state's soft-delete column marks the row
+// deleted.
+func (tt *traveller) softDeleted(st *State) bool {
+	if tt.soft == "" {
+		return false
+	}
+	raw, ok := st.Values[tt.soft]
+	if !ok {
+		return false
+	}
+	switch strings.TrimSpace(string(raw)) {
+	case "null", "0", "false", `""`:
+		return false
+	}
+	return true
+}
+
+// pkMoved reports whether entry e gives its object another key.
+func pkMoved(tt *traveller, e auditlog.Entry) bool {
+	if e.Action != auditlog.ActionUpdate || len(tt.m.pk) != 1 {
+		return false
+	}
+	c, ok := e.Changes[tt.m.pk[0].column]
+	if !ok || c.M2M != nil {
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(string(c.New)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return false
+	}
+	switch v := v.(type) {
+	case string:
+		return v != tt.ref.PK
+	case json.Number:
+		return v.String() != tt.ref.PK
+	}
+	return true
+}
+
+// isDigest reports whether raw is the digest that stands in for a value
+// larger than MaxValueBytes.
+func isDigest(raw json.RawMessage) bool {
+	if len(raw) == 0 || raw[0] != '{' || !strings.Contains(string(raw), `"$digest"`) {
+		return false
+	}
+	var d map[string]json.RawMessage
+	if json.Unmarshal(raw, &d) != nil || len(d) != 2 {
+		return false
+	}
+	_, a := d["$digest"]
+	_, b := d["$bytes"]
+	return a && b
+}
+
+// fill sets obj's fields to st: known values, zero values for unknown ones
+// (a value that does not convert back exactly becomes unknown), and the
+// related objects by their keys.
+func (tt *traveller) fill(ctx context.Context, db *gorm.DB, row reflect.Value, st *State) error {
+	for _, f := range tt.m.fields {
+		if f.f.PrimaryKey {
+			continue // obj's key, by which the entries were found
+		}
+		raw, ok := st.Values[f.column]
+		if ok && setField(ctx, f, row, raw) {
+			continue
+		}
+		if ok {
+			delete(st.Values, f.column)
+			st.Unknown[f.column] = UnknownUnreadable
+		}
+		if err := f.f.Set(ctx, row, reflect.Zero(f.f.FieldType).Interface()); err != nil {
+			return fmt.Errorf("auditgorm: clear field %s: %w", f.f.Name, err)
+		}
+	}
+	for name, rel := range tt.m2m {
+		fv := rel.Field.ReflectValueOf(ctx, row)
+		keys, known := st.Related[name]
+		if !known {
+			fv.Set(reflect.Zero(fv.Type()))
+			continue
+		}
+		objs, err := relatedByKeys(ctx, rel, fv.Type(), keys)
+		if err != nil {
+			delete(st.Related, name)
+			st.Unknown[name] = UnknownUnreadable
+			fv.Set(reflect.Zero(fv.Type()))
+			continue
+		}
+		fv.Set(objs)
+	}
+	return nil
+}
+
+// relatedByKeys builds a slice of type typ ([]T or []*T) of related objects
+// with only their keys set.
+func relatedByKeys(ctx context.Context, rel *schema.Relationship, typ reflect.Type, keys []string) (reflect.Value, error) {
+	rs := rel.FieldSchema
+	if len(rs.PrimaryFields) != 1 {
+		return reflect.Value{}, errors.New("a related model with a composite key")
+	}
+	pk := rs.PrimaryFields[0]
+	out := reflect.MakeSlice(typ, 0, len(keys))
+	for _, k := range keys {
+		elem := reflect.New(rs.ModelType)
+		var v any = k
+		switch pk.FieldType.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			n, err := strconv.ParseInt(k, 10, 64)
+			if err != nil {
+				return reflect.Value{}, err
+			}
+			v = n
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			n, err := strconv.ParseUint(k, 10, 64)
+			if err != nil {
+				return reflect.Value{}, err
+			}
+			v = n
+		}
+		if err := pk.Set(ctx, elem.Elem(), v); err != nil {
+			return reflect.Value{}, err
+		}
+		if typ.Elem().Kind() == reflect.Pointer {
+			out = reflect.Append(out, elem)
+		} else {
+			out = reflect.Append(out, elem.Elem())
+		}
+	}
+	return out, nil
+}
+
+// setField sets field f of row to the value an entry records as raw, and
+// reports whether the field now records exactly raw again. It tries the
+// Go and driver values raw may have come from, in turn.
+func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMessage) (ok bool) {
+	want, err := canonical(raw)
+	if err != nil {
+		return false
+	}
+	fv := f.f.ReflectValueOf(ctx, row)
+	if !fv.CanSet() {
+		return false
+	}
+	saved := reflect.New(fv.Type()).Elem()
+	saved.Set(fv)
+	defer func() {
+		if r := recover(); r != nil {
+			ok = false
+		}
+		if !ok {
+			fv.Set(saved)
+		}
+	}()
+	matches := func() bool {
+		v, err := f.value(ctx, row)
+		if err != nil {
+			return false
+		}
+		got, err := canonical(v.AppendJSON(nil))
+		return err == nil && got == want
+	}
+	// Straight JSON decoding into the field's type: numbers, strings,
+	// times, pointers, and types that decode JSON themselves.
+	ptr := reflect.New(fv.Type())
+	if json.Unmarshal(raw, ptr.Interface()) == nil {
+		fv.Set(ptr.Elem())
+		if matches() {
+			return true
+		}
+	}
+	for _, c := range candidates(raw) {
+		fv.Set(reflect.Zero(fv.Type()))
+		if f.f.Set(ctx, row, c) == nil && matches() {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates are the driver values a recorded value may have been read
+// from: for a JSON string its text, time, bytes (base64) and number; for a
+// number its integer, float and text; for an object or array its JSON text.
+func candidates(raw json.RawMessage) []any {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	switch v := v.(type) {
+	case nil:
+		return []any{nil}
+	case bool:
+		return []any{v}
+	case json.Number:
+		out := []any{}
+		if i, err := v.Int64(); err == nil {
+			out = append(out, i)
+		}
+		if f, err := v.Float64(); err == nil {
+			out = append(out, f)
+		}
+		return append(out, v.String(), []byte(v.String()))
+	case string:
+		out := []any{v}
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			out = append(out, t)
+		}
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+			out = append(out, b)
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out = append(out, f)
+		}
+		return append(out, []byte(v))
+	}
+	return []any{string(raw), []byte(raw)}
+}
+
+// canonical is raw's canonical JSON text.
+func canonical(raw []byte) (string, error) {
+	v, err := value.Normalize(json.RawMessage(raw), value.Options{})
+	if err != nil {
+		return "", err
+	}
+	return string(v.AppendJSON(nil)), nil
+}
