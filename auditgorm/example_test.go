@@ -202,3 +202,31 @@ func ExampleAsOf() {
 	// "Lamp" 30
 	// "Desk lamp" 25
 }
+
+// Undo one change, as an audited write of its own. A field changed since
+// the entry makes Revert refuse (RevertOptions.Force overrides).
+func ExampleRevert() {
+	db, cleanup := openExampleDB()
+	defer cleanup()
+	ctx := context.Background()
+	_ = auditgorm.Migrate(ctx, db)
+	reg := auditlog.NewRegistry()
+	_ = db.Use(auditgorm.New(auditgorm.Config{Registry: reg}))
+	_ = db.AutoMigrate(&Product{})
+	_ = reg.Register(&Product{})
+
+	p := Product{Name: "Lamp", Price: 30}
+	db.Create(&p)
+	db.Model(&p).Update("price", 3) // a typo
+	page, _ := auditgorm.History(ctx, db, &p, auditstore.Page{Limit: 1})
+
+	if err := auditgorm.Revert(ctx, db, page.Entries[0].ID, auditgorm.RevertOptions{}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var now Product
+	db.First(&now, p.ID)
+	page, _ = auditgorm.History(ctx, db, &p, auditstore.Page{Limit: 1})
+	fmt.Println(now.Price, page.Entries[0].Changes, string(page.Entries[0].AdditionalData))
+	// Output: 30 price: 3 → 30 {"reverted_entry":2}
+}

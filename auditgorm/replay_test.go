@@ -2,6 +2,7 @@ package auditgorm_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"gorm.io/plugin/optimisticlock"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -120,6 +122,7 @@ func TestReplayEqualsTable(t *testing.T) {
 // the transaction as before it, or unable to commit; on MariaDB a deadlock
 // ends the transaction, and a caller that goes on writes outside it).
 func replayTx(db *gorm.DB, r *rand.Rand, w int) error {
+	db = db.WithContext(auditlog.WithCorrelationID(context.Background(), fmt.Sprintf("w%d-%d", w, r.Uint32())))
 	if r.IntN(5) == 0 {
 		return replayOp(db, r, w)
 	}
@@ -171,7 +174,21 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	}
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	pg := tx.Dialector.Name() == "postgres"
-	switch r.IntN(29) {
+	switch r.IntN(31) {
+	case 29:
+		// Undo a recent entry (auditgorm.Revert), sometimes forced.
+		var ids []int64
+		if err := tx.Raw("SELECT id FROM auditlog_entries ORDER BY id DESC LIMIT 1 OFFSET ?", r.IntN(40)).Scan(&ids).Error; err != nil || len(ids) == 0 {
+			return err
+		}
+		return auditgorm.Revert(tx.Statement.Context, tx, ids[0], auditgorm.RevertOptions{Force: r.IntN(3) == 0})
+	case 30:
+		// Undo a recent transaction's entries (RevertCorrelation).
+		var cids []string
+		if err := tx.Raw("SELECT cid FROM auditlog_entries WHERE cid IS NOT NULL ORDER BY id DESC LIMIT 1 OFFSET ?", r.IntN(40)).Scan(&cids).Error; err != nil || len(cids) == 0 {
+			return err
+		}
+		return auditgorm.RevertCorrelation(tx.Statement.Context, tx, cids[0], auditgorm.RevertOptions{Force: r.IntN(3) == 0})
 	case 0:
 		return tx.Create(&RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}).Error
 	case 1:

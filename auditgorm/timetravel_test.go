@@ -46,13 +46,14 @@ type TTTag struct {
 
 func (t TTTag) String() string { return "tag " + t.Name }
 
-func ttSetup(t *testing.T, db *gorm.DB) {
+func ttSetup(t *testing.T, db *gorm.DB) *auditlog.Registry {
 	t.Helper()
 	reg := setup(t, db, &TTItem{}, &TTTag{})
 	must(t, reg.Register(&TTItem{}, auditlog.Mask("Secret"), auditlog.Exclude("Internal"), auditlog.M2M("Tags")))
 	for i := 1; i <= 5; i++ {
 		must(t, db.Create(&TTTag{Name: fmt.Sprintf("t%d", i)}).Error)
 	}
+	return reg
 }
 
 // ttInstant returns a moment after every entry written so far and before

@@ -1,0 +1,594 @@
+package auditgorm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// Revert, Restore and RevertCorrelation undo recorded changes as normal
+// audited writes: each writes its own entries, whose additional data names
+// what they reverted ("reverted_entry", "reverted_correlation").
+
+// RevertOptions tune Revert, Restore and RevertCorrelation.
+type RevertOptions struct {
+	// Force reverts even where a field no longer holds the value the entry
+	// recorded (a later change is overwritten).
+	Force bool
+	// Values supplies, for Restore, the values of the fields the entries
+	// cannot tell (excluded, masked), by Go field name or column.
+	Values map[string]any
+}
+
+// ErrConflict is matched (errors.Is) by a *ConflictError.
+var ErrConflict = errors.New("auditgorm: the object changed since the entry")
+
+// ErrCannotRevert is matched (errors.Is) by the errors of an entry that
+// cannot be reverted whatever the options: a masked or digested value, a
+// field or model that no longer exists, a relation recorded by repr only.
+var ErrCannotRevert = errors.New("auditgorm: the entry cannot be reverted")
+
+// Conflict is one field that no longer holds what an entry recorded.
+type Conflict struct {
+	Entry     int64
+	Model, PK string
+	Field     string
+	// Recorded is the value the entry left; Current is the value now (for
+	// a relation, the related object's key and whether it is linked).
+	Recorded, Current string
+}
+
+// ConflictError lists the fields that changed since the entry a revert
+// would undo. Nothing was written.
+type ConflictError struct{ Conflicts []Conflict }
+
+func (e *ConflictError) Error() string {
+	var b strings.Builder
+	b.WriteString("auditgorm: revert refused, changed since the entry (Force overrides):")
+	for i, c := range e.Conflicts {
+		if i == 8 {
+			fmt.Fprintf(&b, " and %d more", len(e.Conflicts)-i)
+			break
+		}
+		fmt.Fprintf(&b, " %s %s.%s is %s, entry %d left %s;", c.Model, c.PK, c.Field, clipText(c.Current), c.Entry, clipText(c.Recorded))
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+func clipText(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}
+
+func cannot(e auditlog.Entry, format string, args ...any) error {
+	return fmt.Errorf("%w: entry %d (%s %s): %s", ErrCannotRevert, e.ID, e.Model, e.ObjectPK, fmt.Sprintf(format, args...))
+}
+
+// Revert undoes entry id in one transaction: an update sets each changed
+// field back to its old value and re-adds or removes the related objects of
+// a many-to-many change; a create deletes the object; a delete restores it
+// (see Restore). It checks first, under lock, that each field still holds
+// the value the entry left, and returns a *ConflictError listing those that
+// do not, writing nothing, unless opts.Force. The plugin must be installed
+// on db: the revert is an audited write.
+func Revert(ctx context.Context, db *gorm.DB, id int64, opts RevertOptions) error {
+	return revertTx(ctx, db, opts, func(rv *reverter) error {
+		s, err := NewStore(rv.tx)
+		if err != nil {
+			return err
+		}
+		e, err := s.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		return rv.revert(auditlog.WithExtra(ctx, map[string]any{"reverted_entry": id}), e)
+	})
+}
+
+// Restore re-creates obj (a pointer to a model with its key set), deleted
+// by its latest entry: a soft-deleted row gets its soft-delete column
+// cleared; a hard-deleted one is inserted again with the values its delete
+// entry recorded. Fields the entries cannot tell (excluded, masked) must be
+// given in opts.Values, or Restore refuses. Many-to-many relations are not
+// re-created: revert their entries.
+func Restore(ctx context.Context, db *gorm.DB, obj any, opts RevertOptions) error {
+	r, err := ref(ctx, db, obj)
+	if err != nil {
+		return err
+	}
+	return revertTx(ctx, db, opts, func(rv *reverter) error {
+		es, err := objectEntries(ctx, rv.tx, r)
+		if err != nil {
+			return err
+		}
+		if len(es) == 0 || es[len(es)-1].Action != auditlog.ActionDelete {
+			return fmt.Errorf("auditgorm: Restore: the latest entry of %s %s is not a delete", r.Model, r.PK)
+		}
+		e := es[len(es)-1]
+		return rv.revert(auditlog.WithExtra(ctx, map[string]any{"reverted_entry": e.ID}), e)
+	})
+}
+
+// RevertCorrelation undoes every entry with correlation id cid (one
+// request or job), newest first, in one transaction: all or nothing, with
+// Revert's conflict rule. A many-to-many change recorded on both sides of
+// a relation is undone once.
+func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts RevertOptions) error {
+	if cid == "" {
+		return errors.New("auditgorm: RevertCorrelation: the correlation id is empty")
+	}
+	return revertTx(ctx, db, opts, func(rv *reverter) error {
+		s, err := NewStore(rv.tx)
+		if err != nil {
+			return err
+		}
+		var es []auditlog.Entry
+		p := auditstore.Page{Limit: auditstore.MaxPageSize}
+		for {
+			res, err := s.List(ctx, auditstore.Filter{CorrelationID: cid}, p)
+			if err != nil {
+				return err
+			}
+			es = append(es, res.Entries...)
+			if res.Next == "" {
+				break
+			}
+			p.Cursor = res.Next
+		}
+		n := 0
+		for _, e := range es { // newest first
+			if e.Action == auditlog.ActionAccess {
+				continue
+			}
+			n++
+			if err := rv.revert(auditlog.WithExtra(ctx, map[string]any{"reverted_entry": e.ID, "reverted_correlation": cid}), e); err != nil {
+				return err
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("auditgorm: RevertCorrelation: no entries with correlation id %q", cid)
+		}
+		return nil
+	})
+}
+
+// reverter undoes entries inside one transaction.
+type reverter struct {
+	p     *Plugin
+	tx    *gorm.DB
+	opts  RevertOptions
+	pairs map[string]bool // many-to-many pairs already relinked or unlinked
+}
+
+func revertTx(ctx context.Context, db *gorm.DB, opts RevertOptions, fn func(*reverter) error) error {
+	if ctx == nil {
+		return errors.New("auditgorm: ctx is nil")
+	}
+	if db == nil {
+		return errors.New("auditgorm: db is nil")
+	}
+	p := pluginOf(db)
+	if p == nil {
+		return errors.New("auditgorm: reverting needs the auditgorm plugin installed on db: the revert is an audited write")
+	}
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&reverter{p: p, tx: tx, opts: opts, pairs: map[string]bool{}})
+	})
+}
+
+// modelNamed returns the registered model whose entries carry name.
+func (rv *reverter) modelNamed(e auditlog.Entry) (*model, error) {
+	for _, t := range rv.p.reg.Models() {
+		m, _, err := objectModel(rv.tx, reflect.New(t).Interface())
+		if err != nil {
+			return nil, err
+		}
+		if m.name == e.Model {
+			return m, nil
+		}
+	}
+	return nil, cannot(e, "no registered model is recorded as %q", e.Model)
+}
+
+func (rv *reverter) revert(ctx context.Context, e auditlog.Entry) error {
+	m, err := rv.modelNamed(e)
+	if err != nil {
+		return err
+	}
+	if len(m.pk) != 1 {
+		return cannot(e, "a model with a composite key")
+	}
+	tx := rv.tx.WithContext(ctx)
+	switch e.Action {
+	case auditlog.ActionCreate:
+		return rv.revertCreate(ctx, tx, m, e)
+	case auditlog.ActionUpdate:
+		return rv.revertUpdate(ctx, tx, m, e)
+	case auditlog.ActionDelete:
+		return rv.revertDelete(ctx, tx, m, e)
+	}
+	return cannot(e, "a %s entry changes nothing", e.Action)
+}
+
+// current reads the object under lock; ok is false when it does not exist.
+func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, key json.RawMessage) (reflect.Value, bool, error) {
+	obj := reflect.New(m.schema.ModelType)
+	if !setField(ctx, m.pk[0], obj.Elem(), key) {
+		return obj, false, cannot(e, "the key %s does not convert to %s's key", key, m.schema.Name)
+	}
+	q := tx.Unscoped()
+	if rv.p.lock {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	err := q.Omit(clause.Associations).Take(obj.Interface()).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return obj, false, nil
+	}
+	return obj, err == nil, err
+}
+
+// keyJSON is the object key of an entry as a recorded value.
+func keyJSON(m *model, pk string) json.RawMessage {
+	switch m.pk[0].f.FieldType.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return json.RawMessage(pk)
+	}
+	raw, _ := json.Marshal(pk)
+	return raw
+}
+
+// recordedNow returns a field's current value as an entry would record it.
+func recordedNow(ctx context.Context, f *field, row reflect.Value) (string, error) {
+	v, err := f.value(ctx, row)
+	if err != nil {
+		return "", err
+	}
+	return canonical(v.AppendJSON(nil))
+}
+
+// revertible reports whether a field's values may be written back: plugin
+// managed columns (optimistic-lock versions) move forward only.
+func revertible(f *field, soft bool) bool {
+	if soft {
+		return true
+	}
+	_, managed := reflect.New(f.f.FieldType).Interface().(schema.UpdateClausesInterface)
+	return !managed
+}
+
+// checkValues compares the fields an entry changed with their current
+// values, and decodes the entry's old values. Masked, digested and
+// vanished fields cannot be reverted.
+func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry, row reflect.Value, recorded func(auditlog.Change) json.RawMessage, old func(auditlog.Change) json.RawMessage) (map[string]any, []Conflict, error) {
+	softCol := softColumn(m)
+	cols := e.Changes.Fields()
+	values := map[string]any{}
+	var conflicts []Conflict
+	scratch := reflect.New(m.schema.ModelType).Elem()
+	for _, col := range cols {
+		c := e.Changes[col]
+		if c.M2M != nil {
+			continue
+		}
+		f := m.byColumn[col]
+		switch {
+		case f == nil:
+			return nil, nil, cannot(e, "%s is no longer a column of %s", col, m.schema.Name)
+		case (f.masked || isDigest(c.Old) || isDigest(c.New)) && old == nil:
+			continue // no value to compare, none to write back
+		case f.masked:
+			return nil, nil, cannot(e, "%s is masked: its old value is not recorded", col)
+		case isDigest(c.Old) || isDigest(c.New):
+			return nil, nil, cannot(e, "%s was too large to record: only its digest is", col)
+		case !revertible(f, col == softCol):
+			continue
+		}
+		now, err := recordedNow(ctx, f, row)
+		if err != nil {
+			return nil, nil, err
+		}
+		want, err := canonical(recorded(c))
+		if err != nil {
+			return nil, nil, cannot(e, "%s: %v", col, err)
+		}
+		if now != want {
+			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: col, Recorded: want, Current: now})
+		}
+		if old != nil {
+			if was, err := canonical(old(c)); err == nil && was == now {
+				continue // holds the old value already (a forced revert)
+			}
+			if !setField(ctx, f, scratch, old(c)) {
+				return nil, nil, cannot(e, "%s: the recorded value %s does not convert to %s", col, clipText(string(old(c))), f.f.FieldType)
+			}
+			values[col] = f.f.ReflectValueOf(ctx, scratch).Interface()
+		}
+	}
+	return values, conflicts, nil
+}
+
+func newValue(c auditlog.Change) json.RawMessage { return c.New }
+func oldValue(c auditlog.Change) json.RawMessage { return c.Old }
+
+func (rv *reverter) conflict(cs []Conflict) error {
+	if len(cs) == 0 || rv.opts.Force {
+		return nil
+	}
+	return &ConflictError{Conflicts: cs}
+}
+
+func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
+	key := keyJSON(m, e.ObjectPK)
+	if c, ok := e.Changes[m.pk[0].column]; ok && c.M2M == nil {
+		key = c.New // a key change: the object now has the new key
+	}
+	obj, ok, err := rv.current(ctx, tx, m, e, key)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "exists", Current: "deleted"}})
+	}
+	values, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
+	if err != nil {
+		return err
+	}
+	type m2mStep struct {
+		rel    *schema.Relationship
+		add    bool
+		keys   []string
+		linked map[string]bool
+	}
+	var steps []m2mStep
+	for _, col := range e.Changes.Fields() {
+		c := e.Changes[col]
+		if c.M2M == nil {
+			continue
+		}
+		rel := m2mRelation(rv.tx, m, col)
+		if rel == nil {
+			return cannot(e, "%s is not a many-to-many relation named with auditlog.M2M", col)
+		}
+		keys, ok := m2mKeys(rel, c.M2M)
+		if !ok {
+			return cannot(e, "%s names its related objects by repr only", col)
+		}
+		linked, err := linkedKeys(ctx, tx, obj, rel, keys)
+		if err != nil {
+			return err
+		}
+		add := c.M2M.Operation != auditlog.M2MAdd // undo an add by removing
+		var todo []string
+		for _, k := range keys {
+			pair := pairKey(m, rel, e.ObjectPK, k)
+			if rv.pairs[pair] {
+				continue // undone from the other side of the relation
+			}
+			if linked[k] == add {
+				conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: col, Recorded: fmt.Sprintf("%s linked: %t", k, !add), Current: fmt.Sprintf("%s linked: %t", k, add)})
+				continue
+			}
+			todo = append(todo, k)
+		}
+		steps = append(steps, m2mStep{rel: rel, add: add, keys: todo, linked: linked})
+	}
+	if err := rv.conflict(conflicts); err != nil {
+		return err
+	}
+	if len(values) > 0 {
+		res := tx.Unscoped().Model(obj.Interface()).Omit(clause.Associations).Updates(values)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("auditgorm: revert of entry %d updated %d rows of %s %s, not 1", e.ID, res.RowsAffected, e.Model, e.ObjectPK)
+		}
+	}
+	for _, s := range steps {
+		if len(s.keys) == 0 {
+			continue
+		}
+		if s.add {
+			if err := relatedExist(ctx, tx, s.rel, s.keys); err != nil {
+				return cannot(e, "%v", err)
+			}
+		}
+		objs, err := relatedByKeys(ctx, s.rel, reflect.SliceOf(reflect.PointerTo(s.rel.FieldSchema.ModelType)), s.keys)
+		if err != nil {
+			return cannot(e, "%s: %v", s.rel.Name, err)
+		}
+		a := tx.Model(obj.Interface()).Association(s.rel.Name)
+		if s.add {
+			err = a.Append(objs.Interface())
+		} else {
+			err = a.Delete(objs.Interface())
+		}
+		if err != nil {
+			return err
+		}
+		for _, k := range s.keys {
+			rv.pairs[pairKey(m, s.rel, e.ObjectPK, k)] = true
+		}
+	}
+	return nil
+}
+
+func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
+	obj, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, e.ObjectPK))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "exists", Current: "deleted"}})
+	}
+	_, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, nil)
+	if err != nil {
+		return err
+	}
+	if err := rv.conflict(conflicts); err != nil {
+		return err
+	}
+	res := tx.Omit(clause.Associations).Delete(obj.Interface())
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 { // soft-deleted already
+		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "exists", Current: "deleted"}})
+	}
+	return nil
+}
+
+func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
+	obj, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, e.ObjectPK))
+	if err != nil {
+		return err
+	}
+	soft := softColumn(m)
+	if c, isSoft := e.Changes[soft]; soft != "" && isSoft && c.M2M == nil && string(c.New) != "null" {
+		// A soft delete: clear the column, if the row still is as deleted.
+		if !ok {
+			return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "soft-deleted", Current: "deleted"}})
+		}
+		values, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
+		if err != nil {
+			return err
+		}
+		if err := rv.conflict(conflicts); err != nil {
+			return err
+		}
+		if len(values) == 0 {
+			return nil // restored already (a forced revert)
+		}
+		res := tx.Unscoped().Model(obj.Interface()).Omit(clause.Associations).Updates(values)
+		if res.Error == nil && res.RowsAffected != 1 {
+			return fmt.Errorf("auditgorm: restore of %s %s updated %d rows, not 1", e.Model, e.ObjectPK, res.RowsAffected)
+		}
+		return res.Error
+	}
+	if ok {
+		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "deleted", Current: "exists"}})
+	}
+	// A hard delete: its entry names every column that was not null.
+	row := reflect.New(m.schema.ModelType)
+	var missing []string
+	for _, f := range m.fields {
+		c, named := e.Changes[f.column]
+		supplied, given := rv.supplied(f)
+		switch {
+		case given:
+			if err := f.f.Set(ctx, row.Elem(), supplied); err != nil {
+				return fmt.Errorf("auditgorm: Restore: value of %s: %w", f.f.Name, err)
+			}
+		case f.excluded || !f.audited || f.masked:
+			missing = append(missing, f.f.Name)
+		case !named:
+			// null, or a noise timestamp the write sets
+		case c.M2M != nil:
+		case isDigest(c.Old):
+			missing = append(missing, f.f.Name)
+		case !setField(ctx, f, row.Elem(), c.Old):
+			return cannot(e, "%s: the recorded value %s does not convert to %s", f.column, clipText(string(c.Old)), f.f.FieldType)
+		}
+	}
+	if len(missing) > 0 {
+		return cannot(e, "the entries do not tell %s: give them in RevertOptions.Values", strings.Join(missing, ", "))
+	}
+	return tx.Omit(clause.Associations).Create(row.Interface()).Error
+}
+
+// supplied returns the value opts.Values gives for f, by Go name or column.
+func (rv *reverter) supplied(f *field) (any, bool) {
+	if v, ok := rv.opts.Values[f.f.Name]; ok {
+		return v, true
+	}
+	v, ok := rv.opts.Values[f.column]
+	return v, ok
+}
+
+// softColumn is the model's soft-delete column, or "".
+func softColumn(m *model) string {
+	for _, f := range m.fields {
+		if _, ok := reflect.New(f.f.FieldType).Interface().(schema.DeleteClausesInterface); ok {
+			return f.column
+		}
+	}
+	return ""
+}
+
+// m2mRelation returns the many-to-many relation of m recorded under the
+// change key col.
+func m2mRelation(db *gorm.DB, m *model, col string) *schema.Relationship {
+	for _, name := range m.cfg.M2MFields {
+		if rel := m.schema.Relationships.Relations[name]; rel != nil && db.NamingStrategy.ColumnName("", rel.Name) == col {
+			return rel
+		}
+	}
+	return nil
+}
+
+// pairKey names one link of a relation the same from both of its sides.
+func pairKey(m *model, rel *schema.Relationship, ownerKey, relatedKey string) string {
+	a, b := m.schema.Table+"\x00"+ownerKey, rel.FieldSchema.Table+"\x00"+relatedKey
+	if b < a {
+		a, b = b, a
+	}
+	return rel.JoinTable.Name + "\x00" + a + "\x00" + b
+}
+
+// linkedKeys reports which of keys the object is linked to now.
+func linkedKeys(ctx context.Context, tx *gorm.DB, obj reflect.Value, rel *schema.Relationship, keys []string) (map[string]bool, error) {
+	list := reflect.New(reflect.SliceOf(rel.FieldSchema.ModelType))
+	if err := tx.Model(obj.Interface()).Association(rel.Name).Unscoped().Find(list.Interface()); err != nil {
+		return nil, err
+	}
+	pk := rel.FieldSchema.PrioritizedPrimaryField
+	if pk == nil {
+		return nil, errors.New("auditgorm: the related model has no single primary key")
+	}
+	out := make(map[string]bool, len(keys))
+	for i := 0; i < list.Elem().Len(); i++ {
+		v, _ := pk.ValueOf(ctx, list.Elem().Index(i))
+		k := fmt.Sprint(v)
+		if slices.Contains(keys, k) {
+			out[k] = true
+		}
+	}
+	return out, nil
+}
+
+// relatedExist checks that the related objects to link again exist.
+func relatedExist(ctx context.Context, tx *gorm.DB, rel *schema.Relationship, keys []string) error {
+	objs, err := relatedByKeys(ctx, rel, reflect.SliceOf(reflect.PointerTo(rel.FieldSchema.ModelType)), keys)
+	if err != nil {
+		return err
+	}
+	var ids []any
+	for i := 0; i < objs.Len(); i++ {
+		v, _ := rel.FieldSchema.PrioritizedPrimaryField.ValueOf(ctx, objs.Index(i).Elem())
+		ids = append(ids, v)
+	}
+	var n int64
+	if err := tx.Session(&gorm.Session{NewDB: true}).Unscoped().Model(reflect.New(rel.FieldSchema.ModelType).Interface()).Where(clause.IN{Column: clause.PrimaryColumn, Values: ids}).Count(&n).Error; err != nil {
+		return err
+	}
+	if n != int64(len(keys)) {
+		return fmt.Errorf("%d of the related %s to link again no longer exist", len(keys)-int(n), rel.FieldSchema.Table)
+	}
+	return nil
+}
