@@ -290,11 +290,11 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		switch {
 		case f == nil:
 			return nil, nil, cannot(e, "%s is no longer a column of %s", col, m.schema.Name)
-		case (f.masked || isDigest(c.Old) || isDigest(c.New)) && old == nil:
+		case (f.masked || auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New)) && old == nil:
 			continue // no value to compare, none to write back
 		case f.masked:
 			return nil, nil, cannot(e, "%s is masked: its old value is not recorded", col)
-		case isDigest(c.Old) || isDigest(c.New):
+		case auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New):
 			return nil, nil, cannot(e, "%s was too large to record: only its digest is", col)
 		case !revertible(f, col == softCol):
 			continue
@@ -500,7 +500,7 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		case !named:
 			// null, or a noise timestamp the write sets
 		case c.M2M != nil:
-		case isDigest(c.Old):
+		case auditstore.IsDigest(c.Old):
 			missing = append(missing, f.f.Name)
 		case !setField(ctx, f, row.Elem(), c.Old):
 			return cannot(e, "%s: the recorded value %s does not convert to %s", f.column, clipText(string(c.Old)), f.f.FieldType)

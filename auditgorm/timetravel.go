@@ -26,29 +26,17 @@ import (
 // state says so (Unknown) instead of guessing.
 
 // Unknown says why a field's value at some moment cannot be told from the
-// entries.
-type Unknown string
+// entries (auditstore.Unknown).
+type Unknown = auditstore.Unknown
 
+// The reasons a value is unknown.
 const (
-	// UnknownExcluded: the field is not audited (Exclude, or left out by
-	// Include): no entry records it.
-	UnknownExcluded Unknown = "excluded"
-	// UnknownMasked: the entries hold the field masked.
-	UnknownMasked Unknown = "masked"
-	// UnknownNotRecorded: the entries do not record this value: an
-	// auto-updated timestamp (update entries leave it out, and an UPDATE
-	// that changes nothing else moves it without an entry).
-	UnknownNotRecorded Unknown = "not recorded"
-	// UnknownBeforeAuditing: the object has no create entry (it was created
-	// before auditing began, or took this key by a key change) and no entry
-	// records the value it held then.
-	UnknownBeforeAuditing Unknown = "before auditing"
-	// UnknownTooLarge: the value was larger than MaxValueBytes and is
-	// recorded as its digest.
-	UnknownTooLarge Unknown = "too large"
-	// UnknownUnreadable: the recorded value does not convert back into the
-	// field's Go type exactly (a type changed since, say).
-	UnknownUnreadable Unknown = "unreadable"
+	UnknownExcluded       = auditstore.UnknownExcluded
+	UnknownMasked         = auditstore.UnknownMasked
+	UnknownNotRecorded    = auditstore.UnknownNotRecorded
+	UnknownBeforeAuditing = auditstore.UnknownBeforeAuditing
+	UnknownTooLarge       = auditstore.UnknownTooLarge
+	UnknownUnreadable     = auditstore.UnknownUnreadable
 )
 
 // ErrNotFound is returned by AsOf when the object did not exist at that
@@ -73,27 +61,10 @@ func (e *DeletedError) Error() string {
 	return fmt.Sprintf("auditgorm: the object was %s at %s (entry %d)", kind, e.At.Format(time.RFC3339Nano), e.Entry)
 }
 
-// State is an object's audited state at one moment.
-type State struct {
-	Model string
-	PK    string
-	// At and Entry are the time and id of the last entry applied.
-	At    time.Time
-	Entry int64
-	// Deleted is set when the object was deleted at that moment: Values
-	// are then its last values.
-	Deleted bool
-	// Values are the fields' values as the entries record them (typed
-	// JSON), by the names entries give them (column names), for the fields
-	// that are known.
-	Values map[string]json.RawMessage
-	// Related lists, per many-to-many field named with auditlog.M2M (by
-	// its change key), the keys of the related objects, sorted.
-	Related map[string][]string
-	// Unknown says, per field or many-to-many field whose value is not
-	// known, why.
-	Unknown map[string]Unknown
-}
+// State is an object's audited state at one moment (auditstore.ObjectState):
+// Values by column as entries record them, Related keys per many-to-many
+// relation, Unknown with the reason per field the entries cannot tell.
+type State = auditstore.ObjectState
 
 // AsOf fills obj (a pointer to a model with its key set) with its audited
 // state at time at: the state after every entry of the object up to and
@@ -170,7 +141,7 @@ type traveller struct {
 	ref     auditstore.ObjectRef
 	entries []auditlog.Entry // oldest first, without access entries
 	m2m     map[string]*schema.Relationship
-	soft    string // the soft-delete column, if any
+	rules   auditstore.StateRules
 }
 
 func newTraveller(ctx context.Context, db *gorm.DB, obj any) (*traveller, reflect.Value, error) {
@@ -198,10 +169,28 @@ func newTraveller(ctx context.Context, db *gorm.DB, obj any) (*traveller, reflec
 			tt.m2m[db.NamingStrategy.ColumnName("", rel.Name)] = rel
 		}
 	}
+	tt.rules = auditstore.StateRules{Unknown: map[string]Unknown{}, Relations: []string{}}
 	for _, f := range m.fields {
-		if _, ok := reflect.New(f.f.FieldType).Interface().(schema.DeleteClausesInterface); ok {
-			tt.soft = f.column
+		tt.rules.Columns = append(tt.rules.Columns, f.column)
+		switch {
+		case f.excluded || !f.audited:
+			tt.rules.Unknown[f.column] = UnknownExcluded
+		case f.masked:
+			tt.rules.Unknown[f.column] = UnknownMasked
+		case f.noise:
+			// An UPDATE that changes nothing else moves it without an
+			// entry: its value is never certain.
+			tt.rules.Unknown[f.column] = UnknownNotRecorded
 		}
+	}
+	for name := range tt.m2m {
+		tt.rules.Relations = append(tt.rules.Relations, name)
+	}
+	tt.rules.KeysOf = func(name string, c *auditlog.M2MChange) ([]string, bool) {
+		return m2mKeys(tt.m2m[name], c)
+	}
+	if len(m.pk) == 1 {
+		tt.rules.PK = m.pk[0].column
 	}
 	return tt, row, nil
 }
@@ -234,188 +223,26 @@ func objectEntries(ctx context.Context, db *gorm.DB, r auditstore.ObjectRef) ([]
 	return all, nil
 }
 
-// stateAfter is the state after the first n entries. Values the entries up
-// to n leave unknown are taken, where they can be, from the old values of
-// the entries after n: the value a later entry changed (or deleted) is the
-// value the field held since the last entry that could have changed it.
+// stateAfter is the state after the first n entries, and the error AsOf
+// returns with it: ErrNotFound or a *DeletedError.
 func (tt *traveller) stateAfter(n int) (*State, error) {
-	st := &State{Model: tt.m.name, PK: tt.ref.PK, Values: map[string]json.RawMessage{}, Related: map[string][]string{}, Unknown: map[string]Unknown{}}
-	exists := false
-	var deleted *DeletedError
-	related := map[string]map[string]bool{}
-	// reset starts a new life of the object: a create, or a first entry
-	// without one.
-	reset := func(create bool) {
-		exists, deleted = true, nil
-		clear(st.Values)
-		clear(st.Unknown)
-		clear(related)
-		for _, f := range tt.m.fields {
-			switch {
-			case f.excluded || !f.audited:
-				st.Unknown[f.column] = UnknownExcluded
-			case f.masked:
-				st.Unknown[f.column] = UnknownMasked
-			case f.noise:
-				// An UPDATE that changes nothing else moves it without an
-				// entry: its value is never certain.
-				st.Unknown[f.column] = UnknownNotRecorded
-			case create:
-				// A create entry names the values that are not null.
-				st.Values[f.column] = json.RawMessage("null")
-			default:
-				st.Unknown[f.column] = UnknownBeforeAuditing
-			}
-		}
-		for name := range tt.m2m {
-			if create {
-				related[name] = map[string]bool{} // join rows come after the row
-			} else {
-				st.Unknown[name] = UnknownBeforeAuditing
-			}
-		}
-	}
-	set := func(col string, raw json.RawMessage) {
-		f := tt.m.byColumn[col]
-		if f == nil || f.noise || st.Unknown[col] == UnknownExcluded || st.Unknown[col] == UnknownMasked {
-			return
-		}
-		if isDigest(raw) {
-			delete(st.Values, col)
-			st.Unknown[col] = UnknownTooLarge
-			return
-		}
-		st.Values[col] = raw
-		delete(st.Unknown, col)
-	}
-	for _, e := range tt.entries[:n] {
-		st.At, st.Entry = e.Timestamp, e.ID
-		switch e.Action {
-		case auditlog.ActionCreate:
-			reset(true)
-			for col, c := range e.Changes {
-				if c.M2M == nil {
-					set(col, c.New)
-				}
-			}
-		case auditlog.ActionUpdate, auditlog.ActionDelete:
-			if !exists || (deleted != nil && !deleted.Soft) {
-				reset(false)
-			}
-			for col, c := range e.Changes {
-				if c.M2M != nil {
-					tt.applyM2M(st, related, col, c.M2M)
-					continue
-				}
-				set(col, c.New)
-			}
-			switch {
-			case e.Action == auditlog.ActionDelete:
-				deleted = &DeletedError{At: e.Timestamp, Entry: e.ID, Soft: tt.softDeleted(st)}
-				if !deleted.Soft {
-					// The entry's old values are the last state.
-					for col, c := range e.Changes {
-						if c.M2M == nil {
-							set(col, c.Old)
-						}
-					}
-				}
-			case deleted != nil && !tt.softDeleted(st):
-				deleted = nil // restored
-			}
-			if pkMoved(tt, e) {
-				// The object took another key: under this one it is gone.
-				exists, deleted = false, nil
-			}
-		}
-	}
-	for name, set := range related {
-		keys := make([]string, 0, len(set))
-		for k := range set {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		st.Related[name] = keys
-	}
-	tt.fillFromLater(st, n)
-	if !exists {
+	st := auditstore.RebuildState(tt.m.name, tt.ref.PK, tt.entries, n, tt.rules)
+	switch {
+	case !st.Exists:
 		return nil, ErrNotFound
+	case st.Deleted:
+		return &st, &DeletedError{At: st.DeletedAt, Entry: st.DeletedBy, Soft: st.Soft}
 	}
-	if deleted != nil {
-		st.Deleted = true
-		return st, deleted
-	}
-	return st, nil
-}
-
-// fillFromLater takes unknown values from the old values of the entries
-// after the first n, up to the next create or key change.
-func (tt *traveller) fillFromLater(st *State, n int) {
-	for _, e := range tt.entries[n:] {
-		if e.Action == auditlog.ActionCreate {
-			return
-		}
-		for col, c := range e.Changes {
-			if c.M2M != nil {
-				continue
-			}
-			if f := tt.m.byColumn[col]; f == nil || f.noise {
-				continue
-			}
-			if st.Unknown[col] == UnknownBeforeAuditing {
-				if isDigest(c.Old) {
-					st.Unknown[col] = UnknownTooLarge
-					continue
-				}
-				st.Values[col] = c.Old
-				delete(st.Unknown, col)
-			}
-		}
-		if pkMoved(tt, e) {
-			return
-		}
-	}
-}
-
-// applyM2M applies a many-to-many change to the related keys.
-func (tt *traveller) applyM2M(st *State, related map[string]map[string]bool, col string, c *auditlog.M2MChange) {
-	rel := tt.m2m[col]
-	if rel == nil {
-		return
-	}
-	keys, ok := m2mKeys(rel, c)
-	if !ok {
-		delete(related, col)
-		st.Unknown[col] = UnknownNotRecorded
-		return
-	}
-	set := related[col]
-	if set == nil {
-		if c.Operation != auditlog.M2MClear {
-			return // unknown before, unknown still
-		}
-		set = map[string]bool{}
-		related[col] = set
-		delete(st.Unknown, col)
-	}
-	switch c.Operation {
-	case auditlog.M2MAdd:
-		for _, k := range keys {
-			set[k] = true
-		}
-	case auditlog.M2MRemove:
-		for _, k := range keys {
-			delete(set, k)
-		}
-	case auditlog.M2MClear:
-		clear(set)
-	}
+	return &st, nil
 }
 
 // m2mKeys returns the keys of the objects a many-to-many change names: its
 // Keys, or, in entries written without them, the keys inside the default
 // reprs "Model(key)" of a related model without a repr of its own.
 func m2mKeys(rel *schema.Relationship, c *auditlog.M2MChange) ([]string, bool) {
+	if rel == nil {
+		return nil, false
+	}
 	if c.Keys != nil {
 		return c.Keys, len(c.Keys) == len(c.Objects)
 	}
@@ -434,62 +261,6 @@ func m2mKeys(rel *schema.Relationship, c *auditlog.M2MChange) ([]string, bool) {
 		keys[i] = k[:len(k)-1]
 	}
 	return keys, true
-}
-
-// softDeleted reports whether the state's soft-delete column marks the row
-// deleted.
-func (tt *traveller) softDeleted(st *State) bool {
-	if tt.soft == "" {
-		return false
-	}
-	raw, ok := st.Values[tt.soft]
-	if !ok {
-		return false
-	}
-	switch strings.TrimSpace(string(raw)) {
-	case "null", "0", "false", `""`:
-		return false
-	}
-	return true
-}
-
-// pkMoved reports whether entry e gives its object another key.
-func pkMoved(tt *traveller, e auditlog.Entry) bool {
-	if e.Action != auditlog.ActionUpdate || len(tt.m.pk) != 1 {
-		return false
-	}
-	c, ok := e.Changes[tt.m.pk[0].column]
-	if !ok || c.M2M != nil {
-		return false
-	}
-	dec := json.NewDecoder(strings.NewReader(string(c.New)))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return false
-	}
-	switch v := v.(type) {
-	case string:
-		return v != tt.ref.PK
-	case json.Number:
-		return v.String() != tt.ref.PK
-	}
-	return true
-}
-
-// isDigest reports whether raw is the digest that stands in for a value
-// larger than MaxValueBytes.
-func isDigest(raw json.RawMessage) bool {
-	if len(raw) == 0 || raw[0] != '{' || !strings.Contains(string(raw), `"$digest"`) {
-		return false
-	}
-	var d map[string]json.RawMessage
-	if json.Unmarshal(raw, &d) != nil || len(d) != 2 {
-		return false
-	}
-	_, a := d["$digest"]
-	_, b := d["$bytes"]
-	return a && b
 }
 
 // fill sets obj's fields to st: known values, zero values for unknown ones

@@ -1,0 +1,349 @@
+package auditstore
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+)
+
+// An object's state at a moment, rebuilt from its entries alone: the create
+// entry gives every value (it names those that are not null), each later
+// entry the values it changed, a many-to-many entry the related objects it
+// added or removed. Where the entries do not say what a value was, the
+// state says why instead of guessing. auditgorm.AsOf fills a Go object from
+// it with what the model's registration adds (masked, excluded and
+// auto-updated fields); the command line and the admin UI use it with what
+// the entries alone tell.
+
+// Unknown says why a value at some moment cannot be told from the entries.
+type Unknown string
+
+const (
+	// UnknownExcluded: the field is not audited: no entry records it.
+	UnknownExcluded Unknown = "excluded"
+	// UnknownMasked: the entries hold the field masked.
+	UnknownMasked Unknown = "masked"
+	// UnknownNotRecorded: the entries do not record this value: an
+	// auto-updated timestamp (update entries leave it out, and an UPDATE
+	// that changes nothing else moves it without an entry).
+	UnknownNotRecorded Unknown = "not recorded"
+	// UnknownBeforeAuditing: the object has no create entry (it was created
+	// before auditing began, or took this key by a key change) and no entry
+	// records the value it held then.
+	UnknownBeforeAuditing Unknown = "before auditing"
+	// UnknownTooLarge: the value was larger than the largest value an entry
+	// holds and is recorded as its digest.
+	UnknownTooLarge Unknown = "too large"
+	// UnknownUnreadable: the recorded value does not convert back into the
+	// field's Go type exactly (a type changed since, say).
+	UnknownUnreadable Unknown = "unreadable"
+)
+
+// StateRules say what the entries of one model can tell.
+type StateRules struct {
+	// Columns lists every column of the model; nil means the columns the
+	// object's entries name.
+	Columns []string
+	// Unknown gives the columns whose values the entries never tell, and
+	// why (excluded, masked, not recorded).
+	Unknown map[string]Unknown
+	// Relations are the change keys of the model's many-to-many relations;
+	// nil means those the object's entries name.
+	Relations []string
+	// KeysOf returns the keys of the objects a many-to-many change names;
+	// ok is false when the entry does not tell them. Nil: the change's Keys,
+	// or its Objects where it has none.
+	KeysOf func(relation string, c *auditlog.M2MChange) (keys []string, ok bool)
+	// PK is the key column: an update that changes it moves the object to
+	// another key. Empty: key changes are not followed.
+	PK string
+}
+
+// ObjectState is one object's state after some of its entries.
+type ObjectState struct {
+	Model string
+	PK    string
+	// At and Entry are the time and id of the last entry applied.
+	At    time.Time
+	Entry int64
+	// Exists is false when the object had no state then: before its first
+	// entry, or after its key changed away.
+	Exists bool
+	// Deleted is set when the object was deleted then: Values are its last
+	// values. Soft tells a soft delete (the row stayed, marked);
+	// DeletedAt and DeletedBy are the time and id of the delete entry.
+	Deleted   bool
+	Soft      bool
+	DeletedAt time.Time
+	DeletedBy int64
+	// Values are the known values as entries record them (typed JSON), by
+	// the names entries give them (columns).
+	Values map[string]json.RawMessage
+	// Recorded gives, per known value, the id of the entry it comes from.
+	Recorded map[string]int64
+	// Related lists, per many-to-many relation whose state is known, the
+	// keys of the related objects, sorted.
+	Related map[string][]string
+	// Unknown says, per column or relation whose value is not known, why.
+	Unknown map[string]Unknown
+}
+
+// RebuildState returns the state of the object model:pk after the first n of
+// its entries (all of them oldest first, without access entries). Values
+// the first n leave unknown are taken, where they can be, from the old
+// values of the entries after n: every change of an audited value writes an
+// entry, so the value a later entry changed is the one the field held since
+// the last entry that could have changed it.
+func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRules) ObjectState {
+	st := ObjectState{Model: model, PK: pk, Values: map[string]json.RawMessage{}, Recorded: map[string]int64{}, Related: map[string][]string{}, Unknown: map[string]Unknown{}}
+	cols, rels := r.Columns, r.Relations
+	if cols == nil || rels == nil {
+		named, namedRels := namedColumns(entries)
+		if cols == nil {
+			cols = named
+		}
+		if rels == nil {
+			rels = namedRels
+		}
+	}
+	keysOf := r.KeysOf
+	if keysOf == nil {
+		keysOf = func(_ string, c *auditlog.M2MChange) ([]string, bool) {
+			if c.Keys != nil {
+				return c.Keys, len(c.Keys) == len(c.Objects)
+			}
+			return c.Objects, true
+		}
+	}
+	known := make(map[string]bool, len(cols)+len(rels))
+	for _, c := range cols {
+		known[c] = true
+	}
+	isRel := make(map[string]bool, len(rels))
+	for _, c := range rels {
+		isRel[c] = true
+	}
+	related := map[string]map[string]bool{}
+	var softCols []string // the columns the last soft delete set
+	reset := func(create bool, e auditlog.Entry) {
+		st.Exists, st.Deleted, st.Soft, softCols = true, false, false, nil
+		clear(st.Values)
+		clear(st.Recorded)
+		clear(st.Unknown)
+		clear(related)
+		for _, col := range cols {
+			switch why, ok := r.Unknown[col]; {
+			case ok:
+				st.Unknown[col] = why
+			case create:
+				st.Values[col], st.Recorded[col] = json.RawMessage("null"), e.ID
+			default:
+				st.Unknown[col] = UnknownBeforeAuditing
+			}
+		}
+		for _, rel := range rels {
+			if create {
+				related[rel] = map[string]bool{} // join rows come after the row
+			} else {
+				st.Unknown[rel] = UnknownBeforeAuditing
+			}
+		}
+	}
+	set := func(col string, raw json.RawMessage, e auditlog.Entry) {
+		if _, never := r.Unknown[col]; never || !known[col] {
+			return
+		}
+		if IsDigest(raw) {
+			delete(st.Values, col)
+			delete(st.Recorded, col)
+			st.Unknown[col] = UnknownTooLarge
+			return
+		}
+		st.Values[col], st.Recorded[col] = raw, e.ID
+		delete(st.Unknown, col)
+	}
+	m2m := func(col string, c *auditlog.M2MChange) {
+		keys, ok := keysOf(col, c)
+		if !ok {
+			delete(related, col)
+			st.Unknown[col] = UnknownNotRecorded
+			return
+		}
+		set := related[col]
+		if set == nil {
+			if c.Operation != auditlog.M2MClear {
+				return // unknown before, unknown still
+			}
+			set = map[string]bool{}
+			related[col] = set
+			delete(st.Unknown, col)
+		}
+		for _, k := range keys {
+			switch c.Operation {
+			case auditlog.M2MAdd:
+				set[k] = true
+			case auditlog.M2MRemove:
+				delete(set, k)
+			}
+		}
+		if c.Operation == auditlog.M2MClear {
+			clear(set)
+		}
+	}
+	for _, e := range entries[:n] {
+		st.At, st.Entry = e.Timestamp, e.ID
+		switch e.Action {
+		case auditlog.ActionCreate:
+			reset(true, e)
+			for col, c := range e.Changes {
+				if c.M2M == nil {
+					set(col, c.New, e)
+				}
+			}
+		case auditlog.ActionUpdate, auditlog.ActionDelete:
+			if !st.Exists || (st.Deleted && !st.Soft) {
+				reset(false, e)
+			}
+			for col, c := range e.Changes {
+				if c.M2M != nil {
+					if isRel[col] {
+						m2m(col, c.M2M)
+					}
+					continue
+				}
+				set(col, c.New, e)
+			}
+			if e.Action == auditlog.ActionDelete {
+				// A delete that leaves a value set is a soft delete: the row
+				// stays, marked. A hard delete's entry names every value
+				// that was not null: its old values are the last state.
+				softCols = softCols[:0]
+				for col, c := range e.Changes {
+					if c.M2M == nil && !isNull(c.New) {
+						softCols = append(softCols, col)
+					}
+				}
+				st.Deleted, st.Soft, st.DeletedAt, st.DeletedBy = true, len(softCols) > 0, e.Timestamp, e.ID
+				if !st.Soft {
+					for col, c := range e.Changes {
+						if c.M2M == nil {
+							set(col, c.Old, e)
+						}
+					}
+				}
+			} else if st.Deleted && st.Soft && !stillSet(st, softCols) {
+				st.Deleted, st.Soft = false, false // restored
+			}
+			if keyMoved(r.PK, pk, e) {
+				st.Exists, st.Deleted, st.Soft = false, false, false
+			}
+		}
+	}
+	for rel, set := range related {
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		st.Related[rel] = keys
+	}
+	fillFromLater(&st, entries[n:], r.PK, pk)
+	return st
+}
+
+// fillFromLater takes unknown values from the old values of later entries,
+// up to the next create or key change.
+func fillFromLater(st *ObjectState, later []auditlog.Entry, pkCol, pk string) {
+	for _, e := range later {
+		if e.Action == auditlog.ActionCreate {
+			return
+		}
+		for col, c := range e.Changes {
+			if c.M2M != nil || st.Unknown[col] != UnknownBeforeAuditing {
+				continue
+			}
+			if IsDigest(c.Old) {
+				st.Unknown[col] = UnknownTooLarge
+				continue
+			}
+			st.Values[col], st.Recorded[col] = c.Old, e.ID
+			delete(st.Unknown, col)
+		}
+		if keyMoved(pkCol, pk, e) {
+			return
+		}
+	}
+}
+
+// namedColumns returns the columns and relations the entries name.
+func namedColumns(entries []auditlog.Entry) (cols, rels []string) {
+	for _, e := range entries {
+		for col, c := range e.Changes {
+			if c.M2M != nil {
+				if !slices.Contains(rels, col) {
+					rels = append(rels, col)
+				}
+			} else if !slices.Contains(cols, col) {
+				cols = append(cols, col)
+			}
+		}
+	}
+	slices.Sort(cols)
+	slices.Sort(rels)
+	return cols, rels
+}
+
+// stillSet reports whether any of cols holds a value that marks the row
+// deleted (not null, zero or false).
+func stillSet(st ObjectState, cols []string) bool {
+	for _, col := range cols {
+		raw, ok := st.Values[col]
+		if !ok {
+			return true
+		}
+		switch strings.TrimSpace(string(raw)) {
+		case "null", "0", "false", `""`:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || strings.TrimSpace(string(raw)) == "null"
+}
+
+// keyMoved reports whether entry e moves its object from key pk to another.
+func keyMoved(pkCol, pk string, e auditlog.Entry) bool {
+	if pkCol == "" || e.Action != auditlog.ActionUpdate {
+		return false
+	}
+	c, ok := e.Changes[pkCol]
+	if !ok || c.M2M != nil {
+		return false
+	}
+	var s string
+	if json.Unmarshal(c.New, &s) == nil {
+		return s != pk
+	}
+	return strings.TrimSpace(string(c.New)) != pk
+}
+
+// IsDigest reports whether raw is the digest that stands in for a value
+// too large for an entry: {"$digest": "sha256:…", "$bytes": n}.
+func IsDigest(raw json.RawMessage) bool {
+	if len(raw) == 0 || raw[0] != '{' || !strings.Contains(string(raw), `"$digest"`) {
+		return false
+	}
+	var d map[string]json.RawMessage
+	if json.Unmarshal(raw, &d) != nil || len(d) != 2 {
+		return false
+	}
+	_, a := d["$digest"]
+	_, b := d["$bytes"]
+	return a && b
+}

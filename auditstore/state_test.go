@@ -1,0 +1,93 @@
+package auditstore_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// entry builds an entry from a compact form: changes as "col=old>new"
+// (JSON values), m2m changes as "rel:add=a,b".
+func entry(id int64, a auditlog.Action, changes ...string) auditlog.Entry {
+	e := auditlog.Entry{ID: id, Action: a, Timestamp: time.Unix(id, 0).UTC(), Changes: auditlog.Changes{}}
+	for _, c := range changes {
+		if rel, rest, ok := strings.Cut(c, ":"); ok && !strings.Contains(rel, "=") {
+			op, keys, _ := strings.Cut(rest, "=")
+			e.Changes[rel] = auditlog.Change{M2M: &auditlog.M2MChange{Operation: auditlog.M2MOperation(op), Objects: strings.Split(keys, ","), Keys: strings.Split(keys, ",")}}
+			continue
+		}
+		col, vals, _ := strings.Cut(c, "=")
+		old, new, _ := strings.Cut(vals, ">")
+		e.Changes[col] = auditlog.Change{Old: json.RawMessage(old), New: json.RawMessage(new)}
+	}
+	return e
+}
+
+func show(st auditstore.ObjectState) string {
+	if !st.Exists {
+		return "none"
+	}
+	var b strings.Builder
+	if st.Deleted {
+		fmt.Fprintf(&b, "deleted(soft=%t) ", st.Soft)
+	}
+	for _, col := range []string{"id", "a", "b", "deleted_at", "tags"} {
+		if v, ok := st.Values[col]; ok {
+			fmt.Fprintf(&b, "%s=%s ", col, v)
+		} else if rel, ok := st.Related[col]; ok {
+			fmt.Fprintf(&b, "%s=%v ", col, rel)
+		} else if why, ok := st.Unknown[col]; ok {
+			fmt.Fprintf(&b, "%s?%s ", col, why)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func TestRebuildState(t *testing.T) {
+	t.Parallel()
+	create := entry(1, auditlog.ActionCreate, "id=null>1", "a=null>\"x\"")
+	rules := auditstore.StateRules{Columns: []string{"id", "a", "b", "deleted_at"}, Relations: []string{"tags"}, PK: "id"}
+	for _, tc := range []struct {
+		name    string
+		entries []auditlog.Entry
+		n       int
+		rules   auditstore.StateRules
+		want    string
+	}{
+		{"before the create", []auditlog.Entry{create}, 0, rules, "none"},
+		{"create: unnamed values are null", []auditlog.Entry{create}, 1, rules, `id=1 a="x" b=null deleted_at=null tags=[]`},
+		{"update and m2m", []auditlog.Entry{create, entry(2, auditlog.ActionUpdate, `b=null>2`), entry(3, auditlog.ActionUpdate, "tags:add=7,5"), entry(4, auditlog.ActionUpdate, "tags:remove=7")}, 4, rules,
+			`id=1 a="x" b=2 deleted_at=null tags=[5]`},
+		{"soft delete", []auditlog.Entry{create, entry(2, auditlog.ActionDelete, `deleted_at=null>"2026-01-01T00:00:00Z"`)}, 2, rules,
+			`deleted(soft=true) id=1 a="x" b=null deleted_at="2026-01-01T00:00:00Z" tags=[]`},
+		{"restored", []auditlog.Entry{create, entry(2, auditlog.ActionDelete, `deleted_at=null>"2026-01-01T00:00:00Z"`), entry(3, auditlog.ActionUpdate, `deleted_at="2026-01-01T00:00:00Z">null`)}, 3, rules,
+			`id=1 a="x" b=null deleted_at=null tags=[]`},
+		{"hard delete keeps the last values", []auditlog.Entry{create, entry(2, auditlog.ActionDelete, `id=1>null`, `a="x">null`)}, 2, rules,
+			`deleted(soft=false) id=1 a="x" b=null deleted_at=null tags=[]`},
+		{"re-created after a hard delete", []auditlog.Entry{create, entry(2, auditlog.ActionDelete, `id=1>null`, `a="x">null`), entry(3, auditlog.ActionCreate, "id=null>1", `b=null>3`)}, 3, rules,
+			`id=1 a=null b=3 deleted_at=null tags=[]`},
+		{"before auditing, filled from later old values", []auditlog.Entry{entry(2, auditlog.ActionUpdate, `a="p">"q"`), entry(3, auditlog.ActionUpdate, `b=4>5`)}, 1, rules,
+			`id?before auditing a="q" b=4 deleted_at?before auditing tags?before auditing`},
+		{"a clear makes a relation known", []auditlog.Entry{entry(2, auditlog.ActionUpdate, "tags:clear=3"), entry(3, auditlog.ActionUpdate, "tags:add=4")}, 2, rules,
+			`id?before auditing a?before auditing b?before auditing deleted_at?before auditing tags=[4]`},
+		{"key changed away", []auditlog.Entry{create, entry(2, auditlog.ActionUpdate, `id=1>9`)}, 2, rules, "none"},
+		{"digest", []auditlog.Entry{create, entry(2, auditlog.ActionUpdate, `a="x">{"$digest":"sha256:00","$bytes":2000000}`)}, 2, rules,
+			`id=1 a?too large b=null deleted_at=null tags=[]`},
+		{"rules: never known", []auditlog.Entry{create}, 1, auditstore.StateRules{Columns: []string{"id", "a", "b"}, Unknown: map[string]auditstore.Unknown{"b": auditstore.UnknownMasked}},
+			`id=1 a="x" b?masked`},
+		{"no rules: the columns the entries name", []auditlog.Entry{create, entry(2, auditlog.ActionUpdate, `b=null>1`, "tags:add=2")}, 1, auditstore.StateRules{},
+			`id=1 a="x" b=null tags=[]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := auditstore.RebuildState("m", "1", tc.entries, tc.n, tc.rules)
+			if got := show(st); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
