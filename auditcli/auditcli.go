@@ -67,7 +67,7 @@ func commands() []command {
 		{"migrate", "--db DSN [--print]", "create or upgrade the entries table (or print its SQL)", runMigrate},
 		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
-		{"history", "--db DSN MODEL KEY", "print an object's history", runHistory},
+		{"history", "--db DSN [--as-of TIME] MODEL KEY", "print an object's history, or its state at a time", runHistory},
 		{"seal-key", sealKeyArgs, "make the key pair that signs the sealed log", runSealKey},
 		{"seal", sealArgs, "append committed entries to the sealed log and sign checkpoints", runSeal},
 		{"verify", verifyArgs, "check that no sealed entry or checkpoint was changed", runVerify},

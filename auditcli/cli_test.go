@@ -818,3 +818,54 @@ func TestHistoryTextKeyThatLooksNumeric(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestHistoryAsOf(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	if r := run(t, "", false, "migrate", "--db", "sqlite:"+path); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
+	s := openStore(t, path)
+	at := func(h int) time.Time { return time.Date(2026, 11, 1, h, 0, 0, 0, time.UTC) }
+	ch := func(old, new any) auditlog.Change { c, _ := auditlog.NewChange(old, new); return c }
+	id := int64(42)
+	es := []auditlog.Entry{
+		{Timestamp: at(9), Action: auditlog.ActionCreate, Model: "books", ObjectPK: "42", ObjectID: &id, ObjectRepr: "Dune",
+			Changes: auditlog.Changes{"id": ch(nil, 42), "title": ch(nil, "Dune"), "price": ch(nil, 10)}, ActorName: "alice"},
+		{Timestamp: at(11), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "42", ObjectID: &id, ObjectRepr: "Dune",
+			Changes: auditlog.Changes{"price": ch(10, 12), "shelves": {M2M: &auditlog.M2MChange{Operation: auditlog.M2MAdd, Objects: []string{"E1\x1b[2J"}}}}, ActorName: "bob"},
+		{Timestamp: at(13), Action: auditlog.ActionDelete, Model: "books", ObjectPK: "42", ObjectID: &id, ObjectRepr: "Dune",
+			Changes: auditlog.Changes{"id": ch(42, nil), "title": ch("Dune", nil), "price": ch(12, nil)}, ActorName: "carol"},
+	}
+	if err := s.Insert(context.Background(), es); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		asOf string
+		code int
+		want []string
+	}{
+		{"2026-11-01T10:00Z", 0, []string{"books 42 as of 2026-11-01 10:00:00 UTC, after entry 1 (create 2026-11-01 09:00:00 by alice):", "price    10", "entry 1 (create", "shelves  []"}},
+		{"2026-11-01T12:00Z", 0, []string{"price    12", "entry 2 (update 2026-11-01 11:00:00 by bob)", `shelves  [E1\u001b[2J]`, `title    "Dune"`}},
+		{"2026-11-01T14:00Z", 0, []string{"deleted by entry 3, these were its last values", "price    12"}},
+		{"2026-11-01T08:00Z", 1, []string{"did not exist at 2026-11-01 08:00:00 UTC"}},
+		{"yesterday", 2, []string{"--as-of"}},
+	} {
+		r := run(t, "", false, "history", "--db", path, "--as-of", c.asOf, "books", "42")
+		out := r.stdout + r.stderr
+		if r.code != c.code {
+			t.Fatalf("--as-of %s: exit %d, want %d: %s", c.asOf, r.code, c.code, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("--as-of %s: no %q in\n%s", c.asOf, w, out)
+			}
+		}
+		if strings.Contains(out, "\x1b") {
+			t.Fatalf("terminal escape in output: %q", out)
+		}
+	}
+	if r := run(t, "", false, "history", "--db", path, "--as-of", "2026-11-01", "books", "7"); r.code != 1 || !strings.Contains(r.stderr, "books 7 has no entries") {
+		t.Fatalf("unknown object: %+v", r)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -288,10 +289,11 @@ func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) 
 }
 
 func runHistory(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "history", "--db DSN MODEL KEY")
+	fs := flags(env, "history", "--db DSN [--as-of TIME] MODEL KEY")
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	limit := fs.Int("limit", auditstore.DefaultPageSize, fmt.Sprintf("newest entries to show (1-%d)", auditstore.MaxPageSize))
-	tz := fs.String("tz", "UTC", "time zone of the times shown")
+	tz := fs.String("tz", "UTC", "time zone of the times shown, and of --as-of without one")
+	asOf := fs.String("as-of", "", "print the object's state at TIME (RFC 3339, 2026-11-01T12:00, or an age such as 7d) instead of its entries")
 	if err := parse(fs, args, 2); err != nil {
 		return err
 	}
@@ -302,16 +304,103 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return usageError("--tz: %v", err)
 	}
+	var at time.Time
+	if *asOf != "" {
+		if at, err = auditstore.ParseTime(*asOf, env.Now(), loc); err != nil {
+			return usageError("--as-of: %v", err)
+		}
+	}
 	s, closeDB, err := openStore(ctx, *dsn)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	if *asOf != "" {
+		return printStateAt(ctx, env.Stdout, s, fs.Arg(0), fs.Arg(1), at, loc)
+	}
 	res, err := s.List(ctx, auditstore.Filter{Objects: auditstore.KeyRefs(fs.Arg(0), fs.Arg(1))}, auditstore.Page{Limit: *limit})
 	if err != nil {
 		return err
 	}
 	return PrintHistory(env.Stdout, res.Entries, loc)
+}
+
+// printStateAt prints the state of model:pk at time at, as its entries
+// tell it, with the entry each value comes from.
+func printStateAt(ctx context.Context, w io.Writer, s *auditstore.Store, model, pk string, at time.Time, loc *time.Location) error {
+	es, err := s.ObjectEntries(ctx, auditstore.KeyRefs(model, pk), pk)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for n < len(es) && !es[n].Timestamp.After(at) {
+		n++
+	}
+	// GORM's auto-updated timestamp by convention: update entries leave it
+	// out, so no entry tells its value after the create.
+	st := auditstore.RebuildState(model, pk, es, n, auditstore.StateRules{Unknown: map[string]auditstore.Unknown{"updated_at": auditstore.UnknownNotRecorded}})
+	when := at.In(loc).Format("2006-01-02 15:04:05 MST")
+	name := termSafe(model) + " " + termSafe(pk)
+	if !st.Exists {
+		if len(es) == 0 {
+			return fmt.Errorf("%s has no entries", name)
+		}
+		return fmt.Errorf("%s did not exist at %s as far as its entries tell (its entries run from %s to %s)", name, when,
+			es[0].Timestamp.In(loc).Format("2006-01-02 15:04:05"), es[len(es)-1].Timestamp.In(loc).Format("2006-01-02 15:04:05"))
+	}
+	byID := make(map[int64]auditlog.Entry, n)
+	for _, e := range es[:n] {
+		byID[e.ID] = e
+	}
+	for _, e := range es[n:] {
+		byID[e.ID] = e
+	}
+	describe := func(id int64) string {
+		e := byID[id]
+		by := e.Actor().String()
+		if by == "" {
+			by = "-"
+		}
+		return fmt.Sprintf("entry %d (%s %s by %s)", e.ID, e.Action, e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), termSafe(by))
+	}
+	head := fmt.Sprintf("%s as of %s, after %s", name, when, describe(st.Entry))
+	switch {
+	case st.Deleted && st.Soft:
+		head += fmt.Sprintf("; soft-deleted by entry %d", st.DeletedBy)
+	case st.Deleted:
+		head += fmt.Sprintf("; deleted by entry %d, these were its last values", st.DeletedBy)
+	}
+	if _, err := fmt.Fprintln(w, head+":"); err != nil {
+		return err
+	}
+	rows := [][]string{{"FIELD", "VALUE", "RECORDED BY"}}
+	names := make([]string, 0, len(st.Values)+len(st.Related)+len(st.Unknown))
+	for k := range st.Values {
+		names = append(names, k)
+	}
+	for k := range st.Related {
+		names = append(names, k)
+	}
+	for k := range st.Unknown {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		switch {
+		case st.Values[k] != nil:
+			rows = append(rows, []string{termSafe(k), fitCell(string(st.Values[k]), 60), describe(st.Recorded[k])})
+		case st.Related[k] != nil:
+			rows = append(rows, []string{termSafe(k), fitCell("["+strings.Join(st.Related[k], ", ")+"]", 60), "its many-to-many entries"})
+		default:
+			rows = append(rows, []string{termSafe(k), "unknown (" + string(st.Unknown[k]) + ")", "-"})
+		}
+	}
+	if err := writeTable(w, rows); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, "Each value is the one the named entry recorded. Masked fields show as recorded, excluded fields not at all;\n"+
+		"auto-updated timestamps other than updated_at are not known either (auditgorm.AsOf, with the models, says which).")
+	return err
 }
 
 // PrintHistory writes entries as a table, oldest first. Cells are escaped

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -202,25 +201,7 @@ func objectEntries(ctx context.Context, db *gorm.DB, r auditstore.ObjectRef) ([]
 	if err != nil {
 		return nil, err
 	}
-	var all []auditlog.Entry
-	p := auditstore.Page{Limit: auditstore.MaxPageSize}
-	for {
-		res, err := s.List(ctx, auditstore.Filter{Objects: []auditstore.ObjectRef{r}}, p)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range res.Entries {
-			if e.Action != auditlog.ActionAccess && e.ObjectPK == r.PK {
-				all = append(all, e)
-			}
-		}
-		if res.Next == "" {
-			break
-		}
-		p.Cursor = res.Next
-	}
-	slices.Reverse(all)
-	return all, nil
+	return s.ObjectEntries(ctx, []auditstore.ObjectRef{r}, r.PK)
 }
 
 // stateAfter is the state after the first n entries, and the error AsOf

@@ -1,6 +1,7 @@
 package auditstore
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -276,6 +277,31 @@ func fillFromLater(st *ObjectState, later []auditlog.Entry, pkCol, pk string) {
 			return
 		}
 	}
+}
+
+// ObjectEntries returns every entry of one object, oldest first, without
+// access entries: those of refs (KeyRefs or an ObjectRef) whose key text is
+// pk.
+func (s *Store) ObjectEntries(ctx context.Context, refs []ObjectRef, pk string) ([]auditlog.Entry, error) {
+	var all []auditlog.Entry
+	p := Page{Limit: MaxPageSize}
+	for {
+		res, err := s.List(ctx, Filter{Objects: refs}, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range res.Entries {
+			if e.Action != auditlog.ActionAccess && e.ObjectPK == pk {
+				all = append(all, e)
+			}
+		}
+		if res.Next == "" {
+			break
+		}
+		p.Cursor = res.Next
+	}
+	slices.Reverse(all)
+	return all, nil
 }
 
 // namedColumns returns the columns and relations the entries name.

@@ -10,7 +10,7 @@ import (
 
 // ParseTime reads a time bound the way every filter takes one, in the admin
 // UI and on the command line alike: an RFC 3339 time
-// ("2026-11-01T12:00:00Z"), a date or a date and time in loc
+// ("2026-11-01T12:00:00Z", or without seconds "2026-11-01T12:00Z"), a date or a date and time in loc
 // ("2026-11-01", "2026-11-01T12:00", "2026-11-01 12:00", as a
 // datetime-local input sends it), or a positive age before now ("90d",
 // "12h", "30m"). "" is the zero time (no bound). A result outside the years
@@ -35,8 +35,10 @@ func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 }
 
 func parseTimeOrAge(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
 	}
 	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {

@@ -27,6 +27,8 @@ func TestParseTime(t *testing.T) {
 		{"2026-11-01 12:30", nil, time.Date(2026, 11, 1, 12, 30, 0, 0, time.UTC), ""},
 		{"2026-11-01T12:30:15", nil, time.Date(2026, 11, 1, 12, 30, 15, 0, time.UTC), ""},
 		{"2026-11-01T12:00:00+02:00", paris, time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), ""},
+		{"2026-11-01T12:00Z", paris, time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), ""},
+		{"2026-11-01T12:00+01:00", nil, time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC), ""},
 		{"7d", paris, now.AddDate(0, 0, -7), ""},
 		{"12h", nil, now.Add(-12 * time.Hour), ""},
 		{"0d", nil, time.Time{}, "not a positive age"},
