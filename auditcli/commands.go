@@ -328,7 +328,7 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 // printStateAt prints the state of model:pk at time at, as its entries
 // tell it, with the entry each value comes from.
 func printStateAt(ctx context.Context, w io.Writer, s *auditstore.Store, model, pk string, at time.Time, loc *time.Location) error {
-	es, err := s.ObjectEntries(ctx, auditstore.KeyRefs(model, pk), pk)
+	es, err := auditstore.ObjectEntries(ctx, s, auditstore.KeyRefs(model, pk), pk, 0)
 	if err != nil {
 		return err
 	}
@@ -336,9 +336,7 @@ func printStateAt(ctx context.Context, w io.Writer, s *auditstore.Store, model, 
 	for n < len(es) && !es[n].Timestamp.After(at) {
 		n++
 	}
-	// GORM's auto-updated timestamp by convention: update entries leave it
-	// out, so no entry tells its value after the create.
-	st := auditstore.RebuildState(model, pk, es, n, auditstore.StateRules{Unknown: map[string]auditstore.Unknown{"updated_at": auditstore.UnknownNotRecorded}})
+	st := auditstore.RebuildState(model, pk, es, n, auditstore.EntriesOnlyRules())
 	when := at.In(loc).Format("2006-01-02 15:04:05 MST")
 	name := termSafe(model) + " " + termSafe(pk)
 	if !st.Exists {

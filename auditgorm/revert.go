@@ -191,18 +191,14 @@ func revertTx(ctx context.Context, db *gorm.DB, opts RevertOptions, fn func(*rev
 	})
 }
 
-// modelNamed returns the registered model whose entries carry name.
+// modelNamed returns the registered model whose entries carry e's model
+// name.
 func (rv *reverter) modelNamed(e auditlog.Entry) (*model, error) {
-	for _, t := range rv.p.reg.Models() {
-		m, _, err := objectModel(rv.tx, reflect.New(t).Interface())
-		if err != nil {
-			return nil, err
-		}
-		if m.name == e.Model {
-			return m, nil
-		}
+	m, err := rv.p.modelByName(rv.tx, e.Model)
+	if err == nil && m == nil {
+		err = cannot(e, "no registered model is recorded as %q", e.Model)
 	}
-	return nil, cannot(e, "no registered model is recorded as %q", e.Model)
+	return m, err
 }
 
 func (rv *reverter) revert(ctx context.Context, e auditlog.Entry) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,36 +163,76 @@ func newTraveller(ctx context.Context, db *gorm.DB, obj any) (*traveller, reflec
 	if err != nil {
 		return nil, row, err
 	}
-	tt := &traveller{m: m, ref: r, entries: es, m2m: map[string]*schema.Relationship{}}
+	tt := &traveller{m: m, ref: r, entries: es}
+	tt.rules, tt.m2m = stateRules(db, m)
+	return tt, row, nil
+}
+
+// stateRules are what the entries of m can tell, and m's many-to-many
+// relations by change key.
+func stateRules(db *gorm.DB, m *model) (auditstore.StateRules, map[string]*schema.Relationship) {
+	m2m := map[string]*schema.Relationship{}
 	for _, name := range m.cfg.M2MFields {
 		if rel := m.schema.Relationships.Relations[name]; rel != nil {
-			tt.m2m[db.NamingStrategy.ColumnName("", rel.Name)] = rel
+			m2m[db.NamingStrategy.ColumnName("", rel.Name)] = rel
 		}
 	}
-	tt.rules = auditstore.StateRules{Unknown: map[string]Unknown{}, Relations: []string{}}
+	r := auditstore.StateRules{Unknown: map[string]Unknown{}, Relations: []string{}}
 	for _, f := range m.fields {
-		tt.rules.Columns = append(tt.rules.Columns, f.column)
+		r.Columns = append(r.Columns, f.column)
 		switch {
 		case f.excluded || !f.audited:
-			tt.rules.Unknown[f.column] = UnknownExcluded
+			r.Unknown[f.column] = UnknownExcluded
 		case f.masked:
-			tt.rules.Unknown[f.column] = UnknownMasked
+			r.Unknown[f.column] = UnknownMasked
 		case f.noise:
 			// An UPDATE that changes nothing else moves it without an
 			// entry: its value is never certain.
-			tt.rules.Unknown[f.column] = UnknownNotRecorded
+			r.Unknown[f.column] = UnknownNotRecorded
 		}
 	}
-	for name := range tt.m2m {
-		tt.rules.Relations = append(tt.rules.Relations, name)
+	for name := range m2m {
+		r.Relations = append(r.Relations, name)
 	}
-	tt.rules.KeysOf = func(name string, c *auditlog.M2MChange) ([]string, bool) {
-		return m2mKeys(tt.m2m[name], c)
+	slices.Sort(r.Relations)
+	r.KeysOf = func(name string, c *auditlog.M2MChange) ([]string, bool) {
+		return m2mKeys(m2m[name], c)
 	}
 	if len(m.pk) == 1 {
-		tt.rules.PK = m.pk[0].column
+		r.PK = m.pk[0].column
 	}
-	return tt, row, nil
+	return r, m2m
+}
+
+// StateRules returns what the entries of the registered model recorded as
+// modelName can tell (auditstore.RebuildState), for the admin UI's state
+// view (auditui.Config.StateRules); false for a name no registered model
+// carries.
+func (p *Plugin) StateRules(modelName string) (auditstore.StateRules, bool) {
+	if p.db == nil {
+		return auditstore.StateRules{}, false
+	}
+	m, err := p.modelByName(p.db, modelName)
+	if err != nil || m == nil {
+		return auditstore.StateRules{}, false
+	}
+	r, _ := stateRules(p.db, m)
+	return r, true
+}
+
+// modelByName returns the registered model whose entries carry name, or
+// nil.
+func (p *Plugin) modelByName(db *gorm.DB, name string) (*model, error) {
+	for _, t := range p.reg.Models() {
+		m, _, err := objectModel(db, reflect.New(t).Interface())
+		if err != nil {
+			return nil, err
+		}
+		if m.name == name {
+			return m, nil
+		}
+	}
+	return nil, nil
 }
 
 // objectEntries reads every entry of one object, oldest first, without
@@ -201,7 +242,7 @@ func objectEntries(ctx context.Context, db *gorm.DB, r auditstore.ObjectRef) ([]
 	if err != nil {
 		return nil, err
 	}
-	return s.ObjectEntries(ctx, []auditstore.ObjectRef{r}, r.PK)
+	return auditstore.ObjectEntries(ctx, s, []auditstore.ObjectRef{r}, r.PK, 0)
 }
 
 // stateAfter is the state after the first n entries, and the error AsOf

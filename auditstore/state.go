@@ -3,6 +3,8 @@ package auditstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +44,14 @@ const (
 	// field's Go type exactly (a type changed since, say).
 	UnknownUnreadable Unknown = "unreadable"
 )
+
+// EntriesOnlyRules are the rules for a model that is not at hand (the
+// command line, the admin UI served alone): every column the entries name,
+// and GORM's auto-updated timestamp updated_at, which update entries leave
+// out, as not recorded.
+func EntriesOnlyRules() StateRules {
+	return StateRules{Unknown: map[string]Unknown{"updated_at": UnknownNotRecorded}}
+}
 
 // StateRules say what the entries of one model can tell.
 type StateRules struct {
@@ -279,14 +289,24 @@ func fillFromLater(st *ObjectState, later []auditlog.Entry, pkCol, pk string) {
 	}
 }
 
+// Lister lists entries: a *Store, or anything with its List.
+type Lister interface {
+	List(ctx context.Context, f Filter, p Page) (Result, error)
+}
+
+// ErrTooManyEntries is returned by ObjectEntries for an object with more
+// entries than its bound.
+var ErrTooManyEntries = errors.New("auditstore: the object has more entries than the bound")
+
 // ObjectEntries returns every entry of one object, oldest first, without
-// access entries: those of refs (KeyRefs or an ObjectRef) whose key text is
-// pk.
-func (s *Store) ObjectEntries(ctx context.Context, refs []ObjectRef, pk string) ([]auditlog.Entry, error) {
+// access entries: those of refs (KeyRefs, or one ObjectRef) whose key text
+// is pk. With max > 0, an object with more than max entries is an error
+// wrapping ErrTooManyEntries.
+func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, max int) ([]auditlog.Entry, error) {
 	var all []auditlog.Entry
 	p := Page{Limit: MaxPageSize}
 	for {
-		res, err := s.List(ctx, Filter{Objects: refs}, p)
+		res, err := l.List(ctx, Filter{Objects: refs}, p)
 		if err != nil {
 			return nil, err
 		}
@@ -294,6 +314,9 @@ func (s *Store) ObjectEntries(ctx context.Context, refs []ObjectRef, pk string) 
 			if e.Action != auditlog.ActionAccess && e.ObjectPK == pk {
 				all = append(all, e)
 			}
+		}
+		if max > 0 && len(all) > max {
+			return nil, fmt.Errorf("%w: more than %d", ErrTooManyEntries, max)
 		}
 		if res.Next == "" {
 			break

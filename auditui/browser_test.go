@@ -106,6 +106,29 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("diff cells %q → %q", old, nw)
 	}
 	shot("detail.png")
+	// A JSON column's change by key path, and the object's state after the
+	// entry with the changed fields marked.
+	if path, was := text(`//table[@class="pathdiff"]//th`), text(`//table[@class="pathdiff"]//td[@class="old"]`); path != "meta.b" || strings.TrimSpace(was) != "absent" {
+		t.Fatalf("JSON path diff: %q was %q", path, was)
+	}
+	if v := text(`//table[@class="state"]//tr[@class="changed"][th[@title="column price"]]/td[1]`); strings.TrimSpace(v) != "12.50" {
+		t.Fatalf("state: price %q", v)
+	}
+	if v := text(`//table[@class="state"]//tr[not(@class)][th[@title="column title"]]/td[2]`); !strings.Contains(v, "entry 1") {
+		t.Fatalf("state: title recorded by %q", v)
+	}
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/audit/entries/3"),
+		chromedp.WaitVisible(chromedp.CSS("table.state")),
+	))
+	if v := text(`//table[@class="state"]//tr[th[@title="column tags"]]/td[1]`); strings.TrimSpace(v) != "classic, sf" {
+		t.Fatalf("state: tags %q", v)
+	}
+	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/audit/entries/2#state"),
+		chromedp.WaitVisible(chromedp.CSS("table.state")),
+	))
+	shot("state.png")
 	// The object's history from the entry page.
 	must(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.Search(`//a[contains(., "history of this object")]`)),

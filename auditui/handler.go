@@ -65,6 +65,11 @@ type Config struct {
 	// auditlog.DisplayNames (auditgorm's Plugin.DisplayName fits). Default:
 	// the column name.
 	DisplayName func(model, column string) string
+	// StateRules says what the entries of a model can tell, for the state
+	// of an object shown on each entry's page (auditgorm's
+	// Plugin.StateRules fits: it knows masked, excluded and auto-updated
+	// fields). Default: auditstore.EntriesOnlyRules, for every model.
+	StateRules func(model string) (auditstore.StateRules, bool)
 	// Logger receives errors that are answered with a 500 page. Default:
 	// slog.Default().
 	Logger *slog.Logger

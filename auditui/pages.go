@@ -279,6 +279,7 @@ type cell struct {
 	Text   string
 	Pre    bool // pretty-printed JSON
 	Number bool
+	Absent bool // no such key (a JSON path diff), shown for Null
 }
 
 func makeCell(raw json.RawMessage) cell {
@@ -307,6 +308,7 @@ type fieldChange struct {
 	Column  string
 	Old     cell
 	New     cell
+	Paths   []pathChange // for two JSON objects: what changed, by key path
 	M2M     bool
 	Op      string
 	Objects []string
@@ -325,6 +327,7 @@ type detailPage struct {
 	Group      string
 	List       string
 	Seal       *sealStatus // nil without Config.Seal
+	State      *stateView
 }
 
 // sealStatus is an entry's place in the sealed log, as shown.
@@ -379,6 +382,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 			fc.M2M, fc.Op, fc.Objects = true, string(c.M2M.Operation), c.M2M.Objects
 		} else {
 			fc.Old, fc.New = makeCell(c.Old), makeCell(c.New)
+			fc.Paths, _ = jsonPaths(f, c.Old, c.New)
 		}
 		p.Fields = append(p.Fields, fc)
 	}
@@ -388,6 +392,10 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 		p.Group = h.link("/", url.Values{"cid": {e.CorrelationID}})
 	}
 	p.List = h.link("/", nil)
+	if p.State, err = h.stateAfter(ctx, e); err != nil {
+		h.storeError(w, r, err)
+		return
+	}
 	if h.opts.Seal != nil {
 		st, err := h.opts.Seal.EntryStatus(ctx, id)
 		if err != nil {

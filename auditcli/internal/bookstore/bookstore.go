@@ -273,7 +273,7 @@ var shopPage = template.Must(template.New("shop").Parse(`<!doctype html>
 func (d *Store) Handler() (http.Handler, error) {
 	p, _ := d.db.Config.Plugins["auditlog"].(*auditgorm.Plugin)
 	ui, err := auditui.New(auditui.Config{Store: d.store, Prefix: "/audit", Title: "Bookstore audit log",
-		Authorize: loopbackOnly, DisplayName: p.DisplayName})
+		Authorize: loopbackOnly, DisplayName: p.DisplayName, StateRules: p.StateRules})
 	if err != nil {
 		return nil, err
 	}

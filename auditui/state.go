@@ -1,0 +1,214 @@
+package auditui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// stateMaxEntries bounds the entries read to rebuild an object's state on
+// an entry's page.
+const stateMaxEntries = 10_000
+
+// stateView is an object's state after one entry, as the entries tell it.
+type stateView struct {
+	Note string // why there is no state, or what kind of state it is
+	Rows []stateRow
+}
+
+type stateRow struct {
+	Name     string
+	Column   string
+	Value    cell
+	Related  []string
+	Empty    bool // a relation with no related objects
+	Unknown  string
+	Changed  bool   // changed by the entry shown
+	Recorded string // link to the entry the value comes from
+	ByEntry  int64
+}
+
+// stateAfter rebuilds the state of e's object right after e.
+func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry) (*stateView, error) {
+	es, err := auditstore.ObjectEntries(ctx, h.opts.Store, auditstore.KeyRefs(e.Model, e.ObjectPK), e.ObjectPK, stateMaxEntries)
+	if errors.Is(err, auditstore.ErrTooManyEntries) {
+		return &stateView{Note: fmt.Sprintf("This object has more than %s entries: its state is not rebuilt here.", thousands(stateMaxEntries))}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for n < len(es) && (es[n].Timestamp.Before(e.Timestamp) || es[n].Timestamp.Equal(e.Timestamp) && es[n].ID <= e.ID) {
+		n++
+	}
+	rules := auditstore.EntriesOnlyRules()
+	if h.opts.StateRules != nil {
+		if r, ok := h.opts.StateRules(e.Model); ok {
+			rules = r
+		}
+	}
+	st := auditstore.RebuildState(e.Model, e.ObjectPK, es, n, rules)
+	v := &stateView{}
+	switch {
+	case !st.Exists:
+		v.Note = "The entries tell no state of this object at this point (its key changed to another)."
+		return v, nil
+	case st.Deleted && st.Soft:
+		v.Note = fmt.Sprintf("Soft-deleted by entry %d: the row stays, marked deleted.", st.DeletedBy)
+	case st.Deleted:
+		v.Note = fmt.Sprintf("Deleted by entry %d: these were its last values.", st.DeletedBy)
+	}
+	names := make([]string, 0, len(st.Values)+len(st.Related)+len(st.Unknown))
+	for _, m := range []map[string]json.RawMessage{st.Values} {
+		for k := range m {
+			names = append(names, k)
+		}
+	}
+	for k := range st.Related {
+		names = append(names, k)
+	}
+	for k := range st.Unknown {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	for _, k := range names {
+		_, changed := e.Changes[k]
+		row := stateRow{Name: h.opts.DisplayName(e.Model, k), Column: k, Changed: changed && e.Action != auditlog.ActionAccess}
+		switch {
+		case st.Values[k] != nil:
+			row.Value = makeCell(st.Values[k])
+			row.ByEntry = st.Recorded[k]
+			row.Recorded = h.link("/entries/"+strconv.FormatInt(row.ByEntry, 10), nil)
+		case st.Related[k] != nil:
+			row.Related, row.Empty = st.Related[k], len(st.Related[k]) == 0
+		default:
+			row.Unknown = string(st.Unknown[k])
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return v, nil
+}
+
+// pathChange is one difference between two JSON documents, at a key path.
+type pathChange struct {
+	Path     string
+	Old, New cell
+}
+
+// maxPaths bounds the key paths a JSON change is shown by.
+const maxPaths = 200
+
+// jsonPaths lists the differences between two JSON objects by key path
+// ("details.shelf", "tags[2]"), or reports false when either is not an
+// object or they differ in too many places to list.
+func jsonPaths(field string, old, new json.RawMessage) ([]pathChange, bool) {
+	a, okA := decodeObject(old)
+	b, okB := decodeObject(new)
+	if !okA || !okB {
+		return nil, false
+	}
+	var out []pathChange
+	if !diffValues(field, a, b, &out) {
+		return nil, false
+	}
+	return out, len(out) > 0
+}
+
+func decodeObject(raw json.RawMessage) (map[string]any, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return nil, false
+	}
+	return m, true
+}
+
+// diffValues appends the differences between a and b under path; false
+// when there are more than maxPaths.
+func diffValues(path string, a, b any, out *[]pathChange) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		if y, ok := b.(map[string]any); ok {
+			keys := make([]string, 0, len(x)+len(y))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			for k := range y {
+				if _, dup := x[k]; !dup {
+					keys = append(keys, k)
+				}
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				va, inA := x[k]
+				vb, inB := y[k]
+				child := path + pathKey(k)
+				switch {
+				case !inA:
+					*out = append(*out, pathChange{Path: child, Old: cell{Null: true, Absent: true}, New: valueCell(vb)})
+				case !inB:
+					*out = append(*out, pathChange{Path: child, Old: valueCell(va), New: cell{Null: true, Absent: true}})
+				default:
+					if !diffValues(child, va, vb, out) {
+						return false
+					}
+				}
+				if len(*out) > maxPaths {
+					return false
+				}
+			}
+			return true
+		}
+	case []any:
+		if y, ok := b.([]any); ok && len(x) == len(y) {
+			for i := range x {
+				if !diffValues(path+"["+strconv.Itoa(i)+"]", x[i], y[i], out) {
+					return false
+				}
+			}
+			return len(*out) <= maxPaths
+		}
+	}
+	if !reflect.DeepEqual(a, b) {
+		*out = append(*out, pathChange{Path: path, Old: valueCell(a), New: valueCell(b)})
+	}
+	return len(*out) <= maxPaths
+}
+
+// pathKey is how key k extends a path: .k for a plain name, ["k"] else.
+func pathKey(k string) string {
+	plain := k != ""
+	for i, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return "." + k
+	}
+	q, _ := json.Marshal(k)
+	return "[" + string(q) + "]"
+}
+
+func valueCell(v any) cell {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return cell{Text: fmt.Sprint(v)}
+	}
+	return makeCell(raw)
+}
