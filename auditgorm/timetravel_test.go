@@ -354,3 +354,26 @@ func ttOp(db *gorm.DB, r *rand.Rand) error {
 	}
 	return write(db)
 }
+
+func TestPluginStateRules(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	p := auditgorm.New(auditgorm.Config{Registry: reg})
+	must(t, db.Use(p))
+	must(t, db.AutoMigrate(&TTItem{}, &TTTag{}))
+	must(t, reg.Register(&TTItem{}, auditlog.Mask("Secret"), auditlog.Exclude("Internal"), auditlog.M2M("Tags")))
+	r, ok := p.StateRules("tt_items")
+	if !ok || !equalUnknown(r.Unknown, ttAlwaysUnknown) || fmt.Sprint(r.Relations) != "[tags]" || r.PK != "id" || len(r.Columns) != 11 {
+		t.Fatalf("rules: %v %+v", ok, r)
+	}
+	if keys, ok := r.KeysOf("tags", &auditlog.M2MChange{Operation: auditlog.M2MAdd, Objects: []string{"tag a"}, Keys: []string{"3"}}); !ok || fmt.Sprint(keys) != "[3]" {
+		t.Fatalf("keys: %v %v", keys, ok)
+	}
+	if _, ok := r.KeysOf("tags", &auditlog.M2MChange{Operation: auditlog.M2MAdd, Objects: []string{"tag a"}}); ok {
+		t.Fatal("a repr of a model with a String method was taken for a key")
+	}
+	if _, ok := p.StateRules("no_such_model"); ok {
+		t.Fatal("rules for an unknown model")
+	}
+}
