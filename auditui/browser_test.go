@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -22,7 +23,8 @@ import (
 // text. It refreshes the screenshots under testdata/screenshots.
 func TestBrowser(t *testing.T) {
 	s := fixture(t)
-	ui, err := auditui.New(auditui.Config{Store: s, Prefix: "/audit", PageSize: 3, Authorize: func(*http.Request) bool { return true }})
+	ui, err := auditui.New(auditui.Config{Store: s, Prefix: "/audit", PageSize: 3, Authorize: func(*http.Request) bool { return true },
+		Now: func() time.Time { return time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +75,17 @@ func TestBrowser(t *testing.T) {
 	shot("list.png")
 	if n := count("table.entries tbody tr"); n != 3 {
 		t.Fatalf("first page has %d rows", n)
+	}
+	// The activity strip: a bar per day, each a link to its day.
+	if n := count("figure.strip svg a rect"); n != 30 {
+		t.Fatalf("the activity strip has %d bars", n)
+	}
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.Search(`(//figure[@class="strip"]//*[local-name()="a"])[29]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.buttons a`)),
+	))
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(loc, "since=2026-03-01T00%3A00&until=2026-03-02T00%3A00") || count("table.entries tbody tr") != 3 {
+		t.Fatalf("the bar of 2026-03-01 led to %s (%v)", loc, err)
 	}
 	// Filter by model and actor with the form.
 	must(t, chromedp.Do(ctx,

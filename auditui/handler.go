@@ -70,6 +70,9 @@ type Config struct {
 	// Plugin.StateRules fits: it knows masked, excluded and auto-updated
 	// fields). Default: auditstore.EntriesOnlyRules, for every model.
 	StateRules func(model string) (auditstore.StateRules, bool)
+	// Now is the clock: the list's activity strip ends today. Default:
+	// time.Now.
+	Now func() time.Time
 	// Logger receives errors that are answered with a 500 page. Default:
 	// slog.Default().
 	Logger *slog.Logger
@@ -174,6 +177,9 @@ func New(opts Config) (*Handler, error) {
 		opts.SearchWindow = DefaultSearchWindow
 	case opts.SearchWindow < 0 || opts.SearchWindow > 1_000_000:
 		return nil, fmt.Errorf("auditui: SearchWindow %d is out of range: use 1 to 1000000", opts.SearchWindow)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.DisplayName == nil {
 		opts.DisplayName = func(_, column string) string { return column }

@@ -91,6 +91,9 @@ func newUI(t testing.TB, s *auditstore.Store, opts auditui.Config) http.Handler 
 	if opts.Authorize == nil {
 		opts.Authorize = func(*http.Request) bool { return true }
 	}
+	if opts.Now == nil { // the fixture's days, for the activity strip
+		opts.Now = func() time.Time { return time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) }
+	}
 	h, err := auditui.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -179,6 +179,7 @@ type listPage struct {
 	JSONL    string
 	Zones    []string
 	Window   string // how many entries a page of a text search reads
+	Activity *strip
 }
 
 var commonZones = []string{"UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney"}
@@ -247,6 +248,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	p := listPage{basePage: h.base(r, "Entries"), pager: pg, Form: q.form, Actions: []string{"create", "update", "delete", "access"}, Zones: commonZones,
 		Window: thousands(h.opts.SearchWindow)}
 	p.TZ = q.loc.String()
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
+	defer cancel()
+	if p.Activity, err = h.activity(ctx, q); err != nil {
+		h.storeError(w, r, err)
+		return
+	}
 	p.Filtered = len(q.form) > 0
 	cv := cloneValues(q.form)
 	cv.Set("format", "csv")

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -211,4 +212,89 @@ func valueCell(v any) cell {
 		return cell{Text: fmt.Sprint(v)}
 	}
 	return makeCell(raw)
+}
+
+// SpanCounter counts entries per time span with a bound per span.
+// *auditstore.Store implements it; the list shows its activity strip when
+// Config.Store does.
+type SpanCounter interface {
+	CountSpans(ctx context.Context, f auditstore.Filter, bounds []time.Time, limit int) ([]int64, error)
+}
+
+// The activity strip: entries per day over stripDays days, at most
+// stripLimit counted per day.
+const (
+	stripDays  = 30
+	stripLimit = 10_000
+	stripBarW  = 14
+	stripGap   = 3
+	stripH     = 44
+)
+
+type strip struct {
+	Width, Height int
+	Bars          []bar
+	From, To      string // the first and last day shown
+	Max           string
+	Label         string // for screen readers
+}
+
+type bar struct {
+	X, Y, W, H int
+	Link       string
+	Title      string
+}
+
+// activity counts the entries that match q per day, over the 30 days that
+// end with q's Until (or today), in q's time zone. Nil without a span
+// counter, and for a text search, whose count no index bounds.
+func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
+	sc, ok := h.opts.Store.(SpanCounter)
+	if !ok || q.filter.Search != "" {
+		return nil, nil
+	}
+	end := h.opts.Now().In(q.loc)
+	if !q.filter.Until.IsZero() {
+		end = q.filter.Until.Add(-time.Nanosecond).In(q.loc)
+	}
+	first := time.Date(end.Year(), end.Month(), end.Day()-stripDays+1, 0, 0, 0, 0, q.loc)
+	bounds := make([]time.Time, stripDays+1)
+	for i := range bounds {
+		bounds[i] = time.Date(first.Year(), first.Month(), first.Day()+i, 0, 0, 0, 0, q.loc)
+	}
+	counts, err := sc.CountSpans(ctx, q.filter, bounds, stripLimit)
+	if err != nil {
+		return nil, err
+	}
+	var top int64 = 1
+	for _, n := range counts {
+		top = max(top, n)
+	}
+	s := &strip{Width: stripDays*(stripBarW+stripGap) - stripGap, Height: stripH,
+		From: bounds[0].Format("2006-01-02"), To: bounds[stripDays-1].Format("2006-01-02"), Max: countText(top)}
+	s.Label = fmt.Sprintf("Entries per day from %s to %s; the highest day has %s.", s.From, s.To, s.Max)
+	keep := cloneValues(q.form)
+	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
+		keep.Set("tz", tz)
+	}
+	for i, n := range counts {
+		hgt := int(n * stripH / top)
+		if n > 0 && hgt < 2 {
+			hgt = 2
+		}
+		v := cloneValues(keep)
+		v.Set("since", bounds[i].Format("2006-01-02T15:04"))
+		v.Set("until", bounds[i+1].Format("2006-01-02T15:04"))
+		s.Bars = append(s.Bars, bar{X: i * (stripBarW + stripGap), Y: stripH - max(hgt, 1), W: stripBarW, H: max(hgt, 1),
+			Link: h.link("/", v), Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries"})
+	}
+	return s, nil
+}
+
+// countText is a day's count as shown: 10,000+ where the count stopped.
+func countText(n int64) string {
+	if n >= stripLimit {
+		return thousands(stripLimit) + "+"
+	}
+	return thousands(int(n))
 }
