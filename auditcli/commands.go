@@ -343,6 +343,9 @@ func printStateAt(ctx context.Context, w io.Writer, s *auditstore.Store, model, 
 		if len(es) == 0 {
 			return fmt.Errorf("%s has no entries", name)
 		}
+		if st.MovedTo != "" {
+			return fmt.Errorf("%s had taken the key %s at %s (entry %d): look its state up under that key", name, termSafe(st.MovedTo), when, st.MovedBy)
+		}
 		return fmt.Errorf("%s did not exist at %s as far as its entries tell (its entries run from %s to %s)", name, when,
 			es[0].Timestamp.In(loc).Format("2006-01-02 15:04:05"), es[len(es)-1].Timestamp.In(loc).Format("2006-01-02 15:04:05"))
 	}

@@ -169,10 +169,13 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 
 // reverter undoes entries inside one transaction.
 type reverter struct {
-	p     *Plugin
-	tx    *gorm.DB
-	opts  RevertOptions
-	pairs map[string]bool // many-to-many pairs already relinked or unlinked
+	p    *Plugin
+	tx   *gorm.DB
+	opts RevertOptions
+	// pending counts, per link and operation, the changes undone from one
+	// side of a relation registered on both: the other side's entry of
+	// the same change is skipped once.
+	pending map[string]int
 }
 
 func revertTx(ctx context.Context, db *gorm.DB, opts RevertOptions, fn func(*reverter) error) error {
@@ -187,7 +190,7 @@ func revertTx(ctx context.Context, db *gorm.DB, opts RevertOptions, fn func(*rev
 		return errors.New("auditgorm: reverting needs the auditgorm plugin installed on db: the revert is an audited write")
 	}
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&reverter{p: p, tx: tx, opts: opts, pairs: map[string]bool{}})
+		return fn(&reverter{p: p, tx: tx, opts: opts, pending: map[string]int{}})
 	})
 }
 
@@ -269,15 +272,14 @@ func revertible(f *field, soft bool) bool {
 }
 
 // checkValues compares the fields an entry changed with their current
-// values, and decodes the entry's old values. Masked, digested and
-// vanished fields cannot be reverted.
-func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry, row reflect.Value, recorded func(auditlog.Change) json.RawMessage, old func(auditlog.Change) json.RawMessage) (map[string]any, []Conflict, error) {
+// values, and with old set decodes the entry's old values into a copy of
+// the model (write): cols are the columns to write back, those that do not
+// hold their old value already. Masked, digested and vanished fields
+// cannot be reverted.
+func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry, row reflect.Value, recorded, old func(auditlog.Change) json.RawMessage) (cols []string, write reflect.Value, conflicts []Conflict, err error) {
 	softCol := softColumn(m)
-	cols := e.Changes.Fields()
-	values := map[string]any{}
-	var conflicts []Conflict
-	scratch := reflect.New(m.schema.ModelType).Elem()
-	for _, col := range cols {
+	write = reflect.New(m.schema.ModelType)
+	for _, col := range e.Changes.Fields() {
 		c := e.Changes[col]
 		if c.M2M != nil {
 			continue
@@ -285,38 +287,39 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		f := m.byColumn[col]
 		switch {
 		case f == nil:
-			return nil, nil, cannot(e, "%s is no longer a column of %s", col, m.schema.Name)
+			return nil, write, nil, cannot(e, "%s is no longer a column of %s", col, m.schema.Name)
 		case (f.masked || auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New)) && old == nil:
 			continue // no value to compare, none to write back
 		case f.masked:
-			return nil, nil, cannot(e, "%s is masked: its old value is not recorded", col)
+			return nil, write, nil, cannot(e, "%s is masked: its old value is not recorded", col)
 		case auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New):
-			return nil, nil, cannot(e, "%s was too large to record: only its digest is", col)
+			return nil, write, nil, cannot(e, "%s was too large to record: only its digest is", col)
 		case !revertible(f, col == softCol):
 			continue
 		}
 		now, err := recordedNow(ctx, f, row)
 		if err != nil {
-			return nil, nil, err
+			return nil, write, nil, err
 		}
 		want, err := canonical(recorded(c))
 		if err != nil {
-			return nil, nil, cannot(e, "%s: %v", col, err)
+			return nil, write, nil, cannot(e, "%s: %v", col, err)
 		}
 		if now != want {
 			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: col, Recorded: want, Current: now})
 		}
-		if old != nil {
-			if was, err := canonical(old(c)); err == nil && was == now {
-				continue // holds the old value already (a forced revert)
-			}
-			if !setField(ctx, f, scratch, old(c)) {
-				return nil, nil, cannot(e, "%s: the recorded value %s does not convert to %s", col, clipText(string(old(c))), f.f.FieldType)
-			}
-			values[col] = f.f.ReflectValueOf(ctx, scratch).Interface()
+		if old == nil {
+			continue
 		}
+		if was, err := canonical(old(c)); err == nil && was == now {
+			continue // holds the old value already (a forced revert)
+		}
+		if !setField(ctx, f, write.Elem(), old(c)) {
+			return nil, write, nil, cannot(e, "%s: the recorded value %s does not convert to %s", col, clipText(string(old(c))), f.f.FieldType)
+		}
+		cols = append(cols, col)
 	}
-	return values, conflicts, nil
+	return cols, write, conflicts, nil
 }
 
 func newValue(c auditlog.Change) json.RawMessage { return c.New }
@@ -329,6 +332,40 @@ func (rv *reverter) conflict(cs []Conflict) error {
 	return &ConflictError{Conflicts: cs}
 }
 
+// gone answers an entry whose object no longer exists: a conflict, and
+// one that Force cannot override, since there is nothing to write to.
+func (rv *reverter) gone(e auditlog.Entry, recorded, current string) error {
+	if rv.opts.Force {
+		return cannot(e, "the object is %s: nothing to revert it on", current)
+	}
+	return &ConflictError{Conflicts: []Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: recorded, Current: current}}}
+}
+
+// writeBack writes cols of write (the old values) to obj, through GORM's
+// update of selected fields, so that serializers and the plugin see it as
+// any update.
+func writeBack(tx *gorm.DB, m *model, e auditlog.Entry, obj reflect.Value, cols []string, write reflect.Value) error {
+	if len(cols) == 0 {
+		return nil
+	}
+	// Plugin-managed columns (an optimistic-lock version) are selected too,
+	// so that their plugins move them as on any update.
+	soft := softColumn(m)
+	for _, f := range m.fields {
+		if f.column != soft && !revertible(f, false) && !slices.Contains(cols, f.column) {
+			cols = append(cols, f.column)
+		}
+	}
+	res := tx.Unscoped().Model(obj.Interface()).Select(cols).Omit(clause.Associations).Updates(write.Interface())
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("auditgorm: revert of entry %d updated %d rows of %s %s, not 1", e.ID, res.RowsAffected, e.Model, e.ObjectPK)
+	}
+	return nil
+}
+
 func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
 	key := keyJSON(m, e.ObjectPK)
 	if c, ok := e.Changes[m.pk[0].column]; ok && c.M2M == nil {
@@ -339,17 +376,17 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		return err
 	}
 	if !ok {
-		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "exists", Current: "deleted"}})
+		return rv.gone(e, "exists", "deleted")
 	}
-	values, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
+	cols, write, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
 	if err != nil {
 		return err
 	}
 	type m2mStep struct {
-		rel    *schema.Relationship
-		add    bool
-		keys   []string
-		linked map[string]bool
+		rel  *schema.Relationship
+		add  bool
+		keys []string
+		op   auditlog.M2MOperation
 	}
 	var steps []m2mStep
 	for _, col := range e.Changes.Fields() {
@@ -372,9 +409,9 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		add := c.M2M.Operation != auditlog.M2MAdd // undo an add by removing
 		var todo []string
 		for _, k := range keys {
-			pair := pairKey(m, rel, e.ObjectPK, k)
-			if rv.pairs[pair] {
-				continue // undone from the other side of the relation
+			if mirror := pairKey(m, rel, e.ObjectPK, k, c.M2M.Operation); rv.pending[mirror] > 0 {
+				rv.pending[mirror]-- // the other side's entry of a change undone already
+				continue
 			}
 			if linked[k] == add {
 				conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: col, Recorded: fmt.Sprintf("%s linked: %t", k, !add), Current: fmt.Sprintf("%s linked: %t", k, add)})
@@ -382,19 +419,13 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 			}
 			todo = append(todo, k)
 		}
-		steps = append(steps, m2mStep{rel: rel, add: add, keys: todo, linked: linked})
+		steps = append(steps, m2mStep{rel: rel, add: add, keys: todo, op: c.M2M.Operation})
 	}
 	if err := rv.conflict(conflicts); err != nil {
 		return err
 	}
-	if len(values) > 0 {
-		res := tx.Unscoped().Model(obj.Interface()).Omit(clause.Associations).Updates(values)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("auditgorm: revert of entry %d updated %d rows of %s %s, not 1", e.ID, res.RowsAffected, e.Model, e.ObjectPK)
-		}
+	if err := writeBack(tx, m, e, obj, cols, write); err != nil {
+		return err
 	}
 	for _, s := range steps {
 		if len(s.keys) == 0 {
@@ -418,11 +449,25 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		if err != nil {
 			return err
 		}
-		for _, k := range s.keys {
-			rv.pairs[pairKey(m, s.rel, e.ObjectPK, k)] = true
+		if rv.mirrored(m, s.rel) {
+			for _, k := range s.keys {
+				rv.pending[pairKey(m, s.rel, e.ObjectPK, k, s.op)]++
+			}
 		}
 	}
 	return nil
+}
+
+// trackedColumns are the fields whose every value an entry records: audited,
+// not masked, not an auto-updated timestamp, not plugin-managed.
+func trackedColumns(m *model) []*field {
+	var out []*field
+	for _, f := range m.fields {
+		if f.audited && !f.masked && !f.excluded && !f.noise && revertible(f, false) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
@@ -433,12 +478,46 @@ func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e a
 	if !ok {
 		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "exists", Current: "deleted"}})
 	}
-	_, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, nil)
-	if err != nil {
-		return err
+	// Every tracked field must hold what the create left: the values it
+	// names, null for the others (a create entry names those not null).
+	var conflicts []Conflict
+	for _, f := range trackedColumns(m) {
+		want := json.RawMessage("null")
+		if c, named := e.Changes[f.column]; named && c.M2M == nil {
+			if auditstore.IsDigest(c.New) {
+				continue
+			}
+			want = c.New
+		}
+		now, err := recordedNow(ctx, f, obj.Elem())
+		if err != nil {
+			return err
+		}
+		if w, err := canonical(want); err != nil || w != now {
+			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: f.column, Recorded: string(want), Current: now})
+		}
+	}
+	// And it had no related objects: links made since are changes too.
+	var linkedRels []*schema.Relationship
+	for _, col := range m2mColumns(rv.tx, m) {
+		rel := m2mRelation(rv.tx, m, col)
+		a := tx.Model(obj.Interface()).Association(rel.Name).Unscoped()
+		n := a.Count()
+		if a.Error != nil {
+			return a.Error
+		}
+		if n > 0 {
+			linkedRels = append(linkedRels, rel)
+			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: col, Recorded: "no related objects", Current: fmt.Sprintf("%d related objects", n)})
+		}
 	}
 	if err := rv.conflict(conflicts); err != nil {
 		return err
+	}
+	for _, rel := range linkedRels { // forced: unlink them first, audited
+		if err := tx.Model(obj.Interface()).Association(rel.Name).Clear(); err != nil {
+			return err
+		}
 	}
 	res := tx.Omit(clause.Associations).Delete(obj.Interface())
 	if res.Error != nil {
@@ -459,53 +538,67 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 	if c, isSoft := e.Changes[soft]; soft != "" && isSoft && c.M2M == nil && string(c.New) != "null" {
 		// A soft delete: clear the column, if the row still is as deleted.
 		if !ok {
-			return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "soft-deleted", Current: "deleted"}})
+			return rv.gone(e, "soft-deleted", "deleted")
 		}
-		values, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
+		cols, write, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
 		if err != nil {
 			return err
 		}
 		if err := rv.conflict(conflicts); err != nil {
 			return err
 		}
-		if len(values) == 0 {
-			return nil // restored already (a forced revert)
-		}
-		res := tx.Unscoped().Model(obj.Interface()).Omit(clause.Associations).Updates(values)
-		if res.Error == nil && res.RowsAffected != 1 {
-			return fmt.Errorf("auditgorm: restore of %s %s updated %d rows, not 1", e.Model, e.ObjectPK, res.RowsAffected)
-		}
-		return res.Error
+		return writeBack(tx, m, e, obj, cols, write)
 	}
 	if ok {
 		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "deleted", Current: "exists"}})
 	}
 	// A hard delete: its entry names every column that was not null.
 	row := reflect.New(m.schema.ModelType)
-	var missing []string
+	var missing, known []string
 	for _, f := range m.fields {
 		c, named := e.Changes[f.column]
 		supplied, given := rv.supplied(f)
+		untold := f.excluded || !f.audited || f.masked || (named && c.M2M == nil && auditstore.IsDigest(c.Old))
 		switch {
+		case given && !untold:
+			known = append(known, f.f.Name)
 		case given:
 			if err := f.f.Set(ctx, row.Elem(), supplied); err != nil {
 				return fmt.Errorf("auditgorm: Restore: value of %s: %w", f.f.Name, err)
 			}
-		case f.excluded || !f.audited || f.masked:
+		case untold:
 			missing = append(missing, f.f.Name)
-		case !named:
-			// null, or a noise timestamp the write sets
-		case c.M2M != nil:
-		case auditstore.IsDigest(c.Old):
-			missing = append(missing, f.f.Name)
+		case !named || c.M2M != nil:
+			// null, or an auto-updated timestamp the insert sets
 		case !setField(ctx, f, row.Elem(), c.Old):
 			return cannot(e, "%s: the recorded value %s does not convert to %s", f.column, clipText(string(c.Old)), f.f.FieldType)
 		}
 	}
+	if len(known) > 0 {
+		return cannot(e, "RevertOptions.Values gives %s, which the delete entry records: give only what the entries cannot tell", strings.Join(known, ", "))
+	}
 	if len(missing) > 0 {
 		return cannot(e, "the entries do not tell %s: give them in RevertOptions.Values", strings.Join(missing, ", "))
 	}
-	return tx.Omit(clause.Associations).Create(row.Interface()).Error
+	// As a map of every column: GORM replaces a struct's zero value by the
+	// column's default (false by true), a map's value it keeps. Each
+	// value goes through its field (serializers included); a timestamp the
+	// insert sets (created_at, updated_at) that the entry does not name is
+	// left to it.
+	values := make(map[string]any, len(m.fields))
+	for _, f := range m.fields {
+		_, named := e.Changes[f.column]
+		_, given := rv.supplied(f)
+		if !named && !given && (f.f.AutoCreateTime > 0 || f.f.AutoUpdateTime > 0) {
+			continue
+		}
+		v, zero := f.f.ValueOf(ctx, row.Elem())
+		if zero && !named && !given && f.f.FieldType.Kind() == reflect.Pointer {
+			v = nil
+		}
+		values[f.column] = v
+	}
+	return tx.Model(reflect.New(m.schema.ModelType).Interface()).Omit(clause.Associations).Create(values).Error
 }
 
 // supplied returns the value opts.Values gives for f, by Go name or column.
@@ -538,13 +631,47 @@ func m2mRelation(db *gorm.DB, m *model, col string) *schema.Relationship {
 	return nil
 }
 
-// pairKey names one link of a relation the same from both of its sides.
-func pairKey(m *model, rel *schema.Relationship, ownerKey, relatedKey string) string {
+// pairKey names one link of a relation and an operation on it the same
+// from both of its sides.
+func pairKey(m *model, rel *schema.Relationship, ownerKey, relatedKey string, op auditlog.M2MOperation) string {
+	if op == auditlog.M2MClear {
+		op = auditlog.M2MRemove // a clear on one side is a remove on the other
+	}
 	a, b := m.schema.Table+"\x00"+ownerKey, rel.FieldSchema.Table+"\x00"+relatedKey
 	if b < a {
 		a, b = b, a
 	}
-	return rel.JoinTable.Name + "\x00" + a + "\x00" + b
+	return rel.JoinTable.Name + "\x00" + string(op) + "\x00" + a + "\x00" + b
+}
+
+// mirrored reports whether a change of rel is recorded on both of its
+// sides: another registered relation (not rel itself: a self-referential
+// relation records each link once) shares its join table.
+func (rv *reverter) mirrored(m *model, rel *schema.Relationship) bool {
+	for _, t := range rv.p.reg.Models() {
+		om, _, err := objectModel(rv.tx, reflect.New(t).Interface())
+		if err != nil {
+			continue
+		}
+		for _, name := range om.cfg.M2MFields {
+			other := om.schema.Relationships.Relations[name]
+			if other != nil && other.JoinTable != nil && other.JoinTable.Name == rel.JoinTable.Name && !(om.schema == m.schema && other.Name == rel.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// m2mColumns are the change keys of m's relations named with M2M.
+func m2mColumns(db *gorm.DB, m *model) []string {
+	var out []string
+	for _, name := range m.cfg.M2MFields {
+		if rel := m.schema.Relationships.Relations[name]; rel != nil {
+			out = append(out, db.NamingStrategy.ColumnName("", rel.Name))
+		}
+	}
+	return out
 }
 
 // linkedKeys reports which of keys the object is linked to now.

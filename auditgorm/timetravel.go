@@ -44,6 +44,20 @@ const (
 // created later.
 var ErrNotFound = errors.New("auditgorm: the object has no audited state at that moment")
 
+// KeyChangedError is returned by AsOf when the object had taken another
+// key at that moment: entries are read under one key, and a key change is
+// recorded under the old key. errors.Is(err, ErrNotFound) holds for it.
+type KeyChangedError struct {
+	To    string // the new key
+	Entry int64  // the entry that changed it
+}
+
+func (e *KeyChangedError) Error() string {
+	return fmt.Sprintf("auditgorm: the object's key had changed to %s (entry %d): its later states are under that key", e.To, e.Entry)
+}
+
+func (e *KeyChangedError) Is(target error) bool { return target == ErrNotFound }
+
 // DeletedError is returned by AsOf when the object had been deleted at that
 // moment (soft or hard). errors.As finds it; the State returned with it is
 // the object's last state, the one its deletion recorded.
@@ -72,10 +86,13 @@ type State = auditstore.ObjectState
 // and listed in the State's Unknown, with the reason; many-to-many fields
 // named with auditlog.M2M get the related objects with only their keys set.
 //
-// It returns ErrNotFound when the object did not exist then, and a
+// It returns ErrNotFound when the object did not exist then, a
 // *DeletedError (with the last state, obj untouched) when it had been
-// deleted. Entries are found by the key obj holds: an object whose key
-// changed is found under each of its keys for the time it held it.
+// deleted, and a *KeyChangedError (which matches ErrNotFound too) when its
+// key had changed. Entries are read under the key obj holds, and a key
+// change is recorded under the old key: under the new key, the values set
+// before the change are unknown ("before auditing") until an entry names
+// them.
 func AsOf(ctx context.Context, db *gorm.DB, obj any, at time.Time) (*State, error) {
 	at = at.UTC()
 	return asOf(ctx, db, obj, func(e auditlog.Entry) bool { return !e.Timestamp.After(at) }, "")
@@ -250,6 +267,8 @@ func objectEntries(ctx context.Context, db *gorm.DB, r auditstore.ObjectRef) ([]
 func (tt *traveller) stateAfter(n int) (*State, error) {
 	st := auditstore.RebuildState(tt.m.name, tt.ref.PK, tt.entries, n, tt.rules)
 	switch {
+	case !st.Exists && st.MovedTo != "":
+		return nil, &KeyChangedError{To: st.MovedTo, Entry: st.MovedBy}
 	case !st.Exists:
 		return nil, ErrNotFound
 	case st.Deleted:
@@ -391,6 +410,17 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 		}
 		got, err := canonical(v.AppendJSON(nil))
 		return err == nil && got == want
+	}
+	// A JSON column holds the document itself: its text first, so that
+	// the document "hello" (a JSON string) is not taken for the text hello,
+	// which such a column records the same way.
+	if f.opts.JSON {
+		for _, c := range []any{string(raw), []byte(raw)} {
+			fv.Set(reflect.Zero(fv.Type()))
+			if f.f.Set(ctx, row, c) == nil && matches() {
+				return true
+			}
+		}
 	}
 	// Straight JSON decoding into the field's type: numbers, strings,
 	// times, pointers, and types that decode JSON themselves.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/capture"
 )
 
 // An object's state at a moment, rebuilt from its entries alone: the create
@@ -81,8 +82,11 @@ type ObjectState struct {
 	At    time.Time
 	Entry int64
 	// Exists is false when the object had no state then: before its first
-	// entry, or after its key changed away.
-	Exists bool
+	// entry, or after its key changed away (MovedTo is then its new key,
+	// MovedBy the entry that changed it).
+	Exists  bool
+	MovedTo string
+	MovedBy int64
 	// Deleted is set when the object was deleted then: Values are its last
 	// values. Soft tells a soft delete (the row stayed, marked);
 	// DeletedAt and DeletedBy are the time and id of the delete entry.
@@ -141,6 +145,7 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 	var softCols []string // the columns the last soft delete set
 	reset := func(create bool, e auditlog.Entry) {
 		st.Exists, st.Deleted, st.Soft, softCols = true, false, false, nil
+		st.MovedTo, st.MovedBy = "", 0
 		clear(st.Values)
 		clear(st.Recorded)
 		clear(st.Unknown)
@@ -244,12 +249,14 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 							set(col, c.Old, e)
 						}
 					}
+					nullsOfHardDelete(&st, isRel, e)
 				}
 			} else if st.Deleted && st.Soft && !stillSet(st, softCols) {
 				st.Deleted, st.Soft = false, false // restored
 			}
 			if keyMoved(r.PK, pk, e) {
 				st.Exists, st.Deleted, st.Soft = false, false, false
+				st.MovedTo, st.MovedBy = keyText(e.Changes[r.PK].New), e.ID
 			}
 		}
 	}
@@ -261,17 +268,18 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 		slices.Sort(keys)
 		st.Related[rel] = keys
 	}
-	fillFromLater(&st, entries[n:], r.PK, pk)
+	fillFromLater(&st, entries[n:], isRel, r.PK, pk)
 	return st
 }
 
 // fillFromLater takes unknown values from the old values of later entries,
 // up to the next create or key change.
-func fillFromLater(st *ObjectState, later []auditlog.Entry, pkCol, pk string) {
+func fillFromLater(st *ObjectState, later []auditlog.Entry, isRel map[string]bool, pkCol, pk string) {
 	for _, e := range later {
 		if e.Action == auditlog.ActionCreate {
 			return
 		}
+		hard := e.Action == auditlog.ActionDelete && hardDelete(e)
 		for col, c := range e.Changes {
 			if c.M2M != nil || st.Unknown[col] != UnknownBeforeAuditing {
 				continue
@@ -282,6 +290,10 @@ func fillFromLater(st *ObjectState, later []auditlog.Entry, pkCol, pk string) {
 			}
 			st.Values[col], st.Recorded[col] = c.Old, e.ID
 			delete(st.Unknown, col)
+		}
+		if hard {
+			nullsOfHardDelete(st, isRel, e) // and the object's life ends here
+			return
 		}
 		if keyMoved(pkCol, pk, e) {
 			return
@@ -325,6 +337,29 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 	}
 	slices.Reverse(all)
 	return all, nil
+}
+
+// nullsOfHardDelete records as null the values still unknown for want of a
+// create entry that hard delete e does not name: its entry names every
+// value that was not null.
+func nullsOfHardDelete(st *ObjectState, isRel map[string]bool, e auditlog.Entry) {
+	for col, why := range st.Unknown {
+		if _, named := e.Changes[col]; why == UnknownBeforeAuditing && !named && !isRel[col] {
+			st.Values[col], st.Recorded[col] = json.RawMessage("null"), e.ID
+			delete(st.Unknown, col)
+		}
+	}
+}
+
+// hardDelete reports whether delete entry e removed its row: it leaves no
+// value set (a soft delete sets its column).
+func hardDelete(e auditlog.Entry) bool {
+	for _, c := range e.Changes {
+		if c.M2M == nil && !isNull(c.New) {
+			return false
+		}
+	}
+	return true
 }
 
 // namedColumns returns the columns and relations the entries name.
@@ -375,24 +410,38 @@ func keyMoved(pkCol, pk string, e auditlog.Entry) bool {
 	if !ok || c.M2M != nil {
 		return false
 	}
+	return keyText(c.New) != pk
+}
+
+// keyText is a recorded key value as an entry's object key: a string's
+// text, a number as written.
+func keyText(raw json.RawMessage) string {
 	var s string
-	if json.Unmarshal(c.New, &s) == nil {
-		return s != pk
+	if json.Unmarshal(raw, &s) == nil {
+		return s
 	}
-	return strings.TrimSpace(string(c.New)) != pk
+	return strings.TrimSpace(string(raw))
 }
 
 // IsDigest reports whether raw is the digest that stands in for a value
-// too large for an entry: {"$digest": "sha256:…", "$bytes": n}.
+// too large for an entry: {"$digest": "sha256:<64 hex digits>", "$bytes": n}
+// with n over 1 MiB, as the capture writes it.
 func IsDigest(raw json.RawMessage) bool {
 	if len(raw) == 0 || raw[0] != '{' || !strings.Contains(string(raw), `"$digest"`) {
 		return false
 	}
-	var d map[string]json.RawMessage
-	if json.Unmarshal(raw, &d) != nil || len(d) != 2 {
+	var d struct {
+		Digest string `json:"$digest"`
+		Bytes  int64  `json:"$bytes"`
+	}
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 2 || json.Unmarshal(raw, &d) != nil {
 		return false
 	}
-	_, a := d["$digest"]
-	_, b := d["$bytes"]
-	return a && b
+	// What the capture writes: the SHA-256 of a value over 1 MiB.
+	hexDigest, ok := strings.CutPrefix(d.Digest, "sha256:")
+	if !ok || len(hexDigest) != 64 || strings.Trim(hexDigest, "0123456789abcdef") != "" {
+		return false
+	}
+	return d.Bytes > capture.MaxValueBytes
 }

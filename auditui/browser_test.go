@@ -87,8 +87,10 @@ func TestBrowser(t *testing.T) {
 	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(loc, "since=2026-03-01T00%3A00&until=2026-03-02T00%3A00") || count("table.entries tbody tr") != 3 {
 		t.Fatalf("the bar of 2026-03-01 led to %s (%v)", loc, err)
 	}
-	// Filter by model and actor with the form.
+	// Filter by model and actor with the form, from the unfiltered list.
 	must(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/audit/"),
+		chromedp.WaitVisible(chromedp.CSS("table.entries")),
 		chromedp.SetValue(chromedp.CSS(`input[name=model]`), "books"),
 		chromedp.SetValue(chromedp.CSS(`input[name=actor]`), "2"),
 		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),

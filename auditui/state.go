@@ -60,7 +60,7 @@ func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry) (*stateView,
 	v := &stateView{}
 	switch {
 	case !st.Exists:
-		v.Note = "The entries tell no state of this object at this point (its key changed to another)."
+		v.Note = fmt.Sprintf("After this entry the object has the key %s: its state is under that key.", st.MovedTo)
 		return v, nil
 	case st.Deleted && st.Soft:
 		v.Note = fmt.Sprintf("Soft-deleted by entry %d: the row stays, marked deleted.", st.DeletedBy)
