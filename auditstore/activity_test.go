@@ -1,0 +1,55 @@
+package auditstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// CountSpans counts per span within the filter, and stops at its limit.
+func TestCountSpans(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+		var es []auditlog.Entry
+		for d, n := range map[int]int{1: 3, 2: 7, 4: 1} {
+			for i := 0; i < n; i++ {
+				es = append(es, auditlog.Entry{Timestamp: day(d).Add(time.Duration(i) * time.Hour), Action: auditlog.ActionUpdate,
+					Model: []string{"books", "authors"}[i%2], ObjectPK: fmt.Sprint(i)})
+			}
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		bounds := []time.Time{day(1), day(2), day(3), day(4), day(5)}
+		for _, c := range []struct {
+			f     auditstore.Filter
+			limit int
+			want  string
+		}{
+			{auditstore.Filter{}, 100, "[3 7 0 1]"},
+			{auditstore.Filter{}, 5, "[3 5 0 1]"},
+			{auditstore.Filter{Model: "books"}, 100, "[2 4 0 1]"},
+			{auditstore.Filter{Since: day(2).Add(3 * time.Hour), Until: day(4)}, 100, "[0 4 0 0]"},
+		} {
+			got, err := s.CountSpans(ctx, c.f, bounds, c.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != c.want {
+				t.Errorf("%+v limit %d: %v, want %s", c.f, c.limit, got, c.want)
+			}
+		}
+		if _, err := s.CountSpans(ctx, auditstore.Filter{}, bounds, 0); err == nil {
+			t.Error("a limit of 0 was accepted")
+		}
+	})
+}
