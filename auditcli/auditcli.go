@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/term"
+	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 )
@@ -34,6 +35,11 @@ type Env struct {
 	Getenv func(string) string
 	// Now is the clock for --before durations. Default: time.Now.
 	Now func() time.Time
+	// OpenGORM opens the application's database (t is the parsed --db)
+	// with the auditgorm plugin installed and its models registered: revert
+	// writes through it, as an audited write. Nil in the standalone
+	// command, whose revert shows the plan and writes nothing.
+	OpenGORM func(ctx context.Context, t Target) (*gorm.DB, error)
 
 	// secrets are redacted from Stderr; commands add the secrets they read.
 	secrets *redactor
@@ -68,6 +74,7 @@ func commands() []command {
 		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
 		{"history", "--db DSN [--as-of TIME] MODEL KEY", "print an object's history, or its state at a time", runHistory},
+		{"revert", "--db DSN [--force] [--yes] (ENTRY_ID | --cid ID)", "undo an entry, or a request's or job's entries, after confirmation", runRevert},
 		{"seal-key", sealKeyArgs, "make the key pair that signs the sealed log", runSealKey},
 		{"seal", sealArgs, "append committed entries to the sealed log and sign checkpoints", runSeal},
 		{"verify", verifyArgs, "check that no sealed entry or checkpoint was changed", runVerify},

@@ -1,0 +1,125 @@
+package auditcli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// errNoModels is revert's answer where the run has no models to write with.
+var errNoModels = errors.New("writing a revert needs the application's models: the revert is an audited write through GORM. " +
+	"Build your own command with auditcli.Run and Env.OpenGORM (README, \"Time travel\"), or call auditgorm.Revert; nothing was written")
+
+// runRevert shows what undoing one entry (or every entry of a correlation
+// id) would do, asks, and does it through the application's GORM models.
+func runRevert(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "revert", "--db DSN [--force] [--yes] (ENTRY_ID | --cid ID)")
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	cid := fs.String("cid", "", "undo every entry of this correlation id (a request or job), newest first, all or nothing")
+	force := fs.Bool("force", false, "revert even fields changed since the entry")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	if err := fs.Parse(args); err != nil {
+		return usageError("%v", err)
+	}
+	var id int64
+	switch {
+	case *cid != "" && fs.NArg() == 0:
+	case *cid == "" && fs.NArg() == 1:
+		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil || n < 1 {
+			return usageError("ENTRY_ID must be a positive whole number, got %q", fs.Arg(0))
+		}
+		id = n
+	default:
+		return usageError("give one ENTRY_ID or --cid ID")
+	}
+	t, err := ParseDSN(*dsn)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	s, closeDB, err := openTarget(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	// The plan: the entries to undo, newest first.
+	var plan []auditlog.Entry
+	if *cid != "" {
+		err = s.Each(ctx, auditstore.Filter{CorrelationID: *cid}, func(e auditlog.Entry) error {
+			if e.Action != auditlog.ActionAccess {
+				plan = append(plan, e)
+			}
+			return nil
+		})
+		if err == nil && len(plan) == 0 {
+			err = fmt.Errorf("no entries with correlation id %q", termSafe(*cid))
+		}
+	} else {
+		var e auditlog.Entry
+		if e, err = s.Get(ctx, id); err == nil {
+			plan = append(plan, e)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("entry %d", id)
+	if *cid != "" {
+		what = fmt.Sprintf("%d entries of correlation id %s", len(plan), termSafe(*cid))
+	}
+	fmt.Fprintf(env.Stdout, "Undo %s: each change below is written back as its old value (a create is deleted, a delete restored), in one transaction, with entries of its own.\n", what)
+	if err := PrintHistory(env.Stdout, plan, time.UTC); err != nil {
+		return err
+	}
+	if *force {
+		fmt.Fprintln(env.Stdout, "--force: fields changed since these entries are overwritten too.")
+	} else {
+		fmt.Fprintln(env.Stdout, "Nothing is written if any field changed since these entries (--force overrides).")
+	}
+	if env.OpenGORM == nil {
+		return errNoModels
+	}
+	if !*yes {
+		if !env.StdinTerminal {
+			return errors.New("refusing to revert without confirmation: stdin is not a terminal; pass --yes to confirm")
+		}
+		fmt.Fprintf(env.Stderr, "Undo %s? [y/N] ", what)
+		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return errors.New("aborted; nothing was written")
+		}
+	}
+	db, err := env.OpenGORM(ctx, t)
+	if err != nil {
+		return fmt.Errorf("open the application's database: %w", err)
+	}
+	// The entries of the revert name who ran it, as the system knows them.
+	user := env.Getenv("USER")
+	if user == "" {
+		user = "unknown user"
+	}
+	ctx = auditlog.WithActor(ctx, auditlog.Actor{ID: "cli:" + user, Name: user + " (auditlog revert)"})
+	if err := revertWith(ctx, db, id, *cid, *force); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Reverted %s.\n", what)
+	return nil
+}
+
+func revertWith(ctx context.Context, db *gorm.DB, id int64, cid string, force bool) error {
+	opts := auditgorm.RevertOptions{Force: force}
+	if cid != "" {
+		return auditgorm.RevertCorrelation(ctx, db, cid, opts)
+	}
+	return auditgorm.Revert(ctx, db, id, opts)
+}
