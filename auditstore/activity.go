@@ -1,9 +1,12 @@
 package auditstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -54,4 +57,51 @@ func (s *Store) CountSpans(ctx context.Context, f Filter, bounds []time.Time, li
 		}
 	}
 	return out, nil
+}
+
+// ModelCount is how many entries of one model a CountModels read.
+type ModelCount struct {
+	Model   string
+	Entries int64
+	Latest  time.Time // the newest of them
+}
+
+// CountModels counts, by model, the newest limit entries that match f (an
+// actor's, say), most entries first; all is false when limit entries were
+// read, so that there may be more. The cost is bounded by limit.
+func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []ModelCount, all bool, err error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("auditstore: count limit %d is not positive", limit)
+	}
+	q, err := s.filter(f)
+	if err != nil {
+		return nil, false, err
+	}
+	sqlText := "SELECT model, COUNT(*), MAX(timestamp) FROM (SELECT model, timestamp FROM " + Table + q.whereSQL() +
+		" ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit) + ") newest GROUP BY model"
+	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
+	if err != nil {
+		return nil, false, queryErr(ctx, "count entries by model", err)
+	}
+	defer rows.Close()
+	var total int64
+	for rows.Next() {
+		var c ModelCount
+		var ts any
+		if err := rows.Scan(&c.Model, &c.Entries, &ts); err != nil {
+			return nil, false, queryErr(ctx, "count entries by model", err)
+		}
+		if c.Latest, err = decodeTime(s.dialect, ts); err != nil {
+			return nil, false, err
+		}
+		total += c.Entries
+		counts = append(counts, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, queryErr(ctx, "count entries by model", err)
+	}
+	slices.SortFunc(counts, func(a, b ModelCount) int {
+		return cmp.Or(cmp.Compare(b.Entries, a.Entries), strings.Compare(a.Model, b.Model))
+	})
+	return counts, total < int64(limit), nil
 }

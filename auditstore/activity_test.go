@@ -53,3 +53,46 @@ func TestCountSpans(t *testing.T) {
 		}
 	})
 }
+
+// CountModels counts the newest entries that match, by model, and says
+// whether it read them all.
+func TestCountModels(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		var es []auditlog.Entry
+		for i := 0; i < 9; i++ {
+			es = append(es, auditlog.Entry{Timestamp: base.Add(time.Duration(i) * time.Minute), Action: auditlog.ActionUpdate,
+				Model: []string{"books", "books", "authors"}[i%3], ObjectPK: fmt.Sprint(i), ActorID: []string{"alice", "bob"}[i%2]})
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		show := func(cs []auditstore.ModelCount) string {
+			var out []string
+			for _, c := range cs {
+				out = append(out, fmt.Sprintf("%s:%d@%s", c.Model, c.Entries, c.Latest.Format("15:04")))
+			}
+			return fmt.Sprint(out)
+		}
+		for _, c := range []struct {
+			f     auditstore.Filter
+			limit int
+			want  string
+			all   bool
+		}{
+			{auditstore.Filter{ActorID: "alice"}, 100, "[books:3@00:06 authors:2@00:08]", true},
+			{auditstore.Filter{}, 4, "[authors:2@00:08 books:2@00:07]", false},
+			{auditstore.Filter{ActorID: "carol"}, 100, "[]", true},
+		} {
+			got, all, err := s.CountModels(ctx, c.f, c.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if show(got) != c.want || all != c.all {
+				t.Errorf("%+v limit %d: %s %v, want %s %v", c.f, c.limit, show(got), all, c.want, c.all)
+			}
+		}
+	})
+}

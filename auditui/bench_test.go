@@ -16,7 +16,8 @@ import (
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
-// BenchmarkPages measures the server time of the main pages on a table of
+// BenchmarkPages measures the server time of the main pages (the list with
+// its activity strip included) on a table of
 // AUDITLOG_BENCH_ROWS entries (default 1,000,000), on SQLite and, when its
 // DSN is set, PostgreSQL:
 //
@@ -35,7 +36,7 @@ func BenchmarkPages(b *testing.B) {
 			sqlDB, _ := db.DB()
 			d, _ := auditstore.ParseDialect(db.Dialector.Name())
 			s, _ := auditstore.New(sqlDB, d)
-			load(b, s, rows)
+			base := load(b, s, rows)
 			if name == "postgres" {
 				_ = db.Exec("ANALYZE auditlog_entries").Error
 			}
@@ -59,8 +60,13 @@ func BenchmarkPages(b *testing.B) {
 				"model_and_actor": "/?model=model_3&actor=13",
 				"deep_page":       "/?cursor=" + auditstore.CursorAfter(deep),
 				"object_history":  "/history?obj=model_3:4243",
+				"actor_page":      "/actor?actor=13",
+				"entry_state":     "/entries/" + strconv.FormatInt(deep.ID, 10),
+				// The activity strip over days of 86,400 entries each, every
+				// one counted up to its bound: the most a strip reads.
+				"busy_strip": "/?until=" + base.Add(12*24*time.Hour).Format("2006-01-02T15:04"),
 			}
-			for _, page := range []string{"first_page", "model_and_actor", "deep_page", "object_history"} {
+			for _, page := range []string{"first_page", "model_and_actor", "deep_page", "object_history", "actor_page", "entry_state", "busy_strip"} {
 				b.Run(page, func(b *testing.B) {
 					for b.Loop() {
 						rec := httptest.NewRecorder()
@@ -75,9 +81,11 @@ func BenchmarkPages(b *testing.B) {
 	}
 }
 
-func load(b *testing.B, s *auditstore.Store, rows int) {
+// load inserts rows entries, one a second from a year ago, and returns
+// the time of the first.
+func load(b *testing.B, s *auditstore.Store, rows int) time.Time {
 	b.Helper()
-	base := time.Now().Add(-365 * 24 * time.Hour)
+	base := time.Now().Add(-365 * 24 * time.Hour).UTC().Truncate(time.Second)
 	ch, _ := auditlog.NewChange(1, 2)
 	batch := make([]auditlog.Entry, 0, 10_000)
 	for i := 0; i < rows; i++ {
@@ -92,4 +100,5 @@ func load(b *testing.B, s *auditstore.Store, rows int) {
 			batch = batch[:0]
 		}
 	}
+	return base
 }

@@ -155,6 +155,15 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("history at %s with %d rows", loc, n)
 	}
 	shot("history.png")
+	// An actor's page from a row: entries by model, then the entries.
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.Search(`(//td[@class="actor"]/a[contains(., "bob")])[1]`)),
+		chromedp.WaitVisible(chromedp.CSS("table.models")),
+	))
+	if models := text(`//table[@class="models"]/tbody`); !strings.Contains(models, "books") || count("table.entries tbody tr") != 2 {
+		t.Fatalf("actor page: %q", models)
+	}
+	shot("actor.png")
 	// An XSS payload in a repr and a value stays text.
 	must(t, chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/audit/entries/4"),

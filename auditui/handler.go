@@ -202,7 +202,7 @@ func New(opts Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditui: parse templates: %w", err)
 	}
-	for _, page := range []string{"list", "detail", "history", "error", "seal"} {
+	for _, page := range []string{"list", "detail", "history", "error", "seal", "actor"} {
 		t, err := template.Must(base.Clone()).ParseFS(files, "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("auditui: parse %s template: %w", page, err)
@@ -276,6 +276,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.list(w, r)
 	case path == "/history":
 		h.history(w, r)
+	case path == "/actor":
+		h.actor(w, r)
 	case path == "/export":
 		h.export(w, r)
 	case strings.HasPrefix(path, "/entries/"):

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
@@ -298,3 +299,76 @@ func countText(n int64) string {
 	}
 	return thousands(int(n))
 }
+
+// ModelCounter counts the newest entries that match a filter by model.
+// *auditstore.Store implements it; the actor page shows its summary when
+// Config.Store does.
+type ModelCounter interface {
+	CountModels(ctx context.Context, f auditstore.Filter, limit int) ([]auditstore.ModelCount, bool, error)
+}
+
+// actorModels bounds the entries the actor page counts by model.
+const actorModels = 10_000
+
+type actorPage struct {
+	basePage
+	pager
+	ID, Name string
+	Models   []modelCount
+	All      bool
+	Filtered bool
+	Limit    string
+}
+
+type modelCount struct {
+	Model, Entries, Latest, ISO, Link string
+}
+
+// actor shows everything one actor did: entries by model, then the
+// entries themselves, newest first (other filters apply to both).
+func (h *Handler) actor(w http.ResponseWriter, r *http.Request) {
+	q, err := h.parseQuery(r)
+	if err != nil {
+		h.badQuery(w, r, err)
+		return
+	}
+	id := q.filter.ActorID
+	if id == "" {
+		h.fail(w, r, http.StatusBadRequest, "Which actor?", "Give the actor's id, for example actor=42.")
+		return
+	}
+	pg, ok := h.fetch(w, r, q, "/actor", q.form)
+	if !ok {
+		return
+	}
+	p := actorPage{basePage: h.base(r, "Actor "+id), pager: pg, ID: id, Limit: thousands(actorModels), Filtered: len(q.form) > 1}
+	p.TZ = q.loc.String()
+	for _, row := range pg.Rows {
+		if row.Actor != "" {
+			p.Name = row.Actor
+			break
+		}
+	}
+	if mc, ok := h.opts.Store.(ModelCounter); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
+		defer cancel()
+		counts, all, err := mc.CountModels(ctx, q.filter, actorModels)
+		if err != nil {
+			h.storeError(w, r, err)
+			return
+		}
+		p.All = all
+		for _, c := range counts {
+			v := cloneValues(q.form)
+			v.Set("model", c.Model)
+			if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
+				v.Set("tz", tz)
+			}
+			p.Models = append(p.Models, modelCount{Model: c.Model, Entries: countText64(c.Entries), Latest: c.Latest.In(q.loc).Format("2006-01-02 15:04:05"),
+				ISO: c.Latest.Format(time.RFC3339Nano), Link: h.link("/", v)})
+		}
+	}
+	h.render(w, r, http.StatusOK, "actor", p)
+}
+
+func countText64(n int64) string { return thousands(int(n)) }
