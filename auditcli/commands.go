@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -375,18 +374,7 @@ func printStateAt(ctx context.Context, w io.Writer, s *auditstore.Store, model, 
 		return err
 	}
 	rows := [][]string{{"FIELD", "VALUE", "RECORDED BY"}}
-	names := make([]string, 0, len(st.Values)+len(st.Related)+len(st.Unknown))
-	for k := range st.Values {
-		names = append(names, k)
-	}
-	for k := range st.Related {
-		names = append(names, k)
-	}
-	for k := range st.Unknown {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
+	for _, k := range st.Fields() {
 		switch {
 		case st.Values[k] != nil:
 			rows = append(rows, []string{termSafe(k), fitCell(string(st.Values[k]), 60), describe(st.Recorded[k])})

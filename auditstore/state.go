@@ -106,6 +106,23 @@ type ObjectState struct {
 	Unknown map[string]Unknown
 }
 
+// Fields are the names of the state's values, relations and unknown
+// fields, sorted.
+func (st ObjectState) Fields() []string {
+	names := make([]string, 0, len(st.Values)+len(st.Related)+len(st.Unknown))
+	for k := range st.Values {
+		names = append(names, k)
+	}
+	for k := range st.Related {
+		names = append(names, k)
+	}
+	for k := range st.Unknown {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
 // RebuildState returns the state of the object model:pk after the first n of
 // its entries (all of them oldest first, without access entries). Values
 // the first n leave unknown are taken, where they can be, from the old

@@ -68,21 +68,7 @@ func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry) (*stateView,
 	case st.Deleted:
 		v.Note = fmt.Sprintf("Deleted by entry %d: these were its last values.", st.DeletedBy)
 	}
-	names := make([]string, 0, len(st.Values)+len(st.Related)+len(st.Unknown))
-	for _, m := range []map[string]json.RawMessage{st.Values} {
-		for k := range m {
-			names = append(names, k)
-		}
-	}
-	for k := range st.Related {
-		names = append(names, k)
-	}
-	for k := range st.Unknown {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	for _, k := range names {
+	for _, k := range st.Fields() {
 		_, changed := e.Changes[k]
 		row := stateRow{Name: h.opts.DisplayName(e.Model, k), Column: k, Changed: changed && e.Action != auditlog.ActionAccess}
 		switch {
