@@ -212,7 +212,7 @@ type SpanCounter interface {
 // stripLimit counted per day.
 const (
 	stripDays  = 30
-	stripLimit = 10_000
+	stripLimit = 1_000
 	stripBarW  = 14
 	stripGap   = 3
 	stripH     = 44
@@ -224,12 +224,15 @@ type strip struct {
 	From, To      string // the first and last day shown
 	Max           string
 	Label         string // for screen readers
+	Full          bool   // some day's count stopped at its bound
+	Bound         string
 }
 
 type bar struct {
 	X, Y, W, H int
 	Link       string
 	Title      string
+	Full       bool // the count stopped at its bound
 }
 
 // activity counts the entries that match q per day, over the 30 days that
@@ -264,7 +267,9 @@ func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
 	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
 		keep.Set("tz", tz)
 	}
+	s.Bound = thousands(stripLimit)
 	for i, n := range counts {
+		s.Full = s.Full || n >= stripLimit
 		hgt := int(n * stripH / top)
 		if n > 0 && hgt < 2 {
 			hgt = 2
@@ -273,7 +278,7 @@ func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
 		v.Set("since", bounds[i].Format("2006-01-02T15:04"))
 		v.Set("until", bounds[i+1].Format("2006-01-02T15:04"))
 		s.Bars = append(s.Bars, bar{X: i * (stripBarW + stripGap), Y: stripH - max(hgt, 1), W: stripBarW, H: max(hgt, 1),
-			Link: h.link("/", v), Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries"})
+			Link: h.link("/", v), Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries", Full: n >= stripLimit})
 	}
 	return s, nil
 }
@@ -294,7 +299,7 @@ type ModelCounter interface {
 }
 
 // actorModels bounds the entries the actor page counts by model.
-const actorModels = 10_000
+const actorModels = 2_000
 
 type actorPage struct {
 	basePage
