@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -77,8 +77,8 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	if *cid != "" {
 		what = fmt.Sprintf("%d entries of correlation id %s", len(plan), termSafe(*cid))
 	}
-	fmt.Fprintf(env.Stdout, "Undo %s: each change below is written back as its old value (a create is deleted, a delete restored), in one transaction, with entries of its own.\n", what)
-	if err := PrintHistory(env.Stdout, plan, time.UTC); err != nil {
+	fmt.Fprintf(env.Stdout, "Undo %s: each change below is written back as its old value (a create is deleted, a delete restored), newest first, in one transaction, with entries of its own.\n", what)
+	if err := printPlan(env.Stdout, plan); err != nil {
 		return err
 	}
 	if *force {
@@ -109,17 +109,31 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 		user = "unknown user"
 	}
 	ctx = auditlog.WithActor(ctx, auditlog.Actor{ID: "cli:" + user, Name: user + " (auditlog revert)"})
-	if err := revertWith(ctx, db, id, *cid, *force); err != nil {
+	if err := revertWith(ctx, db, plan, *force); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Reverted %s.\n", what)
 	return nil
 }
 
-func revertWith(ctx context.Context, db *gorm.DB, id int64, cid string, force bool) error {
-	opts := auditgorm.RevertOptions{Force: force}
-	if cid != "" {
-		return auditgorm.RevertCorrelation(ctx, db, cid, opts)
+// printPlan writes the entries a revert would undo, newest first: each by
+// its id, time (UTC), action and object (model and key), with every change
+// in full.
+func printPlan(w io.Writer, plan []auditlog.Entry) error {
+	rows := [][]string{{"ENTRY", "TIME (UTC)", "ACTION", "MODEL", "KEY", "OBJECT", "CHANGES"}}
+	for _, e := range plan {
+		rows = append(rows, []string{strconv.FormatInt(e.ID, 10), e.Timestamp.UTC().Format("2006-01-02 15:04:05"), e.Action.String(),
+			termSafe(e.Model), termSafe(e.ObjectPK), termSafe(e.ObjectRepr), termSafe(e.Changes.String())})
 	}
-	return auditgorm.Revert(ctx, db, id, opts)
+	return writeTable(w, rows)
+}
+
+// revertWith undoes exactly the entries of the plan that was confirmed:
+// an entry written for the correlation id since is not among them.
+func revertWith(ctx context.Context, db *gorm.DB, plan []auditlog.Entry, force bool) error {
+	ids := make([]int64, len(plan))
+	for i, e := range plan {
+		ids[i] = e.ID
+	}
+	return auditgorm.RevertEntries(ctx, db, ids, auditgorm.RevertOptions{Force: force})
 }

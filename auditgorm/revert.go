@@ -1,6 +1,7 @@
 package auditgorm
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,6 +163,44 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 		}
 		if n == 0 {
 			return fmt.Errorf("auditgorm: RevertCorrelation: no entries with correlation id %q", cid)
+		}
+		return nil
+	})
+}
+
+// RevertEntries undoes the entries ids in one transaction, newest first
+// (by time, then id), all or nothing, with Revert's conflict rule: what a
+// job revert does, for a list of entries chosen and confirmed beforehand (the
+// auditlog revert command's plan).
+func RevertEntries(ctx context.Context, db *gorm.DB, ids []int64, opts RevertOptions) error {
+	if len(ids) == 0 {
+		return errors.New("auditgorm: RevertEntries: no entries given")
+	}
+	return revertTx(ctx, db, opts, func(rv *reverter) error {
+		s, err := NewStore(rv.tx)
+		if err != nil {
+			return err
+		}
+		es := make([]auditlog.Entry, 0, len(ids))
+		for _, id := range ids {
+			e, err := s.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			es = append(es, e)
+		}
+		slices.SortFunc(es, func(a, b auditlog.Entry) int { // newest first
+			return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
+		})
+		es = slices.CompactFunc(es, func(a, b auditlog.Entry) bool { return a.ID == b.ID })
+		for _, e := range es {
+			extra := map[string]any{"reverted_entry": e.ID}
+			if e.CorrelationID != "" {
+				extra["reverted_correlation"] = e.CorrelationID
+			}
+			if err := rv.revert(auditlog.WithExtra(ctx, extra), e); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -11,10 +11,11 @@ import (
 )
 
 // CountSpans counts the entries that match f in each span [bounds[i],
-// bounds[i+1]) (within f's own Since and Until), at most limit per span: a
-// count of limit means "limit or more". The cost is bounded by
-// limit × spans rows whatever the table holds, which is what lets a page
-// show an activity strip over millions of entries.
+// bounds[i+1]) (within f's own Since and Until), up to limit+1 per span: a
+// count above limit means "more than limit". One statement reads at most
+// (limit+1) × spans index entries whatever the table holds, newest first
+// along the indexes the list pages use, which is what lets a page show an
+// activity strip over millions of entries.
 func (s *Store) CountSpans(ctx context.Context, f Filter, bounds []time.Time, limit int) ([]int64, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("auditstore: count limit %d is not positive", limit)
@@ -23,6 +24,8 @@ func (s *Store) CountSpans(ctx context.Context, f Filter, bounds []time.Time, li
 		return nil, nil
 	}
 	out := make([]int64, len(bounds)-1)
+	q := &queryBuilder{d: s.dialect}
+	var parts []string
 	for i := range out {
 		span := f
 		if span.Since.IsZero() || bounds[i].After(span.Since) {
@@ -34,27 +37,34 @@ func (s *Store) CountSpans(ctx context.Context, f Filter, bounds []time.Time, li
 		if !span.Since.Before(span.Until) {
 			continue
 		}
-		q, err := s.filter(span)
-		if err != nil {
+		sub := &queryBuilder{d: s.dialect, args: q.args}
+		if _, err := s.filterOn(sub, span); err != nil {
 			return nil, err
 		}
-		sqlText := "SELECT COUNT(*) FROM (SELECT 1 AS one FROM " + Table + q.whereSQL() + " LIMIT " + strconv.Itoa(limit) + ") capped"
-		rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
-		if err != nil {
+		q.args = sub.args
+		parts = append(parts, "SELECT "+strconv.Itoa(i)+" AS span, COUNT(*) AS n FROM (SELECT 1 AS one FROM "+Table+sub.whereSQL()+
+			" ORDER BY timestamp DESC, id DESC LIMIT "+strconv.Itoa(limit+1)+") c"+strconv.Itoa(i))
+	}
+	if len(parts) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.QueryContext(ctx, strings.Join(parts, " UNION ALL "), q.args...)
+	if err != nil {
+		return nil, queryErr(ctx, "count entries", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int
+		var n int64
+		if err := rows.Scan(&i, &n); err != nil {
 			return nil, queryErr(ctx, "count entries", err)
 		}
-		if rows.Next() {
-			err = rows.Scan(&out[i])
+		if i >= 0 && i < len(out) {
+			out[i] = n
 		}
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = rows.Err()
-		}
-		if err != nil {
-			return nil, queryErr(ctx, "count entries", err)
-		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, "count entries", err)
 	}
 	return out, nil
 }
@@ -67,8 +77,8 @@ type ModelCount struct {
 }
 
 // CountModels counts, by model, the newest limit entries that match f (an
-// actor's, say), most entries first; all is false when limit entries were
-// read, so that there may be more. The cost is bounded by limit.
+// actor's, say), most entries first; all is false when there are more. The
+// cost is bounded by limit.
 func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []ModelCount, all bool, err error) {
 	if limit < 1 {
 		return nil, false, fmt.Errorf("auditstore: count limit %d is not positive", limit)
@@ -103,5 +113,18 @@ func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []
 	slices.SortFunc(counts, func(a, b ModelCount) int {
 		return cmp.Or(cmp.Compare(b.Entries, a.Entries), strings.Compare(a.Model, b.Model))
 	})
-	return counts, total < int64(limit), nil
+	if total < int64(limit) {
+		return counts, true, nil
+	}
+	// Exactly limit read: is there one more?
+	more, err := s.db.QueryContext(ctx, "SELECT 1 FROM "+Table+q.whereSQL()+" ORDER BY timestamp DESC, id DESC LIMIT 1 OFFSET "+strconv.Itoa(limit), q.args...)
+	if err != nil {
+		return nil, false, queryErr(ctx, "count entries by model", err)
+	}
+	defer more.Close()
+	beyond := more.Next()
+	if err := more.Err(); err != nil {
+		return nil, false, queryErr(ctx, "count entries by model", err)
+	}
+	return counts, !beyond, nil
 }

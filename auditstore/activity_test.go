@@ -36,7 +36,8 @@ func TestCountSpans(t *testing.T) {
 			want  string
 		}{
 			{auditstore.Filter{}, 100, "[3 7 0 1]"},
-			{auditstore.Filter{}, 5, "[3 5 0 1]"},
+			{auditstore.Filter{}, 5, "[3 6 0 1]"}, // 6: more than 5
+			{auditstore.Filter{}, 7, "[3 7 0 1]"}, // exactly 7
 			{auditstore.Filter{Model: "books"}, 100, "[2 4 0 1]"},
 			{auditstore.Filter{Since: day(2).Add(3 * time.Hour), Until: day(4)}, 100, "[0 4 0 0]"},
 		} {
@@ -85,6 +86,7 @@ func TestCountModels(t *testing.T) {
 			{auditstore.Filter{ActorID: "alice"}, 100, "[books:3@00:06 authors:2@00:08]", true},
 			{auditstore.Filter{}, 4, "[authors:2@00:08 books:2@00:07]", false},
 			{auditstore.Filter{ActorID: "carol"}, 100, "[]", true},
+			{auditstore.Filter{}, 9, "[books:6@00:07 authors:3@00:08]", true}, // exactly the limit
 		} {
 			got, all, err := s.CountModels(ctx, c.f, c.limit)
 			if err != nil {

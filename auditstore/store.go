@@ -894,7 +894,11 @@ func (s *Store) Get(ctx context.Context, id int64) (auditlog.Entry, error) {
 
 // filter turns f into WHERE conditions.
 func (s *Store) filter(f Filter) (*queryBuilder, error) {
-	q := &queryBuilder{d: s.dialect}
+	return s.filterOn(&queryBuilder{d: s.dialect}, f)
+}
+
+// filterOn adds f's conditions to q, after the bind values q holds.
+func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 	if f.Model != "" && f.ObjectPK == "" { // with a key, the object condition names the model
 		q.where = append(q.where, "model = "+q.arg(f.Model))
 	}

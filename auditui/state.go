@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-auditlog/auditlog"
@@ -60,8 +61,11 @@ func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry) (*stateView,
 	st := auditstore.RebuildState(e.Model, e.ObjectPK, es, n, rules)
 	v := &stateView{}
 	switch {
-	case !st.Exists:
+	case !st.Exists && st.MovedTo != "":
 		v.Note = fmt.Sprintf("After this entry the object has the key %s: its state is under that key.", st.MovedTo)
+		return v, nil
+	case !st.Exists:
+		v.Note = "No change of this object is recorded up to this entry: the entries tell nothing of its state."
 		return v, nil
 	case st.Deleted && st.Soft:
 		v.Note = fmt.Sprintf("Soft-deleted by entry %d: the row stays, marked deleted.", st.DeletedBy)
@@ -189,8 +193,11 @@ func pathKey(k string) string {
 	if plain {
 		return "." + k
 	}
-	q, _ := json.Marshal(k)
-	return "[" + string(q) + "]"
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // the template escapes; the key shows as written
+	_ = enc.Encode(k)
+	return "[" + strings.TrimSuffix(b.String(), "\n") + "]"
 }
 
 func valueCell(v any) cell {
@@ -247,10 +254,12 @@ func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
 	if !q.filter.Until.IsZero() {
 		end = q.filter.Until.Add(-time.Nanosecond).In(q.loc)
 	}
-	first := time.Date(end.Year(), end.Month(), end.Day()-stripDays+1, 0, 0, 0, 0, q.loc)
 	bounds := make([]time.Time, stripDays+1)
 	for i := range bounds {
-		bounds[i] = time.Date(first.Year(), first.Month(), first.Day()+i, 0, 0, 0, 0, q.loc)
+		bounds[i] = dayStart(end.Year(), end.Month(), end.Day()-stripDays+1+i, q.loc)
+	}
+	if !auditstore.ValidTimestamp(bounds[0]) {
+		return nil, nil // days before the year 1: no strip
 	}
 	counts, err := sc.CountSpans(ctx, q.filter, bounds, stripLimit)
 	if err != nil {
@@ -269,23 +278,40 @@ func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
 	}
 	s.Bound = thousands(stripLimit)
 	for i, n := range counts {
-		s.Full = s.Full || n >= stripLimit
+		s.Full = s.Full || n > stripLimit
 		hgt := int(n * stripH / top)
 		if n > 0 && hgt < 2 {
 			hgt = 2
 		}
+		// The day, within the filter's own since and until: what the
+		// bar counted.
 		v := cloneValues(keep)
-		v.Set("since", bounds[i].Format("2006-01-02T15:04"))
-		v.Set("until", bounds[i+1].Format("2006-01-02T15:04"))
+		if q.filter.Since.IsZero() || !q.filter.Since.After(bounds[i]) {
+			v.Set("since", bounds[i].Format("2006-01-02T15:04"))
+		}
+		if q.filter.Until.IsZero() || q.filter.Until.After(bounds[i+1]) {
+			v.Set("until", bounds[i+1].Format("2006-01-02T15:04"))
+		}
 		s.Bars = append(s.Bars, bar{X: i * (stripBarW + stripGap), Y: stripH - max(hgt, 1), W: stripBarW, H: max(hgt, 1),
-			Link: h.link("/", v), Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries", Full: n >= stripLimit})
+			Link: h.link("/", v), Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries", Full: n > stripLimit})
 	}
 	return s, nil
 }
 
-// countText is a day's count as shown: 10,000+ where the count stopped.
+// dayStart is the first instant of a day in loc: its midnight, or where
+// a clock change skips midnight, the first hour that exists.
+func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	want := time.Date(y, m, d, 12, 0, 0, 0, loc) // noon exists on every day
+	if t.Day() != want.Day() {
+		t = time.Date(want.Year(), want.Month(), want.Day(), 1, 0, 0, 0, loc)
+	}
+	return t
+}
+
+// countText is a day's count as shown: 1,000+ where it stopped counting.
 func countText(n int64) string {
-	if n >= stripLimit {
+	if n > stripLimit {
 		return thousands(stripLimit) + "+"
 	}
 	return thousands(int(n))
@@ -335,12 +361,13 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) {
 	p := actorPage{basePage: h.base(r, "Actor "+id), pager: pg, ID: id, Limit: thousands(actorModels), Filtered: len(q.form) > 1}
 	p.TZ = q.loc.String()
 	for _, row := range pg.Rows {
-		if row.Actor != "" {
+		if row.Actor != "" && row.Actor != row.ActorID {
 			p.Name = row.Actor
 			break
 		}
 	}
-	if mc, ok := h.opts.Store.(ModelCounter); ok {
+	// No summary for a text search: no index bounds its count.
+	if mc, ok := h.opts.Store.(ModelCounter); ok && q.filter.Search == "" {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
 		defer cancel()
 		counts, all, err := mc.CountModels(ctx, q.filter, actorModels)
