@@ -53,7 +53,6 @@ func change(t testing.TB, old, new any) auditlog.Change {
 }
 
 var (
-	barTitle = regexp.MustCompile(`<title>([^<]*)</title>`)
 	barLink  = regexp.MustCompile(`<a href="([^"]*)"(?: class="full")?><title>([^<]*)</title>`)
 	rowCount = regexp.MustCompile(`<tr[ >]`)
 )
