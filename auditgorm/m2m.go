@@ -328,9 +328,15 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 			return err
 		}
 	}
-	related, err := p.readByKey(db, relModel, tr.related.Table, relatedKeys)
-	if err != nil {
-		return err
+	// The related objects are read for their reprs. A model without a repr
+	// of its own and without secrets is named Model(key) from the key the
+	// join row holds: nothing to read.
+	plainRelated := !relModel.wantsObject && len(relModel.secret) == 0
+	var related map[string]*dbRow
+	if !plainRelated {
+		if related, err = p.readByKey(db, relModel, tr.related.Table, relatedKeys); err != nil {
+			return err
+		}
 	}
 	w := p.newWriter(db, tr.owner, tr.owner.name)
 	w.noSnapshot = true // as in the seed system, m2m entries carry no snapshot
@@ -359,7 +365,9 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 			id, _ := relModel.t.Key(vals)
 			key, _ := relModel.t.ObjectKey(vals)
 			text := key
-			if r, ok := related[id]; ok {
+			if plainRelated {
+				text = relModel.reprOf(p, db, reflect.Value{}, key, nil)
+			} else if r, ok := related[id]; ok {
 				var obj reflect.Value
 				if relModel.wantsObject {
 					obj = r.object(ctx, relModel)
