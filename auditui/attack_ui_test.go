@@ -8,9 +8,11 @@ package auditui_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +70,9 @@ func bars(t *testing.T, body string) (titles []string, links map[string]string) 
 	strip = strip[:strings.Index(strip, "</figure>")]
 	links = map[string]string{}
 	for _, m := range barLink.FindAllStringSubmatch(strip, -1) {
-		titles = append(titles, m[2])
-		links[m[2]] = strings.ReplaceAll(m[1], "&amp;", "&")
+		title := html.UnescapeString(m[2])
+		titles = append(titles, title)
+		links[title] = html.UnescapeString(m[1])
 	}
 	return titles, links
 }
@@ -293,6 +296,13 @@ func TestAttackUIStripExactlyAtBound(t *testing.T) {
 		if strings.HasPrefix(title, "Sun 2026-03-01") && title != "Sun 2026-03-01: 1,000 entries" {
 			t.Fatalf("a day with exactly 1,000 entries: %q", title)
 		}
+	}
+	// One more: the count stops, the bar goes dark and says so.
+	insert(t, s, auditlog.Entry{Timestamp: at.Add(2 * time.Hour), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "2"})
+	body := get(newUI(t, s, auditui.Config{}), "GET", "/").Body.String()
+	titles, _ = bars(t, body)
+	if !slices.Contains(titles, "Sun 2026-03-01: 1,000+ entries") || strings.Count(body, `class="full"`) != 1 || !strings.Contains(body, "a dark bar counted up to 1,000 and stopped") {
+		t.Fatalf("a day with 1,001 entries: %q", titles)
 	}
 }
 
