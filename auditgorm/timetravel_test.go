@@ -48,7 +48,16 @@ func (t TTTag) String() string { return "tag " + t.Name }
 
 func ttSetup(t *testing.T, db *gorm.DB) *auditlog.Registry {
 	t.Helper()
-	reg := setup(t, db, &TTItem{}, &TTTag{})
+	return ttSetupWith(t, db, auditgorm.Config{})
+}
+
+// ttSetupWith is ttSetup with the plugin configured by cfg.
+func ttSetupWith(t *testing.T, db *gorm.DB, cfg auditgorm.Config) *auditlog.Registry {
+	t.Helper()
+	reg := auditlog.NewRegistry()
+	cfg.Registry = reg
+	must(t, db.Use(auditgorm.New(cfg)))
+	must(t, db.AutoMigrate(&TTItem{}, &TTTag{}))
 	must(t, reg.Register(&TTItem{}, auditlog.Mask("Secret"), auditlog.Exclude("Internal"), auditlog.M2M("Tags")))
 	for i := 1; i <= 5; i++ {
 		must(t, db.Create(&TTTag{Name: fmt.Sprintf("t%d", i)}).Error)
@@ -206,84 +215,99 @@ func TestAsOfBeforeAuditing(t *testing.T) {
 // fields it cannot know.
 func TestAsOfEqualsSnapshots(t *testing.T) {
 	seed := testSeed(t)
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		asOfEqualsSnapshots(t, db, auditgorm.Config{}, seed)
+	})
+}
+
+// On PostgreSQL with the capture's other paths: the locking read as a
+// statement of its own, and the entries written by the Go side.
+func TestAsOfEqualsSnapshotsSeparatePaths(t *testing.T) {
+	if !slices.Contains(testdb.Names(), "postgres") {
+		t.Skip(testdb.PostgresEnv + " is not set")
+	}
+	t.Parallel()
+	seed := testSeed(t)
+	asOfEqualsSnapshots(t, testdb.Open(t, "postgres"), auditgorm.Config{SeparatePreSelect: true, SeparateEntries: true}, seed)
+}
+
+func asOfEqualsSnapshots(t *testing.T, db *gorm.DB, cfg auditgorm.Config, seed uint64) {
 	ops := 150
 	if testing.Short() {
 		ops = 60
 	}
-	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		ttSetup(t, db)
-		ctx := context.Background()
-		r := rand.New(rand.NewPCG(seed, 3))
-		type snapshot struct {
-			at   time.Time
-			rows map[uint]TTItem
-			tags map[uint][]uint
+	ttSetupWith(t, db, cfg)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(seed, 3))
+	type snapshot struct {
+		at   time.Time
+		rows map[uint]TTItem
+		tags map[uint][]uint
+	}
+	var snaps []snapshot
+	maxID := uint(0)
+	for i := 0; i < ops; i++ {
+		if err := ttOp(db, r); err != nil && err != errTTRollback && !testdb.Retryable(err) {
+			t.Fatalf("op %d: %v", i, err)
 		}
-		var snaps []snapshot
-		maxID := uint(0)
-		for i := 0; i < ops; i++ {
-			if err := ttOp(db, r); err != nil && err != errTTRollback && !testdb.Retryable(err) {
-				t.Fatalf("op %d: %v", i, err)
-			}
-			s := snapshot{at: ttInstant(), rows: map[uint]TTItem{}, tags: map[uint][]uint{}}
-			var rows []TTItem
-			must(t, db.Unscoped().Order("id").Find(&rows).Error)
-			for _, row := range rows {
-				s.rows[row.ID] = row
-				maxID = max(maxID, row.ID)
-			}
-			var pairs []struct{ TTItemID, TTTagID uint }
-			must(t, db.Table("tt_item_tags").Order("tt_item_id, tt_tag_id").Find(&pairs).Error)
-			for _, p := range pairs {
-				s.tags[p.TTItemID] = append(s.tags[p.TTItemID], p.TTTagID)
-			}
-			snaps = append(snaps, s)
+		s := snapshot{at: ttInstant(), rows: map[uint]TTItem{}, tags: map[uint][]uint{}}
+		var rows []TTItem
+		must(t, db.Unscoped().Order("id").Find(&rows).Error)
+		for _, row := range rows {
+			s.rows[row.ID] = row
+			maxID = max(maxID, row.ID)
 		}
-		checked := 0
-		for k := 0; k < 50; k++ {
-			s := snaps[r.IntN(len(snaps))]
-			for id := uint(1); id <= maxID; id++ {
-				got := TTItem{ID: id}
-				st, err := auditgorm.AsOf(ctx, db, &got, s.at)
-				row, exists := s.rows[id]
-				var de *auditgorm.DeletedError
-				switch {
-				case !exists:
-					if !errors.Is(err, auditgorm.ErrNotFound) && !(errors.As(err, &de) && !de.Soft) {
-						t.Fatalf("item %d at %s: no row, but AsOf says %v", id, s.at, err)
-					}
-					continue
-				case row.DeletedAt.Valid:
-					if !errors.As(err, &de) || !de.Soft {
-						t.Fatalf("item %d at %s: soft-deleted, but AsOf says %v", id, s.at, err)
-					}
-					continue
-				case err != nil:
-					t.Fatalf("item %d at %s: %v", id, s.at, err)
+		var pairs []struct{ TTItemID, TTTagID uint }
+		must(t, db.Table("tt_item_tags").Order("tt_item_id, tt_tag_id").Find(&pairs).Error)
+		for _, p := range pairs {
+			s.tags[p.TTItemID] = append(s.tags[p.TTItemID], p.TTTagID)
+		}
+		snaps = append(snaps, s)
+	}
+	checked := 0
+	for k := 0; k < 50; k++ {
+		s := snaps[r.IntN(len(snaps))]
+		for id := uint(1); id <= maxID; id++ {
+			got := TTItem{ID: id}
+			st, err := auditgorm.AsOf(ctx, db, &got, s.at)
+			row, exists := s.rows[id]
+			var de *auditgorm.DeletedError
+			switch {
+			case !exists:
+				if !errors.Is(err, auditgorm.ErrNotFound) && !(errors.As(err, &de) && !de.Soft) {
+					t.Fatalf("item %d at %s: no row, but AsOf says %v", id, s.at, err)
 				}
-				checked++
-				if !equalUnknown(st.Unknown, ttAlwaysUnknown) {
-					t.Fatalf("item %d at %s: unknown %v", id, s.at, st.Unknown)
+				continue
+			case row.DeletedAt.Valid:
+				if !errors.As(err, &de) || !de.Soft {
+					t.Fatalf("item %d at %s: soft-deleted, but AsOf says %v", id, s.at, err)
 				}
-				want := ttComparable(row)
-				if have := ttComparable(got); have != want {
-					t.Fatalf("item %d at %s:\nAsOf %s\nrow  %s", id, s.at, have, want)
-				}
-				var keys []uint
-				for _, tg := range got.Tags {
-					keys = append(keys, tg.ID)
-				}
-				sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-				if !slices.Equal(keys, s.tags[id]) {
-					t.Fatalf("item %d at %s: tags %v, table %v", id, s.at, keys, s.tags[id])
-				}
+				continue
+			case err != nil:
+				t.Fatalf("item %d at %s: %v", id, s.at, err)
+			}
+			checked++
+			if !equalUnknown(st.Unknown, ttAlwaysUnknown) {
+				t.Fatalf("item %d at %s: unknown %v", id, s.at, st.Unknown)
+			}
+			want := ttComparable(row)
+			if have := ttComparable(got); have != want {
+				t.Fatalf("item %d at %s:\nAsOf %s\nrow  %s", id, s.at, have, want)
+			}
+			var keys []uint
+			for _, tg := range got.Tags {
+				keys = append(keys, tg.ID)
+			}
+			sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+			if !slices.Equal(keys, s.tags[id]) {
+				t.Fatalf("item %d at %s: tags %v, table %v", id, s.at, keys, s.tags[id])
 			}
 		}
-		if checked < 50 {
-			t.Fatalf("only %d states compared", checked)
-		}
-		t.Logf("%d states compared over %d writes", checked, ops)
-	})
+	}
+	if checked < 50 {
+		t.Fatalf("only %d states compared", checked)
+	}
+	t.Logf("%d states compared over %d writes", checked, ops)
 }
 
 // ttComparable is the audited fields of an item as text.
