@@ -269,7 +269,11 @@ func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditl
 	if !setField(ctx, m.pk[0], obj.Elem(), key) {
 		return obj, false, cannot(e, "the key %s does not convert to %s's key", key, m.schema.Name)
 	}
-	q := tx.Unscoped()
+	// The key as an explicit condition: GORM adds none for a zero key
+	// (0, ""), and would take any row.
+	pk := m.pk[0]
+	kv, _ := pk.f.ValueOf(ctx, obj.Elem())
+	q := tx.Unscoped().Where(clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: pk.column}, Value: kv})
 	if rv.p.lock {
 		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
 	}

@@ -279,3 +279,25 @@ func TestRevertCorrelation(t *testing.T) {
 		checkReplay(t, db)
 	})
 }
+
+// An entry that names key 0 (logged by hand) is not taken for any row.
+func TestRevertZeroKey(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &TTPlain{})
+	must(t, reg.Register(&TTPlain{}))
+	ctx := context.Background()
+	must(t, db.Create(&TTPlain{Name: "real", N: 1}).Error)
+	ch, err := auditlog.NewChange(0, 1)
+	must(t, err)
+	must(t, auditgorm.Log(ctx, db, auditgorm.Record{Action: auditlog.ActionUpdate, Model: "tt_plains", PK: "0", Changes: auditlog.Changes{"n": ch}}))
+	err = auditgorm.Revert(ctx, db, lastEntry(t, db).ID, auditgorm.RevertOptions{Force: true})
+	if !errors.Is(err, auditgorm.ErrCannotRevert) {
+		t.Fatalf("revert of an entry of key 0: %v", err)
+	}
+	var got TTPlain
+	must(t, db.First(&got).Error)
+	if got.N != 1 {
+		t.Fatalf("the revert wrote to another row: %+v", got)
+	}
+}
