@@ -348,11 +348,8 @@ func printStateAt(ctx context.Context, w io.Writer, s *auditstore.Store, model, 
 		return fmt.Errorf("%s did not exist at %s as far as its entries tell (its entries run from %s to %s)", name, when,
 			es[0].Timestamp.In(loc).Format("2006-01-02 15:04:05"), es[len(es)-1].Timestamp.In(loc).Format("2006-01-02 15:04:05"))
 	}
-	byID := make(map[int64]auditlog.Entry, n)
-	for _, e := range es[:n] {
-		byID[e.ID] = e
-	}
-	for _, e := range es[n:] {
+	byID := make(map[int64]auditlog.Entry, len(es))
+	for _, e := range es {
 		byID[e.ID] = e
 	}
 	describe := func(id int64) string {

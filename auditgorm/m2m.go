@@ -42,6 +42,12 @@ func refersToKey(s *schema.Schema, ref []string) bool {
 	return slices.Equal(ref, s.PrimaryFieldDBNames)
 }
 
+// m2mChangeKey is the key a many-to-many relation's changes carry: its
+// name in snake case.
+func m2mChangeKey(db *gorm.DB, rel *schema.Relationship) string {
+	return db.NamingStrategy.ColumnName("", rel.Name)
+}
+
 // joinIndex maps join tables to the tracks that watch them, for one
 // generation of the registry.
 type joinIndex struct {
@@ -52,6 +58,11 @@ type joinIndex struct {
 
 // joinTracks returns the tracks watching the statement's table.
 func (p *Plugin) joinTracks(db *gorm.DB) ([]*m2mTrack, error) {
+	return p.tracksOf(db.Statement.Table)
+}
+
+// tracksOf returns the tracks watching a join table.
+func (p *Plugin) tracksOf(table string) ([]*m2mTrack, error) {
 	idx := p.joins.Load()
 	if idx == nil || idx.gen != p.reg.Generation() {
 		idx = p.buildJoinIndex()
@@ -60,7 +71,7 @@ func (p *Plugin) joinTracks(db *gorm.DB) ([]*m2mTrack, error) {
 	if idx.err != nil {
 		return nil, idx.err
 	}
-	return idx.byTable[db.Statement.Table], nil
+	return idx.byTable[table], nil
 }
 
 func (p *Plugin) buildJoinIndex() *joinIndex {
@@ -86,7 +97,7 @@ func (p *Plugin) buildJoinIndex() *joinIndex {
 				idx.err = fmt.Errorf("auditgorm: %s: M2M names %q, which is not a many-to-many relation", t.Name(), name)
 				return idx
 			}
-			tr := &m2mTrack{owner: owner, field: p.db.NamingStrategy.ColumnName("", rel.Name), related: rel.FieldSchema}
+			tr := &m2mTrack{owner: owner, field: m2mChangeKey(p.db, rel), related: rel.FieldSchema}
 			for _, ref := range rel.References {
 				switch {
 				case ref.PrimaryValue != "":

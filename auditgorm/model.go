@@ -47,6 +47,8 @@ type model struct {
 	secret []*field
 	// related caches secretRelations for one generation of the registry.
 	related atomic.Pointer[relatedWithSecrets]
+	// m2m are the relations named with auditlog.M2M, by their change key.
+	m2m map[string]*schema.Relationship
 	// unique lists the column groups of unique columns and indexes other
 	// than the primary key.
 	unique [][]*field
@@ -158,10 +160,13 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 			return nil, fmt.Errorf("auditgorm: %s: SnapshotFields names %s, which is excluded: an excluded field is recorded nowhere", s.Name, f.Name)
 		}
 	}
+	m.m2m = make(map[string]*schema.Relationship, len(cfg.M2MFields))
 	for _, name := range cfg.M2MFields {
-		if rel := s.Relationships.Relations[name]; rel == nil || rel.Type != schema.Many2Many || rel.JoinTable == nil {
+		rel := s.Relationships.Relations[name]
+		if rel == nil || rel.Type != schema.Many2Many || rel.JoinTable == nil {
 			return nil, fmt.Errorf("auditgorm: %s: M2M names %q, which is not a many-to-many relation", s.Name, name)
 		}
+		m.m2m[m2mChangeKey(db, rel)] = rel
 	}
 	m.display = make(map[string]string, len(cfg.DisplayNames))
 	for name, label := range cfg.DisplayNames {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -139,32 +140,19 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 			return err
 		}
 		var es []auditlog.Entry
-		p := auditstore.Page{Limit: auditstore.MaxPageSize}
-		for {
-			res, err := s.List(ctx, auditstore.Filter{CorrelationID: cid}, p)
-			if err != nil {
-				return err
+		err = s.Each(ctx, auditstore.Filter{CorrelationID: cid}, func(e auditlog.Entry) error {
+			if e.Action != auditlog.ActionAccess {
+				es = append(es, e)
 			}
-			es = append(es, res.Entries...)
-			if res.Next == "" {
-				break
-			}
-			p.Cursor = res.Next
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		n := 0
-		for _, e := range es { // newest first
-			if e.Action == auditlog.ActionAccess {
-				continue
-			}
-			n++
-			if err := rv.revert(auditlog.WithExtra(ctx, map[string]any{"reverted_entry": e.ID, "reverted_correlation": cid}), e); err != nil {
-				return err
-			}
-		}
-		if n == 0 {
+		if len(es) == 0 {
 			return fmt.Errorf("auditgorm: RevertCorrelation: no entries with correlation id %q", cid)
 		}
-		return nil
+		return rv.revertAll(ctx, es)
 	})
 }
 
@@ -189,28 +177,35 @@ func RevertEntries(ctx context.Context, db *gorm.DB, ids []int64, opts RevertOpt
 			}
 			es = append(es, e)
 		}
-		slices.SortFunc(es, func(a, b auditlog.Entry) int { // newest first
-			return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
-		})
-		es = slices.CompactFunc(es, func(a, b auditlog.Entry) bool { return a.ID == b.ID })
-		for _, e := range es {
-			extra := map[string]any{"reverted_entry": e.ID}
-			if e.CorrelationID != "" {
-				extra["reverted_correlation"] = e.CorrelationID
-			}
-			if err := rv.revert(auditlog.WithExtra(ctx, extra), e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return rv.revertAll(ctx, es)
 	})
+}
+
+// revertAll undoes es newest first (by time, then id), each once; the
+// entries of each revert name it and its correlation id.
+func (rv *reverter) revertAll(ctx context.Context, es []auditlog.Entry) error {
+	slices.SortFunc(es, func(a, b auditlog.Entry) int {
+		return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
+	})
+	es = slices.CompactFunc(es, func(a, b auditlog.Entry) bool { return a.ID == b.ID })
+	for _, e := range es {
+		extra := map[string]any{"reverted_entry": e.ID}
+		if e.CorrelationID != "" {
+			extra["reverted_correlation"] = e.CorrelationID
+		}
+		if err := rv.revert(auditlog.WithExtra(ctx, extra), e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reverter undoes entries inside one transaction.
 type reverter struct {
-	p    *Plugin
-	tx   *gorm.DB
-	opts RevertOptions
+	p      *Plugin
+	tx     *gorm.DB
+	opts   RevertOptions
+	models map[string]*model // by the name entries carry, as found
 	// pending counts, per link and operation, the changes undone from one
 	// side of a relation registered on both: the other side's entry of
 	// the same change is skipped once.
@@ -229,18 +224,25 @@ func revertTx(ctx context.Context, db *gorm.DB, opts RevertOptions, fn func(*rev
 		return errors.New("auditgorm: reverting needs the auditgorm plugin installed on db: the revert is an audited write")
 	}
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&reverter{p: p, tx: tx, opts: opts, pending: map[string]int{}})
+		return fn(&reverter{p: p, tx: tx, opts: opts, models: map[string]*model{}, pending: map[string]int{}})
 	})
 }
 
 // modelNamed returns the registered model whose entries carry e's model
 // name.
 func (rv *reverter) modelNamed(e auditlog.Entry) (*model, error) {
-	m, err := rv.p.modelByName(rv.tx, e.Model)
-	if err == nil && m == nil {
-		err = cannot(e, "no registered model is recorded as %q", e.Model)
+	if m, ok := rv.models[e.Model]; ok {
+		return m, nil
 	}
-	return m, err
+	m, err := rv.p.modelByName(rv.tx, e.Model)
+	switch {
+	case err != nil:
+		return nil, err
+	case m == nil:
+		return nil, cannot(e, "no registered model is recorded as %q", e.Model)
+	}
+	rv.models[e.Model] = m
+	return m, nil
 }
 
 func (rv *reverter) revert(ctx context.Context, e auditlog.Entry) error {
@@ -331,8 +333,12 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		switch {
 		case f == nil:
 			return nil, write, nil, cannot(e, "%s is no longer a column of %s", col, m.schema.Name)
-		case (f.masked || auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New)) && old == nil:
+		case (f.masked || f.excluded || !f.audited || auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New)) && old == nil:
 			continue // no value to compare, none to write back
+		case f.excluded || !f.audited:
+			// Excluded since the entry: its current value is a secret now,
+			// neither compared (a conflict would show it) nor written.
+			return nil, write, nil, cannot(e, "%s is no longer audited", col)
 		case f.masked:
 			return nil, write, nil, cannot(e, "%s is masked: its old value is not recorded", col)
 		case auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New):
@@ -426,6 +432,7 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		return err
 	}
 	type m2mStep struct {
+		col  string
 		rel  *schema.Relationship
 		add  bool
 		keys []string
@@ -437,7 +444,7 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		if c.M2M == nil {
 			continue
 		}
-		rel := m2mRelation(rv.tx, m, col)
+		rel := m.m2m[col]
 		if rel == nil {
 			return cannot(e, "%s is not a many-to-many relation named with auditlog.M2M", col)
 		}
@@ -462,7 +469,7 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 			}
 			todo = append(todo, k)
 		}
-		steps = append(steps, m2mStep{rel: rel, add: add, keys: todo, op: c.M2M.Operation})
+		steps = append(steps, m2mStep{col: col, rel: rel, add: add, keys: todo, op: c.M2M.Operation})
 	}
 	if err := rv.conflict(conflicts); err != nil {
 		return err
@@ -492,7 +499,11 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		if err != nil {
 			return err
 		}
-		if rv.mirrored(m, s.rel) {
+		mirrored, err := rv.mirrored(m, s.col)
+		if err != nil {
+			return err
+		}
+		if mirrored {
 			for _, k := range s.keys {
 				rv.pending[pairKey(m, s.rel, e.ObjectPK, k, s.op)]++
 			}
@@ -542,8 +553,8 @@ func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e a
 	}
 	// And it had no related objects: links made since are changes too.
 	var linkedRels []*schema.Relationship
-	for _, col := range m2mColumns(rv.tx, m) {
-		rel := m2mRelation(rv.tx, m, col)
+	for _, col := range slices.Sorted(maps.Keys(m.m2m)) {
+		rel := m.m2m[col]
 		a := tx.Model(obj.Interface()).Association(rel.Name).Unscoped()
 		n := a.Count()
 		if a.Error != nil {
@@ -663,17 +674,6 @@ func softColumn(m *model) string {
 	return ""
 }
 
-// m2mRelation returns the many-to-many relation of m recorded under the
-// change key col.
-func m2mRelation(db *gorm.DB, m *model, col string) *schema.Relationship {
-	for _, name := range m.cfg.M2MFields {
-		if rel := m.schema.Relationships.Relations[name]; rel != nil && db.NamingStrategy.ColumnName("", rel.Name) == col {
-			return rel
-		}
-	}
-	return nil
-}
-
 // pairKey names one link of a relation and an operation on it the same
 // from both of its sides.
 func pairKey(m *model, rel *schema.Relationship, ownerKey, relatedKey string, op auditlog.M2MOperation) string {
@@ -687,34 +687,20 @@ func pairKey(m *model, rel *schema.Relationship, ownerKey, relatedKey string, op
 	return rel.JoinTable.Name + "\x00" + string(op) + "\x00" + a + "\x00" + b
 }
 
-// mirrored reports whether a change of rel is recorded on both of its
-// sides: another registered relation (not rel itself: a self-referential
-// relation records each link once) shares its join table.
-func (rv *reverter) mirrored(m *model, rel *schema.Relationship) bool {
-	for _, t := range rv.p.reg.Models() {
-		om, _, err := objectModel(rv.tx, reflect.New(t).Interface())
-		if err != nil {
-			continue
-		}
-		for _, name := range om.cfg.M2MFields {
-			other := om.schema.Relationships.Relations[name]
-			if other != nil && other.JoinTable != nil && other.JoinTable.Name == rel.JoinTable.Name && !(om.schema == m.schema && other.Name == rel.Name) {
-				return true
-			}
+// mirrored reports whether a change of m's relation col is recorded on
+// both of its sides: another track (not this one: a self-referential
+// relation records each link once) watches its join table.
+func (rv *reverter) mirrored(m *model, col string) (bool, error) {
+	tracks, err := rv.p.tracksOf(m.m2m[col].JoinTable.Table)
+	if err != nil {
+		return false, err
+	}
+	for _, tr := range tracks {
+		if tr.owner.schema != m.schema || tr.field != col {
+			return true, nil
 		}
 	}
-	return false
-}
-
-// m2mColumns are the change keys of m's relations named with M2M.
-func m2mColumns(db *gorm.DB, m *model) []string {
-	var out []string
-	for _, name := range m.cfg.M2MFields {
-		if rel := m.schema.Relationships.Relations[name]; rel != nil {
-			out = append(out, db.NamingStrategy.ColumnName("", rel.Name))
-		}
-	}
-	return out
+	return false, nil
 }
 
 // linkedKeys reports which of keys the object is linked to now.

@@ -301,3 +301,30 @@ func TestRevertZeroKey(t *testing.T) {
 		t.Fatalf("the revert wrote to another row: %+v", got)
 	}
 }
+
+// A field excluded since the entry was written is never compared, shown
+// or written back: its clear value appears in no error.
+func TestRevertFieldExcludedSince(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &TTPlain{})
+	must(t, reg.Register(&TTPlain{}))
+	ctx := context.Background()
+	p := TTPlain{Name: "open", N: 1}
+	must(t, db.Create(&p).Error)
+	must(t, db.Model(&p).Update("name", "public").Error)
+	upd := lastEntry(t, db)
+	must(t, reg.Register(&TTPlain{}, auditlog.Exclude("Name")))
+	must(t, db.Model(&p).Update("name", "s3cret-now").Error)
+	for _, force := range []bool{false, true} {
+		err := auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{Force: force})
+		if !errors.Is(err, auditgorm.ErrCannotRevert) || strings.Contains(err.Error(), "s3cret-now") {
+			t.Fatalf("force %v: %v", force, err)
+		}
+	}
+	var got TTPlain
+	must(t, db.First(&got, p.ID).Error)
+	if got.Name != "s3cret-now" {
+		t.Fatalf("the revert wrote an excluded field: %+v", got)
+	}
+}

@@ -157,7 +157,6 @@ type traveller struct {
 	m       *model
 	ref     auditstore.ObjectRef
 	entries []auditlog.Entry // oldest first, without access entries
-	m2m     map[string]*schema.Relationship
 	rules   auditstore.StateRules
 }
 
@@ -181,19 +180,12 @@ func newTraveller(ctx context.Context, db *gorm.DB, obj any) (*traveller, reflec
 		return nil, row, err
 	}
 	tt := &traveller{m: m, ref: r, entries: es}
-	tt.rules, tt.m2m = stateRules(db, m)
+	tt.rules = stateRules(m)
 	return tt, row, nil
 }
 
-// stateRules are what the entries of m can tell, and m's many-to-many
-// relations by change key.
-func stateRules(db *gorm.DB, m *model) (auditstore.StateRules, map[string]*schema.Relationship) {
-	m2m := map[string]*schema.Relationship{}
-	for _, name := range m.cfg.M2MFields {
-		if rel := m.schema.Relationships.Relations[name]; rel != nil {
-			m2m[db.NamingStrategy.ColumnName("", rel.Name)] = rel
-		}
-	}
+// stateRules are what the entries of m can tell.
+func stateRules(m *model) auditstore.StateRules {
 	r := auditstore.StateRules{Unknown: map[string]Unknown{}, Relations: []string{}}
 	for _, f := range m.fields {
 		r.Columns = append(r.Columns, f.column)
@@ -208,17 +200,17 @@ func stateRules(db *gorm.DB, m *model) (auditstore.StateRules, map[string]*schem
 			r.Unknown[f.column] = UnknownNotRecorded
 		}
 	}
-	for name := range m2m {
+	for name := range m.m2m {
 		r.Relations = append(r.Relations, name)
 	}
 	slices.Sort(r.Relations)
 	r.KeysOf = func(name string, c *auditlog.M2MChange) ([]string, bool) {
-		return m2mKeys(m2m[name], c)
+		return m2mKeys(m.m2m[name], c)
 	}
 	if len(m.pk) == 1 {
 		r.PK = m.pk[0].column
 	}
-	return r, m2m
+	return r
 }
 
 // StateRules returns what the entries of the registered model recorded as
@@ -233,7 +225,7 @@ func (p *Plugin) StateRules(modelName string) (auditstore.StateRules, bool) {
 	if err != nil || m == nil {
 		return auditstore.StateRules{}, false
 	}
-	r, _ := stateRules(p.db, m)
+	r := stateRules(m)
 	return r, true
 }
 
@@ -324,7 +316,7 @@ func (tt *traveller) fill(ctx context.Context, db *gorm.DB, row reflect.Value, s
 			return fmt.Errorf("auditgorm: clear field %s: %w", f.f.Name, err)
 		}
 	}
-	for name, rel := range tt.m2m {
+	for name, rel := range tt.m.m2m {
 		fv := rel.Field.ReflectValueOf(ctx, row)
 		keys, known := st.Related[name]
 		if !known {

@@ -441,24 +441,6 @@ func keyText(raw json.RawMessage) string {
 }
 
 // IsDigest reports whether raw is the digest that stands in for a value
-// too large for an entry: {"$digest": "sha256:<64 hex digits>", "$bytes": n}
-// with n over 1 MiB, as the capture writes it.
-func IsDigest(raw json.RawMessage) bool {
-	if len(raw) == 0 || raw[0] != '{' || !strings.Contains(string(raw), `"$digest"`) {
-		return false
-	}
-	var d struct {
-		Digest string `json:"$digest"`
-		Bytes  int64  `json:"$bytes"`
-	}
-	var keys map[string]json.RawMessage
-	if json.Unmarshal(raw, &keys) != nil || len(keys) != 2 || json.Unmarshal(raw, &d) != nil {
-		return false
-	}
-	// What the capture writes: the SHA-256 of a value over 1 MiB.
-	hexDigest, ok := strings.CutPrefix(d.Digest, "sha256:")
-	if !ok || len(hexDigest) != 64 || strings.Trim(hexDigest, "0123456789abcdef") != "" {
-		return false
-	}
-	return d.Bytes > capture.MaxValueBytes
-}
+// too large for an entry, exactly as the capture writes it:
+// {"$digest": "sha256:<64 hex digits>", "$bytes": n} with n over 1 MiB.
+func IsDigest(raw json.RawMessage) bool { return capture.IsDigest(raw) }

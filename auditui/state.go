@@ -382,11 +382,9 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) {
 			if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
 				v.Set("tz", tz)
 			}
-			p.Models = append(p.Models, modelCount{Model: c.Model, Entries: countText64(c.Entries), Latest: c.Latest.In(q.loc).Format("2006-01-02 15:04:05"),
+			p.Models = append(p.Models, modelCount{Model: c.Model, Entries: thousands(int(c.Entries)), Latest: c.Latest.In(q.loc).Format("2006-01-02 15:04:05"),
 				ISO: c.Latest.Format(time.RFC3339Nano), Link: h.link("/", v)})
 		}
 	}
 	h.render(w, r, http.StatusOK, "actor", p)
 }
-
-func countText64(n int64) string { return thousands(int(n)) }

@@ -73,6 +73,28 @@ func (t *Table) Recorded(col int, v value.Value) []byte {
 	return fmt.Appendf(nil, `{"$digest":"sha256:%s","$bytes":%d}`, hex.EncodeToString(sum[:]), len(b))
 }
 
+// IsDigest reports whether raw is a digest as Recorded writes it (and not
+// a JSON value that merely looks like one): the two keys, a SHA-256 in hex,
+// and a length over MaxValueBytes.
+func IsDigest(raw []byte) bool {
+	if len(raw) == 0 || raw[0] != '{' || !bytes.Contains(raw, []byte(`"$digest"`)) {
+		return false
+	}
+	var keys map[string]json.RawMessage
+	var d struct {
+		Digest string `json:"$digest"`
+		Bytes  int64  `json:"$bytes"`
+	}
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 2 || json.Unmarshal(raw, &d) != nil {
+		return false
+	}
+	hexDigest, ok := strings.CutPrefix(d.Digest, "sha256:")
+	if !ok || len(hexDigest) != 2*sha256.Size || strings.Trim(hexDigest, "0123456789abcdef") != "" {
+		return false
+	}
+	return d.Bytes > MaxValueBytes
+}
+
 // Key returns the object key text of a row and, for an integer key, the
 // integer. The text is "" when the key is null.
 func (t *Table) Key(vals []value.Value) (string, *int64) {

@@ -57,6 +57,16 @@ func TestTable(t *testing.T) {
 	if r := string(tb.Recorded(1, val(t, big))); !strings.HasPrefix(r, `{"$digest":"sha256:`) || !strings.HasSuffix(r, `"$bytes":1048578}`) {
 		t.Fatalf("large value recorded as %.80s", r)
 	}
+	// IsDigest knows what Recorded writes, and only that.
+	if !IsDigest(tb.Recorded(1, val(t, big))) || IsDigest(tb.Recorded(1, val(t, "small"))) {
+		t.Fatal("IsDigest does not tell Recorded's digest from a value")
+	}
+	for _, lookalike := range []string{`{"$digest":"sha256:00","$bytes":2000000}`, `{"$digest":"sha256:` + strings.Repeat("ab", 32) + `","$bytes":10}`,
+		`{"$digest":"sha256:` + strings.Repeat("ab", 32) + `","$bytes":2000000,"x":1}`} {
+		if IsDigest([]byte(lookalike)) {
+			t.Fatalf("%s taken for a digest", lookalike)
+		}
+	}
 	composite := &Table{Columns: []Column{{Name: "a"}, {Name: "b"}}, PK: []int{0, 1}}
 	if k, id := composite.Key([]value.Value{val(t, 1), val(t, "x")}); k != `[1,"x"]` || id != nil {
 		t.Fatalf("composite key %q", k)
