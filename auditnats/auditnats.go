@@ -6,11 +6,12 @@ package auditnats
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -67,9 +68,10 @@ func Parse(raw string) (Target, error) {
 	return t, nil
 }
 
-// Witness publishes checkpoints to a JetStream subject, each with its tree
-// size in the message id, so that a round repeated after a crash is
-// stored once.
+// Witness publishes checkpoints to a JetStream subject, each with a hash
+// of its bytes in the message id: the same checkpoint sent twice is stored
+// once, and a tree signed again at the same size with a new position (a
+// new checkpoint) is stored too.
 type Witness struct {
 	js      jetstream.JetStream
 	target  Target
@@ -120,7 +122,8 @@ func NewWitness(ctx context.Context, nc *nats.Conn, t Target) (*Witness, error) 
 // Witness publishes the checkpoint of a tree of size leaves and waits for
 // the stream to store it.
 func (w *Witness) Witness(ctx context.Context, size int64, checkpoint []byte) error {
-	_, err := w.js.Publish(ctx, w.target.Subject, checkpoint, jetstream.WithMsgID(w.target.Subject+":"+strconv.FormatInt(size, 10)))
+	sum := sha256.Sum256(checkpoint)
+	_, err := w.js.Publish(ctx, w.target.Subject, checkpoint, jetstream.WithMsgID(w.target.Subject+":"+hex.EncodeToString(sum[:])))
 	if err != nil {
 		return fmt.Errorf("auditnats: publish checkpoint %d to %s: %w", size, w.target.Subject, err)
 	}

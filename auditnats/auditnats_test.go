@@ -133,3 +133,25 @@ func cut(t *testing.T, db *sql.DB) {
 		}
 	}
 }
+
+// A tree signed again at the same size with a new position is a new
+// checkpoint and is stored; the same checkpoint sent twice is stored once.
+func TestWitnessKeepsResignedCheckpoint(t *testing.T) {
+	tg := target(t)
+	ctx := context.Background()
+	w, err := auditnats.Connect(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	first, again := []byte("origin\n12\nroot\n\nsig1\n"), []byte("origin\n12\nroot\nauditlog-next 20\n\nsig2\n")
+	for _, cp := range [][]byte{first, first, again} {
+		if err := w.Witness(ctx, 12, cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := auditnats.Checkpoints(ctx, tg)
+	if err != nil || len(all) != 2 || string(all[1]) != string(again) {
+		t.Fatalf("stored %q, %v; want the checkpoint and its re-signed one, once each", all, err)
+	}
+}
