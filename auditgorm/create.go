@@ -102,7 +102,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	case returning:
 		var e *pgEntries
-		if oc == nil && !replace && len(m.secret) == 0 && len(m.secretRelations(p, db)) == 0 && stmt.SQL.Len() == 0 {
+		if oc == nil && !replace && len(m.secret) == 0 && stmt.SQL.Len() == 0 && p.dialect == auditstore.Postgres && len(m.secretRelations(p, db)) == 0 {
 			// A plain INSERT writes its entries itself (pgentries.go). The
 			// Go side scrubs a created object's repr and additional data of
 			// its own and its related objects' secrets: only without any.

@@ -40,11 +40,11 @@ func (p *Plugin) newWriter(db *gorm.DB, m *model, name string) *writer {
 // the write): the clock of the entries statements write themselves
 // (pgentries.go), so that one object's entries never mix two clocks.
 func (p *Plugin) base(ctx context.Context, name string) auditlog.Entry {
-	e := capture.Base(ctx, name, p.now())
-	if p.dbClock && p.dialect == auditstore.Postgres {
-		e.Timestamp = time.Time{}
+	var now time.Time // zero: the statement that inserts the entry stamps it
+	if !p.dbClock || p.dialect != auditstore.Postgres {
+		now = p.now()
 	}
-	return e
+	return capture.Base(ctx, name, now)
 }
 
 // entryName is the model name entries of the statement carry: the

@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,6 +124,10 @@ type pgEntries struct {
 // maxBindVars is PostgreSQL's limit on a statement's bind variables.
 const maxBindVars = 65535
 
+// pgEntryBinds are the bind variables statementWith adds for the entries:
+// action, model, additional data and the five actor and request columns.
+const pgEntryBinds = 8
+
 // sqlEntries returns how the statement writes its own entries, or nil
 // where it does not: off (Config.SeparatePreSelect), a Config.Now (whose
 // time would be read before the write waited for its locks), a model or
@@ -138,11 +141,12 @@ func (p *Plugin) sqlEntries(db *gorm.DB, m *model, action auditlog.Action) (*pgE
 	if err != nil || plan == nil {
 		return nil, err
 	}
-	_, additional, err := m.shown(p, db, reflect.Value{}, "", auditlog.ExtraFromContext(db.Statement.Context))
+	// No object: the additional data is the context's extra data alone.
+	additional, err := capture.AdditionalData(auditlog.ExtraFromContext(db.Statement.Context), nil)
 	if err != nil {
 		return nil, nil
 	}
-	e := capture.Base(db.Statement.Context, m.entryName(db.Statement), p.now())
+	e := p.base(db.Statement.Context, m.entryName(db.Statement))
 	e.Action, e.ObjectPK, e.AdditionalData = action, "-", additional
 	args, err := auditstore.EntryArgs(auditstore.Postgres, e)
 	if err != nil {
@@ -549,7 +553,7 @@ func (q pgEntrySQL) statement(args []any, write string, nVars int, action auditl
 
 // statementWith is statement with the final SELECT that final returns.
 func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action auditlog.Action, hasOld bool, final func(*pgPieces) string) (string, []any, bool) {
-	if nVars+len(args) > maxBindVars {
+	if nVars+pgEntryBinds > maxBindVars {
 		return "", nil, false
 	}
 	pc := q.pieces(action, hasOld)
@@ -562,7 +566,7 @@ func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action au
 		vars = append(vars, v)
 		return "$" + strconv.Itoa(nVars+len(vars)) + "::" + typ
 	}
-	ts := "pg_catalog.clock_timestamp()"
+	ts := auditstore.DBNow
 	var b strings.Builder
 	b.Grow(len(write) + len(pc.columns) + 2*len(pc.where) + 400)
 	b.WriteString("WITH _au AS (" + write + "), _ae AS (INSERT INTO " + auditstore.Table + " (" + auditstore.EntryColumns + ") SELECT " + ts + ", " + bind(args[1], "int2") + ", " + bind(args[2], "text") + ", ")

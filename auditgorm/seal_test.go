@@ -29,8 +29,23 @@ func TestConfigSeal(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		reg := auditlog.NewRegistry()
+		// The sealer's goroutine may outlive the test: its errors are
+		// collected, not reported from there.
+		sealErrs := make(chan error, 1)
+		defer func() {
+			select {
+			case err := <-sealErrs:
+				t.Errorf("seal: %v", err)
+			default:
+			}
+		}()
 		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Seal: &auditgorm.Seal{Signer: signer, Interval: 10 * time.Millisecond, Context: ctx,
-			OnError: func(err error) { t.Errorf("seal: %v", err) }}})))
+			OnError: func(err error) {
+				select {
+				case sealErrs <- err:
+				default:
+				}
+			}}})))
 		must(t, db.AutoMigrate(&Counter{}))
 		must(t, reg.Register(&Counter{}))
 		for i := range 5 {

@@ -111,6 +111,13 @@ func (f *fixture) verify(t *testing.T, trusted ...[]byte) auditseal.Report {
 // own) and returns their ids.
 func (f *fixture) insert(t *testing.T, tx *sql.Tx, model string, n int) {
 	t.Helper()
+	if err := f.insertErr(tx, model, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// insertErr is insert for goroutines, where t.Fatal cannot stop the test.
+func (f *fixture) insertErr(tx *sql.Tx, model string, n int) error {
 	ctx := context.Background()
 	var s *auditstore.Store
 	var err error
@@ -120,7 +127,7 @@ func (f *fixture) insert(t *testing.T, tx *sql.Tx, model string, n int) {
 		s, err = auditstore.New(f.db, f.d)
 	}
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	es := make([]auditlog.Entry, n)
 	for i := range es {
@@ -128,9 +135,7 @@ func (f *fixture) insert(t *testing.T, tx *sql.Tx, model string, n int) {
 		es[i] = auditlog.Entry{Timestamp: time.Now(), Action: auditlog.ActionUpdate, Model: model, ObjectPK: fmt.Sprint(i), ObjectRepr: fmt.Sprintf("%s %d", model, i),
 			Changes: auditlog.Changes{"n": ch}, ActorName: "alice"}
 	}
-	if err := s.Insert(ctx, es); err != nil {
-		t.Fatal(err)
-	}
+	return s.Insert(ctx, es)
 }
 
 // sealedOnce checks that every committed entry is sealed exactly once.
@@ -199,7 +204,10 @@ func TestSealEveryCommittedEntryOnce(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := 0; i < 5; i++ {
-						f.insert(t, nil, fmt.Sprintf("w%d", w), 1+i%3)
+						if err := f.insertErr(nil, fmt.Sprintf("w%d", w), 1+i%3); err != nil {
+							t.Error(err)
+							return
+						}
 					}
 				}()
 			}

@@ -12,7 +12,7 @@ import (
 // in array order: one statement text for every batch size (one prepared
 // statement), fourteen bind variables, and every value parsed once.
 const pgArrayInsertSQL = "INSERT INTO " + Table + " (" + insertColumns + ")" +
-	` SELECT coalesce(u.t, ` + dbNow + `), u.a, u.m, u.pk, u.id, u.r, u.c, u.s, u.ad, u.ai, u.an, u.ra, u.rp, u.cid
+	` SELECT coalesce(u.t, ` + DBNow + `), u.a, u.m, u.pk, u.id, u.r, u.c, u.s, u.ad, u.ai, u.an, u.ra, u.rp, u.cid
 FROM unnest($1::timestamptz[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[], $8::jsonb[], $9::jsonb[],
  $10::text[], $11::text[], $12::text[], $13::integer[], $14::text[])
  WITH ORDINALITY AS u(t, a, m, pk, id, r, c, s, ad, ai, an, ra, rp, cid, ord)

@@ -192,7 +192,7 @@ func jsonInsertSQL(d Dialect) string {
 	const cols = "INSERT INTO " + Table + " (" + insertColumns + ") "
 	switch d {
 	case Postgres:
-		return cols + `SELECT coalesce((e.d->>'t')::timestamptz, ` + dbNow + `), (e.d->>'a')::smallint, e.d->>'m', e.d->>'pk', (e.d->>'id')::bigint, e.d->>'r',
+		return cols + `SELECT coalesce((e.d->>'t')::timestamptz, ` + DBNow + `), (e.d->>'a')::smallint, e.d->>'m', e.d->>'pk', (e.d->>'id')::bigint, e.d->>'r',
  (e.d->>'c')::jsonb, (e.d->>'s')::jsonb, (e.d->>'ad')::jsonb, e.d->>'ai', e.d->>'an', e.d->>'ra', (e.d->>'rp')::integer, e.d->>'cid'
 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(d, ord)
 ORDER BY e.ord`
@@ -292,7 +292,7 @@ func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, err
 	var r encodedEntry
 	switch ts := e.Timestamp; {
 	case ts.IsZero() && d == Postgres:
-		// The database's clock (dbNow), as the statement runs.
+		// The database's clock (DBNow), as the statement runs.
 		r = encodedEntry{e: e}
 	case ts.IsZero():
 		r = encodedEntry{e: e, ts: encodeTime(d, now)}
@@ -315,14 +315,14 @@ func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, err
 	return r, nil
 }
 
-// dbNow is the time PostgreSQL gives an entry inserted without one: the
+// DBNow is the time PostgreSQL gives an entry inserted without one: the
 // database's clock as the row is inserted, after the write it records
 // (under that write's row locks), so later than the entries of the writes
 // before. Not statement_timestamp(): that is when the server received the
 // last simple query (the BEGIN, when a prepared statement follows), which
 // can precede a wait for a lock; TestCrashSafety found entries out of
 // order with it.
-const dbNow = "pg_catalog.clock_timestamp()"
+const DBNow = "pg_catalog.clock_timestamp()"
 
 // EntryArgs returns the bind values of one entry, in the order of
 // EntryColumns, validated and encoded exactly as Insert writes them (the
@@ -383,7 +383,7 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []
 			if c == 0 && d == Postgres {
 				b.WriteString("coalesce(")
 				d.placeholder(&b, n)
-				b.WriteString("::timestamptz, " + dbNow + ")")
+				b.WriteString("::timestamptz, " + DBNow + ")")
 				continue
 			}
 			d.placeholder(&b, n)
