@@ -82,16 +82,9 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 			if rows, err = p.pgUpdate(db, m, set); err != nil {
 				return err
 			}
+			setResult(db, int64(len(rows)))
 		}
-		if ran {
-			// The statement wrote its entries; rows are the ones it left.
-			pairs := make([][2]*dbRow, len(rows))
-			for i, r := range rows {
-				pairs[i] = [2]*dbRow{r.old, r}
-			}
-			return p.changedEntries(db, m, action, pairs)
-		}
-		setResult(db, int64(len(rows)))
+		// Where the statement wrote its entries, rows are the ones it left.
 		pairs := make([][2]*dbRow, len(rows))
 		for i, r := range rows {
 			pairs[i] = [2]*dbRow{r.old, r}

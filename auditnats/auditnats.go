@@ -83,7 +83,7 @@ type Witness struct {
 // subject (creating the stream if it is absent). Close the witness when
 // done.
 func Connect(ctx context.Context, t Target, opts ...nats.Option) (*Witness, error) {
-	nc, _, err := connect(t, opts)
+	nc, err := dial(t, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +137,20 @@ func (w *Witness) Close() {
 	}
 }
 
-// connect connects to t's server and its JetStream.
-func connect(t Target, opts []nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+// dial connects to t's server.
+func dial(t Target, opts []nats.Option) (*nats.Conn, error) {
 	nc, err := nats.Connect(t.URL, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("auditnats: connect to %s: %w", t.host(), err)
+		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.host(), err)
+	}
+	return nc, nil
+}
+
+// connect connects to t's server and its JetStream.
+func connect(t Target, opts []nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := dial(t, opts)
+	if err != nil {
+		return nil, nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -23,10 +23,10 @@ import (
 
 // The sealer's tables (auditstore's migration 3).
 const (
-	leavesTable      = "auditlog_seal_leaves"
-	hashesTable      = "auditlog_seal_hashes"
-	checkpointsTable = "auditlog_seal_checkpoints"
-	stateTable       = "auditlog_seal_state"
+	leavesTable      = auditstore.SealLeavesTable
+	hashesTable      = auditstore.SealHashesTable
+	checkpointsTable = auditstore.SealCheckpointsTable
+	stateTable       = auditstore.SealStateTable
 )
 
 // Defaults of a Sealer.
@@ -333,7 +333,7 @@ func (q queries) ph(n int) string { return q.d.Placeholder(n) }
 // lock on PostgreSQL and MariaDB, the write lock on SQLite) and returns
 // its position.
 func (q queries) lockState(ctx context.Context) (int64, error) {
-	res, err := q.tx.ExecContext(ctx, "UPDATE "+stateTable+" SET next_id = next_id WHERE id = 1")
+	res, err := q.tx.ExecContext(ctx, auditstore.SealLockSQL)
 	if err != nil {
 		return 0, fmt.Errorf("auditseal: lock the sealer's state (is the database migrated?): %w", err)
 	}

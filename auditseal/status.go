@@ -119,7 +119,7 @@ func Record(ctx context.Context, db *sql.DB, d auditstore.Dialect, rep Report) e
 		}
 		summary = summary[:cut]
 	}
-	_, err := db.ExecContext(ctx, "INSERT INTO auditlog_seal_verifications (verified_at, ok, leaves, problems, summary) VALUES ("+
+	_, err := db.ExecContext(ctx, "INSERT INTO "+auditstore.SealVerificationsTable+" (verified_at, ok, leaves, problems, summary) VALUES ("+
 		q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+", "+q.ph(4)+", "+q.ph(5)+")", time.Now().UnixMicro(), rep.OK(), rep.Leaves, int64(len(rep.Problems)), summary)
 	if err != nil {
 		return fmt.Errorf("auditseal: record the verification: %w", err)
@@ -132,7 +132,7 @@ func Record(ctx context.Context, db *sql.DB, d auditstore.Dialect, rep Report) e
 func (r *Reader) LastVerification(ctx context.Context) (Verification, bool, error) {
 	var v Verification
 	var at int64
-	err := r.db.QueryRowContext(ctx, "SELECT verified_at, ok, leaves, problems, summary FROM auditlog_seal_verifications ORDER BY id DESC LIMIT 1").
+	err := r.db.QueryRowContext(ctx, "SELECT verified_at, ok, leaves, problems, summary FROM "+auditstore.SealVerificationsTable+" ORDER BY id DESC LIMIT 1").
 		Scan(&at, &v.OK, &v.Leaves, &v.Problems, &v.Summary)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, false, nil

@@ -28,18 +28,11 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var n int64
-	rows, err := s.db.QueryContext(ctx, "SELECT COUNT(*) FROM "+Table+q.whereSQL(), q.args...)
+	n, err := countOf(ctx, s.db, "SELECT COUNT(*) FROM "+Table+q.whereSQL(), q.args...)
 	if err != nil {
 		return 0, fmt.Errorf("auditstore: count entries: %w", err)
 	}
-	defer rows.Close()
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, fmt.Errorf("auditstore: count entries: %w", err)
-		}
-	}
-	return n, rows.Err()
+	return n, nil
 }
 
 // CountMax returns how many entries match f and the highest id among them
@@ -246,11 +239,11 @@ func SealState(ctx context.Context, db DBTX, d Dialect) (installed, running bool
 	var probe string
 	switch d {
 	case Postgres:
-		probe = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = 'auditlog_seal_state' AND schemaname = ANY (current_schemas(false))"
+		probe = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = '" + SealStateTable + "' AND schemaname = ANY (current_schemas(false))"
 	case MySQL:
-		probe = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'auditlog_seal_state' AND table_schema = DATABASE()"
+		probe = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '" + SealStateTable + "' AND table_schema = DATABASE()"
 	default:
-		probe = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'auditlog_seal_state'"
+		probe = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '" + SealStateTable + "'"
 	}
 	n, err := countOf(ctx, db, probe)
 	if err != nil {
@@ -259,15 +252,15 @@ func SealState(ctx context.Context, db DBTX, d Dialect) (installed, running bool
 	if n == 0 {
 		return false, false, nil
 	}
-	if n, err = countOf(ctx, db, "SELECT COUNT(*) FROM auditlog_seal_state"); err != nil {
+	if n, err = countOf(ctx, db, "SELECT COUNT(*) FROM "+SealStateTable); err != nil {
 		return true, false, fmt.Errorf("auditstore: read the sealer's state: %w", err)
 	}
 	return true, n > 0, nil
 }
 
 // countOf runs a query of one count.
-func countOf(ctx context.Context, db DBTX, query string) (int64, error) {
-	rows, err := db.QueryContext(ctx, query)
+func countOf(ctx context.Context, db DBTX, query string, args ...any) (int64, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -280,6 +273,19 @@ func countOf(ctx context.Context, db DBTX, query string) (int64, error) {
 	}
 	return n, rows.Err()
 }
+
+// The sealer's tables (migration 3), for auditseal and the flush that
+// keeps them in step.
+const (
+	SealLeavesTable        = "auditlog_seal_leaves"
+	SealHashesTable        = "auditlog_seal_hashes"
+	SealCheckpointsTable   = "auditlog_seal_checkpoints"
+	SealStateTable         = "auditlog_seal_state"
+	SealVerificationsTable = "auditlog_seal_verifications"
+	// SealLockSQL takes the sealer's lock for the rest of a transaction:
+	// sealing rounds and sealed flushes run one at a time.
+	SealLockSQL = "UPDATE " + SealStateTable + " SET next_id = next_id WHERE id = 1"
+)
 
 // maxIDsPerStatement bounds the ids one statement of flushSealed binds,
 // under every database's bind-variable limit.
@@ -307,7 +313,7 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			// The sealer's lock (its state row): a round that is sealing
 			// entries of this batch commits its leaves first, so that they
 			// are marked pruned, not left to look deleted.
-			if _, err := tx.ExecContext(ctx, "UPDATE auditlog_seal_state SET next_id = next_id WHERE id = 1"); err != nil {
+			if _, err := tx.ExecContext(ctx, SealLockSQL); err != nil {
 				return err
 			}
 			rows, err := tx.QueryContext(ctx, sel, q.args...)
@@ -330,7 +336,7 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			for start := 0; start < len(ids); start += maxIDsPerStatement {
 				chunk := ids[start:min(start+maxIDsPerStatement, len(ids))]
 				var mark strings.Builder
-				mark.WriteString("UPDATE auditlog_seal_leaves SET pruned_at = ")
+				mark.WriteString("UPDATE " + SealLeavesTable + " SET pruned_at = ")
 				s.dialect.placeholder(&mark, 1)
 				mark.WriteString(", pruned_by = ")
 				s.dialect.placeholder(&mark, 2)
