@@ -32,6 +32,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditrelay"
 	"github.com/go-auditlog/auditlog/auditseal"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/registry"
@@ -75,6 +76,29 @@ type Config struct {
 	// sealed log and signs checkpoints, outside the write transactions.
 	// The entries table must be migrated to version 3 (Migrate does).
 	Seal *Seal
+	// Relay, when set, runs a relay (package auditrelay) in the
+	// application, from db.Use on: it publishes committed entries to its
+	// Sink (NATS JetStream with auditnats.ConnectSink, JSON Lines with
+	// auditrelay.NewJSONL), outside the write transactions. The entries
+	// table must be migrated to version 4 (Migrate does).
+	Relay *Relay
+}
+
+// Relay configures the relay Config.Relay runs.
+type Relay struct {
+	// Sink receives the entries; its name keys the relay's position.
+	Sink auditrelay.Sink
+	// Interval between rounds when there is nothing more to publish.
+	// Default: 1s.
+	Interval time.Duration
+	// GapWait: see auditrelay.Relay. Default: auditrelay.DefaultGapWait.
+	GapWait time.Duration
+	// Context stops the relay when it ends. Default: it runs as long as
+	// the process.
+	Context context.Context
+	// Logger receives failed rounds (error) and published batches
+	// (debug). Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Seal configures the sealer Config.Seal runs.
@@ -105,6 +129,8 @@ type Plugin struct {
 	pgPlans      pgPlans
 	noSQLEntries bool
 	seal         *Seal // Config.Seal
+	relayCfg     *Relay
+	relay        atomic.Pointer[auditrelay.Relay] // Config.Relay's, once started
 	// dbClock: no Config.Now, so a statement that writes its own entries
 	// stamps them with the database's clock when it writes them.
 	dbClock bool
@@ -130,7 +156,7 @@ func New(cfg Config) *Plugin {
 	if reg == nil {
 		reg = auditlog.DefaultRegistry
 	}
-	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, noSQLEntries: cfg.SeparateEntries}
+	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, relayCfg: cfg.Relay, noSQLEntries: cfg.SeparateEntries}
 	if p.now == nil {
 		p.now, p.dbClock = time.Now, true
 	}
@@ -184,11 +210,52 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)
 	}
+	if p.relayCfg != nil {
+		if err := p.startRelay(db); err != nil {
+			return err
+		}
+	}
 	if p.seal != nil {
 		return p.startSealer(db)
 	}
 	return nil
 }
+
+// startRelay starts Config.Relay's relay.
+func (p *Plugin) startRelay(db *gorm.DB) error {
+	c := *p.relayCfg
+	if c.Sink == nil {
+		return errors.New("auditgorm: Config.Relay has no Sink")
+	}
+	if c.Interval < 0 || c.GapWait < 0 {
+		return errors.New("auditgorm: Config.Relay's Interval and GapWait must not be negative")
+	}
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.Context == nil {
+		c.Context = context.Background()
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return fmt.Errorf("auditgorm: Config.Relay needs a *sql.DB: %w", err)
+	}
+	r, err := auditrelay.New(sqlDB, p.dialect, c.Sink)
+	if err != nil {
+		return fmt.Errorf("auditgorm: Config.Relay: %w", err)
+	}
+	if c.GapWait > 0 {
+		r.GapWait = c.GapWait
+	}
+	r.Logger = c.Logger
+	p.relay.Store(r)
+	go func() { _ = r.Run(c.Context, c.Interval) }()
+	return nil
+}
+
+// Relay returns the relay Config.Relay runs (nil without one), for its
+// lag: p.Relay().Lag(ctx).
+func (p *Plugin) Relay() *auditrelay.Relay { return p.relay.Load() }
 
 // startSealer starts Config.Seal's sealer.
 func (p *Plugin) startSealer(db *gorm.DB) error {

@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/follow"
 )
 
 // The sealer's tables (auditstore's migration 3).
@@ -38,18 +38,15 @@ const (
 
 // A Sealer appends committed entries to the tree, a round at a time.
 //
-// Entry ids are taken when an entry is inserted, not when it commits: on
-// PostgreSQL and MariaDB a transaction that commits late leaves a lower id
-// visible after higher ones, and a transaction that rolls back leaves its
-// ids missing forever. The sealer appends entries in the order it first
-// sees them committed and records each leaf's entry id, so a late entry is
-// simply a later leaf. It keeps the ids missing below the highest sealed
-// one as gaps, looks for late entries in them every round, and keeps
-// its position (the lowest id it cannot yet account for) at the first gap
-// younger than GapWait; an older gap counts as rolled back and no longer
-// holds the position, but is still looked into for SweepFor. An entry
-// that commits later still is reported by Verify as unsealed inside the
-// sealed range.
+// It follows the entries table in commit order as package follow
+// describes (the relay, package auditrelay, follows it the same way): it
+// appends entries in the order it first sees them committed and records
+// each leaf's entry id, so a late entry is simply a later leaf. The ids
+// missing below the highest sealed one are its gaps, read every round; its
+// position (the lowest id it cannot yet account for) stays at the first gap
+// younger than GapWait, and a gap is read for late entries for SweepFor.
+// An entry that commits later still is reported by Verify as unsealed
+// inside the sealed range.
 type Sealer struct {
 	db     *sql.DB
 	d      auditstore.Dialect
@@ -72,20 +69,14 @@ type Sealer struct {
 	Witnesses []Witness
 
 	mu       sync.Mutex
-	gaps     []gap // ascending, disjoint; nil until read from the database
-	lastSize int64 // the tree's size after this sealer's last round
+	gaps     []follow.Gap // ascending, disjoint; nil until read from the database
+	lastSize int64        // the tree's size after this sealer's last round
 }
 
 // A Witness keeps checkpoints outside the database.
 type Witness interface {
 	// Witness keeps the signed checkpoint of a tree of size leaves.
 	Witness(ctx context.Context, size int64, checkpoint []byte) error
-}
-
-// gap is a range of missing entry ids, first seen at seen.
-type gap struct {
-	from, to int64
-	seen     time.Time
 }
 
 // New returns a sealer of the entries in db, signing checkpoints of the
@@ -150,33 +141,24 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 			return res, err
 		}
 	}
-	// Late entries in the gaps, then the new ones above the highest id
-	// sealed, appended in id order.
-	var found []*rawEntry
-	// Many gaps to a statement (one per rolled-back transaction, kept for
-	// SweepFor), not one statement each.
-	const gapsPerStatement = 500
-	for start := 0; start < len(s.gaps); start += gapsPerStatement {
-		var cond strings.Builder
-		var args []any
-		for i, g := range s.gaps[start:min(start+gapsPerStatement, len(s.gaps))] {
-			if i > 0 {
-				cond.WriteString(" OR ")
-			}
-			args = append(args, g.from, g.to)
-			cond.WriteString("id BETWEEN " + q.ph(len(args)-1) + " AND " + q.ph(len(args)))
+	// The new entries above the highest id sealed, then late ones in the
+	// gaps, appended in id order.
+	var found, fresh []*rawEntry
+	for i, rs := range follow.Reads(s.gaps, hi) {
+		limit := 0
+		if i == 0 {
+			limit = s.batch()
 		}
-		es, err := q.entries(ctx, "("+cond.String()+")", 0, args...)
+		cond, args := auditstore.IDRangesSQL(q.d, rs, 1)
+		es, err := q.entries(ctx, cond, limit, args...)
 		if err != nil {
 			return res, err
 		}
+		if i == 0 {
+			fresh = es
+		}
 		found = append(found, es...)
 	}
-	fresh, err := q.entries(ctx, "id > "+q.ph(1), s.batch(), hi)
-	if err != nil {
-		return res, err
-	}
-	found = append(found, fresh...)
 	slices.SortFunc(found, func(a, b *rawEntry) int { return cmp.Compare(a.id, b.id) })
 	found = slices.CompactFunc(found, func(a, b *rawEntry) bool { return a.id == b.id })
 	hr := &hashReader{db: q.tx, d: q.d, ctx: ctx, overlay: map[int64]tlog.Hash{}}
@@ -215,17 +197,8 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if len(fresh) > 0 {
 		newHi = fresh[len(fresh)-1].id
 	}
-	gaps := nextGaps(s.gaps, ids, hi, newHi, now, s.SweepFor)
-	next = newHi + 1
-	if newHi == math.MaxInt64 {
-		next = newHi
-	}
-	for _, g := range gaps {
-		if now.Sub(g.seen) < s.GapWait {
-			next = g.from
-			break
-		}
-	}
+	gaps := follow.Next(s.gaps, ids, hi, newHi, now, s.SweepFor)
+	next = follow.Position(gaps, newHi, now, s.GapWait)
 	if err := q.setNext(ctx, next); err != nil {
 		return res, err
 	}
@@ -283,42 +256,6 @@ func (s *Sealer) batch() int {
 		return DefaultBatch
 	}
 	return s.Batch
-}
-
-// nextGaps returns the gaps after a round that found the ids in ids (in
-// order): the old gaps without the ids found in them, and the ranges
-// missing between hi (the highest id sealed before) and newHi, first seen
-// now. Gaps seen longer than sweepFor ago are dropped.
-func nextGaps(old []gap, ids []int64, hi, newHi int64, now time.Time, sweepFor time.Duration) []gap {
-	var out []gap
-	split := func(g gap) {
-		from := g.from
-		for _, id := range ids {
-			if id < from || id > g.to {
-				continue
-			}
-			if id > from {
-				out = append(out, gap{from, id - 1, g.seen})
-			}
-			if id == math.MaxInt64 {
-				return // no id above
-			}
-			from = id + 1
-		}
-		if from <= g.to {
-			out = append(out, gap{from, g.to, g.seen})
-		}
-	}
-	for _, g := range old {
-		if now.Sub(g.seen) <= sweepFor {
-			split(g)
-		}
-	}
-	if newHi > hi && hi < math.MaxInt64 {
-		split(gap{hi + 1, newHi, now})
-	}
-	slices.SortFunc(out, func(a, b gap) int { return cmp.Compare(a.from, b.from) })
-	return out
 }
 
 // queries are the sealer's statements in one transaction.
@@ -396,8 +333,8 @@ func (q queries) treeSize(ctx context.Context) (size, hi int64, err error) {
 
 // gapsBetween returns the ids between from and to that no leaf names, as
 // gaps first seen now: the sealer's gaps when it starts.
-func (q queries) gapsBetween(ctx context.Context, from, to int64, now time.Time) ([]gap, error) {
-	gaps := []gap{}
+func (q queries) gapsBetween(ctx context.Context, from, to int64, now time.Time) ([]follow.Gap, error) {
+	gaps := []follow.Gap{}
 	if from > to {
 		return gaps, nil
 	}
@@ -413,7 +350,7 @@ func (q queries) gapsBetween(ctx context.Context, from, to int64, now time.Time)
 			return nil, err
 		}
 		if id > cur {
-			gaps = append(gaps, gap{cur, id - 1, now})
+			gaps = append(gaps, follow.Gap{From: cur, To: id - 1, Seen: now})
 		}
 		cur = id + 1
 	}
@@ -421,7 +358,7 @@ func (q queries) gapsBetween(ctx context.Context, from, to int64, now time.Time)
 		return nil, err
 	}
 	if cur <= to {
-		gaps = append(gaps, gap{cur, to, now})
+		gaps = append(gaps, follow.Gap{From: cur, To: to, Seen: now})
 	}
 	return gaps, nil
 }

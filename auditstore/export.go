@@ -52,17 +52,22 @@ type ExportRecord struct {
 	CorrelationID  string           `json:"cid,omitempty"`
 }
 
+// NewExportRecord returns e as its export record.
+func NewExportRecord(e auditlog.Entry) ExportRecord {
+	return ExportRecord{
+		ID: e.ID, Timestamp: e.Timestamp.UTC().Format(time.RFC3339Nano), Action: e.Action.String(), Model: e.Model,
+		ObjectPK: e.ObjectPK, ObjectID: e.ObjectID, ObjectRepr: e.ObjectRepr, Changes: e.Changes,
+		SerializedData: e.SerializedData, AdditionalData: e.AdditionalData, ActorID: e.ActorID, ActorName: e.ActorName,
+		RemoteAddr: e.RemoteAddr, RemotePort: e.RemotePort, CorrelationID: e.CorrelationID,
+	}
+}
+
 var csvHeader = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data"}
 
 // Write writes one entry.
 func (x *ExportWriter) Write(e auditlog.Entry) error {
 	if x.enc != nil {
-		return x.enc.Encode(ExportRecord{
-			ID: e.ID, Timestamp: e.Timestamp.UTC().Format(time.RFC3339Nano), Action: e.Action.String(), Model: e.Model,
-			ObjectPK: e.ObjectPK, ObjectID: e.ObjectID, ObjectRepr: e.ObjectRepr, Changes: e.Changes,
-			SerializedData: e.SerializedData, AdditionalData: e.AdditionalData, ActorID: e.ActorID, ActorName: e.ActorName,
-			RemoteAddr: e.RemoteAddr, RemotePort: e.RemotePort, CorrelationID: e.CorrelationID,
-		})
+		return x.enc.Encode(NewExportRecord(e))
 	}
 	if !x.header {
 		x.header = true

@@ -35,7 +35,9 @@ type migration struct {
 // clause, and applyMigrations skips an index that exists. Version 3 adds
 // the tables of the Merkle tree that seals the entries (package auditseal):
 // its leaves, its stored hashes, its signed checkpoints and the sealer's
-// position.
+// position. Version 4 adds the relay's positions (package auditrelay): one
+// row per destination, with the highest entry id relayed and the ids below
+// it not yet seen committed.
 //
 //go:embed migrations/*/*.sql
 var migrationFiles embed.FS
@@ -46,6 +48,7 @@ var migrationNames = []string{
 	"create auditlog_entries",
 	"index entries by action",
 	"create seal tables",
+	"create relay state",
 }
 
 // migrations are read once, when the package is initialised: the files are

@@ -91,6 +91,7 @@ func TestLoadMigrationsRefusesMalformedFiles(t *testing.T) {
 			fsys["migrations/"+string(d)+"/0001_create.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE IF NOT EXISTS a (\n\tid INTEGER\n);\n\nCREATE INDEX a_idx ON a (id);\n")}
 			fsys["migrations/"+string(d)+"/0002_index.sql"] = &fstest.MapFile{Data: []byte("CREATE INDEX b_idx ON a (id);\n")}
 			fsys["migrations/"+string(d)+"/0003_more.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE c (\n\tid INTEGER\n);\n")}
+			fsys["migrations/"+string(d)+"/0004_more.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE d (\n\tid INTEGER\n);\n")}
 		}
 		return fsys
 	}
@@ -101,16 +102,16 @@ func TestLoadMigrationsRefusesMalformedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 3 || ms[0].version != 1 || ms[0].name != migrationNames[0] || len(ms[0].up[MySQL]) != 2 || ms[0].up[MySQL][1] != "CREATE INDEX a_idx ON a (id)" {
+	if len(ms) != len(migrationNames) || ms[0].version != 1 || ms[0].name != migrationNames[0] || len(ms[0].up[MySQL]) != 2 || ms[0].up[MySQL][1] != "CREATE INDEX a_idx ON a (id)" {
 		t.Fatalf("loaded %+v", ms)
 	}
 	for what, change := range map[string]func(fstest.MapFS){
 		"missing version": func(f fstest.MapFS) { delete(f, "migrations/postgres/0002_index.sql") },
 		"extra version": func(f fstest.MapFS) {
-			f["migrations/sqlite/0004_more.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;\n")}
+			f["migrations/sqlite/0005_more.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;\n")}
 		},
 		"misnumbered": func(f fstest.MapFS) {
-			f["migrations/mysql/0004_index.sql"] = f["migrations/mysql/0002_index.sql"]
+			f["migrations/mysql/0005_index.sql"] = f["migrations/mysql/0002_index.sql"]
 			delete(f, "migrations/mysql/0002_index.sql")
 		},
 		"no final newline": func(f fstest.MapFS) {

@@ -1,0 +1,209 @@
+package auditnats
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	neturl "net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// Defaults of the stream and subjects a Sink publishes entries to.
+const (
+	DefaultEntriesStream = "AUDITLOG_ENTRIES"
+	DefaultEntriesPrefix = "auditlog.entries"
+	// DefaultDuplicates is the duplicate window of a stream a Sink
+	// creates: an entry published again within it (by a relay restarted
+	// after a crash) is stored once.
+	DefaultDuplicates = 10 * time.Minute
+)
+
+// SinkOptions say where a Sink publishes.
+type SinkOptions struct {
+	// Stream is the JetStream stream, created when absent. Default:
+	// DefaultEntriesStream.
+	Stream string
+	// Prefix of the subjects: an entry goes to PREFIX.<model>.<action>.
+	// Default: DefaultEntriesPrefix.
+	Prefix string
+	// Duplicates is the duplicate window of a stream the sink creates.
+	// Default: DefaultDuplicates. An existing stream keeps its own.
+	Duplicates time.Duration
+}
+
+// A Sink publishes entries to NATS JetStream, one message each: the JSON
+// record `auditlog export --format jsonl` writes, on the subject
+// PREFIX.<model>.<action> (a model's characters other than letters, digits,
+// '-' and '_' become '_'), with the entry's id as its Nats-Msg-Id, so that
+// the stream stores an entry published twice within its duplicate window
+// once. It is an auditrelay.Sink.
+type Sink struct {
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	ownConn bool
+	stream  string
+	prefix  string
+	dups    atomic.Int64
+}
+
+// ConnectSink connects to the server at url (nats://host:4222) and makes
+// sure the stream exists and takes the sink's subjects. Close it when done.
+func ConnectSink(ctx context.Context, url string, o SinkOptions, opts ...nats.Option) (*Sink, error) {
+	u, err := neturl.Parse(url)
+	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return nil, errors.New("auditnats: not a nats://host:port URL")
+	}
+	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("auditnats: the entries' server URL takes no subject or stream (they are options)")
+	}
+	nc, err := dial(Target{URL: url}, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSink(ctx, nc, o)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	s.ownConn = true
+	return s, nil
+}
+
+// NewSink is ConnectSink over a connection of the caller's.
+func NewSink(ctx context.Context, nc *nats.Conn, o SinkOptions) (*Sink, error) {
+	if o.Stream == "" {
+		o.Stream = DefaultEntriesStream
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultEntriesPrefix
+	}
+	if o.Duplicates == 0 {
+		o.Duplicates = DefaultDuplicates
+	}
+	if strings.ContainsAny(o.Stream, " .*>/\\\t\r\n") {
+		return nil, fmt.Errorf("auditnats: %q is not a stream name", o.Stream)
+	}
+	if !validPrefix(o.Prefix) {
+		return nil, fmt.Errorf("auditnats: %q is not a subject prefix (tokens of letters, digits, - and _, joined by dots)", o.Prefix)
+	}
+	if o.Duplicates < 0 {
+		return nil, errors.New("auditnats: a negative duplicate window")
+	}
+	// An acknowledgement that does not come fails its round, which
+	// publishes the entries again.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second), jetstream.WithPublishAsyncMaxPending(2*publishWindow))
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: %w", err)
+	}
+	subjects := o.Prefix + ".>"
+	st, err := js.Stream(ctx, o.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: o.Stream, Subjects: []string{subjects}, Duplicates: o.Duplicates, Description: "audit log entries"})
+	case err == nil:
+		cfg := st.CachedInfo().Config
+		if !slices.Contains(cfg.Subjects, subjects) {
+			cfg.Subjects = append(cfg.Subjects, subjects)
+			_, err = js.UpdateStream(ctx, cfg)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auditnats: stream %s for %s: %w", o.Stream, subjects, err)
+	}
+	return &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix}, nil
+}
+
+func validPrefix(p string) bool {
+	if p == "" {
+		return false
+	}
+	for tok := range strings.SplitSeq(p, ".") {
+		if tok == "" || subjectToken(tok) != tok {
+			return false
+		}
+	}
+	return true
+}
+
+// subjectToken returns s with every character but letters, digits, '-'
+// and '_' replaced by '_': one token of a subject.
+func subjectToken(s string) string {
+	if s == "" {
+		return "_"
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Subject returns the subject an entry is published on.
+func (s *Sink) Subject(e auditlog.Entry) string {
+	return s.prefix + "." + subjectToken(e.Model) + "." + subjectToken(e.Action.String())
+}
+
+// Name is "nats:" and the stream's name.
+func (s *Sink) Name() string { return "nats:" + s.stream }
+
+// Duplicates returns how many published entries the stream reported as
+// already stored (published again after a relay's crash).
+func (s *Sink) Duplicates() int64 { return s.dups.Load() }
+
+// publishWindow bounds the messages awaiting their acknowledgement.
+const publishWindow = 1000
+
+// Publish publishes entries in order and waits until the stream has
+// stored every one.
+func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
+	for start := 0; start < len(entries); start += publishWindow {
+		chunk := entries[start:min(start+publishWindow, len(entries))]
+		futures := make([]jetstream.PubAckFuture, 0, len(chunk))
+		for _, e := range chunk {
+			data, err := json.Marshal(auditstore.NewExportRecord(e))
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", e.ID, err)
+			}
+			m := &nats.Msg{Subject: s.Subject(e), Data: data, Header: nats.Header{}}
+			f, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(strconv.FormatInt(e.ID, 10)), jetstream.WithExpectStream(s.stream))
+			if err != nil {
+				return fmt.Errorf("publish entry %d: %w", e.ID, err)
+			}
+			futures = append(futures, f)
+		}
+		for i, f := range futures {
+			select {
+			case ack := <-f.Ok():
+				if ack.Duplicate {
+					s.dups.Add(1)
+				}
+			case err := <-f.Err():
+				return fmt.Errorf("publish entry %d: %w", chunk[i].ID, err)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// Close closes the connection ConnectSink opened, after the messages in
+// flight are sent.
+func (s *Sink) Close() {
+	if s.ownConn {
+		_ = s.nc.Drain()
+	}
+}

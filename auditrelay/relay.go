@@ -1,0 +1,407 @@
+// Package auditrelay publishes committed entries out of the database: to
+// NATS JetStream (auditnats.Sink), to JSON Lines for log shippers (JSONL),
+// or to any Sink. It is an outbox: the entries are written in the same
+// transaction as the changes they record, and a relay follows the entries
+// table in commit order, publishes what committed, and keeps its position
+// in the database (the auditlog_relay_state table, migration 4).
+//
+//	r, err := auditrelay.New(db, auditstore.Postgres, sink)
+//	go r.Run(ctx, time.Second)
+//
+// A round publishes the entries before it saves its position, in one
+// transaction that holds the relay's row lock: a relay that dies between
+// the two publishes those entries again when it restarts, and a sink that
+// drops duplicates by entry id (JetStream's duplicate window with
+// Nats-Msg-Id does) stores each entry once. Several relays of one
+// destination take turns on the lock, so only one publishes at a time.
+package auditrelay
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/follow"
+)
+
+// A Sink is where a relay delivers entries.
+type Sink interface {
+	// Name names the destination: the relay keeps its position under it
+	// (a relay's Name overrides it).
+	Name() string
+	// Publish delivers entries, in the order given (id order). It returns
+	// nil only once the destination holds every one of them durably; on
+	// an error the relay delivers them all again in a later round, so a
+	// destination should drop an entry whose id it already holds.
+	Publish(ctx context.Context, entries []auditlog.Entry) error
+}
+
+// Defaults of a Relay.
+const (
+	DefaultGapWait  = 10 * time.Minute
+	DefaultSweepFor = 24 * time.Hour
+	DefaultBatch    = 1000
+)
+
+// A Relay publishes committed entries to a Sink, a round at a time.
+type Relay struct {
+	db   *sql.DB
+	d    auditstore.Dialect
+	sink Sink
+
+	// Name is the key of the relay's position: relays with one name share
+	// a position and take turns. Default: the sink's name.
+	Name string
+	// GapWait is how long a missing id holds the relay's position: keep it
+	// above the longest transaction that writes entries. It is reported
+	// (Position, lag) and no entry is skipped past it: an entry in a gap is
+	// published whenever it commits within SweepFor.
+	GapWait time.Duration
+	// SweepFor is how long a missing id is looked into for a late entry.
+	// An entry whose transaction commits later still is not published.
+	SweepFor time.Duration
+	// Batch bounds the new entries one round publishes.
+	Batch int
+	// Now is the relay's clock, for the age of gaps and the lag. Default:
+	// time.Now.
+	Now func() time.Time
+	// Logger receives a line per round that published entries (debug), and
+	// each failed round (error) from Run. Default: slog.Default().
+	Logger *slog.Logger
+
+	mu sync.Mutex
+}
+
+// New returns a relay of the entries in db to sink.
+func New(db *sql.DB, d auditstore.Dialect, sink Sink) (*Relay, error) {
+	if db == nil || sink == nil {
+		return nil, errors.New("auditrelay: New needs a database and a sink")
+	}
+	if _, err := auditstore.ParseDialect(string(d)); err != nil {
+		return nil, err
+	}
+	return &Relay{db: db, d: d, sink: sink, GapWait: DefaultGapWait, SweepFor: DefaultSweepFor, Batch: DefaultBatch, Now: time.Now}, nil
+}
+
+func (r *Relay) name() (string, error) {
+	n := r.Name
+	if n == "" {
+		n = r.sink.Name()
+	}
+	if n == "" || len(n) > 255 {
+		return "", fmt.Errorf("auditrelay: relay name %q must be 1 to 255 bytes", n)
+	}
+	return n, nil
+}
+
+func (r *Relay) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Relay) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.Default()
+	}
+	return r.Logger
+}
+
+// RoundResult says what one round did.
+type RoundResult struct {
+	Published int   // entries published
+	Hi        int64 // the highest entry id published so far
+	Next      int64 // the relay's position: the lowest entry id not accounted for
+	Gaps      int   // ranges of missing ids below Hi still looked into
+	// More: the round published a full batch; more entries may be waiting.
+	More bool
+}
+
+// state is a relay's saved position.
+type state struct {
+	hi      int64
+	gaps    []follow.Gap
+	relayed int64
+}
+
+// Round publishes the entries committed since the last round.
+func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name, err := r.name()
+	if err != nil {
+		return res, err
+	}
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("auditrelay: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	st, err := lockState(ctx, tx, r.d, name)
+	if err != nil {
+		return res, err
+	}
+	batch := r.Batch
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
+	var found, fresh []auditlog.Entry
+	for i, rs := range follow.Reads(st.gaps, st.hi) {
+		limit := 0
+		if i == 0 {
+			limit = batch
+		}
+		es, err := auditstore.EntriesIn(ctx, tx, r.d, rs, limit)
+		if err != nil {
+			return res, fmt.Errorf("auditrelay: %w", err)
+		}
+		if i == 0 {
+			fresh = es
+		}
+		found = append(found, es...)
+	}
+	slices.SortFunc(found, func(a, b auditlog.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	if len(found) > 0 {
+		if err := r.sink.Publish(ctx, found); err != nil {
+			return res, fmt.Errorf("auditrelay: publish %d entries to %s: %w", len(found), name, err)
+		}
+	}
+	now := r.now()
+	ids := make([]int64, len(found))
+	for i, e := range found {
+		ids[i] = e.ID
+	}
+	newHi := st.hi
+	if len(fresh) > 0 {
+		newHi = fresh[len(fresh)-1].ID
+	}
+	gaps := follow.Next(st.gaps, ids, st.hi, newHi, now, r.sweepFor())
+	if err := saveState(ctx, tx, r.d, name, state{hi: newHi, gaps: gaps, relayed: st.relayed + int64(len(found))}, now); err != nil {
+		return res, err
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("auditrelay: commit: %w", err)
+	}
+	return RoundResult{Published: len(found), Hi: newHi, Next: follow.Position(gaps, newHi, now, r.gapWait()), Gaps: len(gaps), More: len(fresh) == batch}, nil
+}
+
+func (r *Relay) gapWait() time.Duration {
+	if r.GapWait <= 0 {
+		return DefaultGapWait
+	}
+	return r.GapWait
+}
+
+func (r *Relay) sweepFor() time.Duration {
+	if r.SweepFor <= 0 {
+		return DefaultSweepFor
+	}
+	return r.SweepFor
+}
+
+// CatchUp runs rounds until one publishes less than a full batch, and
+// returns the number of entries published.
+func (r *Relay) CatchUp(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		res, err := r.Round(ctx)
+		total += res.Published
+		if err != nil || !res.More {
+			return total, err
+		}
+	}
+}
+
+// Run publishes until ctx ends: rounds back to back while a batch is full,
+// then one every interval. A failed round is logged and tried again after
+// interval, so that a broker that is down only delays the entries; Run
+// returns ctx's error.
+func (r *Relay) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return errors.New("auditrelay: Run needs a positive interval")
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		res, err := r.Round(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			r.logger().Error("auditlog relay: round failed", "err", err)
+		case res.Published > 0:
+			r.logger().Debug("auditlog relay: published", "entries", res.Published, "hi", res.Hi, "next", res.Next, "gaps", res.Gaps)
+		}
+		if err == nil && res.More {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Lag is how far a relay is behind the entries table.
+type Lag struct {
+	// Entries committed and not yet published: above the highest id
+	// published, and late ones in its gaps.
+	Entries int64
+	// Behind is the age of the oldest of them (by its timestamp), 0 when
+	// there is none.
+	Behind time.Duration
+	// Published is the number of entries the relay has published in all.
+	Published int64
+	// Updated is when the relay last saved its position (zero: never).
+	Updated time.Time
+}
+
+// Lag reads how far the relay is behind, without taking its lock.
+func (r *Relay) Lag(ctx context.Context) (Lag, error) {
+	name, err := r.name()
+	if err != nil {
+		return Lag{}, err
+	}
+	return ReadLag(ctx, r.db, r.d, name, r.now())
+}
+
+// ReadLag reads how far the relay named name is behind at now.
+func ReadLag(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string, now time.Time) (Lag, error) {
+	var lag Lag
+	st, updated, ok, err := readState(ctx, db, d, name)
+	if err != nil {
+		return lag, err
+	}
+	if !ok {
+		st.hi = -1 << 63 // nothing published yet: every entry is behind
+	} else {
+		lag.Published, lag.Updated = st.relayed, time.UnixMilli(updated)
+	}
+	var oldest time.Time
+	for _, rs := range follow.Reads(st.gaps, st.hi) {
+		cond, args := auditstore.IDRangesSQL(d, rs, 1)
+		var n int64
+		var ts any
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*), MIN(timestamp) FROM "+auditstore.Table+" WHERE "+cond, args...).Scan(&n, &ts); err != nil {
+			return lag, fmt.Errorf("auditrelay: read the lag: %w", err)
+		}
+		lag.Entries += n
+		if n > 0 && ts != nil {
+			t, err := auditstore.DecodeTime(d, ts)
+			if err != nil {
+				return lag, fmt.Errorf("auditrelay: read the lag: %w", err)
+			}
+			if oldest.IsZero() || t.Before(oldest) {
+				oldest = t
+			}
+		}
+	}
+	if !oldest.IsZero() && now.After(oldest) {
+		lag.Behind = now.Sub(oldest)
+	}
+	return lag, nil
+}
+
+// lockState takes the relay's lock (its state row, written first: a row
+// lock on PostgreSQL and MariaDB, the write lock on SQLite) and returns its
+// position, creating the row on a first round.
+func lockState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name string) (state, error) {
+	ph := d.Placeholder
+	touch := "UPDATE " + auditstore.RelayStateTable + " SET hi = hi WHERE name = " + ph(1)
+	if _, err := tx.ExecContext(ctx, touch, name); err != nil {
+		return state{}, fmt.Errorf("auditrelay: lock the relay's state (is the database migrated to version 4?): %w", err)
+	}
+	insert := "INSERT INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (" + ph(1) + ", 0, '[]', 0, 0) ON CONFLICT DO NOTHING"
+	switch d {
+	case auditstore.MySQL:
+		insert = "INSERT IGNORE INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (?, 0, '[]', 0, 0)"
+	case auditstore.SQLite:
+		insert = "INSERT OR IGNORE INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (?, 0, '[]', 0, 0)"
+	}
+	if _, err := tx.ExecContext(ctx, insert, name); err != nil {
+		return state{}, fmt.Errorf("auditrelay: create the relay's state: %w", err)
+	}
+	// A locking read: the latest row, which MySQL's snapshot may predate.
+	lock := " FOR UPDATE"
+	if d == auditstore.SQLite {
+		lock = "" // the write took the write lock
+	}
+	var st state
+	var gaps string
+	if err := tx.QueryRowContext(ctx, "SELECT hi, gaps, relayed FROM "+auditstore.RelayStateTable+" WHERE name = "+ph(1)+lock, name).Scan(&st.hi, &gaps, &st.relayed); err != nil {
+		return state{}, fmt.Errorf("auditrelay: read the relay's state: %w", err)
+	}
+	var err error
+	if st.gaps, err = decodeGaps(gaps); err != nil {
+		return state{}, err
+	}
+	return st, nil
+}
+
+func readState(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string) (st state, updated int64, ok bool, err error) {
+	var gaps string
+	err = db.QueryRowContext(ctx, "SELECT hi, gaps, relayed, updated_at FROM "+auditstore.RelayStateTable+" WHERE name = "+d.Placeholder(1), name).Scan(&st.hi, &gaps, &st.relayed, &updated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return st, 0, false, nil
+	case err != nil:
+		return st, 0, false, fmt.Errorf("auditrelay: read the relay's state (is the database migrated to version 4?): %w", err)
+	}
+	st.gaps, err = decodeGaps(gaps)
+	return st, updated, err == nil, err
+}
+
+func saveState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name string, st state, now time.Time) error {
+	ph := d.Placeholder
+	_, err := tx.ExecContext(ctx, "UPDATE "+auditstore.RelayStateTable+" SET hi = "+ph(1)+", gaps = "+ph(2)+", relayed = "+ph(3)+", updated_at = "+ph(4)+" WHERE name = "+ph(5),
+		st.hi, encodeGaps(st.gaps), st.relayed, now.UnixMilli(), name)
+	if err != nil {
+		return fmt.Errorf("auditrelay: save the relay's position: %w", err)
+	}
+	return nil
+}
+
+// Gaps are stored as a JSON array of [from, to, first seen (Unix ms)].
+func encodeGaps(gaps []follow.Gap) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, g := range gaps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "[%d,%d,%d]", g.From, g.To, g.Seen.UnixMilli())
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func decodeGaps(s string) ([]follow.Gap, error) {
+	var raw [][3]int64
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, fmt.Errorf("auditrelay: the relay's saved gaps are unreadable: %w", err)
+	}
+	gaps := make([]follow.Gap, len(raw))
+	for i, g := range raw {
+		if g[0] > g[1] || i > 0 && g[0] <= gaps[i-1].To {
+			return nil, fmt.Errorf("auditrelay: the relay's saved gaps are not ascending ranges at %v", g)
+		}
+		gaps[i] = follow.Gap{From: g[0], To: g[1], Seen: time.UnixMilli(g[2])}
+	}
+	return gaps, nil
+}
