@@ -1,6 +1,9 @@
 package auditstore
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // ListSQL exposes List's statement to the tests that EXPLAIN it, with the
 // window a search would read now.
@@ -14,4 +17,14 @@ func ListSQL(ctx context.Context, s *Store, f Filter, p Page) (string, []any, er
 	}
 	sqlText, args, _, err := s.listSQL(f, p, end)
 	return sqlText, args, err
+}
+
+// EnsurePartitionsAt is EnsurePartitions as if now were the time given, so
+// that tests can make the partitions of past months.
+func EnsurePartitionsAt(ctx context.Context, s *Store, now time.Time, ahead int) (made int, moved int64, err error) {
+	err = s.inTx(ctx, func(tx DBTX) error {
+		made, moved, err = ensurePartitions(ctx, tx, now, ahead)
+		return err
+	})
+	return made, moved, err
 }

@@ -80,15 +80,26 @@ const DefaultFlushBatch = 5000
 
 // FlushResult reports what a flush did.
 type FlushResult struct {
+	// Deleted counts the entries deleted, those of dropped partitions
+	// included.
 	Deleted int64
-	// LongestBatch is the longest time one DELETE statement took, an upper
-	// bound of how long it held its locks.
+	// Partitions is how many partitions were dropped whole (a partitioned
+	// table on PostgreSQL, a flush by Until alone).
+	Partitions int
+	// LongestBatch is the longest time one DELETE statement (or one
+	// partition's drop) took, an upper bound of how long it held its locks.
 	LongestBatch time.Duration
 }
 
 // Flush deletes the entries that match o.Filter, oldest first, in batches.
 // A cancelled context stops it between batches; what was deleted stays
 // deleted and is reported.
+//
+// On a partitioned table (PostgreSQL, MigrateOptions.Partition) it first
+// makes the partitions ahead (EnsurePartitions). A flush by Until alone then
+// drops whole every partition whose range ends at or before Until and whose
+// entries were all counted (none above MaxID), and deletes the rest in
+// batches; see dropPartitions.
 func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) {
 	var res FlushResult
 	batch := o.BatchSize
@@ -105,16 +116,42 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 	if o.MaxID != 0 {
 		q.where = append(q.where, "id <= "+q.arg(o.MaxID))
 	}
-	if sealed, err := s.sealed(ctx); err != nil {
+	sealed, err := s.sealed(ctx)
+	if err != nil {
 		return res, err
-	} else if sealed {
-		return s.flushSealed(ctx, o, q, batch)
+	}
+	at := time.Now().UnixMicro() // one time for the whole flush
+	partitioned, err := s.Partitioned(ctx)
+	if err != nil {
+		return res, err
+	}
+	if partitioned {
+		// A lock not granted in time leaves the months ahead to the next
+		// call: until then their entries wait in the default partition.
+		if _, _, err := s.EnsurePartitions(ctx, 0); err != nil && !lockNotAvailable(err) {
+			return res, err
+		}
+		// Each partition's drop is a transaction of its own, which a store
+		// over a caller's transaction cannot begin.
+		if _, ok := s.db.(beginner); ok && untilOnly(o.Filter) {
+			if err := s.dropPartitions(ctx, o, sealed, at, &res); err != nil {
+				return res, err
+			}
+		}
+	}
+	if sealed {
+		return s.flushSealed(ctx, o, q, batch, at, res)
 	}
 	var stmt string
 	// Oldest first, along the (…, timestamp, id) indexes.
-	if s.dialect == MySQL {
+	switch {
+	case s.dialect == MySQL:
 		stmt = "DELETE FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch)
-	} else {
+	case partitioned:
+		// With the partition key, each row is found in its partition's
+		// primary key; by id alone, every partition would be searched.
+		stmt = "DELETE FROM " + Table + " WHERE (id, timestamp) IN (SELECT id, timestamp FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch) + ")"
+	default:
 		stmt = "DELETE FROM " + Table + " WHERE id IN (SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch) + ")"
 	}
 	for {
@@ -165,7 +202,7 @@ func (s *Store) Truncate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.flushSealed(ctx, FlushOptions{Reason: "truncate"}, q, DefaultFlushBatch); err != nil {
+		if _, err := s.flushSealed(ctx, FlushOptions{Reason: "truncate"}, q, DefaultFlushBatch, time.Now().UnixMicro(), FlushResult{}); err != nil {
 			return fmt.Errorf("auditstore: truncate: %w", err)
 		}
 		return nil
@@ -293,15 +330,10 @@ const maxIDsPerStatement = 10_000
 
 // flushSealed is Flush on a database with the sealer's tables: each batch
 // reads its ids, marks their leaves pruned and deletes them, in one
-// transaction.
-func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder, batch int) (FlushResult, error) {
-	var res FlushResult
-	reason := o.Reason
-	if reason == "" {
-		reason = "flush"
-	}
-	reason = clip(reason)
-	at := time.Now().UnixMicro() // one time for the whole flush
+// transaction. at is the flush's time, recorded with every leaf it prunes;
+// res is what the flush did before (dropped partitions).
+func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder, batch int, at int64, res FlushResult) (FlushResult, error) {
+	reason := pruneReason(o)
 	sel := "SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -370,12 +402,23 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 	}
 }
 
+// pruneReason is what a sealed log records as having pruned a flush's
+// entries.
+func pruneReason(o FlushOptions) string {
+	if o.Reason == "" {
+		return "flush"
+	}
+	return clip(o.Reason)
+}
+
+// beginner is a connection that can begin a transaction.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
 // inTx runs fn in a transaction of its own where the store's connection
 // can begin one, else (a transaction already) on it.
 func (s *Store) inTx(ctx context.Context, fn func(DBTX) error) error {
-	type beginner interface {
-		BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
-	}
 	b, ok := s.db.(beginner)
 	if !ok {
 		return fn(s.db)

@@ -163,7 +163,7 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 	case SQLite:
 		return migrateSQLite(ctx, conn)
 	case Postgres:
-		return migratePostgres(ctx, conn)
+		return migratePostgres(ctx, conn, false)
 	default:
 		return migrateMySQL(ctx, conn)
 	}
@@ -185,10 +185,13 @@ func migrateSQLite(ctx context.Context, conn *sql.Conn) (err error) {
 			err = fmt.Errorf("auditstore: migrate: commit: %w", cErr)
 		}
 	}()
-	return applyMigrations(ctx, conn, SQLite)
+	return applyMigrations(ctx, conn, SQLite, false)
 }
 
-func migratePostgres(ctx context.Context, conn *sql.Conn) error {
+// migratePostgres applies the migrations; with partitioned, migration 1
+// creates the partitioned table (MigrateWith on an empty database).
+// Without, a table that is partitioned already keeps its months ahead.
+func migratePostgres(ctx context.Context, conn *sql.Conn, partitioned bool) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("auditstore: migrate: begin: %w", err)
@@ -198,8 +201,17 @@ func migratePostgres(ctx context.Context, conn *sql.Conn) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.auditlog_migrate'))"); err != nil {
 		return errors.Join(fmt.Errorf("auditstore: migrate: lock: %w", err), tx.Rollback())
 	}
-	if err := applyMigrations(ctx, tx, Postgres); err != nil {
+	if err := applyMigrations(ctx, tx, Postgres, partitioned); err != nil {
 		return errors.Join(err, tx.Rollback())
+	}
+	if !partitioned {
+		kind, err := tableKind(ctx, tx)
+		if err == nil && kind == "p" {
+			_, _, err = ensurePartitions(ctx, tx, time.Now(), DefaultPartitionsAhead)
+		}
+		if err != nil {
+			return errors.Join(err, tx.Rollback())
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("auditstore: migrate: commit: %w", err)
@@ -221,7 +233,7 @@ func migrateMySQL(ctx context.Context, conn *sql.Conn) (err error) {
 			err = errors.Join(err, fmt.Errorf("auditstore: migrate: unlock: %w", rErr))
 		}
 	}()
-	return applyMigrations(ctx, conn, MySQL)
+	return applyMigrations(ctx, conn, MySQL, false)
 }
 
 type execQuerier interface {
@@ -229,7 +241,10 @@ type execQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func applyMigrations(ctx context.Context, db execQuerier, d Dialect) error {
+// applyMigrations applies the migrations not yet recorded. With
+// partitioned (PostgreSQL), migration 1 creates the partitioned table
+// (partitionedTableSQL) in place of the file's.
+func applyMigrations(ctx context.Context, db execQuerier, d Dialect, partitioned bool) error {
 	if _, err := db.ExecContext(ctx, createMigrationsTable(d)); err != nil {
 		return fmt.Errorf("auditstore: migrate: create %s: %w", migrationsTable, err)
 	}
@@ -245,7 +260,11 @@ func applyMigrations(ctx context.Context, db execQuerier, d Dialect) error {
 		// unrecorded: every statement is one that can run again
 		// (mysqlRepeatable), and the version is recorded only after all of
 		// them succeeded.
-		for _, stmt := range m.up[d] {
+		stmts := m.up[d]
+		if partitioned && m.version == 1 {
+			stmts = partitionedTableSQL
+		}
+		for _, stmt := range stmts {
 			if query, args, ok := mysqlExisting(stmt); ok && d == MySQL {
 				exists, err := mysqlExists(ctx, db, query, args)
 				if err != nil {

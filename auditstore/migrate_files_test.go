@@ -73,7 +73,7 @@ func TestMigrateRunsTheFiles(t *testing.T) {
 	}
 	defer db.Close()
 	r := &recorder{execQuerier: db}
-	if err := applyMigrations(ctx, r, SQLite); err != nil {
+	if err := applyMigrations(ctx, r, SQLite, false); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := slices.DeleteFunc(r.execs, bookkeeping), fileStatements(t, SQLite); !slices.Equal(got, want) {
