@@ -70,7 +70,7 @@ func commands() []command {
 	return []command{
 		{"demo", "[--addr ADDR] [--dir DIR] [--once]", "run an audited bookstore on embedded SQLite with the admin UI", runDemo},
 		{"serve", serveArgs, "serve the admin UI over an entries table", runServe},
-		{"migrate", "--db DSN [--print]", "create or upgrade the entries table (or print its SQL)", runMigrate},
+		{"migrate", migrateArgs, "create or upgrade the entries table (or print its SQL)", runMigrate},
 		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
 		{"history", "--db DSN [--as-of TIME] MODEL KEY", "print an object's history, or its state at a time", runHistory},
@@ -85,6 +85,9 @@ func commands() []command {
 
 // errUsage marks a usage error: exit status 2.
 type errUsage struct{ error }
+
+// migrateArgs are the arguments of migrate, as the usage shows them.
+const migrateArgs = "--db DSN [--print] [--partition monthly [--ahead N]]"
 
 func usageError(format string, a ...any) error { return errUsage{fmt.Errorf(format, a...)} }
 

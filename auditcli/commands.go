@@ -22,14 +22,25 @@ func parseAction(s string) (auditlog.Action, error) {
 }
 
 func runMigrate(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "migrate", "--db DSN [--print]")
+	fs := flags(env, "migrate", migrateArgs)
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	print := fs.Bool("print", false, "print the SQL instead of running it (with --db, only its dialect is used)")
 	dialect := fs.String("dialect", "", "with --print and no --db: sqlite, postgres or mysql")
+	partition := fs.String("partition", "", "monthly: partition the table by month (PostgreSQL only; converts an existing table in place)")
+	ahead := fs.Int("ahead", auditstore.DefaultPartitionsAhead, "with --partition: months after the current one to make partitions for")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	if *partition != "" && *partition != auditstore.PartitionMonthly {
+		return usageError("--partition must be monthly, not %q", *partition)
+	}
+	if *ahead < 1 || *ahead > 120 {
+		return usageError("--ahead must be from 1 to 120")
+	}
 	if *print {
+		if *partition != "" {
+			return usageError("--print shows the migrations of an unpartitioned table; --partition cannot be combined with it")
+		}
 		var d auditstore.Dialect
 		switch {
 		case *dsn != "":
@@ -59,15 +70,37 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	if *partition != "" && t.Dialect != auditstore.Postgres {
+		return usageError("--partition monthly needs PostgreSQL: %s is a %s database, whose entries table is not partitioned", termSafe(t.Display), t.Dialect)
+	}
 	db, err := t.Open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := auditstore.Migrate(ctx, db, t.Dialect); err != nil {
+	o := auditstore.MigrateOptions{Partition: *partition, Ahead: *ahead}
+	if err := auditstore.MigrateWith(ctx, db, t.Dialect, o); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%s: auditlog_entries is at version %d\n", termSafe(t.Display), auditstore.LatestVersion())
+	s, err := auditstore.New(db, t.Dialect)
+	if err != nil {
+		return err
+	}
+	ps, err := s.Partitions(ctx)
+	if err != nil {
+		return err
+	}
+	layout := ""
+	if len(ps) > 0 {
+		last := ps[0]
+		for _, p := range ps {
+			if !p.Default && p.To.After(last.To) {
+				last = p
+			}
+		}
+		layout = fmt.Sprintf(", partitioned by month: %d partitions, the last for %s, and a default", len(ps)-1, last.To.AddDate(0, -1, 0).Format("2006-01"))
+	}
+	fmt.Fprintf(env.Stdout, "%s: auditlog_entries is at version %d%s\n", termSafe(t.Display), auditstore.LatestVersion(), layout)
 	return nil
 }
 
@@ -160,6 +193,8 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		// matching entries below the highest id counted.
 		fmt.Fprintf(env.Stdout, "Deleted %d entries, %d more than confirmed: transactions open during the count committed matching entries.\n",
 			res.Deleted, res.Deleted-n)
+	case res.Partitions > 0:
+		fmt.Fprintf(env.Stdout, "Deleted %d entries; %d monthly %s dropped whole.\n", res.Deleted, res.Partitions, plural(int64(res.Partitions), "partition was", "partitions were"))
 	default:
 		fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", res.Deleted)
 	}

@@ -163,7 +163,7 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 	case SQLite:
 		return migrateSQLite(ctx, conn)
 	case Postgres:
-		return migratePostgres(ctx, conn, false)
+		return migratePostgres(ctx, conn, false, DefaultPartitionsAhead)
 	default:
 		return migrateMySQL(ctx, conn)
 	}
@@ -190,8 +190,9 @@ func migrateSQLite(ctx context.Context, conn *sql.Conn) (err error) {
 
 // migratePostgres applies the migrations; with partitioned, migration 1
 // creates the partitioned table (MigrateWith on an empty database).
-// Without, a table that is partitioned already keeps its months ahead.
-func migratePostgres(ctx context.Context, conn *sql.Conn, partitioned bool) error {
+// Without, a table that is partitioned already gets its months up to ahead
+// after the current one.
+func migratePostgres(ctx context.Context, conn *sql.Conn, partitioned bool, ahead int) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("auditstore: migrate: begin: %w", err)
@@ -207,7 +208,7 @@ func migratePostgres(ctx context.Context, conn *sql.Conn, partitioned bool) erro
 	if !partitioned {
 		kind, err := tableKind(ctx, tx)
 		if err == nil && kind == "p" {
-			_, _, err = ensurePartitions(ctx, tx, time.Now(), DefaultPartitionsAhead)
+			_, _, err = ensurePartitions(ctx, tx, time.Now(), ahead)
 		}
 		if err != nil {
 			return errors.Join(err, tx.Rollback())

@@ -405,7 +405,7 @@ func MigrateWith(ctx context.Context, db *sql.DB, d Dialect, o MigrateOptions) e
 	if err != nil {
 		return err
 	}
-	if err := migratePostgres(ctx, conn, kind == ""); err != nil {
+	if err := migratePostgres(ctx, conn, kind == "", ahead); err != nil {
 		return err
 	}
 	if kind == "r" {
