@@ -25,7 +25,7 @@ func postgresOnly(t *testing.T) {
 	}
 }
 
-func pgStore(t *testing.T, db *sql.DB) *auditstore.Store {
+func pgStore(t testing.TB, db *sql.DB) *auditstore.Store {
 	t.Helper()
 	s, err := auditstore.New(db, auditstore.Postgres)
 	if err != nil {
@@ -34,7 +34,7 @@ func pgStore(t *testing.T, db *sql.DB) *auditstore.Store {
 	return s
 }
 
-func rawDB(t *testing.T, name string, migrate bool) *sql.DB {
+func rawDB(t testing.TB, name string, migrate bool) *sql.DB {
 	t.Helper()
 	gdb := testdb.OpenEmpty(t, name)
 	if migrate {
@@ -60,7 +60,7 @@ func partName(m time.Time) string {
 }
 
 // lines runs a query of one text column and returns its rows.
-func lines(t *testing.T, db *sql.DB, q string, args ...any) []string {
+func lines(t testing.TB, db *sql.DB, q string, args ...any) []string {
 	t.Helper()
 	rows, err := db.Query(q, args...)
 	if err != nil {
