@@ -57,6 +57,13 @@ func TestPartitionedFlushKeepsTheLogVerifiable(t *testing.T) {
 	if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].By != "test flush" || rep.Pruned[0].Leaves != 10 {
 		t.Fatalf("after the flush: %+v\n%s", rep, problems(rep))
 	}
+	// Nothing declares id unique across partitions: a copy of a sealed
+	// entry under its id, dated elsewhere, is still caught.
+	aexec(t, f, "INSERT INTO auditlog_entries SELECT id, timestamp + interval '1 second', action, model, object_pk, object_id, object_repr, changes, serialized_data, additional_data, actor_id, actor_name, remote_addr, remote_port, 'forged' FROM auditlog_entries WHERE model = 'm' AND object_pk = 'new'")
+	if rep := f.verify(t); rep.OK() {
+		t.Fatal("a second entry under a sealed entry's id went unnoticed")
+	}
+	aexec(t, f, "DELETE FROM auditlog_entries WHERE cid = 'forged'")
 	// A partition dropped by hand is deletion, not pruning.
 	aexec(t, f, "DROP TABLE auditlog_entries_p2025_03")
 	if rep := f.verify(t); len(rep.Problems) != 2 || rep.Problems[0].Kind != auditseal.EntryDeleted || rep.Problems[1].Kind != auditseal.EntryDeleted {
