@@ -85,7 +85,8 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 		return err
 	}
 	var e auditlog.Entry
-	if p := pluginOf(db); p != nil {
+	p := pluginOf(db)
+	if p != nil {
 		e = p.base(ctx, r.Model)
 	} else {
 		e = capture.Base(ctx, r.Model, time.Now())
@@ -117,7 +118,15 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if e.Model == "" || e.ObjectPK == "" {
 		return errors.New("auditgorm: Log: the record names no object: set Object, or Model and PK")
 	}
-	s, err := auditstore.New(db.Statement.ConnPool, d)
+	if p != nil && p.hooks != nil {
+		return p.observeLog(ctx, db.Statement.ConnPool, d, e)
+	}
+	return insertLogged(ctx, db.Statement.ConnPool, d, e)
+}
+
+// insertLogged inserts the entry of a Log.
+func insertLogged(ctx context.Context, conn auditstore.DBTX, d auditstore.Dialect, e auditlog.Entry) error {
+	s, err := auditstore.New(conn, d)
 	if err != nil {
 		return fmt.Errorf("auditgorm: Log: %w", err)
 	}
@@ -125,6 +134,32 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 		return fmt.Errorf("auditgorm: Log: %w", err)
 	}
 	return nil
+}
+
+// observeLog inserts the entry of a Log between the hooks' StatementStart
+// and StatementEnd.
+func (p *Plugin) observeLog(ctx context.Context, conn auditstore.DBTX, d auditstore.Dialect, e auditlog.Entry) (err error) {
+	info := StatementStartInfo{Model: e.Model, Action: e.Action}
+	hctx, err := p.start(ctx, info)
+	if err != nil {
+		return err
+	}
+	o := &observation{path: PathLog}
+	begin := time.Now()
+	done := false
+	defer func() {
+		took := time.Since(begin)
+		end := StatementEndInfo{StatementStartInfo: info, Path: PathLog, Entries: o.entries, ExtraStatements: o.extra(), Duration: took, Overhead: took, Err: err}
+		if !done {
+			end.Err = ErrStatementPanicked
+		}
+		if herr := p.end(hctx, end); herr != nil && done && err == nil {
+			err = herr
+		}
+	}()
+	err = insertLogged(hctx, countingConn{conn, o}, d, e)
+	done = true
+	return err
 }
 
 // LogAccess writes an access entry (action 3) for obj, for reads that must

@@ -20,9 +20,17 @@ func BenchmarkCapture(b *testing.B) {
 	}
 }
 
+// The modes: unaudited, audited, and audited with Config.Hooks that do
+// nothing (the cost of observing).
+const (
+	plain = iota
+	audited
+	hooked
+)
+
 func benchCapture(b *testing.B, dbName string) {
-	for _, audited := range []bool{false, true} {
-		name := map[bool]string{false: "plain", true: "audited"}[audited]
+	for _, audited := range []int{plain, audited, hooked} {
+		name := [...]string{"plain", "audited", "hooked"}[audited]
 		b.Run("create/"+name, func(b *testing.B) {
 			db := benchDB(b, dbName, audited)
 			b.ReportAllocs()
@@ -67,12 +75,16 @@ func benchCapture(b *testing.B, dbName string) {
 	}
 }
 
-// benchDB opens an isolated database with the Gadget table, audited or not.
-func benchDB(b *testing.B, dbName string, audited bool) *gorm.DB {
+// benchDB opens an isolated database with the Gadget table, in one of the
+// modes.
+func benchDB(b *testing.B, dbName string, mode int) *gorm.DB {
 	db := testdb.Open(b, dbName)
 	reg := auditlog.NewRegistry()
-	if audited {
+	switch mode {
+	case audited:
 		must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	case hooked:
+		must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Hooks: nopHooks{}})))
 	}
 	must2(b, db.AutoMigrate(&Gadget{}))
 	must2(b, reg.Register(&Gadget{}))
@@ -85,3 +97,12 @@ func must2(b testing.TB, err error) {
 		b.Fatal(err)
 	}
 }
+
+// nopHooks observe and do nothing.
+type nopHooks struct{}
+
+func (nopHooks) StatementStart(ctx context.Context, _ auditgorm.StatementStartInfo) context.Context {
+	return ctx
+}
+
+func (nopHooks) StatementEnd(context.Context, auditgorm.StatementEndInfo) {}

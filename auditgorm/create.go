@@ -84,8 +84,10 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		stored []*dbRow
 		err    error
 	)
+	o := p.obsOf(db)
 	switch {
 	case unlocked:
+		o.took(PathReadBack)
 		n, err := p.execUnlocked(db)
 		switch {
 		case err != nil:
@@ -110,11 +112,19 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 				return err
 			}
 		}
+		if e != nil {
+			o.took(PathInStatement)
+		} else {
+			o.took(PathReturning)
+		}
 		if stored, err = p.insertReturning(db, m, e); err != nil {
 			return err
 		}
 	default:
+		o.took(PathReadBack)
+		begin := o.writing()
 		orig(db)
+		o.wrote(begin)
 		if db.Error != nil {
 			return nil
 		}
@@ -225,6 +235,7 @@ func (p *Plugin) readConflicts(db *gorm.DB, m *model, conds []clause.Expression,
 	case mode != readSnapshot:
 		q = p.current(q)
 	}
+	p.obsOf(db).sentOne()
 	rows, err := p.readRows(q, m)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read %s rows an upsert may change: %w", m.schema.Name, err)
@@ -443,7 +454,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 			ret = append(ret, clause.Column{Name: stmt.Quote(f.column) + " AS " + alias, Raw: true})
 			final.WriteString("CASE WHEN _x." + aliasWritten + " THEN NULL ELSE _x." + alias + " END AS " + stmt.Quote(f.column) + ", ")
 		}
-		final.WriteString("_x." + aliasWritten + " FROM (SELECT _au.*, ")
+		final.WriteString("_x." + aliasWritten + ", " + pgEntriesCount + " FROM (SELECT _au.*, ")
 	}
 	stmt.AddClause(clause.Returning{Columns: ret})
 	defer delete(stmt.Clauses, "RETURNING")
@@ -474,6 +485,8 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 			sqlText, vars = stmt.SQL.String(), stmt.Vars
 		}
 	}
+	o := p.obsOf(db)
+	defer o.wrote(o.writing())
 	rows, err := stmt.ConnPool.QueryContext(stmt.Context, sqlText, vars...)
 	if err != nil {
 		if plan != nil && planError(err) {
@@ -487,19 +500,20 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 		return nil, err
 	}
 	if plan != nil {
-		if err := checkTypes(rows, m, plan, cols[:len(cols)-1], len(gormCols)); err != nil {
+		if err := checkTypes(rows, m, plan, cols[:len(cols)-2], len(gormCols)); err != nil {
 			p.pgPlans.forget(m, writtenTable(stmt))
 			return nil, err
 		}
 	}
 	modelCols := cols[len(gormCols):]
 	if plan != nil {
-		// The last column is the written flag, read by its place: a model
-		// column may have any name.
-		modelCols = modelCols[:len(modelCols)-1]
+		// The last columns are the written flag and the count of entries
+		// written, read by their place: a model column may have any name.
+		modelCols = modelCols[:len(modelCols)-2]
 	}
 	sr := newSplitRows(rows, len(gormCols), cols, newRowReader(m, modelCols), p.maxRows)
-	sr.flagLast = plan != nil
+	sr.flagsLast = plan != nil
+	defer func() { o.wroteEntries(sr.entries) }()
 	if len(gormCols) > 0 {
 		mode := gorm.ScanUpdate
 		if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
@@ -547,9 +561,10 @@ type splitRows struct {
 	max     int
 	err     error
 	pending bool // Next returned a row that was not scanned yet
-	// flagLast: the last column is the written flag (pgentries.go), not a
-	// column of the model.
-	flagLast bool
+	// flagsLast: the last columns are the written flag and the count of
+	// entries the statement wrote (pgentries.go), not columns of the model.
+	flagsLast bool
+	entries   int64 // that count
 }
 
 func newSplitRows(rows *sql.Rows, k int, cols []string, rr *rowReader, maxRows int) *splitRows {
@@ -592,14 +607,18 @@ func (s *splitRows) Scan(dest ...any) error {
 	}
 	holders := s.holders
 	var written bool
-	if s.flagLast {
-		holders = holders[:len(holders)-1]
-		b, err := dbBool(s.holders[len(s.holders)-1])
+	if s.flagsLast {
+		holders = holders[:len(holders)-2]
+		b, err := dbBool(s.holders[len(s.holders)-2])
+		n, ok := s.holders[len(s.holders)-1].(int64)
+		if err == nil && !ok {
+			err = fmt.Errorf("auditgorm: unexpected entry count %T from the database", s.holders[len(s.holders)-1])
+		}
 		if err != nil {
 			s.err = err
 			return err
 		}
-		written = b
+		written, s.entries = b, n
 	}
 	r, err := s.rr.read(holders)
 	if r != nil {
@@ -653,7 +672,10 @@ func (p *Plugin) execUnlocked(db *gorm.DB) (int64, error) {
 	if db.Error != nil {
 		return 0, nil
 	}
+	o := p.obsOf(db)
+	begin := o.writing()
 	res, err := stmt.ConnPool.ExecContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+	o.wrote(begin)
 	if err != nil {
 		return 0, err
 	}

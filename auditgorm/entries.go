@@ -101,7 +101,7 @@ func (w *writer) flush() error {
 	if len(w.entries) == 0 {
 		return nil
 	}
-	s, err := auditstore.New(w.db.Statement.ConnPool, w.p.dialect)
+	s, err := auditstore.New(w.p.entryConn(w.db), w.p.dialect)
 	if err == nil {
 		// The write these entries record has run: a context cancelled
 		// since must not leave it in the transaction without them.

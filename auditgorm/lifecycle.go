@@ -35,38 +35,59 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 			return
 		}
 		m, err := p.modelFor(db)
-		if err != nil {
-			_ = db.AddError(err)
-			return
-		}
 		var tracks []*m2mTrack
-		if m == nil {
-			if tracks, err = p.joinTracks(db); err != nil {
-				_ = db.AddError(err)
-				return
-			}
-			if len(tracks) == 0 {
+		if err == nil && m == nil {
+			if tracks, err = p.joinTracks(db); err == nil && len(tracks) == 0 {
 				orig(db)
 				return
 			}
 		}
-		if db.Statement.SQL.Len() > 0 && kind != opCreate {
-			_ = db.AddError(fmt.Errorf("auditgorm: %s: the statement was built before auditing could read it; use GORM's Update/Delete methods, or log it with auditgorm.Log", db.Statement.Table))
+		if p.hooks == nil {
+			p.capture(db, kind, m, tracks, err, orig)
 			return
 		}
-		p.atomically(db, func() error {
-			switch {
-			case m == nil:
-				return p.captureJoin(db, tracks, kind, orig)
-			case kind == opCreate:
-				return p.captureCreate(db, m, orig)
-			case kind == opUpdate:
-				return p.captureUpdate(db, m, orig)
-			default:
-				return p.captureDelete(db, m, orig)
-			}
-		})
+		info := StatementStartInfo{Model: db.Statement.Table, Action: kind.action()}
+		if m != nil {
+			info.Model = m.entryName(db.Statement)
+		}
+		p.observed(db, info, func() { p.capture(db, kind, m, tracks, err, orig) })
 	}
+}
+
+// action is the auditlog action of a GORM operation.
+func (kind op) action() auditlog.Action {
+	switch kind {
+	case opCreate:
+		return auditlog.ActionCreate
+	case opUpdate:
+		return auditlog.ActionUpdate
+	}
+	return auditlog.ActionDelete
+}
+
+// capture records one audited statement: of the model m, or of a join
+// table the tracks watch; err is the error of looking them up.
+func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err error, orig func(*gorm.DB)) {
+	if err != nil {
+		_ = db.AddError(err)
+		return
+	}
+	if db.Statement.SQL.Len() > 0 && kind != opCreate {
+		_ = db.AddError(fmt.Errorf("auditgorm: %s: the statement was built before auditing could read it; use GORM's Update/Delete methods, or log it with auditgorm.Log", db.Statement.Table))
+		return
+	}
+	p.atomically(db, func() error {
+		switch {
+		case m == nil:
+			return p.captureJoin(db, tracks, kind, orig)
+		case kind == opCreate:
+			return p.captureCreate(db, m, orig)
+		case kind == opUpdate:
+			return p.captureUpdate(db, m, orig)
+		default:
+			return p.captureDelete(db, m, orig)
+		}
+	})
 }
 
 // atomically runs fn in the statement's transaction, or in one of its own
@@ -83,22 +104,27 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 		if err := fn(); err != nil {
 			_ = db.AddError(err)
 			if p.dialect == auditstore.Postgres && !rollsBackOnError(db) {
-				abortTransaction(db)
+				p.abortTransaction(db)
 			}
 		}
 		return
 	}
 	pool := stmt.ConnPool
+	o := p.obsOf(db)
+	o.sentOne() // BEGIN
 	tx := db.Begin()
 	if tx.Error != nil {
 		_ = db.AddError(fmt.Errorf("auditgorm: begin transaction for audited write: %w", tx.Error))
 		return
 	}
-	committed := false
+	committed, commitSent := false, false
 	defer func() {
 		stmt.ConnPool = pool
 		if committed {
 			return
+		}
+		if !commitSent {
+			o.sentOne() // ROLLBACK
 		}
 		if r := recover(); r != nil {
 			// A panic inside database/sql (a driver.Valuer's, say) can leave
@@ -117,6 +143,8 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 	if db.Error != nil {
 		return
 	}
+	o.sentOne() // COMMIT
+	commitSent = true
 	if err := tx.Commit().Error; err != nil {
 		_ = db.AddError(fmt.Errorf("auditgorm: commit audited write: %w", err))
 		return
@@ -197,6 +225,8 @@ const captureSavepoint = "auditlog_capture"
 // I/O; on PostgreSQL and MariaDB it would cost two round trips per write.
 func (p *Plugin) inSavepoint(db *gorm.DB, fn func() error) {
 	conn := db.Statement.ConnPool
+	o := p.obsOf(db)
+	o.sentOne()
 	if _, err := conn.ExecContext(db.Statement.Context, "SAVEPOINT "+captureSavepoint); err != nil {
 		_ = db.AddError(fmt.Errorf("auditgorm: savepoint for audited write: %w", err))
 		return
@@ -205,10 +235,12 @@ func (p *Plugin) inSavepoint(db *gorm.DB, fn func() error) {
 	defer func() {
 		ctx := afterWrite(db)
 		if !ok {
+			o.sentOne()
 			if _, err := conn.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+captureSavepoint); err != nil {
 				_ = db.AddError(fmt.Errorf("auditgorm: roll back the refused write: %w", err))
 			}
 		}
+		o.sentOne()
 		if _, err := conn.ExecContext(ctx, "RELEASE SAVEPOINT "+captureSavepoint); err != nil {
 			_ = db.AddError(fmt.Errorf("auditgorm: release savepoint of audited write: %w", err))
 		}
@@ -225,7 +257,8 @@ func (p *Plugin) inSavepoint(db *gorm.DB, fn func() error) {
 // ran (a context cancelled while its RETURNING rows were read, a refusal),
 // and a caller that logs the error and commits must not commit the write
 // without its entries. The COMMIT then rolls back and reports it.
-func abortTransaction(db *gorm.DB) {
+func (p *Plugin) abortTransaction(db *gorm.DB) {
+	p.obsOf(db).sentOne()
 	_, _ = db.Statement.ConnPool.ExecContext(afterWrite(db),
 		"DO $$BEGIN RAISE EXCEPTION 'auditlog: an audited write failed; this transaction cannot commit'; END$$")
 }

@@ -140,6 +140,8 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		// Pairs changed in place would change relations without an entry.
 		return fmt.Errorf("auditgorm: %s: an UPDATE of an audited join table is refused; delete and insert the pairs instead", db.Statement.Table)
 	}
+	o := p.obsOf(db)
+	o.took(PathM2M)
 	cols := joinColumns(tracks)
 	var before, changed []joinRow
 	var keys []joinKeys
@@ -147,7 +149,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	if kind == opCreate {
 		sent := sentJoinRows(db.Statement, cols)
 		if len(sent) == 0 {
+			begin := o.writing()
 			orig(db)
+			o.wrote(begin)
 			return nil
 		}
 		// The pairs that already exist are skipped by GORM's ON CONFLICT DO
@@ -163,7 +167,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		if keys, err = p.resolveKeys(db, tracks, sent); err != nil {
 			return err
 		}
+		begin := o.writing()
 		orig(db)
+		o.wrote(begin)
 		if db.Error != nil {
 			return nil
 		}
@@ -181,7 +187,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		stmt := db.Statement
 		exprs := whereExprs(stmt)
 		if len(exprs) == 0 && !db.AllowGlobalUpdate {
+			begin := o.writing()
 			orig(db)
+			o.wrote(begin)
 			return nil
 		}
 		if changed, err = p.readJoin(db, cols, exprs); err != nil {
@@ -190,7 +198,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		if keys, err = p.resolveKeys(db, tracks, changed); err != nil {
 			return err
 		}
+		begin := o.writing()
 		orig(db)
+		o.wrote(begin)
 		if db.Error != nil {
 			return nil
 		}
@@ -271,6 +281,7 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression)
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
+	p.obsOf(db).sentOne()
 	rows, err := q.Rows()
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read join rows of %s: %w", db.Statement.Table, err)

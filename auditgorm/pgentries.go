@@ -162,6 +162,7 @@ func (p *Plugin) pgPlanOf(db *gorm.DB, m *model, table string) (*pgPlan, error) 
 	if v, ok := p.pgPlans.m.Load(key); ok {
 		return v.(*pgPlan), nil
 	}
+	p.obsOf(db).sentOne()
 	rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(
 		"SELECT a.attname, t.typname, a.atttypid::int8 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped",
 		db.Statement.Quote(clause.Table{Name: table})).Rows()
@@ -542,14 +543,20 @@ func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
 // DELETE whose RETURNING names its rows' columns, and the old ones as
 // _ao<i> when hasOld, with nVars bind variables $1…$nVars) and its bind
 // values after write's, or false when they would be more than PostgreSQL
-// takes. Its rows: one, the count of rows written, with no row after it
-// when SQL wrote every entry, else one row per row written whose entry it
-// left to the client, with _aleft set and that row's columns.
+// takes. Its rows: one, the count of rows written and the count of entries
+// it inserted, with no row after it when SQL wrote every entry, else one
+// row per row written whose entry it left to the client, with _aleft set
+// and that row's columns.
 func (q pgEntrySQL) statement(args []any, write string, nVars int, action auditlog.Action, hasOld bool) (string, []any, bool) {
 	return q.statementWith(args, write, nVars, action, hasOld, func(pc *pgPieces) string {
-		return "SELECT _an._an, _ax.* FROM (SELECT pg_catalog.count(*) AS _an FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE NOT " + pc.safe + ") AS _ax ON true"
+		return "SELECT _an._an, _an._aen, _ax.* FROM (SELECT pg_catalog.count(*) AS _an, " + pgEntriesCount + " AS _aen FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE NOT " + pc.safe + ") AS _ax ON true"
 	})
 }
+
+// pgEntriesCount is the count of entries the statement inserted (the
+// rows of _ae's RETURNING), for Config.Hooks: a scalar subquery, computed
+// once.
+const pgEntriesCount = "(SELECT pg_catalog.count(*) FROM _ae)"
 
 // statementWith is statement with the final SELECT that final returns.
 func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action auditlog.Action, hasOld bool, final func(*pgPieces) string) (string, []any, bool) {
@@ -574,7 +581,7 @@ func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action au
 	for i, typ := range []string{"text", "text", "text", "int4", "text"} {
 		b.WriteString(", " + bind(args[9+i], typ))
 	}
-	b.WriteString(" FROM _au WHERE " + pc.where + ") ")
+	b.WriteString(" FROM _au WHERE " + pc.where + " RETURNING 1) ")
 	b.WriteString(final(pc))
 	return b.String(), vars, true
 }
@@ -582,6 +589,10 @@ func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action au
 // runPGEntries runs a statement built by statement and returns the count
 // of rows written and the rows whose entries are left to the client.
 func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlText string, vars ...any) (n int64, left []*dbRow, err error) {
+	o := p.obsOf(db)
+	defer o.wrote(o.writing())
+	var entries int64 // read from the first row
+	defer func() { o.wroteEntries(entries) }()
 	// Logged as GORM logs the statements it runs.
 	begin := time.Now()
 	defer func() {
@@ -601,11 +612,11 @@ func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlTex
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := checkTypes(rows, m, plan, cols, 2); err != nil {
+	if err := checkTypes(rows, m, plan, cols, 3); err != nil {
 		p.pgPlans.forget(m, table)
 		return 0, nil, err
 	}
-	rr := newRowReader(m, cols[2:])
+	rr := newRowReader(m, cols[3:])
 	holders, dest := scanTargets(len(cols))
 	for rows.Next() {
 		clear(holders)
@@ -613,17 +624,18 @@ func (p *Plugin) runPGEntries(db *gorm.DB, m *model, plan *pgPlan, table, sqlTex
 			return 0, nil, err
 		}
 		c, ok := holders[0].(int64)
-		if !ok {
-			return 0, nil, fmt.Errorf("auditgorm: unexpected row count %T from the database", holders[0])
+		e, eok := holders[1].(int64)
+		if !ok || !eok {
+			return 0, nil, fmt.Errorf("auditgorm: unexpected row counts %T, %T from the database", holders[0], holders[1])
 		}
-		n = c
-		if holders[1] == nil {
+		n, entries = c, e
+		if holders[2] == nil {
 			continue
 		}
 		if p.maxRows > 0 && len(left) == p.maxRows {
 			return 0, nil, errTooMany(m, p.maxRows)
 		}
-		r, err := rr.read(holders[2:])
+		r, err := rr.read(holders[3:])
 		if err != nil {
 			return 0, nil, err
 		}

@@ -82,6 +82,11 @@ type Config struct {
 	// auditrelay.NewJSONL), outside the write transactions. The entries
 	// table must be migrated to version 4 (Migrate does).
 	Relay *Relay
+	// Hooks, when set, observe each audited statement: its model, action
+	// and capture path, the entries written, the statements the plugin
+	// added, the time it took, and its error (package auditotel reports
+	// them to OpenTelemetry). Default: nil, which costs nothing.
+	Hooks Hooks
 }
 
 // Relay configures the relay Config.Relay runs.
@@ -131,6 +136,7 @@ type Plugin struct {
 	seal         *Seal // Config.Seal
 	relayCfg     *Relay
 	relay        atomic.Pointer[auditrelay.Relay] // Config.Relay's, once started
+	hooks        Hooks                            // Config.Hooks
 	// dbClock: no Config.Now, so a statement that writes its own entries
 	// stamps them with the database's clock when it writes them.
 	dbClock bool
@@ -156,7 +162,7 @@ func New(cfg Config) *Plugin {
 	if reg == nil {
 		reg = auditlog.DefaultRegistry
 	}
-	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, relayCfg: cfg.Relay, noSQLEntries: cfg.SeparateEntries}
+	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, relayCfg: cfg.Relay, noSQLEntries: cfg.SeparateEntries, hooks: cfg.Hooks}
 	if p.now == nil {
 		p.now, p.dbClock = time.Now, true
 	}

@@ -265,6 +265,7 @@ func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table s
 		column, values := schema.ToQueryValues("", cols, vals[start:min(start+chunk, len(vals))])
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
 			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+		p.obsOf(db).sentOne()
 		rows, err := p.readRows(p.current(q), m)
 		if err != nil {
 			return nil, err

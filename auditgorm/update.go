@@ -73,12 +73,15 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		var rows []*dbRow
 		var err error
 		ran := false
+		o := p.obsOf(db)
 		if e != nil {
+			o.took(PathInStatement)
 			if rows, ran, err = p.pgUpdateWithEntries(db, m, e, set, action); err != nil {
 				return err
 			}
 		}
 		if !ran {
+			o.took(PathReturning)
 			if rows, err = p.pgUpdate(db, m, set); err != nil {
 				return err
 			}
@@ -97,6 +100,11 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		return err
 	}
 	returning := builds(stmt, "RETURNING") && !userReturning && p.dialect != auditstore.MySQL // MariaDB has no UPDATE … RETURNING
+	if returning {
+		p.obsOf(db).took(PathReturning)
+	} else {
+		p.obsOf(db).took(PathReadBack)
+	}
 	var fresh []*dbRow
 	switch {
 	case userReturning:
@@ -239,6 +247,7 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, err
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
+	p.obsOf(db).sentOne()
 	rows, err := q.Rows()
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read %s rows before writing: %w", m.schema.Name, err)
@@ -280,7 +289,10 @@ func (p *Plugin) runOrigPinned(db *gorm.DB, m *model, rows []*dbRow, orig func(*
 	stmt.SQL.Reset()
 	stmt.Vars = nil
 	stmt.Build(stmt.BuildClauses...)
+	o := p.obsOf(db)
+	begin := o.writing()
 	orig(db)
+	o.wrote(begin)
 	return db.Error == nil, nil
 }
 
@@ -308,15 +320,18 @@ const unpinnedSavepoint = "auditlog_unpinned"
 // transaction as it was.
 func (p *Plugin) runUnpinned(db *gorm.DB, m *model, old []*dbRow) (fresh []*dbRow, pinned bool, err error) {
 	stmt := db.Statement
+	o := p.obsOf(db)
 	exec := func(sql string) error {
 		// After the savepoint, releasing it or rolling back to it must
 		// happen even if the context was cancelled since.
+		o.sentOne()
 		_, err := stmt.ConnPool.ExecContext(afterWrite(db), sql)
 		return err
 	}
 	if testHookUnpinned != nil {
 		testHookUnpinned(stmt.ConnPool)
 	}
+	o.sentOne()
 	if _, err := stmt.ConnPool.ExecContext(stmt.Context, "SAVEPOINT "+unpinnedSavepoint); err != nil {
 		return nil, false, err
 	}
@@ -395,6 +410,7 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 		out      []*dbRow
 		affected int64
 	)
+	o := p.obsOf(db)
 	for start := 0; start == 0 || (pin && start < len(rows)); start += chunk {
 		build(rows[start:min(start+chunk, len(rows))])
 		if pin && start == 0 && len(stmt.Vars) > pinLimit && chunk > 1 {
@@ -410,12 +426,15 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 		if start > 0 {
 			ctx = afterWrite(db)
 		}
+		begin := o.writing()
 		if returning {
 			res, err := stmt.ConnPool.QueryContext(ctx, stmt.SQL.String(), stmt.Vars...)
 			if err != nil {
+				o.wrote(begin)
 				return nil, err
 			}
 			got, err := scanRows(res, m, 0)
+			o.wrote(begin)
 			if err != nil {
 				return nil, err
 			}
@@ -423,6 +442,7 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 			affected += int64(len(got))
 		} else {
 			res, err := stmt.ConnPool.ExecContext(ctx, stmt.SQL.String(), stmt.Vars...)
+			o.wrote(begin)
 			if err != nil {
 				return nil, err
 			}
@@ -452,6 +472,9 @@ const pgOld = "_auditlog_old"
 
 func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, error) {
 	sql, vars := p.pgUpdateSQL(db, m, set)
+	o := p.obsOf(db)
+	begin := o.writing()
+	defer o.wrote(begin)
 	return p.queryRows(db, m, sql, vars...)
 }
 
@@ -603,8 +626,10 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	_, userReturning := stmt.Clauses["RETURNING"]
 	var old []*dbRow
 	var err error
+	o := p.obsOf(db)
 	switch {
 	case userReturning:
+		o.took(PathPreSelect)
 		if old, err = p.preselect(db, m, nil); err != nil {
 			return err
 		}
@@ -622,6 +647,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 		if e != nil {
 			// The statement writes the entries; old are the rows it left.
+			o.took(PathInStatement)
 			var ran bool
 			if old, ran, err = p.withEntries(db, m, e, stmt.SQL.String(), stmt.Vars, auditlog.ActionDelete, false); err != nil {
 				return err
@@ -630,15 +656,21 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 				break
 			}
 		}
+		o.took(PathReturning)
+		begin := o.writing()
 		rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
 		if err != nil {
+			o.wrote(begin)
 			return err
 		}
-		if old, err = scanRows(rows, m, p.maxRows); err != nil {
+		old, err = scanRows(rows, m, p.maxRows)
+		o.wrote(begin)
+		if err != nil {
 			return err
 		}
 		setResult(db, int64(len(old)))
 	default:
+		o.took(PathPreSelect)
 		if old, err = p.preselect(db, m, nil); err != nil {
 			return err
 		}
