@@ -436,8 +436,10 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 	ret := plain
 	var plan *pgPlan
 	var final strings.Builder
+	var q pgEntrySQL
 	if e != nil {
 		plan = e.plan
+		q = pgEntrySQL{m: m, plan: plan, stmt: stmt, created: true, count: p.obsOf(db) != nil}
 		// Unique names inside the statement (GORM's columns repeat the
 		// model's); the final SELECT gives back the names GORM expects,
 		// and the model's columns only of rows whose entries it left to
@@ -454,7 +456,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 			ret = append(ret, clause.Column{Name: stmt.Quote(f.column) + " AS " + alias, Raw: true})
 			final.WriteString("CASE WHEN _x." + aliasWritten + " THEN NULL ELSE _x." + alias + " END AS " + stmt.Quote(f.column) + ", ")
 		}
-		final.WriteString("_x." + aliasWritten + ", " + pgEntriesCount + " FROM (SELECT _au.*, ")
+		final.WriteString("_x." + aliasWritten + ", " + q.entriesCount() + " FROM (SELECT _au.*, ")
 	}
 	stmt.AddClause(clause.Returning{Columns: ret})
 	defer delete(stmt.Clauses, "RETURNING")
@@ -464,7 +466,6 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 	}
 	sqlText, vars := stmt.SQL.String(), stmt.Vars
 	if plan != nil {
-		q := pgEntrySQL{m: m, plan: plan, stmt: stmt, created: true}
 		withEntries, more, ok := q.statementWith(e.args, sqlText, len(vars), auditlog.ActionCreate, false, func(pc *pgPieces) string {
 			return final.String() + pc.safe + " AS " + aliasWritten + " FROM _au) AS _x"
 		})
@@ -611,7 +612,7 @@ func (s *splitRows) Scan(dest ...any) error {
 		holders = holders[:len(holders)-2]
 		b, err := dbBool(s.holders[len(s.holders)-2])
 		n, ok := s.holders[len(s.holders)-1].(int64)
-		if err == nil && !ok {
+		if err == nil && !ok && s.holders[len(s.holders)-1] != nil {
 			err = fmt.Errorf("auditgorm: unexpected entry count %T from the database", s.holders[len(s.holders)-1])
 		}
 		if err != nil {

@@ -18,11 +18,12 @@ import (
 // of a registered model, a write to an audited many-to-many join table) and
 // for each Log. Package auditotel implements them with OpenTelemetry.
 //
-// The hooks run on the goroutine of the statement, inside its transaction
-// where it has one, and must return quickly: they delay the statement, and
-// the row locks its write holds until commit. A hook that panics does not
-// leave a transaction or a lock behind: the panic is recovered and returned
-// as the statement's error (see StatementEnd).
+// The hooks run on the goroutine of the statement, inside GORM's default
+// transaction or the caller's where the statement runs in one, and must
+// return quickly: they delay the statement, and in a transaction the row
+// locks its write holds until commit. A hook that panics does not leave a
+// transaction or a lock behind: the panic is recovered and returned as the
+// statement's error (see StatementEnd).
 //
 // StatementEnd reports the statement, not its transaction: in GORM's
 // default transaction or a caller's, the write and its entries may still be

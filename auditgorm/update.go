@@ -494,7 +494,7 @@ func (p *Plugin) pgUpdateWithEntries(db *gorm.DB, m *model, e *pgEntries, set cl
 // client. It runs nothing and returns false when the statement would take
 // more bind variables than PostgreSQL allows.
 func (p *Plugin) withEntries(db *gorm.DB, m *model, e *pgEntries, write string, vars []any, action auditlog.Action, hasOld bool) ([]*dbRow, bool, error) {
-	q := pgEntrySQL{m: m, plan: e.plan, stmt: db.Statement}
+	q := pgEntrySQL{m: m, plan: e.plan, stmt: db.Statement, count: p.obsOf(db) != nil}
 	sql, more, ok := q.statement(e.args, write, len(vars), action, hasOld)
 	if !ok {
 		return nil, false, nil
