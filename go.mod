@@ -34,9 +34,20 @@ require (
 require github.com/nats-io/nats.go v1.53.0 // auditnats: checkpoints kept in NATS JetStream
 
 require (
+	go.opentelemetry.io/otel v1.46.0 // auditotel: the global providers, attributes and span status; v1.47 would raise the module's go to 1.26
+	go.opentelemetry.io/otel/metric v1.46.0 // auditotel: the plugin's metrics
+	go.opentelemetry.io/otel/sdk v1.46.0 // auditotel tests only: in-memory spans (tracetest)
+	go.opentelemetry.io/otel/sdk/metric v1.46.0 // auditotel tests only: a manual metric reader
+	go.opentelemetry.io/otel/trace v1.46.0 // auditotel: a span per audited statement
+)
+
+require (
 	filippo.io/edwards25519 v1.1.0 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
@@ -50,6 +61,7 @@ require (
 	github.com/ncruces/go-sqlite3-wasm/v3 v3.2.35304 // indirect
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
