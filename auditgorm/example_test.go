@@ -230,3 +230,41 @@ func ExampleRevert() {
 	fmt.Println(now.Price, page.Entries[0].Changes, string(page.Entries[0].AdditionalData))
 	// Output: 30 price: 3 → 30 {"reverted_entry":2}
 }
+
+// statementPrinter prints what the plugin reports of each audited
+// statement; a real implementation would feed traces or metrics (package
+// auditotel does).
+type statementPrinter struct{}
+
+func (statementPrinter) StatementStart(ctx context.Context, info auditgorm.StatementStartInfo) context.Context {
+	return ctx
+}
+
+func (statementPrinter) StatementEnd(_ context.Context, info auditgorm.StatementEndInfo) {
+	fmt.Printf("%s %s: path %s, %d entries, %d extra statements, failed %v\n",
+		info.Action, info.Model, info.Path, info.Entries, info.ExtraStatements, info.Err != nil)
+}
+
+// Hooks observe each audited statement: how it was captured, the entries it
+// wrote and the statements auditing added.
+func ExampleHooks() {
+	db, cleanup := openExampleDB()
+	defer cleanup()
+	ctx := context.Background()
+	_ = auditgorm.Migrate(ctx, db)
+	reg := auditlog.NewRegistry()
+	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Hooks: statementPrinter{}})); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = db.AutoMigrate(&Product{})
+	_ = reg.Register(&Product{})
+
+	db.Create(&[]Product{{ID: 1, Name: "Lamp", Price: 30}, {ID: 2, Name: "Desk", Price: 100}})
+	db.Model(&Product{}).Where("price < ?", 50).Update("price", 25)
+	db.Create(&Product{ID: 1, Name: "Lamp again"}) // the key exists
+	// Output:
+	// create products: path returning, 2 entries, 1 extra statements, failed false
+	// update products: path returning, 1 entries, 2 extra statements, failed false
+	// create products: path returning, 0 entries, 0 extra statements, failed true
+}
