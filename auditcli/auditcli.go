@@ -75,6 +75,7 @@ func commands() []command {
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
 		{"history", "--db DSN [--as-of TIME] MODEL KEY", "print an object's history, or its state at a time", runHistory},
 		{"revert", "--db DSN [--force] [--yes] (ENTRY_ID | --cid ID)", "undo an entry, or a request's or job's entries, after confirmation", runRevert},
+		{"relay", relayArgs, "publish committed entries to NATS JetStream or as JSON Lines, until interrupted", runRelay},
 		{"seal-key", sealKeyArgs, "make the key pair that signs the sealed log", runSealKey},
 		{"seal", sealArgs, "append committed entries to the sealed log and sign checkpoints", runSeal},
 		{"verify", verifyArgs, "check that no sealed entry or checkpoint was changed", runVerify},

@@ -1,0 +1,159 @@
+package auditcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-auditlog/auditlog/auditnats"
+	"github.com/go-auditlog/auditlog/auditrelay"
+)
+
+const relayArgs = "--db DSN (--nats nats://HOST:4222 [--stream NAME] [--prefix P] | --to jsonl:FILE|jsonl:-) [--once] [--lag]"
+
+// runRelay publishes committed entries to NATS JetStream or as JSON Lines
+// (package auditrelay), until interrupted.
+func runRelay(ctx context.Context, env Env, args []string) error {
+	fs := flags(env, "relay", relayArgs)
+	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
+	natsURL := fs.String("nats", "", "publish to NATS JetStream at this server: nats://host:4222")
+	stream := fs.String("stream", auditnats.DefaultEntriesStream, "the JetStream stream (created when absent)")
+	prefix := fs.String("prefix", auditnats.DefaultEntriesPrefix, "subject prefix: an entry goes to PREFIX.<model>.<action>")
+	dups := fs.Duration("duplicate-window", auditnats.DefaultDuplicates, "the duplicate window of a stream the relay creates")
+	to := fs.String("to", "", "write JSON Lines instead: jsonl:FILE (appended) or jsonl:- (stdout)")
+	name := fs.String("name", "", "the relay's name, which keys its position (default: nats:STREAM or jsonl:FILE)")
+	interval := fs.Duration("interval", time.Second, "time between rounds when nothing is waiting")
+	batch := fs.Int("batch", auditrelay.DefaultBatch, "entries a round publishes at most")
+	gapWait := fs.Duration("gap-wait", auditrelay.DefaultGapWait, "how long a missing entry id holds the relay's position (above the longest transaction)")
+	once := fs.Bool("once", false, "publish what is waiting and exit")
+	lagOnly := fs.Bool("lag", false, "print how far the relay is behind and exit")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if (*natsURL == "") == (*to == "") {
+		return usageError("give one destination: --nats URL or --to jsonl:FILE|jsonl:-")
+	}
+	if *interval <= 0 || *gapWait <= 0 || *batch <= 0 || *batch > 100_000 || *dups <= 0 {
+		return usageError("--interval, --gap-wait and --duplicate-window must be positive, --batch 1 to 100000")
+	}
+	var path string
+	if *to != "" {
+		var ok bool
+		if path, ok = strings.CutPrefix(*to, "jsonl:"); !ok || path == "" {
+			return usageError("--to takes jsonl:FILE or jsonl:-")
+		}
+		if path != "-" {
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			path = abs
+		}
+	}
+	relayName := *name
+	if relayName == "" {
+		if *natsURL != "" {
+			relayName = "nats:" + *stream
+		} else {
+			relayName = "jsonl:" + path
+		}
+	}
+	if len(relayName) > 255 {
+		return usageError("--name: the relay's name is longer than 255 bytes")
+	}
+	db, t, err := openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *lagOnly {
+		lag, err := auditrelay.ReadLag(ctx, db, t.Dialect, relayName, time.Now())
+		if err != nil {
+			return err
+		}
+		printLag(env, relayName, lag)
+		return nil
+	}
+	var sink auditrelay.Sink
+	var where string
+	out := env.Stdout // the command's own messages: stderr when stdout carries the entries
+	switch {
+	case *natsURL != "":
+		s, err := auditnats.ConnectSink(ctx, *natsURL, auditnats.SinkOptions{Stream: *stream, Prefix: *prefix, Duplicates: *dups})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		sink, where = s, "stream "+*stream+" on "+natsHost(*natsURL)
+	case path == "-":
+		j := auditrelay.NewJSONL(env.Stdout, relayName)
+		sink, where, out = j, "stdout", env.Stderr
+	default:
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+		defer f.Close()
+		sink, where = auditrelay.NewJSONL(f, relayName), path
+	}
+	r, err := auditrelay.New(db, t.Dialect, sink)
+	if err != nil {
+		return err
+	}
+	r.Name, r.Batch, r.GapWait = relayName, *batch, *gapWait
+	r.Logger = slog.New(slog.NewTextHandler(env.Stderr, nil))
+	if *once {
+		n, err := r.CatchUp(ctx)
+		fmt.Fprintf(out, "Published %d %s to %s.\n", n, plural(int64(n), "entry", "entries"), where)
+		if err != nil {
+			return err
+		}
+		lag, err := r.Lag(ctx)
+		if err != nil {
+			return err
+		}
+		printLag(envWithStdout(env, out), relayName, lag)
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "auditlog relay: publishing entries to %s as %s every %s\n", where, relayName, *interval)
+	err = r.Run(ctx, *interval)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func envWithStdout(env Env, w io.Writer) Env {
+	env.Stdout = w
+	return env
+}
+
+// printLag prints how far the relay named name is behind.
+func printLag(env Env, name string, lag auditrelay.Lag) {
+	if lag.Updated.IsZero() {
+		fmt.Fprintf(env.Stdout, "Relay %s has not published yet; %d %s waiting.\n", name, lag.Entries, plural(lag.Entries, "entry is", "entries are"))
+		return
+	}
+	fmt.Fprintf(env.Stdout, "Relay %s: %d published in all, last at %s; %d %s waiting", name, lag.Published,
+		lag.Updated.UTC().Format(time.RFC3339), lag.Entries, plural(lag.Entries, "entry", "entries"))
+	if lag.Entries > 0 {
+		fmt.Fprintf(env.Stdout, ", the oldest from %s ago", lag.Behind.Round(time.Second))
+	}
+	fmt.Fprintln(env.Stdout, ".")
+}
+
+// natsHost is a NATS URL without its credentials, for messages.
+func natsHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the NATS server"
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -1,0 +1,115 @@
+package auditcli_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// jsonlIDs returns the ids of the JSON lines in s.
+func jsonlIDs(t *testing.T, s string) []int64 {
+	t.Helper()
+	var out []int64
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		var r auditstore.ExportRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// TestRelayCommand relays to a file and to stdout: each entry once, the
+// position kept between runs, the lag reported; stdout carries only
+// entries when it is the destination.
+func TestRelayCommand(t *testing.T) {
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	out := filepath.Join(t.TempDir(), "audit.jsonl")
+	r := run(t, "", false, "relay", "--db", db, "--to", "jsonl:"+out, "--lag")
+	if r.code != 0 || !strings.Contains(r.stdout, "has not published yet; 6 entries are waiting") {
+		t.Fatalf("lag before: %+v", r)
+	}
+	for i := range 2 {
+		r = run(t, "", false, "relay", "--db", db, "--to", "jsonl:"+out, "--once")
+		want := []string{"Published 6 entries to " + out, "Published 0 entries to " + out}[i]
+		if r.code != 0 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "6 published in all") || !strings.Contains(r.stdout, "0 entries waiting") {
+			t.Fatalf("run %d: %+v", i, r)
+		}
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonlIDs(t, string(raw)); fmt.Sprint(got) != "[1 2 3 4 5 6]" {
+		t.Fatalf("file holds %v", got)
+	}
+	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
+		t.Errorf("the file's mode is %v", fi.Mode())
+	}
+	// To stdout: a relay of its own name, its messages on stderr.
+	r = run(t, "", false, "relay", "--db", db, "--to", "jsonl:-", "--once")
+	if r.code != 0 || fmt.Sprint(jsonlIDs(t, r.stdout)) != "[1 2 3 4 5 6]" || !strings.Contains(r.stderr, "Published 6 entries to stdout") {
+		t.Fatalf("to stdout: %+v", r)
+	}
+	// The stored text is the exact data in the file, escapes included.
+	if !strings.Contains(string(raw), `Dune\u001b[31m`) {
+		t.Errorf("the repr is not the stored text: %s", raw)
+	}
+}
+
+func TestRelayCommandBadArguments(t *testing.T) {
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"relay", "--db", db}, "give one destination"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:x", "--nats", "nats://127.0.0.1:4222"}, "give one destination"},
+		{[]string{"relay", "--db", db, "--to", "file:x"}, "--to takes jsonl:FILE"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:"}, "--to takes jsonl:FILE"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:x", "--batch", "0"}, "--batch 1 to 100000"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:x", "--interval", "-1s"}, "must be positive"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:x", "--name", strings.Repeat("n", 256)}, "longer than 255"},
+		{[]string{"relay", "--db", db, "--nats", "http://127.0.0.1:4222", "--once"}, "not a nats://host:port URL"},
+		{[]string{"relay", "--db", db, "--nats", "nats://127.0.0.1:4222", "--prefix", "a.*", "--once"}, "not a subject prefix"},
+		{[]string{"relay", "--db", db, "--nats", "nats://u:s3cret@127.0.0.1:1", "--once"}, "nats://127.0.0.1:1"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:" + filepath.Join(t.TempDir(), "no", "dir", "x"), "--once"}, "no such file"},
+	} {
+		r := run(t, "", false, tc.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.msg) || strings.Contains(r.stderr+r.stdout, "s3cret") {
+			t.Errorf("%v: %+v", tc.args[2:], r)
+		}
+	}
+}
+
+// TestRelayCommandNATS relays to JetStream, creating the stream.
+func TestRelayCommandNATS(t *testing.T) {
+	u := os.Getenv("AUDITLOG_TEST_NATS_URL")
+	if u == "" {
+		t.Skip("AUDITLOG_TEST_NATS_URL is not set")
+	}
+	path, _ := seeded(t)
+	n := fmt.Sprint(time.Now().UnixNano())
+	stream := "AUDITLOG_CLIRELAY_" + n
+	t.Cleanup(func() { deleteStream(t, u, stream) })
+	args := []string{"relay", "--db", "sqlite:" + path, "--nats", u, "--stream", stream, "--prefix", "auditlog.clirelay." + n}
+	r := run(t, "", false, append(args, "--once")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "Published 6 entries to stream "+stream) {
+		t.Fatalf("relay: %+v", r)
+	}
+	r = run(t, "", false, append(args, "--lag")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "Relay nats:"+stream+": 6 published in all") {
+		t.Fatalf("lag: %+v", r)
+	}
+}
