@@ -1,6 +1,7 @@
 package auditgorm
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -102,7 +103,7 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 			return
 		}
 		if err := fn(); err != nil {
-			_ = db.AddError(err)
+			addError(db, err)
 			if p.dialect == auditstore.Postgres && !rollsBackOnError(db) {
 				p.abortTransaction(db)
 			}
@@ -138,7 +139,7 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 	stmt.ConnPool = tx.Statement.ConnPool
 	db.InstanceSet(ownTxKey, true)
 	if err := fn(); err != nil {
-		_ = db.AddError(err)
+		addError(db, err)
 	}
 	if db.Error != nil {
 		return
@@ -150,6 +151,16 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 		return
 	}
 	committed = true
+}
+
+// addError adds a capture's error to the statement, unless the statement
+// holds it already: GORM's own callback adds the write's error, which the
+// capture then returns, and GORM would join the two copies.
+func addError(db *gorm.DB, err error) {
+	if db.Error != nil && errors.Is(db.Error, err) {
+		return
+	}
+	_ = db.AddError(err)
 }
 
 // missingWhere reports what gorm:update and gorm:delete check: a statement
@@ -246,7 +257,7 @@ func (p *Plugin) inSavepoint(db *gorm.DB, fn func() error) {
 		}
 	}()
 	if err := fn(); err != nil {
-		_ = db.AddError(err)
+		addError(db, err)
 		return
 	}
 	ok = db.Error == nil
