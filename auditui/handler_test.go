@@ -54,6 +54,13 @@ func fixtureWithDB(t testing.TB, name string) (*auditstore.Store, *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fill(t, s)
+	return s, sqlDB
+}
+
+// fill writes the fixed log.
+func fill(t testing.TB, s *auditstore.Store) {
+	t.Helper()
 	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 	ch := func(old, new any) auditlog.Change {
 		c, err := auditlog.NewChange(old, new)
@@ -82,7 +89,6 @@ func fixtureWithDB(t testing.TB, name string) (*auditstore.Store, *sql.DB) {
 	if err := s.Insert(context.Background(), entries); err != nil {
 		t.Fatal(err)
 	}
-	return s, sqlDB
 }
 
 func newUI(t testing.TB, s *auditstore.Store, opts auditui.Config) http.Handler {
