@@ -118,8 +118,11 @@ type Seal struct {
 	// the process.
 	Context context.Context
 	// OnError receives each failed round's error (the next round tries
-	// again). Default: logged with log/slog at error level.
+	// again). Default: none (Logger logs it).
 	OnError func(error)
+	// Logger receives failed rounds (error) and sealed rounds (debug).
+	// Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Plugin is the GORM plugin. Install it with db.Use; one plugin serves one
@@ -278,8 +281,11 @@ func (p *Plugin) startSealer(db *gorm.DB) error {
 	if c.Context == nil {
 		c.Context = context.Background()
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	if c.OnError == nil {
-		c.OnError = func(err error) { slog.Error("auditlog: seal", "err", err) }
+		c.OnError = func(error) {} // Logger logs it
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -292,6 +298,7 @@ func (p *Plugin) startSealer(db *gorm.DB) error {
 	if c.GapWait > 0 {
 		s.GapWait = c.GapWait
 	}
+	s.Logger = c.Logger
 	go func() { _ = s.Run(c.Context, c.Interval, c.OnError) }()
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,10 @@ type Sealer struct {
 	// message broker). A witness's error fails the round after its commit;
 	// the next checkpoint is sent to every witness again.
 	Witnesses []Witness
+	// Logger, when set, receives a line per round of Run that sealed
+	// entries (debug: sealed, size, position) and one per failed round
+	// (error), besides Run's onError.
+	Logger *slog.Logger
 
 	mu       sync.Mutex
 	gaps     []follow.Gap // ascending, disjoint; nil until read from the database
@@ -234,10 +239,19 @@ func (s *Sealer) Run(ctx context.Context, interval time.Duration, onError func(e
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := s.Round(ctx); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		res, err := s.Round(ctx)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if s.Logger != nil {
+			if err != nil {
+				s.Logger.Error("auditlog seal: round failed", "err", err)
 			}
+			if res.Sealed > 0 {
+				s.Logger.Debug("auditlog seal: sealed", "entries", res.Sealed, "size", res.Size, "next", res.Next)
+			}
+		}
+		if err != nil {
 			if onError == nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -525,4 +526,50 @@ func TestTwoSealers(t *testing.T) {
 			t.Fatalf("verify: %+v", rep.Problems)
 		}
 	})
+}
+
+// TestRunLogs: Run logs each round that sealed entries (debug) and each
+// failed round (error) to the sealer's Logger.
+func TestRunLogs(t *testing.T) {
+	f := open(t, testdb.Open(t, "sqlite"))
+	var buf syncBuffer
+	f.sealer.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.insert(t, nil, "books", 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.sealer.Run(ctx, 10*time.Millisecond, func(error) {}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "entries=3") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := f.db.Exec("DROP TABLE auditlog_seal_checkpoints"); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(buf.String(), "level=ERROR") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if out := buf.String(); !strings.Contains(out, `level=DEBUG msg="auditlog seal: sealed" entries=3 size=3`) || !strings.Contains(out, `level=ERROR msg="auditlog seal: round failed"`) {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+// syncBuffer is a strings.Builder written by one goroutine and read by
+// another.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
