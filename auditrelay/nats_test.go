@@ -46,17 +46,19 @@ func stream(t *testing.T) (url, name, prefix string) {
 	}
 	n, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	name, prefix = fmt.Sprintf("AUDITLOG_RELAY_TEST_%d", n), fmt.Sprintf("auditlog.test.%d", n)
-	t.Cleanup(func() {
-		nc, err := nats.Connect(url)
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		if js, err := jetstream.New(nc); err == nil {
-			_ = js.DeleteStream(context.Background(), name)
-		}
-	})
+	t.Cleanup(func() { deleteStream(url, name) })
 	return url, name, prefix
+}
+
+func deleteStream(url, name string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	if js, err := jetstream.New(nc); err == nil {
+		_ = js.DeleteStream(context.Background(), name)
+	}
 }
 
 // message is what the test reads of a published entry.

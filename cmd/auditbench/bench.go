@@ -64,6 +64,7 @@ type config struct {
 	read      bool
 	indexes   bool
 	seal      bool
+	relay     string // a NATS URL: run a relay beside the writes
 	readRows  int
 	pgDSN     string
 	mysqlDSN  string
@@ -85,6 +86,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.read, "read", false, "run the read benchmarks on a table of -rows entries instead of the write workloads")
 	fs.BoolVar(&c.indexes, "indexes", false, "measure what each index of the entries table costs the writes instead of the write workloads")
 	fs.BoolVar(&c.seal, "seal", false, "run a sealer (auditseal) beside the write workloads, a round every second")
+	fs.StringVar(&c.relay, "relay", "", "run a relay (auditrelay) to this NATS server beside the write workloads, and report its throughput and lag")
 	fs.IntVar(&c.readRows, "rows", 1_000_000, "entries to load for -read")
 	fs.StringVar(&c.pgDSN, "postgres-dsn", os.Getenv("AUDITLOG_TEST_POSTGRES_DSN"), "PostgreSQL DSN (default $AUDITLOG_TEST_POSTGRES_DSN)")
 	fs.StringVar(&c.mysqlDSN, "mysql-dsn", os.Getenv("AUDITLOG_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (default $AUDITLOG_TEST_MYSQL_DSN)")
@@ -325,6 +327,9 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 	}
 	if err == nil && c.seal {
 		err = startSealer(c, e)
+	}
+	if err == nil && c.relay != "" {
+		err = startRelay(c, e)
 	}
 	if err != nil {
 		e.close()
