@@ -2,6 +2,7 @@ package auditrelay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -39,15 +40,31 @@ func (j *JSONL) Name() string { return j.name }
 
 // Publish writes entries as lines and flushes (and syncs) them.
 func (j *JSONL) Publish(ctx context.Context, entries []auditlog.Entry) error {
-	enc := json.NewEncoder(j.buf)
+	// Each line is encoded whole first, and the buffer goes to w only
+	// between lines: a round stopped in the middle leaves whole lines,
+	// after which the next round's lines stay readable.
+	var line bytes.Buffer
+	enc := json.NewEncoder(&line)
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			j.buf.Reset(j.w)
 			return err
 		}
+		line.Reset()
 		if err := enc.Encode(auditstore.NewExportRecord(e)); err != nil {
 			j.buf.Reset(j.w)
 			return fmt.Errorf("entry %d: %w", e.ID, err)
+		}
+		if j.buf.Buffered() > 0 && j.buf.Available() < line.Len() {
+			if err := j.buf.Flush(); err != nil {
+				j.buf.Reset(j.w)
+				return err
+			}
+		}
+		// A line longer than the buffer goes to w in one write.
+		if _, err := j.buf.Write(line.Bytes()); err != nil {
+			j.buf.Reset(j.w)
+			return err
 		}
 	}
 	if err := j.buf.Flush(); err != nil {
