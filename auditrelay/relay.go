@@ -79,7 +79,8 @@ type Relay struct {
 	// each failed round (error) from Run. Default: slog.Default().
 	Logger *slog.Logger
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	created bool // the state row was made (the first round)
 }
 
 // New returns a relay of the entries in db to sink.
@@ -142,6 +143,16 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 	name, err := r.name()
 	if err != nil {
 		return res, err
+	}
+	if !r.created {
+		// The state row is made first in a statement of its own: relays
+		// of one name that start together and made it in their round's
+		// transaction would deadlock on MariaDB (each holding the gap
+		// lock of the missing row, each waiting to insert into it).
+		if _, err := r.db.ExecContext(ctx, insertState(r.d), name); err != nil {
+			return res, fmt.Errorf("auditrelay: create the relay's state (is the database migrated to version 4?): %w", err)
+		}
+		r.created = true
 	}
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -327,14 +338,8 @@ func lockState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name strin
 	if _, err := tx.ExecContext(ctx, touch, name); err != nil {
 		return state{}, fmt.Errorf("auditrelay: lock the relay's state (is the database migrated to version 4?): %w", err)
 	}
-	insert := "INSERT INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (" + ph(1) + ", 0, '[]', 0, 0) ON CONFLICT DO NOTHING"
-	switch d {
-	case auditstore.MySQL:
-		insert = "INSERT IGNORE INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (?, 0, '[]', 0, 0)"
-	case auditstore.SQLite:
-		insert = "INSERT OR IGNORE INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (?, 0, '[]', 0, 0)"
-	}
-	if _, err := tx.ExecContext(ctx, insert, name); err != nil {
+	// Made again if it was deleted since the relay's first round.
+	if _, err := tx.ExecContext(ctx, insertState(d), name); err != nil {
 		return state{}, fmt.Errorf("auditrelay: create the relay's state: %w", err)
 	}
 	// A locking read: the latest row, which MySQL's snapshot may predate.
@@ -352,6 +357,17 @@ func lockState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name strin
 		return state{}, err
 	}
 	return st, nil
+}
+
+// insertState makes a relay's state row where it is absent.
+func insertState(d auditstore.Dialect) string {
+	switch d {
+	case auditstore.MySQL:
+		return "INSERT IGNORE INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (?, 0, '[]', 0, 0)"
+	case auditstore.SQLite:
+		return "INSERT OR IGNORE INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES (?, 0, '[]', 0, 0)"
+	}
+	return "INSERT INTO " + auditstore.RelayStateTable + " (name, hi, gaps, relayed, updated_at) VALUES ($1, 0, '[]', 0, 0) ON CONFLICT DO NOTHING"
 }
 
 func readState(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string) (st state, updated int64, ok bool, err error) {
