@@ -105,13 +105,14 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 }
 
 func runFlush(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]")
+	fs := flags(env, "flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes] [--unrelayed]")
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	before := fs.String("before", "", "only entries older than DATE (2006-01-02, RFC 3339) or an age such as 90d")
 	model := fs.String("model", "", "only entries of this model")
 	truncate := fs.Bool("truncate", false, "empty the whole table at once (TRUNCATE); not with --before or --model")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	batch := fs.Int("batch", auditstore.DefaultFlushBatch, "entries per DELETE statement")
+	unrelayed := fs.Bool("unrelayed", false, "delete entries that a relay has not published yet, too")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -144,6 +145,24 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	if n == 0 {
 		fmt.Fprintln(env.Stdout, "No entries to delete.")
 		return nil
+	}
+	if !*unrelayed {
+		// An entry deleted before a relay publishes it is never published.
+		check, upTo := f, maxID
+		if *truncate {
+			check, upTo = auditstore.Filter{}, 0
+		}
+		backlog, err := s.Unrelayed(ctx, check, upTo)
+		if err != nil {
+			return err
+		}
+		if len(backlog) > 0 {
+			var behind []string
+			for _, b := range backlog {
+				behind = append(behind, fmt.Sprintf("relay %s has not published %d of them", b.Relay, b.Entries))
+			}
+			return fmt.Errorf("refusing to delete entries not published yet: %s (auditlog relay --lag); let the relay catch up, or pass --unrelayed to delete them anyway", strings.Join(behind, ", "))
+		}
 	}
 	what := fmt.Sprintf("%d entries", n)
 	if *model != "" {

@@ -327,3 +327,53 @@ func TestRelaysOfOneNameTakeTurns(t *testing.T) {
 		}
 	})
 }
+
+// TestUnrelayedCountsWhatAFlushWouldTake: Store.Unrelayed counts, per
+// relay, the entries a filter selects above its high mark and in its
+// gaps, up to a highest id, on every database.
+func TestUnrelayedCountsWhatAFlushWouldTake(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		db, d := sqlOf(t, gdb)
+		ctx := context.Background()
+		s, err := auditstore.New(db, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Unrelayed(ctx, auditstore.Filter{}, 0); err != nil || len(got) != 0 {
+			t.Fatalf("without a relay: %v, %v", got, err)
+		}
+		insert(t, db, nil, d, "a", 10)
+		release := holdBack(t, db, "id IN (3, 4, 7)")
+		r, err := auditrelay.New(db, d, auditrelay.NewJSONL(&bytes.Buffer{}, "jsonl:one"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		insert(t, db, nil, d, "b", 2) // 11, 12
+		f := auditstore.Filter{Until: time.Now().Add(time.Hour)}
+		for _, tc := range []struct {
+			f     auditstore.Filter
+			maxID int64
+			want  int64
+		}{
+			{f, 0, 5},
+			{f, 11, 4},
+			{f, 6, 2},
+			{auditstore.Filter{Model: "b"}, 0, 2},
+			{auditstore.Filter{Model: "a", Until: f.Until}, 0, 3},
+			{f, 2, 0},
+		} {
+			got, err := s.Unrelayed(ctx, tc.f, tc.maxID)
+			var n int64
+			if len(got) == 1 && got[0].Relay == "jsonl:one" {
+				n = got[0].Entries
+			}
+			if err != nil || n != tc.want || len(got) > 1 || tc.want == 0 && len(got) != 0 {
+				t.Errorf("Unrelayed(%+v, %d) = %+v, %v; want %d", tc.f, tc.maxID, got, err, tc.want)
+			}
+		}
+	})
+}

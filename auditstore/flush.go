@@ -273,26 +273,34 @@ func (s *Store) sealed(ctx context.Context) (bool, error) {
 // written by its first round). Only a real failure is an error: a schema
 // made by hand, without the migrations table, has neither.
 func SealState(ctx context.Context, db DBTX, d Dialect) (installed, running bool, err error) {
-	var probe string
-	switch d {
-	case Postgres:
-		probe = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = '" + SealStateTable + "' AND schemaname = ANY (current_schemas(false))"
-	case MySQL:
-		probe = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '" + SealStateTable + "' AND table_schema = DATABASE()"
-	default:
-		probe = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '" + SealStateTable + "'"
-	}
-	n, err := countOf(ctx, db, probe)
+	ok, err := tableExists(ctx, db, d, SealStateTable)
 	if err != nil {
 		return false, false, fmt.Errorf("auditstore: look for the sealed log's tables: %w", err)
 	}
-	if n == 0 {
+	if !ok {
 		return false, false, nil
 	}
-	if n, err = countOf(ctx, db, "SELECT COUNT(*) FROM "+SealStateTable); err != nil {
+	n, err := countOf(ctx, db, "SELECT COUNT(*) FROM "+SealStateTable)
+	if err != nil {
 		return true, false, fmt.Errorf("auditstore: read the sealer's state: %w", err)
 	}
 	return true, n > 0, nil
+}
+
+// tableExists reports whether the named table is in the database (in the
+// current schema on PostgreSQL).
+func tableExists(ctx context.Context, db DBTX, d Dialect, name string) (bool, error) {
+	var probe string
+	switch d {
+	case Postgres:
+		probe = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE tablename = '" + name + "' AND schemaname = ANY (current_schemas(false))"
+	case MySQL:
+		probe = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '" + name + "' AND table_schema = DATABASE()"
+	default:
+		probe = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '" + name + "'"
+	}
+	n, err := countOf(ctx, db, probe)
+	return n > 0, err
 }
 
 // countOf runs a query of one count.

@@ -2,7 +2,9 @@ package auditstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/go-auditlog/auditlog"
@@ -65,6 +67,89 @@ func EntriesIn(ctx context.Context, db DBTX, d Dialect, rs []IDRange, limit int)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auditstore: read entries: %w", err)
+	}
+	return out, nil
+}
+
+// A RelayBacklog is how many of some entries a relay has not published.
+type RelayBacklog struct {
+	Relay   string // the relay's name
+	Entries int64
+}
+
+// rangesPerStatement bounds the id ranges one count of Unrelayed binds.
+const rangesPerStatement = 500
+
+// Unrelayed returns, for each relay with a saved position (package
+// auditrelay), how many of the entries that match f and have an id up to
+// maxID (0: any) it has not published yet: those above the highest id it
+// published, and those in its gaps (late commits it has yet to find). A
+// relay that published them all is left out, and a database without the
+// relays' table (migration 4) has none. A flush checks it first: an entry
+// deleted before its relay publishes it is never published.
+func (s *Store) Unrelayed(ctx context.Context, f Filter, maxID int64) ([]RelayBacklog, error) {
+	if maxID == 0 {
+		maxID = math.MaxInt64
+	}
+	ok, err := tableExists(ctx, s.db, s.dialect, RelayStateTable)
+	if err != nil || !ok {
+		return nil, err
+	}
+	type position struct {
+		name string
+		hi   int64
+		gaps string
+	}
+	var ps []position
+	rows, err := s.db.QueryContext(ctx, "SELECT name, hi, gaps FROM "+RelayStateTable+" ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("auditstore: read the relays' positions: %w", err)
+	}
+	for rows.Next() {
+		var p position
+		if err := rows.Scan(&p.name, &p.hi, &p.gaps); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("auditstore: read the relays' positions: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auditstore: read the relays' positions: %w", err)
+	}
+	var out []RelayBacklog
+	for _, p := range ps {
+		// The gaps as package auditrelay keeps them: [from, to, first seen].
+		var gaps [][3]int64
+		if err := json.Unmarshal([]byte(p.gaps), &gaps); err != nil {
+			return nil, fmt.Errorf("auditstore: the saved gaps of relay %s are unreadable: %w", p.name, err)
+		}
+		var rs []IDRange
+		for _, g := range gaps {
+			if g[0] <= maxID {
+				rs = append(rs, IDRange{From: g[0], To: min(g[1], maxID)})
+			}
+		}
+		if p.hi < maxID {
+			rs = append(rs, IDRange{From: p.hi + 1, To: maxID})
+		}
+		var n int64
+		for start := 0; start < len(rs); start += rangesPerStatement {
+			q, err := s.filter(f)
+			if err != nil {
+				return nil, err
+			}
+			cond, args := IDRangesSQL(s.dialect, rs[start:min(start+rangesPerStatement, len(rs))], len(q.args)+1)
+			q.where, q.args = append(q.where, cond), append(q.args, args...)
+			c, err := countOf(ctx, s.db, "SELECT COUNT(*) FROM "+Table+q.whereSQL(), q.args...)
+			if err != nil {
+				return nil, fmt.Errorf("auditstore: count the entries relay %s has not published: %w", p.name, err)
+			}
+			n += c
+		}
+		if n > 0 {
+			out = append(out, RelayBacklog{Relay: p.name, Entries: n})
+		}
 	}
 	return out, nil
 }

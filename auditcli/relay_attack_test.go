@@ -1,0 +1,75 @@
+package auditcli_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+)
+
+// TestFlushSparesWhatARelayHasNotPublished: a flush whose entries a relay
+// has not published yet refuses, naming the relay and how many, unless
+// --unrelayed; what every relay published is flushed as before.
+func TestFlushSparesWhatARelayHasNotPublished(t *testing.T) {
+	path, s := seeded(t)
+	db := "sqlite:" + path
+	out := filepath.Join(t.TempDir(), "audit.jsonl")
+	if r := run(t, "", false, "relay", "--db", db, "--to", "jsonl:"+out, "--once"); r.code != 0 {
+		t.Fatalf("relay: %+v", r)
+	}
+	// Two entries dated in the past, written after the relay's round.
+	ch, _ := auditlog.NewChange(1, 2)
+	late := []auditlog.Entry{
+		{Timestamp: time.Date(2025, 12, 30, 0, 0, 0, 0, time.UTC), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "2", ObjectRepr: "b", Changes: auditlog.Changes{"n": ch}},
+		{Timestamp: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "3", ObjectRepr: "c", Changes: auditlog.Changes{"n": ch}},
+	}
+	if err := s.Insert(context.Background(), late); err != nil {
+		t.Fatal(err)
+	}
+	before := count(t, s)
+	r := run(t, "", false, "flush", "--db", db, "--before", "2026-01-02", "--yes")
+	if r.code == 0 || !strings.Contains(r.stderr, "jsonl:"+out) || !strings.Contains(r.stderr, "2 of them") || !strings.Contains(r.stderr, "--unrelayed") {
+		t.Fatalf("a flush of unpublished entries: %+v", r)
+	}
+	if got := count(t, s); got != before {
+		t.Fatalf("%d entries deleted by a refused flush", before-got)
+	}
+	// Entries every relay published go as before.
+	r = run(t, "", false, "flush", "--db", db, "--before", "2026-01-02", "--model", "authors", "--yes")
+	if r.code != 0 || !strings.Contains(r.stdout, "Deleted 2 entries") {
+		t.Fatalf("a flush of published entries: %+v", r)
+	}
+	r = run(t, "", false, "flush", "--db", db, "--before", "2026-01-02", "--yes", "--unrelayed")
+	if r.code != 0 || !strings.Contains(r.stdout, "Deleted 4 entries") {
+		t.Fatalf("a flush with --unrelayed: %+v", r)
+	}
+	// After the relay caught up, a flush needs no flag.
+	if r := run(t, "", false, "relay", "--db", db, "--to", "jsonl:"+out, "--once"); r.code != 0 {
+		t.Fatalf("relay: %+v", r)
+	}
+	if err := s.Insert(context.Background(), late[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", false, "relay", "--db", db, "--to", "jsonl:"+out, "--once"); r.code != 0 || !strings.Contains(r.stdout, "Published 1 entry") {
+		t.Fatalf("relay: %+v", r)
+	}
+	r = run(t, "", false, "flush", "--db", db, "--before", "2026-01-02", "--yes")
+	if r.code != 0 || !strings.Contains(r.stdout, "Deleted 1 entries") {
+		t.Fatalf("a flush after the relay caught up: %+v", r)
+	}
+	// --truncate is refused too while a relay is behind.
+	if err := s.Insert(context.Background(), late); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", false, "flush", "--db", db, "--truncate", "--yes")
+	if r.code == 0 || !strings.Contains(r.stderr, "not published") {
+		t.Fatalf("a truncate of unpublished entries: %+v", r)
+	}
+	if _, err := s.Count(context.Background(), auditstore.Filter{}); err != nil {
+		t.Fatal(err)
+	}
+}
