@@ -482,6 +482,13 @@ func convertToPartitioned(ctx context.Context, conn *sql.Conn, now time.Time, ah
 	if newest.Valid && newest.Time.After(bound) {
 		bound = newest.Time
 	}
+	// An entry dated far ahead (a wrong clock) would make the old table
+	// the partition of every month until its date: none would be made,
+	// and no flush could drop one.
+	if limit := monthStart(now).AddDate(0, ahead+1, 0); bound.After(limit) {
+		return fail("read the newest entry", fmt.Errorf("an entry is dated %s, after the last month made ahead (%s): the old table would take every month until then; correct or delete the entries dated from %s, or convert with more months ahead",
+			newest.Time.UTC().Format(time.RFC3339), limit.AddDate(0, -1, 0).Format("2006-01"), limit.Format(time.RFC3339)))
+	}
 	bound = monthStart(bound).AddDate(0, 1, 0)
 	if err := inConnTx(ctx, conn, func(tx *sql.Tx) error {
 		for _, stmt := range []string{
