@@ -33,6 +33,9 @@ func TestPartitionConvertsExtremeDates(t *testing.T) {
 	if ok, err := s.Partitioned(ctx); err != nil || ok {
 		t.Fatalf("partitioned %v, %v after a refused conversion", ok, err)
 	}
+	if after := entryRows(t, db); !reflect.DeepEqual(after, before) {
+		t.Fatal("the entries changed in a refused conversion")
+	}
 	if _, err := db.Exec("UPDATE auditlog_entries SET timestamp = '1950-01-01' WHERE timestamp > now() + interval '1 year'"); err != nil {
 		t.Fatal(err)
 	}
