@@ -154,42 +154,66 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 		}
 		r.created = true
 	}
-	tx, err := r.db.BeginTx(ctx, nil)
-	if err != nil {
-		return res, fmt.Errorf("auditrelay: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	st, err := lockState(ctx, tx, r.d, name)
-	if err != nil {
-		return res, err
-	}
 	batch := r.Batch
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	var found, fresh []auditlog.Entry
-	for i, rs := range follow.Reads(st.gaps, st.hi) {
-		limit := 0
-		if i == 0 {
-			limit = batch
+	// On SQLite the position's lock is the database's write lock: a round
+	// reads and publishes without it, so that the application's writes
+	// never wait for the broker, and takes it only to save its position.
+	unlocked := r.d == auditstore.SQLite
+	var tx *sql.Tx
+	defer func() {
+		if err != nil && tx != nil {
+			_ = tx.Rollback()
 		}
-		es, err := auditstore.EntriesIn(ctx, tx, r.d, rs, limit)
-		if err != nil {
-			return res, fmt.Errorf("auditrelay: %w", err)
+	}()
+	var read state
+	if unlocked {
+		var ok bool
+		if read, _, ok, err = readState(ctx, r.db, r.d, name); err != nil {
+			return res, err
+		} else if !ok {
+			// Deleted since the first round: made again, from the start.
+			if _, err = r.db.ExecContext(ctx, insertState(r.d), name); err != nil {
+				return res, fmt.Errorf("auditrelay: create the relay's state: %w", err)
+			}
 		}
-		if i == 0 {
-			fresh = es
+	} else {
+		if tx, err = r.db.BeginTx(ctx, nil); err != nil {
+			return res, fmt.Errorf("auditrelay: begin: %w", err)
 		}
-		found = append(found, es...)
+		if read, err = lockState(ctx, tx, r.d, name); err != nil {
+			return res, err
+		}
 	}
-	slices.SortFunc(found, func(a, b auditlog.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	var q auditstore.DBTX = r.db
+	if tx != nil {
+		q = tx
+	}
+	found, fresh, err := r.read(ctx, q, read, batch)
+	if err != nil {
+		return res, err
+	}
 	if len(found) > 0 {
 		if err := r.sink.Publish(ctx, found); err != nil {
 			return res, fmt.Errorf("auditrelay: publish %d entries to %s: %w", len(found), name, err)
+		}
+	}
+	if unlocked {
+		if tx, err = r.db.BeginTx(ctx, nil); err != nil {
+			return res, fmt.Errorf("auditrelay: begin: %w", err)
+		}
+		cur, err := lockState(ctx, tx, r.d, name)
+		if err != nil {
+			return res, err
+		}
+		if cur.hi != read.hi || encodeGaps(cur.gaps) != encodeGaps(read.gaps) {
+			// Another relay of this name saved first: what this round
+			// published went out twice (a stream drops the repeats), and
+			// its position stands.
+			err = tx.Rollback()
+			return RoundResult{Hi: cur.hi, Next: follow.Position(cur.gaps, cur.hi, r.now(), r.gapWait()), Gaps: len(cur.gaps), More: true}, err
 		}
 	}
 	now := r.now()
@@ -197,18 +221,39 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 	for i, e := range found {
 		ids[i] = e.ID
 	}
-	newHi := st.hi
+	newHi := read.hi
 	if len(fresh) > 0 {
 		newHi = fresh[len(fresh)-1].ID
 	}
-	gaps := follow.Next(st.gaps, ids, st.hi, newHi, now, r.sweepFor())
-	if err := saveState(ctx, tx, r.d, name, state{hi: newHi, gaps: gaps, relayed: st.relayed + int64(len(found))}, now); err != nil {
+	gaps := follow.Next(read.gaps, ids, read.hi, newHi, now, r.sweepFor())
+	if err := saveState(ctx, tx, r.d, name, state{hi: newHi, gaps: gaps, relayed: read.relayed + int64(len(found))}, now); err != nil {
 		return res, err
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("auditrelay: commit: %w", err)
 	}
 	return RoundResult{Published: len(found), Hi: newHi, Next: follow.Position(gaps, newHi, now, r.gapWait()), Gaps: len(gaps), More: len(fresh) == batch}, nil
+}
+
+// read reads, with q, what a round from the position st publishes: the
+// entries found, in id order, and those of them above st.hi.
+func (r *Relay) read(ctx context.Context, q auditstore.DBTX, st state, batch int) (found, fresh []auditlog.Entry, err error) {
+	for i, rs := range follow.Reads(st.gaps, st.hi) {
+		limit := 0
+		if i == 0 {
+			limit = batch
+		}
+		es, err := auditstore.EntriesIn(ctx, q, r.d, rs, limit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("auditrelay: %w", err)
+		}
+		if i == 0 {
+			fresh = es
+		}
+		found = append(found, es...)
+	}
+	slices.SortFunc(found, func(a, b auditlog.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	return found, fresh, nil
 }
 
 func (r *Relay) gapWait() time.Duration {
