@@ -129,6 +129,11 @@ const (
 	PathM2M Path = "m2m"
 	// PathLog: an entry written by Log or LogAccess.
 	PathLog Path = "log"
+	// PathUntracked: an update that assigns only columns no update entry
+	// records (an auto-updated timestamp alone, as GORM's Association
+	// methods send, or fields left out of the audit); it ran as it is,
+	// with no read, no transaction of the plugin's and no entry.
+	PathUntracked Path = "untracked"
 )
 
 // ErrStatementPanicked is StatementEndInfo.Err of a statement that

@@ -77,6 +77,15 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		_ = db.AddError(fmt.Errorf("auditgorm: %s: the statement was built before auditing could read it; use GORM's Update/Delete methods, or log it with auditgorm.Log", db.Statement.Table))
 		return
 	}
+	if kind == opUpdate && m != nil {
+		untracked, done := untrackedUpdate(db, m)
+		defer done()
+		if untracked {
+			p.obsOf(db).took(PathUntracked)
+			orig(db)
+			return
+		}
+	}
 	p.atomically(db, func() error {
 		switch {
 		case m == nil:

@@ -36,6 +36,9 @@ type model struct {
 	pk       []*field
 	byColumn map[string]*field
 	display  map[string]string // column → label
+	// computed: the model has a field GORM never writes (read-only), which
+	// the database may compute from the others.
+	computed bool
 	// wantsObject: the model has a repr or additional data of its own, so
 	// entries need its struct.
 	wantsObject bool
@@ -190,6 +193,7 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		f.opts = valueOptions(db, dialect, sf)
 		m.fields = append(m.fields, f)
 		m.byColumn[sf.DBName] = f
+		m.computed = m.computed || (!sf.Creatable && !sf.Updatable)
 		if sf.PrimaryKey {
 			m.pk = append(m.pk, f)
 		}

@@ -39,13 +39,15 @@ type RItem struct {
 	Note      *string `gorm:"size:64"`
 	Version   optimisticlock.Version
 	DeletedAt gorm.DeletedAt
-	Tags      []RTag `gorm:"many2many:ritem_tags"`
+	UpdatedAt time.Time // touched alone by Association: an untracked update
+	Tags      []RTag    `gorm:"many2many:ritem_tags"`
 }
 
 type RTag struct {
-	ID    uint
-	Name  string  `gorm:"size:32"`
-	Items []RItem `gorm:"many2many:ritem_tags"`
+	ID        uint
+	Name      string `gorm:"size:32"`
+	UpdatedAt time.Time
+	Items     []RItem `gorm:"many2many:ritem_tags"`
 }
 
 func (t RTag) String() string { return fmt.Sprintf("tag:%d", t.ID) }
@@ -263,6 +265,9 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		return tx.Model(&RKey{}).Where("v = ?", r.IntN(10)).Update("id", gorm.Expr("id + ?", 1_000_000+r.IntN(1_000_000))).Error
 	case 20:
 		return tx.Model(&RKey{}).Where("v = ?", r.IntN(10)).Updates(map[string]any{"v": gorm.Expr("v + 1")}).Error
+	case 21:
+		// An update of the auto-updated timestamp alone: no entry.
+		return tx.Model(&RItem{}).Where("n = ?", r.IntN(10)).Update("updated_at", time.Now()).Error
 	case 22:
 		if tx.Dialector.Name() != "sqlite" {
 			return nil
@@ -352,7 +357,9 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 					}
 					continue
 				}
-				if got, want := row.get(col), canonJSON(c.Old); got != want {
+				// Update entries leave out auto-updated timestamps: a
+				// delete's old one is not what the entries before left.
+				if got, want := row.get(col), canonJSON(c.Old); got != want && col != "updated_at" {
 					t.Fatalf("entry %d (%s %s %s): old %s is %s, but the previous entries left %s", e.ID, e.Action, e.Model, pk, col, want, got)
 				}
 				row[col] = canonJSON(c.New)

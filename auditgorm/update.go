@@ -22,26 +22,59 @@ const pinLimit = 30_000
 
 // captureUpdate runs an audited UPDATE and writes its entries.
 func (p *Plugin) captureUpdate(db *gorm.DB, m *model, orig func(*gorm.DB)) error {
-	stmt := db.Statement
-	// What gorm:update does first; schema clauses mark themselves applied,
-	// so running them again in orig is harmless.
-	for _, c := range stmt.Schema.UpdateClauses {
-		stmt.AddClause(c)
-	}
-	stmt.AddClauseIfNotExists(clause.Update{})
-	set, ok := setClause(stmt)
-	if !ok {
-		set = callbacks.ConvertToAssignments(stmt)
-		if db.Error != nil || len(set) == 0 {
-			return nil
-		}
-		stmt.AddClause(set)
-		defer delete(stmt.Clauses, "SET")
+	set, done := updateAssignments(db)
+	defer done()
+	if db.Error != nil || len(set) == 0 {
+		return nil
 	}
 	if missingWhere(db) {
 		return gorm.ErrMissingWhereClause
 	}
 	return p.runUpdate(db, m, set, auditlog.ActionUpdate, orig)
+}
+
+// updateAssignments does what gorm:update does first and returns the
+// statement's assignments; done removes the SET clause it added, once the
+// statement has run. Schema clauses mark themselves applied, so running
+// them again in orig is harmless, and a SET clause already there (added
+// here before) is used as it is: the assignments stamp auto-updated times,
+// once.
+func updateAssignments(db *gorm.DB) (set clause.Set, done func()) {
+	stmt := db.Statement
+	for _, c := range stmt.Schema.UpdateClauses {
+		stmt.AddClause(c)
+	}
+	stmt.AddClauseIfNotExists(clause.Update{})
+	if set, ok := setClause(stmt); ok {
+		return set, func() {}
+	}
+	set = callbacks.ConvertToAssignments(stmt)
+	if db.Error != nil || len(set) == 0 {
+		return set, func() {}
+	}
+	stmt.AddClause(set)
+	return set, func() { delete(stmt.Clauses, "SET") }
+}
+
+// untrackedUpdate reports whether the statement, an update of m, can make
+// no entry: it assigns only columns that no update entry records
+// (auto-updated timestamps such as the updated_at GORM's Association
+// touches, fields left out of the audit), none of them a key, and the
+// model has no field GORM cannot write, which the database could compute
+// from them. Such an update runs as it is: no transaction of the plugin's,
+// no read, no entry. done removes the SET clause updateAssignments added.
+func untrackedUpdate(db *gorm.DB, m *model) (untracked bool, done func()) {
+	set, done := updateAssignments(db)
+	if db.Error != nil || len(set) == 0 || m.computed || missingWhere(db) {
+		return false, done
+	}
+	for _, a := range set {
+		f := m.byColumn[a.Column.Name]
+		if f == nil || f.f.PrimaryKey || (a.Column.Table != "" && a.Column.Table != db.Statement.Table) || (f.audited && !f.noise) {
+			return false, done
+		}
+	}
+	return true, done
 }
 
 func setClause(stmt *gorm.Statement) (clause.Set, bool) {
