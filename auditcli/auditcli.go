@@ -71,7 +71,7 @@ func commands() []command {
 		{"demo", "[--addr ADDR] [--dir DIR] [--once]", "run an audited bookstore on embedded SQLite with the admin UI", runDemo},
 		{"serve", serveArgs, "serve the admin UI over an entries table", runServe},
 		{"migrate", migrateArgs, "create or upgrade the entries table (or print its SQL)", runMigrate},
-		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes]", "delete entries, after confirmation", runFlush},
+		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes] [--unrelayed]", "delete entries, after confirmation", runFlush},
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
 		{"history", "--db DSN [--as-of TIME] MODEL KEY", "print an object's history, or its state at a time", runHistory},
 		{"revert", "--db DSN [--force] [--yes] (ENTRY_ID | --cid ID)", "undo an entry, or a request's or job's entries, after confirmation", runRevert},
