@@ -16,7 +16,7 @@ import (
 	"github.com/go-auditlog/auditlog/auditrelay"
 )
 
-const relayArgs = "--db DSN (--nats nats://HOST:4222 [--stream NAME] [--prefix P] | --to jsonl:FILE|jsonl:-) [--once] [--lag]"
+const relayArgs = "--db DSN (--nats nats://HOST:4222 [--stream NAME] [--prefix P] | --to jsonl:FILE|jsonl:-|-) [--once] [--lag]"
 
 // runRelay publishes committed entries to NATS JetStream or as JSON Lines
 // (package auditrelay), until interrupted.
@@ -27,7 +27,7 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 	stream := fs.String("stream", auditnats.DefaultEntriesStream, "the JetStream stream (created when absent)")
 	prefix := fs.String("prefix", auditnats.DefaultEntriesPrefix, "subject prefix: an entry goes to PREFIX.<model>.<action>")
 	dups := fs.Duration("duplicate-window", auditnats.DefaultDuplicates, "the duplicate window of a stream the relay creates")
-	to := fs.String("to", "", "write JSON Lines instead: jsonl:FILE (appended) or jsonl:- (stdout)")
+	to := fs.String("to", "", "write JSON Lines instead: jsonl:FILE (appended) or jsonl:- (or -: stdout)")
 	name := fs.String("name", "", "the relay's name, which keys its position (default: nats:STREAM or jsonl:FILE)")
 	interval := fs.Duration("interval", time.Second, "time between rounds when nothing is waiting")
 	batch := fs.Int("batch", auditrelay.DefaultBatch, "entries a round publishes at most")
@@ -44,6 +44,9 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 		return usageError("--interval, --gap-wait and --duplicate-window must be positive, --batch 1 to 100000")
 	}
 	var path string
+	if *to == "-" {
+		*to = "jsonl:-"
+	}
 	if *to != "" {
 		var ok bool
 		if path, ok = strings.CutPrefix(*to, "jsonl:"); !ok || path == "" {

@@ -61,6 +61,11 @@ func TestRelayCommand(t *testing.T) {
 	if r.code != 0 || fmt.Sprint(jsonlIDs(t, r.stdout)) != "[1 2 3 4 5 6]" || !strings.Contains(r.stderr, "Published 6 entries to stdout") {
 		t.Fatalf("to stdout: %+v", r)
 	}
+	// "-" alone is stdout too, the same relay.
+	r = run(t, "", false, "relay", "--db", db, "--to", "-", "--once")
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "Published 0 entries to stdout") {
+		t.Fatalf("to -: %+v", r)
+	}
 	// The stored text is the exact data in the file, escapes included.
 	if !strings.Contains(string(raw), `Dune\u001b[31m`) {
 		t.Errorf("the repr is not the stored text: %s", raw)
