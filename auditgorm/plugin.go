@@ -19,6 +19,7 @@ package auditgorm
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -230,24 +231,35 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	return nil
 }
 
+// background checks and completes the settings the relay and the sealer
+// share (their interval, 1s by default; their context, one that never
+// ends by default) and returns the pool they run on.
+func background(db *gorm.DB, what string, interval *time.Duration, gapWait time.Duration, ctx *context.Context) (*sql.DB, error) {
+	if *interval < 0 || gapWait < 0 {
+		return nil, fmt.Errorf("auditgorm: %s's Interval and GapWait must not be negative", what)
+	}
+	if *interval == 0 {
+		*interval = time.Second
+	}
+	if *ctx == nil {
+		*ctx = context.Background()
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: %s needs a *sql.DB: %w", what, err)
+	}
+	return sqlDB, nil
+}
+
 // startRelay starts Config.Relay's relay.
 func (p *Plugin) startRelay(db *gorm.DB) error {
 	c := *p.relayCfg
 	if c.Sink == nil {
 		return errors.New("auditgorm: Config.Relay has no Sink")
 	}
-	if c.Interval < 0 || c.GapWait < 0 {
-		return errors.New("auditgorm: Config.Relay's Interval and GapWait must not be negative")
-	}
-	if c.Interval == 0 {
-		c.Interval = time.Second
-	}
-	if c.Context == nil {
-		c.Context = context.Background()
-	}
-	sqlDB, err := db.DB()
+	sqlDB, err := background(db, "Config.Relay", &c.Interval, c.GapWait, &c.Context)
 	if err != nil {
-		return fmt.Errorf("auditgorm: Config.Relay needs a *sql.DB: %w", err)
+		return err
 	}
 	r, err := auditrelay.New(sqlDB, p.dialect, c.Sink)
 	if err != nil {
@@ -272,24 +284,15 @@ func (p *Plugin) startSealer(db *gorm.DB) error {
 	if c.Signer == nil {
 		return errors.New("auditgorm: Config.Seal has no Signer")
 	}
-	if c.Interval < 0 || c.GapWait < 0 {
-		return errors.New("auditgorm: Config.Seal's Interval and GapWait must not be negative")
-	}
-	if c.Interval == 0 {
-		c.Interval = time.Second
-	}
-	if c.Context == nil {
-		c.Context = context.Background()
+	sqlDB, err := background(db, "Config.Seal", &c.Interval, c.GapWait, &c.Context)
+	if err != nil {
+		return err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.OnError == nil {
 		c.OnError = func(error) {} // Logger logs it
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return fmt.Errorf("auditgorm: Config.Seal needs a *sql.DB: %w", err)
 	}
 	s, err := auditseal.New(sqlDB, p.dialect, c.Signer, c.Signer.Name())
 	if err != nil {
