@@ -70,11 +70,23 @@ func untrackedUpdate(db *gorm.DB, m *model) (untracked bool, done func()) {
 	}
 	for _, a := range set {
 		f := m.byColumn[a.Column.Name]
-		if f == nil || f.f.PrimaryKey || (a.Column.Table != "" && a.Column.Table != db.Statement.Table) || (f.audited && !f.noise) {
+		if f == nil || f.f.PrimaryKey || (a.Column.Table != "" && a.Column.Table != db.Statement.Table) || (f.audited && !f.noise) || !boundValue(a.Value) {
 			return false, done
 		}
 	}
 	return true, done
+}
+
+// boundValue reports whether an assigned value is sent as bound variables
+// only. SQL of the caller's (gorm.Expr, a GormValuer's expression, a
+// subquery) can assign other columns than the one it is written for
+// ("updated_at = ?, name = ?"): such an update is captured.
+func boundValue(v any) bool {
+	switch v.(type) {
+	case clause.Expression, gorm.Valuer, *gorm.DB, []any:
+		return false
+	}
+	return true
 }
 
 func setClause(stmt *gorm.Statement) (clause.Set, bool) {
