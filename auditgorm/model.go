@@ -37,7 +37,8 @@ type model struct {
 	byColumn map[string]*field
 	display  map[string]string // column → label
 	// computed: the model has a field GORM never writes (read-only), which
-	// the database may compute from the others.
+	// the database may compute from the others, or one its declaration
+	// makes the database set on every update (ON UPDATE).
 	computed bool
 	// wantsObject: the model has a repr or additional data of its own, so
 	// entries need its struct.
@@ -193,7 +194,7 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		f.opts = valueOptions(db, dialect, sf)
 		m.fields = append(m.fields, f)
 		m.byColumn[sf.DBName] = f
-		m.computed = m.computed || (!sf.Creatable && !sf.Updatable)
+		m.computed = m.computed || (!sf.Creatable && !sf.Updatable) || setOnUpdate(sf)
 		if sf.PrimaryKey {
 			m.pk = append(m.pk, f)
 		}
@@ -261,6 +262,14 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 	m.order.Columns = slices.Clip(m.order.Columns)
 	m.sqlEntries = m.sqlEntriesModel()
 	return m, nil
+}
+
+// setOnUpdate reports whether the field's declaration makes the database
+// set it on every update of its row (MariaDB's "ON UPDATE
+// CURRENT_TIMESTAMP", in its type or default).
+func setOnUpdate(sf *schema.Field) bool {
+	decl := strings.ToLower(sf.TagSettings["TYPE"] + " " + sf.TagSettings["DEFAULT"])
+	return strings.Contains(strings.Join(strings.Fields(decl), " "), "on update")
 }
 
 func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {

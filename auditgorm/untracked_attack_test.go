@@ -152,3 +152,40 @@ func TestUntrackedHolds(t *testing.T) {
 		must(t, db.Session(&gorm.Session{DryRun: true}).Model(&v).Update("updated_at", time.Now()).Error)
 	})
 }
+
+// OnUpdate has a recorded column the database sets on every update
+// (MariaDB's ON UPDATE CURRENT_TIMESTAMP).
+type OnUpdate struct {
+	ID        uint
+	Name      string    `gorm:"size:40"`
+	Changed   time.Time `gorm:"type:timestamp(6);not null;default:CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)"`
+	UpdatedAt time.Time
+}
+
+// TestUntrackedOnUpdateColumn: on MariaDB a column declared ON UPDATE
+// changes with any update; an update of the timestamp alone changes that
+// recorded column, and its entry must be written.
+func TestUntrackedOnUpdateColumn(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		if db.Dialector.Name() != "mysql" {
+			t.Skip("ON UPDATE is MariaDB's")
+		}
+		reg := setup(t, db, &OnUpdate{})
+		must(t, reg.Register(&OnUpdate{}))
+		x := OnUpdate{Name: "x"}
+		must(t, db.Omit("changed").Create(&x).Error)
+		var before OnUpdate
+		must(t, db.First(&before, x.ID).Error)
+		time.Sleep(5 * time.Millisecond)
+		must(t, db.Model(&x).Update("updated_at", time.Now().Add(time.Minute)).Error)
+		var after OnUpdate
+		must(t, db.First(&after, x.ID).Error)
+		if after.Changed.Equal(before.Changed) {
+			t.Fatalf("changed stayed %v", after.Changed)
+		}
+		es := expectCount(t, db, 2)
+		if _, ok := es[1].Changes["changed"]; !ok {
+			t.Fatalf("entry %s", es[1].Changes)
+		}
+	})
+}
