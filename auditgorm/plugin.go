@@ -54,7 +54,9 @@ type Config struct {
 	Registry *auditlog.Registry
 	// MaxRowsPerStatement caps how many rows one audited update or delete
 	// may change; a larger statement fails with ErrTooManyRows rather than
-	// exhausting memory. Default: DefaultMaxRowsPerStatement.
+	// exhausting memory. Default: DefaultMaxRowsPerStatement. An update
+	// that runs untracked (Path "untracked": it assigns only columns no
+	// entry records) reads no row and is not capped.
 	MaxRowsPerStatement int
 	// Now gives entry timestamps. Default: time.Now, read after the write;
 	// on PostgreSQL the database's clock, read by the statement that writes
