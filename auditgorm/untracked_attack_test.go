@@ -3,6 +3,7 @@ package auditgorm_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"gorm.io/plugin/optimisticlock"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -186,6 +188,32 @@ func TestUntrackedOnUpdateColumn(t *testing.T) {
 		es := expectCount(t, db, 2)
 		if _, ok := es[1].Changes["changed"]; !ok {
 			t.Fatalf("entry %s", es[1].Changes)
+		}
+	})
+}
+
+// TestUntrackedAppendStaysUntracked: the owner's timestamp update GORM's
+// Association sends still runs untracked: its value is bound, not SQL.
+func TestUntrackedAppendStaysUntracked(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := auditlog.NewRegistry()
+		hooks := &hookRecorder{}
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Hooks: hooks})))
+		must(t, db.AutoMigrate(&Touched{}, &TouchedTag{}))
+		must(t, reg.Register(&Touched{}, auditlog.M2M("Tags")))
+		x := Touched{Name: "x"}
+		must(t, db.Create(&x).Error)
+		tag := TouchedTag{Name: "t"}
+		must(t, db.Create(&tag).Error)
+		hooks.take()
+		must(t, db.Model(&x).Association("Tags").Append(&tag))
+		ends, _, _ := hooks.take()
+		var paths []auditgorm.Path
+		for _, e := range ends {
+			paths = append(paths, e.Path)
+		}
+		if !slices.Contains(paths, auditgorm.PathUntracked) {
+			t.Fatalf("append took %v", paths)
 		}
 	})
 }
