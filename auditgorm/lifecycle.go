@@ -219,9 +219,10 @@ const ownTxKey = "auditlog:own_transaction"
 
 // rollsBackOnError reports whether the statement's transaction ends with it
 // and is rolled back if it fails: GORM's default transaction, or the
-// plugin's own. In a caller's transaction a failed statement's write stays,
-// and a caller that logs the error and commits commits it; there the capture
-// takes no path that can refuse a write after it ran.
+// plugin's own, or that of the statement GORM nested it in to save
+// associations (nested.go). In a caller's transaction a failed statement's
+// write stays, and a caller that logs the error and commits commits it;
+// there the capture takes no path that can refuse a write after it ran.
 func rollsBackOnError(db *gorm.DB) bool {
 	for _, key := range []string{"gorm:started_transaction", ownTxKey} {
 		if v, ok := db.InstanceGet(key); ok {
@@ -230,7 +231,7 @@ func rollsBackOnError(db *gorm.DB) bool {
 			}
 		}
 	}
-	return false
+	return nestedInRollback(db)
 }
 
 // captureSavepoint names the savepoint of inSavepoint.

@@ -219,6 +219,14 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		}
 		steps = append(steps, c.proc.Replace(c.name, p.wrap(c.kind, orig)))
 	}
+	// Around the association rows GORM saves after a create or update
+	// (nested.go).
+	steps = append(steps,
+		cb.Create().Before("gorm:save_after_associations").Register("auditlog:nested_begin", markNested),
+		cb.Create().After("gorm:save_after_associations").Register("auditlog:nested_end", unmarkNested),
+		cb.Update().Before("gorm:save_after_associations").Register("auditlog:nested_begin", markNested),
+		cb.Update().After("gorm:save_after_associations").Register("auditlog:nested_end", unmarkNested),
+	)
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)
 	}

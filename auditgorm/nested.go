@@ -1,0 +1,72 @@
+package auditgorm
+
+import (
+	"context"
+	"reflect"
+
+	"gorm.io/gorm"
+)
+
+// GORM saves a statement's associations (the join rows of a many-to-many
+// Append, related objects) after its write, with statements nested in the
+// same transaction, and adds their errors to the statement: when that
+// statement's transaction is rolled back on error (GORM's default one),
+// a nested statement's failure rolls back everything, and its capture
+// needs no savepoint of its own. markNested and unmarkNested mark the
+// statement's context for exactly the time GORM saves them (a hook of
+// the model, which may ignore a nested statement's error, runs after).
+
+// nestedKey keys the mark in a statement's context.
+type nestedKey struct{}
+
+// nestedMark is the transaction the nested statements run in, the tables
+// they write (the owner's associations and their join tables), and the
+// context before the mark.
+type nestedMark struct {
+	pool   gorm.ConnPool
+	tables map[string]bool
+	before context.Context
+}
+
+// markNested runs before gorm:save_after_associations.
+func markNested(db *gorm.DB) {
+	if db.Error != nil || db.Statement.Schema == nil || !rollsBackOnError(db) {
+		return
+	}
+	tables := map[string]bool{}
+	for _, rel := range db.Statement.Schema.Relationships.Relations {
+		if rel.FieldSchema != nil {
+			tables[rel.FieldSchema.Table] = true
+		}
+		if rel.JoinTable != nil {
+			tables[rel.JoinTable.Table] = true
+		}
+	}
+	ctx := db.Statement.Context
+	db.Statement.Context = context.WithValue(ctx, nestedKey{}, &nestedMark{pool: db.Statement.ConnPool, tables: tables, before: ctx})
+}
+
+// unmarkNested runs after gorm:save_after_associations.
+func unmarkNested(db *gorm.DB) {
+	if m, ok := db.Statement.Context.Value(nestedKey{}).(*nestedMark); ok {
+		db.Statement.Context = m.before
+	}
+}
+
+// nestedInRollback reports whether the statement is one GORM nested in a
+// statement whose transaction is rolled back on error: it runs in that
+// transaction and writes one of the tables GORM saves the statement's
+// associations to (a statement a hook of an associated model runs on
+// another table keeps its savepoint).
+func nestedInRollback(db *gorm.DB) bool {
+	m, ok := db.Statement.Context.Value(nestedKey{}).(*nestedMark)
+	return ok && m.tables[db.Statement.Table] && samePool(m.pool, db.Statement.ConnPool)
+}
+
+// samePool reports whether a and b are the same connection or
+// transaction (pointers to one value; other kinds are never taken for
+// the same).
+func samePool(a, b gorm.ConnPool) bool {
+	ra, rb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return ra.IsValid() && rb.IsValid() && ra.Type() == rb.Type() && ra.Kind() == reflect.Pointer && ra.Pointer() == rb.Pointer()
+}
