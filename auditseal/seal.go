@@ -288,10 +288,19 @@ func (q queries) lockState(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("auditseal: lock the sealer's state (is the database migrated?): %w", err)
 	}
+	// A locking read: the latest row, which MySQL's snapshot of this
+	// transaction may predate, locked where the UPDATE found none to lock.
+	lock := " FOR UPDATE"
+	if q.d == auditstore.SQLite {
+		lock = "" // the UPDATE took the write lock
+	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		// MySQL counts only changed rows: read before inserting.
+		// MySQL counts only changed rows: read before inserting. On
+		// PostgreSQL no row was there for the UPDATE, but another
+		// sealer's first round may have committed one since: the read
+		// locks it.
 		var next int64
-		err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next)
+		err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1"+lock).Scan(&next)
 		switch {
 		case err == nil:
 			return next, nil
@@ -309,12 +318,6 @@ func (q queries) lockState(ctx context.Context) (int64, error) {
 		}
 		if _, err := q.tx.ExecContext(ctx, insert); err != nil {
 			return 0, fmt.Errorf("auditseal: create the sealer's state: %w", err)
-		}
-		// A locking read: the latest row, which MySQL's snapshot of this
-		// transaction may predate.
-		lock := " FOR UPDATE"
-		if q.d == auditstore.SQLite {
-			lock = "" // the insert took the write lock
 		}
 		if err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1"+lock).Scan(&next); err != nil {
 			return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
