@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,7 +93,7 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		defer s.Close()
-		sink, where = s, "stream "+*stream+" on "+natsHost(*natsURL)
+		sink, where = s, "stream "+*stream+" on "+auditnats.Target{URL: *natsURL}.Host()
 	case path == "-":
 		j := auditrelay.NewJSONL(env.Stdout, relayName)
 		sink, where, out = j, "stdout", env.Stderr
@@ -150,13 +149,4 @@ func printLag(env Env, name string, lag auditrelay.Lag) {
 		fmt.Fprintf(env.Stdout, ", the oldest from %s ago", lag.Behind.Round(time.Second))
 	}
 	fmt.Fprintln(env.Stdout, ".")
-}
-
-// natsHost is a NATS URL without its credentials, for messages.
-func natsHost(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "the NATS server"
-	}
-	return u.Scheme + "://" + u.Host
 }

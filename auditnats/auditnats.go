@@ -33,9 +33,9 @@ type Target struct {
 	Subject string
 }
 
-// host is the server as messages name it: without its user part, which
+// Host is the server as messages name it: without its user part, which
 // holds NATS credentials (a token, or user and password).
-func (t Target) host() string {
+func (t Target) Host() string {
 	u, err := url.Parse(t.URL)
 	if err != nil {
 		return "the NATS server"
@@ -141,7 +141,7 @@ func (w *Witness) Close() {
 func dial(t Target, opts []nats.Option) (*nats.Conn, error) {
 	nc, err := nats.Connect(t.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.host(), err)
+		return nil, fmt.Errorf("auditnats: connect to %s: %w", t.Host(), err)
 	}
 	return nc, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditrelay"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/audittest"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -121,7 +122,7 @@ func TestRelayThousandsOfGaps(t *testing.T) {
 		insert(t, db, nil, d, "a", n%500)
 		release := holdBack(t, db, "id % 2 = 0")
 		var out bytes.Buffer
-		c := &clock{now: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)}
+		c := audittest.NewClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
 		r, err := auditrelay.New(db, d, auditrelay.NewJSONL(&out, "jsonl:gaps"))
 		if err != nil {
 			t.Fatal(err)
@@ -138,7 +139,7 @@ func TestRelayThousandsOfGaps(t *testing.T) {
 		if lag, err := r.Lag(ctx); err != nil || lag.Entries != n/2 {
 			t.Fatalf("lag with the late entries: %+v, %v", lag, err)
 		}
-		c.add(time.Minute)
+		c.Advance(time.Minute)
 		if got, err := r.CatchUp(ctx); err != nil || got != n/2 {
 			t.Fatalf("the late entries: %d, %v; want %d", got, err, n/2)
 		}

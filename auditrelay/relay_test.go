@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +18,9 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditrelay"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/audittest"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func sqlOf(t *testing.T, gdb *gorm.DB) (*sql.DB, auditstore.Dialect) {
 	t.Helper()
@@ -121,7 +104,7 @@ func TestRelayFollowsCommitOrder(t *testing.T) {
 		db, d := sqlOf(t, gdb)
 		ctx := context.Background()
 		var out bytes.Buffer
-		c := &clock{now: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)}
+		c := audittest.NewClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
 		newRelay := func() *auditrelay.Relay {
 			r, err := auditrelay.New(db, d, auditrelay.NewJSONL(&out, "jsonl:test"))
 			if err != nil {
@@ -134,7 +117,9 @@ func TestRelayFollowsCommitOrder(t *testing.T) {
 		if lag, err := r.Lag(ctx); err != nil || lag != (auditrelay.Lag{}) {
 			t.Fatalf("lag of an empty table: %+v, %v", lag, err)
 		}
+		first := time.Now()
 		insert(t, db, nil, d, "a", 3)
+		inserted := time.Now()
 		// SQLite has one writer at a time: no transaction stays open
 		// across a round there.
 		var open *sql.Tx
@@ -156,7 +141,8 @@ func TestRelayFollowsCommitOrder(t *testing.T) {
 		}
 		insert(t, db, nil, d, "c", 1)
 		lag, err := r.Lag(ctx)
-		if err != nil || lag.Entries != 6 || lag.Published != 0 {
+		// Behind: the relay's clock less the oldest waiting entry's time.
+		if err != nil || lag.Entries != 6 || lag.Published != 0 || lag.Behind < c.Now().Sub(inserted)-time.Millisecond || lag.Behind > c.Now().Sub(first)+time.Millisecond {
 			t.Fatalf("lag before the first round: %+v, %v", lag, err)
 		}
 		n, err := r.CatchUp(ctx)
@@ -203,12 +189,12 @@ func TestRelayFollowsCommitOrder(t *testing.T) {
 		if err != nil || res.Gaps != 1 || res.Next == res.Hi+1 {
 			t.Fatalf("with the rolled-back gap: %+v, %v", res, err)
 		}
-		c.add(2 * time.Minute)
+		c.Advance(2 * time.Minute)
 		res, err = r.Round(ctx)
 		if err != nil || res.Gaps != 1 || res.Next != res.Hi+1 {
 			t.Fatalf("after GapWait: %+v, %v", res, err)
 		}
-		c.add(25 * time.Hour)
+		c.Advance(25 * time.Hour)
 		res, err = r.Round(ctx)
 		if err != nil || res.Gaps != 0 {
 			t.Fatalf("after SweepFor: %+v, %v", res, err)
