@@ -77,10 +77,15 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		_ = db.AddError(fmt.Errorf("auditgorm: %s: the statement was built before auditing could read it; use GORM's Update/Delete methods, or log it with auditgorm.Log", db.Statement.Table))
 		return
 	}
+	var set clause.Set
 	if kind == opUpdate && m != nil {
-		untracked, done := untrackedUpdate(db, m)
+		var done func()
+		set, done = updateAssignments(db)
 		defer done()
-		if untracked {
+		if db.Error != nil || len(set) == 0 {
+			return // gorm:update runs nothing either
+		}
+		if untrackedUpdate(db, m, set) {
 			p.obsOf(db).took(PathUntracked)
 			orig(db)
 			return
@@ -93,7 +98,10 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		case kind == opCreate:
 			return p.captureCreate(db, m, orig)
 		case kind == opUpdate:
-			return p.captureUpdate(db, m, orig)
+			if missingWhere(db) {
+				return gorm.ErrMissingWhereClause
+			}
+			return p.runUpdate(db, m, set, auditlog.ActionUpdate, orig)
 		default:
 			return p.captureDelete(db, m, orig)
 		}

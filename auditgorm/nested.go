@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 )
 
 // GORM saves a statement's associations (the join rows of a many-to-many
@@ -19,31 +20,34 @@ import (
 // nestedKey keys the mark in a statement's context.
 type nestedKey struct{}
 
-// nestedMark is the transaction the nested statements run in, the tables
-// they write (the owner's associations and their join tables), and the
-// context before the mark.
+// nestedMark is the transaction the nested statements run in, the owner's
+// schema (whose associations and join tables they write), and the context
+// before the mark.
 type nestedMark struct {
 	pool   gorm.ConnPool
-	tables map[string]bool
+	owner  *schema.Schema
 	before context.Context
 }
 
-// markNested runs before gorm:save_after_associations.
+// markNested runs before gorm:save_after_associations, on every create and
+// update: a statement of a model without associations is left alone.
 func markNested(db *gorm.DB) {
-	if db.Error != nil || db.Statement.Schema == nil || !rollsBackOnError(db) {
+	if db.Error != nil || db.Statement.Schema == nil || len(db.Statement.Schema.Relationships.Relations) == 0 || !rollsBackOnError(db) {
 		return
 	}
-	tables := map[string]bool{}
-	for _, rel := range db.Statement.Schema.Relationships.Relations {
-		if rel.FieldSchema != nil {
-			tables[rel.FieldSchema.Table] = true
-		}
-		if rel.JoinTable != nil {
-			tables[rel.JoinTable.Table] = true
+	ctx := db.Statement.Context
+	db.Statement.Context = context.WithValue(ctx, nestedKey{}, &nestedMark{pool: db.Statement.ConnPool, owner: db.Statement.Schema, before: ctx})
+}
+
+// writes reports whether table is one the owner's associations are saved
+// to: a related model's or a join table.
+func (m *nestedMark) writes(table string) bool {
+	for _, rel := range m.owner.Relationships.Relations {
+		if rel.FieldSchema != nil && rel.FieldSchema.Table == table || rel.JoinTable != nil && rel.JoinTable.Table == table {
+			return true
 		}
 	}
-	ctx := db.Statement.Context
-	db.Statement.Context = context.WithValue(ctx, nestedKey{}, &nestedMark{pool: db.Statement.ConnPool, tables: tables, before: ctx})
+	return false
 }
 
 // unmarkNested runs after gorm:save_after_associations.
@@ -60,7 +64,7 @@ func unmarkNested(db *gorm.DB) {
 // another table keeps its savepoint).
 func nestedInRollback(db *gorm.DB) bool {
 	m, ok := db.Statement.Context.Value(nestedKey{}).(*nestedMark)
-	return ok && m.tables[db.Statement.Table] && samePool(m.pool, db.Statement.ConnPool)
+	return ok && m.writes(db.Statement.Table) && samePool(m.pool, db.Statement.ConnPool)
 }
 
 // samePool reports whether a and b are the same connection or

@@ -20,25 +20,11 @@ import (
 // a write to the rows the plugin read; larger writes run in chunks.
 const pinLimit = 30_000
 
-// captureUpdate runs an audited UPDATE and writes its entries.
-func (p *Plugin) captureUpdate(db *gorm.DB, m *model, orig func(*gorm.DB)) error {
-	set, done := updateAssignments(db)
-	defer done()
-	if db.Error != nil || len(set) == 0 {
-		return nil
-	}
-	if missingWhere(db) {
-		return gorm.ErrMissingWhereClause
-	}
-	return p.runUpdate(db, m, set, auditlog.ActionUpdate, orig)
-}
-
 // updateAssignments does what gorm:update does first and returns the
-// statement's assignments; done removes the SET clause it added, once the
-// statement has run. Schema clauses mark themselves applied, so running
-// them again in orig is harmless, and a SET clause already there (added
-// here before) is used as it is: the assignments stamp auto-updated times,
-// once.
+// statement's assignments, read once for the capture; done removes the SET
+// clause it added, once the statement has run. Schema clauses mark
+// themselves applied, so running them again in orig is harmless, and a SET
+// clause the caller built is used as it is.
 func updateAssignments(db *gorm.DB) (set clause.Set, done func()) {
 	stmt := db.Statement
 	for _, c := range stmt.Schema.UpdateClauses {
@@ -62,19 +48,18 @@ func updateAssignments(db *gorm.DB) (set clause.Set, done func()) {
 // touches, fields left out of the audit), none of them a key, and the
 // model has no field GORM cannot write, which the database could compute
 // from them. Such an update runs as it is: no transaction of the plugin's,
-// no read, no entry. done removes the SET clause updateAssignments added.
-func untrackedUpdate(db *gorm.DB, m *model) (untracked bool, done func()) {
-	set, done := updateAssignments(db)
-	if db.Error != nil || len(set) == 0 || m.computed || missingWhere(db) {
-		return false, done
+// no read, no entry.
+func untrackedUpdate(db *gorm.DB, m *model, set clause.Set) bool {
+	if m.computed || missingWhere(db) {
+		return false
 	}
 	for _, a := range set {
 		f := m.byColumn[a.Column.Name]
 		if f == nil || f.f.PrimaryKey || (a.Column.Table != "" && a.Column.Table != db.Statement.Table) || (f.audited && !f.noise) || !boundValue(a.Value) {
-			return false, done
+			return false
 		}
 	}
-	return true, done
+	return true
 }
 
 // boundValue reports whether an assigned value is sent as bound variables
