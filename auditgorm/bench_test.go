@@ -47,6 +47,17 @@ func benchCapture(b *testing.B, dbName string) {
 				must2(b, db.Model(&Gadget{ID: g.ID}).Updates(map[string]any{"price": i, "name": fmt.Sprint(i)}).Error)
 			}
 		})
+		b.Run("delete/"+name, func(b *testing.B) {
+			db := benchDB(b, dbName, audited)
+			quiet := db.WithContext(auditlog.Disable(context.Background()))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				// The row to delete is created unaudited in both modes.
+				g := Gadget{Name: fmt.Sprint(i), Price: i}
+				must2(b, quiet.Create(&g).Error)
+				must2(b, db.Unscoped().Delete(&Gadget{ID: g.ID}).Error)
+			}
+		})
 		b.Run("batch_create_1000/"+name, func(b *testing.B) {
 			db := benchDB(b, dbName, audited)
 			b.ReportAllocs()

@@ -404,9 +404,13 @@ func objects(row reflect.Value) []any {
 // a repr that prints a related customer's masked email shows it masked.
 func (m *model) shown(p *Plugin, db *gorm.DB, obj reflect.Value, key string, extra map[string]any, vals ...[]value.Value) (string, json.RawMessage, error) {
 	obj, sc := m.visible(p, db, obj, vals...)
-	repr := sc.Text(capture.Repr(objects(obj), m.schema.Name, key))
+	var objs []any // the object's methods, where it has some of use
+	if m.wantsObject {
+		objs = objects(obj)
+	}
+	repr := sc.Text(capture.Repr(objs, m.schema.Name, key))
 	var own any
-	for _, o := range objects(obj) {
+	for _, o := range objs {
 		if p, ok := o.(auditlog.AdditionalDataProvider); ok {
 			own = p.AuditAdditionalData()
 			break
@@ -423,6 +427,9 @@ func (m *model) shown(p *Plugin, db *gorm.DB, obj reflect.Value, key string, ext
 // related object.
 func (m *model) reprOf(p *Plugin, db *gorm.DB, obj reflect.Value, key string, vals []value.Value) string {
 	obj, sc := m.visible(p, db, obj, vals)
+	if !m.wantsObject {
+		return sc.Text(capture.Repr(nil, m.schema.Name, key))
+	}
 	return sc.Text(capture.Repr(objects(obj), m.schema.Name, key))
 }
 

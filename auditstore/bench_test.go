@@ -37,7 +37,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.Run("json_batch_1000", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _, _ = encodeBatch(Postgres, batch, time.Now())
+			_, _, _, _ = encodeBatch(Postgres, batch, time.Now())
 		}
 	})
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -106,6 +108,90 @@ const insertColumns = "timestamp, action, model, object_pk, object_id, object_re
 
 const columnsPerEntry = 14
 
+// The columns of an entry row, in the order of insertColumns.
+const (
+	colTimestamp = iota
+	colAction
+	colModel
+	colPK
+	colID
+	colRepr
+	colChanges
+	colSerialized
+	colAdditional
+	colActorID
+	colActorName
+	colAddr
+	colPort
+	colCID
+)
+
+// columnNames are the columns of insertColumns, by number.
+var columnNames = strings.Split(insertColumns, ", ")
+
+// jsonKeys are the keys of the columns in a JSON batch.
+var jsonKeys = [columnsPerEntry]string{"t", "a", "m", "pk", "id", "r", "c", "s", "ad", "ai", "an", "ra", "rp", "cid"}
+
+// columnSet is a set of entry columns: bit c for column c. An insert
+// writes the columns that some of its entries have a value in; the others
+// are NULL in each, as the table's columns default to (fewer values to
+// bind, and on SQLite to extract from a JSON batch).
+type columnSet uint16
+
+const (
+	allColumns columnSet = 1<<columnsPerEntry - 1
+	// requiredColumns are in every insert: the timestamp (on PostgreSQL
+	// NULL for the database's clock, which the insert fills in) and the
+	// columns that are NOT NULL.
+	requiredColumns columnSet = 1<<colTimestamp | 1<<colAction | 1<<colModel | 1<<colPK | 1<<colRepr
+)
+
+func (s columnSet) has(c int) bool { return s&(1<<c) != 0 }
+
+func (s columnSet) count() int { return bits.OnesCount16(uint16(s)) }
+
+// columnLists caches columnSet.list: a process writes few sets.
+var columnLists sync.Map // columnSet → string
+
+// list is the column list of an insert of s.
+func (s columnSet) list() string {
+	if s == allColumns {
+		return insertColumns
+	}
+	if l, ok := columnLists.Load(s); ok {
+		return l.(string)
+	}
+	l := s.build()
+	columnLists.Store(s, l)
+	return l
+}
+
+func (s columnSet) build() string {
+	var b strings.Builder
+	for c, name := range columnNames {
+		if s.has(c) {
+			if b.Len() > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(name)
+		}
+	}
+	return b.String()
+}
+
+// columnsOf is the set of columns e has a value in.
+func columnsOf(e *auditlog.Entry) columnSet {
+	s := requiredColumns
+	for c, ok := range [...]bool{colID: e.ObjectID != nil, colChanges: e.Changes != nil, colSerialized: len(e.SerializedData) > 0,
+		colAdditional: len(e.AdditionalData) > 0, colActorID: e.ActorID != "", colActorName: e.ActorName != "",
+		colAddr: e.RemoteAddr != "", colPort: e.RemotePort != 0, colCID: e.CorrelationID != ""} {
+		if ok {
+			s |= 1 << c
+		}
+	}
+	return s
+}
+
 // Insert writes entries with as few multi-row INSERT statements as the
 // database's bind-variable limit allows, through the store's connection (a
 // transaction, to commit them with the change they record). Entries whose
@@ -146,11 +232,11 @@ func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
 	// entries. Documents are cut at jsonBatchBytes to stay under packet limits.
 	start := 0
 	for start < len(entries) {
-		doc, n, err := encodeBatch(d, entries[start:], now)
+		doc, n, cols, err := encodeBatch(d, entries[start:], now)
 		if err != nil {
 			return err
 		}
-		if err := execJSONBatch(ctx, db, d, doc); err != nil {
+		if err := execJSONBatch(ctx, db, d, doc, cols); err != nil {
 			return fmt.Errorf("auditstore: insert %d entries: %w", n, err)
 		}
 		start += n
@@ -158,19 +244,20 @@ func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
 	return nil
 }
 
-// execJSONBatch inserts one JSON batch document. On SQLite it reads the
-// batch as JSONB where SQLite has it, and falls back to text JSON (and stays
-// there) where jsonb_each is unknown: a statement that fails to prepare
-// leaves the transaction as it was.
-func execJSONBatch(ctx context.Context, db DBTX, d Dialect, doc string) error {
+// execJSONBatch inserts one JSON batch document whose entries have values
+// in the columns cols. On SQLite it reads the batch as JSONB where SQLite
+// has it, and falls back to text JSON (and stays there) where jsonb_each is
+// unknown: a statement that fails to prepare leaves the transaction as it
+// was.
+func execJSONBatch(ctx context.Context, db DBTX, d Dialect, doc string, cols columnSet) error {
 	if d == SQLite && !sqliteNoJSONB.Load() {
-		_, err := db.ExecContext(ctx, "INSERT INTO "+Table+" ("+insertColumns+") "+sqliteJSONSelect("jsonb_each(?)"), doc)
+		_, err := db.ExecContext(ctx, sqliteJSONInsert(cols, true), doc)
 		if err == nil || !strings.Contains(err.Error(), "jsonb_each") {
 			return err
 		}
 		sqliteNoJSONB.Store(true)
 	}
-	_, err := db.ExecContext(ctx, jsonInsertSQL(d), doc)
+	_, err := db.ExecContext(ctx, jsonInsertSQL(d, cols), doc)
 	return err
 }
 
@@ -187,76 +274,138 @@ const maxRowsPerValuesInsertMySQL = 2000
 // max_allowed_packet is 16 MiB).
 const jsonBatchBytes = 4 << 20
 
-// jsonInsertSQL inserts the entries of a JSON array, in array order.
-func jsonInsertSQL(d Dialect) string {
-	const cols = "INSERT INTO " + Table + " (" + insertColumns + ") "
+// jsonInsertSQL inserts the entries of a JSON array, in array order. On
+// SQLite it writes only the columns cols (the others are NULL in every
+// entry of the batch); elsewhere every column.
+func jsonInsertSQL(d Dialect, cols columnSet) string {
+	const into = "INSERT INTO " + Table + " (" + insertColumns + ") "
 	switch d {
 	case Postgres:
-		return cols + `SELECT coalesce((e.d->>'t')::timestamptz, ` + DBNow + `), (e.d->>'a')::smallint, e.d->>'m', e.d->>'pk', (e.d->>'id')::bigint, e.d->>'r',
+		return into + `SELECT coalesce((e.d->>'t')::timestamptz, ` + DBNow + `), (e.d->>'a')::smallint, e.d->>'m', e.d->>'pk', (e.d->>'id')::bigint, e.d->>'r',
  (e.d->>'c')::jsonb, (e.d->>'s')::jsonb, (e.d->>'ad')::jsonb, e.d->>'ai', e.d->>'an', e.d->>'ra', (e.d->>'rp')::integer, e.d->>'cid'
 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(d, ord)
 ORDER BY e.ord`
 	case MySQL:
-		return cols + `SELECT x.t, x.a, x.m, x.pk, x.id, x.r, x.c, x.s, x.ad, x.ai, x.an, x.ra, x.rp, x.cid
+		return into + `SELECT x.t, x.a, x.m, x.pk, x.id, x.r, x.c, x.s, x.ad, x.ai, x.an, x.ra, x.rp, x.cid
 FROM JSON_TABLE(?, '$[*]' COLUMNS (ord FOR ORDINALITY, t DATETIME(6) PATH '$.t', a SMALLINT PATH '$.a', m VARCHAR(255) PATH '$.m',
  pk VARCHAR(255) PATH '$.pk', id BIGINT PATH '$.id', r LONGTEXT PATH '$.r', c LONGTEXT PATH '$.c', s LONGTEXT PATH '$.s',
  ad LONGTEXT PATH '$.ad', ai VARCHAR(255) PATH '$.ai', an VARCHAR(255) PATH '$.an', ra VARCHAR(45) PATH '$.ra',
  rp INTEGER PATH '$.rp', cid VARCHAR(255) PATH '$.cid')) AS x
 ORDER BY x.ord`
 	}
-	return cols + sqliteJSONSelect("json_each(?)")
+	return sqliteJSONInsert(cols, false)
 }
 
-// sqliteJSONSelect unpacks a JSON batch on SQLite from each (json_each of
-// the text, or, where SQLite has JSONB (3.45 and later), jsonb_each of it:
-// its rows are binary, so the 14 extractions per row do not parse the
-// row's text 14 times).
-func sqliteJSONSelect(each string) string {
-	return `SELECT json_extract(value, '$.t'), json_extract(value, '$.a'), json_extract(value, '$.m'), json_extract(value, '$.pk'),
- json_extract(value, '$.id'), json_extract(value, '$.r'), json_extract(value, '$.c'), json_extract(value, '$.s'),
- json_extract(value, '$.ad'), json_extract(value, '$.ai'), json_extract(value, '$.an'), json_extract(value, '$.ra'),
- json_extract(value, '$.rp'), json_extract(value, '$.cid')
-FROM ` + each + ` ORDER BY key`
+// sqliteJSONInsert inserts the entries of a JSON batch on SQLite, the
+// columns cols of each: from jsonb_each of the document where SQLite has
+// JSONB (3.45 and later: its rows are binary, so the extractions of a row
+// do not parse the row's text again each), else from json_each of the text.
+func sqliteJSONInsert(cols columnSet, jsonb bool) string {
+	key := sqliteJSONKey{cols, jsonb}
+	if q, ok := sqliteJSONInserts.Load(key); ok {
+		return q.(string)
+	}
+	q := buildSQLiteJSONInsert(cols, jsonb)
+	sqliteJSONInserts.Store(key, q)
+	return q
+}
+
+type sqliteJSONKey struct {
+	cols  columnSet
+	jsonb bool
+}
+
+// sqliteJSONInserts caches sqliteJSONInsert.
+var sqliteJSONInserts sync.Map // sqliteJSONKey → string
+
+func buildSQLiteJSONInsert(cols columnSet, jsonb bool) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + Table + " (" + cols.list() + ") SELECT ")
+	first := true
+	for c := range columnsPerEntry {
+		if !cols.has(c) {
+			continue
+		}
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+		if jsonb {
+			// ->> (3.38 and later) is json_extract for a key, without the
+			// path's parse.
+			b.WriteString("value ->> '" + jsonKeys[c] + "'")
+		} else {
+			b.WriteString("json_extract(value, '$." + jsonKeys[c] + "')")
+		}
+	}
+	if jsonb {
+		b.WriteString(" FROM jsonb_each(?) ORDER BY key")
+	} else {
+		b.WriteString(" FROM json_each(?) ORDER BY key")
+	}
+	return b.String()
 }
 
 // sqliteNoJSONB is set once a SQLite without jsonb_each refused it.
 var sqliteNoJSONB atomic.Bool
 
 // encodeBatch encodes entries as a JSON array of objects, up to
-// jsonBatchBytes, and reports how many it took. The keys are jsonInsertSQL's.
-func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, int, error) {
+// jsonBatchBytes, and reports how many it took and the columns any of them
+// has a value in. The keys are jsonKeys; a key without a value is left out.
+func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, int, columnSet, error) {
 	b := make([]byte, 0, min(jsonBatchBytes, 512*len(entries)))
 	b = append(b, '[')
+	var scratch []byte // each entry's changes, before they are quoted
+	var cols columnSet
 	n := 0
+	times := newTimeEncoder(d, now)
 	for i := range entries {
 		if n > 0 && len(b) >= jsonBatchBytes {
 			break
 		}
-		r, err := encodeEntry(d, &entries[i], now)
-		if err != nil {
-			return "", 0, err
+		e := &entries[i]
+		if err := validateEntry(e); err != nil {
+			return "", 0, 0, err
 		}
 		if n > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"a":`...)
-		b = strconv.AppendInt(b, int64(r.e.Action), 10)
-		if r.timeText != "" {
+		b = strconv.AppendInt(b, int64(e.Action), 10)
+		if t := times.text(e.Timestamp); t != "" {
 			b = append(b, `,"t":`...)
-			b = appendJSONString(b, r.timeText)
+			b = appendJSONString(b, t)
 		}
 		b = append(b, `,"m":`...)
-		b = appendJSONString(b, r.e.Model)
+		b = appendJSONString(b, e.Model)
 		b = append(b, `,"pk":`...)
-		b = appendJSONString(b, r.e.ObjectPK)
-		if r.e.ObjectID != nil {
+		b = appendJSONString(b, e.ObjectPK)
+		if e.ObjectID != nil {
 			b = append(b, `,"id":`...)
-			b = strconv.AppendInt(b, *r.e.ObjectID, 10)
+			b = strconv.AppendInt(b, *e.ObjectID, 10)
 		}
 		b = append(b, `,"r":`...)
-		b = appendJSONString(b, r.e.ObjectRepr)
-		for _, f := range [...]struct{ key, val string }{{"c", r.changes}, {"s", string(r.e.SerializedData)}, {"ad", string(r.e.AdditionalData)},
-			{"ai", r.e.ActorID}, {"an", r.e.ActorName}, {"ra", r.e.RemoteAddr}, {"cid", r.e.CorrelationID}} {
+		b = appendJSONString(b, e.ObjectRepr)
+		if e.Changes != nil {
+			var err error
+			if scratch, err = appendChanges(scratch[:0], e.Changes); err != nil {
+				return "", 0, 0, err
+			}
+			b = append(b, `,"c":`...)
+			b = appendJSONString(b, scratch)
+		}
+		for _, f := range [...]struct {
+			key string
+			val []byte
+		}{{"s", e.SerializedData}, {"ad", e.AdditionalData}} {
+			if len(f.val) > 0 {
+				b = append(b, `,"`...)
+				b = append(b, f.key...)
+				b = append(b, `":`...)
+				b = appendJSONString(b, f.val)
+			}
+		}
+		for _, f := range [...]struct{ key, val string }{{"ai", e.ActorID}, {"an", e.ActorName}, {"ra", e.RemoteAddr}, {"cid", e.CorrelationID}} {
 			if f.val != "" {
 				b = append(b, `,"`...)
 				b = append(b, f.key...)
@@ -264,27 +413,69 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 				b = appendJSONString(b, f.val)
 			}
 		}
-		if r.e.RemotePort != 0 {
+		if e.RemotePort != 0 {
 			b = append(b, `,"rp":`...)
-			b = strconv.AppendInt(b, int64(r.e.RemotePort), 10)
+			b = strconv.AppendInt(b, int64(e.RemotePort), 10)
 		}
 		b = append(b, '}')
+		cols |= columnsOf(e)
 		n++
 	}
-	return string(append(b, ']')), n, nil
+	return string(append(b, ']')), n, cols, nil
 }
 
-// encodedEntry is an entry ready for either insert form: validated, its
+// timeEncoder encodes the timestamps of a batch as text for a JSON batch,
+// the time of entries without one encoded once, and a time equal to the
+// one before (a write's entries share theirs) not again.
+type timeEncoder struct {
+	d        Dialect
+	nowText  string
+	last     time.Time
+	lastText string
+}
+
+func newTimeEncoder(d Dialect, now time.Time) timeEncoder {
+	t := timeEncoder{d: d}
+	if d != Postgres {
+		t.nowText = timeText(encodeTime(d, now))
+	}
+	return t
+}
+
+// text is the text of ts, or "" for the database's clock (PostgreSQL,
+// ts zero).
+func (t *timeEncoder) text(ts time.Time) string {
+	switch {
+	case ts.IsZero():
+		return t.nowText
+	case !ts.Equal(t.last) || t.lastText == "":
+		t.last, t.lastText = ts, timeText(encodeTime(t.d, ts))
+	}
+	return t.lastText
+}
+
+// timeText is the text of a timestamp bind value (encodeTime) in a JSON
+// batch.
+func timeText(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case time.Time:
+		return t.Format(time.RFC3339Nano)
+	}
+	return ""
+}
+
+// encodedEntry is an entry ready for the VALUES insert: validated, its
 // timestamp chosen and encoded for the dialect, its changes encoded.
 type encodedEntry struct {
-	e        *auditlog.Entry
-	ts       any    // the timestamp as a bind value (encodeTime)
-	timeText string // the timestamp as text, for a JSON batch
-	changes  string // "" for no changes
+	e       *auditlog.Entry
+	ts      any    // the timestamp as a bind value (encodeTime)
+	changes string // "" for no changes
 }
 
-// encodeEntry is the one encoding of an entry that both insert forms
-// write: VALUES bind variables and the JSON batch.
+// encodeEntry encodes an entry for the VALUES insert, as encodeBatch does
+// for the JSON batch.
 func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, error) {
 	if err := validateEntry(e); err != nil {
 		return encodedEntry{}, err
@@ -299,14 +490,8 @@ func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, err
 	default:
 		r = encodedEntry{e: e, ts: encodeTime(d, ts)}
 	}
-	switch t := r.ts.(type) {
-	case string:
-		r.timeText = t
-	case time.Time:
-		r.timeText = t.Format(time.RFC3339Nano)
-	}
 	if e.Changes != nil {
-		raw, err := encodeChanges(e.Changes)
+		raw, err := appendChanges(nil, e.Changes)
 		if err != nil {
 			return encodedEntry{}, err
 		}
@@ -343,44 +528,105 @@ func EntryArgs(d Dialect, e auditlog.Entry) ([]any, error) {
 const EntryColumns = insertColumns
 
 // args are the entry's bind values, in the order of insertColumns.
-func (r encodedEntry) args(out []any) []any {
+func (r encodedEntry) args(out []any) []any { return r.argsIn(out, allColumns) }
+
+// argsIn are the entry's bind values of the columns cols, in the order of
+// insertColumns.
+func (r encodedEntry) argsIn(out []any, cols columnSet) []any {
 	e := r.e
 	var changes any
 	if e.Changes != nil {
 		changes = r.changes
 	}
-	return append(out,
+	all := [columnsPerEntry]any{
 		r.ts, int16(e.Action), e.Model, e.ObjectPK, nullInt64(e.ObjectID), e.ObjectRepr,
 		changes, nullJSON(e.SerializedData), nullJSON(e.AdditionalData),
-		nullString(e.ActorID), nullString(e.ActorName), nullString(e.RemoteAddr), nullPort(e.RemotePort), nullString(e.CorrelationID))
+		nullString(e.ActorID), nullString(e.ActorName), nullString(e.RemoteAddr), nullPort(e.RemotePort), nullString(e.CorrelationID)}
+	if cols == allColumns {
+		return append(out, all[:]...)
+	}
+	for c, v := range all {
+		if cols.has(c) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
-func appendJSONString(b []byte, s string) []byte {
-	raw, _ := json.Marshal(s) // a string always encodes
-	return append(b, raw...)
+// appendJSONString appends s as a JSON string, as encoding/json writes it
+// (invalid UTF-8 as U+FFFD), without its escaping of <, > and &, which no
+// reader of the entries table needs.
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []any, error) {
-	var b strings.Builder
-	b.Grow(120 + len(entries)*columnsPerEntry*5)
-	b.WriteString("INSERT INTO " + Table + " (" + insertColumns + ") VALUES ")
-	args := make([]any, 0, len(entries)*columnsPerEntry)
-	n := 0
+	rs := make([]encodedEntry, len(entries))
+	var cols columnSet
 	for i := range entries {
 		r, err := encodeEntry(d, &entries[i], now)
 		if err != nil {
 			return "", nil, err
 		}
+		rs[i] = r
+		cols |= columnsOf(r.e)
+	}
+	per := cols.count()
+	var b strings.Builder
+	b.Grow(120 + len(entries)*per*5)
+	b.WriteString("INSERT INTO " + Table + " (" + cols.list() + ") VALUES ")
+	args := make([]any, 0, len(entries)*per)
+	n := 0
+	for i, r := range rs {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		for c := 0; c < columnsPerEntry; c++ {
+		for c := 0; c < per; c++ {
 			if c > 0 {
 				b.WriteByte(',')
 			}
 			n++
 			if c == 0 && d == Postgres {
+				// The timestamp, always the first column.
 				b.WriteString("coalesce(")
 				d.placeholder(&b, n)
 				b.WriteString("::timestamptz, " + DBNow + ")")
@@ -389,7 +635,7 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []
 			d.placeholder(&b, n)
 		}
 		b.WriteByte(')')
-		args = r.args(args)
+		args = r.argsIn(args, cols)
 	}
 	return b.String(), args, nil
 }
@@ -459,24 +705,41 @@ func validateEntry(e *auditlog.Entry) error {
 }
 
 // encodeChanges encodes changes as a JSON object with sorted keys.
-func encodeChanges(cs auditlog.Changes) ([]byte, error) {
-	b := make([]byte, 0, 64*len(cs)+2)
+func encodeChanges(cs auditlog.Changes) ([]byte, error) { return appendChanges(nil, cs) }
+
+// appendChanges appends changes to b as a JSON object with sorted keys.
+func appendChanges(b []byte, cs auditlog.Changes) ([]byte, error) {
 	b = append(b, '{')
 	for i, name := range cs.Fields() {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		key, _ := json.Marshal(name)
-		b = append(b, key...)
+		b = appendJSONString(b, name)
 		b = append(b, ':')
-		raw, err := cs[name].MarshalJSON()
-		if err != nil {
-			return nil, err
+		c := cs[name]
+		if c.M2M != nil {
+			raw, err := c.MarshalJSON()
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, raw...)
+			continue
 		}
-		if !json.Valid(raw) {
-			return nil, fmt.Errorf("auditstore: change of %q is not valid JSON", name)
+		b = append(b, '[')
+		for k, v := range [2][]byte{c.Old, c.New} {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			if len(v) == 0 {
+				b = append(b, "null"...)
+				continue
+			}
+			if !json.Valid(v) {
+				return nil, fmt.Errorf("auditstore: change of %q is not valid JSON", name)
+			}
+			b = append(b, v...)
 		}
-		b = append(b, raw...)
+		b = append(b, ']')
 	}
 	return append(b, '}'), nil
 }

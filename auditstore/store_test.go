@@ -1,9 +1,12 @@
 package auditstore_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -430,4 +433,74 @@ func TestFlushLargeBatchOfASealedLog(t *testing.T) {
 	if err != nil || res.Deleted != n {
 		t.Fatalf("flush: %+v, %v", res, err)
 	}
+}
+
+// An insert writes only the columns some entry of it has a value in; the
+// others stay NULL. Every optional field set in one entry of a batch, and
+// in none, on each insert form (one entry, VALUES, PostgreSQL's arrays,
+// the JSON batch).
+func TestInsertColumnsSomeEntriesLack(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		at := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
+		set := []func(e *auditlog.Entry){
+			func(e *auditlog.Entry) { id := int64(9); e.ObjectID = &id },
+			func(e *auditlog.Entry) { ch, _ := auditlog.NewChange(1, 2); e.Changes = auditlog.Changes{"n": ch} },
+			func(e *auditlog.Entry) { e.SerializedData = []byte(`{"s":1}`) },
+			func(e *auditlog.Entry) { e.AdditionalData = []byte(`{"a":1}`) },
+			func(e *auditlog.Entry) { e.ActorID = "7" },
+			func(e *auditlog.Entry) { e.ActorName = "Zoë" },
+			func(e *auditlog.Entry) { e.RemoteAddr = "192.0.2.1" },
+			func(e *auditlog.Entry) { e.RemotePort = 8080 },
+			func(e *auditlog.Entry) { e.CorrelationID = "req" },
+		}
+		for _, n := range []int{1, 2, 30, 200, 2500} {
+			for f := -1; f < len(set); f++ {
+				model := fmt.Sprintf("lack_%d_%d", n, f)
+				want := make([]auditlog.Entry, n)
+				for i := range want {
+					want[i] = auditlog.Entry{Timestamp: at, Action: auditlog.ActionCreate, Model: model, ObjectPK: fmt.Sprint(i), ObjectRepr: "r"}
+				}
+				k := n / 2 // the one entry with field f
+				if f >= 0 {
+					set[f](&want[k])
+				}
+				if err := s.Insert(ctx, want); err != nil {
+					t.Fatalf("n=%d field %d: %v", n, f, err)
+				}
+				var got []auditlog.Entry
+				if err := s.Each(ctx, auditstore.Filter{Model: model}, func(e auditlog.Entry) error {
+					got = append(got, e)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != n {
+					t.Fatalf("n=%d field %d: read %d entries", n, f, len(got))
+				}
+				for _, g := range got {
+					i, _ := strconv.Atoi(g.ObjectPK)
+					w := want[i]
+					if g.ObjectPK != w.ObjectPK || !g.Timestamp.Equal(at) || (g.ObjectID == nil) != (w.ObjectID == nil) ||
+						(g.Changes == nil) != (w.Changes == nil) || g.Changes.String() != w.Changes.String() ||
+						compactJSON(g.SerializedData) != compactJSON(w.SerializedData) || compactJSON(g.AdditionalData) != compactJSON(w.AdditionalData) ||
+						g.ActorID != w.ActorID || g.ActorName != w.ActorName || g.RemoteAddr != w.RemoteAddr ||
+						g.RemotePort != w.RemotePort || g.CorrelationID != w.CorrelationID {
+						t.Fatalf("n=%d field %d entry %d:\n got %+v\nwant %+v", n, f, i, g, w)
+					}
+				}
+			}
+		}
+	})
+}
+
+// compactJSON is raw without insignificant space (PostgreSQL's jsonb writes
+// a space after each colon).
+func compactJSON(raw []byte) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
 }
