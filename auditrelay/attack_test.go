@@ -122,7 +122,7 @@ func TestRelayThousandsOfGaps(t *testing.T) {
 		insert(t, db, nil, d, "a", n%500)
 		release := holdBack(t, db, "id % 2 = 0")
 		var out bytes.Buffer
-		c := audittest.NewClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+		c := audittest.NewClock(time.Now().Truncate(time.Second))
 		r, err := auditrelay.New(db, d, auditrelay.NewJSONL(&out, "jsonl:gaps"))
 		if err != nil {
 			t.Fatal(err)

@@ -104,7 +104,10 @@ func TestRelayFollowsCommitOrder(t *testing.T) {
 		db, d := sqlOf(t, gdb)
 		ctx := context.Background()
 		var out bytes.Buffer
-		c := audittest.NewClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+		// The relay's clock runs ahead of every entry's time (the database's
+		// clock or the application's), so its lag is positive; on whole
+		// seconds, as the relay saves its times in milliseconds.
+		c := audittest.NewClock(time.Now().Add(time.Hour).Truncate(time.Second))
 		newRelay := func() *auditrelay.Relay {
 			r, err := auditrelay.New(db, d, auditrelay.NewJSONL(&out, "jsonl:test"))
 			if err != nil {
@@ -128,6 +131,9 @@ func TestRelayFollowsCommitOrder(t *testing.T) {
 			if open, err = db.Begin(); err != nil {
 				t.Fatal(err)
 			}
+			// After a failure: an open transaction would hold the test's
+			// schema (a no-op after the commit).
+			defer func() { _ = open.Rollback() }()
 			insert(t, db, open, d, "late", 2)
 		}
 		insert(t, db, nil, d, "b", 2)
