@@ -386,10 +386,17 @@ func joinParts(parts []string) string {
 	return joinParts(groups)
 }
 
-// jsonKey is name as the SQL literal of a JSON object key and its colon.
+// jsonKey is name as the SQL literal of a JSON object key and its colon:
+// an escape string (E'…'), whose backslashes (JSON's escapes of a quote or
+// a control character in the name) mean the same whatever the server's
+// standard_conforming_strings says.
 func jsonKey(name string) string {
-	k, _ := json.Marshal(name) // a string always encodes
-	return sqlQuote(string(k) + ":")
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(name) // a string always encodes
+	k := strings.TrimSuffix(b.String(), "\n") + ":"
+	return "E" + sqlQuote(strings.ReplaceAll(k, `\`, `\\`))
 }
 
 // distinct is true where a and b differ as internal/value compares them.

@@ -428,19 +428,22 @@ type Odd struct {
 	Quote string `gorm:"column:it's"`
 	Upper string `gorm:"column:UpperCase"`
 	Ao0   string `gorm:"column:_ao"`
+	HTML  string `gorm:"column:a<b&c>"`
+	DQ    string `gorm:"column:say\"hi\""`
 }
 
 // TestPGEntriesOddNamesEqualGo: columns named like the statement's own
-// aliases or with quotes, and a model name with quotes, agree with the Go
-// side.
+// aliases or with quotes (single and double), characters encoding/json
+// escapes for HTML, and a model name with quotes, agree with the Go side.
 func TestPGEntriesOddNamesEqualGo(t *testing.T) {
 	inSQL, inGo, n := pathPair(t, func(reg *auditlog.Registry) {
 		must(t, reg.Register(&Odd{}, auditlog.Snapshot(), auditlog.ModelName("odd 'model' ünï")))
 	}, nil, &Odd{})
 	big := strings.Repeat("y", pgMaxTextForTest+1)
 	for _, db := range []*gorm.DB{inSQL, inGo} {
-		must(t, db.Create([]*Odd{{ID: 1, Aleft: "a"}, {ID: 2, Aleft: "b"}}).Error)
-		must(t, db.Model(&Odd{}).Where("id IN ?", []int{1, 2}).Updates(map[string]any{"_aleft": "c", "_an": 3, "_au": 4, "it's": "q'", "UpperCase": "U", "_ao": "o"}).Error)
+		must(t, db.Create([]*Odd{{ID: 1, Aleft: "a", HTML: "<h>"}, {ID: 2, Aleft: "b", DQ: `"d"`}}).Error)
+		must(t, db.Model(&Odd{}).Where("id IN ?", []int{1, 2}).Updates(map[string]any{"_aleft": "c", "_an": 3, "_au": 4, "it's": "q'", "UpperCase": "U", "_ao": "o",
+			"a<b&c>": "x&y", `say"hi"`: `\"`}).Error)
 		must(t, db.Model(&Odd{ID: 2}).Update("it's", big).Error)
 		must(t, db.Delete(&Odd{}, []int{1, 2}).Error)
 	}
