@@ -60,33 +60,14 @@ func benchCapture(b *testing.B, dbName string) {
 			}
 		})
 		b.Run("batch_create_1000/"+name, func(b *testing.B) {
-			db := benchDB(b, dbName, audited)
-			b.ReportAllocs()
-			n := 0
-			for b.Loop() {
-				rows := make([]Gadget, 1000)
-				for k := range rows {
-					n++
-					rows[k] = Gadget{Name: fmt.Sprint(n), Price: k}
-				}
-				must2(b, db.Create(&rows).Error)
-			}
+			benchBatchCreate(b, benchDB(b, dbName, audited), func(n, k int) Gadget { return Gadget{Name: fmt.Sprint(n), Price: k} })
 		})
 		b.Run("batch_create_1000_plainmodel/"+name, func(b *testing.B) {
 			// A model without String or other methods of its own: on
 			// PostgreSQL its entries are written by the INSERT itself.
 			db := benchDB(b, dbName, audited)
 			must2(b, db.AutoMigrate(&BenchRow{}))
-			b.ReportAllocs()
-			n := 0
-			for b.Loop() {
-				rows := make([]BenchRow, 1000)
-				for k := range rows {
-					n++
-					rows[k] = BenchRow{Name: fmt.Sprint(n), Price: k}
-				}
-				must2(b, db.Create(&rows).Error)
-			}
+			benchBatchCreate(b, db, func(n, k int) BenchRow { return BenchRow{Name: fmt.Sprint(n), Price: k} })
 		})
 		b.Run("bulk_update_1000/"+name, func(b *testing.B) {
 			db := benchDB(b, dbName, audited)
@@ -100,6 +81,21 @@ func benchCapture(b *testing.B, dbName string) {
 				must2(b, db.Model(&Gadget{}).Where("id > ?", 0).Update("price", i).Error)
 			}
 		})
+	}
+}
+
+// benchBatchCreate creates 1,000 rows made by row per operation: row(n,
+// k) is the k-th of the operation and the n-th of the benchmark.
+func benchBatchCreate[T any](b *testing.B, db *gorm.DB, row func(n, k int) T) {
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		rows := make([]T, 1000)
+		for k := range rows {
+			n++
+			rows[k] = row(n, k)
+		}
+		must2(b, db.Create(&rows).Error)
 	}
 }
 

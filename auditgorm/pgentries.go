@@ -319,35 +319,20 @@ func (c pgColumn) norm(ref string) string {
 }
 
 // enc is the JSON (jsonb) of a value as internal/value encodes it; SQL
-// null for null.
+// null for null: encText's text, parsed.
 func (c pgColumn) enc(ref string) string {
-	const ts = `, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z')`
-	switch c.kind {
-	case pgUUID, pgNumeric:
-		return "pg_catalog.to_jsonb(" + ref + "::text)"
-	case pgFloat, pgNumericFloat:
-		if c.kind == pgNumericFloat {
-			ref = numericFloat(ref)
-		}
-		return "CASE WHEN " + ref + " = 'Infinity' THEN '\"+Inf\"'::jsonb WHEN " + ref + " = '-Infinity' THEN '\"-Inf\"'::jsonb ELSE pg_catalog.to_jsonb(" + ref + ") END"
-	case pgTimestamptz:
-		return "pg_catalog.to_jsonb(pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(" + ref + " AT TIME ZONE 'UTC'" + ts
-	case pgTimestamp:
-		return "pg_catalog.to_jsonb(pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(" + ref + ts
-	case pgDate:
-		return "pg_catalog.to_jsonb(pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(" + ref + "::timestamp" + ts
-	case pgJSONB:
+	if c.kind == pgJSONB {
 		return c.norm(ref)
 	}
-	return "pg_catalog.to_jsonb(" + ref + ")"
+	return "(" + c.encText(ref) + ")::jsonb"
 }
 
-// encText is enc as JSON text, SQL null for null: the pieces of an
-// entry's changes are joined as text and parsed into jsonb once, which
-// costs PostgreSQL a third of building a jsonb value for each value, array
-// and object (BENCHMARKS.md). Each piece is what enc's value prints as,
-// so the parsed document equals enc's: to_json writes a value with the
-// type's output function, as to_jsonb reads it.
+// encText is the JSON text of a value as internal/value encodes it, SQL
+// null for null: the pieces of an entry's changes are joined as text and
+// parsed into jsonb once, which costs PostgreSQL a third of building a
+// jsonb value for each value, array and object (BENCHMARKS.md). to_json
+// writes a value with its type's output function, as to_jsonb reads it, so
+// the parsed text is the jsonb to_jsonb would build.
 func (c pgColumn) encText(ref string) string {
 	const ts = `, 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z"')`
 	switch c.kind {

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"database/sql"
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -17,6 +17,7 @@ import (
 //	go test ./cmd/auditbench -run XXX -bench SQLiteOldRowOfDelete -count 3
 func BenchmarkSQLiteOldRowOfDelete(b *testing.B) {
 	const cols = "id, name, price, stock, grp, created_at, updated_at"
+	ctx := context.Background()
 	for _, mode := range []string{"delete", "delete_returning", "read_then_delete"} {
 		b.Run(mode, func(b *testing.B) {
 			d, err := sqlitedriver.Lookup("")
@@ -52,9 +53,9 @@ func BenchmarkSQLiteOldRowOfDelete(b *testing.B) {
 				case "delete":
 					_, err = tx.Exec(`DELETE FROM bench_items WHERE id = ?`, id)
 				case "delete_returning":
-					err = readAll(tx, `DELETE FROM bench_items WHERE id = ? RETURNING `+cols, id)
+					err = rawRead(ctx, tx, "sqlite", `DELETE FROM bench_items WHERE id = ? RETURNING `+cols, []any{id})
 				case "read_then_delete":
-					if err = readAll(tx, `SELECT `+cols+` FROM bench_items WHERE id = ?`, id); err == nil {
+					if err = rawRead(ctx, tx, "sqlite", `SELECT `+cols+` FROM bench_items WHERE id = ?`, []any{id}); err == nil {
 						_, err = tx.Exec(`DELETE FROM bench_items WHERE id = ?`, id)
 					}
 				}
@@ -67,28 +68,4 @@ func BenchmarkSQLiteOldRowOfDelete(b *testing.B) {
 			}
 		})
 	}
-}
-
-// readAll runs q and scans every column of every row it returns.
-func readAll(tx *sql.Tx, q string, args ...any) error {
-	rows, err := tx.Query(q, args...)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rows.Close() }()
-	cols, err := rows.Columns()
-	if err != nil {
-		return err
-	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for k := range vals {
-		ptrs[k] = &vals[k]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
