@@ -553,9 +553,12 @@ func (r encodedEntry) argsIn(out []any, cols columnSet) []any {
 	return out
 }
 
-// appendJSONString appends s as a JSON string, as encoding/json writes it
-// (invalid UTF-8 as U+FFFD), without its escaping of <, > and &, which no
-// reader of the entries table needs.
+// appendJSONString appends s as a JSON string that decodes to what
+// encoding/json's encoding of s decodes to (invalid UTF-8 as U+FFFD;
+// FuzzJSONString). It escapes only what JSON requires: a quote, a
+// backslash and control characters (\n, \r, \t, the others as \u00XX),
+// not encoding/json's <, >, &, U+2028 and U+2029, which no reader of the
+// entries table needs.
 func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')

@@ -202,10 +202,26 @@ func TestInsertValidation(t *testing.T) {
 		{Model: "m", ObjectPK: "1", RemotePort: 70000},
 		{Model: "m", ObjectPK: "1", AdditionalData: []byte("{")},
 		{Model: "m", ObjectPK: "1", Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, // no cursor could follow it
+		// A value that is a fragment of JSON would merge into its
+		// neighbour: [1,2,3] for the change 1,2 → 3.
+		{Model: "m", ObjectPK: "1", Changes: auditlog.Changes{"x": {Old: json.RawMessage("1,2"), New: json.RawMessage("3")}}},
+		{Model: "m", ObjectPK: "1", Changes: auditlog.Changes{"x": {Old: json.RawMessage("1"), New: json.RawMessage("{")}}},
 	} {
-		if err := st.Insert(ctx, []auditlog.Entry{e}); err == nil {
-			t.Errorf("entry %+v accepted", e)
+		// Alone (INSERT … VALUES) and in a batch (the JSON document on
+		// SQLite).
+		batch := make([]auditlog.Entry, 100)
+		for i := range batch {
+			batch[i] = auditlog.Entry{Model: "ok", ObjectPK: fmt.Sprint(i)}
 		}
+		batch[50] = e
+		for _, es := range [][]auditlog.Entry{{e}, batch} {
+			if err := st.Insert(ctx, es); err == nil {
+				t.Errorf("entry %+v accepted in a batch of %d", e, len(es))
+			}
+		}
+	}
+	if n, err := st.Count(ctx, auditstore.Filter{}); err != nil || n != 0 {
+		t.Errorf("%d entries stored, %v", n, err)
 	}
 }
 

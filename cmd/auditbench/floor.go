@@ -37,7 +37,10 @@ import (
 // UPDATE every column of the rows as stored where the database can (GORM's
 // write with a RETURNING clause, which scans them into the object passed
 // in), as any design must have them: on SQLite a RETURNING costs about as
-// much as a read of the rows (BenchmarkSQLiteOldRowOfDelete).
+// much as a read of the rows (BenchmarkSQLiteOldRowOfDelete). On "mysql"
+// that is MariaDB 10.5 and later: GORM drops the clause for MySQL, which
+// cannot return deleted rows (the plugin reads them first there, and this
+// floor has no such read).
 type floorSpec struct {
 	// action and changes are those of the entry rows: changes(k) of the
 	// k-th entry of the workload (operation × entries per operation + row).
