@@ -176,7 +176,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	}
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	pg := tx.Dialector.Name() == "postgres"
-	switch r.IntN(31) {
+	switch r.IntN(32) {
 	case 29:
 		// Undo a recent entry (auditgorm.Revert), sometimes forced.
 		var ids []int64
@@ -299,6 +299,25 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	case 28:
 		// A bulk update of most rows (on SQLite, run unpinned).
 		return tx.Model(&RItem{}).Where("id > ?", r.IntN(20)).Updates(map[string]any{"price": price(), "n": gorm.Expr("(n + 1) % 10")}).Error
+	case 31:
+		if r.IntN(8) != 0 {
+			return nil
+		}
+		// A batch past the small-batch insert (65 entries and up): the
+		// entries as one JSON document on SQLite, as column arrays or by
+		// the INSERT itself on PostgreSQL; tags too, whose repr is their own.
+		if r.IntN(2) == 0 {
+			tags := make([]RTag, 65+r.IntN(16))
+			for i := range tags {
+				tags[i] = RTag{Name: fmt.Sprintf("b%d", r.IntN(9))}
+			}
+			return tx.Create(&tags).Error
+		}
+		batch := make([]RItem, 65+r.IntN(16))
+		for i := range batch {
+			batch[i] = RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}
+		}
+		return tx.Create(&batch).Error
 	default:
 		var it RItem
 		if err := tx.First(&it, id()).Error; err != nil {

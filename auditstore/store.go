@@ -10,12 +10,12 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // Store reads and writes the entries table of one database.
@@ -150,33 +150,22 @@ func (s columnSet) has(c int) bool { return s&(1<<c) != 0 }
 
 func (s columnSet) count() int { return bits.OnesCount16(uint16(s)) }
 
-// columnLists caches columnSet.list: a process writes few sets.
-var columnLists sync.Map // columnSet → string
-
-// list is the column list of an insert of s.
-func (s columnSet) list() string {
+// writeList writes the column list of an insert of s.
+func (s columnSet) writeList(b *strings.Builder) {
 	if s == allColumns {
-		return insertColumns
+		b.WriteString(insertColumns)
+		return
 	}
-	if l, ok := columnLists.Load(s); ok {
-		return l.(string)
-	}
-	l := s.build()
-	columnLists.Store(s, l)
-	return l
-}
-
-func (s columnSet) build() string {
-	var b strings.Builder
+	first := true
 	for c, name := range columnNames {
 		if s.has(c) {
-			if b.Len() > 0 {
+			if !first {
 				b.WriteString(", ")
 			}
+			first = false
 			b.WriteString(name)
 		}
 	}
-	return b.String()
 }
 
 // columnsOf is the set of columns e has a value in.
@@ -301,26 +290,10 @@ ORDER BY x.ord`
 // JSONB (3.45 and later: its rows are binary, so the extractions of a row
 // do not parse the row's text again each), else from json_each of the text.
 func sqliteJSONInsert(cols columnSet, jsonb bool) string {
-	key := sqliteJSONKey{cols, jsonb}
-	if q, ok := sqliteJSONInserts.Load(key); ok {
-		return q.(string)
-	}
-	q := buildSQLiteJSONInsert(cols, jsonb)
-	sqliteJSONInserts.Store(key, q)
-	return q
-}
-
-type sqliteJSONKey struct {
-	cols  columnSet
-	jsonb bool
-}
-
-// sqliteJSONInserts caches sqliteJSONInsert.
-var sqliteJSONInserts sync.Map // sqliteJSONKey → string
-
-func buildSQLiteJSONInsert(cols columnSet, jsonb bool) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + Table + " (" + cols.list() + ") SELECT ")
+	b.WriteString("INSERT INTO " + Table + " (")
+	cols.writeList(&b)
+	b.WriteString(") SELECT ")
 	first := true
 	for c := range columnsPerEntry {
 		if !cols.has(c) {
@@ -374,25 +347,25 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 		b = strconv.AppendInt(b, int64(e.Action), 10)
 		if t := times.text(e.Timestamp); t != "" {
 			b = append(b, `,"t":`...)
-			b = appendJSONString(b, t)
+			b = value.AppendJSONString(b, t)
 		}
 		b = append(b, `,"m":`...)
-		b = appendJSONString(b, e.Model)
+		b = value.AppendJSONString(b, e.Model)
 		b = append(b, `,"pk":`...)
-		b = appendJSONString(b, e.ObjectPK)
+		b = value.AppendJSONString(b, e.ObjectPK)
 		if e.ObjectID != nil {
 			b = append(b, `,"id":`...)
 			b = strconv.AppendInt(b, *e.ObjectID, 10)
 		}
 		b = append(b, `,"r":`...)
-		b = appendJSONString(b, e.ObjectRepr)
+		b = value.AppendJSONString(b, e.ObjectRepr)
 		if e.Changes != nil {
 			var err error
 			if scratch, err = appendChanges(scratch[:0], e.Changes); err != nil {
 				return "", 0, 0, err
 			}
 			b = append(b, `,"c":`...)
-			b = appendJSONString(b, scratch)
+			b = value.AppendJSONString(b, scratch)
 		}
 		for _, f := range [...]struct {
 			key string
@@ -402,7 +375,7 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 				b = append(b, `,"`...)
 				b = append(b, f.key...)
 				b = append(b, `":`...)
-				b = appendJSONString(b, f.val)
+				b = value.AppendJSONString(b, f.val)
 			}
 		}
 		for _, f := range [...]struct{ key, val string }{{"ai", e.ActorID}, {"an", e.ActorName}, {"ra", e.RemoteAddr}, {"cid", e.CorrelationID}} {
@@ -410,7 +383,7 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 				b = append(b, `,"`...)
 				b = append(b, f.key...)
 				b = append(b, `":`...)
-				b = appendJSONString(b, f.val)
+				b = value.AppendJSONString(b, f.val)
 			}
 		}
 		if e.RemotePort != 0 {
@@ -553,72 +526,24 @@ func (r encodedEntry) argsIn(out []any, cols columnSet) []any {
 	return out
 }
 
-// appendJSONString appends s as a JSON string that decodes to what
-// encoding/json's encoding of s decodes to (invalid UTF-8 as U+FFFD;
-// FuzzJSONString). It escapes only what JSON requires: a quote, a
-// backslash and control characters (\n, \r, \t, the others as \u00XX),
-// not encoding/json's <, >, &, U+2028 and U+2029, which no reader of the
-// entries table needs.
-func appendJSONString[T string | []byte](b []byte, s T) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []any, error) {
-	rs := make([]encodedEntry, len(entries))
 	var cols columnSet
+	for i := range entries {
+		cols |= columnsOf(&entries[i])
+	}
+	per := cols.count()
+	var b strings.Builder
+	b.Grow(120 + len(entries)*per*5)
+	b.WriteString("INSERT INTO " + Table + " (")
+	cols.writeList(&b)
+	b.WriteString(") VALUES ")
+	args := make([]any, 0, len(entries)*per)
+	n := 0
 	for i := range entries {
 		r, err := encodeEntry(d, &entries[i], now)
 		if err != nil {
 			return "", nil, err
 		}
-		rs[i] = r
-		cols |= columnsOf(r.e)
-	}
-	per := cols.count()
-	var b strings.Builder
-	b.Grow(120 + len(entries)*per*5)
-	b.WriteString("INSERT INTO " + Table + " (" + cols.list() + ") VALUES ")
-	args := make([]any, 0, len(entries)*per)
-	n := 0
-	for i, r := range rs {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -717,7 +642,7 @@ func appendChanges(b []byte, cs auditlog.Changes) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, name)
+		b = value.AppendJSONString(b, name)
 		b = append(b, ':')
 		c := cs[name]
 		if c.M2M != nil {

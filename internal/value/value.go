@@ -306,8 +306,7 @@ func (v Value) AppendJSON(b []byte) []byte {
 		b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
 		return append(b, '"')
 	}
-	s, _ := json.Marshal(v.s) // strings always encode
-	return append(b, s...)
+	return AppendJSONString(b, v.s)
 }
 
 // Text is v as plain text, used for primary keys and masking: a string as

@@ -1,11 +1,11 @@
-package auditstore
+package value
 
 import (
 	"encoding/json"
 	"testing"
 )
 
-// appendJSONString writes what encoding/json reads back as the string
+// AppendJSONString writes what encoding/json reads back as the string
 // encoding/json itself would write, for any bytes (invalid UTF-8 as
 // U+FFFD), and the same for a string and a byte slice.
 func FuzzJSONString(f *testing.F) {
@@ -22,7 +22,7 @@ func FuzzJSONString(f *testing.F) {
 		if err := json.Unmarshal(std, &want); err != nil {
 			t.Fatal(err)
 		}
-		for _, enc := range [][]byte{appendJSONString([]byte("x"), s)[1:], appendJSONString([]byte("x"), []byte(s))[1:]} {
+		for _, enc := range [][]byte{AppendJSONString([]byte("x"), s)[1:], AppendJSONString([]byte("x"), []byte(s))[1:]} {
 			var got string
 			if err := json.Unmarshal(enc, &got); err != nil {
 				t.Fatalf("%q encoded as %s: %v", s, enc, err)
