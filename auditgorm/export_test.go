@@ -13,3 +13,16 @@ func NoSQLEntries(p *Plugin) *Plugin { p.noSQLEntries = true; return p }
 // SetTestHookSQLEntries makes fn run after each statement that wrote its
 // own entries, with the rows it left to the client (nil removes it).
 func SetTestHookSQLEntries(fn func(written int64, left int)) { testHookSQLEntries = fn }
+
+// PreparedTexts lists the texts p holds prepared, on every pool.
+func PreparedTexts(p *Plugin) []string {
+	var out []string
+	p.prepared.caches.Range(func(_, v any) bool {
+		v.(*stmtCache).stmts.Range(func(k, _ any) bool {
+			out = append(out, k.(string))
+			return true
+		})
+		return true
+	})
+	return out
+}

@@ -208,9 +208,10 @@ func (o *observation) extra() int {
 }
 
 // entryConn is the connection entries are inserted with: the statement's,
-// counted when Hooks are set.
+// its statements prepared where that pays (prepared.go), counted when Hooks
+// are set.
 func (p *Plugin) entryConn(db *gorm.DB) auditstore.DBTX {
-	conn := db.Statement.ConnPool
+	conn := p.conn(db)
 	if o := p.obsOf(db); o != nil {
 		return countingConn{conn, o}
 	}

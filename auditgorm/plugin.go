@@ -158,6 +158,8 @@ type Plugin struct {
 	joins  atomic.Pointer[joinIndex]
 	// displays caches DisplayName's labels.
 	displays atomic.Pointer[displayIndex]
+	// prepared holds the plugin's statements prepared per pool (prepared.go).
+	prepared preparing
 }
 
 var _ gorm.Plugin = (*Plugin)(nil)
@@ -226,6 +228,11 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		cb.Create().After("gorm:save_after_associations").Register("auditlog:nested_end", unmarkNested),
 		cb.Update().Before("gorm:save_after_associations").Register("auditlog:nested_begin", markNested),
 		cb.Update().After("gorm:save_after_associations").Register("auditlog:nested_end", unmarkNested),
+		// After a write's transaction, the plugin's statements can be
+		// prepared on the connection it gave back (prepared.go).
+		cb.Create().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
+		cb.Update().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
+		cb.Delete().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
 	)
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)

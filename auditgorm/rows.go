@@ -265,8 +265,10 @@ func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table s
 		column, values := schema.ToQueryValues("", cols, vals[start:min(start+chunk, len(vals))])
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
 			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+		q = p.current(q)
+		q.Statement.ConnPool = p.conn(db) // prepared.go
 		p.obsOf(db).sentOne()
-		rows, err := p.readRows(p.current(q), m)
+		rows, err := p.readRows(q, m)
 		if err != nil {
 			return nil, err
 		}

@@ -195,6 +195,7 @@ type env struct {
 	plain, audited *gorm.DB
 	plainN, auditN *sqlcount.Counter
 	store          *auditstore.Store
+	floorStmts     map[string]*sql.Stmt // the floor's statements, prepared (floor.go)
 	cleanup        []func()
 }
 

@@ -53,9 +53,9 @@ func BenchmarkSQLiteOldRowOfDelete(b *testing.B) {
 				case "delete":
 					_, err = tx.Exec(`DELETE FROM bench_items WHERE id = ?`, id)
 				case "delete_returning":
-					err = rawRead(ctx, tx, "sqlite", `DELETE FROM bench_items WHERE id = ? RETURNING `+cols, []any{id})
+					err = rawRead(ctx, tx, &floorStmt{q: `DELETE FROM bench_items WHERE id = ? RETURNING ` + cols, args: []any{id}})
 				case "read_then_delete":
-					if err = rawRead(ctx, tx, "sqlite", `SELECT `+cols+` FROM bench_items WHERE id = ?`, []any{id}); err == nil {
+					if err = rawRead(ctx, tx, &floorStmt{q: `SELECT ` + cols + ` FROM bench_items WHERE id = ?`, args: []any{id}}); err == nil {
 						_, err = tx.Exec(`DELETE FROM bench_items WHERE id = ?`, id)
 					}
 				}

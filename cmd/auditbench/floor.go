@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -160,17 +161,34 @@ var floors = map[string]floorSpec{
 }
 
 // floorOp performs operation i of w unaudited, in one transaction with the
-// reads and entry rows of its floor.
+// reads and entry rows of its floor. On SQLite and MySQL the floor's own
+// statements run prepared, as the plugin's do: prepared on the pool once,
+// before the transaction takes the pool's connection, and run through the
+// transaction (PostgreSQL's driver caches its statements by text itself).
 func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
 	f := floors[w.name]
+	var before, after *floorStmt
+	if f.read != nil && f.needs(f.readBefore, e.name) {
+		q, args := f.read(state, i, true)
+		if e.name != "sqlite" {
+			q += " FOR UPDATE"
+		}
+		before = &floorStmt{q: rebind(e.name, q), args: args}
+	}
+	if f.read != nil && f.needs(f.readBack, e.name) {
+		q, args := f.read(state, i, false)
+		after = &floorStmt{q: rebind(e.name, q), args: args}
+	}
+	inserts := floorEntries(e.name, f, i*w.entries, objects(state, i, w.entries))
+	for _, st := range append([]*floorStmt{before, after}, inserts...) {
+		if err := e.prepareFloor(ctx, st); err != nil {
+			return err
+		}
+	}
 	return e.plain.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		conn := tx.Statement.ConnPool
-		if f.read != nil && f.needs(f.readBefore, e.name) {
-			q, args := f.read(state, i, true)
-			if e.name != "sqlite" {
-				q += " FOR UPDATE"
-			}
-			if err := rawRead(ctx, conn, e.name, q, args); err != nil {
+		if before != nil {
+			if err := rawRead(ctx, conn, before); err != nil {
 				return err
 			}
 		}
@@ -181,19 +199,76 @@ func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
 		if err := w.op(write, state, i); err != nil {
 			return err
 		}
-		if f.read != nil && f.needs(f.readBack, e.name) {
-			q, args := f.read(state, i, false)
-			if err := rawRead(ctx, conn, e.name, q, args); err != nil {
+		if after != nil {
+			if err := rawRead(ctx, conn, after); err != nil {
 				return err
 			}
 		}
-		return insertFloorEntries(ctx, conn, e.name, f, i*w.entries, objects(state, i, w.entries))
+		for _, st := range inserts {
+			if err := st.exec(ctx, conn); err != nil {
+				return fmt.Errorf("floor entries: %w", err)
+			}
+		}
+		return nil
 	})
 }
 
-// rawRead runs q and reads every column of every row it returns.
-func rawRead(ctx context.Context, conn gorm.ConnPool, db, q string, args []any) error {
-	rows, err := conn.QueryContext(ctx, rebind(db, q), args...)
+// floorStmt is one statement of a floor, prepared where stmt is set.
+type floorStmt struct {
+	q    string
+	args []any
+	stmt *sql.Stmt
+}
+
+// prepareFloor prepares st on the pool, once per text, on SQLite and MySQL.
+func (e *env) prepareFloor(ctx context.Context, st *floorStmt) error {
+	if st == nil || e.name == "postgres" {
+		return nil
+	}
+	if s, ok := e.floorStmts[st.q]; ok {
+		st.stmt = s
+		return nil
+	}
+	s, err := e.sqlDB.PrepareContext(ctx, st.q)
+	if err != nil {
+		return fmt.Errorf("floor: prepare: %w", err)
+	}
+	if e.floorStmts == nil {
+		e.floorStmts = map[string]*sql.Stmt{}
+	}
+	e.floorStmts[st.q], st.stmt = s, s
+	return nil
+}
+
+// in returns st's statement in the transaction conn, or nil.
+func (st *floorStmt) in(ctx context.Context, conn gorm.ConnPool) *sql.Stmt {
+	if st.stmt == nil {
+		return nil
+	}
+	return conn.(gorm.Tx).StmtContext(ctx, st.stmt)
+}
+
+func (st *floorStmt) exec(ctx context.Context, conn gorm.ConnPool) error {
+	var err error
+	if s := st.in(ctx, conn); s != nil {
+		_, err = s.ExecContext(ctx, st.args...)
+	} else {
+		_, err = conn.ExecContext(ctx, st.q, st.args...)
+	}
+	return err
+}
+
+// rawRead runs st and reads every column of every row it returns.
+func rawRead(ctx context.Context, conn gorm.ConnPool, st *floorStmt) error {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if s := st.in(ctx, conn); s != nil {
+		rows, err = s.QueryContext(ctx, st.args...)
+	} else {
+		rows, err = conn.QueryContext(ctx, st.q, st.args...)
+	}
 	if err != nil {
 		return fmt.Errorf("floor read: %w", err)
 	}
@@ -239,18 +314,20 @@ const floorColumns = "timestamp, action, model, object_pk, object_id, object_rep
 // variables each: 7,000, under every database's limit).
 const floorChunk = 1000
 
-// insertFloorEntries inserts n entry rows the cheapest way we measured: one
-// multi-row INSERT … VALUES per floorChunk rows (one round trip, one parse),
-// or on PostgreSQL, for more than one row, one INSERT … SELECT over unnest
-// of one array per column (a statement of thousands of bind variables is
-// slower there to parse and plan than the whole insert). The rows
-// are those the plugin writes for the workload: the same model, key, repr
-// and changes, with no actor or correlation id (the benchmark sets none).
-func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f floorSpec, first int, objs []int64) error {
+// floorEntries returns the statements that insert n entry rows the
+// cheapest way we measured: one multi-row INSERT … VALUES per floorChunk
+// rows (one round trip, and prepared, no parse), or on PostgreSQL, for more
+// than one row, one INSERT … SELECT over unnest of one array per column (a
+// statement of thousands of bind variables is slower there to parse and
+// plan than the whole insert). The rows are those the plugin writes for the
+// workload: the same model, key, repr and changes, with no actor or
+// correlation id (the benchmark sets none).
+func floorEntries(db string, f floorSpec, first int, objs []int64) []*floorStmt {
 	n := len(objs)
 	if db == "postgres" && n > 1 {
-		return insertFloorArrays(ctx, conn, f, first, objs)
+		return []*floorStmt{floorArrays(f, first, objs)}
 	}
+	var out []*floorStmt
 	for start := 0; start < n; start += floorChunk {
 		rows := min(floorChunk, n-start)
 		var b strings.Builder
@@ -273,16 +350,14 @@ func insertFloorEntries(ctx context.Context, conn gorm.ConnPool, db string, f fl
 			args = append(args, ts, f.action, "bench_items", strconv.FormatInt(obj, 10), obj,
 				"BenchItem("+strconv.FormatInt(obj, 10)+")", f.changes(first+start+r))
 		}
-		if _, err := conn.ExecContext(ctx, rebind(db, b.String()), args...); err != nil {
-			return fmt.Errorf("floor entries: %w", err)
-		}
+		out = append(out, &floorStmt{q: rebind(db, b.String()), args: args})
 	}
-	return nil
+	return out
 }
 
-// insertFloorArrays inserts n entry rows on PostgreSQL in one statement of
+// floorArrays inserts n entry rows on PostgreSQL in one statement of
 // seven array parameters.
-func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, first int, objs []int64) error {
+func floorArrays(f floorSpec, first int, objs []int64) *floorStmt {
 	n := len(objs)
 	now := time.Now().UTC()
 	ts := make([]time.Time, n)
@@ -299,11 +374,7 @@ func insertFloorArrays(ctx context.Context, conn gorm.ConnPool, f floorSpec, fir
 		reprs[r] = "BenchItem(" + pks[r] + ")"
 		changes[r] = f.changes(first + r)
 	}
-	_, err := conn.ExecContext(ctx, "INSERT INTO auditlog_entries ("+floorColumns+") "+
+	return &floorStmt{q: "INSERT INTO auditlog_entries (" + floorColumns + ") " +
 		"SELECT * FROM unnest($1::timestamptz[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])",
-		ts, actions, models, pks, ids, reprs, changes)
-	if err != nil {
-		return fmt.Errorf("floor entries: %w", err)
-	}
-	return nil
+		args: []any{ts, actions, models, pks, ids, reprs, changes}}
 }

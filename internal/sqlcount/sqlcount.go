@@ -7,6 +7,7 @@ package sqlcount
 import (
 	"context"
 	"database/sql"
+	"reflect"
 	"sync/atomic"
 
 	"gorm.io/gorm"
@@ -98,7 +99,7 @@ func (p *Pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool,
 	if err != nil {
 		return nil, err
 	}
-	return &tx{counted: counted{inner: t, c: p.c}, tx: t}, nil
+	return &tx{counted: counted{inner: t, c: p.c}, tx: t, db: p.db}, nil
 }
 
 // GetDBConn implements gorm.GetDBConnector.
@@ -107,7 +108,22 @@ func (p *Pool) GetDBConn() (*sql.DB, error) { return p.db, nil }
 type tx struct {
 	counted
 	tx *sql.Tx
+	db *sql.DB
 }
+
+// StmtContext implements gorm.Tx: a statement of the pool, run in the
+// transaction, counts once, by its text.
+func (t *tx) StmtContext(ctx context.Context, s *sql.Stmt) *sql.Stmt {
+	t.c.count(ctx, queryOf(s))
+	return t.tx.StmtContext(ctx, s)
+}
+
+// queryOf is the text of a prepared statement, which database/sql keeps
+// unexported.
+func queryOf(s *sql.Stmt) string { return reflect.ValueOf(s).Elem().FieldByName("query").String() }
+
+// GetDBConn implements gorm.GetDBConnector: the pool of the transaction.
+func (t *tx) GetDBConn() (*sql.DB, error) { return t.db, nil }
 
 func (t *tx) Commit() error   { return t.tx.Commit() }
 func (t *tx) Rollback() error { return t.tx.Rollback() }
