@@ -228,7 +228,11 @@ type countingConn struct {
 
 func (c countingConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	c.o.sentOne()
-	res, err := c.conn.ExecContext(ctx, query, args...)
+	return c.count(c.conn.ExecContext(ctx, query, args...))
+}
+
+// count adds the rows a statement inserted to the observation.
+func (c countingConn) count(res sql.Result, err error) (sql.Result, error) {
 	if err != nil {
 		return res, err
 	}
@@ -240,6 +244,28 @@ func (c countingConn) ExecContext(ctx context.Context, query string, args ...any
 	}
 	c.o.wroteEntries(n)
 	return res, nil
+}
+
+// ExecRepeated and Prepares pass auditstore's batches on to a connection
+// that prepares them (prepared.go), counted.
+func (c countingConn) ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	r, ok := c.conn.(repeater)
+	if !ok {
+		return c.ExecContext(ctx, query, args...)
+	}
+	c.o.sentOne()
+	return c.count(r.ExecRepeated(ctx, query, args...))
+}
+
+func (c countingConn) Prepares() bool {
+	r, ok := c.conn.(repeater)
+	return ok && r.Prepares()
+}
+
+// repeater is auditstore's view of a preparedConn.
+type repeater interface {
+	ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Prepares() bool
 }
 
 func (c countingConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

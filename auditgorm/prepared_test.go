@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -104,12 +106,50 @@ func TestPreparedOwnStatements(t *testing.T) {
 				if strings.Join(ns, "\n") != strings.Join(want, "\n") {
 					t.Fatalf("entries:\n%s\nwant:\n%s", strings.Join(ns, "\n"), strings.Join(want, "\n"))
 				}
+				if name == "sqlite" {
+					// Batches go as INSERTs of a few fixed sizes, prepared
+					// too: 300 entries as 256 + 4 × 11 rows; through
+					// glebarez, which binds many variables slowly, as one
+					// JSON document.
+					rungs := testdb.SQLiteDriver(t).Name != sqlitedriver.Glebarez
+					batch := func() []Counter {
+						cs := make([]Counter, 300)
+						for i := range cs {
+							cs[i].N = 5000 + i
+						}
+						must(t, db.Create(&cs).Error)
+						return cs
+					}
+					batch()
+					if texts := auditgorm.PreparedTexts(p); rungs != (hasRows(texts, 256) && hasRows(texts, 4)) {
+						t.Fatalf("batch INSERTs of 256 and 4 rows prepared: %v, want %v (%d texts)", !rungs, rungs, len(texts))
+					}
+					cs := batch()
+					es := entries(t, db)
+					es = es[len(es)-300:]
+					for i, e := range es {
+						want := fmt.Sprintf(`{"id":[null,%d],"n":[null,%d]}`, cs[i].ID, 5000+i)
+						if e.ObjectPK != strconv.Itoa(int(cs[i].ID)) || changesText(t, e) != want {
+							t.Fatalf("entry %d of the batch: %s %s, want %d %s", i, e.ObjectPK, changesText(t, e), cs[i].ID, want)
+						}
+					}
+				}
 				if st := sqlDB.Stats(); conns == 1 && st.OpenConnections != 1 {
 					t.Fatalf("%d connections open on a pool of one", st.OpenConnections)
 				}
 			})
 		}
 	}
+}
+
+// hasRows reports whether texts hold an entries INSERT of n rows.
+func hasRows(texts []string, n int) bool {
+	for _, s := range texts {
+		if strings.HasPrefix(s, "INSERT INTO "+auditstore.Table) && strings.Count(s, "),(")+1 == n {
+			return true
+		}
+	}
+	return false
 }
 
 func changesText(t *testing.T, e auditlog.Entry) string {

@@ -202,6 +202,12 @@ func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
 			return nil
 		}
 	}
+	if r, ok := db.(repeater); ok && d == SQLite && len(entries) > maxRowsPerValuesInsert && r.Prepares() {
+		if err := insertRungs(ctx, r, entries, now); err != nil {
+			return fmt.Errorf("auditstore: insert %d entries: %w", len(entries), err)
+		}
+		return nil
+	}
 	limit := maxRowsPerValuesInsert
 	if d == MySQL {
 		limit = maxRowsPerValuesInsertMySQL
@@ -526,11 +532,63 @@ func (r encodedEntry) argsIn(out []any, cols columnSet) []any {
 	return out
 }
 
+// A repeater is a connection that keeps the statements it is told repeat
+// prepared, one per connection (auditgorm's, on SQLite and MySQL), and
+// reports whether a batch may go as several such statements on its pool.
+type repeater interface {
+	ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Prepares() bool
+}
+
+// sqliteRungs are the sizes of the INSERT … VALUES statements a batch of
+// more than maxRowsPerValuesInsert entries is cut into on SQLite where
+// statements are prepared and bound quickly (repeater.Prepares), instead
+// of one JSON document: a few texts per
+// set of columns, each parsed once per connection, so no statement of the
+// batch is parsed again, and no value is extracted from JSON. 1,000
+// entries: 3 × 256, 3 × 64, 2 × 16 and 2 × 4 rows, ten statements in
+// process (BENCHMARKS.md, "SQLite batches as prepared statements"). At
+// most 256 × 14 bind variables, under SQLite's 32,766. A smaller batch
+// stays one statement.
+var sqliteRungs = [...]int{256, 64, 16, 4, 1}
+
+// insertRungs inserts entries on SQLite in statements of sqliteRungs sizes,
+// in order, all naming the columns any of the entries fills.
+func insertRungs(ctx context.Context, r repeater, entries []auditlog.Entry, now time.Time) error {
+	var cols columnSet
+	for i := range entries {
+		cols |= columnsOf(&entries[i])
+	}
+	for start := 0; start < len(entries); {
+		n := 1
+		for _, rung := range sqliteRungs {
+			if rung <= len(entries)-start {
+				n = rung
+				break
+			}
+		}
+		query, args, err := buildInsertOf(SQLite, entries[start:start+n], now, cols)
+		if err != nil {
+			return err
+		}
+		if _, err := r.ExecRepeated(ctx, query, args...); err != nil {
+			return err
+		}
+		start += n
+	}
+	return nil
+}
+
 func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []any, error) {
 	var cols columnSet
 	for i := range entries {
 		cols |= columnsOf(&entries[i])
 	}
+	return buildInsertOf(d, entries, now, cols)
+}
+
+// buildInsertOf is one INSERT … VALUES of entries, naming the columns cols.
+func buildInsertOf(d Dialect, entries []auditlog.Entry, now time.Time, cols columnSet) (string, []any, error) {
 	per := cols.count()
 	var b strings.Builder
 	b.Grow(120 + len(entries)*per*5)

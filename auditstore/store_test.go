@@ -3,9 +3,11 @@ package auditstore_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -471,45 +473,77 @@ func TestInsertColumnsSomeEntriesLack(t *testing.T) {
 			func(e *auditlog.Entry) { e.RemotePort = 8080 },
 			func(e *auditlog.Entry) { e.CorrelationID = "req" },
 		}
-		for _, n := range []int{1, 2, 30, 200, 2500} {
-			for f := -1; f < len(set); f++ {
-				model := fmt.Sprintf("lack_%d_%d", n, f)
-				want := make([]auditlog.Entry, n)
-				for i := range want {
-					want[i] = auditlog.Entry{Timestamp: at, Action: auditlog.ActionCreate, Model: model, ObjectPK: fmt.Sprint(i), ObjectRepr: "r"}
-				}
-				k := n / 2 // the one entry with field f
-				if f >= 0 {
-					set[f](&want[k])
-				}
-				if err := s.Insert(ctx, want); err != nil {
-					t.Fatalf("n=%d field %d: %v", n, f, err)
-				}
-				var got []auditlog.Entry
-				if err := s.Each(ctx, auditstore.Filter{Model: model}, func(e auditlog.Entry) error {
-					got = append(got, e)
-					return nil
-				}); err != nil {
-					t.Fatal(err)
-				}
-				if len(got) != n {
-					t.Fatalf("n=%d field %d: read %d entries", n, f, len(got))
-				}
-				for _, g := range got {
-					i, _ := strconv.Atoi(g.ObjectPK)
-					w := want[i]
-					if g.ObjectPK != w.ObjectPK || !g.Timestamp.Equal(at) || (g.ObjectID == nil) != (w.ObjectID == nil) ||
-						(g.Changes == nil) != (w.Changes == nil) || g.Changes.String() != w.Changes.String() ||
-						compactJSON(g.SerializedData) != compactJSON(w.SerializedData) || compactJSON(g.AdditionalData) != compactJSON(w.AdditionalData) ||
-						g.ActorID != w.ActorID || g.ActorName != w.ActorName || g.RemoteAddr != w.RemoteAddr ||
-						g.RemotePort != w.RemotePort || g.CorrelationID != w.CorrelationID {
-						t.Fatalf("n=%d field %d entry %d:\n got %+v\nwant %+v", n, f, i, g, w)
+		stores := map[string]*auditstore.Store{"": s}
+		if s.Dialect() == auditstore.SQLite {
+			// Through a connection that prepares what it is told repeats,
+			// SQLite's batches go as statements of a few fixed sizes.
+			sqlDB, err := db.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs, err := auditstore.New(repeating{sqlDB}, auditstore.SQLite)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stores["rungs_"] = rs
+		}
+		for form, s := range stores {
+			for _, n := range []int{1, 2, 30, 200, 2500} {
+				for f := -1; f < len(set); f++ {
+					model := fmt.Sprintf("%slack_%d_%d", form, n, f)
+					want := make([]auditlog.Entry, n)
+					for i := range want {
+						want[i] = auditlog.Entry{Timestamp: at, Action: auditlog.ActionCreate, Model: model, ObjectPK: fmt.Sprint(i), ObjectRepr: "r"}
+					}
+					k := n / 2 // the one entry with field f
+					if f >= 0 {
+						set[f](&want[k])
+					}
+					if err := s.Insert(ctx, want); err != nil {
+						t.Fatalf("n=%d field %d: %v", n, f, err)
+					}
+					var got []auditlog.Entry
+					if err := s.Each(ctx, auditstore.Filter{Model: model}, func(e auditlog.Entry) error {
+						got = append(got, e)
+						return nil
+					}); err != nil {
+						t.Fatal(err)
+					}
+					if len(got) != n {
+						t.Fatalf("%sn=%d field %d: read %d entries", form, n, f, len(got))
+					}
+					sort.Slice(got, func(i, j int) bool { return got[i].ID < got[j].ID })
+					for i, g := range got {
+						if g.ObjectPK != strconv.Itoa(i) {
+							t.Fatalf("%sn=%d field %d: entry %d of the insert is object %s", form, n, f, i, g.ObjectPK)
+						}
+					}
+					for _, g := range got {
+						i, _ := strconv.Atoi(g.ObjectPK)
+						w := want[i]
+						if g.ObjectPK != w.ObjectPK || !g.Timestamp.Equal(at) || (g.ObjectID == nil) != (w.ObjectID == nil) ||
+							(g.Changes == nil) != (w.Changes == nil) || g.Changes.String() != w.Changes.String() ||
+							compactJSON(g.SerializedData) != compactJSON(w.SerializedData) || compactJSON(g.AdditionalData) != compactJSON(w.AdditionalData) ||
+							g.ActorID != w.ActorID || g.ActorName != w.ActorName || g.RemoteAddr != w.RemoteAddr ||
+							g.RemotePort != w.RemotePort || g.CorrelationID != w.CorrelationID {
+							t.Fatalf("%sn=%d field %d entry %d:\n got %+v\nwant %+v", form, n, f, i, g, w)
+						}
 					}
 				}
 			}
 		}
 	})
 }
+
+// repeating is a connection that says it prepares the statements it is
+// told repeat (as auditgorm's does), and runs them.
+type repeating struct{ *sql.DB }
+
+func (r repeating) ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.ExecContext(ctx, query, args...)
+}
+
+func (repeating) Prepares() bool { return true }
 
 // compactJSON is raw without insignificant space (PostgreSQL's jsonb writes
 // a space after each colon).
