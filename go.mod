@@ -41,6 +41,8 @@ require (
 	go.opentelemetry.io/otel/trace v1.46.0 // auditotel: a span per audited statement
 )
 
+require gorm.io/plugin/dbresolver v1.6.2
+
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

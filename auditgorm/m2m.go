@@ -281,6 +281,7 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression)
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
+	q.Statement.ConnPool = p.conn(db) // prepared.go
 	p.obsOf(db).sentOne()
 	rows, err := q.Rows()
 	if err != nil {

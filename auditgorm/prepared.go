@@ -7,25 +7,30 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 )
 
-// The plugin's own statements whose text repeats from write to write (the
-// entries' INSERT, the read of the rows an update or delete will change,
-// the read-back by key) run prepared on SQLite and MySQL: once per
-// connection, then reused by every transaction on it, through
-// database/sql's own statement (DB.PrepareContext, Tx.StmtContext). On
-// SQLite a statement's text is parsed again on every run otherwise (13–15
-// µs for the entries' INSERT, a tenth of an audited single-row write); on
-// MySQL the driver prepares, executes and closes a statement with
-// arguments, a round trip more (with interpolateParams it sends the text,
-// which the server parses). The values travel and come back as with the
-// driver's own prepared statements. PostgreSQL is left to the driver: pgx
-// caches its statements by text on each connection already, and a pooler
-// in transaction mode is configured there, not here.
+// On SQLite the plugin's own statements whose text repeats from write to
+// write (the entries' INSERT, the read of the rows an update or delete will
+// change, the reads of conflicting rows, join rows and rows by key) run
+// prepared: once per connection, then reused by every transaction on it,
+// through database/sql's own statements (DB.PrepareContext, Tx.StmtContext).
+// Unprepared, SQLite parses a statement's text on every run (13–15 µs for
+// the entries' INSERT, a tenth of an audited single-row write).
+//
+// Not on PostgreSQL: pgx caches its statements by text on each connection
+// already, and a pooler's mode is configured there. Not on MySQL: with
+// interpolateParams (the recommended setting) a read sent as text comes
+// back in the text protocol, and prepared in the binary one, where a FLOAT
+// column's value reads otherwise (0.333333 as text, 0.33333334 in binary):
+// an entry's values must not depend on whether a statement was prepared
+// yet. Prepared statements also stay on a MySQL server, per connection,
+// against its max_prepared_stmt_count, and the gain there was within the
+// benchmark's noise.
 //
 // A statement database/sql can reuse across transactions must first be
 // prepared on the pool (DB.PrepareContext), which takes a connection of
@@ -35,17 +40,37 @@ import (
 // empty database. So a capture only notes the texts it ran unprepared,
 // and they are prepared after a write's transaction has committed and
 // given its connection back (a callback after GORM's commit), when the
-// pool has an idle connection to prepare them on. A text that fails to
-// prepare (the entries table does not exist yet) is tried again up to
-// preparedTries times and otherwise runs as before, unprepared: the
+// pool has an idle connection to prepare them on, waiting at most
+// prepareWait for it (another goroutine may take it first). A text that
+// fails to prepare (the entries table does not exist yet) is tried again
+// up to preparedTries times and otherwise runs as before, unprepared: the
 // statement itself, and its error if it has one, are the same either way.
+//
+// A transaction's handle on a pool's statement (Tx.StmtContext) stays in
+// the transaction until it ends, closed or not: a caller's transaction of
+// a million updates would hold two million. So the handles are kept and
+// reused per transaction and text (the most recent txStmtsKept of them).
 
-// maxPrepared bounds the texts prepared per pool: the entries' INSERTs
-// differ by the columns filled and the rows per statement.
-const maxPrepared = 64
+// maxPrepared bounds the texts of few arguments prepared per pool, and
+// maxPreparedBatches those of auditstore's batches, apart, so that reads of
+// many shapes cannot take the batches' places: a batch cut into statements
+// that are not prepared costs more than the JSON document it replaces.
+const (
+	maxPrepared        = 64
+	maxPreparedBatches = 32
+)
 
-// maxPreparedArgs is the most arguments of a statement prepared.
+// maxPreparedArgs is the most arguments of a statement prepared, unless the
+// caller says its text repeats (ExecRepeated).
 const maxPreparedArgs = 32
+
+// prepareWait is the longest a write waits, after its commit, for a
+// connection to prepare on.
+const prepareWait = 50 * time.Millisecond
+
+// txStmtsKept is how many transaction handles on prepared statements are
+// kept for reuse, over all transactions.
+const txStmtsKept = 256
 
 // preparedTries is how often a text is prepared before it is given up.
 const preparedTries = 3
@@ -56,12 +81,26 @@ type stmtCache struct {
 	stmts sync.Map // text → *sql.Stmt
 
 	mu     sync.Mutex
-	wanted map[string]bool // texts to prepare
+	wanted map[string]bool // texts to prepare, true for a batch's
 	tries  map[string]int  // failed preparations by text
-	count  atomic.Int32    // prepared texts (written under mu)
-	off    atomic.Bool     // the pool's statements are refused (errOtherPool)
+	// count and batches are the texts prepared, of few arguments and of
+	// batches (written under mu).
+	count, batches atomic.Int32
+	off            atomic.Bool // the pool's statements are refused (errOtherPool)
 	// cheapBinds: the pool's driver binds many variables quickly.
 	cheapBinds bool
+
+	// txStmts are transactions' handles on the pool's statements, the most
+	// recent txStmtsKept, in txRing's order.
+	txMu    sync.Mutex
+	txStmts map[txKey]*sql.Stmt
+	txRing  [txStmtsKept]txKey
+	txNext  int
+}
+
+type txKey struct {
+	tx   gorm.Tx
+	text string
 }
 
 // preparing notes, per plugin, which pools have texts to prepare.
@@ -75,7 +114,8 @@ func (ps *preparing) cacheOf(db *sql.DB) *stmtCache {
 	if c, ok := ps.caches.Load(db); ok {
 		return c.(*stmtCache)
 	}
-	c, _ := ps.caches.LoadOrStore(db, &stmtCache{db: db, wanted: map[string]bool{}, tries: map[string]int{}, cheapBinds: cheapBinds(db)})
+	c, _ := ps.caches.LoadOrStore(db, &stmtCache{db: db, wanted: map[string]bool{}, tries: map[string]int{},
+		cheapBinds: cheapBinds(db), txStmts: map[txKey]*sql.Stmt{}})
 	return c.(*stmtCache)
 }
 
@@ -106,11 +146,21 @@ func (ps *preparing) want(c *stmtCache, text string, n int, repeats bool) {
 		return
 	}
 	c.mu.Lock()
-	if !c.wanted[text] && !c.off.Load() && int(c.count.Load())+len(c.wanted) < maxPrepared && c.tries[text] < preparedTries {
-		c.wanted[text] = true
-		ps.wanted.Store(true)
+	defer c.mu.Unlock()
+	if _, ok := c.wanted[text]; ok || c.off.Load() || c.tries[text] >= preparedTries {
+		return
 	}
-	c.mu.Unlock()
+	wanted := 0
+	for _, b := range c.wanted {
+		if b == repeats {
+			wanted++
+		}
+	}
+	if repeats && int(c.batches.Load())+wanted >= maxPreparedBatches || !repeats && int(c.count.Load())+wanted >= maxPrepared {
+		return
+	}
+	c.wanted[text] = repeats
+	ps.wanted.Store(true)
 }
 
 // prepareWanted prepares the texts noted, on pools with an idle connection
@@ -132,9 +182,9 @@ func (ps *preparing) prepareWanted(ctx context.Context) {
 // connection to prepare them on; it reports whether none are left.
 func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 	c.mu.Lock()
-	texts := make([]string, 0, len(c.wanted))
-	for t := range c.wanted {
-		texts = append(texts, t)
+	texts := make(map[string]bool, len(c.wanted))
+	for t, b := range c.wanted {
+		texts[t] = b
 	}
 	c.mu.Unlock()
 	if len(texts) == 0 {
@@ -143,25 +193,70 @@ func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 	if c.db.Stats().Idle == 0 {
 		return false
 	}
-	for _, t := range texts {
+	for t, batch := range texts {
 		if ctx.Err() != nil {
 			return false // the caller's context ended: another time
 		}
-		s, err := c.db.PrepareContext(ctx, t)
+		// Another goroutine may have taken the idle connection since:
+		// wait for one no longer than prepareWait.
+		pctx, cancel := context.WithTimeout(ctx, prepareWait)
+		s, err := c.db.PrepareContext(pctx, t)
+		timedOut := pctx.Err() != nil
+		cancel()
 		c.mu.Lock()
 		delete(c.wanted, t)
-		if err != nil {
-			if ctx.Err() == nil {
-				c.tries[t]++
+		switch {
+		case err != nil && (timedOut || ctx.Err() != nil):
+			// Not the text's fault: noted again at its next run.
+		case err != nil:
+			c.tries[t]++
+		default:
+			if _, loaded := c.stmts.LoadOrStore(t, s); loaded {
+				_ = s.Close()
+			} else if batch {
+				c.batches.Add(1)
+			} else {
+				c.count.Add(1)
 			}
-		} else if _, loaded := c.stmts.LoadOrStore(t, s); loaded {
-			_ = s.Close()
-		} else {
-			c.count.Add(1)
 		}
 		c.mu.Unlock()
+		if timedOut {
+			return false
+		}
 	}
 	return true
+}
+
+// txStmt returns tx's handle on the pool's statement s of text, made once
+// per transaction and text while it is among the most recent kept.
+func (c *stmtCache) txStmt(ctx context.Context, tx gorm.Tx, text string, s *sql.Stmt) *sql.Stmt {
+	k := txKey{tx, text}
+	c.txMu.Lock()
+	ts, ok := c.txStmts[k]
+	c.txMu.Unlock()
+	if ok {
+		return ts
+	}
+	// A transaction runs one statement at a time: no other goroutine makes
+	// this handle meanwhile.
+	ts = tx.StmtContext(ctx, s)
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	if old := c.txRing[c.txNext]; old.tx != nil {
+		delete(c.txStmts, old)
+	}
+	c.txRing[c.txNext] = k
+	c.txNext = (c.txNext + 1) % txStmtsKept
+	c.txStmts[k] = ts
+	return ts
+}
+
+// dropTxStmt forgets tx's handle on text, after it failed: the next run
+// makes another.
+func (c *stmtCache) dropTxStmt(tx gorm.Tx, text string) {
+	c.txMu.Lock()
+	delete(c.txStmts, txKey{tx, text})
+	c.txMu.Unlock()
 }
 
 // preparedConn runs statements in tx, prepared where c has them.
@@ -193,38 +288,70 @@ func (pc preparedConn) ExecRepeated(ctx context.Context, query string, args ...a
 // statements are prepared on this pool (one has been, and none was
 // refused), and its driver binds their many variables quickly.
 func (pc preparedConn) Prepares() bool {
-	return pc.c.cheapBinds && pc.c.count.Load() > 0 && !pc.c.off.Load()
+	return pc.c.cheapBinds && pc.c.count.Load() > 0 && !pc.c.off.Load() && pc.c.batches.Load() < maxPreparedBatches
+}
+
+// ranPrepared is a transaction wrapper that wants to know of each statement
+// of the pool run through it (a pool that counts or traces statements by
+// their text, as the tests' does): it does not see that run otherwise.
+type ranPrepared interface {
+	RanPrepared(ctx context.Context, query string)
+}
+
+// prepared returns tx's handle on query's prepared statement, or nil.
+func (pc preparedConn) prepared(ctx context.Context, query string) *sql.Stmt {
+	s, ok := pc.c.stmts.Load(query)
+	if !ok || pc.c.off.Load() {
+		return nil
+	}
+	if r, ok := pc.tx.(ranPrepared); ok {
+		r.RanPrepared(ctx, query)
+	}
+	return pc.c.txStmt(ctx, pc.tx, query, s.(*sql.Stmt))
+}
+
+// failed handles an error of a prepared run: a refusal of the pool's
+// statement (nothing was sent) turns preparing off for the pool and
+// reports true, to run the statement unprepared; any other error is the
+// statement's.
+func (pc preparedConn) failed(query string, err error) bool {
+	pc.c.dropTxStmt(pc.tx, query)
+	if !strings.Contains(err.Error(), errOtherPool) {
+		return false
+	}
+	pc.c.off.Store(true)
+	return true
 }
 
 func (pc preparedConn) exec(ctx context.Context, query string, repeats bool, args []any) (sql.Result, error) {
-	if s, ok := pc.c.stmts.Load(query); ok && !pc.c.off.Load() {
-		ts := pc.tx.StmtContext(ctx, s.(*sql.Stmt))
+	if ts := pc.prepared(ctx, query); ts != nil {
 		res, err := ts.ExecContext(ctx, args...)
-		// The connection's statement stays with the pool's (s); this
-		// closes only the transaction's handle on it.
-		_ = ts.Close()
-		if err == nil || !strings.Contains(err.Error(), errOtherPool) {
+		if err == nil || !pc.failed(query, err) {
 			return res, err
 		}
-		pc.c.off.Store(true)
 	}
 	pc.ps.want(pc.c, query, len(args), repeats)
 	return pc.tx.ExecContext(ctx, query, args...)
 }
 
 func (pc preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s, ok := pc.c.stmts.Load(query); ok && !pc.c.off.Load() {
-		// The transaction's handle is closed with the transaction; the rows
-		// hold it until then.
-		rows, err := pc.tx.StmtContext(ctx, s.(*sql.Stmt)).QueryContext(ctx, args...)
-		if err == nil || !strings.Contains(err.Error(), errOtherPool) {
+	if ts := pc.prepared(ctx, query); ts != nil {
+		rows, err := ts.QueryContext(ctx, args...)
+		if err == nil || !pc.failed(query, err) {
 			return rows, err
 		}
-		pc.c.off.Store(true)
 	}
 	pc.ps.want(pc.c, query, len(args), false)
 	return pc.tx.QueryContext(ctx, query, args...)
 }
+
+// Commit and Rollback make a preparedConn, which GORM gets as the
+// connection of the plugin's reads, a transaction to every check of one
+// (gorm.TxCommitter): dbresolver, for one, sends a read outside a
+// transaction to a pool of its choosing, outside the write's transaction.
+// Nothing commits through it.
+func (pc preparedConn) Commit() error   { return pc.tx.Commit() }
+func (pc preparedConn) Rollback() error { return pc.tx.Rollback() }
 
 // QueryRowContext and PrepareContext make a preparedConn a gorm.ConnPool,
 // for the plugin's reads through a GORM session.
@@ -240,7 +367,7 @@ func (pc preparedConn) PrepareContext(ctx context.Context, query string) (*sql.S
 // on: the statement's, preparing them where that pays (above).
 func (p *Plugin) conn(db *gorm.DB) gorm.ConnPool {
 	conn := db.Statement.ConnPool
-	if p.dialect == auditstore.Postgres {
+	if p.dialect != auditstore.SQLite {
 		return conn
 	}
 	// A *sql.Tx, or a wrapper's transaction that can take a statement of

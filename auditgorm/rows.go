@@ -228,8 +228,10 @@ func (p *Plugin) query(db *gorm.DB) *gorm.DB {
 	return q
 }
 
-// readRows runs q and scans its rows as column values of m.
+// readRows runs q and scans its rows as column values of m. Its text
+// mostly repeats an earlier read's, so it runs prepared (prepared.go).
 func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
+	q.Statement.ConnPool = p.conn(q)
 	rows, err := q.Rows()
 	if err != nil {
 		return nil, err
@@ -265,10 +267,8 @@ func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table s
 		column, values := schema.ToQueryValues("", cols, vals[start:min(start+chunk, len(vals))])
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
 			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
-		q = p.current(q)
-		q.Statement.ConnPool = p.conn(db) // prepared.go
 		p.obsOf(db).sentOne()
-		rows, err := p.readRows(q, m)
+		rows, err := p.readRows(p.current(q), m)
 		if err != nil {
 			return nil, err
 		}

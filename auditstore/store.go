@@ -543,14 +543,13 @@ type repeater interface {
 // sqliteRungs are the sizes of the INSERT … VALUES statements a batch of
 // more than maxRowsPerValuesInsert entries is cut into on SQLite where
 // statements are prepared and bound quickly (repeater.Prepares), instead
-// of one JSON document: a few texts per
-// set of columns, each parsed once per connection, so no statement of the
-// batch is parsed again, and no value is extracted from JSON. 1,000
-// entries: 3 × 256, 3 × 64, 2 × 16 and 2 × 4 rows, ten statements in
-// process (BENCHMARKS.md, "SQLite batches as prepared statements"). At
-// most 256 × 14 bind variables, under SQLite's 32,766. A smaller batch
-// stays one statement.
-var sqliteRungs = [...]int{256, 64, 16, 4, 1}
+// of one JSON document: a few texts per set of columns, each parsed once
+// per connection, so no statement of the batch is parsed again, and no
+// value is extracted from JSON. 1,000 entries: 15 × 64, 2 × 16 and 2 × 4
+// rows, 19 statements in process (BENCHMARKS.md, "SQLite batches as
+// prepared statements"); statements of 256 rows measured the same. At most
+// 64 × 14 bind variables, under the 999 of SQLite before 3.32.
+var sqliteRungs = [...]int{64, 16, 4, 1}
 
 // insertRungs inserts entries on SQLite in statements of sqliteRungs sizes,
 // in order, all naming the columns any of the entries fills.

@@ -7,7 +7,6 @@ package sqlcount
 import (
 	"context"
 	"database/sql"
-	"reflect"
 	"sync/atomic"
 
 	"gorm.io/gorm"
@@ -16,6 +15,7 @@ import (
 // Counter counts statements.
 type Counter struct {
 	n          atomic.Int64
+	prepared   atomic.Int64
 	afterQuery atomic.Pointer[func(ctx context.Context, query string)]
 	before     atomic.Pointer[func(ctx context.Context, query string)]
 }
@@ -40,7 +40,10 @@ func (c *Counter) count(ctx context.Context, q string) {
 
 // AfterQuery makes fn run after every query the pool or its transactions
 // run, before the caller reads its rows (tests use it to act between two
-// statements of one transaction). nil removes it.
+// statements of one transaction); after a statement prepared on the pool
+// and run in a transaction (told through RanPrepared), whose run the
+// wrapper does not see, just before the transaction's next statement or its end,
+// whether that statement was a query or not. nil removes it.
 func (c *Counter) AfterQuery(fn func(ctx context.Context, query string)) {
 	if fn == nil {
 		c.afterQuery.Store(nil)
@@ -48,6 +51,10 @@ func (c *Counter) AfterQuery(fn func(ctx context.Context, query string)) {
 	}
 	c.afterQuery.Store(&fn)
 }
+
+// Prepared returns the number of statements so far that ran prepared on
+// the pool (told through RanPrepared).
+func (c *Counter) Prepared() int64 { return c.prepared.Load() }
 
 // Load returns the number of statements so far.
 func (c *Counter) Load() int64 { return c.n.Load() }
@@ -109,21 +116,60 @@ type tx struct {
 	counted
 	tx *sql.Tx
 	db *sql.DB
+	// ran is the last statement of the pool run in the transaction, whose
+	// AfterQuery hook has not run yet: the wrapper does not see when such a
+	// statement runs, only that it is about to, so the hook runs just before
+	// the transaction's next statement (or its end), still between the two.
+	ran *ranStmt
 }
 
-// StmtContext implements gorm.Tx: a statement of the pool, run in the
-// transaction, counts once, by its text.
+type ranStmt struct {
+	ctx   context.Context
+	query string
+}
+
+// after runs the AfterQuery hook of the statement run through StmtContext
+// before this point, if any.
+func (t *tx) after() {
+	r := t.ran
+	t.ran = nil
+	if fn := t.c.afterQuery.Load(); fn != nil && r != nil {
+		(*fn)(r.ctx, r.query)
+	}
+}
+
+// StmtContext implements gorm.Tx.
 func (t *tx) StmtContext(ctx context.Context, s *sql.Stmt) *sql.Stmt {
-	t.c.count(ctx, queryOf(s))
 	return t.tx.StmtContext(ctx, s)
 }
 
-// queryOf is the text of a prepared statement, which database/sql keeps
-// unexported.
-func queryOf(s *sql.Stmt) string { return reflect.ValueOf(s).Elem().FieldByName("query").String() }
+// RanPrepared is told of each run of a statement of the pool in the
+// transaction (auditgorm's prepared statements), which it counts by text,
+// as the wrapper does not see the run itself.
+func (t *tx) RanPrepared(ctx context.Context, q string) {
+	t.after()
+	t.c.count(ctx, q)
+	t.c.prepared.Add(1)
+	t.ran = &ranStmt{ctx, q}
+}
 
 // GetDBConn implements gorm.GetDBConnector: the pool of the transaction.
 func (t *tx) GetDBConn() (*sql.DB, error) { return t.db, nil }
 
-func (t *tx) Commit() error   { return t.tx.Commit() }
-func (t *tx) Rollback() error { return t.tx.Rollback() }
+func (t *tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.after()
+	return t.counted.ExecContext(ctx, q, args...)
+}
+
+func (t *tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.after()
+	return t.counted.QueryContext(ctx, q, args...)
+}
+
+func (t *tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	t.after()
+	return t.counted.QueryRowContext(ctx, q, args...)
+}
+
+func (t *tx) Commit() error   { t.after(); return t.tx.Commit() }
+func (t *tx) Rollback() error { t.after(); return t.tx.Rollback() }
