@@ -61,13 +61,7 @@ func TestPreparedOwnStatements(t *testing.T) {
 				db := testdb.Open(t, name)
 				sqlDB, err := db.DB()
 				must(t, err)
-				sqlDB.SetMaxOpenConns(conns)
-				reg := auditlog.NewRegistry()
-				must(t, reg.Register(&Counter{}))
-				p := auditgorm.New(auditgorm.Config{Registry: reg})
-				must(t, db.Use(p))
-				must(t, db.AutoMigrate(&Counter{}))
-				preparedWrites(t, db, 3)
+				p := preparedDB(t, db, conns)
 				texts := auditgorm.PreparedTexts(p)
 				// Not on MySQL, where a prepared read comes back in the
 				// binary protocol (DESIGN.md).
@@ -193,8 +187,10 @@ func TestPreparedMemoryDatabaseKeepsOneConnection(t *testing.T) {
 	}
 }
 
-// preparedDB is a SQLite database with Counter audited, its statements
-// prepared by a few writes in GORM's own transactions.
+// preparedDB installs the plugin on db with Counter audited, on a pool of
+// conns connections (0: no limit), and writes three counters, each created
+// and updated in GORM's own transactions, which prepares the plugin's
+// statements on SQLite.
 func preparedDB(t *testing.T, db *gorm.DB, conns int) *auditgorm.Plugin {
 	t.Helper()
 	sqlDB, err := db.DB()
@@ -205,7 +201,7 @@ func preparedDB(t *testing.T, db *gorm.DB, conns int) *auditgorm.Plugin {
 	p := auditgorm.New(auditgorm.Config{Registry: reg})
 	must(t, db.Use(p))
 	must(t, db.AutoMigrate(&Counter{}))
-	preparedWrites(t, db, 2)
+	preparedWrites(t, db, 3)
 	return p
 }
 
@@ -253,7 +249,7 @@ func TestPreparedHandlesOfALongTransaction(t *testing.T) {
 		}
 		return nil
 	}))
-	expectCount(t, db, 2*2+1+500)
+	expectCount(t, db, 2*3+1+500)
 }
 
 // TestPreparedWithDBResolver: dbresolver sends a read that is not in a
@@ -288,7 +284,7 @@ func TestPreparedWithDBResolver(t *testing.T) {
 			if affected != 1 || got.N != 3 {
 				t.Fatalf("the update in the transaction changed %d rows; n is %d, want 3", affected, got.N)
 			}
-			es := expectCount(t, db, 2*2+3)
+			es := expectCount(t, db, 2*3+3)
 			for i, want := range []string{`{"id":[null,` + strconv.Itoa(int(c.ID)) + `],"n":[null,1]}`, `{"n":[1,2]}`, `{"n":[2,3]}`} {
 				if got := changesText(t, es[len(es)-3+i]); got != want {
 					t.Fatalf("entry %d: %s, want %s", i, got, want)
