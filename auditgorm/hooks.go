@@ -262,12 +262,6 @@ func (c countingConn) Prepares() bool {
 	return ok && r.Prepares()
 }
 
-// repeater is auditstore's view of a preparedConn.
-type repeater interface {
-	ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error)
-	Prepares() bool
-}
-
 func (c countingConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	c.o.sentOne()
 	return c.conn.QueryContext(ctx, query, args...)

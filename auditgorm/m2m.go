@@ -281,9 +281,8 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression)
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
-	q.Statement.ConnPool = p.conn(db) // prepared.go
 	p.obsOf(db).sentOne()
-	rows, err := q.Rows()
+	rows, err := p.rows(q)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read join rows of %s: %w", db.Statement.Table, err)
 	}

@@ -2,7 +2,6 @@ package auditgorm
 
 import (
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // On PostgreSQL an update or a delete writes its own entries: one statement
@@ -376,11 +376,7 @@ func joinParts(parts []string) string {
 // a control character in the name) mean the same whatever the server's
 // standard_conforming_strings says.
 func jsonKey(name string) string {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(name) // a string always encodes
-	k := strings.TrimSuffix(b.String(), "\n") + ":"
+	k := string(value.AppendJSONString(nil, name)) + ":"
 	return "E" + sqlQuote(strings.ReplaceAll(k, `\`, `\\`))
 }
 

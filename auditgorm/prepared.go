@@ -266,6 +266,19 @@ type preparedConn struct {
 	ps *preparing
 }
 
+// repeater is what auditstore asks of a connection before it cuts a batch
+// into statements of fixed sizes (its own, unexported, is the same).
+type repeater interface {
+	ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Prepares() bool
+}
+
+var (
+	_ repeater         = preparedConn{}
+	_ repeater         = countingConn{}
+	_ gorm.TxCommitter = preparedConn{}
+)
+
 // errOtherPool is database/sql's refusal of a statement prepared on another
 // pool than the transaction's, raised before anything is sent: a
 // connection pool wrapper whose GetDBConn names another pool than the one

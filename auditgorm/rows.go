@@ -228,11 +228,16 @@ func (p *Plugin) query(db *gorm.DB) *gorm.DB {
 	return q
 }
 
-// readRows runs q and scans its rows as column values of m. Its text
-// mostly repeats an earlier read's, so it runs prepared (prepared.go).
-func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
+// rows runs the read q on the plugin's connection: its text mostly
+// repeats an earlier read's, so it runs prepared (prepared.go).
+func (p *Plugin) rows(q *gorm.DB) (*sql.Rows, error) {
 	q.Statement.ConnPool = p.conn(q)
-	rows, err := q.Rows()
+	return q.Rows()
+}
+
+// readRows runs q and scans its rows as column values of m.
+func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
+	rows, err := p.rows(q)
 	if err != nil {
 		return nil, err
 	}

@@ -277,10 +277,8 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, err
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
-	// Most reads repeat the text of an earlier one (prepared.go).
-	q.Statement.ConnPool = p.conn(db)
 	p.obsOf(db).sentOne()
-	rows, err := q.Rows()
+	rows, err := p.rows(q)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read %s rows before writing: %w", m.schema.Name, err)
 	}

@@ -26,7 +26,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.Run("insert_1", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _, _ = buildInsert(Postgres, []auditlog.Entry{e}, time.Now())
+			_, _, _ = buildInsert(Postgres, []auditlog.Entry{e}, time.Now(), columnsOf(&e))
 		}
 	})
 	batch := make([]auditlog.Entry, 1000)

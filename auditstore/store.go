@@ -181,6 +181,15 @@ func columnsOf(e *auditlog.Entry) columnSet {
 	return s
 }
 
+// columnsOfAll is the set of columns any of entries has a value in.
+func columnsOfAll(entries []auditlog.Entry) columnSet {
+	var cols columnSet
+	for i := range entries {
+		cols |= columnsOf(&entries[i])
+	}
+	return cols
+}
+
 // Insert writes entries with as few multi-row INSERT statements as the
 // database's bind-variable limit allows, through the store's connection (a
 // transaction, to commit them with the change they record). Entries whose
@@ -213,7 +222,7 @@ func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
 		limit = maxRowsPerValuesInsertMySQL
 	}
 	if len(entries) <= limit {
-		query, args, err := buildInsert(d, entries, now)
+		query, args, err := buildInsert(d, entries, now, columnsOfAll(entries))
 		if err != nil {
 			return err
 		}
@@ -554,10 +563,7 @@ var sqliteRungs = [...]int{64, 16, 4, 1}
 // insertRungs inserts entries on SQLite in statements of sqliteRungs sizes,
 // in order, all naming the columns any of the entries fills.
 func insertRungs(ctx context.Context, r repeater, entries []auditlog.Entry, now time.Time) error {
-	var cols columnSet
-	for i := range entries {
-		cols |= columnsOf(&entries[i])
-	}
+	cols := columnsOfAll(entries)
 	for start := 0; start < len(entries); {
 		n := 1
 		for _, rung := range sqliteRungs {
@@ -566,7 +572,7 @@ func insertRungs(ctx context.Context, r repeater, entries []auditlog.Entry, now 
 				break
 			}
 		}
-		query, args, err := buildInsertOf(SQLite, entries[start:start+n], now, cols)
+		query, args, err := buildInsert(SQLite, entries[start:start+n], now, cols)
 		if err != nil {
 			return err
 		}
@@ -578,16 +584,9 @@ func insertRungs(ctx context.Context, r repeater, entries []auditlog.Entry, now 
 	return nil
 }
 
-func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time) (string, []any, error) {
-	var cols columnSet
-	for i := range entries {
-		cols |= columnsOf(&entries[i])
-	}
-	return buildInsertOf(d, entries, now, cols)
-}
-
-// buildInsertOf is one INSERT … VALUES of entries, naming the columns cols.
-func buildInsertOf(d Dialect, entries []auditlog.Entry, now time.Time, cols columnSet) (string, []any, error) {
+// buildInsert is one INSERT … VALUES of entries, naming the columns cols
+// (columnsOfAll of them, or of the batch they are a piece of).
+func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time, cols columnSet) (string, []any, error) {
 	per := cols.count()
 	var b strings.Builder
 	b.Grow(120 + len(entries)*per*5)

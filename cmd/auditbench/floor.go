@@ -243,14 +243,15 @@ func (e *env) prepareFloor(ctx context.Context, st *floorStmt) error {
 
 // in returns st's statement in the transaction conn, or nil.
 func (st *floorStmt) in(ctx context.Context, conn gorm.ConnPool) *sql.Stmt {
-	if st.stmt == nil {
+	tx, ok := conn.(gorm.Tx)
+	if st.stmt == nil || !ok {
 		return nil
 	}
 	// The counting pool counts it as it counts the plugin's (RanPrepared).
 	if r, ok := conn.(interface{ RanPrepared(context.Context, string) }); ok {
 		r.RanPrepared(ctx, st.q)
 	}
-	return conn.(gorm.Tx).StmtContext(ctx, st.stmt)
+	return tx.StmtContext(ctx, st.stmt)
 }
 
 func (st *floorStmt) exec(ctx context.Context, conn gorm.ConnPool) error {
