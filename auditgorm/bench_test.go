@@ -21,17 +21,22 @@ func BenchmarkCapture(b *testing.B) {
 	}
 }
 
-// The modes: unaudited, audited, and audited with Config.Hooks that do
-// nothing (the cost of observing).
+// The modes: unaudited, audited, audited with Config.Hooks that do
+// nothing (the cost of observing), and unaudited and audited with GORM's
+// PrepareStmt (an unaudited application's statements prepared too: on
+// SQLite the plugin prepares the statements it runs itself, the
+// application's writes among them).
 const (
 	plain = iota
 	audited
 	hooked
+	plainPrepareStmt
+	auditedPrepareStmt
 )
 
 func benchCapture(b *testing.B, dbName string) {
-	for _, audited := range []int{plain, audited, hooked} {
-		name := [...]string{"plain", "audited", "hooked"}[audited]
+	for _, audited := range []int{plain, audited, hooked, plainPrepareStmt, auditedPrepareStmt} {
+		name := [...]string{"plain", "audited", "hooked", "plain_preparestmt", "audited_preparestmt"}[audited]
 		b.Run("create/"+name, func(b *testing.B) {
 			db := benchDB(b, dbName, audited)
 			b.ReportAllocs()
@@ -104,8 +109,11 @@ func benchBatchCreate[T any](b *testing.B, db *gorm.DB, row func(n, k int) T) {
 func benchDB(b *testing.B, dbName string, mode int) *gorm.DB {
 	db := testdb.Open(b, dbName)
 	reg := auditlog.NewRegistry()
+	if mode == plainPrepareStmt || mode == auditedPrepareStmt {
+		db = db.Session(&gorm.Session{PrepareStmt: true})
+	}
 	switch mode {
-	case audited:
+	case audited, auditedPrepareStmt:
 		must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
 	case hooked:
 		must2(b, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Hooks: nopHooks{}})))

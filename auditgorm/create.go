@@ -488,7 +488,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 	}
 	o := p.obsOf(db)
 	defer o.wrote(o.writing())
-	rows, err := stmt.ConnPool.QueryContext(stmt.Context, sqlText, vars...)
+	rows, err := p.writeConn(db).QueryContext(stmt.Context, sqlText, vars...)
 	if err != nil {
 		if plan != nil && planError(err) {
 			p.pgPlans.forget(m, writtenTable(stmt))
@@ -675,7 +675,7 @@ func (p *Plugin) execUnlocked(db *gorm.DB) (int64, error) {
 	}
 	o := p.obsOf(db)
 	begin := o.writing()
-	res, err := stmt.ConnPool.ExecContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+	res, err := p.writeConn(db).ExecContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
 	o.wrote(begin)
 	if err != nil {
 		return 0, err

@@ -64,7 +64,8 @@ func TestPreparedStatements(t *testing.T) {
 	base := testdb.Open(t, "sqlite")
 	db := base.Session(&gorm.Session{PrepareStmt: true})
 	reg := auditlog.NewRegistry()
-	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	p := auditgorm.New(auditgorm.Config{Registry: reg})
+	must(t, db.Use(p))
 	must(t, db.AutoMigrate(&Counter{}))
 	must(t, reg.Register(&Counter{}))
 	c := Counter{}
@@ -77,6 +78,12 @@ func TestPreparedStatements(t *testing.T) {
 	must(t, db.Transaction(func(tx *gorm.DB) error { return tx.Delete(&c).Error }))
 	if es := expectCount(t, db, 5); es[4].Action != auditlog.ActionDelete {
 		t.Fatalf("last entry %s", es[4].Action)
+	}
+	// GORM prepares a statement in a transaction on that transaction only,
+	// so the plugin prepares the application's writes it runs, as it does
+	// without PrepareStmt.
+	if texts := auditgorm.PreparedTexts(p); !hasText(texts, "INSERT INTO `counters`") || !hasText(texts, "UPDATE `counters`") {
+		t.Fatalf("the application's statements are not prepared: %q", texts)
 	}
 }
 

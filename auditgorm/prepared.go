@@ -51,14 +51,24 @@ import (
 // a million updates would hold two million. So the handles are kept and
 // reused per transaction and text (the most recent txStmtsKept of them).
 
-// maxPrepared bounds the texts of few arguments prepared per pool, and
-// maxPreparedBatches those of auditstore's batches, apart, so that reads of
-// many shapes cannot take the batches' places: a batch cut into statements
-// that are not prepared costs more than the JSON document it replaces.
+// A text's kind decides the budget it is prepared under: the plugin's own
+// statements of few arguments, auditstore's batches, and the application's
+// writes the plugin runs itself (an INSERT … RETURNING, an UPDATE or DELETE
+// … RETURNING), each apart, so that no kind can take another's places: a
+// batch cut into statements that are not prepared costs more than the JSON
+// document it replaces, and an application whose writes take many shapes
+// (an IN list of every length) must not crowd out the entries' INSERT.
+type textKind uint8
+
 const (
-	maxPrepared        = 64
-	maxPreparedBatches = 32
+	kindOwn textKind = iota
+	kindBatch
+	kindWrite
+	kinds
 )
+
+// budgets are the most texts of each kind prepared per pool.
+var budgets = [kinds]int32{kindOwn: 64, kindBatch: 32, kindWrite: 64}
 
 // maxPreparedArgs is the most arguments of a statement prepared, unless the
 // caller says its text repeats (ExecRepeated).
@@ -81,12 +91,11 @@ type stmtCache struct {
 	stmts sync.Map // text → *sql.Stmt
 
 	mu     sync.Mutex
-	wanted map[string]bool // texts to prepare, true for a batch's
-	tries  map[string]int  // failed preparations by text
-	// count and batches are the texts prepared, of few arguments and of
-	// batches (written under mu).
-	count, batches atomic.Int32
-	off            atomic.Bool // the pool's statements are refused (errOtherPool)
+	wanted map[string]textKind // texts to prepare
+	tries  map[string]int      // failed preparations by text
+	// prepared counts the texts prepared, by kind (written under mu).
+	prepared [kinds]atomic.Int32
+	off      atomic.Bool // the pool's statements are refused (errOtherPool)
 	// cheapBinds: the pool's driver binds many variables quickly.
 	cheapBinds bool
 
@@ -114,7 +123,7 @@ func (ps *preparing) cacheOf(db *sql.DB) *stmtCache {
 	if c, ok := ps.caches.Load(db); ok {
 		return c.(*stmtCache)
 	}
-	c, _ := ps.caches.LoadOrStore(db, &stmtCache{db: db, wanted: map[string]bool{}, tries: map[string]int{},
+	c, _ := ps.caches.LoadOrStore(db, &stmtCache{db: db, wanted: map[string]textKind{}, tries: map[string]int{},
 		cheapBinds: cheapBinds(db), txStmts: map[txKey]*sql.Stmt{}})
 	return c.(*stmtCache)
 }
@@ -137,12 +146,12 @@ func cheapBinds(db *sql.DB) bool {
 	return strings.HasPrefix(p, "github.com/ncruces/go-sqlite3/") || p == "github.com/mattn/go-sqlite3"
 }
 
-// want notes that text ran unprepared with n arguments. A text of many
-// arguments is not noted unless the caller said it repeats (auditstore's
+// want notes that text, of kind k, ran unprepared with n arguments. A text
+// of many arguments is not noted unless it is a batch's (auditstore's
 // inserts of a fixed number of rows): it is a statement of many rows whose
 // text differs with their number.
-func (ps *preparing) want(c *stmtCache, text string, n int, repeats bool) {
-	if n > maxPreparedArgs && !repeats {
+func (ps *preparing) want(c *stmtCache, text string, n int, k textKind) {
+	if n > maxPreparedArgs && k != kindBatch {
 		return
 	}
 	c.mu.Lock()
@@ -150,16 +159,16 @@ func (ps *preparing) want(c *stmtCache, text string, n int, repeats bool) {
 	if _, ok := c.wanted[text]; ok || c.off.Load() || c.tries[text] >= preparedTries {
 		return
 	}
-	wanted := 0
-	for _, b := range c.wanted {
-		if b == repeats {
+	wanted := int32(0)
+	for _, wk := range c.wanted {
+		if wk == k {
 			wanted++
 		}
 	}
-	if repeats && int(c.batches.Load())+wanted >= maxPreparedBatches || !repeats && int(c.count.Load())+wanted >= maxPrepared {
+	if c.prepared[k].Load()+wanted >= budgets[k] {
 		return
 	}
-	c.wanted[text] = repeats
+	c.wanted[text] = k
 	ps.wanted.Store(true)
 }
 
@@ -182,9 +191,9 @@ func (ps *preparing) prepareWanted(ctx context.Context) {
 // connection to prepare them on; it reports whether none are left.
 func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 	c.mu.Lock()
-	texts := make(map[string]bool, len(c.wanted))
-	for t, b := range c.wanted {
-		texts[t] = b
+	texts := make(map[string]textKind, len(c.wanted))
+	for t, k := range c.wanted {
+		texts[t] = k
 	}
 	c.mu.Unlock()
 	if len(texts) == 0 {
@@ -193,7 +202,7 @@ func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 	if c.db.Stats().Idle == 0 {
 		return false
 	}
-	for t, batch := range texts {
+	for t, k := range texts {
 		if ctx.Err() != nil {
 			return false // the caller's context ended: another time
 		}
@@ -213,10 +222,8 @@ func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 		default:
 			if _, loaded := c.stmts.LoadOrStore(t, s); loaded {
 				_ = s.Close()
-			} else if batch {
-				c.batches.Add(1)
 			} else {
-				c.count.Add(1)
+				c.prepared[k].Add(1)
 			}
 		}
 		c.mu.Unlock()
@@ -264,6 +271,8 @@ type preparedConn struct {
 	tx gorm.Tx
 	c  *stmtCache
 	ps *preparing
+	// kind is that of the texts run through it but ExecRepeated's.
+	kind textKind
 }
 
 // repeater is what auditstore asks of a connection before it cuts a batch
@@ -287,13 +296,13 @@ var (
 const errOtherPool = "statement from different database"
 
 func (pc preparedConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return pc.exec(ctx, query, false, args)
+	return pc.exec(ctx, query, pc.kind, args)
 }
 
 // ExecRepeated runs a statement whose text repeats whatever its number of
 // arguments (auditstore's batches, in statements of a few fixed sizes).
 func (pc preparedConn) ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return pc.exec(ctx, query, true, args)
+	return pc.exec(ctx, query, kindBatch, args)
 }
 
 // Prepares reports whether auditstore may send a batch as several
@@ -301,7 +310,7 @@ func (pc preparedConn) ExecRepeated(ctx context.Context, query string, args ...a
 // statements are prepared on this pool (one has been, and none was
 // refused), and its driver binds their many variables quickly.
 func (pc preparedConn) Prepares() bool {
-	return pc.c.cheapBinds && pc.c.count.Load() > 0 && !pc.c.off.Load() && pc.c.batches.Load() < maxPreparedBatches
+	return pc.c.cheapBinds && pc.c.prepared[kindOwn].Load() > 0 && !pc.c.off.Load() && pc.c.prepared[kindBatch].Load() < budgets[kindBatch]
 }
 
 // ranPrepared is a transaction wrapper that wants to know of each statement
@@ -336,14 +345,14 @@ func (pc preparedConn) failed(query string, err error) bool {
 	return true
 }
 
-func (pc preparedConn) exec(ctx context.Context, query string, repeats bool, args []any) (sql.Result, error) {
+func (pc preparedConn) exec(ctx context.Context, query string, k textKind, args []any) (sql.Result, error) {
 	if ts := pc.prepared(ctx, query); ts != nil {
 		res, err := ts.ExecContext(ctx, args...)
 		if err == nil || !pc.failed(query, err) {
 			return res, err
 		}
 	}
-	pc.ps.want(pc.c, query, len(args), repeats)
+	pc.ps.want(pc.c, query, len(args), k)
 	return pc.tx.ExecContext(ctx, query, args...)
 }
 
@@ -354,7 +363,7 @@ func (pc preparedConn) QueryContext(ctx context.Context, query string, args ...a
 			return rows, err
 		}
 	}
-	pc.ps.want(pc.c, query, len(args), false)
+	pc.ps.want(pc.c, query, len(args), pc.kind)
 	return pc.tx.QueryContext(ctx, query, args...)
 }
 
@@ -379,6 +388,23 @@ func (pc preparedConn) PrepareContext(ctx context.Context, query string) (*sql.S
 // conn is the connection the plugin's own statements of a fixed text run
 // on: the statement's, preparing them where that pays (above).
 func (p *Plugin) conn(db *gorm.DB) gorm.ConnPool {
+	return p.connOf(db, kindOwn)
+}
+
+// writeConn is the connection the application's write runs on when the
+// plugin runs it itself: on SQLite its text, which repeats from write to
+// write of the same shape, is prepared like the plugin's own, under a
+// budget of its own. GORM's logger and the application's callbacks see
+// the statement as before (its text and variables stay the Statement's).
+// With GORM's PrepareStmt too: GORM prepares a statement in a transaction
+// on that transaction, and database/sql prepares such a statement again in
+// every later transaction (Tx.StmtContext), so on SQLite it is parsed on
+// every run there.
+func (p *Plugin) writeConn(db *gorm.DB) gorm.ConnPool {
+	return p.connOf(db, kindWrite)
+}
+
+func (p *Plugin) connOf(db *gorm.DB, k textKind) gorm.ConnPool {
 	conn := db.Statement.ConnPool
 	if p.dialect != auditstore.SQLite {
 		return conn
@@ -398,7 +424,7 @@ func (p *Plugin) conn(db *gorm.DB) gorm.ConnPool {
 	if err != nil || pool == nil {
 		return conn
 	}
-	return preparedConn{tx: tx, c: p.prepared.cacheOf(pool), ps: &p.prepared}
+	return preparedConn{tx: tx, c: p.prepared.cacheOf(pool), ps: &p.prepared, kind: k}
 }
 
 // prepareAfterCommit is a callback after GORM's commit: the write's

@@ -6,48 +6,51 @@ import (
 	"testing"
 )
 
-// TestPreparedBudgets: a pool prepares at most maxPrepared texts of few
-// arguments and maxPreparedBatches batch texts, each budget apart, no text
-// of many arguments unless it repeats, and none that failed preparedTries
-// times.
+// TestPreparedBudgets: a pool prepares at most budgets[k] texts of each
+// kind, each budget apart, no text of many arguments unless it is a
+// batch's, and none that failed preparedTries times.
 func TestPreparedBudgets(t *testing.T) {
 	ps := &preparing{}
-	c := &stmtCache{wanted: map[string]bool{}, tries: map[string]int{}, txStmts: map[txKey]*sql.Stmt{}}
-	count := func(batch bool) int {
-		n := 0
-		for _, b := range c.wanted {
-			if b == batch {
+	c := &stmtCache{wanted: map[string]textKind{}, tries: map[string]int{}, txStmts: map[txKey]*sql.Stmt{}}
+	count := func(k textKind) int32 {
+		n := int32(0)
+		for _, wk := range c.wanted {
+			if wk == k {
 				n++
 			}
 		}
 		return n
 	}
-	for i := range maxPrepared + 10 {
-		ps.want(c, fmt.Sprintf("SELECT %d", i), 1, false)
+	for k := range kinds {
+		args := 1
+		if k == kindBatch {
+			args = 1000
+		}
+		for i := range budgets[k] + 10 {
+			ps.want(c, fmt.Sprintf("%d %d", k, i), args, k)
+		}
 	}
-	for i := range maxPreparedBatches + 10 {
-		ps.want(c, fmt.Sprintf("INSERT %d", i), 1000, true)
+	for k := range kinds {
+		if got := count(k); got != budgets[k] {
+			t.Fatalf("%d texts of kind %d wanted, want %d", got, k, budgets[k])
+		}
 	}
-	if got := count(false); got != maxPrepared {
-		t.Fatalf("%d texts of few arguments wanted, want %d", got, maxPrepared)
-	}
-	if got := count(true); got != maxPreparedBatches {
-		t.Fatalf("%d batch texts wanted, want %d", got, maxPreparedBatches)
-	}
-	c.wanted = map[string]bool{}
-	ps.want(c, "many", maxPreparedArgs+1, false)
+	c.wanted = map[string]textKind{}
+	ps.want(c, "many", maxPreparedArgs+1, kindOwn)
+	ps.want(c, "many write", maxPreparedArgs+1, kindWrite)
 	c.tries["failed"] = preparedTries
-	ps.want(c, "failed", 1, false)
-	ps.want(c, "few", maxPreparedArgs, false)
+	ps.want(c, "failed", 1, kindOwn)
+	ps.want(c, "few", maxPreparedArgs, kindOwn)
 	if len(c.wanted) != 1 || !ps.wanted.Load() {
 		t.Fatalf("wanted %v, want only the text of %d arguments", c.wanted, maxPreparedArgs)
 	}
-	// Prepared texts take their budget's places.
-	c.wanted = map[string]bool{}
-	c.count.Store(maxPrepared)
-	ps.want(c, "one more", 1, false)
-	ps.want(c, "batch", 1000, true)
-	if len(c.wanted) != 1 || !c.wanted["batch"] {
-		t.Fatalf("wanted %v, want only the batch text", c.wanted)
+	// Prepared texts take their budget's places, and only theirs.
+	c.wanted = map[string]textKind{}
+	c.prepared[kindWrite].Store(budgets[kindWrite])
+	ps.want(c, "one more write", 1, kindWrite)
+	ps.want(c, "own", 1, kindOwn)
+	ps.want(c, "batch", 1000, kindBatch)
+	if len(c.wanted) != 2 || c.wanted["own"] != kindOwn || c.wanted["batch"] != kindBatch {
+		t.Fatalf("wanted %v, want only the plugin's own text and the batch's", c.wanted)
 	}
 }

@@ -201,19 +201,23 @@ func preparedDB(t *testing.T, db *gorm.DB, conns int) *auditgorm.Plugin {
 	return p
 }
 
-// TestPreparedStatementsAreUsed: once prepared, the entries' INSERT and the
-// read before an update run as the pool's statements (the counting pool is
-// told of each), and each counts as one statement.
+// TestPreparedStatementsAreUsed: once prepared, the entries' INSERT, the
+// read before an update and the application's writes the plugin runs
+// itself run as the pool's statements (the counting pool is told of each),
+// and each counts as one statement.
 func TestPreparedStatementsAreUsed(t *testing.T) {
 	t.Parallel()
 	db, counter := testdb.OpenCounting(t, "sqlite")
-	preparedDB(t, db, 1)
+	p := preparedDB(t, db, 1)
+	if texts := auditgorm.PreparedTexts(p); !hasText(texts, "INSERT INTO `counters`") || !hasText(texts, "UPDATE `counters`") {
+		t.Fatalf("the application's INSERT and UPDATE are not prepared; prepared: %q", texts)
+	}
 	p0, n0 := counter.Prepared(), counter.Load()
 	preparedWrites(t, db, 5)
 	// Per pair: the create's INSERT … RETURNING, its entry; the update's
-	// read, UPDATE … RETURNING, its entry. Three of them the plugin's.
-	if got := counter.Prepared() - p0; got != 15 {
-		t.Fatalf("%d statements ran prepared, want 15 (three per create and update)", got)
+	// read, UPDATE … RETURNING, its entry.
+	if got := counter.Prepared() - p0; got != 25 {
+		t.Fatalf("%d statements ran prepared, want 25 (all five per create and update)", got)
 	}
 	if got := counter.Load() - n0; got != 25 {
 		t.Fatalf("%d statements, want 25", got)

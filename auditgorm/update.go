@@ -458,7 +458,7 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 		}
 		begin := o.writing()
 		if returning {
-			res, err := stmt.ConnPool.QueryContext(ctx, stmt.SQL.String(), stmt.Vars...)
+			res, err := p.writeConn(db).QueryContext(ctx, stmt.SQL.String(), stmt.Vars...)
 			if err != nil {
 				o.wrote(begin)
 				return nil, err
@@ -471,7 +471,7 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 			out = append(out, got...)
 			affected += int64(len(got))
 		} else {
-			res, err := stmt.ConnPool.ExecContext(ctx, stmt.SQL.String(), stmt.Vars...)
+			res, err := p.writeConn(db).ExecContext(ctx, stmt.SQL.String(), stmt.Vars...)
 			o.wrote(begin)
 			if err != nil {
 				return nil, err
@@ -688,7 +688,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 		o.took(PathReturning)
 		begin := o.writing()
-		rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+		rows, err := p.writeConn(db).QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
 		if err != nil {
 			o.wrote(begin)
 			return err
