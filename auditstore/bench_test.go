@@ -34,6 +34,19 @@ func BenchmarkEncode(b *testing.B) {
 		batch[i] = e
 		batch[i].ObjectPK = fmt.Sprint(i)
 	}
+	// A write's entries: no request context, one timestamp, one model.
+	plain := make([]auditlog.Entry, 1000)
+	for i := range plain {
+		id := int64(i)
+		plain[i] = auditlog.Entry{Action: auditlog.ActionCreate, Model: "books", ObjectPK: fmt.Sprint(i), ObjectID: &id,
+			ObjectRepr: "Book", Changes: changes}
+	}
+	b.Run("values_1000", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _, _ = buildInsert(SQLite, plain, time.Now(), columnsOfAll(plain))
+		}
+	})
 	b.Run("json_batch_1000", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

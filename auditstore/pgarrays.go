@@ -49,11 +49,12 @@ func encodeArrays(entries []auditlog.Entry, now time.Time) (*pgArrays, int, erro
 		port: make([]*int32, 0, n), cid: make([]*string, 0, n),
 	}
 	size := 0
+	x := entryEncoder{d: Postgres, now: now}
 	for i := range entries {
 		if i > 0 && size >= jsonBatchBytes {
 			return a, i, nil
 		}
-		r, err := encodeEntry(Postgres, &entries[i], now)
+		r, err := x.encode(&entries[i])
 		if err != nil {
 			return nil, 0, err
 		}

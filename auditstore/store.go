@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -344,6 +345,7 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 	b := make([]byte, 0, min(jsonBatchBytes, 512*len(entries)))
 	b = append(b, '[')
 	var scratch []byte // each entry's changes, before they are quoted
+	var names []string // their field names, sorted
 	var cols columnSet
 	n := 0
 	times := newTimeEncoder(d, now)
@@ -376,7 +378,7 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 		b = value.AppendJSONString(b, e.ObjectRepr)
 		if e.Changes != nil {
 			var err error
-			if scratch, err = appendChanges(scratch[:0], e.Changes); err != nil {
+			if scratch, names, err = appendChangesSorted(scratch[:0], names, e.Changes); err != nil {
 				return "", 0, 0, err
 			}
 			b = append(b, `,"c":`...)
@@ -459,31 +461,64 @@ func timeText(v any) string {
 type encodedEntry struct {
 	e       *auditlog.Entry
 	ts      any    // the timestamp as a bind value (encodeTime)
+	model   any    // e.Model as a bind value
 	changes string // "" for no changes
 }
 
 // encodeEntry encodes an entry for the VALUES insert, as encodeBatch does
 // for the JSON batch.
 func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, error) {
+	x := entryEncoder{d: d, now: now}
+	return x.encode(e)
+}
+
+// entryEncoder encodes the entries of one insert. What a write's entries
+// share is encoded once: the time of entries without one, a timestamp or
+// a model equal to the entry's before; and every entry's changes are
+// written in one reused buffer (and their field names sorted in another).
+type entryEncoder struct {
+	d       Dialect
+	now     time.Time
+	nowArg  any // encodeTime(d, now), at its first use
+	last    time.Time
+	lastArg any
+	model   any
+	scratch []byte
+	names   []string
+}
+
+func (x *entryEncoder) encode(e *auditlog.Entry) (encodedEntry, error) {
 	if err := validateEntry(e); err != nil {
 		return encodedEntry{}, err
 	}
-	var r encodedEntry
+	r := encodedEntry{e: e}
 	switch ts := e.Timestamp; {
-	case ts.IsZero() && d == Postgres:
+	case ts.IsZero() && x.d == Postgres:
 		// The database's clock (DBNow), as the statement runs.
-		r = encodedEntry{e: e}
 	case ts.IsZero():
-		r = encodedEntry{e: e, ts: encodeTime(d, now)}
+		if x.nowArg == nil {
+			x.nowArg = encodeTime(x.d, x.now)
+		}
+		r.ts = x.nowArg
 	default:
-		r = encodedEntry{e: e, ts: encodeTime(d, ts)}
+		if x.lastArg == nil || !ts.Equal(x.last) {
+			x.last, x.lastArg = ts, encodeTime(x.d, ts)
+		}
+		r.ts = x.lastArg
 	}
+	if m, ok := x.model.(string); !ok || m != e.Model {
+		x.model = e.Model
+	}
+	r.model = x.model
 	if e.Changes != nil {
-		raw, err := appendChanges(nil, e.Changes)
-		if err != nil {
+		if x.scratch == nil {
+			x.scratch = make([]byte, 0, 512)
+		}
+		var err error
+		if x.scratch, x.names, err = appendChangesSorted(x.scratch[:0], x.names, e.Changes); err != nil {
 			return encodedEntry{}, err
 		}
-		r.changes = string(raw)
+		r.changes = string(x.scratch)
 	}
 	return r, nil
 }
@@ -527,7 +562,7 @@ func (r encodedEntry) argsIn(out []any, cols columnSet) []any {
 		changes = r.changes
 	}
 	all := [columnsPerEntry]any{
-		r.ts, int16(e.Action), e.Model, e.ObjectPK, nullInt64(e.ObjectID), e.ObjectRepr,
+		r.ts, int16(e.Action), r.model, e.ObjectPK, nullInt64(e.ObjectID), e.ObjectRepr,
 		changes, nullJSON(e.SerializedData), nullJSON(e.AdditionalData),
 		nullString(e.ActorID), nullString(e.ActorName), nullString(e.RemoteAddr), nullPort(e.RemotePort), nullString(e.CorrelationID)}
 	if cols == allColumns {
@@ -595,8 +630,9 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time, cols column
 	b.WriteString(") VALUES ")
 	args := make([]any, 0, len(entries)*per)
 	n := 0
+	x := entryEncoder{d: d, now: now}
 	for i := range entries {
-		r, err := encodeEntry(d, &entries[i], now)
+		r, err := x.encode(&entries[i])
 		if err != nil {
 			return "", nil, err
 		}
@@ -689,12 +725,29 @@ func validateEntry(e *auditlog.Entry) error {
 }
 
 // encodeChanges encodes changes as a JSON object with sorted keys.
-func encodeChanges(cs auditlog.Changes) ([]byte, error) { return appendChanges(nil, cs) }
+func encodeChanges(cs auditlog.Changes) ([]byte, error) {
+	return appendChanges(make([]byte, 0, 128), cs)
+}
 
 // appendChanges appends changes to b as a JSON object with sorted keys.
 func appendChanges(b []byte, cs auditlog.Changes) ([]byte, error) {
+	b, _, err := appendChangesSorted(b, nil, cs)
+	return b, err
+}
+
+// appendChangesSorted is appendChanges sorting the field names in names,
+// which it returns for reuse.
+func appendChangesSorted(b []byte, names []string, cs auditlog.Changes) ([]byte, []string, error) {
+	if cap(names) < len(cs) {
+		names = make([]string, 0, len(cs))
+	}
+	names = names[:0]
+	for name := range cs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
 	b = append(b, '{')
-	for i, name := range cs.Fields() {
+	for i, name := range names {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -704,7 +757,7 @@ func appendChanges(b []byte, cs auditlog.Changes) ([]byte, error) {
 		if c.M2M != nil {
 			raw, err := c.MarshalJSON()
 			if err != nil {
-				return nil, err
+				return nil, names, err
 			}
 			b = append(b, raw...)
 			continue
@@ -719,13 +772,13 @@ func appendChanges(b []byte, cs auditlog.Changes) ([]byte, error) {
 				continue
 			}
 			if !json.Valid(v) {
-				return nil, fmt.Errorf("auditstore: change of %q is not valid JSON", name)
+				return nil, names, fmt.Errorf("auditstore: change of %q is not valid JSON", name)
 			}
 			b = append(b, v...)
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}'), names, nil
 }
 
 func nullInt64(p *int64) any {
