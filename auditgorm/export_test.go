@@ -26,3 +26,16 @@ func PreparedTexts(p *Plugin) []string {
 	})
 	return out
 }
+
+// PreparedTried returns how many texts failed to prepare, over p's pools.
+func PreparedTried(p *Plugin) int {
+	n := 0
+	p.prepared.caches.Range(func(_, v any) bool {
+		c := v.(*stmtCache)
+		c.mu.Lock()
+		n += len(c.tries)
+		c.mu.Unlock()
+		return true
+	})
+	return n
+}

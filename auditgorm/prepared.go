@@ -85,6 +85,10 @@ const txStmtsKept = 256
 // preparedTries is how often a text is prepared before it is given up.
 const preparedTries = 3
 
+// maxRemembered bounds the texts remembered as run once, and those that
+// failed to prepare, per pool: when either is full it is forgotten.
+const maxRemembered = 1024
+
 // stmtCache holds the statements prepared on one pool.
 type stmtCache struct {
 	db    *sql.DB
@@ -92,6 +96,7 @@ type stmtCache struct {
 
 	mu     sync.Mutex
 	wanted map[string]textKind // texts to prepare
+	seen   map[string]struct{} // texts run once, unprepared
 	tries  map[string]int      // failed preparations by text
 	// prepared counts the texts prepared, by kind (written under mu).
 	prepared [kinds]atomic.Int32
@@ -123,7 +128,7 @@ func (ps *preparing) cacheOf(db *sql.DB) *stmtCache {
 	if c, ok := ps.caches.Load(db); ok {
 		return c.(*stmtCache)
 	}
-	c, _ := ps.caches.LoadOrStore(db, &stmtCache{db: db, wanted: map[string]textKind{}, tries: map[string]int{},
+	c, _ := ps.caches.LoadOrStore(db, &stmtCache{db: db, wanted: map[string]textKind{}, seen: map[string]struct{}{}, tries: map[string]int{},
 		cheapBinds: cheapBinds(db), txStmts: map[txKey]*sql.Stmt{}})
 	return c.(*stmtCache)
 }
@@ -146,10 +151,13 @@ func cheapBinds(db *sql.DB) bool {
 	return strings.HasPrefix(p, "github.com/ncruces/go-sqlite3/") || p == "github.com/mattn/go-sqlite3"
 }
 
-// want notes that text, of kind k, ran unprepared with n arguments. A text
-// of many arguments is not noted unless it is a batch's (auditstore's
-// inserts of a fixed number of rows): it is a statement of many rows whose
-// text differs with their number.
+// want notes that text, of kind k, ran unprepared, without an error, with
+// n arguments. A text of many arguments is not noted unless it is a
+// batch's (auditstore's inserts of a fixed number of rows): it is a
+// statement of many rows whose text differs with their number. Any other
+// text is noted the second time it runs, so that texts run once (an IN
+// list of one length, literals in a condition) do not take the places of
+// those that repeat.
 func (ps *preparing) want(c *stmtCache, text string, n int, k textKind) {
 	if n > maxPreparedArgs && k != kindBatch {
 		return
@@ -167,6 +175,16 @@ func (ps *preparing) want(c *stmtCache, text string, n int, k textKind) {
 	}
 	if c.prepared[k].Load()+wanted >= budgets[k] {
 		return
+	}
+	if k != kindBatch {
+		if _, ok := c.seen[text]; !ok {
+			if len(c.seen) >= maxRemembered {
+				clear(c.seen)
+			}
+			c.seen[text] = struct{}{}
+			return
+		}
+		delete(c.seen, text)
 	}
 	c.wanted[text] = k
 	ps.wanted.Store(true)
@@ -218,6 +236,9 @@ func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 		case err != nil && (timedOut || ctx.Err() != nil):
 			// Not the text's fault: noted again at its next run.
 		case err != nil:
+			if len(c.tries) >= maxRemembered {
+				clear(c.tries)
+			}
 			c.tries[t]++
 		default:
 			if _, loaded := c.stmts.LoadOrStore(t, s); loaded {
@@ -352,8 +373,11 @@ func (pc preparedConn) exec(ctx context.Context, query string, k textKind, args 
 			return res, err
 		}
 	}
-	pc.ps.want(pc.c, query, len(args), k)
-	return pc.tx.ExecContext(ctx, query, args...)
+	res, err := pc.tx.ExecContext(ctx, query, args...)
+	if err == nil {
+		pc.ps.want(pc.c, query, len(args), k)
+	}
+	return res, err
 }
 
 func (pc preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -363,8 +387,11 @@ func (pc preparedConn) QueryContext(ctx context.Context, query string, args ...a
 			return rows, err
 		}
 	}
-	pc.ps.want(pc.c, query, len(args), pc.kind)
-	return pc.tx.QueryContext(ctx, query, args...)
+	rows, err := pc.tx.QueryContext(ctx, query, args...)
+	if err == nil {
+		pc.ps.want(pc.c, query, len(args), pc.kind)
+	}
+	return rows, err
 }
 
 // Commit and Rollback make a preparedConn, which GORM gets as the
@@ -406,25 +433,40 @@ func (p *Plugin) writeConn(db *gorm.DB) gorm.ConnPool {
 
 func (p *Plugin) connOf(db *gorm.DB, k textKind) gorm.ConnPool {
 	conn := db.Statement.ConnPool
-	if p.dialect != auditstore.SQLite {
+	if p.dialect != auditstore.SQLite || !preparesOn(conn) {
 		return conn
 	}
-	// A *sql.Tx, or a wrapper's transaction that can take a statement of
-	// its pool (gorm.Tx) and names that pool (gorm.GetDBConnector).
-	tx, ok := conn.(gorm.Tx)
-	if !ok {
-		return conn
-	}
-	if _, ok := conn.(*sql.Tx); !ok {
-		if _, ok := conn.(gorm.GetDBConnector); !ok {
-			return conn
-		}
-	}
+	tx := conn.(gorm.Tx)
 	pool, err := db.DB()
 	if err != nil || pool == nil {
 		return conn
 	}
 	return preparedConn{tx: tx, c: p.prepared.cacheOf(pool), ps: &p.prepared, kind: k}
+}
+
+// preparesOn reports whether the plugin may run statements on conn through
+// its pool's prepared statements: a *sql.Tx (GORM's PrepareStmt one
+// included), or a wrapper's transaction that can take a statement of its
+// pool (gorm.Tx), names that pool (gorm.GetDBConnector) and wants to be
+// told of each such run (RanPrepared). A prepared run goes around the
+// wrapper's ExecContext and QueryContext, so a wrapper that does not ask
+// to be told (a tracer, a guard, one that adds comments to statements)
+// sees every statement as before, unprepared.
+func preparesOn(conn gorm.ConnPool) bool {
+	if ptx, ok := conn.(*gorm.PreparedStmtTX); ok {
+		conn = ptx.Tx
+	}
+	switch conn.(type) {
+	case *sql.Tx:
+		return true
+	case interface {
+		gorm.Tx
+		gorm.GetDBConnector
+		ranPrepared
+	}:
+		return true
+	}
+	return false
 }
 
 // prepareAfterCommit is a callback after GORM's commit: the write's

@@ -8,10 +8,23 @@ import (
 
 // TestPreparedBudgets: a pool prepares at most budgets[k] texts of each
 // kind, each budget apart, no text of many arguments unless it is a
-// batch's, and none that failed preparedTries times.
+// batch's, none that failed preparedTries times, and no text but a batch's
+// before its second run.
 func TestPreparedBudgets(t *testing.T) {
 	ps := &preparing{}
-	c := &stmtCache{wanted: map[string]textKind{}, tries: map[string]int{}, txStmts: map[txKey]*sql.Stmt{}}
+	c := &stmtCache{wanted: map[string]textKind{}, seen: map[string]struct{}{}, tries: map[string]int{}, txStmts: map[txKey]*sql.Stmt{}}
+	// Run twice, as a text must be to be noted.
+	want := func(text string, n int, k textKind) {
+		ps.want(c, text, n, k)
+		ps.want(c, text, n, k)
+	}
+	ps.want(c, "once", 1, kindOwn)
+	ps.want(c, "once write", 1, kindWrite)
+	ps.want(c, "once batch", 1000, kindBatch)
+	if len(c.wanted) != 1 || c.wanted["once batch"] != kindBatch {
+		t.Fatalf("wanted %v after one run of each, want only the batch's text", c.wanted)
+	}
+	c.wanted = map[string]textKind{}
 	count := func(k textKind) int32 {
 		n := int32(0)
 		for _, wk := range c.wanted {
@@ -27,7 +40,7 @@ func TestPreparedBudgets(t *testing.T) {
 			args = 1000
 		}
 		for i := range budgets[k] + 10 {
-			ps.want(c, fmt.Sprintf("%d %d", k, i), args, k)
+			want(fmt.Sprintf("%d %d", k, i), args, k)
 		}
 	}
 	for k := range kinds {
@@ -36,21 +49,28 @@ func TestPreparedBudgets(t *testing.T) {
 		}
 	}
 	c.wanted = map[string]textKind{}
-	ps.want(c, "many", maxPreparedArgs+1, kindOwn)
-	ps.want(c, "many write", maxPreparedArgs+1, kindWrite)
+	want("many", maxPreparedArgs+1, kindOwn)
+	want("many write", maxPreparedArgs+1, kindWrite)
 	c.tries["failed"] = preparedTries
-	ps.want(c, "failed", 1, kindOwn)
-	ps.want(c, "few", maxPreparedArgs, kindOwn)
+	want("failed", 1, kindOwn)
+	want("few", maxPreparedArgs, kindOwn)
 	if len(c.wanted) != 1 || !ps.wanted.Load() {
 		t.Fatalf("wanted %v, want only the text of %d arguments", c.wanted, maxPreparedArgs)
 	}
 	// Prepared texts take their budget's places, and only theirs.
 	c.wanted = map[string]textKind{}
 	c.prepared[kindWrite].Store(budgets[kindWrite])
-	ps.want(c, "one more write", 1, kindWrite)
-	ps.want(c, "own", 1, kindOwn)
-	ps.want(c, "batch", 1000, kindBatch)
+	want("one more write", 1, kindWrite)
+	want("own", 1, kindOwn)
+	want("batch", 1000, kindBatch)
 	if len(c.wanted) != 2 || c.wanted["own"] != kindOwn || c.wanted["batch"] != kindBatch {
 		t.Fatalf("wanted %v, want only the plugin's own text and the batch's", c.wanted)
+	}
+	// What is remembered of texts run once, or failed, is bounded.
+	for i := range 3 * maxRemembered {
+		ps.want(c, fmt.Sprintf("one-off %d", i), 1, kindOwn)
+	}
+	if len(c.seen) > maxRemembered {
+		t.Fatalf("%d texts remembered as run once", len(c.seen))
 	}
 }

@@ -293,3 +293,121 @@ func TestPreparedWithDBResolver(t *testing.T) {
 		})
 	}
 }
+
+// tracingPool is an application's connection pool wrapper that sees, and
+// marks with a comment, every statement of its transactions: it does not
+// ask to be told of runs of its pool's prepared statements (RanPrepared).
+type tracingPool struct {
+	*sql.DB
+	seen *[]string
+}
+
+func (p *tracingPool) BeginTx(ctx context.Context, o *sql.TxOptions) (gorm.ConnPool, error) {
+	tx, err := p.DB.BeginTx(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &tracingTx{Tx: tx, db: p.DB, seen: p.seen}, nil
+}
+
+func (p *tracingPool) GetDBConn() (*sql.DB, error) { return p.DB, nil }
+
+type tracingTx struct {
+	*sql.Tx
+	db   *sql.DB
+	seen *[]string
+}
+
+func (t *tracingTx) GetDBConn() (*sql.DB, error) { return t.db, nil }
+
+func (t *tracingTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	*t.seen = append(*t.seen, q)
+	return t.Tx.ExecContext(ctx, "/* traced */ "+q, args...)
+}
+
+func (t *tracingTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	*t.seen = append(*t.seen, q)
+	return t.Tx.QueryContext(ctx, "/* traced */ "+q, args...)
+}
+
+// TestPreparedNotAroundAWrapper: a prepared run goes around a connection
+// pool wrapper's ExecContext and QueryContext, so through a wrapper that
+// does not ask to be told of such runs nothing is prepared: it sees every
+// statement, the application's writes and the plugin's own, every time.
+func TestPreparedNotAroundAWrapper(t *testing.T) {
+	t.Parallel()
+	base, dsn := testdb.OpenWithDSN(t, "sqlite")
+	sqlDB, err := base.DB()
+	must(t, err)
+	var seen []string
+	db, err := gorm.Open(testdb.Dialector(t, "sqlite", &tracingPool{DB: sqlDB, seen: &seen}, dsn), &gorm.Config{})
+	must(t, err)
+	p := preparedDB(t, db, 1)
+	seen = nil
+	preparedWrites(t, db, 10)
+	count := func(prefix string) int {
+		n := 0
+		for _, q := range seen {
+			if strings.HasPrefix(q, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	for prefix, want := range map[string]int{"INSERT INTO `counters`": 10, "UPDATE `counters`": 10, "SELECT ": 10, "INSERT INTO " + auditstore.Table: 20} {
+		if got := count(prefix); got != want {
+			t.Errorf("the wrapper saw %d statements %q…, want %d", got, prefix, want)
+		}
+	}
+	if texts := auditgorm.PreparedTexts(p); len(texts) != 0 {
+		t.Fatalf("prepared around the wrapper: %q", texts)
+	}
+	expectCount(t, db, 2*3+2*10)
+}
+
+// TestPreparedOnlyWhatRepeats: statements run once (an IN list of each
+// length, literals in a condition) and statements that fail are not
+// prepared and take no place from those that repeat.
+func TestPreparedOnlyWhatRepeats(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	must(t, reg.Register(&Counter{}))
+	must(t, reg.Register(&Stamped{}))
+	p := auditgorm.New(auditgorm.Config{Registry: reg})
+	must(t, db.Use(p))
+	must(t, db.AutoMigrate(&Counter{}, &Stamped{}))
+	sqlDB, err := db.DB()
+	must(t, err)
+	sqlDB.SetMaxOpenConns(1)
+	var ids []uint
+	for i := 0; i < 80; i++ {
+		c := Counter{N: i}
+		must(t, db.Create(&c).Error)
+		ids = append(ids, c.ID)
+	}
+	for k := 1; k <= 80; k++ {
+		must(t, db.Model(&Counter{}).Where("id IN ?", ids[:k]).Update("n", k).Error)
+	}
+	for i := 0; i < 50; i++ {
+		// Fails: no such column.
+		if err := db.Model(&Counter{}).Where(fmt.Sprintf("n <> %d", 1000+i)).Update("n", gorm.Expr("nosuch + 1")).Error; err == nil {
+			t.Fatal("an update of a column that does not exist succeeded")
+		}
+	}
+	for i := 0; i < 3; i++ {
+		must(t, db.Create(&Stamped{Title: "t"}).Error)
+	}
+	texts := auditgorm.PreparedTexts(p)
+	if !hasText(texts, "INSERT INTO `stampeds`") {
+		t.Fatalf("the repeated INSERT is not prepared; prepared: %q", texts)
+	}
+	for _, s := range texts {
+		if strings.Contains(s, " IN (") || strings.Contains(s, "nosuch") {
+			t.Fatalf("prepared a text run once: %q", s)
+		}
+	}
+	if n := auditgorm.PreparedTried(p); n != 0 {
+		t.Fatalf("%d texts failed to prepare", n)
+	}
+}
