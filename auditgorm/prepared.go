@@ -445,8 +445,8 @@ func (p *Plugin) connOf(db *gorm.DB, k textKind) gorm.ConnPool {
 }
 
 // preparesOn reports whether the plugin may run statements on conn through
-// its pool's prepared statements: a *sql.Tx (GORM's PrepareStmt one
-// included), or a wrapper's transaction that can take a statement of its
+// its pool's prepared statements: a *sql.Tx (GORM's PrepareStmt
+// transaction over one included), or a wrapper's transaction that can take a statement of its
 // pool (gorm.Tx), names that pool (gorm.GetDBConnector) and wants to be
 // told of each such run (RanPrepared). A prepared run goes around the
 // wrapper's ExecContext and QueryContext, so a wrapper that does not ask
@@ -454,7 +454,10 @@ func (p *Plugin) connOf(db *gorm.DB, k textKind) gorm.ConnPool {
 // sees every statement as before, unprepared.
 func preparesOn(conn gorm.ConnPool) bool {
 	if ptx, ok := conn.(*gorm.PreparedStmtTX); ok {
-		conn = ptx.Tx
+		// Over a wrapper, the wrapper would not be told: GORM's
+		// transaction stands between.
+		_, ok := ptx.Tx.(*sql.Tx)
+		return ok
 	}
 	switch conn.(type) {
 	case *sql.Tx:

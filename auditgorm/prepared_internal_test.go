@@ -1,9 +1,14 @@
 package auditgorm
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
 // TestPreparedBudgets: a pool prepares at most budgets[k] texts of each
@@ -72,5 +77,47 @@ func TestPreparedBudgets(t *testing.T) {
 	}
 	if len(c.seen) > maxRemembered {
 		t.Fatalf("%d texts remembered as run once", len(c.seen))
+	}
+}
+
+// toldTx is a wrapper's transaction that asks to be told of prepared runs;
+// quietTx one that does not.
+type toldTx struct{ quietTx }
+
+func (toldTx) RanPrepared(context.Context, string) {}
+
+type quietTx struct{ *sql.Tx }
+
+func (quietTx) GetDBConn() (*sql.DB, error) { return nil, nil }
+
+// TestPreparesOn: statements are prepared only where no wrapper is gone
+// around unawares: on a *sql.Tx, GORM's PrepareStmt transaction over one,
+// and a wrapper's transaction that asks to be told (RanPrepared).
+func TestPreparesOn(t *testing.T) {
+	t.Parallel()
+	sqlDB, err := testdb.Open(t, "sqlite").DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := sqlDB.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, c := range []struct {
+		name string
+		conn gorm.ConnPool
+		want bool
+	}{
+		{"sql.Tx", tx, true},
+		{"PrepareStmt over sql.Tx", &gorm.PreparedStmtTX{Tx: tx}, true},
+		{"wrapper told", toldTx{quietTx{tx}}, true},
+		{"wrapper not told", quietTx{tx}, false},
+		{"PrepareStmt over a wrapper told", &gorm.PreparedStmtTX{Tx: toldTx{quietTx{tx}}}, false},
+		{"no transaction", sqlDB, false},
+	} {
+		if got := preparesOn(c.conn); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
