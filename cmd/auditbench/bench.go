@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -55,23 +56,24 @@ type BenchTag struct {
 }
 
 type config struct {
-	dbs       []string
-	only      map[string]bool // workloads to run; nil: all
-	n         int
-	rounds    int
-	quick     bool
-	jsonOut   bool
-	read      bool
-	indexes   bool
-	seal      bool
-	relay     string // a NATS URL: run a relay beside the writes
-	readRows  int
-	pgDSN     string
-	mysqlDSN  string
-	sqliteDir string
-	sqlite    *sqlitedriver.Driver
-	out       io.Writer
-	errOut    io.Writer
+	cpuProfile string // -cpuprofile
+	dbs        []string
+	only       map[string]bool // workloads to run; nil: all
+	n          int
+	rounds     int
+	quick      bool
+	jsonOut    bool
+	read       bool
+	indexes    bool
+	seal       bool
+	relay      string // a NATS URL: run a relay beside the writes
+	readRows   int
+	pgDSN      string
+	mysqlDSN   string
+	sqliteDir  string
+	sqlite     *sqlitedriver.Driver
+	out        io.Writer
+	errOut     io.Writer
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
@@ -92,6 +94,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.mysqlDSN, "mysql-dsn", os.Getenv("AUDITLOG_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (default $AUDITLOG_TEST_MYSQL_DSN)")
 	fs.StringVar(&c.sqliteDir, "dir", "", "directory for the SQLite file (default: a temporary directory)")
 	only := fs.String("workload", "", "write workloads to run, comma-separated (default: all)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (baseline, floor and audited alike) to this file, for go tool pprof")
 	sqliteDriver := fs.String("sqlite-driver", sqlitedriver.Default, "SQLite driver for GORM: glebarez, ncruces, or mattn in a binary built with -tags "+sqlitedriver.MattnTag)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: auditbench [flags]\n\nMeasures audited GORM writes against an unaudited baseline in the same run.\n\n")
@@ -150,10 +153,26 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 }
 
 // run is the whole command, so tests can drive it.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	c, err := parseFlags(args, stdout, stderr)
 	if err != nil {
 		return err
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("-cpuprofile: %w", cerr)
+			}
+		}()
 	}
 	if !c.jsonOut && !c.indexes {
 		if c.read {

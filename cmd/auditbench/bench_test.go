@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +53,35 @@ func TestQuickSQLiteJSON(t *testing.T) {
 		if eff := r["efficiency"].(float64); math.Abs(eff-r["audited_ops"].(float64)/r["floor_ops"].(float64)) > 0.01 {
 			t.Fatalf("efficiency is not audited/floor: %s", l)
 		}
+	}
+}
+
+// -cpuprofile writes a profile pprof reads, of the run's own functions.
+func TestCPUProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a workload")
+	}
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"-db", "sqlite", "-quick", "-workload", "create", "-dir", t.TempDir(), "-cpuprofile", prof}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	// A profile is a gzipped protocol buffer.
+	f, err := os.Open(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(z); err != nil || len(b) < 100 {
+		t.Fatalf("the profile: %d bytes, %v", len(b), err)
+	}
+	var bad bytes.Buffer
+	if err := run(context.Background(), []string{"-db", "sqlite", "-quick", "-workload", "create", "-cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof")}, &out, &bad); err == nil || !strings.Contains(err.Error(), "-cpuprofile") {
+		t.Fatalf("an unwritable profile: %v", err)
 	}
 }
 
