@@ -168,7 +168,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return err
 		}
 		begin := o.writing()
-		orig(db)
+		runOn(db, p.writeConn(db), orig)
 		o.wrote(begin)
 		if db.Error != nil {
 			return nil
@@ -199,7 +199,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return err
 		}
 		begin := o.writing()
-		orig(db)
+		runOn(db, p.writeConn(db), orig)
 		o.wrote(begin)
 		if db.Error != nil {
 			return nil

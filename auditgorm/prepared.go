@@ -444,6 +444,17 @@ func (p *Plugin) connOf(db *gorm.DB, k textKind) gorm.ConnPool {
 	return preparedConn{tx: tx, c: p.prepared.cacheOf(pool), ps: &p.prepared, kind: k}
 }
 
+// runOn runs GORM's own callback for the write (a join table's INSERT or
+// DELETE, whose text repeats from write to write) on conn, the write's
+// transaction as writeConn returns it, and gives the statement its
+// connection back after.
+func runOn(db *gorm.DB, conn gorm.ConnPool, orig func(*gorm.DB)) {
+	saved := db.Statement.ConnPool
+	db.Statement.ConnPool = conn
+	defer func() { db.Statement.ConnPool = saved }()
+	orig(db)
+}
+
 // preparesOn reports whether the plugin may run statements on conn through
 // its pool's prepared statements: a *sql.Tx (GORM's PrepareStmt
 // transaction over one included), or a wrapper's transaction that can take a statement of its

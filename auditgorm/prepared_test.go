@@ -411,3 +411,64 @@ func TestPreparedOnlyWhatRepeats(t *testing.T) {
 		t.Fatalf("%d texts failed to prepare", n)
 	}
 }
+
+// TestPreparedJoinRows: a many-to-many append's and delete's join-row
+// statements, which GORM builds and the plugin runs in the write's
+// transaction, run prepared once their text repeats, and the entries are
+// those of unprepared runs.
+func TestPreparedJoinRows(t *testing.T) {
+	t.Parallel()
+	db, counter := testdb.OpenCounting(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	must(t, reg.Register(&Gadget{}, auditlog.M2M("Parts")))
+	p := auditgorm.New(auditgorm.Config{Registry: reg})
+	must(t, db.Use(p))
+	must(t, db.AutoMigrate(&Gadget{}, &Part{}))
+	sqlDB, err := db.DB()
+	must(t, err)
+	sqlDB.SetMaxOpenConns(1)
+	g := Gadget{Name: "g"}
+	must(t, db.Create(&g).Error)
+	parts := make([]Part, 8)
+	for i := range parts {
+		parts[i] = Part{Name: fmt.Sprint("p", i)}
+	}
+	must(t, db.Create(&parts).Error)
+	link := func(i int) {
+		must(t, db.Model(&Gadget{ID: g.ID}).Association("Parts").Append(&Part{ID: parts[i].ID}))
+	}
+	unlink := func(i int) {
+		must(t, db.Model(&Gadget{ID: g.ID}).Association("Parts").Delete(&Part{ID: parts[i].ID}))
+	}
+	for i := 0; i < 3; i++ {
+		link(i)
+		unlink(i)
+	}
+	texts := auditgorm.PreparedTexts(p)
+	if !hasText(texts, "INSERT INTO `gadget_parts`") || !hasText(texts, "DELETE FROM `gadget_parts`") {
+		t.Fatalf("the join rows' INSERT and DELETE are not prepared; prepared: %q", texts)
+	}
+	p0 := counter.Prepared()
+	for i := 3; i < 8; i++ {
+		link(i)
+		unlink(i)
+	}
+	// Per append and per delete: the read of the join rows, the reads of
+	// the part and the gadget (for their reprs), the join rows' INSERT or
+	// DELETE, the entry.
+	if got := counter.Prepared() - p0; got != 5*2*5 {
+		t.Fatalf("%d statements ran prepared, want %d: %q", got, 5*2*5, auditgorm.PreparedTexts(p))
+	}
+	es := entries(t, db)
+	es = es[len(es)-16:]
+	for i, e := range es {
+		op, part := "add", parts[i/2].ID
+		if i%2 == 1 {
+			op = "remove"
+		}
+		want := fmt.Sprintf(`{"parts":{"type":"m2m","operation":"%s","objects":["p%d"],"keys":["%d"]}}`, op, i/2, part)
+		if got := changesText(t, e); e.ObjectPK != fmt.Sprint(g.ID) || got != want {
+			t.Fatalf("entry %d: %s %s, want %s", i, e.ObjectPK, got, want)
+		}
+	}
+}
