@@ -185,14 +185,21 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		}
 	} else {
 		stmt := db.Statement
-		exprs := whereExprs(stmt)
-		if len(exprs) == 0 && !db.AllowGlobalUpdate {
+		if len(whereExprs(stmt)) == 0 && !db.AllowGlobalUpdate {
 			begin := o.writing()
 			orig(db)
 			o.wrote(begin)
 			return nil
 		}
-		if changed, err = p.readJoin(db, cols, exprs); err != nil {
+		// The join model's delete clauses, as gorm:delete adds them: a
+		// soft delete's makes the statement an UPDATE of live pairs only
+		// (deleted_at IS NULL), and the read reads those.
+		if stmt.Schema != nil {
+			for _, c := range stmt.Schema.DeleteClauses {
+				stmt.AddClause(c)
+			}
+		}
+		if changed, err = p.readJoin(db, cols, whereExprs(stmt)); err != nil {
 			return err
 		}
 		if keys, err = p.resolveKeys(db, tracks, changed); err != nil {

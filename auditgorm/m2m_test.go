@@ -249,3 +249,62 @@ func TestM2MJoinedByOtherColumns(t *testing.T) {
 		}
 	})
 }
+
+// A many-to-many relation whose join rows are soft deleted.
+type SoftOwner struct {
+	ID    uint
+	Name  string
+	Items []SoftItem `gorm:"many2many:soft_links"`
+}
+
+type SoftItem struct {
+	ID   uint
+	Name string
+}
+
+func (i SoftItem) String() string { return i.Name }
+
+type SoftLink struct {
+	SoftOwnerID uint `gorm:"primaryKey"`
+	SoftItemID  uint `gorm:"primaryKey"`
+	DeletedAt   gorm.DeletedAt
+}
+
+// TestM2MSoftDeletedJoinRows: on a join table with a deleted-at column a
+// removal soft deletes the pair; appending it again finds the soft-deleted
+// row (ON CONFLICT DO NOTHING: the relation stays removed, and no entry
+// says otherwise), and removing it again changes nothing, as GORM does,
+// without an error or an entry. Before, the removal read the soft-deleted
+// row too and failed: "the delete removed 0 pairs but 1 were read".
+func TestM2MSoftDeletedJoinRows(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := auditlog.NewRegistry()
+		must(t, reg.Register(&SoftOwner{}, auditlog.M2M("Items")))
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+		must(t, db.SetupJoinTable(&SoftOwner{}, "Items", &SoftLink{}))
+		must(t, db.AutoMigrate(&SoftOwner{}, &SoftItem{}, &SoftLink{}))
+		o := SoftOwner{Name: "o"}
+		must(t, db.Create(&o).Error)
+		items := []SoftItem{{Name: "a"}, {Name: "b"}}
+		must(t, db.Create(&items).Error)
+		from := len(entries(t, db))
+		assoc := func() *gorm.Association { return db.Model(&SoftOwner{ID: o.ID}).Association("Items") }
+		for r := 0; r < 3; r++ {
+			must(t, assoc().Append(&SoftItem{ID: items[0].ID}))
+			must(t, assoc().Delete(&SoftItem{ID: items[0].ID}))
+		}
+		must(t, assoc().Append(&SoftItem{ID: items[1].ID}))
+		must(t, assoc().Delete(&SoftItem{ID: items[0].ID}, &SoftItem{ID: items[1].ID}))
+		expectLog(t, m2mLog(t, db, from),
+			"SoftOwner("+fmt.Sprint(o.ID)+") items add [a]",
+			"SoftOwner("+fmt.Sprint(o.ID)+") items remove [a]",
+			"SoftOwner("+fmt.Sprint(o.ID)+") items add [b]",
+			"SoftOwner("+fmt.Sprint(o.ID)+") items remove [b]")
+		var live int64
+		must(t, db.Table("soft_links").Where("deleted_at IS NULL").Count(&live).Error)
+		if live != 0 {
+			t.Fatalf("%d live pairs, want 0", live)
+		}
+	})
+}
