@@ -168,7 +168,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return err
 		}
 		begin := o.writing()
-		runOn(db, p.writeConn(db), orig)
+		p.runOnWriteConn(db, orig)
 		o.wrote(begin)
 		if db.Error != nil {
 			return nil
@@ -206,7 +206,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return err
 		}
 		begin := o.writing()
-		runOn(db, p.writeConn(db), orig)
+		p.runOnWriteConn(db, orig)
 		o.wrote(begin)
 		if db.Error != nil {
 			return nil

@@ -367,31 +367,29 @@ func (pc preparedConn) failed(query string, err error) bool {
 }
 
 func (pc preparedConn) exec(ctx context.Context, query string, k textKind, args []any) (sql.Result, error) {
-	if ts := pc.prepared(ctx, query); ts != nil {
-		res, err := ts.ExecContext(ctx, args...)
-		if err == nil || !pc.failed(query, err) {
-			return res, err
-		}
-	}
-	res, err := pc.tx.ExecContext(ctx, query, args...)
-	if err == nil {
-		pc.ps.want(pc.c, query, len(args), k)
-	}
-	return res, err
+	return run(ctx, pc, query, k, args, (*sql.Stmt).ExecContext, gorm.Tx.ExecContext)
 }
 
 func (pc preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return run(ctx, pc, query, pc.kind, args, (*sql.Stmt).QueryContext, gorm.Tx.QueryContext)
+}
+
+// run runs query on pc: through the pool's statement where it is prepared,
+// else in the transaction as it is, noting it to prepare if it succeeds.
+func run[R any](ctx context.Context, pc preparedConn, query string, k textKind, args []any,
+	prepared func(*sql.Stmt, context.Context, ...any) (R, error),
+	unprepared func(gorm.Tx, context.Context, string, ...any) (R, error)) (R, error) {
 	if ts := pc.prepared(ctx, query); ts != nil {
-		rows, err := ts.QueryContext(ctx, args...)
+		r, err := prepared(ts, ctx, args...)
 		if err == nil || !pc.failed(query, err) {
-			return rows, err
+			return r, err
 		}
 	}
-	rows, err := pc.tx.QueryContext(ctx, query, args...)
+	r, err := unprepared(pc.tx, ctx, query, args...)
 	if err == nil {
-		pc.ps.want(pc.c, query, len(args), pc.kind)
+		pc.ps.want(pc.c, query, len(args), k)
 	}
-	return rows, err
+	return r, err
 }
 
 // Commit and Rollback make a preparedConn, which GORM gets as the
@@ -444,22 +442,21 @@ func (p *Plugin) connOf(db *gorm.DB, k textKind) gorm.ConnPool {
 	return preparedConn{tx: tx, c: p.prepared.cacheOf(pool), ps: &p.prepared, kind: k}
 }
 
-// runOn runs GORM's own callback for the write (a join table's INSERT or
-// DELETE, whose text repeats from write to write) on conn, the write's
-// transaction as writeConn returns it, and gives the statement its
-// connection back after.
-func runOn(db *gorm.DB, conn gorm.ConnPool, orig func(*gorm.DB)) {
+// runOnWriteConn runs GORM's own callback for the write (a join table's
+// INSERT or DELETE, whose text repeats from write to write) on writeConn,
+// and gives the statement its connection back after.
+func (p *Plugin) runOnWriteConn(db *gorm.DB, orig func(*gorm.DB)) {
 	saved := db.Statement.ConnPool
-	db.Statement.ConnPool = conn
+	db.Statement.ConnPool = p.writeConn(db)
 	defer func() { db.Statement.ConnPool = saved }()
 	orig(db)
 }
 
 // preparesOn reports whether the plugin may run statements on conn through
 // its pool's prepared statements: a *sql.Tx (GORM's PrepareStmt
-// transaction over one included), or a wrapper's transaction that can take a statement of its
-// pool (gorm.Tx), names that pool (gorm.GetDBConnector) and wants to be
-// told of each such run (RanPrepared). A prepared run goes around the
+// transaction over one included), or a wrapper's transaction that can take
+// a statement of its pool (gorm.Tx), names that pool (gorm.GetDBConnector)
+// and wants to be told of each such run (RanPrepared). A prepared run goes around the
 // wrapper's ExecContext and QueryContext, so a wrapper that does not ask
 // to be told (a tracer, a guard, one that adds comments to statements)
 // sees every statement as before, unprepared.

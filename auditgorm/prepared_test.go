@@ -189,15 +189,23 @@ func TestPreparedMemoryDatabaseKeepsOneConnection(t *testing.T) {
 // statements on SQLite.
 func preparedDB(t *testing.T, db *gorm.DB, conns int) *auditgorm.Plugin {
 	t.Helper()
+	p := auditedPool(t, db, conns, func(reg *auditlog.Registry) error { return reg.Register(&Counter{}) }, &Counter{})
+	preparedWrites(t, db, 3)
+	return p
+}
+
+// auditedPool installs the plugin on db, on a pool of conns connections
+// (0: no limit), with the models register registers, and migrates models.
+func auditedPool(t *testing.T, db *gorm.DB, conns int, register func(*auditlog.Registry) error, models ...any) *auditgorm.Plugin {
+	t.Helper()
 	sqlDB, err := db.DB()
 	must(t, err)
 	sqlDB.SetMaxOpenConns(conns)
 	reg := auditlog.NewRegistry()
-	must(t, reg.Register(&Counter{}))
+	must(t, register(reg))
 	p := auditgorm.New(auditgorm.Config{Registry: reg})
 	must(t, db.Use(p))
-	must(t, db.AutoMigrate(&Counter{}))
-	preparedWrites(t, db, 3)
+	must(t, db.AutoMigrate(models...))
 	return p
 }
 
@@ -371,15 +379,9 @@ func TestPreparedNotAroundAWrapper(t *testing.T) {
 func TestPreparedOnlyWhatRepeats(t *testing.T) {
 	t.Parallel()
 	db := testdb.Open(t, "sqlite")
-	reg := auditlog.NewRegistry()
-	must(t, reg.Register(&Counter{}))
-	must(t, reg.Register(&Stamped{}))
-	p := auditgorm.New(auditgorm.Config{Registry: reg})
-	must(t, db.Use(p))
-	must(t, db.AutoMigrate(&Counter{}, &Stamped{}))
-	sqlDB, err := db.DB()
-	must(t, err)
-	sqlDB.SetMaxOpenConns(1)
+	p := auditedPool(t, db, 1, func(reg *auditlog.Registry) error {
+		return errors.Join(reg.Register(&Counter{}), reg.Register(&Stamped{}))
+	}, &Counter{}, &Stamped{})
 	var ids []uint
 	for i := 0; i < 80; i++ {
 		c := Counter{N: i}
@@ -419,14 +421,7 @@ func TestPreparedOnlyWhatRepeats(t *testing.T) {
 func TestPreparedJoinRows(t *testing.T) {
 	t.Parallel()
 	db, counter := testdb.OpenCounting(t, "sqlite")
-	reg := auditlog.NewRegistry()
-	must(t, reg.Register(&Gadget{}, auditlog.M2M("Parts")))
-	p := auditgorm.New(auditgorm.Config{Registry: reg})
-	must(t, db.Use(p))
-	must(t, db.AutoMigrate(&Gadget{}, &Part{}))
-	sqlDB, err := db.DB()
-	must(t, err)
-	sqlDB.SetMaxOpenConns(1)
+	p := auditedPool(t, db, 1, func(reg *auditlog.Registry) error { return reg.Register(&Gadget{}, auditlog.M2M("Parts")) }, &Gadget{}, &Part{})
 	g := Gadget{Name: "g"}
 	must(t, db.Create(&g).Error)
 	parts := make([]Part, 8)

@@ -49,7 +49,7 @@ func encodeArrays(entries []auditlog.Entry, now time.Time) (*pgArrays, int, erro
 		port: make([]*int32, 0, n), cid: make([]*string, 0, n),
 	}
 	size := 0
-	x := entryEncoder{d: Postgres, now: now}
+	x := newEntryEncoder(Postgres, now)
 	for i := range entries {
 		if i > 0 && size >= jsonBatchBytes {
 			return a, i, nil

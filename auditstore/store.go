@@ -414,32 +414,51 @@ func encodeBatch(d Dialect, entries []auditlog.Entry, now time.Time) (string, in
 	return string(append(b, ']')), n, cols, nil
 }
 
-// timeEncoder encodes the timestamps of a batch as text for a JSON batch,
-// the time of entries without one encoded once, and a time equal to the
-// one before (a write's entries share theirs) not again.
+// timeEncoder encodes the timestamps of one insert: the time of entries
+// without one once, and a time equal to the one before (a write's entries
+// share theirs) not again.
 type timeEncoder struct {
-	d        Dialect
-	nowText  string
-	last     time.Time
-	lastText string
+	d                 Dialect
+	now               time.Time
+	nowArg, lastArg   any
+	nowText, lastText string
+	last              time.Time
 }
 
 func newTimeEncoder(d Dialect, now time.Time) timeEncoder {
-	t := timeEncoder{d: d}
-	if d != Postgres {
-		t.nowText = timeText(encodeTime(d, now))
-	}
-	return t
+	return timeEncoder{d: d, now: now}
 }
 
-// text is the text of ts, or "" for the database's clock (PostgreSQL,
-// ts zero).
-func (t *timeEncoder) text(ts time.Time) string {
+// arg is ts as a bind value (encodeTime), or nil for the database's clock
+// (PostgreSQL, ts zero).
+func (t *timeEncoder) arg(ts time.Time) any {
 	switch {
+	case ts.IsZero() && t.d == Postgres:
+		return nil
 	case ts.IsZero():
+		if t.nowArg == nil {
+			t.nowArg = encodeTime(t.d, t.now)
+		}
+		return t.nowArg
+	case t.lastArg == nil || !ts.Equal(t.last):
+		t.last, t.lastArg, t.lastText = ts, encodeTime(t.d, ts), ""
+	}
+	return t.lastArg
+}
+
+// text is ts's text in a JSON batch, or "" for the database's clock.
+func (t *timeEncoder) text(ts time.Time) string {
+	a := t.arg(ts)
+	switch {
+	case a == nil:
+		return ""
+	case ts.IsZero():
+		if t.nowText == "" {
+			t.nowText = timeText(a)
+		}
 		return t.nowText
-	case !ts.Equal(t.last) || t.lastText == "":
-		t.last, t.lastText = ts, timeText(encodeTime(t.d, ts))
+	case t.lastText == "":
+		t.lastText = timeText(a)
 	}
 	return t.lastText
 }
@@ -468,44 +487,30 @@ type encodedEntry struct {
 // encodeEntry encodes an entry for the VALUES insert, as encodeBatch does
 // for the JSON batch.
 func encodeEntry(d Dialect, e *auditlog.Entry, now time.Time) (encodedEntry, error) {
-	x := entryEncoder{d: d, now: now}
+	x := newEntryEncoder(d, now)
 	return x.encode(e)
 }
 
 // entryEncoder encodes the entries of one insert. What a write's entries
-// share is encoded once: the time of entries without one, a timestamp or
-// a model equal to the entry's before; and every entry's changes are
-// written in one reused buffer (and their field names sorted in another).
+// share is encoded once: their timestamps (timeEncoder), and a model equal
+// to the entry's before; and every entry's changes are written in one
+// reused buffer (and their field names sorted in another).
 type entryEncoder struct {
-	d       Dialect
-	now     time.Time
-	nowArg  any // encodeTime(d, now), at its first use
-	last    time.Time
-	lastArg any
+	times   timeEncoder
 	model   any
 	scratch []byte
 	names   []string
+}
+
+func newEntryEncoder(d Dialect, now time.Time) entryEncoder {
+	return entryEncoder{times: newTimeEncoder(d, now)}
 }
 
 func (x *entryEncoder) encode(e *auditlog.Entry) (encodedEntry, error) {
 	if err := validateEntry(e); err != nil {
 		return encodedEntry{}, err
 	}
-	r := encodedEntry{e: e}
-	switch ts := e.Timestamp; {
-	case ts.IsZero() && x.d == Postgres:
-		// The database's clock (DBNow), as the statement runs.
-	case ts.IsZero():
-		if x.nowArg == nil {
-			x.nowArg = encodeTime(x.d, x.now)
-		}
-		r.ts = x.nowArg
-	default:
-		if x.lastArg == nil || !ts.Equal(x.last) {
-			x.last, x.lastArg = ts, encodeTime(x.d, ts)
-		}
-		r.ts = x.lastArg
-	}
+	r := encodedEntry{e: e, ts: x.times.arg(e.Timestamp)}
 	if m, ok := x.model.(string); !ok || m != e.Model {
 		x.model = e.Model
 	}
@@ -630,7 +635,7 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time, cols column
 	b.WriteString(") VALUES ")
 	args := make([]any, 0, len(entries)*per)
 	n := 0
-	x := entryEncoder{d: d, now: now}
+	x := newEntryEncoder(d, now)
 	for i := range entries {
 		r, err := x.encode(&entries[i])
 		if err != nil {
