@@ -161,7 +161,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			tuples[i] = r.values(cols)
 		}
 		column, values := schema.ToQueryValues(db.Statement.Table, cols, tuples)
-		if before, err = p.readJoin(db, cols, []clause.Expression{clause.IN{Column: column, Values: values}}); err != nil {
+		if before, err = p.readJoin(db, cols, []clause.Expression{clause.IN{Column: column, Values: values}}, false); err != nil {
 			return err
 		}
 		if keys, err = p.resolveKeys(db, tracks, sent); err != nil {
@@ -199,8 +199,19 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 				stmt.AddClause(c)
 			}
 		}
-		if changed, err = p.readJoin(db, cols, whereExprs(stmt)); err != nil {
+		var all []joinRow
+		if all, err = p.readJoin(db, cols, whereExprs(stmt), false); err != nil {
 			return err
+		}
+		changed = all
+		if stmt.Unscoped && stmt.Schema != nil && len(stmt.Schema.QueryClauses) > 0 {
+			// An unscoped delete on a join model with soft delete removes
+			// the pairs soft deleted before as well: those left the
+			// relation then, with their entries. Only the pairs the
+			// model's query clauses show are removed now.
+			if changed, err = p.readJoin(db, cols, whereExprs(stmt), true); err != nil {
+				return err
+			}
 		}
 		if keys, err = p.resolveKeys(db, tracks, changed); err != nil {
 			return err
@@ -211,8 +222,8 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		if db.Error != nil {
 			return nil
 		}
-		if db.RowsAffected != int64(len(changed)) {
-			return fmt.Errorf("auditgorm: %s: the delete removed %d pairs but %d were read before it; retry the transaction", stmt.Table, db.RowsAffected, len(changed))
+		if db.RowsAffected != int64(len(all)) {
+			return fmt.Errorf("auditgorm: %s: the delete removed %d pairs but %d were read before it; retry the transaction", stmt.Table, db.RowsAffected, len(all))
 		}
 	}
 	if len(changed) == 0 {
@@ -278,13 +289,15 @@ func sentJoinRows(stmt *gorm.Statement, cols []string) []joinRow {
 }
 
 // readJoin reads the join rows matching exprs, locked where the database
-// can.
-func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression) ([]joinRow, error) {
+// can: every row, or with scoped only those the join model's query clauses
+// (a soft delete's) let a query see.
+func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression, scoped bool) ([]joinRow, error) {
 	sel := make([]clause.Column, len(cols))
 	for i, c := range cols {
 		sel[i] = clause.Column{Name: c}
 	}
 	q := p.query(db).Clauses(clause.Select{Columns: sel}, clause.Where{Exprs: exprs}).Limit(p.maxRows + 1)
+	q.Statement.Unscoped = !scoped
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}

@@ -308,3 +308,42 @@ func TestM2MSoftDeletedJoinRows(t *testing.T) {
 		}
 	})
 }
+
+// An unscoped removal on a join model with soft delete deletes the pairs
+// soft deleted before as well as the live ones: only the live ones leave
+// the relation now, so only they are recorded as removed. The pairs
+// removed before have their entries already.
+func TestM2MUnscopedRemovalOfSoftDeletedPairs(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := auditlog.NewRegistry()
+		must(t, reg.Register(&SoftOwner{}, auditlog.M2M("Items")))
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+		must(t, db.SetupJoinTable(&SoftOwner{}, "Items", &SoftLink{}))
+		must(t, db.AutoMigrate(&SoftOwner{}, &SoftItem{}, &SoftLink{}))
+		o := SoftOwner{Name: "o"}
+		must(t, db.Create(&o).Error)
+		items := []SoftItem{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+		must(t, db.Create(&items).Error)
+		a, b, c := &SoftItem{ID: items[0].ID}, &SoftItem{ID: items[1].ID}, &SoftItem{ID: items[2].ID}
+		assoc := func(db *gorm.DB) *gorm.Association { return db.Model(&SoftOwner{ID: o.ID}).Association("Items") }
+		must(t, assoc(db).Append(a, b))
+		must(t, assoc(db).Delete(a))
+		from := len(entries(t, db))
+		owner := "SoftOwner(" + fmt.Sprint(o.ID) + ")"
+		// a is soft deleted, b live: the hard delete removes b only.
+		must(t, assoc(db.Unscoped()).Delete(a, b))
+		expectLog(t, m2mLog(t, db, from), owner+" items remove [b]")
+		// Only soft-deleted pairs: nothing leaves the relation.
+		must(t, assoc(db).Append(c))
+		must(t, assoc(db).Delete(c))
+		from = len(entries(t, db))
+		must(t, assoc(db.Unscoped()).Delete(c))
+		expectLog(t, m2mLog(t, db, from))
+		var rows int64
+		must(t, db.Unscoped().Table("soft_links").Count(&rows).Error)
+		if rows != 0 {
+			t.Fatalf("%d join rows left, want 0", rows)
+		}
+	})
+}
