@@ -28,10 +28,11 @@ type writer struct {
 }
 
 // newWriter returns the writer of the statement's entries for objects of m,
-// named name.
-func (p *Plugin) newWriter(db *gorm.DB, m *model, name string) *writer {
+// named name, with room for rows entries.
+func (p *Plugin) newWriter(db *gorm.DB, m *model, name string, rows int) *writer {
 	ctx := db.Statement.Context
-	return &writer{db: db, p: p, m: m, base: p.base(ctx, name), extra: auditlog.ExtraFromContext(ctx)}
+	return &writer{db: db, p: p, m: m, base: p.base(ctx, name), extra: auditlog.ExtraFromContext(ctx),
+		entries: make([]auditlog.Entry, 0, rows)}
 }
 
 // base is what ctx says about the entries of one statement, for objects

@@ -380,7 +380,7 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 			return err
 		}
 	}
-	w := p.newWriter(db, tr.owner, tr.owner.name)
+	w := p.newWriter(db, tr.owner, tr.owner.name, len(order))
 	w.noSnapshot = true // as in the seed system, m2m entries carry no snapshot
 	for _, k := range order {
 		g := groups[k]

@@ -50,6 +50,33 @@ type rowReader struct {
 	m       *model
 	targets []target
 	hasOld  bool
+	slab    rowSlab
+}
+
+// rowSlab hands out the rows a reader reads, and their value slices, from
+// chunks allocated together: a batch of 1,000 rows costs a few dozen
+// allocations instead of three per row. Chunks grow from one row, so that
+// a single-row statement allocates no more than before.
+type rowSlab struct {
+	rows []dbRow
+	raw  []any
+	vals []value.Value
+	size int // rows of the last chunk
+}
+
+// take returns a zero row whose raw and vals have width elements each.
+func (s *rowSlab) take(width int) *dbRow {
+	if len(s.rows) == 0 {
+		s.size = min(max(2*s.size, 1), 64)
+		s.rows = make([]dbRow, s.size)
+		s.raw = make([]any, s.size*width)
+		s.vals = make([]value.Value, s.size*width)
+	}
+	r := &s.rows[0]
+	s.rows = s.rows[1:]
+	r.raw, s.raw = s.raw[:width:width], s.raw[width:]
+	r.vals, s.vals = s.vals[:width:width], s.vals[width:]
+	return r
 }
 
 type target struct {
@@ -86,9 +113,9 @@ func newRowReader(m *model, cols []string) *rowReader {
 
 func (rr *rowReader) read(holders []any) (*dbRow, error) {
 	m := rr.m
-	r := &dbRow{raw: make([]any, len(m.fields))}
+	r := rr.slab.take(len(m.fields))
 	if rr.hasOld {
-		r.old = &dbRow{raw: make([]any, len(m.fields))}
+		r.old = rr.slab.take(len(m.fields))
 	}
 	for i, t := range rr.targets {
 		switch t.set {
@@ -163,7 +190,9 @@ func errTooMany(m *model, maxRows int) error {
 }
 
 func (r *dbRow) normalize(m *model) error {
-	r.vals = make([]value.Value, len(m.fields))
+	if len(r.vals) != len(m.fields) {
+		r.vals = make([]value.Value, len(m.fields))
+	}
 	for i, f := range m.fields {
 		v, err := f.fromDB(r.raw[i])
 		if err != nil {

@@ -776,7 +776,7 @@ func appendChangesSorted(b []byte, names []string, cs auditlog.Changes) ([]byte,
 				b = append(b, "null"...)
 				continue
 			}
-			if !json.Valid(v) {
+			if !validJSON(v) {
 				return nil, names, fmt.Errorf("auditstore: change of %q is not valid JSON", name)
 			}
 			b = append(b, v...)

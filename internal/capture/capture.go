@@ -51,7 +51,9 @@ type Table struct {
 	Mask     auditlog.MaskFunc
 }
 
-var jsonNull = json.RawMessage("null")
+// jsonNull is shared by every change with a null side: capped, so that
+// appending to one copies it.
+var jsonNull = json.RawMessage("null")[:4:4]
 
 // Stored is the form of v that may reach the database: a masked column's
 // value masked (a null stays null).
@@ -65,12 +67,39 @@ func (t *Table) Stored(col int, v value.Value) value.Value {
 // Recorded is the JSON an entry stores for v in column col: masked where
 // registered, a digest when larger than MaxValueBytes.
 func (t *Table) Recorded(col int, v value.Value) []byte {
-	b := t.Stored(col, v).AppendJSON(nil)
-	if len(b) <= MaxValueBytes {
-		return b
+	return t.appendRecorded(nil, col, v)
+}
+
+// appendRecorded appends Recorded(col, v) to b.
+func (t *Table) appendRecorded(b []byte, col int, v value.Value) []byte {
+	start := len(b)
+	b = t.Stored(col, v).AppendJSON(b)
+	if n := len(b) - start; n > MaxValueBytes {
+		sum := sha256.Sum256(b[start:])
+		b = fmt.Appendf(b[:start], `{"$digest":"sha256:%s","$bytes":%d}`, hex.EncodeToString(sum[:]), n)
 	}
-	sum := sha256.Sum256(b)
-	return fmt.Appendf(nil, `{"$digest":"sha256:%s","$bytes":%d}`, hex.EncodeToString(sum[:]), len(b))
+	return b
+}
+
+// recorder hands out the recorded values of one row's changes from one
+// buffer: one allocation for all of them instead of one each. Each value is
+// capped at its own length, so that appending to one cannot overwrite the
+// next.
+type recorder struct {
+	t   *Table
+	buf []byte
+}
+
+func (r *recorder) record(col int, v value.Value) []byte {
+	if v.IsNull() { // a masked null stays null (Stored)
+		return jsonNull
+	}
+	if r.buf == nil {
+		r.buf = make([]byte, 0, 128)
+	}
+	start := len(r.buf)
+	r.buf = r.t.appendRecorded(r.buf, col, v)
+	return r.buf[start:len(r.buf):len(r.buf)]
 }
 
 // IsDigest reports whether raw is a digest as Recorded writes it (and not
@@ -191,10 +220,11 @@ func (t *Table) SnapshotOf(vals []value.Value) json.RawMessage {
 
 // Created records every audited non-null value of a new row.
 func (t *Table) Created(vals []value.Value) auditlog.Changes {
-	changes := auditlog.Changes{}
+	changes := make(auditlog.Changes, len(t.Columns))
+	r := recorder{t: t}
 	for i, c := range t.Columns {
 		if v := vals[i]; c.Audited && !v.IsNull() {
-			changes[c.Name] = auditlog.Change{Old: jsonNull, New: t.Recorded(i, v)}
+			changes[c.Name] = auditlog.Change{Old: jsonNull, New: r.record(i, v)}
 		}
 	}
 	return changes
@@ -202,10 +232,11 @@ func (t *Table) Created(vals []value.Value) auditlog.Changes {
 
 // Deleted records every audited non-null value of a deleted row.
 func (t *Table) Deleted(vals []value.Value) auditlog.Changes {
-	changes := auditlog.Changes{}
+	changes := make(auditlog.Changes, len(t.Columns))
+	r := recorder{t: t}
 	for i, c := range t.Columns {
 		if v := vals[i]; c.Audited && !v.IsNull() {
-			changes[c.Name] = auditlog.Change{Old: t.Recorded(i, v), New: jsonNull}
+			changes[c.Name] = auditlog.Change{Old: r.record(i, v), New: jsonNull}
 		}
 	}
 	return changes
