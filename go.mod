@@ -4,7 +4,7 @@ module github.com/go-auditlog/auditlog
 go 1.25.0
 
 require (
-	github.com/go-sql-driver/mysql v1.8.1 // MySQL DSN parsing in tests; GORM's MySQL driver uses it
+	github.com/go-sql-driver/mysql v1.8.1 // MySQL lock-wait errors (auditstore), DSN parsing in tests; GORM's MySQL driver uses it
 	github.com/google/uuid v1.6.0 // correlation ids in audithttp; UUID keys in tests
 	github.com/ncruces/go-sqlite3 v0.35.3 // SQLite 3.53 compiled to Go, no cgo: the auditlog command's database/sql driver
 	github.com/ncruces/go-sqlite3/gormlite v0.34.0 // GORM driver over it: the embedded default

@@ -28,3 +28,7 @@ func EnsurePartitionsAt(ctx context.Context, s *Store, now time.Time, ahead int)
 	})
 	return made, moved, err
 }
+
+// SetSettleWithin shortens how long s's CountMax waits for the
+// transactions writing entries, for the test of its refusal.
+func SetSettleWithin(s *Store, d time.Duration) { s.settleWithin = d }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/go-auditlog/auditlog"
 )
 
@@ -38,23 +40,154 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 // CountMax returns how many entries match f and the highest id among them
 // (0 when none match). A flush confirmed on this count passes maxID as
 // FlushOptions.MaxID, so that it deletes no entry written after the count.
+//
+// An entry's id is taken when it is inserted but the entry is seen when its
+// transaction commits, so a transaction open during a plain count could
+// commit an entry below the highest id counted, which such a flush would
+// delete uncounted. On PostgreSQL and MySQL, CountMax therefore first waits
+// for the transactions that are writing entries to end (settle), and counts
+// only the entries up to the highest id there was then: every one of those
+// is committed or gone, so the count is exactly what the flush deletes
+// (less what others delete meanwhile). While it waits, new writes of
+// entries wait behind it, for at most settleLockWait at a time; after
+// settleWithin without a turn it fails with ErrUnsettled. On SQLite,
+// whose writers are serialised, and on a store over a transaction, the
+// count is plain.
 func (s *Store) CountMax(ctx context.Context, f Filter) (n, maxID int64, err error) {
 	q, err := s.filter(f)
 	if err != nil {
 		return 0, 0, err
+	}
+	top, settled, err := s.settle(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if settled {
+		q.where = append(q.where, "id <= "+q.arg(top))
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT COUNT(*), MAX(id) FROM "+Table+q.whereSQL(), q.args...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("auditstore: count entries: %w", err)
 	}
 	defer rows.Close()
-	var top sql.NullInt64
+	var highest sql.NullInt64
 	if rows.Next() {
-		if err := rows.Scan(&n, &top); err != nil {
+		if err := rows.Scan(&n, &highest); err != nil {
 			return 0, 0, fmt.Errorf("auditstore: count entries: %w", err)
 		}
 	}
-	return n, top.Int64, rows.Err()
+	return n, highest.Int64, rows.Err()
+}
+
+// ErrUnsettled is returned by CountMax when the transactions writing
+// entries did not let it take its turn in time: one stays open (an
+// application's long transaction, or a session idle in one).
+var ErrUnsettled = errors.New("auditstore: transactions writing entries stayed open; the count would miss what they commit")
+
+// How long CountMax waits for the transactions writing entries: each try
+// queues for the table's lock at most settleLockWait (what the
+// application's writes of entries may wait behind it), then steps aside
+// as long; the tries go on for settleWithin.
+const (
+	settleLockWait = 250 * time.Millisecond
+	settleWithin   = 15 * time.Second
+)
+
+// settle waits until no transaction is writing entries, then returns the
+// highest id there is: every entry up to it is committed, or rolled back
+// for good, and every entry inserted later has a higher id (a sequence or
+// auto-increment counter hands out increasing ids). settled is false where
+// there is nothing to wait for (SQLite) or no way to (a store over a
+// transaction).
+func (s *Store) settle(ctx context.Context) (top int64, settled bool, err error) {
+	if s.dialect == SQLite {
+		return 0, false, nil
+	}
+	if _, ok := s.db.(beginner); !ok {
+		return 0, false, nil
+	}
+	within := settleWithin
+	if s.settleWithin != 0 {
+		within = s.settleWithin
+	}
+	deadline := time.Now().Add(within)
+	for {
+		top, err = s.settleOnce(ctx)
+		switch {
+		case err == nil:
+			return top, true, nil
+		case !lockWaitTimedOut(err):
+			return 0, false, fmt.Errorf("auditstore: count entries: wait for the transactions writing entries: %w", err)
+		case time.Now().After(deadline):
+			return 0, false, fmt.Errorf("%w (waited %s; the lock on %s was not granted)", ErrUnsettled, within, Table)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false, fmt.Errorf("auditstore: count entries: %w", ctx.Err())
+		case <-time.After(settleLockWait):
+		}
+	}
+}
+
+// settleOnce takes, for one statement's time, a lock on the entries table
+// that waits for every transaction that inserted or deleted entries to
+// end (SHARE on PostgreSQL, which conflicts with their ROW EXCLUSIVE;
+// LOCK TABLES … READ on MySQL, whose metadata lock conflicts with theirs),
+// and reads the highest id under it.
+func (s *Store) settleOnce(ctx context.Context) (int64, error) {
+	const maxSQL = "SELECT COALESCE(MAX(id), 0) FROM " + Table
+	if s.dialect == Postgres {
+		var top int64
+		err := s.inTx(ctx, func(tx DBTX) error {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL lock_timeout = '"+strconv.FormatInt(settleLockWait.Milliseconds(), 10)+"ms'"); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "LOCK TABLE "+Table+" IN SHARE MODE"); err != nil {
+				return err
+			}
+			var err error
+			top, err = countOf(ctx, tx, maxSQL)
+			return err
+		})
+		return top, err
+	}
+	c, ok := s.db.(interface {
+		Conn(context.Context) (*sql.Conn, error)
+	})
+	if !ok {
+		return 0, fmt.Errorf("auditstore: a %T gives no connection of its own to lock the entries table on", s.db)
+	}
+	conn, err := c.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	// MySQL counts lock waits in whole seconds: one, the least.
+	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = 1"); err != nil {
+		return 0, err
+	}
+	top, err := func() (int64, error) {
+		if _, err := conn.ExecContext(ctx, "LOCK TABLES "+Table+" READ"); err != nil {
+			return 0, err
+		}
+		top, err := countOf(ctx, conn, maxSQL)
+		if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES"); err == nil {
+			err = uerr
+		}
+		return top, err
+	}()
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION lock_wait_timeout = DEFAULT"); err == nil {
+		err = rerr
+	}
+	return top, err
+}
+
+// lockWaitTimedOut reports whether err is a lock wait that timed out:
+// PostgreSQL's lock_not_available (55P03), MySQL's ER_LOCK_WAIT_TIMEOUT
+// (1205), by the drivers' error codes.
+func lockWaitTimedOut(err error) bool {
+	var my *mysql.MySQLError
+	return lockNotAvailable(err) || errors.As(err, &my) && my.Number == 1205
 }
 
 // FlushOptions narrow and pace a flush. The zero value deletes every entry

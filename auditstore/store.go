@@ -23,6 +23,8 @@ import (
 type Store struct {
 	db      DBTX
 	dialect Dialect
+	// settleWithin, if not 0, replaces the package's (tests).
+	settleWithin time.Duration
 }
 
 // New returns a store over db in dialect d.
