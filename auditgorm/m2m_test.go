@@ -279,11 +279,7 @@ type SoftLink struct {
 func TestM2MSoftDeletedJoinRows(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		reg := auditlog.NewRegistry()
-		must(t, reg.Register(&SoftOwner{}, auditlog.M2M("Items")))
-		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-		must(t, db.SetupJoinTable(&SoftOwner{}, "Items", &SoftLink{}))
-		must(t, db.AutoMigrate(&SoftOwner{}, &SoftItem{}, &SoftLink{}))
+		softJoin(t, db)
 		o := SoftOwner{Name: "o"}
 		must(t, db.Create(&o).Error)
 		items := []SoftItem{{Name: "a"}, {Name: "b"}}
@@ -316,11 +312,7 @@ func TestM2MSoftDeletedJoinRows(t *testing.T) {
 func TestM2MUnscopedRemovalOfSoftDeletedPairs(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		reg := auditlog.NewRegistry()
-		must(t, reg.Register(&SoftOwner{}, auditlog.M2M("Items")))
-		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-		must(t, db.SetupJoinTable(&SoftOwner{}, "Items", &SoftLink{}))
-		must(t, db.AutoMigrate(&SoftOwner{}, &SoftItem{}, &SoftLink{}))
+		softJoin(t, db)
 		o := SoftOwner{Name: "o"}
 		must(t, db.Create(&o).Error)
 		items := []SoftItem{{Name: "a"}, {Name: "b"}, {Name: "c"}}
@@ -346,4 +338,14 @@ func TestM2MUnscopedRemovalOfSoftDeletedPairs(t *testing.T) {
 			t.Fatalf("%d join rows left, want 0", rows)
 		}
 	})
+}
+
+// softJoin audits SoftOwner's items, joined by the soft-deleting SoftLink.
+func softJoin(t *testing.T, db *gorm.DB) {
+	t.Helper()
+	reg := auditlog.NewRegistry()
+	must(t, reg.Register(&SoftOwner{}, auditlog.M2M("Items")))
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	must(t, db.SetupJoinTable(&SoftOwner{}, "Items", &SoftLink{}))
+	must(t, db.AutoMigrate(&SoftOwner{}, &SoftItem{}, &SoftLink{}))
 }

@@ -2,6 +2,7 @@ package auditstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"testing"
 	"time"
@@ -21,28 +22,11 @@ import (
 func TestCountMaxWaitsForOpenWriters(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		if db.Dialector.Name() == "sqlite" {
-			t.Skip("SQLite serialises its writers: an open write transaction's entries get ids above every committed one")
-		}
 		ctx := context.Background()
-		sqlDB, _ := db.DB()
-		d := dialectOf(t, db.Dialector.Name())
-		s, err := auditstore.New(sqlDB, d)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, tx, inTx := openWriter(t, db)
 		old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 		entry := func(pk string) []auditlog.Entry {
 			return []auditlog.Entry{{Timestamp: old, Model: "late", ObjectPK: pk, ObjectRepr: "x"}}
-		}
-		tx, err := sqlDB.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = tx.Rollback() }()
-		inTx, err := auditstore.New(tx, d)
-		if err != nil {
-			t.Fatal(err)
 		}
 		if err := inTx.Insert(ctx, entry("1")); err != nil { // the lower id, committed last
 			t.Fatal(err)
@@ -93,23 +77,9 @@ func TestCountMaxWaitsForOpenWriters(t *testing.T) {
 func TestCountMaxRefusesWhileAWriterStaysOpen(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		if db.Dialector.Name() == "sqlite" {
-			t.Skip("SQLite serialises its writers")
-		}
 		ctx := context.Background()
-		sqlDB, _ := db.DB()
-		d := dialectOf(t, db.Dialector.Name())
-		s, err := auditstore.New(sqlDB, d)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, tx, inTx := openWriter(t, db)
 		auditstore.SetSettleWithin(s, 700*time.Millisecond)
-		tx, err := sqlDB.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = tx.Rollback() }()
-		inTx, _ := auditstore.New(tx, d)
 		if err := inTx.Insert(ctx, []auditlog.Entry{{Model: "open", ObjectPK: "1", ObjectRepr: "x"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -123,4 +93,29 @@ func TestCountMaxRefusesWhileAWriterStaysOpen(t *testing.T) {
 			t.Fatalf("CountMax once the writer ended: %v", err)
 		}
 	})
+}
+
+// openWriter returns a store over db and, in a transaction left open, a
+// store over it: a writer of entries CountMax must wait for. It skips
+// SQLite, which serialises its writers (an open write transaction's entries
+// get ids above every committed one).
+func openWriter(t *testing.T, db *gorm.DB) (s *auditstore.Store, tx *sql.Tx, inTx *auditstore.Store) {
+	t.Helper()
+	if db.Dialector.Name() == "sqlite" {
+		t.Skip("SQLite serialises its writers: an open write transaction's entries get ids above every committed one")
+	}
+	sqlDB, _ := db.DB()
+	d := dialectOf(t, db.Dialector.Name())
+	s, err := auditstore.New(sqlDB, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx, err = sqlDB.BeginTx(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	if inTx, err = auditstore.New(tx, d); err != nil {
+		t.Fatal(err)
+	}
+	return s, tx, inTx
 }
