@@ -214,7 +214,7 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		// transaction commits. CountMax waits for such transactions, but a
 		// sequence that hands ids out of order (one given a cache) can
 		// still put a late entry below the highest id counted.
-		fmt.Fprintf(env.Stdout, "Deleted %d entries, %d more than confirmed: transactions open during the count committed matching entries.\n",
+		fmt.Fprintf(env.Stdout, "Deleted %d entries, %d more than confirmed: matching entries got ids below the highest counted after the count.\n",
 			res.Deleted, res.Deleted-n)
 	case res.Partitions > 0:
 		fmt.Fprintf(env.Stdout, "Deleted %d entries; %d monthly %s dropped whole.\n", res.Deleted, res.Partitions, plural(int64(res.Partitions), "partition was", "partitions were"))

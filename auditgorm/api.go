@@ -39,13 +39,26 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 }
 
 // NewStore returns an auditstore.Store reading through db's connection (its
-// transaction, if db is one).
+// transaction, if db is one). Under GORM's PrepareStmt it uses the pool or
+// transaction beneath: the store begins transactions of its own (a flush's
+// batches) and tells a transaction from a pool, which GORM's wrappers hide.
 func NewStore(db *gorm.DB) (*auditstore.Store, error) {
 	d, err := DialectOf(db)
 	if err != nil {
 		return nil, err
 	}
-	return auditstore.New(db.Statement.ConnPool, d)
+	pool := db.Statement.ConnPool
+	switch p := pool.(type) {
+	case *gorm.PreparedStmtDB:
+		if p.ConnPool != nil {
+			pool = p.ConnPool
+		}
+	case *gorm.PreparedStmtTX:
+		if p.Tx != nil {
+			pool = p.Tx
+		}
+	}
+	return auditstore.New(pool, d)
 }
 
 // Record is an entry to write by hand, for changes GORM cannot see (raw SQL,

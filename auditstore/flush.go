@@ -3,6 +3,7 @@ package auditstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -44,15 +45,16 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 // An entry's id is taken when it is inserted but the entry is seen when its
 // transaction commits, so a transaction open during a plain count could
 // commit an entry below the highest id counted, which such a flush would
-// delete uncounted. On PostgreSQL and MySQL, CountMax therefore first waits
-// for the transactions that are writing entries to end (settle), and counts
-// only the entries up to the highest id there was then: every one of those
-// is committed or gone, so the count is exactly what the flush deletes
-// (less what others delete meanwhile). While it waits, new writes of
-// entries wait behind it, for at most settleLockWait at a time; after
-// settleWithin without a turn it fails with ErrUnsettled. On SQLite,
-// whose writers are serialised, and on a store over a transaction, the
-// count is plain.
+// delete uncounted. On PostgreSQL and MySQL, CountMax therefore settles
+// first: it reads the highest id there is, waits for every transaction that
+// was writing entries then to end, and counts only up to that id, every
+// entry of which is then committed or gone; later entries get higher ids.
+// On PostgreSQL it waits by watching those transactions' locks
+// (pg_locks), which holds nothing back; on MySQL it takes LOCK TABLES …
+// READ, for which new writes of entries wait, at most a second a try. A
+// transaction that stays open for settleWithin makes it fail with
+// ErrUnsettled. On SQLite, whose writers are serialised, and on a store over
+// a transaction, the count is plain.
 func (s *Store) CountMax(ctx context.Context, f Filter) (n, maxID int64, err error) {
 	q, err := s.filter(f)
 	if err != nil {
@@ -79,115 +81,175 @@ func (s *Store) CountMax(ctx context.Context, f Filter) (n, maxID int64, err err
 	return n, highest.Int64, rows.Err()
 }
 
-// ErrUnsettled is returned by CountMax when the transactions writing
-// entries did not let it take its turn in time: one stays open (an
-// application's long transaction, or a session idle in one).
-var ErrUnsettled = errors.New("auditstore: transactions writing entries stayed open; the count would miss what they commit")
+// ErrUnsettled is returned by CountMax when a transaction that was writing
+// entries did not end in time: an application's long transaction, or a
+// session idle in one.
+var ErrUnsettled = errors.New("auditstore: a transaction writing entries stayed open; the count would miss what it commits")
 
-// How long CountMax waits for the transactions writing entries: each try
-// queues for the table's lock at most settleLockWait (what the
-// application's writes of entries may wait behind it), then steps aside
-// as long; the tries go on for settleWithin.
+// How CountMax waits for the transactions writing entries: it looks again
+// every settlePoll on PostgreSQL; on MySQL each try queues for the table's
+// lock at most a second (what the application's writes of entries may wait
+// behind it), then steps aside as long. It gives up after settleWithin.
 const (
-	settleLockWait = 250 * time.Millisecond
-	settleWithin   = 15 * time.Second
+	settlePoll   = 50 * time.Millisecond
+	settleWithin = 15 * time.Second
 )
 
-// settle waits until no transaction is writing entries, then returns the
-// highest id there is: every entry up to it is committed, or rolled back
-// for good, and every entry inserted later has a higher id (a sequence or
-// auto-increment counter hands out increasing ids). settled is false where
+const maxIDSQL = "SELECT COALESCE(MAX(id), 0) FROM " + Table
+
+// settle returns the highest id there is, once every entry up to it is
+// committed or rolled back for good (see CountMax). settled is false where
 // there is nothing to wait for (SQLite) or no way to (a store over a
 // transaction).
 func (s *Store) settle(ctx context.Context) (top int64, settled bool, err error) {
-	if s.dialect == SQLite {
-		return 0, false, nil
-	}
-	if _, ok := s.db.(beginner); !ok {
-		return 0, false, nil
-	}
 	within := settleWithin
 	if s.settleWithin != 0 {
 		within = s.settleWithin
 	}
 	deadline := time.Now().Add(within)
-	for {
-		top, err = s.settleOnce(ctx)
-		switch {
-		case err == nil:
-			return top, true, nil
-		case !lockWaitTimedOut(err):
-			return 0, false, fmt.Errorf("auditstore: count entries: wait for the transactions writing entries: %w", err)
-		case time.Now().After(deadline):
-			return 0, false, fmt.Errorf("%w (waited %s; the lock on %s was not granted)", ErrUnsettled, within, Table)
+	switch {
+	case s.dialect == SQLite:
+		return 0, false, nil
+	case s.dialect == Postgres:
+		if _, ok := s.db.(*sql.Tx); ok {
+			return 0, false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return 0, false, fmt.Errorf("auditstore: count entries: %w", ctx.Err())
-		case <-time.After(settleLockWait):
+		top, err = s.settlePostgres(ctx, deadline)
+	default:
+		conn, release, ok, cerr := s.ownConn(ctx)
+		if !ok || cerr != nil {
+			return 0, false, cerr
 		}
+		defer release()
+		top, err = settleMySQL(ctx, conn, deadline)
 	}
+	if errors.Is(err, ErrUnsettled) {
+		return 0, false, fmt.Errorf("%w (waited %s)", err, within)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("auditstore: count entries: wait for the transactions writing entries: %w", err)
+	}
+	return top, true, nil
 }
 
-// settleOnce takes, for one statement's time, a lock on the entries table
-// that waits for every transaction that inserted or deleted entries to
-// end (SHARE on PostgreSQL, which conflicts with their ROW EXCLUSIVE;
-// LOCK TABLES … READ on MySQL, whose metadata lock conflicts with theirs),
-// and reads the highest id under it.
-func (s *Store) settleOnce(ctx context.Context) (int64, error) {
-	const maxSQL = "SELECT COALESCE(MAX(id), 0) FROM " + Table
-	if s.dialect == Postgres {
-		var top int64
-		err := s.inTx(ctx, func(tx DBTX) error {
-			if _, err := tx.ExecContext(ctx, "SET LOCAL lock_timeout = '"+strconv.FormatInt(settleLockWait.Milliseconds(), 10)+"ms'"); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "LOCK TABLE "+Table+" IN SHARE MODE"); err != nil {
-				return err
-			}
-			var err error
-			top, err = countOf(ctx, tx, maxSQL)
-			return err
-		})
-		return top, err
-	}
-	c, ok := s.db.(interface {
-		Conn(context.Context) (*sql.Conn, error)
-	})
-	if !ok {
-		return 0, fmt.Errorf("auditstore: a %T gives no connection of its own to lock the entries table on", s.db)
-	}
-	conn, err := c.Conn(ctx)
+// settlePostgres reads the highest id, then waits until none of the
+// transactions that held the entries table for writing (ROW EXCLUSIVE, which
+// an INSERT takes before its ids and keeps to the end of its transaction)
+// holds it still. A transaction that took it after the read takes ids above
+// it.
+func (s *Store) settlePostgres(ctx context.Context, deadline time.Time) (int64, error) {
+	top, err := countOf(ctx, s.db, maxIDSQL)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close()
-	// MySQL counts lock waits in whole seconds: one, the least.
+	const writers = "SELECT DISTINCT virtualtransaction FROM pg_catalog.pg_locks WHERE locktype = 'relation'" +
+		" AND relation = to_regclass('" + Table + "') AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_catalog.pg_backend_pid()"
+	rows, err := s.db.QueryContext(ctx, writers)
+	if err != nil {
+		return 0, err
+	}
+	var args []any
+	for rows.Next() {
+		var vxid string
+		if err := rows.Scan(&vxid); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		args = append(args, vxid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(args) == 0 {
+		return top, err
+	}
+	still := writers + " AND virtualtransaction IN (" + s.dialect.placeholders(1, len(args)) + ")"
+	for {
+		n, err := countOf(ctx, s.db, "SELECT COUNT(*) FROM ("+still+") AS w", args...)
+		switch {
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return top, nil
+		case time.Now().After(deadline):
+			return 0, ErrUnsettled
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(settlePoll):
+		}
+	}
+}
+
+// ownConn returns a connection of the store's own for session statements:
+// a new one from a pool, or the store's *sql.Conn. ok is false for a store
+// over a transaction.
+func (s *Store) ownConn(ctx context.Context) (conn *sql.Conn, release func(), ok bool, err error) {
+	switch db := s.db.(type) {
+	case *sql.Conn:
+		return db, func() {}, true, nil
+	case interface {
+		Conn(context.Context) (*sql.Conn, error)
+	}:
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		return c, func() { _ = c.Close() }, true, nil
+	}
+	return nil, nil, false, nil
+}
+
+// settleMySQL takes LOCK TABLES … READ on conn, whose metadata lock waits
+// for every transaction that wrote entries to end, and reads the highest
+// id under it. Each try waits at most a second (lock_wait_timeout, whose
+// session value is restored after), then steps aside as long.
+func settleMySQL(ctx context.Context, conn *sql.Conn, deadline time.Time) (top int64, err error) {
+	var saved int64
+	if err := conn.QueryRowContext(ctx, "SELECT @@SESSION.lock_wait_timeout").Scan(&saved); err != nil {
+		return 0, err
+	}
 	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = 1"); err != nil {
 		return 0, err
 	}
-	top, err := func() (int64, error) {
-		if _, err := conn.ExecContext(ctx, "LOCK TABLES "+Table+" READ"); err != nil {
-			return 0, err
+	defer func() {
+		_, rerr := conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION lock_wait_timeout = ?", saved)
+		if rerr != nil {
+			// A connection left with our setting must not serve anyone.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = rerr
+			}
 		}
-		top, err := countOf(ctx, conn, maxSQL)
-		if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES"); err == nil {
-			err = uerr
-		}
-		return top, err
 	}()
-	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION lock_wait_timeout = DEFAULT"); err == nil {
-		err = rerr
+	for {
+		top, err = lockedMax(ctx, conn)
+		var my *mysql.MySQLError
+		switch {
+		case err == nil:
+			return top, nil
+		case !errors.As(err, &my) || my.Number != 1205:
+			return 0, err
+		case time.Now().After(deadline):
+			return 0, ErrUnsettled
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
-	return top, err
 }
 
-// lockWaitTimedOut reports whether err is a lock wait that timed out:
-// PostgreSQL's lock_not_available (55P03), MySQL's ER_LOCK_WAIT_TIMEOUT
-// (1205), by the drivers' error codes.
-func lockWaitTimedOut(err error) bool {
-	var my *mysql.MySQLError
-	return lockNotAvailable(err) || errors.As(err, &my) && my.Number == 1205
+// lockedMax reads the highest id under LOCK TABLES … READ on conn.
+func lockedMax(ctx context.Context, conn *sql.Conn) (int64, error) {
+	if _, err := conn.ExecContext(ctx, "LOCK TABLES "+Table+" READ"); err != nil {
+		return 0, err
+	}
+	top, err := countOf(ctx, conn, maxIDSQL)
+	if _, uerr := conn.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES"); err == nil {
+		err = uerr
+	}
+	return top, err
 }
 
 // FlushOptions narrow and pace a flush. The zero value deletes every entry

@@ -10,66 +10,132 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
+
+// settleStores are the connections a store may count over: the pool, one
+// connection of it (whose session settings must survive the count), and
+// GORM's PrepareStmt pool through auditgorm.NewStore.
+var settleStores = []struct {
+	name string
+	open func(t *testing.T, db *gorm.DB) *auditstore.Store
+}{
+	{"pool", func(t *testing.T, db *gorm.DB) *auditstore.Store {
+		sqlDB, _ := db.DB()
+		return newStore(t, sqlDB, db)
+	}},
+	{"conn", func(t *testing.T, db *gorm.DB) *auditstore.Store {
+		sqlDB, _ := db.DB()
+		conn, err := sqlDB.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if db.Dialector.Name() == "mysql" {
+			if _, err := conn.ExecContext(context.Background(), "SET SESSION lock_wait_timeout = 30"); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				var v int
+				if err := conn.QueryRowContext(context.Background(), "SELECT @@SESSION.lock_wait_timeout").Scan(&v); err != nil || v != 30 {
+					t.Errorf("the connection's lock_wait_timeout after the count: %d, %v; want 30", v, err)
+				}
+			})
+		}
+		return newStore(t, conn, db)
+	}},
+	{"preparestmt", func(t *testing.T, db *gorm.DB) *auditstore.Store {
+		s, err := auditgorm.NewStore(db.Session(&gorm.Session{PrepareStmt: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
+}
+
+func newStore(t *testing.T, conn auditstore.DBTX, db *gorm.DB) *auditstore.Store {
+	t.Helper()
+	s, err := auditstore.New(conn, dialectOf(t, db.Dialector.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // A transaction that inserted an entry before a flush's count and commits
 // after it: its entry has an id below the highest one counted. CountMax
 // waits for it to end, so that the count includes its entry and the flush
 // deletes exactly what was counted. Before, the count left it out and the
-// flush pinned to the highest id deleted it uncounted.
+// flush pinned to the highest id deleted it uncounted. On PostgreSQL the
+// wait holds no other write back.
 func TestCountMaxWaitsForOpenWriters(t *testing.T) {
 	t.Parallel()
-	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		ctx := context.Background()
-		s, tx, inTx := openWriter(t, db)
-		old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
-		entry := func(pk string) []auditlog.Entry {
-			return []auditlog.Entry{{Timestamp: old, Model: "late", ObjectPK: pk, ObjectRepr: "x"}}
-		}
-		if err := inTx.Insert(ctx, entry("1")); err != nil { // the lower id, committed last
-			t.Fatal(err)
-		}
-		if err := s.Insert(ctx, entry("2")); err != nil {
-			t.Fatal(err)
-		}
-		f := auditstore.Filter{Model: "late"}
-		type counted struct{ n, maxID int64 }
-		done := make(chan counted, 1)
-		errs := make(chan error, 1)
-		go func() {
-			n, maxID, err := s.CountMax(ctx, f)
-			if err != nil {
-				errs <- err
-				return
-			}
-			done <- counted{n, maxID}
-		}()
-		select {
-		case c := <-done:
-			t.Fatalf("CountMax returned %+v while a transaction writing entries was open", c)
-		case err := <-errs:
-			t.Fatal(err)
-		case <-time.After(600 * time.Millisecond):
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		var c counted
-		select {
-		case c = <-done:
-		case err := <-errs:
-			t.Fatal(err)
-		}
-		if c.n != 2 {
-			t.Fatalf("CountMax counted %d entries, want 2 (the late commit's too)", c.n)
-		}
-		res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, MaxID: c.maxID})
-		if err != nil || res.Deleted != c.n {
-			t.Fatalf("flush deleted %d of the %d counted: %v", res.Deleted, c.n, err)
-		}
-	})
+	for _, kind := range settleStores {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+				ctx := context.Background()
+				tx, inTx := openWriter(t, db)
+				s := kind.open(t, db)
+				old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+				entry := func(pk string) []auditlog.Entry {
+					return []auditlog.Entry{{Timestamp: old, Model: "late", ObjectPK: pk, ObjectRepr: "x"}}
+				}
+				if err := inTx.Insert(ctx, entry("1")); err != nil { // the lower id, committed last
+					t.Fatal(err)
+				}
+				if err := s.Insert(ctx, entry("2")); err != nil {
+					t.Fatal(err)
+				}
+				f := auditstore.Filter{Model: "late"}
+				type counted struct{ n, maxID int64 }
+				done := make(chan counted, 1)
+				errs := make(chan error, 1)
+				go func() {
+					n, maxID, err := s.CountMax(ctx, f)
+					if err != nil {
+						errs <- err
+						return
+					}
+					done <- counted{n, maxID}
+				}()
+				if db.Dialector.Name() == "postgres" {
+					// Another writer goes on while the count waits.
+					sqlDB, _ := db.DB()
+					other := []auditlog.Entry{{Model: "other", ObjectPK: "3", ObjectRepr: "x"}}
+					if err := newStore(t, sqlDB, db).Insert(ctx, other); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Past the first of MySQL's one-second tries.
+				select {
+				case c := <-done:
+					t.Fatalf("CountMax returned %+v while a transaction writing entries was open", c)
+				case err := <-errs:
+					t.Fatal(err)
+				case <-time.After(1500 * time.Millisecond):
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				var c counted
+				select {
+				case c = <-done:
+				case err := <-errs:
+					t.Fatal(err)
+				}
+				if c.n != 2 {
+					t.Fatalf("CountMax counted %d entries, want 2 (the late commit's too)", c.n)
+				}
+				res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: f, MaxID: c.maxID})
+				if err != nil || res.Deleted != c.n {
+					t.Fatalf("flush deleted %d of the %d counted: %v", res.Deleted, c.n, err)
+				}
+			})
+		})
+	}
 }
 
 // A transaction writing entries that stays open makes CountMax refuse with
@@ -78,7 +144,9 @@ func TestCountMaxRefusesWhileAWriterStaysOpen(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		s, tx, inTx := openWriter(t, db)
+		tx, inTx := openWriter(t, db)
+		sqlDB, _ := db.DB()
+		s := newStore(t, sqlDB, db)
 		auditstore.SetSettleWithin(s, 700*time.Millisecond)
 		if err := inTx.Insert(ctx, []auditlog.Entry{{Model: "open", ObjectPK: "1", ObjectRepr: "x"}}); err != nil {
 			t.Fatal(err)
@@ -95,27 +163,46 @@ func TestCountMaxRefusesWhileAWriterStaysOpen(t *testing.T) {
 	})
 }
 
-// openWriter returns a store over db and, in a transaction left open, a
-// store over it: a writer of entries CountMax must wait for. It skips
-// SQLite, which serialises its writers (an open write transaction's entries
-// get ids above every committed one).
-func openWriter(t *testing.T, db *gorm.DB) (s *auditstore.Store, tx *sql.Tx, inTx *auditstore.Store) {
+// On PostgreSQL a VACUUM or ANALYZE of the entries table (SHARE UPDATE
+// EXCLUSIVE) writes no entries: the count does not wait for it.
+func TestCountMaxIgnoresMaintenance(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		if db.Dialector.Name() != "postgres" {
+			t.Skip("PostgreSQL's maintenance lock")
+		}
+		ctx := context.Background()
+		sqlDB, _ := db.DB()
+		s := newStore(t, sqlDB, db)
+		auditstore.SetSettleWithin(s, 700*time.Millisecond)
+		tx, err := sqlDB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if _, err := tx.ExecContext(ctx, "LOCK TABLE "+auditstore.Table+" IN SHARE UPDATE EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.CountMax(ctx, auditstore.Filter{}); err != nil {
+			t.Fatalf("CountMax during a maintenance lock: %v", err)
+		}
+	})
+}
+
+// openWriter returns a transaction left open and a store over it: a writer
+// of entries CountMax must wait for. It skips SQLite, which serialises its
+// writers (an open write transaction's entries get ids above every
+// committed one).
+func openWriter(t *testing.T, db *gorm.DB) (*sql.Tx, *auditstore.Store) {
 	t.Helper()
 	if db.Dialector.Name() == "sqlite" {
 		t.Skip("SQLite serialises its writers: an open write transaction's entries get ids above every committed one")
 	}
 	sqlDB, _ := db.DB()
-	d := dialectOf(t, db.Dialector.Name())
-	s, err := auditstore.New(sqlDB, d)
+	tx, err := sqlDB.BeginTx(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tx, err = sqlDB.BeginTx(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { _ = tx.Rollback() })
-	if inTx, err = auditstore.New(tx, d); err != nil {
-		t.Fatal(err)
-	}
-	return s, tx, inTx
+	return tx, newStore(t, tx, db)
 }
