@@ -54,7 +54,8 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 // READ, for which new writes of entries wait, at most a second a try. A
 // transaction that stays open for settleWithin makes it fail with
 // ErrUnsettled. On SQLite, whose writers are serialised, and on a store over
-// a transaction, the count is plain.
+// a transaction (on MySQL, over a connection with one open), the count is
+// plain.
 func (s *Store) CountMax(ctx context.Context, f Filter) (n, maxID int64, err error) {
 	q, err := s.filter(f)
 	if err != nil {
@@ -142,7 +143,9 @@ func (s *Store) settlePostgres(ctx context.Context, deadline time.Time) (int64, 
 	if err != nil {
 		return 0, err
 	}
+	// A relation's oid is unique only within its database.
 	const writers = "SELECT DISTINCT virtualtransaction FROM pg_catalog.pg_locks WHERE locktype = 'relation'" +
+		" AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())" +
 		" AND relation = to_regclass('" + Table + "') AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_catalog.pg_backend_pid()"
 	rows, err := s.db.QueryContext(ctx, writers)
 	if err != nil {
@@ -180,12 +183,18 @@ func (s *Store) settlePostgres(ctx context.Context, deadline time.Time) (int64, 
 	}
 }
 
-// ownConn returns a connection of the store's own for session statements:
-// a new one from a pool, or the store's *sql.Conn. ok is false for a store
-// over a transaction.
+// ownConn returns a connection of the store's own for MySQL's LOCK TABLES:
+// a new one from a pool, or the store's *sql.Conn unless a transaction is
+// open on it (LOCK TABLES would commit it; a server without
+// @@in_transaction to tell counts plainly over any). ok is false for a
+// store over a transaction.
 func (s *Store) ownConn(ctx context.Context) (conn *sql.Conn, release func(), ok bool, err error) {
 	switch db := s.db.(type) {
 	case *sql.Conn:
+		var open int
+		if db.QueryRowContext(ctx, "SELECT @@in_transaction").Scan(&open) != nil || open != 0 {
+			return nil, nil, false, nil
+		}
 		return db, func() {}, true, nil
 	case interface {
 		Conn(context.Context) (*sql.Conn, error)

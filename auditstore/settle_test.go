@@ -206,3 +206,38 @@ func openWriter(t *testing.T, db *gorm.DB) (*sql.Tx, *auditstore.Store) {
 	t.Cleanup(func() { _ = tx.Rollback() })
 	return tx, newStore(t, tx, db)
 }
+
+// On MySQL the count's LOCK TABLES would commit a transaction open on the
+// store's connection: over such a connection the count is plain, and the
+// transaction is still the caller's to roll back.
+func TestCountMaxLeavesAConnectionsTransactionOpen(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		if db.Dialector.Name() != "mysql" {
+			t.Skip("MySQL's LOCK TABLES")
+		}
+		ctx := context.Background()
+		sqlDB, _ := db.DB()
+		conn, err := sqlDB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		s := newStore(t, conn, db)
+		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Insert(ctx, []auditlog.Entry{{Model: "uncommitted", ObjectPK: "1", ObjectRepr: "x"}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err := s.CountMax(ctx, auditstore.Filter{Model: "uncommitted"}); err != nil || n != 1 {
+			t.Fatalf("CountMax in the connection's transaction: %d, %v; want 1", n, err)
+		}
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := newStore(t, sqlDB, db).Count(ctx, auditstore.Filter{Model: "uncommitted"}); err != nil || n != 0 {
+			t.Fatalf("%d entries after the rollback (%v): the count committed the caller's transaction", n, err)
+		}
+	})
+}
