@@ -57,12 +57,33 @@ type RKey struct {
 	V  int
 }
 
+// RBox's labels are joined by RBoxLabel, a join model with soft delete:
+// a removal soft deletes the pair, an unscoped one deletes it, and the
+// table's live pairs are those the entries leave.
+type RBox struct {
+	ID     uint
+	N      int
+	Labels []RLabel `gorm:"many2many:rbox_labels"`
+}
+
+type RLabel struct {
+	ID   uint
+	Name string `gorm:"size:32"`
+}
+
+type RBoxLabel struct {
+	RBoxID    uint `gorm:"primaryKey"`
+	RLabelID  uint `gorm:"primaryKey"`
+	DeletedAt gorm.DeletedAt
+}
+
 // TestReplayEqualsTable is the house oracle: a seeded random sequence of
 // GORM writes over every write path (creates, batches, upserts with
 // colliding keys, updates by object, map, struct and expression, bulk and
 // limited updates and deletes, soft deletes and restores, optimistic-lock
 // conflicts, key-changing expressions, many-to-many changes from both
-// sides, rollbacks and savepoints), by 4 concurrent writers on PostgreSQL
+// sides, a join model with soft delete removed from scoped and unscoped,
+// rollbacks and savepoints), by 4 concurrent writers on PostgreSQL
 // and MariaDB. Replaying every entry from empty must reproduce every
 // audited table, and every entry's old values must equal the state the
 // previous entries left.
@@ -73,10 +94,18 @@ func TestReplayEqualsTable(t *testing.T) {
 		ops = 300
 	}
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		reg := setup(t, db, &RItem{}, &RTag{}, &RKey{})
+		must(t, db.SetupJoinTable(&RBox{}, "Labels", &RBoxLabel{}))
+		reg := setup(t, db, &RItem{}, &RTag{}, &RKey{}, &RBox{}, &RLabel{}, &RBoxLabel{})
 		must(t, reg.Register(&RItem{}, auditlog.M2M("Tags")))
 		must(t, reg.Register(&RTag{}, auditlog.M2M("Items")))
 		must(t, reg.Register(&RKey{}))
+		must(t, reg.Register(&RBox{}, auditlog.M2M("Labels")))
+		for i := 1; i <= 6; i++ {
+			must(t, db.Create(&RLabel{ID: uint(i), Name: fmt.Sprint("l", i)}).Error)
+		}
+		for i := 1; i <= 12; i++ {
+			must(t, db.Create(&RBox{ID: uint(i)}).Error)
+		}
 		writers := 1
 		if db.Dialector.Name() != "sqlite" {
 			writers = 4
@@ -176,7 +205,22 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	}
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	pg := tx.Dialector.Name() == "postgres"
-	switch r.IntN(32) {
+	box := func() uint { return uint(1 + r.IntN(12)) }
+	label := func() *RLabel { return &RLabel{ID: uint(1 + r.IntN(6))} }
+	switch r.IntN(36) {
+	case 32:
+		return tx.Model(&RBox{ID: box()}).Update("n", r.IntN(10)).Error
+	case 33:
+		return tx.Model(&RBox{ID: box()}).Association("Labels").Append(label())
+	case 34:
+		// Soft deletes the pair.
+		return tx.Model(&RBox{ID: box()}).Association("Labels").Delete(label())
+	case 35:
+		// Deletes the pairs, those soft deleted before too.
+		if r.IntN(2) == 0 {
+			return tx.Unscoped().Model(&RBox{ID: box()}).Association("Labels").Clear()
+		}
+		return tx.Unscoped().Model(&RBox{ID: box()}).Association("Labels").Delete(label(), label())
 	case 29:
 		// Undo a recent entry (auditgorm.Revert), sometimes forced.
 		var ids []int64
@@ -336,7 +380,11 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 	t.Helper()
 	es := entries(t, db)
 	state := map[string]map[string]replayRow{"r_items": {}, "r_tags": {}, "r_keys": {}}
-	pairs := map[string]map[string]bool{"items": {}, "tags": {}}
+	pairs := map[string]map[string]bool{"items": {}, "tags": {}, "labels": {}}
+	boxes := db.Migrator().HasTable(&RBox{})
+	if boxes {
+		state["r_boxes"] = map[string]replayRow{}
+	}
 	for _, e := range es {
 		rows := state[e.Model]
 		if rows == nil {
@@ -361,9 +409,10 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 			}
 			for col, c := range e.Changes {
 				if c.M2M != nil {
-					side := map[string]string{"r_items": "items", "r_tags": "tags"}[e.Model]
+					side := map[string]string{"r_items": "items", "r_tags": "tags", "r_boxes": "labels"}[e.Model]
 					for _, obj := range c.M2M.Objects {
-						pair := pk + "/" + strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(obj, "tag:"), "RItem("), ")")
+						key := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(obj, "tag:"), "RItem("), "RLabel(")
+						pair := pk + "/" + strings.TrimSuffix(key, ")")
 						switch c.M2M.Operation {
 						case auditlog.M2MAdd:
 							pairs[side][pair] = true
@@ -405,6 +454,9 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 	}
 	joins := readJoin(t, db)
 	for side, ps := range pairs {
+		if side == "labels" {
+			continue
+		}
 		var want []string
 		for p := range ps {
 			if side == "tags" {
@@ -418,7 +470,24 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 			t.Fatalf("join pairs replayed from the %s side:\n%v\ntable:\n%v", side, want, joins)
 		}
 	}
-	t.Logf("replayed %d entries onto %d items, %d tags, %d keys, %d pairs", len(es), len(state["r_items"]), len(state["r_tags"]), len(state["r_keys"]), len(joins))
+	if boxes {
+		// The soft-deleting join model's live pairs.
+		var live []struct{ RBoxID, RLabelID uint }
+		must(t, db.Model(&RBoxLabel{}).Find(&live).Error)
+		var got, want []string
+		for _, p := range live {
+			got = append(got, fmt.Sprintf("%d/%d", p.RBoxID, p.RLabelID))
+		}
+		for p := range pairs["labels"] {
+			want = append(want, p)
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if strings.Join(want, " ") != strings.Join(got, " ") {
+			t.Fatalf("box label pairs replayed:\n%v\nlive in the table:\n%v", want, got)
+		}
+	}
+	t.Logf("replayed %d entries onto %d items, %d tags, %d keys, %d pairs, %d box label pairs", len(es), len(state["r_items"]), len(state["r_tags"]), len(state["r_keys"]), len(joins), len(pairs["labels"]))
 }
 
 func (r replayRow) get(col string) string {
