@@ -415,6 +415,13 @@ type workload struct {
 	ops     func(c *config) int
 	prepare func(ctx context.Context, e *env, n int) (any, error)
 	op      func(db *gorm.DB, state any, i int) error
+	// returned, where set, is op as the floor runs it where its write
+	// returns every column (floorSpec.returning): into a destination that
+	// takes every row the statement returns, of which it reports the
+	// count. GORM scans only the first row RETURNING gives into a struct,
+	// and a floor that left the rest unread would be one no design that
+	// records them could reach.
+	returned func(db *gorm.DB, state any, i int) (int, error)
 }
 
 func single(c *config) int { return c.n }
@@ -489,7 +496,11 @@ var workloads = []workload{
 		}
 		return st, nil
 	}, op: func(db *gorm.DB, s any, i int) error {
-		return db.Model(&BenchItem{}).Where("grp = ?", s.(groupsState).first+i).Updates(map[string]any{"stock": 7, "price": 1}).Error
+		return bulkUpdate(db.Model(&BenchItem{}), s, i)
+	}, returned: func(db *gorm.DB, s any, i int) (int, error) {
+		var rows []BenchItem
+		err := bulkUpdate(db.Model(&rows), s, i)
+		return len(rows), err
 	}},
 	{name: "m2m_append", entries: 1, ops: single, prepare: func(ctx context.Context, e *env, n int) (any, error) {
 		ids, err := makeItems(ctx, e, 1, 0)
@@ -508,6 +519,12 @@ var workloads = []workload{
 		st := s.(m2mState)
 		return db.Model(&BenchItem{ID: st.item}).Association("Tags").Append(&st.tags[i])
 	}},
+}
+
+// bulkUpdate is operation i of bulk_update_1000, on db's model: the
+// update of every row of group i.
+func bulkUpdate(db *gorm.DB, s any, i int) error {
+	return db.Where("grp = ?", s.(groupsState).first+i).Updates(map[string]any{"stock": 7, "price": 1}).Error
 }
 
 // groupsState is the groups of items bulk_update_1000 updates, one per

@@ -37,7 +37,8 @@ import (
 // floor's DELETE and INSERT do return every column of the rows they delete
 // or store, and its UPDATE every column of the rows as stored where the
 // database can (GORM's write with a RETURNING clause, which scans them into
-// the object passed in), as any design must have them: on SQLite a
+// the object passed in, a slice where the write returns many rows:
+// workload.returned), as any design must have them: on SQLite a
 // RETURNING costs about as much as a read of the rows
 // (BenchmarkSQLiteOldRowOfDelete), and returning every column of a
 // 1,000-row INSERT instead of its keys alone makes the batch create's floor
@@ -197,12 +198,23 @@ func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
 				return err
 			}
 		}
-		write := tx
-		if f.needs(f.returning, e.name) {
-			write = tx.Clauses(clause.Returning{})
-		}
-		if err := w.op(write, state, i); err != nil {
-			return err
+		switch {
+		case !f.needs(f.returning, e.name):
+			if err := w.op(tx, state, i); err != nil {
+				return err
+			}
+		case w.returned != nil:
+			n, err := w.returned(tx.Clauses(clause.Returning{}), state, i)
+			if err != nil {
+				return err
+			}
+			if n != w.entries {
+				return fmt.Errorf("floor: the write returned %d rows, not %d", n, w.entries)
+			}
+		default:
+			if err := w.op(tx.Clauses(clause.Returning{}), state, i); err != nil {
+				return err
+			}
 		}
 		if after != nil {
 			if err := rawRead(ctx, conn, after); err != nil {
