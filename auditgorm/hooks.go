@@ -246,7 +246,7 @@ func (c countingConn) count(res sql.Result, err error) (sql.Result, error) {
 	return res, nil
 }
 
-// ExecRepeated and Prepares pass auditstore's batches on to a connection
+// ExecRepeated, Prepares and MaxArgs pass auditstore's batches on to a connection
 // that prepares them (prepared.go), counted.
 func (c countingConn) ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	r, ok := c.conn.(repeater)
@@ -260,6 +260,13 @@ func (c countingConn) ExecRepeated(ctx context.Context, query string, args ...an
 func (c countingConn) Prepares() bool {
 	r, ok := c.conn.(repeater)
 	return ok && r.Prepares()
+}
+
+func (c countingConn) MaxArgs() int {
+	if r, ok := c.conn.(repeater); ok {
+		return r.MaxArgs()
+	}
+	return oldMaxVariables
 }
 
 func (c countingConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

@@ -3,6 +3,7 @@ package auditgorm
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -103,6 +104,9 @@ type stmtCache struct {
 	off      atomic.Bool // the pool's statements are refused (errOtherPool)
 	// cheapBinds: the pool's driver binds many variables quickly.
 	cheapBinds bool
+	// maxArgs is the most bind variables a statement may carry on the
+	// pool's SQLite library, 0 until asked (prepareWanted).
+	maxArgs atomic.Int32
 
 	// txStmts are transactions' handles on the pool's statements, the most
 	// recent txStmtsKept, in txRing's order.
@@ -220,6 +224,21 @@ func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 	if c.db.Stats().Idle == 0 {
 		return false
 	}
+	if c.maxArgs.Load() == 0 {
+		pctx, cancel := context.WithTimeout(ctx, prepareWait)
+		var v string
+		err := c.db.QueryRowContext(pctx, "SELECT sqlite_version()").Scan(&v)
+		timedOut := pctx.Err() != nil || ctx.Err() != nil
+		cancel()
+		switch {
+		case err == nil:
+			c.maxArgs.Store(maxVariables(v))
+		case timedOut:
+			return false // asked again after the next write
+		default:
+			c.maxArgs.Store(oldMaxVariables)
+		}
+	}
 	for t, k := range texts {
 		if ctx.Err() != nil {
 			return false // the caller's context ended: another time
@@ -301,6 +320,7 @@ type preparedConn struct {
 type repeater interface {
 	ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error)
 	Prepares() bool
+	MaxArgs() int
 }
 
 var (
@@ -332,6 +352,36 @@ func (pc preparedConn) ExecRepeated(ctx context.Context, query string, args ...a
 // refused), and its driver binds their many variables quickly.
 func (pc preparedConn) Prepares() bool {
 	return pc.c.cheapBinds && pc.c.prepared[kindOwn].Load() > 0 && !pc.c.off.Load() && pc.c.prepared[kindBatch].Load() < budgets[kindBatch]
+}
+
+// MaxArgs is the most bind variables one statement may carry on the pool's
+// SQLite library; the limit of every version until the library has been
+// asked.
+func (pc preparedConn) MaxArgs() int {
+	if n := pc.c.maxArgs.Load(); n > 0 {
+		return int(n)
+	}
+	return oldMaxVariables
+}
+
+// The default limits of bind variables per statement
+// (SQLITE_MAX_VARIABLE_NUMBER): 999 before SQLite 3.32.0, 32,766 since.
+const (
+	oldMaxVariables = 999
+	newMaxVariables = 32766
+)
+
+// maxVariables returns the limit of bind variables of SQLite version v
+// ("3.45.1"), the older limit for a version it cannot read.
+func maxVariables(v string) int32 {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return oldMaxVariables
+	}
+	if major > 3 || major == 3 && minor >= 32 {
+		return newMaxVariables
+	}
+	return oldMaxVariables
 }
 
 // ranPrepared is a transaction wrapper that wants to know of each statement

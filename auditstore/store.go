@@ -585,10 +585,12 @@ func (r encodedEntry) argsIn(out []any, cols columnSet) []any {
 
 // A repeater is a connection that keeps the statements it is told repeat
 // prepared, one per connection (auditgorm's, on SQLite and MySQL), and
-// reports whether a batch may go as several such statements on its pool.
+// reports whether a batch may go as several such statements on its pool,
+// and how many bind variables one statement may carry there.
 type repeater interface {
 	ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error)
 	Prepares() bool
+	MaxArgs() int
 }
 
 // sqliteRungs are the sizes of the INSERT … VALUES statements a batch of
@@ -596,20 +598,27 @@ type repeater interface {
 // statements are prepared and bound quickly (repeater.Prepares), instead
 // of one JSON document: a few texts per set of columns, each parsed once
 // per connection, so no statement of the batch is parsed again, and no
-// value is extracted from JSON. 1,000 entries: 15 × 64, 2 × 16 and 2 × 4
-// rows, 19 statements in process (BENCHMARKS.md, "SQLite batches as
-// prepared statements"); statements of 256 rows measured the same. At most
-// 64 × 14 bind variables, under the 999 of SQLite before 3.32.
-var sqliteRungs = [...]int{64, 16, 4, 1}
+// value is extracted from JSON. 1,000 entries: 3 × 256, 3 × 64, 2 × 16 and
+// 2 × 4 rows, 10 statements in process, where the library allows 256 ×
+// 14 bind variables (SQLite 3.32 and later: 32,766); before 3.32 (999),
+// at most 64 rows, 19 statements. Against 64 rows at most, a 1,000-row
+// batch create and bulk update measured 6–8 % faster, and statements of
+// 1,000 rows no faster than of 256 (BENCHMARKS.md, "Wider batches on
+// SQLite"); a prepared
+// statement of 256 rows holds about 340 kB of the library's memory per
+// connection, one of 1,000 rows 1.3 MB.
+var sqliteRungs = [...]int{256, 64, 16, 4, 1}
 
-// insertRungs inserts entries on SQLite in statements of sqliteRungs sizes,
-// in order, all naming the columns any of the entries fills.
+// insertRungs inserts entries on SQLite in statements of sqliteRungs sizes
+// that fit the connection's bind-variable limit, the largest first, all
+// naming the columns any of the entries fills.
 func insertRungs(ctx context.Context, r repeater, entries []auditlog.Entry, now time.Time) error {
 	cols := columnsOfAll(entries)
+	per, limit := cols.count(), r.MaxArgs()
 	for start := 0; start < len(entries); {
 		n := 1
 		for _, rung := range sqliteRungs {
-			if rung <= len(entries)-start {
+			if rung <= len(entries)-start && rung*per <= limit {
 				n = rung
 				break
 			}

@@ -476,16 +476,19 @@ func TestInsertColumnsSomeEntriesLack(t *testing.T) {
 		stores := map[string]*auditstore.Store{"": s}
 		if s.Dialect() == auditstore.SQLite {
 			// Through a connection that prepares what it is told repeats,
-			// SQLite's batches go as statements of a few fixed sizes.
+			// SQLite's batches go as statements of a few fixed sizes, under
+			// the bind-variable limit of SQLite before 3.32 and after.
 			sqlDB, err := db.DB()
 			if err != nil {
 				t.Fatal(err)
 			}
-			rs, err := auditstore.New(repeating{sqlDB}, auditstore.SQLite)
-			if err != nil {
-				t.Fatal(err)
+			for form, limit := range map[string]int{"rungs_": 999, "wide_": 32766} {
+				rs, err := auditstore.New(repeating{sqlDB, limit}, auditstore.SQLite)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stores[form] = rs
 			}
-			stores["rungs_"] = rs
 		}
 		for form, s := range stores {
 			for _, n := range []int{1, 2, 30, 200, 2500} {
@@ -536,14 +539,23 @@ func TestInsertColumnsSomeEntriesLack(t *testing.T) {
 }
 
 // repeating is a connection that says it prepares the statements it is
-// told repeat (as auditgorm's does), and runs them.
-type repeating struct{ *sql.DB }
+// told repeat (as auditgorm's does), and runs them, under a bind-variable
+// limit of maxArgs.
+type repeating struct {
+	*sql.DB
+	maxArgs int
+}
 
 func (r repeating) ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if len(args) > r.maxArgs {
+		return nil, fmt.Errorf("a statement of %d bind variables, over the limit of %d", len(args), r.maxArgs)
+	}
 	return r.ExecContext(ctx, query, args...)
 }
 
 func (repeating) Prepares() bool { return true }
+
+func (r repeating) MaxArgs() int { return r.maxArgs }
 
 // compactJSON is raw without insignificant space (PostgreSQL's jsonb writes
 // a space after each colon).
