@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,12 +28,13 @@ type Target struct {
 	Path    string // SQLite file
 }
 
-const dsnHelp = `use sqlite:PATH (or a plain file path), postgres://user@host:5432/db (or host=… dbname=…), or mysql://user:pass@host:3306/db (or user:pass@tcp(host:3306)/db)`
+const dsnHelp = `use sqlite:PATH (or a plain file path), postgres://user@host:5432/db (or host=… dbname=…), or mysql://user:pass@host:3306/db (or user:pass@tcp(host:3306)/db, user:pass@/db)`
 
 // ParseDSN reads a --db value: sqlite:PATH, a plain path or an SQLite
 // file: URI; postgres://… or postgresql://…, or PostgreSQL's keyword/value
 // form (host=… user=… dbname=…); mysql://user:pass@host:port/db?params, or
-// the MySQL driver's form user:pass@tcp(host:port)/db?params. Errors never
+// the MySQL driver's form user:pass@tcp(host:port)/db?params (or
+// user:pass@/db?params, the local server). Errors never
 // quote the value, which may hold a password, and Display shows every
 // password as xxxxx.
 func ParseDSN(s string) (Target, error) {
@@ -116,7 +118,10 @@ func mysqlDefaults(cfg *mysqldrv.Config, dsn string) {
 }
 
 // isMySQLDriverForm reports whether s is written in the MySQL driver's own
-// form, user:pass@tcp(host:port)/db.
+// form, [user[:pass]@][protocol[(address)]]/db: user:pass@tcp(host:port)/db,
+// or user:pass@/db (the driver's default address, the local server). A
+// value whose user part is a path, or a known scheme (sqlite:a:b@/c), is
+// not.
 func isMySQLDriverForm(s string) bool {
 	if strings.Contains(s, "://") {
 		return false
@@ -126,8 +131,24 @@ func isMySQLDriverForm(s string) bool {
 			return true
 		}
 	}
-	return false
+	at := strings.LastIndex(s, "@")
+	if at <= 0 || !mysqlAddress.MatchString(s[at+1:]) {
+		return false
+	}
+	name, _, _ := strings.Cut(s[:at], ":")
+	if strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return false
+	}
+	switch strings.ToLower(name) {
+	case "sqlite", "sqlite3", "file", "postgres", "postgresql", "mysql", "mariadb":
+		return false
+	}
+	return true
 }
+
+// mysqlAddress is what follows the user part of the MySQL driver's form: a
+// protocol and its address, or neither, then the database after a '/'.
+var mysqlAddress = regexp.MustCompile(`^(?:[a-z0-9]+\([^)]*\))?/`)
 
 func mysqlDriverTarget(s string) (Target, error) {
 	cfg, err := mysqldrv.ParseDSN(s)

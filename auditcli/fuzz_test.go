@@ -19,7 +19,7 @@ func FuzzParseDSN(f *testing.F) {
 	for _, s := range []string{"app.db", "sqlite:/tmp/x.db", "file:x.db?mode=ro", "postgres://u:pw@h:5432/db?sslmode=disable",
 		"postgresql://h/db?password=pw&sslpassword=x", "mysql://root:secret@127.0.0.1:3306/test?tls=false", "mysql://h", "oracle://x",
 		"c:\\x.db", "", ":", "postgres://", "mysql://a:b@[::1]:3306/d", "host=h user=u password='p w' dbname=d", "host = h password=",
-		"root:pw@tcp(127.0.0.1:3306)/test?parseTime=true", "u:p@unix(/tmp/s)/d", "u:p@tcp(h)/"} {
+		"root:pw@tcp(127.0.0.1:3306)/test?parseTime=true", "u:p@unix(/tmp/s)/d", "u:p@tcp(h)/", "u:pw@/db", "root:p/w@/d?timeout=1s", "sqlite:a:b@/c.db", "u:p@/tmp/x.db"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -95,10 +95,34 @@ func secretsIn(args []string) []string {
 			if strings.Contains(c, "://") || isMySQLDriverForm(c) || pgdsn.IsKeywordForm(c) {
 				dsnSecrets(c, add)
 			}
+			privateKeys(c, add)
 		}
 	}
 	return out
 }
+
+// privateKeys calls add with every private key written in s (a sealing
+// key pasted where a file name or any other value belongs): from its
+// PRIVATE+KEY+ prefix to the next space or quote.
+func privateKeys(s string, add func(string)) {
+	for {
+		i := strings.Index(s, privateKeyPrefix)
+		if i < 0 {
+			return
+		}
+		s = s[i:]
+		end := strings.IndexAny(s, " \t\r\n\"'")
+		if end < 0 {
+			end = len(s)
+		}
+		add(s[:end])
+		s = s[end:]
+	}
+}
+
+// privateKeyPrefix begins every private key seal-key writes (a note
+// signer's key).
+const privateKeyPrefix = "PRIVATE+KEY+"
 
 // dsnSecrets calls add with every password in the DSN s: exactly where s
 // parses, by a looser reading where it does not (a value the command then

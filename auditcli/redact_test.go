@@ -24,6 +24,16 @@ func TestSecretsIn(t *testing.T) {
 		{[]string{"u:pw3@tcp(h:3306/db"}, []string{"pw3"}},
 		{[]string{"serve", "--basic-auth", "auditor:correct-horse"}, []string{"correct-horse"}},
 		{[]string{"serve", "--basic-auth=auditor:battery-staple"}, []string{"battery-staple"}},
+		// The MySQL driver's form without an address (its default, the
+		// local server's port 3306), also with a one-letter user.
+		{[]string{"--db", "u:pw4@/db"}, []string{"pw4"}},
+		{[]string{"--db=root:pw5@/db?timeout=1s"}, []string{"pw5"}},
+		{[]string{"root:pw6@unix(/run/mysqld/mysqld.sock)/db"}, []string{"pw6"}},
+		// A private key, wherever it is pasted: a misplaced argument, a
+		// flag's value.
+		{[]string{"seal", "--db", "a.db", "PRIVATE+KEY+example.com/audit+1a2b3c4d+AaBbCc"}, []string{"PRIVATE+KEY+example.com/audit+1a2b3c4d+AaBbCc"}},
+		{[]string{"seal", "--interval=PRIVATE+KEY+x+1a2b3c4d+Zz9"}, []string{"PRIVATE+KEY+x+1a2b3c4d+Zz9"}},
+		{[]string{"seal", "--interval", "key PRIVATE+KEY+x+1a2b3c4d+Yy8 pasted"}, []string{"PRIVATE+KEY+x+1a2b3c4d+Yy8"}},
 	} {
 		got := secretsIn(tc.args)
 		for _, w := range tc.want {
@@ -37,6 +47,8 @@ func TestSecretsIn(t *testing.T) {
 		{"history", "--db", "app.db", "user:x@y", "1"},
 		{"export", "--search", "compass=north"},
 		{"--db", "postgres://h/db?application_name=a:b@c"},
+		{"history", "--db", "app.db", "books", "a:b@c.d"},
+		{"history", "--db", "sqlite:backup:1@/tmp/x.db", "books", "1"},
 	} {
 		if got := secretsIn(args); len(got) != 0 {
 			t.Errorf("%q: found secrets %q", args, got)

@@ -206,3 +206,38 @@ func sealKey(t *testing.T, dir string) (keyFile, pub string) {
 	}
 	return keyFile, strings.TrimSpace(r.stdout)
 }
+
+// A private key pasted where it does not belong (a misplaced argument, a
+// flag's value) is never echoed, by any command.
+func TestPrivateKeyNeverEchoed(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "seal.key")
+	if r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile); r.code != 0 {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(string(raw))
+	secret := key[strings.LastIndex(key, "+")+1:] // the key's own bytes
+	db := "sqlite:" + path
+	for _, args := range [][]string{
+		{"seal", "--db", db, key},
+		{"seal", "--db", db, "--key-file", keyFile, "--interval", key},
+		{"seal", "--db", db, "--key-file", keyFile, "--interval=" + key},
+		{"seal", "--db", db, "--key-file", key},
+		{"flush", "--db", db, key},
+		{"verify", "--db", db, "--pubkey", key},
+		{"history", "--db", db, "books", key},
+		{"export", "--db", db, "--model", "x " + key},
+		{key},
+	} {
+		r := run(t, "", false, args...)
+		if strings.Contains(r.stdout, secret) || strings.Contains(r.stderr, secret) {
+			t.Errorf("%q: the private key appears in the output (exit %d):\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}

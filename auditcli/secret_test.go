@@ -61,6 +61,9 @@ func secretDSNs(t *testing.T) []secretDSN {
 		{"mysql URL, no database", "mysql://root:" + p + "@127.0.0.1:1", p, false},
 		{"mysql driver form, unreachable", "root:" + p + "@tcp(127.0.0.1:1)/x?timeout=2s", p, false},
 		{"mysql driver form, bad parameter", "root:" + p + "@tcp(127.0.0.1:1)/x?timeout=forever", p, false},
+		{"mysql driver form, no address", "root:" + p + "@/x?timeout=2s", p, false},
+		{"mysql driver form, no address, one-letter user", "u:" + p + "@/x?timeout=2s", p, false},
+		{"mysql driver form, no address, a path for the database", "u:" + p + "@/tmp/x.db", p, false},
 		{"unknown scheme", "oracle://scott:" + p + "@db/x", p, false},
 		{"unparsable URL", "postgres://postgres:" + p + "@[::1/x", p, false},
 	}
@@ -110,6 +113,10 @@ func secretDSNs(t *testing.T) []secretDSN {
 			secretDSN{"mysql URL, wrong password", "mysql://" + user + ":" + p + "x@" + cfg.Addr + "/" + cfg.DBName, p + "x", false},
 			secretDSN{"mysql driver form, bad database", user + ":" + p + "@tcp(" + cfg.Addr + ")/no_such_database", p, false},
 		)
+		if cfg.Addr == "127.0.0.1:3306" || cfg.Addr == "localhost:3306" {
+			// The driver's default address: the form without one works.
+			ds = append(ds, secretDSN{"mysql driver form, no address", user + ":" + p + "@/" + cfg.DBName + "?parseTime=true", p, true})
+		}
 	}
 	return ds
 }
