@@ -128,6 +128,49 @@ func TestAttackCLIRevertPlanNamesWhatItWritesTo(t *testing.T) {
 	}
 }
 
+// The entries revert writes back are those it showed and had confirmed:
+// where the application's database (Env.OpenGORM) is another than --db,
+// and holds other entries under the same ids, nothing is written.
+func TestAttackCLIRevertWritesOnlyTheEntriesItShowed(t *testing.T) {
+	t.Parallel()
+	open := func() (*gorm.DB, string) {
+		db := testdb.Open(t, "sqlite")
+		reg := auditlog.NewRegistry()
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+		must(t, db.AutoMigrate(&Gadget{}))
+		must(t, reg.Register(&Gadget{}))
+		var files []struct {
+			Seq        int
+			Name, File string
+		}
+		must(t, db.Raw("PRAGMA database_list").Scan(&files).Error)
+		return db, "sqlite:" + files[0].File
+	}
+	shown, shownDSN := open() // --db: the plan is read here
+	app, _ := open()          // what OpenGORM returns
+	g := Gadget{Name: "lamp", Price: 30}
+	must(t, shown.Create(&g).Error)
+	must(t, shown.Model(&g).Update("price", 3).Error) // entry 2 of --db
+	h := Gadget{Name: "desk", Price: 100}
+	must(t, app.Create(&h).Error)
+	must(t, app.Model(&h).Update("name", "DESK").Error) // entry 2 of the application's
+	for _, args := range [][]string{{"2"}, {"--yes", "2"}} {
+		var out, errb bytes.Buffer
+		env := auditcli.Env{Stdin: strings.NewReader("y\n"), Stdout: &out, Stderr: &errb, StdinTerminal: true,
+			Getenv:   func(string) string { return "tester" },
+			OpenGORM: func(context.Context, auditcli.Target) (*gorm.DB, error) { return app, nil }}
+		code := auditcli.Run(context.Background(), append([]string{"revert", "--db", shownDSN}, args...), env)
+		if code != 1 || !strings.Contains(errb.String(), "nothing was written") {
+			t.Errorf("%q: exit %d\n%s%s", args, code, out.String(), errb.String())
+		}
+		var got Gadget
+		must(t, app.First(&got, h.ID).Error)
+		if got.Name != "DESK" {
+			t.Fatalf("%q reverted an entry it never showed: the application's gadget is now %+v", args, got)
+		}
+	}
+}
+
 // --- cases that held ---------------------------------------------------------
 
 // history --as-of escapes every terminal control in what it prints from

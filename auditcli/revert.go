@@ -129,11 +129,34 @@ func printPlan(w io.Writer, plan []auditlog.Entry) error {
 }
 
 // revertWith undoes exactly the entries of the plan that was confirmed:
-// an entry written for the correlation id since is not among them.
+// an entry written for the correlation id since is not among them, and
+// the application's database (Env.OpenGORM) must hold the very entries
+// shown, read from --db, under their ids: another database's entry 2 is
+// not the one confirmed. Entries are never changed once written, so the
+// check before the revert's transaction holds in it.
 func revertWith(ctx context.Context, db *gorm.DB, plan []auditlog.Entry, force bool) error {
+	s, err := auditgorm.NewStore(db)
+	if err != nil {
+		return err
+	}
 	ids := make([]int64, len(plan))
 	for i, e := range plan {
+		got, err := s.Get(ctx, e.ID)
+		if err != nil {
+			return fmt.Errorf("the application's database (Env.OpenGORM) has no entry %d as --db does: %w; nothing was written", e.ID, err)
+		}
+		if !sameEntry(got, e) {
+			return fmt.Errorf("entry %d of the application's database (Env.OpenGORM) is not the entry %d shown from --db "+
+				"(%s %s %s), so the two are not the same database: nothing was written", e.ID, e.ID, e.Action, termSafe(e.Model), termSafe(e.ObjectPK))
+		}
 		ids[i] = e.ID
 	}
 	return auditgorm.RevertEntries(ctx, db, ids, auditgorm.RevertOptions{Force: force})
+}
+
+// sameEntry reports whether a and b are one entry as recorded: the same
+// id, time, action, object and changes.
+func sameEntry(a, b auditlog.Entry) bool {
+	return a.ID == b.ID && a.Timestamp.Equal(b.Timestamp) && a.Action == b.Action && a.Model == b.Model &&
+		a.ObjectPK == b.ObjectPK && a.Changes.String() == b.Changes.String() && a.CorrelationID == b.CorrelationID
 }
