@@ -618,7 +618,9 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 			known = append(known, f.f.Name)
 		case given:
 			if err := f.f.Set(ctx, row.Elem(), supplied); err != nil {
-				return fmt.Errorf("auditgorm: Restore: value of %s: %w", f.f.Name, err)
+				// Not the setter's error, which may quote the value: a
+				// masked or excluded field's value is shown nowhere.
+				return fmt.Errorf("auditgorm: Restore: the value given for %s, a %T, does not convert to %s", f.f.Name, supplied, f.f.FieldType)
 			}
 		case untold:
 			missing = append(missing, f.f.Name)

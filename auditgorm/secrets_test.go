@@ -451,3 +451,32 @@ func TestRelatedMaskedFieldsInRepr(t *testing.T) {
 		}
 	})
 }
+
+// Locker has a PIN left out of the audit and a masked code.
+type Locker struct {
+	ID   uint
+	Name string
+	PIN  int
+	Code int
+}
+
+// A value given to Restore for a field the entries cannot tell (excluded,
+// masked) is the caller's secret: an error about it names the field and
+// its type, never the value.
+func TestRestoreErrorShowsNoValue(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &Locker{})
+	must(t, reg.Register(&Locker{}, auditlog.Exclude("PIN"), auditlog.Mask("Code")))
+	v := Locker{Name: "a", PIN: 4711, Code: 1234}
+	must(t, db.Create(&v).Error)
+	must(t, db.Delete(&v).Error)
+	for _, vals := range []map[string]any{
+		{"PIN": "4711-secret-pin", "Code": 1},
+		{"PIN": 1, "Code": "1234-secret-code"},
+	} {
+		err := auditgorm.Restore(context.Background(), db, &Locker{ID: v.ID}, auditgorm.RevertOptions{Values: vals})
+		if err == nil || strings.Contains(err.Error(), "secret") {
+			t.Fatalf("Restore with %v: %v", vals, err)
+		}
+	}
+}
