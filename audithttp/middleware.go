@@ -92,6 +92,14 @@ func New(cfg Config) (func(http.Handler) http.Handler, error) {
 			}
 			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
+		if a := prefix.Addr(); a.Is4In6() {
+			// Peers and hops are compared unmapped (::ffff:10.1.2.3 is
+			// 10.1.2.3), so a mapped network is its IPv4 one.
+			if prefix.Bits() < 96 {
+				return nil, fmt.Errorf("audithttp: trusted proxy %q reaches beyond the IPv4-mapped addresses (::ffff:0:0/96): write its IPv4 network", p)
+			}
+			prefix = netip.PrefixFrom(a.Unmap(), prefix.Bits()-96)
+		}
 		m.proxies = append(m.proxies, prefix.Masked())
 	}
 	switch h := http.CanonicalHeaderKey(strings.TrimSpace(cfg.RemoteAddrHeader)); h {

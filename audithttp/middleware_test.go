@@ -179,6 +179,14 @@ func TestRemoteAddrTrustedCIDRs(t *testing.T) {
 		{"IPv6 outside", "", nets, "[2001:db8:fffe::1]:80", []string{"X-Forwarded-For", "203.0.113.9"}, "2001:db8:fffe::1", 80},
 		{"chain through CIDRs", "", nets, "[::1]:80", []string{"X-Forwarded-For", "6.6.6.6, 203.0.113.9, 172.16.0.1, 2001:db8:ffff::9, 192.0.2.7"}, "203.0.113.9", 0},
 	})
+	// An IPv4-mapped network is its IPv4 network, as mapped peers are
+	// their IPv4 addresses.
+	mapped := []string{"::ffff:10.0.0.0/104"}
+	runAddrCases(t, []addrCase{
+		{"mapped peer in a mapped CIDR", "", mapped, "[::ffff:10.1.2.3]:443", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9", 0},
+		{"IPv4 peer in a mapped CIDR", "", mapped, "10.1.2.3:443", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9", 0},
+		{"outside a mapped CIDR", "", mapped, "11.1.2.3:443", []string{"X-Forwarded-For", "203.0.113.9"}, "11.1.2.3", 443},
+	})
 }
 
 // Forwarded (RFC 7239): the right-most untrusted for=, quoted IPv6 and
@@ -303,7 +311,7 @@ func TestDisableRemoteAddr(t *testing.T) {
 
 func TestNewValidatesProxies(t *testing.T) {
 	t.Parallel()
-	for _, p := range []string{"10.0.0.0/99", "", "example.com", "10.0.0.1:80"} {
+	for _, p := range []string{"10.0.0.0/99", "", "example.com", "10.0.0.1:80", "::ffff:0:0/95"} {
 		if _, err := audithttp.New(audithttp.Config{TrustedProxies: []string{p}}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", p)) {
 			t.Fatalf("%q: error %v", p, err)
 		}
