@@ -10,9 +10,11 @@
 package audittest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"reflect"
 	"sort"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // Entries returns every entry of db's entries table, oldest first. It
@@ -60,14 +63,16 @@ func entries(db *gorm.DB) ([]auditlog.Entry, error) {
 }
 
 // Changes are the changes an entry is expected to hold: field (column)
-// name → {old, new}, as Go values compared with the entry's JSON (10 and
-// 10.0 are equal; nil is JSON null).
+// name → {old, new}, as Go values compared with the entry's JSON as the
+// capture records them: numbers by exact value (10 and 10.0 are equal),
+// times as instants in any zone, nil as JSON null.
 type Changes map[string][2]any
 
 // RequireEntry fails t unless an entry records action on the object of
 // model with key pk, and returns the newest such entry. model is a model
 // (&Book{}, resolved to the name its entries carry) or that name as a
-// string; pk is the key as a value (42) or as its text ("42"). When changes
+// string; pk is the key as a value (42), as its text ("42"), or a
+// composite key as a slice or array of its values ([]any{7, "b"}). When changes
 // is not nil, the entry's changes must be exactly those; the failure lists
 // the object's entries.
 func RequireEntry(t testing.TB, db *gorm.DB, model any, pk any, action auditlog.Action, changes Changes) auditlog.Entry {
@@ -76,7 +81,10 @@ func RequireEntry(t testing.TB, db *gorm.DB, model any, pk any, action auditlog.
 	if err != nil {
 		t.Fatalf("audittest: %v", err)
 	}
-	key := fmt.Sprint(pk)
+	key, err := keyText(pk)
+	if err != nil {
+		t.Fatalf("audittest: %v", err)
+	}
 	all, err := entries(db)
 	if err != nil {
 		t.Fatalf("audittest: %v", err)
@@ -126,6 +134,35 @@ func RequireEntry(t testing.TB, db *gorm.DB, model any, pk any, action auditlog.
 	return auditlog.Entry{}
 }
 
+// keyText is pk as entries name their object: a string as it is, a value
+// as its text, and a composite key, given as a slice or array of its
+// values, as the JSON array entries carry ([7,2]).
+func keyText(pk any) (string, error) {
+	if s, ok := pk.(string); ok {
+		return s, nil
+	}
+	rv := reflect.ValueOf(pk)
+	if rv.Kind() == reflect.Array || rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 {
+		b := []byte{'['}
+		for i := 0; i < rv.Len(); i++ {
+			v, err := value.Normalize(rv.Index(i).Interface(), value.Options{})
+			if err != nil {
+				return "", fmt.Errorf("pk: %w", err)
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = v.AppendJSON(b)
+		}
+		return string(append(b, ']')), nil
+	}
+	v, err := value.Normalize(pk, value.Options{})
+	if err != nil {
+		return "", fmt.Errorf("pk: %w", err)
+	}
+	return v.Text(), nil
+}
+
 // modelName is the name entries of model carry.
 func modelName(db *gorm.DB, model any) (string, error) {
 	switch m := model.(type) {
@@ -147,11 +184,13 @@ func compare(got auditlog.Changes, want Changes) (string, error) {
 			continue
 		}
 		for i, side := range []json.RawMessage{c.Old, c.New} {
-			w, err := json.Marshal(ov[i])
+			// The wanted value as the capture records one: a time as its
+			// instant in UTC, bytes in base64, and so on.
+			v, err := value.Normalize(ov[i], value.Options{})
 			if err != nil {
 				return "", fmt.Errorf("changes[%q]: %w", field, err)
 			}
-			if !sameJSON(side, w) {
+			if !sameJSON(side, v.AppendJSON(nil)) {
 				diffs = append(diffs, fmt.Sprintf("%s: %s → %s, want %s → %s", field, orNull(c.Old), orNull(c.New), encodeOne(ov[0]), encodeOne(ov[1])))
 				break
 			}
@@ -166,13 +205,69 @@ func compare(got auditlog.Changes, want Changes) (string, error) {
 	return strings.Join(diffs, "; "), nil
 }
 
+// sameJSON reports whether a and b are the same JSON value, numbers by
+// their exact value (10 and 10.0 alike, 2^53 and 2^53+1 not), times as
+// instants.
 func sameJSON(a, b []byte) bool {
 	if len(a) == 0 {
 		a = []byte("null")
 	}
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+	x, errX := decodeNumbers(a)
+	y, errY := decodeNumbers(b)
+	if errX != nil || errY != nil {
 		return string(a) == string(b)
+	}
+	return sameValue(x, y)
+}
+
+func decodeNumbers(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
+}
+
+func sameValue(x, y any) bool {
+	switch x := x.(type) {
+	case json.Number:
+		y, ok := y.(json.Number)
+		if !ok {
+			return false
+		}
+		rx, okX := new(big.Rat).SetString(x.String())
+		ry, okY := new(big.Rat).SetString(y.String())
+		return okX && okY && rx.Cmp(ry) == 0 || x == y
+	case string:
+		y, ok := y.(string)
+		if !ok {
+			return false
+		}
+		tx, errX := time.Parse(time.RFC3339Nano, x)
+		ty, errY := time.Parse(time.RFC3339Nano, y)
+		return x == y || errX == nil && errY == nil && tx.Equal(ty)
+	case []any:
+		y, ok := y.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := y.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			if w, ok := y[k]; !ok || !sameValue(v, w) {
+				return false
+			}
+		}
+		return true
 	}
 	return reflect.DeepEqual(x, y)
 }

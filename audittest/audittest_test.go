@@ -120,3 +120,59 @@ func TestClock(t *testing.T) {
 		t.Fatal(c.Now())
 	}
 }
+
+// Ledger has a composite key, a big number and a time.
+type Ledger struct {
+	Branch int   `gorm:"primaryKey;autoIncrement:false"`
+	No     int   `gorm:"primaryKey;autoIncrement:false"`
+	Big    int64 // beyond float64's exact integers
+	At     time.Time
+}
+
+// RequireEntry compares what the entry records, not an approximation: a
+// composite key given as its values, integers beyond 2^53 exactly, and a
+// time in any zone as the instant it is.
+func TestRequireEntryExactly(t *testing.T) {
+	t.Parallel()
+	db := testdb.OpenSQLiteFile(t, filepath.Join(t.TempDir(), "app.db"), &gorm.Config{})
+	reg := auditlog.NewRegistry()
+	if err := reg.Register(&Ledger{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditgorm.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AutoMigrate(&Ledger{}); err != nil {
+		t.Fatal(err)
+	}
+	paris := time.FixedZone("CET", 3600)
+	at := time.Date(2026, 1, 2, 10, 0, 0, 0, paris)
+	l := Ledger{Branch: 7, No: 2, Big: 1<<53 + 1, At: at}
+	if err := db.Create(&l).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Model(&l).Update("big", int64(1<<53+3)).Error; err != nil {
+		t.Fatal(err)
+	}
+	audittest.RequireEntry(t, db, &Ledger{}, []int{7, 2}, auditlog.ActionUpdate, audittest.Changes{"big": {int64(1<<53 + 1), int64(1<<53 + 3)}})
+	audittest.RequireEntry(t, db, &Ledger{}, [2]int{7, 2}, auditlog.ActionCreate,
+		audittest.Changes{"branch": {nil, 7}, "no": {nil, 2}, "big": {nil, int64(1<<53 + 1)}, "at": {nil, at}})
+	for _, c := range []struct {
+		name    string
+		action  auditlog.Action
+		changes audittest.Changes
+	}{
+		{"a big number off by one", auditlog.ActionUpdate, audittest.Changes{"big": {int64(1<<53 + 1), int64(1<<53 + 2)}}},
+		{"another instant", auditlog.ActionCreate,
+			audittest.Changes{"branch": {nil, 7}, "no": {nil, 2}, "big": {nil, int64(1<<53 + 1)}, "at": {nil, at.Add(time.Microsecond)}}},
+	} {
+		r := &recorder{TB: t}
+		audittest.RequireEntry(r, db, &Ledger{}, []int{7, 2}, c.action, c.changes)
+		if len(r.failed) == 0 {
+			t.Errorf("%s: no failure", c.name)
+		}
+	}
+}
