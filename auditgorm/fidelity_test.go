@@ -18,6 +18,7 @@ import (
 	"gorm.io/plugin/optimisticlock"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -452,6 +453,76 @@ func TestLongContextIsClipped(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Context values no text column of every database takes (a NUL, bytes
+// that are not UTF-8) or that no address is (over 45 bytes) never make a
+// write fail either: the text is stored with U+FFFD in their place, the
+// address not at all; on every database and insert path, the same.
+func TestUnstorableContextIsStored(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Counter{})
+		must(t, reg.Register(&Counter{}))
+		bad := "a\x00b\xffc\xc3"
+		ctx := auditlog.WithActor(context.Background(), auditlog.Actor{ID: bad, Name: bad})
+		ctx = auditlog.WithCorrelationID(ctx, bad)
+		ctx = auditlog.WithRemoteAddr(ctx, bad, 443)
+		must(t, db.WithContext(ctx).Create(&Counter{N: 1}).Error)
+		rows := make([]Counter, 300) // a batch, on every insert path
+		must(t, db.WithContext(ctx).Create(&rows).Error)
+		long := auditlog.WithRemoteAddr(context.Background(), strings.Repeat("1", 46), 443)
+		must(t, db.WithContext(long).Create(&Counter{N: 2}).Error)
+		es := expectCount(t, db, 302)
+		const want = "a\ufffdb\ufffdc\ufffd"
+		for _, e := range []auditlog.Entry{es[0], es[1], es[300]} {
+			if e.ActorID != want || e.ActorName != want || e.CorrelationID != want || e.RemoteAddr != want || e.RemotePort != 443 {
+				t.Fatalf("stored %q %q %q %q %d", e.ActorID, e.ActorName, e.CorrelationID, e.RemoteAddr, e.RemotePort)
+			}
+		}
+		if e := es[301]; e.RemoteAddr != "" || e.RemotePort != 0 {
+			t.Fatalf("an address of 46 bytes stored as %q port %d", e.RemoteAddr, e.RemotePort)
+		}
+	})
+}
+
+// Jotting's body is text that SQLite stores as it is given.
+type Jotting struct {
+	ID   uint
+	Body string
+}
+
+// SQLite keeps any bytes in a TEXT column: text that is not UTF-8 is
+// recorded as its bytes ({"$base64": "…"}), so that two different stored
+// values never read as one (an update from "caf\xc3" to "caf\xff" is a
+// change, not U+FFFD to U+FFFD), and revert and time travel give the
+// bytes back.
+func TestTextThatIsNotUTF8(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &Jotting{})
+	must(t, reg.Register(&Jotting{}))
+	m := Jotting{Body: "caf\xc3"} // "café" cut inside its é
+	must(t, db.Create(&m).Error)
+	created := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	must(t, db.Model(&m).Update("body", "caf\xff").Error)
+	es := expectCount(t, db, 2)
+	if got := string(es[0].Changes["body"].New); got != `{"$base64":"Y2Fmww=="}` {
+		t.Fatalf("created body recorded as %s", got)
+	}
+	c := es[1].Changes["body"]
+	if string(c.Old) != `{"$base64":"Y2Fmww=="}` || string(c.New) != `{"$base64":"Y2Fm/w=="}` {
+		t.Fatalf("update recorded as %s → %s", c.Old, c.New)
+	}
+	then := Jotting{ID: m.ID}
+	if _, err := auditgorm.AsOf(context.Background(), db, &then, created); err != nil || then.Body != "caf\xc3" {
+		t.Fatalf("as of the create: %q, %v", then.Body, err)
+	}
+	must(t, auditgorm.Revert(context.Background(), db, es[1].ID, auditgorm.RevertOptions{}))
+	var raw []byte
+	must(t, db.Raw("SELECT CAST(body AS BLOB) FROM jottings WHERE id = ?", m.ID).Row().Scan(&raw))
+	if string(raw) != "caf\xc3" {
+		t.Fatalf("reverted to %q", raw)
+	}
 }
 
 // Many-to-many changes name the right owner whichever side performs them,

@@ -21,6 +21,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 var (
@@ -196,15 +197,19 @@ func replayTx(db *gorm.DB, r *rand.Rand, w int) error {
 func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	code := func() string { return fmt.Sprintf("c%d", r.IntN(60)) }
 	price := func() string { return fmt.Sprintf("%d.%03d", r.IntN(100), r.IntN(1000)) } // rounded by the column
+	pg := tx.Dialector.Name() == "postgres"
 	note := func() *string {
 		if r.IntN(3) == 0 {
 			return nil
 		}
 		s := fmt.Sprintf("n%d", r.IntN(5))
+		if tx.Dialector.Name() == "sqlite" && r.IntN(3) == 0 {
+			// SQLite keeps any bytes in a TEXT column, UTF-8 or not.
+			s += []string{"\xff", "\xc3", "\xfe"}[r.IntN(3)]
+		}
 		return &s
 	}
 	id := func() uint { return uint(1 + r.IntN(80)) }
-	pg := tx.Dialector.Name() == "postgres"
 	box := func() uint { return uint(1 + r.IntN(12)) }
 	label := func() *RLabel { return &RLabel{ID: uint(1 + r.IntN(6))} }
 	switch r.IntN(36) {
@@ -576,6 +581,9 @@ func canonJSON(raw json.RawMessage) string {
 		return canonText(string(x))
 	case string:
 		return canonText(x)
+	}
+	if s, ok := value.Base64Text(raw); ok {
+		return canonText(s)
 	}
 	return string(raw)
 }

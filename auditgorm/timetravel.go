@@ -434,8 +434,12 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 
 // candidates are the driver values a recorded value may have been read
 // from: for a JSON string its text, time, bytes (base64) and number; for a
-// number its integer, float and text; for an object or array its JSON text.
+// number its integer, float and text; for text that is not UTF-8
+// ({"$base64": "…"}) its bytes; for an object or array its JSON text.
 func candidates(raw json.RawMessage) []any {
+	if t, ok := value.Base64Text(raw); ok {
+		return []any{t, []byte(t)}
+	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.UseNumber()
 	var v any

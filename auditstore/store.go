@@ -682,25 +682,53 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time, cols column
 // never make their write fail.
 const MaxContextBytes = 255
 
-// clipped returns entries with over-long context fields cut to
-// MaxContextBytes, copying only when one is.
+// MaxAddrBytes is the longest remote address an entry stores (the
+// column's width, that of the longest IPv6 address written out); a longer
+// one is no address, and is not stored, nor its port.
+const MaxAddrBytes = 45
+
+// clipped returns entries whose context fields and repr every database's
+// text columns store: NUL bytes and bytes that are not UTF-8 (which
+// PostgreSQL and MySQL refuse, and SQLite would keep) replaced by U+FFFD,
+// over-long fields cut to MaxContextBytes, an address over MaxAddrBytes
+// dropped; copying only when one is changed. These come from the
+// application, not from the rows recorded: an actor's name must never
+// make their write fail, nor fail on one database and not another.
 func clipped(entries []auditlog.Entry) []auditlog.Entry {
 	var out []auditlog.Entry
 	for i := range entries {
 		e := &entries[i]
-		if len(e.ActorID) <= MaxContextBytes && len(e.ActorName) <= MaxContextBytes && len(e.CorrelationID) <= MaxContextBytes {
+		if len(e.ActorID) <= MaxContextBytes && len(e.ActorName) <= MaxContextBytes && len(e.CorrelationID) <= MaxContextBytes &&
+			len(e.RemoteAddr) <= MaxAddrBytes && storable(e.ActorID) && storable(e.ActorName) && storable(e.CorrelationID) &&
+			storable(e.RemoteAddr) && storable(e.ObjectRepr) {
 			continue
 		}
 		if out == nil {
 			out = append([]auditlog.Entry(nil), entries...)
 		}
 		c := &out[i]
-		c.ActorID, c.ActorName, c.CorrelationID = clip(c.ActorID), clip(c.ActorName), clip(c.CorrelationID)
+		c.ActorID, c.ActorName, c.CorrelationID = clip(asText(c.ActorID)), clip(asText(c.ActorName)), clip(asText(c.CorrelationID))
+		c.ObjectRepr, c.RemoteAddr = asText(c.ObjectRepr), asText(c.RemoteAddr)
+		if len(c.RemoteAddr) > MaxAddrBytes {
+			c.RemoteAddr, c.RemotePort = "", 0
+		}
 	}
 	if out == nil {
 		return entries
 	}
 	return out
+}
+
+// storable reports whether s is text every database stores as it is.
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// asText is s with each NUL and each run of bytes that are not UTF-8
+// replaced by U+FFFD.
+func asText(s string) string {
+	if storable(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func clip(s string) string {

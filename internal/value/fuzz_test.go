@@ -32,3 +32,30 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDistinctEncoding: two texts a column holds (SQLite keeps any bytes
+// in a TEXT column, valid UTF-8 or not) are recorded alike exactly when
+// they are equal, so that no entry shows two stored values as one, or a
+// change as none.
+func FuzzDistinctEncoding(f *testing.F) {
+	for _, p := range [][2]string{{"caf\xc3", "caf\xff"}, {"a", "a"}, {"\xff", "\ufffd"}, {"", "\x00"}, {`{"$base64":"/w=="}`, "\xff"}} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		va, err := value.Normalize(a, value.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vb, err := value.Normalize(b, value.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ja, jb := va.AppendJSON(nil), vb.AppendJSON(nil)
+		if !json.Valid(ja) || !json.Valid(jb) {
+			t.Fatalf("invalid JSON %s or %s", ja, jb)
+		}
+		if same := string(ja) == string(jb); same != (a == b) || va.Equal(vb) != (a == b) {
+			t.Fatalf("%q and %q: recorded as %s and %s, equal %v", a, b, ja, jb, va.Equal(vb))
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Options tell Normalize how a column stores a value. The zero value means:
@@ -277,7 +278,8 @@ func ratEqual(a, b string) bool {
 
 // MarshalJSON encodes v as typed JSON: numbers stay numbers, null is null,
 // times are RFC 3339 UTC strings, decimals keep their exact text as a
-// string, bytes are base64.
+// string, bytes are base64, and text that is not UTF-8 is
+// {"$base64": "…"}, its bytes in base64 (Base64Text).
 func (v Value) MarshalJSON() ([]byte, error) {
 	return v.AppendJSON(nil), nil
 }
@@ -305,8 +307,38 @@ func (v Value) AppendJSON(b []byte) []byte {
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
 		return append(b, '"')
+	case kindString:
+		if !utf8.ValidString(v.s) {
+			// Text that is not UTF-8 (SQLite keeps any bytes in a TEXT
+			// column) has no JSON string of its own: as one, its invalid
+			// bytes would read as U+FFFD, and two stored values as one.
+			b = append(b, `{"$base64":"`...)
+			b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
+			return append(b, `"}`...)
+		}
 	}
 	return AppendJSONString(b, v.s)
+}
+
+// Base64Text returns the text that raw, a value recorded as
+// {"$base64": "…"} (text that is not UTF-8), stands for, and whether it is
+// one.
+func Base64Text(raw []byte) (string, bool) {
+	if len(raw) == 0 || raw[0] != '{' || !bytes.Contains(raw, []byte(`"$base64"`)) {
+		return "", false
+	}
+	var keys map[string]json.RawMessage
+	var t struct {
+		Text string `json:"$base64"`
+	}
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 1 || json.Unmarshal(raw, &t) != nil {
+		return "", false
+	}
+	d, err := base64.StdEncoding.DecodeString(t.Text)
+	if err != nil || utf8.Valid(d) {
+		return "", false
+	}
+	return string(d), true
 }
 
 // Text is v as plain text, used for primary keys and masking: a string as
