@@ -3,8 +3,8 @@ package auditgorm
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,14 +225,17 @@ func (c *stmtCache) prepareWanted(ctx context.Context) bool {
 		return false
 	}
 	if c.maxArgs.Load() == 0 {
+		// The library's limit, as a statement of that many variables
+		// prepares or not: the version alone does not tell it (a build
+		// may lower it, a connection may have set its own).
 		pctx, cancel := context.WithTimeout(ctx, prepareWait)
-		var v string
-		err := c.db.QueryRowContext(pctx, "SELECT sqlite_version()").Scan(&v)
+		s, err := c.db.PrepareContext(pctx, "SELECT ?"+strconv.Itoa(newMaxVariables))
 		timedOut := pctx.Err() != nil || ctx.Err() != nil
 		cancel()
 		switch {
 		case err == nil:
-			c.maxArgs.Store(maxVariables(v))
+			_ = s.Close()
+			c.maxArgs.Store(newMaxVariables)
 		case timedOut:
 			return false // asked again after the next write
 		default:
@@ -355,8 +358,8 @@ func (pc preparedConn) Prepares() bool {
 }
 
 // MaxArgs is the most bind variables one statement may carry on the pool's
-// SQLite library; the limit of every version until the library has been
-// asked.
+// SQLite library: 32,766 where a statement of so many prepares, else (and
+// until the library has been asked) the limit of every version, 999.
 func (pc preparedConn) MaxArgs() int {
 	if n := pc.c.maxArgs.Load(); n > 0 {
 		return int(n)
@@ -370,19 +373,6 @@ const (
 	oldMaxVariables = 999
 	newMaxVariables = 32766
 )
-
-// maxVariables returns the limit of bind variables of SQLite version v
-// ("3.45.1"), the older limit for a version it cannot read.
-func maxVariables(v string) int32 {
-	var major, minor int
-	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
-		return oldMaxVariables
-	}
-	if major > 3 || major == 3 && minor >= 32 {
-		return newMaxVariables
-	}
-	return oldMaxVariables
-}
 
 // ranPrepared is a transaction wrapper that wants to know of each statement
 // of the pool run through it (a pool that counts or traces statements by

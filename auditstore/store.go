@@ -599,14 +599,13 @@ type repeater interface {
 // of one JSON document: a few texts per set of columns, each parsed once
 // per connection, so no statement of the batch is parsed again, and no
 // value is extracted from JSON. 1,000 entries: 3 × 256, 3 × 64, 2 × 16 and
-// 2 × 4 rows, 10 statements in process, where the library allows 256 ×
-// 14 bind variables (SQLite 3.32 and later: 32,766); before 3.32 (999),
-// at most 64 rows, 19 statements. Against 64 rows at most, a 1,000-row
-// batch create and bulk update measured 6–8 % faster, and statements of
-// 1,000 rows no faster than of 256 (BENCHMARKS.md, "Wider batches on
-// SQLite"); a prepared
-// statement of 256 rows holds about 340 kB of the library's memory per
-// connection, one of 1,000 rows 1.3 MB.
+// 2 × 4 rows, 10 statements in process, where the connection takes 256 ×
+// 14 bind variables (repeater.MaxArgs: SQLite 3.32 and later, unless built
+// or set lower); otherwise at most 64 rows (999), 19 statements. Against 64
+// rows at most, a 1,000-row batch create and bulk update measured 6–8 %
+// faster, and statements of 1,000 rows no faster than of 256 (BENCHMARKS.md,
+// "Wider batches on SQLite"); a prepared statement of 256 rows holds about
+// 340 kB of the library's memory per connection, one of 1,000 rows 1.3 MB.
 var sqliteRungs = [...]int{256, 64, 16, 4, 1}
 
 // insertRungs inserts entries on SQLite in statements of sqliteRungs sizes
@@ -628,12 +627,23 @@ func insertRungs(ctx context.Context, r repeater, entries []auditlog.Entry, now 
 			return err
 		}
 		if _, err := r.ExecRepeated(ctx, query, args...); err != nil {
+			if len(args) > oldSQLiteMaxArgs && strings.Contains(err.Error(), "too many SQL variables") {
+				// This connection takes fewer than its pool reported (a
+				// limit set on it alone): the statement did not prepare,
+				// so nothing ran, and the rest goes in smaller ones.
+				limit = oldSQLiteMaxArgs
+				continue
+			}
 			return err
 		}
 		start += n
 	}
 	return nil
 }
+
+// oldSQLiteMaxArgs is the most bind variables of a statement on every
+// SQLite (999 before 3.32).
+const oldSQLiteMaxArgs = 999
 
 // buildInsert is one INSERT … VALUES of entries, naming the columns cols
 // (columnsOfAll of them, or of the batch they are a piece of).

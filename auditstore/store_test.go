@@ -2,6 +2,7 @@ package auditstore_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -482,8 +483,8 @@ func TestInsertColumnsSomeEntriesLack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for form, limit := range map[string]int{"rungs_": 999, "wide_": 32766} {
-				rs, err := auditstore.New(repeating{sqlDB, limit}, auditstore.SQLite)
+			for form, r := range map[string]repeating{"rungs_": {sqlDB, 999, 0}, "wide_": {sqlDB, 32766, 0}, "lower_": {sqlDB, 999, 32766}} {
+				rs, err := auditstore.New(r, auditstore.SQLite)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -540,22 +541,23 @@ func TestInsertColumnsSomeEntriesLack(t *testing.T) {
 
 // repeating is a connection that says it prepares the statements it is
 // told repeat (as auditgorm's does), and runs them, under a bind-variable
-// limit of maxArgs.
+// limit of maxArgs, which it reports as claims where that is set (a
+// connection whose own limit is lower than its pool's).
 type repeating struct {
 	*sql.DB
-	maxArgs int
+	maxArgs, claims int
 }
 
 func (r repeating) ExecRepeated(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if len(args) > r.maxArgs {
-		return nil, fmt.Errorf("a statement of %d bind variables, over the limit of %d", len(args), r.maxArgs)
+		return nil, fmt.Errorf("a statement of %d bind variables: too many SQL variables", len(args))
 	}
 	return r.ExecContext(ctx, query, args...)
 }
 
 func (repeating) Prepares() bool { return true }
 
-func (r repeating) MaxArgs() int { return r.maxArgs }
+func (r repeating) MaxArgs() int { return cmp.Or(r.claims, r.maxArgs) }
 
 // compactJSON is raw without insignificant space (PostgreSQL's jsonb writes
 // a space after each colon).
