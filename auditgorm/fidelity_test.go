@@ -525,6 +525,29 @@ func TestTextThatIsNotUTF8(t *testing.T) {
 	}
 }
 
+// JotDoc's document is JSON, which SQLite stores as text, as given.
+type JotDoc struct {
+	ID  uint
+	Doc string `gorm:"type:json"`
+}
+
+// A JSON column's text that is not UTF-8 is no document: it is recorded as
+// its bytes, and an update between two such texts makes its entry, where
+// reading each as JSON made both "caf\ufffd" and the update vanish.
+func TestJSONTextThatIsNotUTF8(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &JotDoc{})
+	must(t, reg.Register(&JotDoc{}))
+	d := JotDoc{Doc: "\"caf\xc3\""}
+	must(t, db.Create(&d).Error)
+	must(t, db.Model(&d).Update("doc", "\"caf\xff\"").Error)
+	es := expectCount(t, db, 2)
+	c := es[1].Changes["doc"]
+	if string(c.Old) != `{"$base64":"ImNhZsMi"}` || string(c.New) != `{"$base64":"ImNhZv8i"}` {
+		t.Fatalf("update recorded as %s → %s", c.Old, c.New)
+	}
+}
+
 // Many-to-many changes name the right owner whichever side performs them,
 // with keys that differ between the sides, and with only one side audited.
 func TestManyToManyOwners(t *testing.T) {

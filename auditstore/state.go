@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // An object's state at a moment, rebuilt from its entries alone: the create
@@ -431,10 +432,14 @@ func keyMoved(pkCol, pk string, e auditlog.Entry) bool {
 }
 
 // keyText is a recorded key value as an entry's object key: a string's
-// text, a number as written.
+// text (also one that is not UTF-8, recorded as {"$base64": …}), a number
+// as written.
 func keyText(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	if s, ok := value.Base64Text(raw); ok {
 		return s
 	}
 	return strings.TrimSpace(string(raw))

@@ -95,3 +95,14 @@ func TestRebuildState(t *testing.T) {
 		})
 	}
 }
+
+// A key changed to text that is not UTF-8 (recorded as its bytes) moves
+// the object to that text, as the row's key is.
+func TestRebuildStateKeyMovedToBytes(t *testing.T) {
+	t.Parallel()
+	es := []auditlog.Entry{entry(1, auditlog.ActionCreate, `code=null>"a"`), entry(2, auditlog.ActionUpdate, `code="a">{"$base64":"Yv8="}`)}
+	st := auditstore.RebuildState("m", "a", es, 2, auditstore.StateRules{Columns: []string{"code"}, PK: "code"})
+	if st.Exists || st.MovedTo != "b\xff" || st.MovedBy != 2 {
+		t.Fatalf("exists %v, moved to %q by %d", st.Exists, st.MovedTo, st.MovedBy)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -197,6 +198,11 @@ func stringValue(s string, opts Options) Value {
 // jsonValue parses raw JSON and keeps a canonical form: keys sorted, no
 // insignificant space, numbers as written.
 func jsonValue(raw []byte) (Value, error) {
+	if !utf8.Valid(raw) {
+		// Go's decoder would read each invalid byte as U+FFFD, and two
+		// stored documents as one: such text is recorded as its bytes.
+		return Null, errors.New("auditlog: invalid JSON: not UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
