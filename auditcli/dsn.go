@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -119,9 +118,10 @@ func mysqlDefaults(cfg *mysqldrv.Config, dsn string) {
 
 // isMySQLDriverForm reports whether s is written in the MySQL driver's own
 // form, [user[:pass]@][protocol[(address)]]/db: user:pass@tcp(host:port)/db,
-// or user:pass@/db (the driver's default address, the local server). A
-// value whose user part is a path, or a known scheme (sqlite:a:b@/c), is
-// not.
+// or user:pass@/db (the driver's default address, the local server). Without
+// a protocol, only with a password (a file path may hold an @, seldom a
+// password before it), a user part that is no path, and no known scheme
+// (sqlite:a:b@/c).
 func isMySQLDriverForm(s string) bool {
 	if strings.Contains(s, "://") {
 		return false
@@ -132,11 +132,11 @@ func isMySQLDriverForm(s string) bool {
 		}
 	}
 	at := strings.LastIndex(s, "@")
-	if at <= 0 || !mysqlAddress.MatchString(s[at+1:]) {
+	if at <= 0 || !strings.HasPrefix(s[at+1:], "/") {
 		return false
 	}
-	name, _, _ := strings.Cut(s[:at], ":")
-	if strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+	name, _, hasPass := strings.Cut(s[:at], ":")
+	if !hasPass || name == "" || strings.ContainsAny(name, `/\`) {
 		return false
 	}
 	switch strings.ToLower(name) {
@@ -145,10 +145,6 @@ func isMySQLDriverForm(s string) bool {
 	}
 	return true
 }
-
-// mysqlAddress is what follows the user part of the MySQL driver's form: a
-// protocol and its address, or neither, then the database after a '/'.
-var mysqlAddress = regexp.MustCompile(`^(?:[a-z0-9]+\([^)]*\))?/`)
 
 func mysqlDriverTarget(s string) (Target, error) {
 	cfg, err := mysqldrv.ParseDSN(s)

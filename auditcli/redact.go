@@ -102,21 +102,51 @@ func secretsIn(args []string) []string {
 }
 
 // privateKeys calls add with every private key written in s (a sealing
-// key pasted where a file name or any other value belongs): from its
-// PRIVATE+KEY+ prefix to the next space or quote.
+// key pasted where a file name or any other value belongs), as written and
+// percent-decoded: the key from its PRIVATE+KEY+ prefix to the next space,
+// quote or separator of a URL or DSN, and its key data (the part after the
+// fourth '+') alone, also with '+' read as a space, as a URL query decodes
+// it, so that a message that shows the key re-encoded or cut still hides it.
 func privateKeys(s string, add func(string)) {
-	for {
-		i := strings.Index(s, privateKeyPrefix)
+	forms := []string{s}
+	if u, err := url.PathUnescape(s); err == nil && u != s {
+		forms = append(forms, u)
+	}
+	for _, f := range forms {
+		for {
+			i := strings.Index(strings.ToUpper(f), privateKeyPrefix)
+			if i < 0 {
+				break
+			}
+			f = f[i:]
+			end := strings.IndexAny(f, " \t\r\n\"'&;,)#?")
+			if end < 0 {
+				end = len(f)
+			}
+			key := f[:end]
+			add(key)
+			add(strings.ReplaceAll(key, "+", " "))
+			if parts := strings.SplitN(key, "+", 5); len(parts) == 5 && len(parts[4]) >= 16 {
+				add(parts[4])
+				add(strings.ReplaceAll(parts[4], "+", " "))
+			}
+			f = f[end:]
+		}
+	}
+	// As written, percent-escaped (PRIVATE%2BKEY%2B…).
+	const escaped = "PRIVATE%2BKEY%2B"
+	for f := s; ; {
+		i := strings.Index(strings.ToUpper(f), escaped)
 		if i < 0 {
 			return
 		}
-		s = s[i:]
-		end := strings.IndexAny(s, " \t\r\n\"'")
+		f = f[i:]
+		end := strings.IndexAny(f, " \t\r\n\"'&;,)#?")
 		if end < 0 {
-			end = len(s)
+			end = len(f)
 		}
-		add(s[:end])
-		s = s[end:]
+		add(f[:end])
+		f = f[end:]
 	}
 }
 

@@ -34,6 +34,12 @@ func TestSecretsIn(t *testing.T) {
 		{[]string{"seal", "--db", "a.db", "PRIVATE+KEY+example.com/audit+1a2b3c4d+AaBbCc"}, []string{"PRIVATE+KEY+example.com/audit+1a2b3c4d+AaBbCc"}},
 		{[]string{"seal", "--interval=PRIVATE+KEY+x+1a2b3c4d+Zz9"}, []string{"PRIVATE+KEY+x+1a2b3c4d+Zz9"}},
 		{[]string{"seal", "--interval", "key PRIVATE+KEY+x+1a2b3c4d+Yy8 pasted"}, []string{"PRIVATE+KEY+x+1a2b3c4d+Yy8"}},
+		// In a URL's query, before another parameter, and escaped: the key
+		// data alone too, so that a message that re-encodes it hides it.
+		{[]string{"--db", "postgres://u@h/db?application_name=PRIVATE+KEY+e.com/a+1a2b3c4d+AbCdEfGhIjKlMnOp+q/r=&connect_timeout=1"},
+			[]string{"PRIVATE+KEY+e.com/a+1a2b3c4d+AbCdEfGhIjKlMnOp+q/r=", "AbCdEfGhIjKlMnOp+q/r=", "AbCdEfGhIjKlMnOp q/r="}},
+		{[]string{"--db", "postgres://u@h/db?application_name=PRIVATE%2BKEY%2Be.com/a%2B1a2b3c4d%2BAbCdEfGhIjKlMnOp%2Bq/r=&x=1"},
+			[]string{"PRIVATE%2BKEY%2Be.com/a%2B1a2b3c4d%2BAbCdEfGhIjKlMnOp%2Bq/r=", "AbCdEfGhIjKlMnOp+q/r="}},
 	} {
 		got := secretsIn(tc.args)
 		for _, w := range tc.want {
@@ -52,6 +58,21 @@ func TestSecretsIn(t *testing.T) {
 	} {
 		if got := secretsIn(args); len(got) != 0 {
 			t.Errorf("%q: found secrets %q", args, got)
+		}
+	}
+}
+
+// The MySQL driver's form is told from a file path: with a protocol and
+// address, or without them only with a password.
+func TestIsMySQLDriverForm(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"u:pw@tcp(h:3306)/db": true, "u:pw@/db": true, "root:p@ss/w@/db?x=1": true, "u@unix(/run/s)/db": true,
+		"snapshots@/app.db": false, "icon@2x(1)/app.db": false, "sqlite:a:b@/c.db": false, "./a:b@/c.db": false,
+		"dir/a:b@/c.db": false, "a:b@c.db": false, "app.user:pw@/db": true, "app.db": false, "mysql://u:p@h/db": false, ":p@/db": false,
+	} {
+		if got := isMySQLDriverForm(s); got != want {
+			t.Errorf("isMySQLDriverForm(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
