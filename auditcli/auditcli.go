@@ -246,6 +246,11 @@ func (f *filterFlags) filter(now time.Time) (auditstore.Filter, error) {
 	if out.Until, err = parseWhen(f.until, now); err != nil {
 		return out, usageError("--until: %v", err)
 	}
+	if !out.Since.IsZero() && !out.Until.IsZero() && !out.Since.Before(out.Until) {
+		// As the UI says: no entry is at or after the one and before the
+		// other, and an empty export would read as "nothing happened".
+		return out, usageError("--since %s is not before --until %s", termSafe(f.since), termSafe(f.until))
+	}
 	return out, nil
 }
 

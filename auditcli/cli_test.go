@@ -166,6 +166,8 @@ func TestUsageAndBadArguments(t *testing.T) {
 		{[]string{"export", "--db", "mysql://host"}, 2, "invalid MySQL DSN"},
 		{[]string{"export", "--db", "x.db", "--format", "xml"}, 2, "--format must be jsonl or csv"},
 		{[]string{"export", "--db", "x.db", "--since", "yesterday"}, 2, "is not a date"},
+		{[]string{"export", "--db", "x.db", "--since", "2026-01-02", "--until", "2026-01-01"}, 2, "--since 2026-01-02 is not before --until 2026-01-01"},
+		{[]string{"export", "--db", "x.db", "--since", "2026-01-02", "--until", "2026-01-02"}, 2, "is not before --until"},
 		{[]string{"export", "--db", "x.db", "--action", "explode"}, 2, "--action must be"},
 		{[]string{"flush", "--db", "x.db", "--truncate", "--before", "90d"}, 2, "cannot be combined"},
 		{[]string{"flush", "--db", "x.db", "--truncate", "--model", "books"}, 2, "cannot be combined"},
