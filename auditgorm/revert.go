@@ -253,6 +253,11 @@ func (rv *reverter) revert(ctx context.Context, e auditlog.Entry) error {
 	if len(m.pk) != 1 {
 		return cannot(e, "a model with a composite key")
 	}
+	if m.pk[0].masked {
+		// The entry names the object by its masked key, which is no row's:
+		// reading by it would find none and call the object deleted.
+		return cannot(e, "its key is masked, so the entry does not name the row")
+	}
 	tx := rv.tx.WithContext(ctx)
 	switch e.Action {
 	case auditlog.ActionCreate:

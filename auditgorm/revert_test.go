@@ -328,3 +328,32 @@ func TestRevertFieldExcludedSince(t *testing.T) {
 		t.Fatalf("the revert wrote an excluded field: %+v", got)
 	}
 }
+
+// Card is keyed by a number the entries mask.
+type Card struct {
+	Number string `gorm:"primaryKey;size:32"`
+	Limit  int
+}
+
+// An entry of an object whose key is masked names no row (its key is the
+// masked text): it cannot be reverted, forced or not, rather than taken
+// for a deleted object.
+func TestRevertMaskedKey(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &Card{})
+	must(t, reg.Register(&Card{}, auditlog.Mask("Number")))
+	c := Card{Number: "4111111111111111", Limit: 10}
+	must(t, db.Create(&c).Error)
+	must(t, db.Model(&c).Update("limit", 20).Error)
+	must(t, db.Delete(&c).Error)
+	es := expectCount(t, db, 3)
+	for _, e := range es {
+		for _, force := range []bool{false, true} {
+			err := auditgorm.Revert(context.Background(), db, e.ID, auditgorm.RevertOptions{Force: force})
+			if !errors.Is(err, auditgorm.ErrCannotRevert) || !strings.Contains(err.Error(), "masked") {
+				t.Fatalf("revert of the %s entry (force %v): %v", e.Action, force, err)
+			}
+		}
+	}
+	expectCount(t, db, 3) // nothing written
+}
