@@ -453,6 +453,9 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		if rel == nil {
 			return cannot(e, "%s is not a many-to-many relation named with auditlog.M2M", col)
 		}
+		if rm := rv.p.plainModel(tx, rel.FieldSchema); rm == nil || len(rm.pk) != 1 || rm.pk[0].masked {
+			return cannot(e, "%s names its related objects by masked keys, which are no rows' keys", col)
+		}
 		keys, ok := m2mKeys(rel, c.M2M)
 		if !ok {
 			return cannot(e, "%s names its related objects by repr only", col)

@@ -357,3 +357,32 @@ func TestRevertMaskedKey(t *testing.T) {
 	}
 	expectCount(t, db, 3) // nothing written
 }
+
+// Purse holds cards, whose keys the entries mask.
+type Purse struct {
+	ID    uint
+	Cards []Card `gorm:"many2many:purse_cards"`
+}
+
+// A many-to-many change names the related objects by their masked keys,
+// which are no rows' keys: it cannot be reverted, forced or not, rather
+// than refused as changed since, or forced into doing nothing.
+func TestRevertMaskedRelatedKeys(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &Purse{}, &Card{})
+	must(t, reg.Register(&Card{}, auditlog.Mask("Number")))
+	must(t, reg.Register(&Purse{}, auditlog.M2M("Cards")))
+	c := Card{Number: "4111111111111111", Limit: 10}
+	must(t, db.Create(&c).Error)
+	p := Purse{}
+	must(t, db.Create(&p).Error)
+	must(t, db.Model(&p).Association("Cards").Append(&c))
+	es := expectCount(t, db, 3)
+	for _, force := range []bool{false, true} {
+		err := auditgorm.Revert(context.Background(), db, es[2].ID, auditgorm.RevertOptions{Force: force})
+		if !errors.Is(err, auditgorm.ErrCannotRevert) || !strings.Contains(err.Error(), "masked") {
+			t.Fatalf("revert of the append (force %v): %v", force, err)
+		}
+	}
+	expectCount(t, db, 3)
+}
