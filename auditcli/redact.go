@@ -103,56 +103,41 @@ func secretsIn(args []string) []string {
 
 // privateKeys calls add with every private key written in s (a sealing
 // key pasted where a file name or any other value belongs), as written and
-// percent-decoded: the key from its PRIVATE+KEY+ prefix to the next space,
-// quote or separator of a URL or DSN, and its key data (the part after the
-// fourth '+') alone, also with '+' read as a space, as a URL query decodes
-// it, so that a message that shows the key re-encoded or cut still hides it.
+// percent-decoded: the whole key, by its form (PRIVATE+KEY+name+hash+data,
+// the name holding neither '+' nor a space), and its key data alone, also
+// in pieces and with '+' read as a space, as a URL query decodes it, so
+// that a message that shows the key re-encoded or cut still hides it.
 func privateKeys(s string, add func(string)) {
 	forms := []string{s}
 	if u, err := url.PathUnescape(s); err == nil && u != s {
 		forms = append(forms, u)
 	}
 	for _, f := range forms {
-		for {
-			i := strings.Index(strings.ToUpper(f), privateKeyPrefix)
-			if i < 0 {
-				break
-			}
-			f = f[i:]
-			end := strings.IndexAny(f, " \t\r\n\"'&;,)#?")
-			if end < 0 {
-				end = len(f)
-			}
-			key := f[:end]
+		for _, m := range privateKeyPattern.FindAllStringSubmatch(f, -1) {
+			key, data := m[0], m[1]
 			add(key)
 			add(strings.ReplaceAll(key, "+", " "))
-			if parts := strings.SplitN(key, "+", 5); len(parts) == 5 && len(parts[4]) >= 16 {
-				add(parts[4])
-				add(strings.ReplaceAll(parts[4], "+", " "))
+			add(data)
+			add(strings.ReplaceAll(data, "+", " "))
+			for _, piece := range strings.FieldsFunc(data, func(r rune) bool { return r == '+' || r == '/' || r == '=' }) {
+				if len(piece) >= 8 {
+					add(piece)
+				}
 			}
-			f = f[end:]
 		}
 	}
-	// As written, percent-escaped (PRIVATE%2BKEY%2B…).
-	const escaped = "PRIVATE%2BKEY%2B"
-	for f := s; ; {
-		i := strings.Index(strings.ToUpper(f), escaped)
-		if i < 0 {
-			return
-		}
-		f = f[i:]
-		end := strings.IndexAny(f, " \t\r\n\"'&;,)#?")
-		if end < 0 {
-			end = len(f)
-		}
-		add(f[:end])
-		f = f[end:]
+	// As written, percent-escaped (PRIVATE%2BKEY%2B…, in either case).
+	for _, k := range escapedPrivateKeyPattern.FindAllString(s, -1) {
+		add(k)
 	}
 }
 
-// privateKeyPrefix begins every private key seal-key writes (a note
-// signer's key).
-const privateKeyPrefix = "PRIVATE+KEY+"
+// privateKeyPattern matches a private key as seal-key writes it (a note
+// signer's key): its name, the key hash in hex, and the key data in base64.
+var privateKeyPattern = regexp.MustCompile(`PRIVATE\+KEY\+[^+\s]+\+[0-9a-fA-F]{8}\+([A-Za-z0-9+/]+=*)`)
+
+// escapedPrivateKeyPattern matches one percent-escaped.
+var escapedPrivateKeyPattern = regexp.MustCompile(`(?i)PRIVATE%2BKEY%2B\S+?%2B[0-9a-f]{8}%2B(?:[A-Za-z0-9/=]|%2B|%2F|%3D)+`)
 
 // dsnSecrets calls add with every password in the DSN s: exactly where s
 // parses, by a looser reading where it does not (a value the command then

@@ -213,49 +213,54 @@ func sealKey(t *testing.T, dir string) (keyFile, pub string) {
 func TestPrivateKeyNeverEchoed(t *testing.T) {
 	t.Parallel()
 	path, _ := seeded(t)
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "seal.key")
-	if r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", keyFile); r.code != 0 {
-		t.Fatalf("seal-key: %+v", r)
-	}
-	raw, err := os.ReadFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := strings.TrimSpace(string(raw))
-	// The key's own bytes, in pieces of letters and digits: the forms any
-	// escaping leaves alone.
-	var pieces []string
-	for _, p := range strings.FieldsFunc(strings.SplitN(key, "+", 5)[4], func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
-	}) {
-		if len(p) >= 8 {
-			pieces = append(pieces, p)
-		}
-	}
-	if len(pieces) == 0 {
-		t.Fatalf("no piece of the key to look for: %s", key)
-	}
 	db := "sqlite:" + path
-	for _, args := range [][]string{
-		{"seal", "--db", db, key},
-		{"seal", "--db", db, "--key-file", keyFile, "--interval", key},
-		{"seal", "--db", db, "--key-file", keyFile, "--interval=" + key},
-		{"seal", "--db", db, "--key-file", key},
-		{"flush", "--db", db, key},
-		{"verify", "--db", db, "--pubkey", key},
-		{"history", "--db", db, "books", key},
-		{"export", "--db", db, "--model", "x " + key},
-		{key},
-		{"history", "--db", "postgres://u@127.0.0.1:1/db?application_name=" + key + "&connect_timeout=1", "books", "1"},
-		{"history", "--db", "postgres://u@127.0.0.1:1/db?application_name=" + url.QueryEscape(key) + "&connect_timeout=1", "books", "1"},
-		{"history", "--db", "postgres://u@127.0.0.1:1/db?application_name=" + strings.ReplaceAll(key, "+", "%2B") + "&password=pw", "books", "1"},
-	} {
-		r := run(t, "", false, args...)
-		for _, p := range pieces {
-			if strings.Contains(r.stdout, p) || strings.Contains(r.stderr, p) {
-				t.Errorf("%q: the private key appears in the output (exit %d):\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
-				break
+	// Names seal-key takes, some with the separators of a URL or a DSN.
+	for i, name := range []string{"example.com/audit", "audit,prod", "example.com/audit?v=1", "audit#1", "audit(prod)", "a&b", "a;b"} {
+		keyFile := filepath.Join(t.TempDir(), fmt.Sprintf("seal%d.key", i))
+		if r := run(t, "", false, "seal-key", "--name", name, "--out", keyFile); r.code != 0 {
+			t.Fatalf("seal-key %q: %+v", name, r)
+		}
+		raw, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := strings.TrimSpace(string(raw))
+		// The key's own bytes, in pieces of letters and digits: the forms
+		// any escaping leaves alone.
+		var pieces []string
+		for _, p := range strings.FieldsFunc(strings.SplitN(key, "+", 5)[4], func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+		}) {
+			if len(p) >= 8 {
+				pieces = append(pieces, p)
+			}
+		}
+		if len(pieces) == 0 {
+			t.Fatalf("no piece of the key to look for: %s", key)
+		}
+		for _, args := range [][]string{
+			{"seal", "--db", db, key},
+			{"seal", "--db", db, "--key-file", keyFile, "--interval", key},
+			{"seal", "--db", db, "--key-file", keyFile, "--interval=" + key},
+			{"seal", "--db", db, "--key-file", key},
+			{"flush", "--db", db, key},
+			{"verify", "--db", db, "--pubkey", key},
+			{"history", "--db", db, "books", key},
+			{"export", "--db", db, "--model", "x " + key},
+			{key},
+			{strings.Repeat("%FF", 60) + key},
+			{strings.Repeat("\xff", 60) + key},
+			{strings.Repeat("ɐ", 35) + key},
+			{"history", "--db", "postgres://u@127.0.0.1:1/db?application_name=" + key + "&connect_timeout=1", "books", "1"},
+			{"history", "--db", "postgres://u@127.0.0.1:1/db?application_name=" + url.QueryEscape(key) + "&connect_timeout=1", "books", "1"},
+			{"history", "--db", "postgres://u@127.0.0.1:1/db?application_name=" + strings.ReplaceAll(key, "+", "%2B") + "&password=pw", "books", "1"},
+		} {
+			r := run(t, "", false, args...)
+			for _, p := range pieces {
+				if strings.Contains(r.stdout, p) || strings.Contains(r.stderr, p) {
+					t.Errorf("%q: the private key appears in the output (exit %d):\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+					break
+				}
 			}
 		}
 	}
