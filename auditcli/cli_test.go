@@ -25,6 +25,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditcli"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/sqlitedriver"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -39,6 +40,13 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		os.Exit(auditcli.Run(context.Background(), a, auditcli.OSEnv()))
+	}
+	// The command opens SQLite through the driver linked into it, and its
+	// tests share files with it in one process: through another SQLite
+	// library, two copies of SQLite would lock one WAL file each its own
+	// way ("locking protocol"). The tests use the command's driver.
+	if d, err := sqlitedriver.LinkedDriver(); err == nil {
+		os.Setenv(testdb.SQLiteDriverEnv, d.Name)
 	}
 	os.Exit(m.Run())
 }
