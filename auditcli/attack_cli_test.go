@@ -29,7 +29,9 @@ type revertFixture struct {
 	g   Gadget
 }
 
-func newRevertFixture(t *testing.T) *revertFixture {
+// openGadgets opens an SQLite database of audited gadgets, and returns it
+// with its --db value.
+func openGadgets(t *testing.T) (*gorm.DB, string) {
 	t.Helper()
 	db := testdb.Open(t, "sqlite")
 	reg := auditlog.NewRegistry()
@@ -41,7 +43,13 @@ func newRevertFixture(t *testing.T) *revertFixture {
 		Name, File string
 	}
 	must(t, db.Raw("PRAGMA database_list").Scan(&files).Error)
-	f := &revertFixture{db: db, dsn: "sqlite:" + files[0].File}
+	return db, "sqlite:" + files[0].File
+}
+
+func newRevertFixture(t *testing.T) *revertFixture {
+	t.Helper()
+	db, dsn := openGadgets(t)
+	f := &revertFixture{db: db, dsn: dsn}
 	f.g = Gadget{Name: "lamp", Price: 30}
 	must(t, db.Create(&f.g).Error)
 	job := db.WithContext(auditlog.WithCorrelationID(context.Background(), "job-7"))
@@ -133,21 +141,8 @@ func TestAttackCLIRevertPlanNamesWhatItWritesTo(t *testing.T) {
 // and holds other entries under the same ids, nothing is written.
 func TestAttackCLIRevertWritesOnlyTheEntriesItShowed(t *testing.T) {
 	t.Parallel()
-	open := func() (*gorm.DB, string) {
-		db := testdb.Open(t, "sqlite")
-		reg := auditlog.NewRegistry()
-		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-		must(t, db.AutoMigrate(&Gadget{}))
-		must(t, reg.Register(&Gadget{}))
-		var files []struct {
-			Seq        int
-			Name, File string
-		}
-		must(t, db.Raw("PRAGMA database_list").Scan(&files).Error)
-		return db, "sqlite:" + files[0].File
-	}
-	shown, shownDSN := open() // --db: the plan is read here
-	app, _ := open()          // what OpenGORM returns
+	shown, shownDSN := openGadgets(t) // --db: the plan is read here
+	app, _ := openGadgets(t)          // what OpenGORM returns
 	g := Gadget{Name: "lamp", Price: 30}
 	must(t, shown.Create(&g).Error)
 	must(t, shown.Model(&g).Update("price", 3).Error) // entry 2 of --db
