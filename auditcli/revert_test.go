@@ -13,7 +13,6 @@ import (
 	"github.com/go-auditlog/auditlog/auditcli"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/auditstore"
-	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
 // Gadget is the model the revert command writes through.
@@ -25,17 +24,7 @@ type Gadget struct {
 
 func TestRevertCommand(t *testing.T) {
 	t.Parallel()
-	db := testdb.Open(t, "sqlite")
-	reg := auditlog.NewRegistry()
-	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-	must(t, db.AutoMigrate(&Gadget{}))
-	must(t, reg.Register(&Gadget{}))
-	var files []struct {
-		Seq        int
-		Name, File string
-	}
-	must(t, db.Raw("PRAGMA database_list").Scan(&files).Error)
-	dsn := "sqlite:" + files[0].File
+	db, dsn := openGadgets(t)
 
 	g := Gadget{Name: "lamp", Price: 30}
 	must(t, db.Create(&g).Error)
