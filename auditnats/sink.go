@@ -45,9 +45,11 @@ type SinkOptions struct {
 // A Sink publishes entries to NATS JetStream, one message each: the JSON
 // record `auditlog export --format jsonl` writes, on the subject
 // PREFIX.<model>.<action> (a model's characters other than letters, digits,
-// '-' and '_' become '_'), with the entry's id as its Nats-Msg-Id, so that
-// the stream stores an entry published twice within its duplicate window
-// once. It is an auditrelay.Sink.
+// '-' and '_' become '_'), with PREFIX:<entry id> as its Nats-Msg-Id
+// (MsgID), so that the stream stores an entry published twice within its
+// duplicate window once, and another application's entry of the same id,
+// relayed into the same stream under its own prefix, too. It is an
+// auditrelay.Sink.
 type Sink struct {
 	js      jetstream.JetStream
 	nc      *nats.Conn
@@ -124,6 +126,14 @@ func NewSink(ctx context.Context, nc *nats.Conn, o SinkOptions) (*Sink, error) {
 	return &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix}, nil
 }
 
+// MsgID is the Nats-Msg-Id of e's message: the prefix and the entry's id
+// ("auditlog.entries:42"). The id alone would make a stream that two
+// databases relay into under their own prefixes drop the second one's
+// entries as duplicates of the first one's.
+func (s *Sink) MsgID(e auditlog.Entry) string {
+	return s.prefix + ":" + strconv.FormatInt(e.ID, 10)
+}
+
 func validPrefix(p string) bool {
 	if p == "" {
 		return false
@@ -178,7 +188,7 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 				return fmt.Errorf("entry %d: %w", e.ID, err)
 			}
 			m := &nats.Msg{Subject: s.Subject(e), Data: data, Header: nats.Header{}}
-			f, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(strconv.FormatInt(e.ID, 10)), jetstream.WithExpectStream(s.stream))
+			f, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(s.MsgID(e)), jetstream.WithExpectStream(s.stream))
 			if err != nil {
 				return fmt.Errorf("publish entry %d: %w", e.ID, err)
 			}

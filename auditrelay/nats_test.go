@@ -105,8 +105,12 @@ func readStream(t *testing.T, url, name string) []message {
 			if err := json.Unmarshal(m.Data(), &r); err != nil {
 				t.Fatalf("message %q: %v", m.Data(), err)
 			}
-			if got := m.Headers().Get(jetstream.MsgIDHeader); got != strconv.FormatInt(r.ID, 10) {
-				t.Fatalf("entry %d has the message id %q", r.ID, got)
+			// The message id is the subject's prefix (before the model and
+			// action tokens) and the entry's id.
+			tokens := strings.Split(m.Subject(), ".")
+			want := strings.Join(tokens[:len(tokens)-2], ".") + ":" + strconv.FormatInt(r.ID, 10)
+			if got := m.Headers().Get(jetstream.MsgIDHeader); got != want {
+				t.Fatalf("entry %d has the message id %q, want %q", r.ID, got, want)
 			}
 			out = append(out, message{m.Subject(), r})
 		}
@@ -423,5 +427,37 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two applications relaying into one stream under their own prefixes (the
+// sink adds the second prefix's subjects to the stream) keep all their
+// entries: the message id names the prefix with the entry id, where the id
+// alone made the stream drop the second application's entries 1 to 3 as
+// duplicates of the first one's.
+func TestSharedStreamKeepsEveryApplicationsEntries(t *testing.T) {
+	url, name, prefix := stream(t)
+	ctx := context.Background()
+	for _, p := range []string{prefix + ".a", prefix + ".b"} {
+		db, d := sqlOf(t, testdb.Open(t, "sqlite"))
+		insert(t, db, nil, d, "books", 3)
+		sink, err := auditnats.ConnectSink(ctx, url, auditnats.SinkOptions{Stream: name, Prefix: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sink.Close()
+		r, err := auditrelay.New(db, d, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.CatchUp(ctx); err != nil || n != 3 {
+			t.Fatalf("%s: published %d, %v", p, n, err)
+		}
+		if sink.Duplicates() != 0 {
+			t.Fatalf("%s: %d entries dropped as duplicates", p, sink.Duplicates())
+		}
+	}
+	if msgs := readStream(t, url, name); len(msgs) != 6 {
+		t.Fatalf("the stream holds %d entries, want 6", len(msgs))
 	}
 }
