@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-auditlog/auditlog/auditnats"
 	"github.com/go-auditlog/auditlog/auditrelay"
+	"github.com/go-auditlog/auditlog/auditstore"
 )
 
 const relayArgs = "--db DSN (--nats nats://HOST:4222 [--stream NAME] [--prefix P] | --to jsonl:FILE|jsonl:-|-) [--once] [--lag]"
@@ -98,6 +99,11 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 		j := auditrelay.NewJSONL(env.Stdout, relayName)
 		sink, where, out = j, "stdout", env.Stderr
 	default:
+		if t.Dialect == auditstore.SQLite && isDatabaseFile(path, t.Path) {
+			// SQLite's checkpoints would overwrite the lines, after the
+			// relay saved its position past them.
+			return usageError("--to %s is the database (or one of its files): choose another file", termSafe(path))
+		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("--to: %w", err)

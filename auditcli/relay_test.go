@@ -90,6 +90,10 @@ func TestRelayCommandBadArguments(t *testing.T) {
 		{[]string{"relay", "--db", db, "--nats", "nats://127.0.0.1:4222", "--prefix", "a.*", "--once"}, "not a subject prefix"},
 		{[]string{"relay", "--db", db, "--nats", "nats://u:s3cret@127.0.0.1:1", "--once"}, "nats://127.0.0.1:1"},
 		{[]string{"relay", "--db", db, "--to", "jsonl:" + filepath.Join(t.TempDir(), "no", "dir", "x"), "--once"}, "no such file"},
+		// The database's own files: SQLite would overwrite the lines.
+		{[]string{"relay", "--db", db, "--to", "jsonl:" + path, "--once"}, "is the database"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:" + path + "-wal", "--once"}, "is the database"},
+		{[]string{"relay", "--db", db, "--to", "jsonl:" + path + "-journal", "--once"}, "is the database"},
 	} {
 		r := run(t, "", false, tc.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, tc.msg) || strings.Contains(r.stderr+r.stdout, "s3cret") {
