@@ -149,13 +149,21 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stdout, "No entries to delete.")
 		return nil
 	}
-	if !*unrelayed {
-		// An entry deleted before a relay publishes it is never published.
-		check, upTo := f, maxID
-		if *truncate {
-			check, upTo = auditstore.Filter{}, 0
+	if !*unrelayed && *truncate {
+		// A TRUNCATE cannot be pinned: what is written while the question
+		// waits, or after the check, goes too, published or not.
+		relays, err := s.Relays(ctx)
+		if err != nil {
+			return err
 		}
-		backlog, err := s.Unrelayed(ctx, check, upTo)
+		if len(relays) > 0 {
+			return fmt.Errorf("refusing to empty the table that relay %s reads: entries written before it runs would be deleted unpublished; "+
+				"flush without --truncate deletes only what the relays have published, or pass --unrelayed to empty it anyway", strings.Join(relays, ", "))
+		}
+	}
+	if !*unrelayed && !*truncate {
+		// An entry deleted before a relay publishes it is never published.
+		backlog, err := s.Unrelayed(ctx, f, maxID)
 		if err != nil {
 			return err
 		}

@@ -386,13 +386,16 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 // fast way to empty a table.
 var ErrTruncateUnsupported = errors.New("auditstore: truncate is not supported by this database")
 
-// Truncate empties the entries table at once: TRUNCATE on PostgreSQL and
-// MySQL, an unconditional DELETE (SQLite's truncate optimisation) on SQLite.
-// A sealed log (package auditseal) is emptied in flush batches instead, so
-// that the sealed entries deleted are recorded as pruned.
+// Truncate empties the entries table at once: TRUNCATE on PostgreSQL, an
+// unconditional DELETE on SQLite (its truncate optimisation) and on MySQL,
+// whose TRUNCATE restarts the ids: a relay past the old ids would skip the
+// new entries that take them, and a reader keyed by id would merge them
+// with the old. A sealed log (package auditseal) is emptied in flush
+// batches instead, so that the sealed entries deleted are recorded as
+// pruned.
 func (s *Store) Truncate(ctx context.Context) error {
 	stmt := "TRUNCATE TABLE " + Table
-	if s.dialect == SQLite {
+	if s.dialect != Postgres {
 		stmt = "DELETE FROM " + Table
 	}
 	if sealed, err := s.sealed(ctx); err != nil {

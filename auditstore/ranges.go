@@ -80,6 +80,29 @@ type RelayBacklog struct {
 // rangesPerStatement bounds the id ranges one count of Unrelayed binds.
 const rangesPerStatement = 500
 
+// Relays returns the names of the relays with a saved position (package
+// auditrelay), sorted; none where the relays' table does not exist.
+func (s *Store) Relays(ctx context.Context) ([]string, error) {
+	ok, err := tableExists(ctx, s.db, s.dialect, RelayStateTable)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT name FROM "+RelayStateTable+" ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("auditstore: read the relays' names: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("auditstore: read the relays' names: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
 // Unrelayed returns, for each relay with a saved position (package
 // auditrelay), how many of the entries that match f and have an id up to
 // maxID (0: any) it has not published yet: those above the highest id it

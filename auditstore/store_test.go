@@ -320,11 +320,24 @@ func TestFlushCountTruncate(t *testing.T) {
 		if n, _ := s.Count(ctx, old); n != 0 {
 			t.Fatalf("%d older left", n)
 		}
+		var last int64
+		if err := s.Each(ctx, auditstore.Filter{}, func(e auditlog.Entry) error { last = max(last, e.ID); return nil }); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.Truncate(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if n, _ := s.Count(ctx, auditstore.Filter{}); n != 0 {
 			t.Fatalf("%d left after truncate", n)
+		}
+		// Ids go on after a truncate (MySQL's TRUNCATE restarted them): a
+		// relay past the old ids would skip new entries that took them.
+		if err := s.Insert(ctx, []auditlog.Entry{{Action: auditlog.ActionCreate, Model: "after", ObjectPK: "1", ObjectRepr: "r"}}); err != nil {
+			t.Fatal(err)
+		}
+		var next int64
+		if err := s.Each(ctx, auditstore.Filter{}, func(e auditlog.Entry) error { next = e.ID; return nil }); err != nil || next <= last {
+			t.Fatalf("the entry after a truncate has id %d, the last before it %d (%v)", next, last, err)
 		}
 		if _, err := s.Flush(ctx, auditstore.FlushOptions{BatchSize: -1}); err == nil {
 			t.Fatal("negative batch accepted")
