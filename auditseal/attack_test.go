@@ -535,3 +535,59 @@ func failOneRound(t *testing.T, f *fixture, hs *hookSigner) {
 		t.Fatal("the round did not fail")
 	}
 }
+
+// A sealer's first round that runs while a flush of the log, not sealed
+// yet, is between two batches: the batches after it record what they
+// prune, and the untampered log verifies (the flush decided once, before
+// its first batch, and deleted sealed entries unrecorded). Truncate too.
+func TestFirstSealDuringFlush(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 6)
+		s, err := auditstore.New(f.db, f.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealedOnce := false
+		res, err := s.Flush(context.Background(), auditstore.FlushOptions{BatchSize: 2, Progress: func(int64) {
+			if !sealedOnce {
+				sealedOnce = true
+				f.round(t) // the sealer's first round, between two batches
+			}
+		}})
+		if err != nil || res.Deleted != 6 {
+			t.Fatalf("flush: %+v %v", res, err)
+		}
+		if rep := f.verify(t); !rep.OK() {
+			t.Fatalf("the untampered log does not verify:\n%s", problems(rep))
+		}
+	})
+}
+
+// A first round that runs concurrently with flush batches never has a
+// sealed entry deleted unrecorded: the batch and the round wait for each
+// other (auditstore.SealFirstRoundLock on PostgreSQL, a locking read on
+// MySQL, one writer on SQLite).
+func TestFirstSealConcurrentWithFlush(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 400)
+		s, err := auditstore.New(f.db, f.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Flush(context.Background(), auditstore.FlushOptions{BatchSize: 3})
+			done <- err
+		}()
+		f.round(t)
+		if err := <-done; err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		f.round(t)
+		if rep := f.verify(t); !rep.OK() {
+			t.Fatalf("the untampered log does not verify:\n%s", problems(rep))
+		}
+	})
+}
