@@ -308,17 +308,7 @@ func (q queries) lockState(ctx context.Context) (int64, error) {
 			return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
 		}
 		// The first round: create the row, where another sealer's first
-		// round may be creating it too, then lock it. On PostgreSQL a
-		// flush batch of the log no sealer has worked on yet is waited for
-		// first, and waits for this round (auditstore.SealFirstRoundLock):
-		// it would delete entries this round seals without recording them
-		// as pruned. (MySQL's batch holds a locking read of the table, which
-		// this insert waits for; SQLite has one writer.)
-		if q.d == auditstore.Postgres {
-			if _, err := q.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", auditstore.SealFirstRoundLock); err != nil {
-				return 0, fmt.Errorf("auditseal: wait for the flushes of the log: %w", err)
-			}
-		}
+		// round may be creating it too, then lock it.
 		insert := "INSERT INTO " + stateTable + " (id, next_id) VALUES (1, 0) ON CONFLICT DO NOTHING"
 		switch q.d {
 		case auditstore.MySQL:

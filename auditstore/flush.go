@@ -358,42 +358,20 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 	default:
 		stmt = "DELETE FROM " + Table + " WHERE id IN (SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch) + ")"
 	}
-	// With the sealer's tables installed, a sealer may start while this
-	// flush runs: each batch looks, under a lock its first round waits for,
-	// and once one has worked the rest goes as a sealed flush, recording
-	// what it prunes.
-	installed, _, err := SealState(ctx, s.db, s.dialect)
-	if err != nil {
-		return res, err
-	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("auditstore: flush stopped after %d entries: %w", res.Deleted, err)
 		}
 		start := time.Now()
-		var n int64
-		becameSealed := false
-		err := s.inTxIf(ctx, installed, func(tx DBTX) error {
-			if installed {
-				var err error
-				if becameSealed, err = s.sealedUnderLock(ctx, tx); err != nil || becameSealed {
-					return err
-				}
-			}
-			r, err := tx.ExecContext(ctx, stmt, q.args...)
-			if err != nil {
-				return err
-			}
-			n, err = r.RowsAffected()
-			return err
-		})
+		r, err := s.db.ExecContext(ctx, stmt, q.args...)
 		if err != nil {
 			return res, fmt.Errorf("auditstore: flush failed after %d entries: %w", res.Deleted, err)
 		}
-		if becameSealed {
-			return s.flushSealed(ctx, o, q, batch, at, res)
-		}
 		res.LongestBatch = max(res.LongestBatch, time.Since(start))
+		n, err := r.RowsAffected()
+		if err != nil {
+			return res, fmt.Errorf("auditstore: flush: %w", err)
+		}
 		res.Deleted += n
 		if o.Progress != nil && n > 0 {
 			o.Progress(res.Deleted)
@@ -436,70 +414,10 @@ func (s *Store) Truncate(ctx context.Context) error {
 		}
 		return nil
 	}
-	installed, _, err := SealState(ctx, s.db, s.dialect)
-	if err != nil {
-		return err
-	}
-	becameSealed := false
-	err = s.inTxIf(ctx, installed, func(tx DBTX) error {
-		if installed {
-			// A sealer that started since is waited for, and seen.
-			var err error
-			if becameSealed, err = s.sealedUnderLock(ctx, tx); err != nil || becameSealed {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, stmt)
-		return err
-	})
-	if err != nil {
+	if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("auditstore: truncate: %w", err)
 	}
-	if becameSealed {
-		return s.Truncate(ctx)
-	}
 	return nil
-}
-
-// SealFirstRoundLock is the PostgreSQL advisory lock (transaction-level)
-// that a sealer's first round holds exclusively while it creates its
-// state row and seals, and that a flush batch of a log no sealer has
-// worked on yet holds shared: the two never overlap, so no batch deletes
-// entries that round is sealing without recording them as pruned.
-const SealFirstRoundLock int64 = 0x61756469746c6f67 // "auditlog"
-
-// sealedUnderLock reports, in tx, whether a sealer has worked on the
-// database, holding until tx ends a lock that a sealer's first round
-// (which creates the state row the sealed flush locks) waits for: the
-// advisory lock SealFirstRoundLock, shared, on PostgreSQL; a locking read
-// of the state table on MySQL (under REPEATABLE READ, which also locks the
-// gap a first round inserts into); on SQLite the transaction itself, the
-// one writer. A flush batch that deletes under it cannot delete entries a
-// first round is sealing at the same time.
-func (s *Store) sealedUnderLock(ctx context.Context, tx DBTX) (bool, error) {
-	q := "SELECT COUNT(*) FROM " + SealStateTable
-	switch s.dialect {
-	case Postgres:
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock_shared($1)", SealFirstRoundLock); err != nil {
-			return false, fmt.Errorf("wait for a sealer's first round: %w", err)
-		}
-	case MySQL:
-		q += " LOCK IN SHARE MODE"
-	}
-	n, err := countOf(ctx, tx, q)
-	if err != nil {
-		return false, fmt.Errorf("read the sealer's state: %w", err)
-	}
-	return n > 0, nil
-}
-
-// inTxIf runs fn in a transaction of its own (inTx) where inTx is set, and
-// on the store's connection as it is otherwise.
-func (s *Store) inTxIf(ctx context.Context, inTx bool, fn func(DBTX) error) error {
-	if inTx {
-		return s.inTx(ctx, fn)
-	}
-	return fn(s.db)
 }
 
 // Each calls fn for every entry that matches f, newest first, reading
