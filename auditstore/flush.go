@@ -358,9 +358,25 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 	default:
 		stmt = "DELETE FROM " + Table + " WHERE id IN (SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch) + ")"
 	}
+	// With the sealer's tables installed, a sealer may start while this
+	// flush runs: each batch after the first looks again, and once one has
+	// worked the rest goes as a sealed flush, recording what it prunes. (A
+	// first round that runs between that look and the batch's DELETE is
+	// not seen; DESIGN.md, "A sealer that starts during a flush".)
+	installed, _, err := SealState(ctx, s.db, s.dialect)
+	if err != nil {
+		return res, err
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("auditstore: flush stopped after %d entries: %w", res.Deleted, err)
+		}
+		if installed && res.Deleted > 0 {
+			if sealed, err := s.sealed(ctx); err != nil {
+				return res, err
+			} else if sealed {
+				return s.flushSealed(ctx, o, q, batch, at, res)
+			}
 		}
 		start := time.Now()
 		r, err := s.db.ExecContext(ctx, stmt, q.args...)
