@@ -51,3 +51,16 @@ func BenchmarkEqual(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendJSONString is a text value's JSON form, as every change of
+// a text column appends it.
+func BenchmarkAppendJSONString(b *testing.B) {
+	v, err := value.Normalize("Desk lamp, brass, with a linen shade (model 2026)", value.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 128)
+	for b.Loop() {
+		buf = v.AppendJSON(buf[:0])
+	}
+}

@@ -9,7 +9,15 @@ import "unicode/utf8"
 // not encoding/json's <, >, &, U+2028 and U+2029, which no reader of the
 // entries table needs. Every JSON string of an entry is written by it.
 func AppendJSONString[T string | []byte](b []byte, s T) []byte {
+	b, _ = appendJSONString(b, s, false)
+	return b
+}
+
+// appendJSONString is AppendJSONString; strict, it stops at the first
+// byte that is not UTF-8 and returns b as it was and false.
+func appendJSONString[T string | []byte](b []byte, s T, strict bool) ([]byte, bool) {
 	const hex = "0123456789abcdef"
+	orig := len(b)
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -38,6 +46,9 @@ func AppendJSONString[T string | []byte](b []byte, s T) []byte {
 		}
 		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
+			if strict {
+				return b[:orig], false
+			}
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i++
@@ -47,5 +58,5 @@ func AppendJSONString[T string | []byte](b []byte, s T) []byte {
 		i += size
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, '"'), true
 }

@@ -314,14 +314,16 @@ func (v Value) AppendJSON(b []byte) []byte {
 		b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
 		return append(b, '"')
 	case kindString:
-		if !utf8.ValidString(v.s) {
-			// Text that is not UTF-8 (SQLite keeps any bytes in a TEXT
-			// column) has no JSON string of its own: as one, its invalid
-			// bytes would read as U+FFFD, and two stored values as one.
-			b = append(b, `{"$base64":"`...)
-			b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
-			return append(b, `"}`...)
+		// Text that is not UTF-8 (SQLite keeps any bytes in a TEXT column)
+		// has no JSON string of its own: as one, its invalid bytes would
+		// read as U+FFFD, and two stored values as one. One pass over
+		// text that is.
+		if out, ok := appendJSONString(b, v.s, true); ok {
+			return out
 		}
+		b = append(b, `{"$base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
+		return append(b, `"}`...)
 	}
 	return AppendJSONString(b, v.s)
 }
