@@ -168,11 +168,8 @@ func TestCountMaxRefusesWhileAWriterStaysOpen(t *testing.T) {
 func TestCountMaxIgnoresMaintenance(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		if db.Dialector.Name() != "postgres" {
-			t.Skip("PostgreSQL's maintenance lock")
-		}
+		sqlDB := onlyOn(t, db, "postgres", "PostgreSQL's maintenance lock")
 		ctx := context.Background()
-		sqlDB, _ := db.DB()
 		s := newStore(t, sqlDB, db)
 		auditstore.SetSettleWithin(s, 700*time.Millisecond)
 		tx, err := sqlDB.BeginTx(ctx, nil)
@@ -187,6 +184,20 @@ func TestCountMaxIgnoresMaintenance(t *testing.T) {
 			t.Fatalf("CountMax during a maintenance lock: %v", err)
 		}
 	})
+}
+
+// onlyOn skips t unless db is the named dialect (why: what the test is
+// about), and returns db's pool.
+func onlyOn(t *testing.T, db *gorm.DB, dialect, why string) *sql.DB {
+	t.Helper()
+	if db.Dialector.Name() != dialect {
+		t.Skip(why)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sqlDB
 }
 
 // openWriter returns a transaction left open and a store over it: a writer
@@ -213,11 +224,8 @@ func openWriter(t *testing.T, db *gorm.DB) (*sql.Tx, *auditstore.Store) {
 func TestCountMaxLeavesAConnectionsTransactionOpen(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		if db.Dialector.Name() != "mysql" {
-			t.Skip("MySQL's LOCK TABLES")
-		}
+		sqlDB := onlyOn(t, db, "mysql", "MySQL's LOCK TABLES")
 		ctx := context.Background()
-		sqlDB, _ := db.DB()
 		conn, err := sqlDB.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
