@@ -565,3 +565,55 @@ func TestFirstSealBetweenFlushBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestSealAttackTimestampTextRewritten: on SQLite an entry's timestamp is
+// text, which time filters (the UI's dates, export --since, flush
+// --before) compare as text. The leaf holds the parsed instant, so the
+// same instant rewritten in another form (…Z as …+14:00, or as a BLOB,
+// which sorts after all text) moved the entry out of such filters while
+// Verify found nothing.
+func TestSealAttackTimestampTextRewritten(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		if f.d != auditstore.SQLite {
+			t.Skip("a timestamp column holds an instant, not text")
+		}
+		f.insert(t, nil, "a", 5)
+		f.round(t)
+		if rep := f.verify(t); !rep.OK() {
+			t.Fatalf("the untampered log does not verify:\n%s", problems(rep))
+		}
+		var stored string
+		if err := f.db.QueryRow(`SELECT timestamp FROM auditlog_entries WHERE id = 2`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		at, err := auditstore.DecodeTime(f.d, stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			id  int64
+			set string
+			arg any
+		}{
+			{2, "?", at.In(time.FixedZone("", 14*3600)).Format(time.RFC3339Nano)},
+			{3, "?", at.Format("2006-01-02T15:04:05.000000000Z")},
+			{4, "CAST(timestamp AS BLOB)", nil},
+		} {
+			var args []any
+			if c.arg != nil {
+				args = append(args, c.arg)
+			}
+			aexec(t, f, `UPDATE auditlog_entries SET timestamp = `+c.set+` WHERE id = `+fmt.Sprint(c.id), args...)
+		}
+		got := problems(f.verify(t))
+		for _, id := range []int{2, 3, 4} {
+			if !strings.Contains(got, fmt.Sprintf("entry modified: entry %d ", id)) {
+				t.Errorf("entry %d's timestamp rewritten as the same instant: Verify reports %q", id, got)
+			}
+		}
+		if strings.Contains(got, "entry 1 ") || strings.Contains(got, "entry 5 ") {
+			t.Errorf("Verify reports untouched entries: %q", got)
+		}
+	})
+}

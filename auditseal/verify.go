@@ -207,7 +207,13 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		}
 	}
 	var newest time.Time // the newest sealed entry's time
-	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
+	// On SQLite a timestamp is text, which time filters compare as text:
+	// its storage class is read too.
+	tsType := ""
+	if d == auditstore.SQLite {
+		tsType = ", typeof(e.timestamp)"
+	}
+	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+tsType+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
@@ -220,9 +226,13 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			prunedBy       sql.NullString
 			e              rawEntry
 			id             sql.NullInt64
+			storage        sql.NullString
 		)
 		dest := append([]any{&index, &entryID, &stored, &prunedAt, &prunedBy}, e.dest()...)
 		dest[5] = &id
+		if tsType != "" {
+			dest = append(dest, &storage)
+		}
 		if err := lrows.Scan(dest...); err != nil {
 			return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 		}
@@ -252,6 +262,10 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			}
 			if h := LeafHash(data); !bytes.Equal(h[:], stored) {
 				rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index})
+			} else if tsType != "" {
+				if detail := timeText(e.ts, storage.String); detail != "" {
+					rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index, Detail: detail})
+				}
 			}
 		}
 		if id.Valid {
@@ -330,6 +344,35 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		}
 	}
 	return rep, urows.Err()
+}
+
+// timeText checks an SQLite timestamp whose leaf matches: the leaf holds
+// its instant, and the text must be the one form auditstore writes, or
+// time filters, which compare text, place the entry elsewhere than its
+// instant (the same instant as …+14:00, or as a BLOB, is out of every
+// range of text). It returns what is wrong, or "".
+func timeText(v any, storage string) string {
+	var s string
+	switch t := v.(type) {
+	case string:
+		s = t
+	case []byte:
+		s = string(t)
+	default:
+		return ""
+	}
+	at, err := auditstore.DecodeTime(auditstore.SQLite, s)
+	if err != nil {
+		return ""
+	}
+	want := auditstore.EncodeTime(auditstore.SQLite, at).(string)
+	switch {
+	case storage != "text":
+		return fmt.Sprintf("its timestamp is stored as %s, not text: time filters do not find it at %s", storage, want)
+	case s != want:
+		return fmt.Sprintf("its timestamp is stored as %q, not %q: time filters place it elsewhere", s, want)
+	}
+	return ""
 }
 
 // joinColumns are entryColumns qualified by the entries' alias e, after

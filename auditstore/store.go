@@ -52,6 +52,10 @@ const sqliteTime = "2006-01-02T15:04:05.000000Z"
 // clock travels as text and what comes back is read as UTC.
 const mysqlTime = "2006-01-02 15:04:05.000000"
 
+// EncodeTime is the value the store writes for an entry's timestamp t: on
+// SQLite its one text form, whose text order is time order.
+func EncodeTime(d Dialect, t time.Time) any { return encodeTime(d, t) }
+
 func encodeTime(d Dialect, t time.Time) any {
 	t = t.UTC().Truncate(time.Microsecond)
 	switch d {
