@@ -20,12 +20,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -208,7 +206,7 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 		if err != nil {
 			return res, err
 		}
-		if cur.hi != read.hi || encodeGaps(cur.gaps) != encodeGaps(read.gaps) {
+		if cur.hi != read.hi || follow.Encode(cur.gaps) != follow.Encode(read.gaps) {
 			// Another relay of this name saved first: what this round
 			// published went out twice (a stream drops the repeats), and
 			// its position stands.
@@ -431,38 +429,17 @@ func readState(ctx context.Context, db *sql.DB, d auditstore.Dialect, name strin
 func saveState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name string, st state, now time.Time) error {
 	ph := d.Placeholder
 	_, err := tx.ExecContext(ctx, "UPDATE "+auditstore.RelayStateTable+" SET hi = "+ph(1)+", gaps = "+ph(2)+", relayed = "+ph(3)+", updated_at = "+ph(4)+" WHERE name = "+ph(5),
-		st.hi, encodeGaps(st.gaps), st.relayed, now.UnixMilli(), name)
+		st.hi, follow.Encode(st.gaps), st.relayed, now.UnixMilli(), name)
 	if err != nil {
 		return fmt.Errorf("auditrelay: save the relay's position: %w", err)
 	}
 	return nil
 }
 
-// Gaps are stored as a JSON array of [from, to, first seen (Unix ms)].
-func encodeGaps(gaps []follow.Gap) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, g := range gaps {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "[%d,%d,%d]", g.From, g.To, g.Seen.UnixMilli())
-	}
-	b.WriteByte(']')
-	return b.String()
-}
-
 func decodeGaps(s string) ([]follow.Gap, error) {
-	var raw [][3]int64
-	if err := json.Unmarshal([]byte(s), &raw); err != nil {
-		return nil, fmt.Errorf("auditrelay: the relay's saved gaps are unreadable: %w", err)
-	}
-	gaps := make([]follow.Gap, len(raw))
-	for i, g := range raw {
-		if g[0] > g[1] || i > 0 && g[0] <= gaps[i-1].To {
-			return nil, fmt.Errorf("auditrelay: the relay's saved gaps are not ascending ranges at %v", g)
-		}
-		gaps[i] = follow.Gap{From: g[0], To: g[1], Seen: time.UnixMilli(g[2])}
+	gaps, err := follow.Decode(s)
+	if err != nil {
+		return nil, fmt.Errorf("auditrelay: the relay's %w", err)
 	}
 	return gaps, nil
 }

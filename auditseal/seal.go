@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +23,7 @@ import (
 	"github.com/go-auditlog/auditlog/internal/follow"
 )
 
-// The sealer's tables (auditstore's migration 3).
+// The sealer's tables (auditstore's migrations 3 and 5).
 const (
 	leavesTable      = auditstore.SealLeavesTable
 	hashesTable      = auditstore.SealHashesTable
@@ -43,7 +44,8 @@ const (
 // describes (the relay, package auditrelay, follows it the same way): it
 // appends entries in the order it first sees them committed and records
 // each leaf's entry id, so a late entry is simply a later leaf. The ids
-// missing below the highest sealed one are its gaps, read every round; its
+// missing below the highest sealed one are its gaps, read every round and
+// saved with its position (so a sealer that starts again goes on); its
 // position (the lowest id it cannot yet account for) stays at the first gap
 // younger than GapWait, and a gap is read for late entries for SweepFor.
 // An entry that commits later still is reported by Verify as unsealed
@@ -73,9 +75,7 @@ type Sealer struct {
 	// (error), besides Run's onError.
 	Logger *slog.Logger
 
-	mu       sync.Mutex
-	gaps     []follow.Gap // ascending, disjoint; nil until read from the database
-	lastSize int64        // the tree's size after this sealer's last round
+	mu sync.Mutex
 }
 
 // A Witness keeps checkpoints outside the database.
@@ -116,13 +116,10 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
-			// What the round saw of the gaps is read again from the
-			// database: its changes were not committed.
-			s.gaps = nil
 		}
 	}()
 	q := queries{tx: tx, d: s.d}
-	next, err := q.lockState(ctx)
+	next, saved, err := q.lockState(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -139,17 +136,23 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	next = max(next, signedNext)
 	hi = max(hi, next-1)
 	now := s.Now()
-	if s.gaps == nil || size != s.lastSize {
-		// First round, or another sealer appended since: the gaps are
-		// read again from the leaves.
-		if s.gaps, err = q.gapsBetween(ctx, next, hi, now); err != nil {
+	// The gaps the last round saved with the tree it left, which holds
+	// those below the position that are still looked into. Where none
+	// are (a state saved before version 5, or by a sealer that saves
+	// none), they are rebuilt from the leaves above the position.
+	gaps, ok, err := decodeState(saved, size, now)
+	if err != nil {
+		return res, err
+	}
+	if !ok {
+		if gaps, err = q.gapsBetween(ctx, next, hi, now); err != nil {
 			return res, err
 		}
 	}
 	// The new entries above the highest id sealed, then late ones in the
 	// gaps, appended in id order.
 	var found, fresh []*rawEntry
-	for i, rs := range follow.Reads(s.gaps, hi) {
+	for i, rs := range follow.Reads(gaps, hi) {
 		limit := 0
 		if i == 0 {
 			limit = s.batch()
@@ -202,9 +205,9 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if len(fresh) > 0 {
 		newHi = fresh[len(fresh)-1].id
 	}
-	gaps := follow.Next(s.gaps, ids, hi, newHi, now, s.SweepFor)
+	gaps = follow.Next(gaps, ids, hi, newHi, now, s.SweepFor)
 	next = follow.Position(gaps, newHi, now, s.GapWait)
-	if err := q.setNext(ctx, next); err != nil {
+	if err := q.setNext(ctx, next, encodeState(size, gaps)); err != nil {
 		return res, err
 	}
 	var signed []byte
@@ -218,7 +221,6 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("auditseal: commit: %w", err)
 	}
-	s.gaps, s.lastSize = gaps, size
 	res = RoundResult{Sealed: len(found), Size: size, Next: next}
 	if signed != nil {
 		var errs []error
@@ -282,11 +284,12 @@ func (q queries) ph(n int) string { return q.d.Placeholder(n) }
 
 // lockState takes the sealer's lock (the state row, written first: a row
 // lock on PostgreSQL and MariaDB, the write lock on SQLite) and returns
-// its position.
-func (q queries) lockState(ctx context.Context) (int64, error) {
+// its position and its saved gaps.
+func (q queries) lockState(ctx context.Context) (int64, sql.NullString, error) {
+	var saved sql.NullString
 	res, err := q.tx.ExecContext(ctx, auditstore.SealLockSQL)
 	if err != nil {
-		return 0, fmt.Errorf("auditseal: lock the sealer's state (is the database migrated?): %w", err)
+		return 0, saved, fmt.Errorf("auditseal: lock the sealer's state (is the database migrated?): %w", err)
 	}
 	// A locking read: the latest row, which MySQL's snapshot of this
 	// transaction may predate, locked where the UPDATE found none to lock.
@@ -300,12 +303,12 @@ func (q queries) lockState(ctx context.Context) (int64, error) {
 		// sealer's first round may have committed one since: the read
 		// locks it.
 		var next int64
-		err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1"+lock).Scan(&next)
+		err := q.tx.QueryRowContext(ctx, readState+lock).Scan(&next, &saved)
 		switch {
 		case err == nil:
-			return next, nil
+			return next, saved, nil
 		case !errors.Is(err, sql.ErrNoRows):
-			return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
+			return 0, saved, fmt.Errorf("auditseal: read the sealer's state (is the database migrated to version 5?): %w", err)
 		}
 		// The first round: create the row, where another sealer's first
 		// round may be creating it too, then lock it.
@@ -317,25 +320,70 @@ func (q queries) lockState(ctx context.Context) (int64, error) {
 			insert = "INSERT OR IGNORE INTO " + stateTable + " (id, next_id) VALUES (1, 0)"
 		}
 		if _, err := q.tx.ExecContext(ctx, insert); err != nil {
-			return 0, fmt.Errorf("auditseal: create the sealer's state: %w", err)
+			return 0, saved, fmt.Errorf("auditseal: create the sealer's state: %w", err)
 		}
-		if err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1"+lock).Scan(&next); err != nil {
-			return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
+		if err := q.tx.QueryRowContext(ctx, readState+lock).Scan(&next, &saved); err != nil {
+			return 0, saved, fmt.Errorf("auditseal: read the sealer's state (is the database migrated to version 5?): %w", err)
 		}
-		return next, nil
+		return next, saved, nil
 	}
 	var next int64
-	if err := q.tx.QueryRowContext(ctx, "SELECT next_id FROM "+stateTable+" WHERE id = 1").Scan(&next); err != nil {
-		return 0, fmt.Errorf("auditseal: read the sealer's state: %w", err)
+	if err := q.tx.QueryRowContext(ctx, readState).Scan(&next, &saved); err != nil {
+		return 0, saved, fmt.Errorf("auditseal: read the sealer's state (is the database migrated to version 5?): %w", err)
 	}
-	return next, nil
+	return next, saved, nil
 }
 
-func (q queries) setNext(ctx context.Context, next int64) error {
-	if _, err := q.tx.ExecContext(ctx, "UPDATE "+stateTable+" SET next_id = "+q.ph(1)+" WHERE id = 1", next); err != nil {
+// readState reads the sealer's position and its saved gaps.
+const readState = "SELECT next_id, gaps FROM " + stateTable + " WHERE id = 1"
+
+// setNext saves the sealer's position and its gaps.
+func (q queries) setNext(ctx context.Context, next int64, gaps string) error {
+	if _, err := q.tx.ExecContext(ctx, "UPDATE "+stateTable+" SET next_id = "+q.ph(1)+", gaps = "+q.ph(2)+" WHERE id = 1", next, gaps); err != nil {
 		return fmt.Errorf("auditseal: save the sealer's position: %w", err)
 	}
 	return nil
+}
+
+// encodeState is the gaps a round saves, with the tree's size after it:
+// {"size":N,"gaps":[[from,to,first seen (Unix ms)],…]}.
+func encodeState(size int64, gaps []follow.Gap) string {
+	return `{"size":` + strconv.FormatInt(size, 10) + `,"gaps":` + follow.Encode(gaps) + `}`
+}
+
+// decodeState reads the gaps saved with a tree of size leaves. It reports
+// false where there are none to use: nothing saved, or saved with another
+// tree (by a sealer that saves no gaps, whose leaves they do not account
+// for). A gap first seen after now (the row is not signed) counts as seen
+// now, so that it cannot hold the position for ever.
+func decodeState(saved sql.NullString, size int64, now time.Time) ([]follow.Gap, bool, error) {
+	if !saved.Valid {
+		return nil, false, nil
+	}
+	var st struct {
+		Size *int64
+		Gaps json.RawMessage
+	}
+	err := json.Unmarshal([]byte(saved.String), &st)
+	var gaps []follow.Gap
+	if err == nil && st.Size == nil {
+		err = errors.New("no tree size")
+	}
+	if err == nil {
+		gaps, err = follow.Decode(string(st.Gaps))
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("auditseal: the sealer's saved gaps (%s.gaps) are unreadable, set them to NULL to rebuild them from the leaves: %w", stateTable, err)
+	}
+	if *st.Size != size {
+		return nil, false, nil
+	}
+	for i := range gaps {
+		if gaps[i].Seen.After(now) {
+			gaps[i].Seen = now
+		}
+	}
+	return gaps, true, nil
 }
 
 // treeSize returns the number of leaves and the highest entry id sealed

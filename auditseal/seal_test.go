@@ -585,3 +585,93 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestLateCommitAfterTheSealerStartsAgain: an entry whose transaction
+// commits after GapWait, within SweepFor, is sealed by the round after its
+// commit whether the sealer ran on, started again, or another sealer ran a
+// round in between. A sealer that started again (or followed another one)
+// rebuilt its gaps from its position up only: the late entry was never
+// sealed, and Verify called the untampered log tampered ("its id is below
+// the sealer's position").
+func TestLateCommitAfterTheSealerStartsAgain(t *testing.T) {
+	for _, how := range []string{"running", "started again", "after another sealer", "saved before version 5"} {
+		t.Run(how, func(t *testing.T) {
+			testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+				if gdb.Dialector.Name() == "sqlite" {
+					t.Skip("SQLite has one writer: an entry cannot commit after a later one")
+				}
+				f := open(t, gdb)
+				ctx := context.Background()
+				f.insert(t, nil, "a", 1)
+				held, err := f.db.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer held.Rollback()
+				f.insert(t, held, "late", 1)
+				f.insert(t, nil, "b", 1)
+				f.round(t)
+				f.clock.add(2 * time.Minute) // past GapWait, inside SweepFor
+				f.insert(t, nil, "c", 1)
+				if r := f.round(t); r.Sealed != 1 {
+					t.Fatalf("round 2: %+v", r)
+				}
+				other := func() *auditseal.Sealer {
+					s, err := auditseal.New(f.db, f.d, f.signer, origin)
+					if err != nil {
+						t.Fatal(err)
+					}
+					s.Now, s.GapWait = f.clock.Now, time.Minute
+					return s
+				}
+				switch how {
+				case "started again":
+					f.sealer = other()
+				case "after another sealer":
+					second := other()
+					f.insert(t, nil, "d", 1)
+					if r, err := second.Round(ctx); err != nil || r.Sealed != 1 {
+						t.Fatalf("the other sealer's round: %+v %v", r, err)
+					}
+				case "saved before version 5":
+					// A state without gaps is rebuilt from the leaves: what the
+					// sealer did before it saved them, seen here doing so.
+					aexec(t, f, "UPDATE auditlog_seal_state SET gaps = NULL")
+				}
+				if err := held.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				r := f.round(t)
+				want := 1
+				if how == "saved before version 5" {
+					want = 0 // the gap below the position is not known again
+				}
+				if r.Sealed != want {
+					t.Errorf("the late entry's round sealed %d, want %d", r.Sealed, want)
+				}
+				if rep := f.verify(t); rep.OK() != (want == 1) {
+					t.Errorf("verify: %s", problems(rep))
+				}
+			})
+		})
+	}
+}
+
+// TestUnreadableSavedGaps: saved gaps that do not decode stop the round
+// with a message that says how to rebuild them, rather than being dropped.
+func TestUnreadableSavedGaps(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 2)
+		f.round(t)
+		aexec(t, f, `UPDATE auditlog_seal_state SET gaps = '{"size":2,"gaps":[[5,3,0]]}'`)
+		if _, err := f.sealer.Round(context.Background()); err == nil || !strings.Contains(err.Error(), "set them to NULL") {
+			t.Fatalf("round over unreadable gaps: %v", err)
+		}
+		aexec(t, f, `UPDATE auditlog_seal_state SET gaps = NULL`)
+		f.insert(t, nil, "b", 1)
+		if r := f.round(t); r.Sealed != 1 {
+			t.Fatalf("round after the gaps were cleared: %+v", r)
+		}
+	})
+}

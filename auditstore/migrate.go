@@ -37,7 +37,9 @@ type migration struct {
 // its leaves, its stored hashes, its signed checkpoints and the sealer's
 // position. Version 4 adds the relay's positions (package auditrelay): one
 // row per destination, with the highest entry id relayed and the ids below
-// it not yet seen committed.
+// it not yet seen committed. Version 5 saves the sealer's gaps beside its
+// position, so that a sealer that starts again still looks into the gaps
+// below its position (NULL: a row saved before, whose gaps are rebuilt).
 //
 //go:embed migrations/*/*.sql
 var migrationFiles embed.FS
@@ -49,6 +51,7 @@ var migrationNames = []string{
 	"index entries by action",
 	"create seal tables",
 	"create relay state",
+	"save seal gaps",
 }
 
 // migrations are read once, when the package is initialised: the files are
@@ -298,9 +301,10 @@ func applyMigrations(ctx context.Context, db execQuerier, d Dialect, partitioned
 // DDL on MySQL and MariaDB is not transactional, so a migration that failed
 // half way leaves its first statements applied; the next Migrate runs the
 // migration again from its start, and each statement must then do nothing
-// where it was done: CREATE TABLE IF NOT EXISTS, or a CREATE TABLE or CREATE
-// INDEX that applyMigrations skips where the table or index exists (MySQL has
-// no CREATE INDEX IF NOT EXISTS). A statement of another kind needs a look-up
+// where it was done: CREATE TABLE IF NOT EXISTS, or a CREATE TABLE, CREATE
+// INDEX or ALTER TABLE … ADD COLUMN that applyMigrations skips where the
+// table, index or column exists (MySQL has no CREATE INDEX IF NOT EXISTS,
+// nor ADD COLUMN IF NOT EXISTS, which MariaDB has). A statement of another kind needs a look-up
 // of its own in mysqlExisting first.
 func mysqlRepeatable(stmt string) error {
 	if strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS ") {
@@ -310,7 +314,7 @@ func mysqlRepeatable(stmt string) error {
 		return nil
 	}
 	first, _, _ := strings.Cut(stmt, "\n")
-	return fmt.Errorf("%q: a MySQL migration may only hold CREATE TABLE and CREATE INDEX name ON table, which a run after a failed one can repeat", first)
+	return fmt.Errorf("%q: a MySQL migration may only hold CREATE TABLE, CREATE INDEX name ON table and ALTER TABLE table ADD COLUMN name, which a run after a failed one can repeat", first)
 }
 
 // mysqlExisting returns the catalog look-up that counts the table or the
@@ -325,6 +329,8 @@ func mysqlExisting(stmt string) (query string, args []any, ok bool) {
 	case len(f) >= 5 && f[0] == "CREATE" && f[1] == "INDEX" && f[3] == "ON":
 		table, _, _ := strings.Cut(f[4], "(")
 		return "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?", []any{table, f[2]}, true
+	case len(f) >= 6 && f[0] == "ALTER" && f[1] == "TABLE" && f[3] == "ADD" && f[4] == "COLUMN":
+		return "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?", []any{f[2], f[5]}, true
 	}
 	return "", nil, false
 }

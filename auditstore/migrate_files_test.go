@@ -92,6 +92,7 @@ func TestLoadMigrationsRefusesMalformedFiles(t *testing.T) {
 			fsys["migrations/"+string(d)+"/0002_index.sql"] = &fstest.MapFile{Data: []byte("CREATE INDEX b_idx ON a (id);\n")}
 			fsys["migrations/"+string(d)+"/0003_more.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE c (\n\tid INTEGER\n);\n")}
 			fsys["migrations/"+string(d)+"/0004_more.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE d (\n\tid INTEGER\n);\n")}
+			fsys["migrations/"+string(d)+"/0005_more.sql"] = &fstest.MapFile{Data: []byte("ALTER TABLE d ADD COLUMN e TEXT;\n")}
 		}
 		return fsys
 	}
@@ -108,10 +109,10 @@ func TestLoadMigrationsRefusesMalformedFiles(t *testing.T) {
 	for what, change := range map[string]func(fstest.MapFS){
 		"missing version": func(f fstest.MapFS) { delete(f, "migrations/postgres/0002_index.sql") },
 		"extra version": func(f fstest.MapFS) {
-			f["migrations/sqlite/0005_more.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;\n")}
+			f["migrations/sqlite/0006_more.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;\n")}
 		},
 		"misnumbered": func(f fstest.MapFS) {
-			f["migrations/mysql/0005_index.sql"] = f["migrations/mysql/0002_index.sql"]
+			f["migrations/mysql/0006_index.sql"] = f["migrations/mysql/0002_index.sql"]
 			delete(f, "migrations/mysql/0002_index.sql")
 		},
 		"no final newline": func(f fstest.MapFS) {
@@ -128,7 +129,7 @@ func TestLoadMigrationsRefusesMalformedFiles(t *testing.T) {
 		},
 		"empty": func(f fstest.MapFS) { f["migrations/sqlite/0002_index.sql"].Data = nil },
 		"MySQL statement that a run after a failed one cannot repeat": func(f fstest.MapFS) {
-			f["migrations/mysql/0002_index.sql"].Data = []byte("CREATE INDEX b_idx ON a (id);\n\nALTER TABLE a ADD COLUMN b INTEGER;\n")
+			f["migrations/mysql/0002_index.sql"].Data = []byte("CREATE INDEX b_idx ON a (id);\n\nALTER TABLE a DROP COLUMN id;\n")
 		},
 	} {
 		fsys := good()

@@ -15,8 +15,11 @@ package follow
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -107,4 +110,35 @@ func Position(gaps []Gap, hi int64, now time.Time, gapWait time.Duration) int64 
 		return hi
 	}
 	return hi + 1
+}
+
+// Encode is gaps as they are saved: a JSON array of [from, to, first seen
+// (Unix ms)].
+func Encode(gaps []Gap) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, g := range gaps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "[%d,%d,%d]", g.From, g.To, g.Seen.UnixMilli())
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// Decode reads gaps saved by Encode.
+func Decode(s string) ([]Gap, error) {
+	var raw [][3]int64
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, fmt.Errorf("saved gaps are unreadable: %w", err)
+	}
+	gaps := make([]Gap, len(raw))
+	for i, g := range raw {
+		if g[0] > g[1] || i > 0 && g[0] <= gaps[i-1].To {
+			return nil, fmt.Errorf("saved gaps are not ascending ranges at %v", g)
+		}
+		gaps[i] = Gap{From: g[0], To: g[1], Seen: time.UnixMilli(g[2])}
+	}
+	return gaps, nil
 }

@@ -1,0 +1,1 @@
+ALTER TABLE auditlog_seal_state ADD COLUMN gaps MEDIUMTEXT NULL;
