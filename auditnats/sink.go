@@ -49,13 +49,17 @@ type SinkOptions struct {
 // (MsgID), so that the stream stores an entry published twice within its
 // duplicate window once, and another application's entry of the same id,
 // relayed into the same stream under its own prefix, too. It is an
-// auditrelay.Sink.
+// auditrelay.IdentifiedSink: its identity is the stream's name and
+// creation time, so that a relay named after the stream alone refuses a
+// stream of that name on another server, or one made again, rather than
+// going on from a position that holds only for the first.
 type Sink struct {
 	js      jetstream.JetStream
 	nc      *nats.Conn
 	ownConn bool
 	stream  string
 	prefix  string
+	created time.Time // the stream's creation, as the server reports it
 	dups    atomic.Int64
 }
 
@@ -112,7 +116,7 @@ func NewSink(ctx context.Context, nc *nats.Conn, o SinkOptions) (*Sink, error) {
 	st, err := js.Stream(ctx, o.Stream)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: o.Stream, Subjects: []string{subjects}, Duplicates: o.Duplicates, Description: "audit log entries"})
+		st, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: o.Stream, Subjects: []string{subjects}, Duplicates: o.Duplicates, Description: "audit log entries"})
 	case err == nil:
 		cfg := st.CachedInfo().Config
 		if !slices.Contains(cfg.Subjects, subjects) {
@@ -123,7 +127,13 @@ func NewSink(ctx context.Context, nc *nats.Conn, o SinkOptions) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditnats: stream %s for %s: %w", o.Stream, subjects, err)
 	}
-	return &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix}, nil
+	return &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix, created: st.CachedInfo().Created}, nil
+}
+
+// Identity is the stream's name and creation time
+// ("stream AUDITLOG_ENTRIES created 2026-12-06T11:14:11.123456789Z").
+func (s *Sink) Identity() string {
+	return "stream " + s.stream + " created " + s.created.UTC().Format(time.RFC3339Nano)
 }
 
 // MsgID is the Nats-Msg-Id of e's message: the prefix and the entry's id

@@ -461,3 +461,48 @@ func TestSharedStreamKeepsEveryApplicationsEntries(t *testing.T) {
 		t.Fatalf("the stream holds %d entries, want 6", len(msgs))
 	}
 }
+
+// TestRelayRefusesAnotherStreamUnderItsName: a relay's default name is
+// the stream's alone, so a stream of that name on another server, or one
+// deleted and made again, went on from the position saved for the first:
+// the entries below it were never published to it, and the relay said
+// nothing. It is now refused until given a name of its own, under which it
+// publishes every entry.
+func TestRelayRefusesAnotherStreamUnderItsName(t *testing.T) {
+	url, name, prefix := stream(t)
+	ctx := context.Background()
+	db, d := sqlOf(t, testdb.Open(t, "sqlite"))
+	insert(t, db, nil, d, "books", 3)
+	relay := func(relayName string) (int, error) {
+		t.Helper()
+		sink, err := auditnats.ConnectSink(ctx, url, auditnats.SinkOptions{Stream: name, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sink.Close()
+		r, err := auditrelay.New(db, d, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Name = relayName
+		return r.CatchUp(ctx)
+	}
+	if n, err := relay(""); err != nil || n != 3 {
+		t.Fatalf("first stream: published %d, %v", n, err)
+	}
+	insert(t, db, nil, d, "books", 1)
+	if n, err := relay(""); err != nil || n != 1 {
+		t.Fatalf("the same stream again: published %d, %v", n, err)
+	}
+	deleteStream(url, name)
+	n, err := relay("")
+	if !errors.Is(err, auditrelay.ErrOtherDestination) || n != 0 {
+		t.Fatalf("a stream made again under the relay's name: published %d, %v", n, err)
+	}
+	if msgs := readStream(t, url, name); len(msgs) != 0 {
+		t.Fatalf("the refused relay published %d entries", len(msgs))
+	}
+	if n, err := relay("nats:" + name + " again"); err != nil || n != 4 {
+		t.Fatalf("under a name of its own: published %d, %v", n, err)
+	}
+}

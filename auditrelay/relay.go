@@ -24,8 +24,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -43,6 +45,22 @@ type Sink interface {
 	// destination should drop an entry whose id it already holds.
 	Publish(ctx context.Context, entries []auditlog.Entry) error
 }
+
+// An IdentifiedSink is a Sink that tells its destination from another
+// under the same name: a stream of that name on another server, or one
+// deleted and made again. A relay saves the identity with its position and
+// refuses to publish to a destination whose identity differs
+// (ErrOtherDestination), for which the position does not hold: the
+// entries below it were published elsewhere.
+type IdentifiedSink interface {
+	Sink
+	// Identity identifies the destination, in at most 255 bytes.
+	Identity() string
+}
+
+// ErrOtherDestination is returned by a round whose sink's identity is not
+// the one the relay's position was saved with.
+var ErrOtherDestination = errors.New("auditrelay: another destination than the one this relay's position was saved for")
 
 // Defaults of a Relay.
 const (
@@ -97,10 +115,37 @@ func (r *Relay) name() (string, error) {
 	if n == "" {
 		n = r.sink.Name()
 	}
-	if n == "" || len(n) > 255 {
+	switch {
+	case n == "" || len(n) > 255:
 		return "", fmt.Errorf("auditrelay: relay name %q must be 1 to 255 bytes", n)
+	case !utf8.ValidString(n) || strings.IndexByte(n, 0) >= 0:
+		// PostgreSQL refuses such a name, MySQL stores another.
+		return "", fmt.Errorf("auditrelay: relay name %q is not UTF-8 text without NUL", n)
+	case strings.HasSuffix(n, " "):
+		// MariaDB and MySQL compare the key PAD SPACE: "a " is "a",
+		// whose position it would take.
+		return "", fmt.Errorf("auditrelay: relay name %q ends in a space; name it with Relay.Name (--name)", n)
 	}
 	return n, nil
+}
+
+// identity is the sink's destination identity, or "" for a sink that
+// gives none.
+func (r *Relay) identity() string {
+	if s, ok := r.sink.(IdentifiedSink); ok {
+		return s.Identity()
+	}
+	return ""
+}
+
+// sameDestination checks that a relay's position, saved for the
+// destination saved, holds for the destination ident.
+func sameDestination(name string, saved sql.NullString, ident string) error {
+	if !saved.Valid || ident == "" || saved.String == ident {
+		return nil
+	}
+	return fmt.Errorf("%w: relay %q saved its position for %s and would publish to %s, which lacks the entries below it. Give this destination a name of its own (Relay.Name, --name), or delete the position to publish every entry to it (DELETE FROM %s WHERE name = '…')",
+		ErrOtherDestination, name, saved.String, ident, auditstore.RelayStateTable)
 }
 
 func (r *Relay) now() time.Time {
@@ -132,6 +177,7 @@ type state struct {
 	hi      int64
 	gaps    []follow.Gap
 	relayed int64
+	dest    sql.NullString // the destination's identity, saved with it
 }
 
 // Round publishes the entries committed since the last round.
@@ -148,7 +194,7 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 		// transaction would deadlock on MariaDB (each holding the gap
 		// lock of the missing row, each waiting to insert into it).
 		if _, err := r.db.ExecContext(ctx, insertState(r.d), name); err != nil {
-			return res, fmt.Errorf("auditrelay: create the relay's state (is the database migrated to version 4?): %w", err)
+			return res, fmt.Errorf("auditrelay: create the relay's state (is the database migrated to version 5?): %w", err)
 		}
 		r.created = true
 	}
@@ -185,6 +231,10 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 			return res, err
 		}
 	}
+	ident := r.identity()
+	if err := sameDestination(name, read.dest, ident); err != nil {
+		return res, err
+	}
 	var q auditstore.DBTX = r.db
 	if tx != nil {
 		q = tx
@@ -206,6 +256,9 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 		if err != nil {
 			return res, err
 		}
+		if err := sameDestination(name, cur.dest, ident); err != nil {
+			return res, err
+		}
 		if cur.hi != read.hi || follow.Encode(cur.gaps) != follow.Encode(read.gaps) {
 			// Another relay of this name saved first: what this round
 			// published went out twice (a stream drops the repeats), and
@@ -224,7 +277,7 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 		newHi = fresh[len(fresh)-1].ID
 	}
 	gaps := follow.Next(read.gaps, ids, read.hi, newHi, now, r.sweepFor())
-	if err := saveState(ctx, tx, r.d, name, state{hi: newHi, gaps: gaps, relayed: read.relayed + int64(len(found))}, now); err != nil {
+	if err := saveState(ctx, tx, r.d, name, state{hi: newHi, gaps: gaps, relayed: read.relayed + int64(len(found)), dest: sql.NullString{String: ident, Valid: ident != ""}}, now); err != nil {
 		return res, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -379,7 +432,7 @@ func lockState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name strin
 	ph := d.Placeholder
 	touch := "UPDATE " + auditstore.RelayStateTable + " SET hi = hi WHERE name = " + ph(1)
 	if _, err := tx.ExecContext(ctx, touch, name); err != nil {
-		return state{}, fmt.Errorf("auditrelay: lock the relay's state (is the database migrated to version 4?): %w", err)
+		return state{}, fmt.Errorf("auditrelay: lock the relay's state (is the database migrated to version 5?): %w", err)
 	}
 	// Made again if it was deleted since the relay's first round.
 	if _, err := tx.ExecContext(ctx, insertState(d), name); err != nil {
@@ -392,8 +445,8 @@ func lockState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name strin
 	}
 	var st state
 	var gaps string
-	if err := tx.QueryRowContext(ctx, "SELECT hi, gaps, relayed FROM "+auditstore.RelayStateTable+" WHERE name = "+ph(1)+lock, name).Scan(&st.hi, &gaps, &st.relayed); err != nil {
-		return state{}, fmt.Errorf("auditrelay: read the relay's state: %w", err)
+	if err := tx.QueryRowContext(ctx, "SELECT hi, gaps, relayed, destination FROM "+auditstore.RelayStateTable+" WHERE name = "+ph(1)+lock, name).Scan(&st.hi, &gaps, &st.relayed, &st.dest); err != nil {
+		return state{}, fmt.Errorf("auditrelay: read the relay's state (is the database migrated to version 5?): %w", err)
 	}
 	var err error
 	if st.gaps, err = decodeGaps(gaps); err != nil {
@@ -415,12 +468,12 @@ func insertState(d auditstore.Dialect) string {
 
 func readState(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string) (st state, updated int64, ok bool, err error) {
 	var gaps string
-	err = db.QueryRowContext(ctx, "SELECT hi, gaps, relayed, updated_at FROM "+auditstore.RelayStateTable+" WHERE name = "+d.Placeholder(1), name).Scan(&st.hi, &gaps, &st.relayed, &updated)
+	err = db.QueryRowContext(ctx, "SELECT hi, gaps, relayed, updated_at, destination FROM "+auditstore.RelayStateTable+" WHERE name = "+d.Placeholder(1), name).Scan(&st.hi, &gaps, &st.relayed, &updated, &st.dest)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return st, 0, false, nil
 	case err != nil:
-		return st, 0, false, fmt.Errorf("auditrelay: read the relay's state (is the database migrated to version 4?): %w", err)
+		return st, 0, false, fmt.Errorf("auditrelay: read the relay's state (is the database migrated to version 5?): %w", err)
 	}
 	st.gaps, err = decodeGaps(gaps)
 	return st, updated, err == nil, err
@@ -428,8 +481,8 @@ func readState(ctx context.Context, db *sql.DB, d auditstore.Dialect, name strin
 
 func saveState(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, name string, st state, now time.Time) error {
 	ph := d.Placeholder
-	_, err := tx.ExecContext(ctx, "UPDATE "+auditstore.RelayStateTable+" SET hi = "+ph(1)+", gaps = "+ph(2)+", relayed = "+ph(3)+", updated_at = "+ph(4)+" WHERE name = "+ph(5),
-		st.hi, follow.Encode(st.gaps), st.relayed, now.UnixMilli(), name)
+	_, err := tx.ExecContext(ctx, "UPDATE "+auditstore.RelayStateTable+" SET hi = "+ph(1)+", gaps = "+ph(2)+", relayed = "+ph(3)+", updated_at = "+ph(4)+", destination = COALESCE("+ph(5)+", destination) WHERE name = "+ph(6),
+		st.hi, follow.Encode(st.gaps), st.relayed, now.UnixMilli(), st.dest, name)
 	if err != nil {
 		return fmt.Errorf("auditrelay: save the relay's position: %w", err)
 	}

@@ -292,3 +292,42 @@ func TestRelayRefusesBadState(t *testing.T) {
 		t.Error("New with an unknown dialect")
 	}
 }
+
+// TestRelayNamesAreDistinctKeys: relays of distinct names keep distinct
+// positions on every database, and a name that one of them would merge
+// with another, or cannot store, is refused. MariaDB and MySQL compare the
+// name key PAD SPACE: "a " was "a", so the second relay took the first's
+// position and published nothing.
+func TestRelayNamesAreDistinctKeys(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		db, d := sqlOf(t, gdb)
+		insert(t, db, nil, d, "books", 3)
+		ctx := context.Background()
+		for _, name := range []string{"x", "X", "a", "a\t", " a"} {
+			var out bytes.Buffer
+			r, err := auditrelay.New(db, d, auditrelay.NewJSONL(&out, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.CatchUp(ctx); err != nil || n != 3 {
+				t.Errorf("relay %q published %d of 3 entries (%v)", name, n, err)
+			}
+		}
+		for _, name := range []string{"a ", "a  ", "caf\xc3", "a\x00b", strings.Repeat("n", 256)} {
+			r, err := auditrelay.New(db, d, auditrelay.NewJSONL(&bytes.Buffer{}, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.CatchUp(ctx); err == nil || !strings.Contains(err.Error(), "relay name") {
+				t.Errorf("relay %q: %v, want the name refused", name, err)
+			}
+		}
+		s, err := auditstore.New(db, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if names, err := s.Relays(ctx); err != nil || len(names) != 5 {
+			t.Errorf("Store.Relays: %q %v, want the 5 names", names, err)
+		}
+	})
+}

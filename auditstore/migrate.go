@@ -39,7 +39,9 @@ type migration struct {
 // row per destination, with the highest entry id relayed and the ids below
 // it not yet seen committed. Version 5 saves the sealer's gaps beside its
 // position, so that a sealer that starts again still looks into the gaps
-// below its position (NULL: a row saved before, whose gaps are rebuilt).
+// below its position (NULL: a row saved before, whose gaps are rebuilt),
+// and the identity of each relay's destination (a stream, by its creation),
+// so that a relay refuses another destination under the same name.
 //
 //go:embed migrations/*/*.sql
 var migrationFiles embed.FS
@@ -51,7 +53,7 @@ var migrationNames = []string{
 	"index entries by action",
 	"create seal tables",
 	"create relay state",
-	"save seal gaps",
+	"save follower state",
 }
 
 // migrations are read once, when the package is initialised: the files are

@@ -1,1 +1,0 @@
-ALTER TABLE auditlog_seal_state ADD COLUMN gaps MEDIUMTEXT NULL;
