@@ -235,7 +235,11 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(w, "%d sealed %s, %d %s (latest: %d %s).\n", rep.Leaves, plural(rep.Leaves, "entry", "entries"),
 		rep.Checkpoints, plural(int64(rep.Checkpoints), "checkpoint", "checkpoints"), rep.Latest, plural(rep.Latest, "entry", "entries"))
 	for _, p := range rep.Pruned {
-		fmt.Fprintf(w, "Pruned: %d %s by %s at %s.\n", p.Leaves, plural(p.Leaves, "entry", "entries"), termSafe(p.By), p.At.Format(time.RFC3339))
+		unsigned := ""
+		if !p.Signed {
+			unsigned = " (not signed yet: the next sealing round signs it)"
+		}
+		fmt.Fprintf(w, "Pruned: %d %s by %s at %s%s.\n", p.Leaves, plural(p.Leaves, "entry", "entries"), termSafe(p.By), p.At.Format(time.RFC3339), unsigned)
 	}
 	if rep.Unsealed > 0 {
 		fmt.Fprintf(w, "Not sealed yet: %d %s, the oldest from %s.\n", rep.Unsealed, plural(rep.Unsealed, "entry", "entries"), rep.Oldest.Format(time.RFC3339))

@@ -144,7 +144,7 @@ func sameDestination(name string, saved sql.NullString, ident string) error {
 	if !saved.Valid || ident == "" || saved.String == ident {
 		return nil
 	}
-	return fmt.Errorf("%w: relay %q saved its position for %s and would publish to %s, which lacks the entries below it. Give this destination a name of its own (Relay.Name, --name), or delete the position to publish every entry to it (DELETE FROM %s WHERE name = '…')",
+	return fmt.Errorf("%w: relay %q saved its position for %q and would publish to %q, which lacks the entries below it. Give this destination a name of its own (Relay.Name, --name), or delete the position to publish every entry to it (DELETE FROM %s WHERE name = '…')",
 		ErrOtherDestination, name, saved.String, ident, auditstore.RelayStateTable)
 }
 

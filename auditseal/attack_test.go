@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -614,6 +615,152 @@ func TestSealAttackTimestampTextRewritten(t *testing.T) {
 		}
 		if strings.Contains(got, "entry 1 ") || strings.Contains(got, "entry 5 ") {
 			t.Errorf("Verify reports untouched entries: %q", got)
+		}
+	})
+}
+
+// prunedLog seals six entries, flushes the three oldest as "test flush"
+// and seals a round after it, which signs the flush's records.
+func prunedLog(t *testing.T, f *fixture) *auditstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := auditstore.New(f.db, f.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var es []auditlog.Entry
+	for i := range 6 {
+		ts := time.Now()
+		if i < 3 {
+			ts = old.Add(time.Duration(i) * time.Hour)
+		}
+		es = append(es, auditlog.Entry{Timestamp: ts, Action: auditlog.ActionCreate, Model: "m", ObjectPK: fmt.Sprint(i), ObjectRepr: "x"})
+	}
+	if err := s.Insert(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	f.round(t)
+	if res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: auditstore.Filter{Until: old.Add(3 * time.Hour)}, BatchSize: 2, Reason: "test flush"}); err != nil || res.Deleted != 3 {
+		t.Fatalf("flush: %+v, %v", res, err)
+	}
+	f.round(t)
+	rep := f.verify(t)
+	if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].Leaves != 3 || !rep.Pruned[0].Signed {
+		t.Fatalf("after the flush: %+v", rep)
+	}
+	return s
+}
+
+// TestSealAttackForgedPruneMark: a flush marks the leaves it prunes, and
+// the marks were not signed: an entry deleted by hand, its leaf marked as
+// pruned (by a flush of its own, or with an earlier flush's time and
+// description), passed Verify as flushed. The flushes' records, which the
+// sealer signs, now count the marks.
+func TestSealAttackForgedPruneMark(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		do   func(t *testing.T, f *fixture)
+		want auditseal.ProblemKind
+	}{
+		{"an earlier flush's mark", func(t *testing.T, f *fixture) {
+			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush' WHERE entry_id = 5")
+		}, auditseal.PruneUnrecorded},
+		{"a mark of its own", func(t *testing.T, f *fixture) {
+			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = 1, pruned_by = 'flush' WHERE entry_id = 5")
+		}, auditseal.PruneUnrecorded},
+		{"a signed record counting one more", func(t *testing.T, f *fixture) {
+			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush' WHERE entry_id = 5")
+			aexec(t, f, "UPDATE auditlog_seal_prunes SET leaves = leaves + 1 WHERE seq = (SELECT MIN(seq) FROM auditlog_seal_prunes)")
+		}, auditseal.PruneRecordAltered},
+		{"the records deleted", func(t *testing.T, f *fixture) {
+			aexec(t, f, "DELETE FROM auditlog_seal_prunes")
+		}, auditseal.PruneRecordAltered},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+				f := open(t, gdb)
+				prunedLog(t, f)
+				c.do(t, f)
+				rep := f.verify(t)
+				if !slices.ContainsFunc(rep.Problems, func(p auditseal.Problem) bool { return p.Kind == c.want }) {
+					t.Fatalf("Verify reports %q, want %q", problems(rep), c.want)
+				}
+			})
+		})
+	}
+}
+
+// TestForgedFlushIsListedUnsignedUntilSealed: whoever may write the
+// sealer's tables can still pass a deletion for a flush of its own, mark
+// and record alike, as whoever may flush can: Verify lists it as a flush,
+// not signed until the next round, and then signed.
+func TestForgedFlushIsListedUnsignedUntilSealed(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		prunedLog(t, f)
+		aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+		aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = 7, pruned_by = 'cleanup' WHERE entry_id = 5")
+		aexec(t, f, "INSERT INTO auditlog_seal_prunes (pruned_at, pruned_by, leaves) VALUES (7, 'cleanup', 1)")
+		for _, signed := range []bool{false, true} {
+			if signed {
+				f.round(t)
+			}
+			rep := f.verify(t)
+			if !rep.OK() || len(rep.Pruned) != 2 || rep.Pruned[1].By != "cleanup" || rep.Pruned[1].Signed != signed {
+				t.Fatalf("signed %v: %+v", signed, rep)
+			}
+		}
+	})
+}
+
+// TestPrunesOfALogSealedBeforeVersion5: a log whose checkpoints sign no
+// prune records (sealed and flushed before version 5, whose flushes
+// recorded nothing) verifies with its flushes listed, unsigned; the first
+// round after the upgrade records and signs them, and from then on a
+// forged mark is found.
+func TestPrunesOfALogSealedBeforeVersion5(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 6)
+		f.round(t)
+		// The checkpoint as a sealer before version 5 signed it.
+		var size int64
+		var stored string
+		if err := f.db.QueryRow("SELECT size, note FROM auditlog_seal_checkpoints ORDER BY size DESC LIMIT 1").Scan(&size, &stored); err != nil {
+			t.Fatal(err)
+		}
+		text, _, _ := strings.Cut(stored, "\n\n")
+		var kept []string
+		for _, l := range strings.Split(text, "\n") {
+			if !strings.HasPrefix(l, "auditlog-prunes ") {
+				kept = append(kept, l)
+			}
+		}
+		old, err := note.Sign(&note.Note{Text: strings.Join(kept, "\n") + "\n"}, f.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aexec(t, f, "UPDATE auditlog_seal_checkpoints SET note = "+aph(f, 1)+" WHERE size = "+aph(f, 2), string(old), size)
+		// A flush before version 5: marks, no records.
+		aexec(t, f, "DELETE FROM auditlog_entries WHERE id IN (1, 2, 3)")
+		aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = 100, pruned_by = 'old flush' WHERE entry_id IN (1, 2, 3)")
+		rep := f.verify(t)
+		if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].Leaves != 3 || rep.Pruned[0].Signed {
+			t.Fatalf("before the upgrade's first round: %+v", rep)
+		}
+		f.round(t)
+		rep = f.verify(t)
+		if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].Leaves != 3 || !rep.Pruned[0].Signed {
+			t.Fatalf("after the upgrade's first round: %+v", rep)
+		}
+		aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+		aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = 100, pruned_by = 'old flush' WHERE entry_id = 5")
+		if rep := f.verify(t); !slices.ContainsFunc(rep.Problems, func(p auditseal.Problem) bool { return p.Kind == auditseal.PruneUnrecorded }) {
+			t.Fatalf("a mark forged after the upgrade: %q", problems(rep))
 		}
 	})
 }

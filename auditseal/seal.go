@@ -127,7 +127,7 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	signedNext, err := q.checkTree(ctx, size, s.origin, s.signer)
+	signedNext, signedPrunes, err := q.checkTree(ctx, size, s.origin, s.signer)
 	if err != nil {
 		return res, err
 	}
@@ -140,7 +140,7 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	// those below the position that are still looked into. Where none
 	// are (a state saved before version 5, or by a sealer that saves
 	// none), they are rebuilt from the leaves above the position.
-	gaps, ok, err := decodeState(saved, size, now)
+	gaps, ok, err := decodeState(saved, size, hi, now)
 	if err != nil {
 		return res, err
 	}
@@ -158,6 +158,11 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 			limit = s.batch()
 		}
 		cond, args := auditstore.IDRangesSQL(q.d, rs, 1)
+		if i > 0 {
+			// Saved gaps are not signed: an id in one that a leaf names
+			// is not read again, so it cannot stop the round.
+			cond = "(" + cond + ") AND NOT EXISTS (SELECT 1 FROM " + leavesTable + " l WHERE l.entry_id = " + auditstore.Table + ".id)"
+		}
 		es, err := q.entries(ctx, cond, limit, args...)
 		if err != nil {
 			return res, err
@@ -210,11 +215,32 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if err := q.setNext(ctx, next, encodeState(size, gaps)); err != nil {
 		return res, err
 	}
+	// The prune records committed since the last checkpoint (flushes
+	// record theirs under this round's lock), chained on the signed ones.
+	prunes := signedPrunes
+	if size > 0 {
+		if !prunes.ok {
+			// The first checkpoint to sign them: the marks of earlier
+			// flushes, which recorded none, are recorded first.
+			if err := q.adoptPrunes(ctx); err != nil {
+				return res, err
+			}
+		}
+		recs, err := readPrunes(ctx, q.tx, q.d, prunes.seq)
+		if err != nil {
+			return res, err
+		}
+		for _, r := range recs {
+			prunes.hash, prunes.seq = r.chain(prunes.hash), r.seq
+		}
+		prunes.ok = true
+	}
 	var signed []byte
-	if len(found) > 0 || size > 0 && next > signedNext {
-		// A new tree, or a position moved past gaps given up: signed, so
-		// that no one can move it back.
-		if signed, err = q.checkpoint(ctx, hr, size, next, s.origin, s.signer, len(found) == 0); err != nil {
+	if len(found) > 0 || size > 0 && (next > signedNext || prunes != signedPrunes) {
+		// A new tree, a position moved past gaps given up, or new prune
+		// records: signed, so that no one can move the position back or
+		// alter what was pruned.
+		if signed, err = q.checkpoint(ctx, hr, size, next, prunes, s.origin, s.signer, len(found) == 0); err != nil {
 			return res, err
 		}
 	}
@@ -354,9 +380,11 @@ func encodeState(size int64, gaps []follow.Gap) string {
 // decodeState reads the gaps saved with a tree of size leaves. It reports
 // false where there are none to use: nothing saved, or saved with another
 // tree (by a sealer that saves no gaps, whose leaves they do not account
-// for). A gap first seen after now (the row is not signed) counts as seen
-// now, so that it cannot hold the position for ever.
-func decodeState(saved sql.NullString, size int64, now time.Time) ([]follow.Gap, bool, error) {
+// for). The row is not signed: a gap is cut at hi, the highest id the
+// tree accounts for (a gap above it would raise the position past entries
+// not sealed yet), and one first seen after now counts as seen now, so
+// that it cannot hold the position for ever.
+func decodeState(saved sql.NullString, size, hi int64, now time.Time) ([]follow.Gap, bool, error) {
 	if !saved.Valid {
 		return nil, false, nil
 	}
@@ -378,12 +406,18 @@ func decodeState(saved sql.NullString, size int64, now time.Time) ([]follow.Gap,
 	if *st.Size != size {
 		return nil, false, nil
 	}
-	for i := range gaps {
-		if gaps[i].Seen.After(now) {
-			gaps[i].Seen = now
+	kept := gaps[:0]
+	for _, g := range gaps {
+		if g.From > hi {
+			break
 		}
+		g.To = min(g.To, hi)
+		if g.Seen.After(now) {
+			g.Seen = now
+		}
+		kept = append(kept, g)
 	}
-	return gaps, true, nil
+	return kept, true, nil
 }
 
 // treeSize returns the number of leaves and the highest entry id sealed
@@ -490,45 +524,46 @@ var ErrAltered = errors.New("auditseal: the sealed log was altered; the sealer s
 // makes over the stored tree's root (Ed25519 signatures are deterministic,
 // so signing again must give the same bytes).
 //
-// It returns the sealer's position the checkpoint signs (0 for none).
-func (q queries) checkTree(ctx context.Context, size int64, origin string, signer note.Signer) (int64, error) {
+// It returns the sealer's position the checkpoint signs (0 for none) and
+// what it signs of the prune records.
+func (q queries) checkTree(ctx context.Context, size int64, origin string, signer note.Signer) (int64, signedPrunes, error) {
 	var cpSize int64
 	var stored string
 	err := q.tx.QueryRowContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 1").Scan(&cpSize, &stored)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if size > 0 {
-			return 0, fmt.Errorf("%w: it has %d leaves and no checkpoint", ErrAltered, size)
+			return 0, signedPrunes{}, fmt.Errorf("%w: it has %d leaves and no checkpoint", ErrAltered, size)
 		}
-		return 0, nil
+		return 0, signedPrunes{}, nil
 	case err != nil:
-		return 0, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
+		return 0, signedPrunes{}, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
 	case cpSize != size:
-		return 0, fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
+		return 0, signedPrunes{}, fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
 	}
 	hr := &hashReader{db: q.tx, d: q.d, ctx: ctx, overlay: map[int64]tlog.Hash{}}
 	root, err := tlog.TreeHash(size, hr)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrAltered, err)
+		return 0, signedPrunes{}, fmt.Errorf("%w: %v", ErrAltered, err)
 	}
 	end := strings.Index(stored, "\n\n")
 	if end < 0 {
-		return 0, fmt.Errorf("%w: the checkpoint of %d leaves is not a signed note", ErrAltered, size)
+		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves is not a signed note", ErrAltered, size)
 	}
 	text := stored[:end+1]
 	var c log.Checkpoint
 	ext, err := c.Unmarshal([]byte(text))
 	if err != nil || c.Origin != origin || int64(c.Size) != size || !bytes.Equal(c.Hash, root[:]) {
-		return 0, fmt.Errorf("%w: the checkpoint of %d leaves does not sign the stored tree", ErrAltered, size)
+		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves does not sign the stored tree", ErrAltered, size)
 	}
 	signed, err := note.Sign(&note.Note{Text: text}, signer)
 	if err != nil {
-		return 0, fmt.Errorf("auditseal: sign checkpoint: %w", err)
+		return 0, signedPrunes{}, fmt.Errorf("auditseal: sign checkpoint: %w", err)
 	}
 	if string(signed) != stored {
-		return 0, fmt.Errorf("%w: the checkpoint of %d leaves is not one this key signed", ErrAltered, size)
+		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves is not one this key signed", ErrAltered, size)
 	}
-	return signedPosition(ext), nil
+	return signedPosition(ext), parsePrunes(ext), nil
 }
 
 // positionLine is the checkpoint's extension line that signs the sealer's
@@ -550,13 +585,14 @@ func signedPosition(ext []byte) int64 {
 // checkpoint signs and stores the checkpoint of the tree of size leaves
 // with the sealer's position next (again: in place of the stored one of
 // that size), and returns it.
-func (q queries) checkpoint(ctx context.Context, hr *hashReader, size, next int64, origin string, signer note.Signer, again bool) ([]byte, error) {
+func (q queries) checkpoint(ctx context.Context, hr *hashReader, size, next int64, prunes signedPrunes, origin string, signer note.Signer, again bool) ([]byte, error) {
 	root, err := tlog.TreeHash(size, hr)
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: tree hash: %w", err)
 	}
 	body := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
 	body = append(body, positionLine+strconv.FormatInt(next, 10)+"\n"...)
+	body = append(body, prunes.line()...)
 	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: sign checkpoint: %w", err)

@@ -673,5 +673,22 @@ func TestUnreadableSavedGaps(t *testing.T) {
 		if r := f.round(t); r.Sealed != 1 {
 			t.Fatalf("round after the gaps were cleared: %+v", r)
 		}
+		// Gaps over sealed ids, dated in the future, and above the highest
+		// id: the rounds go on, sealing what comes; the position is held
+		// for GapWait at most, and not raised.
+		soon := f.clock.Now().Add(time.Hour).UnixMilli()
+		aexec(t, f, fmt.Sprintf(`UPDATE auditlog_seal_state SET gaps = '{"size":3,"gaps":[[1,2,%d],[1000000,1000000,%d]]}'`, soon, soon))
+		f.insert(t, nil, "c", 2)
+		if r := f.round(t); r.Sealed != 2 || r.Next != 1 {
+			t.Fatalf("round over gaps of sealed ids: %+v", r)
+		}
+		f.clock.add(2 * time.Minute)
+		if r := f.round(t); r.Sealed != 0 || r.Next != 6 {
+			t.Fatalf("round after GapWait: %+v", r)
+		}
+		f.sealedOnce(t)
+		if rep := f.verify(t); !rep.OK() {
+			t.Fatalf("verify: %s", problems(rep))
+		}
 	})
 }

@@ -23,14 +23,16 @@ type ProblemKind string
 // The problems Verify reports. Each is evidence of tampering (or of a
 // sealer that lost an entry), and makes Report.OK false.
 const (
-	EntryModified      ProblemKind = "entry modified"      // its leaf no longer matches it
-	EntryDeleted       ProblemKind = "entry deleted"       // a leaf names an entry that is gone
-	EntryInserted      ProblemKind = "entry not sealed"    // an entry inside the sealed range that no leaf names
-	LeafMissing        ProblemKind = "leaf missing"        // the leaves skip an index
-	CheckpointForged   ProblemKind = "checkpoint invalid"  // bad signature, origin or text
-	CheckpointMismatch ProblemKind = "checkpoint mismatch" // the leaves do not give its root
-	CheckpointMissing  ProblemKind = "checkpoint missing"  // a trusted checkpoint is beyond the log
-	LeavesUnsigned     ProblemKind = "leaves not signed"   // leaves no checkpoint covers (checkpoints deleted)
+	EntryModified      ProblemKind = "entry modified"       // its leaf no longer matches it
+	EntryDeleted       ProblemKind = "entry deleted"        // a leaf names an entry that is gone
+	EntryInserted      ProblemKind = "entry not sealed"     // an entry inside the sealed range that no leaf names
+	LeafMissing        ProblemKind = "leaf missing"         // the leaves skip an index
+	CheckpointForged   ProblemKind = "checkpoint invalid"   // bad signature, origin or text
+	CheckpointMismatch ProblemKind = "checkpoint mismatch"  // the leaves do not give its root
+	CheckpointMissing  ProblemKind = "checkpoint missing"   // a trusted checkpoint is beyond the log
+	LeavesUnsigned     ProblemKind = "leaves not signed"    // leaves no checkpoint covers (checkpoints deleted)
+	PruneUnrecorded    ProblemKind = "pruned unrecorded"    // leaves marked pruned that no flush's record counts
+	PruneRecordAltered ProblemKind = "prune record altered" // the flushes' records are not those a checkpoint signs
 )
 
 // Problem is one thing Verify found wrong.
@@ -81,6 +83,9 @@ type Pruned struct {
 	At                  time.Time // when
 	Leaves              int64
 	FirstLeaf, LastLeaf int64
+	// Signed reports whether a checkpoint signs the flush's records (a
+	// flush after the latest round is not signed yet).
+	Signed bool
 }
 
 // OK reports whether nothing was found wrong.
@@ -117,6 +122,11 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	}
 	var cps []cp
 	var signedNext int64 // the sealer's position the latest checkpoint signs
+	type signedAt struct {
+		size   int64
+		prunes signedPrunes
+	}
+	var pruneSigs []signedAt // what each valid checkpoint signs of the prune records
 	load := func(size int64, text []byte, trusted bool) {
 		c, ext, _, err := log.ParseCheckpoint(text, o.Origin, o.Verifier)
 		switch {
@@ -127,6 +137,9 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		default:
 			cps = append(cps, cp{int64(c.Size), c.Hash})
 			signedNext = max(signedNext, signedPosition(ext))
+			if p := parsePrunes(ext); p.ok {
+				pruneSigs = append(pruneSigs, signedAt{int64(c.Size), p})
+			}
 			if !trusted {
 				rep.Checkpoints++
 				rep.Latest = max(rep.Latest, int64(c.Size))
@@ -164,6 +177,41 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	for _, t := range o.Trusted {
 		load(-1, t, true)
 	}
+	// The prune records, chained as the sealer chains them, against what
+	// each checkpoint signs of them.
+	var recs []pruneRecord
+	if ok, err := auditstore.TableExists(ctx, tx, d, prunesTable); err != nil {
+		return rep, fmt.Errorf("auditseal: look for the prune records: %w", err)
+	} else if ok {
+		// (A log not migrated to version 5 has none; its checkpoints
+		// sign none either.)
+		if recs, err = readPrunes(ctx, tx, d, -1); err != nil {
+			return rep, err
+		}
+	}
+	recorded := map[string]int64{}       // leaves the records count, by flush
+	lastSeq := map[string]int64{}        // the flush's newest record
+	chainAt := map[int64][32]byte{0: {}} // the chain's hash at each record
+	var h [32]byte
+	for _, r := range recs {
+		h = r.chain(h)
+		chainAt[r.seq] = h
+		recorded[r.key()] += r.leaves
+		lastSeq[r.key()] = r.seq
+	}
+	signedSeq := int64(-1) // the highest record a checkpoint signs; -1: none signs records
+	for _, sig := range pruneSigs {
+		if got, ok := chainAt[sig.prunes.seq]; !ok || got != sig.prunes.hash {
+			rep.Problems = append(rep.Problems, Problem{Kind: PruneRecordAltered, Leaf: -1, Checkpoint: sig.size,
+				Detail: fmt.Sprintf("the flushes' records up to %d are not those it signs", sig.prunes.seq)})
+			continue
+		}
+		signedSeq = max(signedSeq, sig.prunes.seq)
+	}
+	if signedSeq < 0 && len(pruneSigs) > 0 {
+		signedSeq = 0
+	}
+
 	roots := map[int64][][]byte{}
 	for _, c := range cps {
 		roots[c.size] = append(roots[c.size], c.root)
@@ -298,6 +346,28 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	}
 	if err := lrows.Err(); err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
+	}
+	// Every mark must be counted by a flush's record, once a checkpoint
+	// signs the records (a log sealed before version 5 has none to count).
+	if len(pruneSigs) > 0 {
+		marked := map[string]bool{}
+		for i := range rep.Pruned {
+			p := &rep.Pruned[i]
+			k := pruneRecord{at: p.At.UnixMicro(), by: p.By}.key()
+			marked[k] = true
+			if n := recorded[k]; n != p.Leaves {
+				rep.Problems = append(rep.Problems, Problem{Kind: PruneUnrecorded, Leaf: p.FirstLeaf,
+					Detail: fmt.Sprintf("%d leaves (%d to %d) are marked pruned by %q at %s, and its flush records count %d", p.Leaves, p.FirstLeaf, p.LastLeaf, p.By, p.At.Format(time.RFC3339Nano), n)})
+			}
+			p.Signed = lastSeq[k] != 0 && lastSeq[k] <= signedSeq
+		}
+		for _, r := range recs {
+			if k := r.key(); !marked[k] {
+				marked[k] = true
+				rep.Problems = append(rep.Problems, Problem{Kind: PruneUnrecorded, Leaf: -1,
+					Detail: fmt.Sprintf("the flush %q at %s records %d pruned leaves, and no leaf is marked by it", r.by, time.UnixMicro(r.at).UTC().Format(time.RFC3339Nano), recorded[k])})
+			}
+		}
 	}
 	for size := range roots {
 		rep.Problems = append(rep.Problems, Problem{Kind: CheckpointMissing, Leaf: -1, Checkpoint: size, Detail: fmt.Sprintf("the log has %d leaves", rep.Leaves)})

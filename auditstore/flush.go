@@ -510,6 +510,12 @@ func SealState(ctx context.Context, db DBTX, d Dialect) (installed, running bool
 	return true, n > 0, nil
 }
 
+// TableExists reports whether the named table is in the database (in the
+// current schema on PostgreSQL).
+func TableExists(ctx context.Context, db DBTX, d Dialect, name string) (bool, error) {
+	return tableExists(ctx, db, d, name)
+}
+
 // tableExists reports whether the named table is in the database (in the
 // current schema on PostgreSQL).
 func tableExists(ctx context.Context, db DBTX, d Dialect, name string) (bool, error) {
@@ -550,6 +556,10 @@ const (
 	SealCheckpointsTable   = "auditlog_seal_checkpoints"
 	SealStateTable         = "auditlog_seal_state"
 	SealVerificationsTable = "auditlog_seal_verifications"
+	// SealPrunesTable records, for each batch a flush prunes from a sealed
+	// log, when, by what, and how many leaves it marked (migration 5): the
+	// sealer signs the records, and Verify counts the marks against them.
+	SealPrunesTable = "auditlog_seal_prunes"
 	// SealLockSQL takes the sealer's lock for the rest of a transaction:
 	// sealing rounds and sealed flushes run one at a time.
 	SealLockSQL = "UPDATE " + SealStateTable + " SET next_id = next_id WHERE id = 1"
@@ -598,13 +608,7 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			}
 			for start := 0; start < len(ids); start += maxIDsPerStatement {
 				chunk := ids[start:min(start+maxIDsPerStatement, len(ids))]
-				var mark strings.Builder
-				mark.WriteString("UPDATE " + SealLeavesTable + " SET pruned_at = ")
-				s.dialect.placeholder(&mark, 1)
-				mark.WriteString(", pruned_by = ")
-				s.dialect.placeholder(&mark, 2)
-				mark.WriteString(" WHERE entry_id IN (" + s.dialect.placeholders(3, len(chunk)) + ")")
-				if _, err := tx.ExecContext(ctx, mark.String(), append([]any{at, reason}, chunk...)...); err != nil {
+				if err := markPruned(ctx, tx, s.dialect, at, reason, "entry_id IN ("+s.dialect.placeholders(3, len(chunk))+")", chunk...); err != nil {
 					return err
 				}
 				r, err := tx.ExecContext(ctx, "DELETE FROM "+Table+" WHERE id IN ("+s.dialect.placeholders(1, len(chunk))+")", chunk...)
@@ -631,6 +635,25 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			return res, nil
 		}
 	}
+}
+
+// markPruned marks the leaves that cond selects (its placeholders from
+// the third on) as pruned at at by reason, and records how many it marked
+// in SealPrunesTable, in the caller's transaction, which holds the
+// sealer's lock.
+func markPruned(ctx context.Context, tx DBTX, d Dialect, at int64, reason, cond string, args ...any) error {
+	res, err := tx.ExecContext(ctx, "UPDATE "+SealLeavesTable+" SET pruned_at = "+d.Placeholder(1)+", pruned_by = "+d.Placeholder(2)+" WHERE "+cond, append([]any{at, reason}, args...)...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+SealPrunesTable+" (pruned_at, pruned_by, leaves) VALUES ("+d.Placeholder(1)+", "+d.Placeholder(2)+", "+d.Placeholder(3)+")", at, reason, n); err != nil {
+		return fmt.Errorf("record what the flush pruned (is the database migrated to version 5?): %w", err)
+	}
+	return nil
 }
 
 // pruneReason is what a sealed log records as having pruned a flush's

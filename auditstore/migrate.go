@@ -40,8 +40,10 @@ type migration struct {
 // it not yet seen committed. Version 5 saves the sealer's gaps beside its
 // position, so that a sealer that starts again still looks into the gaps
 // below its position (NULL: a row saved before, whose gaps are rebuilt),
-// and the identity of each relay's destination (a stream, by its creation),
-// so that a relay refuses another destination under the same name.
+// the identity of each relay's destination (a stream, by its creation),
+// so that a relay refuses another destination under the same name, and the
+// flushes' prune records, which the sealer signs, so that a leaf marked
+// pruned by hand does not pass for one a flush pruned.
 //
 //go:embed migrations/*/*.sql
 var migrationFiles embed.FS
@@ -53,7 +55,7 @@ var migrationNames = []string{
 	"index entries by action",
 	"create seal tables",
 	"create relay state",
-	"save follower state",
+	"save seal and relay state",
 }
 
 // migrations are read once, when the package is initialised: the files are

@@ -673,7 +673,7 @@ func dropPartition(ctx context.Context, tx DBTX, name string, o FlushOptions, se
 		if ok, err := attached(); err != nil || !ok {
 			return 0, errors.Join(errPartitionKept, err)
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE "+SealLeavesTable+" SET pruned_at = $1, pruned_by = $2 WHERE entry_id IN (SELECT id FROM "+name+")", at, pruneReason(o)); err != nil {
+		if err := markPruned(ctx, tx, Postgres, at, pruneReason(o), "entry_id IN (SELECT id FROM "+name+")"); err != nil {
 			return 0, err
 		}
 	}

@@ -1,3 +1,0 @@
-ALTER TABLE auditlog_seal_state ADD COLUMN gaps TEXT;
-
-ALTER TABLE auditlog_relay_state ADD COLUMN destination TEXT;
