@@ -132,8 +132,8 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		return res, err
 	}
 	// The position never goes back: the one the latest checkpoint signs
-	// holds against a lowered state row.
-	next = max(next, signedNext)
+	// holds against a lowered state row. Entry ids start at 1.
+	next = max(next, signedNext, 1)
 	hi = max(hi, next-1)
 	now := s.Now()
 	// The gaps the last round saved with the tree it left, which holds
@@ -421,9 +421,11 @@ func decodeState(saved sql.NullString, size, hi int64, now time.Time) ([]follow.
 }
 
 // treeSize returns the number of leaves and the highest entry id sealed
-// (-1 for none).
+// (0 for none: entry ids start at 1, as the relay's start at 0; from -1,
+// a first round saw a gap at id 0, which held the signed position at 0
+// for GapWait).
 func (q queries) treeSize(ctx context.Context) (size, hi int64, err error) {
-	err = q.tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(leaf_index), -1) + 1, COALESCE(MAX(entry_id), -1) FROM "+leavesTable).Scan(&size, &hi)
+	err = q.tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(leaf_index), -1) + 1, COALESCE(MAX(entry_id), 0) FROM "+leavesTable).Scan(&size, &hi)
 	if err != nil {
 		return 0, 0, fmt.Errorf("auditseal: read the tree's size: %w", err)
 	}

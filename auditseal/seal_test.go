@@ -692,3 +692,17 @@ func TestUnreadableSavedGaps(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstRoundSignsThePositionAfterIt: the first round of a log signs
+// the position after the entries it sealed. It saw a gap at id 0, and
+// signed position 0 for GapWait, in which an entry forged inside the
+// sealed range was not reported as inserted.
+func TestFirstRoundSignsThePositionAfterIt(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 3)
+		if r := f.round(t); r.Next != 4 {
+			t.Fatalf("first round: %+v", r)
+		}
+	})
+}
