@@ -68,8 +68,8 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 			relayName = "jsonl:" + path
 		}
 	}
-	if len(relayName) > 255 {
-		return usageError("--name: the relay's name is longer than 255 bytes")
+	if err := auditrelay.CheckName(relayName); err != nil {
+		return usageError("%s", strings.TrimPrefix(err.Error(), "auditrelay: "))
 	}
 	db, t, err := openDB(ctx, *dsn)
 	if err != nil {

@@ -115,18 +115,24 @@ func (r *Relay) name() (string, error) {
 	if n == "" {
 		n = r.sink.Name()
 	}
+	return n, CheckName(n)
+}
+
+// CheckName reports why name cannot name a relay's position, or nil: it
+// must be 1 to 255 bytes of UTF-8 without NUL (PostgreSQL refuses the
+// others, MySQL stores another name), not ending in a space (MariaDB and
+// MySQL compare the key PAD SPACE: "a " is "a", whose position it would
+// take).
+func CheckName(name string) error {
 	switch {
-	case n == "" || len(n) > 255:
-		return "", fmt.Errorf("auditrelay: relay name %q must be 1 to 255 bytes", n)
-	case !utf8.ValidString(n) || strings.IndexByte(n, 0) >= 0:
-		// PostgreSQL refuses such a name, MySQL stores another.
-		return "", fmt.Errorf("auditrelay: relay name %q is not UTF-8 text without NUL", n)
-	case strings.HasSuffix(n, " "):
-		// MariaDB and MySQL compare the key PAD SPACE: "a " is "a",
-		// whose position it would take.
-		return "", fmt.Errorf("auditrelay: relay name %q ends in a space; name it with Relay.Name (--name)", n)
+	case name == "" || len(name) > 255:
+		return fmt.Errorf("auditrelay: relay name %q must be 1 to 255 bytes", name)
+	case !utf8.ValidString(name) || strings.IndexByte(name, 0) >= 0:
+		return fmt.Errorf("auditrelay: relay name %q is not UTF-8 text without NUL", name)
+	case strings.HasSuffix(name, " "):
+		return fmt.Errorf("auditrelay: relay name %q ends in a space; name it with Relay.Name (--name)", name)
 	}
-	return n, nil
+	return nil
 }
 
 // identity is the sink's destination identity, or "" for a sink that
