@@ -641,6 +641,8 @@ func prunedLog(t *testing.T, f *fixture) *auditstore.Store {
 		t.Fatal(err)
 	}
 	f.round(t)
+	// A copy of entry 1 as it was, for an attack that puts it back.
+	aexec(t, f, "CREATE TABLE saved_entry AS SELECT * FROM auditlog_entries WHERE id = 1")
 	if res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: auditstore.Filter{Until: old.Add(3 * time.Hour)}, BatchSize: 2, Reason: "test flush"}); err != nil || res.Deleted != 3 {
 		t.Fatalf("flush: %+v, %v", res, err)
 	}
@@ -679,6 +681,17 @@ func TestSealAttackForgedPruneMark(t *testing.T) {
 		{"the records deleted", func(t *testing.T, f *fixture) {
 			aexec(t, f, "DELETE FROM auditlog_seal_prunes")
 		}, auditseal.PruneRecordAltered},
+		{"an earlier flush's mark and record, with a flushed entry put back to free it", func(t *testing.T, f *fixture) {
+			aexec(t, f, "INSERT INTO auditlog_entries SELECT * FROM saved_entry")
+			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush', prune_seq = (SELECT prune_seq FROM auditlog_seal_leaves WHERE entry_id = 1) WHERE entry_id = 5")
+		}, auditseal.PruneUnrecorded},
+		{"the same, the put-back entry's mark cleared", func(t *testing.T, f *fixture) {
+			aexec(t, f, "INSERT INTO auditlog_entries SELECT * FROM saved_entry")
+			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush', prune_seq = (SELECT prune_seq FROM auditlog_seal_leaves WHERE entry_id = 1) WHERE entry_id = 5")
+			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = NULL, pruned_by = NULL, prune_seq = NULL WHERE entry_id = 1")
+		}, auditseal.PruneUnrecorded},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
@@ -703,8 +716,13 @@ func TestForgedFlushIsListedUnsignedUntilSealed(t *testing.T) {
 		f := open(t, gdb)
 		prunedLog(t, f)
 		aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
-		aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = 7, pruned_by = 'cleanup' WHERE entry_id = 5")
-		aexec(t, f, "INSERT INTO auditlog_seal_prunes (pruned_at, pruned_by, leaves) VALUES (7, 'cleanup', 1)")
+		var leaf int64
+		if err := f.db.QueryRow("SELECT leaf_index FROM auditlog_seal_leaves WHERE entry_id = 5").Scan(&leaf); err != nil {
+			t.Fatal(err)
+		}
+		if err := auditstore.RecordPrune(context.Background(), f.db, f.d, 7, "cleanup", []int64{leaf}); err != nil {
+			t.Fatal(err)
+		}
 		for _, signed := range []bool{false, true} {
 			if signed {
 				f.round(t)

@@ -3,6 +3,7 @@ package auditseal
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -14,11 +15,12 @@ import (
 
 // A flush marks the leaves of the sealed entries it deletes as pruned, and
 // records, in the same transaction (under the sealer's lock), when, by
-// what and how many it marked (auditstore.SealPrunesTable). Each round
+// what, how many and which leaves it marked (auditstore.RecordPrune: a
+// digest of their indexes, the record's seq on each leaf). Each round
 // chains the records committed since the last checkpoint into a hash that
-// the checkpoint signs, so that Verify can count the marks against signed
-// records: a leaf marked pruned by hand, under a flush of its own or an
-// earlier flush's time and description, does not pass for a flush's.
+// the checkpoint signs, so that Verify can check the marks against signed
+// records, leaf by leaf: a leaf marked pruned by hand, under a flush of
+// its own or an earlier flush's, does not pass for a flush's.
 
 const prunesTable = auditstore.SealPrunesTable
 
@@ -32,6 +34,7 @@ type pruneRecord struct {
 	seq, at int64
 	by      string
 	leaves  int64
+	digest  []byte // auditstore.PruneDigest of the leaves it marks
 }
 
 // key groups marks and records by flush: its time and description.
@@ -39,15 +42,17 @@ func (r pruneRecord) key() string { return strconv.FormatInt(r.at, 10) + "\x00" 
 
 // chain is the hash of the records up to r, from prev, the hash of those
 // before it: SHA-256 over prev, a version, and r's fields, each integer in
-// 8 bytes and the description after its length.
+// 8 bytes, the description and the digest each after its length.
 func (r pruneRecord) chain(prev [32]byte) [32]byte {
-	b := make([]byte, 0, 64+len(r.by))
+	b := make([]byte, 0, 128+len(r.by))
 	b = append(b, prev[:]...)
 	b = append(b, "auditlog-prune/1"...)
 	for _, n := range []int64{r.seq, r.at, r.leaves, int64(len(r.by))} {
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
 	b = append(b, r.by...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(r.digest)))
+	b = append(b, r.digest...)
 	return sha256.Sum256(b)
 }
 
@@ -86,7 +91,7 @@ func parsePrunes(ext []byte) signedPrunes {
 
 // readPrunes reads the prune records after seq, in order.
 func readPrunes(ctx context.Context, db querier, d auditstore.Dialect, after int64) ([]pruneRecord, error) {
-	rows, err := db.QueryContext(ctx, "SELECT seq, pruned_at, pruned_by, leaves FROM "+prunesTable+" WHERE seq > "+d.Placeholder(1)+" ORDER BY seq", after)
+	rows, err := db.QueryContext(ctx, "SELECT seq, pruned_at, pruned_by, leaves, digest FROM "+prunesTable+" WHERE seq > "+d.Placeholder(1)+" ORDER BY seq", after)
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: read the flushes' prune records (is the database migrated to version 5?): %w", err)
 	}
@@ -94,7 +99,7 @@ func readPrunes(ctx context.Context, db querier, d auditstore.Dialect, after int
 	var out []pruneRecord
 	for rows.Next() {
 		var r pruneRecord
-		if err := rows.Scan(&r.seq, &r.at, &r.by, &r.leaves); err != nil {
+		if err := rows.Scan(&r.seq, &r.at, &r.by, &r.leaves, &r.digest); err != nil {
 			return nil, fmt.Errorf("auditseal: read the flushes' prune records: %w", err)
 		}
 		out = append(out, r)
@@ -102,53 +107,44 @@ func readPrunes(ctx context.Context, db querier, d auditstore.Dialect, after int
 	return out, rows.Err()
 }
 
-// adoptPrunes records the leaves marked pruned that no record covers, by
+// adoptPrunes records the leaves marked pruned that no record names, by
 // flush: the marks of flushes made before version 5, which recorded none.
 // A round runs it where the latest checkpoint signs no prune records, so
 // once, before its first checkpoint that does.
 func (q queries) adoptPrunes(ctx context.Context) error {
-	recorded := map[string]bool{}
-	recs, err := readPrunes(ctx, q.tx, q.d, -1)
+	rows, err := q.tx.QueryContext(ctx, "SELECT leaf_index, pruned_at, pruned_by FROM "+leavesTable+" WHERE pruned_at IS NOT NULL AND prune_seq IS NULL ORDER BY leaf_index")
 	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		recorded[r.key()] = true
-	}
-	rows, err := q.tx.QueryContext(ctx, "SELECT pruned_at, pruned_by FROM "+leavesTable+" WHERE pruned_at IS NOT NULL ORDER BY leaf_index")
-	if err != nil {
-		return fmt.Errorf("auditseal: read pruned leaves: %w", err)
+		return fmt.Errorf("auditseal: read pruned leaves (is the database migrated to version 5?): %w", err)
 	}
 	defer rows.Close()
-	var groups []pruneRecord
-	at := map[string]int{}
+	type flush struct {
+		at     int64
+		by     string
+		leaves []int64
+	}
+	var flushes []*flush
+	byKey := map[string]*flush{}
 	for rows.Next() {
-		var r pruneRecord
-		var by *string
-		if err := rows.Scan(&r.at, &by); err != nil {
+		var i, at int64
+		var by sql.NullString
+		if err := rows.Scan(&i, &at, &by); err != nil {
 			return fmt.Errorf("auditseal: read pruned leaves: %w", err)
 		}
-		if by != nil {
-			r.by = *by
+		k := pruneRecord{at: at, by: by.String}.key()
+		f := byKey[k]
+		if f == nil {
+			f = &flush{at: at, by: by.String}
+			byKey[k] = f
+			flushes = append(flushes, f)
 		}
-		k := r.key()
-		if recorded[k] {
-			continue
-		}
-		i, ok := at[k]
-		if !ok {
-			i = len(groups)
-			at[k] = i
-			groups = append(groups, r)
-		}
-		groups[i].leaves++
+		f.leaves = append(f.leaves, i)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("auditseal: read pruned leaves: %w", err)
 	}
 	rows.Close()
-	for _, g := range groups {
-		if _, err := q.tx.ExecContext(ctx, "INSERT INTO "+prunesTable+" (pruned_at, pruned_by, leaves) VALUES ("+q.ph(1)+", "+q.ph(2)+", "+q.ph(3)+")", g.at, g.by, g.leaves); err != nil {
+	for _, f := range flushes {
+		if err := auditstore.RecordPrune(ctx, q.tx, q.d, f.at, f.by, f.leaves); err != nil {
 			return fmt.Errorf("auditseal: record earlier flushes: %w", err)
 		}
 	}

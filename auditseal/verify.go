@@ -3,8 +3,11 @@ package auditseal
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"hash"
 	"slices"
 	"strings"
 	"time"
@@ -180,24 +183,31 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	// The prune records, chained as the sealer chains them, against what
 	// each checkpoint signs of them.
 	var recs []pruneRecord
-	if ok, err := auditstore.TableExists(ctx, tx, d, prunesTable); err != nil {
+	recsInstalled, err := auditstore.TableExists(ctx, tx, d, prunesTable)
+	if err != nil {
 		return rep, fmt.Errorf("auditseal: look for the prune records: %w", err)
-	} else if ok {
+	}
+	if recsInstalled {
 		// (A log not migrated to version 5 has none; its checkpoints
 		// sign none either.)
 		if recs, err = readPrunes(ctx, tx, d, -1); err != nil {
 			return rep, err
 		}
 	}
-	recorded := map[string]int64{}       // leaves the records count, by flush
-	lastSeq := map[string]int64{}        // the flush's newest record
+	// What the marks of each record come to, leaf by leaf.
+	type marks struct {
+		n, first, last int64
+		h              hash.Hash // auditstore.PruneDigest, fed leaf by leaf
+	}
+	bySeq := map[int64]*marks{}
+	recOf := map[int64]pruneRecord{}
 	chainAt := map[int64][32]byte{0: {}} // the chain's hash at each record
 	var h [32]byte
 	for _, r := range recs {
 		h = r.chain(h)
 		chainAt[r.seq] = h
-		recorded[r.key()] += r.leaves
-		lastSeq[r.key()] = r.seq
+		recOf[r.seq] = r
+		bySeq[r.seq] = &marks{h: sha256.New()}
 	}
 	signedSeq := int64(-1) // the highest record a checkpoint signs; -1: none signs records
 	for _, sig := range pruneSigs {
@@ -208,9 +218,11 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		}
 		signedSeq = max(signedSeq, sig.prunes.seq)
 	}
-	if signedSeq < 0 && len(pruneSigs) > 0 {
-		signedSeq = 0
-	}
+	// Once a checkpoint signs prune records, every mark must be a
+	// record's; before (a log sealed before version 5), marks are listed
+	// by flush as they are.
+	recordsSigned := len(pruneSigs) > 0
+	var legacy []Pruned
 
 	roots := map[int64][][]byte{}
 	for _, c := range cps {
@@ -261,7 +273,11 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if d == auditstore.SQLite {
 		tsType = ", typeof(e.timestamp)"
 	}
-	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+tsType+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
+	seqCol := ", NULL"
+	if recsInstalled {
+		seqCol = ", l.prune_seq"
+	}
+	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+seqCol+tsType+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
@@ -275,9 +291,11 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			e              rawEntry
 			id             sql.NullInt64
 			storage        sql.NullString
+			pruneSeq       sql.NullInt64
 		)
 		dest := append([]any{&index, &entryID, &stored, &prunedAt, &prunedBy}, e.dest()...)
 		dest[5] = &id
+		dest = append(dest, &pruneSeq)
 		if tsType != "" {
 			dest = append(dest, &storage)
 		}
@@ -290,15 +308,31 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			return rep, nil
 		}
 		switch {
-		case !id.Valid && prunedAt.Valid:
+		case !id.Valid && prunedAt.Valid && !recordsSigned:
 			at := time.UnixMicro(prunedAt.Int64).UTC()
-			i := slices.IndexFunc(rep.Pruned, func(p Pruned) bool { return p.By == prunedBy.String && p.At.Equal(at) })
+			i := slices.IndexFunc(legacy, func(p Pruned) bool { return p.By == prunedBy.String && p.At.Equal(at) })
 			if i < 0 {
-				rep.Pruned = append(rep.Pruned, Pruned{By: prunedBy.String, At: at, FirstLeaf: index})
-				i = len(rep.Pruned) - 1
+				legacy = append(legacy, Pruned{By: prunedBy.String, At: at, FirstLeaf: index})
+				i = len(legacy) - 1
 			}
-			rep.Pruned[i].Leaves++
-			rep.Pruned[i].LastLeaf = index
+			legacy[i].Leaves++
+			legacy[i].LastLeaf = index
+		case !id.Valid && prunedAt.Valid:
+			r, ok := recOf[pruneSeq.Int64]
+			if !pruneSeq.Valid || !ok || r.at != prunedAt.Int64 || r.by != prunedBy.String {
+				rep.Problems = append(rep.Problems, Problem{Kind: PruneUnrecorded, EntryID: entryID, Leaf: index,
+					Detail: fmt.Sprintf("its leaf is marked pruned by %q at %s, which no flush's record names", prunedBy.String, time.UnixMicro(prunedAt.Int64).UTC().Format(time.RFC3339Nano))})
+				break
+			}
+			m := bySeq[pruneSeq.Int64]
+			if m.n == 0 {
+				m.first = index
+			}
+			m.n++
+			m.last = index
+			var b [8]byte
+			binary.BigEndian.PutUint64(b[:], uint64(index))
+			m.h.Write(b[:])
 		case !id.Valid:
 			rep.Problems = append(rep.Problems, Problem{Kind: EntryDeleted, EntryID: entryID, Leaf: index})
 		default:
@@ -307,6 +341,13 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			if err != nil {
 				rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index, Detail: err.Error()})
 				break
+			}
+			if prunedAt.Valid && recordsSigned {
+				// A flush marks the leaves of what it deletes: a marked
+				// leaf whose entry is there was marked by hand, or its
+				// entry put back to free its mark.
+				rep.Problems = append(rep.Problems, Problem{Kind: PruneUnrecorded, EntryID: entryID, Leaf: index,
+					Detail: "its leaf is marked pruned, and the entry is there"})
 			}
 			if h := LeafHash(data); !bytes.Equal(h[:], stored) {
 				rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index})
@@ -347,26 +388,28 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if err := lrows.Err(); err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
-	// Every mark must be counted by a flush's record, once a checkpoint
-	// signs the records (a log sealed before version 5 has none to count).
-	if len(pruneSigs) > 0 {
-		marked := map[string]bool{}
-		for i := range rep.Pruned {
-			p := &rep.Pruned[i]
-			k := pruneRecord{at: p.At.UnixMicro(), by: p.By}.key()
-			marked[k] = true
-			if n := recorded[k]; n != p.Leaves {
-				rep.Problems = append(rep.Problems, Problem{Kind: PruneUnrecorded, Leaf: p.FirstLeaf,
-					Detail: fmt.Sprintf("%d leaves (%d to %d) are marked pruned by %q at %s, and its flush records count %d", p.Leaves, p.FirstLeaf, p.LastLeaf, p.By, p.At.Format(time.RFC3339Nano), n)})
-			}
-			p.Signed = lastSeq[k] != 0 && lastSeq[k] <= signedSeq
-		}
+	// Each record must name exactly the leaves marked by it; the flushes
+	// are listed record by record, a flush's consecutive records as one.
+	rep.Pruned = legacy
+	if recordsSigned {
 		for _, r := range recs {
-			if k := r.key(); !marked[k] {
-				marked[k] = true
+			m := bySeq[r.seq]
+			if m.n != r.leaves || !bytes.Equal(m.h.Sum(nil), r.digest) {
 				rep.Problems = append(rep.Problems, Problem{Kind: PruneUnrecorded, Leaf: -1,
-					Detail: fmt.Sprintf("the flush %q at %s records %d pruned leaves, and no leaf is marked by it", r.by, time.UnixMicro(r.at).UTC().Format(time.RFC3339Nano), recorded[k])})
+					Detail: fmt.Sprintf("the flush %q at %s records %d pruned leaves (record %d), and %d other or fewer are marked by it", r.by, time.UnixMicro(r.at).UTC().Format(time.RFC3339Nano), r.leaves, r.seq, m.n)})
 			}
+			at := time.UnixMicro(r.at).UTC()
+			if n := len(rep.Pruned); n > 0 && rep.Pruned[n-1].By == r.by && rep.Pruned[n-1].At.Equal(at) && m.n > 0 {
+				p := &rep.Pruned[n-1]
+				if p.Leaves == 0 {
+					p.FirstLeaf = m.first
+				}
+				p.Leaves += m.n
+				p.LastLeaf = max(p.LastLeaf, m.last)
+				p.Signed = p.Signed && r.seq <= signedSeq
+				continue
+			}
+			rep.Pruned = append(rep.Pruned, Pruned{By: r.by, At: at, Leaves: m.n, FirstLeaf: m.first, LastLeaf: m.last, Signed: r.seq <= signedSeq})
 		}
 	}
 	for size := range roots {

@@ -2,8 +2,10 @@ package auditstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -608,7 +610,7 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			}
 			for start := 0; start < len(ids); start += maxIDsPerStatement {
 				chunk := ids[start:min(start+maxIDsPerStatement, len(ids))]
-				if err := markPruned(ctx, tx, s.dialect, at, reason, "entry_id IN ("+s.dialect.placeholders(3, len(chunk))+")", chunk...); err != nil {
+				if err := markPruned(ctx, tx, s.dialect, at, reason, "SELECT leaf_index FROM "+SealLeavesTable+" WHERE entry_id IN ("+s.dialect.placeholders(1, len(chunk))+") ORDER BY leaf_index", chunk...); err != nil {
 					return err
 				}
 				r, err := tx.ExecContext(ctx, "DELETE FROM "+Table+" WHERE id IN ("+s.dialect.placeholders(1, len(chunk))+")", chunk...)
@@ -637,23 +639,99 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 	}
 }
 
-// markPruned marks the leaves that cond selects (its placeholders from
-// the third on) as pruned at at by reason, and records how many it marked
-// in SealPrunesTable, in the caller's transaction, which holds the
-// sealer's lock.
-func markPruned(ctx context.Context, tx DBTX, d Dialect, at int64, reason, cond string, args ...any) error {
-	res, err := tx.ExecContext(ctx, "UPDATE "+SealLeavesTable+" SET pruned_at = "+d.Placeholder(1)+", pruned_by = "+d.Placeholder(2)+" WHERE "+cond, append([]any{at, reason}, args...)...)
+// markPruned marks as pruned, at at by reason, the leaves that sel (a
+// query of leaf_index, placeholders from the first, args) returns, and
+// records them: in the caller's transaction, which holds the sealer's lock.
+func markPruned(ctx context.Context, tx DBTX, d Dialect, at int64, reason, sel string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, sel, args...)
 	if err != nil {
 		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil || n == 0 {
+	var leaves []int64
+	for rows.Next() {
+		var i int64
+		if err := rows.Scan(&i); err != nil {
+			rows.Close()
+			return err
+		}
+		leaves = append(leaves, i)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+SealPrunesTable+" (pruned_at, pruned_by, leaves) VALUES ("+d.Placeholder(1)+", "+d.Placeholder(2)+", "+d.Placeholder(3)+")", at, reason, n); err != nil {
-		return fmt.Errorf("record what the flush pruned (is the database migrated to version 5?): %w", err)
+	return RecordPrune(ctx, tx, d, at, reason, leaves)
+}
+
+// RecordPrune marks the leaves (their indexes, ascending) as pruned at at
+// (Unix microseconds) by reason, and records them in SealPrunesTable, a
+// record for each 10,000: when, by what, how many, and their digest
+// (PruneDigest), the record's seq kept on each leaf it marks. Run it in a
+// transaction that holds the sealer's lock (SealLockSQL), as a flush does.
+func RecordPrune(ctx context.Context, tx DBTX, d Dialect, at int64, reason string, leaves []int64) error {
+	for start := 0; start < len(leaves); start += maxIDsPerStatement {
+		chunk := leaves[start:min(start+maxIDsPerStatement, len(leaves))]
+		digest := PruneDigest(chunk)
+		insert := "INSERT INTO " + SealPrunesTable + " (pruned_at, pruned_by, leaves, digest) VALUES (" + d.Placeholder(1) + ", " + d.Placeholder(2) + ", " + d.Placeholder(3) + ", " + d.Placeholder(4) + ")"
+		var seq int64
+		if d == Postgres {
+			err := scanOne(ctx, tx, insert+" RETURNING seq", []any{at, reason, len(chunk), digest}, &seq)
+			if err != nil {
+				return fmt.Errorf("record what the flush pruned (is the database migrated to version 5?): %w", err)
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, insert, at, reason, len(chunk), digest)
+			if err == nil {
+				seq, err = res.LastInsertId()
+			}
+			if err != nil {
+				return fmt.Errorf("record what the flush pruned (is the database migrated to version 5?): %w", err)
+			}
+		}
+		args := make([]any, 0, 3+len(chunk))
+		args = append(args, at, reason, seq)
+		for _, i := range chunk {
+			args = append(args, i)
+		}
+		mark := "UPDATE " + SealLeavesTable + " SET pruned_at = " + d.Placeholder(1) + ", pruned_by = " + d.Placeholder(2) + ", prune_seq = " + d.Placeholder(3) +
+			" WHERE leaf_index IN (" + d.placeholders(4, len(chunk)) + ")"
+		res, err := tx.ExecContext(ctx, mark, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
+			return errors.Join(err, fmt.Errorf("marked %d of %d leaves pruned", n, len(chunk)))
+		}
 	}
 	return nil
+}
+
+// scanOne runs a query of one row and scans it into dest.
+func scanOne(ctx context.Context, db DBTX, query string, args []any, dest ...any) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return errors.Join(rows.Err(), sql.ErrNoRows)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// PruneDigest is the digest of the leaves a prune record marks: SHA-256
+// over their indexes, ascending, each as 8 bytes big-endian.
+func PruneDigest(leaves []int64) []byte {
+	h := sha256.New()
+	var b [8]byte
+	for _, i := range leaves {
+		binary.BigEndian.PutUint64(b[:], uint64(i))
+		h.Write(b[:])
+	}
+	return h.Sum(nil)
 }
 
 // pruneReason is what a sealed log records as having pruned a flush's

@@ -673,7 +673,7 @@ func dropPartition(ctx context.Context, tx DBTX, name string, o FlushOptions, se
 		if ok, err := attached(); err != nil || !ok {
 			return 0, errors.Join(errPartitionKept, err)
 		}
-		if err := markPruned(ctx, tx, Postgres, at, pruneReason(o), "entry_id IN (SELECT id FROM "+name+")"); err != nil {
+		if err := markPruned(ctx, tx, Postgres, at, pruneReason(o), "SELECT leaf_index FROM "+SealLeavesTable+" WHERE entry_id IN (SELECT id FROM "+name+") ORDER BY leaf_index"); err != nil {
 			return 0, err
 		}
 	}

@@ -6,5 +6,8 @@ CREATE TABLE auditlog_seal_prunes (
 	seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
 	pruned_at BIGINT NOT NULL,
 	pruned_by VARCHAR(255) NOT NULL,
-	leaves BIGINT NOT NULL
+	leaves BIGINT NOT NULL,
+	digest BINARY(32) NOT NULL
 ) ENGINE=InnoDB;
+
+ALTER TABLE auditlog_seal_leaves ADD COLUMN prune_seq BIGINT NULL;
