@@ -654,6 +654,18 @@ func prunedLog(t *testing.T, f *fixture) *auditstore.Store {
 	return s
 }
 
+// borrowMark deletes entry 5 by hand and marks its leaf with the mark of
+// entry 1's, flushed: its time and description, and with seq its record.
+func borrowMark(t *testing.T, f *fixture, seq bool) {
+	t.Helper()
+	set := "pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush'"
+	if seq {
+		set += ", prune_seq = (SELECT prune_seq FROM auditlog_seal_leaves WHERE entry_id = 1)"
+	}
+	aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
+	aexec(t, f, "UPDATE auditlog_seal_leaves SET "+set+" WHERE entry_id = 5")
+}
+
 // TestSealAttackForgedPruneMark: a flush marks the leaves it prunes, and
 // the marks were not signed: an entry deleted by hand, its leaf marked as
 // pruned (by a flush of its own, or with an earlier flush's time and
@@ -666,16 +678,14 @@ func TestSealAttackForgedPruneMark(t *testing.T) {
 		want auditseal.ProblemKind
 	}{
 		{"an earlier flush's mark", func(t *testing.T, f *fixture) {
-			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
-			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush' WHERE entry_id = 5")
+			borrowMark(t, f, false)
 		}, auditseal.PruneUnrecorded},
 		{"a mark of its own", func(t *testing.T, f *fixture) {
 			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
 			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = 1, pruned_by = 'flush' WHERE entry_id = 5")
 		}, auditseal.PruneUnrecorded},
 		{"a signed record counting one more", func(t *testing.T, f *fixture) {
-			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
-			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush' WHERE entry_id = 5")
+			borrowMark(t, f, true)
 			aexec(t, f, "UPDATE auditlog_seal_prunes SET leaves = leaves + 1 WHERE seq = (SELECT MIN(seq) FROM auditlog_seal_prunes)")
 		}, auditseal.PruneRecordAltered},
 		{"the records deleted", func(t *testing.T, f *fixture) {
@@ -683,13 +693,11 @@ func TestSealAttackForgedPruneMark(t *testing.T) {
 		}, auditseal.PruneRecordAltered},
 		{"an earlier flush's mark and record, with a flushed entry put back to free it", func(t *testing.T, f *fixture) {
 			aexec(t, f, "INSERT INTO auditlog_entries SELECT * FROM saved_entry")
-			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
-			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush', prune_seq = (SELECT prune_seq FROM auditlog_seal_leaves WHERE entry_id = 1) WHERE entry_id = 5")
+			borrowMark(t, f, true)
 		}, auditseal.PruneUnrecorded},
 		{"the same, the put-back entry's mark cleared", func(t *testing.T, f *fixture) {
 			aexec(t, f, "INSERT INTO auditlog_entries SELECT * FROM saved_entry")
-			aexec(t, f, "DELETE FROM auditlog_entries WHERE id = 5")
-			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = (SELECT pruned_at FROM auditlog_seal_leaves WHERE entry_id = 1), pruned_by = 'test flush', prune_seq = (SELECT prune_seq FROM auditlog_seal_leaves WHERE entry_id = 1) WHERE entry_id = 5")
+			borrowMark(t, f, true)
 			aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = NULL, pruned_by = NULL, prune_seq = NULL WHERE entry_id = 1")
 		}, auditseal.PruneUnrecorded},
 	} {

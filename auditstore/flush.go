@@ -591,22 +591,13 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			if _, err := tx.ExecContext(ctx, SealLockSQL); err != nil {
 				return err
 			}
-			rows, err := tx.QueryContext(ctx, sel, q.args...)
-			if err != nil {
+			found, err := int64s(ctx, tx, sel, q.args...)
+			if err != nil || len(found) == 0 {
 				return err
 			}
-			var ids []any
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil || len(ids) == 0 {
-				return err
+			ids := make([]any, len(found))
+			for i, id := range found {
+				ids[i] = id
 			}
 			for start := 0; start < len(ids); start += maxIDsPerStatement {
 				chunk := ids[start:min(start+maxIDsPerStatement, len(ids))]
@@ -643,24 +634,29 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 // query of leaf_index, placeholders from the first, args) returns, and
 // records them: in the caller's transaction, which holds the sealer's lock.
 func markPruned(ctx context.Context, tx DBTX, d Dialect, at int64, reason, sel string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, sel, args...)
+	leaves, err := int64s(ctx, tx, sel, args...)
 	if err != nil {
 		return err
 	}
-	var leaves []int64
-	for rows.Next() {
-		var i int64
-		if err := rows.Scan(&i); err != nil {
-			rows.Close()
-			return err
-		}
-		leaves = append(leaves, i)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
 	return RecordPrune(ctx, tx, d, at, reason, leaves)
+}
+
+// int64s runs a query of one integer column and returns its values.
+func int64s(ctx context.Context, db DBTX, query string, args ...any) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 // RecordPrune marks the leaves (their indexes, ascending) as pruned at at
