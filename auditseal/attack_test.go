@@ -778,6 +778,13 @@ func TestPrunesOfALogSealedBeforeVersion5(t *testing.T) {
 		if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].Leaves != 3 || rep.Pruned[0].Signed {
 			t.Fatalf("before the upgrade's first round: %+v", rep)
 		}
+		// The upgraded sealer: a process of its own.
+		upgraded, err := auditseal.New(f.db, f.d, f.signer, origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgraded.Now, upgraded.GapWait = f.clock.Now, time.Minute
+		f.sealer = upgraded
 		f.round(t)
 		rep = f.verify(t)
 		if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].Leaves != 3 || !rep.Pruned[0].Signed {
@@ -787,6 +794,37 @@ func TestPrunesOfALogSealedBeforeVersion5(t *testing.T) {
 		aexec(t, f, "UPDATE auditlog_seal_leaves SET pruned_at = 100, pruned_by = 'old flush' WHERE entry_id = 5")
 		if rep := f.verify(t); !slices.ContainsFunc(rep.Problems, func(p auditseal.Problem) bool { return p.Kind == auditseal.PruneUnrecorded }) {
 			t.Fatalf("a mark forged after the upgrade: %q", problems(rep))
+		}
+	})
+}
+
+// TestSealAttackOlderNoteWrittenBack: a round that signs only new prune
+// records (or a moved position) signs its tree's size again, in place.
+// Writing back the note it replaced made the next round sign the records
+// again, as they then were; the sealer now refuses a checkpoint that signs
+// less than it saw signed at that size.
+func TestSealAttackOlderNoteWrittenBack(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 6)
+		f.round(t)
+		var before string
+		if err := f.db.QueryRow("SELECT note FROM auditlog_seal_checkpoints WHERE size = 6").Scan(&before); err != nil {
+			t.Fatal(err)
+		}
+		s, err := auditstore.New(f.db, f.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := s.Flush(context.Background(), auditstore.FlushOptions{BatchSize: 2, Filter: auditstore.Filter{Model: "a"}, MaxID: 2}); err != nil || res.Deleted != 2 {
+			t.Fatalf("flush: %+v %v", res, err)
+		}
+		if r := f.round(t); r.Size != 6 {
+			t.Fatalf("round: %+v", r)
+		}
+		aexec(t, f, "UPDATE auditlog_seal_checkpoints SET note = "+aph(f, 1)+" WHERE size = 6", before)
+		if _, err := f.sealer.Round(context.Background()); !errors.Is(err, auditseal.ErrAltered) {
+			t.Fatalf("a round over the older note: %v", err)
 		}
 	})
 }

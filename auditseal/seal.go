@@ -76,6 +76,14 @@ type Sealer struct {
 	Logger *slog.Logger
 
 	mu sync.Mutex
+	// seen is the most this sealer has seen signed: the checkpoints table
+	// keeps one note per size, and a round that signs only a moved
+	// position or new prune records signs its size again in place, so an
+	// older note of that size written back would sign less.
+	seen struct {
+		size, next int64
+		prunes     signedPrunes
+	}
 }
 
 // A Witness keeps checkpoints outside the database.
@@ -130,6 +138,10 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	signedNext, signedPrunes, err := q.checkTree(ctx, size, s.origin, s.signer)
 	if err != nil {
 		return res, err
+	}
+	if size == s.seen.size && (signedNext < s.seen.next || s.seen.prunes.ok && (!signedPrunes.ok || signedPrunes.seq < s.seen.prunes.seq)) {
+		return res, fmt.Errorf("%w: the checkpoint of %d leaves signs position %d and prune records up to %d, where this sealer saw %d and %d signed (an older note written back)",
+			ErrAltered, size, signedNext, signedPrunes.seq, s.seen.next, s.seen.prunes.seq)
 	}
 	// The position never goes back: the one the latest checkpoint signs
 	// holds against a lowered state row. Entry ids start at 1.
@@ -246,6 +258,10 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("auditseal: commit: %w", err)
+	}
+	s.seen.size, s.seen.next, s.seen.prunes = size, signedNext, signedPrunes
+	if signed != nil {
+		s.seen.next, s.seen.prunes = next, prunes
 	}
 	res = RoundResult{Sealed: len(found), Size: size, Next: next}
 	if signed != nil {

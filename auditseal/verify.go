@@ -404,6 +404,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 				if p.Leaves == 0 {
 					p.FirstLeaf = m.first
 				}
+				p.FirstLeaf = min(p.FirstLeaf, m.first)
 				p.Leaves += m.n
 				p.LastLeaf = max(p.LastLeaf, m.last)
 				p.Signed = p.Signed && r.seq <= signedSeq
