@@ -300,8 +300,8 @@ func (p *Plugin) pin(stmt *gorm.Statement, m *model, rows []*dbRow) {
 	for i, r := range rows {
 		keys[i] = r.keyRaw(m)
 	}
-	column, values := schema.ToQueryValues(stmt.Table, m.schema.PrimaryFieldDBNames, keys)
-	stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+	cols := m.schema.PrimaryFieldDBNames
+	stmt.AddClause(clause.Where{Exprs: []clause.Expression{keysWhere(stmt.Table, cols, keys, integerKey(m, cols))}})
 }
 
 // runOrigPinned runs GORM's own callback on the statement pinned to rows in
