@@ -338,6 +338,41 @@ func TestSQLiteUnpinnedBulkUpdate(t *testing.T) {
 	}
 }
 
+// RealKey has an integer key in a column that is not SQLite's rowid, which
+// SQLite lets hold a real number.
+type RealKey struct {
+	ID    int64 `gorm:"primaryKey;autoIncrement:false"`
+	Price int
+}
+
+// On SQLite the pin stays a list: a key column that is not the rowid may
+// hold 20.5 between the keys 20 and 21 read, and a pin "id BETWEEN 1 AND
+// 40" changed that row, which appeared between the read and the write,
+// without an entry.
+func TestSQLitePinMatchesOnlyTheKeysRead(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db)
+	must(t, db.Exec("CREATE TABLE real_keys (id BIGINT PRIMARY KEY, price INTEGER)").Error)
+	must(t, reg.Register(&RealKey{}))
+	off := auditlog.Disable(context.Background())
+	for i := 1; i <= 40; i++ {
+		must(t, db.WithContext(off).Exec("INSERT INTO real_keys VALUES (?, 2)", i).Error)
+	}
+	auditgorm.SetTestHookUnpinned(func(conn gorm.ConnPool) {
+		if _, err := conn.ExecContext(context.Background(), "INSERT INTO real_keys (id, price) VALUES (20.5, 2)"); err != nil {
+			t.Error(err)
+		}
+	})
+	defer auditgorm.SetTestHookUnpinned(nil)
+	res := db.Model(&RealKey{}).Where("price = ?", 2).Update("price", 4)
+	must(t, res.Error)
+	var late int
+	must(t, db.Raw("SELECT price FROM real_keys WHERE id = 20.5").Scan(&late).Error)
+	if es := entries(t, db); res.RowsAffected != 40 || len(es) != 40 || late != 2 {
+		t.Errorf("%d rows changed, %d entries, the late row's price %d; want 40, 40, 2", res.RowsAffected, len(es), late)
+	}
+}
+
 // An update pinned to the rows it read by runs of their keys (BETWEEN)
 // and a list of the rest changes exactly those rows, with an entry each:
 // the rows between the runs that its conditions leave out stay as they

@@ -301,7 +301,7 @@ func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table s
 	chunk := max(1, min(pinLimit/len(cols), p.maxRows))
 	for start := 0; start < len(vals); start += chunk {
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
-			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{keysWhere("", cols, vals[start:min(start+chunk, len(vals))], integerKey(m, cols))}})
+			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{keysWhere("", cols, vals[start:min(start+chunk, len(vals))], p.integerKey(m, cols))}})
 		p.obsOf(db).sentOne()
 		rows, err := p.readRows(p.current(q), m)
 		if err != nil {
@@ -344,10 +344,13 @@ func dbBool(x any) (bool, error) {
 	return false, fmt.Errorf("auditgorm: unexpected boolean %T from the database", x)
 }
 
-// integerKey reports whether cols are the model's key and it is one
-// integer column.
-func integerKey(m *model, cols []string) bool {
-	return len(cols) == 1 && len(m.pk) == 1 && m.pk[0].column == cols[0] && (m.pk[0].kind == schema.Int || m.pk[0].kind == schema.Uint)
+// integerKey reports whether cols are the model's key, one integer
+// column, on a database whose integer columns hold integers only: not
+// SQLite, where a key column that is not the rowid (BIGINT PRIMARY KEY)
+// may hold 20.5, which "id BETWEEN 20 AND 21" matches and the keys read
+// do not.
+func (p *Plugin) integerKey(m *model, cols []string) bool {
+	return p.dialect != auditstore.SQLite && len(cols) == 1 && len(m.pk) == 1 && m.pk[0].column == cols[0] && (m.pk[0].kind == schema.Int || m.pk[0].kind == schema.Uint)
 }
 
 // keysWhere is the condition "the key (cols) is one of vals": cols IN

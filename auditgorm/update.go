@@ -301,7 +301,7 @@ func (p *Plugin) pin(stmt *gorm.Statement, m *model, rows []*dbRow) {
 		keys[i] = r.keyRaw(m)
 	}
 	cols := m.schema.PrimaryFieldDBNames
-	stmt.AddClause(clause.Where{Exprs: []clause.Expression{keysWhere(stmt.Table, cols, keys, integerKey(m, cols))}})
+	stmt.AddClause(clause.Where{Exprs: []clause.Expression{keysWhere(stmt.Table, cols, keys, p.integerKey(m, cols))}})
 }
 
 // runOrigPinned runs GORM's own callback on the statement pinned to rows in
