@@ -115,8 +115,8 @@ type VerifyOptions struct {
 // Verify recomputes every sealed leaf from the entries table and the tree
 // from the leaves, and checks every checkpoint: its signature and origin,
 // and that the leaves give its root (so each checkpoint is consistent with
-// every earlier one). It reads the log once, in leaf order, in constant
-// memory.
+// every earlier one). It reads the log once, in leaf order, in memory
+// that grows only with the flushes' prune records (a hash state each).
 func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptions) (Report, error) {
 	rep := Report{}
 	type cp struct {
