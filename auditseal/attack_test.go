@@ -778,13 +778,7 @@ func TestPrunesOfALogSealedBeforeVersion5(t *testing.T) {
 		if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].Leaves != 3 || rep.Pruned[0].Signed {
 			t.Fatalf("before the upgrade's first round: %+v", rep)
 		}
-		// The upgraded sealer: a process of its own.
-		upgraded, err := auditseal.New(f.db, f.d, f.signer, origin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		upgraded.Now, upgraded.GapWait = f.clock.Now, time.Minute
-		f.sealer = upgraded
+		f.sealer = f.another(t) // the upgraded sealer: a process of its own
 		f.round(t)
 		rep = f.verify(t)
 		if !rep.OK() || len(rep.Pruned) != 1 || rep.Pruned[0].Leaves != 3 || !rep.Pruned[0].Signed {

@@ -90,6 +90,18 @@ func open(t *testing.T, gdb *gorm.DB) *fixture {
 	return &fixture{db: db, d: d, sealer: s, v: v, signer: signer, clock: c}
 }
 
+// another returns another sealer of the fixture's log (another process,
+// or the same started again), with its key, clock and GapWait.
+func (f *fixture) another(t *testing.T) *auditseal.Sealer {
+	t.Helper()
+	s, err := auditseal.New(f.db, f.d, f.signer, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Now, s.GapWait = f.clock.Now, time.Minute
+	return s
+}
+
 func (f *fixture) round(t *testing.T) auditseal.RoundResult {
 	t.Helper()
 	r, err := f.sealer.Round(context.Background())
@@ -491,11 +503,7 @@ func TestVerifyReportsUnsealedAndOrigin(t *testing.T) {
 func TestTwoSealers(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
 		f := open(t, gdb)
-		second, err := auditseal.New(f.db, f.d, f.signer, origin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		second.Now, second.GapWait = f.clock.Now, time.Minute
+		second := f.another(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		errs := make(chan error, 2)
@@ -616,19 +624,11 @@ func TestLateCommitAfterTheSealerStartsAgain(t *testing.T) {
 				if r := f.round(t); r.Sealed != 1 {
 					t.Fatalf("round 2: %+v", r)
 				}
-				other := func() *auditseal.Sealer {
-					s, err := auditseal.New(f.db, f.d, f.signer, origin)
-					if err != nil {
-						t.Fatal(err)
-					}
-					s.Now, s.GapWait = f.clock.Now, time.Minute
-					return s
-				}
 				switch how {
 				case "started again":
-					f.sealer = other()
+					f.sealer = f.another(t)
 				case "after another sealer":
-					second := other()
+					second := f.another(t)
 					f.insert(t, nil, "d", 1)
 					if r, err := second.Round(ctx); err != nil || r.Sealed != 1 {
 						t.Fatalf("the other sealer's round: %+v %v", r, err)
