@@ -64,11 +64,15 @@ func FuzzDistinctEncoding(f *testing.F) {
 				}
 				continue
 			}
-			// A JSON column compares documents semantically. Its
-			// document {"$base64": …} of bytes that are not UTF-8 is
-			// recorded as such bytes stored as text are: the one
-			// collision (README).
+			// A JSON column compares documents semantically. Text it
+			// holds that is no document is recorded in a form that is
+			// also some document's (README): as {"$base64": …} where it
+			// is not UTF-8, as a JSON string where it is, which is also
+			// the form of the document that is that string.
 			_, tag := value.Base64Text(ja)
+			if same && !va.Equal(vb) && (notDocument(a) && stringDocument(b) || notDocument(b) && stringDocument(a)) {
+				tag = true
+			}
 			if va.Equal(vb) && !same || same && !va.Equal(vb) && !tag {
 				t.Fatalf("JSON %q and %q: recorded as %s and %s, equal %v", a, b, ja, jb, va.Equal(vb))
 			}
@@ -78,4 +82,18 @@ func FuzzDistinctEncoding(f *testing.F) {
 			}
 		}
 	})
+}
+
+// notDocument reports whether s, held in a JSON column, is no JSON
+// document (empty, or not JSON).
+func notDocument(s string) bool { return !json.Valid([]byte(s)) }
+
+// stringDocument reports whether s is a JSON document that is a string.
+func stringDocument(s string) bool {
+	var v any
+	if json.Unmarshal([]byte(s), &v) != nil {
+		return false
+	}
+	_, ok := v.(string)
+	return ok
 }
