@@ -206,13 +206,19 @@ func TestBulkUpdatePhantomReadCommitted(t *testing.T) {
 			must(t, db.WithContext(auditlog.Disable(context.Background())).CreateInBatches(&rows, 2000).Error)
 			base, err := db.DB()
 			must(t, err)
+			// The phantom takes the id right after the last row, so that a
+			// pin one key too wide (a range pin's last key) would take it
+			// (on PostgreSQL; MariaDB's locking read still returns it, as
+			// the hook runs before its rows are fetched).
+			var top int64
+			must(t, db.Model(&Gadget{}).Select("MAX(id)").Scan(&top).Error)
 			var once sync.Once
 			counter.AfterQuery(func(ctx context.Context, q string) {
 				if ctx.Value(pauseKey{}) == nil || !strings.Contains(q, "FOR UPDATE") {
 					return
 				}
 				once.Do(func() {
-					_, err := base.ExecContext(context.Background(), "INSERT INTO gadgets (name, price) VALUES ('phantom', 4)")
+					_, err := base.ExecContext(context.Background(), fmt.Sprintf("INSERT INTO gadgets (id, name, price) VALUES (%d, 'phantom', 4)", top+1))
 					must(t, err)
 				})
 			})
