@@ -3,11 +3,9 @@ package auditseal
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"hash"
 	"slices"
 	"strings"
 	"time"
@@ -197,7 +195,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	// What the marks of each record come to, leaf by leaf.
 	type marks struct {
 		n, first, last int64
-		h              hash.Hash // auditstore.PruneDigest, fed leaf by leaf
+		h              *auditstore.PruneHash
 	}
 	bySeq := map[int64]*marks{}
 	recOf := map[int64]pruneRecord{}
@@ -207,7 +205,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		h = r.chain(h)
 		chainAt[r.seq] = h
 		recOf[r.seq] = r
-		bySeq[r.seq] = &marks{h: sha256.New()}
+		bySeq[r.seq] = &marks{h: auditstore.NewPruneHash()}
 	}
 	signedSeq := int64(-1) // the highest record a checkpoint signs; -1: none signs records
 	for _, sig := range pruneSigs {
@@ -307,6 +305,13 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			rep.Problems = append(rep.Problems, Problem{Kind: LeafMissing, Leaf: rep.Leaves})
 			return rep, nil
 		}
+		// The entry's time, read once for the checks below (leafData reads
+		// it for the leaf).
+		var at time.Time
+		atErr := errors.New("no entry")
+		if id.Valid {
+			at, atErr = auditstore.DecodeTime(d, e.ts)
+		}
 		switch {
 		case !id.Valid && prunedAt.Valid && !recordsSigned:
 			at := time.UnixMicro(prunedAt.Int64).UTC()
@@ -330,9 +335,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			}
 			m.n++
 			m.last = index
-			var b [8]byte
-			binary.BigEndian.PutUint64(b[:], uint64(index))
-			m.h.Write(b[:])
+			m.h.Add(index)
 		case !id.Valid:
 			rep.Problems = append(rep.Problems, Problem{Kind: EntryDeleted, EntryID: entryID, Leaf: index})
 		default:
@@ -351,24 +354,22 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			}
 			if h := LeafHash(data); !bytes.Equal(h[:], stored) {
 				rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index})
-			} else if tsType != "" {
-				if detail := timeText(e.ts, storage.String); detail != "" {
+			} else if tsType != "" && atErr == nil {
+				if detail := timeText(e.ts, at, storage.String); detail != "" {
 					rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index, Detail: detail})
 				}
 			}
 		}
-		if id.Valid {
+		if atErr == nil {
 			// The sealer appends entries as they commit: one dated long
 			// before an entry sealed earlier was not a late commit of a
 			// transaction shorter than GapWait, but put there since.
-			if t, err := auditstore.DecodeTime(d, e.ts); err == nil {
-				if !newest.IsZero() && t.Before(newest.Add(-gapWait)) {
-					rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: entryID, Leaf: index,
-						Detail: fmt.Sprintf("dated %s, sealed after an entry dated %s, more than %s later", t.Format(time.RFC3339), newest.Format(time.RFC3339), gapWait)})
-				}
-				if t.After(newest) {
-					newest = t
-				}
+			if !newest.IsZero() && at.Before(newest.Add(-gapWait)) {
+				rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: entryID, Leaf: index,
+					Detail: fmt.Sprintf("dated %s, sealed after an entry dated %s, more than %s later", at.Format(time.RFC3339), newest.Format(time.RFC3339), gapWait)})
+			}
+			if at.After(newest) {
+				newest = at
 			}
 		}
 		if err := tree.Append(stored, nil); err != nil {
@@ -394,7 +395,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if recordsSigned {
 		for _, r := range recs {
 			m := bySeq[r.seq]
-			if m.n != r.leaves || !bytes.Equal(m.h.Sum(nil), r.digest) {
+			if m.n != r.leaves || !bytes.Equal(m.h.Sum(), r.digest) {
 				rep.Problems = append(rep.Problems, Problem{Kind: PruneUnrecorded, Leaf: -1,
 					Detail: fmt.Sprintf("the flush %q at %s records %d pruned leaves (record %d), and %d other or fewer are marked by it", r.by, time.UnixMicro(r.at).UTC().Format(time.RFC3339Nano), r.leaves, r.seq, m.n)})
 			}
@@ -460,12 +461,12 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	return rep, urows.Err()
 }
 
-// timeText checks an SQLite timestamp whose leaf matches: the leaf holds
-// its instant, and the text must be the one form auditstore writes, or
-// time filters, which compare text, place the entry elsewhere than its
-// instant (the same instant as …+14:00, or as a BLOB, is out of every
-// range of text). It returns what is wrong, or "".
-func timeText(v any, storage string) string {
+// timeText checks an SQLite timestamp v, read as at, whose leaf matches:
+// the leaf holds its instant, and the text must be the one form auditstore
+// writes, or time filters, which compare text, place the entry elsewhere
+// than its instant (the same instant as …+14:00, or as a BLOB, is out of
+// every range of text). It returns what is wrong, or "".
+func timeText(v any, at time.Time, storage string) string {
 	var s string
 	switch t := v.(type) {
 	case string:
@@ -473,10 +474,6 @@ func timeText(v any, storage string) string {
 	case []byte:
 		s = string(t)
 	default:
-		return ""
-	}
-	at, err := auditstore.DecodeTime(auditstore.SQLite, s)
-	if err != nil {
 		return ""
 	}
 	want := auditstore.EncodeTime(auditstore.SQLite, at).(string)

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -559,8 +560,9 @@ const (
 	SealStateTable         = "auditlog_seal_state"
 	SealVerificationsTable = "auditlog_seal_verifications"
 	// SealPrunesTable records, for each batch a flush prunes from a sealed
-	// log, when, by what, and how many leaves it marked (migration 5): the
-	// sealer signs the records, and Verify counts the marks against them.
+	// log, when, by what, how many and which leaves it marked (migration 5,
+	// RecordPrune): the sealer signs the records, and Verify checks the
+	// marks against them.
 	SealPrunesTable = "auditlog_seal_prunes"
 	// SealLockSQL takes the sealer's lock for the rest of a transaction:
 	// sealing rounds and sealed flushes run one at a time.
@@ -721,14 +723,31 @@ func scanOne(ctx context.Context, db DBTX, query string, args []any, dest ...any
 // PruneDigest is the digest of the leaves a prune record marks: SHA-256
 // over their indexes, ascending, each as 8 bytes big-endian.
 func PruneDigest(leaves []int64) []byte {
-	h := sha256.New()
-	var b [8]byte
+	h := NewPruneHash()
 	for _, i := range leaves {
-		binary.BigEndian.PutUint64(b[:], uint64(i))
-		h.Write(b[:])
+		h.Add(i)
 	}
-	return h.Sum(nil)
+	return h.Sum()
 }
+
+// PruneHash computes PruneDigest leaf by leaf, for a reader that meets a
+// record's leaves one at a time (in ascending order).
+type PruneHash struct {
+	h hash.Hash
+	b [8]byte
+}
+
+// NewPruneHash returns a PruneHash of no leaves.
+func NewPruneHash() *PruneHash { return &PruneHash{h: sha256.New()} }
+
+// Add adds the next leaf, in ascending order.
+func (p *PruneHash) Add(leaf int64) {
+	binary.BigEndian.PutUint64(p.b[:], uint64(leaf))
+	p.h.Write(p.b[:])
+}
+
+// Sum is the digest of the leaves added.
+func (p *PruneHash) Sum() []byte { return p.h.Sum(nil) }
 
 // pruneReason is what a sealed log records as having pruned a flush's
 // entries.
