@@ -593,7 +593,7 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			if _, err := tx.ExecContext(ctx, SealLockSQL); err != nil {
 				return err
 			}
-			found, err := int64s(ctx, tx, sel, q.args...)
+			found, err := column[int64](ctx, tx, sel, q.args...)
 			if err != nil || len(found) == 0 {
 				return err
 			}
@@ -636,27 +636,27 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 // query of leaf_index, placeholders from the first, args) returns, and
 // records them: in the caller's transaction, which holds the sealer's lock.
 func markPruned(ctx context.Context, tx DBTX, d Dialect, at int64, reason, sel string, args ...any) error {
-	leaves, err := int64s(ctx, tx, sel, args...)
+	leaves, err := column[int64](ctx, tx, sel, args...)
 	if err != nil {
 		return err
 	}
 	return RecordPrune(ctx, tx, d, at, reason, leaves)
 }
 
-// int64s runs a query of one integer column and returns its values.
-func int64s(ctx context.Context, db DBTX, query string, args ...any) ([]int64, error) {
+// column runs a query of one column and returns its values.
+func column[T any](ctx context.Context, db DBTX, query string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []int64
+	var out []T
 	for rows.Next() {
-		var n int64
-		if err := rows.Scan(&n); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

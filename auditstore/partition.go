@@ -568,22 +568,8 @@ func convertToPartitioned(ctx context.Context, conn *sql.Conn, now time.Time, ah
 // tableIndexes names the entries table's indexes but its primary key's and
 // the future one.
 func tableIndexes(ctx context.Context, tx *sql.Tx, pkey string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass('"+Table+"') ORDER BY c.relname")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		if name != pkey && name != legacyKeyIndex {
-			out = append(out, name)
-		}
-	}
-	return out, rows.Err()
+	names, err := column[string](ctx, tx, "SELECT c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass('"+Table+"') ORDER BY c.relname")
+	return slices.DeleteFunc(names, func(n string) bool { return n == pkey || n == legacyKeyIndex }), err
 }
 
 // untilOnly reports whether f selects by Until and nothing else: the flush

@@ -87,20 +87,11 @@ func (s *Store) Relays(ctx context.Context) ([]string, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT name FROM "+RelayStateTable+" ORDER BY name")
+	names, err := column[string](ctx, s.db, "SELECT name FROM "+RelayStateTable+" ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("auditstore: read the relays' names: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("auditstore: read the relays' names: %w", err)
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return names, nil
 }
 
 // Unrelayed returns, for each relay with a saved position (package
