@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -430,6 +431,22 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// natsRelay is a relay of db's entries to the stream on the server at url
+// under the subject prefix, and its sink (closed when the test ends).
+func natsRelay(t *testing.T, db *sql.DB, d auditstore.Dialect, url, stream, prefix string) (*auditrelay.Relay, *auditnats.Sink) {
+	t.Helper()
+	sink, err := auditnats.ConnectSink(context.Background(), url, auditnats.SinkOptions{Stream: stream, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sink.Close)
+	r, err := auditrelay.New(db, d, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, sink
+}
+
 // Two applications relaying into one stream under their own prefixes (the
 // sink adds the second prefix's subjects to the stream) keep all their
 // entries: the message id names the prefix with the entry id, where the id
@@ -441,15 +458,7 @@ func TestSharedStreamKeepsEveryApplicationsEntries(t *testing.T) {
 	for _, p := range []string{prefix + ".a", prefix + ".b"} {
 		db, d := sqlOf(t, testdb.Open(t, "sqlite"))
 		insert(t, db, nil, d, "books", 3)
-		sink, err := auditnats.ConnectSink(ctx, url, auditnats.SinkOptions{Stream: name, Prefix: p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sink.Close()
-		r, err := auditrelay.New(db, d, sink)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, sink := natsRelay(t, db, d, url, name, p)
 		if n, err := r.CatchUp(ctx); err != nil || n != 3 {
 			t.Fatalf("%s: published %d, %v", p, n, err)
 		}
@@ -475,15 +484,7 @@ func TestRelayRefusesAnotherStreamUnderItsName(t *testing.T) {
 	insert(t, db, nil, d, "books", 3)
 	relay := func(relayName string) (int, error) {
 		t.Helper()
-		sink, err := auditnats.ConnectSink(ctx, url, auditnats.SinkOptions{Stream: name, Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sink.Close()
-		r, err := auditrelay.New(db, d, sink)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, _ := natsRelay(t, db, d, url, name, prefix)
 		r.Name = relayName
 		return r.CatchUp(ctx)
 	}
