@@ -11,7 +11,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
-	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -269,8 +268,7 @@ func conflictConds(stmt *gorm.Statement, m *model, groups [][]*field) []clause.E
 			for i, f := range g {
 				names[i] = f.column
 			}
-			column, values := schema.ToQueryValues(stmt.Table, names, tuples)
-			conds = append(conds, clause.IN{Column: column, Values: values})
+			conds = append(conds, tuplesIn(stmt.Table, names, tuples))
 		}
 	}
 	return conds

@@ -2,9 +2,14 @@ package auditgorm
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+
+	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
 // keysWhere pins a one-column integer key by runs of consecutive values
@@ -41,4 +46,41 @@ func TestKeysWhere(t *testing.T) {
 			t.Errorf("%s: %#v, want %#v", c.name, got, c.want)
 		}
 	}
+}
+
+// tuplesIn matches the rows "(cols) IN (vals)" matches, on every database,
+// NULLs included (a NULL matches nothing either way), and reads one tuple
+// of several columns by equalities, which SQLite searches its index by
+// without first filling a list.
+func TestTuplesIn(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		if err := db.Exec("CREATE TABLE pairs (a INTEGER, b INTEGER)").Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Exec("INSERT INTO pairs (a, b) VALUES (1, 2), (1, NULL), (NULL, 2), (1, 3), (2, 2)").Error; err != nil {
+			t.Fatal(err)
+		}
+		cols := []string{"a", "b"}
+		for _, vals := range [][][]any{
+			{{1, 2}}, {{1, nil}}, {{nil, 2}}, {{nil, nil}}, {{9, 9}},
+			{{1, 2}, {2, 2}}, {{1, nil}, {1, 3}},
+		} {
+			count := func(e clause.Expression) int64 {
+				var n int64
+				if err := db.Table("pairs").Where(e).Count(&n).Error; err != nil {
+					t.Fatalf("%v: %v", vals, err)
+				}
+				return n
+			}
+			column, values := schema.ToQueryValues("pairs", cols, vals)
+			if got, want := count(tuplesIn("pairs", cols, vals)), count(clause.IN{Column: column, Values: values}); got != want {
+				t.Errorf("%v: %d rows, the row values' IN matches %d", vals, got, want)
+			}
+		}
+		sql := db.Session(&gorm.Session{DryRun: true}).Table("pairs").Where(tuplesIn("pairs", cols, [][]any{{1, 2}})).Find(&[]map[string]any{}).Statement.SQL.String()
+		if strings.Contains(sql, " IN ") {
+			t.Errorf("one pair is read by a list: %s", sql)
+		}
+	})
 }

@@ -160,8 +160,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		for i, r := range sent {
 			tuples[i] = r.values(cols)
 		}
-		column, values := schema.ToQueryValues(db.Statement.Table, cols, tuples)
-		if before, err = p.readJoin(db, cols, []clause.Expression{clause.IN{Column: column, Values: values}}, false); err != nil {
+		if before, err = p.readJoin(db, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}, false); err != nil {
 			return err
 		}
 		if keys, err = p.resolveKeys(db, tracks, sent); err != nil {
