@@ -340,6 +340,9 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 		err = e.plain.AutoMigrate(&BenchItem{}, &BenchTag{})
 	}
 	if err == nil {
+		err = e.plain.Callback().Create().After("gorm:create").Register("floor:created", collectCreated)
+	}
+	if err == nil {
 		reg := auditlog.NewRegistry()
 		if err = reg.Register(&BenchItem{}, auditlog.M2M("Tags")); err == nil {
 			err = e.audited.Use(auditgorm.New(auditgorm.Config{Registry: reg}))

@@ -225,3 +225,64 @@ func TestFloorReadsEveryReturnedRow(t *testing.T) {
 		})
 	}
 }
+
+// A floor's entries name the objects its write touched (a row deleted is
+// gone), as the plugin's do:
+// where it creates rows, the keys the database gave them, each above every
+// key an earlier entry names (an append to the object index, as the
+// audited run's entries are).
+func TestFloorNamesTheRowsItCreates(t *testing.T) {
+	ctx := context.Background()
+	c, err := parseFlags([]string{"-db", "sqlite", "-quick", "-dir", t.TempDir()}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := openEnv(ctx, c, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	for _, w := range workloads {
+		t.Run(w.name, func(t *testing.T) {
+			state, err := w.prepare(ctx, e, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				var lastEntry, topObject int64
+				if err := e.sqlDB.QueryRowContext(ctx, "SELECT coalesce(max(id), 0), coalesce(max(object_id), 0) FROM auditlog_entries").Scan(&lastEntry, &topObject); err != nil {
+					t.Fatal(err)
+				}
+				if err := floorOp(ctx, e, w, state, i); err != nil {
+					t.Fatal(err)
+				}
+				rows, err := e.sqlDB.QueryContext(ctx, "SELECT e.object_id, i.id FROM auditlog_entries e LEFT JOIN bench_items i ON i.id = e.object_id WHERE e.id > ?", lastEntry)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for rows.Next() {
+					var obj int64
+					var item sql.NullInt64
+					if err := rows.Scan(&obj, &item); err != nil {
+						t.Fatal(err)
+					}
+					n++
+					if !item.Valid && floors[w.name].action != 2 {
+						t.Errorf("operation %d: an entry names object %d, which is no row", i, obj)
+					}
+					if floors[w.name].action == 0 && obj <= topObject {
+						t.Errorf("operation %d: an entry of a created row names %d, not above the %d named before", i, obj, topObject)
+					}
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				rows.Close()
+				if n != w.entries {
+					t.Errorf("operation %d: %d entries, want %d", i, n, w.entries)
+				}
+			}
+		})
+	}
+}
