@@ -182,6 +182,15 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 				changed = append(changed, r)
 			}
 		}
+		// Each pair the read did not find is inserted, unless another
+		// transaction inserted it since (READ COMMITTED locks no gap, and
+		// MariaDB's default REPEATABLE READ does): ON CONFLICT DO NOTHING
+		// then skips it, and an entry saying this statement added it would
+		// be false. The count tells (on MySQL where it counts changed rows;
+		// with clientFoundRows a pair found counts as one inserted).
+		if db.RowsAffected < int64(len(changed)) {
+			return fmt.Errorf("auditgorm: %s: the insert added %d of the %d pairs that were not there when read before it: another transaction added them since; retry the transaction", db.Statement.Table, db.RowsAffected, len(changed))
+		}
 	} else {
 		stmt := db.Statement
 		if len(whereExprs(stmt)) == 0 && !db.AllowGlobalUpdate {

@@ -2,10 +2,13 @@ package auditgorm_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -348,4 +351,85 @@ func softJoin(t *testing.T, db *gorm.DB) {
 	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
 	must(t, db.SetupJoinTable(&SoftOwner{}, "Items", &SoftLink{}))
 	must(t, db.AutoMigrate(&SoftOwner{}, &SoftItem{}, &SoftLink{}))
+}
+
+// RaceOwner has no UpdatedAt: appending to it updates no row of its own,
+// so that another transaction may insert a pair while the append runs.
+type RaceOwner struct {
+	ID     uint
+	Name   string
+	Labels []RaceLabel `gorm:"many2many:race_owner_labels"`
+}
+
+type RaceLabel struct {
+	ID   uint
+	Name string
+}
+
+// A pair another transaction inserts between an append's read of the pairs
+// and its INSERT … ON CONFLICT DO NOTHING (READ COMMITTED: the read locks
+// no gap) is not added by the append: its insert adds nothing. The append
+// must not record that it added the pair, an entry of a change it did not
+// make: it fails, to be retried, and records nothing.
+func TestM2MAppendRaceWithConcurrentInsert(t *testing.T) {
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue // one writer at a time: no other transaction can insert the pair
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db, counter := testdb.OpenCounting(t, name)
+			reg := setup(t, db, &RaceOwner{}, &RaceLabel{})
+			must(t, reg.Register(&RaceOwner{}, auditlog.M2M("Labels")))
+			if name == "mysql" {
+				// The append's upsert of the label locks its row, which the
+				// other transaction's foreign key check would wait for: an
+				// application without those constraints has the race.
+				var fks []string
+				must(t, db.Raw("SELECT constraint_name FROM information_schema.referential_constraints WHERE constraint_schema = database() AND table_name = 'race_owner_labels'").Scan(&fks).Error)
+				for _, fk := range fks {
+					must(t, db.Exec("ALTER TABLE race_owner_labels DROP FOREIGN KEY "+fk).Error)
+				}
+			}
+			o, l := RaceOwner{Name: "ann"}, RaceLabel{Name: "a"}
+			must(t, db.Create(&o).Error)
+			must(t, db.Create(&l).Error)
+			n := len(entries(t, db))
+			base, err := db.DB()
+			must(t, err)
+			insert := "INSERT INTO race_owner_labels (race_owner_id, race_label_id) VALUES (?, ?)"
+			if name == "postgres" {
+				insert = "INSERT INTO race_owner_labels (race_owner_id, race_label_id) VALUES ($1, $2)"
+			}
+			var once sync.Once
+			counter.AfterQuery(func(ctx context.Context, q string) {
+				if ctx.Value(raceKey{}) == nil || !strings.Contains(q, "race_owner_labels") || !strings.HasPrefix(q, "SELECT") {
+					return
+				}
+				once.Do(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_, err := base.ExecContext(ctx, insert, o.ID, l.ID)
+					must(t, err)
+				})
+			})
+			ctx := context.WithValue(context.Background(), raceKey{}, true)
+			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				return tx.Model(&o).Association("Labels").Append(&l)
+			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+			counter.AfterQuery(nil)
+			if err == nil || !strings.Contains(err.Error(), "retry the transaction") {
+				t.Errorf("the append of a pair another transaction inserted: %v, want an error to retry", err)
+			}
+			var got []map[string]any
+			must(t, db.Table("race_owner_labels").Find(&got).Error)
+			if len(got) != 1 {
+				t.Fatalf("pairs %v, want the other transaction's", got)
+			}
+			expectLog(t, m2mLog(t, db, n))
+			// Retried, the append finds the pair: nothing to add.
+			must(t, db.Model(&o).Association("Labels").Append(&l))
+			expectLog(t, m2mLog(t, db, n))
+		})
+	}
 }
