@@ -505,7 +505,9 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 			refs = append(refs, v)
 		}
 	}
-	found, err := p.readWhereIn(db, db.Statement.Context, m, s.Table, ref, refs)
+	// Shared locks: a row that changed its reference columns after this
+	// read would make the entry name another object than the pair's.
+	found, err := p.readWhereIn(db, db.Statement.Context, m, s.Table, ref, refs, p.shared)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read %s rows by %s: %w", s.Name, strings.Join(ref, ", "), err)
 	}

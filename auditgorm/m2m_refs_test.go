@@ -2,10 +2,13 @@ package auditgorm_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -230,4 +233,65 @@ func TestM2MCompositeReferencesDoNotCollide(t *testing.T) {
 			t.Errorf("entries %q, want %q", got, want)
 		}
 	})
+}
+
+// A relation joined by other columns than the keys names the related row
+// its read found by those columns; on PostgreSQL and MariaDB that read
+// holds the rows, so another transaction cannot move the reference to
+// another row before the pair is inserted: the entry names the row the
+// pair refers to (PostgreSQL read it unlocked, and named role 10 for a pair
+// that referred to role 11).
+func TestM2MReferenceHeldUntilTheInsert(t *testing.T) {
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue // one writer at a time
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db, counter := testdb.OpenCounting(t, name)
+			reg := setup(t, db, &CodedUser{}, &CodedRole{})
+			must(t, reg.Register(&CodedUser{}, auditlog.M2M("Roles")))
+			quiet := db.WithContext(auditlog.Disable(context.Background()))
+			must(t, quiet.Create(&CodedUser{ID: 1, Code: "u-a"}).Error)
+			must(t, quiet.Create(&CodedRole{ID: 10, Slug: "admin"}).Error)
+			must(t, quiet.Create(&CodedRole{ID: 11, Slug: "spare"}).Error)
+			base, err := db.DB()
+			must(t, err)
+			var once sync.Once
+			moved := false
+			counter.AfterQuery(func(ctx context.Context, q string) {
+				if ctx.Value(raceKey{}) == nil || !strings.HasPrefix(q, "SELECT") || !strings.Contains(q, "coded_roles") {
+					return
+				}
+				once.Do(func() {
+					// Another transaction moves the slug to role 11; held
+					// rows make it wait past its deadline.
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					tx, err := base.BeginTx(ctx, nil)
+					must(t, err)
+					defer func() { _ = tx.Rollback() }()
+					if _, err := tx.ExecContext(ctx, "UPDATE coded_roles SET slug = 'old-admin' WHERE id = 10"); err != nil {
+						return
+					}
+					if _, err := tx.ExecContext(ctx, "UPDATE coded_roles SET slug = 'admin' WHERE id = 11"); err != nil {
+						return
+					}
+					moved = tx.Commit() == nil
+				})
+			})
+			ctx := context.WithValue(context.Background(), raceKey{}, true)
+			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				return tx.Table("coded_user_roles").Create(map[string]any{"user_code": "u-a", "role_slug": "admin"}).Error
+			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+			counter.AfterQuery(nil)
+			must(t, err)
+			var ids []uint
+			must(t, quiet.Raw("SELECT r.id FROM coded_user_roles j JOIN coded_roles r ON r.slug = j.role_slug WHERE j.user_code = 'u-a'").Scan(&ids).Error)
+			got := m2mLines(t, db)
+			if len(ids) != 1 || strings.Join(got, "|") != fmt.Sprintf("1 CodedUser(1) roles add [CodedRole(%d)]", ids[0]) {
+				t.Errorf("the pair refers to role(s) %v (the other transaction moved the slug: %v); the entries: %q", ids, moved, got)
+			}
+		})
+	}
 }

@@ -279,7 +279,7 @@ func (p *Plugin) readRows(q *gorm.DB, m *model) ([]*dbRow, error) {
 // Every caller reads after the write it records, so the read is not
 // cancelled with the statement's context (afterWrite).
 func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (map[string]*dbRow, error) {
-	rows, err := p.readWhereIn(db, afterWrite(db), m, table, m.schema.PrimaryFieldDBNames, keys)
+	rows, err := p.readWhereIn(db, afterWrite(db), m, table, m.schema.PrimaryFieldDBNames, keys, p.current)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read back %s rows: %w", m.schema.Name, err)
 	}
@@ -291,19 +291,16 @@ func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (m
 }
 
 // readWhereIn reads the rows of m whose columns cols hold one of the tuples
-// vals, in as few statements as the bind-variable limit allows. It reads
-// soft-deleted rows too. On MySQL it is a locking read: a plain read there
-// sees the transaction's snapshot, which may predate rows another
-// transaction committed since (an owner a join row was just linked to, a
-// row an upsert found).
-func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table string, cols []string, vals [][]any) ([]*dbRow, error) {
+// vals, in as few statements as the bind-variable limit allows, locked as
+// lock makes the read (p.current, p.shared). It reads soft-deleted rows too.
+func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table string, cols []string, vals [][]any, lock func(*gorm.DB) *gorm.DB) ([]*dbRow, error) {
 	var out []*dbRow
 	chunk := max(1, min(pinLimit/len(cols), p.maxRows))
 	for start := 0; start < len(vals); start += chunk {
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
 			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{keysWhere("", cols, vals[start:min(start+chunk, len(vals))], p.integerKey(m, cols))}})
 		p.obsOf(db).sentOne()
-		rows, err := p.readRows(p.current(q), m)
+		rows, err := p.readRows(lock(q), m)
 		if err != nil {
 			return nil, err
 		}
@@ -319,6 +316,17 @@ func (p *Plugin) current(q *gorm.DB) *gorm.DB {
 		return q
 	}
 	return q.Clauses(shareLock{})
+}
+
+// shared makes q a read that holds the rows it reads as they are until the
+// transaction ends, with a shared lock (SQLite has one writer at a time):
+// for a read whose values decide what an entry names, which a change
+// committed after it must not make wrong.
+func (p *Plugin) shared(q *gorm.DB) *gorm.DB {
+	if p.dialect == auditstore.Postgres {
+		return q.Clauses(clause.Locking{Strength: clause.LockingStrengthShare})
+	}
+	return p.current(q)
 }
 
 // shareLock is LOCK IN SHARE MODE, which MySQL and every MariaDB accept
