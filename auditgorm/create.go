@@ -48,11 +48,10 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			replace, groups = true, append([][]*field{m.pk}, m.unique...)
 		}
 	}
+	// With the caller's own RETURNING clause too: the statement returns the
+	// caller's columns for GORM to scan, then the plugin's (insertReturning).
 	returning := builds(stmt, "RETURNING")
 	_, userReturning := stmt.Clauses["RETURNING"]
-	if userReturning {
-		returning = false
-	}
 	// DO NOTHING inserts only the rows it returns, except on MySQL, whose
 	// DO NOTHING is an ON DUPLICATE KEY UPDATE that returns every row.
 	// A MySQL upsert of one object whose key is not there yet inserts
@@ -103,7 +102,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	case returning:
 		var e *pgEntries
-		if oc == nil && !replace && len(m.secret) == 0 && stmt.SQL.Len() == 0 && p.dialect == auditstore.Postgres && len(m.secretRelations(p, db)) == 0 {
+		if oc == nil && !replace && !userReturning && len(m.secret) == 0 && stmt.SQL.Len() == 0 && p.dialect == auditstore.Postgres && len(m.secretRelations(p, db)) == 0 {
 			// A plain INSERT writes its entries itself (pgentries.go). The
 			// Go side scrubs a created object's repr and additional data of
 			// its own and its related objects' secrets: only without any.
@@ -395,7 +394,7 @@ func eachRow(rv reflect.Value, fn func(reflect.Value)) {
 // addCreateClauses adds the schema's create clauses (soft delete's and
 // other plugins'), as gorm:create does before it builds.
 func addCreateClauses(stmt *gorm.Statement) {
-	if !stmt.Unscoped {
+	if stmt.Schema != nil && !stmt.Unscoped {
 		for _, c := range stmt.Schema.CreateClauses {
 			stmt.AddClause(c)
 		}
@@ -414,17 +413,44 @@ func buildCreate(stmt *gorm.Statement) {
 
 // insertReturning does what gorm:create does on a database with RETURNING,
 // with one difference: the statement returns every column after the ones
-// GORM asks for. GORM scans its columns into the caller's objects exactly
-// as it would; the plugin keeps the rest, the rows as stored. With e
-// (PostgreSQL), the statement also writes the rows' entries, and marks
+// GORM asks for (the columns the database fills, or those of the caller's
+// own RETURNING clause). GORM scans its columns into the caller's objects
+// exactly as it would; the plugin keeps the rest, the rows as stored. With
+// e (PostgreSQL), the statement also writes the rows' entries, and marks
 // the rows whose entries it wrote.
 func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow, error) {
 	stmt := db.Statement
 	addCreateClauses(stmt)
 	var gormCols []clause.Column
-	for _, f := range stmt.Schema.FieldsWithDefaultDBValue {
-		if f.Readable {
-			gormCols = append(gormCols, clause.Column{Name: f.DBName})
+	mode := gorm.ScanUpdate
+	if c, ok := stmt.Clauses["RETURNING"]; ok {
+		// The caller's columns, scanned as gorm:create scans them: every
+		// column of the model for RETURNING *, into objects GORM then
+		// makes anew.
+		gormCols, _ = c.Expression.(clause.Returning).Columns, 0
+		if len(gormCols) == 0 || len(gormCols) == 1 && gormCols[0].Name == "*" {
+			gormCols, mode = nil, 0
+			for _, f := range stmt.Schema.Fields {
+				if f.Readable && f.DBName != "" {
+					gormCols = append(gormCols, clause.Column{Name: f.DBName})
+				}
+			}
+		}
+		defer func() { stmt.Clauses["RETURNING"] = c }()
+		delete(stmt.Clauses, "RETURNING")
+	} else {
+		for _, f := range stmt.Schema.FieldsWithDefaultDBValue {
+			if f.Readable {
+				gormCols = append(gormCols, clause.Column{Name: f.DBName})
+			}
+		}
+		defer delete(stmt.Clauses, "RETURNING")
+	}
+	if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
+		if oc, _ := c.Expression.(clause.OnConflict); oc.DoNothing {
+			mode |= gorm.ScanOnConflictDoNothing
+		} else if len(oc.DoUpdates) > 0 || oc.UpdateAll {
+			mode |= gorm.ScanUpdate
 		}
 	}
 	plain := append(append([]clause.Column(nil), gormCols...), m.cols...)
@@ -457,7 +483,6 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 		final.WriteString("_x." + aliasWritten + ", " + q.entriesCount() + " FROM (SELECT _au.*, ")
 	}
 	stmt.AddClause(clause.Returning{Columns: ret})
-	defer delete(stmt.Clauses, "RETURNING")
 	buildCreate(stmt)
 	if db.Error != nil {
 		return nil, nil
@@ -514,12 +539,6 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 	sr.flagsLast = plan != nil
 	defer func() { o.wroteEntries(sr.entries) }()
 	if len(gormCols) > 0 {
-		mode := gorm.ScanUpdate
-		if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
-			if oc, _ := c.Expression.(clause.OnConflict); oc.DoNothing {
-				mode |= gorm.ScanOnConflictDoNothing
-			}
-		}
 		gorm.Scan(sr, db, mode)
 	}
 	// Rows gorm.Scan stepped over (ON CONFLICT DO NOTHING) or left unread
