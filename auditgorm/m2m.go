@@ -143,7 +143,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	o := p.obsOf(db)
 	o.took(PathM2M)
 	cols := joinColumns(tracks)
-	var before, changed []joinRow
+	var changed []joinRow
 	var keys []joinKeys
 	var err error
 	if kind == opCreate {
@@ -154,42 +154,20 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			o.wrote(begin)
 			return nil
 		}
-		// The pairs that already exist are skipped by GORM's ON CONFLICT DO
-		// NOTHING, or make the insert fail: they are not added.
-		tuples := make([][]any, len(sent))
-		for i, r := range sent {
-			tuples[i] = r.values(cols)
-		}
-		if before, err = p.readJoin(db, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}, false); err != nil {
-			return err
-		}
 		if keys, err = p.resolveKeys(db, tracks, sent); err != nil {
 			return err
 		}
-		begin := o.writing()
-		p.runOnWriteConn(db, orig)
-		o.wrote(begin)
-		if db.Error != nil {
-			return nil
-		}
-		seen := map[string]bool{}
-		for _, r := range before {
-			seen[keyText(r.values(cols))] = true
-		}
-		for _, r := range sent {
-			if k := keyText(r.values(cols)); !seen[k] {
-				seen[k] = true
-				changed = append(changed, r)
+		if p.dialect != auditstore.MySQL && builds(db.Statement, "RETURNING") {
+			// The insert returns the pairs it inserted: not those GORM's ON
+			// CONFLICT DO NOTHING skipped, whether they were there before,
+			// equal to one there under the column's collation, taken by
+			// another unique key of the join table, or inserted by another
+			// transaction since.
+			if changed, err = p.insertJoin(db, cols); err != nil || db.Error != nil {
+				return err
 			}
-		}
-		// Each pair the read did not find is inserted, unless another
-		// transaction inserted it since (READ COMMITTED locks no gap, and
-		// MariaDB's default REPEATABLE READ does): ON CONFLICT DO NOTHING
-		// then skips it, and an entry saying this statement added it would
-		// be false. The count tells (on MySQL where it counts changed rows;
-		// with clientFoundRows a pair found counts as one inserted).
-		if db.RowsAffected < int64(len(changed)) {
-			return fmt.Errorf("auditgorm: %s: the insert added %d of the %d pairs that were not there when read before it: another transaction added them since; retry the transaction", db.Statement.Table, db.RowsAffected, len(changed))
+		} else if changed, err = p.insertJoinAfterRead(db, cols, sent, orig); err != nil || db.Error != nil {
+			return err
 		}
 	} else {
 		stmt := db.Statement
@@ -250,6 +228,140 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		}
 	}
 	return nil
+}
+
+// insertJoin runs the insert of join rows with RETURNING and returns the
+// rows it inserted, deduplicated, as the database stored them.
+func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
+	stmt := db.Statement
+	var out []joinRow
+	seen := map[string]bool{}
+	add := func(r joinRow) {
+		if k := keyText(r.values(cols)); !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	if stmt.Schema != nil {
+		// A join model: GORM's own RETURNING (a key the database assigns)
+		// is scanned into its objects as gorm:create would.
+		jm := p.plainModel(db, stmt.Schema)
+		if jm == nil {
+			return nil, fmt.Errorf("auditgorm: %s: the join model cannot be read", stmt.Table)
+		}
+		idx := make([]int, len(cols))
+		for i, c := range cols {
+			f := jm.byColumn[c]
+			if f == nil {
+				return nil, fmt.Errorf("auditgorm: %s: the join model has no column %s", stmt.Table, c)
+			}
+			idx[i] = f.index
+		}
+		rows, err := p.insertReturning(db, jm, nil)
+		if err != nil || db.Error != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			jr := joinRow{}
+			for i, c := range cols {
+				jr[c] = r.raw[idx[i]]
+			}
+			add(jr)
+		}
+		return out, nil
+	}
+	// Rows given as maps (Table(join).Create): no model, nothing of GORM's
+	// to scan back.
+	o := p.obsOf(db)
+	sel := make([]clause.Column, len(cols))
+	for i, c := range cols {
+		sel[i] = clause.Column{Name: c}
+	}
+	addCreateClauses(stmt)
+	stmt.AddClause(clause.Returning{Columns: sel})
+	defer delete(stmt.Clauses, "RETURNING")
+	buildCreate(stmt)
+	if db.Error != nil {
+		return nil, nil
+	}
+	begin := o.writing()
+	defer o.wrote(begin)
+	rows, err := p.writeConn(db).QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	holders, dest := scanTargets(len(cols))
+	n := int64(0)
+	for rows.Next() {
+		clear(holders)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		n++
+		jr := joinRow{}
+		for i, c := range cols {
+			jr[c] = holders[i]
+		}
+		add(jr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	setResult(db, n)
+	return out, nil
+}
+
+// insertJoinAfterRead runs the insert of join rows on MySQL, which returns
+// no rows from an insert with ON DUPLICATE KEY UPDATE (GORM's DO NOTHING
+// there): the pairs that exist are read, under lock, before it, and the
+// others are the ones it inserts.
+func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow, orig func(*gorm.DB)) ([]joinRow, error) {
+	tuples := make([][]any, len(sent))
+	for i, r := range sent {
+		tuples[i] = r.values(cols)
+	}
+	before, err := p.readJoin(db, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}, false)
+	if err != nil {
+		return nil, err
+	}
+	o := p.obsOf(db)
+	begin := o.writing()
+	p.runOnWriteConn(db, orig)
+	o.wrote(begin)
+	if db.Error != nil {
+		return nil, nil
+	}
+	// The database found the pairs it returned equal to pairs sent, under
+	// the column's collation: compared as MySQL's default collations
+	// compare text (without case, without trailing spaces).
+	seen := map[string]bool{}
+	for _, r := range before {
+		seen[foldedKeyText(r.values(cols))] = true
+	}
+	var changed []joinRow
+	for _, r := range sent {
+		if k := foldedKeyText(r.values(cols)); !seen[k] {
+			seen[k] = true
+			changed = append(changed, r)
+		}
+	}
+	// Each pair not found is inserted, unless another transaction inserted
+	// it since (READ COMMITTED locks no gap), or another unique key of the
+	// join table holds it: the insert then skips it, and an entry saying
+	// this statement added it would be false. The affected-row count tells
+	// how many it inserted, not which: all of them, or none (the usual
+	// append of one pair), is known; some of them is refused. With
+	// clientFoundRows a pair found counts as one inserted, and nothing can
+	// be told.
+	switch n := db.RowsAffected; {
+	case n >= int64(len(changed)):
+	case n == 0:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("auditgorm: %s: the insert added %d of the %d pairs that were not there when read before it, and which it skipped cannot be told: another transaction added some since (retry the transaction), or another unique key of the join table holds them", db.Statement.Table, n, len(changed))
+	}
+	return changed, nil
 }
 
 // joinColumns lists the key columns of a join table, as the tracks name them.
