@@ -212,7 +212,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	box := func() uint { return uint(1 + r.IntN(12)) }
 	label := func() *RLabel { return &RLabel{ID: uint(1 + r.IntN(6))} }
-	switch r.IntN(36) {
+	switch r.IntN(37) {
 	case 32:
 		return tx.Model(&RBox{ID: box()}).Update("n", r.IntN(10)).Error
 	case 33:
@@ -345,6 +345,14 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		var got []RItem
 		return tx.Model(&got).Clauses(clause.Returning{}).Where("id = ?", id()).Delete(&got).Error
+	case 36:
+		// The caller's own RETURNING on a create or an upsert.
+		it := RItem{Code: code(), N: r.IntN(10), Price: price()}
+		q := tx.Clauses(clause.Returning{})
+		if r.IntN(2) == 0 {
+			q = q.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "code"}}, DoUpdates: clause.AssignmentColumns([]string{"n"})})
+		}
+		return q.Create(&it).Error
 	case 28:
 		// A bulk update of most rows (on SQLite, run unpinned).
 		return tx.Model(&RItem{}).Where("id > ?", r.IntN(20)).Updates(map[string]any{"price": price(), "n": gorm.Expr("(n + 1) % 10")}).Error
