@@ -130,6 +130,12 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		return err
 	}
 	returning := builds(stmt, "RETURNING") && !userReturning && p.dialect != auditstore.MySQL // MariaDB has no UPDATE … RETURNING
+	taken := false
+	if keyExprs != nil && !returning {
+		if taken, err = p.keysTaken(db, m, old); err != nil {
+			return err
+		}
+	}
 	if returning {
 		p.obsOf(db).took(PathReturning)
 	} else {
@@ -157,6 +163,14 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 				return err
 			}
 		}
+	}
+	if taken {
+		// A row outside the statement held a key the read computed for one
+		// of its rows, and yet the write did not collide with it: the
+		// write computed other keys than the read (an expression over
+		// other rows, which another transaction changed in between). Read
+		// back by the computed keys, that row's values would be recorded.
+		return fmt.Errorf("auditgorm: %s: the statement gave a row another key than it computed when read (a key computed from other rows that changed meanwhile, or non-deterministic); it cannot be audited", m.schema.Name)
 	}
 	var byKey map[string]*dbRow
 	if returning {
@@ -186,6 +200,32 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		pairs = append(pairs, [2]*dbRow{o, n})
 	}
 	return p.changedEntries(db, m, action, pairs)
+}
+
+// keysTaken reports whether another row than those the statement changes
+// holds one of the keys the pre-select computed for them: a write that
+// assigns them must then collide, and one that does not assigned others.
+// The rows found stay locked until the end of the transaction, so that
+// none of them moves away in between.
+func (p *Plugin) keysTaken(db *gorm.DB, m *model, rows []*dbRow) (bool, error) {
+	own := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		own[r.keyText(m)] = true
+	}
+	var keys [][]any
+	for _, r := range rows {
+		if !own[r.afterKeyText(m)] {
+			keys = append(keys, r.afterKey(m))
+		}
+	}
+	if len(keys) == 0 {
+		return false, nil
+	}
+	found, err := p.readWhereIn(db, db.Statement.Context, m, writtenTable(db.Statement), m.schema.PrimaryFieldDBNames, keys, p.shared)
+	if err != nil {
+		return false, fmt.Errorf("auditgorm: read %s rows at the new keys: %w", m.schema.Name, err)
+	}
+	return len(found) > 0, nil
 }
 
 // oneStatement reports whether PostgreSQL can read the old rows inside the
