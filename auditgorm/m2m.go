@@ -242,9 +242,10 @@ func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
 			out = append(out, r)
 		}
 	}
-	if stmt.Schema != nil {
-		// A join model: GORM's own RETURNING (a key the database assigns)
-		// is scanned into its objects as gorm:create would.
+	if stmt.Schema != nil && len(stmt.Schema.FieldsWithDefaultDBValue) > 0 {
+		// A join model with columns the database fills (a key it assigns):
+		// GORM's own RETURNING of them is scanned into its objects as
+		// gorm:create would.
 		jm := p.plainModel(db, stmt.Schema)
 		if jm == nil {
 			return nil, fmt.Errorf("auditgorm: %s: the join model cannot be read", stmt.Table)
@@ -270,8 +271,9 @@ func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
 		}
 		return out, nil
 	}
-	// Rows given as maps (Table(join).Create): no model, nothing of GORM's
-	// to scan back.
+	// Nothing of GORM's to scan back: a join model whose columns are all
+	// sent (GORM's own join tables), or rows given as maps (Table(join).
+	// Create), without a model.
 	o := p.obsOf(db)
 	sel := make([]clause.Column, len(cols))
 	for i, c := range cols {
