@@ -205,8 +205,9 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 // keysTaken reports whether another row than those the statement changes
 // holds one of the keys the pre-select computed for them: a write that
 // assigns them must then collide, and one that does not assigned others.
-// The rows found stay locked until the end of the transaction, so that
-// none of them moves away in between.
+// The rows found stay locked until the end of the transaction (a shared
+// lock, which on PostgreSQL needs the UPDATE privilege the statement has on
+// its table), so that none of them moves away in between.
 func (p *Plugin) keysTaken(db *gorm.DB, m *model, rows []*dbRow) (bool, error) {
 	own := make(map[string]bool, len(rows))
 	for _, r := range rows {
@@ -225,7 +226,14 @@ func (p *Plugin) keysTaken(db *gorm.DB, m *model, rows []*dbRow) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("auditgorm: read %s rows at the new keys: %w", m.schema.Name, err)
 	}
-	return len(found) > 0, nil
+	// The database compares keys by their collation: a statement's own row
+	// whose key changes case ("alice" → "Alice") holds its new key too.
+	for _, r := range found {
+		if !own[r.keyText(m)] {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // oneStatement reports whether PostgreSQL can read the old rows inside the
@@ -292,6 +300,13 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, err
 		for i, e := range keyExprs {
 			if i > 0 {
 				sql.WriteString(", ")
+			}
+			if _, isCol := e.(clause.Column); p.dialect == auditstore.Postgres && !isCol && boundValue(e) {
+				// A bound value alone would be typed text; beside the key
+				// column in a CASE it takes the column's type.
+				sql.WriteString("CASE WHEN false THEN ? ELSE ? END AS " + aliasNewKey + strconv.Itoa(i))
+				vars = append(vars, clause.Column{Table: clause.CurrentTable, Name: m.pk[i].column}, e)
+				continue
 			}
 			sql.WriteString("? AS " + aliasNewKey + strconv.Itoa(i))
 			vars = append(vars, e)
