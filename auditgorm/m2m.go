@@ -215,6 +215,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	if len(changed) == 0 {
 		return nil
 	}
+	if err := p.stillResolved(db, tracks, changed, keys); err != nil {
+		return err
+	}
 	for i, tr := range tracks {
 		op := auditlog.M2MAdd
 		if kind == opDelete {
@@ -560,6 +563,39 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 	return w.flush()
 }
 
+// stillResolved resolves, on PostgreSQL, the references of the changed
+// join rows that are not primary keys again after the write, and refuses
+// the change if one now names another row: another transaction moved the
+// reference (a slug) between the read before the write and the write, and
+// which row the pair referred to when it was written cannot be told. On
+// MySQL the read before the write held the rows; SQLite has one writer.
+func (p *Plugin) stillResolved(db *gorm.DB, tracks []*m2mTrack, rows []joinRow, keys []joinKeys) error {
+	if p.dialect != auditstore.Postgres {
+		return nil
+	}
+	for i, tr := range tracks {
+		for _, side := range []struct {
+			s       *schema.Schema
+			fk, ref []string
+			before  func(joinRow) []any
+		}{{tr.owner.schema, tr.ownerFK, tr.ownerRef, keys[i].owner}, {tr.related, tr.otherFK, tr.otherRef, keys[i].related}} {
+			if refersToKey(side.s, side.ref) {
+				continue
+			}
+			now, err := p.keysOf(db, side.s, side.fk, side.ref, rows)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if keyText(now(r)) != keyText(side.before(r)) {
+					return fmt.Errorf("auditgorm: %s: a %s row the pair refers to by %s changed while it was written; retry the transaction", db.Statement.Table, side.s.Name, strings.Join(side.ref, ", "))
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // joinKeys give the primary keys of the owner and the related object a
 // join row of one track refers to.
 type joinKeys struct {
@@ -619,9 +655,11 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 			refs = append(refs, v)
 		}
 	}
-	// Shared locks: a row that changed its reference columns after this
-	// read would make the entry name another object than the pair's.
-	found, err := p.readWhereIn(db, db.Statement.Context, m, s.Table, ref, refs, p.shared)
+	// On MySQL a locking read (its plain read sees an older snapshot), which
+	// also holds the rows. PostgreSQL's row locks need the UPDATE privilege
+	// on the referenced table, which GORM's insert does not: there the
+	// references are resolved again after the write (stillResolved).
+	found, err := p.readWhereIn(db, db.Statement.Context, m, s.Table, ref, refs, p.current)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read %s rows by %s: %w", s.Name, strings.Join(ref, ", "), err)
 	}

@@ -321,7 +321,8 @@ func (p *Plugin) current(q *gorm.DB) *gorm.DB {
 // shared makes q a read that holds the rows it reads as they are until the
 // transaction ends, with a shared lock (SQLite has one writer at a time):
 // for a read whose values decide what an entry names, which a change
-// committed after it must not make wrong.
+// committed after it must not make wrong. On PostgreSQL a row lock needs
+// the UPDATE privilege: only for rows of the table the statement writes.
 func (p *Plugin) shared(q *gorm.DB) *gorm.DB {
 	if p.dialect == auditstore.Postgres {
 		return q.Clauses(clause.Locking{Strength: clause.LockingStrengthShare})
