@@ -423,18 +423,14 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 	addCreateClauses(stmt)
 	var gormCols []clause.Column
 	mode := gorm.ScanUpdate
+	star := false // RETURNING *: GORM's columns are as many as the table has
 	if c, ok := stmt.Clauses["RETURNING"]; ok {
-		// The caller's columns, scanned as gorm:create scans them: every
-		// column of the model for RETURNING *, into objects GORM then
-		// makes anew.
-		gormCols, _ = c.Expression.(clause.Returning).Columns, 0
+		// The caller's columns, scanned as gorm:create scans them (RETURNING
+		// * into objects GORM then makes anew, every column into a map).
+		ret, _ := c.Expression.(clause.Returning)
+		gormCols = ret.Columns
 		if len(gormCols) == 0 || len(gormCols) == 1 && gormCols[0].Name == "*" {
-			gormCols, mode = nil, 0
-			for _, f := range stmt.Schema.Fields {
-				if f.Readable && f.DBName != "" {
-					gormCols = append(gormCols, clause.Column{Name: f.DBName})
-				}
-			}
+			gormCols, mode, star = []clause.Column{{Name: "*", Raw: true}}, 0, true
 		}
 		defer func() { stmt.Clauses["RETURNING"] = c }()
 		delete(stmt.Clauses, "RETURNING")
@@ -529,16 +525,20 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 			return nil, err
 		}
 	}
-	modelCols := cols[len(gormCols):]
+	k := len(gormCols)
+	if star {
+		k = len(cols) - (len(plain) - 1)
+	}
+	modelCols := cols[k:]
 	if plan != nil {
 		// The last columns are the written flag and the count of entries
 		// written, read by their place: a model column may have any name.
 		modelCols = modelCols[:len(modelCols)-2]
 	}
-	sr := newSplitRows(rows, len(gormCols), cols, newRowReader(m, modelCols), p.maxRows)
+	sr := newSplitRows(rows, k, cols, newRowReader(m, modelCols), p.maxRows)
 	sr.flagsLast = plan != nil
 	defer func() { o.wroteEntries(sr.entries) }()
-	if len(gormCols) > 0 {
+	if k > 0 {
 		gorm.Scan(sr, db, mode)
 	}
 	// Rows gorm.Scan stepped over (ON CONFLICT DO NOTHING) or left unread

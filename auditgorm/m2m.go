@@ -157,7 +157,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		if keys, err = p.resolveKeys(db, tracks, sent); err != nil {
 			return err
 		}
-		if p.dialect != auditstore.MySQL && builds(db.Statement, "RETURNING") {
+		if p.returnsJoinRows(db.Statement) {
 			// The insert returns the pairs it inserted: not those GORM's ON
 			// CONFLICT DO NOTHING skipped, whether they were there before,
 			// equal to one there under the column's collation, taken by
@@ -233,6 +233,20 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	return nil
 }
 
+// returnsJoinRows reports whether an insert of join rows runs with
+// RETURNING, to tell the pairs it inserted: on SQLite and PostgreSQL, for a
+// join model. Not for rows given as maps (Table(join).Create), into which
+// gorm:create writes the keys SQLite assigned ("@id"), nor where the caller
+// asked for the driver's result (gorm.WithResult) of an insert GORM would
+// have run without RETURNING: there GORM runs it, after a read of the pairs
+// already there (insertJoinAfterRead).
+func (p *Plugin) returnsJoinRows(stmt *gorm.Statement) bool {
+	if p.dialect == auditstore.MySQL || !builds(stmt, "RETURNING") || stmt.Schema == nil {
+		return false
+	}
+	return stmt.Result == nil || len(stmt.Schema.FieldsWithDefaultDBValue) > 0
+}
+
 // insertJoin runs the insert of join rows with RETURNING and returns the
 // rows it inserted, deduplicated, as the database stored them.
 func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
@@ -275,8 +289,7 @@ func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
 		return out, nil
 	}
 	// Nothing of GORM's to scan back: a join model whose columns are all
-	// sent (GORM's own join tables), or rows given as maps (Table(join).
-	// Create), without a model.
+	// sent (GORM's own join tables).
 	o := p.obsOf(db)
 	sel := make([]clause.Column, len(cols))
 	for i, c := range cols {
@@ -317,10 +330,11 @@ func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
 	return out, nil
 }
 
-// insertJoinAfterRead runs the insert of join rows on MySQL, which returns
-// no rows from an insert with ON DUPLICATE KEY UPDATE (GORM's DO NOTHING
-// there): the pairs that exist are read, under lock, before it, and the
-// others are the ones it inserts.
+// insertJoinAfterRead runs GORM's insert of join rows where it does not
+// return them (returnsJoinRows; MySQL's ON DUPLICATE KEY UPDATE, GORM's DO
+// NOTHING there, returns every row): the pairs that exist are read, under
+// lock, before it, and the others are the ones it inserts, as its count
+// must confirm.
 func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow, orig func(*gorm.DB)) ([]joinRow, error) {
 	tuples := make([][]any, len(sent))
 	for i, r := range sent {
@@ -338,15 +352,20 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 		return nil, nil
 	}
 	// The database found the pairs it returned equal to pairs sent, under
-	// the column's collation: compared as MySQL's default collations
-	// compare text (without case, without trailing spaces).
+	// the column's collation: on MySQL compared as its default collations
+	// compare text (without case, without trailing spaces). Elsewhere a
+	// pair a collation holds counts as not found, and the count tells.
+	match := keyText
+	if p.dialect == auditstore.MySQL {
+		match = foldedKeyText
+	}
 	seen := map[string]bool{}
 	for _, r := range before {
-		seen[foldedKeyText(r.values(cols))] = true
+		seen[match(r.values(cols))] = true
 	}
 	var changed []joinRow
 	for _, r := range sent {
-		if k := foldedKeyText(r.values(cols)); !seen[k] {
+		if k := match(r.values(cols)); !seen[k] {
 			seen[k] = true
 			changed = append(changed, r)
 		}
