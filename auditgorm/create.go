@@ -429,7 +429,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 		// * into objects GORM then makes anew, every column into a map).
 		ret, _ := c.Expression.(clause.Returning)
 		gormCols = ret.Columns
-		if len(gormCols) == 0 || len(gormCols) == 1 && gormCols[0].Name == "*" {
+		if len(gormCols) == 0 || len(gormCols) == 1 && gormCols[0].Name == "*" && gormCols[0].Raw {
 			gormCols, mode, star = []clause.Column{{Name: "*", Raw: true}}, 0, true
 		}
 		defer func() { stmt.Clauses["RETURNING"] = c }()

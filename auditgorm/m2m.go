@@ -351,21 +351,33 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 	if db.Error != nil {
 		return nil, nil
 	}
-	// The database found the pairs it returned equal to pairs sent, under
-	// the column's collation: on MySQL compared as its default collations
-	// compare text (without case, without trailing spaces). Elsewhere a
-	// pair a collation holds counts as not found, and the count tells.
-	match := keyText
-	if p.dialect == auditstore.MySQL {
-		match = foldedKeyText
+	// The database returned the pairs there equal to pairs sent, under the
+	// column's collation, which may ignore case or trailing spaces: a pair
+	// sent is there if one returned has its text, or the same text without
+	// case and trailing spaces when no other pair sent folds to it too
+	// (then the one returned matched that other). Any other pair counts as
+	// not there, and the count tells.
+	exact, folded := map[string]bool{}, map[string]bool{}
+	for _, r := range before {
+		exact[keyText(r.values(cols))] = true
+		folded[foldedKeyText(r.values(cols))] = true
+	}
+	spellings := map[string]map[string]bool{}
+	for _, r := range sent {
+		f := foldedKeyText(r.values(cols))
+		if spellings[f] == nil {
+			spellings[f] = map[string]bool{}
+		}
+		spellings[f][keyText(r.values(cols))] = true
 	}
 	seen := map[string]bool{}
-	for _, r := range before {
-		seen[match(r.values(cols))] = true
-	}
 	var changed []joinRow
 	for _, r := range sent {
-		if k := match(r.values(cols)); !seen[k] {
+		k, f := keyText(r.values(cols)), foldedKeyText(r.values(cols))
+		if exact[k] || folded[f] && len(spellings[f]) == 1 {
+			continue
+		}
+		if !seen[k] {
 			seen[k] = true
 			changed = append(changed, r)
 		}
