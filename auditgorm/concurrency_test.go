@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/sqlcount"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -262,6 +264,32 @@ func TestConcurrentUpsertsOfNewKeys(t *testing.T) {
 }
 
 type raceKey struct{}
+
+// interleave runs other once, as another transaction would, right after
+// the first statement that match accepts among those run with a context
+// from raced (the plugin's reads and writes in it, between which the other
+// transaction commits). It reports, through the returned pointer, whether
+// other ran; other gets a context that ends after 5 s, so that a lock the
+// statement holds makes it fail rather than wait.
+func interleave(t *testing.T, counter *sqlcount.Counter, match func(q string) bool, other func(ctx context.Context) error) (raced context.Context, ran *bool) {
+	t.Helper()
+	ran = new(bool)
+	var once sync.Once
+	counter.AfterQuery(func(ctx context.Context, q string) {
+		if ctx.Value(raceKey{}) == nil || !match(q) {
+			return
+		}
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := other(ctx); err == nil {
+				*ran = true
+			}
+		})
+	})
+	t.Cleanup(func() { counter.AfterQuery(nil) })
+	return context.WithValue(context.Background(), raceKey{}, true), ran
+}
 
 // An unlocked MySQL upsert whose key another transaction inserts between
 // the plugin's read and the write: the affected-row count tells what

@@ -6,9 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -131,21 +129,12 @@ func TestUpsertWithCallersReturningRace(t *testing.T) {
 			must(t, reg.Register(&Doc{}))
 			base, err := db.DB()
 			must(t, err)
-			var once sync.Once
-			raced := false
-			counter.AfterQuery(func(ctx context.Context, q string) {
-				if ctx.Value(raceKey{}) == nil || !strings.HasPrefix(q, "SELECT") || !strings.Contains(q, `"docs"`) {
-					return
-				}
-				once.Do(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					_, err := base.ExecContext(ctx, "INSERT INTO docs (code, body) VALUES ('k1', 'theirs')")
-					must(t, err)
-					raced = true
-				})
+			ctx, raced := interleave(t, counter, func(q string) bool {
+				return strings.HasPrefix(q, "SELECT") && strings.Contains(q, `"docs"`)
+			}, func(ctx context.Context) error {
+				_, err := base.ExecContext(ctx, "INSERT INTO docs (code, body) VALUES ('k1', 'theirs')")
+				return err
 			})
-			ctx := context.WithValue(context.Background(), raceKey{}, true)
 			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				q := tx.Clauses(c.oc, clause.Returning{})
 				if c.batch {
@@ -162,7 +151,7 @@ func TestUpsertWithCallersReturningRace(t *testing.T) {
 			for _, e := range entries(t, db) {
 				// DO NOTHING reads nothing before the insert, which returns
 				// the rows it inserted: no other transaction comes between.
-				if e.ObjectPK == "k1" && raced {
+				if e.ObjectPK == "k1" && *raced {
 					t.Errorf("entry %s of k1 %s, a row another transaction inserted (stored: %q; the upsert: %v)", e.Action, e.Changes, d.Body, err)
 				}
 			}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -44,21 +42,12 @@ func TestKeyComputedFromChangedRows(t *testing.T) {
 			must(t, quiet.Create(&KeySrc{ID: 1, V: "b"}).Error)
 			base, err := db.DB()
 			must(t, err)
-			var once sync.Once
-			fired := false
-			counter.AfterQuery(func(ctx context.Context, q string) {
-				if ctx.Value(raceKey{}) == nil || !strings.HasPrefix(q, "SELECT") || !strings.Contains(q, "docs") {
-					return
-				}
-				once.Do(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					_, err := base.ExecContext(ctx, "UPDATE key_srcs SET v = 'c' WHERE id = 1")
-					must(t, err)
-					fired = true
-				})
+			ctx, fired := interleave(t, counter, func(q string) bool {
+				return strings.HasPrefix(q, "SELECT") && strings.Contains(q, "docs")
+			}, func(ctx context.Context) error {
+				_, err := base.ExecContext(ctx, "UPDATE key_srcs SET v = 'c' WHERE id = 1")
+				return err
 			})
-			ctx := context.WithValue(context.Background(), raceKey{}, true)
 			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				q := tx.Model(&Doc{})
 				if name == "postgres" {
@@ -67,7 +56,7 @@ func TestKeyComputedFromChangedRows(t *testing.T) {
 				return q.Where("code = ?", "a").Update("code", gorm.Expr("(SELECT v FROM key_srcs WHERE id = 1)")).Error
 			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 			counter.AfterQuery(nil)
-			if !fired {
+			if !*fired {
 				t.Fatal("the other transaction did not change the key's source")
 			}
 			if err == nil || !strings.Contains(err.Error(), "cannot be audited") {

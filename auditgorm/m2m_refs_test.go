@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -259,30 +257,24 @@ func TestM2MReferenceHeldUntilTheInsert(t *testing.T) {
 			must(t, quiet.Create(&CodedRole{ID: 11, Slug: "spare"}).Error)
 			base, err := db.DB()
 			must(t, err)
-			var once sync.Once
-			moved := false
-			counter.AfterQuery(func(ctx context.Context, q string) {
-				if ctx.Value(raceKey{}) == nil || !strings.HasPrefix(q, "SELECT") || !strings.Contains(q, "coded_roles") {
-					return
+			// Another transaction moves the slug to role 11; held rows make
+			// it wait past its deadline.
+			ctx, moved := interleave(t, counter, func(q string) bool {
+				return strings.HasPrefix(q, "SELECT") && strings.Contains(q, "coded_roles")
+			}, func(ctx context.Context) error {
+				tx, err := base.BeginTx(ctx, nil)
+				if err != nil {
+					return err
 				}
-				once.Do(func() {
-					// Another transaction moves the slug to role 11; held
-					// rows make it wait past its deadline.
-					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-					defer cancel()
-					tx, err := base.BeginTx(ctx, nil)
-					must(t, err)
-					defer func() { _ = tx.Rollback() }()
-					if _, err := tx.ExecContext(ctx, "UPDATE coded_roles SET slug = 'old-admin' WHERE id = 10"); err != nil {
-						return
-					}
-					if _, err := tx.ExecContext(ctx, "UPDATE coded_roles SET slug = 'admin' WHERE id = 11"); err != nil {
-						return
-					}
-					moved = tx.Commit() == nil
-				})
+				defer func() { _ = tx.Rollback() }()
+				if _, err := tx.ExecContext(ctx, "UPDATE coded_roles SET slug = 'old-admin' WHERE id = 10"); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, "UPDATE coded_roles SET slug = 'admin' WHERE id = 11"); err != nil {
+					return err
+				}
+				return tx.Commit()
 			})
-			ctx := context.WithValue(context.Background(), raceKey{}, true)
 			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				return tx.Table("coded_user_roles").Create(map[string]any{"user_code": "u-a", "role_slug": "admin"}).Error
 			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
@@ -299,7 +291,7 @@ func TestM2MReferenceHeldUntilTheInsert(t *testing.T) {
 			var ids []uint
 			must(t, quiet.Raw("SELECT r.id FROM coded_user_roles j JOIN coded_roles r ON r.slug = j.role_slug WHERE j.user_code = 'u-a'").Scan(&ids).Error)
 			if len(ids) != 1 || strings.Join(got, "|") != fmt.Sprintf("1 CodedUser(1) roles add [CodedRole(%d)]", ids[0]) {
-				t.Errorf("the pair refers to role(s) %v (the other transaction moved the slug: %v); the entries: %q", ids, moved, got)
+				t.Errorf("the pair refers to role(s) %v (the other transaction moved the slug: %v); the entries: %q", ids, *moved, got)
 			}
 		})
 	}

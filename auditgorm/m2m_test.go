@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -403,31 +401,22 @@ func TestM2MAppendRaceWithConcurrentInsert(t *testing.T) {
 			if name == "postgres" {
 				insert = "INSERT INTO race_owner_labels (race_owner_id, race_label_id) VALUES ($1, $2)"
 			}
-			var once sync.Once
-			fired := false
-			counter.AfterQuery(func(ctx context.Context, q string) {
-				// The other transaction inserts right before the pair's
-				// INSERT: after the read of the pairs (MariaDB), or after
-				// GORM's upsert of the label (PostgreSQL, which reads none).
-				if ctx.Value(raceKey{}) == nil || !(name == "mysql" && strings.HasPrefix(q, "SELECT") && strings.Contains(q, "race_owner_labels") ||
-					name == "postgres" && strings.HasPrefix(q, "INSERT") && strings.Contains(q, `"race_labels"`)) {
-					return
-				}
-				once.Do(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					_, err := base.ExecContext(ctx, insert, o.ID, l.ID)
-					must(t, err)
-					fired = true
-				})
+			// The other transaction inserts right before the pair's INSERT:
+			// after the read of the pairs (MariaDB), or after GORM's upsert
+			// of the label (PostgreSQL, which reads none).
+			ctx, fired := interleave(t, counter, func(q string) bool {
+				return name == "mysql" && strings.HasPrefix(q, "SELECT") && strings.Contains(q, "race_owner_labels") ||
+					name == "postgres" && strings.HasPrefix(q, "INSERT") && strings.Contains(q, `"race_labels"`)
+			}, func(ctx context.Context) error {
+				_, err := base.ExecContext(ctx, insert, o.ID, l.ID)
+				return err
 			})
-			ctx := context.WithValue(context.Background(), raceKey{}, true)
 			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				return tx.Model(&o).Association("Labels").Append(&l)
 			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 			counter.AfterQuery(nil)
 			must(t, err)
-			if !fired {
+			if !*fired {
 				t.Fatal("the other transaction did not insert the pair")
 			}
 			var got []map[string]any
