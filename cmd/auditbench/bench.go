@@ -343,6 +343,9 @@ func openEnv(ctx context.Context, c *config, name string) (*env, error) {
 		err = e.plain.Callback().Create().After("gorm:create").Register("floor:created", collectCreated)
 	}
 	if err == nil {
+		err = e.plain.Callback().Create().Before("gorm:create").Register("floor:join_returning", joinReturning)
+	}
+	if err == nil {
 		reg := auditlog.NewRegistry()
 		if err = reg.Register(&BenchItem{}, auditlog.M2M("Tags")); err == nil {
 			err = e.audited.Use(auditgorm.New(auditgorm.Config{Registry: reg}))

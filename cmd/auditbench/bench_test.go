@@ -286,3 +286,41 @@ func TestFloorNamesTheRowsItCreates(t *testing.T) {
 		})
 	}
 }
+
+// The floor of a many-to-many append on SQLite (and PostgreSQL) learns the
+// pairs it inserted as the plugin does there: its join INSERT returns them.
+func TestFloorJoinInsertReturnsItsPairs(t *testing.T) {
+	ctx := context.Background()
+	c, err := parseFlags([]string{"-db", "sqlite", "-quick", "-dir", t.TempDir()}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := openEnv(ctx, c, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	var joinSQL []string
+	if err := e.plain.Callback().Create().After("gorm:create").Register("bench_test:join", func(db *gorm.DB) {
+		if db.Statement.Table == "bench_item_tags" {
+			joinSQL = append(joinSQL, db.Statement.SQL.String())
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range workloads {
+		if w.name != "m2m_append" {
+			continue
+		}
+		state, err := w.prepare(ctx, e, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := floorOp(ctx, e, w, state, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(joinSQL) != 1 || !strings.Contains(joinSQL[0], "RETURNING") {
+		t.Errorf("the floor's join inserts: %q, want one with RETURNING", joinSQL)
+	}
+}
