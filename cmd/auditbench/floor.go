@@ -218,16 +218,19 @@ func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
 	objs := objects(state, i, w.entries)
 	var created *[]int64
 	if objs == nil {
+		// The rows' keys come from the write: the entries get their
+		// arguments after it (their texts, prepared now, depend on their
+		// number alone).
 		created = new([]int64)
 		ctx = context.WithValue(ctx, createdKey{}, created)
-		// The entries are built after the write, which names their objects;
-		// their texts, prepared now, depend on their number alone.
-		objs = make([]int64, w.entries)
 	}
 	if _, ok := state.(m2mState); ok && e.name != "mysql" {
 		ctx = context.WithValue(ctx, joinReturningKey{}, true)
 	}
-	inserts := floorEntries(e.name, f, i*w.entries, objs)
+	inserts := floorEntries(e.name, w.entries)
+	if objs != nil {
+		fillEntries(inserts, e.name, f, i*w.entries, objs)
+	}
 	for _, st := range append([]*floorStmt{before, after}, inserts...) {
 		if err := e.prepareFloor(ctx, st); err != nil {
 			return err
@@ -267,10 +270,7 @@ func floorOp(ctx context.Context, e *env, w workload, state any, i int) error {
 			if len(*created) != w.entries {
 				return fmt.Errorf("floor: the write created %d rows, not %d", len(*created), w.entries)
 			}
-			inserts = floorEntries(e.name, f, i*w.entries, *created)
-			for _, st := range inserts {
-				st.stmt = e.floorStmts[st.q] // prepared above: the same text
-			}
+			fillEntries(inserts, e.name, f, i*w.entries, *created)
 		}
 		for _, st := range inserts {
 			if err := st.exec(ctx, conn); err != nil {
@@ -392,62 +392,66 @@ const floorChunk = 1000
 // rows (one round trip, and prepared, no parse), or on PostgreSQL, for more
 // than one row, one INSERT … SELECT over unnest of one array per column (a
 // statement of thousands of bind variables is slower there to parse and
-// plan than the whole insert). The rows are those the plugin writes for the
-// workload: the same model, key, repr and changes, with no actor or
-// correlation id (the benchmark sets none).
-func floorEntries(db string, f floorSpec, first int, objs []int64) []*floorStmt {
-	n := len(objs)
+// plan than the whole insert). Their texts depend on n alone; fillEntries
+// gives them their arguments.
+func floorEntries(db string, n int) []*floorStmt {
 	if db == "postgres" && n > 1 {
-		return []*floorStmt{floorArrays(f, first, objs)}
+		return []*floorStmt{{q: "INSERT INTO auditlog_entries (" + floorColumns + ") " +
+			"SELECT * FROM unnest($1::timestamptz[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])"}}
 	}
 	var out []*floorStmt
 	for start := 0; start < n; start += floorChunk {
 		rows := min(floorChunk, n-start)
 		var b strings.Builder
 		b.WriteString("INSERT INTO auditlog_entries (" + floorColumns + ") VALUES ")
-		args := make([]any, 0, rows*7)
-		now := time.Now().UTC()
 		for r := 0; r < rows; r++ {
 			if r > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			obj := objs[start+r]
-			var ts any = now
-			switch db {
-			case "sqlite":
-				ts = now.Format("2006-01-02T15:04:05.000000Z")
-			case "mysql":
-				ts = now.Format("2006-01-02 15:04:05.000000")
-			}
-			args = append(args, ts, f.action, "bench_items", strconv.FormatInt(obj, 10), obj,
-				"BenchItem("+strconv.FormatInt(obj, 10)+")", f.changes(first+start+r))
 		}
-		out = append(out, &floorStmt{q: rebind(db, b.String()), args: args})
+		out = append(out, &floorStmt{q: rebind(db, b.String())})
 	}
 	return out
 }
 
-// floorArrays inserts n entry rows on PostgreSQL in one statement of
-// seven array parameters.
-func floorArrays(f floorSpec, first int, objs []int64) *floorStmt {
-	n := len(objs)
+// fillEntries gives the statements of floorEntries the entry rows naming
+// objs, the k-th of them with the changes of entry first+k.
+func fillEntries(sts []*floorStmt, db string, f floorSpec, first int, objs []int64) {
 	now := time.Now().UTC()
-	ts := make([]time.Time, n)
-	actions := make([]int16, n)
-	models := make([]string, n)
-	pks := make([]string, n)
-	ids := make([]int64, n)
-	reprs := make([]string, n)
-	changes := make([]string, n)
-	for r := 0; r < n; r++ {
-		obj := objs[r]
-		ts[r], actions[r], models[r], ids[r] = now, f.action, "bench_items", obj
-		pks[r] = strconv.FormatInt(obj, 10)
-		reprs[r] = "BenchItem(" + pks[r] + ")"
-		changes[r] = f.changes(first + r)
+	if db == "postgres" && len(objs) > 1 {
+		n := len(objs)
+		ts := make([]time.Time, n)
+		actions := make([]int16, n)
+		models := make([]string, n)
+		pks := make([]string, n)
+		ids := make([]int64, n)
+		reprs := make([]string, n)
+		changes := make([]string, n)
+		for r, obj := range objs {
+			ts[r], actions[r], models[r], ids[r] = now, f.action, "bench_items", obj
+			pks[r] = strconv.FormatInt(obj, 10)
+			reprs[r] = "BenchItem(" + pks[r] + ")"
+			changes[r] = f.changes(first + r)
+		}
+		sts[0].args = []any{ts, actions, models, pks, ids, reprs, changes}
+		return
 	}
-	return &floorStmt{q: "INSERT INTO auditlog_entries (" + floorColumns + ") " +
-		"SELECT * FROM unnest($1::timestamptz[], $2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[])",
-		args: []any{ts, actions, models, pks, ids, reprs, changes}}
+	var ts any = now
+	switch db {
+	case "sqlite":
+		ts = now.Format("2006-01-02T15:04:05.000000Z")
+	case "mysql":
+		ts = now.Format("2006-01-02 15:04:05.000000")
+	}
+	for k, st := range sts {
+		start := k * floorChunk
+		rows := min(floorChunk, len(objs)-start)
+		st.args = make([]any, 0, rows*7)
+		for r := start; r < start+rows; r++ {
+			obj := objs[r]
+			st.args = append(st.args, ts, f.action, "bench_items", strconv.FormatInt(obj, 10), obj,
+				"BenchItem("+strconv.FormatInt(obj, 10)+")", f.changes(first+r))
+		}
+	}
 }
