@@ -2,6 +2,7 @@ package auditgorm
 
 import (
 	"cmp"
+	"database/sql"
 	"fmt"
 	"reflect"
 	"slices"
@@ -308,26 +309,37 @@ func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	holders, dest := scanTargets(len(cols))
 	n := int64(0)
-	for rows.Next() {
-		clear(holders)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
+	if err := scanJoinRows(rows, cols, func(r joinRow) error {
 		n++
-		jr := joinRow{}
-		for i, c := range cols {
-			jr[c] = holders[i]
-		}
-		add(jr)
-	}
-	if err := rows.Err(); err != nil {
+		add(r)
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	setResult(db, n)
 	return out, nil
+}
+
+// scanJoinRows reads rows of the columns cols as join rows, closes them, and
+// hands each to fn.
+func scanJoinRows(rows *sql.Rows, cols []string, fn func(joinRow) error) error {
+	defer rows.Close()
+	holders, dest := scanTargets(len(cols))
+	for rows.Next() {
+		clear(holders)
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		r := make(joinRow, len(cols))
+		for i, c := range cols {
+			r[c] = holders[i]
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // insertJoinAfterRead runs GORM's insert of join rows where it does not
@@ -362,25 +374,26 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 		exact[keyText(r.values(cols))] = true
 		folded[foldedKeyText(r.values(cols))] = true
 	}
+	type texts struct{ exact, folded string }
+	sentTexts := make([]texts, len(sent))
 	spellings := map[string]map[string]bool{}
-	for _, r := range sent {
-		f := foldedKeyText(r.values(cols))
+	for i, r := range sent {
+		k, f := keyText(r.values(cols)), foldedKeyText(r.values(cols))
+		sentTexts[i] = texts{k, f}
 		if spellings[f] == nil {
 			spellings[f] = map[string]bool{}
 		}
-		spellings[f][keyText(r.values(cols))] = true
+		spellings[f][k] = true
 	}
 	seen := map[string]bool{}
 	var changed []joinRow
-	for _, r := range sent {
-		k, f := keyText(r.values(cols)), foldedKeyText(r.values(cols))
-		if exact[k] || folded[f] && len(spellings[f]) == 1 {
+	for i, r := range sent {
+		k, f := sentTexts[i].exact, sentTexts[i].folded
+		if exact[k] || folded[f] && len(spellings[f]) == 1 || seen[k] {
 			continue
 		}
-		if !seen[k] {
-			seen[k] = true
-			changed = append(changed, r)
-		}
+		seen[k] = true
+		changed = append(changed, r)
 	}
 	// Each pair not found is inserted, unless another transaction inserted
 	// it since (READ COMMITTED locks no gap), or another unique key of the
@@ -462,24 +475,15 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression,
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read join rows of %s: %w", db.Statement.Table, err)
 	}
-	defer rows.Close()
 	var out []joinRow
-	holders, dest := scanTargets(len(cols))
-	for rows.Next() {
-		clear(holders)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
-		r := joinRow{}
-		for i, c := range cols {
-			r[c] = holders[i]
-		}
+	err = scanJoinRows(rows, cols, func(r joinRow) error {
 		out = append(out, r)
 		if len(out) > p.maxRows {
-			return nil, fmt.Errorf("%w: %s: more than %d pairs", ErrTooManyRows, db.Statement.Table, p.maxRows)
+			return fmt.Errorf("%w: %s: more than %d pairs", ErrTooManyRows, db.Statement.Table, p.maxRows)
 		}
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // m2mEntries writes one update entry per owner with the related objects of
