@@ -178,15 +178,7 @@ func runKeepingDB(t *testing.T, args ...string) (*sql.DB, string) {
 // than any design that records them.
 func TestFloorReadsEveryReturnedRow(t *testing.T) {
 	ctx := context.Background()
-	c, err := parseFlags([]string{"-db", "sqlite", "-quick", "-dir", t.TempDir()}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := openEnv(ctx, c, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
+	e := sqliteEnv(t)
 	scanned := -1
 	count := func(db *gorm.DB) {
 		if _, ok := db.Statement.Clauses["RETURNING"]; !ok {
@@ -233,15 +225,7 @@ func TestFloorReadsEveryReturnedRow(t *testing.T) {
 // audited run's entries are).
 func TestFloorNamesTheRowsItCreates(t *testing.T) {
 	ctx := context.Background()
-	c, err := parseFlags([]string{"-db", "sqlite", "-quick", "-dir", t.TempDir()}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := openEnv(ctx, c, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
+	e := sqliteEnv(t)
 	for _, w := range workloads {
 		t.Run(w.name, func(t *testing.T) {
 			state, err := w.prepare(ctx, e, 2)
@@ -291,15 +275,7 @@ func TestFloorNamesTheRowsItCreates(t *testing.T) {
 // pairs it inserted as the plugin does there: its join INSERT returns them.
 func TestFloorJoinInsertReturnsItsPairs(t *testing.T) {
 	ctx := context.Background()
-	c, err := parseFlags([]string{"-db", "sqlite", "-quick", "-dir", t.TempDir()}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := openEnv(ctx, c, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
+	e := sqliteEnv(t)
 	var joinSQL []string
 	if err := e.plain.Callback().Create().After("gorm:create").Register("bench_test:join", func(db *gorm.DB) {
 		if db.Statement.Table == "bench_item_tags" {
@@ -323,4 +299,20 @@ func TestFloorJoinInsertReturnsItsPairs(t *testing.T) {
 	if len(joinSQL) != 1 || !strings.Contains(joinSQL[0], "RETURNING") {
 		t.Errorf("the floor's join inserts: %q, want one with RETURNING", joinSQL)
 	}
+}
+
+// sqliteEnv opens the benchmark's SQLite environment (the quick run's) in a
+// directory of the test's, closed when the test ends.
+func sqliteEnv(t *testing.T) *env {
+	t.Helper()
+	c, err := parseFlags([]string{"-db", "sqlite", "-quick", "-dir", t.TempDir()}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := openEnv(context.Background(), c, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.close)
+	return e
 }
