@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 
@@ -50,10 +52,50 @@ func (r *redactor) redact(s string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, "xxxxx")
+		if len(secret) >= minInnerSecret {
+			s = strings.ReplaceAll(s, secret, "xxxxx")
+		} else {
+			s = replaceWord(s, secret, "xxxxx")
+		}
 	}
 	return s
 }
+
+// minInnerSecret is the length from which a secret is hidden wherever it
+// occurs, also inside other words. A shorter one (a one-letter password)
+// is hidden only where it is not part of a longer word, so that the
+// letters of every message are not replaced.
+const minInnerSecret = 8
+
+// replaceWord replaces each occurrence of old in s that does not continue
+// a word: where old begins with a letter or digit, the character before it
+// is none, and likewise where it ends.
+func replaceWord(s, old, new string) string {
+	first, _ := utf8.DecodeRuneInString(old)
+	last, _ := utf8.DecodeLastRuneInString(old)
+	var b strings.Builder
+	for i := 0; ; {
+		j := strings.Index(s[i:], old)
+		if j < 0 {
+			b.WriteString(s[i:])
+			return b.String()
+		}
+		j += i
+		end := j + len(old)
+		before, _ := utf8.DecodeLastRuneInString(s[:j])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if (j > 0 && isWord(first) && isWord(before)) || (end < len(s) && isWord(last) && isWord(after)) {
+			b.WriteString(s[i : j+1])
+			i = j + 1
+			continue
+		}
+		b.WriteString(s[i:j])
+		b.WriteString(new)
+		i = end
+	}
+}
+
+func isWord(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' }
 
 // secretPattern finds password settings in a keyword/value DSN or a URL
 // query (see pgdsn.IsSecretKey): password=…, sslpassword='…', passwd=… .

@@ -76,3 +76,31 @@ func TestIsMySQLDriverForm(t *testing.T) {
 		}
 	}
 }
+
+// A password shorter than eight characters is hidden where it stands as a
+// word of its own (in a DSN, quoted, between spaces), not inside other
+// words: a one-letter password must not turn every message into noise.
+// Longer secrets are hidden wherever they occur.
+func TestRedactShortSecrets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		secret, in, want string
+	}{
+		{"a", "auditlog: cannot connect to postgres://u:a@h/db: refused", "auditlog: cannot connect to postgres://u:xxxxx@h/db: refused"},
+		{"a", `password "a" rejected`, `password "xxxxx" rejected`},
+		{"a", "a", "xxxxx"},
+		{"pw", "user:pw@tcp(h:3306)/db", "user:xxxxx@tcp(h:3306)/db"},
+		{"pw", "pw", "xxxxx"},
+		{"pass", "password authentication failed; pass=pass", "password authentication failed; xxxxx=xxxxx"},
+		{"é", "café é", "café xxxxx"},
+		{"a!", "xa!y a!", "xa!y xxxxx"},
+		{"!a", "x!ay !a", "x!ay xxxxx"},
+		{"x", "x", "xxxxx"},
+		{"longsecret", "xlongsecretx", "xxxxxxx"},
+		{"s3cr3t12", "as3cr3t12b", "axxxxxb"},
+	} {
+		if got := newRedactor([]string{tc.secret}).redact(tc.in); got != tc.want {
+			t.Errorf("secret %q in %q: got %q, want %q", tc.secret, tc.in, got, tc.want)
+		}
+	}
+}

@@ -178,3 +178,27 @@ func TestNoPasswordInOutput(t *testing.T) {
 		})
 	}
 }
+
+// A one-letter password is hidden in the DSN a message shows, and the
+// rest of the message stays readable: the letter is not replaced inside
+// other words.
+func TestOneLetterPasswordKeepsMessagesReadable(t *testing.T) {
+	t.Parallel()
+	dsn := "postgres://u:a@127.0.0.1:1/test?connect_timeout=1"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate", "--db", dsn}, `auditlog: unknown command "frobnicate"`},
+		{[]string{"history", "--db", dsn, "--limit", "0", "books", "1"}, "auditlog history: --limit must be from 1 to"},
+		{[]string{"history", "--db=" + dsn + "&bad", "books", "1"}, "auditlog history:"},
+	} {
+		r := run(t, "", false, c.args...)
+		if !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%q: no %q in\n%s", c.args, c.want, r.stderr)
+		}
+		if strings.Contains(r.stderr+r.stdout, ":a@") {
+			t.Errorf("%q: the password appears in\n%s%s", c.args, r.stdout, r.stderr)
+		}
+	}
+}
