@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -73,6 +74,7 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	if *partition != "" && t.Dialect != auditstore.Postgres {
 		return usageError("--partition monthly needs PostgreSQL: %s is a %s database, whose entries table is not partitioned", termSafe(t.Display), t.Dialect)
 	}
+	created := t.Dialect == auditstore.SQLite && !fileExists(t.Path)
 	db, err := t.Open(ctx, true)
 	if err != nil {
 		return err
@@ -100,8 +102,18 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 		}
 		layout = fmt.Sprintf(", partitioned by month: %d partitions, the last for %s, and a default", len(ps)-1, last.To.AddDate(0, -1, 0).Format("2006-01"))
 	}
+	if created && fileExists(t.Path) {
+		// A mistyped path must not pass for the application's database.
+		fmt.Fprintf(env.Stdout, "%s did not exist: created a new SQLite database there\n", termSafe(t.Display))
+	}
 	fmt.Fprintf(env.Stdout, "%s: auditlog_entries is at version %d%s\n", termSafe(t.Display), auditstore.LatestVersion(), layout)
 	return nil
+}
+
+// fileExists reports whether path names an existing file system entry.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func runFlush(ctx context.Context, env Env, args []string) error {

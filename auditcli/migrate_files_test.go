@@ -54,3 +54,19 @@ func TestMigratePrintShowsMigrationFiles(t *testing.T) {
 		}
 	}
 }
+
+// migrate on an SQLite path that does not exist creates the database and
+// says so, so that a mistyped path does not pass for the application's
+// database; on an existing file it says nothing of the kind.
+func TestMigrateSaysWhenItCreatesTheFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "typo.db")
+	r := run(t, "", false, "migrate", "--db", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "typo.db did not exist: created a new SQLite database there") {
+		t.Fatalf("first migrate: %+v", r)
+	}
+	r = run(t, "", false, "migrate", "--db", path)
+	if r.code != 0 || strings.Contains(r.stdout, "created") || !strings.Contains(r.stdout, "auditlog_entries is at version") {
+		t.Fatalf("second migrate: %+v", r)
+	}
+}

@@ -28,7 +28,10 @@ func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	if !ValidTimestamp(t) || t.IsZero() { // the zero time would mean "no bound"
+	if t.IsZero() { // the zero time would mean "no bound"
+		return time.Time{}, fmt.Errorf("%q is out of range: times must lie after 0001-01-01T00:00:00Z, the earliest time, which means no bound", s)
+	}
+	if !ValidTimestamp(t) {
 		return time.Time{}, fmt.Errorf("%q is out of range: times must lie in the years 1 to 9999 (UTC)", s)
 	}
 	return t, nil
