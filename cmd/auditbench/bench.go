@@ -94,7 +94,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.mysqlDSN, "mysql-dsn", os.Getenv("AUDITLOG_TEST_MYSQL_DSN"), "MySQL/MariaDB DSN (default $AUDITLOG_TEST_MYSQL_DSN)")
 	fs.StringVar(&c.sqliteDir, "dir", "", "directory for the SQLite file (default: a temporary directory)")
 	only := fs.String("workload", "", "write workloads to run, comma-separated (default: all)")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (baseline, floor and audited alike) to this file, for go tool pprof")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file, for go tool pprof; its samples are labelled mode=baseline, audited or floor (-tagfocus)")
 	sqliteDriver := fs.String("sqlite-driver", sqlitedriver.Default, "SQLite driver for GORM: glebarez, ncruces, or mattn in a binary built with -tags "+sqlitedriver.MattnTag)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: auditbench [flags]\n\nMeasures audited GORM writes against an unaudited baseline in the same run.\n\n")
@@ -572,6 +572,8 @@ const (
 	modes
 )
 
+var modeNames = [modes]string{"baseline", "audited", "floor"}
+
 func runWrites(ctx context.Context, c *config, e *env) error {
 	for _, w := range workloads {
 		if c.only != nil && !c.only[w.name] {
@@ -602,15 +604,19 @@ func runWrites(ctx context.Context, c *config, e *env) error {
 				}
 				s0 := counter.Load()
 				start := time.Now()
-				for i := 0; i < n; i++ {
-					if mode == modeFloor {
-						err = floorOp(ctx, e, w, state, i)
-					} else {
-						err = w.op(db, state, i)
+				// The mode is a profile label: go tool pprof -tagfocus
+				// mode=audited (or baseline, floor) shows one of them.
+				pprof.Do(ctx, pprof.Labels("mode", modeNames[mode]), func(ctx context.Context) {
+					for i := 0; i < n && err == nil; i++ {
+						if mode == modeFloor {
+							err = floorOp(ctx, e, w, state, i)
+						} else {
+							err = w.op(db, state, i)
+						}
 					}
-					if err != nil {
-						return fmt.Errorf("%s: %w", w.name, err)
-					}
+				})
+				if err != nil {
+					return fmt.Errorf("%s: %w", w.name, err)
 				}
 				dur[mode] += time.Since(start)
 				stmts[mode] += counter.Load() - s0

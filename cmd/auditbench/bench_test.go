@@ -59,7 +59,8 @@ func TestQuickSQLiteJSON(t *testing.T) {
 	}
 }
 
-// -cpuprofile writes a profile pprof reads, of the run's own functions.
+// -cpuprofile writes a profile pprof reads, of the run's own functions,
+// its samples labelled with their mode.
 func TestCPUProfile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a workload")
@@ -79,8 +80,16 @@ func TestCPUProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := io.ReadAll(z); err != nil || len(b) < 100 {
+	b, err := io.ReadAll(z)
+	if err != nil || len(b) < 100 {
 		t.Fatalf("the profile: %d bytes, %v", len(b), err)
+	}
+	// Samples carry the mode they were taken in, as a label: its key and
+	// values are entries of the profile's string table (field 6, a
+	// length-prefixed string: 0x32, the length, the bytes).
+	entry := func(s string) []byte { return append([]byte{0x32, byte(len(s))}, s...) }
+	if !bytes.Contains(b, entry("mode")) || !(bytes.Contains(b, entry("audited")) || bytes.Contains(b, entry("baseline")) || bytes.Contains(b, entry("floor"))) {
+		t.Fatal("the profile's samples carry no mode label")
 	}
 	var bad bytes.Buffer
 	if err := run(context.Background(), []string{"-db", "sqlite", "-quick", "-workload", "create", "-cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof")}, &out, &bad); err == nil || !strings.Contains(err.Error(), "-cpuprofile") {
