@@ -628,12 +628,16 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 	}
 	var conv any
 	if f.opts.Decimal {
-		// SQLite keeps a DECIMAL column's numbers as INTEGER or REAL.
+		// SQLite keeps a DECIMAL column's numbers as INTEGER or REAL: read
+		// as the text the other databases return, so that the field's
+		// kind decides as there (a number for a number field).
 		switch v := raw.(type) {
 		case int64:
-			raw = strconv.FormatInt(v, 10)
+			text, isText = strconv.FormatInt(v, 10), true
+			raw = text
 		case float64:
-			raw = strconv.FormatFloat(v, 'f', -1, 64)
+			text, isText = strconv.FormatFloat(v, 'f', -1, 64), true
+			raw = text
 		}
 	}
 	switch f.kind {

@@ -355,7 +355,7 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		if err != nil {
 			return nil, write, nil, err
 		}
-		want, err := canonical(recorded(c))
+		want, err := f.canonical(recorded(c))
 		if err != nil {
 			return nil, write, nil, cannot(e, "%s: %v", col, err)
 		}
@@ -365,7 +365,7 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		if old == nil {
 			continue
 		}
-		if was, err := canonical(old(c)); err == nil && was == now {
+		if was, err := f.canonical(old(c)); err == nil && was == now {
 			continue // holds the old value already (a forced revert)
 		}
 		if !setField(ctx, f, write.Elem(), old(c)) {
@@ -555,7 +555,7 @@ func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e a
 		if err != nil {
 			return err
 		}
-		if w, err := canonical(want); err != nil || w != now {
+		if w, err := f.canonical(want); err != nil || w != now {
 			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: f.column, Recorded: string(want), Current: now})
 		}
 	}

@@ -377,7 +377,7 @@ func relatedByKeys(ctx context.Context, rel *schema.Relationship, typ reflect.Ty
 // reports whether the field now records exactly raw again. It tries the
 // Go and driver values raw may have come from, in turn.
 func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMessage) (ok bool) {
-	want, err := canonical(raw)
+	want, err := f.canonical(raw)
 	if err != nil {
 		return false
 	}
@@ -483,4 +483,22 @@ func canonical(raw []byte) (string, error) {
 		return "", err
 	}
 	return string(v.AppendJSON(nil)), nil
+}
+
+// canonical is the canonical JSON text of raw, a value recorded for f, as
+// f's column is recorded now. SQLite's entries recorded a number field's
+// DECIMAL column as text ("12.5") before they recorded it as the other
+// databases do, as a number: such text reads as the number.
+func (f *field) canonical(raw []byte) (string, error) {
+	if f.opts.Decimal && (f.kind == schema.Int || f.kind == schema.Uint || f.kind == schema.Float) && len(raw) > 0 && raw[0] == '"' {
+		var text string
+		if json.Unmarshal(raw, &text) == nil {
+			if v, err := f.fromDB(text); err == nil {
+				if b := v.AppendJSON(nil); len(b) > 0 && b[0] != '"' {
+					return string(b), nil
+				}
+			}
+		}
+	}
+	return canonical(raw)
 }
