@@ -107,25 +107,36 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 	if m.t.Mask == nil {
 		m.t.Mask = registryMask
 	}
-	lookup := func(option, name string) (*schema.Field, error) {
-		if f := s.LookUpField(name); f != nil && f.DBName != "" {
-			return f, nil
-		}
+	// A name is a column, a Go field name or a dotted Go path (Billing.Number).
+	// A Go field name names every field of that name: two embedded structs
+	// may each hold a Number, and Mask("Number") must mask both.
+	lookup := func(option, name string) ([]*schema.Field, error) {
+		var out []*schema.Field
 		for _, f := range s.Fields {
-			if f.DBName != "" && strings.Join(f.BindNames, ".") == name {
-				return f, nil
+			if f.DBName != "" && (f.DBName == name || f.Name == name || strings.Join(f.BindNames, ".") == name) {
+				out = append(out, f)
 			}
 		}
-		return nil, fmt.Errorf("auditgorm: %s: %s names %q, which is not a column of table %s", s.Name, option, name, s.Table)
+		if len(out) == 0 {
+			if f := s.LookUpField(name); f != nil && f.DBName != "" {
+				out = append(out, f)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("auditgorm: %s: %s names %q, which is not a column of table %s", s.Name, option, name, s.Table)
+		}
+		return out, nil
 	}
 	resolve := func(option string, names []string) (map[*schema.Field]bool, error) {
 		out := map[*schema.Field]bool{}
 		for _, n := range names {
-			f, err := lookup(option, n)
+			fs, err := lookup(option, n)
 			if err != nil {
 				return nil, err
 			}
-			out[f] = true
+			for _, f := range fs {
+				out[f] = true
+			}
 		}
 		return out, nil
 	}
@@ -174,11 +185,13 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 	}
 	m.display = make(map[string]string, len(cfg.DisplayNames))
 	for name, label := range cfg.DisplayNames {
-		f, err := lookup("DisplayNames", name)
+		fs, err := lookup("DisplayNames", name)
 		if err != nil {
 			return nil, err
 		}
-		m.display[f.DBName] = label
+		for _, f := range fs {
+			m.display[f.DBName] = label
+		}
 	}
 	for _, sf := range s.Fields {
 		if sf.DBName == "" {
