@@ -37,6 +37,13 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			}
 		}
 	}
+	// An upsert whose DO UPDATE assigns a key column moves the row it
+	// updates to another key: the row it returns is named by its new key,
+	// and only the one row it collided with can be the row it moved.
+	movesKey := oc != nil && assignsKey(m, oc.DoUpdates)
+	if movesKey && len(insertedValues(stmt, m)) > 1 {
+		return fmt.Errorf("auditgorm: %s: an upsert of several rows whose DO UPDATE assigns the primary key cannot be audited: its entries could not tell which row each key moved from; upsert one row at a time", m.schema.Name)
+	}
 	// INSERT OR REPLACE (SQLite) deletes every row the new ones collide with
 	// on any unique key, then inserts.
 	replace := false
@@ -146,6 +153,14 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 		seen[r.keyText(m)] = r
 	}
+	// The row a key-moving upsert of one row collided with, if it
+	// collided with exactly one.
+	var moved *dbRow
+	if movesKey && len(existing) == 1 {
+		moved = existing[0]
+	} else if movesKey && len(existing) > 1 {
+		return fmt.Errorf("auditgorm: %s: an upsert whose DO UPDATE assigns the primary key collided with %d rows (on different unique keys), and its entries could not tell which one it moved", m.schema.Name, len(existing))
+	}
 	var objs []reflect.Value
 	if oc == nil && !replace {
 		eachRow(stmt.ReflectValue, func(row reflect.Value) { objs = append(objs, row) })
@@ -168,6 +183,13 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			if err := w.diff(auditlog.ActionUpdate, prev, r); err != nil {
 				return err
 			}
+		case moved != nil && seen[moved.keyText(m)] == moved && (r.inserted == nil || !*r.inserted):
+			// The collided row under its new key: an update of the old
+			// key, with the new key among its changes.
+			seen[moved.keyText(m)] = r
+			if err := w.diff(auditlog.ActionUpdate, moved, r); err != nil {
+				return err
+			}
 		case r.inserted != nil && !*r.inserted:
 			return fmt.Errorf("auditgorm: %s: the upsert updated row %s, which another transaction inserted after it was looked for; retry the transaction", m.schema.Name, r.objectKey(m))
 		default:
@@ -181,6 +203,17 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	}
 	return w.flush()
+}
+
+// assignsKey reports whether an upsert's DO UPDATE assigns a column of the
+// primary key.
+func assignsKey(m *model, set clause.Set) bool {
+	for _, a := range set {
+		if f := m.byColumn[a.Column.Name]; f != nil && f.f.PrimaryKey {
+			return true
+		}
+	}
+	return false
 }
 
 // conflictGroups returns the column groups an upsert may collide on: the

@@ -82,7 +82,7 @@ type RBoxLabel struct {
 // GORM writes over every write path (creates, batches, upserts with
 // colliding keys, updates by object, map, struct and expression, bulk and
 // limited updates and deletes, soft deletes and restores, optimistic-lock
-// conflicts, key-changing expressions, many-to-many changes from both
+// conflicts, key-changing expressions and upserts, many-to-many changes from both
 // sides, a join model with soft delete removed from scoped and unscoped,
 // rollbacks and savepoints), by 4 concurrent writers on PostgreSQL
 // and MariaDB. Replaying every entry from empty must reproduce every
@@ -212,7 +212,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	box := func() uint { return uint(1 + r.IntN(12)) }
 	label := func() *RLabel { return &RLabel{ID: uint(1 + r.IntN(6))} }
-	switch r.IntN(37) {
+	switch r.IntN(38) {
 	case 32:
 		return tx.Model(&RBox{ID: box()}).Update("n", r.IntN(10)).Error
 	case 33:
@@ -345,6 +345,19 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		var got []RItem
 		return tx.Model(&got).Clauses(clause.Returning{}).Where("id = ?", id()).Delete(&got).Error
+	case 37:
+		// An upsert whose DO UPDATE moves the key of the row it collides with.
+		tbl := tx.NamingStrategy.TableName("RKey")
+		key := 1 + r.IntN(1_000_000)
+		var keys []int
+		if err := tx.Model(&RKey{}).Order("id").Offset(r.IntN(5)).Limit(1).Pluck("id", &keys).Error; err != nil {
+			return err
+		} else if len(keys) > 0 && r.IntN(4) != 0 {
+			key = keys[0]
+		}
+		return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoUpdates: clause.Assignments(map[string]any{
+			"id": gorm.Expr(tbl+".id + ?", 2_000_000+r.IntN(1_000_000)), "v": r.IntN(10)})}).
+			Create(&RKey{ID: key, V: r.IntN(10)}).Error
 	case 36:
 		// The caller's own RETURNING on a create or an upsert.
 		it := RItem{Code: code(), N: r.IntN(10), Price: price()}
