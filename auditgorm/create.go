@@ -29,12 +29,25 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		groups   [][]*field
 		existing []*dbRow
 	)
+	// With the caller's own RETURNING clause too: the statement returns the
+	// caller's columns for GORM to scan, then the plugin's (insertReturning).
+	returning := builds(stmt, "RETURNING")
+	_, userReturning := stmt.Clauses["RETURNING"]
 	if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
 		if x, ok := c.Expression.(clause.OnConflict); ok {
 			oc = &x
-			if groups = p.conflictGroups(m, x); len(groups) == 0 {
-				return fmt.Errorf("auditgorm: %s: an ON CONFLICT column is not a column of the model", m.schema.Name)
-			}
+		}
+	}
+	// DO NOTHING inserts only the rows it returns, except on MySQL, whose
+	// DO NOTHING is an ON DUPLICATE KEY UPDATE that returns every row: only
+	// the others read the rows they may collide with.
+	if oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
+		var err error
+		if groups, err = p.conflictGroups(db, m, *oc); err != nil {
+			return err
+		}
+		if len(groups) == 0 {
+			return fmt.Errorf("auditgorm: %s: an ON CONFLICT column is not a column of the model", m.schema.Name)
 		}
 	}
 	// An upsert whose DO UPDATE assigns a key column moves the row it
@@ -52,15 +65,19 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			if oc != nil {
 				return fmt.Errorf("auditgorm: %s: REPLACE with ON CONFLICT cannot be audited", m.schema.Name)
 			}
-			replace, groups = true, append([][]*field{m.pk}, m.unique...)
+			u, err := p.uniqueIndexes(db, stmt.Table)
+			if err != nil {
+				return err
+			}
+			if u.partial {
+				return fmt.Errorf("auditgorm: %s: table %s has a partial unique index: which rows REPLACE deletes cannot be read by columns, so it cannot be audited", m.schema.Name, stmt.Table)
+			}
+			replace = true
+			if groups, err = p.uniqueGroups(db, m); err != nil {
+				return err
+			}
 		}
 	}
-	// With the caller's own RETURNING clause too: the statement returns the
-	// caller's columns for GORM to scan, then the plugin's (insertReturning).
-	returning := builds(stmt, "RETURNING")
-	_, userReturning := stmt.Clauses["RETURNING"]
-	// DO NOTHING inserts only the rows it returns, except on MySQL, whose
-	// DO NOTHING is an ON DUPLICATE KEY UPDATE that returns every row.
 	// A MySQL upsert of one object whose key is not there yet inserts
 	// without a locking pre-read, whose gap locks would deadlock concurrent
 	// upserts of other new keys; the affected-row count then says what the
@@ -218,21 +235,27 @@ func assignsKey(m *model, set clause.Set) bool {
 
 // conflictGroups returns the column groups an upsert may collide on: the
 // ON CONFLICT columns when given; else the primary key and every unique
-// column and index, any of which fires without a target (MySQL's ON
-// DUPLICATE KEY, SQLite's targetless DO UPDATE, DO NOTHING).
-func (p *Plugin) conflictGroups(m *model, oc clause.OnConflict) [][]*field {
-	if len(oc.Columns) > 0 {
+// key of the table (uniqueGroups), any of which fires without a target
+// (SQLite's targetless DO UPDATE, DO NOTHING). MySQL's ON DUPLICATE KEY
+// UPDATE has no target: it fires on every unique key, whatever the
+// statement names.
+func (p *Plugin) conflictGroups(db *gorm.DB, m *model, oc clause.OnConflict) ([][]*field, error) {
+	if p.dialect != auditstore.MySQL && oc.UpdateAll && len(oc.Columns) == 0 {
+		// GORM targets UpdateAll at the primary key (ConvertToCreateValues).
+		return [][]*field{m.pk}, nil
+	}
+	if len(oc.Columns) > 0 && p.dialect != auditstore.MySQL {
 		var g []*field
 		for _, col := range oc.Columns {
 			f := m.byColumn[col.Name]
 			if f == nil {
-				return nil
+				return nil, nil
 			}
 			g = append(g, f)
 		}
-		return [][]*field{g}
+		return [][]*field{g}, nil
 	}
-	return append([][]*field{m.pk}, m.unique...)
+	return p.uniqueGroups(db, m)
 }
 
 // How conflicting reads: with FOR UPDATE (before an upsert), as the latest

@@ -155,7 +155,10 @@ type Plugin struct {
 	db     *gorm.DB // the root DB, for parsing schemas outside a statement
 	models sync.Map // *schema.Schema → *model
 	plain  sync.Map // *schema.Schema → *model, unregistered models (reprs)
-	joins  atomic.Pointer[joinIndex]
+	// uniques caches each table's unique indexes as the database has them
+	// (uniques.go): table name → *tableUniques.
+	uniques sync.Map
+	joins   atomic.Pointer[joinIndex]
 	// displays caches DisplayName's labels.
 	displays atomic.Pointer[displayIndex]
 	// prepared holds the plugin's statements prepared per pool (prepared.go).
