@@ -64,7 +64,8 @@ func NewStore(db *gorm.DB) (*auditstore.Store, error) {
 // Record is an entry to write by hand, for changes GORM cannot see (raw SQL,
 // Table() writes) or for objects that are not registered.
 type Record struct {
-	// Action is required.
+	// Action is what happened: auditlog.ActionCreate (the zero value),
+	// ActionUpdate, ActionDelete or ActionAccess.
 	Action auditlog.Action
 	// Object, when set, names the entry's object: its model name, key and
 	// repr are taken from it (and its registration, if any).
@@ -86,6 +87,8 @@ type Record struct {
 // Log writes one entry through db — pass the transaction that made the
 // change, so the entry commits with it. The actor, remote address,
 // correlation id and extra data come from ctx, as for captured writes.
+// auditlog.Disable turns off the capture of writes, not Log: an entry
+// asked for by name is written.
 func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if ctx == nil {
 		return errors.New("auditgorm: Log: ctx is nil")
@@ -112,6 +115,8 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 		if err := describe(ctx, db, r.Object, &e); err != nil {
 			return err
 		}
+	} else if e.AdditionalData, err = capture.AdditionalData(auditlog.ExtraFromContext(ctx), nil); err != nil {
+		return fmt.Errorf("auditgorm: Log: %w", err)
 	}
 	if r.Model != "" {
 		e.Model = r.Model

@@ -87,10 +87,13 @@ func TestManualLogging(t *testing.T) {
 		}
 		expectCount(t, db, 2)
 
-		must(t, auditgorm.Log(ctx, db, auditgorm.Record{Action: auditlog.ActionDelete, Model: "legacy_rows", PK: "77"}))
+		// The context's extra data goes with an entry named by Model and
+		// PK as with one named by its object; a disabled context writes
+		// it all the same (Disable turns off capture, not Log).
+		must(t, auditgorm.Log(auditlog.Disable(auditlog.WithExtra(ctx, map[string]any{"ticket": "T-9"})), db, auditgorm.Record{Action: auditlog.ActionDelete, Model: "legacy_rows", PK: "77"}))
 		e = expectCount(t, db, 3)[2]
-		if e.Model != "legacy_rows" || e.ObjectID == nil || *e.ObjectID != 77 || e.ObjectRepr != "legacy_rows(77)" || e.Changes != nil {
-			t.Fatalf("explicit entry %+v", e)
+		if e.Model != "legacy_rows" || e.ObjectID == nil || *e.ObjectID != 77 || e.ObjectRepr != "legacy_rows(77)" || e.Changes != nil || strings.ReplaceAll(string(e.AdditionalData), " ", "") != `{"ticket":"T-9"}` {
+			t.Fatalf("explicit entry %+v, additional data %s", e, e.AdditionalData)
 		}
 
 		must(t, auditgorm.LogAccess(auditlog.Disable(ctx), db, &b))
