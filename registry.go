@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -178,8 +179,9 @@ func modelType(model any) (reflect.Type, error) {
 // Register adds model to the registry, or replaces its options if it is
 // already registered: registering twice never duplicates entries. It
 // returns an error wrapping ErrRegistration that names the problem when the
-// model is not a struct, a field name is unknown, or snapshot options are
-// given without Snapshot.
+// model is not a struct, a field name is unknown, Exclude names the primary
+// key (by GORM's rule: the fields tagged primaryKey, else ID), or
+// SnapshotFields names an excluded field.
 func (r *Registry) Register(model any, opts ...Option) error {
 	t, err := modelType(model)
 	if err != nil {
@@ -216,14 +218,28 @@ func validate(c *registry.Config) error {
 	if len(c.Name) > 255 {
 		return fmt.Errorf("%w: %s: ModelName is longer than 255 bytes", ErrRegistration, name)
 	}
-	known := fieldNames(c.Type)
+	known, pk := fieldNames(c.Type)
 	check := func(option string, fields []string) error {
 		for _, f := range fields {
-			if !known[f] && !known[folded(f)] {
+			if known[f] == nil && known[folded(f)] == nil {
 				return fmt.Errorf("%w: %s: %s names unknown field %q: use a Go field name or a column name of %s", ErrRegistration, name, option, f, name)
 			}
 		}
 		return nil
+	}
+	// paths are the fields (by their Go paths) that names name.
+	paths := func(names []string) map[string]bool {
+		out := map[string]bool{}
+		for _, n := range names {
+			ps := known[n]
+			if ps == nil {
+				ps = known[folded(n)]
+			}
+			for _, p := range ps {
+				out[p] = true
+			}
+		}
+		return out
 	}
 	for _, o := range []struct {
 		name   string
@@ -234,18 +250,37 @@ func validate(c *registry.Config) error {
 		}
 	}
 	for f := range c.DisplayNames {
-		if !known[f] && !known[folded(f)] {
+		if known[f] == nil && known[folded(f)] == nil {
 			return fmt.Errorf("%w: %s: DisplayNames names unknown field %q", ErrRegistration, name, f)
+		}
+	}
+	excluded := paths(c.Exclude)
+	for _, p := range pk {
+		if excluded[p] {
+			return fmt.Errorf("%w: %s: Exclude names the primary key %s, which every entry must name its object by: use Mask to record it masked", ErrRegistration, name, p)
+		}
+	}
+	for p := range paths(c.SnapshotFields) {
+		if excluded[p] {
+			return fmt.Errorf("%w: %s: SnapshotFields names %s, which is excluded: an excluded field is recorded nowhere", ErrRegistration, name, p)
 		}
 	}
 	return nil
 }
 
-// fieldNames lists every name a field of t may be given by: its Go name, its
-// dotted Go path inside embedded structs, its column tag and its default
-// snake_case column name.
-func fieldNames(t reflect.Type) map[string]bool {
-	names := map[string]bool{}
+// fieldNames maps every name a field of t may be given by (its Go name,
+// its dotted Go path inside embedded structs, its column tag and its
+// default snake_case column name) to the dotted Go paths of the fields it
+// names. pk are the paths of the primary key by GORM's rule: the fields
+// tagged primaryKey, else the field ID (or the one whose column is id).
+func fieldNames(t reflect.Type) (names map[string][]string, pk []string) {
+	names = map[string][]string{}
+	add := func(name, path string) {
+		if !slices.Contains(names[name], path) {
+			names[name] = append(names[name], path)
+		}
+	}
+	var idField string
 	var walk func(t reflect.Type, path, prefix string, depth int)
 	walk = func(t reflect.Type, path, prefix string, depth int) {
 		if depth > 8 {
@@ -272,21 +307,37 @@ func fieldNames(t reflect.Type) map[string]bool {
 				}
 				walk(ft, p, prefix+tag["EMBEDDEDPREFIX"], depth+1)
 				if !f.Anonymous {
-					names[path+f.Name] = true
+					add(path+f.Name, path+f.Name)
 				}
 				continue
 			}
-			names[f.Name] = true
-			names[path+f.Name] = true
-			names[folded(f.Name)] = true
-			names[folded(prefix+f.Name)] = true
-			if col := tag["COLUMN"]; col != "" {
-				names[prefix+col] = true
+			full := path + f.Name
+			add(f.Name, full)
+			add(full, full)
+			add(folded(f.Name), full)
+			add(folded(prefix+f.Name), full)
+			col := tag["COLUMN"]
+			if col != "" {
+				add(prefix+col, full)
+			}
+			if v, ok := tag["PRIMARYKEY"]; !ok {
+				v, ok = tag["PRIMARY_KEY"]
+				if ok && !strings.EqualFold(v, "false") {
+					pk = append(pk, full)
+				}
+			} else if !strings.EqualFold(v, "false") {
+				pk = append(pk, full)
+			}
+			if prefix == "" && (col == "id" || (col == "" && folded(f.Name) == folded("id"))) {
+				idField = full
 			}
 		}
 	}
 	walk(t, "", "", 0)
-	return names
+	if len(pk) == 0 && idField != "" {
+		pk = []string{idField}
+	}
+	return names, pk
 }
 
 // isValueStruct reports whether a struct type is stored as one value (a

@@ -24,6 +24,14 @@ type book struct {
 	Skip    string `gorm:"-"`
 }
 
+// tagged names its primary key by tag: its ID is an ordinary field.
+type tagged struct {
+	ID   uint
+	Code string `gorm:"primaryKey;size:8"`
+}
+
+// Registration refuses what the first write would refuse: an excluded
+// primary key, an excluded field named in SnapshotFields.
 func TestRegisterValidation(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -47,6 +55,13 @@ func TestRegisterValidation(t *testing.T) {
 		{"snapshot with fields", &book{}, []auditlog.Option{auditlog.Snapshot(), auditlog.SnapshotFields("Title")}, ""},
 		{"blank model name", &book{}, []auditlog.Option{auditlog.ModelName("  ")}, "blank"},
 		{"zero option", &book{}, []auditlog.Option{{}}, "empty option"},
+		{"excluded key", &book{}, []auditlog.Option{auditlog.Exclude("ID")}, "Exclude names the primary key ID"},
+		{"excluded key by column", &book{}, []auditlog.Option{auditlog.Exclude("id")}, "Exclude names the primary key"},
+		{"excluded tagged key", &tagged{}, []auditlog.Option{auditlog.Exclude("Code")}, "Exclude names the primary key Code"},
+		{"ID is not the key of a tagged model", &tagged{}, []auditlog.Option{auditlog.Exclude("ID")}, ""},
+		{"masked key", &book{}, []auditlog.Option{auditlog.Mask("ID")}, ""},
+		{"excluded snapshot field", &book{}, []auditlog.Option{auditlog.Exclude("Body"), auditlog.SnapshotFields("Title", "content")}, "SnapshotFields names Body, which is excluded"},
+		{"excluded snapshot field by path", &book{}, []auditlog.Option{auditlog.Exclude("addr_city"), auditlog.SnapshotFields("Addr.City")}, "which is excluded"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
