@@ -25,6 +25,9 @@ type writer struct {
 	// noSnapshot leaves serialized_data empty (many-to-many entries).
 	noSnapshot bool
 	extra      map[string]any // the context's extra data, read once
+	// callers maps the keys of the statement's own objects to them, once
+	// an entry's object is rebuilt from its row (withRelated).
+	callers map[string]reflect.Value
 }
 
 // newWriter returns the writer of the statement's entries for objects of m,
@@ -86,6 +89,7 @@ func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Valu
 	e.ObjectPK, e.ObjectID = w.m.t.ObjectKey(key.vals)
 	if !obj.IsValid() && w.m.wantsObject {
 		obj = state.object(w.db.Statement.Context, w.m)
+		w.withRelated(obj, e.ObjectPK)
 	}
 	var err error
 	if e.ObjectRepr, e.AdditionalData, err = w.m.shown(w.p, w.db, obj, e.ObjectPK, w.extra, key.vals, state.vals); err != nil {
@@ -96,6 +100,46 @@ func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Valu
 	}
 	w.entries = append(w.entries, e)
 	return nil
+}
+
+// withRelated gives obj, an object rebuilt from its row for an update's
+// or a delete's repr, the related objects the caller's object of the same
+// key has loaded (a rental's member), as a create's repr sees them: the
+// row holds none. visible then hides them by their own registrations and
+// adds their secrets to the scrubber, as for a create.
+func (w *writer) withRelated(obj reflect.Value, key string) {
+	rels := w.m.schema.Relationships.Relations
+	if len(rels) == 0 {
+		return
+	}
+	ctx := w.db.Statement.Context
+	if w.callers == nil {
+		w.callers = map[string]reflect.Value{}
+		eachRow(w.db.Statement.ReflectValue, func(row reflect.Value) {
+			if row.Type() != w.m.schema.ModelType {
+				return
+			}
+			if k, _, ok, err := w.m.key(ctx, row); err == nil && ok {
+				w.callers[k] = row
+			}
+		})
+	}
+	src, ok := w.callers[key]
+	if !ok {
+		return
+	}
+	for _, rel := range rels {
+		if rel.Field == nil || len(rel.Field.BindNames) > 1 {
+			continue // a relation inside an embedded struct: left as it is
+		}
+		v := rel.Field.ReflectValueOf(ctx, src)
+		if !v.IsValid() || v.IsZero() {
+			continue
+		}
+		if d := rel.Field.ReflectValueOf(ctx, obj); d.CanSet() && d.Type() == v.Type() {
+			d.Set(v)
+		}
+	}
 }
 
 func (w *writer) flush() error {
