@@ -11,6 +11,7 @@ import (
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -214,16 +215,60 @@ func (t Target) Open(ctx context.Context, create bool) (*sql.DB, error) {
 	}
 	db, err := sql.Open(t.Driver, t.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Display, err)
+		return nil, fmt.Errorf("%s: %w", t.Display, withoutConnString(err))
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		_ = db.Close()
-		return nil, oneLineError{"cannot connect to " + t.Display + ": ", err}
+		return nil, oneLineError{"cannot connect to " + t.Display + ": ", withoutConnString(err)}
 	}
 	return db, nil
 }
+
+// withoutConnString is err without the copy of the connection string
+// that the PostgreSQL driver puts in a parse error (cannot parse `…`:
+// reason): the driver masks a keyword/value password only up to its first
+// space, so the copy is dropped whole and the reason kept. The error stays
+// the driver's for errors.As.
+func withoutConnString(err error) error {
+	var pe *pgconn.ParseConfigError
+	if err == nil || !errors.As(err, &pe) {
+		return err
+	}
+	return parseConfigError{whole: err, parse: pe}
+}
+
+type parseConfigError struct {
+	whole error
+	parse *pgconn.ParseConfigError
+}
+
+func (e parseConfigError) Error() string {
+	// The driver writes "cannot parse `CONNSTRING`: MESSAGE[ (CAUSE)]".
+	// Without the cause, the last "`: " ends the connection string or
+	// comes after it (a message may quote a setting): everything up to it
+	// goes.
+	full := e.parse.Error()
+	rest := full
+	cause := ""
+	if c := e.parse.Unwrap(); c != nil {
+		cause = " (" + c.Error() + ")"
+		rest = strings.TrimSuffix(rest, cause)
+	}
+	reason := "invalid connection settings"
+	if i := strings.LastIndex(rest, "`: "); i >= 0 {
+		reason = "invalid connection settings: " + rest[i+len("`: "):] + cause
+	} else if !strings.HasPrefix(rest, "cannot parse `") {
+		reason = full // not the form above: no connection string in it
+	}
+	if whole := e.whole.Error(); strings.Contains(whole, full) {
+		return strings.Replace(whole, full, reason, 1)
+	}
+	return reason // wrapped in words that may repeat it: the reason alone
+}
+
+func (e parseConfigError) Unwrap() error { return e.whole }
 
 // oneLineError shows a driver error on one readable line and keeps it
 // for errors.Is and errors.As.

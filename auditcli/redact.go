@@ -216,28 +216,44 @@ func dsnSecrets(s string, add func(string)) {
 	if settings, err := pgdsn.ParseKeywords(s); err == nil && pgdsn.IsKeywordForm(s) {
 		for _, st := range settings {
 			if pgdsn.IsSecretKey(st.Key) {
-				add(st.Value)
+				addPieces(st.Value, add)
 			}
 		}
 	}
 	for _, loc := range secretPattern.FindAllStringIndex(s, -1) {
 		v := s[loc[1]:]
-		if strings.HasPrefix(v, "'") {
+		quoted := strings.HasPrefix(v, "'")
+		if quoted {
 			v = v[1:]
-			end := 0
-			for end < len(v) && v[end] != '\'' {
-				if v[end] == '\\' {
-					end++
-				}
+		}
+		// The value as written runs to the closing quote, or to the first
+		// whitespace that no backslash escapes.
+		var read strings.Builder
+		end := 0
+		for end < len(v) && (quoted && v[end] != '\'' || !quoted && !strings.ContainsRune(" \t\n\r\f\v&;", rune(v[end]))) {
+			if v[end] == '\\' && end+1 < len(v) {
 				end++
 			}
-			add(v[:min(end, len(v))])
-			continue
+			read.WriteByte(v[end])
+			end++
 		}
-		if end := strings.IndexAny(v, " \t\n&;"); end >= 0 {
-			v = v[:end]
+		// As written (with its backslashes), as read, and in pieces: the
+		// PostgreSQL driver's messages mask such a password only up to
+		// its first space.
+		addPieces(v[:end], add)
+		addPieces(read.String(), add)
+	}
+}
+
+// addPieces calls add with s and, if it holds whitespace, with each of its
+// whitespace-separated pieces (a short piece is hidden only where it
+// stands as a word of its own, see minInnerSecret).
+func addPieces(s string, add func(string)) {
+	add(s)
+	if pieces := strings.Fields(s); len(pieces) > 1 || len(pieces) == 1 && pieces[0] != s {
+		for _, p := range pieces {
+			add(p)
 		}
-		add(v)
 	}
 }
 

@@ -2,6 +2,7 @@ package auditcli
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -20,6 +21,11 @@ func TestSecretsIn(t *testing.T) {
 		{[]string{"host=h password='a b\\'c' sslpassword=z9"}, []string{"a b'c", `a b\'c`, "z9"}},
 		{[]string{"host=h password='open"}, []string{"open"}},
 		{[]string{"host=h PassWord = spaced db_password=x7"}, []string{"spaced", "x7"}},
+		// Backslash-escaped spaces: as written, as read, and each piece,
+		// since a driver's message may cut the value at a space.
+		{[]string{`host=h port=x password=a\ Secret99xyz`}, []string{`a\ Secret99xyz`, "a Secret99xyz", "a", "Secret99xyz"}},
+		{[]string{`host=h password = p\ass\ word\ Secret99xyz`}, []string{`p\ass\ word\ Secret99xyz`, "pass word Secret99xyz", `p\ass\`, `word\`, "pass", "word", "Secret99xyz"}},
+		{[]string{`host=h password='a\' b\\ Secret99xyz'`}, []string{`a\' b\\ Secret99xyz`, "a' b\\ Secret99xyz", "Secret99xyz", `a\'`}},
 		{[]string{"u:pw2@tcp(h:3306)/db?timeout=1s"}, []string{"pw2"}},
 		{[]string{"u:pw3@tcp(h:3306/db"}, []string{"pw3"}},
 		{[]string{"serve", "--basic-auth", "auditor:correct-horse"}, []string{"correct-horse"}},
@@ -101,6 +107,26 @@ func TestRedactShortSecrets(t *testing.T) {
 	} {
 		if got := newRedactor([]string{tc.secret}).redact(tc.in); got != tc.want {
 			t.Errorf("secret %q in %q: got %q, want %q", tc.secret, tc.in, got, tc.want)
+		}
+	}
+}
+
+// The PostgreSQL driver masks a keyword/value password up to its first
+// space only; the rest of a password with escaped spaces is hidden by the
+// redactor, whatever the driver's message shows of it.
+func TestRedactEscapedSpacePassword(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		dsn, msg, leak string
+	}{
+		{`host=h port=bogus password=a\ Secret99xyz`, "cannot parse `host=h port=bogus password=xxxxx Secret99xyz`: invalid port", "Secret99xyz"},
+		{`host=h password = a\ Secret99xyz`, "cannot parse `host=h password = a\\ Secret99xyz`", "Secret99xyz"},
+		{`host=h sslmode=bogus password=p\ass\ word\ Secret99xyz`, "cannot parse `host=h sslmode=bogus password=xxxxx word\\ Secret99xyz`", "word\\"},
+		{`host=h sslmode=bogus password=p\ass\ word\ Secret99xyz`, "password=pass word Secret99xyz", "=pass"},
+	} {
+		got := newRedactor(secretsIn([]string{"--db", tc.dsn})).redact(tc.msg)
+		if strings.Contains(got, tc.leak) {
+			t.Errorf("%q: %q shows %q", tc.dsn, got, tc.leak)
 		}
 	}
 }

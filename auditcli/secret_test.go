@@ -202,3 +202,51 @@ func TestOneLetterPasswordKeepsMessagesReadable(t *testing.T) {
 		}
 	}
 }
+
+// A keyword/value DSN whose password holds backslash-escaped spaces, which
+// the PostgreSQL driver fails to parse: its error would echo the DSN with
+// only the password's first word masked. No piece of the password shows
+// on stdout or stderr, and the reason of the failure does.
+func TestNoPasswordPieceInParseError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, dsn, reason string
+		pieces            []string
+	}{
+		{"escaped space, bad port", `host=127.0.0.1 port=bogus password=a\ Secret99xyz`, "invalid port", []string{"Secret99xyz"}},
+		{"escaped spaces, bad sslmode", `host=127.0.0.1 sslmode=bogus password=p\ass\ word\ Secret99xyz`, "failed to configure TLS",
+			[]string{"Secret99xyz", `word\`, `p\ass`}},
+		{"spaces around =", `host=127.0.0.1 port=bogus password = a\ Secret99xyz`, "invalid port", []string{"Secret99xyz"}},
+		{"quoted, escaped quote", `host=127.0.0.1 port=bogus password='a\' Secret99xyz'`, "invalid port", []string{"Secret99xyz"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, args := range [][]string{
+				{"history", "--db", tc.dsn, "books", "1"},
+				{"migrate", "--db", tc.dsn},
+				{"serve", "--db", tc.dsn, "--addr", "127.0.0.1:0", "--token-env", "AUDIT_TOKEN"},
+			} {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				var stdout, stderr bytes.Buffer
+				code := auditcli.Run(ctx, args, auditcli.Env{Stdout: &stdout, Stderr: &stderr,
+					Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123"}[k] }})
+				cancel()
+				out := stdout.String() + stderr.String()
+				if code != 1 {
+					t.Errorf("%q: exit %d, want 1: %s", args[0], code, out)
+				}
+				for _, p := range tc.pieces {
+					if strings.Contains(out, p) {
+						t.Errorf("%q: %q of the password appears in the output:\n%s", args[0], p, out)
+					}
+				}
+				if strings.Contains(out, "cannot parse `") {
+					t.Errorf("%q: the driver's copy of the DSN is shown:\n%s", args[0], out)
+				}
+				if !strings.Contains(out, tc.reason) {
+					t.Errorf("%q: no reason %q in:\n%s", args[0], tc.reason, out)
+				}
+			}
+		})
+	}
+}
