@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,6 +193,19 @@ func parse(fs *flag.FlagSet, args []string, positional int) error {
 	return nil
 }
 
+// notBlank refuses each of the named flags that was given empty or blank:
+// an unset shell variable (--before "$CUTOFF") must not read as "no
+// filter", which for flush means every entry. fs must have been parsed.
+func notBlank(fs *flag.FlagSet, names ...string) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && slices.Contains(names, f.Name) && strings.TrimSpace(f.Value.String()) == "" {
+			err = usageError("--%s is empty: give it a value, or leave it out", f.Name)
+		}
+	})
+	return err
+}
+
 // openStore opens --db for a command that reads or deletes entries.
 func openStore(ctx context.Context, dsn string) (*auditstore.Store, func(), error) {
 	t, err := ParseDSN(dsn)
@@ -229,6 +243,9 @@ func (f *filterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.since, "since", "", "only entries at or after DATE (2006-01-02, RFC 3339, or a duration ago such as 7d)")
 	fs.StringVar(&f.until, "until", "", "only entries before DATE")
 }
+
+// filterNames are the flags register defines.
+var filterNames = []string{"model", "action", "actor", "cid", "pk", "search", "since", "until"}
 
 func (f *filterFlags) filter(now time.Time) (auditstore.Filter, error) {
 	out := auditstore.Filter{Model: f.model, ActorID: f.actor, CorrelationID: f.cid, ObjectPK: f.pk, Search: f.search}

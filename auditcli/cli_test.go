@@ -884,3 +884,45 @@ func TestHistoryAsOf(t *testing.T) {
 		t.Fatalf("unknown object: %+v", r)
 	}
 }
+
+// A filter flag given empty or blank (an unset shell variable, as in
+// --before "$CUTOFF") is a usage error that names it, and nothing is
+// deleted: read as "no filter", it would delete every entry.
+func TestEmptyFilterFlagRefused(t *testing.T) {
+	t.Parallel()
+	path, s := seeded(t)
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"flush", "--db", path, "--before", "", "--yes"}, "--before"},
+		{[]string{"flush", "--db", path, "--before=", "--yes"}, "--before"},
+		{[]string{"flush", "--db", path, "--before", " ", "--yes"}, "--before"},
+		{[]string{"flush", "--db", path, "--model", "", "--yes"}, "--model"},
+		{[]string{"flush", "--db", path, "--model", "\t", "--yes"}, "--model"},
+		{[]string{"flush", "--db", path, "--model", "books", "--before", "", "--yes"}, "--before"},
+		{[]string{"export", "--db", path, "--model", ""}, "--model"},
+		{[]string{"export", "--db", path, "--action", ""}, "--action"},
+		{[]string{"export", "--db", path, "--actor", " "}, "--actor"},
+		{[]string{"export", "--db", path, "--cid", ""}, "--cid"},
+		{[]string{"export", "--db", path, "--pk", ""}, "--pk"},
+		{[]string{"export", "--db", path, "--search", ""}, "--search"},
+		{[]string{"export", "--db", path, "--since", ""}, "--since"},
+		{[]string{"export", "--db", path, "--until", " "}, "--until"},
+	} {
+		r := run(t, "y\n", true, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.flag+" is empty") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.flag+" is empty")
+		}
+		if r.stdout != "" {
+			t.Errorf("%q: stdout %q", tc.args, r.stdout)
+		}
+		if n := count(t, s); n != 6 {
+			t.Fatalf("%q: %d entries left, want 6", tc.args, n)
+		}
+	}
+	// With no filter at all, flush still deletes every entry once confirmed.
+	if r := run(t, "", false, "flush", "--db", path, "--yes"); r.code != 0 || !strings.Contains(r.stdout, "Deleted 6 entries.") {
+		t.Fatalf("flush --yes: %+v", r)
+	}
+}

@@ -128,6 +128,9 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	if err := notBlank(fs, "before", "model"); err != nil {
+		return err
+	}
 	if *truncate && (*before != "" || *model != "") {
 		return usageError("--truncate empties the whole table and cannot be combined with --before or --model")
 	}
@@ -270,6 +273,9 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	var ff filterFlags
 	ff.register(fs)
 	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := notBlank(fs, filterNames...); err != nil {
 		return err
 	}
 	if *format != "jsonl" && *format != "csv" {
