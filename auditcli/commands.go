@@ -335,16 +335,12 @@ type ExportOptions struct {
 // (controls, bidi overrides, stray bytes) is escaped as \uXXXX or \xNN:
 // JSON Lines stay valid JSON with the same values.
 func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) (n int64, err error) {
-	out := env.Stdout
-	if env.StdoutTerminal {
-		tw := &termWriter{w: env.Stdout}
-		defer func() {
-			if ferr := tw.Flush(); err == nil {
-				err = ferr
-			}
-		}()
-		out = tw
-	}
+	out, done := forTerminal(env.Stdout, env.StdoutTerminal)
+	defer func() {
+		if ferr := done(); err == nil {
+			err = ferr
+		}
+	}()
 	bw := bufio.NewWriterSize(out, 64<<10)
 	ew, err := auditstore.NewExportWriter(bw, o.Format)
 	if err != nil {

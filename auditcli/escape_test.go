@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +177,71 @@ func TestMessagesEscapeTerminalControls(t *testing.T) {
 				t.Errorf("%q (exit %d) passes %q to the terminal: %q", args, code, c, s)
 			}
 		}
+	}
+}
+
+// prove and relay to stdout escape what a terminal would act on when
+// stdout is one, as export does: the JSON stays valid and keeps its
+// values. Into a pipe their bytes are exact.
+func TestProveAndRelayToTerminalEscape(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args func(t *testing.T, db string) []string
+	}{
+		{"prove", func(t *testing.T, db string) []string {
+			keyFile, _ := sealKey(t, t.TempDir())
+			if r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once"); r.code != 0 {
+				t.Fatalf("seal: %+v", r)
+			}
+			return []string{"prove", "--db", db, "7"}
+		}},
+		{"relay", func(t *testing.T, db string) []string {
+			return []string{"relay", "--db", db, "--to", "jsonl:-", "--once", "--name", "tty"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := "sqlite:" + hostileLog(t)
+			args := tc.args(t, db)
+			var outputs [2]string
+			for i, terminal := range []bool{true, false} {
+				if tc.name == "relay" {
+					args[len(args)-1] = fmt.Sprintf("tty%d", i) // each run publishes every entry
+				}
+				var out, errb bytes.Buffer
+				code := auditcli.Run(context.Background(), args, auditcli.Env{Stdout: &out, Stderr: &errb, StdoutTerminal: terminal})
+				if code != 0 {
+					t.Fatalf("%q (terminal %v): exit %d: %s", args, terminal, code, errb.String())
+				}
+				outputs[i] = out.String()
+			}
+			tty, pipe := outputs[0], outputs[1]
+			if c, bad := unsafeForTerminal(tty); bad {
+				t.Fatalf("%s passes %q to the terminal:\n%s", tc.name, c, tty)
+			}
+			if !strings.Contains(tty, `\u009b31m`) || !strings.Contains(tty, `\u202e`) {
+				t.Errorf("%s to a terminal does not show the escapes:\n%s", tc.name, tty)
+			}
+			if !strings.Contains(pipe, "\u009b31m") || !strings.Contains(pipe, "\u202e") {
+				t.Errorf("%s into a pipe changed the data:\n%q", tc.name, pipe)
+			}
+			// The same JSON values either way.
+			dec := func(s string) []any {
+				var vs []any
+				d := json.NewDecoder(strings.NewReader(s))
+				for {
+					var v any
+					if err := d.Decode(&v); err != nil {
+						break
+					}
+					vs = append(vs, v)
+				}
+				return vs
+			}
+			if a, b := dec(tty), dec(pipe); len(a) == 0 || fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Errorf("%s: the escaped JSON does not hold the same values", tc.name)
+			}
+		})
 	}
 }

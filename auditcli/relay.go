@@ -96,8 +96,11 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 		defer s.Close()
 		sink, where = s, "stream "+*stream+" on "+auditnats.Target{URL: *natsURL}.Host()
 	case path == "-":
-		j := auditrelay.NewJSONL(env.Stdout, relayName)
-		sink, where, out = j, "stdout", env.Stderr
+		// Stored text is escaped on a terminal, as export does; a pipe
+		// gets the exact lines.
+		w, done := forTerminal(env.Stdout, env.StdoutTerminal)
+		defer done()
+		sink, where, out = auditrelay.NewJSONL(w, relayName), "stdout", env.Stderr
 	default:
 		if t.Dialect == auditstore.SQLite && isDatabaseFile(path, t.Path) {
 			// SQLite's checkpoints would overwrite the lines, after the
@@ -109,7 +112,9 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("--to: %w", err)
 		}
 		defer f.Close()
-		sink, where = auditrelay.NewJSONL(f, relayName), path
+		w, done := forTerminal(f, isTerminal(f)) // jsonl:/dev/tty
+		defer done()
+		sink, where = auditrelay.NewJSONL(w, relayName), path
 	}
 	r, err := auditrelay.New(db, t.Dialect, sink)
 	if err != nil {

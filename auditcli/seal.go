@@ -273,9 +273,15 @@ func runProve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(env.Stdout)
+	// The leaf holds the entry's stored text: escaped on a terminal, as
+	// export does (the JSON keeps its values), exact into a pipe or file.
+	out, done := forTerminal(env.Stdout, env.StdoutTerminal)
+	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(p)
+	if err := enc.Encode(p); err != nil {
+		return err
+	}
+	return done()
 }
 
 func runVerifyProof(_ context.Context, env Env, args []string) error {

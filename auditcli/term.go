@@ -84,6 +84,17 @@ func (t *termWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// forTerminal is w with what a terminal would act on escaped (see
+// termWriter) when terminal is set, and w itself, exact, when not; done
+// writes what the escaping holds back and must be called at the end.
+func forTerminal(w io.Writer, terminal bool) (out io.Writer, done func() error) {
+	if !terminal {
+		return w, func() error { return nil }
+	}
+	tw := &termWriter{w: w}
+	return tw, tw.Flush
+}
+
 // Flush writes a trailing incomplete rune, escaped.
 func (t *termWriter) Flush() error {
 	if len(t.pending) == 0 {
