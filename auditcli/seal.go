@@ -30,6 +30,16 @@ const (
 	verifyProofArgs = "--pubkey KEY|FILE [PROOF_FILE|-]"
 )
 
+// The largest files the sealing commands read (a file named by mistake,
+// such as /dev/zero, must not be read whole): a key is one line of about a
+// hundred bytes; a proof holds one entry, whose values are each stored up
+// to auditgorm.MaxValueBytes (1 MiB), so it allows as much as a proof on
+// stdin. Checkpoint files have their limits in auditseal.ReadCheckpoints.
+const (
+	maxKeyFile   = 1 << 20
+	maxProofFile = 64 << 20
+)
+
 // runSealKey makes a signing key: the private key goes to a new file only
 // its owner can read, the public key to stdout.
 func runSealKey(_ context.Context, env Env, args []string) error {
@@ -71,7 +81,7 @@ func readSigner(env Env, path string) (note.Signer, error) {
 		env.secrets.add(path)
 		return nil, usageError("--key-file takes the file that holds the private key, not the key (which others see on a command line)")
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := readSmallFile(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("--key-file: %w", err)
 	}
@@ -90,9 +100,9 @@ func readVerifier(key string) (note.Verifier, error) {
 		return nil, usageError("--pubkey is required")
 	}
 	text := key
-	if raw, err := os.ReadFile(key); err == nil {
+	if raw, err := readSmallFile(key, maxKeyFile); err == nil {
 		text = strings.TrimSpace(string(raw))
-	} else if !strings.Contains(key, "+") {
+	} else if _, isPath := err.(*os.PathError); !isPath || !strings.Contains(key, "+") {
 		return nil, fmt.Errorf("--pubkey: %w", err)
 	}
 	if strings.HasPrefix(text, "PRIVATE+") {
@@ -206,6 +216,10 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 		}
 		cps, err := auditseal.ReadCheckpoints(f)
 		f.Close()
+		var large *auditseal.TooLargeError
+		if errors.As(err, &large) {
+			return fmt.Errorf("--checkpoint: %s is larger than %d bytes, the most %s may take", path, large.Limit, large.What)
+		}
 		if err != nil {
 			return fmt.Errorf("--checkpoint %s: %w", path, err)
 		}
@@ -302,9 +316,9 @@ func runVerifyProof(_ context.Context, env Env, args []string) error {
 	}
 	var raw []byte
 	if path := fs.Arg(0); path != "" && path != "-" {
-		raw, err = os.ReadFile(path)
+		raw, err = readSmallFile(path, maxProofFile)
 	} else {
-		raw, err = io.ReadAll(io.LimitReader(env.Stdin, 64<<20))
+		raw, err = readAtMost(env.Stdin, "the proof on stdin", maxProofFile)
 	}
 	if err != nil {
 		return err

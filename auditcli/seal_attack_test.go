@@ -3,6 +3,7 @@ package auditcli_test
 import (
 	"database/sql"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -73,6 +74,56 @@ func TestSealNATSCredentialsNotShown(t *testing.T) {
 			if strings.Contains(r.stdout+r.stderr, secret) {
 				t.Errorf("%v: %s is shown: %s", args, secret, r.stderr)
 			}
+		}
+	}
+}
+
+// Key, proof and checkpoint files are read up to a limit each, with an
+// error that names the file and the limit: /dev/zero, or a file of any
+// size given by mistake, is refused instead of being read whole (out of
+// memory). The files here are sparse: large, and taking no disk.
+func TestSealFilesReadUpToALimit(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	dir := t.TempDir()
+	_, pub := sealKey(t, dir)
+	pubFile := filepath.Join(dir, "seal.pub")
+	if err := os.WriteFile(pubFile, []byte(pub+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sparse := func(name string, size int64) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(size); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return p
+	}
+	bigKey := sparse("big.key", 1<<20+1)
+	bigProof := sparse("big.proof", 64<<20+1)
+	bigCheckpoint := sparse("big.cp", 1<<20+1)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"seal", "--db", db, "--key-file", bigKey, "--once"}, bigKey + " is larger than 1048576 bytes"},
+		{[]string{"verify-proof", "--pubkey", bigKey, pubFile}, bigKey + " is larger than 1048576 bytes"},
+		{[]string{"verify-proof", "--pubkey", pubFile, bigProof}, bigProof + " is larger than 67108864 bytes"},
+		{[]string{"verify", "--db", db, "--pubkey", pub, "--checkpoint", bigCheckpoint}, bigCheckpoint + " is larger than 1048576 bytes"},
+		{[]string{"verify", "--db", db, "--pubkey", bigKey}, bigKey + " is larger than 1048576 bytes"},
+		{[]string{"seal", "--db", db, "--key-file", "/dev/zero", "--once"}, "/dev/zero is larger than 1048576 bytes"},
+		{[]string{"verify-proof", "--pubkey", "/dev/zero", pubFile}, "/dev/zero is larger than 1048576 bytes"},
+		{[]string{"verify-proof", "--pubkey", pubFile, "/dev/zero"}, "/dev/zero is larger than 67108864 bytes"},
+		{[]string{"verify", "--db", db, "--pubkey", pub, "--checkpoint", "/dev/zero"}, "/dev/zero is larger than 1048576 bytes"},
+	} {
+		r := runProcess(t, nil, tc.args...)
+		if r.code != 1 && r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %q", tc.args, r.code, r.stderr, tc.want)
 		}
 	}
 }

@@ -127,6 +127,9 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 	case a.basicFile != "":
 		b, err := readSmallFile(a.basicFile, 4096)
 		if err != nil {
+			if _, isPath := err.(*os.PathError); !isPath {
+				return nil, usageError("--basic-auth-file: %v", err) // larger than the limit
+			}
 			return nil, usageError("--basic-auth-file: cannot read %s: %s", a.basicFile, pathError(err))
 		}
 		text := strings.TrimRight(string(b), "\r\n")
@@ -188,12 +191,18 @@ func readSmallFile(name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	return readAtMost(f, name, limit)
+}
+
+// readAtMost reads r, which name names, to its end, and fails once it
+// holds more than limit bytes.
+func readAtMost(r io.Reader, name string, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
 	}
 	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,39 +49,98 @@ type witnessLine struct {
 	Checkpoint string `json:"checkpoint"`
 }
 
+// The largest checkpoints ReadCheckpoints reads. A signed checkpoint is a
+// few hundred bytes; a witness file grows by one line a sealing round.
+const (
+	// MaxCheckpointBytes bounds one checkpoint: the signed note alone, or
+	// one line of a witness file.
+	MaxCheckpointBytes = 1 << 20
+	// MaxWitnessFileBytes bounds a witness file: some three million
+	// checkpoints.
+	MaxWitnessFileBytes = 1 << 30
+)
+
+// TooLargeError is ReadCheckpoints' error for input past its limits.
+type TooLargeError struct {
+	Limit int64
+	What  string // what the limit is for: "one checkpoint", "a witness file"
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("auditseal: larger than %d bytes, the most %s may take", e.Limit, e.What)
+}
+
 // ReadCheckpoints reads checkpoints kept outside the database: a file a
 // FileWitness wrote (JSON lines), or one checkpoint as the database stores
-// it (a signed note, as `auditlog prove` prints it in a proof).
+// it (a signed note, as `auditlog prove` prints it in a proof). It reads
+// as it goes: one checkpoint of more than MaxCheckpointBytes (a file such
+// as /dev/zero), a line of a witness file that is not a checkpoint, and a
+// witness file of more than MaxWitnessFileBytes stop it with an error.
 func ReadCheckpoints(r io.Reader) ([][]byte, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, 1<<30))
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
-		if len(bytes.TrimSpace(raw)) == 0 {
+	lr := &io.LimitedReader{R: r, N: MaxWitnessFileBytes + 1}
+	br := bufio.NewReaderSize(lr, 64<<10)
+	// Leading whitespace, up to the first byte that tells the form.
+	var lead []byte
+	for {
+		c, err := br.ReadByte()
+		if err == io.EOF {
 			return nil, fmt.Errorf("auditseal: no checkpoint")
 		}
-		return [][]byte{raw}, nil
+		if err != nil {
+			return nil, err
+		}
+		if c == '{' {
+			_ = br.UnreadByte()
+			break
+		}
+		if !isSpace(c) {
+			// One signed note, as it is.
+			lead = append(lead, c)
+			rest, err := io.ReadAll(io.LimitReader(br, int64(MaxCheckpointBytes+1-len(lead))))
+			if err != nil {
+				return nil, err
+			}
+			raw := append(lead, rest...)
+			if len(raw) > MaxCheckpointBytes {
+				return nil, &TooLargeError{MaxCheckpointBytes, "one checkpoint"}
+			}
+			return [][]byte{raw}, nil
+		}
+		if lead = append(lead, c); len(lead) > MaxCheckpointBytes {
+			return nil, &TooLargeError{MaxCheckpointBytes, "one checkpoint"}
+		}
 	}
 	var out [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	sc := bufio.NewScanner(br)
+	sc.Buffer(make([]byte, 64<<10), MaxCheckpointBytes)
+	for n := 1 + bytes.Count(lead, []byte("\n")); sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
 		var l witnessLine
 		if err := json.Unmarshal(line, &l); err != nil || l.Checkpoint == "" {
+			if lr.N == 0 { // the line cut at the limit
+				return nil, &TooLargeError{MaxWitnessFileBytes, "a witness file"}
+			}
 			return nil, fmt.Errorf("auditseal: line %d is not a checkpoint a FileWitness wrote", n)
 		}
 		out = append(out, []byte(l.Checkpoint))
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, &TooLargeError{MaxCheckpointBytes, "one checkpoint"}
+	} else if err != nil {
 		return nil, err
+	}
+	if lr.N == 0 {
+		return nil, &TooLargeError{MaxWitnessFileBytes, "a witness file"}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("auditseal: no checkpoint")
 	}
 	return out, nil
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
 }

@@ -1,0 +1,93 @@
+package auditseal_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/go-auditlog/auditlog/auditseal"
+)
+
+// zeros reads n zero bytes, as /dev/zero would.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// ReadCheckpoints reads as it goes: a stream of zeros, a line longer than
+// a checkpoint can be, and a witness file past its limit stop it with a
+// TooLargeError; the two forms it reads keep their bytes.
+func TestReadCheckpointsLimits(t *testing.T) {
+	t.Parallel()
+	line := `{"size":1,"checkpoint":"note\n"}` + "\n"
+	for _, tc := range []struct {
+		name  string
+		in    io.Reader
+		want  []string
+		limit int64 // of the TooLargeError wanted; 0: none
+	}{
+		{"one note", strings.NewReader("origin\n1\nroot\n\n— sig\n"), []string{"origin\n1\nroot\n\n— sig\n"}, 0},
+		{"one note after blank lines", strings.NewReader("\n\n origin\n"), []string{"\n\n origin\n"}, 0},
+		{"witness lines", strings.NewReader("\n" + line + "\n" + line), []string{"note\n", "note\n"}, 0},
+		{"zeros", zeros{}, nil, auditseal.MaxCheckpointBytes},
+		{"whitespace without end", io.LimitReader(strings.NewReader(strings.Repeat(" ", auditseal.MaxCheckpointBytes+2)), 1<<30), nil, auditseal.MaxCheckpointBytes},
+		{"a line too long", strings.NewReader(line + `{"size":2,"checkpoint":"` + strings.Repeat("x", auditseal.MaxCheckpointBytes) + `"}`), nil, auditseal.MaxCheckpointBytes},
+		// Lines of spaces, which hold nothing, past the limit, and a
+		// checkpoint cut by it.
+		{"a witness file too large", io.MultiReader(strings.NewReader(line), readerOf(strings.Repeat(" ", 1<<20-1)+"\n", auditseal.MaxWitnessFileBytes>>20), strings.NewReader(line)), nil, auditseal.MaxWitnessFileBytes},
+		{"a witness file under the limit", io.MultiReader(strings.NewReader(line), readerOf(strings.Repeat(" ", 1<<20-1)+"\n", auditseal.MaxWitnessFileBytes>>20-1)), []string{"note\n"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := auditseal.ReadCheckpoints(tc.in)
+			var large *auditseal.TooLargeError
+			if tc.limit != 0 {
+				if !errors.As(err, &large) || large.Limit != tc.limit {
+					t.Fatalf("got %d checkpoints, %v; want a TooLargeError of %d", len(got), err, tc.limit)
+				}
+				return
+			}
+			if err != nil || len(got) != len(tc.want) {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], []byte(tc.want[i])) {
+					t.Errorf("checkpoint %d: %q, want %q", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// readerOf repeats s n times without holding it n times.
+func readerOf(s string, n int) io.Reader {
+	return &repeat{s: s, n: n}
+}
+
+type repeat struct {
+	s   string
+	n   int
+	off int
+}
+
+func (r *repeat) Read(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		if r.n == 0 {
+			if done == 0 {
+				return 0, io.EOF
+			}
+			break
+		}
+		c := copy(p[done:], r.s[r.off:])
+		done += c
+		if r.off += c; r.off == len(r.s) {
+			r.off, r.n = 0, r.n-1
+		}
+	}
+	return done, nil
+}
