@@ -127,3 +127,95 @@ func TestSealFilesReadUpToALimit(t *testing.T) {
 		}
 	}
 }
+
+// seal --witness-file refuses the files it would corrupt by appending to
+// them: the key file and the SQLite database (its -wal and -shm too), by
+// any name. Each is left as it was.
+func TestSealWitnessFileRefusesKeyAndDatabase(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	dir := t.TempDir()
+	keyFile, _ := sealKey(t, dir)
+	link := func(name, target string, hard bool) string {
+		p := filepath.Join(dir, name)
+		mk := os.Symlink
+		if hard {
+			mk = os.Link
+		}
+		if err := mk(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dbLink, keyLink := link("db-link", path, false), link("key-link", keyFile, false)
+	dbHard, keyHard := link("db-hard", path, true), link("key-hard", keyFile, true)
+	for _, tc := range []struct {
+		witness, want string
+	}{
+		{keyFile, "is the --key-file"},
+		{keyLink, "is the --key-file"},
+		{keyHard, "is the --key-file"},
+		{path, "is the database"},
+		{path + "-wal", "is the database"},
+		{path + "-shm", "is the database"},
+		{dbLink, "is the database"},
+		{dbHard, "is the database"},
+	} {
+		key, _ := os.ReadFile(keyFile)
+		before, _ := os.ReadFile(path)
+		r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness-file", tc.witness)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("--witness-file %s: exit %d, stderr %q; want 2 and %q", tc.witness, r.code, r.stderr, tc.want)
+		}
+		if after, _ := os.ReadFile(keyFile); string(after) != string(key) {
+			t.Fatalf("--witness-file %s: the key file changed", tc.witness)
+		}
+		if after, _ := os.ReadFile(path); string(after) != string(before) {
+			t.Fatalf("--witness-file %s: the database file changed", tc.witness)
+		}
+	}
+}
+
+// seal --once with nothing new to seal still leaves the latest signed
+// checkpoint in the witness file, once: verify --checkpoint can read the
+// file right after.
+func TestSealWitnessFileWithNothingNew(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	dir := t.TempDir()
+	keyFile, pub := sealKey(t, dir)
+	if r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once"); r.code != 0 {
+		t.Fatalf("seal: %+v", r)
+	}
+	kept := filepath.Join(dir, "kept.cp")
+	for i := range 2 {
+		r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness-file", kept)
+		if r.code != 0 || !strings.Contains(r.stdout, "Sealed 0 entries") {
+			t.Fatalf("seal %d with nothing new: %+v", i, r)
+		}
+		raw, err := os.ReadFile(kept)
+		if err != nil {
+			t.Fatalf("seal %d with nothing new: %v", i, err)
+		}
+		if n := strings.Count(string(raw), "\n"); n != 1 || !strings.Contains(string(raw), `"size":6`) {
+			t.Fatalf("seal %d: the witness file holds %d lines: %s", i, n, raw)
+		}
+	}
+	if r := run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", kept); r.code != 0 || !strings.Contains(r.stdout, "The log verifies.") {
+		t.Fatalf("verify --checkpoint: %+v", r)
+	}
+	// A log never sealed has no checkpoint to keep: nothing is written.
+	empty := filepath.Join(dir, "empty.db")
+	if r := run(t, "", false, "migrate", "--db", empty); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
+	none := filepath.Join(dir, "none.cp")
+	if r := run(t, "", false, "seal", "--db", empty, "--key-file", keyFile, "--once", "--witness-file", none); r.code != 0 {
+		t.Fatalf("seal of an empty log: %+v", r)
+	}
+	if _, err := os.Stat(none); !os.IsNotExist(err) {
+		t.Fatalf("the empty log's witness file: %v", err)
+	}
+}

@@ -109,6 +109,8 @@ type RoundResult struct {
 	Sealed int   // entries appended
 	Size   int64 // leaves in the tree after the round
 	Next   int64 // the sealer's position: the lowest entry id not accounted for
+	// Signed: the round signed a checkpoint, which went to the witnesses.
+	Signed bool
 }
 
 // Round appends the entries committed since the last round, in one
@@ -263,7 +265,7 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	if signed != nil {
 		s.seen.next, s.seen.prunes = next, prunes
 	}
-	res = RoundResult{Sealed: len(found), Size: size, Next: next}
+	res = RoundResult{Sealed: len(found), Size: size, Next: next, Signed: signed != nil}
 	if signed != nil {
 		var errs []error
 		for _, w := range s.Witnesses {

@@ -60,6 +60,10 @@ const (
 	MaxWitnessFileBytes = 1 << 30
 )
 
+// ErrNoCheckpoint is ReadCheckpoints' error for input that holds none
+// (an empty file).
+var ErrNoCheckpoint = errors.New("auditseal: no checkpoint")
+
 // TooLargeError is ReadCheckpoints' error for input past its limits.
 type TooLargeError struct {
 	Limit int64
@@ -84,7 +88,7 @@ func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 	for {
 		c, err := br.ReadByte()
 		if err == io.EOF {
-			return nil, fmt.Errorf("auditseal: no checkpoint")
+			return nil, ErrNoCheckpoint
 		}
 		if err != nil {
 			return nil, err
@@ -136,7 +140,7 @@ func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 		return nil, &TooLargeError{MaxWitnessFileBytes, "a witness file"}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("auditseal: no checkpoint")
+		return nil, ErrNoCheckpoint
 	}
 	return out, nil
 }
