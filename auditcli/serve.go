@@ -2,6 +2,7 @@ package auditcli
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
@@ -163,12 +164,13 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		if len(token) < 16 {
 			return nil, usageError("--token-env: $%s must hold a token of at least 16 characters", a.tokenEnv)
 		}
+		want := digest(token)
 		return func(r *http.Request) bool {
 			if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-				return equal(t, token)
+				return sameSecret(t, want) == 1
 			}
 			_, p, ok := r.BasicAuth()
-			return ok && equal(p, token)
+			return sameSecret(p, want)&boolInt(ok) == 1
 		}, nil
 	default:
 		if !loopback(addr) {
@@ -177,9 +179,12 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		return func(*http.Request) bool { return true }, nil
 	}
 	env.secrets.add(pass)
+	wantUser, wantPass := digest(user), digest(pass)
 	return func(r *http.Request) bool {
 		u, p, ok := r.BasicAuth()
-		return ok && equal(u, user) && equal(p, pass)
+		// Both compared every time, and combined without branching: a
+		// wrong user takes as long as a wrong password.
+		return sameSecret(u, wantUser)&sameSecret(p, wantPass)&boolInt(ok) == 1
 	}, nil
 }
 
@@ -216,7 +221,23 @@ func pathError(err error) string {
 	return err.Error()
 }
 
-func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+// digest is the SHA-256 of a credential, which sameSecret compares.
+func digest(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
+
+// sameSecret is 1 if got's digest is want, 0 if not, in a time that
+// depends on neither's content nor length: the digests compared are of one
+// size (subtle.ConstantTimeCompare returns at once for different lengths).
+func sameSecret(got string, want [sha256.Size]byte) int {
+	d := digest(got)
+	return subtle.ConstantTimeCompare(d[:], want[:])
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
