@@ -298,3 +298,71 @@ func TestAttackCLIHeldNoPasswordInRevertOrAsOf(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C at flush's or revert's [y/N] question ends the command at once:
+// it says it was interrupted and that nothing was deleted or written, and
+// exits 1, whether or not an answer comes after the interrupt (stdin
+// blocks here until the test ends; or a "y" follows the interrupt).
+func TestInterruptAtConfirmation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		revert bool
+		late   string // what stdin gives after the interrupt; "": nothing, ever
+		want   string
+	}{
+		{"flush, no answer", false, "", "interrupted; nothing was deleted"},
+		{"flush, y after the interrupt", false, "y\n", "interrupted; nothing was deleted"},
+		{"revert, no answer", true, "", "interrupted; nothing was written"},
+		{"revert, y after the interrupt", true, "y\n", "interrupted; nothing was written"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pr, pw := io.Pipe()
+			t.Cleanup(func() { pw.Close() })
+			// The interrupt comes once the question waits for its answer.
+			stdin := &hookReader{hook: func() {
+				cancel()
+				if tc.late != "" {
+					go pw.Write([]byte(tc.late))
+				}
+			}, r: pr}
+			var out, errb bytes.Buffer
+			env := auditcli.Env{Stdin: stdin, Stdout: &out, Stderr: &errb, StdinTerminal: true,
+				Getenv: func(k string) string { return map[string]string{"USER": "tester"}[k] }}
+			var args []string
+			var check func()
+			if tc.revert {
+				f := newRevertFixture(t)
+				env.OpenGORM = func(context.Context, auditcli.Target) (*gorm.DB, error) { return f.db, nil }
+				args = []string{"revert", "--db", f.dsn, "--force", "2"}
+				check = func() {
+					if got := f.gadget(t); got.Price != 3 || got.Name != "LAMP" {
+						t.Errorf("an interrupted revert wrote: %+v", got)
+					}
+				}
+			} else {
+				path, s := seeded(t)
+				args = []string{"flush", "--db", path}
+				check = func() {
+					if n := count(t, s); n != 6 {
+						t.Errorf("an interrupted flush left %d entries, want 6", n)
+					}
+				}
+			}
+			done := make(chan int, 1)
+			go func() { done <- auditcli.Run(ctx, args, env) }()
+			select {
+			case code := <-done:
+				if code != 1 || !strings.Contains(errb.String(), tc.want) || strings.Contains(out.String()+errb.String(), "Deleted") {
+					t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("still waiting for an answer 10 s after the interrupt")
+			}
+			check()
+		})
+	}
+}

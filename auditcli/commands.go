@@ -207,10 +207,8 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		if !env.StdinTerminal {
 			return errors.New("refusing to delete " + what + " without confirmation: stdin is not a terminal; pass --yes to confirm")
 		}
-		fmt.Fprintf(env.Stderr, "%s This cannot be undone. [y/N] ", question)
-		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			return errors.New("aborted; nothing was deleted")
+		if err := confirm(ctx, env, question+" This cannot be undone. [y/N] ", "nothing was deleted"); err != nil {
+			return err
 		}
 	}
 	if *truncate {
@@ -245,6 +243,33 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", res.Deleted)
 	}
 	return err
+}
+
+// confirm asks question on stderr and reads the answer from stdin: nil
+// for y or yes, an error that says nothing was done otherwise. An
+// interrupt (ctx ends, Ctrl-C) while it waits ends the wait at once, as an
+// error: the read goes on in the background, and an answer typed after
+// the interrupt counts for nothing.
+func confirm(ctx context.Context, env Env, question, nothing string) error {
+	fmt.Fprint(env.Stderr, question)
+	answers := make(chan string, 1)
+	go func() {
+		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
+		answers <- answer
+	}()
+	var answer string
+	select {
+	case <-ctx.Done():
+	case answer = <-answers:
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(env.Stderr) // off the question's line (past the ^C)
+		return fmt.Errorf("interrupted; %s", nothing)
+	}
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return errors.New("aborted; " + nothing)
+	}
+	return nil
 }
 
 func plural(n int64, one, many string) string {

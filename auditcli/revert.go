@@ -1,13 +1,11 @@
 package auditcli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"gorm.io/gorm"
 
@@ -93,10 +91,8 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 		if !env.StdinTerminal {
 			return errors.New("refusing to revert without confirmation: stdin is not a terminal; pass --yes to confirm")
 		}
-		fmt.Fprintf(env.Stderr, "Undo %s? [y/N] ", what)
-		answer, _ := bufio.NewReader(env.Stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			return errors.New("aborted; nothing was written")
+		if err := confirm(ctx, env, "Undo "+what+"? [y/N] ", "nothing was written"); err != nil {
+			return err
 		}
 	}
 	db, err := env.OpenGORM(ctx, t)
