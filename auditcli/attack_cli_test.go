@@ -253,13 +253,22 @@ func TestAttackCLIHeldRevertConfirmation(t *testing.T) {
 		{"yy\n", true, []string{"--force", "2"}, "aborted"},
 		{"\x1b[A y\n", true, []string{"--force", "2"}, "aborted"},
 		{"n\ny\n", true, []string{"--force", "2"}, "aborted"},
-		{"y\n", true, []string{"2", "--yes"}, "give one ENTRY_ID"}, // a flag after the id is not parsed
+		{"y\n", true, []string{"2", "3"}, "give one ENTRY_ID"},
+		{"y\n", true, []string{"2", "--cid", "job-7"}, "give one ENTRY_ID"},
 	} {
 		r := f.run(strings.NewReader(c.stdin), c.terminal, true, c.args...)
 		if r.code == 0 || !strings.Contains(r.stdout+r.stderr, c.want) {
 			t.Fatalf("%q on %q (terminal %v): exit %d\n%s%s", c.args, c.stdin, c.terminal, r.code, r.stdout, r.stderr)
 		}
 	}
+	// Flags after the id are read as flags.
+	if r := f.run(strings.NewReader(""), false, true, "3", "--yes", "--force"); r.code != 0 || !strings.Contains(r.stdout, "Reverted entry 3.") {
+		t.Fatalf("revert ID --yes --force: %+v", r)
+	}
+	if got := f.gadget(t); got.Name != "lamp" {
+		t.Fatalf("revert ID --yes --force did not write: %+v", got)
+	}
+	must(t, f.db.Model(&f.g).Update("name", "LAMP").Error)
 	// Standalone: no models, so nothing is written even with --yes.
 	r := f.run(strings.NewReader(""), false, false, "--yes", "--force", "2")
 	if r.code != 1 || !strings.Contains(r.stderr, "needs the application's models") {

@@ -177,12 +177,11 @@ func flags(env Env, name, args string) *flag.FlagSet {
 	return fs
 }
 
+// parse parses args, flags and positional arguments in any order, and
+// wants positional arguments (fs.Arg) exactly.
 func parse(fs *flag.FlagSet, args []string, positional int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage{err}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != positional {
 		if positional == 0 {
@@ -204,6 +203,66 @@ func notBlank(fs *flag.FlagSet, names ...string) error {
 		}
 	})
 	return err
+}
+
+// parseArgs parses args into fs with flags allowed after and between the
+// positional arguments (the flag package stops at the first of those):
+// "history books 42 --as-of 7d", "revert 329 --yes". After "--" every
+// argument is positional, so one that begins with "-" can be given. The
+// positional arguments are fs.Args(). Flag errors are usage errors, except
+// -h, which stays flag.ErrHelp.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	flags, positional := splitArgs(fs, args)
+	err := fs.Parse(flags)
+	if err == nil {
+		// Every flag is parsed: this sets the positional arguments.
+		err = fs.Parse(append([]string{"--"}, positional...))
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		if strings.HasPrefix(err.Error(), "flag provided but not defined: ") {
+			return usageError("%v (an argument that begins with \"-\" goes after --)", err)
+		}
+		return errUsage{err}
+	}
+	return nil
+}
+
+// splitArgs separates args into flags (with the values they take) and
+// positional arguments, as the flag package reads them: "-" alone and
+// anything not beginning with "-" is positional, "--" ends the flags, a
+// flag takes the next argument as its value unless it is written -name=v
+// or is a boolean flag. An unknown flag takes no value: fs.Parse reports it.
+func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return flags, append(positional, args[i+1:]...)
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimPrefix(a[1:], "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	return flags, positional
 }
 
 // openStore opens --db for a command that reads or deletes entries.

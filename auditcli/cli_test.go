@@ -926,3 +926,48 @@ func TestEmptyFilterFlagRefused(t *testing.T) {
 		t.Fatalf("flush --yes: %+v", r)
 	}
 }
+
+// Flags may follow the positional arguments, or sit between them, as in
+// most commands; after "--" every argument is positional, so a key that
+// begins with "-" can be given. Wrong counts are still named.
+func TestFlagsAfterArguments(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	want := run(t, "", false, "history", "--db", path, "--limit", "5", "--tz", "UTC", "books", "1")
+	if want.code != 0 {
+		t.Fatalf("%+v", want)
+	}
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string // "": want.stdout
+		stderr string
+	}{
+		{[]string{"history", "--db", path, "books", "1", "--limit", "5", "--tz", "UTC"}, 0, "", ""},
+		{[]string{"history", "books", "1", "--db", path, "--limit=5"}, 0, "", ""},
+		{[]string{"history", "books", "--limit", "5", "1", "--db", path}, 0, "", ""},
+		{[]string{"history", "--db", path, "books", "--", "1"}, 0, "", ""},
+		{[]string{"history", "--db", path, "--", "books", "1"}, 0, "", ""},
+		{[]string{"history", "--db", path, "books", "1", "--as-of", "2026-01-02"}, 0, "books 1 as of 2026-01-02", ""},
+		{[]string{"history", "--db", path, "--", "books", "-5"}, 0, "No entries.\n", ""},
+		{[]string{"history", "--db", path, "--", "books", "--limit"}, 0, "No entries.\n", ""},
+		{[]string{"history", "--db", path, "books", "-5"}, 2, "-", "flag provided but not defined: -5"},
+		{[]string{"history", "--db", path, "books", "1", "extra"}, 2, "-", "want 2 arguments, got 3"},
+		{[]string{"history", "--db", path, "books", "1", "--", "--limit", "5"}, 2, "-", "want 2 arguments, got 4"},
+		{[]string{"history", "--db", path, "books", "1", "--as-of"}, 2, "-", "flag needs an argument: -as-of"},
+		{[]string{"history", "--db", path, "books"}, 2, "-", "want 2 arguments, got 1"},
+		{[]string{"flush", "--db", path, "extra", "--yes"}, 2, "-", `unexpected argument "extra"`},
+		{[]string{"export", "--db", path, "--", "--model"}, 2, "-", `unexpected argument "--model"`},
+		{[]string{"prove", "--db", path, "--", "-1"}, 2, "-", "ENTRY_ID must be a positive integer"},
+		{[]string{"history", "books", "1", "-h"}, 0, "-", "-as-of"},
+	} {
+		r := run(t, "", false, tc.args...)
+		wantOut := tc.stdout
+		if wantOut == "" {
+			wantOut = want.stdout
+		}
+		if r.code != tc.code || wantOut != "-" && !strings.Contains(r.stdout, wantOut) || !strings.Contains(r.stderr, tc.stderr) {
+			t.Errorf("%q: exit %d\nstdout: %s\nstderr: %s\nwant exit %d, %q on stderr", tc.args, r.code, r.stdout, r.stderr, tc.code, tc.stderr)
+		}
+	}
+}

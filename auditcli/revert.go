@@ -26,8 +26,8 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	cid := fs.String("cid", "", "undo every entry of this correlation id (a request or job), newest first, all or nothing")
 	force := fs.Bool("force", false, "revert even fields changed since the entry")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	var id int64
 	switch {

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -409,11 +408,8 @@ func runProve(ctx context.Context, env Env, args []string) error {
 func runVerifyProof(_ context.Context, env Env, args []string) error {
 	fs := flags(env, "verify-proof", verifyProofArgs)
 	pubkey := fs.String("pubkey", "", "the public key seal-key printed, or a file holding it")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage{err}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 1 {
 		return usageError("want at most one proof file")
