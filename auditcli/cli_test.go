@@ -971,3 +971,25 @@ func TestFlagsAfterArguments(t *testing.T) {
 		}
 	}
 }
+
+// history refuses an empty MODEL or KEY (an unset shell variable), which
+// named no object and printed "No entries.".
+func TestHistoryEmptyModelOrKey(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"", ""}, "MODEL is empty"},
+		{[]string{"", "1"}, "MODEL is empty"},
+		{[]string{" ", "1"}, "MODEL is empty"},
+		{[]string{"books", ""}, "KEY is empty"},
+		{[]string{"--as-of", "7d", "books", ""}, "KEY is empty"},
+	} {
+		r := run(t, "", false, append([]string{"history", "--db", path}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+			t.Errorf("%q: exit %d\nstdout: %s\nstderr: %s\nwant exit 2 and %q", tc.args, r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
+}

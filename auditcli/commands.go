@@ -401,6 +401,13 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args, 2); err != nil {
 		return err
 	}
+	// An unset shell variable names no object.
+	if strings.TrimSpace(fs.Arg(0)) == "" {
+		return usageError("MODEL is empty: give the model's name, such as books")
+	}
+	if fs.Arg(1) == "" {
+		return usageError("KEY is empty: give the object's primary key")
+	}
 	if *limit < 1 || *limit > auditstore.MaxPageSize {
 		return usageError("--limit must be from 1 to %d", auditstore.MaxPageSize)
 	}
