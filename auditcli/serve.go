@@ -142,7 +142,12 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		if user, pass, ok = strings.Cut(text, ":"); !ok || user == "" || len(pass) < 8 {
 			return nil, usageError("--basic-auth-file: %s %s", a.basicFile, badBasic)
 		}
-		if st, err := os.Stat(a.basicFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+		if st, err := os.Stat(a.basicFile); err == nil && st.Mode().Perm()&0o022 != 0 {
+			// Whoever can write the file sets the password.
+			return nil, usageError("--basic-auth-file: %s is writable by other users (mode %04o); chmod 600 it", a.basicFile, st.Mode().Perm())
+		} else if err == nil && st.Mode().Perm()&0o077 != 0 {
+			// Readable only: a container's mounted secret often is (0644,
+			// 0444), with no other user to read it.
 			fmt.Fprintf(env.Stderr, "auditlog serve: warning: %s is readable by other users (mode %04o); chmod 600 it\n", a.basicFile, st.Mode().Perm())
 		}
 	case a.basicEnv != "":

@@ -1,6 +1,8 @@
 package auditcli_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -17,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-auditlog/auditlog/auditcli"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key,
@@ -163,6 +168,23 @@ func TestServeBadCredentials(t *testing.T) {
 			if strings.Contains(r.stderr+r.stdout, secret) {
 				t.Errorf("%v: the output shows %q: %s", tc.args, secret, r.stderr)
 			}
+		}
+	}
+	// A credential file that others can write is refused: whoever can
+	// write it sets the password.
+	for _, mode := range []os.FileMode{0o602, 0o620, 0o666} {
+		open := write(fmt.Sprintf("open%o", mode), "auditor:correct-horse\n")
+		if err := os.Chmod(open, mode); err != nil {
+			t.Fatal(err)
+		}
+		// (A serve that starts stops after two seconds.)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var out, errb bytes.Buffer
+		code := auditcli.Run(ctx, []string{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", open}, auditcli.Env{Stdout: &out, Stderr: &errb})
+		cancel()
+		r := result{code, out.String(), errb.String()}
+		if r.code != 2 || !strings.Contains(r.stderr, fmt.Sprintf("is writable by other users (mode %04o); chmod 600 it", mode)) || strings.Contains(r.stderr, "correct-horse") {
+			t.Errorf("mode %o: %+v", mode, r)
 		}
 	}
 	// A credential file that others can read gets a warning.
