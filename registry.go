@@ -280,7 +280,7 @@ func fieldNames(t reflect.Type) (names map[string][]string, pk []string) {
 			names[name] = append(names[name], path)
 		}
 	}
-	var idField string
+	var idField, idByName string
 	var walk func(t reflect.Type, path, prefix string, depth int)
 	walk = func(t reflect.Type, path, prefix string, depth int) {
 		if depth > 8 {
@@ -328,12 +328,21 @@ func fieldNames(t reflect.Type) (names map[string][]string, pk []string) {
 			} else if !strings.EqualFold(v, "false") {
 				pk = append(pk, full)
 			}
-			if prefix == "" && (col == "id" || (col == "" && folded(f.Name) == folded("id"))) {
+			// GORM's key without a tag: the field whose column is id, else
+			// the one whose column or Go name is ID.
+			switch {
+			case prefix != "":
+			case col == "id" || col == "" && folded(f.Name) == folded("id"):
 				idField = full
+			case idField == "" && (col == "ID" || f.Name == "ID"):
+				idByName = full
 			}
 		}
 	}
 	walk(t, "", "", 0)
+	if idField == "" {
+		idField = idByName
+	}
 	if len(pk) == 0 && idField != "" {
 		pk = []string{idField}
 	}
