@@ -26,7 +26,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	stmt := db.Statement
 	var (
 		oc       *clause.OnConflict
-		groups   [][]*field
+		groups   []keyGroup
 		existing []*dbRow
 	)
 	// With the caller's own RETURNING clause too: the statement returns the
@@ -53,7 +53,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	// An upsert whose DO UPDATE assigns a key column moves the row it
 	// updates to another key: the row it returns is named by its new key,
 	// and only the one row it collided with can be the row it moved.
-	movesKey := oc != nil && assignsKey(m, oc.DoUpdates)
+	movesKey := oc != nil && assignsKey(m, oc.DoUpdates, groups)
 	if movesKey && len(insertedValues(stmt, m)) > 1 {
 		return fmt.Errorf("auditgorm: %s: an upsert of several rows whose DO UPDATE assigns the primary key cannot be audited: its entries could not tell which row each key moved from; upsert one row at a time", m.schema.Name)
 	}
@@ -65,12 +65,12 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			if oc != nil {
 				return fmt.Errorf("auditgorm: %s: REPLACE with ON CONFLICT cannot be audited", m.schema.Name)
 			}
-			u, err := p.uniqueIndexes(db, stmt.Table)
+			u, err := p.uniqueIndexes(db, qualifiedTable(stmt))
 			if err != nil {
 				return err
 			}
 			if u.partial {
-				return fmt.Errorf("auditgorm: %s: table %s has a partial unique index: which rows REPLACE deletes cannot be read by columns, so it cannot be audited", m.schema.Name, stmt.Table)
+				return fmt.Errorf("auditgorm: %s: table %s has a partial unique index: which rows REPLACE deletes cannot be read by columns, so it cannot be audited", m.schema.Name, qualifiedTable(stmt))
 			}
 			replace = true
 			if groups, err = p.uniqueGroups(db, m); err != nil {
@@ -222,13 +222,21 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	return w.flush()
 }
 
-// assignsKey reports whether an upsert's DO UPDATE assigns a column of the
-// primary key.
-func assignsKey(m *model, set clause.Set) bool {
+// assignsKey reports whether an upsert's DO UPDATE may give the row it
+// updates another primary key: it assigns a key column, other than by the
+// value the row collided on (excluded.id, when the primary key is the only
+// key the row can collide on: a list of every column, id included).
+func assignsKey(m *model, set clause.Set, groups []keyGroup) bool {
+	onKeyOnly := len(groups) == 1 && sameFields(groups[0].fields, m.pk)
 	for _, a := range set {
-		if f := m.byColumn[a.Column.Name]; f != nil && f.f.PrimaryKey {
-			return true
+		f := m.byColumn[a.Column.Name]
+		if f == nil || !f.f.PrimaryKey {
+			continue
 		}
+		if c, ok := a.Value.(clause.Column); ok && onKeyOnly && strings.EqualFold(c.Table, "excluded") && c.Name == a.Column.Name {
+			continue
+		}
+		return true
 	}
 	return false
 }
@@ -239,21 +247,21 @@ func assignsKey(m *model, set clause.Set) bool {
 // (SQLite's targetless DO UPDATE, DO NOTHING). MySQL's ON DUPLICATE KEY
 // UPDATE has no target: it fires on every unique key, whatever the
 // statement names.
-func (p *Plugin) conflictGroups(db *gorm.DB, m *model, oc clause.OnConflict) ([][]*field, error) {
+func (p *Plugin) conflictGroups(db *gorm.DB, m *model, oc clause.OnConflict) ([]keyGroup, error) {
 	if p.dialect != auditstore.MySQL && oc.UpdateAll && len(oc.Columns) == 0 {
 		// GORM targets UpdateAll at the primary key (ConvertToCreateValues).
-		return [][]*field{m.pk}, nil
+		return []keyGroup{{fields: m.pk}}, nil
 	}
 	if len(oc.Columns) > 0 && p.dialect != auditstore.MySQL {
 		var g []*field
 		for _, col := range oc.Columns {
-			f := m.byColumn[col.Name]
+			f := m.columnNamed(col.Name)
 			if f == nil {
 				return nil, nil
 			}
 			g = append(g, f)
 		}
-		return [][]*field{g}, nil
+		return []keyGroup{{fields: g}}, nil
 	}
 	return p.uniqueGroups(db, m)
 }
@@ -270,7 +278,7 @@ const (
 // conflicting reads the rows whose conflict columns equal those of any row
 // the statement inserts, compared by the database (its collation decides
 // what collides).
-func (p *Plugin) conflicting(db *gorm.DB, m *model, groups [][]*field, mode int) ([]*dbRow, error) {
+func (p *Plugin) conflicting(db *gorm.DB, m *model, groups []keyGroup, mode int) ([]*dbRow, error) {
 	return p.readConflicts(db, m, conflictConds(db.Statement, m, groups), mode)
 }
 
@@ -301,15 +309,15 @@ func (p *Plugin) readConflicts(db *gorm.DB, m *model, conds []clause.Expression,
 // inserted rows collide with, one per column group; none when no row sends
 // a value for every column of any group (an auto-increment key left out, no
 // unique column), so that nothing can collide.
-func conflictConds(stmt *gorm.Statement, m *model, groups [][]*field) []clause.Expression {
+func conflictConds(stmt *gorm.Statement, m *model, groups []keyGroup) []clause.Expression {
 	var conds []clause.Expression
 	inserted := insertedValues(stmt, m)
 	for _, g := range groups {
 		var tuples [][]any
 		for _, row := range inserted {
-			tuple := make([]any, len(g))
+			tuple := make([]any, len(g.fields))
 			ok := true
-			for i, f := range g {
+			for i, f := range g.fields {
 				v, present := row(f)
 				ok = ok && present
 				tuple[i] = v
@@ -319,11 +327,7 @@ func conflictConds(stmt *gorm.Statement, m *model, groups [][]*field) []clause.E
 			}
 		}
 		if len(tuples) > 0 {
-			names := make([]string, len(g))
-			for i, f := range g {
-				names[i] = f.column
-			}
-			conds = append(conds, tuplesIn(stmt.Table, names, tuples))
+			conds = append(conds, keyCond(stmt.Table, g, tuples))
 		}
 	}
 	return conds

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -79,6 +80,25 @@ func writtenTable(stmt *gorm.Statement) string {
 	return stmt.Table
 }
 
+// quotedTableRE reads a table name GORM quoted whole ("`db`.`t`", from
+// Table("db.t")), its parts quoted apart.
+var quotedTableRE = regexp.MustCompile("^\\s*[`\"]?(\\w+)[`\"]?(?:\\.[`\"]?(\\w+)[`\"]?)?\\s*$")
+
+// qualifiedTable is the table a statement writes with its schema (or
+// database) when the statement names one: Table("otherdb.t") writes
+// otherdb's t, which GORM keeps as t in Statement.Table.
+func qualifiedTable(stmt *gorm.Statement) string {
+	if stmt.TableExpr != nil {
+		if mm := quotedTableRE.FindStringSubmatch(stmt.TableExpr.SQL); mm != nil {
+			if mm[2] != "" {
+				return mm[1] + "." + mm[2]
+			}
+			return mm[1]
+		}
+	}
+	return writtenTable(stmt)
+}
+
 // add adds an entry for the object keyed by key (the row before the write)
 // in the state of state (the row after it, or before a delete). obj, when
 // valid, is the caller's object for the row; else one is built from state
@@ -133,13 +153,39 @@ func (w *writer) withRelated(obj reflect.Value, key string) {
 			continue // a relation inside an embedded struct: left as it is
 		}
 		v := rel.Field.ReflectValueOf(ctx, src)
-		if !v.IsValid() || v.IsZero() {
+		if !v.IsValid() || v.IsZero() || !belongsToRow(ctx, rel, obj, v) {
 			continue
 		}
 		if d := rel.Field.ReflectValueOf(ctx, obj); d.CanSet() && d.Type() == v.Type() {
 			d.Set(v)
 		}
 	}
+}
+
+// belongsToRow reports whether related, the caller's object of a
+// belongs-to relation, is the one the row's foreign key names now: an
+// update that moved the key (a rental given to another member) leaves the
+// caller's loaded object naming the old one. Other relations name the row
+// by its own key, which the caller's object shares.
+func belongsToRow(ctx context.Context, rel *schema.Relationship, row, related reflect.Value) bool {
+	if rel.Type != schema.BelongsTo {
+		return true
+	}
+	related = reflect.Indirect(related)
+	if related.Kind() != reflect.Struct {
+		return false
+	}
+	for _, ref := range rel.References {
+		if ref.OwnPrimaryKey || ref.PrimaryKey == nil || ref.ForeignKey == nil {
+			continue
+		}
+		fk, _ := ref.ForeignKey.ValueOf(ctx, row)
+		pk, _ := ref.PrimaryKey.ValueOf(ctx, related)
+		if fmt.Sprint(reflect.Indirect(reflect.ValueOf(fk))) != fmt.Sprint(reflect.Indirect(reflect.ValueOf(pk))) {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *writer) flush() error {

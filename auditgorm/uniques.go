@@ -2,26 +2,46 @@ package auditgorm
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 )
+
+// keyGroup is the columns of one unique key an upsert may collide on.
+// coll, on SQLite, holds the collation the key's index compares each
+// column by (empty for the primary key and declared keys, which compare
+// by the column's own): a read by the key applies it, so that it finds
+// the rows the index finds ("Q" under COLLATE NOCASE).
+type keyGroup struct {
+	fields []*field
+	coll   []string
+}
 
 // tableUniques are the unique indexes of a table as its database has them,
 // whatever the model's tags declare: an index a migration tool made fires
 // an upsert as much as one GORM made.
 type tableUniques struct {
-	cols    [][]string // each index's columns, in index order
-	partial bool       // a partial unique index (SQLite): REPLACE cannot be read by columns
-	exprs   bool       // an index on an expression: its collisions cannot be read by columns
+	indexes []catalogIndex
+	partial bool // a partial unique index (SQLite): REPLACE cannot be read by columns
+	// unreadable says why an index cannot be read by the values an insert
+	// sends (on an expression, on a prefix of a column), "" if none can't.
+	unreadable string
+}
+
+type catalogIndex struct {
+	cols []string
+	coll []string
 }
 
 // uniqueIndexes reads the unique indexes of table from the database's
-// catalog, once per table. Only MySQL's ON DUPLICATE KEY UPDATE (whatever
-// its target) and SQLite's REPLACE and targetless ON CONFLICT fire on an
-// index the statement does not name; PostgreSQL needs none of this.
+// catalog, once per table name (and again after the plugin saw DDL run
+// through GORM: schemaChanged). Only MySQL's ON DUPLICATE KEY UPDATE
+// (whatever its target) and SQLite's REPLACE and targetless ON CONFLICT
+// fire on an index the statement does not name; PostgreSQL needs none.
 func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error) {
 	if v, ok := p.uniques.Load(table); ok {
 		return v.(*tableUniques), nil
@@ -34,16 +54,18 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 	}
 	switch p.dialect {
 	case auditstore.SQLite:
-		// seqno orders an index's columns; a NULL name is an expression.
+		// The key columns of each unique index, in order; a NULL name is an
+		// expression; coll is the collation the index compares by.
 		if qualified {
-			q = "SELECT il.name, il.partial, ii.name FROM pragma_index_list(?, ?) AS il, pragma_index_info(il.name, ?) AS ii WHERE il.\"unique\" = 1 ORDER BY il.name, ii.seqno"
+			q = "SELECT il.name, il.partial, ii.name, ii.coll, NULL FROM pragma_index_list(?, ?) AS il, pragma_index_xinfo(il.name, ?) AS ii WHERE il.\"unique\" = 1 AND ii.key = 1 ORDER BY il.name, ii.seqno"
 			args = []any{name, schemaName, schemaName}
 		} else {
-			q = "SELECT il.name, il.partial, ii.name FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii WHERE il.\"unique\" = 1 ORDER BY il.name, ii.seqno"
+			q = "SELECT il.name, il.partial, ii.name, ii.coll, NULL FROM pragma_index_list(?) AS il, pragma_index_xinfo(il.name) AS ii WHERE il.\"unique\" = 1 AND ii.key = 1 ORDER BY il.name, ii.seqno"
 			args = []any{name}
 		}
 	case auditstore.MySQL:
-		q = "SELECT INDEX_NAME, 0, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX"
+		// SUB_PART: the index holds a prefix of the column.
+		q = "SELECT INDEX_NAME, 0, COLUMN_NAME, NULL, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX"
 		var sch any
 		if qualified {
 			sch = schemaName
@@ -63,22 +85,35 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 	u := &tableUniques{}
 	last := ""
 	for rows.Next() {
-		var index string
-		var partial int
-		var col *string
-		if err := rows.Scan(&index, &partial, &col); err != nil {
+		var (
+			index     string
+			partial   int
+			col, coll *string
+			prefix    *int64
+		)
+		if err := rows.Scan(&index, &partial, &col, &coll, &prefix); err != nil {
 			return nil, fmt.Errorf("auditgorm: read the unique indexes of %s: %w", table, err)
 		}
 		u.partial = u.partial || partial != 0
-		if col == nil {
-			u.exprs = true
+		switch {
+		case col == nil:
+			u.unreadable = "a unique index on an expression (" + index + ")"
+			continue
+		case prefix != nil:
+			u.unreadable = "a unique index on a prefix of column " + *col + " (" + index + ")"
 			continue
 		}
-		if index != last || len(u.cols) == 0 {
-			u.cols = append(u.cols, nil)
+		if index != last || len(u.indexes) == 0 {
+			u.indexes = append(u.indexes, catalogIndex{})
 			last = index
 		}
-		u.cols[len(u.cols)-1] = append(u.cols[len(u.cols)-1], *col)
+		ix := &u.indexes[len(u.indexes)-1]
+		ix.cols = append(ix.cols, *col)
+		c := ""
+		if coll != nil {
+			c = *coll
+		}
+		ix.coll = append(ix.coll, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auditgorm: read the unique indexes of %s: %w", table, err)
@@ -87,31 +122,64 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 	return u, nil
 }
 
+// schemaChanged forgets the unique indexes read so far after a statement
+// run through GORM that may change them (CREATE, DROP, ALTER: migrations,
+// AutoMigrate): the next upsert of each table reads them again. DDL run
+// by another process is seen after a restart.
+func (p *Plugin) schemaChanged(db *gorm.DB) {
+	if db.Error != nil || db.Statement == nil {
+		return
+	}
+	sql := strings.TrimLeft(db.Statement.SQL.String(), " \t\r\n(")
+	if len(sql) < 4 {
+		return
+	}
+	switch strings.ToUpper(sql[:4]) {
+	case "CREA", "DROP", "ALTE", "RENA":
+		p.uniques.Clear()
+	}
+}
+
 // uniqueGroups are the column groups of every unique key of the
-// statement's table: the model's primary key and declared unique columns
-// and indexes, and those the database has besides. An index on a column
-// the model does not have, or on an expression, cannot be read by the
-// values the statement sends: such a table's upserts without a target
-// (every MySQL upsert) are refused rather than recorded wrong.
-func (p *Plugin) uniqueGroups(db *gorm.DB, m *model) ([][]*field, error) {
-	groups := append([][]*field{m.pk}, m.unique...)
-	u, err := p.uniqueIndexes(db, db.Statement.Table)
+// statement's table: its primary key and, where the catalog tells them,
+// the table's unique indexes as the database has them (an index the tags
+// declare that the table lacks fires nothing); else the model's declared
+// unique columns and indexes. An index on a column the model does not
+// have, on an expression or on a prefix cannot be read by the values the
+// statement sends: such a table's upserts without a target (every MySQL
+// upsert) are refused rather than recorded wrong.
+func (p *Plugin) uniqueGroups(db *gorm.DB, m *model) ([]keyGroup, error) {
+	groups := []keyGroup{{fields: m.pk}}
+	if p.dialect != auditstore.SQLite && p.dialect != auditstore.MySQL {
+		for _, g := range m.unique {
+			groups = append(groups, keyGroup{fields: g})
+		}
+		return groups, nil
+	}
+	table := qualifiedTable(db.Statement)
+	u, err := p.uniqueIndexes(db, table)
 	if err != nil {
 		return nil, err
 	}
-	if u.exprs {
-		return nil, fmt.Errorf("auditgorm: %s: table %s has a unique index on an expression, which an upsert without a target (or any MySQL upsert, or REPLACE) may collide with unseen; it cannot be audited", m.schema.Name, db.Statement.Table)
+	if u.unreadable != "" {
+		return nil, fmt.Errorf("auditgorm: %s: table %s has %s, which an upsert without a target (or any MySQL upsert, or REPLACE) may collide with unseen; it cannot be audited", m.schema.Name, table, u.unreadable)
 	}
 next:
-	for _, cols := range u.cols {
-		g := make([]*field, len(cols))
-		for i, c := range cols {
-			if g[i] = m.byColumn[c]; g[i] == nil {
-				return nil, fmt.Errorf("auditgorm: %s: table %s has a unique index on column %s, which the model does not have; an upsert without a target (or any MySQL upsert, or REPLACE) may collide with it unseen, and cannot be audited", m.schema.Name, db.Statement.Table, c)
+	for _, ix := range u.indexes {
+		g := keyGroup{fields: make([]*field, len(ix.cols))}
+		for i, c := range ix.cols {
+			if g.fields[i] = m.columnNamed(c); g.fields[i] == nil {
+				return nil, fmt.Errorf("auditgorm: %s: table %s has a unique index on column %s, which the model does not have; an upsert without a target (or any MySQL upsert, or REPLACE) may collide with it unseen, and cannot be audited", m.schema.Name, table, c)
 			}
 		}
-		for _, h := range groups {
-			if sameFields(g, h) {
+		if p.dialect == auditstore.SQLite {
+			g.coll = ix.coll
+		}
+		if sameFields(g.fields, m.pk) {
+			continue // the primary key (SQLite's autoindex of a composite one, MySQL's PRIMARY)
+		}
+		for _, h := range groups[1:] {
+			if sameFields(g.fields, h.fields) && slices.Equal(g.coll, h.coll) {
 				continue next
 			}
 		}
@@ -120,19 +188,61 @@ next:
 	return groups, nil
 }
 
+// columnNamed returns the field of the column named name, compared as
+// SQLite and MySQL compare column names: without regard to case.
+func (m *model) columnNamed(name string) *field {
+	if f := m.byColumn[name]; f != nil {
+		return f
+	}
+	for _, f := range m.fields {
+		if strings.EqualFold(f.column, name) {
+			return f
+		}
+	}
+	return nil
+}
+
 // sameFields reports whether a and b hold the same fields, in any order.
 func sameFields(a, b []*field) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for _, f := range a {
-		found := false
-		for _, g := range b {
-			found = found || f == g
-		}
-		if !found {
+		if !slices.Contains(b, f) {
 			return false
 		}
 	}
 	return true
+}
+
+// keyCond is the condition "the group's columns equal one of tuples",
+// each column compared by the group's collation where it has one.
+func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
+	names := make([]string, len(g.fields))
+	collated := false
+	for i, f := range g.fields {
+		names[i] = f.column
+		collated = collated || (i < len(g.coll) && g.coll[i] != "")
+	}
+	if !collated {
+		return tuplesIn(table, names, tuples)
+	}
+	ors := make([]clause.Expression, len(tuples))
+	for t, tuple := range tuples {
+		eqs := make([]clause.Expression, len(names))
+		for i, c := range names {
+			sql := "? = ?"
+			if i < len(g.coll) && g.coll[i] != "" {
+				sql = "? = ? COLLATE " + quoteCollation(g.coll[i])
+			}
+			eqs[i] = clause.Expr{SQL: sql, Vars: []any{clause.Column{Table: table, Name: c}, tuple[i]}}
+		}
+		ors[t] = clause.And(eqs...)
+	}
+	return clause.Or(ors...)
+}
+
+// quoteCollation quotes a collation name for SQLite.
+func quoteCollation(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
