@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -223,9 +224,11 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 }
 
 // assignsKey reports whether an upsert's DO UPDATE may give the row it
-// updates another primary key: it assigns a key column, other than by the
-// value the row collided on (excluded.id, when the primary key is the only
-// key the row can collide on: a list of every column, id included).
+// updates another primary key: it assigns a key column, other than an
+// integer one by the value the row collided on (excluded.id, when the
+// primary key is the only key the row can collide on: a list of every
+// column, id included). Text collides under its collation ("X" with "x"
+// under NOCASE), so excluded.code may change the key it collided with.
 func assignsKey(m *model, set clause.Set, groups []keyGroup) bool {
 	onKeyOnly := len(groups) == 1 && sameFields(groups[0].fields, m.pk)
 	for _, a := range set {
@@ -233,7 +236,8 @@ func assignsKey(m *model, set clause.Set, groups []keyGroup) bool {
 		if f == nil || !f.f.PrimaryKey {
 			continue
 		}
-		if c, ok := a.Value.(clause.Column); ok && onKeyOnly && strings.EqualFold(c.Table, "excluded") && c.Name == a.Column.Name {
+		integer := f.kind == schema.Int || f.kind == schema.Uint
+		if c, ok := a.Value.(clause.Column); ok && onKeyOnly && integer && strings.EqualFold(c.Table, "excluded") && c.Name == a.Column.Name {
 			continue
 		}
 		return true

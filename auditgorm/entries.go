@@ -13,6 +13,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // writer collects the entries of one statement and writes them with one
@@ -179,9 +180,16 @@ func belongsToRow(ctx context.Context, rel *schema.Relationship, row, related re
 		if ref.OwnPrimaryKey || ref.PrimaryKey == nil || ref.ForeignKey == nil {
 			continue
 		}
+		// Compared as the values they store (a sql.NullInt64 key is its
+		// integer).
 		fk, _ := ref.ForeignKey.ValueOf(ctx, row)
 		pk, _ := ref.PrimaryKey.ValueOf(ctx, related)
-		if fmt.Sprint(reflect.Indirect(reflect.ValueOf(fk))) != fmt.Sprint(reflect.Indirect(reflect.ValueOf(pk))) {
+		a, err := value.Normalize(fk, value.Options{})
+		if err != nil {
+			return false
+		}
+		b, err := value.Normalize(pk, value.Options{})
+		if err != nil || !a.Equal(b) {
 			return false
 		}
 	}

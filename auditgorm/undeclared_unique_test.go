@@ -138,9 +138,10 @@ func TestUpsertOnUnreadableUniqueIndex(t *testing.T) {
 	})
 }
 
-// The table's unique indexes are read once, by its first upsert that may
-// fire on any of them: later ones send one statement fewer. (PostgreSQL
-// has no such upsert: DO UPDATE needs a target.)
+// MySQL's unique indexes are read once per table, by its first upsert:
+// later ones send one statement fewer. SQLite's are read by each upsert
+// that may fire on them (a rolled back CREATE INDEX must not stay read).
+// (PostgreSQL has no such upsert: DO UPDATE needs a target.)
 func TestUniqueIndexesReadOncePerTable(t *testing.T) {
 	for _, name := range testdb.Names() {
 		if name == "postgres" {
@@ -158,7 +159,11 @@ func TestUniqueIndexesReadOncePerTable(t *testing.T) {
 				return counter.Load() - n0
 			}
 			first, second := upsert(2), upsert(3)
-			if first-second != 1 {
+			want := int64(1)
+			if name == "sqlite" {
+				want = 0
+			}
+			if first-second != want {
 				t.Errorf("the first upsert sent %d statements, the second %d", first, second)
 			}
 			if e := lastEntry(t, db); e.Action != auditlog.ActionUpdate || string(e.Changes["price"].New) != "3" {

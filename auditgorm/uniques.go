@@ -2,6 +2,7 @@ package auditgorm
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -43,7 +44,10 @@ type catalogIndex struct {
 // (whatever its target) and SQLite's REPLACE and targetless ON CONFLICT
 // fire on an index the statement does not name; PostgreSQL needs none.
 func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error) {
-	if v, ok := p.uniques.Load(table); ok {
+	// MySQL's are kept per table (its DDL commits: no transaction takes
+	// it back); SQLite's are read each time, cheaply in process, since a
+	// transaction's DDL may roll back and another process's is not seen.
+	if v, ok := p.uniques.Load(table); ok && p.dialect != auditstore.SQLite {
 		return v.(*tableUniques), nil
 	}
 	var q string
@@ -118,27 +122,27 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("auditgorm: read the unique indexes of %s: %w", table, err)
 	}
-	p.uniques.Store(table, u)
+	if p.dialect != auditstore.SQLite {
+		p.uniques.Store(table, u)
+	}
 	return u, nil
 }
 
-// schemaChanged forgets the unique indexes read so far after a statement
-// run through GORM that may change them (CREATE, DROP, ALTER: migrations,
-// AutoMigrate): the next upsert of each table reads them again. DDL run
-// by another process is seen after a restart.
+// schemaChanged forgets the unique indexes read so far (MySQL's) after a
+// statement run through GORM that may change them, one that names CREATE,
+// DROP, ALTER or RENAME anywhere (migrations, AutoMigrate; after a comment,
+// or among several statements): the next upsert of each table reads them
+// again. DDL run by another process is seen after a restart.
 func (p *Plugin) schemaChanged(db *gorm.DB) {
-	if db.Error != nil || db.Statement == nil {
+	if db.Statement == nil || db.Statement.SQL.Len() == 0 {
 		return
 	}
-	sql := strings.TrimLeft(db.Statement.SQL.String(), " \t\r\n(")
-	if len(sql) < 4 {
-		return
-	}
-	switch strings.ToUpper(sql[:4]) {
-	case "CREA", "DROP", "ALTE", "RENA":
+	if ddlRE.MatchString(db.Statement.SQL.String()) {
 		p.uniques.Clear()
 	}
 }
+
+var ddlRE = regexp.MustCompile(`(?i)\b(?:CREATE|DROP|ALTER|RENAME)\b`)
 
 // uniqueGroups are the column groups of every unique key of the
 // statement's table: its primary key and, where the catalog tells them,
