@@ -85,6 +85,9 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	// statement did (see execUnlocked).
 	unlocked := false
 	if replace || oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
+		if err := unsentKeyColumn(stmt, m, groups); err != nil {
+			return err
+		}
 		conds := conflictConds(stmt, m, groups)
 		var err error
 		// Without conditions nothing can collide: no read at all.
@@ -337,6 +340,30 @@ func conflictConds(stmt *gorm.Statement, m *model, groups []keyGroup) []clause.E
 	return conds
 }
 
+// unsentKeyColumn refuses a statement whose rows leave a column of a
+// unique key other than the primary key to the database (a default, a
+// generated column): the value it will hold, and so the rows it collides
+// with, cannot be read before. A primary key left out is a new one.
+func unsentKeyColumn(stmt *gorm.Statement, m *model, groups []keyGroup) error {
+	rows := insertedValues(stmt, m)
+	for _, g := range groups {
+		if sameFields(g.fields, m.pk) {
+			continue
+		}
+		for _, f := range g.fields {
+			if strings.EqualFold(strings.TrimSpace(f.f.DefaultValue), "null") && f.f.Creatable {
+				continue // left NULL: NULLs collide with nothing
+			}
+			for _, row := range rows {
+				if _, sent := row(f); !sent {
+					return fmt.Errorf("auditgorm: %s: column %s of a unique key is left to the database (a default or a generated column), so the rows this upsert may collide with cannot be read before it; send its value to audit the upsert", m.schema.Name, f.column)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // insertedValues returns, per row the statement inserts, a getter of the
 // value it inserts into a field (false when it leaves the field to the
 // database: GORM leaves out zero values of fields with a database default).
@@ -359,6 +386,9 @@ func insertedValues(stmt *gorm.Statement, m *model) []func(f *field) (any, bool)
 	ctx := stmt.Context
 	eachRow(stmt.ReflectValue, func(row reflect.Value) {
 		out = append(out, func(f *field) (any, bool) {
+			if !f.f.Creatable {
+				return nil, false // not sent: read-only, or generated
+			}
 			v, zero := f.f.ValueOf(ctx, row)
 			return v, !zero || !f.f.HasDefaultValue
 		})
