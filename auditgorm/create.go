@@ -261,14 +261,26 @@ func (p *Plugin) conflictGroups(db *gorm.DB, m *model, oc clause.OnConflict) ([]
 	}
 	if len(oc.Columns) > 0 && p.dialect != auditstore.MySQL {
 		var g []*field
+		text := false
 		for _, col := range oc.Columns {
 			f := m.columnNamed(col.Name)
 			if f == nil {
 				return nil, nil
 			}
 			g = append(g, f)
+			text = text || (f.kind != schema.Int && f.kind != schema.Uint)
 		}
-		return []keyGroup{{fields: g}}, nil
+		group := keyGroup{fields: g}
+		if p.dialect == auditstore.SQLite && text {
+			// The target's index may compare by a collation of its own
+			// (code COLLATE NOCASE): the read compares by it too.
+			u, err := p.uniqueIndexes(db, qualifiedTable(db.Statement))
+			if err != nil {
+				return nil, err
+			}
+			group.coll = u.collationOf(m, g)
+		}
+		return []keyGroup{group}, nil
 	}
 	return p.uniqueGroups(db, m)
 }

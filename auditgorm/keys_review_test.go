@@ -11,7 +11,7 @@ import (
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
-func rvDump(t *testing.T, es []auditlog.Entry) {
+func logEntries(t *testing.T, es []auditlog.Entry) {
 	t.Helper()
 	for _, e := range es {
 		t.Logf("  %s %s %s %q", e.Action, e.ObjectPK, mustJSON(e.Changes), e.ObjectRepr)
@@ -50,7 +50,7 @@ func TestUpsertMovesACaseInsensitiveKey(t *testing.T) {
 		must(t, db.Find(&rs).Error)
 		es := entries(t, db)[n:]
 		t.Logf("upsert err=%v rows=%+v", err, rs)
-		rvDump(t, es)
+		logEntries(t, es)
 		if err != nil {
 			t.Fatalf("upsert refused: %v", err)
 		}
@@ -88,7 +88,7 @@ func TestUniqueIndexOfRolledBackDDL(t *testing.T) {
 	var c int64
 	must(t, db.Model(&RvNoIdx{}).Where("id = 1").Count(&c).Error)
 	es := entries(t, db)[n:]
-	rvDump(t, es)
+	logEntries(t, es)
 	if c != 1 || len(es) != 1 || es[0].Action != auditlog.ActionCreate {
 		t.Errorf("row 1 still exists (%d); want only a create of 2", c)
 	}
@@ -112,7 +112,7 @@ func TestUniqueIndexAfterDDLBehindAComment(t *testing.T) {
 			var c int64
 			must(t, db.Model(&RvNoIdx{}).Where("id = 1").Count(&c).Error)
 			es := entries(t, db)[n:]
-			rvDump(t, es)
+			logEntries(t, es)
 			if c == 0 && (len(es) != 2 || es[0].Action != auditlog.ActionDelete) {
 				t.Errorf("REPLACE deleted row 1 on the new index; no delete entry")
 			}

@@ -180,7 +180,12 @@ next:
 			g.coll = ix.coll
 		}
 		if sameFields(g.fields, m.pk) {
-			continue // the primary key (SQLite's autoindex of a composite one, MySQL's PRIMARY)
+			// The primary key (SQLite's autoindex of a composite or text
+			// one, MySQL's PRIMARY): read by its index's collation.
+			if g.coll != nil {
+				groups[0].coll = u.collationOf(m, m.pk)
+			}
+			continue
 		}
 		for _, h := range groups[1:] {
 			if sameFields(g.fields, h.fields) && slices.Equal(g.coll, h.coll) {
@@ -190,6 +195,28 @@ next:
 		groups = append(groups, g)
 	}
 	return groups, nil
+}
+
+// collationOf returns the collations of the unique index on exactly the
+// fields g (in g's order), nil if none has one of its own.
+func (u *tableUniques) collationOf(m *model, g []*field) []string {
+	for _, ix := range u.indexes {
+		if len(ix.cols) != len(g) {
+			continue
+		}
+		coll := make([]string, len(g))
+		found := 0
+		for i, c := range ix.cols {
+			if j := slices.Index(g, m.columnNamed(c)); j >= 0 {
+				coll[j] = ix.coll[i]
+				found++
+			}
+		}
+		if found == len(g) {
+			return coll
+		}
+	}
+	return nil
 }
 
 // columnNamed returns the field of the column named name, compared as
@@ -230,6 +257,14 @@ func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
 	}
 	if !collated {
 		return tuplesIn(table, names, tuples)
+	}
+	if len(names) == 1 && len(tuples) > 1 {
+		// One column: its collation applies to the whole IN list.
+		vals := make([]any, len(tuples))
+		for i, t := range tuples {
+			vals[i] = t[0]
+		}
+		return clause.Expr{SQL: "? COLLATE " + quoteCollation(g.coll[0]) + " IN ?", Vars: []any{clause.Column{Table: table, Name: names[0]}, vals}}
 	}
 	ors := make([]clause.Expression, len(tuples))
 	for t, tuple := range tuples {
