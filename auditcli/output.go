@@ -52,7 +52,7 @@ func isDatabaseFile(output, dbPath string) bool {
 }
 
 // resolvedName is the absolute path of name with every symlink resolved,
-// as far as it exists.
+// as far as it exists, a dangling one to the file it would create.
 func resolvedName(name string) string {
 	abs, err := filepath.Abs(name)
 	if err != nil {
@@ -60,6 +60,19 @@ func resolvedName(name string) string {
 	}
 	if p, err := filepath.EvalSymlinks(abs); err == nil {
 		return p
+	}
+	for range 40 {
+		target, err := os.Readlink(abs)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(abs), target)
+		}
+		abs = filepath.Clean(target)
+		if p, err := filepath.EvalSymlinks(abs); err == nil {
+			return p
+		}
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
 	if err != nil {

@@ -252,7 +252,13 @@ func addPieces(s string, add func(string)) {
 	add(s)
 	if pieces := strings.Fields(s); len(pieces) > 1 || len(pieces) == 1 && pieces[0] != s {
 		for _, p := range pieces {
-			add(p)
+			// A short piece of letters or digits ("to", "1") is an
+			// ordinary word of messages: hiding it garbled them, and it
+			// gives little of the password. One with other characters
+			// (word\, a\') is not.
+			if len(p) >= minInnerSecret || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) >= 0 {
+				add(p)
+			}
 		}
 	}
 }

@@ -23,8 +23,8 @@ func TestSecretsIn(t *testing.T) {
 		{[]string{"host=h PassWord = spaced db_password=x7"}, []string{"spaced", "x7"}},
 		// Backslash-escaped spaces: as written, as read, and each piece,
 		// since a driver's message may cut the value at a space.
-		{[]string{`host=h port=x password=a\ Secret99xyz`}, []string{`a\ Secret99xyz`, "a Secret99xyz", "a", "Secret99xyz"}},
-		{[]string{`host=h password = p\ass\ word\ Secret99xyz`}, []string{`p\ass\ word\ Secret99xyz`, "pass word Secret99xyz", `p\ass\`, `word\`, "pass", "word", "Secret99xyz"}},
+		{[]string{`host=h port=x password=a\ Secret99xyz`}, []string{`a\ Secret99xyz`, "a Secret99xyz", `a\`, "Secret99xyz"}},
+		{[]string{`host=h password = p\ass\ word\ Secret99xyz`}, []string{`p\ass\ word\ Secret99xyz`, "pass word Secret99xyz", `p\ass\`, `word\`, "Secret99xyz"}},
 		{[]string{`host=h password='a\' b\\ Secret99xyz'`}, []string{`a\' b\\ Secret99xyz`, "a' b\\ Secret99xyz", "Secret99xyz", `a\'`}},
 		{[]string{"u:pw2@tcp(h:3306)/db?timeout=1s"}, []string{"pw2"}},
 		{[]string{"u:pw3@tcp(h:3306/db"}, []string{"pw3"}},
@@ -128,5 +128,20 @@ func TestRedactEscapedSpacePassword(t *testing.T) {
 		if strings.Contains(got, tc.leak) {
 			t.Errorf("%q: %q shows %q", tc.dsn, got, tc.leak)
 		}
+	}
+}
+
+// The pieces of a password with escaped spaces are hidden only where they
+// are long enough to be the password's: "to", "1" and "connect" are words
+// of every connection message.
+func TestPasswordPiecesKeepMessagesReadable(t *testing.T) {
+	t.Parallel()
+	r := newRedactor(secretsIn([]string{"export", "--db", `host=127.0.0.1 port=1 user=u password=to\ 1\ connect dbname=d`}))
+	msg := "auditlog export: cannot connect to host=127.0.0.1 port=1: dial tcp 127.0.0.1:1: connection refused"
+	if got := r.redact(msg); got != msg {
+		t.Fatalf("garbled:\n%s", got)
+	}
+	if got := r.redact(`password=to\ 1\ connect and to 1 connect`); strings.Contains(got, "to 1 connect") || strings.Contains(got, `to\ 1\ connect`) {
+		t.Fatalf("not hidden: %s", got)
 	}
 }

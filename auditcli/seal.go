@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -202,6 +204,13 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 // SQLite database at dbPath (or one of its files), by any name (symlinks,
 // hard links): a checkpoint appended to it would corrupt it.
 func checkWitnessFile(witness, keyFile, dbPath string) error {
+	// A descriptor by number (/dev/fd/7, /proc/self/fd/7) that is not
+	// open yet would be one the command opens itself, the database's.
+	if fdDirRE.MatchString(filepath.Dir(filepath.Clean(witness))) {
+		if _, err := os.Stat(witness); err != nil {
+			return usageError("--witness-file %s names a file descriptor that is not open: choose a file", termSafe(witness))
+		}
+	}
 	if dbPath != "" && isDatabaseFile(witness, dbPath) {
 		return usageError("--witness-file %s is the database (or one of its files): choose another file", termSafe(witness))
 	}
@@ -238,12 +247,16 @@ func keepLatest(ctx context.Context, r *auditseal.Reader, keyFile string, w *aud
 	if _, err := note.Open([]byte(latest.Note), note.VerifierList(v)); err != nil {
 		return fmt.Errorf("--witness-file: the latest checkpoint in the database (size %d) is not signed by the --key-file's key: %v; run auditlog verify", latest.Size, err)
 	}
-	f, err := os.Open(w.Path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("--witness-file: %w", err)
-	default:
+	// Only a regular file is read for the checkpoints it holds: opening a
+	// pipe or a FIFO to read would wait for a writer that never comes, and
+	// a file that may only be written is appended to all the same.
+	var f *os.File
+	if st, err := os.Stat(w.Path); err == nil && st.Mode().IsRegular() {
+		if f, err = os.Open(w.Path); err != nil {
+			f = nil
+		}
+	}
+	if f != nil {
 		held, err := auditseal.ReadCheckpoints(f)
 		f.Close()
 		if err != nil && !errors.Is(err, auditseal.ErrNoCheckpoint) {
@@ -260,6 +273,9 @@ func keepLatest(ctx context.Context, r *auditseal.Reader, keyFile string, w *aud
 	}
 	return nil
 }
+
+// fdDirRE matches the directories that list a process's open descriptors.
+var fdDirRE = regexp.MustCompile(`^/(?:dev/fd|proc/(?:self|thread-self|\d+)/fd|proc/(?:self|\d+)/task/\d+/fd)$`)
 
 // verifierOfKeyFile is the verifier of the private key in keyFile: its
 // public key, derived from it (an Ed25519 key, as note.GenerateKey makes).

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestSealAttackSealKeyOnCommandLine (it once got through): an operator who passes the private key
@@ -150,9 +152,18 @@ func TestSealWitnessFileRefusesKeyAndDatabase(t *testing.T) {
 	}
 	dbLink, keyLink := link("db-link", path, false), link("key-link", keyFile, false)
 	dbHard, keyHard := link("db-hard", path, true), link("key-hard", keyFile, true)
+	// A link to the WAL or journal that does not exist yet: the append
+	// would create it.
+	walLink, journalLink := link("wal-link", path+"-wal", false), link("journal-link", path+"-journal", false)
+	chained := link("chained", walLink, false)
 	for _, tc := range []struct {
 		witness, want string
 	}{
+		{walLink, "is the database"},
+		{journalLink, "is the database"},
+		{chained, "is the database"},
+		{"/dev/fd/97", "not open"},
+		{"/proc/self/fd/97", "not open"},
 		{keyFile, "is the --key-file"},
 		{keyLink, "is the --key-file"},
 		{keyHard, "is the --key-file"},
@@ -167,6 +178,13 @@ func TestSealWitnessFileRefusesKeyAndDatabase(t *testing.T) {
 		r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness-file", tc.witness)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("--witness-file %s: exit %d, stderr %q; want 2 and %q", tc.witness, r.code, r.stderr, tc.want)
+		}
+		for _, side := range []string{path + "-wal", path + "-journal"} {
+			if st, err := os.Stat(side); err == nil && st.Size() > 0 && strings.Contains(tc.witness, "link") {
+				if b, _ := os.ReadFile(side); strings.Contains(string(b), "checkpoint") {
+					t.Fatalf("--witness-file %s: a checkpoint went into %s", tc.witness, side)
+				}
+			}
 		}
 		if after, _ := os.ReadFile(keyFile); string(after) != string(key) {
 			t.Fatalf("--witness-file %s: the key file changed", tc.witness)
@@ -217,5 +235,43 @@ func TestSealWitnessFileWithNothingNew(t *testing.T) {
 	}
 	if _, err := os.Stat(none); !os.IsNotExist(err) {
 		t.Fatalf("the empty log's witness file: %v", err)
+	}
+}
+
+// With nothing new to seal, a witness file that is a FIFO (or a pipe,
+// >(cmd)) is appended to without being read: reading it waited for a
+// writer for ever.
+func TestSealWitnessFIFOWithNothingNew(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	dir := t.TempDir()
+	keyFile, _ := sealKey(t, dir)
+	if r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once"); r.code != 0 {
+		t.Fatalf("first seal: %+v", r)
+	}
+	fifo := filepath.Join(dir, "witness.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo) // the reader the FIFO needs to be written
+		got <- b
+	}()
+	done := make(chan result, 1)
+	go func() {
+		done <- run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness-file", fifo)
+	}()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("seal with a FIFO witness: %+v", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("seal --once with a FIFO witness file did not return")
+	}
+	if b := <-got; !strings.Contains(string(b), "checkpoint") && len(b) == 0 {
+		t.Fatalf("the FIFO got nothing")
 	}
 }

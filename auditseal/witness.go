@@ -37,9 +37,13 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	// A regular file is synced, so that a crash does not take the
+	// checkpoint back; a pipe or a FIFO (>(ship-it)) has nothing to sync.
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	return f.Close()
 }
@@ -116,7 +120,9 @@ func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 	}
 	var out [][]byte
 	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 64<<10), MaxCheckpointBytes)
+	// A line of MaxCheckpointBytes and its newline fits: the scanner
+	// wants room for the newline as well.
+	sc.Buffer(make([]byte, 64<<10), MaxCheckpointBytes+1)
 	for n := 1 + bytes.Count(lead, []byte("\n")); sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {

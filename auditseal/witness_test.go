@@ -36,6 +36,8 @@ func TestReadCheckpointsLimits(t *testing.T) {
 		{"zeros", zeros{}, nil, auditseal.MaxCheckpointBytes},
 		{"whitespace without end", io.LimitReader(strings.NewReader(strings.Repeat(" ", auditseal.MaxCheckpointBytes+2)), 1<<30), nil, auditseal.MaxCheckpointBytes},
 		{"a line too long", strings.NewReader(line + `{"size":2,"checkpoint":"` + strings.Repeat("x", auditseal.MaxCheckpointBytes) + `"}`), nil, auditseal.MaxCheckpointBytes},
+		// A line of exactly the limit, its newline after it, is read.
+		{"a line of the limit", strings.NewReader(line + `{"size":2,"checkpoint":"` + strings.Repeat("x", auditseal.MaxCheckpointBytes-len(`{"size":2,"checkpoint":""}`)) + `"}` + "\n"), []string{"note\n", strings.Repeat("x", auditseal.MaxCheckpointBytes-len(`{"size":2,"checkpoint":""}`))}, 0},
 		// Lines of spaces, which hold nothing, past the limit, and a
 		// checkpoint cut by it.
 		{"a witness file too large", io.MultiReader(strings.NewReader(line), readerOf(strings.Repeat(" ", 1<<20-1)+"\n", auditseal.MaxWitnessFileBytes>>20), strings.NewReader(line)), nil, auditseal.MaxWitnessFileBytes},
