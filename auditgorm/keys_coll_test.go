@@ -93,3 +93,24 @@ func TestReplaceBatchOnANocaseIndex(t *testing.T) {
 		t.Fatalf("want deletes of 1 and 2 and three creates")
 	}
 }
+
+// A second unique index on the primary key's column, with another
+// collation, is a key of its own: an upsert colliding on it updates the
+// row it found.
+func TestUpsertOnASecondIndexOfTheKeyColumn(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db)
+	must(t, reg.Register(&RvPkColl{}))
+	must(t, db.Exec("CREATE TABLE rv_pk_colls (code TEXT PRIMARY KEY, n INTEGER)").Error)
+	must(t, db.Exec("CREATE UNIQUE INDEX zz_rv_pk_colls_ci ON rv_pk_colls (code COLLATE NOCASE)").Error)
+	must(t, db.Create(&RvPkColl{Code: "x", N: 1}).Error)
+	n := len(entries(t, db))
+	must(t, db.Clauses(clause.OnConflict{DoUpdates: clause.AssignmentColumns([]string{"n"})}).Create(&RvPkColl{Code: "X", N: 99}).Error)
+	var rs []RvPkColl
+	must(t, db.Find(&rs).Error)
+	es := entries(t, db)[n:]
+	logEntries(t, es)
+	if len(rs) == 1 && (len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "x") {
+		t.Errorf("rows %+v: want one update of x", rs)
+	}
+}

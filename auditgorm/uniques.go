@@ -179,22 +179,37 @@ next:
 		if p.dialect == auditstore.SQLite {
 			g.coll = ix.coll
 		}
-		if sameFields(g.fields, m.pk) {
+		if sameFields(g.fields, m.pk) && groups[0].coll == nil {
 			// The primary key (SQLite's autoindex of a composite or text
-			// one, MySQL's PRIMARY): read by its index's collation.
-			if g.coll != nil {
-				groups[0].coll = u.collationOf(m, m.pk)
-			}
+			// one, MySQL's PRIMARY): read by its index's collation. Another
+			// index on its columns with another collation is a key of its
+			// own, below.
+			groups[0].coll = inOrderOf(m.pk, g)
 			continue
 		}
-		for _, h := range groups[1:] {
-			if sameFields(g.fields, h.fields) && slices.Equal(g.coll, h.coll) {
+		for _, h := range groups {
+			if sameFields(g.fields, h.fields) && slices.Equal(inOrderOf(h.fields, g), h.coll) {
 				continue next
 			}
 		}
 		groups = append(groups, g)
 	}
 	return groups, nil
+}
+
+// inOrderOf returns g's collations in the order of fields, which hold the
+// same fields as g's (nil where g has none).
+func inOrderOf(fields []*field, g keyGroup) []string {
+	if g.coll == nil {
+		return nil
+	}
+	out := make([]string, len(fields))
+	for i, f := range g.fields {
+		if j := slices.Index(fields, f); j >= 0 {
+			out[j] = g.coll[i]
+		}
+	}
+	return out
 }
 
 // collationOf returns the collations of the unique index on exactly the
