@@ -71,6 +71,11 @@ var tableExprRE = regexp.MustCompile("^\\s*[`\"]?([\\w.]+?)[`\"]?(?:\\s+(?:(?i)A
 // that GORM sets it to the alias of Table("docs AS d").
 func writtenTable(stmt *gorm.Statement) string {
 	if stmt.TableExpr != nil {
+		// Table("otherdb.t"): GORM quotes it whole (`otherdb`.`t`) and keeps
+		// t alone in Statement.Table; the table written is otherdb's.
+		if mm := quotedTableRE.FindStringSubmatch(stmt.TableExpr.SQL); mm != nil && mm[2] != "" {
+			return mm[1] + "." + mm[2]
+		}
 		if mm := tableExprRE.FindStringSubmatch(stmt.TableExpr.SQL); mm != nil {
 			return mm[1]
 		}
@@ -85,20 +90,9 @@ func writtenTable(stmt *gorm.Statement) string {
 // Table("db.t")), its parts quoted apart.
 var quotedTableRE = regexp.MustCompile("^\\s*[`\"]?(\\w+)[`\"]?(?:\\.[`\"]?(\\w+)[`\"]?)?\\s*$")
 
-// qualifiedTable is the table a statement writes with its schema (or
-// database) when the statement names one: Table("otherdb.t") writes
-// otherdb's t, which GORM keeps as t in Statement.Table.
-func qualifiedTable(stmt *gorm.Statement) string {
-	if stmt.TableExpr != nil {
-		if mm := quotedTableRE.FindStringSubmatch(stmt.TableExpr.SQL); mm != nil {
-			if mm[2] != "" {
-				return mm[1] + "." + mm[2]
-			}
-			return mm[1]
-		}
-	}
-	return writtenTable(stmt)
-}
+// qualifiedTable is the table a statement writes, with its schema (or
+// database) when the statement names one (writtenTable).
+func qualifiedTable(stmt *gorm.Statement) string { return writtenTable(stmt) }
 
 // add adds an entry for the object keyed by key (the row before the write)
 // in the state of state (the row after it, or before a delete). obj, when

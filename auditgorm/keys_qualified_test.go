@@ -1,0 +1,66 @@
+package auditgorm_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+type QualItem struct {
+	ID   uint
+	Name string `gorm:"size:32"`
+	N    int
+}
+
+// Writes to a table of another schema (database, on MySQL) named with it,
+// Table("other.qual_items"), are recorded from that table's rows and
+// named by it: the model's own table, in the connection's schema, holds
+// other rows under the same keys.
+func TestWritesToATableOfAnotherSchema(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		if db.Dialector.Name() == "sqlite" {
+			t.Skip("GORM's SQLite INSERT writes the main database's table whatever Table names")
+		}
+		reg := setup(t, db, &QualItem{})
+		must(t, reg.Register(&QualItem{}))
+		other := fmt.Sprintf("auditlog_other_%d", time.Now().UnixNano()%1_000_000_000)
+		create := "CREATE SCHEMA " + other
+		if db.Dialector.Name() == "mysql" {
+			create = "CREATE DATABASE " + other
+		}
+		must(t, db.Exec(create).Error)
+		t.Cleanup(func() {
+			if db.Dialector.Name() == "mysql" {
+				db.Exec("DROP DATABASE IF EXISTS " + other)
+			} else {
+				db.Exec("DROP SCHEMA IF EXISTS " + other + " CASCADE")
+			}
+		})
+		like := "CREATE TABLE " + other + ".qual_items (LIKE qual_items INCLUDING ALL)"
+		if db.Dialector.Name() == "mysql" {
+			like = "CREATE TABLE " + other + ".qual_items LIKE qual_items"
+		}
+		must(t, db.Exec(like).Error)
+		// The model's own table holds row 1 with other values.
+		must(t, db.WithContext(auditlog.Disable(t.Context())).Create(&QualItem{ID: 1, Name: "own", N: 7}).Error)
+		tbl := func() *gorm.DB { return db.Table(other + ".qual_items") }
+		must(t, tbl().Create(&QualItem{ID: 1, Name: "theirs", N: 1}).Error)
+		must(t, tbl().Model(&QualItem{ID: 1}).Update("n", 2).Error)
+		must(t, tbl().Delete(&QualItem{ID: 1}).Error)
+		es := entries(t, db)
+		logEntries(t, es)
+		if len(es) != 3 {
+			t.Fatalf("%d entries", len(es))
+		}
+		for i, want := range []string{`{"id":[null,1],"n":[null,1],"name":[null,"theirs"]}`, `{"n":[1,2]}`, `{"id":[1,null],"n":[2,null],"name":["theirs",null]}`} {
+			if got := mustJSON(es[i].Changes); got != want || es[i].Model != other+".qual_items" {
+				t.Errorf("entry %d: %s of %s: %s, want %s of %s.qual_items", i, es[i].Action, es[i].Model, got, want, other)
+			}
+		}
+	})
+}
