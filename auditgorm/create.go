@@ -25,6 +25,11 @@ import (
 // conflict columns, and on PostgreSQL by xmax.
 func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error {
 	stmt := db.Statement
+	if sch, _, ok := strings.Cut(writtenTable(stmt), "."); ok && p.dialect == auditstore.SQLite && !strings.EqualFold(sch, "main") {
+		// GORM's SQLite INSERT names the table without its database: it
+		// writes main's, which the entries would not describe.
+		return fmt.Errorf("auditgorm: %s: on SQLite a create into %s inserts into the main database's table, not %s's; it cannot be audited", m.schema.Name, writtenTable(stmt), sch)
+	}
 	var (
 		oc       *clause.OnConflict
 		groups   []keyGroup

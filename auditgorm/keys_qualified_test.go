@@ -2,6 +2,7 @@ package auditgorm_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +64,26 @@ func TestWritesToATableOfAnotherSchema(t *testing.T) {
 			}
 		}
 	})
+}
+
+// On SQLite, GORM's INSERT into Table("other.t") writes main's t: the
+// create is refused, rather than recorded from other's rows.
+func TestCreateIntoAnAttachedDatabaseOnSQLite(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	sqlDB, err := db.DB()
+	must(t, err)
+	sqlDB.SetMaxOpenConns(1) // ATTACH holds for one connection
+	reg := setup(t, db, &QualItem{})
+	must(t, reg.Register(&QualItem{}))
+	must(t, db.Exec("ATTACH DATABASE ? AS other", t.TempDir()+"/other.db").Error)
+	must(t, db.Exec("CREATE TABLE other.qual_items (id INTEGER PRIMARY KEY, name TEXT, n INTEGER)").Error)
+	err = db.Table("other.qual_items").Create(&QualItem{ID: 1, Name: "x", N: 1}).Error
+	if err == nil || !strings.Contains(err.Error(), "cannot be audited") {
+		t.Fatalf("create into other.qual_items: %v", err)
+	}
+	var n int64
+	must(t, db.Raw("SELECT count(*) FROM main.qual_items").Scan(&n).Error)
+	if n != 0 {
+		t.Fatal("the refused create wrote")
+	}
 }
