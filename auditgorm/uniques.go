@@ -20,6 +20,12 @@ import (
 type keyGroup struct {
 	fields []*field
 	coll   []string
+	// apart: another group holds the same columns under another
+	// collation. SQLite 3.41 and 3.45 (glebarez's, mattn's; not 3.53)
+	// found no row for "c = ? COLLATE A OR c = ? COLLATE B" that the
+	// second term matches: this group's column is read as an expression
+	// (+c), which keeps the terms apart.
+	apart bool
 }
 
 // tableUniques are the unique indexes of a table as its database has them,
@@ -188,8 +194,11 @@ next:
 			continue
 		}
 		for _, h := range groups {
-			if sameFields(g.fields, h.fields) && slices.Equal(inOrderOf(h.fields, g), h.coll) {
-				continue next
+			if sameFields(g.fields, h.fields) {
+				if slices.Equal(inOrderOf(h.fields, g), h.coll) {
+					continue next
+				}
+				g.apart = true
 			}
 		}
 		groups = append(groups, g)
@@ -273,21 +282,25 @@ func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
 	if !collated {
 		return tuplesIn(table, names, tuples)
 	}
+	col := "?"
+	if g.apart {
+		col = "+?"
+	}
 	if len(names) == 1 && len(tuples) > 1 {
 		// One column: its collation applies to the whole IN list.
 		vals := make([]any, len(tuples))
 		for i, t := range tuples {
 			vals[i] = t[0]
 		}
-		return clause.Expr{SQL: "? COLLATE " + quoteCollation(g.coll[0]) + " IN ?", Vars: []any{clause.Column{Table: table, Name: names[0]}, vals}}
+		return clause.Expr{SQL: col + " COLLATE " + quoteCollation(g.coll[0]) + " IN ?", Vars: []any{clause.Column{Table: table, Name: names[0]}, vals}}
 	}
 	ors := make([]clause.Expression, len(tuples))
 	for t, tuple := range tuples {
 		eqs := make([]clause.Expression, len(names))
 		for i, c := range names {
-			sql := "? = ?"
+			sql := col + " = ?"
 			if i < len(g.coll) && g.coll[i] != "" {
-				sql = "? = ? COLLATE " + quoteCollation(g.coll[i])
+				sql = col + " = ? COLLATE " + quoteCollation(g.coll[i])
 			}
 			eqs[i] = clause.Expr{SQL: sql, Vars: []any{clause.Column{Table: table, Name: c}, tuple[i]}}
 		}
