@@ -71,12 +71,12 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			if oc != nil {
 				return fmt.Errorf("auditgorm: %s: REPLACE with ON CONFLICT cannot be audited", m.schema.Name)
 			}
-			u, err := p.uniqueIndexes(db, qualifiedTable(stmt))
+			u, err := p.uniqueIndexes(db, writtenTable(stmt))
 			if err != nil {
 				return err
 			}
 			if u.partial {
-				return fmt.Errorf("auditgorm: %s: table %s has a partial unique index: which rows REPLACE deletes cannot be read by columns, so it cannot be audited", m.schema.Name, qualifiedTable(stmt))
+				return fmt.Errorf("auditgorm: %s: table %s has a partial unique index: which rows REPLACE deletes cannot be read by columns, so it cannot be audited", m.schema.Name, writtenTable(stmt))
 			}
 			replace = true
 			if groups, err = p.uniqueGroups(db, m); err != nil {
@@ -90,10 +90,11 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	// statement did (see execUnlocked).
 	unlocked := false
 	if replace || oc != nil && (!oc.DoNothing || !returning || p.dialect == auditstore.MySQL) {
-		if err := unsentKeyColumn(stmt, m, groups); err != nil {
+		inserted := insertedValues(stmt, m)
+		if err := unsentKeyColumn(m, inserted, groups); err != nil {
 			return err
 		}
-		conds := conflictConds(stmt, m, groups)
+		conds := conflictConds(stmt.Table, m, inserted, groups)
 		var err error
 		// Without conditions nothing can collide: no read at all.
 		// The unlocked path refuses, after the upsert, a row another
@@ -279,7 +280,7 @@ func (p *Plugin) conflictGroups(db *gorm.DB, m *model, oc clause.OnConflict) ([]
 		if p.dialect == auditstore.SQLite && text {
 			// The target's index may compare by a collation of its own
 			// (code COLLATE NOCASE): the read compares by it too.
-			u, err := p.uniqueIndexes(db, qualifiedTable(db.Statement))
+			u, err := p.uniqueIndexes(db, writtenTable(db.Statement))
 			if err != nil {
 				return nil, err
 			}
@@ -303,7 +304,9 @@ const (
 // the statement inserts, compared by the database (its collation decides
 // what collides).
 func (p *Plugin) conflicting(db *gorm.DB, m *model, groups []keyGroup, mode int) ([]*dbRow, error) {
-	return p.readConflicts(db, m, conflictConds(db.Statement, m, groups), mode)
+	// The rows' values again: the write has set the keys the database
+	// assigned.
+	return p.readConflicts(db, m, conflictConds(db.Statement.Table, m, insertedValues(db.Statement, m), groups), mode)
 }
 
 // readConflicts reads the rows that match any of conds.
@@ -333,9 +336,8 @@ func (p *Plugin) readConflicts(db *gorm.DB, m *model, conds []clause.Expression,
 // inserted rows collide with, one per column group; none when no row sends
 // a value for every column of any group (an auto-increment key left out, no
 // unique column), so that nothing can collide.
-func conflictConds(stmt *gorm.Statement, m *model, groups []keyGroup) []clause.Expression {
+func conflictConds(table string, m *model, inserted []func(f *field) (any, bool), groups []keyGroup) []clause.Expression {
 	var conds []clause.Expression
-	inserted := insertedValues(stmt, m)
 	for _, g := range groups {
 		var tuples [][]any
 		for _, row := range inserted {
@@ -351,7 +353,7 @@ func conflictConds(stmt *gorm.Statement, m *model, groups []keyGroup) []clause.E
 			}
 		}
 		if len(tuples) > 0 {
-			conds = append(conds, keyCond(stmt.Table, g, tuples))
+			conds = append(conds, keyCond(table, g, tuples))
 		}
 	}
 	return conds
@@ -361,8 +363,7 @@ func conflictConds(stmt *gorm.Statement, m *model, groups []keyGroup) []clause.E
 // unique key other than the primary key to the database (a default, a
 // generated column): the value it will hold, and so the rows it collides
 // with, cannot be read before. A primary key left out is a new one.
-func unsentKeyColumn(stmt *gorm.Statement, m *model, groups []keyGroup) error {
-	rows := insertedValues(stmt, m)
+func unsentKeyColumn(m *model, rows []func(f *field) (any, bool), groups []keyGroup) error {
 	for _, g := range groups {
 		if sameFields(g.fields, m.pk) {
 			continue

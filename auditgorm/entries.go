@@ -90,10 +90,6 @@ func writtenTable(stmt *gorm.Statement) string {
 // Table("db.t")), its parts quoted apart.
 var quotedTableRE = regexp.MustCompile("^\\s*[`\"]?(\\w+)[`\"]?(?:\\.[`\"]?(\\w+)[`\"]?)?\\s*$")
 
-// qualifiedTable is the table a statement writes, with its schema (or
-// database) when the statement names one (writtenTable).
-func qualifiedTable(stmt *gorm.Statement) string { return writtenTable(stmt) }
-
 // add adds an entry for the object keyed by key (the row before the write)
 // in the state of state (the row after it, or before a delete). obj, when
 // valid, is the caller's object for the row; else one is built from state

@@ -29,7 +29,10 @@ func TestUpsertTargetingANocaseIndex(t *testing.T) {
 	must(t, db.First(&r, 1).Error)
 	es := entries(t, db)[n:]
 	logEntries(t, es)
-	if r.N == 99 && (len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "1") {
+	if r.N != 99 {
+		t.Fatalf("the upsert did not update row 1: %+v", r)
+	}
+	if len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "1" {
 		t.Errorf("row 1 updated to n=99; want one update of 1")
 	}
 }
@@ -58,7 +61,10 @@ func TestUpsertOnANocasePrimaryKey(t *testing.T) {
 			es := entries(t, db)[n:]
 			t.Logf("rows %+v", rs)
 			logEntries(t, es)
-			if len(rs) == 1 && (len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "x") {
+			if len(rs) != 1 {
+				t.Fatalf("rows %+v: want x alone, updated", rs)
+			}
+			if len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "x" {
 				t.Errorf("row x updated to n=99; want one update of x")
 			}
 		})
@@ -110,7 +116,10 @@ func TestUpsertOnASecondIndexOfTheKeyColumn(t *testing.T) {
 	must(t, db.Find(&rs).Error)
 	es := entries(t, db)[n:]
 	logEntries(t, es)
-	if len(rs) == 1 && (len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "x") {
+	if len(rs) != 1 {
+		t.Fatalf("rows %+v: want x alone, updated", rs)
+	}
+	if len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "x" {
 		t.Errorf("rows %+v: want one update of x", rs)
 	}
 }

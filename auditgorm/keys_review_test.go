@@ -113,7 +113,10 @@ func TestUniqueIndexAfterDDLBehindAComment(t *testing.T) {
 			must(t, db.Model(&RvNoIdx{}).Where("id = 1").Count(&c).Error)
 			es := entries(t, db)[n:]
 			logEntries(t, es)
-			if c == 0 && (len(es) != 2 || es[0].Action != auditlog.ActionDelete) {
+			if c != 0 {
+				t.Fatalf("REPLACE kept row 1 (%d rows)", c)
+			}
+			if len(es) != 2 || es[0].Action != auditlog.ActionDelete {
 				t.Errorf("REPLACE deleted row 1 on the new index; no delete entry")
 			}
 		})

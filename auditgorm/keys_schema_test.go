@@ -44,7 +44,10 @@ func TestUpsertOnSchemaQualifiedTable(t *testing.T) {
 	for _, e := range es {
 		t.Logf("%s %s %s", e.Action, e.ObjectPK, mustJSON(e.Changes))
 	}
-	if r.N == 99 && (len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "1") {
+	if r.N != 99 {
+		t.Fatalf("the upsert did not update row 1: %+v", r)
+	}
+	if len(es) != 1 || es[0].Action != auditlog.ActionUpdate || es[0].ObjectPK != "1" {
 		t.Errorf("row 1 was updated to n=99; %d entries", len(es))
 	}
 }

@@ -32,7 +32,10 @@ func TestUniqueIndexCreatedAfterFirstUpsert(t *testing.T) {
 	for _, e := range es {
 		t.Logf("%s %s %s", e.Action, e.ObjectPK, mustJSON(e.Changes))
 	}
-	if c == 0 && (len(es) != 2 || es[0].Action != auditlog.ActionDelete) {
+	if c != 0 {
+		t.Fatalf("REPLACE kept row 1 (%d rows)", c)
+	}
+	if len(es) != 2 || es[0].Action != auditlog.ActionDelete {
 		t.Errorf("row 1 was deleted by REPLACE, entries: %d", len(es))
 	}
 }
@@ -132,7 +135,10 @@ func TestUniqueIndexDroppedAfterFirstUpsert(t *testing.T) {
 	for _, e := range es {
 		t.Logf("%s %s %s", e.Action, e.ObjectPK, mustJSON(e.Changes))
 	}
-	if c == 1 && len(es) != 1 {
+	if c != 1 {
+		t.Fatalf("row 1 is gone (%d rows)", c)
+	}
+	if len(es) != 1 {
 		t.Errorf("row 1 is still there; %d entries", len(es))
 	}
 }
@@ -159,7 +165,10 @@ func TestReplaceWithTagDeclaredIndexMissing(t *testing.T) {
 	for _, e := range es {
 		t.Logf("%s %s %s", e.Action, e.ObjectPK, mustJSON(e.Changes))
 	}
-	if c == 1 && len(es) != 1 {
+	if c != 1 {
+		t.Fatalf("row 1 is gone (%d rows)", c)
+	}
+	if len(es) != 1 {
 		t.Errorf("row 1 is still there; %d entries", len(es))
 	}
 }

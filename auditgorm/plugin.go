@@ -236,10 +236,12 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		cb.Create().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
 		cb.Update().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
 		cb.Delete().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
-		// DDL run through GORM (migrations) may change a table's unique
-		// indexes (uniques.go).
-		cb.Raw().After("gorm:raw").Register("auditlog:schema_changed", p.schemaChanged),
 	)
+	if d == auditstore.MySQL {
+		// DDL run through GORM (migrations) may change the unique indexes
+		// kept for MySQL's tables (uniques.go); SQLite keeps none.
+		steps = append(steps, cb.Raw().After("gorm:raw").Register("auditlog:schema_changed", p.schemaChanged))
+	}
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)
 	}

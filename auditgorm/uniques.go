@@ -166,7 +166,7 @@ func (p *Plugin) uniqueGroups(db *gorm.DB, m *model) ([]keyGroup, error) {
 		}
 		return groups, nil
 	}
-	table := qualifiedTable(db.Statement)
+	table := writtenTable(db.Statement)
 	u, err := p.uniqueIndexes(db, table)
 	if err != nil {
 		return nil, err
