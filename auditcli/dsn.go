@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -209,7 +208,7 @@ func sqliteFile(path, query string) (Target, error) {
 // the file must exist unless create is set.
 func (t Target) Open(ctx context.Context, create bool) (*sql.DB, error) {
 	if t.Dialect == auditstore.SQLite && !create {
-		if _, err := os.Stat(t.Path); err != nil {
+		if !fileExists(t.Path) {
 			return nil, fmt.Errorf("sqlite: %s does not exist", t.Path)
 		}
 	}

@@ -88,30 +88,10 @@ type target struct {
 
 func newRowReader(m *model, cols []string) *rowReader {
 	rr := &rowReader{m: m, targets: make([]target, len(cols))}
-	// SQLite names a result column as the table spells it (Code for the
-	// model's code), and SQLite and MySQL compare column names without
-	// regard to case: a column no field's name matches exactly goes to
-	// the field it matches so, unless another column took that field.
-	var taken []bool
-	for _, c := range cols {
-		if m.byColumn[c] == nil && !strings.HasPrefix(c, "_") {
-			taken = make([]bool, len(m.fields))
-			for _, c := range cols {
-				if f := m.byColumn[c]; f != nil {
-					taken[f.index] = true
-				}
-			}
-			break
-		}
-	}
+	var unmatched []int // columns no field's name or alias matches
 	for i, c := range cols {
 		rr.targets[i] = target{set: -1}
 		if f := m.byColumn[c]; f != nil {
-			rr.targets[i] = target{0, f.index}
-			continue
-		}
-		if f := m.columnNamed(c); f != nil && taken != nil && !taken[f.index] {
-			taken[f.index] = true
 			rr.targets[i] = target{0, f.index}
 			continue
 		}
@@ -128,6 +108,27 @@ func newRowReader(m *model, cols []string) *rowReader {
 					rr.targets[i] = target{a.set, j}
 					rr.hasOld = rr.hasOld || a.set == 1
 				}
+			}
+		}
+		if rr.targets[i].set == -1 {
+			unmatched = append(unmatched, i)
+		}
+	}
+	// SQLite names a result column as the table spells it (Code for the
+	// model's code), and SQLite and MySQL compare column names without
+	// regard to case: a column no field's name matches exactly goes to
+	// the field it matches so, unless another column took that field.
+	if len(unmatched) > 0 {
+		taken := make([]bool, len(m.fields))
+		for _, t := range rr.targets {
+			if t.set == 0 {
+				taken[t.idx] = true
+			}
+		}
+		for _, i := range unmatched {
+			if f := m.columnNamed(cols[i]); f != nil && !taken[f.index] {
+				taken[f.index] = true
+				rr.targets[i] = target{0, f.index}
 			}
 		}
 	}
