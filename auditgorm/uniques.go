@@ -225,19 +225,12 @@ func inOrderOf(fields []*field, g keyGroup) []string {
 // fields g (in g's order), nil if none has one of its own.
 func (u *tableUniques) collationOf(m *model, g []*field) []string {
 	for _, ix := range u.indexes {
-		if len(ix.cols) != len(g) {
-			continue
-		}
-		coll := make([]string, len(g))
-		found := 0
+		kg := keyGroup{fields: make([]*field, len(ix.cols)), coll: ix.coll}
 		for i, c := range ix.cols {
-			if j := slices.Index(g, m.columnNamed(c)); j >= 0 {
-				coll[j] = ix.coll[i]
-				found++
-			}
+			kg.fields[i] = m.columnNamed(c)
 		}
-		if found == len(g) {
-			return coll
+		if sameFields(kg.fields, g) {
+			return inOrderOf(g, kg)
 		}
 	}
 	return nil
