@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -124,6 +125,18 @@ type Entry struct {
 	RemotePort int
 	// CorrelationID ties the entries of one request or job together.
 	CorrelationID string
+	// Unreadable is empty for an entry read as it was written. A stored
+	// entry that does not decode (a column changed by hand, a damaged row)
+	// is still read, with Unreadable saying which columns and why: their
+	// fields are left zero, the others hold what was stored. Nothing can be
+	// rebuilt from such an entry; readers show it as unreadable.
+	Unreadable string
+}
+
+// UnreadableColumn reports whether Unreadable names column: its field is
+// then zero because the stored value did not decode.
+func (e *Entry) UnreadableColumn(column string) bool {
+	return strings.HasPrefix(e.Unreadable, column+": ") || strings.Contains(e.Unreadable, "; "+column+": ")
 }
 
 // Actor returns the entry's actor.

@@ -128,7 +128,7 @@ func TestExportToTerminalEscapes(t *testing.T) {
 func TestExportCSVFormulaGuard(t *testing.T) {
 	t.Parallel()
 	path, s := seeded(t)
-	id := int64(5)
+	id := int64(-1)
 	formula := "=HYPERLINK(\"http://evil\")"
 	ch, _ := auditlog.NewChange(formula, "@SUM(1)")
 	if err := s.Insert(context.Background(), []auditlog.Entry{{

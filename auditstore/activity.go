@@ -73,7 +73,7 @@ func (s *Store) CountSpans(ctx context.Context, f Filter, bounds []time.Time, li
 type ModelCount struct {
 	Model   string
 	Entries int64
-	Latest  time.Time // the newest of them
+	Latest  time.Time // the newest of them; zero when its time is unreadable
 }
 
 // CountModels counts, by model, the newest limit entries that match f (an
@@ -101,9 +101,8 @@ func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []
 		if err := rows.Scan(&c.Model, &c.Entries, &ts); err != nil {
 			return nil, false, queryErr(ctx, "count entries by model", err)
 		}
-		if c.Latest, err = decodeTime(s.dialect, ts); err != nil {
-			return nil, false, err
-		}
+		// An unreadable time (Entry.Unreadable) leaves Latest zero.
+		c.Latest, _ = decodeTime(s.dialect, ts)
 		total += c.Entries
 		counts = append(counts, c)
 	}

@@ -20,7 +20,7 @@ func TestEntryEncoderSharesOnlyWhatIsEqual(t *testing.T) {
 	t2 := t1.Add(time.Microsecond)
 	small, _ := auditlog.NewChange(1, 2)
 	long, _ := auditlog.NewChange("a fairly long old value", "and a new one, longer still, than the buffer's first fill")
-	id := int64(7)
+	id := int64(4)
 	es := []auditlog.Entry{
 		{Model: "a", ObjectPK: "1", ObjectRepr: "r", Changes: auditlog.Changes{"x": small, "b": long}},
 		{Timestamp: t1, Model: "a", ObjectPK: "2", ObjectRepr: "r", Changes: auditlog.Changes{"x": small}},

@@ -50,19 +50,35 @@ type ExportRecord struct {
 	RemoteAddr     string           `json:"remote_addr,omitempty"`
 	RemotePort     int              `json:"remote_port,omitempty"`
 	CorrelationID  string           `json:"cid,omitempty"`
+	// Unreadable is set for a stored entry that did not decode
+	// (Entry.Unreadable): the fields it names are empty.
+	Unreadable string `json:"unreadable,omitempty"`
 }
 
 // NewExportRecord returns e as its export record.
 func NewExportRecord(e auditlog.Entry) ExportRecord {
+	ts, action := exportTimeAction(&e)
 	return ExportRecord{
-		ID: e.ID, Timestamp: e.Timestamp.UTC().Format(time.RFC3339Nano), Action: e.Action.String(), Model: e.Model,
+		ID: e.ID, Timestamp: ts, Action: action, Model: e.Model,
 		ObjectPK: e.ObjectPK, ObjectID: e.ObjectID, ObjectRepr: e.ObjectRepr, Changes: e.Changes,
 		SerializedData: e.SerializedData, AdditionalData: e.AdditionalData, ActorID: e.ActorID, ActorName: e.ActorName,
-		RemoteAddr: e.RemoteAddr, RemotePort: e.RemotePort, CorrelationID: e.CorrelationID,
+		RemoteAddr: e.RemoteAddr, RemotePort: e.RemotePort, CorrelationID: e.CorrelationID, Unreadable: e.Unreadable,
 	}
 }
 
-var csvHeader = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data"}
+// exportTimeAction returns the text of e's time and action, empty for one
+// that did not decode (its zero value would read as a time and as create).
+func exportTimeAction(e *auditlog.Entry) (ts, action string) {
+	if !e.UnreadableColumn("timestamp") {
+		ts = e.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	if !e.UnreadableColumn("action") {
+		action = e.Action.String()
+	}
+	return ts, action
+}
+
+var csvHeader = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data", "unreadable"}
 
 // Write writes one entry.
 func (x *ExportWriter) Write(e auditlog.Entry) error {
@@ -90,9 +106,10 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 	// Every cell that holds stored text is guarded, the JSON ones too (a
 	// JSON value may be a negative number, which a spreadsheet reads as a
 	// formula's start).
-	return x.csv.Write([]string{strconv.FormatInt(e.ID, 10), e.Timestamp.UTC().Format(time.RFC3339Nano), e.Action.String(),
+	ts, action := exportTimeAction(&e)
+	return x.csv.Write([]string{strconv.FormatInt(e.ID, 10), ts, action,
 		cellText(e.Model), cellText(e.ObjectPK), cellText(e.ObjectRepr), cellText(changes), cellText(e.ActorID), cellText(e.ActorName),
-		cellText(e.RemoteAddr), port, cellText(e.CorrelationID), cellText(string(e.AdditionalData)), cellText(string(e.SerializedData))})
+		cellText(e.RemoteAddr), port, cellText(e.CorrelationID), cellText(string(e.AdditionalData)), cellText(string(e.SerializedData)), cellText(e.Unreadable)})
 }
 
 // cellText keeps a spreadsheet from reading a value as a formula.

@@ -341,6 +341,9 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 			return nil, err
 		}
 		for _, e := range res.Entries {
+			if e.Unreadable != "" {
+				return nil, fmt.Errorf("%w: entry %d of the object: %s", ErrUnreadable, e.ID, e.Unreadable)
+			}
 			if e.Action != auditlog.ActionAccess && e.ObjectPK == pk {
 				all = append(all, e)
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -769,6 +770,8 @@ func validateEntry(e *auditlog.Entry) error {
 		return fmt.Errorf("auditstore: entry for %s has no object key", e.Model)
 	case len(e.ObjectPK) > 255:
 		return fmt.Errorf("auditstore: object key of %s is longer than 255 bytes", e.Model)
+	case e.ObjectID != nil && strconv.FormatInt(*e.ObjectID, 10) != e.ObjectPK:
+		return fmt.Errorf("auditstore: entry for %s has object id %d and object key %.40q: an integer key's text is its number", e.Model, *e.ObjectID, e.ObjectPK)
 	case e.RemotePort < 0 || e.RemotePort > 65535:
 		return fmt.Errorf("auditstore: remote port %d is out of range", e.RemotePort)
 	case !e.Timestamp.IsZero() && !ValidTimestamp(e.Timestamp):
@@ -942,7 +945,8 @@ type Result struct {
 	Next    string
 	// SearchedTo is set when a search window ended before the page was
 	// full: the time of the oldest entry the window read. Next continues the
-	// search from there.
+	// search from there. It stays zero when that entry's time is
+	// unreadable (Entry.Unreadable); Next is set all the same.
 	SearchedTo time.Time
 }
 
@@ -957,16 +961,33 @@ var ErrInvalidFilter = errors.New("auditstore: invalid filter")
 type cursor struct {
 	micros int64
 	id     int64
+	// atEntry: at the stored time of entry id, whatever it holds (an entry
+	// whose time does not decode still has a place in the order).
+	atEntry bool
 }
 
 func (c cursor) String() string {
+	if c.atEntry {
+		return base64.RawURLEncoding.EncodeToString([]byte("e" + strconv.FormatInt(c.id, 10)))
+	}
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.micros, 10) + "." + strconv.FormatInt(c.id, 10)))
 }
 
 // CursorAfter returns the cursor of the page that starts right after e in
 // newest-first order, as List's Next would.
 func CursorAfter(e auditlog.Entry) string {
+	if e.UnreadableColumn("timestamp") {
+		return cursor{id: e.ID, atEntry: true}.String()
+	}
 	return cursor{micros: e.Timestamp.UnixMicro(), id: e.ID}.String()
+}
+
+// timeOf is the SQL of the cursor's time.
+func (q *queryBuilder) timeOf(c cursor) string {
+	if c.atEntry {
+		return "(SELECT timestamp FROM " + Table + " WHERE id = " + q.arg(c.id) + ")"
+	}
+	return q.arg(encodeTime(q.d, time.UnixMicro(c.micros)))
 }
 
 // CheckCursor returns nil for a cursor that List accepts, and an error
@@ -986,6 +1007,13 @@ func parseCursor(s string) (cursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return cursor{}, fmt.Errorf("%w: not base64", ErrInvalidCursor)
+	}
+	if e, ok := strings.CutPrefix(string(raw), "e"); ok {
+		id, err := strconv.ParseInt(e, 10, 64)
+		if err != nil || strconv.FormatInt(id, 10) != e || id <= 0 {
+			return cursor{}, fmt.Errorf("%w: malformed", ErrInvalidCursor)
+		}
+		return cursor{id: id, atEntry: true}, nil
 	}
 	a, b, ok := strings.Cut(string(raw), ".")
 	if !ok {
@@ -1064,7 +1092,9 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 		res.Next = CursorAfter(last)
 	case windowEnd != nil:
 		res.Next = windowEnd.String()
-		res.SearchedTo = time.UnixMicro(windowEnd.micros).UTC()
+		if !windowEnd.atEntry {
+			res.SearchedTo = time.UnixMicro(windowEnd.micros).UTC()
+		}
 	}
 	return res, nil
 }
@@ -1097,8 +1127,9 @@ func (s *Store) searchWindowEnd(ctx context.Context, f Filter, p Page) (*cursor,
 			return nil, fmt.Errorf("auditstore: search window: %w", err)
 		}
 		t, err := decodeTime(s.dialect, ts)
-		if err != nil {
-			return nil, err
+		if err != nil { // an unreadable entry's time: the window ends at its place
+			found = append(found, cursor{id: id, atEntry: true})
+			continue
 		}
 		found = append(found, cursor{micros: t.UnixMicro(), id: id})
 	}
@@ -1120,24 +1151,22 @@ func (s *Store) after(q *queryBuilder, cur string) error {
 	if err != nil {
 		return err
 	}
-	ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
 	if s.dialect == MySQL {
 		// MariaDB and MySQL plan this form as an index range; they do not
 		// use an index for row-value comparisons.
-		q.where = append(q.where, "(timestamp < "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id < "+q.arg(c.id)+"))")
+		q.where = append(q.where, "(timestamp < "+q.timeOf(c)+" OR (timestamp = "+q.timeOf(c)+" AND id < "+q.arg(c.id)+"))")
 	} else {
-		q.where = append(q.where, "(timestamp, id) < ("+q.arg(ts)+", "+q.arg(c.id)+")")
+		q.where = append(q.where, "(timestamp, id) < ("+q.timeOf(c)+", "+q.arg(c.id)+")")
 	}
 	return nil
 }
 
 // notBefore adds the condition "at or before c" (c or newer, in list order).
 func (s *Store) notBefore(q *queryBuilder, c cursor) {
-	ts := encodeTime(s.dialect, time.UnixMicro(c.micros))
 	if s.dialect == MySQL {
-		q.where = append(q.where, "(timestamp > "+q.arg(ts)+" OR (timestamp = "+q.arg(ts)+" AND id >= "+q.arg(c.id)+"))")
+		q.where = append(q.where, "(timestamp > "+q.timeOf(c)+" OR (timestamp = "+q.timeOf(c)+" AND id >= "+q.arg(c.id)+"))")
 	} else {
-		q.where = append(q.where, "(timestamp, id) >= ("+q.arg(ts)+", "+q.arg(c.id)+")")
+		q.where = append(q.where, "(timestamp, id) >= ("+q.timeOf(c)+", "+q.arg(c.id)+")")
 	}
 }
 
@@ -1310,41 +1339,183 @@ func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 	return q, nil
 }
 
+// ErrUnreadable is wrapped by the errors of readers that need their entries
+// as they were written (rebuilding an object's state, reverting) when one
+// of them cannot be read: its Unreadable says why.
+var ErrUnreadable = errors.New("auditstore: an entry cannot be read")
+
+// scanEntry reads the entry at rows. A column that does not decode does not
+// fail the read: the entry comes back with Unreadable naming it, so that
+// one damaged row does not hide the rest of the log from every reader.
 func scanEntry(d Dialect, rows *sql.Rows) (auditlog.Entry, error) {
 	var (
 		e                               auditlog.Entry
 		ts                              any
-		action                          int16
+		action                          sql.NullInt64
 		objectID, port                  sql.NullInt64
 		changes, serialized, additional []byte
 		actorID, actorName, addr, cid   sql.NullString
+		bad                             unreadable
 	)
 	if err := rows.Scan(&e.ID, &ts, &action, &e.Model, &e.ObjectPK, &objectID, &e.ObjectRepr,
 		&changes, &serialized, &additional, &actorID, &actorName, &addr, &port, &cid); err != nil {
-		return e, fmt.Errorf("auditstore: scan entry: %w", err)
+		// A value of the wrong type (SQLite keeps what it is given): read
+		// every column as it is and tell which ones did not decode.
+		var ok bool
+		if e, ts, action, objectID, port, changes, serialized, additional, ok = scanLoose(rows, &bad); !ok {
+			return e, fmt.Errorf("auditstore: scan entry: %w", err)
+		}
+	} else {
+		e.ActorID, e.ActorName, e.RemoteAddr, e.CorrelationID = actorID.String, actorName.String, addr.String, cid.String
 	}
-	t, err := decodeTime(d, ts)
-	if err != nil {
-		return e, err
+	switch t, err := decodeTime(d, ts); {
+	case err != nil:
+		bad.add("timestamp", "%s", strings.TrimPrefix(err.Error(), "auditstore: "))
+	case t.IsZero(): // MySQL's zero date; no entry is written with it
+		bad.add("timestamp", "the zero time")
+	default:
+		e.Timestamp = t
 	}
-	e.Timestamp = t
-	e.Action = auditlog.Action(action)
+	switch {
+	case !action.Valid: // named by scanLoose
+	case action.Int64 < math.MinInt8 || action.Int64 > math.MaxInt8:
+		bad.add("action", "%d is not one of create, update, delete or access", action.Int64)
+	case !auditlog.Action(action.Int64).Valid():
+		bad.add("action", "%d is not one of create, update, delete or access", action.Int64)
+	default:
+		e.Action = auditlog.Action(action.Int64)
+	}
 	if objectID.Valid {
-		id := objectID.Int64
-		e.ObjectID = &id
+		// The object's key is object_pk; object_id is its integer form,
+		// by which the object's entries are found.
+		var buf [20]byte
+		if id := objectID.Int64; string(strconv.AppendInt(buf[:0], id, 10)) == e.ObjectPK {
+			e.ObjectID = &id
+		} else {
+			bad.add("object_id", "%d does not match object_pk %s", id, storedText(e.ObjectPK))
+		}
 	}
 	if changes != nil {
 		if err := json.Unmarshal(changes, &e.Changes); err != nil {
-			return e, fmt.Errorf("auditstore: entry %d: decode changes: %w", e.ID, err)
+			e.Changes = nil
+			bad.add("changes", "%s in %s", strings.TrimPrefix(err.Error(), "auditlog: "), storedText(string(changes)))
 		}
 	}
-	if serialized != nil {
-		e.SerializedData = json.RawMessage(serialized)
+	for _, c := range []struct {
+		name string
+		raw  []byte
+		to   *json.RawMessage
+	}{{"serialized_data", serialized, &e.SerializedData}, {"additional_data", additional, &e.AdditionalData}} {
+		switch {
+		case c.raw == nil:
+		case !json.Valid(c.raw):
+			bad.add(c.name, "not JSON: %s", storedText(string(c.raw)))
+		default:
+			*c.to = json.RawMessage(c.raw)
+		}
 	}
-	if additional != nil {
-		e.AdditionalData = json.RawMessage(additional)
+	if port.Valid && (port.Int64 < 0 || port.Int64 > 65535) {
+		bad.add("remote_port", "%d is not a port", port.Int64)
+	} else {
+		e.RemotePort = int(port.Int64)
 	}
-	e.ActorID, e.ActorName, e.RemoteAddr, e.CorrelationID = actorID.String, actorName.String, addr.String, cid.String
-	e.RemotePort = int(port.Int64)
+	e.Unreadable = bad.String()
 	return e, nil
+}
+
+// scanLoose reads the entry at rows column by column as the driver gives
+// them, for a row whose typed read failed: a number column that holds
+// something else is named in bad and left invalid.
+func scanLoose(rows *sql.Rows, bad *unreadable) (e auditlog.Entry, ts any, action, objectID, port sql.NullInt64, changes, serialized, additional []byte, ok bool) {
+	var v [15]any
+	dest := make([]any, len(v))
+	for i := range v {
+		dest[i] = &v[i]
+	}
+	if rows.Scan(dest...) != nil {
+		return e, nil, action, objectID, port, nil, nil, nil, false
+	}
+	if e.ID, ok = looseInt(v[0]); !ok {
+		return e, nil, action, objectID, port, nil, nil, nil, false
+	}
+	number := func(name string, v any) (n sql.NullInt64) {
+		if v == nil {
+			return n
+		}
+		if n.Int64, n.Valid = looseInt(v); !n.Valid {
+			bad.add(name, "not an integer: %s", storedText(looseText(v)))
+		}
+		return n
+	}
+	ts = v[1]
+	action = number("action", v[2])
+	e.Model, e.ObjectPK, e.ObjectRepr = looseText(v[3]), looseText(v[4]), looseText(v[6])
+	objectID = number("object_id", v[5])
+	changes, serialized, additional = looseBytes(v[7]), looseBytes(v[8]), looseBytes(v[9])
+	e.ActorID, e.ActorName, e.RemoteAddr = looseText(v[10]), looseText(v[11]), looseText(v[12])
+	port = number("remote_port", v[13])
+	e.CorrelationID = looseText(v[14])
+	return e, ts, action, objectID, port, changes, serialized, additional, true
+}
+
+func looseInt(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case []byte:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		return n, err == nil
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func looseText(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	}
+	return fmt.Sprint(v)
+}
+
+func looseBytes(v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return v
+	}
+	return []byte(looseText(v))
+}
+
+// unreadable collects what did not decode in an entry.
+type unreadable struct{ b strings.Builder }
+
+func (u *unreadable) add(column, format string, args ...any) {
+	if u.b.Len() > 0 {
+		u.b.WriteString("; ")
+	}
+	u.b.WriteString(column + ": ")
+	fmt.Fprintf(&u.b, format, args...)
+}
+
+func (u *unreadable) String() string { return u.b.String() }
+
+// storedText quotes a stored value for an Unreadable, clipped.
+func storedText(s string) string {
+	const max = 80
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -198,11 +198,14 @@ func TestInsertValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	one := int64(1)
 	for _, e := range []auditlog.Entry{
 		{Action: 7, Model: "m", ObjectPK: "1"},
 		{Model: "", ObjectPK: "1"},
 		{Model: "m", ObjectPK: ""},
 		{Model: "m", ObjectPK: "1", RemotePort: 70000},
+		{Model: "m", ObjectPK: "01", ObjectID: &one}, // the reader would find it unreadable
+		{Model: "m", ObjectPK: "2", ObjectID: &one},
 		{Model: "m", ObjectPK: "1", AdditionalData: []byte("{")},
 		{Model: "m", ObjectPK: "1", Timestamp: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, // no cursor could follow it
 		// A value that is a fragment of JSON would merge into its
@@ -477,7 +480,7 @@ func TestInsertColumnsSomeEntriesLack(t *testing.T) {
 		s := storeOf(t, db)
 		at := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
 		set := []func(e *auditlog.Entry){
-			func(e *auditlog.Entry) { id := int64(9); e.ObjectID = &id },
+			func(e *auditlog.Entry) { id, _ := strconv.ParseInt(e.ObjectPK, 10, 64); e.ObjectID = &id },
 			func(e *auditlog.Entry) { ch, _ := auditlog.NewChange(1, 2); e.Changes = auditlog.Changes{"n": ch} },
 			func(e *auditlog.Entry) { e.SerializedData = []byte(`{"s":1}`) },
 			func(e *auditlog.Entry) { e.AdditionalData = []byte(`{"a":1}`) },
