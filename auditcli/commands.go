@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -332,18 +333,22 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	var n int64
+	var unreadable error // the file is whole all the same: keep it, then say so
 	err = writeFileAtomic(*output, *force, t.Path, func(w io.Writer) error {
 		fenv := env
 		fenv.Stdout, fenv.StdoutTerminal = w, false
 		var err error
 		n, err = Export(ctx, s, ExportOptions{Filter: f, Format: *format}, fenv)
+		if errors.Is(err, ErrUnreadableEntries) {
+			unreadable, err = err, nil
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "Exported %d entries to %s.\n", n, *output)
-	return nil
+	return unreadable
 }
 
 // ExportOptions choose what Export writes.
@@ -371,9 +376,13 @@ func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) 
 	if err != nil {
 		return 0, err
 	}
+	var unreadable []int64
 	err = s.Each(ctx, o.Filter, func(e auditlog.Entry) error {
 		if err := ew.Write(e); err != nil {
 			return err
+		}
+		if e.Unreadable != "" {
+			unreadable = append(unreadable, e.ID)
 		}
 		if n++; env.StderrTerminal && n%10_000 == 0 {
 			fmt.Fprintf(env.progressWriter(), "\r%d entries…", n)
@@ -389,7 +398,34 @@ func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) 
 	if err := ew.Flush(); err != nil {
 		return n, err
 	}
-	return n, bw.Flush()
+	if err := bw.Flush(); err != nil {
+		return n, err
+	}
+	return n, unreadableError(unreadable, "written with their unreadable field set")
+}
+
+// ErrUnreadableEntries is returned by Export, after it wrote every entry,
+// and by the history command, after it printed them, when some entries
+// could not be read as stored (auditlog.Entry.Unreadable): a column
+// changed by hand, a damaged row. The error names them.
+var ErrUnreadableEntries = errors.New("entries could not be read as stored")
+
+// unreadableError is nil for no ids, or names them (up to ten).
+func unreadableError(ids []int64, what string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for i, id := range ids[:min(len(ids), 10)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	if len(ids) > 10 {
+		b.WriteString(", …")
+	}
+	return fmt.Errorf("%w: %d (ids %s), %s", ErrUnreadableEntries, len(ids), b.String(), what)
 }
 
 func runHistory(ctx context.Context, env Env, args []string) error {
@@ -433,7 +469,16 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return PrintHistory(env.Stdout, res.Entries, loc)
+	if err := PrintHistory(env.Stdout, res.Entries, loc); err != nil {
+		return err
+	}
+	var unreadable []int64
+	for _, e := range res.Entries {
+		if e.Unreadable != "" {
+			unreadable = append(unreadable, e.ID)
+		}
+	}
+	return unreadableError(unreadable, "shown as unreadable")
 }
 
 // printStateAt prints the state of model:pk at time at, as its entries
@@ -520,8 +565,17 @@ func PrintHistory(w io.Writer, entries []auditlog.Entry, loc *time.Location) err
 		if cid == "" {
 			cid = "-"
 		}
-		rows = append(rows, []string{e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), e.Action.String(),
-			termSafe(actor), termSafe(e.ObjectRepr), termSafe(cid), fitCell(e.Changes.String(), 120)})
+		when, action, changes := e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), e.Action.String(), e.Changes.String()
+		if e.Unreadable != "" {
+			changes = "UNREADABLE entry " + strconv.FormatInt(e.ID, 10) + ": " + e.Unreadable
+			if e.UnreadableColumn("timestamp") {
+				when = "unreadable"
+			}
+			if e.UnreadableColumn("action") {
+				action = "unreadable"
+			}
+		}
+		rows = append(rows, []string{when, action, termSafe(actor), termSafe(e.ObjectRepr), termSafe(cid), fitCell(changes, 120)})
 	}
 	return writeTable(w, rows)
 }

@@ -71,6 +71,12 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Nothing is undone by an entry that does not say what it did.
+	for _, e := range plan {
+		if e.Unreadable != "" {
+			return fmt.Errorf("entry %d could not be read as stored (%s): nothing can be undone by it; nothing was written", e.ID, termSafe(e.Unreadable))
+		}
+	}
 	what := fmt.Sprintf("entry %d", id)
 	if *cid != "" {
 		what = fmt.Sprintf("%d entries of correlation id %s", len(plan), termSafe(*cid))

@@ -77,6 +77,10 @@ func clipText(s string) string {
 	return s
 }
 
+// errUnreadable says an entry did not decode as stored; it wraps
+// auditstore.ErrUnreadable.
+var errUnreadable = fmt.Errorf("could not be read as stored (%w)", auditstore.ErrUnreadable)
+
 func cannot(e auditlog.Entry, format string, args ...any) error {
 	return fmt.Errorf("%w: entry %d (%s %s): %s", ErrCannotRevert, e.ID, e.Model, e.ObjectPK, fmt.Sprintf(format, args...))
 }
@@ -246,6 +250,9 @@ func (rv *reverter) modelNamed(e auditlog.Entry) (*model, error) {
 }
 
 func (rv *reverter) revert(ctx context.Context, e auditlog.Entry) error {
+	if e.Unreadable != "" {
+		return fmt.Errorf("%w: entry %d (%s %s) %w: %s", ErrCannotRevert, e.ID, e.Model, e.ObjectPK, errUnreadable, e.Unreadable)
+	}
 	m, err := rv.modelNamed(e)
 	if err != nil {
 		return err

@@ -173,7 +173,11 @@ func subjectToken(s string) string {
 
 // Subject returns the subject an entry is published on.
 func (s *Sink) Subject(e auditlog.Entry) string {
-	return s.prefix + "." + subjectToken(e.Model) + "." + subjectToken(e.Action.String())
+	action := e.Action.String()
+	if e.UnreadableColumn("action") {
+		action = "unreadable" // its zero Action would read as create
+	}
+	return s.prefix + "." + subjectToken(e.Model) + "." + subjectToken(action)
 }
 
 // Name is "nats:" and the stream's name.

@@ -418,7 +418,9 @@ func ReadLag(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string,
 		if n > 0 && ts != nil {
 			t, err := auditstore.DecodeTime(d, ts)
 			if err != nil {
-				return lag, fmt.Errorf("auditrelay: read the lag: %w", err)
+				// A time that is no time (Entry.Unreadable) has no age;
+				// the entry is counted all the same.
+				continue
 			}
 			if oldest.IsZero() || t.Before(oldest) {
 				oldest = t

@@ -52,6 +52,9 @@ func entries(db *gorm.DB) ([]auditlog.Entry, error) {
 	}
 	var all []auditlog.Entry
 	err = s.Each(ctx, auditstore.Filter{}, func(e auditlog.Entry) error {
+		if e.Unreadable != "" { // its zero fields would pass for values
+			return fmt.Errorf("%w: entry %d: %s", auditstore.ErrUnreadable, e.ID, e.Unreadable)
+		}
 		all = append(all, e)
 		return nil
 	})

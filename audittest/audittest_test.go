@@ -176,3 +176,22 @@ func TestRequireEntryExactly(t *testing.T) {
 		}
 	}
 }
+
+// An entry that does not decode as stored fails RequireEntry, naming it,
+// rather than passing its zero fields off as values: its create, with
+// changes not JSON, would otherwise read as a create that changed nothing.
+func TestRequireEntryFailsOnUnreadableEntries(t *testing.T) {
+	t.Parallel()
+	db := open(t, nil)
+	if err := db.Create(&Book{Title: "Dune", Price: 10}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec(`UPDATE auditlog_entries SET changes = 'x'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{TB: t}
+	audittest.RequireEntry(r, db, &Book{}, 1, auditlog.ActionCreate, nil)
+	if len(r.failed) == 0 || !strings.Contains(r.failed[0], "entry 1: changes:") {
+		t.Errorf("RequireEntry over an unreadable entry: %q", r.failed)
+	}
+}

@@ -120,16 +120,31 @@ type row struct {
 	ActorID     string
 	Summary     string
 	CID         string
+	// Unreadable says what of the stored entry did not decode
+	// (auditlog.Entry.Unreadable).
+	Unreadable string
 }
 
 func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
 	label, class, icon := actionInfo(e.Action)
 	actor := e.Actor().String()
-	return row{
+	r := row{
 		ID: e.ID, Time: e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), ISO: e.Timestamp.UTC().Format(time.RFC3339Nano),
 		Action: label, ActionClass: class, Icon: icon, Model: e.Model, Repr: e.ObjectRepr, PK: e.ObjectPK,
 		Actor: actor, ActorID: e.ActorID, Summary: truncate(h.summary(e), 160), CID: e.CorrelationID,
 	}
+	if e.Unreadable != "" {
+		// Its zero fields are no values: a zero time, an action that
+		// reads as create.
+		r.Unreadable, r.Summary = e.Unreadable, truncate("Unreadable: "+e.Unreadable, 160)
+		if e.UnreadableColumn("timestamp") {
+			r.Time, r.ISO = "unreadable time", ""
+		}
+		if e.UnreadableColumn("action") {
+			r.Action, r.ActionClass, r.Icon = "unreadable", "unreadable", "!"
+		}
+	}
+	return r
 }
 
 // summary is the one-line change summary with display names.

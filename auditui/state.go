@@ -41,9 +41,15 @@ type stateRow struct {
 
 // stateAfter rebuilds the state of e's object right after e.
 func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry) (*stateView, error) {
+	if e.Unreadable != "" {
+		return &stateView{Note: "Its state is not rebuilt: this entry could not be read."}, nil
+	}
 	es, err := auditstore.ObjectEntries(ctx, h.opts.Store, auditstore.KeyRefs(e.Model, e.ObjectPK), e.ObjectPK, stateMaxEntries)
 	if errors.Is(err, auditstore.ErrTooManyEntries) {
 		return &stateView{Note: fmt.Sprintf("This object has more than %s entries: its state is not rebuilt here.", thousands(stateMaxEntries))}, nil
+	}
+	if errors.Is(err, auditstore.ErrUnreadable) {
+		return &stateView{Note: "Its state is not rebuilt: " + strings.TrimPrefix(err.Error(), auditstore.ErrUnreadable.Error()+": ") + "."}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -382,8 +388,11 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) {
 			if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
 				v.Set("tz", tz)
 			}
-			p.Models = append(p.Models, modelCount{Model: c.Model, Entries: thousands(int(c.Entries)), Latest: c.Latest.In(q.loc).Format("2006-01-02 15:04:05"),
-				ISO: c.Latest.Format(time.RFC3339Nano), Link: h.link("/", v)})
+			mc := modelCount{Model: c.Model, Entries: thousands(int(c.Entries)), Latest: "unreadable time", Link: h.link("/", v)}
+			if !c.Latest.IsZero() {
+				mc.Latest, mc.ISO = c.Latest.In(q.loc).Format("2006-01-02 15:04:05"), c.Latest.Format(time.RFC3339Nano)
+			}
+			p.Models = append(p.Models, mc)
 		}
 	}
 	h.render(w, r, http.StatusOK, "actor", p)
