@@ -822,3 +822,41 @@ func TestSealAttackOlderNoteWrittenBack(t *testing.T) {
 		}
 	})
 }
+
+// TestSealAttackTimeThatIsNoTime: an entry whose timestamp was set by hand to
+// text that is no time (SQLite keeps it) neither stops sealing nor makes
+// Verify fail with an error: it is sealed as stored and reported, unsealed
+// or sealed, as unreadable, and an edit of it afterwards as a modification.
+func TestSealAttackTimeThatIsNoTime(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		if f.d != auditstore.SQLite {
+			t.Skip("a timestamp column holds an instant, not text")
+		}
+		f.insert(t, nil, "a", 2)
+		f.round(t)
+		f.insert(t, nil, "b", 1) // id 3
+		aexec(t, f, `UPDATE auditlog_entries SET timestamp = 'yesterday' WHERE id = 3`)
+		if got := problems(f.verify(t)); !strings.Contains(got, "entry unreadable: entry 3") {
+			t.Errorf("unsealed entry 3 with a time that is no time: Verify reports %q", got)
+		}
+		f.insert(t, nil, "c", 2)
+		var lastErr error
+		for range 3 {
+			f.clock.add(time.Minute)
+			_, lastErr = f.sealer.Round(context.Background())
+		}
+		if lastErr != nil {
+			t.Fatalf("sealing stopped at the entry whose time is no time: %v", lastErr)
+		}
+		f.sealedOnce(t)
+		got := problems(f.verify(t))
+		if !strings.Contains(got, "entry unreadable: entry 3") || strings.Contains(got, "entry 2 ") || strings.Contains(got, "entry 4 ") {
+			t.Errorf("entry 3 sealed with a time that is no time: Verify reports %q", got)
+		}
+		aexec(t, f, `UPDATE auditlog_entries SET timestamp = 'today' WHERE id = 3`)
+		if got := problems(f.verify(t)); !strings.Contains(got, "entry modified: entry 3 ") {
+			t.Errorf("entry 3's time changed after sealing: Verify reports %q", got)
+		}
+	})
+}

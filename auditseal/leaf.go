@@ -58,11 +58,17 @@ func (r *rawEntry) dest() []any {
 // on what the database holds, not on how its driver spells it. It is what
 // an inclusion proof carries: an auditor can read it.
 func leafData(d auditstore.Dialect, r *rawEntry) ([]byte, error) {
-	ts, err := auditstore.DecodeTime(d, r.ts)
-	if err != nil {
+	var at any
+	if ts, err := auditstore.DecodeTime(d, r.ts); err == nil {
+		at = ts.UTC().Format(time.RFC3339Nano)
+	} else if raw, ok := storedBytes(r.ts); ok {
+		// Text that is no time (a column changed by hand): sealed as it is,
+		// as a JSON column that does not decode is, and Verify reports it.
+		at = []any{"bytes", raw}
+	} else {
 		return nil, fmt.Errorf("auditseal: entry %d: %w", r.id, err)
 	}
-	cols := []any{LeafVersion, r.id, ts.UTC().Format(time.RFC3339Nano), r.action.Int64, text(r.model), text(r.pk), nullInt(r.objectID), text(r.repr)}
+	cols := []any{LeafVersion, r.id, at, r.action.Int64, text(r.model), text(r.pk), nullInt(r.objectID), text(r.repr)}
 	for _, raw := range [][]byte{r.changes, r.serialized, r.additional} {
 		cols = append(cols, jsonColumn(raw))
 	}
@@ -81,6 +87,17 @@ func text(s sql.NullString) any {
 		return []any{"bytes", []byte(s.String)}
 	}
 	return s.String
+}
+
+// storedBytes is a timestamp column's value that is text or bytes.
+func storedBytes(v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case string:
+		return []byte(v), true
+	case []byte:
+		return v, true
+	}
+	return nil, false
 }
 
 // LeafHash is the RFC 6962 hash of a leaf's data.

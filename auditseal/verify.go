@@ -34,6 +34,7 @@ const (
 	LeavesUnsigned     ProblemKind = "leaves not signed"    // leaves no checkpoint covers (checkpoints deleted)
 	PruneUnrecorded    ProblemKind = "pruned unrecorded"    // leaves marked pruned that no flush's record counts
 	PruneRecordAltered ProblemKind = "prune record altered" // the flushes' records are not those a checkpoint signs
+	EntryUnreadable    ProblemKind = "entry unreadable"     // its time is no time: no writer of the log stores that
 )
 
 // Problem is one thing Verify found wrong.
@@ -358,6 +359,8 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 				if detail := timeText(e.ts, at, storage.String); detail != "" {
 					rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index, Detail: detail})
 				}
+			} else if atErr != nil {
+				rep.Problems = append(rep.Problems, Problem{Kind: EntryUnreadable, EntryID: entryID, Leaf: index, Detail: atErr.Error()})
 			}
 		}
 		if atErr == nil {
@@ -443,7 +446,8 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		}
 		t, err := auditstore.DecodeTime(d, ts)
 		if err != nil {
-			return rep, err
+			rep.Problems = append(rep.Problems, Problem{Kind: EntryUnreadable, EntryID: id, Leaf: -1, Detail: err.Error()})
+			continue
 		}
 		switch {
 		case id < next:
