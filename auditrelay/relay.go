@@ -411,7 +411,8 @@ func ReadLag(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string,
 		cond, args := auditstore.IDRangesSQL(d, rs, 1)
 		var n int64
 		var ts any
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*), MIN(timestamp) FROM "+auditstore.Table+" WHERE "+cond, args...).Scan(&n, &ts); err != nil {
+		q := "SELECT COUNT(*), " + auditstore.TimeColumn(d, "MIN("+timeOnly[d]+")") + " FROM " + auditstore.Table + " WHERE " + cond
+		if err := db.QueryRowContext(ctx, q, args...).Scan(&n, &ts); err != nil {
 			return lag, fmt.Errorf("auditrelay: read the lag: %w", err)
 		}
 		lag.Entries += n
@@ -431,6 +432,16 @@ func ReadLag(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string,
 		lag.Behind = now.Sub(oldest)
 	}
 	return lag, nil
+}
+
+// timeOnly is the timestamp where it holds a time, else NULL, so that the
+// oldest waiting entry's age is that of the oldest readable time: damaged
+// values (Entry.Unreadable) that sort first, text below any date on
+// SQLite, -infinity on PostgreSQL, a zero date on MariaDB, are left out.
+var timeOnly = map[auditstore.Dialect]string{
+	auditstore.SQLite:   "CASE WHEN typeof(timestamp) = 'text' AND timestamp >= '0001' THEN timestamp END",
+	auditstore.Postgres: "CASE WHEN timestamp > '-infinity' THEN timestamp END",
+	auditstore.MySQL:    "CASE WHEN timestamp >= '0001-01-01' THEN timestamp END",
 }
 
 // lockState takes the relay's lock (its state row, written first: a row

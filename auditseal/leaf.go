@@ -30,8 +30,8 @@ import (
 // first element, so that a later encoding can be told apart.
 const LeafVersion = "auditlog-entry/1"
 
-// entryColumns are the columns of an entry a leaf covers: every column.
-const entryColumns = auditstore.SelectColumns
+// A leaf covers every column of its entry, read as auditstore.ReadColumns
+// selects them (on MySQL the timestamp as text, as stored).
 
 // rawEntry is one entry's columns as the database returned them.
 // (The NOT NULL columns are read as nullable too: a leaf whose entry was
@@ -52,7 +52,7 @@ func (r *rawEntry) dest() []any {
 }
 
 // leafData is the entry as a leaf: a JSON array of every column in
-// entryColumns' order after LeafVersion, null for NULL, the timestamp in
+// auditstore.SelectColumns' order after LeafVersion, null for NULL, the timestamp in
 // RFC 3339 UTC, and the JSON columns in a canonical form (keys sorted, no
 // insignificant space, numbers as written), so that the bytes depend only
 // on what the database holds, not on how its driver spells it. It is what

@@ -65,7 +65,7 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 		return p, fmt.Errorf("%w: entry %d is leaf %d, the latest checkpoint covers %d", ErrNotSealed, id, p.Index, p.Size)
 	}
 	var e rawEntry
-	err = db.QueryRowContext(ctx, "SELECT "+entryColumns+" FROM "+auditstore.Table+" WHERE id = "+q.ph(1), id).Scan(e.dest()...)
+	err = db.QueryRowContext(ctx, "SELECT "+auditstore.ReadColumns(d, "")+" FROM "+auditstore.Table+" WHERE id = "+q.ph(1), id).Scan(e.dest()...)
 	if err != nil {
 		return p, fmt.Errorf("auditseal: read entry %d: %w", id, err)
 	}

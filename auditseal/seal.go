@@ -485,7 +485,7 @@ func (q queries) gapsBetween(ctx context.Context, from, to int64, now time.Time)
 // entries reads the committed entries that match cond, in id order, at
 // most limit (0: all).
 func (q queries) entries(ctx context.Context, cond string, limit int, args ...any) ([]*rawEntry, error) {
-	sqlText := "SELECT " + entryColumns + " FROM " + auditstore.Table + " WHERE " + cond + " ORDER BY id"
+	sqlText := "SELECT " + auditstore.ReadColumns(q.d, "") + " FROM " + auditstore.Table + " WHERE " + cond + " ORDER BY id"
 	if limit > 0 {
 		sqlText += fmt.Sprintf(" LIMIT %d", limit)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -276,7 +275,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if recsInstalled {
 		seqCol = ", l.prune_seq"
 	}
-	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, e."+joinColumns()+seqCol+tsType+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
+	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, "+auditstore.ReadColumns(d, "e.")+seqCol+tsType+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
@@ -433,7 +432,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	}
 	// The stored position is not signed: the signed one holds against it.
 	next = max(next, signedNext)
-	urows, err := tx.QueryContext(ctx, "SELECT e.id, e.timestamp FROM "+auditstore.Table+" e WHERE NOT EXISTS (SELECT 1 FROM "+leavesTable+" l WHERE l.entry_id = e.id) ORDER BY e.id")
+	urows, err := tx.QueryContext(ctx, "SELECT e.id, "+auditstore.TimeColumn(d, "e.timestamp")+" FROM "+auditstore.Table+" e WHERE NOT EXISTS (SELECT 1 FROM "+leavesTable+" l WHERE l.entry_id = e.id) ORDER BY e.id")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read unsealed entries: %w", err)
 	}
@@ -489,7 +488,3 @@ func timeText(v any, at time.Time, storage string) string {
 	}
 	return ""
 }
-
-// joinColumns are entryColumns qualified by the entries' alias e, after
-// the first (which the query qualifies).
-func joinColumns() string { return strings.ReplaceAll(entryColumns, ", ", ", e.") }

@@ -87,7 +87,7 @@ func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []
 	if err != nil {
 		return nil, false, err
 	}
-	sqlText := "SELECT model, COUNT(*), MAX(timestamp) FROM (SELECT model, timestamp FROM " + Table + q.whereSQL() +
+	sqlText := "SELECT model, COUNT(*), " + TimeColumn(s.dialect, "MAX(timestamp)") + " FROM (SELECT model, timestamp FROM " + Table + q.whereSQL() +
 		" ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit) + ") newest GROUP BY model"
 	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []
 			return nil, false, queryErr(ctx, "count entries by model", err)
 		}
 		// An unreadable time (Entry.Unreadable) leaves Latest zero.
-		c.Latest, _ = decodeTime(s.dialect, ts)
+		c.Latest, _ = entryTime(s.dialect, ts)
 		total += c.Entries
 		counts = append(counts, c)
 	}

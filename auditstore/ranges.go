@@ -48,7 +48,7 @@ func EntriesIn(ctx context.Context, db DBTX, d Dialect, rs []IDRange, limit int)
 		return nil, nil
 	}
 	cond, args := IDRangesSQL(d, rs, 1)
-	q := "SELECT " + selectColumns + " FROM " + Table + " WHERE " + cond + " ORDER BY id"
+	q := "SELECT " + readColumns[d] + " FROM " + Table + " WHERE " + cond + " ORDER BY id"
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}

@@ -103,6 +103,35 @@ func decodeTime(d Dialect, v any) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("auditstore: unexpected timestamp type %T", v)
 }
 
+// entryTime reads an entry's timestamp as the lists page by it: only a time
+// in the form and range the store writes is one. Any other value (text
+// that is no time, a time in another text form or as bytes on SQLite, which
+// sorts elsewhere than its instant; a year outside 1 to 9999; MySQL's zero
+// date) is an error, so that the entry reads as unreadable and the lists
+// page past it by its place (cursor{atEntry}) instead of by an instant that
+// is not where the database sorts it.
+func entryTime(d Dialect, v any) (time.Time, error) {
+	t, err := decodeTime(d, v)
+	switch {
+	case err != nil:
+		return t, err
+	case t.IsZero():
+		return time.Time{}, errors.New("auditstore: the zero time")
+	case !ValidTimestamp(t):
+		return time.Time{}, fmt.Errorf("auditstore: year %d is outside 1 to 9999", t.Year())
+	}
+	if d == SQLite {
+		s, ok := v.(string)
+		if !ok {
+			return time.Time{}, fmt.Errorf("auditstore: the time %s is stored as bytes, not text", storedText(string(looseBytes(v))))
+		}
+		if want := t.Format(sqliteTime); s != want {
+			return time.Time{}, fmt.Errorf("auditstore: the time %s is not in the stored form (%s)", storedText(s), want)
+		}
+	}
+	return t, nil
+}
+
 func parseTimeText(s string) (time.Time, error) {
 	for _, layout := range []string{sqliteTime, time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05.999999999-07:00"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -1039,6 +1068,34 @@ const selectColumns = "id, timestamp, action, model, object_pk, object_id, objec
 // store reads them.
 const SelectColumns = selectColumns
 
+// ReadColumns is the select list of SelectColumns as d's readers send it,
+// each column prefixed by alias ("e." or ""): on MySQL the timestamp is read
+// as text (TimeColumn).
+func ReadColumns(d Dialect, alias string) string {
+	cols := strings.Split(selectColumns, ", ")
+	for i, c := range cols {
+		if c == "timestamp" {
+			cols[i] = TimeColumn(d, alias+c) + " AS timestamp"
+			continue
+		}
+		cols[i] = alias + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+// TimeColumn is expr, an entry timestamp, as the readers select it: on
+// MySQL as its text, since the driver turns a date with a zero month or day
+// (which MariaDB keeps, outside strict mode) into another, valid date.
+func TimeColumn(d Dialect, expr string) string {
+	if d == MySQL {
+		return "CAST(" + expr + " AS CHAR)"
+	}
+	return expr
+}
+
+// readColumns are ReadColumns for the store's own queries, by dialect.
+var readColumns = map[Dialect]string{SQLite: ReadColumns(SQLite, ""), Postgres: ReadColumns(Postgres, ""), MySQL: ReadColumns(MySQL, "")}
+
 type queryBuilder struct {
 	d     Dialect
 	where []string
@@ -1085,6 +1142,11 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	if err := rows.Err(); err != nil {
 		return Result{}, queryErr(ctx, "list entries", err)
 	}
+	if len(res.Entries) == 0 && p.Cursor != "" {
+		if err := s.cursorEntryThere(ctx, p.Cursor); err != nil {
+			return Result{}, err
+		}
+	}
 	switch {
 	case len(res.Entries) > limit:
 		res.Entries = res.Entries[:limit]
@@ -1097,6 +1159,27 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// cursorEntryThere checks, after an empty page, that the entry a cursor
+// after an unreadable time names is still there: its page starts at that
+// entry's stored time, and once the entry is gone (flushed) there is none,
+// and the page would end the list where entries go on.
+func (s *Store) cursorEntryThere(ctx context.Context, cur string) error {
+	c, err := parseCursor(cur)
+	if err != nil || !c.atEntry {
+		return err
+	}
+	var b strings.Builder
+	s.dialect.placeholder(&b, 1)
+	n, err := countOf(ctx, s.db, "SELECT COUNT(*) FROM "+Table+" WHERE id = "+b.String(), c.id)
+	if err != nil {
+		return queryErr(ctx, "list entries", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: entry %d, which it follows, is gone: start again from the first page", ErrInvalidCursor, c.id)
+	}
+	return nil
 }
 
 // searchWindowEnd finds the last of the p.SearchWindow newest entries that
@@ -1112,7 +1195,7 @@ func (s *Store) searchWindowEnd(ctx context.Context, f Filter, p Page) (*cursor,
 	if err := s.after(q, p.Cursor); err != nil {
 		return nil, err
 	}
-	sqlText := "SELECT timestamp, id FROM " + Table + q.whereSQL() +
+	sqlText := "SELECT " + TimeColumn(s.dialect, "timestamp") + ", id FROM " + Table + q.whereSQL() +
 		" ORDER BY timestamp DESC, id DESC LIMIT 2 OFFSET " + strconv.Itoa(p.SearchWindow-1)
 	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
 	if err != nil {
@@ -1126,7 +1209,7 @@ func (s *Store) searchWindowEnd(ctx context.Context, f Filter, p Page) (*cursor,
 		if err := rows.Scan(&ts, &id); err != nil {
 			return nil, fmt.Errorf("auditstore: search window: %w", err)
 		}
-		t, err := decodeTime(s.dialect, ts)
+		t, err := entryTime(s.dialect, ts)
 		if err != nil { // an unreadable entry's time: the window ends at its place
 			found = append(found, cursor{id: id, atEntry: true})
 			continue
@@ -1190,7 +1273,7 @@ func (s *Store) listSQL(f Filter, p Page, windowEnd *cursor) (string, []any, int
 	if windowEnd != nil {
 		s.notBefore(q, *windowEnd)
 	}
-	sqlText := "SELECT " + selectColumns + " FROM " + Table + q.whereSQL()
+	sqlText := "SELECT " + readColumns[s.dialect] + " FROM " + Table + q.whereSQL()
 	sqlText += " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
 	return sqlText, q.args, limit, nil
 }
@@ -1265,7 +1348,7 @@ var ErrNotFound = errors.New("auditstore: entry not found")
 func (s *Store) Get(ctx context.Context, id int64) (auditlog.Entry, error) {
 	var b strings.Builder
 	s.dialect.placeholder(&b, 1)
-	rows, err := s.db.QueryContext(ctx, "SELECT "+selectColumns+" FROM "+Table+" WHERE id = "+b.String(), id)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+readColumns[s.dialect]+" FROM "+Table+" WHERE id = "+b.String(), id)
 	if err != nil {
 		return auditlog.Entry{}, queryErr(ctx, fmt.Sprintf("get entry %d", id), err)
 	}
@@ -1368,12 +1451,9 @@ func scanEntry(d Dialect, rows *sql.Rows) (auditlog.Entry, error) {
 	} else {
 		e.ActorID, e.ActorName, e.RemoteAddr, e.CorrelationID = actorID.String, actorName.String, addr.String, cid.String
 	}
-	switch t, err := decodeTime(d, ts); {
-	case err != nil:
+	if t, err := entryTime(d, ts); err != nil {
 		bad.add("timestamp", "%s", strings.TrimPrefix(err.Error(), "auditstore: "))
-	case t.IsZero(): // MySQL's zero date; no entry is written with it
-		bad.add("timestamp", "the zero time")
-	default:
+	} else {
 		e.Timestamp = t
 	}
 	switch {
