@@ -641,6 +641,9 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 	if star {
 		k = len(cols) - (len(plain) - 1)
 	}
+	if k < 0 || k > len(cols) {
+		return nil, fmt.Errorf("auditgorm: %s: the INSERT returned %d columns where %d were asked for", stmt.Table, len(cols), k)
+	}
 	modelCols := cols[k:]
 	if plan != nil {
 		// The last columns are the written flag and the count of entries

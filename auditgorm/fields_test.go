@@ -19,7 +19,7 @@ import (
 func TestIncludeExclude(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		reg := setup(t, db, &Book{}, &Doc{})
-		must(t, reg.Register(&Book{}, auditlog.Include("Title", "secret", "Price"), auditlog.Exclude("price")))
+		must(t, reg.Register(&Book{}, auditlog.Include("Title", "secret", "Price", "DeletedAt"), auditlog.Exclude("price")))
 		must(t, reg.Register(&Doc{}, auditlog.Exclude("Body")))
 		b := Book{Title: "a", Secret: "s", Price: "1"}
 		must(t, db.Create(&b).Error)
@@ -42,7 +42,7 @@ func TestIncludeExclude(t *testing.T) {
 func TestMask(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		reg := setup(t, db, &Book{}, &Doc{})
-		must(t, reg.Register(&Book{}, auditlog.Mask("Secret", "Pages"), auditlog.Include("Secret", "Pages"), auditlog.Snapshot(), auditlog.SnapshotAuditedOnly()))
+		must(t, reg.Register(&Book{}, auditlog.Mask("Secret", "Pages"), auditlog.Include("Secret", "Pages", "DeletedAt"), auditlog.Snapshot(), auditlog.SnapshotAuditedOnly()))
 		b := Book{Title: "t", Secret: "Sensitive data"}
 		must(t, db.Create(&b).Error)
 		e := expectCount(t, db, 1)[0]
@@ -51,7 +51,7 @@ func TestMask(t *testing.T) {
 			Fields map[string]any `json:"fields"`
 		}
 		must(t, json.Unmarshal(e.SerializedData, &snap))
-		if want := map[string]any{"secret": "***********ata", "pages": nil}; !reflect.DeepEqual(snap.Fields, want) {
+		if want := map[string]any{"secret": "***********ata", "pages": nil, "deleted_at": nil}; !reflect.DeepEqual(snap.Fields, want) {
 			t.Fatalf("snapshot fields %v, want %v", snap.Fields, want)
 		}
 		pages := 1234

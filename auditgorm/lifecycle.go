@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -73,10 +75,12 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		_ = db.AddError(err)
 		return
 	}
-	if db.Statement.SQL.Len() > 0 && kind != opCreate {
-		_ = db.AddError(fmt.Errorf("auditgorm: %s: the statement was built before auditing could read it; use GORM's Update/Delete methods, or log it with auditgorm.Log", db.Statement.Table))
+	if db.Statement.SQL.Len() > 0 {
+		// Raw(…).Create, say: the rows it writes are not the object's.
+		_ = db.AddError(fmt.Errorf("auditgorm: %s: the statement was built before auditing could read it; use GORM's Create/Update/Delete methods, or log it with auditgorm.Log", db.Statement.Table))
 		return
 	}
+	defer rollBackOnPanic(db)
 	var set clause.Set
 	if kind == opUpdate && m != nil {
 		var done func()
@@ -84,6 +88,11 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		defer done()
 		if db.Error != nil || len(set) == 0 {
 			return // gorm:update runs nothing either
+		}
+		if strings.Contains(updateModifier(db.Statement), "REPLACE") {
+			// Whatever it assigns, audited or not.
+			_ = db.AddError(fmt.Errorf("auditgorm: %s: UPDATE OR REPLACE deletes the rows whose unique values its new values take, which the statement does not tell: it cannot be audited; delete those rows first, then update", m.schema.Name))
+			return
 		}
 		if untrackedUpdate(db, m, set) {
 			p.obsOf(db).took(PathUntracked)
@@ -145,10 +154,7 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 			o.sentOne() // ROLLBACK
 		}
 		if r := recover(); r != nil {
-			// A panic inside database/sql (a driver.Valuer's, say) can leave
-			// the transaction unable to roll back; never block the caller on
-			// it. The panic goes on.
-			go tx.Rollback()
+			rollbackAfterPanic(func() { tx.Rollback() })
 			panic(r)
 		}
 		tx.Rollback()
@@ -221,6 +227,49 @@ func setResult(db *gorm.DB, n int64) {
 		db.Statement.Result.RowsAffected = n
 	}
 }
+
+// rollBackOnPanic, deferred, rolls back GORM's default transaction of the
+// statement when the capture panics (a driver.Valuer's panic, a model's
+// String method's), and lets the panic go on. GORM's callback that commits
+// or rolls it back never runs after a panic: the connection would stay in
+// use, holding its locks (on SQLite the database's). A caller's own
+// transaction is the caller's to end (gorm.DB.Transaction does).
+func rollBackOnPanic(db *gorm.DB) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if v, ok := db.InstanceGet("gorm:started_transaction"); ok {
+		if started, _ := v.(bool); started {
+			if tx, ok := db.Statement.ConnPool.(gorm.TxCommitter); ok {
+				rollbackAfterPanic(func() { _ = tx.Rollback() })
+			}
+			db.Statement.ConnPool = db.ConnPool
+		}
+	}
+	panic(r)
+}
+
+// rollbackAfterPanic rolls a transaction back after a panic, waiting for it a few
+// seconds at most: a panic inside database/sql itself (a driver.Valuer's)
+// leaves the transaction's lock held, and its rollback would never return.
+// The caller's panic must go on all the same.
+func rollbackAfterPanic(rollback func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rollback()
+	}()
+	t := time.NewTimer(rollbackWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// rollbackWait bounds rollbackAfterPanic's wait.
+const rollbackWait = 5 * time.Second
 
 // ownTxKey marks a statement the plugin runs in a transaction of its own.
 const ownTxKey = "auditlog:own_transaction"

@@ -86,8 +86,26 @@ func setClause(stmt *gorm.Statement) (clause.Set, bool) {
 // runUpdate runs the statement's UPDATE (an update, or a soft delete) and
 // records each changed row with its old values from a locking read and its
 // new values as the database stored them.
+// updateModifier is the modifier of the statement's UPDATE clause ("OR
+// REPLACE", "IGNORE"), in upper case.
+func updateModifier(stmt *gorm.Statement) string {
+	if c, ok := stmt.Clauses["UPDATE"]; ok {
+		if u, ok := c.Expression.(clause.Update); ok {
+			return strings.ToUpper(u.Modifier)
+		}
+	}
+	return ""
+}
+
 func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlog.Action, orig func(*gorm.DB)) error {
 	stmt := db.Statement
+	if c, ok := stmt.Clauses["FROM"]; ok {
+		if from, ok := c.Expression.(clause.From); ok && len(from.Tables) > 0 {
+			// The read of the rows it changes would lack the tables its
+			// conditions and values name.
+			return fmt.Errorf("auditgorm: %s: an UPDATE … FROM other tables cannot be audited; select the rows by a subquery on the model's table, or log the change with auditgorm.Log", m.schema.Name)
+		}
+	}
 	_, userReturning := stmt.Clauses["RETURNING"]
 	if p.fastPG && p.dialect == auditstore.Postgres && !userReturning && p.oneStatement(stmt) {
 		var e *pgEntries
@@ -195,6 +213,9 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 			// it (a key set by a non-deterministic expression), or the write
 			// did not match it again (conditions that are not
 			// deterministic): its entry cannot be written truthfully.
+			if strings.Contains(updateModifier(stmt), "IGNORE") {
+				return fmt.Errorf("auditgorm: %s: UPDATE OR IGNORE skipped row %s (its new values break a constraint), and which rows it skips the statement does not tell: it cannot be audited; update the rows that can take the values", m.schema.Name, o.objectKey(m))
+			}
 			return fmt.Errorf("auditgorm: %s: the written row %s cannot be found under the key its statement gave it; a statement whose conditions or primary key assignments are non-deterministic (random(), the time) cannot be audited", m.schema.Name, o.objectKey(m))
 		}
 		pairs = append(pairs, [2]*dbRow{o, n})
