@@ -218,7 +218,7 @@ func validate(c *registry.Config) error {
 	if len(c.Name) > 255 {
 		return fmt.Errorf("%w: %s: ModelName is longer than 255 bytes", ErrRegistration, name)
 	}
-	known, pk := fieldNames(c.Type)
+	known, pk, soft := fieldNames(c.Type)
 	check := func(option string, fields []string) error {
 		for _, f := range fields {
 			if known[f] == nil && known[folded(f)] == nil {
@@ -260,6 +260,18 @@ func validate(c *registry.Config) error {
 			return fmt.Errorf("%w: %s: Exclude names the primary key %s, which every entry must name its object by: use Mask to record it masked", ErrRegistration, name, p)
 		}
 	}
+	// A soft delete and a restore change only the soft-delete field: left
+	// out, the delete would still be recorded (it is a delete) but the
+	// restore would not, and the log would end with a live row deleted.
+	included := paths(c.Include)
+	for _, p := range soft {
+		if excluded[p] {
+			return fmt.Errorf("%w: %s: Exclude names %s, the soft-delete field, whose changes are the rows' deletes and restores: use Mask to record it masked", ErrRegistration, name, p)
+		}
+		if len(c.Include) > 0 && !included[p] {
+			return fmt.Errorf("%w: %s: Include leaves out %s, the soft-delete field, whose changes are the rows' deletes and restores: include it", ErrRegistration, name, p)
+		}
+	}
 	for p := range paths(c.SnapshotFields) {
 		if excluded[p] {
 			return fmt.Errorf("%w: %s: SnapshotFields names %s, which is excluded: an excluded field is recorded nowhere", ErrRegistration, name, p)
@@ -272,8 +284,10 @@ func validate(c *registry.Config) error {
 // its dotted Go path inside embedded structs, its column tag and its
 // default snake_case column name) to the dotted Go paths of the fields it
 // names. pk are the paths of the primary key by GORM's rule: the fields
-// tagged primaryKey, else the field ID (or the one whose column is id).
-func fieldNames(t reflect.Type) (names map[string][]string, pk []string) {
+// tagged primaryKey, else the field ID (or the one whose column is id);
+// soft those of soft-delete fields (gorm.DeletedAt, the soft_delete
+// plugin's: a type GORM asks for its DeleteClauses).
+func fieldNames(t reflect.Type) (names map[string][]string, pk, soft []string) {
 	names = map[string][]string{}
 	add := func(name, path string) {
 		if !slices.Contains(names[name], path) {
@@ -312,6 +326,9 @@ func fieldNames(t reflect.Type) (names map[string][]string, pk []string) {
 				continue
 			}
 			full := path + f.Name
+			if _, ok := reflect.PointerTo(ft).MethodByName("DeleteClauses"); ok {
+				soft = append(soft, full)
+			}
 			add(f.Name, full)
 			add(full, full)
 			add(folded(f.Name), full)
@@ -346,7 +363,7 @@ func fieldNames(t reflect.Type) (names map[string][]string, pk []string) {
 	if len(pk) == 0 && idField != "" {
 		pk = []string{idField}
 	}
-	return names, pk
+	return names, pk, soft
 }
 
 // isValueStruct reports whether a struct type is stored as one value (a

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/internal/registry"
 )
@@ -28,6 +30,19 @@ type book struct {
 type tagged struct {
 	ID   uint
 	Code string `gorm:"primaryKey;size:8"`
+}
+
+// softBook is soft-deleted through GORM's DeletedAt.
+type softBook struct {
+	ID        uint
+	Title     string
+	DeletedAt gorm.DeletedAt `gorm:"index"`
+}
+
+// modelBook embeds gorm.Model, DeletedAt included.
+type modelBook struct {
+	gorm.Model
+	Title string
 }
 
 // Registration refuses what the first write would refuse: an excluded
@@ -62,6 +77,14 @@ func TestRegisterValidation(t *testing.T) {
 		{"masked key", &book{}, []auditlog.Option{auditlog.Mask("ID")}, ""},
 		{"excluded snapshot field", &book{}, []auditlog.Option{auditlog.Exclude("Body"), auditlog.SnapshotFields("Title", "content")}, "SnapshotFields names Body, which is excluded"},
 		{"excluded snapshot field by path", &book{}, []auditlog.Option{auditlog.Exclude("addr_city"), auditlog.SnapshotFields("Addr.City")}, "which is excluded"},
+		// A restore changes the soft-delete field alone: left out, it would
+		// go unrecorded.
+		{"excluded soft-delete field", &softBook{}, []auditlog.Option{auditlog.Exclude("DeletedAt")}, "Exclude names DeletedAt, the soft-delete field"},
+		{"excluded soft-delete column", &softBook{}, []auditlog.Option{auditlog.Exclude("deleted_at")}, "the soft-delete field"},
+		{"soft-delete field not included", &softBook{}, []auditlog.Option{auditlog.Include("Title")}, "Include leaves out DeletedAt, the soft-delete field"},
+		{"soft-delete field included", &softBook{}, []auditlog.Option{auditlog.Include("Title", "deleted_at")}, ""},
+		{"soft-delete field masked", &softBook{}, []auditlog.Option{auditlog.Mask("DeletedAt")}, ""},
+		{"soft-delete field of an embedded gorm.Model", &modelBook{}, []auditlog.Option{auditlog.Exclude("DeletedAt")}, "the soft-delete field"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
