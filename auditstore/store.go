@@ -1075,7 +1075,9 @@ func ReadColumns(d Dialect, alias string) string {
 	cols := strings.Split(selectColumns, ", ")
 	for i, c := range cols {
 		if c == "timestamp" {
-			cols[i] = TimeColumn(d, alias+c) + " AS timestamp"
+			// No alias: MySQL would order ORDER BY timestamp by the
+			// alias's text, without the index.
+			cols[i] = TimeColumn(d, alias+c)
 			continue
 		}
 		cols[i] = alias + c
