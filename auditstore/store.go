@@ -125,7 +125,8 @@ func entryTime(d Dialect, v any) (time.Time, error) {
 		if !ok {
 			return time.Time{}, fmt.Errorf("auditstore: the time %s is stored as bytes, not text", storedText(string(looseBytes(v))))
 		}
-		if want := t.Format(sqliteTime); s != want {
+		var buf [len(sqliteTime) + 8]byte
+		if want := t.AppendFormat(buf[:0], sqliteTime); s != string(want) {
 			return time.Time{}, fmt.Errorf("auditstore: the time %s is not in the stored form (%s)", storedText(s), want)
 		}
 	}
