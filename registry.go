@@ -285,8 +285,7 @@ func validate(c *registry.Config) error {
 // default snake_case column name) to the dotted Go paths of the fields it
 // names. pk are the paths of the primary key by GORM's rule: the fields
 // tagged primaryKey, else the field ID (or the one whose column is id);
-// soft those of soft-delete fields (gorm.DeletedAt, the soft_delete
-// plugin's: a type GORM asks for its DeleteClauses).
+// soft those of soft-delete fields (softDeleteType).
 func fieldNames(t reflect.Type) (names map[string][]string, pk, soft []string) {
 	names = map[string][]string{}
 	add := func(name, path string) {
@@ -326,7 +325,7 @@ func fieldNames(t reflect.Type) (names map[string][]string, pk, soft []string) {
 				continue
 			}
 			full := path + f.Name
-			if _, ok := reflect.PointerTo(ft).MethodByName("DeleteClauses"); ok {
+			if softDeleteType(ft) {
 				soft = append(soft, full)
 			}
 			add(f.Name, full)
@@ -364,6 +363,14 @@ func fieldNames(t reflect.Type) (names map[string][]string, pk, soft []string) {
 		pk = []string{idField}
 	}
 	return names, pk, soft
+}
+
+// softDeleteType reports whether t is a soft-delete field's type: GORM's
+// DeletedAt or one of its soft_delete plugin's, whose DeleteClauses turn a
+// DELETE into an UPDATE of the field. (Other types may have DeleteClauses
+// too, a tenant's that adds a condition to every delete, say.)
+func softDeleteType(t reflect.Type) bool {
+	return t.PkgPath() == "gorm.io/gorm" && t.Name() == "DeletedAt" || t.PkgPath() == "gorm.io/plugin/soft_delete"
 }
 
 // isValueStruct reports whether a struct type is stored as one value (a

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/internal/registry"
@@ -37,6 +39,17 @@ type softBook struct {
 	ID        uint
 	Title     string
 	DeletedAt gorm.DeletedAt `gorm:"index"`
+}
+
+// tenant adds a condition to every delete of its model: not a soft delete.
+type tenant string
+
+func (tenant) DeleteClauses(*schema.Field) []clause.Interface { return nil }
+
+type tenantBook struct {
+	ID     uint
+	Title  string
+	Tenant tenant
 }
 
 // modelBook embeds gorm.Model, DeletedAt included.
@@ -85,6 +98,10 @@ func TestRegisterValidation(t *testing.T) {
 		{"soft-delete field included", &softBook{}, []auditlog.Option{auditlog.Include("Title", "deleted_at")}, ""},
 		{"soft-delete field masked", &softBook{}, []auditlog.Option{auditlog.Mask("DeletedAt")}, ""},
 		{"soft-delete field of an embedded gorm.Model", &modelBook{}, []auditlog.Option{auditlog.Exclude("DeletedAt")}, "the soft-delete field"},
+		// A type with DeleteClauses that is no soft delete (a tenant's
+		// condition on every delete) may be left out.
+		{"tenant field not included", &tenantBook{}, []auditlog.Option{auditlog.Include("Title")}, ""},
+		{"tenant field excluded", &tenantBook{}, []auditlog.Option{auditlog.Exclude("Tenant")}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -250,10 +250,11 @@ func rollBackOnPanic(db *gorm.DB) {
 	panic(r)
 }
 
-// rollbackAfterPanic rolls a transaction back after a panic, waiting for it a few
-// seconds at most: a panic inside database/sql itself (a driver.Valuer's)
-// leaves the transaction's lock held, and its rollback would never return.
-// The caller's panic must go on all the same.
+// rollbackAfterPanic rolls a transaction back after a panic, waiting for it
+// briefly: a panic inside database/sql itself (a driver.Valuer's) leaves the
+// transaction's lock held, and its rollback never returns (that
+// transaction leaks, as it does without the plugin); the caller's panic
+// must go on all the same, at once.
 func rollbackAfterPanic(rollback func()) {
 	done := make(chan struct{})
 	go func() {
@@ -269,7 +270,7 @@ func rollbackAfterPanic(rollback func()) {
 }
 
 // rollbackWait bounds rollbackAfterPanic's wait.
-const rollbackWait = 5 * time.Second
+const rollbackWait = 100 * time.Millisecond
 
 // ownTxKey marks a statement the plugin runs in a transaction of its own.
 const ownTxKey = "auditlog:own_transaction"
