@@ -788,6 +788,13 @@ func clip(s string) string {
 	return s[:cut] + ellipsis
 }
 
+// integerText reports whether s is the canonical text of id, without
+// allocating.
+func integerText(id int64, s string) bool {
+	var buf [20]byte
+	return string(strconv.AppendInt(buf[:0], id, 10)) == s
+}
+
 func validateEntry(e *auditlog.Entry) error {
 	switch {
 	case !e.Action.Valid():
@@ -800,7 +807,7 @@ func validateEntry(e *auditlog.Entry) error {
 		return fmt.Errorf("auditstore: entry for %s has no object key", e.Model)
 	case len(e.ObjectPK) > 255:
 		return fmt.Errorf("auditstore: object key of %s is longer than 255 bytes", e.Model)
-	case e.ObjectID != nil && strconv.FormatInt(*e.ObjectID, 10) != e.ObjectPK:
+	case e.ObjectID != nil && !integerText(*e.ObjectID, e.ObjectPK):
 		return fmt.Errorf("auditstore: entry for %s has object id %d and object key %.40q: an integer key's text is its number", e.Model, *e.ObjectID, e.ObjectPK)
 	case e.RemotePort < 0 || e.RemotePort > 65535:
 		return fmt.Errorf("auditstore: remote port %d is out of range", e.RemotePort)
@@ -1471,8 +1478,7 @@ func scanEntry(d Dialect, rows *sql.Rows) (auditlog.Entry, error) {
 	if objectID.Valid {
 		// The object's key is object_pk; object_id is its integer form,
 		// by which the object's entries are found.
-		var buf [20]byte
-		if id := objectID.Int64; string(strconv.AppendInt(buf[:0], id, 10)) == e.ObjectPK {
+		if id := objectID.Int64; integerText(id, e.ObjectPK) {
 			e.ObjectID = &id
 		} else {
 			bad.add("object_id", "%d does not match object_pk %s", id, storedText(e.ObjectPK))
