@@ -36,7 +36,9 @@ func TestUnreadableEntriesAreShownAsSuch(t *testing.T) {
 		// Entry 3 is readable; its object's entry 2 is not.
 		{"/entries/3", []string{"Its state is not rebuilt: entry 2 of the object: changes:"}},
 		{"/history?obj=" + url.QueryEscape("books:1"), []string{`<tr class="unreadable">`, "Unreadable: changes:"}},
-		{"/actor?actor=1", []string{`<tr class="unreadable">`}},
+		// Entry 4's time is the latest of authors' (it sorts after every
+		// time): the summary says it is unreadable, with no date.
+		{"/actor?actor=1", []string{`<tr class="unreadable">`, `<td class="time">unreadable time</td>`}},
 	} {
 		rec := get(h, "GET", c.target)
 		body := rec.Body.String()
