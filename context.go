@@ -101,8 +101,12 @@ func SetActor(ctx context.Context, a Actor) error {
 }
 
 // WithRemoteAddr returns a context whose entries record the client's address
-// and port (0 when unknown).
+// and port (0 when unknown; a port outside 1 to 65535, such as -1, is
+// recorded as unknown: context never makes a write fail).
 func WithRemoteAddr(ctx context.Context, addr string, port int) context.Context {
+	if port < 0 || port > 65535 {
+		port = 0
+	}
 	return context.WithValue(ctx, remoteKey, remote{addr: addr, port: port})
 }
 

@@ -523,9 +523,12 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 	// The owners are read for what their entries show beyond their key: an
 	// object with a repr or additional data of its own. An owner with an
 	// integer key and neither is named by the key the join row holds (the
-	// same integer), as an owner without a row is.
+	// same integer), as an owner without a row is. Where the owner has
+	// secrets and the context extra data, its row is read all the same:
+	// the extra data is scrubbed of the secrets the row holds.
+	scrub := len(tr.owner.secret) > 0 && len(auditlog.ExtraFromContext(ctx)) > 0
 	var owners map[string]*dbRow
-	if tr.owner.wantsObject || !tr.owner.t.IntPK {
+	if tr.owner.wantsObject || !tr.owner.t.IntPK || scrub {
 		if owners, err = p.readByKey(db, tr.owner, tr.owner.schema.Table, ownerKeys); err != nil {
 			return err
 		}

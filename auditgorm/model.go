@@ -452,16 +452,16 @@ func (m *model) reprOf(p *Plugin, db *gorm.DB, obj reflect.Value, key string, va
 // knows the clear values of obj and of the rows in vals.
 func (m *model) visible(p *Plugin, db *gorm.DB, obj reflect.Value, vals ...[]value.Value) (reflect.Value, *capture.Scrubber) {
 	var sc capture.Scrubber
-	if !obj.IsValid() {
-		return obj, &sc
+	if obj.IsValid() {
+		if rels := m.secretRelations(p, db); len(m.secret) > 0 || len(rels) > 0 {
+			if obj = m.hide(obj, &sc); obj.IsValid() {
+				hideRelated(rels, obj, &sc)
+			}
+		}
 	}
-	rels := m.secretRelations(p, db)
-	if len(m.secret) == 0 && len(rels) == 0 {
-		return obj, &sc
-	}
-	if obj = m.hide(obj, &sc); obj.IsValid() {
-		hideRelated(rels, obj, &sc)
-	}
+	// The rows' secrets, object or not: the context's extra data is
+	// scrubbed of them on every path (an update's and a delete's build no
+	// object where the model has no methods to run).
 	for _, row := range vals {
 		for _, f := range m.secret {
 			if v := row[f.index]; !v.IsNull() {

@@ -2,8 +2,10 @@ package auditstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -752,7 +754,7 @@ func clipped(entries []auditlog.Entry) []auditlog.Entry {
 			out = append([]auditlog.Entry(nil), entries...)
 		}
 		c := &out[i]
-		c.ActorID, c.ActorName, c.CorrelationID = clip(asText(c.ActorID)), clip(asText(c.ActorName)), clip(asText(c.CorrelationID))
+		c.ActorID, c.ActorName, c.CorrelationID = clip(asText(c.ActorID)), clip(asText(c.ActorName)), StoredCorrelationID(c.CorrelationID)
 		c.ObjectRepr, c.RemoteAddr = asText(c.ObjectRepr), asText(c.RemoteAddr)
 		if len(c.RemoteAddr) > MaxAddrBytes {
 			c.RemoteAddr, c.RemotePort = "", 0
@@ -793,6 +795,28 @@ func clip(s string) string {
 func integerText(id int64, s string) bool {
 	var buf [20]byte
 	return string(strconv.AppendInt(buf[:0], id, 10)) == s
+}
+
+// StoredCorrelationID is correlation id id as entries store it and filters
+// match it: id itself where it fits the column (MaxContextBytes of text
+// without NUL); else its text cut at a character boundary, then "…" and 16
+// hex digits of id's SHA-256, so that two ids that differ only past the
+// cut, or only in bytes that are not text, stay two ids: a revert by one
+// must not undo the other's changes.
+func StoredCorrelationID(id string) string {
+	if len(id) <= MaxContextBytes && storable(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	tag := "…" + hex.EncodeToString(sum[:8])
+	s := asText(id)
+	if cut := MaxContextBytes - len(tag); len(s) > cut {
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s + tag
 }
 
 func validateEntry(e *auditlog.Entry) error {
@@ -1399,7 +1423,7 @@ func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 		q.where = append(q.where, "actor_id = "+q.arg(f.ActorID))
 	}
 	if f.CorrelationID != "" {
-		q.where = append(q.where, "cid = "+q.arg(f.CorrelationID))
+		q.where = append(q.where, "cid = "+q.arg(StoredCorrelationID(f.CorrelationID)))
 	}
 	switch {
 	case f.ObjectPK != "" && f.Model != "":
