@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -70,6 +71,10 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if actors := auditgorm.CorrelationActors(plan); *cid != "" && len(actors) > 1 {
+		return fmt.Errorf("the entries of correlation id %s were written by %d actors (%s): a correlation id can come from a request header, which any client can set; undo the entries you mean by their ids; nothing was written",
+			termSafe(*cid), len(actors), termSafe(strings.Join(actors, ", ")))
 	}
 	// Nothing is undone by an entry that does not say what it did.
 	for _, e := range plan {

@@ -100,3 +100,28 @@ func TestRevertCommand(t *testing.T) {
 		t.Fatalf("%d new entries; the last: %+v", count()-before, last)
 	}
 }
+
+// revert --cid refuses a correlation id whose entries name several actors
+// (a client can send another request's id), writing nothing.
+func TestRevertCommandRefusesACorrelationIDOfSeveralActors(t *testing.T) {
+	t.Parallel()
+	db, dsn := openGadgets(t)
+	ctx := auditlog.WithCorrelationID(context.Background(), "req-shared")
+	g := Gadget{Name: "lamp", Price: 30}
+	must(t, db.WithContext(auditlog.WithActor(ctx, auditlog.Actor{ID: "victim"})).Create(&g).Error)
+	must(t, db.WithContext(auditlog.WithActor(ctx, auditlog.Actor{ID: "attacker"})).Create(&Gadget{Name: "x", Price: 1}).Error)
+	var out, errb bytes.Buffer
+	env := auditcli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, StdinTerminal: true,
+		Now:      func() time.Time { return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC) },
+		Getenv:   func(string) string { return "" },
+		OpenGORM: func(context.Context, auditcli.Target) (*gorm.DB, error) { return db, nil }}
+	code := auditcli.Run(context.Background(), []string{"revert", "--db", dsn, "--yes", "--cid", "req-shared"}, env)
+	if code != 1 || !strings.Contains(errb.String(), "2 actors (attacker, victim)") || !strings.Contains(errb.String(), "nothing was written") {
+		t.Errorf("exit %d:\n%s%s", code, out.String(), errb.String())
+	}
+	var n int64
+	must(t, db.Model(&Gadget{}).Count(&n).Error)
+	if n != 2 {
+		t.Errorf("%d gadgets left of 2", n)
+	}
+}

@@ -156,8 +156,34 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 		if len(es) == 0 {
 			return fmt.Errorf("auditgorm: RevertCorrelation: no entries with correlation id %q", cid)
 		}
+		if actors := CorrelationActors(es); len(actors) > 1 {
+			return fmt.Errorf("%w: the entries of correlation id %q were written by %d actors (%s): a correlation id can come from a request header, which any client can set; undo the entries you mean by their ids (RevertEntries)",
+				ErrCannotRevert, cid, len(actors), strings.Join(actors, ", "))
+		}
 		return rv.revertAll(ctx, es)
 	})
+}
+
+// CorrelationActors lists the actors of es (by id, else name; "none" for
+// entries without one), sorted: RevertCorrelation and the auditlog revert
+// command refuse a correlation id whose entries name more than one, since
+// a client can send another request's id.
+func CorrelationActors(es []auditlog.Entry) []string {
+	var out []string
+	for _, e := range es {
+		a := e.Actor().String()
+		if e.ActorID != "" {
+			a = e.ActorID
+		}
+		if a == "" {
+			a = "none"
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // RevertEntries undoes the entries ids in one transaction, newest first
