@@ -117,7 +117,9 @@ func RemoteAddrFromContext(ctx context.Context) (addr string, port int) {
 }
 
 // WithCorrelationID returns a context whose entries carry the correlation id,
-// which ties together the entries of one request or job.
+// which ties together the entries of one request or job. An id that does not
+// fit a column (over 255 bytes, or not text) is stored cut, with a digest of
+// the whole (auditstore.StoredCorrelationID); filters find it by id as given.
 func WithCorrelationID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, cidKey, id)
 }
