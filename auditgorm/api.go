@@ -172,6 +172,11 @@ func (p *Plugin) observeLog(ctx context.Context, conn auditstore.DBTX, d auditst
 			end.Err = ErrStatementPanicked
 		}
 		if herr := p.end(hctx, end); herr != nil && done && err == nil {
+			if _, inTx := conn.(gorm.TxCommitter); !inTx {
+				// Outside a transaction the entry is in: a caller that
+				// retries on the error would write it twice.
+				herr = fmt.Errorf("%w; the entry was committed", herr)
+			}
 			err = herr
 		}
 	}()

@@ -108,3 +108,29 @@ func TestLongCorrelationIDsStayApart(t *testing.T) {
 		}
 	})
 }
+
+type panicAtEnd struct{}
+
+func (panicAtEnd) StatementStart(ctx context.Context, _ auditgorm.StatementStartInfo) context.Context {
+	return ctx
+}
+func (panicAtEnd) StatementEnd(context.Context, auditgorm.StatementEndInfo) { panic("exporter down") }
+
+// A StatementEnd hook that panics after LogAccess wrote its entry outside a
+// transaction fails the call with an error that says the entry was
+// committed, as a captured write's does: a caller that retries on the error
+// would log the access twice.
+func TestLogHookPanicSaysTheEntryWasCommitted(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Hooks: panicAtEnd{}})))
+	must(t, db.AutoMigrate(&CtxGroup{}))
+	must(t, reg.Register(&CtxGroup{}))
+	g := CtxGroup{Name: "g"}
+	must(t, db.WithContext(auditlog.Disable(context.Background())).Create(&g).Error)
+	err := auditgorm.LogAccess(context.Background(), db, &g)
+	if err == nil || !strings.Contains(err.Error(), "Hooks.StatementEnd panicked: exporter down; the entry was committed") {
+		t.Errorf("LogAccess: %v", err)
+	}
+	expectCount(t, db, 1)
+}
