@@ -134,3 +134,21 @@ func TestLogHookPanicSaysTheEntryWasCommitted(t *testing.T) {
 	}
 	expectCount(t, db, 1)
 }
+
+// Extra data holding a secret as bytes, which Go's encoder writes as base64,
+// is scrubbed too: the base64 decoded to the masked key.
+func TestExtraDataSecretAsBytesIsScrubbed(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &CtxUser{}, &CtxGroup{})
+	must(t, reg.Register(&CtxUser{}, auditlog.Exclude("Password"), auditlog.Mask("APIKey"), auditlog.M2M("Groups")))
+	ctx := auditlog.WithExtra(context.Background(), map[string]any{"key_bytes": []byte("key " + ctxAPIKey)})
+	must(t, db.WithContext(ctx).Create(&CtxUser{Name: "u", Password: ctxPassword, APIKey: ctxAPIKey}).Error)
+	var extra struct {
+		KeyBytes []byte `json:"key_bytes"`
+	}
+	e := expectCount(t, db, 1)[0]
+	must(t, json.Unmarshal(e.AdditionalData, &extra))
+	if strings.Contains(string(extra.KeyBytes), ctxAPIKey) || !strings.HasPrefix(string(extra.KeyBytes), "key *") {
+		t.Errorf("additional data %s decodes to %q", e.AdditionalData, extra.KeyBytes)
+	}
+}

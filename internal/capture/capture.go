@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -425,7 +426,7 @@ func (s *Scrubber) JSON(in json.RawMessage) json.RawMessage {
 func (s *Scrubber) walk(v any) any {
 	switch v := v.(type) {
 	case string:
-		return s.text.Replace(v)
+		return s.bytesText(s.text.Replace(v))
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, x := range v {
@@ -443,6 +444,23 @@ func (s *Scrubber) walk(v any) any {
 		}
 	}
 	// true, false and null say nothing of a secret spelled the same way.
+	return v
+}
+
+// bytesText scrubs a JSON string that is the base64 of bytes (how Go's
+// encoder writes a []byte, extra data given a secret as bytes, say): its
+// decoded text is scrubbed, and encoded again where that changed it.
+func (s *Scrubber) bytesText(v string) string {
+	if len(v) < 8 || len(v)%4 != 0 {
+		return v
+	}
+	raw, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return v
+	}
+	if clean := s.text.Replace(string(raw)); clean != string(raw) {
+		return base64.StdEncoding.EncodeToString([]byte(clean))
+	}
 	return v
 }
 
