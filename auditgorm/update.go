@@ -214,7 +214,7 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 			// did not match it again (conditions that are not
 			// deterministic): its entry cannot be written truthfully.
 			if strings.Contains(updateModifier(stmt), "IGNORE") {
-				return fmt.Errorf("auditgorm: %s: UPDATE OR IGNORE skipped row %s (its new values break a constraint), and which rows it skips the statement does not tell: it cannot be audited; update the rows that can take the values", m.schema.Name, o.objectKey(m))
+				return fmt.Errorf("auditgorm: %s: an UPDATE with IGNORE (OR IGNORE on SQLite) skipped row %s (its new values break a constraint), and which rows it skips the statement does not tell: it cannot be audited; update the rows that can take the values", m.schema.Name, o.objectKey(m))
 			}
 			return fmt.Errorf("auditgorm: %s: the written row %s cannot be found under the key its statement gave it; a statement whose conditions or primary key assignments are non-deterministic (random(), the time) cannot be audited", m.schema.Name, o.objectKey(m))
 		}

@@ -52,7 +52,7 @@ func TestUpdateOrReplaceIsRefused(t *testing.T) {
 	expectCount(t, db, 3)
 
 	err := db.Clauses(clause.Update{Modifier: "OR IGNORE"}).Model(&UCode{}).Where("id IN ?", []int{1, 3}).Update("code", "b").Error
-	if err == nil || !strings.Contains(err.Error(), "UPDATE OR IGNORE skipped row") {
+	if err == nil || !strings.Contains(err.Error(), "an UPDATE with IGNORE (OR IGNORE on SQLite) skipped row") {
 		t.Errorf("UPDATE OR IGNORE skipping rows: %v", err)
 	}
 	// Without a row to skip it is an update as any other.
