@@ -790,13 +790,6 @@ func clip(s string) string {
 	return s[:cut] + ellipsis
 }
 
-// integerText reports whether s is the canonical text of id, without
-// allocating.
-func integerText(id int64, s string) bool {
-	var buf [20]byte
-	return string(strconv.AppendInt(buf[:0], id, 10)) == s
-}
-
 // StoredCorrelationID is correlation id id as entries store it and filters
 // match it: id itself where it fits the column (MaxContextBytes of text
 // without NUL); else its text cut at a character boundary, then "…" and 16
@@ -831,7 +824,7 @@ func validateEntry(e *auditlog.Entry) error {
 		return fmt.Errorf("auditstore: entry for %s has no object key", e.Model)
 	case len(e.ObjectPK) > 255:
 		return fmt.Errorf("auditstore: object key of %s is longer than 255 bytes", e.Model)
-	case e.ObjectID != nil && !integerText(*e.ObjectID, e.ObjectPK):
+	case e.ObjectID != nil && !isIntegerKey(e.ObjectPK, *e.ObjectID):
 		return fmt.Errorf("auditstore: entry for %s has object id %d and object key %.40q: an integer key's text is its number", e.Model, *e.ObjectID, e.ObjectPK)
 	case e.RemotePort < 0 || e.RemotePort > 65535:
 		return fmt.Errorf("auditstore: remote port %d is out of range", e.RemotePort)
@@ -956,7 +949,14 @@ func KeyRefs(model, pk string) []ObjectRef {
 // integer key's object_pk is stored.
 func IntegerKey(pk string) (int64, bool) {
 	id, err := strconv.ParseInt(pk, 10, 64)
-	return id, err == nil && strconv.FormatInt(id, 10) == pk
+	return id, err == nil && isIntegerKey(pk, id)
+}
+
+// isIntegerKey reports whether pk is the canonical text of id (IntegerKey's
+// rule), without allocating: the writer and the reader check every entry.
+func isIntegerKey(pk string, id int64) bool {
+	var buf [20]byte
+	return string(strconv.AppendInt(buf[:0], id, 10)) == pk
 }
 
 // Filter selects entries. Empty fields do not filter. Conditions combine with
@@ -1502,7 +1502,7 @@ func scanEntry(d Dialect, rows *sql.Rows) (auditlog.Entry, error) {
 	if objectID.Valid {
 		// The object's key is object_pk; object_id is its integer form,
 		// by which the object's entries are found.
-		if id := objectID.Int64; integerText(id, e.ObjectPK) {
+		if id := objectID.Int64; isIntegerKey(e.ObjectPK, id) {
 			e.ObjectID = &id
 		} else {
 			bad.add("object_id", "%d does not match object_pk %s", id, storedText(e.ObjectPK))

@@ -32,7 +32,7 @@ func TestUnreadableEntries(t *testing.T) {
 	damages := []damage{
 		{"changes of the wrong shape", "", `changes = '{"title":5}'`, "changes", func(e auditlog.Entry) bool { return e.Changes == nil }},
 		{"changes that are a list", "", `changes = '[1,2]'`, "changes", func(e auditlog.Entry) bool { return e.Changes == nil }},
-		{"unknown action", "", `action = 9`, "action", func(e auditlog.Entry) bool { return true }},
+		{"unknown action", "", `action = 9`, "action", func(e auditlog.Entry) bool { return e.Action == 0 && e.UnreadableColumn("action") }},
 		{"object_id naming another row", "", `object_id = 2`, "object_id", func(e auditlog.Entry) bool { return e.ObjectID == nil }},
 		{"port out of range", "", `remote_port = 70000`, "remote_port", func(e auditlog.Entry) bool { return e.RemotePort == 0 }},
 		{"changes not JSON", "sqlite", `changes = 'not json'`, "changes", func(e auditlog.Entry) bool { return e.Changes == nil }},
