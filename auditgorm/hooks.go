@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -144,6 +145,8 @@ var ErrStatementPanicked = errors.New("auditgorm: the audited statement panicked
 // observation counts what the plugin does for one statement, for
 // Config.Hooks. A capture runs on one goroutine: no locks.
 type observation struct {
+	m       *model     // the statement's model; nil for a join table's write
+	set     clause.Set // an update's assignments
 	path    Path
 	entries int64
 	sent    int           // statements of the plugin's own
@@ -162,6 +165,13 @@ func (p *Plugin) obsOf(db *gorm.DB) *observation {
 	}
 	o, _ := db.Statement.Context.Value(obsKey{}).(*observation)
 	return o
+}
+
+// assigns records an update's assignments.
+func (o *observation) assigns(set clause.Set) {
+	if o != nil {
+		o.set = set
+	}
 }
 
 // took records the capture path.
@@ -277,7 +287,7 @@ func (c countingConn) QueryContext(ctx context.Context, query string, args ...an
 // observed runs capture, the capture of one statement, between the hooks'
 // StatementStart and StatementEnd, with an observation in the statement's
 // context.
-func (p *Plugin) observed(db *gorm.DB, info StatementStartInfo, capture func()) {
+func (p *Plugin) observed(db *gorm.DB, info StatementStartInfo, m *model, capture func()) {
 	stmt := db.Statement
 	parent := stmt.Context
 	ctx, err := p.start(parent, info)
@@ -285,7 +295,7 @@ func (p *Plugin) observed(db *gorm.DB, info StatementStartInfo, capture func()) 
 		_ = db.AddError(err)
 		return
 	}
-	o := &observation{}
+	o := &observation{m: m}
 	stmt.Context = context.WithValue(ctx, obsKey{}, o)
 	begin := time.Now()
 	done := false
@@ -296,6 +306,8 @@ func (p *Plugin) observed(db *gorm.DB, info StatementStartInfo, capture func()) 
 		if !done {
 			// capture panicked: the hooks see it, the panic goes on.
 			end.Err = ErrStatementPanicked
+		} else if end.Err != nil {
+			end.Err = o.scrubbed(db, end.Err)
 		}
 		if err := p.end(ctx, end); err != nil && done {
 			if end.Err == nil && ownTransaction(db) {

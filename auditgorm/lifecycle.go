@@ -53,7 +53,7 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 		if m != nil {
 			info.Model = m.entryName(db.Statement)
 		}
-		p.observed(db, info, func() { p.capture(db, kind, m, tracks, err, orig) })
+		p.observed(db, info, m, func() { p.capture(db, kind, m, tracks, err, orig) })
 	}
 }
 
@@ -86,6 +86,7 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		var done func()
 		set, done = updateAssignments(db)
 		defer done()
+		p.obsOf(db).assigns(set)
 		if db.Error != nil || len(set) == 0 {
 			return // gorm:update runs nothing either
 		}
