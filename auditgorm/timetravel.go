@@ -407,7 +407,13 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 	// the document "hello" (a JSON string) is not taken for the text hello,
 	// which such a column records the same way.
 	if f.opts.JSON {
-		for _, c := range []any{string(raw), []byte(raw)} {
+		first := []any{string(raw), []byte(raw)}
+		if text, ok := value.RepeatsAKey(raw); ok {
+			// Text recorded as a string because its object repeats a key
+			// (value.Normalize): the column held that text.
+			first = []any{text, []byte(text), string(raw), []byte(raw)}
+		}
+		for _, c := range first {
 			fv.Set(reflect.Zero(fv.Type()))
 			if f.f.Set(ctx, row, c) == nil && matches() {
 				return true

@@ -2,6 +2,7 @@ package value_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -40,7 +41,8 @@ func FuzzNormalize(f *testing.F) {
 // change as none.
 func FuzzDistinctEncoding(f *testing.F) {
 	for _, p := range [][2]string{{"caf\xc3", "caf\xff"}, {"a", "a"}, {"\xff", "\ufffd"}, {"", "\x00"}, {`{"$base64":"/w=="}`, "\xff"},
-		{"\"caf\xc3\"", "\"caf\xff\""}, {`{"b":1,"a":2}`, `{"a":2, "b":1}`}} {
+		{"\"caf\xc3\"", "\"caf\xff\""}, {`{"b":1,"a":2}`, `{"a":2, "b":1}`}, {`{"a":1,"a":2}`, `{"a":2}`},
+		{`{"a":1,"a":2}`, `"{\"a\":1,\"a\":2}"`}, {`[{"k:\"":1,"k:\"":1}]`, `[{"k:\"":1}]`}} {
 		f.Add(p[0], p[1])
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
@@ -80,13 +82,72 @@ func FuzzDistinctEncoding(f *testing.F) {
 			if a != b && (!utf8.ValidString(a) || !utf8.ValidString(b)) && (same && !tag || va.Equal(vb)) {
 				t.Fatalf("JSON %q and %q: recorded alike as %s", a, b, ja)
 			}
+			// An object that repeats a key is no document either (SQLite
+			// and MariaDB read its first value, Go's decoder its last): a
+			// document that differs from it in text is another value.
+			if a != b && (json.Valid([]byte(a)) && notDocument(a) || json.Valid([]byte(b)) && notDocument(b)) && (same && !tag || va.Equal(vb)) {
+				t.Fatalf("JSON %q and %q, one repeating a key: recorded alike as %s, equal %v", a, b, ja, va.Equal(vb))
+			}
+			// A document that repeats no key is recorded as the document.
+			if json.Valid([]byte(a)) && !repeatsAKey(a) && !stringDocument(a) && strings.TrimSpace(a) != "null" && ja[0] == '"' {
+				t.Fatalf("JSON %q, a document, recorded as the text %s", a, ja)
+			}
 		}
 	})
 }
 
 // notDocument reports whether s, held in a JSON column, is no JSON
-// document (empty, or not JSON).
-func notDocument(s string) bool { return !json.Valid([]byte(s)) }
+// document every database reads alike (empty, not JSON, or an object that
+// repeats a key).
+func notDocument(s string) bool {
+	if !json.Valid([]byte(s)) {
+		return true
+	}
+	return repeatsAKey(s)
+}
+
+// repeatsAKey reports whether s, valid JSON, has an object that repeats a
+// key: read token by token, apart from the code under test.
+func repeatsAKey(s string) bool {
+	dec := json.NewDecoder(strings.NewReader(s))
+	type level struct {
+		keys   map[string]bool
+		object bool
+		key    bool // the next string token is a key
+	}
+	var stack []*level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if k, ok := tok.(string); ok && top != nil && top.object && top.key {
+			if top.keys[k] {
+				return true
+			}
+			top.keys[k] = true
+			top.key = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{keys: map[string]bool{}, object: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true // a value ended
+		}
+	}
+}
 
 // stringDocument reports whether s is a JSON document that is a string.
 func stringDocument(s string) bool {

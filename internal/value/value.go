@@ -83,7 +83,11 @@ func Normalize(x any, opts Options) (Value, error) {
 			if len(t) == 0 {
 				return Null, nil
 			}
-			return jsonValue(t)
+			v, err := jsonValue(t)
+			if errors.Is(err, errRepeatedKey) {
+				return Value{kind: kindString, s: string(t)}, nil
+			}
+			return v, err
 		case driver.Valuer:
 			rv := reflect.ValueOf(t)
 			if rv.Kind() == reflect.Pointer && rv.IsNil() {
@@ -102,8 +106,14 @@ func Normalize(x any, opts Options) (Value, error) {
 				return Null, nil
 			}
 			if opts.JSON {
-				if v, err := jsonValue(t); err == nil {
+				v, err := jsonValue(t)
+				switch {
+				case err == nil:
 					return v, nil
+				case errors.Is(err, errRepeatedKey):
+					// Text, as a string column's: no document is every
+					// database's reading of it.
+					return Value{kind: kindString, s: string(t)}, nil
 				}
 			}
 			if opts.Decimal {
@@ -195,6 +205,9 @@ func stringValue(s string, opts Options) Value {
 	return Value{kind: kindString, s: s}
 }
 
+// errRepeatedKey is jsonValue's error for JSON whose object repeats a key.
+var errRepeatedKey = errors.New("auditlog: JSON object repeats a key")
+
 // jsonValue parses raw JSON and keeps a canonical form: keys sorted, no
 // insignificant space, numbers as written.
 func jsonValue(raw []byte) (Value, error) {
@@ -215,11 +228,72 @@ func jsonValue(raw []byte) (Value, error) {
 	if v == nil {
 		return Null, nil
 	}
+	if members(raw) != decodedMembers(v) {
+		// Go's decoder keeps the last of a repeated key, SQLite and
+		// MariaDB read the first, PostgreSQL's jsonb keeps the last: no
+		// canonical form is every database's document. Such text is
+		// recorded as it is.
+		return Null, errRepeatedKey
+	}
 	canon, err := json.Marshal(v)
 	if err != nil {
 		return Null, err
 	}
 	return Value{kind: kindJSON, s: string(canon)}, nil
+}
+
+// RepeatsAKey returns the text that raw, a recorded value, stands for when
+// it is a JSON string holding a JSON object that repeats a key: text that
+// a JSON column held, which Normalize records as a string.
+func RepeatsAKey(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	var text string
+	if json.Unmarshal(raw, &text) != nil {
+		return "", false
+	}
+	if _, err := jsonValue([]byte(text)); !errors.Is(err, errRepeatedKey) {
+		return "", false
+	}
+	return text, true
+}
+
+// members counts the members of every object in raw, valid JSON: the
+// colons outside its strings.
+func members(raw []byte) int {
+	n := 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case ':':
+			n++
+		case '"':
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// decodedMembers counts the members of every object in v, as decoded:
+// fewer than in its text where an object repeated a key.
+func decodedMembers(v any) int {
+	n := 0
+	switch v := v.(type) {
+	case map[string]any:
+		n += len(v)
+		for _, x := range v {
+			n += decodedMembers(x)
+		}
+	case []any:
+		for _, x := range v {
+			n += decodedMembers(x)
+		}
+	}
+	return n
 }
 
 // Equal reports whether a and b are the same value after normalisation:

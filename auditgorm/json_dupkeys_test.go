@@ -1,0 +1,132 @@
+package auditgorm_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/internal/value"
+
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// DupDoc's document is a JSON column: jsonb on PostgreSQL, which keeps the
+// last of a repeated key, and text checked as JSON on SQLite and MariaDB,
+// which store it as given and read the first.
+type DupDoc struct {
+	ID  uint
+	Doc JSONDoc
+}
+
+// A document that repeats a key is not the document without the repeat
+// where the database keeps both: SQLite's json_extract(doc, '$.a') reads 1
+// from {"a":1,"a":2}, and 2 from {"a":2}. Go's decoder keeps the last, so
+// both read as {"a":2}: the update between them made no entry, and the
+// create recorded a value the table does not hold.
+func TestJSONDocumentsThatRepeatAKey(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &DupDoc{})
+		must(t, reg.Register(&DupDoc{}))
+		d := DupDoc{Doc: JSONDoc(`{"a":1,"a":2}`)}
+		must(t, db.Create(&d).Error)
+		must(t, db.Model(&d).Update("doc", JSONDoc(`{"a":2}`)).Error)
+		var stored string
+		must(t, db.Raw("SELECT doc FROM dup_docs WHERE id = ?", d.ID).Row().Scan(&stored))
+		es := entries(t, db)
+		if db.Dialector.Name() == "postgres" {
+			// jsonb kept {"a": 2}: the update changed nothing.
+			if len(es) != 1 || strings.ReplaceAll(string(es[0].Changes["doc"].New), " ", "") != `{"a":2}` {
+				t.Fatalf("%d entries, the create recorded %s", len(es), es[0].Changes["doc"].New)
+			}
+			return
+		}
+		if len(es) != 2 {
+			t.Fatalf("%d entries, want the create and the update", len(es))
+		}
+		// The repeated key's text is recorded as text, as stored.
+		if c := es[1].Changes["doc"]; string(c.Old) != `"{\"a\":1,\"a\":2}"` || string(c.New) != `{"a":2}` || stored != `{"a":2}` {
+			t.Fatalf("update recorded as %s → %s; the table holds %s", c.Old, c.New, stored)
+		}
+		if c := es[0].Changes["doc"]; string(c.New) != `"{\"a\":1,\"a\":2}"` {
+			t.Fatalf("create recorded as %s", c.New)
+		}
+		// A revert writes it back as it was.
+		must(t, auditgorm.Revert(context.Background(), db, es[1].ID, auditgorm.RevertOptions{}))
+		must(t, db.Raw("SELECT doc FROM dup_docs WHERE id = ?", d.ID).Row().Scan(&stored))
+		if stored != `{"a":1,"a":2}` {
+			t.Fatalf("reverted to %s", stored)
+		}
+		if es = entries(t, db); len(es) != 3 || string(es[2].Changes["doc"].New) != `"{\"a\":1,\"a\":2}"` {
+			t.Fatalf("the revert's entry: %+v", es[len(es)-1].Changes)
+		}
+	})
+}
+
+// Every write path records the text of a document that repeats a key as
+// stored: batches, bulk updates, upserts and deletes read rows in other
+// ways than a single update does. After each statement, replaying the
+// entries gives the table's texts.
+func TestJSONDocumentsThatRepeatAKeyInBatches(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &DupDoc{})
+		must(t, reg.Register(&DupDoc{}))
+		// The text a recorded value stands for, spaces aside (jsonb's).
+		text := func(raw json.RawMessage) string {
+			if s, ok := value.RepeatsAKey(raw); ok {
+				return s
+			}
+			return strings.ReplaceAll(string(raw), " ", "")
+		}
+		check := func(step string) {
+			t.Helper()
+			replayed := map[string]string{}
+			for _, e := range entries(t, db) {
+				if e.Action == auditlog.ActionDelete {
+					delete(replayed, e.ObjectPK)
+				} else if c, ok := e.Changes["doc"]; ok {
+					replayed[e.ObjectPK] = text(c.New)
+				}
+			}
+			var rows []struct {
+				ID  uint
+				Doc string
+			}
+			must(t, db.Raw("SELECT id, doc FROM dup_docs").Scan(&rows).Error)
+			table := map[string]string{}
+			for _, r := range rows {
+				table[fmt.Sprint(r.ID)] = strings.ReplaceAll(r.Doc, " ", "")
+			}
+			if !maps.Equal(replayed, table) {
+				t.Fatalf("after %s the entries give %v, the table holds %v", step, replayed, table)
+			}
+		}
+		dup, dup2 := `{"a":{"b":1,"b":2}}`, `[{"c":1},{"c":1,"c":2}]`
+		must(t, db.Create(&[]DupDoc{{Doc: JSONDoc(dup)}, {Doc: JSONDoc(`{"a":{"b":2}}`)}, {Doc: JSONDoc(dup)}}).Error)
+		check("the batch create")
+		must(t, db.Model(&DupDoc{}).Where("id IN ?", []uint{1, 2}).Update("doc", JSONDoc(dup2)).Error)
+		check("the bulk update")
+		must(t, db.Model(&DupDoc{}).Where("id IN ?", []uint{1, 2}).Update("doc", JSONDoc(`[{"c":1},{"c":2}]`)).Error)
+		check("the second bulk update")
+		must(t, db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&DupDoc{ID: 3, Doc: JSONDoc(`{"a":{"b":2}}`)}).Error)
+		check("the upsert")
+		must(t, db.Where("id IN ?", []uint{1, 2, 3}).Delete(&DupDoc{}).Error)
+		check("the delete")
+		n := 0
+		for _, e := range entries(t, db) {
+			if e.Action == auditlog.ActionDelete {
+				n++
+			}
+		}
+		if n != 3 {
+			t.Fatalf("%d delete entries", n)
+		}
+	})
+}
