@@ -113,8 +113,12 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	}
 	var (
-		stored []*dbRow
-		err    error
+		stored   []*dbRow
+		err      error
+		affected int64 = -1 // a MySQL upsert's affected rows, where read
+		// The keys a MySQL upsert sends, before the write sets the
+		// objects' keys to those of the rows it wrote.
+		sent = sentIntegerKeys(stmt, m, oc != nil && p.dialect == auditstore.MySQL)
 	)
 	o := p.obsOf(db)
 	switch {
@@ -129,7 +133,8 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		case n == 0: // the key was there after all, and the upsert changed nothing
 			return nil
 		case n != 1:
-			return fmt.Errorf("auditgorm: %s: the upsert updated a row that another transaction inserted after it was looked for; retry the transaction", m.schema.Name)
+			p.uniques.Delete(writtenTable(stmt))
+			return fmt.Errorf("auditgorm: %s: the upsert updated a row it did not find by its keys before: another transaction inserted it since, or another process added a unique index this one had not read (it reads them again); nothing was recorded: retry the transaction", m.schema.Name)
 		}
 		if stored, err = p.conflicting(db, m, groups, readCurrent); err != nil {
 			return err
@@ -160,6 +165,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		if db.Error != nil {
 			return nil
 		}
+		affected = db.RowsAffected
 		if oc != nil {
 			stored, err = p.conflicting(db, m, groups, readCurrent)
 		} else {
@@ -195,6 +201,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			objs = nil
 		}
 	}
+	var created, existed int64
 	for i, r := range stored {
 		if r.written {
 			continue
@@ -203,10 +210,11 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		if key == "" {
 			return fmt.Errorf("auditgorm: %s: the created row's primary key is unknown after the insert; use a key the application or the database returns", m.schema.Name)
 		}
-		prev, existed := seen[key]
+		prev, found := seen[key]
 		seen[key] = r
 		switch {
-		case existed:
+		case found:
+			existed++
 			if err := w.diff(auditlog.ActionUpdate, prev, r); err != nil {
 				return err
 			}
@@ -214,12 +222,17 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			// The collided row under its new key: an update of the old
 			// key, with the new key among its changes.
 			seen[moved.keyText(m)] = r
+			existed++
 			if err := w.diff(auditlog.ActionUpdate, moved, r); err != nil {
 				return err
 			}
 		case r.inserted != nil && !*r.inserted:
 			return fmt.Errorf("auditgorm: %s: the upsert updated row %s, which another transaction inserted after it was looked for; retry the transaction", m.schema.Name, r.objectKey(m))
+		case sent != nil && !sent[r.vals[m.pk[0].index].Text()]:
+			p.uniques.Delete(writtenTable(stmt))
+			return fmt.Errorf("auditgorm: %s: the upsert returned row %s, whose key it did not send and did not find by its keys before: it collided on a unique key this process had not read (another process added an index; it reads them again); nothing was recorded: retry the transaction", m.schema.Name, r.objectKey(m))
 		default:
+			created++
 			var obj reflect.Value
 			if objs != nil {
 				obj = objs[i]
@@ -229,7 +242,47 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			}
 		}
 	}
+	if oc != nil && affected >= 0 && p.changedRows && !mysqlCountAgrees(affected, created, existed) {
+		p.uniques.Delete(writtenTable(stmt))
+		return fmt.Errorf("auditgorm: %s: the upsert's %d affected rows do not agree with the %d rows its reads found created: it collided on a unique key this process had not read (another process added an index; it reads them again) or with a row another transaction wrote; nothing was recorded: retry the transaction", m.schema.Name, affected, created)
+	}
 	return w.flush()
+}
+
+// sentIntegerKeys returns the keys a MySQL upsert (when mysqlUpsert) of a
+// model with one integer key sends, when every row sends its own: a row
+// it creates has one of them, and a row it returns with another key is one
+// it updated on a unique index the plugin did not know of. Nil where a row
+// leaves its key to the database, or the key is not one integer.
+func sentIntegerKeys(stmt *gorm.Statement, m *model, mysqlUpsert bool) map[string]bool {
+	if !mysqlUpsert || len(m.pk) != 1 || m.pk[0].kind != schema.Int && m.pk[0].kind != schema.Uint {
+		return nil
+	}
+	f := m.pk[0]
+	rows := insertedValues(stmt, m)
+	out := make(map[string]bool, len(rows))
+	for _, row := range rows {
+		x, ok := row(f)
+		if !ok {
+			return nil
+		}
+		v, err := value.Normalize(x, f.opts)
+		if _, isInt := v.Int64(); err != nil || !isInt || v.Text() == "0" {
+			return nil
+		}
+		out[v.Text()] = true
+	}
+	return out
+}
+
+// mysqlCountAgrees reports whether a MySQL upsert whose affected-row
+// count is affected (1 for each row it inserted, 2 for each update that
+// changed a row, 0 for one that left it as it was) can have inserted the
+// created rows its reads found and updated only the existing rows they
+// found: for one row exactly, for more by the count's parity.
+func mysqlCountAgrees(affected, created, existed int64) bool {
+	updates := affected - created
+	return updates >= 0 && updates%2 == 0 && (updates == 0 || existed > 0)
 }
 
 // assignsKey reports whether an upsert's DO UPDATE may give the row it

@@ -1,6 +1,13 @@
 package auditgorm
 
-import "gorm.io/gorm"
+import (
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// SetUniquesMaxAge sets how long p serves MySQL unique indexes it read.
+func SetUniquesMaxAge(p *Plugin, d time.Duration) *Plugin { p.uniquesMaxAge = d; return p }
 
 // SetTestHookUnpinned makes fn run on the transaction between the read and
 // an unpinned update (nil removes it).

@@ -151,6 +151,8 @@ type Plugin struct {
 	// changedRows: a MySQL connection whose affected-row counts tell an
 	// upsert's insert from its update (see changedRowsCounted).
 	changedRows bool
+	// uniquesMaxAge: uniquesMaxAge, or a test's.
+	uniquesMaxAge time.Duration
 
 	db     *gorm.DB // the root DB, for parsing schemas outside a statement
 	models sync.Map // *schema.Schema → *model
@@ -173,7 +175,7 @@ func New(cfg Config) *Plugin {
 	if reg == nil {
 		reg = auditlog.DefaultRegistry
 	}
-	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, relayCfg: cfg.Relay, noSQLEntries: cfg.SeparateEntries, hooks: cfg.Hooks}
+	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, relayCfg: cfg.Relay, noSQLEntries: cfg.SeparateEntries, hooks: cfg.Hooks, uniquesMaxAge: uniquesMaxAge}
 	if p.now == nil {
 		p.now, p.dbClock = time.Now, true
 	}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -37,7 +38,15 @@ type tableUniques struct {
 	// unreadable says why an index cannot be read by the values an insert
 	// sends (on an expression, on a prefix of a column), "" if none can't.
 	unreadable string
+	read       time.Time // when the catalog was read
 }
+
+// uniquesMaxAge is how long MySQL's unique indexes, once read, serve
+// before they are read again: the bound on how long an index another
+// process added goes unseen where no statement shows it (an upsert whose
+// rows send no key of the indexes known; the others are refused when
+// their count or keys show a collision the reads did not foresee).
+const uniquesMaxAge = 100 * time.Millisecond
 
 type catalogIndex struct {
 	cols []string
@@ -54,7 +63,9 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 	// it back); SQLite's are read each time, cheaply in process, since a
 	// transaction's DDL may roll back and another process's is not seen.
 	if v, ok := p.uniques.Load(table); ok && p.dialect != auditstore.SQLite {
-		return v.(*tableUniques), nil
+		if u := v.(*tableUniques); time.Since(u.read) < p.uniquesMaxAge {
+			return u, nil
+		}
 	}
 	var q string
 	var args []any
@@ -87,12 +98,13 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 		return u, nil
 	}
 	p.obsOf(db).sentOne()
+	read := time.Now()
 	rows, err := db.Statement.ConnPool.QueryContext(db.Statement.Context, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("auditgorm: read the unique indexes of %s: %w", table, err)
 	}
 	defer rows.Close()
-	u := &tableUniques{}
+	u := &tableUniques{read: read}
 	last := ""
 	for rows.Next() {
 		var (
