@@ -1,25 +1,26 @@
 package auditgorm
 
 import (
-	"reflect"
+	"regexp"
+	"slices"
+	"strings"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
-
-	"github.com/go-auditlog/auditlog/internal/capture"
-	"github.com/go-auditlog/auditlog/internal/value"
 )
 
-// A failed statement's error may quote the values it sent: MariaDB's
-// duplicate-key error names the key's value ("Duplicate entry 'x' for key
-// 'k'"), PostgreSQL's invalid-input errors the text they could not read.
-// Hooks export it (auditotel's span), so they see it without the clear
-// values of the model's masked and excluded fields; the application's own
-// error is left as the database wrote it.
+// A failed statement's error may quote the values of the row it wrote or
+// looked for: MariaDB's duplicate-key error quotes the key's value
+// ("Duplicate entry 'x-y' for key 'k'", the columns of the key joined by
+// '-', a secret column the statement did not even assign among them),
+// its invalid-value errors the value, PostgreSQL's invalid-input errors
+// the text it could not read. Hooks export that text (auditotel's span),
+// so for a model with masked or excluded fields they see it with every
+// value the database quoted hidden; the application's own error is left
+// as the database wrote it.
 
 // scrubbedError is a failed statement's error as the hooks see it: its
-// text without the statement's secret values, and the error itself
-// underneath, for errors.Is and errors.As.
+// text with the quoted values hidden, and the error itself underneath, for
+// errors.Is and errors.As.
 type scrubbedError struct {
 	err  error
 	text string
@@ -28,75 +29,102 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.text }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
+// hiddenValue stands in for the values hidden from the hooks' error.
+const hiddenValue = "[hidden]"
+
 // scrubbed returns err as the hooks see it.
 func (o *observation) scrubbed(db *gorm.DB, err error) error {
 	if o == nil || o.m == nil || len(o.m.secret) == 0 {
 		return err
 	}
-	text := o.m.sentSecrets(db, o.set).Quoted(err.Error())
+	text := o.m.hideValues(db, err.Error())
 	if text == err.Error() {
 		return err
 	}
 	return &scrubbedError{err: err, text: text}
 }
 
-// sentSecrets returns a scrubber that knows the clear values of m's secret
-// fields that the statement sent: in the rows it creates (its objects, and
-// GORM's VALUES clause, which holds them as the driver got them, maps'
-// included), and in what its SET or an upsert's DO UPDATE assigns.
-func (m *model) sentSecrets(db *gorm.DB, set clause.Set) *capture.Scrubber {
-	var sc capture.Scrubber
-	stmt := db.Statement
-	add := func(f *field, x any) {
-		if _, ok := x.(clause.Expression); ok {
-			return // excluded.col and the like: no value of the statement's
+// duplicateEntry is MariaDB's and MySQL's duplicate-key message: the value
+// is everything up to the last "' for key '", since the value's own quotes
+// are not escaped.
+var duplicateEntry = regexp.MustCompile(`(?s)^(.*?Duplicate entry ')(.*)(' for key '[^']*'.*)$`)
+
+// sqlState is the code PostgreSQL's errors end with.
+var sqlState = regexp.MustCompile(`\s*\(SQLSTATE [0-9A-Z]{5}\)$`)
+
+// hideValues returns text, a failed statement's error, with every value
+// it quotes hidden. Values are what the databases quote ('…' on MySQL,
+// "…" on PostgreSQL) and do not escape, so quotes cannot be paired once a
+// value holds one: a quoted name of the model's own (its table, a column,
+// an index GORM declares) is kept, and the text from the first quote that
+// opens anything else is hidden whole, but for the error's SQLSTATE.
+// MySQL's duplicate-key message keeps its key's name.
+func (m *model) hideValues(db *gorm.DB, text string) string {
+	if g := duplicateEntry.FindStringSubmatch(text); g != nil {
+		if m.publicKey(db, g[3]) {
+			return text
 		}
-		defer func() {
-			// A Valuer that panics here panicked for the driver too, which
-			// then sent nothing of it.
-			_ = recover()
-		}()
-		if v, err := value.Normalize(x, f.opts); err == nil && !v.IsNull() {
-			sc.Add(v.Text(), m.standIn(f, v))
-		}
+		return g[1] + hiddenValue + g[3]
 	}
-	secret := func(col string) *field {
-		for _, f := range m.secret {
-			if f.column == col || f.f.Name == col {
-				return f
-			}
+	rest := text
+	for {
+		i := strings.IndexAny(rest, `'"`)
+		if i < 0 {
+			return text
 		}
-		return nil
+		j := strings.IndexByte(rest[i+1:], rest[i])
+		if j < 0 || !m.ownName(db, rest[i+1:i+1+j]) {
+			cut := len(text) - len(rest) + i
+			return text[:cut] + hiddenValue + sqlState.FindString(text)
+		}
+		rest = rest[i+2+j:]
 	}
-	eachRow(stmt.ReflectValue, func(row reflect.Value) {
-		for _, f := range m.secret {
-			if x, _ := f.f.ValueOf(stmt.Context, row); x != nil {
-				add(f, x)
+}
+
+// publicKey reports whether tail, the "' for key 'k'" end of a duplicate-key
+// message, names a unique key of m none of whose columns is secret: its
+// value, which the message quotes, is then no secret's.
+func (m *model) publicKey(db *gorm.DB, tail string) bool {
+	name, _, _ := strings.Cut(strings.TrimPrefix(tail, "' for key '"), "'")
+	// MySQL 8 names the key table.key.
+	name = strings.TrimPrefix(name, db.Statement.Table+".")
+	var fields []*field
+	if name == "PRIMARY" {
+		fields = m.pk
+	} else {
+		for _, ix := range m.schema.ParseIndexes() {
+			if ix.Name != name {
+				continue
 			}
-		}
-	})
-	if c, ok := stmt.Clauses["VALUES"]; ok {
-		if vs, ok := c.Expression.(clause.Values); ok {
-			for i, col := range vs.Columns {
-				if f := secret(col.Name); f != nil {
-					for _, row := range vs.Values {
-						if i < len(row) {
-							add(f, row[i])
-						}
-					}
+			for _, f := range ix.Fields {
+				if f.Field == nil || m.byColumn[f.DBName] == nil {
+					return false // an expression, a column not the model's
 				}
+				fields = append(fields, m.byColumn[f.DBName])
 			}
 		}
 	}
-	if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
-		if oc, ok := c.Expression.(clause.OnConflict); ok {
-			set = append(set[:len(set):len(set)], oc.DoUpdates...)
+	for _, f := range fields {
+		if slices.Contains(m.secret, f) {
+			return false
 		}
 	}
-	for _, a := range set {
-		if f := secret(a.Column.Name); f != nil {
-			add(f, a.Value)
+	return len(fields) > 0
+}
+
+// ownName reports whether s is the name of the statement's table, of one
+// of m's columns or of an index GORM declares for m.
+func (m *model) ownName(db *gorm.DB, s string) bool {
+	if s == "" {
+		return false
+	}
+	if s == db.Statement.Table || s == m.schema.Table || m.byColumn[s] != nil {
+		return true
+	}
+	for _, ix := range m.schema.ParseIndexes() {
+		if ix.Name == s {
+			return true
 		}
 	}
-	return &sc
+	return false
 }

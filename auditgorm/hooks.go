@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -145,8 +144,7 @@ var ErrStatementPanicked = errors.New("auditgorm: the audited statement panicked
 // observation counts what the plugin does for one statement, for
 // Config.Hooks. A capture runs on one goroutine: no locks.
 type observation struct {
-	m       *model     // the statement's model; nil for a join table's write
-	set     clause.Set // an update's assignments
+	m       *model // the statement's model; nil for a join table's write
 	path    Path
 	entries int64
 	sent    int           // statements of the plugin's own
@@ -165,13 +163,6 @@ func (p *Plugin) obsOf(db *gorm.DB) *observation {
 	}
 	o, _ := db.Statement.Context.Value(obsKey{}).(*observation)
 	return o
-}
-
-// assigns records an update's assignments.
-func (o *observation) assigns(set clause.Set) {
-	if o != nil {
-		o.set = set
-	}
 }
 
 // took records the capture path.

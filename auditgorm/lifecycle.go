@@ -86,7 +86,6 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		var done func()
 		set, done = updateAssignments(db)
 		defer done()
-		p.obsOf(db).assigns(set)
 		if db.Error != nil || len(set) == 0 {
 			return // gorm:update runs nothing either
 		}

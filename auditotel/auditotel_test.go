@@ -231,3 +231,49 @@ func TestRootSpanAndRefusal(t *testing.T) {
 		t.Fatalf("spans %v", ended)
 	}
 }
+
+// Vault's token is excluded and unique.
+type Vault struct {
+	ID    uint
+	Token string `gorm:"size:191;uniqueIndex"`
+}
+
+// A failed statement's span carries no value of an excluded or masked
+// field, in its status or its exception event: MariaDB's duplicate-key
+// error quotes the key's value, here one the statement set by an
+// expression.
+func TestSpanOfAFailedStatementHidesSecrets(t *testing.T) {
+	const token = "sk_live_vault_4242"
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		tm := newTelemetry()
+		hooks, err := auditotel.New(auditotel.Config{TracerProvider: tm.tp, MeterProvider: tm.mp})
+		must(t, err)
+		reg := auditlog.NewRegistry()
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Hooks: hooks})))
+		must(t, db.AutoMigrate(&Vault{}))
+		must(t, reg.Register(&Vault{}, auditlog.Exclude("Token")))
+		must(t, db.Create(&[]Vault{{Token: token}, {Token: "another-token"}}).Error)
+		if db.Model(&Vault{ID: 2}).Update("token", gorm.Expr("?", token)).Error == nil {
+			t.Fatal("the update of a duplicate token did not fail")
+		}
+		failed := 0
+		for _, s := range tm.spans.Ended() {
+			if s.Status().Code == codes.Error {
+				failed++
+			}
+			if strings.Contains(s.Status().Description, token) {
+				t.Errorf("span %q: status %q", s.Name(), s.Status().Description)
+			}
+			for _, ev := range s.Events() {
+				for _, a := range ev.Attributes {
+					if strings.Contains(a.Value.Emit(), token) {
+						t.Errorf("span %q: event %s: %s=%s", s.Name(), ev.Name, a.Key, a.Value.Emit())
+					}
+				}
+			}
+		}
+		if failed != 1 {
+			t.Fatalf("%d spans with an error status, want 1", failed)
+		}
+	})
+}

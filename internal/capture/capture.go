@@ -352,75 +352,21 @@ const Masked = "[masked]"
 type Scrubber struct {
 	pairs []string // clear, stand-in, … longest clear first
 	text  *strings.Replacer
-	// short holds the clear values shorter than MinScrubRunes and their
-	// stand-ins, which Quoted alone replaces.
-	short []string
 }
 
 // Add registers a clear value and its stand-in. Values shorter than
-// MinScrubRunes are left to Quoted; empty values, and values equal to
-// their stand-in, are ignored.
+// MinScrubRunes, and values equal to their stand-in, are ignored.
 func (s *Scrubber) Add(clear, standIn string) {
-	if clear == "" || clear == standIn {
+	if utf8.RuneCountInString(clear) < MinScrubRunes || clear == standIn {
 		return
 	}
-	list := &s.pairs
-	if utf8.RuneCountInString(clear) < MinScrubRunes {
-		list = &s.short
-	}
-	for i := 0; i < len(*list); i += 2 {
-		if (*list)[i] == clear {
+	for i := 0; i < len(s.pairs); i += 2 {
+		if s.pairs[i] == clear {
 			return
 		}
 	}
-	*list = append(*list, clear, standIn)
+	s.pairs = append(s.pairs, clear, standIn)
 	s.text = nil
-}
-
-// Quoted scrubs text in which a database quotes the values it names ('…'
-// or "…"): an error message, such as MariaDB's "Duplicate entry 'x' for
-// key 'k'". A quoted value that holds a clear value of any length has it
-// replaced, and one cut short (MariaDB's "'…...'" after 64 characters) is
-// replaced whole, since it may be a clear value's start; the rest of the
-// text is scrubbed as Text does.
-func (s *Scrubber) Quoted(text string) string {
-	if s == nil || len(s.pairs)+len(s.short) == 0 {
-		return text
-	}
-	// Whole first: a clear value may hold a quote.
-	rest := s.Text(text)
-	var b strings.Builder
-	for {
-		i := strings.IndexAny(rest, `'"`)
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(rest[i+1:], rest[i])
-		if j < 0 {
-			break
-		}
-		body := rest[i+1 : i+1+j]
-		b.WriteString(rest[:i+1])
-		b.WriteString(s.quotedValue(body))
-		b.WriteByte(rest[i])
-		rest = rest[i+2+j:]
-	}
-	b.WriteString(rest)
-	return b.String()
-}
-
-// quotedValue scrubs the body of one quoted value (Quoted).
-func (s *Scrubber) quotedValue(body string) string {
-	if strings.HasSuffix(body, "...") {
-		return Masked + "..."
-	}
-	for i := 0; i < len(s.short); i += 2 {
-		if body == s.short[i] {
-			return s.short[i+1]
-		}
-		body = strings.ReplaceAll(body, s.short[i], s.short[i+1])
-	}
-	return body
 }
 
 // Empty reports whether there is nothing to scrub.

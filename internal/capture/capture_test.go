@@ -149,32 +149,3 @@ func TestScrubber(t *testing.T) {
 		}
 	}
 }
-
-// Quoted scrubs an error message: clear values anywhere, short ones inside
-// quotes, and a quoted value cut short, which may be a secret's start.
-func TestScrubberQuoted(t *testing.T) {
-	t.Parallel()
-	var none Scrubber
-	msg := "Duplicate entry 'acme-x7' for key 'pin'"
-	if got := none.Quoted(msg); got != msg {
-		t.Fatalf("empty scrubber changed %q to %q", msg, got)
-	}
-	var s Scrubber
-	s.Add("x7", "**")
-	s.Add("sk_live_4242", "********4242")
-	s.Add("it's-a-secret", Excluded)
-	for _, c := range []struct{ in, want string }{
-		{"Duplicate entry 'x7' for key 'pin'", "Duplicate entry '**' for key 'pin'"},
-		{"Duplicate entry 'acme-x7' for key 'tenant_pin'", "Duplicate entry 'acme-**' for key 'tenant_pin'"},
-		{"Duplicate entry 'sk_live_4242' for key 'token'", "Duplicate entry '********4242' for key 'token'"},
-		{"Duplicate entry 'sk_live_0123456789abcdef0123456789abcdef0123456789abcdef012345678...' for key 'token'", "Duplicate entry '[masked]...' for key 'token'"},
-		{"Duplicate entry 'it's-a-secret' for key 'r'", "Duplicate entry '[excluded]' for key 'r'"},
-		{`ERROR: invalid input syntax for type integer: "x7" (SQLSTATE 22P02)`, `ERROR: invalid input syntax for type integer: "**" (SQLSTATE 22P02)`},
-		{"x7 unquoted, sk_live_4242 unquoted", "x7 unquoted, ********4242 unquoted"},
-		{"an unclosed 'x7", "an unclosed 'x7"},
-	} {
-		if got := s.Quoted(c.in); got != c.want {
-			t.Errorf("Quoted(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
