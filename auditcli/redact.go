@@ -137,6 +137,7 @@ func secretsIn(args []string) []string {
 			if strings.Contains(c, "://") || isMySQLDriverForm(c) || pgdsn.IsKeywordForm(c) {
 				dsnSecrets(c, add)
 			}
+			sqliteSecrets(c, add)
 			privateKeys(c, add)
 		}
 	}
@@ -262,6 +263,41 @@ func addPieces(s string, add func(string)) {
 		}
 	}
 }
+
+// sqliteSecrets calls add with the encryption keys and passwords in the
+// parameters of a SQLite DSN (file:, sqlite: or a path, then ?…):
+// _pragma=key('…') and its textkey, hexkey, rekey, textrekey and hexrekey
+// forms, quoted or not, closed or not, as written and percent-decoded;
+// _pragma_key, _auth_pass. The driver echoes a pragma it cannot run.
+func sqliteSecrets(s string, add func(string)) {
+	_, query, ok := strings.Cut(s, "?")
+	if !ok {
+		return
+	}
+	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, val, _ := strings.Cut(kv, "=")
+		forms := []string{val}
+		if u, err := url.QueryUnescape(val); err == nil && u != val {
+			forms = append(forms, u)
+		}
+		for _, f := range forms {
+			switch strings.ToLower(name) {
+			case "_pragma":
+				if m := sqliteKeyPragma.FindStringSubmatch(f); m != nil {
+					add(m[1])
+					add(strings.Trim(strings.TrimSuffix(strings.TrimSpace(m[1]), ")"), `'"`))
+				}
+			case "_pragma_key", "_auth_pass":
+				add(f)
+				add(strings.Trim(f, `'"`))
+			}
+		}
+	}
+}
+
+// sqliteKeyPragma matches a key pragma's argument: key('…'), textkey="…",
+// hexkey=x, and one cut short.
+var sqliteKeyPragma = regexp.MustCompile(`(?i)^\s*(?:text|hex)?(?:re)?key\s*[=(]\s*(.+)$`)
 
 // looseUserinfo finds user:password@ before the parameters of a DSN that
 // does not parse.

@@ -46,6 +46,14 @@ func TestSecretsIn(t *testing.T) {
 			[]string{"PRIVATE+KEY+e.com/a+1a2b3c4d+AbCdEfGhIjKlMnOp+q/r=", "AbCdEfGhIjKlMnOp+q/r=", "AbCdEfGhIjKlMnOp q/r="}},
 		{[]string{"--db", "postgres://u@h/db?application_name=PRIVATE%2BKEY%2Be.com/a%2B1a2b3c4d%2BAbCdEfGhIjKlMnOp%2Bq/r=&x=1"},
 			[]string{"PRIVATE%2BKEY%2Be.com/a%2B1a2b3c4d%2BAbCdEfGhIjKlMnOp%2Bq/r=", "AbCdEfGhIjKlMnOp+q/r="}},
+		// SQLite encryption keys and authentication passwords, in the
+		// file: and sqlite: forms, quoted, escaped or cut short.
+		{[]string{"--db", "file:/tmp/a.db?_pragma=textkey('pwGs3cret')"}, []string{"pwGs3cret"}},
+		{[]string{"--db", "file:/tmp/a.db?_pragma=textkey('pwGs3cret"}, []string{"pwGs3cret"}},
+		{[]string{"--db", "sqlite:/tmp/a.db?_pragma=key(%22k3y%20word%22)&_pragma=busy_timeout(1)"}, []string{"k3y word"}},
+		{[]string{"--db=sqlite:file:/tmp/a.db?_auth_pass=pwAuth9&_auth_user=u"}, []string{"pwAuth9"}},
+		{[]string{"--db", "file:/tmp/a.db?_pragma=hexkey=%27a1b2c3d4%27"}, []string{"a1b2c3d4"}},
+		{[]string{"--db", "file:/tmp/a.db?_pragma_key=x9y8z7&_pragma=rekey(\"n3w\")"}, []string{"x9y8z7", "n3w"}},
 	} {
 		got := secretsIn(tc.args)
 		for _, w := range tc.want {
@@ -61,6 +69,7 @@ func TestSecretsIn(t *testing.T) {
 		{"--db", "postgres://h/db?application_name=a:b@c"},
 		{"history", "--db", "app.db", "books", "a:b@c.d"},
 		{"history", "--db", "sqlite:backup:1@/tmp/x.db", "books", "1"},
+		{"history", "--db", "file:/tmp/a.db?_pragma=busy_timeout(5000)&_txlock=immediate", "books", "1"},
 	} {
 		if got := secretsIn(args); len(got) != 0 {
 			t.Errorf("%q: found secrets %q", args, got)

@@ -250,3 +250,20 @@ func TestNoPasswordPieceInParseError(t *testing.T) {
 		})
 	}
 }
+
+// A SQLite encryption key or authentication password in --db, which the
+// driver's errors and the command's own messages echo, is never printed.
+func TestNoSQLiteKeyInOutput(t *testing.T) {
+	path, _ := seeded(t)
+	for _, db := range []string{
+		"file:" + path + "?_pragma=textkey('pwGs3cret",
+		"sqlite:" + path + "?_pragma=textkey('pwGs3cret')",
+		"sqlite:file:" + path + "?_auth_pass=pwGs3cret",
+		"file:" + path + "?_pragma=key(%22pwGs3cret%22)&_pragma=nosuch(",
+	} {
+		r := run(t, "", false, "history", "--db", db, "Book", "1")
+		if out := r.stdout + r.stderr; strings.Contains(out, "s3cret") {
+			t.Errorf("--db %s: the output shows the key:\n%s", db, out)
+		}
+	}
+}
