@@ -65,9 +65,27 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	}
 	// INSERT OR REPLACE (SQLite) deletes every row the new ones collide with
 	// on any unique key, then inserts.
+	// So does a plain INSERT into a SQLite table whose unique constraint
+	// says ON CONFLICT REPLACE (a statement's own OR … overrides it).
 	replace := false
+	modifier := ""
 	if c, ok := stmt.Clauses["INSERT"]; ok {
-		if ins, ok := c.Expression.(clause.Insert); ok && strings.Contains(strings.ToUpper(ins.Modifier), "REPLACE") {
+		if ins, ok := c.Expression.(clause.Insert); ok {
+			modifier = strings.ToUpper(ins.Modifier)
+		}
+	}
+	tableReplaces := false
+	if modifier == "" && p.dialect == auditstore.SQLite {
+		var err error
+		if tableReplaces, err = p.sqliteReplaces(db, writtenTable(stmt)); err != nil {
+			return err
+		}
+	}
+	{
+		if strings.Contains(modifier, "REPLACE") || tableReplaces {
+			if oc != nil && tableReplaces {
+				return fmt.Errorf("auditgorm: %s: table %s has a unique constraint ON CONFLICT REPLACE, which deletes the rows an upsert collides with on it, and the upsert cannot be audited; insert or update instead", m.schema.Name, writtenTable(stmt))
+			}
 			if oc != nil {
 				return fmt.Errorf("auditgorm: %s: REPLACE with ON CONFLICT cannot be audited", m.schema.Name)
 			}

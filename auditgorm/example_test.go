@@ -260,11 +260,12 @@ func ExampleHooks() {
 	_ = db.AutoMigrate(&Product{})
 	_ = reg.Register(&Product{})
 
+	// The first write of a table on SQLite reads its definition too.
 	db.Create(&[]Product{{ID: 1, Name: "Lamp", Price: 30}, {ID: 2, Name: "Desk", Price: 100}})
 	db.Model(&Product{}).Where("price < ?", 50).Update("price", 25)
 	db.Create(&Product{ID: 1, Name: "Lamp again"}) // the key exists
 	// Output:
-	// create products: path returning, 2 entries, 1 extra statements, failed false
+	// create products: path returning, 2 entries, 2 extra statements, failed false
 	// update products: path returning, 1 entries, 2 extra statements, failed false
 	// create products: path returning, 0 entries, 0 extra statements, failed true
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog/auditstore"
 )
 
 // SetUniquesMaxAge sets how long p serves MySQL unique indexes it read.
@@ -56,6 +58,18 @@ func ReadUniqueIndexes(db *gorm.DB, tables ...string) error {
 		if _, err := p.uniqueIndexes(db, t); err != nil {
 			return err
 		}
+		if p.dialect == auditstore.SQLite {
+			if _, err := p.sqliteReplaces(db, t); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// KeepCatalogReads makes the plugin of db serve what it read of tables'
+// unique indexes and constraints for an hour: a test's steady state.
+func KeepCatalogReads(db *gorm.DB) {
+	p := pluginOf(db)
+	p.uniquesMaxAge, p.sqliteReplacesMaxAge = time.Hour, time.Hour
 }

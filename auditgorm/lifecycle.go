@@ -94,6 +94,12 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 			_ = db.AddError(fmt.Errorf("auditgorm: %s: UPDATE OR REPLACE deletes the rows whose unique values its new values take, which the statement does not tell: it cannot be audited; delete those rows first, then update", m.schema.Name))
 			return
 		}
+		if p.dialect == auditstore.SQLite && updateModifier(db.Statement) == "" {
+			if err := p.sqliteUpdateReplaces(db, m, set); err != nil {
+				_ = db.AddError(err)
+				return
+			}
+		}
 		if untrackedUpdate(db, m, set) {
 			p.obsOf(db).took(PathUntracked)
 			orig(db)

@@ -151,8 +151,8 @@ type Plugin struct {
 	// changedRows: a MySQL connection whose affected-row counts tell an
 	// upsert's insert from its update (see changedRowsCounted).
 	changedRows bool
-	// uniquesMaxAge: uniquesMaxAge, or a test's.
-	uniquesMaxAge time.Duration
+	// uniquesMaxAge and sqliteReplacesMaxAge: the constants, or a test's.
+	uniquesMaxAge, sqliteReplacesMaxAge time.Duration
 
 	db     *gorm.DB // the root DB, for parsing schemas outside a statement
 	models sync.Map // *schema.Schema → *model
@@ -160,7 +160,10 @@ type Plugin struct {
 	// uniques caches each table's unique indexes as the database has them
 	// (uniques.go): table name → *tableUniques.
 	uniques sync.Map
-	joins   atomic.Pointer[joinIndex]
+	// sqliteTables caches whether a SQLite table's constraints replace
+	// (uniques.go): table name → sqliteReplacing.
+	sqliteTables sync.Map
+	joins        atomic.Pointer[joinIndex]
 	// displays caches DisplayName's labels.
 	displays atomic.Pointer[displayIndex]
 	// prepared holds the plugin's statements prepared per pool (prepared.go).
@@ -175,7 +178,7 @@ func New(cfg Config) *Plugin {
 	if reg == nil {
 		reg = auditlog.DefaultRegistry
 	}
-	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, relayCfg: cfg.Relay, noSQLEntries: cfg.SeparateEntries, hooks: cfg.Hooks, uniquesMaxAge: uniquesMaxAge}
+	p := &Plugin{reg: registry.Of(reg), maxRows: cfg.MaxRowsPerStatement, now: cfg.Now, fastPG: !cfg.SeparatePreSelect, seal: cfg.Seal, relayCfg: cfg.Relay, noSQLEntries: cfg.SeparateEntries, hooks: cfg.Hooks, uniquesMaxAge: uniquesMaxAge, sqliteReplacesMaxAge: sqliteReplacesMaxAge}
 	if p.now == nil {
 		p.now, p.dbClock = time.Now, true
 	}
@@ -239,9 +242,10 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		cb.Update().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
 		cb.Delete().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
 	)
-	if d == auditstore.MySQL {
+	if d == auditstore.MySQL || d == auditstore.SQLite {
 		// DDL run through GORM (migrations) may change the unique indexes
-		// kept for MySQL's tables (uniques.go); SQLite keeps none.
+		// kept for MySQL's tables and what SQLite's constraints replace
+		// (uniques.go).
 		steps = append(steps, cb.Raw().After("gorm:raw").Register("auditlog:schema_changed", p.schemaChanged))
 	}
 	if err := errors.Join(steps...); err != nil {

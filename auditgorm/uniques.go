@@ -1,6 +1,8 @@
 package auditgorm
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -146,17 +148,104 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 	return u, nil
 }
 
-// schemaChanged forgets the unique indexes read so far (MySQL's) after a
-// statement run through GORM that may change them, one that names CREATE,
-// DROP, ALTER or RENAME anywhere (migrations, AutoMigrate; after a comment,
-// or among several statements): the next upsert of each table reads them
-// again. DDL run by another process is seen after a restart.
+// replaceClause is a conflict clause that says REPLACE; notNullReplace is
+// NOT NULL's, which writes the column's default for a NULL and deletes no
+// row.
+var (
+	replaceClause  = regexp.MustCompile(`(?i)\bON\s+CONFLICT\s+REPLACE\b`)
+	notNullReplace = regexp.MustCompile(`(?i)\bNOT\s+NULL\s+ON\s+CONFLICT\s+REPLACE\b`)
+)
+
+// sqliteReplacing is what sqliteReplaces read of a table, and when.
+type sqliteReplacing struct {
+	read     time.Time
+	replaces bool
+}
+
+// sqliteReplacesMaxAge is how long what sqliteReplaces read of a table
+// serves: a statement to read it for every create and update cost SQLite's
+// updates 5% (BENCHMARKS.md).
+const sqliteReplacesMaxAge = time.Second
+
+// sqliteReplaces reports whether a unique or primary-key constraint of
+// the SQLite table says ON CONFLICT REPLACE in its CREATE TABLE: a plain
+// INSERT or UPDATE then deletes the rows it collides with on it, as INSERT
+// OR REPLACE does, and no index list tells it. What it read serves for
+// sqliteReplacesMaxAge, and until DDL runs through GORM (schemaChanged).
+func (p *Plugin) sqliteReplaces(db *gorm.DB, table string) (bool, error) {
+	if v, ok := p.sqliteTables.Load(table); ok && time.Since(v.(sqliteReplacing).read) < p.sqliteReplacesMaxAge {
+		return v.(sqliteReplacing).replaces, nil
+	}
+	schemaName, name, qualified := strings.Cut(table, ".")
+	prefix := ""
+	if !qualified {
+		name = table
+	} else {
+		prefix = `"` + strings.ReplaceAll(schemaName, `"`, `""`) + `".`
+	}
+	var ddl sql.NullString
+	read := time.Now()
+	p.obsOf(db).sentOne()
+	err := db.Statement.ConnPool.QueryRowContext(db.Statement.Context, "SELECT sql FROM "+prefix+"sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", name).Scan(&ddl)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("auditgorm: read the definition of %s: %w", table, err)
+	}
+	replaces := replaceClause.MatchString(notNullReplace.ReplaceAllString(ddl.String, ""))
+	p.sqliteTables.Store(table, sqliteReplacing{read: read, replaces: replaces})
+	return replaces, nil
+}
+
+// sqliteUpdateReplaces refuses a plain UPDATE of a SQLite table whose
+// unique or primary-key constraint says ON CONFLICT REPLACE when it assigns
+// a column of a unique key: it would delete the rows it collides with, as
+// UPDATE OR REPLACE does, which nothing it returns tells.
+func (p *Plugin) sqliteUpdateReplaces(db *gorm.DB, m *model, set clause.Set) error {
+	table := writtenTable(db.Statement)
+	replaces, err := p.sqliteReplaces(db, table)
+	if err != nil || !replaces {
+		return err
+	}
+	u, err := p.uniqueIndexes(db, table)
+	if err != nil {
+		return err
+	}
+	keyed := func(col string) bool {
+		for _, f := range m.pk {
+			if strings.EqualFold(f.column, col) {
+				return true
+			}
+		}
+		for _, ix := range u.indexes {
+			for _, c := range ix.cols {
+				if strings.EqualFold(c, col) {
+					return true
+				}
+			}
+		}
+		return u.unreadable != ""
+	}
+	for _, a := range set {
+		if keyed(a.Column.Name) {
+			return fmt.Errorf("auditgorm: %s: table %s has a unique constraint ON CONFLICT REPLACE, and this update assigns %s of a unique key: it would delete the rows it collides with, which the statement does not tell, so it cannot be audited; delete those rows first, or update with UPDATE OR ABORT (Clauses(clause.Update{Modifier: \"OR ABORT\"}))", m.schema.Name, table, a.Column.Name)
+		}
+	}
+	return nil
+}
+
+// schemaChanged forgets the unique indexes read so far (MySQL's), and what
+// SQLite's tables replace, after a statement run through GORM that may
+// change them, one that names CREATE, DROP, ALTER or RENAME anywhere
+// (migrations, AutoMigrate; after a comment, or among several statements):
+// the next statement that needs them reads them again. DDL another process
+// runs is seen when what was read is older than uniquesMaxAge (MySQL) or
+// sqliteReplacesMaxAge.
 func (p *Plugin) schemaChanged(db *gorm.DB) {
 	if db.Statement == nil || db.Statement.SQL.Len() == 0 {
 		return
 	}
 	if ddlRE.MatchString(db.Statement.SQL.String()) {
 		p.uniques.Clear()
+		p.sqliteTables.Clear()
 	}
 }
 

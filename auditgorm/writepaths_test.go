@@ -231,6 +231,7 @@ func TestWritePaths(t *testing.T) {
 			}
 			// The unique indexes an upsert reads once per table, before
 			// the steady state the counts are of.
+			auditgorm.KeepCatalogReads(db)
 			must(t, auditgorm.ReadUniqueIndexes(db, "gadgets", "parts"))
 			for _, wp := range writePaths {
 				if wp.only != "" && !strings.Contains(wp.only, name) {
