@@ -88,21 +88,9 @@ func (m *model) publicKey(db *gorm.DB, tail string) bool {
 	name, _, _ := strings.Cut(strings.TrimPrefix(tail, "' for key '"), "'")
 	// MySQL 8 names the key table.key.
 	name = strings.TrimPrefix(name, db.Statement.Table+".")
-	var fields []*field
+	fields := m.uniqueIndexes[name] // nil for an expression, a column not the model's
 	if name == "PRIMARY" {
 		fields = m.pk
-	} else {
-		for _, ix := range m.schema.ParseIndexes() {
-			if ix.Name != name {
-				continue
-			}
-			for _, f := range ix.Fields {
-				if f.Field == nil || m.byColumn[f.DBName] == nil {
-					return false // an expression, a column not the model's
-				}
-				fields = append(fields, m.byColumn[f.DBName])
-			}
-		}
 	}
 	for _, f := range fields {
 		if slices.Contains(m.secret, f) {
@@ -118,13 +106,6 @@ func (m *model) ownName(db *gorm.DB, s string) bool {
 	if s == "" {
 		return false
 	}
-	if s == db.Statement.Table || s == m.schema.Table || m.byColumn[s] != nil {
-		return true
-	}
-	for _, ix := range m.schema.ParseIndexes() {
-		if ix.Name == s {
-			return true
-		}
-	}
-	return false
+	_, index := m.indexes[s]
+	return s == db.Statement.Table || s == m.schema.Table || m.byColumn[s] != nil || index
 }

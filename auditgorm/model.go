@@ -56,6 +56,13 @@ type model struct {
 	// unique lists the column groups of unique columns and indexes other
 	// than the primary key.
 	unique [][]*field
+	// indexes are the fields of each index GORM declares for the model, by
+	// name (nil for one on an expression or on another column); unique
+	// ones only in uniqueIndexes.
+	indexes, uniqueIndexes map[string][]*field
+	// floats: on MySQL, the model has a float column, which its reads
+	// select as a double (readCols).
+	floats bool
 	// Built once, used by every write (never appended to: full slices).
 	cols      []clause.Column // every column, for SELECT and RETURNING
 	colsOfTbl []clause.Column // the same, qualified by the statement's table
@@ -244,17 +251,26 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 	parseIndexes.Lock()
 	indexes := s.ParseIndexes()
 	parseIndexes.Unlock()
+	m.indexes, m.uniqueIndexes = map[string][]*field{}, map[string][]*field{}
 	for _, ix := range indexes {
-		if ix.Class != "UNIQUE" {
-			continue
-		}
 		var g []*field
 		for _, o := range ix.Fields {
+			if o.Field == nil {
+				break
+			}
 			if f := m.byColumn[o.DBName]; f != nil {
 				g = append(g, f)
 			}
 		}
-		if len(g) == len(ix.Fields) && len(g) > 0 {
+		if len(g) != len(ix.Fields) || len(g) == 0 {
+			g = nil
+		}
+		m.indexes[ix.Name] = g
+		if ix.Class != "UNIQUE" {
+			continue
+		}
+		m.uniqueIndexes[ix.Name] = g
+		if g != nil {
 			m.unique = append(m.unique, g)
 		}
 	}
