@@ -385,7 +385,7 @@ func (p *Plugin) readConflicts(db *gorm.DB, m *model, conds []clause.Expression,
 	if len(conds) == 0 {
 		return nil, nil
 	}
-	q := p.query(db).Clauses(clause.Select{Columns: m.colsOfTbl}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, m.order)
+	q := p.query(db).Clauses(clause.Select{Columns: m.readCols(db.Statement, true)}, clause.Where{Exprs: []clause.Expression{clause.Or(conds...)}}, m.order)
 	if mode == readCurrent {
 		q = q.WithContext(afterWrite(db)) // the read-back of what the upsert stored
 	}
@@ -632,7 +632,7 @@ func (p *Plugin) insertReturning(db *gorm.DB, m *model, e *pgEntries) ([]*dbRow,
 			mode |= gorm.ScanUpdate
 		}
 	}
-	plain := append(append([]clause.Column(nil), gormCols...), m.cols...)
+	plain := append(append([]clause.Column(nil), gormCols...), m.readCols(stmt, false)...)
 	if p.dialect == auditstore.Postgres {
 		plain = append(plain, clause.Column{Name: "(xmax = 0) AS " + aliasInserted, Raw: true})
 	}

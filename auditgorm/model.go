@@ -69,6 +69,37 @@ type model struct {
 	order     clause.OrderBy  // primary-key order
 }
 
+// mysqlFloat reports whether f is a float column, not a DECIMAL one, which
+// MySQL's reads select as a double (readCols).
+func mysqlFloat(f *field) bool { return f.kind == schema.Float && !f.opts.Decimal }
+
+// readCols returns the columns a read or RETURNING of m's rows selects, by
+// the statement's table with ofTable: m.cols or m.colsOfTbl, but on MySQL
+// a float column as a double, (col + 0e0) AS col. MySQL's text protocol
+// (interpolateParams) prints a FLOAT with 6 digits, which lost the 7th
+// (1.2345678 read as 1.23457) and made an update of it no entry; a double
+// prints with 17, exactly in either protocol.
+func (m *model) readCols(stmt *gorm.Statement, ofTable bool) []clause.Column {
+	if !m.floats {
+		if ofTable {
+			return m.colsOfTbl
+		}
+		return m.cols
+	}
+	out := make([]clause.Column, len(m.fields))
+	for i, f := range m.fields {
+		col := clause.Column{Name: f.column}
+		if ofTable {
+			col.Table = clause.CurrentTable
+		}
+		if mysqlFloat(f) {
+			col = clause.Column{Name: "(" + stmt.Quote(col) + " + 0e0) AS " + stmt.Quote(f.column), Raw: true}
+		}
+		out[i] = col
+	}
+	return out
+}
+
 // parseIndexes serialises schema.ParseIndexes, which writes to the schema
 // and is not safe for concurrent use.
 var parseIndexes sync.Mutex
@@ -282,6 +313,7 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		m.t.Columns = append(m.t.Columns, capture.Column{Name: f.column, Audited: f.audited, Noise: f.noise, Masked: f.masked})
 		m.cols = append(m.cols, clause.Column{Name: f.column})
 		m.colsOfTbl = append(m.colsOfTbl, clause.Column{Table: clause.CurrentTable, Name: f.column})
+		m.floats = m.floats || dialect == "mysql" && mysqlFloat(f)
 	}
 	for _, f := range m.pk {
 		m.t.PK = append(m.t.PK, f.index)

@@ -317,6 +317,10 @@ func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditl
 	if rv.p.lock {
 		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
 	}
+	if m.floats {
+		// Compared with the entries exactly, as the plugin's reads are.
+		q = q.Clauses(clause.Select{Columns: m.readCols(q.Statement, false)})
+	}
 	err := q.Omit(clause.Associations).Take(obj.Interface()).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return obj, false, nil

@@ -320,7 +320,7 @@ func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table s
 	chunk := max(1, min(pinLimit/len(cols), p.maxRows))
 	for start := 0; start < len(vals); start += chunk {
 		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
-			Clauses(clause.Select{Columns: m.cols}, clause.Where{Exprs: []clause.Expression{keysWhere("", cols, vals[start:min(start+chunk, len(vals))], p.integerKey(m, cols))}})
+			Clauses(clause.Select{Columns: m.readCols(db.Statement, false)}, clause.Where{Exprs: []clause.Expression{keysWhere("", cols, vals[start:min(start+chunk, len(vals))], p.integerKey(m, cols))}})
 		p.obsOf(db).sentOne()
 		rows, err := p.readRows(lock(q), m)
 		if err != nil {

@@ -310,7 +310,7 @@ func (r *dbRow) afterKeyText(m *model) string {
 func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, error) {
 	stmt := db.Statement
 	q := p.query(db)
-	sel := clause.Select{Columns: m.colsOfTbl}
+	sel := clause.Select{Columns: m.readCols(stmt, true)}
 	if keyExprs != nil {
 		var sql strings.Builder
 		vars := make([]any, 0, len(sel.Columns)+len(keyExprs))
@@ -496,7 +496,7 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 	}()
 	if returning {
 		if _, ok := stmt.Clauses["RETURNING"]; !ok {
-			stmt.AddClause(clause.Returning{Columns: m.cols})
+			stmt.AddClause(clause.Returning{Columns: m.readCols(stmt, false)})
 			defer delete(stmt.Clauses, "RETURNING")
 		}
 	}
@@ -744,7 +744,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		}
 	case builds(stmt, "RETURNING"):
 		// DELETE … RETURNING: the rows as they were deleted.
-		stmt.AddClause(clause.Returning{Columns: m.cols})
+		stmt.AddClause(clause.Returning{Columns: m.readCols(stmt, false)})
 		defer delete(stmt.Clauses, "RETURNING")
 		stmt.Build(stmt.BuildClauses...)
 		e, err := p.sqlEntries(db, m, auditlog.ActionDelete)
