@@ -408,7 +408,7 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 	// which such a column records the same way.
 	if f.opts.JSON {
 		first := []any{string(raw), []byte(raw)}
-		if text, ok := value.RepeatsAKey(raw); ok {
+		if text, ok := value.DocumentText(raw); ok {
 			// Text recorded as a string because its object repeats a key
 			// (value.Normalize): the column held that text.
 			first = []any{text, []byte(text), string(raw), []byte(raw)}

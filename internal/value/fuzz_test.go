@@ -2,6 +2,7 @@ package value_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -42,7 +43,8 @@ func FuzzNormalize(f *testing.F) {
 func FuzzDistinctEncoding(f *testing.F) {
 	for _, p := range [][2]string{{"caf\xc3", "caf\xff"}, {"a", "a"}, {"\xff", "\ufffd"}, {"", "\x00"}, {`{"$base64":"/w=="}`, "\xff"},
 		{"\"caf\xc3\"", "\"caf\xff\""}, {`{"b":1,"a":2}`, `{"a":2, "b":1}`}, {`{"a":1,"a":2}`, `{"a":2}`},
-		{`{"a":1,"a":2}`, `"{\"a\":1,\"a\":2}"`}, {`[{"k:\"":1,"k:\"":1}]`, `[{"k:\"":1}]`}} {
+		{`{"a":1,"a":2}`, `"{\"a\":1,\"a\":2}"`}, {`[{"k:\"":1,"k:\"":1}]`, `[{"k:\"":1}]`},
+		{`{"a":"\ud800"}`, `{"a":"\ufffd"}`}, {`["\udc00\ud800"]`, `["\ufffd\ufffd"]`}, {`"\ud83d\ude00"`, `"😀"`}, {`"\\ud800"`, `"x"`}} {
 		f.Add(p[0], p[1])
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
@@ -86,10 +88,10 @@ func FuzzDistinctEncoding(f *testing.F) {
 			// and MariaDB read its first value, Go's decoder its last): a
 			// document that differs from it in text is another value.
 			if a != b && (json.Valid([]byte(a)) && notDocument(a) || json.Valid([]byte(b)) && notDocument(b)) && (same && !tag || va.Equal(vb)) {
-				t.Fatalf("JSON %q and %q, one repeating a key: recorded alike as %s, equal %v", a, b, ja, va.Equal(vb))
+				t.Fatalf("JSON %q and %q, one no document every database reads alike: recorded alike as %s, equal %v", a, b, ja, va.Equal(vb))
 			}
 			// A document that repeats no key is recorded as the document.
-			if json.Valid([]byte(a)) && !repeatsAKey(a) && !stringDocument(a) && strings.TrimSpace(a) != "null" && ja[0] == '"' {
+			if json.Valid([]byte(a)) && !notDocument(a) && !stringDocument(a) && strings.TrimSpace(a) != "null" && ja[0] == '"' {
 				t.Fatalf("JSON %q, a document, recorded as the text %s", a, ja)
 			}
 		}
@@ -103,8 +105,37 @@ func notDocument(s string) bool {
 	if !json.Valid([]byte(s)) {
 		return true
 	}
-	return repeatsAKey(s)
+	return repeatsAKey(s) || loneSurrogate(s)
 }
+
+// loneSurrogate reports whether s, valid JSON, holds a \u escape of a
+// surrogate that is not a high one followed by a low one: written apart
+// from the code under test, by a regular expression over the escapes.
+func loneSurrogate(s string) bool {
+	// Backslash pairs first, so that \\ud800 is no escape.
+	s = strings.ReplaceAll(s, `\\`, "")
+	for _, m := range surrogateEscape.FindAllStringSubmatchIndex(s, -1) {
+		hi := strings.ContainsAny(s[m[2]:m[3]], "89abAB")
+		next := s[m[1]:]
+		if !hi || len(next) < 6 || !lowEscape.MatchString(next[:6]) {
+			return true
+		}
+	}
+	for _, m := range lowEscapeAnywhere.FindAllStringIndex(s, -1) {
+		before := s[:m[0]]
+		if len(before) < 6 || !highEscape.MatchString(before[len(before)-6:]) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	surrogateEscape   = regexp.MustCompile(`\\u[dD]([89abAB])[0-9a-fA-F]{2}`)
+	lowEscape         = regexp.MustCompile(`^\\u[dD][c-fC-F][0-9a-fA-F]{2}$`)
+	highEscape        = regexp.MustCompile(`^\\u[dD][89abAB][0-9a-fA-F]{2}$`)
+	lowEscapeAnywhere = regexp.MustCompile(`\\u[dD][c-fC-F][0-9a-fA-F]{2}`)
+)
 
 // repeatsAKey reports whether s, valid JSON, has an object that repeats a
 // key: read token by token, apart from the code under test.

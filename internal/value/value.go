@@ -84,7 +84,7 @@ func Normalize(x any, opts Options) (Value, error) {
 				return Null, nil
 			}
 			v, err := jsonValue(t)
-			if errors.Is(err, errRepeatedKey) {
+			if errors.Is(err, errNoOneDocument) {
 				return Value{kind: kindString, s: string(t)}, nil
 			}
 			return v, err
@@ -110,7 +110,7 @@ func Normalize(x any, opts Options) (Value, error) {
 				switch {
 				case err == nil:
 					return v, nil
-				case errors.Is(err, errRepeatedKey):
+				case errors.Is(err, errNoOneDocument):
 					// Text, as a string column's: no document is every
 					// database's reading of it.
 					return Value{kind: kindString, s: string(t)}, nil
@@ -205,8 +205,10 @@ func stringValue(s string, opts Options) Value {
 	return Value{kind: kindString, s: s}
 }
 
-// errRepeatedKey is jsonValue's error for JSON whose object repeats a key.
-var errRepeatedKey = errors.New("auditlog: JSON object repeats a key")
+// errNoOneDocument is jsonValue's error for valid JSON that the databases
+// do not all read alike, which is recorded as its text: an object that
+// repeats a key, a string with a lone surrogate escape.
+var errNoOneDocument = errors.New("auditlog: JSON that no one document is")
 
 // jsonValue parses raw JSON and keeps a canonical form: keys sorted, no
 // insignificant space, numbers as written.
@@ -228,12 +230,13 @@ func jsonValue(raw []byte) (Value, error) {
 	if v == nil {
 		return Null, nil
 	}
-	if members(raw) != decodedMembers(v) {
+	if n, lone := scanJSON(raw); lone || n != decodedMembers(v) {
 		// Go's decoder keeps the last of a repeated key, SQLite and
-		// MariaDB read the first, PostgreSQL's jsonb keeps the last: no
-		// canonical form is every database's document. Such text is
-		// recorded as it is.
-		return Null, errRepeatedKey
+		// MariaDB read the first, PostgreSQL's jsonb keeps the last; Go
+		// reads a lone surrogate escape as U+FFFD, SQLite as its own
+		// bytes: no canonical form is every database's document. Such
+		// text is recorded as it is.
+		return Null, fmt.Errorf("%w: an object repeats a key, or a string holds a lone surrogate", errNoOneDocument)
 	}
 	canon, err := json.Marshal(v)
 	if err != nil {
@@ -242,10 +245,11 @@ func jsonValue(raw []byte) (Value, error) {
 	return Value{kind: kindJSON, s: string(canon)}, nil
 }
 
-// RepeatsAKey returns the text that raw, a recorded value, stands for when
-// it is a JSON string holding a JSON object that repeats a key: text that
-// a JSON column held, which Normalize records as a string.
-func RepeatsAKey(raw []byte) (string, bool) {
+// DocumentText returns the text that raw, a recorded value, stands for
+// when it is a JSON string holding JSON that no one document is (an object
+// that repeats a key, a lone surrogate escape): text that a JSON column
+// held, which Normalize records as a string.
+func DocumentText(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
@@ -253,29 +257,55 @@ func RepeatsAKey(raw []byte) (string, bool) {
 	if json.Unmarshal(raw, &text) != nil {
 		return "", false
 	}
-	if _, err := jsonValue([]byte(text)); !errors.Is(err, errRepeatedKey) {
+	if _, err := jsonValue([]byte(text)); !errors.Is(err, errNoOneDocument) {
 		return "", false
 	}
 	return text, true
 }
 
-// members counts the members of every object in raw, valid JSON: the
-// colons outside its strings.
-func members(raw []byte) int {
-	n := 0
+// scanJSON reads raw, valid JSON, in one pass: the members of its objects
+// (the colons outside its strings), and whether a string holds a lone
+// surrogate escape (\ud800 without a low one after it, \udc00 without a
+// high one before).
+func scanJSON(raw []byte) (members int, lone bool) {
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
 		case ':':
-			n++
+			members++
 		case '"':
+			high := false // the escape before was a high surrogate
 			for i++; i < len(raw) && raw[i] != '"'; i++ {
-				if raw[i] == '\\' {
-					i++
+				if raw[i] != '\\' {
+					lone = lone || high
+					high = false
+					continue
 				}
+				i++
+				if i >= len(raw) || raw[i] != 'u' || i+4 >= len(raw) {
+					lone = lone || high
+					high = false
+					continue
+				}
+				r, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
+				i += 4
+				switch {
+				case err != nil:
+				case r >= 0xD800 && r < 0xDC00:
+					lone = lone || high
+					high = true
+					continue
+				case r >= 0xDC00 && r < 0xE000:
+					lone = lone || !high
+					high = false
+					continue
+				}
+				lone = lone || high
+				high = false
 			}
+			lone = lone || high
 		}
 	}
-	return n
+	return members, lone
 }
 
 // decodedMembers counts the members of every object in v, as decoded:
