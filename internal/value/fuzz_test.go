@@ -44,7 +44,7 @@ func FuzzDistinctEncoding(f *testing.F) {
 	for _, p := range [][2]string{{"caf\xc3", "caf\xff"}, {"a", "a"}, {"\xff", "\ufffd"}, {"", "\x00"}, {`{"$base64":"/w=="}`, "\xff"},
 		{"\"caf\xc3\"", "\"caf\xff\""}, {`{"b":1,"a":2}`, `{"a":2, "b":1}`}, {`{"a":1,"a":2}`, `{"a":2}`},
 		{`{"a":1,"a":2}`, `"{\"a\":1,\"a\":2}"`}, {`[{"k:\"":1,"k:\"":1}]`, `[{"k:\"":1}]`},
-		{`{"a":"\ud800"}`, `{"a":"\ufffd"}`}, {`["\udc00\ud800"]`, `["\ufffd\ufffd"]`}, {`"\ud83d\ude00"`, `"😀"`}, {`"\\ud800"`, `"x"`}} {
+		{`{"a":"\ud800"}`, `{"a":"\ufffd"}`}, {`["\udc00\ud800"]`, `["\ufffd\ufffd"]`}, {`"\ud83d\ude00"`, `"😀"`}, {`"\\ud800"`, `"x"`}, {`{"a":1}}`, `{"a":1}`}, {`[1]]`, `[1]`}} {
 		f.Add(p[0], p[1])
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
@@ -89,6 +89,10 @@ func FuzzDistinctEncoding(f *testing.F) {
 			// document that differs from it in text is another value.
 			if a != b && (json.Valid([]byte(a)) && notDocument(a) || json.Valid([]byte(b)) && notDocument(b)) && (same && !tag || va.Equal(vb)) {
 				t.Fatalf("JSON %q and %q, one no document every database reads alike: recorded alike as %s, equal %v", a, b, ja, va.Equal(vb))
+			}
+			// Text that is no JSON is never equal to a document.
+			if a != b && json.Valid([]byte(a)) != json.Valid([]byte(b)) && va.Equal(vb) {
+				t.Fatalf("JSON %q and %q, one not JSON: equal", a, b)
 			}
 			// A document that repeats no key is recorded as the document.
 			if json.Valid([]byte(a)) && !notDocument(a) && !stringDocument(a) && strings.TrimSpace(a) != "null" && ja[0] == '"' {

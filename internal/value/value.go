@@ -224,7 +224,8 @@ func jsonValue(raw []byte) (Value, error) {
 	if err := dec.Decode(&v); err != nil {
 		return Null, fmt.Errorf("auditlog: invalid JSON: %w", err)
 	}
-	if dec.More() {
+	// Only space may follow (dec.More is false before a stray } or ]).
+	if len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\r\n")) > 0 {
 		return Null, fmt.Errorf("auditlog: invalid JSON: trailing data")
 	}
 	if v == nil {
