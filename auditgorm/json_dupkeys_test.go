@@ -51,11 +51,11 @@ func TestJSONDocumentsThatRepeatAKey(t *testing.T) {
 		if len(es) != 2 {
 			t.Fatalf("%d entries, want the create and the update", len(es))
 		}
-		// The repeated key's text is recorded as text, as stored.
-		if c := es[1].Changes["doc"]; string(c.Old) != `"{\"a\":1,\"a\":2}"` || string(c.New) != `{"a":2}` || stored != `{"a":2}` {
+		// The repeated key's text is recorded as the text stored.
+		if c := es[1].Changes["doc"]; string(c.Old) != `{"$json":"{\"a\":1,\"a\":2}"}` || string(c.New) != `{"a":2}` || stored != `{"a":2}` {
 			t.Fatalf("update recorded as %s → %s; the table holds %s", c.Old, c.New, stored)
 		}
-		if c := es[0].Changes["doc"]; string(c.New) != `"{\"a\":1,\"a\":2}"` {
+		if c := es[0].Changes["doc"]; string(c.New) != `{"$json":"{\"a\":1,\"a\":2}"}` {
 			t.Fatalf("create recorded as %s", c.New)
 		}
 		// A revert writes it back as it was.
@@ -64,7 +64,7 @@ func TestJSONDocumentsThatRepeatAKey(t *testing.T) {
 		if stored != `{"a":1,"a":2}` {
 			t.Fatalf("reverted to %s", stored)
 		}
-		if es = entries(t, db); len(es) != 3 || string(es[2].Changes["doc"].New) != `"{\"a\":1,\"a\":2}"` {
+		if es = entries(t, db); len(es) != 3 || string(es[2].Changes["doc"].New) != `{"$json":"{\"a\":1,\"a\":2}"}` {
 			t.Fatalf("the revert's entry: %+v", es[len(es)-1].Changes)
 		}
 	})
@@ -149,7 +149,7 @@ func TestJSONDocumentsWithALoneSurrogate(t *testing.T) {
 	if len(es) != 3 {
 		t.Fatalf("%d entries, want the create and two updates", len(es))
 	}
-	if c := es[0].Changes["doc"]; string(c.New) != `"{\"a\":\"\\ud800\"}"` {
+	if c := es[0].Changes["doc"]; string(c.New) != `{"$json":"{\"a\":\"\\ud800\"}"}` {
 		t.Fatalf("the create recorded %s", c.New)
 	}
 	must(t, auditgorm.Revert(context.Background(), db, es[2].ID, auditgorm.RevertOptions{}))
@@ -158,5 +158,44 @@ func TestJSONDocumentsWithALoneSurrogate(t *testing.T) {
 	must(t, db.Raw("SELECT doc FROM dup_docs WHERE id = ?", d.ID).Row().Scan(&stored))
 	if stored != `{"a":"\ud800"}` {
 		t.Fatalf("reverted to %s", stored)
+	}
+}
+
+type AcJDoc struct {
+	ID  uint
+	Doc JSONDoc
+}
+
+// 7. A JSON column holding a JSON *string* whose text repeats a key:
+// revert (and AsOf) now prefer the unwrapped text and write the object.
+func TestJSONStringDocumentOfARepeatedKeyReverts(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &AcJDoc{})
+		must(t, reg.Register(&AcJDoc{}))
+		d := AcJDoc{Doc: JSONDoc(`"{\"a\":1,\"a\":2}"`)} // a JSON string document
+		must(t, db.Create(&d).Error)
+		must(t, db.Model(&d).Update("doc", JSONDoc(`{"b":1}`)).Error)
+		es := entries(t, db)
+		must(t, auditgorm.Revert(context.Background(), db, es[len(es)-1].ID, auditgorm.RevertOptions{}))
+		var stored string
+		must(t, db.Raw("SELECT doc FROM ac_j_docs WHERE id = ?", d.ID).Row().Scan(&stored))
+		if stored != `"{\"a\":1,\"a\":2}"` {
+			t.Fatalf("revert wrote %s; the column held the JSON string \"{\\\"a\\\":1,\\\"a\\\":2}\"", stored)
+		}
+	})
+}
+
+// 8. (pre-existing in jsonValue) trailing ']' or '}' after a document is
+// accepted: SQLite's json column holds {"a":1}} and it is recorded as {"a":1}.
+func TestJSONTextWithATrailingBracket(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &AcJDoc{})
+	must(t, reg.Register(&AcJDoc{}))
+	d := AcJDoc{Doc: JSONDoc(`{"a":1}}`)}
+	must(t, db.Create(&d).Error)
+	must(t, db.Model(&d).Update("doc", JSONDoc(`{"a":1}`)).Error)
+	es := entries(t, db)
+	if got := string(es[0].Changes["doc"].New); len(es) != 2 {
+		t.Fatalf("%d entries; the create recorded %s, the table held {\"a\":1}}, and the update to {\"a\":1} made none", len(es), got)
 	}
 }

@@ -47,6 +47,9 @@ const (
 	kindTime
 	kindJSON
 	kindBytes
+	// kindJSONText: a JSON column's text that is valid JSON but no one
+	// document (DocumentText), recorded as {"$json": "text"}.
+	kindJSONText
 )
 
 // Value is a normalised field value: comparable with Equal and encodable as
@@ -85,7 +88,7 @@ func Normalize(x any, opts Options) (Value, error) {
 			}
 			v, err := jsonValue(t)
 			if errors.Is(err, errNoOneDocument) {
-				return Value{kind: kindString, s: string(t)}, nil
+				return Value{kind: kindJSONText, s: string(t)}, nil
 			}
 			return v, err
 		case driver.Valuer:
@@ -111,9 +114,9 @@ func Normalize(x any, opts Options) (Value, error) {
 				case err == nil:
 					return v, nil
 				case errors.Is(err, errNoOneDocument):
-					// Text, as a string column's: no document is every
-					// database's reading of it.
-					return Value{kind: kindString, s: string(t)}, nil
+					// Its text: no document is every database's reading
+					// of it.
+					return Value{kind: kindJSONText, s: string(t)}, nil
 				}
 			}
 			if opts.Decimal {
@@ -193,8 +196,12 @@ func timeValue(t time.Time, opts Options) Value {
 
 func stringValue(s string, opts Options) Value {
 	if opts.JSON {
-		if v, err := jsonValue([]byte(s)); err == nil {
+		v, err := jsonValue([]byte(s))
+		switch {
+		case err == nil:
 			return v
+		case errors.Is(err, errNoOneDocument):
+			return Value{kind: kindJSONText, s: s}
 		}
 	}
 	if opts.Decimal {
@@ -247,21 +254,25 @@ func jsonValue(raw []byte) (Value, error) {
 }
 
 // DocumentText returns the text that raw, a recorded value, stands for
-// when it is a JSON string holding JSON that no one document is (an object
-// that repeats a key, a lone surrogate escape): text that a JSON column
-// held, which Normalize records as a string.
+// when it is {"$json": "text"}: text that a JSON column held which is JSON
+// but no one document (an object that repeats a key, a lone surrogate
+// escape), as Normalize records it. Only an object of that one key whose
+// text is such JSON is one: the document {"$json": "abc"} is itself.
 func DocumentText(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
+	if len(raw) == 0 || raw[0] != '{' || !bytes.Contains(raw, []byte(`"$json"`)) {
 		return "", false
 	}
-	var text string
-	if json.Unmarshal(raw, &text) != nil {
+	var keys map[string]json.RawMessage
+	var t struct {
+		Text string `json:"$json"`
+	}
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 1 || keys["$json"] == nil || json.Unmarshal(raw, &t) != nil {
 		return "", false
 	}
-	if _, err := jsonValue([]byte(text)); !errors.Is(err, errNoOneDocument) {
+	if _, err := jsonValue([]byte(t.Text)); !errors.Is(err, errNoOneDocument) {
 		return "", false
 	}
-	return text, true
+	return t.Text, true
 }
 
 // scanJSON reads raw, valid JSON, in one pass: the members of its objects
@@ -414,6 +425,10 @@ func (v Value) AppendJSON(b []byte) []byte {
 		return append(b, '"')
 	case kindJSON:
 		return append(b, v.s...)
+	case kindJSONText:
+		b = append(b, `{"$json":`...)
+		b = AppendJSONString(b, v.s)
+		return append(b, '}')
 	case kindBytes:
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, []byte(v.s))
@@ -460,7 +475,7 @@ func (v Value) Text() string {
 	switch v.kind {
 	case kindNull:
 		return ""
-	case kindString, kindDecimal, kindJSON:
+	case kindString, kindDecimal, kindJSON, kindJSONText:
 		return v.s
 	case kindBytes:
 		return base64.StdEncoding.EncodeToString([]byte(v.s))
