@@ -81,6 +81,11 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			return err
 		}
 	}
+	if tableReplaces && oc != nil && pkTargetNeverFires(stmt, m, oc) {
+		// GORM's save of new associated rows: a conflict on the key, with
+		// no key sent, which no row can fire: a plain INSERT.
+		oc = nil
+	}
 	{
 		if strings.Contains(modifier, "REPLACE") || tableReplaces {
 			if oc != nil && tableReplaces {
@@ -193,6 +198,11 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			return err
 		}
 	}
+	if replace && len(stored) > 1 {
+		if err := p.noneReplacedByAnother(db, m, stored); err != nil {
+			return err
+		}
+	}
 	w := p.newWriter(db, m, m.entryName(db.Statement), len(existing)+len(stored))
 	seen := make(map[string]*dbRow, len(existing))
 	for _, r := range existing {
@@ -265,6 +275,54 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		return fmt.Errorf("auditgorm: %s: the upsert's %d affected rows do not agree with the %d rows its reads found created: it collided on a unique key this process had not read (another process added an index; it reads them again) or with a row another transaction wrote; nothing was recorded: retry the transaction", m.schema.Name, affected, created)
 	}
 	return w.flush()
+}
+
+// noneReplacedByAnother refuses a REPLACE of several rows one of which
+// replaced another of the same statement (they share a unique value): the
+// row it returned is gone, and nothing it returns tells which row took its
+// place. The rows it returned are read back by key.
+func (p *Plugin) noneReplacedByAnother(db *gorm.DB, m *model, stored []*dbRow) error {
+	keys := make([][]any, 0, len(stored))
+	distinct := map[string]bool{}
+	for _, r := range stored {
+		if k := r.keyText(m); !distinct[k] {
+			distinct[k] = true
+			keys = append(keys, r.keyRaw(m))
+		}
+	}
+	found, err := p.readByKey(db, m, writtenTable(db.Statement), keys)
+	if err != nil {
+		return err
+	}
+	for _, r := range stored {
+		if found[r.keyText(m)] == nil {
+			return fmt.Errorf("auditgorm: %s: rows of this statement collide with each other on a unique key that replaces (INSERT OR REPLACE, ON CONFLICT REPLACE): the row %s it inserted was replaced by another of its rows, which its result does not tell; insert them one at a time", m.schema.Name, r.objectKey(m))
+		}
+	}
+	return nil
+}
+
+// pkTargetNeverFires reports whether oc's target is the primary key while
+// no row the statement inserts sends its key: the database gives each a
+// new one, on which nothing can collide (GORM's save of new associated
+// rows: ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id).
+func pkTargetNeverFires(stmt *gorm.Statement, m *model, oc *clause.OnConflict) bool {
+	if len(oc.Columns) != len(m.pk) {
+		return false
+	}
+	for i, c := range oc.Columns {
+		if !strings.EqualFold(c.Name, m.pk[i].column) {
+			return false
+		}
+	}
+	for _, row := range insertedValues(stmt, m) {
+		for _, f := range m.pk {
+			if _, sent := row(f); sent {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // sentIntegerKeys returns the keys a MySQL upsert (when mysqlUpsert) of a

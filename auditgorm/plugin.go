@@ -163,7 +163,9 @@ type Plugin struct {
 	// sqliteTables caches whether a SQLite table's constraints replace
 	// (uniques.go): table name → sqliteReplacing.
 	sqliteTables sync.Map
-	joins        atomic.Pointer[joinIndex]
+	// ddlTx is the transaction that last ran DDL through GORM (uniques.go).
+	ddlTx atomic.Pointer[ddlConn]
+	joins atomic.Pointer[joinIndex]
 	// displays caches DisplayName's labels.
 	displays atomic.Pointer[displayIndex]
 	// prepared holds the plugin's statements prepared per pool (prepared.go).

@@ -177,22 +177,122 @@ func (p *Plugin) sqliteReplaces(db *gorm.DB, table string) (bool, error) {
 		return v.(sqliteReplacing).replaces, nil
 	}
 	schemaName, name, qualified := strings.Cut(table, ".")
-	prefix := ""
 	if !qualified {
 		name = table
-	} else {
-		prefix = `"` + strings.ReplaceAll(schemaName, `"`, `""`) + `".`
 	}
-	var ddl sql.NullString
+	conn, ctx := db.Statement.ConnPool, db.Statement.Context
+	definition := func(q string, args ...any) (sql.NullString, error) {
+		var ddl sql.NullString
+		p.obsOf(db).sentOne()
+		err := conn.QueryRowContext(ctx, q, args...).Scan(&ddl)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return ddl, fmt.Errorf("auditgorm: read the definition of %s: %w", table, err)
+		}
+		return ddl, nil
+	}
+	const where = " WHERE type = 'table' AND name = ? COLLATE NOCASE"
 	read := time.Now()
-	p.obsOf(db).sentOne()
-	err := db.Statement.ConnPool.QueryRowContext(db.Statement.Context, "SELECT sql FROM "+prefix+"sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", name).Scan(&ddl)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("auditgorm: read the definition of %s: %w", table, err)
+	var ddl sql.NullString
+	var err error
+	if qualified {
+		ddl, err = definition("SELECT sql FROM "+quoteSQLite(schemaName)+".sqlite_master"+where, name)
+	} else {
+		// A name without a schema is the temp table's, else main's, as
+		// SQLite resolves it; else an attached database's (read below).
+		ddl, err = definition("SELECT sql FROM (SELECT 0 AS o, sql FROM temp.sqlite_master"+where+" UNION ALL SELECT 1, sql FROM main.sqlite_master"+where+") ORDER BY o LIMIT 1", name, name)
+		if err == nil && !ddl.Valid {
+			ddl, err = p.attachedDefinition(db, name, definition)
+		}
 	}
-	replaces := replaceClause.MatchString(notNullReplace.ReplaceAllString(ddl.String, ""))
-	p.sqliteTables.Store(table, sqliteReplacing{read: read, replaces: replaces})
+	if err != nil {
+		return false, err
+	}
+	code := sqlCode(ddl.String)
+	replaces := replaceClause.MatchString(notNullReplace.ReplaceAllString(code, ""))
+	if !p.inDDLTransaction(db) {
+		// What a transaction that ran DDL reads may roll back with it.
+		p.sqliteTables.Store(table, sqliteReplacing{read: read, replaces: replaces})
+	}
 	return replaces, nil
+}
+
+// attachedDefinition reads the definition of a table that is neither a
+// temp nor a main one from the first attached database that has it, in
+// the order they were attached, as SQLite resolves its name.
+func (p *Plugin) attachedDefinition(db *gorm.DB, name string, definition func(string, ...any) (sql.NullString, error)) (sql.NullString, error) {
+	p.obsOf(db).sentOne()
+	rows, err := db.Statement.ConnPool.QueryContext(db.Statement.Context, "SELECT name FROM pragma_database_list WHERE seq > 1 ORDER BY seq")
+	if err != nil {
+		return sql.NullString{}, fmt.Errorf("auditgorm: list the attached databases: %w", err)
+	}
+	var schemas []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return sql.NullString{}, fmt.Errorf("auditgorm: list the attached databases: %w", err)
+		}
+		schemas = append(schemas, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return sql.NullString{}, fmt.Errorf("auditgorm: list the attached databases: %w", err)
+	}
+	for _, s := range schemas {
+		ddl, err := definition("SELECT sql FROM "+quoteSQLite(s)+".sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", name)
+		if err != nil || ddl.Valid {
+			return ddl, err
+		}
+	}
+	return sql.NullString{}, nil
+}
+
+// quoteSQLite quotes a SQLite identifier.
+func quoteSQLite(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+// sqlCode returns a SQLite statement with its comments and quoted
+// literals ('…', "…", `…`, […]) each replaced by a space: the words a
+// default, a CHECK's string or a comment holds are not clauses, and a
+// comment between a clause's words does not split it.
+func sqlCode(q string) string {
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		end := -1
+		switch {
+		case strings.HasPrefix(q[i:], "--"):
+			if end = strings.IndexByte(q[i:], '\n'); end < 0 {
+				end = len(q) - i
+			}
+		case strings.HasPrefix(q[i:], "/*"):
+			if end = strings.Index(q[i+2:], "*/"); end < 0 {
+				end = len(q) - i
+			} else {
+				end += 4
+			}
+		case q[i] == '\'' || q[i] == '"' || q[i] == '`' || q[i] == '[':
+			closer := q[i]
+			if closer == '[' {
+				closer = ']'
+			}
+			// A doubled quote inside is the quote itself: the literal
+			// ends at the first closer not followed by another.
+			j := i + 1
+			for j < len(q) && (q[j] != closer || j+1 < len(q) && q[j+1] == closer && closer != ']') {
+				if q[j] == closer {
+					j++
+				}
+				j++
+			}
+			end = min(j+1, len(q)) - i
+		}
+		if end < 0 {
+			b.WriteByte(q[i])
+			continue
+		}
+		b.WriteByte(' ')
+		i += end - 1
+	}
+	return b.String()
 }
 
 // sqliteUpdateReplaces refuses a plain UPDATE of a SQLite table whose
@@ -246,7 +346,30 @@ func (p *Plugin) schemaChanged(db *gorm.DB) {
 	if ddlRE.MatchString(db.Statement.SQL.String()) {
 		p.uniques.Clear()
 		p.sqliteTables.Clear()
+		if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
+			// A SQLite transaction's DDL may roll back: what its own
+			// statements read of the schema is not kept (sqliteReplaces).
+			p.ddlTx.Store(&ddlConn{db.Statement.ConnPool})
+		}
 	}
+}
+
+// ddlConn is the transaction that last ran DDL through GORM.
+type ddlConn struct{ pool gorm.ConnPool }
+
+// inDDLTransaction reports whether db's statement runs in the transaction
+// that last ran DDL through GORM.
+func (p *Plugin) inDDLTransaction(db *gorm.DB) (same bool) {
+	c := p.ddlTx.Load()
+	if c == nil {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			same = true // incomparable pools: assume the worst, keep nothing
+		}
+	}()
+	return c.pool == db.Statement.ConnPool
 }
 
 var ddlRE = regexp.MustCompile(`(?i)\b(?:CREATE|DROP|ALTER|RENAME)\b`)
