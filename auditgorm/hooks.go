@@ -132,7 +132,9 @@ const (
 	// PathUntracked: an update that assigns only columns no update entry
 	// records (an auto-updated timestamp alone, as GORM's Association
 	// methods send, or fields left out of the audit); it ran as it is,
-	// with no read, no transaction of the plugin's and no entry.
+	// with no read of its rows, no transaction of the plugin's and no
+	// entry (on SQLite, at most once a second, the plugin reads the
+	// table's definition first: a rule ON CONFLICT REPLACE may delete).
 	PathUntracked Path = "untracked"
 )
 
