@@ -270,7 +270,33 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			}
 		}
 	}
-	if oc != nil && affected >= 0 && p.changedRows && !mysqlCountAgrees(affected, created, existed) {
+	if sent != nil {
+		// Every row sent its key: a key the rows read back or returned
+		// lack is a row that updated another one instead, which the reads
+		// before must have found by another key it knows (its key not
+		// sent). More such rows than those collided on a unique key the
+		// reads did not know.
+		got := make(map[string]bool, len(stored))
+		for _, r := range stored {
+			got[r.vals[m.pk[0].index].Text()] = true
+		}
+		missing, spare := 0, 0
+		for k := range sent {
+			if !got[k] {
+				missing++
+			}
+		}
+		for _, r := range existing {
+			if k := r.vals[m.pk[0].index].Text(); !sent[k] && got[k] {
+				spare++
+			}
+		}
+		if missing > spare {
+			p.uniques.Delete(writtenTable(stmt))
+			return fmt.Errorf("auditgorm: %s: a row of the upsert was neither inserted nor found updated: it collided on a unique key this process had not read (another process added an index; it reads them again); nothing was recorded: retry the transaction", m.schema.Name)
+		}
+	}
+	if oc != nil && affected >= 0 && p.changedRows && !mysqlCountAgrees(affected, created, existed, int64(len(insertedValues(stmt, m)))) {
 		p.uniques.Delete(writtenTable(stmt))
 		return fmt.Errorf("auditgorm: %s: the upsert's %d affected rows do not agree with the %d rows its reads found created: it collided on a unique key this process had not read (another process added an index; it reads them again) or with a row another transaction wrote; nothing was recorded: retry the transaction", m.schema.Name, affected, created)
 	}
@@ -355,10 +381,11 @@ func sentIntegerKeys(stmt *gorm.Statement, m *model, mysqlUpsert bool) map[strin
 // count is affected (1 for each row it inserted, 2 for each update that
 // changed a row, 0 for one that left it as it was) can have inserted the
 // created rows its reads found and updated only the existing rows they
-// found: for one row exactly, for more by the count's parity.
-func mysqlCountAgrees(affected, created, existed int64) bool {
+// found: for one row exactly, for more by the count's parity and bounds
+// (each of the sent rows not created updated a row at most once).
+func mysqlCountAgrees(affected, created, existed, sent int64) bool {
 	updates := affected - created
-	return updates >= 0 && updates%2 == 0 && (updates == 0 || existed > 0)
+	return updates >= 0 && updates%2 == 0 && (updates == 0 || existed > 0) && updates <= 2*(sent-created)
 }
 
 // assignsKey reports whether an upsert's DO UPDATE may give the row it

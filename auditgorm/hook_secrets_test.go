@@ -223,3 +223,30 @@ func TestHookErrorsHideSecretsPostgreSQLQuotes(t *testing.T) {
 		}
 	}
 }
+
+// Payroll's masked salary is too large for its column: pgx refuses to
+// encode it before the server sees the statement, with a message that
+// prints the value unquoted, twice.
+type Payroll struct {
+	ID     uint
+	Name   string
+	Salary int64 `gorm:"type:smallint"`
+}
+
+// A driver's own error (not the server's) shows none of its text past its
+// first words in the hooks' error.
+func TestHookErrorsHideSecretsInDriversOwnErrors(t *testing.T) {
+	if os.Getenv(testdb.PostgresEnv) == "" {
+		t.Skip("pgx's encoding of a value too large for its column")
+	}
+	db := testdb.Open(t, "postgres")
+	rec := &hookRecorder{}
+	reg := auditlog.NewRegistry()
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Hooks: rec})))
+	must(t, db.AutoMigrate(&Payroll{}))
+	must(t, reg.Register(&Payroll{}, auditlog.Mask("Salary")))
+	app, err := hookErrorOf(t, rec, "create", func() *gorm.DB { return db.Create(&Payroll{Name: "ann", Salary: 987654}) })
+	if strings.Contains(err.Error(), "987654") || !strings.Contains(app.Error(), "987654") {
+		t.Errorf("the application saw %q, the hooks %q", app, err)
+	}
+}

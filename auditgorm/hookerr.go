@@ -1,6 +1,9 @@
 package auditgorm
 
 import (
+	"context"
+	"errors"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,11 +40,88 @@ func (o *observation) scrubbed(db *gorm.DB, err error) error {
 	if o == nil || o.m == nil || len(o.m.secret) == 0 {
 		return err
 	}
-	text := o.m.hideValues(db, err.Error())
+	text := err.Error()
+	if inner := innermost(err); !fromDatabase(inner) && !strings.HasPrefix(inner.Error(), "auditgorm: ") && !isGORMs(inner) {
+		// A driver's own error, before the server saw the statement
+		// (pgx's "failed to encode args[1]: unable to encode 987654 into
+		// binary format for int2 …"), prints values anywhere, quoted or
+		// not: of the first error in the chain not the plugin's, only its
+		// first words stay.
+		text = hideClientError(text, foreign(err).Error())
+	} else {
+		text = o.m.hideValues(db, text)
+	}
 	if text == err.Error() {
 		return err
 	}
 	return &scrubbedError{err: err, text: text}
+}
+
+// innermost follows err's chain of single wraps to its end.
+func innermost(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+// foreign returns the first error in err's chain that is not the
+// plugin's own wrap ("auditgorm: …: %w").
+func foreign(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if !strings.HasPrefix(e.Error(), "auditgorm: ") {
+			return e
+		}
+	}
+	return err
+}
+
+// fromDatabase reports whether err is an error the database server (or
+// SQLite's engine) reported, whose message quotes the values it names:
+// PostgreSQL's (pgconn.PgError, told by its SQLState method), MySQL's,
+// SQLite's drivers'. Told by type, so that auditgorm links no driver.
+func fromDatabase(err error) bool {
+	if _, ok := err.(interface{ SQLState() string }); ok {
+		return true
+	}
+	switch reflect.TypeOf(err).String() {
+	case "*mysql.MySQLError", "*sqlite3.Error", "sqlite3.Error", "*sqlite.Error":
+		return true
+	}
+	return false
+}
+
+// isGORMs reports whether err is one of GORM's own errors, whose text
+// holds no value.
+func isGORMs(err error) bool {
+	for _, e := range []error{gorm.ErrRecordNotFound, gorm.ErrInvalidTransaction, gorm.ErrNotImplemented, gorm.ErrMissingWhereClause,
+		gorm.ErrUnsupportedRelation, gorm.ErrPrimaryKeyRequired, gorm.ErrModelValueRequired, gorm.ErrModelAccessibleFieldsRequired,
+		gorm.ErrSubQueryRequired, gorm.ErrInvalidData, gorm.ErrUnsupportedDriver, gorm.ErrRegistered, gorm.ErrInvalidField,
+		gorm.ErrEmptySlice, gorm.ErrDryRunModeUnsupported, gorm.ErrInvalidDB, gorm.ErrInvalidValue, gorm.ErrInvalidValueOfLength,
+		gorm.ErrPreloadNotAllowed, gorm.ErrDuplicatedKey, gorm.ErrForeignKeyViolated, gorm.ErrCheckConstraintViolated,
+		context.Canceled, context.DeadlineExceeded, ErrStatementPanicked} {
+		if err == e {
+			return true
+		}
+	}
+	return false
+}
+
+// hideClientError hides the message inner, at the end of text, but for its
+// first words ("failed to encode args[1]: [hidden]").
+func hideClientError(text, inner string) string {
+	prefix := strings.TrimSuffix(text, inner)
+	if len(prefix) == len(text) {
+		prefix = "" // not at its end: hide all of it
+		inner = text
+	}
+	if i := strings.Index(inner, ": "); i >= 0 {
+		return prefix + inner[:i+2] + hiddenValue
+	}
+	return prefix + hiddenValue
 }
 
 // duplicateEntry is MariaDB's and MySQL's duplicate-key message: the value
@@ -73,12 +153,28 @@ func (m *model) hideValues(db *gorm.DB, text string) string {
 			return text
 		}
 		j := strings.IndexByte(rest[i+1:], rest[i])
-		if j < 0 || !m.ownName(db, rest[i+1:i+1+j]) {
+		if j < 0 || !identifierBefore(rest[:i]) || !m.ownName(db, rest[i+1:i+1+j]) {
 			cut := len(text) - len(rest) + i
 			return text[:cut] + hiddenValue + sqlState.FindString(text)
 		}
 		rest = rest[i+2+j:]
 	}
+}
+
+// identifierBefore reports whether the message text before a quote names
+// what follows as an identifier ("column …", "constraint …"): only there
+// is a quoted own name kept, so that a value made of names and what lies
+// between them is not.
+func identifierBefore(before string) bool {
+	fields := strings.Fields(strings.ToLower(before))
+	if len(fields) == 0 {
+		return false
+	}
+	switch fields[len(fields)-1] {
+	case "column", "relation", "table", "constraint", "key", "index":
+		return true
+	}
+	return false
 }
 
 // publicKey reports whether tail, the "' for key 'k'" end of a duplicate-key

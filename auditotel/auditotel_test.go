@@ -266,8 +266,8 @@ func TestSpanOfAFailedStatementHidesSecrets(t *testing.T) {
 			}
 			for _, ev := range s.Events() {
 				for _, a := range ev.Attributes {
-					if strings.Contains(a.Value.Emit(), token) {
-						t.Errorf("span %q: event %s: %s=%s", s.Name(), ev.Name, a.Key, a.Value.Emit())
+					if strings.Contains(a.Value.String(), token) {
+						t.Errorf("span %q: event %s: %s=%s", s.Name(), ev.Name, a.Key, a.Value.String())
 					}
 				}
 			}
