@@ -274,7 +274,9 @@ func sqliteSecrets(s string, add func(string)) {
 	if !ok {
 		return
 	}
-	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+	// Parameters split at '&' only, as the drivers' URLs do: a key may
+	// hold a ';'.
+	for _, kv := range strings.Split(query, "&") {
 		name, val, _ := strings.Cut(kv, "=")
 		forms := []string{val}
 		if u, err := url.QueryUnescape(val); err == nil && u != val {

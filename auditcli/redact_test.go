@@ -54,6 +54,7 @@ func TestSecretsIn(t *testing.T) {
 		{[]string{"--db=sqlite:file:/tmp/a.db?_auth_pass=pwAuth9&_auth_user=u"}, []string{"pwAuth9"}},
 		{[]string{"--db", "file:/tmp/a.db?_pragma=hexkey=%27a1b2c3d4%27"}, []string{"a1b2c3d4"}},
 		{[]string{"--db", "file:/tmp/a.db?_pragma_key=x9y8z7&_pragma=rekey(\"n3w\")"}, []string{"x9y8z7", "n3w"}},
+		{[]string{"--db", "file:/tmp/a.db?_pragma=key('a;b-s3cret')"}, []string{"a;b-s3cret"}},
 	} {
 		got := secretsIn(tc.args)
 		for _, w := range tc.want {
