@@ -29,6 +29,19 @@ func acReplayLive(t *testing.T, db *gorm.DB) map[string]bool {
 	return live
 }
 
+// acSecondReplacesFirst creates row b with the token of row a (id 1),
+// which SQLite's rule deletes, and checks that the entries leave a deleted
+// and the table one row.
+func acSecondReplacesFirst(t *testing.T, db *gorm.DB) {
+	t.Helper()
+	must(t, db.Create(&AcRC{Name: "b", Token: "t"}).Error)
+	var ids []uint
+	must(t, db.Table("ac_rcs").Order("id").Pluck("id", &ids).Error)
+	if live := acReplayLive(t, db); len(ids) != 1 || live["1"] {
+		t.Fatalf("the table holds %v, the entries leave %v alive", ids, live)
+	}
+}
+
 const acRCDDL = `CREATE TABLE ac_rcs (id integer PRIMARY KEY AUTOINCREMENT, name text, token text UNIQUE ON CONFLICT REPLACE, note text)`
 
 // 1. A TEMP table (unqualified name) is looked up in main's sqlite_master only.
@@ -55,12 +68,7 @@ func TestReplaceRuleWithACommentInside(t *testing.T) {
 	must(t, db.Exec(`CREATE TABLE ac_rcs (id integer PRIMARY KEY AUTOINCREMENT, name text, token text UNIQUE ON /* dedupe */ CONFLICT REPLACE, note text)`).Error)
 	must(t, reg.Register(&AcRC{}))
 	must(t, db.Create(&AcRC{Name: "a", Token: "t"}).Error)
-	must(t, db.Create(&AcRC{Name: "b", Token: "t"}).Error) // SQLite deletes a
-	var ids []uint
-	must(t, db.Table("ac_rcs").Order("id").Pluck("id", &ids).Error)
-	if live := acReplayLive(t, db); len(ids) != 1 || live["1"] {
-		t.Fatalf("the table holds %v, the entries leave %v alive", ids, live)
-	}
+	acSecondReplacesFirst(t, db)
 }
 
 // 3. The words in a DEFAULT string, a CHECK string or a comment: updates
@@ -136,12 +144,8 @@ func TestReplaceRuleAfterARolledBackMigration(t *testing.T) {
 		must(t, tx.Create(&AcRC{Name: "seed", Token: "s"}).Error)
 		return gorm.ErrInvalidData
 	})
-	must(t, db.Create(&AcRC{Name: "b", Token: "t"}).Error) // the rule is back: SQLite deletes a
-	var ids []uint
-	must(t, db.Table("ac_rcs").Order("id").Pluck("id", &ids).Error)
-	if live := acReplayLive(t, db); len(ids) != 1 || live["1"] {
-		t.Fatalf("the table holds %v, the entries leave %v alive", ids, live)
-	}
+	// The rule is back: SQLite deletes a.
+	acSecondReplacesFirst(t, db)
 }
 
 type AcRParent struct {
@@ -184,10 +188,5 @@ func TestReplaceRuleOfAnAttachedTable(t *testing.T) {
 	must(t, db.Exec(`CREATE TABLE aux.ac_rcs (id integer PRIMARY KEY AUTOINCREMENT, name text, token text UNIQUE ON CONFLICT REPLACE, note text)`).Error)
 	must(t, reg.Register(&AcRC{}))
 	must(t, db.Create(&AcRC{Name: "a", Token: "t"}).Error)
-	must(t, db.Create(&AcRC{Name: "b", Token: "t"}).Error) // SQLite deletes a
-	var ids []uint
-	must(t, db.Table("ac_rcs").Order("id").Pluck("id", &ids).Error)
-	if live := acReplayLive(t, db); len(ids) != 1 || live["1"] {
-		t.Fatalf("the table holds %v, the entries leave %v alive", ids, live)
-	}
+	acSecondReplacesFirst(t, db)
 }

@@ -61,6 +61,17 @@ type RKey struct {
 // RBox's labels are joined by RBoxLabel, a join model with soft delete:
 // a removal soft deletes the pair, an unscoped one deletes it, and the
 // table's live pairs are those the entries leave.
+// RCode's table says ON CONFLICT REPLACE on its token (SQLite only): a
+// plain create deletes the row whose token it takes.
+type RCode struct {
+	ID    uint
+	Token string
+	N     int
+}
+
+// rCodesDDL is RCode's table on SQLite.
+const rCodesDDL = `CREATE TABLE r_codes (id integer PRIMARY KEY AUTOINCREMENT, token text UNIQUE ON CONFLICT REPLACE, n integer)`
+
 type RBox struct {
 	ID     uint
 	N      int
@@ -101,6 +112,10 @@ func TestReplayEqualsTable(t *testing.T) {
 		must(t, reg.Register(&RTag{}, auditlog.M2M("Items")))
 		must(t, reg.Register(&RKey{}))
 		must(t, reg.Register(&RBox{}, auditlog.M2M("Labels")))
+		if db.Dialector.Name() == "sqlite" {
+			must(t, db.Exec(rCodesDDL).Error)
+			must(t, reg.Register(&RCode{}))
+		}
 		for i := 1; i <= 6; i++ {
 			must(t, db.Create(&RLabel{ID: uint(i), Name: fmt.Sprint("l", i)}).Error)
 		}
@@ -212,7 +227,8 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	id := func() uint { return uint(1 + r.IntN(80)) }
 	box := func() uint { return uint(1 + r.IntN(12)) }
 	label := func() *RLabel { return &RLabel{ID: uint(1 + r.IntN(6))} }
-	switch r.IntN(38) {
+	token := func() string { return fmt.Sprintf("t%d", r.IntN(8)) }
+	switch r.IntN(41) {
 	case 32:
 		return tx.Model(&RBox{ID: box()}).Update("n", r.IntN(10)).Error
 	case 33:
@@ -388,6 +404,23 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 			batch[i] = RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}
 		}
 		return tx.Create(&batch).Error
+	case 38, 39, 40:
+		if tx.Dialector.Name() != "sqlite" {
+			return nil
+		}
+		// The table's ON CONFLICT REPLACE: a create (one row, or two,
+		// which may replace each other: refused) deletes the rows whose
+		// token it takes; an update of the token is refused, one of n
+		// runs.
+		switch r.IntN(4) {
+		case 0:
+			return tx.Create(&[]RCode{{Token: token(), N: r.IntN(10)}, {Token: token(), N: r.IntN(10)}}).Error
+		case 1:
+			return tx.Model(&RCode{}).Where("token = ?", token()).Update("n", r.IntN(10)).Error
+		case 2:
+			return tx.Model(&RCode{}).Where("token = ?", token()).Update("token", token()).Error
+		}
+		return tx.Create(&RCode{Token: token(), N: r.IntN(10)}).Error
 	default:
 		var it RItem
 		if err := tx.First(&it, id()).Error; err != nil {
@@ -410,6 +443,9 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 	boxes := db.Migrator().HasTable(&RBox{})
 	if boxes {
 		state["r_boxes"] = map[string]replayRow{}
+	}
+	if db.Migrator().HasTable(&RCode{}) {
+		state["r_codes"] = map[string]replayRow{}
 	}
 	for _, e := range es {
 		rows := state[e.Model]

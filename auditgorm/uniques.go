@@ -247,9 +247,6 @@ func (p *Plugin) attachedDefinition(db *gorm.DB, name string, definition func(st
 	return sql.NullString{}, nil
 }
 
-// quoteSQLite quotes a SQLite identifier.
-func quoteSQLite(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
-
 // sqlCode returns a SQLite statement with its comments and quoted
 // literals ('…', "…", `…`, […]) each replaced by a space: the words a
 // default, a CHECK's string or a comment holds are not clauses, and a
@@ -509,7 +506,7 @@ func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
 		for i, t := range tuples {
 			vals[i] = t[0]
 		}
-		return clause.Expr{SQL: col + " COLLATE " + quoteCollation(g.coll[0]) + " IN ?", Vars: []any{clause.Column{Table: table, Name: names[0]}, vals}}
+		return clause.Expr{SQL: col + " COLLATE " + quoteSQLite(g.coll[0]) + " IN ?", Vars: []any{clause.Column{Table: table, Name: names[0]}, vals}}
 	}
 	ors := make([]clause.Expression, len(tuples))
 	for t, tuple := range tuples {
@@ -517,7 +514,7 @@ func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
 		for i, c := range names {
 			sql := col + " = ?"
 			if i < len(g.coll) && g.coll[i] != "" {
-				sql = col + " = ? COLLATE " + quoteCollation(g.coll[i])
+				sql = col + " = ? COLLATE " + quoteSQLite(g.coll[i])
 			}
 			eqs[i] = clause.Expr{SQL: sql, Vars: []any{clause.Column{Table: table, Name: c}, tuple[i]}}
 		}
@@ -526,7 +523,7 @@ func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
 	return clause.Or(ors...)
 }
 
-// quoteCollation quotes a collation name for SQLite.
-func quoteCollation(name string) string {
+// quoteSQLite quotes a SQLite identifier: a schema, a collation name.
+func quoteSQLite(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }

@@ -1,6 +1,7 @@
 package auditgorm_test
 
 import (
+	"database/sql"
 	"os"
 	"strings"
 	"testing"
@@ -22,6 +23,19 @@ type StaleMember struct {
 	ID    uint
 	Email string `gorm:"size:64"`
 	Name  string `gorm:"size:32"`
+}
+
+// openMySQLReturning opens an isolated MySQL database whose GORM uses
+// RETURNING (MariaDB's) or not (MySQL's, read back), and its pool.
+func openMySQLReturning(t *testing.T, returning bool) (*gorm.DB, *sql.DB) {
+	t.Helper()
+	_, dsn := testdb.OpenWithDSN(t, "mysql")
+	db, err := gorm.Open(mysql.New(mysql.Config{DSN: dsn, DisableWithReturning: !returning}), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
+	must(t, err)
+	sqlDB, err := db.DB()
+	must(t, err)
+	t.Cleanup(func() { _ = sqlDB.Close() })
+	return db, sqlDB
 }
 
 // MySQL keeps the unique indexes it read per table, as its DDL commits:
@@ -68,12 +82,7 @@ func TestUpsertOnAUniqueIndexAddedElsewhere(t *testing.T) {
 				name = c.name
 			}
 			t.Run(name, func(t *testing.T) {
-				_, dsn := testdb.OpenWithDSN(t, "mysql")
-				db, err := gorm.Open(mysql.New(mysql.Config{DSN: dsn, DisableWithReturning: !returning}), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
-				must(t, err)
-				sqlDB, err := db.DB()
-				must(t, err)
-				t.Cleanup(func() { _ = sqlDB.Close() })
+				db, sqlDB := openMySQLReturning(t, returning)
 				reg := auditlog.NewRegistry()
 				p := auditgorm.New(auditgorm.Config{Registry: reg})
 				if c.maxAge > 0 {
@@ -127,12 +136,7 @@ func TestUpsertOnAUniqueIndexAddedElsewhereUpdatesAnotherRow(t *testing.T) {
 		t.Skip("MySQL only")
 	}
 	for _, returning := range []bool{true, false} {
-		_, dsn := testdb.OpenWithDSN(t, "mysql")
-		db, err := gorm.Open(mysql.New(mysql.Config{DSN: dsn, DisableWithReturning: !returning}), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
-		must(t, err)
-		sqlDB, err := db.DB()
-		must(t, err)
-		t.Cleanup(func() { _ = sqlDB.Close() })
+		db, sqlDB := openMySQLReturning(t, returning)
 		reg := auditlog.NewRegistry()
 		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
 		auditgorm.KeepCatalogReads(db) // within the re-read's 100 ms
@@ -142,7 +146,7 @@ func TestUpsertOnAUniqueIndexAddedElsewhereUpdatesAnotherRow(t *testing.T) {
 			return db.Clauses(clause.OnConflict{UpdateAll: true}).Create(&rows).Error
 		}
 		must(t, up([]StaleMember{{ID: 1, Email: "ann@x", Name: "ann"}, {ID: 10, Email: "carl@x", Name: "carl"}}))
-		_, err = sqlDB.Exec("CREATE UNIQUE INDEX idx_stale_email ON stale_members (email)")
+		_, err := sqlDB.Exec("CREATE UNIQUE INDEX idx_stale_email ON stale_members (email)")
 		must(t, err)
 		err = up([]StaleMember{{ID: 10, Email: "carl@x", Name: "carl2"}, {ID: 11, Email: "ann@x", Name: "ann2"}})
 		if err == nil {
