@@ -342,7 +342,8 @@ func (c pgColumn) encText(ref string) string {
 		if c.kind == pgNumericFloat {
 			ref = numericFloat(ref)
 		}
-		return "CASE WHEN " + ref + " = 'Infinity' THEN '\"+Inf\"' WHEN " + ref + " = '-Infinity' THEN '\"-Inf\"' ELSE pg_catalog.to_json(" + ref + ")::text END"
+		// Negative zero is text, as NaN and the infinities (value.Normalize).
+		return "CASE WHEN " + ref + " = 'Infinity' THEN '\"+Inf\"' WHEN " + ref + " = '-Infinity' THEN '\"-Inf\"' WHEN " + ref + " = 0 THEN CASE WHEN " + ref + "::text = '-0' THEN '\"-0\"' ELSE '0' END ELSE pg_catalog.to_json(" + ref + ")::text END"
 	case pgTimestamptz:
 		return "('\"' || pg_catalog.rtrim(pg_catalog.rtrim(pg_catalog.to_char(" + ref + " AT TIME ZONE 'UTC'" + ts
 	case pgTimestamp:
@@ -389,6 +390,9 @@ func (c pgColumn) distinct(a, b string) string {
 		return c.norm(a) + "::text IS DISTINCT FROM " + c.norm(b) + "::text"
 	case pgNumericFloat:
 		return numericFloat(a) + " IS DISTINCT FROM " + numericFloat(b)
+	case pgFloat:
+		// 0 and -0 are equal numbers and distinct values (value.Normalize).
+		return "(" + a + " IS DISTINCT FROM " + b + " OR coalesce(" + a + " = 0 AND " + b + " = 0 AND " + a + "::text <> " + b + "::text, false))"
 	}
 	return a + " IS DISTINCT FROM " + b
 }
@@ -400,7 +404,10 @@ func (c pgColumn) inRange(ref string) string {
 	case pgText:
 		return "coalesce(pg_catalog.octet_length(" + ref + ") <= " + strconv.Itoa(pgMaxText) + ", true)"
 	case pgJSONB:
-		return "coalesce(pg_catalog.octet_length(" + ref + "::text) <= " + strconv.Itoa(pgMaxText) + ", true)"
+		// A document with a tag's key ({"$json": …}, value.tagShaped) is
+		// recorded apart from the tag by the Go side; jsonb_exists_any
+		// (the ?| operator) also finds such a string, in an array or alone.
+		return "coalesce(pg_catalog.octet_length(" + ref + "::text) <= " + strconv.Itoa(pgMaxText) + " AND NOT pg_catalog.jsonb_exists_any(" + ref + ", '{$base64,$bytes,$digest,$doc,$json}'::text[]), true)"
 	case pgTimestamptz:
 		return "coalesce(" + ref + " BETWEEN '0001-01-01 00:00:00+00' AND '9999-12-31 23:59:59.999999+00', true)"
 	case pgTimestamp:

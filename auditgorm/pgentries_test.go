@@ -3,6 +3,7 @@ package auditgorm_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"reflect"
@@ -148,7 +149,9 @@ func TestPGEntriesEqualGo(t *testing.T) {
 		{"json", func(db *gorm.DB) error {
 			// JSON null and SQL NULL are the same value to the Go side.
 			for _, doc := range []any{JSONDoc(`{"a":1}`), JSONDoc(`{"a":1.0}`), JSONDoc(`{ "a" : 1.0 }`), JSONDoc(`"str"`), JSONDoc(`123`),
-				JSONDoc(`null`), nil, JSONDoc(`null`), JSONDoc(`[{"z":"<&>"}]`), nil} {
+				JSONDoc(`null`), nil, JSONDoc(`null`), JSONDoc(`[{"z":"<&>"}]`), nil,
+				// Documents shaped like the entries' tags, recorded apart from them.
+				JSONDoc(`{"$json":"{\"a\":1,\"a\":2}"}`), JSONDoc(`{"$doc":{"$base64":"/w=="}}`), JSONDoc(`["$json"]`), JSONDoc(`{"$json":1}`)} {
 				if err := db.Model(&Wide{ID: 3}).Update("doc", doc).Error; err != nil {
 					return err
 				}
@@ -318,5 +321,59 @@ func TestPGEntriesAfterAlterTable(t *testing.T) {
 	// int field: the Go side wrote its entry.
 	if statements.Load() != 2 {
 		t.Errorf("%d statements wrote their own entries, want 2 (before the ALTER)", statements.Load())
+	}
+}
+
+// NegZero has a float8 column, written by PostgreSQL's SQL-built entries,
+// and NegZeroRepr the same with a repr of its own, written by the Go side.
+type NegZero struct {
+	ID   uint
+	Real float64 `gorm:"type:double precision"`
+}
+
+type NegZeroRepr struct {
+	ID   uint
+	Real float64 `gorm:"type:double precision"`
+}
+
+func (n NegZeroRepr) String() string { return fmt.Sprint("nz ", n.ID) }
+
+// A float8 column keeps -0 apart from 0 (SQLite and MariaDB store -0 as
+// 0). As numbers they are equal, and jsonb reads -0 as 0: the update from
+// 0 to -0 made no entry. -0 is recorded as the text "-0", as NaN is, and a
+// revert writes it back.
+func TestNegativeZeroFloat8(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	reg := setup(t, db, &NegZero{}, &NegZeroRepr{})
+	must(t, reg.Register(&NegZero{}))
+	must(t, reg.Register(&NegZeroRepr{}))
+	negZero := math.Copysign(0, -1)
+	for _, m := range []any{&NegZero{}, &NegZeroRepr{}} {
+		table := db.NamingStrategy.TableName(reflect.TypeOf(m).Elem().Name())
+		must(t, db.Create(m).Error)
+		must(t, db.Model(m).Update("real", negZero).Error)
+		must(t, db.Model(m).Update("real", 0.0).Error)
+		must(t, db.Model(m).Update("real", negZero).Error)
+		var es []auditlog.Entry
+		for _, e := range entries(t, db) {
+			if e.Model == table {
+				es = append(es, e)
+			}
+		}
+		if len(es) != 4 {
+			t.Fatalf("%s: %d entries, want the create and three updates", table, len(es))
+		}
+		for i, want := range [][2]string{{`0`, `"-0"`}, {`"-0"`, `0`}, {`0`, `"-0"`}} {
+			if c := es[i+1].Changes["real"]; string(c.Old) != want[0] || string(c.New) != want[1] {
+				t.Fatalf("%s: update %d recorded %s → %s, want %s → %s", table, i+1, c.Old, c.New, want[0], want[1])
+			}
+		}
+		must(t, auditgorm.Revert(context.Background(), db, es[3].ID, auditgorm.RevertOptions{}))
+		must(t, auditgorm.Revert(context.Background(), db, es[2].ID, auditgorm.RevertOptions{}))
+		var text string
+		must(t, db.Raw("SELECT real::text FROM "+table).Row().Scan(&text))
+		if text != "-0" {
+			t.Fatalf("%s: reverted to %s, want -0", table, text)
+		}
 	}
 }

@@ -38,6 +38,7 @@ type RItem struct {
 	N         int
 	Price     string  `gorm:"type:decimal(10,2);default:0"`
 	Note      *string `gorm:"size:64"`
+	Doc       JSONDoc // some documents look like the tags entries use
 	Version   optimisticlock.Version
 	DeletedAt gorm.DeletedAt
 	UpdatedAt time.Time // touched alone by Association: an untracked update
@@ -228,6 +229,17 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	box := func() uint { return uint(1 + r.IntN(12)) }
 	label := func() *RLabel { return &RLabel{ID: uint(1 + r.IntN(6))} }
 	token := func() string { return fmt.Sprintf("t%d", r.IntN(8)) }
+	doc := func() JSONDoc {
+		docs := replayDocs
+		if !pg {
+			// SQLite and MariaDB keep a repeated key as written.
+			docs = append(docs[:len(docs):len(docs)], `{"a":1,"a":2}`, `{"$json":1,"$json":"x"}`)
+		}
+		if i := r.IntN(len(docs) + 2); i < len(docs) {
+			return JSONDoc(docs[i])
+		}
+		return nil
+	}
 	switch r.IntN(41) {
 	case 32:
 		return tx.Model(&RBox{ID: box()}).Update("n", r.IntN(10)).Error
@@ -257,15 +269,15 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		return auditgorm.RevertCorrelation(tx.Statement.Context, tx, cids[0], auditgorm.RevertOptions{Force: r.IntN(3) == 0})
 	case 0:
-		return tx.Create(&RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}).Error
+		return tx.Create(&RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note(), Doc: doc()}).Error
 	case 1:
 		batch := make([]RItem, 1+r.IntN(4))
 		for i := range batch {
-			batch[i] = RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price()}
+			batch[i] = RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Doc: doc()}
 		}
 		return tx.Create(&batch).Error
 	case 2:
-		return tx.Model(&RItem{ID: id()}).Updates(map[string]any{"n": r.IntN(10), "price": price(), "note": note()}).Error
+		return tx.Model(&RItem{ID: id()}).Updates(map[string]any{"n": r.IntN(10), "price": price(), "note": note(), "doc": doc()}).Error
 	case 3:
 		var it RItem
 		if err := tx.First(&it, id()).Error; err != nil {
@@ -309,9 +321,9 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 				c = code()
 			}
 			seen[c] = true
-			batch[i] = RItem{Code: c, N: r.IntN(10), Price: price()}
+			batch[i] = RItem{Code: c, N: r.IntN(10), Price: price(), Doc: doc()}
 		}
-		return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "code"}}, DoUpdates: clause.AssignmentColumns([]string{"n", "price"})}).Create(&batch).Error
+		return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "code"}}, DoUpdates: clause.AssignmentColumns([]string{"n", "price", "doc"})}).Create(&batch).Error
 	case 12:
 		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&RItem{Code: code(), N: r.IntN(10)}).Error
 	case 13:
@@ -384,7 +396,11 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		return q.Create(&it).Error
 	case 28:
 		// A bulk update of most rows (on SQLite, run unpinned).
-		return tx.Model(&RItem{}).Where("id > ?", r.IntN(20)).Updates(map[string]any{"price": price(), "n": gorm.Expr("(n + 1) % 10")}).Error
+		set := map[string]any{"price": price(), "n": gorm.Expr("(n + 1) % 10")}
+		if r.IntN(2) == 0 {
+			set["doc"] = doc()
+		}
+		return tx.Model(&RItem{}).Where("id > ?", r.IntN(20)).Updates(set).Error
 	case 31:
 		if r.IntN(8) != 0 {
 			return nil
@@ -401,7 +417,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		batch := make([]RItem, 65+r.IntN(16))
 		for i := range batch {
-			batch[i] = RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note()}
+			batch[i] = RItem{Code: fmt.Sprintf("w%d-%d", w, r.Uint32()), N: r.IntN(10), Price: price(), Note: note(), Doc: doc()}
 		}
 		return tx.Create(&batch).Error
 	case 38, 39, 40:
@@ -461,7 +477,7 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 			}
 			row := replayRow{}
 			for col, c := range e.Changes {
-				row[col] = canonJSON(c.New)
+				row[col] = canonEntry(col, c.New)
 			}
 			rows[pk] = row
 		case auditlog.ActionUpdate, auditlog.ActionDelete:
@@ -489,10 +505,10 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 				}
 				// Update entries leave out auto-updated timestamps: a
 				// delete's old one is not what the entries before left.
-				if got, want := row.get(col), canonJSON(c.Old); got != want && col != "updated_at" {
+				if got, want := row.get(col), canonEntry(col, c.Old); got != want && col != "updated_at" {
 					t.Fatalf("entry %d (%s %s %s): old %s is %s, but the previous entries left %s", e.ID, e.Action, e.Model, pk, col, want, got)
 				}
-				row[col] = canonJSON(c.New)
+				row[col] = canonEntry(col, c.New)
 			}
 			if e.Action == auditlog.ActionDelete && row.get("deleted_at") == "null" {
 				// A hard delete: its changes named every non-null column.
@@ -600,6 +616,9 @@ func readTable(t *testing.T, db *gorm.DB, table string) map[string]replayRow {
 		row := replayRow{}
 		for i, c := range cols {
 			row[c] = canonDB(vals[i])
+			if c == "doc" {
+				row[c] = canonDoc(vals[i])
+			}
 		}
 		out[row["id"]] = row
 	}
@@ -617,6 +636,72 @@ func readJoin(t *testing.T, db *gorm.DB) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// replayDocs are RItem's documents: plain ones, and documents shaped like
+// the tags an entry records for what is no document ({"$json": …}), text
+// that is not UTF-8 ({"$base64": …}), a value too large (a digest) or such
+// a document ({"$doc": …}), each of which must read as itself.
+var replayDocs = []string{
+	`{"a":1}`, `[1,"x"]`, `"s"`, `{"$json":"{\"a\":1,\"a\":2}"}`, `{"$json":"abc"}`,
+	`{"$base64":"/w=="}`, `{"$doc":{"b":1}}`, `{"$doc":"x","$json":"y"}`, `{"b":[{"$json":"x"}]}`, `["$json"]`,
+	`{"$digest":"sha256:` + strings.Repeat("ab", 32) + `","$bytes":2000000}`,
+}
+
+// canonEntry renders an entry's value of column col as canonDB and
+// canonDoc render the column's: the doc column's by the tags' rules, read
+// here on their own ({"$doc": d} is d, {"$json": "t"} the text t, {"$base64":
+// …} bytes, a digest an unknown value).
+func canonEntry(col string, raw json.RawMessage) string {
+	if col != "doc" || raw == nil || string(raw) == "null" {
+		return canonJSON(raw)
+	}
+	var tag map[string]json.RawMessage
+	if json.Unmarshal(raw, &tag) == nil {
+		if _, ok := tag["$digest"]; ok {
+			return "digest:" + string(raw)
+		}
+		if len(tag) == 1 {
+			if d, ok := tag["$doc"]; ok {
+				return canonDoc(string(d))
+			}
+			var text string
+			if json.Unmarshal(tag["$json"], &text) == nil {
+				return canonDoc(text)
+			}
+			if json.Unmarshal(tag["$base64"], &text) == nil {
+				return "base64:" + text
+			}
+		}
+	}
+	return canonDoc(string(raw))
+}
+
+// canonDoc renders a JSON document as Go's encoder writes what its decoder
+// reads (keys sorted, the last of a repeated key).
+func canonDoc(v any) string {
+	var text string
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case []byte:
+		text = string(x)
+	case string:
+		text = x
+	default:
+		return fmt.Sprint(v)
+	}
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var d any
+	if dec.Decode(&d) != nil {
+		return "invalid:" + text
+	}
+	out, err := json.Marshal(d)
+	if err != nil {
+		return "invalid:" + text
+	}
+	return string(out)
 }
 
 // canonJSON and canonDB render an entry's JSON value and a column value the

@@ -403,12 +403,18 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 		got, err := canonical(v.AppendJSON(nil))
 		return err == nil && got == want
 	}
+	// A document recorded apart from the tag it looks like ({"$doc": …})
+	// is that document, and no tag.
+	doc, escaped := value.EscapedDocument(raw)
+	if escaped {
+		raw = doc
+	}
 	// A JSON column holds the document itself: its text first, so that
 	// the document "hello" (a JSON string) is not taken for the text hello,
 	// which such a column records the same way.
 	if f.opts.JSON {
 		first := []any{string(raw), []byte(raw)}
-		if text, ok := value.DocumentText(raw); ok {
+		if text, ok := value.DocumentText(raw); ok && !escaped {
 			// Text recorded as a string because its object repeats a key
 			// (value.Normalize): the column held that text.
 			first = []any{text, []byte(text), string(raw), []byte(raw)}
@@ -429,7 +435,7 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 			return true
 		}
 	}
-	for _, c := range candidates(raw) {
+	for _, c := range candidates(raw, !escaped) {
 		fv.Set(reflect.Zero(fv.Type()))
 		if f.f.Set(ctx, row, c) == nil && matches() {
 			return true
@@ -441,9 +447,10 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 // candidates are the driver values a recorded value may have been read
 // from: for a JSON string its text, time, bytes (base64) and number; for a
 // number its integer, float and text; for text that is not UTF-8
-// ({"$base64": "…"}) its bytes; for an object or array its JSON text.
-func candidates(raw json.RawMessage) []any {
-	if t, ok := value.Base64Text(raw); ok {
+// ({"$base64": "…"}) its bytes, where tags are read; for an object or
+// array its JSON text.
+func candidates(raw json.RawMessage, tags bool) []any {
+	if t, ok := value.Base64Text(raw); ok && tags {
 		return []any{t, []byte(t)}
 	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))

@@ -2,11 +2,13 @@ package value_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/go-auditlog/auditlog/internal/capture"
 	"github.com/go-auditlog/auditlog/internal/value"
 )
 
@@ -45,7 +47,9 @@ func FuzzDistinctEncoding(f *testing.F) {
 		{"\"caf\xc3\"", "\"caf\xff\""}, {`{"b":1,"a":2}`, `{"a":2, "b":1}`}, {`{"a":1,"a":2}`, `{"a":2}`},
 		{`{"a":1,"a":2}`, `"{\"a\":1,\"a\":2}"`}, {`[{"k:\"":1,"k:\"":1}]`, `[{"k:\"":1}]`},
 		{`{"a":"\ud800"}`, `{"a":"\ufffd"}`}, {`["\udc00\ud800"]`, `["\ufffd\ufffd"]`}, {`"\ud83d\ude00"`, `"😀"`}, {`"\\ud800"`, `"x"`}, {`{"a":1}}`, `{"a":1}`}, {`[1]]`, `[1]`},
-		{`{"a":1,"a":2}`, `{"$json":"{\"a\":1,\"a\":2}"}`}, {`"{\"a\":1,\"a\":2}"`, `{"a":1,"a":2}`}} {
+		{`{"a":1,"a":2}`, `{"$json":"{\"a\":1,\"a\":2}"}`}, {`"{\"a\":1,\"a\":2}"`, `{"a":1,"a":2}`},
+		{`{"$doc":{"$json":"x"}}`, `{"$json":"x"}`}, {`{"$doc": {"a": 1}}`, `{"a":1}`}, {`{"$bytes":2000000,"$digest":"sha256:` + strings.Repeat("0", 64) + `"}`, `{}`},
+		{`{"$json":"{\"a\":1,\"a\":2}","$doc":1}`, `{"$doc":1,"$json":"{\"a\":1,\"a\":2}"}`}} {
 		f.Add(p[0], p[1])
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
@@ -70,14 +74,11 @@ func FuzzDistinctEncoding(f *testing.F) {
 				continue
 			}
 			// A JSON column compares documents semantically. Text it
-			// holds that is no document is recorded in a form that is
-			// also some document's (README): as {"$base64": …} where it
-			// is not UTF-8, as a JSON string where it is, which is also
-			// the form of the document that is that string.
-			_, tag := value.Base64Text(ja)
-			if _, text := value.DocumentText(ja); text {
-				tag = true
-			}
+			// holds that is UTF-8 but no JSON is recorded as a JSON
+			// string, which is also the form of the document that is that
+			// string (README); every other value, a document shaped like
+			// a tag ({"$json": …}, {"$base64": …}) too, has its own form.
+			tag := false
 			if same && !va.Equal(vb) && (!json.Valid([]byte(a)) && stringDocument(b) || !json.Valid([]byte(b)) && stringDocument(a)) {
 				tag = true
 			}
@@ -97,6 +98,26 @@ func FuzzDistinctEncoding(f *testing.F) {
 			// Text that is no JSON is never equal to a document.
 			if a != b && json.Valid([]byte(a)) != json.Valid([]byte(b)) && va.Equal(vb) {
 				t.Fatalf("JSON %q and %q, one not JSON: equal", a, b)
+			}
+			// A document is never read as a tag, and a document recorded
+			// apart from a tag ({"$doc": d}) is d.
+			for i, x := range []string{a, b} {
+				j := [][]byte{ja, jb}[i]
+				if !utf8.ValidString(x) || !json.Valid([]byte(x)) || notDocument(x) {
+					continue
+				}
+				if _, ok := value.DocumentText(j); ok {
+					t.Fatalf("JSON %q, a document, recorded as %s, text", x, j)
+				}
+				if _, ok := value.Base64Text(j); ok {
+					t.Fatalf("JSON %q, a document, recorded as %s, bytes", x, j)
+				}
+				if capture.IsDigest(j) {
+					t.Fatalf("JSON %q, a document, recorded as %s, a digest", x, j)
+				}
+				if d, ok := value.EscapedDocument(j); ok && !sameDocument(d, []byte(x)) {
+					t.Fatalf("JSON %q recorded as %s, which reads as %s", x, j, d)
+				}
 			}
 			// A document that repeats no key is recorded as the document.
 			if json.Valid([]byte(a)) && !notDocument(a) && !stringDocument(a) && strings.TrimSpace(a) != "null" && ja[0] == '"' {
@@ -196,4 +217,13 @@ func stringDocument(s string) bool {
 	}
 	_, ok := v.(string)
 	return ok
+}
+
+// sameDocument reports whether a and b, JSON, decode to the same value.
+func sameDocument(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

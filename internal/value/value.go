@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -179,8 +180,11 @@ func Normalize(x any, opts Options) (Value, error) {
 }
 
 func floatValue(f float64) Value {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		// JSON has no NaN or infinity; keep them as text.
+	if math.IsNaN(f) || math.IsInf(f, 0) || (f == 0 && math.Signbit(f)) {
+		// JSON has no NaN or infinity; keep them as text. Negative zero
+		// is a number in JSON, but PostgreSQL's jsonb reads -0 as 0, and
+		// as a number it equals 0: a float8 column that held 0 and then
+		// -0 would show no change. It is text too.
 		return Value{kind: kindString, s: strconv.FormatFloat(f, 'g', -1, 64)}
 	}
 	return Value{kind: kindFloat, f: f}
@@ -424,6 +428,12 @@ func (v Value) AppendJSON(b []byte) []byte {
 		b = v.t.AppendFormat(b, time.RFC3339Nano)
 		return append(b, '"')
 	case kindJSON:
+		if tagShaped(v.s) {
+			// A document that reads as a tag stands apart from it.
+			b = append(b, `{"$doc":`...)
+			b = append(b, v.s...)
+			return append(b, '}')
+		}
 		return append(b, v.s...)
 	case kindJSONText:
 		b = append(b, `{"$json":`...)
@@ -446,6 +456,48 @@ func (v Value) AppendJSON(b []byte) []byte {
 		return append(b, `"}`...)
 	}
 	return AppendJSONString(b, v.s)
+}
+
+// tagKeys are the keys of the objects that stand for something else than
+// themselves in an entry: {"$json": …} (text that is no one document),
+// {"$base64": …} (text that is not UTF-8), {"$digest": …, "$bytes": n} (a
+// value too large), and {"$doc": …} (a document of one of these forms).
+var tagKeys = [...]string{"$base64", "$bytes", "$digest", "$doc", "$json"}
+
+// tagShaped reports whether canon, a canonical JSON document (keys sorted,
+// no space), is an object whose keys are all tag keys: such a document is
+// recorded as {"$doc": document}, so that no real document reads as a tag.
+// A tag key sorts before any key that is not one, so the first key tells
+// most documents apart.
+func tagShaped(canon string) bool {
+	if !strings.HasPrefix(canon, `{"$`) {
+		return false
+	}
+	var keys map[string]json.RawMessage
+	if json.Unmarshal([]byte(canon), &keys) != nil {
+		return false
+	}
+	for k := range keys {
+		if !slices.Contains(tagKeys[:], k) {
+			return false
+		}
+	}
+	return true
+}
+
+// EscapedDocument returns the document that raw, a recorded value, stands
+// for when it is {"$doc": document}: a JSON column's document whose keys
+// are all tag keys ({"$json": …}, {"$base64": …}, a digest's, or "$doc"),
+// which is recorded so, apart from the tag it looks like.
+func EscapedDocument(raw []byte) ([]byte, bool) {
+	if len(raw) == 0 || raw[0] != '{' || !bytes.Contains(raw, []byte(`"$doc"`)) {
+		return nil, false
+	}
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 1 || keys["$doc"] == nil {
+		return nil, false
+	}
+	return keys["$doc"], true
 }
 
 // Base64Text returns the text that raw, a value recorded as

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -50,6 +51,12 @@ func TestNormalizeEqualAndJSON(t *testing.T) {
 		{"bytes", []byte("hi"), []byte("hi"), value.Options{}, true, `"aGk="`},
 		{"struct as JSON", struct{ A int }{1}, map[string]int{"A": 1}, value.Options{}, true, `{"A":1}`},
 		{"slice as JSON", []string{"a"}, []string{"b"}, value.Options{}, false, `["a"]`},
+		{"negative zero is text", math.Copysign(0, -1), 0.0, value.Options{}, false, `"-0"`},
+		{"negative zero float32", float32(math.Copysign(0, -1)), math.Copysign(0, -1), value.Options{}, true, `"-0"`},
+		{"a document shaped like a tag", `{"$json": "x"}`, `{"$json":"x"}`, value.Options{JSON: true}, true, `{"$doc":{"$json":"x"}}`},
+		{"a digest's keys", `{"$digest":"sha256:00","$bytes":2}`, `{"$bytes":2}`, value.Options{JSON: true}, false, `{"$doc":{"$bytes":2,"$digest":"sha256:00"}}`},
+		{"a tag's key among others", `{"$json":"x","b":1}`, `{"b":1,"$json":"x"}`, value.Options{JSON: true}, true, `{"$json":"x","b":1}`},
+		{"a tag's key deeper", `{"a":{"$doc":1}}`, nil, value.Options{JSON: true}, false, `{"a":{"$doc":1}}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
