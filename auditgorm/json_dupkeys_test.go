@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/value"
 
 	"github.com/go-auditlog/auditlog/internal/testdb"
@@ -224,12 +225,73 @@ func TestDocumentsShapedLikeTags(t *testing.T) {
 			if got := strings.ReplaceAll(string(updated.Changes["doc"].Old), " ", ""); got != `{"$doc":`+doc+`}` {
 				t.Fatalf("%s recorded as %s", doc, got)
 			}
-			var then AcJDoc
-			then.ID = d.ID
-			if _, err := auditgorm.AsOfEntry(context.Background(), db, &then, created.ID); err != nil || !sameJSON(string(then.Doc), doc) {
+			docRoundTrips(t, db, d.ID, doc, created, updated)
+		}
+		// Keys that differ from a tag's in case are no tag's, and read as
+		// themselves too (the digest's reader once took "$Bytes").
+		for _, doc := range []string{
+			`{"$Bytes":2000000,"$digest":"sha256:` + strings.Repeat("ab", 32) + `"}`, `{"$BASE64":"/w=="}`, `{"$JSON":"{\"a\":1,\"a\":2}"}`,
+		} {
+			d := AcJDoc{Doc: JSONDoc(doc)}
+			must(t, db.Create(&d).Error)
+			must(t, db.Model(&d).Update("doc", JSONDoc(`{"b":1}`)).Error)
+			es := entries(t, db)
+			docRoundTrips(t, db, d.ID, doc, es[len(es)-2], es[len(es)-1])
+		}
+	})
+}
+
+// docRoundTrips checks that AsOf the create gives doc, and that reverting
+// the update writes it back.
+func docRoundTrips(t *testing.T, db *gorm.DB, id uint, doc string, created, updated auditlog.Entry) {
+	t.Helper()
+	then := AcJDoc{ID: id}
+	if _, err := auditgorm.AsOfEntry(context.Background(), db, &then, created.ID); err != nil || !sameJSON(string(then.Doc), doc) {
+		t.Fatalf("AsOf the create: %s (%v), want %s", then.Doc, err, doc)
+	}
+	must(t, auditgorm.Revert(context.Background(), db, updated.ID, auditgorm.RevertOptions{}))
+	var stored string
+	must(t, db.Raw("SELECT doc FROM ac_j_docs WHERE id = ?", id).Row().Scan(&stored))
+	if !sameJSON(stored, doc) {
+		t.Fatalf("reverted to %s, want %s", stored, doc)
+	}
+}
+
+// Entries written before tag-shaped documents were escaped hold the
+// document itself ({"$json": "abc"}, which is no tag: "abc" is one
+// document). They read as before: AsOf gives the document, and a revert
+// finds the column unchanged and writes it back.
+func TestTagShapedDocumentsInOlderEntries(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &AcJDoc{})
+		must(t, reg.Register(&AcJDoc{}))
+		for _, doc := range []string{`{"$json":"abc"}`, `{"$bytes":1}`, `{"$base64":"YQ=="}`, `{"$bytes":2,"$json":[1]}`} {
+			d := AcJDoc{Doc: JSONDoc(doc)}
+			must(t, db.Create(&d).Error)
+			must(t, db.Model(&d).Update("doc", JSONDoc(`{"b":1}`)).Error)
+			must(t, db.Model(&d).Update("doc", JSONDoc(doc)).Error)
+			es := entries(t, db)
+			es = es[len(es)-3:]
+			// Each entry as it was written before: the document unescaped.
+			for _, e := range es {
+				c := e.Changes["doc"]
+				for _, v := range []*json.RawMessage{&c.Old, &c.New} {
+					if inner, ok := value.EscapedDocument(*v); ok {
+						*v = inner
+					}
+				}
+				old, err := json.Marshal(auditlog.Changes{"doc": c})
+				must(t, err)
+				must(t, db.Exec("UPDATE "+auditstore.Table+" SET changes = ? WHERE id = ?", string(old), e.ID).Error)
+			}
+			then := AcJDoc{ID: d.ID}
+			if _, err := auditgorm.AsOfEntry(context.Background(), db, &then, es[0].ID); err != nil || !sameJSON(string(then.Doc), doc) {
 				t.Fatalf("AsOf the create: %s (%v), want %s", then.Doc, err, doc)
 			}
-			must(t, auditgorm.Revert(context.Background(), db, updated.ID, auditgorm.RevertOptions{}))
+			// The last entry names the document the column holds: no
+			// conflict. The one before writes it back.
+			must(t, auditgorm.Revert(context.Background(), db, es[2].ID, auditgorm.RevertOptions{}))
+			must(t, auditgorm.Revert(context.Background(), db, es[1].ID, auditgorm.RevertOptions{}))
 			var stored string
 			must(t, db.Raw("SELECT doc FROM ac_j_docs WHERE id = ?", d.ID).Row().Scan(&stored))
 			if !sameJSON(stored, doc) {

@@ -377,6 +377,7 @@ func relatedByKeys(ctx context.Context, rel *schema.Relationship, typ reflect.Ty
 // reports whether the field now records exactly raw again. It tries the
 // Go and driver values raw may have come from, in turn.
 func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMessage) (ok bool) {
+	raw = asRecordedNow(raw)
 	want, err := f.canonical(raw)
 	if err != nil {
 		return false
@@ -498,11 +499,35 @@ func canonical(raw []byte) (string, error) {
 	return string(v.AppendJSON(nil)), nil
 }
 
+// asRecordedNow is raw, a value an entry recorded, in the form entries record
+// it now: a document whose keys are all tag keys and which is no tag
+// ({"$json": "abc"}), recorded before such documents were escaped, is
+// {"$doc": document} (value.TagShaped).
+func asRecordedNow(raw []byte) []byte {
+	if !value.TagShaped(raw) {
+		return raw
+	}
+	if _, ok := value.EscapedDocument(raw); ok {
+		return raw
+	}
+	if _, ok := value.DocumentText(raw); ok {
+		return raw
+	}
+	if _, ok := value.Base64Text(raw); ok {
+		return raw
+	}
+	if auditstore.IsDigest(raw) {
+		return raw
+	}
+	return append(append([]byte(`{"$doc":`), raw...), '}')
+}
+
 // canonical is the canonical JSON text of raw, a value recorded for f, as
 // f's column is recorded now. SQLite's entries recorded a number field's
 // DECIMAL column as text ("12.5") before they recorded it as the other
 // databases do, as a number: such text reads as the number.
 func (f *field) canonical(raw []byte) (string, error) {
+	raw = asRecordedNow(raw)
 	if f.opts.Decimal && (f.kind == schema.Int || f.kind == schema.Uint || f.kind == schema.Float) && len(raw) > 0 && raw[0] == '"' {
 		var text string
 		if json.Unmarshal(raw, &text) == nil {

@@ -112,10 +112,12 @@ func IsDigest(raw []byte) bool {
 	}
 	var keys map[string]json.RawMessage
 	var d struct {
-		Digest string `json:"$digest"`
-		Bytes  int64  `json:"$bytes"`
+		Digest string
+		Bytes  int64
 	}
-	if json.Unmarshal(raw, &keys) != nil || len(keys) != 2 || json.Unmarshal(raw, &d) != nil {
+	// The keys exactly: a struct's tagged fields would take "$Bytes" too.
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 2 || keys["$digest"] == nil || keys["$bytes"] == nil ||
+		json.Unmarshal(keys["$digest"], &d.Digest) != nil || json.Unmarshal(keys["$bytes"], &d.Bytes) != nil {
 		return false
 	}
 	hexDigest, ok := strings.CutPrefix(d.Digest, "sha256:")

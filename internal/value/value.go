@@ -485,6 +485,20 @@ func tagShaped(canon string) bool {
 	return true
 }
 
+// TagShaped reports whether raw, JSON, is a document whose keys are all
+// tag keys: one that entries record as {"$doc": document}. An entry
+// recorded before such documents were (one that is no tag: DocumentText,
+// Base64Text, EscapedDocument and the digest's reader all say no) holds
+// the document itself.
+func TagShaped(raw []byte) bool {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' || !bytes.Contains(t, []byte(`"$`)) {
+		return false
+	}
+	v, err := jsonValue(raw)
+	return err == nil && v.kind == kindJSON && tagShaped(v.s)
+}
+
 // EscapedDocument returns the document that raw, a recorded value, stands
 // for when it is {"$doc": document}: a JSON column's document whose keys
 // are all tag keys ({"$json": …}, {"$base64": …}, a digest's, or "$doc"),
@@ -511,7 +525,8 @@ func Base64Text(raw []byte) (string, bool) {
 	var t struct {
 		Text string `json:"$base64"`
 	}
-	if json.Unmarshal(raw, &keys) != nil || len(keys) != 1 || json.Unmarshal(raw, &t) != nil {
+	// The key exactly: a struct's field would take "$BASE64" too.
+	if json.Unmarshal(raw, &keys) != nil || len(keys) != 1 || keys["$base64"] == nil || json.Unmarshal(raw, &t) != nil {
 		return "", false
 	}
 	d, err := base64.StdEncoding.DecodeString(t.Text)
