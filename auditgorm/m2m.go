@@ -348,6 +348,18 @@ func scanJoinRows(rows *sql.Rows, cols []string, fn func(joinRow) error) error {
 // lock, before it, and the others are the ones it inserts, as its count
 // must confirm.
 func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow, orig func(*gorm.DB)) ([]joinRow, error) {
+	o := p.obsOf(db)
+	if counted, err := p.pairCounted(db, cols, sent); err != nil {
+		return nil, err
+	} else if counted {
+		begin := o.writing()
+		p.runOnWriteConn(db, orig)
+		o.wrote(begin)
+		if db.Error != nil || db.RowsAffected != 1 {
+			return nil, nil
+		}
+		return sent, nil
+	}
 	tuples := make([][]any, len(sent))
 	for i, r := range sent {
 		tuples[i] = r.values(cols)
@@ -356,7 +368,6 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 	if err != nil {
 		return nil, err
 	}
-	o := p.obsOf(db)
 	begin := o.writing()
 	p.runOnWriteConn(db, orig)
 	o.wrote(begin)
@@ -484,6 +495,36 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression,
 		return nil
 	})
 	return out, err
+}
+
+// pairCounted reports whether the insert of the one join row sent tells by
+// its affected-row count alone whether it added the pair, so that no read
+// before it is needed: on MySQL, whose count is 1 for a row inserted, 0
+// for one found as it was (GORM's ON DUPLICATE KEY UPDATE a = a, or
+// IGNORE) and 2 for one updated, where the connection counts changed rows
+// (not clientFoundRows: changedRowsCounted), and where a unique index of
+// the join table lies within the pair's columns (its primary key, as GORM
+// makes it), so that a pair that is there cannot be inserted again. The
+// count is the insert's own: no other transaction can slip in between, as
+// it could between a read and the insert.
+func (p *Plugin) pairCounted(db *gorm.DB, cols []string, sent []joinRow) (bool, error) {
+	if len(sent) != 1 || p.dialect != auditstore.MySQL || db.Statement.TableExpr != nil || !changedRowsCounted(db) {
+		return false, nil
+	}
+	u, err := p.uniqueIndexes(db, db.Statement.Table)
+	if err != nil || u.unreadable != "" {
+		return false, err
+	}
+	for _, ix := range u.indexes {
+		within := len(ix.cols) > 0
+		for _, c := range ix.cols {
+			within = within && slices.ContainsFunc(cols, func(k string) bool { return strings.EqualFold(k, c) })
+		}
+		if within {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // m2mEntries writes one update entry per owner with the related objects of
