@@ -467,8 +467,8 @@ var tagKeys = [...]string{"$base64", "$bytes", "$digest", "$doc", "$json"}
 // tagShaped reports whether canon, a canonical JSON document (keys sorted,
 // no space), is an object whose keys are all tag keys: such a document is
 // recorded as {"$doc": document}, so that no real document reads as a tag.
-// A tag key sorts before any key that is not one, so the first key tells
-// most documents apart.
+// Sorted, its first key then starts with "$": that tells most documents
+// apart without parsing them.
 func tagShaped(canon string) bool {
 	if !strings.HasPrefix(canon, `{"$`) {
 		return false
