@@ -123,7 +123,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		// The unlocked path refuses, after the upsert, a row another
 		// transaction inserted in between: only where that failure rolls
 		// the upsert back.
-		if oc != nil && p.changedRows && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct && len(conds) > 0 && rollsBackOnError(db) {
+		if oc != nil && p.countsChangedRows(db) && !userReturning && stmt.ReflectValue.Kind() == reflect.Struct && len(conds) > 0 && rollsBackOnError(db) {
 			if existing, err = p.readConflicts(db, m, conds, readSnapshot); err != nil {
 				return err
 			}
@@ -947,6 +947,18 @@ func changedRowsCounted(db *gorm.DB) bool {
 	}
 	found := cfg.Elem().FieldByName("ClientFoundRows")
 	return found.IsValid() && found.Kind() == reflect.Bool && !found.Bool()
+}
+
+// countsChangedRows reports whether db's MySQL statements count their
+// affected rows as changedRowsCounted says the dialector's DSN does: not
+// under GORM's dbresolver (registered before or after the plugin), whose
+// sources have DSNs of their own and run the statements.
+func (p *Plugin) countsChangedRows(db *gorm.DB) bool {
+	if !p.changedRows {
+		return false
+	}
+	_, resolver := db.Config.Plugins["gorm:db_resolver"]
+	return !resolver
 }
 
 // execUnlocked runs a one-row MySQL upsert as a plain INSERT … ON DUPLICATE

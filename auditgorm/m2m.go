@@ -502,13 +502,13 @@ func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression,
 // before it is needed: on MySQL, whose count is 1 for a row inserted, 0
 // for one found as it was (GORM's ON DUPLICATE KEY UPDATE a = a, or
 // IGNORE) and 2 for one updated, where the connection counts changed rows
-// (not clientFoundRows: changedRowsCounted), and where a unique index of
+// (not clientFoundRows: countsChangedRows), and where a unique index of
 // the join table lies within the pair's columns (its primary key, as GORM
 // makes it), so that a pair that is there cannot be inserted again. The
 // count is the insert's own: no other transaction can slip in between, as
 // it could between a read and the insert.
 func (p *Plugin) pairCounted(db *gorm.DB, cols []string, sent []joinRow) (bool, error) {
-	if len(sent) != 1 || p.dialect != auditstore.MySQL || db.Statement.TableExpr != nil || !changedRowsCounted(db) {
+	if len(sent) != 1 || p.dialect != auditstore.MySQL || db.Statement.TableExpr != nil || !p.countsChangedRows(db) || !countsInsertsOnly(db.Statement) {
 		return false, nil
 	}
 	u, err := p.uniqueIndexes(db, db.Statement.Table)
@@ -525,6 +525,28 @@ func (p *Plugin) pairCounted(db *gorm.DB, cols []string, sent []joinRow) (bool, 
 		}
 	}
 	return false, nil
+}
+
+// countsInsertsOnly reports whether a join insert's affected-row count is
+// 1 only for a row it inserted: no RETURNING (GORM adds one on MariaDB for
+// a join model with a column the database fills, and MariaDB returns the
+// row it found, so that GORM counts 1 for a pair that was there), and no
+// ON CONFLICT that assigns anything (a row it moved onto the pair counts
+// 2, as one it found and changed does), only GORM's DO NOTHING or none.
+func countsInsertsOnly(stmt *gorm.Statement) bool {
+	if stmt.Schema != nil && len(stmt.Schema.FieldsWithDefaultDBValue) > 0 {
+		return false
+	}
+	if _, ok := stmt.Clauses["RETURNING"]; ok {
+		return false
+	}
+	if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
+		oc, ok := c.Expression.(clause.OnConflict)
+		if !ok || !oc.DoNothing || oc.UpdateAll || len(oc.DoUpdates) > 0 || oc.OnConstraint != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // m2mEntries writes one update entry per owner with the related objects of

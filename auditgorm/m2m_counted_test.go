@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+	"gorm.io/plugin/dbresolver"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/internal/sqlcount"
@@ -85,4 +87,102 @@ func TestM2MAppendOfOnePairOnMySQL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// CountLink joins CountOwner to CountLabel by a model with an id of its
+// own, which the database fills: GORM's insert of it says RETURNING on
+// MariaDB, which returns the row it found as well as one it inserted.
+type CountOwner struct {
+	ID     uint
+	Name   string
+	Labels []CountLabel `gorm:"many2many:count_links"`
+}
+
+type CountLabel struct {
+	ID   uint
+	Name string
+}
+
+type CountLink struct {
+	ID           uint `gorm:"primaryKey"`
+	CountOwnerID uint `gorm:"uniqueIndex:count_pair"`
+	CountLabelID uint `gorm:"uniqueIndex:count_pair"`
+}
+
+// RaceOwnerLabel is GORM's join table of RaceOwner, written as a model.
+type RaceOwnerLabel struct {
+	RaceOwnerID uint `gorm:"primaryKey"`
+	RaceLabelID uint `gorm:"primaryKey"`
+}
+
+// Inserts whose count is not 1 for a pair inserted alone take the read
+// first: one with RETURNING (a join model the database fills a column
+// of), one whose ON DUPLICATE KEY UPDATE moves a row onto the pair (count
+// 2, as for a pair found and changed), and one on a dbresolver source
+// whose DSN says clientFoundRows (the main DSN does not). Each was
+// recorded wrong by the count alone: an add of a pair that was there, or
+// no add of a pair the row moved onto.
+func TestM2MAppendCountedOnlyWhereTheCountTells(t *testing.T) {
+	if !contains(testdb.Names(), "mysql") {
+		t.Skip(testdb.MySQLEnv + " is not set")
+	}
+	t.Run("join model with RETURNING", func(t *testing.T) {
+		t.Parallel()
+		db := testdb.Open(t, "mysql")
+		reg := setup(t, db)
+		must(t, reg.Register(&CountOwner{}, auditlog.M2M("Labels")))
+		must(t, db.SetupJoinTable(&CountOwner{}, "Labels", &CountLink{}))
+		must(t, db.AutoMigrate(&CountOwner{}, &CountLabel{}, &CountLink{}))
+		o, l := CountOwner{Name: "ann"}, CountLabel{Name: "a"}
+		must(t, db.Create(&o).Error)
+		must(t, db.Create(&l).Error)
+		n := len(entries(t, db))
+		for range 2 {
+			must(t, db.Model(&CountOwner{ID: o.ID}).Association("Labels").Append(&l))
+			expectLog(t, m2mLog(t, db, n), fmt.Sprintf("CountOwner(%d) labels add [CountLabel(%d)]", o.ID, l.ID))
+		}
+	})
+	for _, c := range []struct{ name, ddl string }{
+		{"a row moved onto the pair, unique on the owner", "ALTER TABLE race_owner_labels ADD UNIQUE INDEX one_label (race_owner_id)"},
+		{"a row moved onto the pair, unique on another column", "ALTER TABLE race_owner_labels ADD COLUMN slot int NOT NULL DEFAULT 0, ADD UNIQUE INDEX uslot (slot)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			db := testdb.Open(t, "mysql")
+			reg := setup(t, db, &RaceOwner{}, &RaceLabel{})
+			must(t, reg.Register(&RaceOwner{}, auditlog.M2M("Labels")))
+			must(t, db.Exec(c.ddl).Error)
+			o, l, l2 := RaceOwner{Name: "ann"}, RaceLabel{Name: "a"}, RaceLabel{Name: "b"}
+			must(t, db.Create(&o).Error)
+			must(t, db.Create(&[]*RaceLabel{&l, &l2}).Error)
+			n := len(entries(t, db))
+			must(t, db.Model(&RaceOwner{ID: o.ID}).Association("Labels").Append(&l))
+			must(t, db.Clauses(clause.OnConflict{DoUpdates: clause.AssignmentColumns([]string{"race_label_id"})}).
+				Create(&RaceOwnerLabel{RaceOwnerID: o.ID, RaceLabelID: l2.ID}).Error)
+			var pairs []RaceOwnerLabel
+			must(t, db.Find(&pairs).Error)
+			if len(pairs) != 1 || pairs[0].RaceLabelID != l2.ID {
+				t.Fatalf("join table %+v, want the row moved onto (%d, %d)", pairs, o.ID, l2.ID)
+			}
+			got := m2mLog(t, db, n)
+			if want := fmt.Sprintf("RaceOwner(%d) labels add [RaceLabel(%d)]", o.ID, l2.ID); len(got) != 2 || got[1] != want {
+				t.Fatalf("m2m entries %q, want the add of (%d, %d) after the first", got, o.ID, l2.ID)
+			}
+		})
+	}
+	t.Run("dbresolver source with clientFoundRows", func(t *testing.T) {
+		t.Parallel()
+		db, dsn := testdb.OpenWithDSN(t, "mysql")
+		must(t, db.Use(dbresolver.Register(dbresolver.Config{Sources: []gorm.Dialector{testdb.Dialector(t, "mysql", nil, dsn+"&clientFoundRows=true")}})))
+		reg := setup(t, db, &RaceOwner{}, &RaceLabel{})
+		must(t, reg.Register(&RaceOwner{}, auditlog.M2M("Labels")))
+		o, l := RaceOwner{Name: "ann"}, RaceLabel{Name: "a"}
+		must(t, db.Create(&o).Error)
+		must(t, db.Create(&l).Error)
+		n := len(entries(t, db))
+		for range 2 {
+			must(t, db.Model(&RaceOwner{ID: o.ID}).Association("Labels").Append(&l))
+			expectLog(t, m2mLog(t, db, n), fmt.Sprintf("RaceOwner(%d) labels add [RaceLabel(%d)]", o.ID, l.ID))
+		}
+	})
 }
