@@ -406,6 +406,14 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 		seen[k] = true
 		changed = append(changed, r)
 	}
+	if _, returning := db.Statement.Clauses["RETURNING"]; returning && p.dialect == auditstore.MySQL && len(changed) > 0 {
+		// GORM counts the rows an INSERT … RETURNING returns, and MariaDB
+		// returns the row an ON DUPLICATE KEY UPDATE found as well as one
+		// it inserted (a join model with a column the database fills): the
+		// count cannot tell. The pairs there now, of those not there
+		// before, are the ones it inserted.
+		return p.stillThere(db, cols, changed)
+	}
 	// Each pair not found is inserted, unless another transaction inserted
 	// it since (READ COMMITTED locks no gap), or another unique key of the
 	// join table holds it: the insert then skips it, and an entry saying
@@ -422,6 +430,32 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 		return nil, fmt.Errorf("auditgorm: %s: the insert added %d of the %d pairs that were not there when read before it, and which it skipped cannot be told: another transaction added some since (retry the transaction), or another unique key of the join table holds them", db.Statement.Table, n, len(changed))
 	}
 	return changed, nil
+}
+
+// stillThere returns the pairs of rows that a read of the join table finds
+// now, under the column's collation as the read before the insert matched
+// them.
+func (p *Plugin) stillThere(db *gorm.DB, cols []string, rows []joinRow) ([]joinRow, error) {
+	tuples := make([][]any, len(rows))
+	for i, r := range rows {
+		tuples[i] = r.values(cols)
+	}
+	now, err := p.readJoin(db, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}, false)
+	if err != nil {
+		return nil, err
+	}
+	exact, folded := map[string]bool{}, map[string]bool{}
+	for _, r := range now {
+		exact[keyText(r.values(cols))] = true
+		folded[foldedKeyText(r.values(cols))] = true
+	}
+	var out []joinRow
+	for _, r := range rows {
+		if exact[keyText(r.values(cols))] || folded[foldedKeyText(r.values(cols))] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // joinColumns lists the key columns of a join table, as the tracks name them.

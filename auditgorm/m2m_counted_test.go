@@ -109,6 +109,14 @@ type CountLink struct {
 	CountLabelID uint `gorm:"uniqueIndex:count_pair"`
 }
 
+// OneLink allows one label per owner: an append of another label for an
+// owner that has one inserts nothing.
+type OneLink struct {
+	ID           uint `gorm:"primaryKey"`
+	CountOwnerID uint `gorm:"uniqueIndex"`
+	CountLabelID uint
+}
+
 // RaceOwnerLabel is GORM's join table of RaceOwner, written as a model.
 type RaceOwnerLabel struct {
 	RaceOwnerID uint `gorm:"primaryKey"`
@@ -141,6 +149,29 @@ func TestM2MAppendCountedOnlyWhereTheCountTells(t *testing.T) {
 			must(t, db.Model(&CountOwner{ID: o.ID}).Association("Labels").Append(&l))
 			expectLog(t, m2mLog(t, db, n), fmt.Sprintf("CountOwner(%d) labels add [CountLabel(%d)]", o.ID, l.ID))
 		}
+	})
+	t.Run("join model with RETURNING, the pair held by another unique key", func(t *testing.T) {
+		// MariaDB returns the row its ON DUPLICATE KEY UPDATE found (the
+		// owner's other label), GORM counts it: the insert inserted
+		// nothing, and this was recorded as an add before.
+		t.Parallel()
+		db := testdb.Open(t, "mysql")
+		reg := setup(t, db)
+		must(t, reg.Register(&CountOwner{}, auditlog.M2M("Labels")))
+		must(t, db.SetupJoinTable(&CountOwner{}, "Labels", &OneLink{}))
+		must(t, db.AutoMigrate(&CountOwner{}, &CountLabel{}, &OneLink{}))
+		o, l, l2 := CountOwner{Name: "ann"}, CountLabel{Name: "a"}, CountLabel{Name: "b"}
+		must(t, db.Create(&o).Error)
+		must(t, db.Create(&[]*CountLabel{&l, &l2}).Error)
+		n := len(entries(t, db))
+		must(t, db.Model(&CountOwner{ID: o.ID}).Association("Labels").Append(&l))
+		must(t, db.Model(&CountOwner{ID: o.ID}).Association("Labels").Append(&l2))
+		var links []OneLink
+		must(t, db.Find(&links).Error)
+		if len(links) != 1 || links[0].CountLabelID != l.ID {
+			t.Fatalf("join table %+v, want the first label's pair alone", links)
+		}
+		expectLog(t, m2mLog(t, db, n), fmt.Sprintf("CountOwner(%d) labels add [CountLabel(%d)]", o.ID, l.ID))
 	})
 	for _, c := range []struct{ name, ddl string }{
 		{"a row moved onto the pair, unique on the owner", "ALTER TABLE race_owner_labels ADD UNIQUE INDEX one_label (race_owner_id)"},
