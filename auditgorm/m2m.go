@@ -433,8 +433,9 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 }
 
 // stillThere returns the pairs of rows that a read of the join table finds
-// now, under the column's collation as the read before the insert matched
-// them.
+// now, matched as the read before the insert matched them: by their text,
+// or by their text without case and trailing spaces where no other pair of
+// rows folds to it (the row found is that other's, or one of the two).
 func (p *Plugin) stillThere(db *gorm.DB, cols []string, rows []joinRow) ([]joinRow, error) {
 	tuples := make([][]any, len(rows))
 	for i, r := range rows {
@@ -449,9 +450,18 @@ func (p *Plugin) stillThere(db *gorm.DB, cols []string, rows []joinRow) ([]joinR
 		exact[keyText(r.values(cols))] = true
 		folded[foldedKeyText(r.values(cols))] = true
 	}
+	spellings := map[string]map[string]bool{}
+	for _, r := range rows {
+		f := foldedKeyText(r.values(cols))
+		if spellings[f] == nil {
+			spellings[f] = map[string]bool{}
+		}
+		spellings[f][keyText(r.values(cols))] = true
+	}
 	var out []joinRow
 	for _, r := range rows {
-		if exact[keyText(r.values(cols))] || folded[foldedKeyText(r.values(cols))] {
+		f := foldedKeyText(r.values(cols))
+		if exact[keyText(r.values(cols))] || folded[f] && len(spellings[f]) == 1 {
 			out = append(out, r)
 		}
 	}

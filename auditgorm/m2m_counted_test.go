@@ -217,3 +217,46 @@ func TestM2MAppendCountedOnlyWhereTheCountTells(t *testing.T) {
 		}
 	})
 }
+
+// FoldOwner's key compares without case; FoldLink has an id the database
+// fills, so that its insert says RETURNING on MariaDB.
+type FoldOwner struct {
+	Code   string      `gorm:"primaryKey;type:varchar(20) COLLATE utf8mb4_general_ci"`
+	Labels []FoldLabel `gorm:"many2many:fold_links"`
+}
+
+type FoldLabel struct {
+	ID   uint
+	Name string
+}
+
+type FoldLink struct {
+	ID            uint   `gorm:"primaryKey"`
+	FoldOwnerCode string `gorm:"type:varchar(20) COLLATE utf8mb4_general_ci;uniqueIndex:fold_pair"`
+	FoldLabelID   uint   `gorm:"uniqueIndex:fold_pair"`
+}
+
+// Two pairs that the collation holds equal, sent together with RETURNING:
+// the insert adds the first and skips the second, and the read after it
+// finds one row, which is the first's by its text: one add, not two.
+func TestM2MReturningPairsAlikeUnderTheCollation(t *testing.T) {
+	if !contains(testdb.Names(), "mysql") {
+		t.Skip(testdb.MySQLEnv + " is not set")
+	}
+	db := testdb.Open(t, "mysql")
+	reg := setup(t, db)
+	must(t, reg.Register(&FoldOwner{}, auditlog.M2M("Labels")))
+	must(t, db.SetupJoinTable(&FoldOwner{}, "Labels", &FoldLink{}))
+	must(t, db.AutoMigrate(&FoldOwner{}, &FoldLabel{}, &FoldLink{}))
+	o, l := FoldOwner{Code: "a"}, FoldLabel{Name: "x"}
+	must(t, db.Create(&o).Error)
+	must(t, db.Create(&l).Error)
+	n := len(entries(t, db))
+	must(t, db.Clauses(clause.OnConflict{DoNothing: true}).Create(&[]FoldLink{{FoldOwnerCode: "a", FoldLabelID: l.ID}, {FoldOwnerCode: "A", FoldLabelID: l.ID}}).Error)
+	var links []FoldLink
+	must(t, db.Find(&links).Error)
+	if len(links) != 1 || links[0].FoldOwnerCode != "a" {
+		t.Fatalf("join table %+v, want the first pair alone", links)
+	}
+	expectLog(t, m2mLog(t, db, n), fmt.Sprintf("FoldOwner(a) labels add [FoldLabel(%d)]", l.ID))
+}
