@@ -374,33 +374,14 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 	if db.Error != nil {
 		return nil, nil
 	}
-	// The database returned the pairs there equal to pairs sent, under the
-	// column's collation, which may ignore case or trailing spaces: a pair
-	// sent is there if one returned has its text, or the same text without
-	// case and trailing spaces when no other pair sent folds to it too
-	// (then the one returned matched that other). Any other pair counts as
-	// not there, and the count tells.
-	exact, folded := map[string]bool{}, map[string]bool{}
-	for _, r := range before {
-		exact[keyText(r.values(cols))] = true
-		folded[foldedKeyText(r.values(cols))] = true
-	}
-	type texts struct{ exact, folded string }
-	sentTexts := make([]texts, len(sent))
-	spellings := map[string]map[string]bool{}
-	for i, r := range sent {
-		k, f := keyText(r.values(cols)), foldedKeyText(r.values(cols))
-		sentTexts[i] = texts{k, f}
-		if spellings[f] == nil {
-			spellings[f] = map[string]bool{}
-		}
-		spellings[f][k] = true
-	}
+	// A pair the read did not find (foundAmong) counts as not there, and
+	// the count tells.
+	there := foundAmong(before, sent, cols)
 	seen := map[string]bool{}
 	var changed []joinRow
-	for i, r := range sent {
-		k, f := sentTexts[i].exact, sentTexts[i].folded
-		if exact[k] || folded[f] && len(spellings[f]) == 1 || seen[k] {
+	for _, r := range sent {
+		k := keyText(r.values(cols))
+		if there(r) || seen[k] {
 			continue
 		}
 		seen[k] = true
@@ -412,7 +393,7 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 		// it inserted (a join model with a column the database fills): the
 		// count cannot tell. The pairs there now, of those not there
 		// before, are the ones it inserted.
-		return p.stillThere(db, cols, changed)
+		return p.stillThere(db, cols, sent, changed)
 	}
 	// Each pair not found is inserted, unless another transaction inserted
 	// it since (READ COMMITTED locks no gap), or another unique key of the
@@ -432,36 +413,48 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 	return changed, nil
 }
 
-// stillThere returns the pairs of rows that a read of the join table finds
-// now, matched as the read before the insert matched them: by their text,
-// or by their text without case and trailing spaces where no other pair of
-// rows folds to it (the row found is that other's, or one of the two).
-func (p *Plugin) stillThere(db *gorm.DB, cols []string, rows []joinRow) ([]joinRow, error) {
-	tuples := make([][]any, len(rows))
-	for i, r := range rows {
+// foundAmong reports whether found, join rows the database returned for
+// the pairs sent, holds a pair sent, as the database matched them under
+// the columns' collation, which may ignore case or trailing spaces: a pair
+// returned with its text, or with the same text without case and trailing
+// spaces where no other pair sent folds to it too (then the one returned
+// matched that other).
+func foundAmong(found, sent []joinRow, cols []string) func(joinRow) bool {
+	exact, folded := map[string]bool{}, map[string]bool{}
+	for _, r := range found {
+		exact[keyText(r.values(cols))] = true
+		folded[foldedKeyText(r.values(cols))] = true
+	}
+	spellings := map[string]map[string]bool{}
+	for _, r := range sent {
+		k, f := keyText(r.values(cols)), foldedKeyText(r.values(cols))
+		if spellings[f] == nil {
+			spellings[f] = map[string]bool{}
+		}
+		spellings[f][k] = true
+	}
+	return func(r joinRow) bool {
+		f := foldedKeyText(r.values(cols))
+		return exact[keyText(r.values(cols))] || folded[f] && len(spellings[f]) == 1
+	}
+}
+
+// stillThere returns the pairs of changed, those of sent that the read
+// before the insert did not find, that a read of the join table finds now,
+// matched as that read's were (foundAmong).
+func (p *Plugin) stillThere(db *gorm.DB, cols []string, sent, changed []joinRow) ([]joinRow, error) {
+	tuples := make([][]any, len(changed))
+	for i, r := range changed {
 		tuples[i] = r.values(cols)
 	}
 	now, err := p.readJoin(db, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}, false)
 	if err != nil {
 		return nil, err
 	}
-	exact, folded := map[string]bool{}, map[string]bool{}
-	for _, r := range now {
-		exact[keyText(r.values(cols))] = true
-		folded[foldedKeyText(r.values(cols))] = true
-	}
-	spellings := map[string]map[string]bool{}
-	for _, r := range rows {
-		f := foldedKeyText(r.values(cols))
-		if spellings[f] == nil {
-			spellings[f] = map[string]bool{}
-		}
-		spellings[f][keyText(r.values(cols))] = true
-	}
+	there := foundAmong(now, sent, cols)
 	var out []joinRow
-	for _, r := range rows {
-		f := foldedKeyText(r.values(cols))
-		if exact[keyText(r.values(cols))] || folded[f] && len(spellings[f]) == 1 {
+	for _, r := range changed {
+		if there(r) {
 			out = append(out, r)
 		}
 	}

@@ -493,6 +493,11 @@ func checkReplay(t *testing.T, db *gorm.DB) {
 						pair := pk + "/" + strings.TrimSuffix(key, ")")
 						switch c.M2M.Operation {
 						case auditlog.M2MAdd:
+							// An append records only the pairs its insert added.
+							if pairs[side][pair] {
+								dumpObject(t, es, e)
+								t.Fatalf("entry %d adds pair %s, which the entries before left", e.ID, pair)
+							}
 							pairs[side][pair] = true
 						default:
 							if !pairs[side][pair] {

@@ -378,7 +378,7 @@ func relatedByKeys(ctx context.Context, rel *schema.Relationship, typ reflect.Ty
 // Go and driver values raw may have come from, in turn.
 func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMessage) (ok bool) {
 	raw = asRecordedNow(raw)
-	want, err := f.canonical(raw)
+	want, err := f.canonicalNow(raw)
 	if err != nil {
 		return false
 	}
@@ -527,7 +527,11 @@ func asRecordedNow(raw []byte) []byte {
 // DECIMAL column as text ("12.5") before they recorded it as the other
 // databases do, as a number: such text reads as the number.
 func (f *field) canonical(raw []byte) (string, error) {
-	raw = asRecordedNow(raw)
+	return f.canonicalNow(asRecordedNow(raw))
+}
+
+// canonicalNow is canonical of raw already in today's form (asRecordedNow).
+func (f *field) canonicalNow(raw []byte) (string, error) {
 	if f.opts.Decimal && (f.kind == schema.Int || f.kind == schema.Uint || f.kind == schema.Float) && len(raw) > 0 && raw[0] == '"' {
 		var text string
 		if json.Unmarshal(raw, &text) == nil {
