@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -144,7 +145,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	o := p.obsOf(db)
 	o.took(PathM2M)
 	cols := joinColumns(tracks)
-	var changed []joinRow
+	var changed, removed []joinRow
 	var keys []joinKeys
 	var err error
 	if kind == opCreate {
@@ -155,19 +156,33 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			o.wrote(begin)
 			return nil
 		}
+		assigns := assigningConflict(db.Statement)
+		if assigns {
+			if err := p.refuseMoves(db, cols); err != nil {
+				return err
+			}
+		}
 		if keys, err = p.resolveKeys(db, tracks, sent); err != nil {
 			return err
 		}
-		if p.returnsJoinRows(db.Statement) {
+		var exact bool
+		if !assigns && !softDeletes(db.Statement) && p.returnsJoinRows(db.Statement) {
+			if exact, err = p.pairUnique(db, cols); err != nil {
+				return err
+			}
+		}
+		if exact {
 			// The insert returns the pairs it inserted: not those GORM's ON
 			// CONFLICT DO NOTHING skipped, whether they were there before,
 			// equal to one there under the column's collation, taken by
 			// another unique key of the join table, or inserted by another
-			// transaction since.
+			// transaction since. A pair that is there cannot be inserted
+			// again (pairUnique), and every row inserted is in the
+			// relation (the join model has no soft delete).
 			if changed, err = p.insertJoin(db, cols); err != nil || db.Error != nil {
 				return err
 			}
-		} else if changed, err = p.insertJoinAfterRead(db, cols, sent, orig); err != nil || db.Error != nil {
+		} else if changed, removed, err = p.insertJoinAfterRead(db, cols, sent, orig, assigns); err != nil || db.Error != nil {
 			return err
 		}
 	} else {
@@ -213,13 +228,22 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return fmt.Errorf("auditgorm: %s: the delete removed %d pairs but %d were read before it; retry the transaction", stmt.Table, db.RowsAffected, len(all))
 		}
 	}
-	if len(changed) == 0 {
+	if len(changed) == 0 && len(removed) == 0 {
 		return nil
 	}
-	if err := p.stillResolved(db, tracks, changed, keys); err != nil {
+	if err := p.stillResolved(db, tracks, append(slices.Clip(changed), removed...), keys); err != nil {
 		return err
 	}
 	for i, tr := range tracks {
+		if len(removed) > 0 {
+			// An upsert that soft deleted pairs (insertJoinAfterRead).
+			if err := p.m2mEntries(db, tr, auditlog.M2MRemove, removed, keys[i]); err != nil {
+				return err
+			}
+		}
+		if len(changed) == 0 {
+			continue
+		}
 		op := auditlog.M2MAdd
 		if kind == opDelete {
 			op = auditlog.M2MRemove
@@ -342,40 +366,48 @@ func scanJoinRows(rows *sql.Rows, cols []string, fn func(joinRow) error) error {
 	return rows.Err()
 }
 
-// insertJoinAfterRead runs GORM's insert of join rows where it does not
-// return them (returnsJoinRows; MySQL's ON DUPLICATE KEY UPDATE, GORM's DO
-// NOTHING there, returns every row): the pairs that exist are read, under
-// lock, before it, and the others are the ones it inserts, as its count
-// must confirm.
-func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow, orig func(*gorm.DB)) ([]joinRow, error) {
+// insertJoinAfterRead runs GORM's insert of join rows where what it
+// returns cannot tell the pairs it added (insertJoin): on MySQL, whose ON
+// DUPLICATE KEY UPDATE (GORM's DO NOTHING there) returns every row; for a
+// join table that can hold a pair twice; for a join model with soft
+// delete, whose pairs in the relation are those its query clauses show;
+// for an upsert that assigns columns. The pairs in the relation are read,
+// under lock, before it. Those it added are the pairs not there before
+// that are there after it, as its count tells where it can (all of them,
+// or none), else as a read after it shows. An upsert that soft deletes
+// pairs removes those there before and not after.
+func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow, orig func(*gorm.DB), assigns bool) (added, removed []joinRow, err error) {
 	o := p.obsOf(db)
-	if counted, err := p.pairCounted(db, cols, sent); err != nil {
-		return nil, err
-	} else if counted {
-		begin := o.writing()
-		p.runOnWriteConn(db, orig)
-		o.wrote(begin)
-		if db.Error != nil || db.RowsAffected != 1 {
-			return nil, nil
+	soft := softDeletes(db.Statement)
+	if !assigns && !soft {
+		if counted, err := p.pairCounted(db, cols, sent); err != nil {
+			return nil, nil, err
+		} else if counted {
+			begin := o.writing()
+			p.runOnWriteConn(db, orig)
+			o.wrote(begin)
+			if db.Error != nil || db.RowsAffected != 1 {
+				return nil, nil, nil
+			}
+			return sent, nil, nil
 		}
-		return sent, nil
 	}
 	tuples := make([][]any, len(sent))
 	for i, r := range sent {
 		tuples[i] = r.values(cols)
 	}
-	before, err := p.readJoin(db, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}, false)
+	of := []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}
+	before, err := p.readJoin(db, cols, of, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	begin := o.writing()
 	p.runOnWriteConn(db, orig)
 	o.wrote(begin)
 	if db.Error != nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	// A pair the read did not find (foundAmong) counts as not there, and
-	// the count tells.
+	// A pair the read did not find (foundAmong) was not in the relation.
 	there := foundAmong(before, sent, cols)
 	seen := map[string]bool{}
 	var changed []joinRow
@@ -387,30 +419,171 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 		seen[k] = true
 		changed = append(changed, r)
 	}
-	if _, returning := db.Statement.Clauses["RETURNING"]; returning && p.dialect == auditstore.MySQL && len(changed) > 0 {
-		// GORM counts the rows an INSERT … RETURNING returns, and MariaDB
-		// returns the row an ON DUPLICATE KEY UPDATE found as well as one
-		// it inserted (a join model with a column the database fills): the
-		// count cannot tell. The pairs there now, of those not there
-		// before, are the ones it inserted.
-		return p.stillThere(db, cols, sent, changed)
+	// An insert that assigns nothing changes no pair that was there, and
+	// its count, where it is the rows it inserted, may tell which it
+	// added: none, or all of those not there where the table cannot hold
+	// a pair twice and every row inserted is in the relation. Otherwise
+	// the read after it tells: a pair that another unique key of the join
+	// table holds, or that is soft deleted under GORM's primary key, is
+	// skipped, and an entry saying this statement added it would be false.
+	n, counts := db.RowsAffected, !assigns && p.countsJoinInserts(db)
+	if !assigns {
+		if len(changed) == 0 || counts && n == 0 {
+			return nil, nil, nil
+		}
+		if counts && !soft && n == int64(len(changed)) {
+			// Every pair sent was not there, each sent once: the rows
+			// inserted are those pairs'. Else a pair that was there may
+			// have been inserted again, unless the table forbids it.
+			if len(changed) == len(sent) {
+				return changed, nil, nil
+			}
+			if unique, err := p.pairUnique(db, cols); err != nil || unique {
+				return changed, nil, err
+			}
+		}
 	}
-	// Each pair not found is inserted, unless another transaction inserted
-	// it since (READ COMMITTED locks no gap), or another unique key of the
-	// join table holds it: the insert then skips it, and an entry saying
-	// this statement added it would be false. The affected-row count tells
-	// how many it inserted, not which: all of them, or none (the usual
-	// append of one pair), is known; some of them is refused. With
-	// clientFoundRows a pair found counts as one inserted, and nothing can
-	// be told.
-	switch n := db.RowsAffected; {
-	case n >= int64(len(changed)):
-	case n == 0:
-		return nil, nil
-	default:
-		return nil, fmt.Errorf("auditgorm: %s: the insert added %d of the %d pairs that were not there when read before it, and which it skipped cannot be told: another transaction added some since (retry the transaction), or another unique key of the join table holds them", db.Statement.Table, n, len(changed))
+	after, err := p.readJoin(db, cols, of, true)
+	if err != nil {
+		return nil, nil, err
 	}
-	return changed, nil
+	now := foundAmong(after, sent, cols)
+	for _, r := range changed {
+		if now(r) {
+			added = append(added, r)
+		}
+	}
+	if counts && int64(len(added)) > n {
+		// More pairs came into the relation than the insert inserted
+		// rows: another transaction inserted some since the read before
+		// (READ COMMITTED locks no gap), and which are this statement's
+		// cannot be told.
+		return nil, nil, fmt.Errorf("auditgorm: %s: %d pairs that were not there when read before the insert are there after it, which inserted %d rows: another transaction added some since; retry the transaction", db.Statement.Table, len(added), n)
+	}
+	if assigns {
+		stays := foundAmong(after, before, cols)
+		for _, r := range before {
+			if !stays(r) {
+				removed = append(removed, r)
+			}
+		}
+	}
+	return added, removed, nil
+}
+
+// countsJoinInserts reports whether the affected-row count of the join
+// insert that ran is the number of rows it inserted: on SQLite and
+// PostgreSQL for GORM's DO NOTHING (whose RETURNING returns the rows
+// inserted only); on MySQL where the connection counts changed rows and
+// no RETURNING ran (MariaDB returns the rows an ON DUPLICATE KEY UPDATE
+// found too, and GORM counts them).
+func (p *Plugin) countsJoinInserts(db *gorm.DB) bool {
+	if p.dialect != auditstore.MySQL {
+		return true
+	}
+	_, returning := db.Statement.Clauses["RETURNING"]
+	return !returning && p.countsChangedRows(db)
+}
+
+// softDeletes reports whether the join model has query clauses (a soft
+// delete's deleted_at IS NULL): the pairs in the relation are the rows
+// they show, not every row.
+func softDeletes(stmt *gorm.Statement) bool {
+	return stmt.Schema != nil && len(stmt.Schema.QueryClauses) > 0
+}
+
+// assigningConflict reports whether an insert is an upsert that assigns
+// columns on a conflict, not GORM's DO NOTHING (which on MySQL assigns a
+// column to itself).
+func assigningConflict(stmt *gorm.Statement) bool {
+	c, ok := stmt.Clauses["ON CONFLICT"]
+	if !ok {
+		return false
+	}
+	oc, ok := c.Expression.(clause.OnConflict)
+	return !ok || !oc.DoNothing || oc.UpdateAll || len(oc.DoUpdates) > 0
+}
+
+// refuseMoves refuses an upsert of join rows that may move a row it
+// collides with to another pair in place: one that assigns a pair's
+// column anything but the value it sends (excluded.col), or that assigns
+// it that value on a conflict with a unique key that does not hold the
+// whole pair. The pair the row leaves would leave the relation without an
+// entry, as with an UPDATE of the join table, which captureJoin refuses.
+func (p *Plugin) refuseMoves(db *gorm.DB, cols []string) error {
+	stmt := db.Statement
+	refuse := func(why string) error {
+		return fmt.Errorf("auditgorm: %s: an upsert of an audited join table that %s may move a pair to another in place, which no entry would tell; insert the pairs with DO NOTHING (as GORM's associations do), or delete and insert them", stmt.Table, why)
+	}
+	oc, ok := stmt.Clauses["ON CONFLICT"].Expression.(clause.OnConflict)
+	if !ok {
+		return refuse("has a conflict clause of its own")
+	}
+	pair := func(c string) bool {
+		return slices.ContainsFunc(cols, func(k string) bool { return strings.EqualFold(k, c) })
+	}
+	assigned := false
+	for _, a := range oc.DoUpdates {
+		if !pair(a.Column.Name) {
+			continue
+		}
+		if v, ok := a.Value.(clause.Column); !ok || v.Table != "excluded" || !strings.EqualFold(v.Name, a.Column.Name) {
+			return refuse("assigns " + a.Column.Name)
+		}
+		assigned = true
+	}
+	if oc.UpdateAll {
+		// GORM assigns every column it inserts but the primary key's.
+		for _, c := range cols {
+			if stmt.Schema == nil || !slices.ContainsFunc(stmt.Schema.PrimaryFieldDBNames, func(k string) bool { return strings.EqualFold(k, c) }) {
+				assigned = true
+			}
+		}
+	}
+	if !assigned {
+		return nil
+	}
+	holds := func(key []string) bool {
+		for _, c := range cols {
+			if !slices.ContainsFunc(key, func(k string) bool { return strings.EqualFold(k, c) }) {
+				return false
+			}
+		}
+		return len(key) > 0
+	}
+	if p.dialect != auditstore.MySQL && oc.OnConstraint == "" {
+		target := make([]string, len(oc.Columns))
+		for i, c := range oc.Columns {
+			target[i] = c.Name
+		}
+		if len(target) == 0 && oc.UpdateAll && stmt.Schema != nil {
+			target = stmt.Schema.PrimaryFieldDBNames // GORM's target for UpdateAll
+		}
+		if len(target) > 0 {
+			if holds(target) {
+				return nil
+			}
+			return refuse("assigns the pair's columns on a conflict with " + strings.Join(target, ", "))
+		}
+	}
+	if p.dialect == auditstore.Postgres || stmt.TableExpr != nil {
+		return refuse("assigns the pair's columns")
+	}
+	// MySQL's ON DUPLICATE KEY UPDATE, SQLite's conflict without a
+	// target: any unique index of the table.
+	u, err := p.uniqueIndexes(db, stmt.Table)
+	if err != nil {
+		return err
+	}
+	if u.unreadable != "" {
+		return refuse("assigns the pair's columns, on a table with " + u.unreadable + ",")
+	}
+	for _, ix := range u.indexes {
+		if !holds(ix.cols) {
+			return refuse("assigns the pair's columns on a conflict with " + strings.Join(ix.cols, ", "))
+		}
+	}
+	return nil
 }
 
 // foundAmong reports whether found, join rows the database returned for
@@ -437,28 +610,6 @@ func foundAmong(found, sent []joinRow, cols []string) func(joinRow) bool {
 		f := foldedKeyText(r.values(cols))
 		return exact[keyText(r.values(cols))] || folded[f] && len(spellings[f]) == 1
 	}
-}
-
-// stillThere returns the pairs of changed, those of sent that the read
-// before the insert did not find, that a read of the join table finds now,
-// matched as that read's were (foundAmong).
-func (p *Plugin) stillThere(db *gorm.DB, cols []string, sent, changed []joinRow) ([]joinRow, error) {
-	tuples := make([][]any, len(changed))
-	for i, r := range changed {
-		tuples[i] = r.values(cols)
-	}
-	now, err := p.readJoin(db, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}, false)
-	if err != nil {
-		return nil, err
-	}
-	there := foundAmong(now, sent, cols)
-	var out []joinRow
-	for _, r := range changed {
-		if there(r) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
 }
 
 // joinColumns lists the key columns of a join table, as the tracks name them.
@@ -548,20 +699,48 @@ func (p *Plugin) pairCounted(db *gorm.DB, cols []string, sent []joinRow) (bool, 
 	if len(sent) != 1 || p.dialect != auditstore.MySQL || db.Statement.TableExpr != nil || !p.countsChangedRows(db) || !countsInsertsOnly(db.Statement) {
 		return false, nil
 	}
-	u, err := p.uniqueIndexes(db, db.Statement.Table)
-	if err != nil || u.unreadable != "" {
+	return p.pairUnique(db, cols)
+}
+
+// pairUnique reports whether the join table, as the database has it, has
+// a unique index (not partial) whose columns all lie within the pair's
+// (GORM's primary key on the pair): a pair that is there cannot be
+// inserted again. An index on an expression or a prefix leaves it unknown:
+// false. SQLite's answer serves for sqliteReplacesMaxAge, as
+// sqliteReplaces' does (its catalog is read per statement otherwise).
+func (p *Plugin) pairUnique(db *gorm.DB, cols []string) (bool, error) {
+	table := db.Statement.Table
+	if db.Statement.TableExpr != nil {
+		return false, nil
+	}
+	if p.dialect == auditstore.SQLite {
+		if v, ok := p.sqlitePairs.Load(table); ok && time.Since(v.(sqlitePair).read) < p.sqliteReplacesMaxAge {
+			return v.(sqlitePair).unique, nil
+		}
+	}
+	read := time.Now()
+	u, err := p.uniqueIndexes(db, table)
+	if err != nil {
 		return false, err
 	}
+	unique := false
 	for _, ix := range u.indexes {
-		within := len(ix.cols) > 0
+		within := len(ix.cols) > 0 && !ix.partial && u.unreadable == ""
 		for _, c := range ix.cols {
 			within = within && slices.ContainsFunc(cols, func(k string) bool { return strings.EqualFold(k, c) })
 		}
-		if within {
-			return true, nil
-		}
+		unique = unique || within
 	}
-	return false, nil
+	if p.dialect == auditstore.SQLite && !p.inDDLTransaction(db) {
+		p.sqlitePairs.Store(table, sqlitePair{read: read, unique: unique})
+	}
+	return unique, nil
+}
+
+// sqlitePair is what pairUnique read of a SQLite join table, and when.
+type sqlitePair struct {
+	read   time.Time
+	unique bool
 }
 
 // countsInsertsOnly reports whether a join insert's affected-row count is

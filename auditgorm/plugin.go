@@ -163,6 +163,9 @@ type Plugin struct {
 	// sqliteTables caches whether a SQLite table's constraints replace
 	// (uniques.go): table name → sqliteReplacing.
 	sqliteTables sync.Map
+	// sqlitePairs caches whether a SQLite join table can hold a pair
+	// twice (m2m.go, pairUnique): table name → sqlitePair.
+	sqlitePairs sync.Map
 	// ddlTx is the transaction that last ran DDL through GORM (uniques.go).
 	ddlTx atomic.Pointer[ddlConn]
 	joins atomic.Pointer[joinIndex]

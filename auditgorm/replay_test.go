@@ -95,7 +95,8 @@ type RBoxLabel struct {
 // colliding keys, updates by object, map, struct and expression, bulk and
 // limited updates and deletes, soft deletes and restores, optimistic-lock
 // conflicts, key-changing expressions and upserts, many-to-many changes from both
-// sides, a join model with soft delete removed from scoped and unscoped,
+// sides, a join model with soft delete removed from scoped and unscoped
+// and upserted directly (reviving and soft deleting pairs),
 // rollbacks and savepoints), by 4 concurrent writers on PostgreSQL
 // and MariaDB. Replaying every entry from empty must reproduce every
 // audited table, and every entry's old values must equal the state the
@@ -240,7 +241,7 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		return nil
 	}
-	switch r.IntN(41) {
+	switch r.IntN(42) {
 	case 32:
 		return tx.Model(&RBox{ID: box()}).Update("n", r.IntN(10)).Error
 	case 33:
@@ -386,6 +387,22 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoUpdates: clause.Assignments(map[string]any{
 			"id": gorm.Expr(tbl+".id + ?", 2_000_000+r.IntN(1_000_000)), "v": r.IntN(10)})}).
 			Create(&RKey{ID: key, V: r.IntN(10)}).Error
+	case 41:
+		// The join model's rows upserted directly: one that revives a
+		// soft-deleted pair (UpdateAll sets deleted_at to NULL), or soft
+		// deletes a live one; a batch of two pairs.
+		b, l := box(), label().ID
+		rows := []RBoxLabel{{RBoxID: b, RLabelID: l}}
+		if r.IntN(2) == 0 {
+			rows = append(rows, RBoxLabel{RBoxID: b, RLabelID: 1 + l%6})
+		}
+		if r.IntN(3) == 0 {
+			for i := range rows {
+				rows[i].DeletedAt = gorm.DeletedAt{Time: time.Now(), Valid: true}
+			}
+			return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "r_box_id"}, {Name: "r_label_id"}}, DoUpdates: clause.AssignmentColumns([]string{"deleted_at"})}).Create(&rows).Error
+		}
+		return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&rows).Error
 	case 36:
 		// The caller's own RETURNING on a create or an upsert.
 		it := RItem{Code: code(), N: r.IntN(10), Price: price()}

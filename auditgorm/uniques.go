@@ -51,15 +51,18 @@ type tableUniques struct {
 const uniquesMaxAge = 100 * time.Millisecond
 
 type catalogIndex struct {
-	cols []string
-	coll []string
+	cols    []string
+	coll    []string
+	partial bool // unique among the rows its predicate selects only
 }
 
 // uniqueIndexes reads the unique indexes of table from the database's
 // catalog, once per table name (and again after the plugin saw DDL run
 // through GORM: schemaChanged). Only MySQL's ON DUPLICATE KEY UPDATE
 // (whatever its target) and SQLite's REPLACE and targetless ON CONFLICT
-// fire on an index the statement does not name; PostgreSQL needs none.
+// fire on an index the statement does not name. PostgreSQL's serve to tell
+// whether a join table can hold a pair twice (pairUnique): its unique
+// indexes that are checked at once (not deferred) and valid.
 func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error) {
 	// MySQL's are kept per table (its DDL commits: no transaction takes
 	// it back); SQLite's are read each time, cheaply in process, since a
@@ -89,6 +92,22 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 	case auditstore.MySQL:
 		// SUB_PART: the index holds a prefix of the column.
 		q = "SELECT INDEX_NAME, 0, COLUMN_NAME, NULL, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX"
+		var sch any
+		if qualified {
+			sch = schemaName
+		}
+		args = []any{sch, name}
+	case auditstore.Postgres:
+		// indkey holds the key columns first (indnkeyatts), then those
+		// an INCLUDE adds; 0 is an expression.
+		q = `SELECT ic.relname, (i.indpred IS NOT NULL)::int, a.attname, NULL::text, NULL::int8
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+CROSS JOIN LATERAL generate_subscripts(i.indkey::int2[], 1) AS k(n)
+LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = (i.indkey::int2[])[k.n] AND a.attnum > 0
+WHERE i.indrelid = to_regclass(CASE WHEN $1::text IS NULL THEN quote_ident($2) ELSE quote_ident($1) || '.' || quote_ident($2) END)
+AND i.indisunique AND i.indimmediate AND i.indisvalid AND k.n < i.indnkeyatts
+ORDER BY ic.relname, k.n`
 		var sch any
 		if qualified {
 			sch = schemaName
@@ -132,6 +151,7 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 			last = index
 		}
 		ix := &u.indexes[len(u.indexes)-1]
+		ix.partial = partial != 0
 		ix.cols = append(ix.cols, *col)
 		c := ""
 		if coll != nil {
@@ -343,6 +363,7 @@ func (p *Plugin) schemaChanged(db *gorm.DB) {
 	if ddlRE.MatchString(db.Statement.SQL.String()) {
 		p.uniques.Clear()
 		p.sqliteTables.Clear()
+		p.sqlitePairs.Clear()
 		if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
 			// A SQLite transaction's DDL may roll back: what its own
 			// statements read of the schema is not kept (sqliteReplaces).
