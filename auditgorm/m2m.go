@@ -36,6 +36,10 @@ type m2mTrack struct {
 	// the owner's and the related table: the primary key, or other columns
 	// (`foreignKey:`/`References:`), which entries do not name objects by.
 	ownerRef, otherRef []string
+	// join is the join table's model (GORM's own, or SetupJoinTable's),
+	// whose query clauses (a soft delete's) say which rows are pairs in
+	// the relation, also for a Table(join) write that names no model.
+	join *schema.Schema
 }
 
 // refersToKey reports whether ref are the primary key columns of s, in
@@ -99,7 +103,7 @@ func (p *Plugin) buildJoinIndex() *joinIndex {
 				idx.err = fmt.Errorf("auditgorm: %s: M2M names %q, which is not a many-to-many relation", t.Name(), name)
 				return idx
 			}
-			tr := &m2mTrack{owner: owner, field: m2mChangeKey(p.db, rel), related: rel.FieldSchema}
+			tr := &m2mTrack{owner: owner, field: m2mChangeKey(p.db, rel), related: rel.FieldSchema, join: rel.JoinTable}
 			for _, ref := range rel.References {
 				switch {
 				case ref.PrimaryValue != "":
@@ -145,6 +149,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	o := p.obsOf(db)
 	o.took(PathM2M)
 	cols := joinColumns(tracks)
+	js := joinSchema(db.Statement, tracks)
 	var changed, removed []joinRow
 	var keys []joinKeys
 	var err error
@@ -156,9 +161,13 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			o.wrote(begin)
 			return nil
 		}
-		assigns := assigningConflict(db.Statement)
+		replaces, err := p.joinReplaces(db)
+		if err != nil {
+			return err
+		}
+		assigns := replaces || assigningConflict(db.Statement)
 		if assigns {
-			if err := p.refuseMoves(db, cols); err != nil {
+			if err := p.refuseMoves(db, js, cols, replaces); err != nil {
 				return err
 			}
 		}
@@ -166,7 +175,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return err
 		}
 		var exact bool
-		if !assigns && !softDeletes(db.Statement) && p.returnsJoinRows(db.Statement) {
+		if !assigns && !softDeletes(js) && p.returnsJoinRows(db.Statement) {
 			if exact, err = p.pairUnique(db, cols); err != nil {
 				return err
 			}
@@ -182,7 +191,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			if changed, err = p.insertJoin(db, cols); err != nil || db.Error != nil {
 				return err
 			}
-		} else if changed, removed, err = p.insertJoinAfterRead(db, cols, sent, orig, assigns); err != nil || db.Error != nil {
+		} else if changed, removed, err = p.insertJoinAfterRead(db, js, cols, sent, orig, assigns); err != nil || db.Error != nil {
 			return err
 		}
 	} else {
@@ -202,16 +211,17 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			}
 		}
 		var all []joinRow
-		if all, err = p.readJoin(db, cols, whereExprs(stmt), false); err != nil {
+		if all, err = p.readJoin(db, js, cols, whereExprs(stmt), false); err != nil {
 			return err
 		}
 		changed = all
-		if stmt.Unscoped && stmt.Schema != nil && len(stmt.Schema.QueryClauses) > 0 {
+		if softDeletes(js) && (stmt.Unscoped || stmt.Schema == nil) {
 			// An unscoped delete on a join model with soft delete removes
 			// the pairs soft deleted before as well: those left the
 			// relation then, with their entries. Only the pairs the
-			// model's query clauses show are removed now.
-			if changed, err = p.readJoin(db, cols, whereExprs(stmt), true); err != nil {
+			// model's query clauses show are removed now. So does a
+			// Table(join) delete, which names no model.
+			if changed, err = p.readJoin(db, js, cols, whereExprs(stmt), true); err != nil {
 				return err
 			}
 		}
@@ -376,9 +386,9 @@ func scanJoinRows(rows *sql.Rows, cols []string, fn func(joinRow) error) error {
 // that are there after it, as its count tells where it can (all of them,
 // or none), else as a read after it shows. An upsert that soft deletes
 // pairs removes those there before and not after.
-func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow, orig func(*gorm.DB), assigns bool) (added, removed []joinRow, err error) {
+func (p *Plugin) insertJoinAfterRead(db *gorm.DB, js *schema.Schema, cols []string, sent []joinRow, orig func(*gorm.DB), assigns bool) (added, removed []joinRow, err error) {
 	o := p.obsOf(db)
-	soft := softDeletes(db.Statement)
+	soft := softDeletes(js)
 	if !assigns && !soft {
 		if counted, err := p.pairCounted(db, cols, sent); err != nil {
 			return nil, nil, err
@@ -397,7 +407,7 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 		tuples[i] = r.values(cols)
 	}
 	of := []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}
-	before, err := p.readJoin(db, cols, of, true)
+	before, err := p.readJoin(db, js, cols, of, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -443,7 +453,7 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, cols []string, sent []joinRow,
 			}
 		}
 	}
-	after, err := p.readJoin(db, cols, of, true)
+	after, err := p.readJoin(db, js, cols, of, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -488,8 +498,64 @@ func (p *Plugin) countsJoinInserts(db *gorm.DB) bool {
 // softDeletes reports whether the join model has query clauses (a soft
 // delete's deleted_at IS NULL): the pairs in the relation are the rows
 // they show, not every row.
-func softDeletes(stmt *gorm.Statement) bool {
-	return stmt.Schema != nil && len(stmt.Schema.QueryClauses) > 0
+func softDeletes(js *schema.Schema) bool {
+	return js != nil && len(js.QueryClauses) > 0
+}
+
+// joinSchema is the model of a write to a join table: the statement's, or
+// for a Table(join) write that names none, the join model of the
+// relations the table joins (the first that has query clauses).
+func joinSchema(stmt *gorm.Statement, tracks []*m2mTrack) *schema.Schema {
+	if stmt.Schema != nil {
+		return stmt.Schema
+	}
+	var js *schema.Schema
+	for _, tr := range tracks {
+		if tr.join != nil && (js == nil || softDeletes(tr.join) && !softDeletes(js)) {
+			js = tr.join
+		}
+	}
+	return js
+}
+
+// joinReplaces reports whether an insert of join rows deletes the rows it
+// collides with on any unique key before it inserts (SQLite's INSERT OR
+// REPLACE, or a table whose constraint says ON CONFLICT REPLACE): it
+// changes pairs as an upsert that assigns every column does.
+func (p *Plugin) joinReplaces(db *gorm.DB) (bool, error) {
+	modifier := ""
+	if c, ok := db.Statement.Clauses["INSERT"]; ok {
+		if ins, ok := c.Expression.(clause.Insert); ok {
+			modifier = strings.ToUpper(ins.Modifier)
+		}
+	}
+	if strings.Contains(modifier, "REPLACE") {
+		return true, nil
+	}
+	if modifier != "" || p.dialect != auditstore.SQLite {
+		return false, nil
+	}
+	return p.sqliteReplaces(db, writtenTable(db.Statement))
+}
+
+// sameColumn reports whether two column names name the same column:
+// PostgreSQL's quoted names keep their case, MySQL's and SQLite's do not.
+func (p *Plugin) sameColumn(a, b string) bool {
+	if p.dialect == auditstore.Postgres {
+		return a == b
+	}
+	return strings.EqualFold(a, b)
+}
+
+// columnsHold reports whether key, a unique key's columns, holds every
+// column of cols.
+func (p *Plugin) columnsHold(key, cols []string) bool {
+	for _, c := range cols {
+		if !slices.ContainsFunc(key, func(k string) bool { return p.sameColumn(k, c) }) {
+			return false
+		}
+	}
+	return len(key) > 0
 }
 
 // assigningConflict reports whether an insert is an upsert that assigns
@@ -504,83 +570,98 @@ func assigningConflict(stmt *gorm.Statement) bool {
 	return !ok || !oc.DoNothing || oc.UpdateAll || len(oc.DoUpdates) > 0
 }
 
-// refuseMoves refuses an upsert of join rows that may move a row it
-// collides with to another pair in place: one that assigns a pair's
-// column anything but the value it sends (excluded.col), or that assigns
-// it that value on a conflict with a unique key that does not hold the
-// whole pair. The pair the row leaves would leave the relation without an
-// entry, as with an UPDATE of the join table, which captureJoin refuses.
-func (p *Plugin) refuseMoves(db *gorm.DB, cols []string) error {
+// refuseMoves refuses an upsert of join rows that may change a pair other
+// than the ones it sends: one that assigns a pair's column anything but
+// the value it sends (excluded.col), or that, on a conflict with a unique
+// key that does not hold the whole pair, assigns a pair's column (moving
+// the row it collides with to the pair sent) or, on a join model with soft
+// delete, any column (soft deleting or reviving that row's pair). Neither
+// is read: the pairs read before and after are the pairs sent. REPLACE
+// collides on every unique key and assigns every column. The pair changed
+// would change in the relation without an entry, as with an UPDATE of the
+// join table, which captureJoin refuses.
+func (p *Plugin) refuseMoves(db *gorm.DB, js *schema.Schema, cols []string, replaces bool) error {
 	stmt := db.Statement
 	refuse := func(why string) error {
-		return fmt.Errorf("auditgorm: %s: an upsert of an audited join table that %s may move a pair to another in place, which no entry would tell; insert the pairs with DO NOTHING (as GORM's associations do), or delete and insert them", stmt.Table, why)
+		return fmt.Errorf("auditgorm: %s: an upsert of an audited join table that %s may change another pair in place, which no entry would tell; insert the pairs with DO NOTHING (as GORM's associations do), or delete and insert them", stmt.Table, why)
 	}
-	oc, ok := stmt.Clauses["ON CONFLICT"].Expression.(clause.OnConflict)
-	if !ok {
-		return refuse("has a conflict clause of its own")
+	var oc clause.OnConflict
+	if !replaces {
+		var ok bool
+		if oc, ok = stmt.Clauses["ON CONFLICT"].Expression.(clause.OnConflict); !ok {
+			return refuse("has a conflict clause of its own")
+		}
 	}
 	pair := func(c string) bool {
-		return slices.ContainsFunc(cols, func(k string) bool { return strings.EqualFold(k, c) })
+		return slices.ContainsFunc(cols, func(k string) bool { return p.sameColumn(k, c) })
 	}
-	assigned := false
+	// changes: what it assigns may change which pairs are in the relation.
+	changes := replaces || softDeletes(js) && (oc.UpdateAll || len(oc.DoUpdates) > 0)
 	for _, a := range oc.DoUpdates {
 		if !pair(a.Column.Name) {
 			continue
 		}
-		if v, ok := a.Value.(clause.Column); !ok || v.Table != "excluded" || !strings.EqualFold(v.Name, a.Column.Name) {
+		if v, ok := a.Value.(clause.Column); !ok || v.Table != "excluded" || !p.sameColumn(v.Name, a.Column.Name) {
 			return refuse("assigns " + a.Column.Name)
 		}
-		assigned = true
+		changes = true
 	}
 	if oc.UpdateAll {
 		// GORM assigns every column it inserts but the primary key's.
 		for _, c := range cols {
-			if stmt.Schema == nil || !slices.ContainsFunc(stmt.Schema.PrimaryFieldDBNames, func(k string) bool { return strings.EqualFold(k, c) }) {
-				assigned = true
+			if js == nil || !slices.ContainsFunc(js.PrimaryFieldDBNames, func(k string) bool { return p.sameColumn(k, c) }) {
+				changes = true
 			}
 		}
 	}
-	if !assigned {
+	if !changes {
 		return nil
 	}
-	holds := func(key []string) bool {
-		for _, c := range cols {
-			if !slices.ContainsFunc(key, func(k string) bool { return strings.EqualFold(k, c) }) {
-				return false
-			}
-		}
-		return len(key) > 0
+	what := "assigns the pair's columns"
+	if replaces {
+		what = "replaces rows"
+	} else if softDeletes(js) {
+		what = "assigns columns of a join model with soft delete"
 	}
-	if p.dialect != auditstore.MySQL && oc.OnConstraint == "" {
+	if !replaces && p.dialect != auditstore.MySQL && oc.OnConstraint == "" {
 		target := make([]string, len(oc.Columns))
 		for i, c := range oc.Columns {
 			target[i] = c.Name
 		}
-		if len(target) == 0 && oc.UpdateAll && stmt.Schema != nil {
-			target = stmt.Schema.PrimaryFieldDBNames // GORM's target for UpdateAll
+		if len(target) == 0 && oc.UpdateAll && js != nil {
+			target = js.PrimaryFieldDBNames // GORM's target for UpdateAll
 		}
 		if len(target) > 0 {
-			if holds(target) {
+			if p.columnsHold(target, cols) {
 				return nil
 			}
-			return refuse("assigns the pair's columns on a conflict with " + strings.Join(target, ", "))
+			return refuse(what + " on a conflict with " + strings.Join(target, ", "))
 		}
 	}
-	if p.dialect == auditstore.Postgres || stmt.TableExpr != nil {
-		return refuse("assigns the pair's columns")
+	if p.dialect == auditstore.Postgres {
+		return refuse(what + " on a conflict it does not name by columns")
 	}
-	// MySQL's ON DUPLICATE KEY UPDATE, SQLite's conflict without a
-	// target: any unique index of the table.
-	u, err := p.uniqueIndexes(db, stmt.Table)
+	// MySQL's ON DUPLICATE KEY UPDATE, SQLite's REPLACE and its conflict
+	// without a target: any unique key of the table, as the catalog has
+	// them, and the model's primary key (SQLite's INTEGER PRIMARY KEY is
+	// the rowid, which no index lists).
+	u, err := p.uniqueIndexes(db, writtenTable(stmt))
 	if err != nil {
 		return err
 	}
 	if u.unreadable != "" {
-		return refuse("assigns the pair's columns, on a table with " + u.unreadable + ",")
+		return refuse(what + ", on a table with " + u.unreadable + ",")
 	}
+	keys := make([][]string, 0, len(u.indexes)+1)
 	for _, ix := range u.indexes {
-		if !holds(ix.cols) {
-			return refuse("assigns the pair's columns on a conflict with " + strings.Join(ix.cols, ", "))
+		keys = append(keys, ix.cols)
+	}
+	if js != nil && len(js.PrimaryFieldDBNames) > 0 {
+		keys = append(keys, js.PrimaryFieldDBNames)
+	}
+	for _, k := range keys {
+		if !p.columnsHold(k, cols) {
+			return refuse(what + " on a conflict with " + strings.Join(k, ", "))
 		}
 	}
 	return nil
@@ -634,8 +715,17 @@ func sentJoinRows(stmt *gorm.Statement, cols []string) []joinRow {
 	if maps := createdMaps(stmt.Dest); maps != nil {
 		for _, mv := range maps {
 			r := joinRow{}
-			for _, c := range cols {
-				r[c] = mv[c]
+			for k, v := range mv {
+				// GORM takes a field's name for its column where the
+				// statement has a model (db.Model(&Link{}).Create(map)).
+				if stmt.Schema != nil {
+					if f := stmt.Schema.LookUpField(k); f != nil && f.DBName != "" {
+						k = f.DBName
+					}
+				}
+				if slices.Contains(cols, k) {
+					r[k] = v
+				}
 			}
 			out = append(out, r)
 		}
@@ -657,14 +747,20 @@ func sentJoinRows(stmt *gorm.Statement, cols []string) []joinRow {
 }
 
 // readJoin reads the join rows matching exprs, locked where the database
-// can: every row, or with scoped only those the join model's query clauses
-// (a soft delete's) let a query see.
-func (p *Plugin) readJoin(db *gorm.DB, cols []string, exprs []clause.Expression, scoped bool) ([]joinRow, error) {
+// can: every row, or with scoped only those the join model js's query
+// clauses (a soft delete's) let a query see.
+func (p *Plugin) readJoin(db *gorm.DB, js *schema.Schema, cols []string, exprs []clause.Expression, scoped bool) ([]joinRow, error) {
 	sel := make([]clause.Column, len(cols))
 	for i, c := range cols {
 		sel[i] = clause.Column{Name: c}
 	}
-	q := p.query(db).Clauses(clause.Select{Columns: sel}, clause.Where{Exprs: exprs}).Limit(p.maxRows + 1)
+	q := p.query(db)
+	if db.Statement.Schema == nil && js != nil && scoped {
+		// A Table(join) write: the join model's query clauses say which
+		// rows are pairs in the relation.
+		q = q.Model(reflect.New(js.ModelType).Interface()).Table(db.Statement.Table)
+	}
+	q = q.Clauses(clause.Select{Columns: sel}, clause.Where{Exprs: exprs}).Limit(p.maxRows + 1)
 	q.Statement.Unscoped = !scoped
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
@@ -725,11 +821,7 @@ func (p *Plugin) pairUnique(db *gorm.DB, cols []string) (bool, error) {
 	}
 	unique := false
 	for _, ix := range u.indexes {
-		within := len(ix.cols) > 0 && !ix.partial && u.unreadable == ""
-		for _, c := range ix.cols {
-			within = within && slices.ContainsFunc(cols, func(k string) bool { return strings.EqualFold(k, c) })
-		}
-		unique = unique || within
+		unique = unique || len(ix.cols) > 0 && !ix.partial && u.unreadable == "" && p.columnsHold(cols, ix.cols)
 	}
 	if p.dialect == auditstore.SQLite && !p.inDDLTransaction(db) {
 		p.sqlitePairs.Store(table, sqlitePair{read: read, unique: unique})

@@ -196,7 +196,7 @@ func TestM2MAppendCountedOnlyWhereTheCountTells(t *testing.T) {
 			must(t, db.Model(&RaceOwner{ID: o.ID}).Association("Labels").Append(&l))
 			err := db.Clauses(clause.OnConflict{DoUpdates: clause.AssignmentColumns([]string{"race_label_id"})}).
 				Create(&RaceOwnerLabel{RaceOwnerID: o.ID, RaceLabelID: l2.ID}).Error
-			if err == nil || !strings.Contains(err.Error(), "may move a pair") {
+			if err == nil || !strings.Contains(err.Error(), "may change another pair") {
 				t.Fatalf("upsert moving a pair: %v, want it refused", err)
 			}
 			var pairs []RaceOwnerLabel

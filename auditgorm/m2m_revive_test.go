@@ -137,7 +137,7 @@ func TestM2MUpsertOfJoinRows(t *testing.T) {
 		// A value of its own for the pair's column would move a to c.
 		err := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "soft_owner_id"}, {Name: "soft_item_id"}}, DoUpdates: clause.Assignments(map[string]any{"soft_item_id": c})}).
 			Create(&SoftLink{SoftOwnerID: o.ID, SoftItemID: a}).Error
-		if err == nil || !strings.Contains(err.Error(), "may move a pair") {
+		if err == nil || !strings.Contains(err.Error(), "may change another pair") {
 			t.Fatalf("upsert assigning the pair a value of its own: %v, want it refused", err)
 		}
 		expectLog(t, m2mLog(t, db, from))
@@ -173,7 +173,7 @@ func TestM2MUpsertMovingAJoinRowIsRefused(t *testing.T) {
 		from := len(entries(t, db))
 		err := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, UpdateAll: true}).
 			Create(&MoveLink{ID: link.ID, MoveOwnerID: o.ID, MoveItemID: items[1].ID}).Error
-		if err == nil || !strings.Contains(err.Error(), "may move a pair") {
+		if err == nil || !strings.Contains(err.Error(), "may change another pair") {
 			t.Fatalf("upsert moving a join row: %v, want it refused", err)
 		}
 		var links []MoveLink
