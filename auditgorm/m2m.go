@@ -62,9 +62,49 @@ type joinIndex struct {
 	err     error
 }
 
-// joinTracks returns the tracks watching the statement's table.
+// joinTracks returns the tracks watching the table the statement writes,
+// by its name as written (Table("s.t") writes s's t, which a relation
+// joining "t" does not, unless s is where "t" resolves; a join table named
+// "s.t" in the relation is written as s's t).
 func (p *Plugin) joinTracks(db *gorm.DB) ([]*m2mTrack, error) {
-	return p.tracksOf(db.Statement.Table)
+	table := writtenTable(db.Statement)
+	tracks, err := p.tracksOf(table)
+	if err != nil || len(tracks) > 0 {
+		return tracks, err
+	}
+	s, name, qualified := strings.Cut(table, ".")
+	if !qualified {
+		return nil, nil
+	}
+	if tracks, err = p.tracksOf(name); err != nil || len(tracks) == 0 {
+		return nil, err
+	}
+	if same, err := p.resolvesTo(db, s, name); err != nil || !same {
+		return nil, err
+	}
+	return tracks, nil
+}
+
+// resolvesTo reports whether the bare table name resolves to the table
+// name in schema s: PostgreSQL's search path finds that one, s is MySQL's
+// current database, or SQLite's main.
+func (p *Plugin) resolvesTo(db *gorm.DB, s, name string) (bool, error) {
+	var q string
+	var args []any
+	switch p.dialect {
+	case auditstore.Postgres:
+		q, args = "SELECT COALESCE(to_regclass(quote_ident($1)) = to_regclass(quote_ident($2) || '.' || quote_ident($1)), false)", []any{name, s}
+	case auditstore.MySQL:
+		q, args = "SELECT COALESCE(DATABASE() = ?, false)", []any{s}
+	default:
+		return strings.EqualFold(s, "main"), nil
+	}
+	var same bool
+	p.obsOf(db).sentOne()
+	if err := db.Statement.ConnPool.QueryRowContext(db.Statement.Context, q, args...).Scan(&same); err != nil {
+		return false, fmt.Errorf("auditgorm: tell whether %s.%s is the join table %s: %w", s, name, name, err)
+	}
+	return same, nil
 }
 
 // tracksOf returns the tracks watching a join table.
@@ -215,12 +255,13 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return err
 		}
 		changed = all
-		if softDeletes(js) && (stmt.Unscoped || stmt.Schema == nil) {
+		if softDeletes(js) && (stmt.Unscoped || !softDeletes(stmt.Schema)) {
 			// An unscoped delete on a join model with soft delete removes
 			// the pairs soft deleted before as well: those left the
 			// relation then, with their entries. Only the pairs the
 			// model's query clauses show are removed now. So does a
-			// Table(join) delete, which names no model.
+			// delete through a join struct without them (GORM's, from the
+			// other side of the relation) or a Table(join) delete.
 			if changed, err = p.readJoin(db, js, cols, whereExprs(stmt), true); err != nil {
 				return err
 			}
@@ -237,6 +278,14 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		if db.RowsAffected != int64(len(all)) {
 			return fmt.Errorf("auditgorm: %s: the delete removed %d pairs but %d were read before it; retry the transaction", stmt.Table, db.RowsAffected, len(all))
 		}
+		// A pair held by two rows (a join table without a unique key on
+		// it) leaves the relation once.
+		seen := map[string]bool{}
+		changed = slices.DeleteFunc(changed, func(r joinRow) bool {
+			k := keyText(r.values(cols))
+			defer func() { seen[k] = true }()
+			return seen[k]
+		})
 	}
 	if len(changed) == 0 && len(removed) == 0 {
 		return nil
@@ -407,6 +456,15 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, js *schema.Schema, cols []stri
 		tuples[i] = r.values(cols)
 	}
 	of := []clause.Expression{tuplesIn(db.Statement.Table, cols, tuples)}
+	if soft && p.lock {
+		// Every row of the pairs is locked first, soft-deleted ones too:
+		// the scoped read locks the live ones only (PostgreSQL; MariaDB
+		// under READ COMMITTED), and two upserts reviving the same pair
+		// at once would each find it not there and record its add.
+		if _, err := p.readJoin(db, js, cols, of, false); err != nil {
+			return nil, nil, err
+		}
+	}
 	before, err := p.readJoin(db, js, cols, of, true)
 	if err != nil {
 		return nil, nil, err
@@ -502,14 +560,13 @@ func softDeletes(js *schema.Schema) bool {
 	return js != nil && len(js.QueryClauses) > 0
 }
 
-// joinSchema is the model of a write to a join table: the statement's, or
-// for a Table(join) write that names none, the join model of the
-// relations the table joins (the first that has query clauses).
+// joinSchema is the model whose query clauses say which rows of a join
+// table are pairs in the relation: the statement's, unless it has none and
+// a relation the table joins has a join model that does (SetupJoinTable on
+// one side: GORM writes from the other side with a join struct of its own,
+// and a Table(join) write names no model).
 func joinSchema(stmt *gorm.Statement, tracks []*m2mTrack) *schema.Schema {
-	if stmt.Schema != nil {
-		return stmt.Schema
-	}
-	var js *schema.Schema
+	js := stmt.Schema
 	for _, tr := range tracks {
 		if tr.join != nil && (js == nil || softDeletes(tr.join) && !softDeletes(js)) {
 			js = tr.join
@@ -535,7 +592,50 @@ func (p *Plugin) joinReplaces(db *gorm.DB) (bool, error) {
 	if modifier != "" || p.dialect != auditstore.SQLite {
 		return false, nil
 	}
+	if c, ok := db.Statement.Clauses["ON CONFLICT"]; ok {
+		if oc, ok := c.Expression.(clause.OnConflict); ok && len(oc.Columns) == 0 && oc.OnConstraint == "" {
+			// A conflict clause without a target (GORM's DO NOTHING)
+			// takes every uniqueness conflict: no constraint replaces.
+			return false, nil
+		}
+	}
 	return p.sqliteReplaces(db, writtenTable(db.Statement))
+}
+
+// unsentKey returns the column of js's auto-increment primary key when no
+// row of the insert sends it (zero, or absent from a map), "" otherwise:
+// the database assigns each row a new key, on which no row collides.
+func unsentKey(stmt *gorm.Statement, js *schema.Schema) string {
+	if js == nil || js.PrioritizedPrimaryField == nil || !js.PrioritizedPrimaryField.AutoIncrement {
+		return ""
+	}
+	pk := js.PrioritizedPrimaryField
+	sent := false
+	if maps := createdMaps(stmt.Dest); maps != nil {
+		for _, mv := range maps {
+			for k, v := range mv {
+				if (k == pk.DBName || k == pk.Name) && v != nil && !reflect.ValueOf(v).IsZero() {
+					sent = true
+				}
+			}
+		}
+	} else if stmt.Schema != nil {
+		f := stmt.Schema.LookUpField(pk.DBName)
+		if f == nil {
+			return ""
+		}
+		eachRow(stmt.ReflectValue, func(row reflect.Value) {
+			if _, zero := f.ValueOf(stmt.Context, row); !zero {
+				sent = true
+			}
+		})
+	} else {
+		return ""
+	}
+	if sent {
+		return ""
+	}
+	return pk.DBName
 }
 
 // sameColumn reports whether two column names name the same column:
@@ -659,7 +759,11 @@ func (p *Plugin) refuseMoves(db *gorm.DB, js *schema.Schema, cols []string, repl
 	if js != nil && len(js.PrimaryFieldDBNames) > 0 {
 		keys = append(keys, js.PrimaryFieldDBNames)
 	}
+	unsent := unsentKey(stmt, js)
 	for _, k := range keys {
+		if unsent != "" && len(k) == 1 && p.sameColumn(k[0], unsent) {
+			continue // the database assigns it: no row sent collides on it
+		}
 		if !p.columnsHold(k, cols) {
 			return refuse(what + " on a conflict with " + strings.Join(k, ", "))
 		}
@@ -755,10 +859,10 @@ func (p *Plugin) readJoin(db *gorm.DB, js *schema.Schema, cols []string, exprs [
 		sel[i] = clause.Column{Name: c}
 	}
 	q := p.query(db)
-	if db.Statement.Schema == nil && js != nil && scoped {
-		// A Table(join) write: the join model's query clauses say which
-		// rows are pairs in the relation.
-		q = q.Model(reflect.New(js.ModelType).Interface()).Table(db.Statement.Table)
+	if scoped && js != nil && js != db.Statement.Schema {
+		// A write through another join struct, or none: the join model's
+		// query clauses say which rows are pairs in the relation.
+		q = q.Model(reflect.New(js.ModelType).Interface())
 	}
 	q = q.Clauses(clause.Select{Columns: sel}, clause.Where{Exprs: exprs}).Limit(p.maxRows + 1)
 	q.Statement.Unscoped = !scoped
@@ -805,10 +909,7 @@ func (p *Plugin) pairCounted(db *gorm.DB, cols []string, sent []joinRow) (bool, 
 // false. SQLite's answer serves for sqliteReplacesMaxAge, as
 // sqliteReplaces' does (its catalog is read per statement otherwise).
 func (p *Plugin) pairUnique(db *gorm.DB, cols []string) (bool, error) {
-	table := db.Statement.Table
-	if db.Statement.TableExpr != nil {
-		return false, nil
-	}
+	table := writtenTable(db.Statement)
 	if p.dialect == auditstore.SQLite {
 		if v, ok := p.sqlitePairs.Load(table); ok && time.Since(v.(sqlitePair).read) < p.sqliteReplacesMaxAge {
 			return v.(sqlitePair).unique, nil

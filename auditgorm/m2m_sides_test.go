@@ -1,0 +1,274 @@
+package auditgorm_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// SideOwner's items are joined by SideLink, a join model with soft delete
+// set on the owner's side only (SetupJoinTable), as GORM's documentation
+// shows; the item's side declares the same table, and GORM writes from
+// there with a join struct of its own, without the soft delete.
+type SideOwner struct {
+	ID    uint
+	Name  string
+	Items []SideItem `gorm:"many2many:side_links"`
+}
+
+func (o SideOwner) String() string { return o.Name }
+
+type SideItem struct {
+	ID     uint
+	Name   string
+	Owners []SideOwner `gorm:"many2many:side_links"`
+}
+
+func (i SideItem) String() string { return i.Name }
+
+type SideLink struct {
+	SideOwnerID uint           `gorm:"uniqueIndex:side_pair"`
+	SideItemID  uint           `gorm:"uniqueIndex:side_pair"`
+	DeletedAt   gorm.DeletedAt `gorm:"uniqueIndex:side_pair"`
+}
+
+// Writes from the side without the join model still see its soft delete:
+// an append there of a pair soft deleted before is an add (recorded as
+// nothing before), and a removal there of a pair that is only soft
+// deleted (GORM deletes its rows for good) removes nothing (recorded as
+// "remove [a,a]" before). A pair two rows hold leaves the relation once.
+func TestM2MWritesFromTheOtherSide(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := auditlog.NewRegistry()
+		must(t, reg.Register(&SideOwner{}, auditlog.M2M("Items")))
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+		must(t, db.AutoMigrate(&SideLink{}))
+		must(t, db.SetupJoinTable(&SideOwner{}, "Items", &SideLink{}))
+		must(t, db.AutoMigrate(&SideOwner{}, &SideItem{}))
+		o := SideOwner{Name: "o"}
+		must(t, db.Create(&o).Error)
+		items := []SideItem{{Name: "a"}, {Name: "b"}}
+		must(t, db.Create(&items).Error)
+		a, b := &SideItem{ID: items[0].ID}, &SideItem{ID: items[1].ID}
+		own := func() *gorm.Association { return db.Model(&SideOwner{ID: o.ID}).Association("Items") }
+		item := func(i *SideItem) *gorm.Association { return db.Model(&SideItem{ID: i.ID}).Association("Owners") }
+		must(t, own().Append(a, b))
+		must(t, own().Delete(a))
+		from := len(entries(t, db))
+		must(t, item(a).Append(&SideOwner{ID: o.ID}))
+		expectLog(t, m2mLog(t, db, from), "o items add [a]")
+		must(t, own().Delete(a))
+		must(t, item(a).Delete(&SideOwner{ID: o.ID}))
+		expectLog(t, m2mLog(t, db, from), "o items add [a]", "o items remove [a]")
+		from = len(entries(t, db))
+		must(t, db.Create(&SideLink{SideOwnerID: o.ID, SideItemID: b.ID}).Error) // b twice
+		must(t, item(b).Clear())
+		expectLog(t, m2mLog(t, db, from), "o items remove [b]")
+		var live int64
+		must(t, db.Model(&SideLink{}).Count(&live).Error)
+		if live != 0 {
+			t.Fatalf("%d live pairs, want 0", live)
+		}
+	})
+}
+
+// Table("s.t") writes s's t. A table of the same name in another schema
+// (PostgreSQL) or database (MariaDB) is not the relation's join table: no
+// entry (an add before). Named by the schema its bare name resolves to, it
+// is the join table, and is audited.
+func TestM2MJoinTableNamedWithItsSchema(t *testing.T) {
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := testdb.Open(t, name)
+			other := fmt.Sprintf("auditlog_other_%d", time.Now().UnixNano())
+			drop := "DROP SCHEMA IF EXISTS " + other
+			if name == "postgres" {
+				drop += " CASCADE"
+			}
+			must(t, db.Exec("CREATE SCHEMA "+other).Error)
+			t.Cleanup(func() { db.Exec(drop) })
+			reg := setup(t, db, &User{}, &Tag{})
+			must(t, reg.Register(&User{}, auditlog.M2M("Tags")))
+			must(t, db.Exec("CREATE TABLE "+other+".user_tags (user_id bigint, tag_id bigint)").Error)
+			u, tg := User{Name: "ann"}, Tag{Name: "t"}
+			must(t, db.Create(&u).Error)
+			must(t, db.Create(&tg).Error)
+			must(t, db.Table(other+".user_tags").Create(map[string]any{"user_id": u.ID, "tag_id": tg.ID}).Error)
+			expectLog(t, m2mLog(t, db, 0))
+			var here string
+			q := "SELECT current_schema()"
+			if name == "mysql" {
+				q = "SELECT DATABASE()"
+			}
+			must(t, db.Raw(q).Scan(&here).Error)
+			must(t, db.Table(here+".user_tags").Create(map[string]any{"user_id": u.ID, "tag_id": tg.ID}).Error)
+			expectLog(t, m2mLog(t, db, 0), "ann tags add [t]")
+		})
+	}
+}
+
+// SchOwner's join table is named with its schema: GORM writes it as
+// Table("s.t"), which was not audited at all before.
+type SchOwner struct {
+	ID    uint
+	Items []SchItem `gorm:"many2many:auditlog_m2m_schema.sch_links"`
+}
+
+type SchItem struct {
+	ID   uint
+	Name string
+}
+
+func (i SchItem) String() string { return i.Name }
+
+func TestM2MJoinTableInAnotherSchema(t *testing.T) {
+	if !contains(testdb.Names(), "postgres") {
+		t.Skip(testdb.PostgresEnv + " is not set")
+	}
+	db := testdb.Open(t, "postgres")
+	must(t, db.Exec("DROP SCHEMA IF EXISTS auditlog_m2m_schema CASCADE").Error)
+	must(t, db.Exec("CREATE SCHEMA auditlog_m2m_schema").Error)
+	t.Cleanup(func() { db.Exec("DROP SCHEMA IF EXISTS auditlog_m2m_schema CASCADE") })
+	reg := auditlog.NewRegistry()
+	must(t, reg.Register(&SchOwner{}, auditlog.M2M("Items")))
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	must(t, db.AutoMigrate(&SchOwner{}, &SchItem{}))
+	// A table of the same name where the bare name resolves, without the
+	// pair's key: not the join table.
+	must(t, db.Exec("CREATE TABLE sch_links (sch_owner_id bigint, sch_item_id bigint)").Error)
+	o, it := SchOwner{}, SchItem{Name: "a"}
+	must(t, db.Create(&o).Error)
+	must(t, db.Create(&it).Error)
+	as := func() *gorm.Association { return db.Model(&SchOwner{ID: o.ID}).Association("Items") }
+	must(t, as().Append(&SchItem{ID: it.ID}))
+	must(t, as().Append(&SchItem{ID: it.ID}))
+	must(t, as().Delete(&SchItem{ID: it.ID}))
+	owner := fmt.Sprintf("SchOwner(%d) items ", o.ID)
+	expectLog(t, m2mLog(t, db, 0), owner+"add [a]", owner+"remove [a]")
+}
+
+// On SQLite a join table with an id of its own whose unique constraint on
+// the pair says ON CONFLICT REPLACE: GORM's appends (ON CONFLICT DO
+// NOTHING, which takes every conflict) replace nothing and are not refused
+// (every one was before); a plain insert of a pair that is there replaces
+// its row, and changes nothing in the relation.
+type RepOwner struct {
+	ID    uint
+	Items []RepItem `gorm:"many2many:rep_links"`
+}
+
+type RepItem struct {
+	ID   uint
+	Name string
+}
+
+func (i RepItem) String() string { return i.Name }
+
+type RepLink struct {
+	ID         uint `gorm:"primaryKey"`
+	RepOwnerID uint
+	RepItemID  uint
+}
+
+func TestM2MJoinTableThatReplaces(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := auditlog.NewRegistry()
+	must(t, reg.Register(&RepOwner{}, auditlog.M2M("Items")))
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	must(t, db.SetupJoinTable(&RepOwner{}, "Items", &RepLink{}))
+	must(t, db.AutoMigrate(&RepOwner{}, &RepItem{}))
+	must(t, db.Exec("DROP TABLE rep_links").Error)
+	must(t, db.Exec("CREATE TABLE rep_links (id INTEGER PRIMARY KEY AUTOINCREMENT, rep_owner_id INTEGER, rep_item_id INTEGER, UNIQUE(rep_owner_id, rep_item_id) ON CONFLICT REPLACE)").Error)
+	o := RepOwner{}
+	must(t, db.Create(&o).Error)
+	items := []RepItem{{Name: "a"}, {Name: "b"}}
+	must(t, db.Create(&items).Error)
+	a, b := &RepItem{ID: items[0].ID}, &RepItem{ID: items[1].ID}
+	as := func() *gorm.Association { return db.Model(&RepOwner{ID: o.ID}).Association("Items") }
+	must(t, as().Append(a))
+	must(t, as().Append(a, b))
+	must(t, as().Replace(b))
+	must(t, db.Table("rep_links").Create(map[string]any{"rep_owner_id": o.ID, "rep_item_id": b.ID}).Error)
+	must(t, db.Create(&RepOwner{Items: []RepItem{{Name: "n"}}}).Error)
+	owner := fmt.Sprintf("RepOwner(%d) items ", o.ID)
+	expectLog(t, m2mLog(t, db, 0), owner+"add [a]", owner+"add [b]", owner+"remove [a]", fmt.Sprintf("RepOwner(%d) items add [n]", o.ID+1))
+}
+
+// Two transactions revive the same soft-deleted pair at once: the pair
+// enters the relation once. The second waits for the first's lock on the
+// row and then finds the pair there (PostgreSQL recorded two adds: the
+// read of the live pairs locked no soft-deleted row).
+func TestM2MConcurrentRevivalOfAPair(t *testing.T) {
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue // one writer at a time
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := testdb.Open(t, name)
+			softJoin(t, db)
+			o, it := SoftOwner{Name: "o"}, SoftItem{Name: "a"}
+			must(t, db.Create(&o).Error)
+			must(t, db.Create(&it).Error)
+			must(t, db.Model(&SoftOwner{ID: o.ID}).Association("Items").Append(&SoftItem{ID: it.ID}))
+			must(t, db.Model(&SoftOwner{ID: o.ID}).Association("Items").Delete(&SoftItem{ID: it.ID}))
+			from := len(entries(t, db))
+			revive := func(tx *gorm.DB) error {
+				return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "soft_owner_id"}, {Name: "soft_item_id"}}, DoUpdates: clause.AssignmentColumns([]string{"deleted_at"})}).
+					Create(&SoftLink{SoftOwnerID: o.ID, SoftItemID: it.ID}).Error
+			}
+			tx1 := db.Begin()
+			must(t, tx1.Error)
+			t.Cleanup(func() { tx1.Rollback() }) // before the pool closes, should the test stop early
+			must(t, revive(tx1))
+			tx2 := db.Begin()
+			must(t, tx2.Error)
+			t.Cleanup(func() { tx2.Rollback() })
+			done := make(chan error, 1)
+			go func() { done <- revive(tx2) }()
+			waitForLockWait(t, db, name)
+			must(t, tx1.Commit().Error)
+			must(t, <-done)
+			must(t, tx2.Commit().Error)
+			expectLog(t, m2mLog(t, db, from), fmt.Sprintf("SoftOwner(%d) items add [a]", o.ID))
+		})
+	}
+}
+
+// waitForLockWait returns once a session of the database waits for a row
+// lock, and fails the test if none does within ten seconds.
+func waitForLockWait(t *testing.T, db *gorm.DB, name string) {
+	t.Helper()
+	q := "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+	if name == "mysql" {
+		q = "SELECT count(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		var n int64
+		must(t, db.WithContext(ctx).Raw(q).Scan(&n).Error)
+		if n > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the second transaction never waited for the first's lock")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
