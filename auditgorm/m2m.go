@@ -283,8 +283,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		seen := map[string]bool{}
 		changed = slices.DeleteFunc(changed, func(r joinRow) bool {
 			k := keyText(r.values(cols))
-			defer func() { seen[k] = true }()
-			return seen[k]
+			dup := seen[k]
+			seen[k] = true
+			return dup
 		})
 	}
 	if len(changed) == 0 && len(removed) == 0 {

@@ -390,17 +390,27 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	case 41:
 		// The join model's rows upserted directly: one that revives a
 		// soft-deleted pair (UpdateAll sets deleted_at to NULL), or soft
-		// deletes a live one; a batch of two pairs.
+		// deletes a live one; a batch of two pairs; through Table(join).
 		b, l := box(), label().ID
 		rows := []RBoxLabel{{RBoxID: b, RLabelID: l}}
 		if r.IntN(2) == 0 {
 			rows = append(rows, RBoxLabel{RBoxID: b, RLabelID: 1 + l%6})
 		}
-		if r.IntN(3) == 0 {
+		pair := clause.OnConflict{Columns: []clause.Column{{Name: "r_box_id"}, {Name: "r_label_id"}}, DoUpdates: clause.AssignmentColumns([]string{"deleted_at"})}
+		switch r.IntN(4) {
+		case 0:
 			for i := range rows {
 				rows[i].DeletedAt = gorm.DeletedAt{Time: time.Now(), Valid: true}
 			}
-			return tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "r_box_id"}, {Name: "r_label_id"}}, DoUpdates: clause.AssignmentColumns([]string{"deleted_at"})}).Create(&rows).Error
+			return tx.Clauses(pair).Create(&rows).Error
+		case 1:
+			// Through Table(join), which names no model: a map that
+			// revives the pair, or soft deletes it.
+			var at any
+			if r.IntN(2) == 0 {
+				at = time.Now()
+			}
+			return tx.Table(tx.NamingStrategy.TableName("RBoxLabel")).Clauses(pair).Create(map[string]any{"r_box_id": b, "r_label_id": l, "deleted_at": at}).Error
 		}
 		return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&rows).Error
 	case 36:
