@@ -9,8 +9,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/go-auditlog/auditlog"
-	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -45,11 +43,7 @@ type ReLink struct {
 func TestM2MSoftDeletedPairAppendedAgain(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		reg := auditlog.NewRegistry()
-		must(t, reg.Register(&ReOwner{}, auditlog.M2M("Items")))
-		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-		must(t, db.SetupJoinTable(&ReOwner{}, "Items", &ReLink{}))
-		must(t, db.AutoMigrate(&ReOwner{}, &ReItem{}, &ReLink{}))
+		auditJoin(t, db, &ReOwner{}, &ReLink{}, &ReItem{})
 		o := ReOwner{Name: "o"}
 		must(t, db.Create(&o).Error)
 		items := []ReItem{{Name: "a"}, {Name: "b"}}
@@ -158,11 +152,7 @@ func TestM2MUpsertOfJoinRows(t *testing.T) {
 func TestM2MUpsertMovingAJoinRowIsRefused(t *testing.T) {
 	t.Parallel()
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		reg := auditlog.NewRegistry()
-		must(t, reg.Register(&MoveOwner{}, auditlog.M2M("Items")))
-		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-		must(t, db.SetupJoinTable(&MoveOwner{}, "Items", &MoveLink{}))
-		must(t, db.AutoMigrate(&MoveOwner{}, &MoveItem{}, &MoveLink{}))
+		auditJoin(t, db, &MoveOwner{}, &MoveLink{}, &MoveItem{})
 		o := MoveOwner{}
 		must(t, db.Create(&o).Error)
 		items := []MoveItem{{Name: "a"}, {Name: "b"}}

@@ -142,10 +142,7 @@ func TestM2MJoinTableInAnotherSchema(t *testing.T) {
 	must(t, db.Exec("DROP SCHEMA IF EXISTS auditlog_m2m_schema CASCADE").Error)
 	must(t, db.Exec("CREATE SCHEMA auditlog_m2m_schema").Error)
 	t.Cleanup(func() { db.Exec("DROP SCHEMA IF EXISTS auditlog_m2m_schema CASCADE") })
-	reg := auditlog.NewRegistry()
-	must(t, reg.Register(&SchOwner{}, auditlog.M2M("Items")))
-	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-	must(t, db.AutoMigrate(&SchOwner{}, &SchItem{}))
+	auditJoin(t, db, &SchOwner{}, nil, &SchItem{})
 	// A table of the same name where the bare name resolves, without the
 	// pair's key: not the join table.
 	must(t, db.Exec("CREATE TABLE sch_links (sch_owner_id bigint, sch_item_id bigint)").Error)
@@ -186,11 +183,7 @@ type RepLink struct {
 func TestM2MJoinTableThatReplaces(t *testing.T) {
 	t.Parallel()
 	db := testdb.Open(t, "sqlite")
-	reg := auditlog.NewRegistry()
-	must(t, reg.Register(&RepOwner{}, auditlog.M2M("Items")))
-	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-	must(t, db.SetupJoinTable(&RepOwner{}, "Items", &RepLink{}))
-	must(t, db.AutoMigrate(&RepOwner{}, &RepItem{}))
+	auditJoin(t, db, &RepOwner{}, &RepLink{}, &RepItem{})
 	must(t, db.Exec("DROP TABLE rep_links").Error)
 	must(t, db.Exec("CREATE TABLE rep_links (id INTEGER PRIMARY KEY AUTOINCREMENT, rep_owner_id INTEGER, rep_item_id INTEGER, UNIQUE(rep_owner_id, rep_item_id) ON CONFLICT REPLACE)").Error)
 	o := RepOwner{}

@@ -10,7 +10,6 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/go-auditlog/auditlog"
-	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -39,11 +38,7 @@ type IDLink struct {
 // idJoin audits IDOwner's items and makes an owner and items a, b.
 func idJoin(t *testing.T, db *gorm.DB) (owner uint, a, b uint) {
 	t.Helper()
-	reg := auditlog.NewRegistry()
-	must(t, reg.Register(&IDOwner{}, auditlog.M2M("Items")))
-	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-	must(t, db.SetupJoinTable(&IDOwner{}, "Items", &IDLink{}))
-	must(t, db.AutoMigrate(&IDOwner{}, &IDItem{}, &IDLink{}))
+	auditJoin(t, db, &IDOwner{}, &IDLink{}, &IDItem{})
 	o := IDOwner{Name: "o"}
 	must(t, db.Create(&o).Error)
 	items := []IDItem{{Name: "a"}, {Name: "b"}}

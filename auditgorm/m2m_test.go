@@ -345,11 +345,23 @@ func TestM2MUnscopedRemovalOfSoftDeletedPairs(t *testing.T) {
 // softJoin audits SoftOwner's items, joined by the soft-deleting SoftLink.
 func softJoin(t *testing.T, db *gorm.DB) {
 	t.Helper()
+	auditJoin(t, db, &SoftOwner{}, &SoftLink{}, &SoftItem{})
+}
+
+// auditJoin audits owner's Items relation alone, joined by the join model
+// link (SetupJoinTable) unless it is nil, and migrates owner, link and
+// models.
+func auditJoin(t *testing.T, db *gorm.DB, owner, link any, models ...any) {
+	t.Helper()
 	reg := auditlog.NewRegistry()
-	must(t, reg.Register(&SoftOwner{}, auditlog.M2M("Items")))
+	must(t, reg.Register(owner, auditlog.M2M("Items")))
 	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
-	must(t, db.SetupJoinTable(&SoftOwner{}, "Items", &SoftLink{}))
-	must(t, db.AutoMigrate(&SoftOwner{}, &SoftItem{}, &SoftLink{}))
+	models = append(models, owner)
+	if link != nil {
+		must(t, db.SetupJoinTable(owner, "Items", link))
+		models = append(models, link)
+	}
+	must(t, db.AutoMigrate(models...))
 }
 
 // RaceOwner has no UpdatedAt: appending to it updates no row of its own,
