@@ -687,9 +687,10 @@ func (p *Plugin) refuseMoves(db *gorm.DB, js *schema.Schema, cols []string, repl
 		return fmt.Errorf("auditgorm: %s: an upsert of an audited join table that %s may change another pair in place, which no entry would tell; insert the pairs with DO NOTHING (as GORM's associations do), or delete and insert them", stmt.Table, why)
 	}
 	var oc clause.OnConflict
-	if !replaces {
-		var ok bool
-		if oc, ok = stmt.Clauses["ON CONFLICT"].Expression.(clause.OnConflict); !ok {
+	if c, ok := stmt.Clauses["ON CONFLICT"]; ok || !replaces {
+		// Its assignments count under a table's REPLACE too: a conflict
+		// on its target updates, one on another key replaces.
+		if oc, ok = c.Expression.(clause.OnConflict); !ok {
 			return refuse("has a conflict clause of its own")
 		}
 	}

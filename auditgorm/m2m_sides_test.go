@@ -3,6 +3,7 @@ package auditgorm_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,6 +200,14 @@ func TestM2MJoinTableThatReplaces(t *testing.T) {
 	must(t, db.Create(&RepOwner{Items: []RepItem{{Name: "n"}}}).Error)
 	owner := fmt.Sprintf("RepOwner(%d) items ", o.ID)
 	expectLog(t, m2mLog(t, db, 0), owner+"add [a]", owner+"add [b]", owner+"remove [a]", fmt.Sprintf("RepOwner(%d) items add [n]", o.ID+1))
+	// A conflict on its target updates, and a value of its own for the
+	// pair's column would move the row: refused, whatever the table's
+	// REPLACE does on other keys.
+	err := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "rep_owner_id"}, {Name: "rep_item_id"}}, DoUpdates: clause.Assignments(map[string]any{"rep_item_id": a.ID})}).
+		Create(&RepLink{RepOwnerID: o.ID, RepItemID: b.ID}).Error
+	if err == nil || !strings.Contains(err.Error(), "may change another pair") {
+		t.Fatalf("upsert assigning the pair a value of its own: %v, want it refused", err)
+	}
 }
 
 // Two transactions revive the same soft-deleted pair at once: the pair
