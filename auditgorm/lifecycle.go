@@ -40,7 +40,7 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 		m, err := p.modelFor(db)
 		var tracks []*m2mTrack
 		if err == nil && m == nil {
-			if tracks, err = p.joinTracks(db); err == nil && len(tracks) == 0 {
+			if tracks, err = p.joinTracks(db, kind); err == nil && len(tracks) == 0 {
 				orig(db)
 				return
 			}

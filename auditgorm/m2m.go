@@ -65,29 +65,52 @@ type joinIndex struct {
 // joinTracks returns the tracks watching the table the statement writes,
 // by its name as written (Table("s.t") writes s's t, which a relation
 // joining "t" does not, unless s is where "t" resolves; a join table named
-// "s.t" in the relation is written as s's t).
-func (p *Plugin) joinTracks(db *gorm.DB) ([]*m2mTrack, error) {
+// "s.t" in the relation is written as s's t). SQLite's INSERT drops the
+// schema GORM was given and writes the bare name: a create of a join
+// table named with a schema the bare name does not resolve to is refused
+// there, since the plugin's reads would read the table named.
+func (p *Plugin) joinTracks(db *gorm.DB, kind op) ([]*m2mTrack, error) {
 	table := writtenTable(db.Statement)
+	sqliteInsert := kind == opCreate && p.dialect == auditstore.SQLite && strings.Contains(table, ".")
 	tracks, err := p.tracksOf(table)
-	if err != nil || len(tracks) > 0 {
+	if err != nil || len(tracks) > 0 && !sqliteInsert {
 		return tracks, err
 	}
 	s, name, qualified := strings.Cut(table, ".")
 	if !qualified {
 		return nil, nil
 	}
-	if tracks, err = p.tracksOf(name); err != nil || len(tracks) == 0 {
+	if len(tracks) == 0 {
+		if tracks, err = p.tracksOf(name); err != nil || len(tracks) == 0 {
+			return nil, err
+		}
+	}
+	same, err := p.resolvesTo(db, s, name)
+	if err != nil {
 		return nil, err
 	}
-	if same, err := p.resolvesTo(db, s, name); err != nil || !same {
-		return nil, err
+	if !same && sqliteInsert {
+		return nil, fmt.Errorf("auditgorm: %s: GORM inserts into SQLite's %s, which is another table; write the join table by its bare name", table, name)
+	}
+	if !same {
+		return nil, nil
 	}
 	return tracks, nil
 }
 
+// tableKey is the key of a table name among the join tables: SQLite's
+// names compare without case.
+func (p *Plugin) tableKey(name string) string {
+	if p.dialect == auditstore.SQLite {
+		return strings.ToLower(name)
+	}
+	return name
+}
+
 // resolvesTo reports whether the bare table name resolves to the table
 // name in schema s: PostgreSQL's search path finds that one, s is MySQL's
-// current database, or SQLite's main.
+// current database, or the first of SQLite's temp, main and attached
+// databases that has the table.
 func (p *Plugin) resolvesTo(db *gorm.DB, s, name string) (bool, error) {
 	var q string
 	var args []any
@@ -95,9 +118,14 @@ func (p *Plugin) resolvesTo(db *gorm.DB, s, name string) (bool, error) {
 	case auditstore.Postgres:
 		q, args = "SELECT COALESCE(to_regclass(quote_ident($1)) = to_regclass(quote_ident($2) || '.' || quote_ident($1)), false)", []any{name, s}
 	case auditstore.MySQL:
-		q, args = "SELECT COALESCE(DATABASE() = ?, false)", []any{s}
+		// Database names compare with case unless lower_case_table_names.
+		q, args = "SELECT COALESCE(IF(@@lower_case_table_names = 0, BINARY DATABASE() = BINARY ?, LOWER(DATABASE()) = LOWER(?)), false)", []any{s, s}
 	default:
-		return strings.EqualFold(s, "main"), nil
+		// SQLite looks a bare name up in temp, then main, then the
+		// attached databases in the order they were attached.
+		q, args = `SELECT COALESCE((SELECT d.name = ? COLLATE NOCASE FROM pragma_database_list AS d
+WHERE EXISTS (SELECT 1 FROM pragma_table_list AS t WHERE t.schema = d.name AND t.name = ? COLLATE NOCASE)
+ORDER BY CASE d.name WHEN 'temp' THEN 0 WHEN 'main' THEN 1 ELSE 2 + d.seq END LIMIT 1), false)`, []any{s, name}
 	}
 	var same bool
 	p.obsOf(db).sentOne()
@@ -117,7 +145,7 @@ func (p *Plugin) tracksOf(table string) ([]*m2mTrack, error) {
 	if idx.err != nil {
 		return nil, idx.err
 	}
-	return idx.byTable[table], nil
+	return idx.byTable[p.tableKey(table)], nil
 }
 
 func (p *Plugin) buildJoinIndex() *joinIndex {
@@ -155,7 +183,7 @@ func (p *Plugin) buildJoinIndex() *joinIndex {
 					tr.otherRef = append(tr.otherRef, ref.PrimaryKey.DBName)
 				}
 			}
-			table := rel.JoinTable.Table
+			table := p.tableKey(rel.JoinTable.Table)
 			dup := false
 			for _, other := range idx.byTable[table] {
 				dup = dup || (other.owner.schema == owner.schema && other.field == tr.field)
@@ -615,7 +643,8 @@ func unsentKey(stmt *gorm.Statement, js *schema.Schema) string {
 	if maps := createdMaps(stmt.Dest); maps != nil {
 		for _, mv := range maps {
 			for k, v := range mv {
-				if (k == pk.DBName || k == pk.Name) && v != nil && !reflect.ValueOf(v).IsZero() {
+				// A map sends what it holds: 0 too, which SQLite stores.
+				if (k == pk.DBName || k == pk.Name) && v != nil {
 					sent = true
 				}
 			}

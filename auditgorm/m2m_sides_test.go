@@ -274,3 +274,88 @@ func waitForLockWait(t *testing.T, db *gorm.DB, name string) {
 		}
 	}
 }
+
+// userTags audits User's tags and makes ann and tags a and b.
+func userTags(t *testing.T, db *gorm.DB) (User, Tag, Tag) {
+	t.Helper()
+	reg := setup(t, db, &User{}, &Tag{})
+	must(t, reg.Register(&User{}, auditlog.M2M("Tags")))
+	u, a, b := User{Name: "ann"}, Tag{Name: "a"}, Tag{Name: "b"}
+	must(t, db.Create(&u).Error)
+	must(t, db.Create(&a).Error)
+	must(t, db.Create(&b).Error)
+	return u, a, b
+}
+
+// MariaDB compares database names with case (lower_case_table_names = 0,
+// as on Linux): the current database's name in capitals is another
+// database, whose user_tags is not the relation's (an add was recorded).
+func TestM2MOtherDatabaseByCase(t *testing.T) {
+	if !contains(testdb.Names(), "mysql") {
+		t.Skip(testdb.MySQLEnv + " is not set")
+	}
+	t.Parallel()
+	db := testdb.Open(t, "mysql")
+	var lower int
+	must(t, db.Raw("SELECT @@lower_case_table_names").Scan(&lower).Error)
+	if lower != 0 {
+		t.Skip("the server folds database names")
+	}
+	var here string
+	must(t, db.Raw("SELECT DATABASE()").Scan(&here).Error)
+	upper := strings.ToUpper(here)
+	must(t, db.Exec("CREATE DATABASE "+upper).Error)
+	t.Cleanup(func() { db.Exec("DROP DATABASE " + upper) })
+	u, a, _ := userTags(t, db)
+	must(t, db.Exec("CREATE TABLE "+upper+".user_tags (user_id bigint, tag_id bigint)").Error)
+	must(t, db.Table(upper+".user_tags").Create(map[string]any{"user_id": u.ID, "tag_id": a.ID}).Error)
+	expectLog(t, m2mLog(t, db, 0))
+}
+
+// SQLite resolves a bare table name without case, in temp, then main,
+// then the attached databases. A join table written by another spelling
+// is audited (it was not); a temp table that shadows it is the relation's
+// table, and main's is not; GORM's INSERT drops the schema it is given,
+// so an insert named with a schema the bare name does not resolve to is
+// refused (it went unaudited into the relation's table).
+func TestM2MSQLiteTableNames(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	u, a, b := userTags(t, db)
+	must(t, db.Table("USER_TAGS").Create(map[string]any{"user_id": u.ID, "tag_id": a.ID}).Error)
+	must(t, db.Table("User_Tags").Where("tag_id = ?", a.ID).Delete(nil).Error)
+	expectLog(t, m2mLog(t, db, 0), "ann tags add [a]", "ann tags remove [a]")
+	from := len(entries(t, db))
+	must(t, db.Transaction(func(tx *gorm.DB) error {
+		must(t, tx.Exec("CREATE TEMP TABLE user_tags (user_id integer, tag_id integer, PRIMARY KEY (user_id, tag_id))").Error)
+		must(t, tx.Model(&u).Association("Tags").Append(&a)) // into temp
+		err := tx.Table("main.user_tags").Create(map[string]any{"user_id": u.ID, "tag_id": b.ID}).Error
+		if err == nil || !strings.Contains(err.Error(), "write the join table by its bare name") {
+			t.Fatalf("insert named main.user_tags with a temp table shadowing it: %v, want it refused", err)
+		}
+		must(t, tx.Table("temp.user_tags").Create(map[string]any{"user_id": u.ID, "tag_id": b.ID}).Error)
+		must(t, tx.Table("temp.user_tags").Where("tag_id = ?", a.ID).Delete(nil).Error)
+		return tx.Exec("DROP TABLE temp.user_tags").Error
+	}))
+	expectLog(t, m2mLog(t, db, from), "ann tags add [a]", "ann tags add [b]", "ann tags remove [a]")
+}
+
+// A map that sends a key the database would assign, 0 included (SQLite
+// stores it), may collide on it: INSERT OR REPLACE of such a map is judged
+// against that key, and refused (it moved the row with id 0 to another
+// pair, recording the add and not the removal).
+func TestM2MMapSendingAZeroKey(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	o, a, b := idJoin(t, db)
+	must(t, db.Table("id_links").Create(map[string]any{"id": 0, "id_owner_id": o, "id_item_id": a}).Error)
+	for _, key := range []string{"id", "ID"} {
+		err := db.Table("id_links").Clauses(clause.Insert{Modifier: "OR REPLACE"}).Create(map[string]any{key: 0, "id_owner_id": o, "id_item_id": b}).Error
+		if err == nil || !strings.Contains(err.Error(), "may change another pair") {
+			t.Fatalf("INSERT OR REPLACE of a map sending %s 0: %v, want it refused", key, err)
+		}
+	}
+	if got, want := livePairs(t, db), fmt.Sprintf("%d-%d", o, a); got != want {
+		t.Fatalf("live pairs %s, want %s", got, want)
+	}
+}
