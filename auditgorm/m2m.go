@@ -498,23 +498,40 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, js *schema.Schema, cols []stri
 	if err != nil {
 		return nil, nil, err
 	}
+	// A pair the read did not find (foundAmong) was not in the relation.
+	// One sent in several spellings that fold alike, of which the read
+	// found one, is read alone: whether the collation holds it equal to
+	// the one found is the database's to say.
+	there := foundAmong(before, sent, cols)
+	folded := map[string]bool{}
+	for _, r := range before {
+		folded[foldedKeyText(r.values(cols))] = true
+	}
+	seen := map[string]bool{}
+	var changed []joinRow
+	for _, r := range sent {
+		k := keyText(r.values(cols))
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		in := there(r)
+		if !in && folded[foldedKeyText(r.values(cols))] {
+			alone, err := p.readJoin(db, js, cols, []clause.Expression{tuplesIn(db.Statement.Table, cols, [][]any{r.values(cols)})}, true)
+			if err != nil {
+				return nil, nil, err
+			}
+			in = len(alone) > 0
+		}
+		if !in {
+			changed = append(changed, r)
+		}
+	}
 	begin := o.writing()
 	p.runOnWriteConn(db, orig)
 	o.wrote(begin)
 	if db.Error != nil {
 		return nil, nil, nil
-	}
-	// A pair the read did not find (foundAmong) was not in the relation.
-	there := foundAmong(before, sent, cols)
-	seen := map[string]bool{}
-	var changed []joinRow
-	for _, r := range sent {
-		k := keyText(r.values(cols))
-		if there(r) || seen[k] {
-			continue
-		}
-		seen[k] = true
-		changed = append(changed, r)
 	}
 	// An insert that assigns nothing changes no pair that was there, and
 	// its count, where it is the rows it inserted, may tell which it

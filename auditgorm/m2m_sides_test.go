@@ -359,3 +359,40 @@ func TestM2MMapSendingAZeroKey(t *testing.T) {
 		t.Fatalf("live pairs %s, want %s", got, want)
 	}
 }
+
+// CiOwner's items have text keys that compare without case on MariaDB;
+// CiLink has an id of its own and no unique key on the pair.
+type CiOwner struct {
+	ID    uint
+	Items []CiItem `gorm:"many2many:ci_links"`
+}
+
+type CiItem struct {
+	Code string `gorm:"primaryKey;type:varchar(20) COLLATE utf8mb4_general_ci"`
+}
+
+type CiLink struct {
+	ID         uint `gorm:"primaryKey"`
+	CiOwnerID  uint
+	CiItemCode string `gorm:"type:varchar(20) COLLATE utf8mb4_general_ci"`
+}
+
+// A pair sent in two spellings the collation holds equal, with one of
+// them in the relation: neither is added ("add [A]" was recorded, though
+// "A" names the item "a" is). The spelling the read did not return is read
+// alone, and the database says it is there.
+func TestM2MSpellingsAlikeUnderTheCollation(t *testing.T) {
+	if !contains(testdb.Names(), "mysql") {
+		t.Skip(testdb.MySQLEnv + " is not set")
+	}
+	t.Parallel()
+	db := testdb.Open(t, "mysql")
+	auditJoin(t, db, &CiOwner{}, &CiLink{}, &CiItem{})
+	o := CiOwner{}
+	must(t, db.Create(&o).Error)
+	must(t, db.Create(&[]CiItem{{Code: "a"}, {Code: "b"}}).Error)
+	must(t, db.Model(&CiOwner{ID: o.ID}).Association("Items").Append(&CiItem{Code: "a"}))
+	from := len(entries(t, db))
+	must(t, db.Create(&[]CiLink{{CiOwnerID: o.ID, CiItemCode: "A"}, {CiOwnerID: o.ID, CiItemCode: "a"}, {CiOwnerID: o.ID, CiItemCode: "b"}}).Error)
+	expectLog(t, m2mLog(t, db, from), fmt.Sprintf("CiOwner(%d) items add [CiItem(b)]", o.ID))
+}
