@@ -68,12 +68,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 	// So does a plain INSERT into a SQLite table whose unique constraint
 	// says ON CONFLICT REPLACE (a statement's own OR … overrides it).
 	replace := false
-	modifier := ""
-	if c, ok := stmt.Clauses["INSERT"]; ok {
-		if ins, ok := c.Expression.(clause.Insert); ok {
-			modifier = strings.ToUpper(ins.Modifier)
-		}
-	}
+	modifier := insertModifier(stmt)
 	tableReplaces := false
 	if modifier == "" && p.dialect == auditstore.SQLite {
 		var err error
@@ -947,6 +942,17 @@ func changedRowsCounted(db *gorm.DB) bool {
 	}
 	found := cfg.Elem().FieldByName("ClientFoundRows")
 	return found.IsValid() && found.Kind() == reflect.Bool && !found.Bool()
+}
+
+// insertModifier is the modifier of the statement's INSERT clause (OR
+// REPLACE, IGNORE), in capitals, "" if none.
+func insertModifier(stmt *gorm.Statement) string {
+	if c, ok := stmt.Clauses["INSERT"]; ok {
+		if ins, ok := c.Expression.(clause.Insert); ok {
+			return strings.ToUpper(ins.Modifier)
+		}
+	}
+	return ""
 }
 
 // countsChangedRows reports whether db's MySQL statements count their

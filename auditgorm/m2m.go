@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -626,12 +625,7 @@ func joinSchema(stmt *gorm.Statement, tracks []*m2mTrack) *schema.Schema {
 // REPLACE, or a table whose constraint says ON CONFLICT REPLACE): it
 // changes pairs as an upsert that assigns every column does.
 func (p *Plugin) joinReplaces(db *gorm.DB) (bool, error) {
-	modifier := ""
-	if c, ok := db.Statement.Clauses["INSERT"]; ok {
-		if ins, ok := c.Expression.(clause.Insert); ok {
-			modifier = strings.ToUpper(ins.Modifier)
-		}
-	}
+	modifier := insertModifier(db.Statement)
 	if strings.Contains(modifier, "REPLACE") {
 		return true, nil
 	}
@@ -694,11 +688,16 @@ func (p *Plugin) sameColumn(a, b string) bool {
 	return strings.EqualFold(a, b)
 }
 
+// hasColumn reports whether cols names the column c.
+func (p *Plugin) hasColumn(cols []string, c string) bool {
+	return slices.ContainsFunc(cols, func(k string) bool { return p.sameColumn(k, c) })
+}
+
 // columnsHold reports whether key, a unique key's columns, holds every
 // column of cols.
 func (p *Plugin) columnsHold(key, cols []string) bool {
 	for _, c := range cols {
-		if !slices.ContainsFunc(key, func(k string) bool { return p.sameColumn(k, c) }) {
+		if !p.hasColumn(key, c) {
 			return false
 		}
 	}
@@ -740,13 +739,10 @@ func (p *Plugin) refuseMoves(db *gorm.DB, js *schema.Schema, cols []string, repl
 			return refuse("has a conflict clause of its own")
 		}
 	}
-	pair := func(c string) bool {
-		return slices.ContainsFunc(cols, func(k string) bool { return p.sameColumn(k, c) })
-	}
 	// changes: what it assigns may change which pairs are in the relation.
 	changes := replaces || softDeletes(js) && (oc.UpdateAll || len(oc.DoUpdates) > 0)
 	for _, a := range oc.DoUpdates {
-		if !pair(a.Column.Name) {
+		if !p.hasColumn(cols, a.Column.Name) {
 			continue
 		}
 		if v, ok := a.Value.(clause.Column); !ok || v.Table != "excluded" || !p.sameColumn(v.Name, a.Column.Name) {
@@ -757,7 +753,7 @@ func (p *Plugin) refuseMoves(db *gorm.DB, js *schema.Schema, cols []string, repl
 	if oc.UpdateAll {
 		// GORM assigns every column it inserts but the primary key's.
 		for _, c := range cols {
-			if js == nil || !slices.ContainsFunc(js.PrimaryFieldDBNames, func(k string) bool { return p.sameColumn(k, c) }) {
+			if js == nil || !p.hasColumn(js.PrimaryFieldDBNames, c) {
 				changes = true
 			}
 		}
@@ -958,30 +954,19 @@ func (p *Plugin) pairCounted(db *gorm.DB, cols []string, sent []joinRow) (bool, 
 // sqliteReplaces' does (its catalog is read per statement otherwise).
 func (p *Plugin) pairUnique(db *gorm.DB, cols []string) (bool, error) {
 	table := writtenTable(db.Statement)
-	if p.dialect == auditstore.SQLite {
-		if v, ok := p.sqlitePairs.Load(table); ok && time.Since(v.(sqlitePair).read) < p.sqliteReplacesMaxAge {
-			return v.(sqlitePair).unique, nil
+	read := func() (bool, error) {
+		u, err := p.uniqueIndexes(db, table)
+		if err != nil || u.unreadable != "" {
+			return false, err
 		}
+		return slices.ContainsFunc(u.indexes, func(ix catalogIndex) bool {
+			return len(ix.cols) > 0 && !ix.partial && p.columnsHold(cols, ix.cols)
+		}), nil
 	}
-	read := time.Now()
-	u, err := p.uniqueIndexes(db, table)
-	if err != nil {
-		return false, err
+	if p.dialect == auditstore.SQLite {
+		return p.sqliteCached(db, &p.sqlitePairs, table, read)
 	}
-	unique := false
-	for _, ix := range u.indexes {
-		unique = unique || len(ix.cols) > 0 && !ix.partial && u.unreadable == "" && p.columnsHold(cols, ix.cols)
-	}
-	if p.dialect == auditstore.SQLite && !p.inDDLTransaction(db) {
-		p.sqlitePairs.Store(table, sqlitePair{read: read, unique: unique})
-	}
-	return unique, nil
-}
-
-// sqlitePair is what pairUnique read of a SQLite join table, and when.
-type sqlitePair struct {
-	read   time.Time
-	unique bool
+	return read()
 }
 
 // countsInsertsOnly reports whether a join insert's affected-row count is
@@ -997,13 +982,11 @@ func countsInsertsOnly(stmt *gorm.Statement) bool {
 	if _, ok := stmt.Clauses["RETURNING"]; ok {
 		return false
 	}
-	if c, ok := stmt.Clauses["ON CONFLICT"]; ok {
-		oc, ok := c.Expression.(clause.OnConflict)
-		if !ok || !oc.DoNothing || oc.UpdateAll || len(oc.DoUpdates) > 0 || oc.OnConstraint != "" {
-			return false
-		}
+	if assigningConflict(stmt) {
+		return false
 	}
-	return true
+	oc, _ := stmt.Clauses["ON CONFLICT"].Expression.(clause.OnConflict)
+	return oc.OnConstraint == ""
 }
 
 // m2mEntries writes one update entry per owner with the related objects of

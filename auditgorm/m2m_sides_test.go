@@ -1,8 +1,11 @@
 package auditgorm_test
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,6 +199,8 @@ func TestM2MJoinTableThatReplaces(t *testing.T) {
 	must(t, as().Append(a, b))
 	must(t, as().Replace(b))
 	must(t, db.Table("rep_links").Create(map[string]any{"rep_owner_id": o.ID, "rep_item_id": b.ID}).Error)
+	// A struct leaves its zero id to the database: no row collides on it.
+	must(t, db.Create(&RepLink{RepOwnerID: o.ID, RepItemID: b.ID}).Error)
 	must(t, db.Create(&RepOwner{Items: []RepItem{{Name: "n"}}}).Error)
 	owner := fmt.Sprintf("RepOwner(%d) items ", o.ID)
 	expectLog(t, m2mLog(t, db, 0), owner+"add [a]", owner+"add [b]", owner+"remove [a]", fmt.Sprintf("RepOwner(%d) items add [n]", o.ID+1))
@@ -401,4 +406,62 @@ func TestM2MSpellingsAlikeUnderTheCollation(t *testing.T) {
 	from := len(entries(t, db))
 	must(t, db.Create(&[]CiLink{{CiOwnerID: o.ID, CiItemCode: "A"}, {CiOwnerID: o.ID, CiItemCode: "a"}, {CiOwnerID: o.ID, CiItemCode: "b"}}).Error)
 	expectLog(t, m2mLog(t, db, from), fmt.Sprintf("CiOwner(%d) items add [CiItem(b)]", o.ID))
+}
+
+// Another transaction inserts one of two pairs between the append's read
+// of the live pairs and its insert (READ COMMITTED locks no gap): the
+// insert skips that pair and inserts the other, one row, and the read
+// after it finds both pairs come in. Which one is this statement's cannot
+// be told from the count, so the append fails asking for a retry, and
+// nothing of it stays; an entry saying it added both would be false.
+func TestM2MPairsAddedBeyondTheCountAreRefused(t *testing.T) {
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue // one writer at a time
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db, counter := testdb.OpenCounting(t, name)
+			softJoin(t, db)
+			o := SoftOwner{Name: "o"}
+			must(t, db.Create(&o).Error)
+			items := []SoftItem{{Name: "a"}, {Name: "b"}}
+			must(t, db.Create(&items).Error)
+			a, b := items[0].ID, items[1].ID
+			base, err := db.DB()
+			must(t, err)
+			insert := "INSERT INTO soft_links (soft_owner_id, soft_item_id) VALUES (?, ?)"
+			if name == "postgres" {
+				insert = "INSERT INTO soft_links (soft_owner_id, soft_item_id) VALUES ($1, $2)"
+			}
+			var once sync.Once
+			fired := false
+			counter.BeforeStatement(func(ctx context.Context, q string) {
+				if ctx.Value(raceKey{}) != nil && strings.HasPrefix(q, "INSERT") && strings.Contains(q, "soft_links") {
+					once.Do(func() {
+						_, err := base.ExecContext(context.Background(), insert, o.ID, a)
+						fired = err == nil
+					})
+				}
+			})
+			t.Cleanup(func() { counter.BeforeStatement(nil) })
+			ctx := context.WithValue(context.Background(), raceKey{}, true)
+			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&[]SoftLink{{SoftOwnerID: o.ID, SoftItemID: a}, {SoftOwnerID: o.ID, SoftItemID: b}}).Error
+			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+			counter.BeforeStatement(nil)
+			if !fired {
+				t.Fatal("the other transaction did not insert its pair")
+			}
+			if err == nil || !strings.Contains(err.Error(), "retry the transaction") {
+				t.Fatalf("append racing another insert: %v, want a retry error", err)
+			}
+			var live []SoftLink
+			must(t, db.Find(&live).Error)
+			if len(live) != 1 || live[0].SoftItemID != a {
+				t.Fatalf("live pairs %+v, want the other transaction's alone", live)
+			}
+			expectLog(t, m2mLog(t, db, 0))
+		})
+	}
 }

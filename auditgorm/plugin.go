@@ -161,10 +161,10 @@ type Plugin struct {
 	// (uniques.go): table name → *tableUniques.
 	uniques sync.Map
 	// sqliteTables caches whether a SQLite table's constraints replace
-	// (uniques.go): table name → sqliteReplacing.
+	// (uniques.go): table name → sqliteFact.
 	sqliteTables sync.Map
 	// sqlitePairs caches whether a SQLite join table can hold a pair
-	// twice (m2m.go, pairUnique): table name → sqlitePair.
+	// twice (m2m.go, pairUnique): table name → sqliteFact.
 	sqlitePairs sync.Map
 	// ddlTx is the transaction that last ran DDL through GORM (uniques.go).
 	ddlTx atomic.Pointer[ddlConn]

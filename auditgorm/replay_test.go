@@ -390,7 +390,8 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 	case 41:
 		// The join model's rows upserted directly: one that revives a
 		// soft-deleted pair (UpdateAll sets deleted_at to NULL), or soft
-		// deletes a live one; a batch of two pairs; through Table(join).
+		// deletes a live one; a batch of two pairs; through Table(join),
+		// and a delete through it.
 		b, l := box(), label().ID
 		rows := []RBoxLabel{{RBoxID: b, RLabelID: l}}
 		if r.IntN(2) == 0 {
@@ -411,6 +412,11 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 				at = time.Now()
 			}
 			return tx.Table(tx.NamingStrategy.TableName("RBoxLabel")).Clauses(pair).Create(map[string]any{"r_box_id": b, "r_label_id": l, "deleted_at": at}).Error
+		case 2:
+			// A Table(join) delete names no model: it deletes the box's
+			// soft-deleted rows for good with the live ones, and only
+			// these leave the relation.
+			return tx.Table(tx.NamingStrategy.TableName("RBoxLabel")).Where("r_box_id = ?", b).Delete(map[string]any{}).Error
 		}
 		return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&rows).Error
 	case 36:

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -176,10 +177,27 @@ var (
 	notNullReplace = regexp.MustCompile(`(?i)\bNOT\s+NULL\s+ON\s+CONFLICT\s+REPLACE\b`)
 )
 
-// sqliteReplacing is what sqliteReplaces read of a table, and when.
-type sqliteReplacing struct {
-	read     time.Time
-	replaces bool
+// sqliteFact is what the plugin read of a SQLite table's definition or
+// indexes (sqliteReplaces, pairUnique), and when.
+type sqliteFact struct {
+	read time.Time
+	yes  bool
+}
+
+// sqliteCached returns the fact cache holds for table while it is younger
+// than sqliteReplacesMaxAge, else reads it and keeps it, unless a
+// transaction that ran DDL reads it (its DDL may roll back). schemaChanged
+// forgets the caches.
+func (p *Plugin) sqliteCached(db *gorm.DB, cache *sync.Map, table string, read func() (bool, error)) (bool, error) {
+	if v, ok := cache.Load(table); ok && time.Since(v.(sqliteFact).read) < p.sqliteReplacesMaxAge {
+		return v.(sqliteFact).yes, nil
+	}
+	at := time.Now()
+	yes, err := read()
+	if err == nil && !p.inDDLTransaction(db) {
+		cache.Store(table, sqliteFact{read: at, yes: yes})
+	}
+	return yes, err
 }
 
 // sqliteReplacesMaxAge is how long what sqliteReplaces read of a table
@@ -193,9 +211,11 @@ const sqliteReplacesMaxAge = time.Second
 // OR REPLACE does, and no index list tells it. What it read serves for
 // sqliteReplacesMaxAge, and until DDL runs through GORM (schemaChanged).
 func (p *Plugin) sqliteReplaces(db *gorm.DB, table string) (bool, error) {
-	if v, ok := p.sqliteTables.Load(table); ok && time.Since(v.(sqliteReplacing).read) < p.sqliteReplacesMaxAge {
-		return v.(sqliteReplacing).replaces, nil
-	}
+	return p.sqliteCached(db, &p.sqliteTables, table, func() (bool, error) { return p.readSQLiteReplaces(db, table) })
+}
+
+// readSQLiteReplaces reads what sqliteReplaces reports.
+func (p *Plugin) readSQLiteReplaces(db *gorm.DB, table string) (bool, error) {
 	schemaName, name, qualified := strings.Cut(table, ".")
 	if !qualified {
 		name = table
@@ -211,7 +231,6 @@ func (p *Plugin) sqliteReplaces(db *gorm.DB, table string) (bool, error) {
 		return ddl, nil
 	}
 	const where = " WHERE type = 'table' AND name = ? COLLATE NOCASE"
-	read := time.Now()
 	var ddl sql.NullString
 	var err error
 	if qualified {
@@ -228,12 +247,7 @@ func (p *Plugin) sqliteReplaces(db *gorm.DB, table string) (bool, error) {
 		return false, err
 	}
 	code := sqlCode(ddl.String)
-	replaces := replaceClause.MatchString(notNullReplace.ReplaceAllString(code, ""))
-	if !p.inDDLTransaction(db) {
-		// What a transaction that ran DDL reads may roll back with it.
-		p.sqliteTables.Store(table, sqliteReplacing{read: read, replaces: replaces})
-	}
-	return replaces, nil
+	return replaceClause.MatchString(notNullReplace.ReplaceAllString(code, "")), nil
 }
 
 // attachedDefinition reads the definition of a table that is neither a
