@@ -78,7 +78,7 @@ func run(t testing.TB, stdin string, terminal bool, args ...string) result {
 	var out, errb bytes.Buffer
 	env := auditcli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, StdinTerminal: terminal, StderrTerminal: terminal,
 		Now:    func() time.Time { return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC) },
-		Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123"}[k] }}
+		Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123", "SHORT_BASIC": "u:shortpw"}[k] }}
 	code := auditcli.Run(context.Background(), args, env)
 	return result{code, out.String(), errb.String()}
 }
@@ -190,7 +190,7 @@ func TestUsageAndBadArguments(t *testing.T) {
 		{[]string{"serve", "--db", "x.db"}, 2, "refusing to serve the audit log without authentication"},
 		{[]string{"serve", "--db", "x.db", "--insecure-no-auth", "--addr", "0.0.0.0:8080"}, 2, "only allowed on a loopback address"},
 		{[]string{"serve", "--db", "x.db", "--basic-auth", "nopassword"}, 2, "USER:PASSWORD"},
-		{[]string{"serve", "--db", "x.db", "--token-env", "EMPTY_VAR"}, 2, "at least 16 characters"},
+		{[]string{"serve", "--db", "x.db", "--token-env", "EMPTY_VAR"}, 2, "--token-env: no variable of that name is set"},
 		{[]string{"serve", "--db", "x.db", "--basic-auth", "a:bcdefghij", "--insecure-no-auth"}, 2, "choose one"},
 		{[]string{"demo", "extra"}, 2, "unexpected argument"},
 	}

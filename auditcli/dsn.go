@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -165,10 +166,21 @@ func mysqlDriverTarget(s string) (Target, error) {
 	return Target{Dialect: auditstore.MySQL, Driver: "mysql", DSN: cfg.FormatDSN(), Display: display}, nil
 }
 
-// sqliteTarget is the SQLite file at path, taken literally.
+// sqliteTarget is the SQLite file at path, taken literally. A path with
+// parameters after a '?' (k.db?_pragma=key(…)) is refused: taken
+// literally they would name the file, be shown wherever the database is
+// named, and set nothing (a key among them would not be used). They go in
+// an SQLite URI, file:PATH?….
 func sqliteTarget(path string) (Target, error) {
+	if sqliteParams.MatchString(path) {
+		return Target{}, errors.New("sqlite: a plain path takes no parameters: write file:PATH?name=value for them (a '?' in a file name is written %3f there)")
+	}
 	return sqliteFile(path, "")
 }
+
+// sqliteParams matches a path that goes on, after a '?', as a query:
+// name=value, the name a parameter's (_pragma, cache, _auth_pass, …).
+var sqliteParams = regexp.MustCompile(`\?[A-Za-z_][A-Za-z0-9_]*=`)
 
 // sqliteURI reads an SQLite URI filename: file:PATH or file:///PATH (or
 // file://localhost/PATH), percent-escaped, with optional ?parameters that

@@ -267,3 +267,48 @@ func TestNoSQLiteKeyInOutput(t *testing.T) {
 		}
 	}
 }
+
+// An SQLite path written with parameters (sqlite:PATH?_pragma=key(…), or a
+// plain path with them) is refused before anything opens or prints it:
+// taken literally, the parameters would be part of the file's name, shown
+// on every line that names the database, and the key would not be used.
+// Parameters go in an SQLite URI, file:PATH?….
+func TestSQLitePathWithParametersIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, db := range []string{
+		"sqlite:" + dir + "/k.db?_pragma=key('pwGs3cret')",
+		dir + "/k.db?_pragma_key=pwGs3cret",
+		"sqlite:file:" + dir + "/k.db?_auth_pass=pwGs3cret",
+		"sqlite://" + dir + "/k.db?cache=shared&_pragma=textkey(pwGs3cret)",
+	} {
+		for _, cmd := range [][]string{
+			{"migrate", "--db", db},
+			{"history", "--db", db, "Book", "1"},
+			{"flush", "--db", db, "--yes"},
+			{"export", "--db", db},
+		} {
+			r := run(t, "", false, cmd...)
+			if r.code != 2 || !strings.Contains(r.stderr, "file:PATH?") {
+				t.Errorf("%s --db %s: exit %d, stderr %q; want 2 and the file: URI advice", cmd[0], db, r.code, r.stderr)
+			}
+			if out := r.stdout + r.stderr; strings.Contains(out, "s3cret") {
+				t.Errorf("%s --db %s: the output shows the key:\n%s", cmd[0], db, out)
+			}
+		}
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Errorf("files created: %v", names)
+	}
+	// A file whose name holds a '?' not followed by a parameter is still
+	// a file: sqlite:PATH takes it literally.
+	odd := filepath.Join(dir, "what?.db")
+	if r := run(t, "", false, "migrate", "--db", "sqlite:"+odd); r.code != 0 || !fileExistsT(odd) {
+		t.Errorf("migrate --db sqlite:%s: exit %d, %s", odd, r.code, r.stderr)
+	}
+}
+
+func fileExistsT(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -131,6 +131,11 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 			if _, isPath := err.(*os.PathError); !isPath {
 				return nil, usageError("--basic-auth-file: %v", err) // larger than the limit
 			}
+			if errors.Is(err, os.ErrNotExist) {
+				// What was given may be the credentials themselves, in
+				// place of the file's name: not shown.
+				return nil, usageError("--basic-auth-file: cannot read the file it names: no such file (it takes a file holding USER:PASSWORD, not the credentials)")
+			}
 			return nil, usageError("--basic-auth-file: cannot read %s: %s", a.basicFile, pathError(err))
 		}
 		text := strings.TrimRight(string(b), "\r\n")
@@ -152,6 +157,11 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		}
 	case a.basicEnv != "":
 		text := env.Getenv(a.basicEnv)
+		if text == "" {
+			// What was given may be the credentials, in place of the
+			// variable's name: not shown.
+			return nil, usageError("--basic-auth-env: no variable of that name is set (it takes the name of a variable holding USER:PASSWORD, not the credentials)")
+		}
 		env.secrets.add(text)
 		var ok bool
 		if user, pass, ok = strings.Cut(text, ":"); !ok || user == "" || len(pass) < 8 {
@@ -165,6 +175,9 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		fmt.Fprintf(env.Stderr, "auditlog serve: warning: --basic-auth puts the password on the command line, visible to other users (ps, /proc); use --basic-auth-file or --basic-auth-env\n")
 	case a.tokenEnv != "":
 		token := env.Getenv(a.tokenEnv)
+		if token == "" {
+			return nil, usageError("--token-env: no variable of that name is set (it takes the name of a variable holding the token, not the token)")
+		}
 		env.secrets.add(token)
 		if len(token) < 16 {
 			return nil, usageError("--token-env: $%s must hold a token of at least 16 characters", a.tokenEnv)

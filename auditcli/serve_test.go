@@ -152,7 +152,16 @@ func TestServeBadCredentials(t *testing.T) {
 		{[]string{"--basic-auth-file", dir}, 2, "--basic-auth-file: cannot read"},
 		{[]string{"--basic-auth-file", os.DevNull}, 2, "must hold USER:PASSWORD"},
 		{[]string{"--basic-auth-file", "/dev/zero"}, 2, "larger than 4096 bytes"},
-		{[]string{"--basic-auth-env", "UNSET_VAR"}, 2, "--basic-auth-env: $UNSET_VAR must hold USER:PASSWORD"},
+		{[]string{"--basic-auth-env", "UNSET_VAR"}, 2, "--basic-auth-env: no variable of that name is set"},
+		{[]string{"--basic-auth-env", "EMPTY_VAR"}, 2, "--basic-auth-env: no variable of that name is set"},
+		{[]string{"--basic-auth-env", "SHORT_BASIC"}, 2, "--basic-auth-env: $SHORT_BASIC must hold USER:PASSWORD"},
+		// Credentials given where their variable's or file's name belongs
+		// are not echoed.
+		{[]string{"--basic-auth-env", "admin:Sup3rSecretPw"}, 2, "--basic-auth-env: no variable of that name is set"},
+		{[]string{"--token-env", "c0ffee-secret-token-1234567890"}, 2, "--token-env: no variable of that name is set"},
+		{[]string{"--token-env", "AbcdSecretToken123456"}, 2, "--token-env: no variable of that name is set"},
+		{[]string{"--token-env", "SHORT_BASIC"}, 2, "--token-env: $SHORT_BASIC must hold a token of at least 16 characters"},
+		{[]string{"--basic-auth-file", "admin:Sup3rSecretPw"}, 2, "--basic-auth-file: cannot read the file it names"},
 		{[]string{"--basic-auth-env", "AUDIT_BASIC", "--token-env", "AUDIT_TOKEN"}, 2, "choose one"},
 		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-cert", certFile}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-key", keyFile}, 2, "--tls-cert and --tls-key go together"},
@@ -164,7 +173,7 @@ func TestServeBadCredentials(t *testing.T) {
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: code %d, stderr %q; want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
 		}
-		for _, secret := range []string{"SecretNoColonHere", "Short1", "SecretSecond", "correct-horse", "PRIVATE KEY"} {
+		for _, secret := range []string{"SecretNoColonHere", "Short1", "SecretSecond", "correct-horse", "PRIVATE KEY", "Sup3rSecretPw", "c0ffee-secret", "AbcdSecretToken", "shortpw"} {
 			if strings.Contains(r.stderr+r.stdout, secret) {
 				t.Errorf("%v: the output shows %q: %s", tc.args, secret, r.stderr)
 			}
