@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/go-auditlog/auditlog/internal/value"
 )
@@ -167,8 +168,10 @@ func (cs Changes) Fields() []string {
 	return names
 }
 
-// String summarises the changes on one line, fields sorted:
-// "price: 10 → 12; tags: add [go, sql]".
+// String summarises the changes on one line, fields sorted, every value
+// as JSON, so that no stored text reads as another change or a string as
+// a number: `price: 10 → 12; tags: add ["go", "sql"]; title: "Dune" → "Dune II"`.
+// A field name other than letters, digits, '_' and '.' is quoted too.
 func (cs Changes) String() string {
 	var b strings.Builder
 	for i, name := range cs.Fields() {
@@ -176,12 +179,21 @@ func (cs Changes) String() string {
 			b.WriteString("; ")
 		}
 		c := cs[name]
-		b.WriteString(name)
+		if plainName(name) {
+			b.WriteString(name)
+		} else {
+			b.WriteString(quoteJSON(name))
+		}
 		b.WriteString(": ")
 		if c.M2M != nil {
 			b.WriteString(string(c.M2M.Operation))
 			b.WriteString(" [")
-			b.WriteString(strings.Join(c.M2M.Objects, ", "))
+			for j, o := range c.M2M.Objects {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(quoteJSON(o))
+			}
 			b.WriteString("]")
 			continue
 		}
@@ -192,8 +204,25 @@ func (cs Changes) String() string {
 	return b.String()
 }
 
-// displayJSON shows a JSON string without its quotes and anything else as
-// its JSON text.
+// plainName reports whether a field name needs no quotes: letters, digits,
+// '_' and '.' only.
+func plainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r != '_' && r != '.' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteJSON is s as a JSON string, '<', '>' and '&' as themselves.
+func quoteJSON(s string) string { return string(value.AppendJSONString(nil, s)) }
+
+// displayJSON shows a JSON value as its JSON text, a string re-quoted
+// ('<', '>' and '&' as themselves), and nothing as null.
 func displayJSON(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return "null"
@@ -201,7 +230,7 @@ func displayJSON(raw json.RawMessage) string {
 	if raw[0] == '"' {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			return s
+			return quoteJSON(s)
 		}
 	}
 	return string(raw)

@@ -25,12 +25,35 @@ func TestChangesJSONRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	if got := back.String(); got != "price: null → 12; tags: add [go, sql]" {
+	if got := back.String(); got != `price: null → 12; tags: add ["go", "sql"]` {
 		t.Fatalf("String() = %q", got)
 	}
 	for _, bad := range []string{`{"a":[1]}`, `{"a":{"type":"x"}}`, `{"a":"str"}`, `{"a":[1,2,3]}`} {
 		if err := json.Unmarshal([]byte(bad), &back); err == nil {
 			t.Errorf("decoded %s without error", bad)
+		}
+	}
+}
+
+// String shows every value as its JSON text: stored text cannot read as
+// another change, nor a string as a number or null.
+func TestChangesStringIsUnambiguous(t *testing.T) {
+	t.Parallel()
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	cases := []struct {
+		cs   auditlog.Changes
+		want string
+	}{
+		{auditlog.Changes{"name": {Old: raw(`"LAMP"`), New: raw(`"desk; price: 30 → 3"`)}}, `name: "LAMP" → "desk; price: 30 → 3"`},
+		{auditlog.Changes{"n": {Old: raw(`"1"`), New: raw(`1`)}}, `n: "1" → 1`},
+		{auditlog.Changes{"n": {Old: raw(`"null"`), New: raw(`null`)}}, `n: "null" → null`},
+		{auditlog.Changes{"n": {New: raw(`"<b>&"`)}}, `n: null → "<b>&"`},
+		{auditlog.Changes{"a; b: 1 → 2": {Old: raw(`1`), New: raw(`2`)}}, `"a; b: 1 → 2": 1 → 2`},
+		{auditlog.Changes{"tags": {M2M: &auditlog.M2MChange{Operation: auditlog.M2MRemove, Objects: []string{"a, b]; x: 1 → 2", "c"}}}}, `tags: remove ["a, b]; x: 1 → 2", "c"]`},
+	}
+	for _, c := range cases {
+		if got := c.cs.String(); got != c.want {
+			t.Errorf("String() = %s, want %s", got, c.want)
 		}
 	}
 }

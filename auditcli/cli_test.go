@@ -77,8 +77,10 @@ func run(t testing.TB, stdin string, terminal bool, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := auditcli.Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, StdinTerminal: terminal, StderrTerminal: terminal,
-		Now:    func() time.Time { return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC) },
-		Getenv: func(k string) string { return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123", "SHORT_BASIC": "u:shortpw"}[k] }}
+		Now: func() time.Time { return time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC) },
+		Getenv: func(k string) string {
+			return map[string]string{"AUDIT_TOKEN": "0123456789abcdef0123", "SHORT_BASIC": "u:shortpw"}[k]
+		}}
 	code := auditcli.Run(context.Background(), args, env)
 	return result{code, out.String(), errb.String()}
 }
@@ -655,7 +657,7 @@ func TestDemoOnce(t *testing.T) {
 		text.WriteString(sc.Text() + "\n")
 	}
 	out := text.String()
-	for _, want := range []string{"create  alice", "price:", " → ", "promo-spring", "tags: add [", "tags: remove [sf]", "delete  bob", "Seeded"} {
+	for _, want := range []string{"create  alice", "price:", " → ", "promo-spring", "tags: add [", `tags: remove ["sf"]`, "delete  bob", "Seeded"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}

@@ -1,7 +1,9 @@
 package auditcli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -162,8 +164,14 @@ func revertWith(ctx context.Context, db *gorm.DB, plan []auditlog.Entry, force b
 }
 
 // sameEntry reports whether a and b are one entry as recorded: the same
-// id, time, action, object and changes.
+// id, time, action, object and changes (as JSON, many-to-many keys
+// included).
 func sameEntry(a, b auditlog.Entry) bool {
-	return a.ID == b.ID && a.Timestamp.Equal(b.Timestamp) && a.Action == b.Action && a.Model == b.Model &&
-		a.ObjectPK == b.ObjectPK && a.Changes.String() == b.Changes.String() && a.CorrelationID == b.CorrelationID
+	if a.ID != b.ID || !a.Timestamp.Equal(b.Timestamp) || a.Action != b.Action || a.Model != b.Model ||
+		a.ObjectPK != b.ObjectPK || a.CorrelationID != b.CorrelationID {
+		return false
+	}
+	ja, errA := json.Marshal(a.Changes)
+	jb, errB := json.Marshal(b.Changes)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }

@@ -125,3 +125,29 @@ func TestRevertCommandRefusesACorrelationIDOfSeveralActors(t *testing.T) {
 		t.Errorf("%d gadgets left of 2", n)
 	}
 }
+
+// The plan shows each value as stored, quoted: a value that reads like
+// another change ("desk; price: 30 → 3") shows as the one string it is,
+// and the revert writes back the name alone.
+func TestRevertPlanShowsValuesAsStored(t *testing.T) {
+	t.Parallel()
+	db, dsn := openGadgets(t)
+	g := Gadget{Name: "LAMP", Price: 3}
+	must(t, db.Create(&g).Error)
+	must(t, db.Model(&g).Update("name", "desk; price: 30 → 3").Error)
+	var out, errb bytes.Buffer
+	env := auditcli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		OpenGORM: func(context.Context, auditcli.Target) (*gorm.DB, error) { return db, nil },
+		Getenv:   func(string) string { return "" }}
+	if code := auditcli.Run(context.Background(), []string{"revert", "--db", dsn, "--yes", "2"}, env); code != 0 {
+		t.Fatalf("revert: exit %d: %s%s", code, out.String(), errb.String())
+	}
+	if want := `name: "LAMP" → "desk; price: 30 → 3"`; !strings.Contains(out.String(), want) {
+		t.Errorf("the plan does not show %s:\n%s", want, out.String())
+	}
+	var got Gadget
+	must(t, db.First(&got, g.ID).Error)
+	if got.Name != "LAMP" || got.Price != 3 {
+		t.Errorf("after the revert: %+v", got)
+	}
+}

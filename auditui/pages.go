@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // query is a parsed, validated set of list parameters.
@@ -154,7 +155,11 @@ func (h *Handler) summary(e auditlog.Entry) string {
 		c := e.Changes[f]
 		name := h.opts.DisplayName(e.Model, f)
 		if c.M2M != nil {
-			parts = append(parts, name+": "+string(c.M2M.Operation)+" "+strings.Join(c.M2M.Objects, ", "))
+			objs := make([]string, len(c.M2M.Objects))
+			for i, o := range c.M2M.Objects {
+				objs[i] = quoteJSON(o)
+			}
+			parts = append(parts, name+": "+string(c.M2M.Operation)+" "+strings.Join(objs, ", "))
 			continue
 		}
 		parts = append(parts, name+": "+short(c.Old)+" → "+short(c.New))
@@ -162,12 +167,14 @@ func (h *Handler) summary(e auditlog.Entry) string {
 	return strings.Join(parts, "; ")
 }
 
+// short is a value for the summary: its JSON text (a string quoted, so
+// that no stored text reads as another change), cut at 40 characters.
 func short(raw json.RawMessage) string {
 	s := string(raw)
 	if len(raw) > 0 && raw[0] == '"' {
 		var str string
 		if json.Unmarshal(raw, &str) == nil {
-			s = str
+			s = quoteJSON(str)
 		}
 	}
 	if s == "" {
@@ -175,6 +182,10 @@ func short(raw json.RawMessage) string {
 	}
 	return truncate(s, 40)
 }
+
+// quoteJSON is s as a JSON string, '<', '>' and '&' as themselves (the
+// page escapes them).
+func quoteJSON(s string) string { return string(value.AppendJSONString(nil, s)) }
 
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
