@@ -27,6 +27,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -271,6 +272,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr.Set("Cache-Control", "no-store")
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		// A parameter the query drops (a bad escape, a ';') would be a
+		// filter dropped: the page, or the download, would hold more
+		// than was asked for.
+		h.fail(w, r, http.StatusBadRequest, "Bad link", "The address's parameters are malformed (a bad %-escape, or a ';' between them): nothing was read.")
+		return
+	}
 	switch {
 	case path == "/":
 		h.list(w, r)

@@ -59,7 +59,17 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 		q.loc = loc
 	}
 	for _, k := range filterParams {
-		if s := strings.TrimSpace(v.Get(k)); s != "" {
+		s := v.Get(k)
+		if k == "action" || k == "since" || k == "until" {
+			s = strings.TrimSpace(s)
+		}
+		// Stored values are matched exactly: a link to actor "1 " is
+		// not one to actor "1". A blank one is refused, as the command
+		// refuses it: it is no filter, and no value.
+		if s != "" && strings.TrimSpace(s) == "" {
+			return nil, fmt.Errorf("parameter %q is blank", k)
+		}
+		if s != "" {
 			q.form.Set(k, s)
 		}
 	}
@@ -420,7 +430,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 		p.Fields = append(p.Fields, fc)
 	}
 	sort.SliceStable(p.Fields, func(i, j int) bool { return p.Fields[i].M2M != p.Fields[j].M2M && !p.Fields[i].M2M })
-	p.History = h.link("/history", url.Values{"obj": {e.Model + ":" + e.ObjectPK}})
+	p.History = h.link("/history", url.Values{"obj": {objParam(e.Model, e.ObjectPK)}})
 	if e.CorrelationID != "" {
 		p.Group = h.link("/", url.Values{"cid": {e.CorrelationID}})
 	}
@@ -525,7 +535,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 	}
 	var refs []auditstore.ObjectRef
 	for _, o := range objs {
-		model, pk, ok := strings.Cut(o, ":")
+		model, pk, ok := parseObj(o)
 		if !ok || model == "" || pk == "" {
 			h.fail(w, r, http.StatusBadRequest, "Which object?", fmt.Sprintf("%q is not model:key, such as books:42.", o))
 			return
@@ -540,6 +550,30 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 	p := historyPage{basePage: h.base(r, "History"), pager: pg, Objects: objs}
 	p.TZ = q.loc.String()
 	h.render(w, r, http.StatusOK, "history", p)
+}
+
+// objParam is an object as the history page's obj parameter names it:
+// model:key, or, for a model holding a ':' or starting with '[', the JSON
+// array ["model","key"], which obj=model:key could not tell apart from
+// another object.
+func objParam(model, pk string) string {
+	if strings.Contains(model, ":") || strings.HasPrefix(model, "[") {
+		b, _ := json.Marshal([]string{model, pk}) // strings always encode
+		return string(b)
+	}
+	return model + ":" + pk
+}
+
+// parseObj reads an obj parameter (objParam).
+func parseObj(o string) (model, pk string, ok bool) {
+	if strings.HasPrefix(o, "[") {
+		var mk []string
+		if json.Unmarshal([]byte(o), &mk) != nil || len(mk) != 2 {
+			return "", "", false
+		}
+		return mk[0], mk[1], true
+	}
+	return strings.Cut(o, ":")
 }
 
 // badQuery answers parameters that parseQuery refused.
@@ -644,7 +678,7 @@ func (h *Handler) funcs() template.FuncMap {
 			}
 			return h.link(path, v)
 		},
-		"history":  func(model, pk string) string { return h.link("/history", url.Values{"obj": {model + ":" + pk}}) },
+		"history":  func(model, pk string) string { return h.link("/history", url.Values{"obj": {objParam(model, pk)}}) },
 		"entry":    func(id int64) string { return h.link("/entries/"+strconv.FormatInt(id, 10), nil) },
 		"selected": func(a, b string) bool { return a == b },
 	}
