@@ -660,8 +660,12 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, r, err)
 		return
 	case err != nil:
+		// Rows went out with a 200: the response is cut off, so that the
+		// client sees a failed download rather than a file that looks
+		// whole. net/http closes the connection (HTTP/1.1) or resets the
+		// stream (HTTP/2) for this panic, and logs nothing more.
 		h.opts.Logger.ErrorContext(r.Context(), "auditui: export interrupted", "error", err)
-		return
+		panic(http.ErrAbortHandler)
 	}
 	start()
 	if err := ew.Flush(); err != nil {
