@@ -48,10 +48,17 @@ func TestConfigSeal(t *testing.T) {
 			}}})))
 		must(t, db.AutoMigrate(&Counter{}))
 		must(t, reg.Register(&Counter{}))
+		// Every column of an entry filled, through each write path: the
+		// stored classes are those Verify expects on SQLite.
+		wctx := auditlog.WithActor(ctx, auditlog.Actor{ID: "42", Name: "alice"})
+		wctx = auditlog.WithRemoteAddr(auditlog.WithCorrelationID(wctx, "req-1"), "192.0.2.1", 443)
+		wctx = auditlog.WithExtra(wctx, map[string]any{"ticket": 7})
+		wdb := db.WithContext(wctx)
 		for i := range 5 {
-			must(t, db.Create(&Counter{N: i}).Error)
+			must(t, wdb.Create(&Counter{N: i}).Error)
 		}
-		must(t, db.Model(&Counter{}).Where("n < ?", 3).Update("n", 9).Error)
+		must(t, wdb.Model(&Counter{}).Where("n < ?", 3).Update("n", 9).Error)
+		must(t, wdb.Delete(&Counter{}, "n = ?", 4).Error)
 		sqlDB, err := db.DB()
 		must(t, err)
 		d, err := auditstore.ParseDialect(db.Dialector.Name())
@@ -63,7 +70,7 @@ func TestConfigSeal(t *testing.T) {
 			if !rep.OK() {
 				t.Fatalf("verify: %+v", rep.Problems)
 			}
-			if rep.Leaves == 8 && rep.Unsealed == 0 && rep.Latest == 8 {
+			if rep.Leaves == 9 && rep.Unsealed == 0 && rep.Latest == 9 {
 				break
 			}
 			if time.Now().After(deadline) {

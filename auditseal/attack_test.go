@@ -860,3 +860,53 @@ func TestSealAttackTimeThatIsNoTime(t *testing.T) {
 		}
 	})
 }
+
+// TestSealAttackColumnRewrittenAsBlob: SQLite converts text and numbers
+// to a column's type, never a BLOB. A column rewritten as the BLOB of its
+// own bytes reads back as the same value, so the leaf matched, while every
+// filter, which compares a BLOB with text or a number as unequal, lost the
+// entry (history, --model, --cid, an actor's page). Verify reports it.
+func TestSealAttackColumnRewrittenAsBlob(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		if f.d != auditstore.SQLite {
+			t.Skip("only SQLite stores a value of another type than its column's")
+		}
+		s, err := auditstore.New(f.db, f.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols := []string{"action", "model", "object_pk", "object_id", "object_repr", "changes", "serialized_data", "additional_data",
+			"actor_id", "actor_name", "remote_addr", "remote_port", "cid"}
+		var es []auditlog.Entry
+		id := int64(7)
+		for i := range len(cols) + 1 {
+			c, err := auditlog.NewChange(1, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			es = append(es, auditlog.Entry{Timestamp: time.Now(), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "7", ObjectID: &id,
+				ObjectRepr: "Dune", Changes: auditlog.Changes{"price": c}, SerializedData: []byte(`{"id":7}`), AdditionalData: []byte(`{"n":1}`),
+				ActorID: "42", ActorName: "alice", RemoteAddr: "192.0.2.1", RemotePort: 443, CorrelationID: fmt.Sprint("req-", i)})
+		}
+		if err := s.Insert(context.Background(), es); err != nil {
+			t.Fatal(err)
+		}
+		f.round(t)
+		if rep := f.verify(t); !rep.OK() {
+			t.Fatalf("the untampered log does not verify:\n%s", problems(rep))
+		}
+		for i, c := range cols {
+			aexec(t, f, fmt.Sprintf("UPDATE auditlog_entries SET %s = CAST(%s AS BLOB) WHERE id = %d", c, c, i+1))
+		}
+		got := problems(f.verify(t))
+		for i, c := range cols {
+			if !strings.Contains(got, fmt.Sprintf("entry modified: entry %d (leaf %d): its %s is stored as blob", i+1, i, c)) {
+				t.Errorf("entry %d's %s rewritten as a BLOB: Verify reports %q", i+1, c, got)
+			}
+		}
+		if strings.Contains(got, fmt.Sprintf("entry %d ", len(cols)+1)) {
+			t.Errorf("Verify reports the untouched entry: %q", got)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -269,7 +270,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	// its storage class is read too.
 	tsType := ""
 	if d == auditstore.SQLite {
-		tsType = ", typeof(e.timestamp)"
+		tsType = ", typeof(e.timestamp), " + storageClasses("e.")
 	}
 	seqCol := ", NULL"
 	if recsInstalled {
@@ -289,13 +290,14 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			e              rawEntry
 			id             sql.NullInt64
 			storage        sql.NullString
+			classes        sql.NullString
 			pruneSeq       sql.NullInt64
 		)
 		dest := append([]any{&index, &entryID, &stored, &prunedAt, &prunedBy}, e.dest()...)
 		dest[5] = &id
 		dest = append(dest, &pruneSeq)
 		if tsType != "" {
-			dest = append(dest, &storage)
+			dest = append(dest, &storage, &classes)
 		}
 		if err := lrows.Scan(dest...); err != nil {
 			return rep, fmt.Errorf("auditseal: read leaves: %w", err)
@@ -355,7 +357,11 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			if h := LeafHash(data); !bytes.Equal(h[:], stored) {
 				rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index})
 			} else if tsType != "" && atErr == nil {
-				if detail := timeText(e.ts, at, storage.String); detail != "" {
+				detail := timeText(e.ts, at, storage.String)
+				if detail == "" && classes.String != "" {
+					detail = "its " + classes.String + ": filters compare it as unequal to every value, and do not find the entry"
+				}
+				if detail != "" {
 					rep.Problems = append(rep.Problems, Problem{Kind: EntryModified, EntryID: entryID, Leaf: index, Detail: detail})
 				}
 			} else if atErr != nil {
@@ -462,6 +468,40 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		}
 	}
 	return rep, urows.Err()
+}
+
+// sqliteClasses are the storage classes each column of an entry has on
+// SQLite, as every writer of the log stores it. SQLite converts text and
+// numbers to a column's type, but keeps a BLOB: a column rewritten as the
+// BLOB of its own bytes reads back as the same value (its leaf matches),
+// while every filter compares it as unequal to text or a number.
+var sqliteClasses = []struct{ col, classes string }{
+	{"action", "'integer'"},
+	{"model", "'text'"},
+	{"object_pk", "'text'"},
+	{"object_id", "'integer', 'null'"},
+	{"object_repr", "'text'"},
+	{"changes", "'text', 'null'"},
+	{"serialized_data", "'text', 'null'"},
+	{"additional_data", "'text', 'null'"},
+	{"actor_id", "'text', 'null'"},
+	{"actor_name", "'text', 'null'"},
+	{"remote_addr", "'text', 'null'"},
+	{"remote_port", "'integer', 'null'"},
+	{"cid", "'text', 'null'"},
+}
+
+// storageClasses is an SQLite expression over an entry (its columns
+// prefixed with alias) that names the columns stored in another class
+// than sqliteClasses give ("model is stored as blob, cid is stored as
+// blob"), or is ”.
+func storageClasses(alias string) string {
+	parts := make([]string, len(sqliteClasses))
+	for i, c := range sqliteClasses {
+		col := alias + c.col
+		parts[i] = "CASE WHEN typeof(" + col + ") NOT IN (" + c.classes + ") THEN '" + c.col + " is stored as ' || typeof(" + col + ") || ', ' ELSE '' END"
+	}
+	return "rtrim(" + strings.Join(parts, " || ") + ", ', ')"
 }
 
 // timeText checks an SQLite timestamp v, read as at, whose leaf matches:
