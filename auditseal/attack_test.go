@@ -910,3 +910,46 @@ func TestSealAttackColumnRewrittenAsBlob(t *testing.T) {
 		}
 	})
 }
+
+// TestSealAttackStoredHashesAltered: the tree's stored hashes, which
+// proofs and the sealer's next rounds read, were never checked by Verify:
+// one altered, deleted or added made every proof through it fail (and
+// blamed the entry) while the log verified.
+func TestSealAttackStoredHashesAltered(t *testing.T) {
+	for _, c := range []struct {
+		name, stmt string
+	}{
+		{"altered", "UPDATE auditlog_seal_hashes SET hash = (SELECT hash FROM auditlog_seal_hashes WHERE idx = 0) WHERE idx = 1"},
+		{"altered parent", "UPDATE auditlog_seal_hashes SET hash = (SELECT hash FROM auditlog_seal_hashes WHERE idx = 0) WHERE idx = 2"},
+		{"deleted", "DELETE FROM auditlog_seal_hashes WHERE idx = 3"},
+		{"added", "INSERT INTO auditlog_seal_hashes (idx, hash) SELECT 1000, hash FROM auditlog_seal_hashes WHERE idx = 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+				f := open(t, gdb)
+				f.insert(t, nil, "a", 5)
+				f.round(t)
+				if rep := f.verify(t); !rep.OK() {
+					t.Fatalf("the untampered log does not verify:\n%s", problems(rep))
+				}
+				if _, err := auditseal.Prove(context.Background(), f.db, f.d, 1); err != nil {
+					t.Fatalf("prove before: %v", err)
+				}
+				aexec(t, f, c.stmt)
+				got := problems(f.verify(t))
+				if !strings.Contains(got, "tree hashes altered") {
+					t.Errorf("Verify reports %q", got)
+				}
+				if c.name == "added" {
+					return
+				}
+				// The proof that fails says why, and does not blame the entry.
+				for id := int64(1); id <= 5; id++ {
+					if _, err := auditseal.Prove(context.Background(), f.db, f.d, id); err != nil && !strings.Contains(err.Error(), "stored tree hashes") {
+						t.Errorf("prove %d: %v", id, err)
+					}
+				}
+			})
+		})
+	}
+}

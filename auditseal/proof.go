@@ -1,6 +1,7 @@
 package auditseal
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -34,7 +35,8 @@ var ErrNotSealed = errors.New("auditseal: the entry is not sealed in a checkpoin
 func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Proof, error) {
 	q := queries{d: d}
 	var p Proof
-	err := db.QueryRowContext(ctx, "SELECT leaf_index FROM "+leavesTable+" WHERE entry_id = "+q.ph(1), id).Scan(&p.Index)
+	var sealedLeaf []byte
+	err := db.QueryRowContext(ctx, "SELECT leaf_index, leaf_hash FROM "+leavesTable+" WHERE entry_id = "+q.ph(1), id).Scan(&p.Index, &sealedLeaf)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("%w: no leaf names entry %d", ErrNotSealed, id)
 	}
@@ -77,13 +79,17 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 	r := &hashReader{db: db, d: d, ctx: ctx}
 	hashes, err := tlog.ProveRecord(p.Size, p.Index, r)
 	if err != nil {
-		return p, fmt.Errorf("auditseal: prove leaf %d: %w", p.Index, err)
+		return p, fmt.Errorf("auditseal: prove leaf %d: the stored tree hashes are incomplete (verify the log): %w", p.Index, err)
 	}
 	for _, h := range hashes {
 		p.Hashes = append(p.Hashes, h[:])
 	}
 	// The stored entry must be the one sealed, or the proof proves nothing.
 	if err := CheckProof(p, "", nil); err != nil {
+		if h := LeafHash(leaf); bytes.Equal(h[:], sealedLeaf) {
+			// The entry is its leaf: the path from it is what is wrong.
+			return p, fmt.Errorf("auditseal: prove entry %d: the stored tree hashes do not lead from its leaf to the checkpoint's root (verify the log): %w", id, err)
+		}
 		return p, fmt.Errorf("auditseal: entry %d does not match its sealed leaf (verify the log): %w", id, err)
 	}
 	return p, nil

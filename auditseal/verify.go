@@ -14,6 +14,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 )
@@ -35,6 +36,7 @@ const (
 	PruneUnrecorded    ProblemKind = "pruned unrecorded"    // leaves marked pruned that no flush's record counts
 	PruneRecordAltered ProblemKind = "prune record altered" // the flushes' records are not those a checkpoint signs
 	EntryUnreadable    ProblemKind = "entry unreadable"     // its time is no time: no writer of the log stores that
+	HashesAltered      ProblemKind = "tree hashes altered"  // the stored nodes proofs read are not the leaves' tree
 )
 
 // Problem is one thing Verify found wrong.
@@ -397,6 +399,12 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if err := lrows.Err(); err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
+	lrows.Close()
+	if p, err := checkStoredHashes(ctx, tx, d, rep.Leaves); err != nil {
+		return rep, err
+	} else if p != nil {
+		rep.Problems = append(rep.Problems, *p)
+	}
 	// Each record must name exactly the leaves marked by it; the flushes
 	// are listed record by record, a flush's consecutive records as one.
 	rep.Pruned = legacy
@@ -468,6 +476,106 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		}
 	}
 	return rep, urows.Err()
+}
+
+// checkStoredHashes checks the tree's stored hashes (the nodes as
+// golang.org/x/mod/sumdb/tlog stores them, which proofs and the sealer's
+// rounds read) against the tree the leaves give: every node of the
+// leaves' complete subtrees there with its hash, and none beyond. It
+// reads the leaves' hashes again, a chunk at a time, each chunk's nodes
+// then, and returns the problem it finds, or nil.
+func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, leaves int64) (*Problem, error) {
+	q := queries{d: d}
+	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	tree := rf.NewEmptyRange(0)
+	var bad, first int64 = 0, -1
+	wrong := func(idx int64) {
+		if bad++; first < 0 {
+			first = idx
+		}
+	}
+	type node struct {
+		idx  int64
+		hash []byte
+	}
+	const chunk = 10_000
+	for from := int64(0); from < leaves; from += chunk {
+		rows, err := tx.QueryContext(ctx, "SELECT leaf_hash FROM "+leavesTable+" WHERE leaf_index >= "+q.ph(1)+" AND leaf_index < "+q.ph(2)+" ORDER BY leaf_index", from, from+chunk)
+		if err != nil {
+			return nil, fmt.Errorf("auditseal: read leaves: %w", err)
+		}
+		var nodes []node
+		for rows.Next() {
+			var h []byte
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("auditseal: read leaves: %w", err)
+			}
+			if err := tree.Append(h, func(id compact.NodeID, hash []byte) {
+				nodes = append(nodes, node{tlog.StoredHashIndex(int(id.Level), int64(id.Index)), hash})
+			}); err != nil {
+				rows.Close()
+				return nil, err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("auditseal: read leaves: %w", err)
+		}
+		if len(nodes) == 0 {
+			break
+		}
+		// The nodes of a run of leaves are stored at consecutive indexes.
+		rows, err = tx.QueryContext(ctx, "SELECT idx, hash FROM "+hashesTable+" WHERE idx >= "+q.ph(1)+" AND idx <= "+q.ph(2)+" ORDER BY idx", nodes[0].idx, nodes[len(nodes)-1].idx)
+		if err != nil {
+			return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
+		}
+		i := 0
+		for rows.Next() {
+			var idx int64
+			var h []byte
+			if err := rows.Scan(&idx, &h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
+			}
+			for i < len(nodes) && nodes[i].idx < idx {
+				wrong(nodes[i].idx) // missing
+				i++
+			}
+			if i < len(nodes) && nodes[i].idx == idx {
+				if !bytes.Equal(h, nodes[i].hash) {
+					wrong(idx)
+				}
+				i++
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
+		}
+		for ; i < len(nodes); i++ {
+			wrong(nodes[i].idx)
+		}
+	}
+	// A round stores its leaves and their nodes together: none beyond.
+	var beyond int64
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+hashesTable+" WHERE idx >= "+q.ph(1), tlog.StoredHashIndex(0, leaves)).Scan(&beyond); err != nil {
+		return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
+	}
+	if bad == 0 && beyond == 0 {
+		return nil, nil
+	}
+	detail := ""
+	if bad > 0 {
+		detail = fmt.Sprintf("%d of the tree's stored hashes are missing or not the tree's (the first at index %d): inclusion proofs through them fail", bad, first)
+	}
+	if beyond > 0 {
+		if detail != "" {
+			detail += "; "
+		}
+		detail += fmt.Sprintf("%d stored hashes lie beyond the tree's %d leaves: the sealer's next round cannot store its own there", beyond, leaves)
+	}
+	return &Problem{Kind: HashesAltered, Leaf: -1, Detail: detail}, nil
 }
 
 // sqliteClasses are the storage classes each column of an entry has on
