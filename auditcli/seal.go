@@ -320,6 +320,21 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	o := auditseal.VerifyOptions{Origin: v.Name(), Verifier: v, GapWait: *gapWait}
+	// keep takes a source's checkpoints: one that holds none of this
+	// log's checks nothing, and says so rather than pass.
+	keep := func(source string, cps [][]byte) error {
+		ours := 0
+		for _, cp := range cps {
+			if auditseal.CheckpointOrigin(cp) == v.Name() {
+				ours++
+			}
+		}
+		if ours == 0 {
+			return fmt.Errorf("--checkpoint %s holds no checkpoint of %s (%d of other logs): nothing to check the log against", source, termSafe(v.Name()), len(cps))
+		}
+		o.Trusted = append(o.Trusted, cps...)
+		return nil
+	}
 	for _, path := range trusted {
 		if strings.HasPrefix(path, "nats://") || strings.HasPrefix(path, "tls://") {
 			target, err := auditnats.Parse(path)
@@ -330,7 +345,9 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 			if err != nil {
 				return err
 			}
-			o.Trusted = append(o.Trusted, cps...)
+			if err := keep(target.Host()+"/"+target.Subject, cps); err != nil {
+				return err
+			}
 			continue
 		}
 		f, err := os.Open(path)
@@ -346,7 +363,9 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--checkpoint %s: %w", path, err)
 		}
-		o.Trusted = append(o.Trusted, cps...)
+		if err := keep(path, cps); err != nil {
+			return err
+		}
 	}
 	db, t, err := openDB(ctx, *dsn)
 	if err != nil {
@@ -371,6 +390,13 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	w := env.Stdout
 	fmt.Fprintf(w, "%d sealed %s, %d %s (latest: %d %s).\n", rep.Leaves, plural(rep.Leaves, "entry", "entries"),
 		rep.Checkpoints, plural(int64(rep.Checkpoints), "checkpoint", "checkpoints"), rep.Latest, plural(rep.Latest, "entry", "entries"))
+	if len(trusted) > 0 {
+		fmt.Fprintf(w, "Kept outside the database: %d %s of this log checked", rep.Trusted, plural(int64(rep.Trusted), "checkpoint", "checkpoints"))
+		if rep.OtherLogs > 0 {
+			fmt.Fprintf(w, ", %d %s of another log passed over", rep.OtherLogs, plural(int64(rep.OtherLogs), "checkpoint", "checkpoints"))
+		}
+		fmt.Fprintln(w, ".")
+	}
 	for _, p := range rep.Pruned {
 		unsigned := ""
 		if !p.Signed {

@@ -265,3 +265,46 @@ func TestPrivateKeyNeverEchoed(t *testing.T) {
 		}
 	}
 }
+
+// Two logs sharing one NATS witness subject (the default one, or any):
+// each verifies against its own checkpoints there, the other log's are
+// passed over and counted, and a source holding none of this log's is an
+// error, not a check that did not happen.
+func TestSealWitnessSharedByTwoLogs(t *testing.T) {
+	u := os.Getenv("AUDITLOG_TEST_NATS_URL")
+	if u == "" {
+		t.Skip("AUDITLOG_TEST_NATS_URL is not set")
+	}
+	n := fmt.Sprint(time.Now().UnixNano())
+	witness := u + "/auditlog.shared." + n + "?stream=AUDITLOG_SHARED_" + n
+	t.Cleanup(func() { deleteStream(t, u, "AUDITLOG_SHARED_"+n) })
+	type log struct{ db, key, pub string }
+	var logs []log
+	for _, name := range []string{"example.com/a", "example.com/b"} {
+		path, _ := seeded(t)
+		dir := t.TempDir()
+		key := filepath.Join(dir, "seal.key")
+		r := run(t, "", false, "seal-key", "--name", name, "--out", key)
+		if r.code != 0 {
+			t.Fatalf("seal-key: %+v", r)
+		}
+		logs = append(logs, log{"sqlite:" + path, key, strings.TrimSpace(r.stdout)})
+	}
+	// Before b seals, a's checkpoints only: b has none there.
+	if r := run(t, "", false, "seal", "--db", logs[0].db, "--key-file", logs[0].key, "--once", "--witness", witness); r.code != 0 {
+		t.Fatalf("seal a: %+v", r)
+	}
+	r := run(t, "", false, "verify", "--db", logs[1].db, "--pubkey", logs[1].pub, "--checkpoint", witness)
+	if r.code != 1 || !strings.Contains(r.stderr, "holds no checkpoint of example.com/b") || strings.Contains(r.stdout+r.stderr, "size -1") {
+		t.Fatalf("verify b against a witness holding only a's: %+v", r)
+	}
+	if r := run(t, "", false, "seal", "--db", logs[1].db, "--key-file", logs[1].key, "--once", "--witness", witness); r.code != 0 {
+		t.Fatalf("seal b: %+v", r)
+	}
+	for i, l := range logs {
+		r := run(t, "", false, "verify", "--db", l.db, "--pubkey", l.pub, "--checkpoint", witness)
+		if r.code != 0 || !strings.Contains(r.stdout, "The log verifies.") || !strings.Contains(r.stdout, "1 checkpoint of another log") {
+			t.Errorf("verify log %d against the shared witness: %+v", i, r)
+		}
+	}
+}

@@ -71,6 +71,10 @@ type Report struct {
 	Leaves      int64 // leaves checked
 	Checkpoints int   // checkpoints checked
 	Latest      int64 // size of the latest valid checkpoint
+	// Trusted counts the valid checkpoints of VerifyOptions.Trusted, and
+	// OtherLogs those of other logs (another origin) among them, passed
+	// over: a witness may keep several logs' checkpoints.
+	Trusted, OtherLogs int
 	// Unsealed counts the entries the sealer has not reached yet (above
 	// its position), and Oldest is the time of the oldest of them.
 	Unsealed int64
@@ -101,7 +105,8 @@ type VerifyOptions struct {
 	Verifier note.Verifier
 	// Trusted are checkpoints kept outside the database (a file, a
 	// witness): each must be consistent with the leaves, so a log cut back
-	// together with its checkpoints table is caught.
+	// together with its checkpoints table is caught. Those of another
+	// origin are passed over (Report.OtherLogs).
 	Trusted [][]byte
 	// Progress, if set, is called every 10,000 leaves and at the end with
 	// the leaves checked and the leaves in the log.
@@ -111,6 +116,13 @@ type VerifyOptions struct {
 	// commit of a transaction shorter than that, and is reported as
 	// inserted.
 	GapWait time.Duration
+}
+
+// CheckpointOrigin returns the origin a checkpoint names, its first line
+// (unchecked: Verify checks its signature).
+func CheckpointOrigin(checkpoint []byte) string {
+	line, _, _ := bytes.Cut(checkpoint, []byte("\n"))
+	return string(line)
 }
 
 // Verify recomputes every sealed leaf from the entries table and the tree
@@ -132,8 +144,15 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	}
 	var pruneSigs []signedAt // what each valid checkpoint signs of the prune records
 	load := func(size int64, text []byte, trusted bool) {
+		if trusted && CheckpointOrigin(text) != o.Origin {
+			// A witness may keep the checkpoints of several logs.
+			rep.OtherLogs++
+			return
+		}
 		c, ext, _, err := log.ParseCheckpoint(text, o.Origin, o.Verifier)
 		switch {
+		case err != nil && trusted:
+			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Detail: "a checkpoint kept outside the database: " + err.Error()})
 		case err != nil:
 			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Checkpoint: size, Detail: err.Error()})
 		case size >= 0 && int64(c.Size) != size:
@@ -147,6 +166,8 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			if !trusted {
 				rep.Checkpoints++
 				rep.Latest = max(rep.Latest, int64(c.Size))
+			} else {
+				rep.Trusted++
 			}
 		}
 	}

@@ -2,12 +2,17 @@ package auditseal_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/sumdb/note"
+	"gorm.io/gorm"
+
 	"github.com/go-auditlog/auditlog/auditseal"
+	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
 // zeros reads n zero bytes, as /dev/zero would.
@@ -92,4 +97,33 @@ func (r *repeat) Read(p []byte) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// Checkpoints of another log among the trusted ones (a witness that keeps
+// several logs') are passed over and counted; one of this log's that does
+// not verify is a problem that names no size it does not have.
+func TestTrustedCheckpointsOfOtherLogs(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 3)
+		f.round(t)
+		var own string
+		if err := f.db.QueryRow("SELECT note FROM auditlog_seal_checkpoints").Scan(&own); err != nil {
+			t.Fatal(err)
+		}
+		otherSigner, _ := keys(t, "example.com/other")
+		other, err := note.Sign(&note.Note{Text: "example.com/other\n1\n" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "\n"}, otherSigner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := f.verify(t, []byte(own), other)
+		if !rep.OK() || rep.Trusted != 1 || rep.OtherLogs != 1 {
+			t.Fatalf("own and another log's checkpoint: %+v\n%s", rep, problems(rep))
+		}
+		forged := strings.Replace(own, "\n3\n", "\n2\n", 1)
+		rep = f.verify(t, []byte(forged))
+		if got := problems(rep); rep.OK() || !strings.Contains(got, "checkpoint invalid: a checkpoint kept outside the database") || strings.Contains(got, "size -1") {
+			t.Fatalf("a forged checkpoint of this log: %q", got)
+		}
+	})
 }
