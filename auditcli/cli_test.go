@@ -867,6 +867,10 @@ func TestHistoryAsOf(t *testing.T) {
 		{"2026-11-01T14:00Z", 0, []string{"deleted by entry 3, these were its last values", "price    12"}},
 		{"2026-11-01T08:00Z", 1, []string{"did not exist at 2026-11-01 08:00:00 UTC"}},
 		{"yesterday", 2, []string{"--as-of"}},
+		// Blank (an unset shell variable): no time, not the whole history
+		// nor year 1.
+		{"", 2, []string{"--as-of is empty"}},
+		{" ", 2, []string{"--as-of is empty"}},
 	} {
 		r := run(t, "", false, "history", "--db", path, "--as-of", c.asOf, "books", "42")
 		out := r.stdout + r.stderr

@@ -437,6 +437,11 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args, 2); err != nil {
 		return err
 	}
+	// An unset shell variable (--as-of "$WHEN") is no time: not the
+	// whole history, nor year 1.
+	if err := notBlank(fs, "as-of"); err != nil {
+		return err
+	}
 	// An unset shell variable names no object.
 	if strings.TrimSpace(fs.Arg(0)) == "" {
 		return usageError("MODEL is empty: give the model's name, such as books")
