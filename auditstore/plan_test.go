@@ -129,6 +129,9 @@ func TestExpensiveFiltersUseAnIndex(t *testing.T) {
 			{"an action since a time", auditstore.Filter{Actions: access, Since: base}, []string{"auditlog_entries_action_idx"}, "action"},
 			{"an integer key with its model", auditstore.Filter{Model: "model_3", ObjectPK: "42"}, []string{"auditlog_entries_object_id_idx", "auditlog_entries_object_pk_idx"}, "object_"},
 			{"a text key with its model", auditstore.Filter{Model: "model_0", ObjectPK: "sku-10"}, []string{"auditlog_entries_object_pk_idx"}, "object_pk"},
+			// An object's state (ObjectEntries) leaves its access entries out.
+			{"an object's writes", auditstore.WithoutAccess(auditstore.Filter{Objects: auditstore.KeyRefs("model_3", "42")}), []string{"auditlog_entries_object_id_idx", "auditlog_entries_object_pk_idx"}, "object_"},
+			{"a text-keyed object's writes", auditstore.WithoutAccess(auditstore.Filter{Objects: auditstore.KeyRefs("model_0", "sku-10")}), []string{"auditlog_entries_object_pk_idx"}, "object_pk"},
 			// A search reads one window: a range of the index the other
 			// conditions use, bounded on both sides.
 			{"a text search", auditstore.Filter{Search: "zzz"}, []string{"auditlog_entries_timestamp_idx"}, "timestamp"},
@@ -163,6 +166,13 @@ func TestExpensiveFiltersUseAnIndex(t *testing.T) {
 			// MySQL an ORDER BY naming a select alias was sorted by it; PostgreSQL
 			// may sort the rows of a bounded bitmap scan, and two object indexes
 			// together the few rows of one object).
+			// On SQLite an integer key's two indexes are read as a merge of
+			// two ordered ranges, one page of each (each page, of at most
+			// the limit, is ordered again for the merge): its history pages
+			// cost the same however many entries the object has.
+			if name == "sqlite" && len(tc.indexes) > 1 && (!strings.Contains(p, "MERGE (UNION ALL)") || regexp.MustCompile(`SEARCH[^\n]*\nUSE TEMP B-TREE`).MatchString(p)) {
+				t.Errorf("%s is not a merge of ordered index ranges:\n%s", tc.what, p)
+			}
 			if sorted := map[string]string{"sqlite": "TEMP B-TREE", "mysql": "filesort"}[name]; len(tc.indexes) == 1 && sorted != "" && strings.Contains(p, sorted) {
 				t.Errorf("%s sorts its rows:\n%s", tc.what, p)
 			}
@@ -244,4 +254,53 @@ func hasIndex(t *testing.T, name string, db *sql.DB, index string) bool {
 		t.Fatal(err)
 	}
 	return n > 0
+}
+
+// An object found by both indexes (an integer key, with entries written
+// with and without its object_id) pages in list order, every entry once,
+// whatever the page size; other objects' entries stay out.
+func TestObjectHistoryPagesAcrossBothIndexes(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, gdb)
+		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		id, other := int64(7), int64(8)
+		var es []auditlog.Entry
+		for i := range 30 {
+			e := auditlog.Entry{Timestamp: base.Add(time.Duration(i/3) * time.Minute), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "7", ObjectRepr: fmt.Sprint(i)}
+			if i%2 == 0 {
+				e.ObjectID = &id
+			}
+			es = append(es, e, auditlog.Entry{Timestamp: e.Timestamp, Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "8", ObjectID: &other, ObjectRepr: "other"})
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []auditstore.Filter{{Model: "books", ObjectPK: "7"}, {Objects: auditstore.KeyRefs("books", "7")}} {
+			for _, limit := range []int{1, 4, 7, 50} {
+				var got []string
+				p := auditstore.Page{Limit: limit}
+				for {
+					res, err := s.List(ctx, f, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, e := range res.Entries {
+						got = append(got, e.ObjectRepr)
+					}
+					if res.Next == "" {
+						break
+					}
+					p.Cursor = res.Next
+				}
+				var want []string
+				for i := 29; i >= 0; i-- {
+					want = append(want, fmt.Sprint(i))
+				}
+				if strings.Join(got, ",") != strings.Join(want, ",") {
+					t.Errorf("%+v, pages of %d: %v, want %v", f, limit, got, want)
+				}
+			}
+		}
+	})
 }

@@ -335,11 +335,16 @@ var ErrTooManyEntries = errors.New("auditstore: the object has more entries than
 func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, max int) ([]auditlog.Entry, error) {
 	var all []auditlog.Entry
 	p := Page{Limit: MaxPageSize}
+	// Access entries are left to the query: an object read often has
+	// many, which the bound, counting what is kept, would not stop.
+	f := Filter{Objects: refs, noAccess: true}
+	read := 0
 	for {
-		res, err := l.List(ctx, Filter{Objects: refs}, p)
+		res, err := l.List(ctx, f, p)
 		if err != nil {
 			return nil, err
 		}
+		read += len(res.Entries)
 		for _, e := range res.Entries {
 			if e.Unreadable != "" {
 				return nil, fmt.Errorf("%w: entry %d of the object: %s", ErrUnreadable, e.ID, e.Unreadable)
@@ -348,7 +353,9 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 				all = append(all, e)
 			}
 		}
-		if max > 0 && len(all) > max {
+		// What is read counts: entries of another key text (KeyRefs'
+		// object_id of "01") are read too.
+		if max > 0 && (len(all) > max || read > 2*max) {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooManyEntries, max)
 		}
 		if res.Next == "" {

@@ -1,6 +1,7 @@
 package auditstore_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -8,7 +9,10 @@ import (
 	"time"
 
 	"github.com/go-auditlog/auditlog"
+	"gorm.io/gorm"
+
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
 // entry builds an entry from a compact form: changes as "col=old>new"
@@ -105,4 +109,43 @@ func TestRebuildStateKeyMovedToBytes(t *testing.T) {
 	if st.Exists || st.MovedTo != "b\xff" || st.MovedBy != 2 {
 		t.Fatalf("exists %v, moved to %q by %d", st.Exists, st.MovedTo, st.MovedBy)
 	}
+}
+
+// countingLister is a store that counts the entries its pages return.
+type countingLister struct {
+	s    *auditstore.Store
+	read int
+}
+
+func (c *countingLister) List(ctx context.Context, f auditstore.Filter, p auditstore.Page) (auditstore.Result, error) {
+	res, err := c.s.List(ctx, f, p)
+	c.read += len(res.Entries)
+	return res, err
+}
+
+// ObjectEntries does not read an object's access entries, which it
+// drops: an object read thousands of times (a record every support agent
+// opens) made the bound, which counts what it keeps, never stop the read.
+func TestObjectEntriesSkipsAccessEntriesInTheQuery(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		id := int64(1)
+		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		es := []auditlog.Entry{{Timestamp: at, Action: auditlog.ActionCreate, Model: "books", ObjectPK: "1", ObjectID: &id, ObjectRepr: "Dune", Changes: auditlog.Changes{}}}
+		for i := range 2500 {
+			es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i+1) * time.Second), Action: auditlog.ActionAccess, Model: "books", ObjectPK: "1", ObjectID: &id, ObjectRepr: "Dune"})
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		l := &countingLister{s: s}
+		got, err := auditstore.ObjectEntries(ctx, l, auditstore.KeyRefs("books", "1"), "1", 100)
+		if err != nil || len(got) != 1 || got[0].Action != auditlog.ActionCreate {
+			t.Fatalf("ObjectEntries: %d entries, %v", len(got), err)
+		}
+		if l.read > 1 {
+			t.Errorf("ObjectEntries read %d entries for the object's one create", l.read)
+		}
+	})
 }

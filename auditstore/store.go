@@ -976,6 +976,9 @@ type Filter struct {
 	Search string
 	// Since and Until bound the timestamp: Since <= t < Until.
 	Since, Until time.Time
+	// noAccess leaves access entries out, and keeps every other action,
+	// one no writer stores included (ObjectEntries reports it).
+	noAccess bool
 }
 
 // The page sizes every list uses: List, the admin UI's pages and the
@@ -1297,6 +1300,28 @@ func (s *Store) listSQL(f Filter, p Page, windowEnd *cursor) (string, []any, int
 	case limit < 0 || limit > MaxPageSize:
 		return "", nil, 0, fmt.Errorf("auditstore: page limit %d is out of range: use 1 to %d", limit, MaxPageSize)
 	}
+	order := " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
+	if branches := s.objectBranches(f); branches != nil {
+		// One ordered page of each object, merged: SQLite would read
+		// every entry of the objects through both indexes and sort them.
+		q := &queryBuilder{d: s.dialect}
+		parts := make([]string, len(branches))
+		for i, b := range branches {
+			start := len(q.where)
+			if _, err := s.filterOn(q, b); err != nil {
+				return "", nil, 0, err
+			}
+			if err := s.after(q, p.Cursor); err != nil {
+				return "", nil, 0, err
+			}
+			if windowEnd != nil {
+				s.notBefore(q, *windowEnd)
+			}
+			where := &queryBuilder{where: q.where[start:]}
+			parts[i] = "SELECT " + readColumns[s.dialect] + " FROM (SELECT " + readColumns[s.dialect] + " FROM " + Table + where.whereSQL() + order + ")"
+		}
+		return strings.Join(parts, " UNION ALL ") + order, q.args, limit, nil
+	}
 	q, err := s.filter(f)
 	if err != nil {
 		return "", nil, 0, err
@@ -1307,10 +1332,43 @@ func (s *Store) listSQL(f Filter, p Page, windowEnd *cursor) (string, []any, int
 	if windowEnd != nil {
 		s.notBefore(q, *windowEnd)
 	}
-	sqlText := "SELECT " + readColumns[s.dialect] + " FROM " + Table + q.whereSQL()
-	sqlText += " ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit+1)
+	sqlText := "SELECT " + readColumns[s.dialect] + " FROM " + Table + q.whereSQL() + order
 	return sqlText, q.args, limit, nil
 }
+
+// objectBranches splits, on SQLite, a filter of several objects (or of an
+// integer-looking key, which KeyRefs finds by both indexes) into one
+// filter per object reference, or returns nil. SQLite reads an OR of
+// index ranges as a union it sorts whole; the branches, each one ordered
+// page of one index range, make a page cost the same however many entries
+// the objects have. The references are disjoint (a model and an integer
+// key, or a model and a key text without one), so no entry is in two.
+func (s *Store) objectBranches(f Filter) []Filter {
+	if s.dialect != SQLite {
+		return nil
+	}
+	refs := f.Objects
+	if f.ObjectPK != "" && f.Model != "" {
+		if len(refs) > 0 {
+			return nil // both: rare, and the plain form is right
+		}
+		refs = KeyRefs(f.Model, f.ObjectPK)
+		f.Model, f.ObjectPK = "", ""
+	}
+	if len(refs) < 2 || len(refs) > maxObjectBranches {
+		return nil
+	}
+	out := make([]Filter, len(refs))
+	for i := range refs {
+		out[i] = f
+		out[i].Objects = refs[i : i+1]
+	}
+	return out
+}
+
+// maxObjectBranches bounds the branches of one list statement (SQLite
+// allows 500 terms in a compound SELECT).
+const maxObjectBranches = 200
 
 // objects builds "(model = ? AND object_id IN (…)) OR (model = ? AND object_pk IN (…))",
 // grouping the refs by model and key kind so each group uses its index.
@@ -1418,6 +1476,9 @@ func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 			ph[i] = q.arg(int16(a))
 		}
 		q.where = append(q.where, "action IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.noAccess {
+		q.where = append(q.where, "action <> "+q.arg(int16(auditlog.ActionAccess)))
 	}
 	if f.ActorID != "" {
 		q.where = append(q.where, "actor_id = "+q.arg(f.ActorID))
