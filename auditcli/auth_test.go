@@ -32,6 +32,11 @@ func TestServeAuthorizer(t *testing.T) {
 		}
 		return r
 	}
+	header := func(v string) *http.Request {
+		r, _ := http.NewRequest("GET", "http://127.0.0.1/", nil)
+		r.Header.Set("Authorization", v)
+		return r
+	}
 	for _, tc := range []struct {
 		name      string
 		authorize func(*http.Request) bool
@@ -52,6 +57,11 @@ func TestServeAuthorizer(t *testing.T) {
 		{"token: as the password", token, req("anyone", "0123456789abcdef0123", "", true), true},
 		{"token: wrong password", token, req("anyone", "0123456789abcdef012", "", true), false},
 		{"token: none", token, req("", "", "", false), false},
+		// The scheme's name has no case (RFC 9110).
+		{"token: lower-case bearer", token, header("bearer 0123456789abcdef0123"), true},
+		{"token: upper-case bearer", token, header("BEARER 0123456789abcdef0123"), true},
+		{"token: lower-case, wrong", token, header("bearer 0123456789abcdef0124"), false},
+		{"token: no space", token, header("Bearer0123456789abcdef0123"), false},
 	} {
 		if got := tc.authorize(tc.r); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

@@ -147,10 +147,18 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		if user, pass, ok = strings.Cut(text, ":"); !ok || user == "" || len(pass) < 8 {
 			return nil, usageError("--basic-auth-file: %s %s", a.basicFile, badBasic)
 		}
-		if st, err := os.Stat(a.basicFile); err == nil && st.Mode().Perm()&0o022 != 0 {
+		st, err := os.Stat(a.basicFile)
+		if err == nil && st.Mode().Perm()&0o022 != 0 {
 			// Whoever can write the file sets the password.
 			return nil, usageError("--basic-auth-file: %s is writable by other users (mode %04o); chmod 600 it", a.basicFile, st.Mode().Perm())
-		} else if err == nil && st.Mode().Perm()&0o077 != 0 {
+		}
+		if err == nil {
+			if uid, foreign := foreignOwner(st); foreign {
+				// Its owner can write it whatever its mode.
+				return nil, usageError("--basic-auth-file: %s belongs to another user (uid %d), who can rewrite it; give it to the user serve runs as", a.basicFile, uid)
+			}
+		}
+		if err == nil && st.Mode().Perm()&0o077 != 0 {
 			// Readable only: a container's mounted secret often is (0644,
 			// 0444), with no other user to read it.
 			fmt.Fprintf(env.Stderr, "auditlog serve: warning: %s is readable by other users (mode %04o); chmod 600 it\n", a.basicFile, st.Mode().Perm())
@@ -184,7 +192,8 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 		}
 		want := digest(token)
 		return func(r *http.Request) bool {
-			if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			// The scheme's name has no case (RFC 9110, 11.1).
+			if scheme, t, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 				return sameSecret(t, want) == 1
 			}
 			_, p, ok := r.BasicAuth()

@@ -196,6 +196,23 @@ func TestServeBadCredentials(t *testing.T) {
 			t.Errorf("mode %o: %+v", mode, r)
 		}
 	}
+	// One that another user owns is refused too: its owner can rewrite it
+	// whatever its mode (root, who can anyway, may own it).
+	if os.Getuid() == 0 {
+		theirs := write("theirs", "auditor:correct-horse\n")
+		if err := os.Chown(theirs, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		// (A serve that starts stops after two seconds.)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var out, errb bytes.Buffer
+		code := auditcli.Run(ctx, []string{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", theirs}, auditcli.Env{Stdout: &out, Stderr: &errb})
+		cancel()
+		r := result{code, out.String(), errb.String()}
+		if r.code != 2 || !strings.Contains(r.stderr, "belongs to another user (uid 65534)") || strings.Contains(r.stderr, "correct-horse") {
+			t.Errorf("a credential file of another user: %+v", r)
+		}
+	}
 	// A credential file that others can read gets a warning.
 	loose := write("loose", "auditor:correct-horse\n")
 	if err := os.Chmod(loose, 0o644); err != nil {

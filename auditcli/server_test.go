@@ -162,6 +162,21 @@ func TestDemoWritesNeedSameOriginAndAUser(t *testing.T) {
 	}
 }
 
+// The demo's shop, whose forms write, cannot be framed: a page on another
+// local port is the same site, and its cookie would go along.
+func TestDemoShopIsNotFramed(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, "demo", "--addr", "127.0.0.1:0", "--dir", t.TempDir())
+	res, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || res.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("shop headers: CSP %q, X-Frame-Options %q", csp, res.Header.Get("X-Frame-Options"))
+	}
+}
+
 // serve --query-timeout bounds each query: past it, a page is a 503.
 func TestServeQueryTimeout(t *testing.T) {
 	t.Parallel()

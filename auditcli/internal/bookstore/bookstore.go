@@ -303,7 +303,10 @@ func (d *Store) Handler() (http.Handler, error) {
 			return
 		}
 		me, _ := auditlog.ActorFromContext(r.Context())
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'")
+		// Not framed: a page on another local port (the same site) could
+		// frame the shop and have its forms clicked.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
+		w.Header().Set("X-Frame-Options", "DENY")
 		var page bytes.Buffer
 		if err := shopPage.Execute(&page, map[string]any{"Books": books, "Tags": tags, "Users": users, "Me": me}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package auditcli
+
+import "os"
+
+// foreignOwner: file owners are not read on this system.
+func foreignOwner(os.FileInfo) (uint32, bool) { return 0, false }
