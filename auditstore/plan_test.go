@@ -276,7 +276,8 @@ func TestObjectHistoryPagesAcrossBothIndexes(t *testing.T) {
 		if err := s.Insert(ctx, es); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []auditstore.Filter{{Model: "books", ObjectPK: "7"}, {Objects: auditstore.KeyRefs("books", "7")}} {
+		twice := append(auditstore.KeyRefs("books", "7"), auditstore.KeyRefs("books", "7")...)
+		for _, f := range []auditstore.Filter{{Model: "books", ObjectPK: "7"}, {Objects: auditstore.KeyRefs("books", "7")}, {Objects: twice}} {
 			for _, limit := range []int{1, 4, 7, 50} {
 				var got []string
 				p := auditstore.Page{Limit: limit}

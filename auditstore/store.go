@@ -1358,10 +1358,32 @@ func (s *Store) objectBranches(f Filter) []Filter {
 	if len(refs) < 2 || len(refs) > maxObjectBranches {
 		return nil
 	}
-	out := make([]Filter, len(refs))
-	for i := range refs {
-		out[i] = f
-		out[i].Objects = refs[i : i+1]
+	// A reference given twice is one branch: two would list its entries
+	// twice, where the OR matches them once.
+	type refKey struct {
+		model, pk string
+		byID      bool
+		id        int64
+	}
+	seen := map[refKey]bool{}
+	var out []Filter
+	for i, r := range refs {
+		k := refKey{model: r.Model, byID: r.ID != nil}
+		if k.byID {
+			k.id = *r.ID
+		} else {
+			k.pk = r.PK
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		b := f
+		b.Objects = refs[i : i+1]
+		out = append(out, b)
+	}
+	if len(out) < 2 {
+		return nil
 	}
 	return out
 }
