@@ -79,9 +79,9 @@ func Example() {
 		fmt.Printf("%s by %s: %s\n", e.String(), e.ActorName, e.Changes)
 	}
 	// Output:
-	// Deleted Lamp by alice: id: 1 → null; name: Lamp → null; price: 25 → null
+	// Deleted Lamp by alice: id: 1 → null; name: "Lamp" → null; price: 25 → null
 	// Updated Lamp by alice: price: 30 → 25
-	// Created Lamp by alice: id: null → 1; name: null → Lamp; price: null → 30
+	// Created Lamp by alice: id: null → 1; name: null → "Lamp"; price: null → 30
 }
 
 // Raw SQL is invisible to GORM's callbacks: log it by hand, in the same

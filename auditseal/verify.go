@@ -421,11 +421,6 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
 	lrows.Close()
-	if p, err := checkStoredHashes(ctx, tx, d, rep.Leaves); err != nil {
-		return rep, err
-	} else if p != nil {
-		rep.Problems = append(rep.Problems, *p)
-	}
 	// Each record must name exactly the leaves marked by it; the flushes
 	// are listed record by record, a flush's consecutive records as one.
 	rep.Pruned = legacy
@@ -458,6 +453,13 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		// A round stores its leaves and their checkpoint together.
 		rep.Problems = append(rep.Problems, Problem{Kind: LeavesUnsigned, Leaf: rep.Latest,
 			Detail: fmt.Sprintf("leaves %d to %d are covered by no valid checkpoint", rep.Latest, rep.Leaves-1)})
+	}
+	// The stored hashes proofs read (after the checkpoints' problems,
+	// which say more of a log cut back).
+	if p, err := checkStoredHashes(ctx, tx, d, rep.Leaves); err != nil {
+		return rep, err
+	} else if p != nil {
+		rep.Problems = append(rep.Problems, *p)
 	}
 
 	// Entries no leaf names: inside the sealed range, or not reached yet.

@@ -1320,7 +1320,11 @@ func (s *Store) listSQL(f Filter, p Page, windowEnd *cursor) (string, []any, int
 			where := &queryBuilder{where: q.where[start:]}
 			parts[i] = "SELECT " + readColumns[s.dialect] + " FROM (SELECT " + readColumns[s.dialect] + " FROM " + Table + where.whereSQL() + order + ")"
 		}
-		return strings.Join(parts, " UNION ALL ") + order, q.args, limit, nil
+		// Each branch binds the filter's values again: past the 999 an
+		// SQLite older than 3.32 allows, the OR form below serves.
+		if len(q.args) <= maxBranchArgs {
+			return strings.Join(parts, " UNION ALL ") + order, q.args, limit, nil
+		}
 	}
 	q, err := s.filter(f)
 	if err != nil {
@@ -1389,8 +1393,12 @@ func (s *Store) objectBranches(f Filter) []Filter {
 }
 
 // maxObjectBranches bounds the branches of one list statement (SQLite
-// allows 500 terms in a compound SELECT).
-const maxObjectBranches = 200
+// allows 500 terms in a compound SELECT), and maxBranchArgs their bound
+// values (999 before SQLite 3.32).
+const (
+	maxObjectBranches = 200
+	maxBranchArgs     = 999
+)
 
 // objects builds "(model = ? AND object_id IN (…)) OR (model = ? AND object_pk IN (…))",
 // grouping the refs by model and key kind so each group uses its index.

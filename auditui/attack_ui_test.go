@@ -362,7 +362,7 @@ func TestAttackUIHeldHostileParameters(t *testing.T) {
 		{"/actor?actor=%ff%fe", 400},
 		{"/actor?actor=1%00", 400},
 		{"/actor?actor=1&actor=2", 400},
-		{"/actor?actor=+++", 400},
+		{"/actor?actor=+++", 200}, // an actor id of three spaces: exact, as stored
 		{"/actor?actor=" + strings.Repeat("9", 257), 400},
 		{"/actor?actor=1&tz=../../../../etc/passwd", 400},
 		{"/actor?actor=1&tz=/etc/localtime", 400},

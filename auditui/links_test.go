@@ -55,9 +55,10 @@ func TestLinksLandOnTheirOwnObjectAndActor(t *testing.T) {
 		auditlog.Entry{Timestamp: at, Action: auditlog.ActionCreate, Model: "shop:orders", ObjectPK: "1", ObjectRepr: "ORDER-ONE", ActorID: "1 ", ActorName: "mallory", CorrelationID: " req"},
 		auditlog.Entry{Timestamp: at.Add(time.Minute), Action: auditlog.ActionCreate, Model: "shop", ObjectPK: "orders:1", ObjectRepr: "SHOP-OTHER", ActorID: "1", ActorName: "alice", CorrelationID: "req"},
 		auditlog.Entry{Timestamp: at.Add(2 * time.Minute), Action: auditlog.ActionCreate, Model: "[x", ObjectPK: "2", ObjectRepr: "BRACKET", ActorName: "cron"},
+		auditlog.Entry{Timestamp: at.Add(3 * time.Minute), Action: auditlog.ActionCreate, Model: " ", ObjectPK: " ", ObjectRepr: "BLANK", ActorID: " ", ActorName: "space", CorrelationID: " "},
 	)
 	h := newUI(t, s, auditui.Config{})
-	for id, want := range map[int]string{1: "ORDER-ONE", 2: "SHOP-OTHER", 3: "BRACKET"} {
+	for id, want := range map[int]string{1: "ORDER-ONE", 2: "SHOP-OTHER", 3: "BRACKET", 4: "BLANK"} {
 		rec := get(h, "GET", "/entries/"+string(rune('0'+id)))
 		if rec.Code != 200 {
 			t.Fatalf("entry %d: status %d", id, rec.Code)
@@ -71,7 +72,8 @@ func TestLinksLandOnTheirOwnObjectAndActor(t *testing.T) {
 		}
 	}
 	list := get(h, "GET", "/").Body.String()
-	owner := map[string]string{"/actor?actor=1+": "ORDER-ONE", "/actor?actor=1": "SHOP-OTHER", "/?cid=+req": "ORDER-ONE", "/?cid=req": "SHOP-OTHER"}
+	owner := map[string]string{"/actor?actor=1+": "ORDER-ONE", "/actor?actor=1": "SHOP-OTHER", "/?cid=+req": "ORDER-ONE", "/?cid=req": "SHOP-OTHER",
+		"/actor?actor=+": "BLANK", "/?cid=+": "BLANK"}
 	got := append(links(list, "/actor?"), links(list, "/?cid=")...)
 	if len(got) != len(owner) {
 		t.Errorf("actor and request links %q, want %d (cron has no id)", got, len(owner))
@@ -82,5 +84,46 @@ func TestLinksLandOnTheirOwnObjectAndActor(t *testing.T) {
 		if page.Code != 200 || strings.Count(body, `<td class="time"><a href=`) != 1 || !strings.Contains(body, owner[l]) {
 			t.Errorf("%s: status %d, not the one entry of %s:\n%s", l, page.Code, owner[l], pageMessage(body))
 		}
+	}
+}
+
+// The pages after the first of a filtered history keep its filters and
+// its page size.
+func TestHistoryPagesKeepTheirFilters(t *testing.T) {
+	t.Parallel()
+	s := emptyStore(t)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var es []auditlog.Entry
+	for i := range 9 {
+		actor := "alice"
+		if i%3 == 1 {
+			actor = "bob"
+		}
+		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Minute), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "x", ObjectRepr: "Dune", ActorID: actor, ActorName: actor})
+	}
+	insert(t, s, es...)
+	h := newUI(t, s, auditui.Config{})
+	next := "/history?obj=books:x&actor=alice&limit=2"
+	seen := 0
+	for next != "" {
+		page := get(h, "GET", next)
+		body := page.Body.String()
+		if page.Code != 200 || strings.Contains(body, "bob") {
+			t.Fatalf("%s: status %d, or bob's entries:\n%s", next, page.Code, pageMessage(body))
+		}
+		n := strings.Count(body, `<td class="time"><a href=`)
+		if n > 2 {
+			t.Fatalf("%s: %d rows on a page of 2", next, n)
+		}
+		seen += n
+		next = ""
+		for _, l := range links(body, "/history?") {
+			if strings.Contains(l, "cursor=") {
+				next = l
+			}
+		}
+	}
+	if seen != 6 {
+		t.Fatalf("%d of alice's 6 entries", seen)
 	}
 }

@@ -64,11 +64,7 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 			s = strings.TrimSpace(s)
 		}
 		// Stored values are matched exactly: a link to actor "1 " is
-		// not one to actor "1". A blank one is refused, as the command
-		// refuses it: it is no filter, and no value.
-		if s != "" && strings.TrimSpace(s) == "" {
-			return nil, fmt.Errorf("parameter %q is blank", k)
-		}
+		// not one to actor "1", and one to actor " " lists that one's.
 		if s != "" {
 			q.form.Set(k, s)
 		}
@@ -253,6 +249,10 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, q *query, path s
 	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
 		keep = cloneValues(keep)
 		keep.Set("tz", tz)
+	}
+	if q.page.Limit != h.opts.PageSize {
+		keep = cloneValues(keep)
+		keep.Set("limit", strconv.Itoa(q.page.Limit))
 	}
 	for _, e := range res.Entries {
 		p.Rows = append(p.Rows, h.row(e, q.loc))
@@ -543,7 +543,9 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 		refs = append(refs, auditstore.KeyRefs(model, pk)...)
 	}
 	q.filter.Objects = refs
-	pg, ok := h.fetch(w, r, q, "/history", url.Values{"obj": objs})
+	keep := cloneValues(q.form) // the other filters apply to every page
+	keep["obj"] = objs
+	pg, ok := h.fetch(w, r, q, "/history", keep)
 	if !ok {
 		return
 	}
