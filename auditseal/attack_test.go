@@ -953,3 +953,53 @@ func TestSealAttackStoredHashesAltered(t *testing.T) {
 		})
 	}
 }
+
+// TestSealAttackNoNumberInAnIntegerColumn: on SQLite an integer column
+// keeps text or a REAL it cannot convert. Verify scanned it as an integer
+// and stopped with a scan error, naming no entry and checking nothing
+// after it; it now reports the entry and goes on.
+func TestSealAttackNoNumberInAnIntegerColumn(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		if f.d != auditstore.SQLite {
+			t.Skip("only SQLite keeps text in an integer column")
+		}
+		f.insert(t, nil, "a", 5)
+		f.round(t)
+		aexec(t, f, "UPDATE auditlog_entries SET action = '1x' WHERE id = 2")
+		aexec(t, f, "UPDATE auditlog_entries SET object_id = 'x' WHERE id = 3")
+		aexec(t, f, "UPDATE auditlog_entries SET remote_port = 1.5 WHERE id = 4")
+		aexec(t, f, "UPDATE auditlog_entries SET object_repr = 'forged' WHERE id = 5")
+		got := problems(f.verify(t))
+		for id := 2; id <= 5; id++ {
+			if !strings.Contains(got, fmt.Sprintf("entry modified: entry %d ", id)) {
+				t.Errorf("entry %d: Verify reports %q", id, got)
+			}
+		}
+	})
+}
+
+// TestSealAttackEntryAndLeafRewritten: an entry altered and its leaf's
+// hash rewritten to match it. The stored tree hashes are the signed tree:
+// Prove and Verify blamed them, and name the leaf now.
+func TestSealAttackEntryAndLeafRewritten(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		f.insert(t, nil, "a", 5)
+		f.round(t)
+		aexec(t, f, "UPDATE auditlog_entries SET object_repr = 'forged' WHERE id = 3")
+		p, err := auditseal.Prove(context.Background(), f.db, f.d, 3)
+		if err == nil || !strings.Contains(err.Error(), "does not match its sealed leaf") {
+			t.Fatalf("prove of the altered entry: %v", err)
+		}
+		h := auditseal.LeafHash([]byte(p.Leaf))
+		aexec(t, f, "UPDATE auditlog_seal_leaves SET leaf_hash = "+aph(f, 1)+" WHERE entry_id = 3", h[:])
+		if _, err := auditseal.Prove(context.Background(), f.db, f.d, 3); err == nil || !strings.Contains(err.Error(), "does not match its sealed leaf") {
+			t.Errorf("prove after the leaf's hash was rewritten too: %v", err)
+		}
+		got := problems(f.verify(t))
+		if !strings.Contains(got, "checkpoint mismatch") || !strings.Contains(got, "leaf hash rewritten: entry 3 (leaf 2)") || strings.Contains(got, "tree hashes altered") {
+			t.Errorf("Verify reports %q", got)
+		}
+	})
+}

@@ -1,7 +1,6 @@
 package auditseal
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -35,8 +34,7 @@ var ErrNotSealed = errors.New("auditseal: the entry is not sealed in a checkpoin
 func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Proof, error) {
 	q := queries{d: d}
 	var p Proof
-	var sealedLeaf []byte
-	err := db.QueryRowContext(ctx, "SELECT leaf_index, leaf_hash FROM "+leavesTable+" WHERE entry_id = "+q.ph(1), id).Scan(&p.Index, &sealedLeaf)
+	err := db.QueryRowContext(ctx, "SELECT leaf_index FROM "+leavesTable+" WHERE entry_id = "+q.ph(1), id).Scan(&p.Index)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("%w: no leaf names entry %d", ErrNotSealed, id)
 	}
@@ -78,16 +76,21 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 	p.Leaf = string(leaf)
 	r := &hashReader{db: db, d: d, ctx: ctx}
 	hashes, err := tlog.ProveRecord(p.Size, p.Index, r)
-	if err != nil {
+	if errors.Is(err, errHashMissing) {
 		return p, fmt.Errorf("auditseal: prove leaf %d: the stored tree hashes are incomplete (verify the log): %w", p.Index, err)
+	}
+	if err != nil {
+		return p, fmt.Errorf("auditseal: prove leaf %d: %w", p.Index, err)
 	}
 	for _, h := range hashes {
 		p.Hashes = append(p.Hashes, h[:])
 	}
 	// The stored entry must be the one sealed, or the proof proves nothing.
 	if err := CheckProof(p, "", nil); err != nil {
-		if h := LeafHash(leaf); bytes.Equal(h[:], sealedLeaf) {
-			// The entry is its leaf: the path from it is what is wrong.
+		// Which is wrong: the entry, or the stored path? The leaf's stored
+		// hash leads by that path to the root, or the path was altered.
+		var c log.Checkpoint
+		if _, cerr := c.Unmarshal([]byte(p.Checkpoint)); cerr == nil && len(c.Hash) == tlog.HashSize && !storedPathSigned(r, p.Size, tlog.Hash(c.Hash), p.Index) {
 			return p, fmt.Errorf("auditseal: prove entry %d: the stored tree hashes do not lead from its leaf to the checkpoint's root (verify the log): %w", id, err)
 		}
 		return p, fmt.Errorf("auditseal: entry %d does not match its sealed leaf (verify the log): %w", id, err)

@@ -660,12 +660,15 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		}
 		h, ok := got[idx]
 		if !ok {
-			return nil, fmt.Errorf("auditseal: stored hash %d is missing", idx)
+			return nil, fmt.Errorf("%w: %d", errHashMissing, idx)
 		}
 		out[i] = h
 	}
 	return out, nil
 }
+
+// errHashMissing is the error of a read of a stored hash that is not there.
+var errHashMissing = errors.New("auditseal: a stored tree hash is missing")
 
 // querier is what reads hashes: a transaction or the database.
 type querier interface {

@@ -37,6 +37,7 @@ const (
 	PruneRecordAltered ProblemKind = "prune record altered" // the flushes' records are not those a checkpoint signs
 	EntryUnreadable    ProblemKind = "entry unreadable"     // its time is no time: no writer of the log stores that
 	HashesAltered      ProblemKind = "tree hashes altered"  // the stored nodes proofs read are not the leaves' tree
+	LeafRewritten      ProblemKind = "leaf hash rewritten"  // a leaf's hash is not the signed tree's, which the stored nodes give
 )
 
 // Problem is one thing Verify found wrong.
@@ -299,7 +300,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	if recsInstalled {
 		seqCol = ", l.prune_seq"
 	}
-	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, "+auditstore.ReadColumns(d, "e.")+seqCol+tsType+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
+	lrows, err := tx.QueryContext(ctx, "SELECT l.leaf_index, l.entry_id, l.leaf_hash, l.pruned_at, l.pruned_by, "+verifyColumns(d)+seqCol+tsType+" FROM "+leavesTable+" l LEFT JOIN "+auditstore.Table+" e ON e.id = l.entry_id ORDER BY l.leaf_index")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
@@ -456,11 +457,17 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	}
 	// The stored hashes proofs read (after the checkpoints' problems,
 	// which say more of a log cut back).
-	if p, err := checkStoredHashes(ctx, tx, d, rep.Leaves); err != nil {
-		return rep, err
-	} else if p != nil {
-		rep.Problems = append(rep.Problems, *p)
+	var signed cp // the largest tree a valid checkpoint signs, within the leaves
+	for _, c := range cps {
+		if c.size <= rep.Leaves && c.size > signed.size {
+			signed = c
+		}
 	}
+	ps, err := checkStoredHashes(ctx, tx, d, rep.Leaves, signed.size, signed.root)
+	if err != nil {
+		return rep, err
+	}
+	rep.Problems = append(rep.Problems, ps...)
 
 	// Entries no leaf names: inside the sealed range, or not reached yet.
 	var next int64
@@ -506,36 +513,43 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 // rounds read) against the tree the leaves give: every node of the
 // leaves' complete subtrees there with its hash, and none beyond. It
 // reads the leaves' hashes again, a chunk at a time, each chunk's nodes
-// then, and returns the problem it finds, or nil.
-func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, leaves int64) (*Problem, error) {
+// then. Where they differ, the side that gives the root the largest
+// checkpoint within the leaves signs (size, root) is the signed tree: if
+// the stored hashes give it, the leaves whose hash differs from their
+// stored one were rewritten (each a LeafRewritten problem); otherwise the
+// stored hashes were (one HashesAltered problem counting them).
+func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, leaves, size int64, root []byte) ([]Problem, error) {
 	q := queries{d: d}
 	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	tree := rf.NewEmptyRange(0)
 	var bad, first int64 = 0, -1
-	wrong := func(idx int64) {
-		if bad++; first < 0 {
-			first = idx
-		}
-	}
+	type leafRef struct{ index, entry int64 }
+	var leafBad []leafRef // leaves whose hash is not their stored one
 	type node struct {
 		idx  int64
 		hash []byte
+		leaf leafRef // a leaf's node (level 0)
 	}
 	const chunk = 10_000
 	for from := int64(0); from < leaves; from += chunk {
-		rows, err := tx.QueryContext(ctx, "SELECT leaf_hash FROM "+leavesTable+" WHERE leaf_index >= "+q.ph(1)+" AND leaf_index < "+q.ph(2)+" ORDER BY leaf_index", from, from+chunk)
+		rows, err := tx.QueryContext(ctx, "SELECT leaf_index, entry_id, leaf_hash FROM "+leavesTable+" WHERE leaf_index >= "+q.ph(1)+" AND leaf_index < "+q.ph(2)+" ORDER BY leaf_index", from, from+chunk)
 		if err != nil {
 			return nil, fmt.Errorf("auditseal: read leaves: %w", err)
 		}
 		var nodes []node
 		for rows.Next() {
+			var l leafRef
 			var h []byte
-			if err := rows.Scan(&h); err != nil {
+			if err := rows.Scan(&l.index, &l.entry, &h); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("auditseal: read leaves: %w", err)
 			}
 			if err := tree.Append(h, func(id compact.NodeID, hash []byte) {
-				nodes = append(nodes, node{tlog.StoredHashIndex(int(id.Level), int64(id.Index)), hash})
+				n := node{idx: tlog.StoredHashIndex(int(id.Level), int64(id.Index)), hash: hash, leaf: leafRef{-1, 0}}
+				if id.Level == 0 {
+					n.leaf = l
+				}
+				nodes = append(nodes, n)
 			}); err != nil {
 				rows.Close()
 				return nil, err
@@ -547,6 +561,14 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 		}
 		if len(nodes) == 0 {
 			break
+		}
+		wrong := func(n node) {
+			if bad++; first < 0 {
+				first = n.idx
+			}
+			if n.leaf.index >= 0 && len(leafBad) < 1000 {
+				leafBad = append(leafBad, n.leaf)
+			}
 		}
 		// The nodes of a run of leaves are stored at consecutive indexes.
 		rows, err = tx.QueryContext(ctx, "SELECT idx, hash FROM "+hashesTable+" WHERE idx >= "+q.ph(1)+" AND idx <= "+q.ph(2)+" ORDER BY idx", nodes[0].idx, nodes[len(nodes)-1].idx)
@@ -562,12 +584,12 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 				return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
 			}
 			for i < len(nodes) && nodes[i].idx < idx {
-				wrong(nodes[i].idx) // missing
+				wrong(nodes[i]) // missing
 				i++
 			}
 			if i < len(nodes) && nodes[i].idx == idx {
 				if !bytes.Equal(h, nodes[i].hash) {
-					wrong(idx)
+					wrong(nodes[i])
 				}
 				i++
 			}
@@ -577,7 +599,7 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 			return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
 		}
 		for ; i < len(nodes); i++ {
-			wrong(nodes[i].idx)
+			wrong(nodes[i])
 		}
 	}
 	// A round stores its leaves and their nodes together: none beyond.
@@ -585,8 +607,28 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+hashesTable+" WHERE idx >= "+q.ph(1), tlog.StoredHashIndex(0, leaves)).Scan(&beyond); err != nil {
 		return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
 	}
+	var out []Problem
+	if bad > 0 && size > 0 && len(leafBad) > 0 && len(root) == tlog.HashSize {
+		// Which side is the signed tree? A leaf whose stored hash leads,
+		// by the stored path, to the signed root was rewritten in the
+		// leaves; if every differing leaf is such, the stored hashes
+		// differ only above them, from the rewritten leaves.
+		hr := &hashReader{db: tx, d: d, ctx: ctx}
+		var rewritten []Problem
+		for _, l := range leafBad {
+			if l.index >= size || !storedPathSigned(hr, size, tlog.Hash(root), l.index) {
+				rewritten = nil
+				break
+			}
+			rewritten = append(rewritten, Problem{Kind: LeafRewritten, EntryID: l.entry, Leaf: l.index,
+				Detail: "its leaf's hash is not the one the signed tree holds (its stored hash leads to the signed root)"})
+		}
+		if len(rewritten) > 0 {
+			out, bad = rewritten, 0
+		}
+	}
 	if bad == 0 && beyond == 0 {
-		return nil, nil
+		return out, nil
 	}
 	detail := ""
 	if bad > 0 {
@@ -598,7 +640,38 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 		}
 		detail += fmt.Sprintf("%d stored hashes lie beyond the tree's %d leaves: the sealer's next round cannot store its own there", beyond, leaves)
 	}
-	return &Problem{Kind: HashesAltered, Leaf: -1, Detail: detail}, nil
+	return append(out, Problem{Kind: HashesAltered, Leaf: -1, Detail: detail}), nil
+}
+
+// storedPathSigned reports whether leaf index's stored hash leads, by
+// the stored hashes of its path, to root, the signed root of a tree of
+// size leaves.
+func storedPathSigned(hr *hashReader, size int64, root tlog.Hash, index int64) bool {
+	leaf, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, index)})
+	if err != nil {
+		return false
+	}
+	proof, err := tlog.ProveRecord(size, index, hr)
+	return err == nil && tlog.CheckRecord(proof, size, root, index, leaf[0]) == nil
+}
+
+// verifyColumns are the entry's columns as Verify reads them: on SQLite
+// an integer column holding no integer (text, a REAL or a BLOB, which it
+// keeps when it cannot convert them) is read through CAST, so that the
+// entry is reported (its leaf differs, or storageClasses names the
+// column) rather than the scan failing the whole run.
+func verifyColumns(d auditstore.Dialect) string {
+	cols := strings.Split(auditstore.ReadColumns(d, "e."), ", ")
+	if d != auditstore.SQLite {
+		return strings.Join(cols, ", ")
+	}
+	for i, c := range cols {
+		switch c {
+		case "e.action", "e.object_id", "e.remote_port":
+			cols[i] = "CAST(" + c + " AS INTEGER)"
+		}
+	}
+	return strings.Join(cols, ", ")
 }
 
 // sqliteClasses are the storage classes each column of an entry has on
