@@ -185,7 +185,9 @@ func parse(fs *flag.FlagSet, args []string, positional int) error {
 	}
 	if fs.NArg() != positional {
 		if positional == 0 {
-			return usageError("unexpected argument %q", fs.Arg(0))
+			// Not shown: it may be a credential given after a flag that
+			// takes a name (--token-env NAME "$TOKEN").
+			return usageError("unexpected argument: this command takes none, and the one given is not shown (it may be a secret); a flag's value goes right after the flag")
 		}
 		return usageError("want %d arguments, got %d", positional, fs.NArg())
 	}

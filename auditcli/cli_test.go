@@ -962,8 +962,8 @@ func TestFlagsAfterArguments(t *testing.T) {
 		{[]string{"history", "--db", path, "books", "1", "--", "--limit", "5"}, 2, "-", "want 2 arguments, got 4"},
 		{[]string{"history", "--db", path, "books", "1", "--as-of"}, 2, "-", "flag needs an argument: -as-of"},
 		{[]string{"history", "--db", path, "books"}, 2, "-", "want 2 arguments, got 1"},
-		{[]string{"flush", "--db", path, "extra", "--yes"}, 2, "-", `unexpected argument "extra"`},
-		{[]string{"export", "--db", path, "--", "--model"}, 2, "-", `unexpected argument "--model"`},
+		{[]string{"flush", "--db", path, "extra", "--yes"}, 2, "-", `unexpected argument: this command takes none`},
+		{[]string{"export", "--db", path, "--", "--model"}, 2, "-", `unexpected argument: this command takes none`},
 		{[]string{"prove", "--db", path, "--", "-1"}, 2, "-", "ENTRY_ID must be a positive integer"},
 		{[]string{"history", "books", "1", "-h"}, 0, "-", "-as-of"},
 	} {

@@ -178,9 +178,10 @@ func sqliteTarget(path string) (Target, error) {
 	return sqliteFile(path, "")
 }
 
-// sqliteParams matches a path that goes on, after a '?', as a query:
-// name=value, the name a parameter's (_pragma, cache, _auth_pass, …).
-var sqliteParams = regexp.MustCompile(`\?[A-Za-z_][A-Za-z0-9_]*=`)
+// sqliteParams matches a path that goes on, after a '?', as a query: a
+// parameter's name (_pragma, cache, nolock, _auth, …), with a value or
+// not, after any '&'.
+var sqliteParams = regexp.MustCompile(`\?&*[A-Za-z_][A-Za-z0-9_]*([=&]|$)`)
 
 // sqliteURI reads an SQLite URI filename: file:PATH or file:///PATH (or
 // file://localhost/PATH), percent-escaped, with optional ?parameters that

@@ -281,6 +281,10 @@ func TestSQLitePathWithParametersIsRefused(t *testing.T) {
 		dir + "/k.db?_pragma_key=pwGs3cret",
 		"sqlite:file:" + dir + "/k.db?_auth_pass=pwGs3cret",
 		"sqlite://" + dir + "/k.db?cache=shared&_pragma=textkey(pwGs3cret)",
+		// A first parameter without a value.
+		"sqlite:" + dir + "/k.db?nolock&_pragma=key('pwGs3cret')",
+		"sqlite:" + dir + "/k.db?&_pragma=key('pwGs3cret')",
+		dir + "/k.db?_auth&_auth_pass=pwGs3cret",
 	} {
 		for _, cmd := range [][]string{
 			{"migrate", "--db", db},

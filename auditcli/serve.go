@@ -131,12 +131,9 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 			if _, isPath := err.(*os.PathError); !isPath {
 				return nil, usageError("--basic-auth-file: %v", err) // larger than the limit
 			}
-			if errors.Is(err, os.ErrNotExist) {
-				// What was given may be the credentials themselves, in
-				// place of the file's name: not shown.
-				return nil, usageError("--basic-auth-file: cannot read the file it names: no such file (it takes a file holding USER:PASSWORD, not the credentials)")
-			}
-			return nil, usageError("--basic-auth-file: cannot read %s: %s", a.basicFile, pathError(err))
+			// What was given may be the credentials themselves, in place
+			// of the file's name: not shown.
+			return nil, usageError("--basic-auth-file: cannot read the file it names: %s (it takes a file holding USER:PASSWORD, not the credentials)", pathError(err))
 		}
 		text := strings.TrimRight(string(b), "\r\n")
 		env.secrets.add(text)

@@ -162,6 +162,10 @@ func TestServeBadCredentials(t *testing.T) {
 		{[]string{"--token-env", "AbcdSecretToken123456"}, 2, "--token-env: no variable of that name is set"},
 		{[]string{"--token-env", "SHORT_BASIC"}, 2, "--token-env: $SHORT_BASIC must hold a token of at least 16 characters"},
 		{[]string{"--basic-auth-file", "admin:Sup3rSecretPw"}, 2, "--basic-auth-file: cannot read the file it names"},
+		{[]string{"--basic-auth-file", write("adm", "") + "/in:Sup3rSecretPw"}, 2, "--basic-auth-file: cannot read the file it names: not a directory"},
+		{[]string{"--basic-auth-file", "admin:Sup3rSecretPw" + strings.Repeat("k", 300)}, 2, "--basic-auth-file: cannot read the file it names"},
+		// The value given after a flag that takes a name, as an argument.
+		{[]string{"--token-env", "AUDIT_TOKEN", "c0ffee-secret-token-1234567890"}, 2, "unexpected argument"},
 		{[]string{"--basic-auth-env", "AUDIT_BASIC", "--token-env", "AUDIT_TOKEN"}, 2, "choose one"},
 		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-cert", certFile}, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"--token-env", "AUDIT_TOKEN", "--tls-key", keyFile}, 2, "--tls-cert and --tls-key go together"},

@@ -123,7 +123,9 @@ type VerifyOptions struct {
 // (unchecked: Verify checks its signature).
 func CheckpointOrigin(checkpoint []byte) string {
 	line, _, _ := bytes.Cut(checkpoint, []byte("\n"))
-	return string(line)
+	// A note with CRLF line ends (a copy edited elsewhere) is still this
+	// origin's, and fails its signature check.
+	return string(bytes.TrimSuffix(line, []byte("\r")))
 }
 
 // Verify recomputes every sealed leaf from the entries table and the tree

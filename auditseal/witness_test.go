@@ -120,6 +120,12 @@ func TestTrustedCheckpointsOfOtherLogs(t *testing.T) {
 		if !rep.OK() || rep.Trusted != 1 || rep.OtherLogs != 1 {
 			t.Fatalf("own and another log's checkpoint: %+v\n%s", rep, problems(rep))
 		}
+		// This log's checkpoint with CRLF line ends is this log's, and
+		// does not verify.
+		rep = f.verify(t, []byte(strings.ReplaceAll(own, "\n", "\r\n")))
+		if rep.OK() || rep.OtherLogs != 0 {
+			t.Fatalf("a CRLF copy of this log's checkpoint: %+v", rep)
+		}
 		forged := strings.Replace(own, "\n3\n", "\n2\n", 1)
 		rep = f.verify(t, []byte(forged))
 		if got := problems(rep); rep.OK() || !strings.Contains(got, "checkpoint invalid: a checkpoint kept outside the database") || strings.Contains(got, "size -1") {
