@@ -56,15 +56,20 @@ func TestLinksLandOnTheirOwnObjectAndActor(t *testing.T) {
 		auditlog.Entry{Timestamp: at.Add(time.Minute), Action: auditlog.ActionCreate, Model: "shop", ObjectPK: "orders:1", ObjectRepr: "SHOP-OTHER", ActorID: "1", ActorName: "alice", CorrelationID: "req"},
 		auditlog.Entry{Timestamp: at.Add(2 * time.Minute), Action: auditlog.ActionCreate, Model: "[x", ObjectPK: "2", ObjectRepr: "BRACKET", ActorName: "cron"},
 		auditlog.Entry{Timestamp: at.Add(3 * time.Minute), Action: auditlog.ActionCreate, Model: " ", ObjectPK: " ", ObjectRepr: "BLANK", ActorID: " ", ActorName: "space", CorrelationID: " "},
+		auditlog.Entry{Timestamp: at.Add(4 * time.Minute), Action: auditlog.ActionCreate, Model: strings.Repeat("m:", 127), ObjectPK: strings.Repeat("\x01", 255), ObjectRepr: "LONG"},
 	)
 	h := newUI(t, s, auditui.Config{})
-	for id, want := range map[int]string{1: "ORDER-ONE", 2: "SHOP-OTHER", 3: "BRACKET", 4: "BLANK"} {
+	for id, want := range map[int]string{1: "ORDER-ONE", 2: "SHOP-OTHER", 3: "BRACKET", 4: "BLANK", 5: "LONG"} {
 		rec := get(h, "GET", "/entries/"+string(rune('0'+id)))
 		if rec.Code != 200 {
 			t.Fatalf("entry %d: status %d", id, rec.Code)
 		}
 		body := rec.Body.String()
-		for _, l := range links(body, "/history?") {
+		hl := links(body, "/history?")
+		if len(hl) == 0 {
+			t.Errorf("entry %d: no history link", id)
+		}
+		for _, l := range hl {
 			page := get(h, "GET", l).Body.String()
 			if !strings.Contains(page, want) || strings.Count(page, `<td class="time"><a href=`) != 1 {
 				t.Errorf("entry %d: %s does not show %s alone:\n%s", id, l, want, pageMessage(page))

@@ -38,9 +38,15 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 		if len(vals) > 1 && k != "obj" {
 			return nil, fmt.Errorf("parameter %q is given %d times; give it once", k, len(vals))
 		}
+		max := 256
+		if k == "obj" {
+			// A model and a key of up to 255 bytes each, JSON-escaped
+			// (objParam).
+			max = 4096
+		}
 		for _, s := range vals {
-			if len(s) > 256 {
-				return nil, fmt.Errorf("parameter %q is longer than 256 characters", k)
+			if len(s) > max {
+				return nil, fmt.Errorf("parameter %q is longer than %d characters", k, max)
 			}
 			if !utf8.ValidString(s) {
 				return nil, fmt.Errorf("parameter %q is not valid UTF-8", k)
