@@ -125,6 +125,16 @@ func TestServePlainHTTPWarning(t *testing.T) {
 	}
 }
 
+// boundedServe runs serve with a credential file; a serve that starts
+// stops after two seconds.
+func boundedServe(path, credFile string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := auditcli.Run(ctx, []string{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", credFile}, auditcli.Env{Stdout: &out, Stderr: &errb})
+	return result{code, out.String(), errb.String()}
+}
+
 // Bad credential files and TLS settings are clear errors that never show
 // what a credential file holds.
 func TestServeBadCredentials(t *testing.T) {
@@ -190,12 +200,7 @@ func TestServeBadCredentials(t *testing.T) {
 		if err := os.Chmod(open, mode); err != nil {
 			t.Fatal(err)
 		}
-		// (A serve that starts stops after two seconds.)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		var out, errb bytes.Buffer
-		code := auditcli.Run(ctx, []string{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", open}, auditcli.Env{Stdout: &out, Stderr: &errb})
-		cancel()
-		r := result{code, out.String(), errb.String()}
+		r := boundedServe(path, open)
 		if r.code != 2 || !strings.Contains(r.stderr, fmt.Sprintf("is writable by other users (mode %04o); chmod 600 it", mode)) || strings.Contains(r.stderr, "correct-horse") {
 			t.Errorf("mode %o: %+v", mode, r)
 		}
@@ -207,12 +212,7 @@ func TestServeBadCredentials(t *testing.T) {
 		if err := os.Chown(theirs, 65534, 65534); err != nil {
 			t.Fatal(err)
 		}
-		// (A serve that starts stops after two seconds.)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		var out, errb bytes.Buffer
-		code := auditcli.Run(ctx, []string{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", theirs}, auditcli.Env{Stdout: &out, Stderr: &errb})
-		cancel()
-		r := result{code, out.String(), errb.String()}
+		r := boundedServe(path, theirs)
 		if r.code != 2 || !strings.Contains(r.stderr, "belongs to another user (uid 65534)") || strings.Contains(r.stderr, "correct-horse") {
 			t.Errorf("a credential file of another user: %+v", r)
 		}
