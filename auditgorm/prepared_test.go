@@ -66,7 +66,7 @@ func TestPreparedOwnStatements(t *testing.T) {
 				// Not on MySQL, where a prepared read comes back in the
 				// binary protocol (DESIGN.md).
 				prepares := name == "sqlite"
-				if hasText(texts, "INSERT OR FAIL INTO "+auditstore.Table) != prepares || hasText(texts, "SELECT ") != prepares {
+				if hasText(texts, "INSERT INTO "+auditstore.Table) != prepares || hasText(texts, "SELECT ") != prepares {
 					t.Fatalf("prepared: %q; want the entries' INSERT and the read before an update: %v", texts, prepares)
 				}
 				preparedWrites(t, db, 3)
@@ -144,7 +144,7 @@ func TestPreparedOwnStatements(t *testing.T) {
 // hasRows reports whether texts hold an entries INSERT of n rows.
 func hasRows(texts []string, n int) bool {
 	for _, s := range texts {
-		if strings.HasPrefix(s, "INSERT OR FAIL INTO "+auditstore.Table) && strings.Count(s, "),(")+1 == n {
+		if strings.HasPrefix(s, "INSERT INTO "+auditstore.Table) && strings.Count(s, "),(")+1 == n {
 			return true
 		}
 	}
@@ -173,7 +173,7 @@ func TestPreparedMemoryDatabaseKeepsOneConnection(t *testing.T) {
 			must(t, auditstore.Migrate(context.Background(), sqlDB, auditstore.SQLite))
 			p := preparedDB(t, db, 0)
 			preparedWrites(t, db, 17)
-			if texts := auditgorm.PreparedTexts(p); !hasText(texts, "INSERT OR FAIL INTO "+auditstore.Table) {
+			if texts := auditgorm.PreparedTexts(p); !hasText(texts, "INSERT INTO "+auditstore.Table) {
 				t.Fatalf("the entries' INSERT is not prepared; prepared: %q", texts)
 			}
 			if n := sqlDB.Stats().OpenConnections; n != 1 {
@@ -363,7 +363,7 @@ func TestPreparedNotAroundAWrapper(t *testing.T) {
 		}
 		return n
 	}
-	for prefix, want := range map[string]int{"INSERT INTO `counters`": 10, "UPDATE `counters`": 10, "SELECT ": 10, "INSERT OR FAIL INTO " + auditstore.Table: 20} {
+	for prefix, want := range map[string]int{"INSERT INTO `counters`": 10, "UPDATE `counters`": 10, "SELECT ": 10, "INSERT INTO " + auditstore.Table: 20} {
 		if got := count(prefix); got != want {
 			t.Errorf("the wrapper saw %d statements %q…, want %d", got, prefix, want)
 		}

@@ -318,21 +318,6 @@ const maxRowsPerValuesInsertMySQL = 2000
 // max_allowed_packet is 16 MiB).
 const jsonBatchBytes = 4 << 20
 
-// insertInto begins an INSERT of entries. On SQLite it is INSERT OR FAIL:
-// a statement of many rows whose constraints may abort it keeps a
-// statement journal, a copy of every page it changes, to undo itself
-// alone; with FAIL none is kept (an entries INSERT of 256 rows runs some
-// 8 % faster). No constraint of the entries table fails on what the
-// writers send (every NOT NULL column is set, the id is the table's);
-// an I/O error or a full disk, with no statement journal, rolls back the
-// whole transaction, so the change goes with its missing entries.
-func insertInto(d Dialect) string {
-	if d == SQLite {
-		return "INSERT OR FAIL INTO " + Table
-	}
-	return "INSERT INTO " + Table
-}
-
 // jsonInsertSQL inserts the entries of a JSON array, in array order. On
 // SQLite it writes only the columns cols (the others are NULL in every
 // entry of the batch); elsewhere every column.
@@ -361,7 +346,7 @@ ORDER BY x.ord`
 // do not parse the row's text again each), else from json_each of the text.
 func sqliteJSONInsert(cols columnSet, jsonb bool) string {
 	var b strings.Builder
-	b.WriteString(insertInto(SQLite) + " (")
+	b.WriteString("INSERT INTO " + Table + " (")
 	cols.writeList(&b)
 	b.WriteString(") SELECT ")
 	first := true
@@ -703,7 +688,7 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time, cols column
 	per := cols.count()
 	var b strings.Builder
 	b.Grow(120 + len(entries)*per*5)
-	b.WriteString(insertInto(d) + " (")
+	b.WriteString("INSERT INTO " + Table + " (")
 	cols.writeList(&b)
 	b.WriteString(") VALUES ")
 	args := make([]any, 0, len(entries)*per)

@@ -403,12 +403,7 @@ func floorEntries(db string, n int) []*floorStmt {
 	for start := 0; start < n; start += floorChunk {
 		rows := min(floorChunk, n-start)
 		var b strings.Builder
-		// On SQLite OR FAIL, as the plugin writes: no statement journal.
-		if db == "sqlite" {
-			b.WriteString("INSERT OR FAIL INTO auditlog_entries (" + floorColumns + ") VALUES ")
-		} else {
-			b.WriteString("INSERT INTO auditlog_entries (" + floorColumns + ") VALUES ")
-		}
+		b.WriteString("INSERT INTO auditlog_entries (" + floorColumns + ") VALUES ")
 		for r := 0; r < rows; r++ {
 			if r > 0 {
 				b.WriteByte(',')
