@@ -32,9 +32,3 @@ func EnsurePartitionsAt(ctx context.Context, s *Store, now time.Time, ahead int)
 // SetSettleWithin shortens how long s's CountMax waits for the
 // transactions writing entries, for the test of its refusal.
 func SetSettleWithin(s *Store, d time.Duration) { s.settleWithin = d }
-
-// WithoutAccess is f as ObjectEntries lists: without access entries.
-func WithoutAccess(f Filter) Filter {
-	f.noAccess = true
-	return f
-}

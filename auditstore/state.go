@@ -335,9 +335,9 @@ var ErrTooManyEntries = errors.New("auditstore: the object has more entries than
 func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, max int) ([]auditlog.Entry, error) {
 	var all []auditlog.Entry
 	p := Page{Limit: MaxPageSize}
-	// Access entries are left to the query: an object read often has
-	// many, which the bound, counting what is kept, would not stop.
-	f := Filter{Objects: refs, noAccess: true}
+	// The bound counts what is read, access entries too: an object read
+	// often has many, which a bound on what is kept would not stop.
+	f := Filter{Objects: refs}
 	read := 0
 	for {
 		res, err := l.List(ctx, f, p)
@@ -353,8 +353,6 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 				all = append(all, e)
 			}
 		}
-		// What is read counts: entries of another key text (KeyRefs'
-		// object_id of "01") are read too.
 		if max > 0 && (len(all) > max || read > 2*max) {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooManyEntries, max)
 		}

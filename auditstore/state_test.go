@@ -3,6 +3,7 @@ package auditstore_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -123,10 +124,10 @@ func (c *countingLister) List(ctx context.Context, f auditstore.Filter, p audits
 	return res, err
 }
 
-// ObjectEntries does not read an object's access entries, which it
-// drops: an object read thousands of times (a record every support agent
-// opens) made the bound, which counts what it keeps, never stop the read.
-func TestObjectEntriesSkipsAccessEntriesInTheQuery(t *testing.T) {
+// ObjectEntries' bound counts the access entries it reads and drops: an
+// object read thousands of times (a record every support agent opens)
+// made the bound, which counted what it kept, never stop the read.
+func TestObjectEntriesBoundCountsWhatItReads(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
 		s := storeOf(t, db)
@@ -140,12 +141,15 @@ func TestObjectEntriesSkipsAccessEntriesInTheQuery(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := &countingLister{s: s}
-		got, err := auditstore.ObjectEntries(ctx, l, auditstore.KeyRefs("books", "1"), "1", 100)
-		if err != nil || len(got) != 1 || got[0].Action != auditlog.ActionCreate {
-			t.Fatalf("ObjectEntries: %d entries, %v", len(got), err)
+		if _, err := auditstore.ObjectEntries(ctx, l, auditstore.KeyRefs("books", "1"), "1", 100); !errors.Is(err, auditstore.ErrTooManyEntries) {
+			t.Fatalf("ObjectEntries with a bound of 100: %v", err)
 		}
-		if l.read > 1 {
-			t.Errorf("ObjectEntries read %d entries for the object's one create", l.read)
+		if l.read > auditstore.MaxPageSize {
+			t.Errorf("ObjectEntries read %d entries before stopping at its bound of 100", l.read)
+		}
+		got, err := auditstore.ObjectEntries(ctx, s, auditstore.KeyRefs("books", "1"), "1", 0)
+		if err != nil || len(got) != 1 || got[0].Action != auditlog.ActionCreate {
+			t.Fatalf("ObjectEntries unbounded: %d entries, %v", len(got), err)
 		}
 	})
 }

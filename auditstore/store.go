@@ -976,9 +976,6 @@ type Filter struct {
 	Search string
 	// Since and Until bound the timestamp: Since <= t < Until.
 	Since, Until time.Time
-	// noAccess leaves access entries out, and keeps every other action,
-	// one no writer stores included (ObjectEntries reports it).
-	noAccess bool
 }
 
 // The page sizes every list uses: List, the admin UI's pages and the
@@ -1506,9 +1503,6 @@ func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 			ph[i] = q.arg(int16(a))
 		}
 		q.where = append(q.where, "action IN ("+strings.Join(ph, ", ")+")")
-	}
-	if f.noAccess {
-		q.where = append(q.where, "action <> "+q.arg(int16(auditlog.ActionAccess)))
 	}
 	if f.ActorID != "" {
 		q.where = append(q.where, "actor_id = "+q.arg(f.ActorID))
