@@ -38,15 +38,15 @@ func (h *Handler) parseQuery(r *http.Request) (*query, error) {
 		if len(vals) > 1 && k != "obj" {
 			return nil, fmt.Errorf("parameter %q is given %d times; give it once", k, len(vals))
 		}
-		max := 256
+		longest := 256
 		if k == "obj" {
 			// A model and a key of up to 255 bytes each, JSON-escaped
 			// (objParam).
-			max = 4096
+			longest = 4096
 		}
 		for _, s := range vals {
-			if len(s) > max {
-				return nil, fmt.Errorf("parameter %q is longer than %d characters", k, max)
+			if len(s) > longest {
+				return nil, fmt.Errorf("parameter %q is longer than %d characters", k, longest)
 			}
 			if !utf8.ValidString(s) {
 				return nil, fmt.Errorf("parameter %q is not valid UTF-8", k)
