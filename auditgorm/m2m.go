@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"reflect"
 	"slices"
 	"strconv"
@@ -258,7 +259,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			if changed, err = p.insertJoin(db, cols); err != nil || db.Error != nil {
 				return err
 			}
-		} else if changed, removed, err = p.insertJoinAfterRead(db, js, cols, sent, orig, assigns); err != nil || db.Error != nil {
+		} else if changed, removed, err = p.insertJoinAfterRead(db, tracks, js, cols, sent, orig, assigns); err != nil || db.Error != nil {
 			return err
 		}
 	} else {
@@ -463,7 +464,7 @@ func scanJoinRows(rows *sql.Rows, cols []string, fn func(joinRow) error) error {
 // that are there after it, as its count tells where it can (all of them,
 // or none), else as a read after it shows. An upsert that soft deletes
 // pairs removes those there before and not after.
-func (p *Plugin) insertJoinAfterRead(db *gorm.DB, js *schema.Schema, cols []string, sent []joinRow, orig func(*gorm.DB), assigns bool) (added, removed []joinRow, err error) {
+func (p *Plugin) insertJoinAfterRead(db *gorm.DB, tracks []*m2mTrack, js *schema.Schema, cols []string, sent []joinRow, orig func(*gorm.DB), assigns bool) (added, removed []joinRow, err error) {
 	o := p.obsOf(db)
 	soft := softDeletes(js)
 	if !assigns && !soft {
@@ -477,6 +478,25 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, js *schema.Schema, cols []stri
 				return nil, nil, nil
 			}
 			return sent, nil, nil
+		}
+	}
+	if p.lock {
+		// Another transaction's insert of a pair not there would be told
+		// from this one's by the count and the read after it, where the
+		// join table holds a pair once, this insert assigns nothing and its
+		// count is the rows it inserted; otherwise the pairs are held first.
+		hold := soft || assigns || !p.countsJoinInserts(db)
+		if !hold {
+			unique, err := p.pairUnique(db, cols)
+			if err != nil {
+				return nil, nil, err
+			}
+			hold = !unique
+		}
+		if hold {
+			if err := p.holdPairs(db, tracks, cols, sent); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	tuples := make([][]any, len(sent))
@@ -582,6 +602,76 @@ func (p *Plugin) insertJoinAfterRead(db *gorm.DB, js *schema.Schema, cols []stri
 		}
 	}
 	return added, removed, nil
+}
+
+// pairLockClass is the first key of the PostgreSQL advisory locks that
+// hold pairs of join tables (holdPairs): "auditlog" packs no further.
+const pairLockClass = 0x61756474 // "audt"
+
+// holdPairs makes every other audited insert of the pairs sent wait, until
+// this transaction ends, before it reads them: the read before an insert
+// finds no row of a pair that is not there to lock, and another
+// transaction could insert the pair and commit between that read and this
+// insert, which would then update its row (an upsert soft deleting or
+// reviving the pair) or insert the pair again (a join table that can hold
+// it twice), each with entries that no longer say what happened. On
+// PostgreSQL a transaction-level advisory lock per pair (no privilege
+// needed; a hash of the relation and the pair, so that two pairs may
+// share one and wait for each other, never the reverse); on MySQL, whose
+// locks end with the session, not the transaction, the owners' rows under
+// FOR UPDATE (REPEATABLE READ would lock the gap; READ COMMITTED does not).
+// SQLite has one writer at a time. The locks are taken in one order.
+func (p *Plugin) holdPairs(db *gorm.DB, tracks []*m2mTrack, cols []string, sent []joinRow) error {
+	if len(tracks) == 0 {
+		return nil
+	}
+	tr := tracks[0]
+	switch p.dialect {
+	case auditstore.Postgres:
+		rel := tr.owner.schema.Table + "\x00" + tr.field + "\x00"
+		keys := make([]int32, 0, len(sent))
+		for _, r := range sent {
+			h := fnv.New32a()
+			h.Write([]byte(rel))
+			h.Write([]byte(foldedKeyText(r.values(cols))))
+			keys = append(keys, int32(h.Sum32()))
+		}
+		slices.Sort(keys)
+		keys = slices.Compact(keys)
+		// One statement per thousand locks, taken left to right.
+		for len(keys) > 0 {
+			n := min(len(keys), 1000)
+			var q strings.Builder
+			q.WriteString("SELECT ")
+			for i, k := range keys[:n] {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(&q, "pg_advisory_xact_lock(%d, %d)", pairLockClass, k)
+			}
+			keys = keys[n:]
+			p.obsOf(db).sentOne()
+			if _, err := p.writeConn(db).ExecContext(db.Statement.Context, q.String()); err != nil {
+				return fmt.Errorf("auditgorm: %s: hold the pairs: %w", db.Statement.Table, err)
+			}
+		}
+	case auditstore.MySQL:
+		seen := map[string]bool{}
+		var refs [][]any
+		for _, r := range sent {
+			v := r.values(tr.ownerFK)
+			if k := foldedKeyText(v); !seen[k] {
+				seen[k] = true
+				refs = append(refs, v)
+			}
+		}
+		slices.SortFunc(refs, func(a, b []any) int { return strings.Compare(keyText(a), keyText(b)) })
+		exclusive := func(q *gorm.DB) *gorm.DB { return q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}) }
+		if _, err := p.readWhereIn(db, db.Statement.Context, tr.owner, tr.owner.schema.Table, tr.ownerRef, refs, exclusive); err != nil {
+			return fmt.Errorf("auditgorm: %s: hold the pairs' %s rows: %w", db.Statement.Table, tr.owner.schema.Name, err)
+		}
+	}
+	return nil
 }
 
 // countsJoinInserts reports whether the affected-row count of the join

@@ -423,6 +423,12 @@ func TestM2MPairsAddedBeyondTheCountAreRefused(t *testing.T) {
 			t.Parallel()
 			db, counter := testdb.OpenCounting(t, name)
 			softJoin(t, db)
+			if name == "mysql" {
+				// The append holds the owner's row, which the other
+				// transaction's foreign key check would wait for (and so
+				// would an append of the other: TestM2MPairWrittenByTwoTransactions).
+				dropForeignKeys(t, db, "soft_links")
+			}
 			o := SoftOwner{Name: "o"}
 			must(t, db.Create(&o).Error)
 			items := []SoftItem{{Name: "a"}, {Name: "b"}}
