@@ -87,7 +87,13 @@ func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []
 	if err != nil {
 		return nil, false, err
 	}
-	sqlText := "SELECT model, COUNT(*), " + TimeColumn(s.dialect, "MAX(timestamp)") + " FROM (SELECT model, timestamp FROM " + Table + q.whereSQL() +
+	// MySQL's collation groups "a" with "a ": there the models are grouped
+	// by their bytes.
+	model := "model"
+	if s.dialect == MySQL {
+		model = "BINARY model AS model"
+	}
+	sqlText := "SELECT model, COUNT(*), " + TimeColumn(s.dialect, "MAX(timestamp)") + " FROM (SELECT " + model + ", timestamp FROM " + Table + q.whereSQL() +
 		" ORDER BY timestamp DESC, id DESC LIMIT " + strconv.Itoa(limit) + ") newest GROUP BY model"
 	rows, err := s.db.QueryContext(ctx, sqlText, q.args...)
 	if err != nil {

@@ -1136,6 +1136,40 @@ type queryBuilder struct {
 	args  []any
 }
 
+// textIs is the condition that the text column col holds v exactly. On
+// MySQL the entries table's utf8mb4_bin collation pads with spaces ("a"
+// equals "a "): there the comparison is made again on the bytes, after the
+// one an index serves.
+func (q *queryBuilder) textIs(col, v string) string {
+	eq := col + " = " + q.arg(v)
+	if q.d == MySQL {
+		eq += " AND " + col + " = BINARY " + q.arg(v)
+	}
+	return eq
+}
+
+// textIn is textIs for a list of values.
+func (q *queryBuilder) textIn(col string, vs []any) string {
+	var b strings.Builder
+	for _, binary := range []bool{false, true} {
+		if binary {
+			if q.d != MySQL {
+				break
+			}
+			b.WriteString(" AND BINARY ")
+		}
+		b.WriteString(col + " IN (")
+		for j, v := range vs {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(q.arg(v))
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
 func (q *queryBuilder) arg(v any) string {
 	q.args = append(q.args, v)
 	var b strings.Builder
@@ -1424,27 +1458,29 @@ func (q *queryBuilder) objects(refs []ObjectRef) string {
 	}
 	parts := make([]string, len(groups))
 	for i, g := range groups {
-		// object_id IS NULL matches the partial index of non-integer keys.
-		col := "object_id IS NULL AND object_pk"
-		if g.byID {
-			col = "object_id"
-		}
 		// Placeholders are numbered in the order they are written.
-		part := "(model = " + q.arg(g.model) + " AND " + col
-		if len(g.keys) == 1 {
+		part := "(" + q.textIs("model", g.model) + " AND "
+		switch {
+		case g.byID && len(g.keys) == 1:
 			// "=" lets every planner walk the (model, key, timestamp, id)
 			// index backwards and stop after one page.
-			parts[i] = part + " = " + q.arg(g.keys[0]) + ")"
-			continue
-		}
-		part += " IN ("
-		for j, k := range g.keys {
-			if j > 0 {
-				part += ", "
+			part += "object_id = " + q.arg(g.keys[0])
+		case g.byID:
+			part += "object_id IN ("
+			for j, k := range g.keys {
+				if j > 0 {
+					part += ", "
+				}
+				part += q.arg(k)
 			}
-			part += q.arg(k)
+			part += ")"
+		case len(g.keys) == 1:
+			// object_id IS NULL matches the partial index of non-integer keys.
+			part += "object_id IS NULL AND " + q.textIs("object_pk", g.keys[0].(string))
+		default:
+			part += "object_id IS NULL AND " + q.textIn("object_pk", g.keys)
 		}
-		parts[i] = part + "))"
+		parts[i] = part + ")"
 	}
 	return "(" + strings.Join(parts, " OR ") + ")"
 }
@@ -1489,7 +1525,7 @@ func (s *Store) filter(f Filter) (*queryBuilder, error) {
 // filterOn adds f's conditions to q, after the bind values q holds.
 func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 	if f.Model != "" && f.ObjectPK == "" { // with a key, the object condition names the model
-		q.where = append(q.where, "model = "+q.arg(f.Model))
+		q.where = append(q.where, q.textIs("model", f.Model))
 	}
 	if len(f.Objects) > 0 {
 		q.where = append(q.where, q.objects(f.Objects))
@@ -1505,10 +1541,10 @@ func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 		q.where = append(q.where, "action IN ("+strings.Join(ph, ", ")+")")
 	}
 	if f.ActorID != "" {
-		q.where = append(q.where, "actor_id = "+q.arg(f.ActorID))
+		q.where = append(q.where, q.textIs("actor_id", f.ActorID))
 	}
 	if f.CorrelationID != "" {
-		q.where = append(q.where, "cid = "+q.arg(StoredCorrelationID(f.CorrelationID)))
+		q.where = append(q.where, q.textIs("cid", StoredCorrelationID(f.CorrelationID)))
 	}
 	switch {
 	case f.ObjectPK != "" && f.Model != "":
@@ -1517,7 +1553,7 @@ func (s *Store) filterOn(q *queryBuilder, f Filter) (*queryBuilder, error) {
 	case f.ObjectPK != "":
 		// No index leads with the key: this reads every entry in the other
 		// filters' range. The UI asks for a model.
-		q.where = append(q.where, "object_pk = "+q.arg(f.ObjectPK))
+		q.where = append(q.where, q.textIs("object_pk", f.ObjectPK))
 	}
 	if f.Search != "" {
 		if len(f.Search) > 200 {

@@ -1,0 +1,81 @@
+package auditstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+// A filter's text values match exactly, trailing spaces included, on every
+// database: MariaDB's utf8mb4_bin compares "books " equal to "books" (PAD
+// SPACE), so a flush of model "books " counted and deleted the entries of
+// "books", and an actor "1 " listed actor "1"'s entries.
+func TestFiltersMatchTrailingSpacesExactly(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		var es []auditlog.Entry
+		for _, v := range []string{"x", "x "} {
+			for _, w := range []string{"y", "y "} {
+				es = append(es, auditlog.Entry{Action: auditlog.ActionUpdate, Model: "m" + v, ObjectPK: "k" + w, ObjectRepr: "r", ActorID: "a" + v, CorrelationID: "c" + w})
+			}
+		}
+		// An integer key too: object_id is set for the decimal text.
+		es = append(es, auditlog.Entry{Action: auditlog.ActionUpdate, Model: "mx", ObjectPK: "7", ObjectRepr: "r"},
+			auditlog.Entry{Action: auditlog.ActionUpdate, Model: "mx ", ObjectPK: "7", ObjectRepr: "r"})
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			f    auditstore.Filter
+			want int64
+		}{
+			{auditstore.Filter{Model: "mx"}, 3},
+			{auditstore.Filter{Model: "mx "}, 3},
+			{auditstore.Filter{ActorID: "ax "}, 2},
+			{auditstore.Filter{CorrelationID: "cy "}, 2},
+			{auditstore.Filter{ObjectPK: "ky "}, 2},
+			{auditstore.Filter{Model: "mx ", ObjectPK: "ky "}, 1},
+			{auditstore.Filter{Model: "mx ", ObjectPK: "7"}, 1},
+			{auditstore.Filter{Objects: []auditstore.ObjectRef{{Model: "mx", PK: "ky "}, {Model: "mx ", PK: "ky"}}}, 2},
+			{auditstore.Filter{Objects: append(auditstore.KeyRefs("mx ", "ky"), auditstore.KeyRefs("mx ", "ky ")...)}, 2},
+		} {
+			n, err := s.Count(ctx, c.f)
+			if err != nil || n != c.want {
+				t.Errorf("count %+v: %d, %v; want %d", c.f, n, err, c.want)
+			}
+			res, err := s.List(ctx, c.f, auditstore.Page{Limit: 10})
+			if err != nil || int64(len(res.Entries)) != c.want {
+				t.Errorf("list %+v: %d entries, %v; want %d", c.f, len(res.Entries), err, c.want)
+			}
+		}
+		counts, all, err := s.CountModels(ctx, auditstore.Filter{}, 100)
+		if err != nil || !all || len(counts) != 2 || fmt.Sprintf("%q %d %q %d", counts[0].Model, counts[0].Entries, counts[1].Model, counts[1].Entries) != `"mx" 3 "mx " 3` {
+			t.Errorf("counts by model: %+v, %v, %v; want mx and \"mx \" 3 each", counts, all, err)
+		}
+		res, err := s.Flush(ctx, auditstore.FlushOptions{Filter: auditstore.Filter{Model: "mx "}})
+		if err != nil || res.Deleted != 3 {
+			t.Fatalf("flush of model \"mx \": %+v, %v; want 3 deleted", res, err)
+		}
+		var left []string
+		if err := s.Each(ctx, auditstore.Filter{}, func(e auditlog.Entry) error {
+			if e.Timestamp.Year() < 2000 {
+				t.Errorf("entry %d: time %v", e.ID, e.Timestamp)
+			}
+			left = append(left, fmt.Sprintf("%q", e.Model))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(left) != `["mx" "mx" "mx"]` {
+			t.Fatalf("left after the flush: %v", left)
+		}
+	})
+}
