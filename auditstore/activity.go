@@ -107,7 +107,11 @@ func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []
 		if err := rows.Scan(&c.Model, &c.Entries, &ts); err != nil {
 			return nil, false, queryErr(ctx, "count entries by model", err)
 		}
-		// An unreadable time (Entry.Unreadable) leaves Latest zero.
+		// An unreadable time (Entry.Unreadable) leaves Latest zero. SQLite's
+		// driver may hand the aggregate of the stored text over as a time.
+		if t, ok := ts.(time.Time); ok && s.dialect == SQLite {
+			ts = t.UTC().Format(sqliteTime)
+		}
 		c.Latest, _ = entryTime(s.dialect, ts)
 		total += c.Entries
 		counts = append(counts, c)
