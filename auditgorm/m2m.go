@@ -2,9 +2,11 @@ package auditgorm
 
 import (
 	"cmp"
+	"crypto/md5"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"reflect"
 	"slices"
 	"strconv"
@@ -256,7 +258,7 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			// transaction since. A pair that is there cannot be inserted
 			// again (pairUnique), and every row inserted is in the
 			// relation (the join model has no soft delete).
-			if changed, err = p.insertJoin(db, cols); err != nil || db.Error != nil {
+			if changed, err = p.insertJoin(db, tracks, cols); err != nil || db.Error != nil {
 				return err
 			}
 		} else if changed, removed, err = p.insertJoinAfterRead(db, tracks, js, cols, sent, orig, assigns); err != nil || db.Error != nil {
@@ -362,7 +364,7 @@ func (p *Plugin) returnsJoinRows(stmt *gorm.Statement) bool {
 
 // insertJoin runs the insert of join rows with RETURNING and returns the
 // rows it inserted, deduplicated, as the database stored them.
-func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
+func (p *Plugin) insertJoin(db *gorm.DB, tracks []*m2mTrack, cols []string) ([]joinRow, error) {
 	stmt := db.Statement
 	var out []joinRow
 	seen := map[string]bool{}
@@ -399,14 +401,30 @@ func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
 			}
 			add(jr)
 		}
+		// The pairs it inserted are held as an insert that reads first
+		// holds them (holdPairs), so that one does not find them missing
+		// and then update the row: in the same statement below.
+		if p.dialect == auditstore.Postgres && len(out) > 0 {
+			if err := p.holdPairs(db, tracks, cols, out); err != nil {
+				return nil, err
+			}
+		}
 		return out, nil
 	}
 	// Nothing of GORM's to scan back: a join model whose columns are all
 	// sent (GORM's own join tables).
 	o := p.obsOf(db)
-	sel := make([]clause.Column, len(cols))
+	sel := make([]clause.Column, len(cols), len(cols)+1)
 	for i, c := range cols {
 		sel[i] = clause.Column{Name: c}
+	}
+	hold := p.dialect == auditstore.Postgres && len(tracks) > 0
+	if hold {
+		// Each row inserted is held as holdPairs holds it, in the
+		// statement: an insert that reads first (an upsert that assigns,
+		// say) waits for it, or finds it, instead of finding the pair
+		// missing and then updating its row.
+		sel = append(sel, clause.Column{Name: pairLockSQL(stmt, joinTableOf(db, tracks), cols), Raw: true})
 	}
 	addCreateClauses(stmt)
 	stmt.AddClause(clause.Returning{Columns: sel})
@@ -422,8 +440,13 @@ func (p *Plugin) insertJoin(db *gorm.DB, cols []string) ([]joinRow, error) {
 		return nil, err
 	}
 	n := int64(0)
-	if err := scanJoinRows(rows, cols, func(r joinRow) error {
+	scanned := cols
+	if hold {
+		scanned = append(slices.Clip(cols), "") // the lock's void
+	}
+	if err := scanJoinRows(rows, scanned, func(r joinRow) error {
 		n++
+		delete(r, "")
 		add(r)
 		return nil
 	}); err != nil {
@@ -616,25 +639,28 @@ const pairLockClass = 0x61756474 // "audt"
 // reviving the pair) or insert the pair again (a join table that can hold
 // it twice), each with entries that no longer say what happened. On
 // PostgreSQL a transaction-level advisory lock per pair (no privilege
-// needed; a hash of the relation and the pair, so that two pairs may
+// needed; a hash of the join table and the pair, so that two pairs may
 // share one and wait for each other, never the reverse); on MySQL, whose
-// locks end with the session, not the transaction, the owners' rows under
-// FOR UPDATE (REPEATABLE READ would lock the gap; READ COMMITTED does not).
-// SQLite has one writer at a time. The locks are taken in one order.
+// named locks end with the session, not the transaction, the rows of one
+// side of the pairs under FOR UPDATE (REPEATABLE READ would lock the gap;
+// READ COMMITTED does not). SQLite has one writer at a time. An insert
+// that does not hold (told exactly by RETURNING or its count) does not
+// wait for one that does.
 func (p *Plugin) holdPairs(db *gorm.DB, tracks []*m2mTrack, cols []string, sent []joinRow) error {
 	if len(tracks) == 0 {
 		return nil
 	}
+	// The same locks whichever tracks see the table (a registry with one
+	// side of the relation, another with both): named by the join table
+	// and the pair's columns in name order; on MySQL the rows of the side
+	// whose table sorts first.
 	tr := tracks[0]
 	switch p.dialect {
 	case auditstore.Postgres:
-		rel := tr.owner.schema.Table + "\x00" + tr.field + "\x00"
+		join := joinTableOf(db, tracks)
 		keys := make([]int32, 0, len(sent))
 		for _, r := range sent {
-			h := fnv.New32a()
-			h.Write([]byte(rel))
-			h.Write([]byte(foldedKeyText(r.values(cols))))
-			keys = append(keys, int32(h.Sum32()))
+			keys = append(keys, pairLockKey(join, cols, r))
 		}
 		slices.Sort(keys)
 		keys = slices.Compact(keys)
@@ -656,22 +682,107 @@ func (p *Plugin) holdPairs(db *gorm.DB, tracks []*m2mTrack, cols []string, sent 
 			}
 		}
 	case auditstore.MySQL:
+		m, table, fk, ref := tr.owner, tr.owner.schema.Table, tr.ownerFK, tr.ownerRef
+		if o := tr.related.Table; o < table || o == table && strings.Join(tr.otherFK, ",") < strings.Join(fk, ",") {
+			if m = p.plainModel(db, tr.related); m == nil {
+				return fmt.Errorf("auditgorm: %s: the model %s cannot be read", db.Statement.Table, tr.related.Name)
+			}
+			table, fk, ref = o, tr.otherFK, tr.otherRef
+		}
 		seen := map[string]bool{}
 		var refs [][]any
 		for _, r := range sent {
-			v := r.values(tr.ownerFK)
+			v := r.values(fk)
 			if k := foldedKeyText(v); !seen[k] {
 				seen[k] = true
 				refs = append(refs, v)
 			}
 		}
-		slices.SortFunc(refs, func(a, b []any) int { return strings.Compare(keyText(a), keyText(b)) })
 		exclusive := func(q *gorm.DB) *gorm.DB { return q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}) }
-		if _, err := p.readWhereIn(db, db.Statement.Context, tr.owner, tr.owner.schema.Table, tr.ownerRef, refs, exclusive); err != nil {
-			return fmt.Errorf("auditgorm: %s: hold the pairs' %s rows: %w", db.Statement.Table, tr.owner.schema.Name, err)
+		if _, err := p.readWhereIn(db, db.Statement.Context, m, table, ref, refs, exclusive); err != nil {
+			return fmt.Errorf("auditgorm: %s: hold the pairs' %s rows: %w", db.Statement.Table, m.schema.Name, err)
 		}
 	}
 	return nil
+}
+
+// joinTableOf names the join table of tracks as the relation does (not as
+// the statement wrote it: "public.x" and "x" are one table), for the keys
+// of holdPairs.
+func joinTableOf(db *gorm.DB, tracks []*m2mTrack) string {
+	if len(tracks) > 0 && tracks[0].join != nil {
+		return tracks[0].join.Table
+	}
+	return db.Statement.Table
+}
+
+// pairLockKey is the second key of the advisory lock that holds a pair on
+// PostgreSQL: the first 32 bits of the MD5 of the join table's name and
+// the pair's columns, in name order, each with its value as PostgreSQL's
+// ::text renders it (pairText), so that pairLockSQL computes the same key
+// from a row the database returns.
+func pairLockKey(join string, cols []string, r joinRow) int32 {
+	var b strings.Builder
+	b.WriteString(join)
+	for _, c := range slices.Sorted(slices.Values(cols)) {
+		v := pairText(r[c])
+		b.WriteString("|" + c + "=" + strconv.Itoa(len(v)) + ":" + v)
+	}
+	sum := md5.Sum([]byte(b.String()))
+	return int32(binary.BigEndian.Uint32(sum[:4]))
+}
+
+// pairLockSQL is the RETURNING expression that takes, for a row inserted
+// into the join table, the advisory lock pairLockKey names.
+func pairLockSQL(stmt *gorm.Statement, join string, cols []string) string {
+	var b strings.Builder
+	b.WriteString("pg_advisory_xact_lock(" + strconv.Itoa(pairLockClass) + ", ('x' || substr(md5(" + pgQuoteText(join))
+	for _, c := range slices.Sorted(slices.Values(cols)) {
+		v := "(" + stmt.Quote(c) + ")::text"
+		b.WriteString(" || " + pgQuoteText("|"+c+"=") + " || octet_length(" + v + ") || ':' || " + v)
+	}
+	b.WriteString("), 1, 8))::bit(32)::int)")
+	return b.String()
+}
+
+// pgQuoteText is s as a PostgreSQL string literal.
+func pgQuoteText(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// pairText renders a pair's value as PostgreSQL's ::text renders the
+// column's: integers, text, booleans, and values whose driver value or
+// String() is their text (UUIDs). Another type may render otherwise, and
+// two inserts of such a pair, one holding before its read and one in its
+// RETURNING, then take different locks.
+func pairText(v any) string {
+	if dv, ok := v.(driver.Valuer); ok {
+		if x, err := dv.Value(); err == nil {
+			v = x
+		}
+	}
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return ""
+		}
+		rv = rv.Elem()
+	}
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(rv.Uint(), 10)
+	case reflect.String:
+		return rv.String()
+	case reflect.Bool:
+		return strconv.FormatBool(rv.Bool())
+	}
+	if b, ok := rv.Interface().([]byte); ok {
+		return string(b) // text a driver returned as bytes
+	}
+	if st, ok := rv.Interface().(fmt.Stringer); ok {
+		return st.String()
+	}
+	return fmt.Sprint(rv.Interface())
 }
 
 // countsJoinInserts reports whether the affected-row count of the join

@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/sqlcount"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
@@ -33,6 +34,27 @@ type NPItem struct {
 }
 
 func (i NPItem) String() string { return i.Name }
+
+// NoteOwner's items are joined by NoteLink: the pair as primary key, a
+// column of its own, no soft delete.
+type NoteOwner struct {
+	ID    uint
+	Name  string
+	Items []NoteItem `gorm:"many2many:note_links"`
+}
+
+type NoteItem struct {
+	ID   uint
+	Name string
+}
+
+func (i NoteItem) String() string { return i.Name }
+
+type NoteLink struct {
+	NoteOwnerID uint `gorm:"primaryKey"`
+	NoteItemID  uint `gorm:"primaryKey"`
+	Note        string
+}
 
 // raceOwnerLabel is a row of RaceOwner's join table, written directly.
 type raceOwnerLabel struct {
@@ -122,6 +144,21 @@ func TestM2MPairWrittenByTwoTransactions(t *testing.T) {
 		}, func(tx *gorm.DB, o, it uint) error {
 			return tx.Model(&NPOwner{ID: o}).Association("Items").Append(&NPItem{ID: it})
 		}, false},
+		{"upsert assigning a column, the other an append that holds nothing", func(t *testing.T, db *gorm.DB) (uint, uint, string, func(*gorm.DB) error) {
+			// The append's insert returns the pairs it inserted on
+			// PostgreSQL, and counts them on MariaDB: it reads nothing
+			// first, and takes the pair's lock as it inserts it.
+			auditJoin(t, db, &NoteOwner{}, &NoteLink{}, &NoteItem{})
+			o, it := NoteOwner{Name: "o"}, NoteItem{Name: "a"}
+			must(t, db.Create(&o).Error)
+			must(t, db.Create(&it).Error)
+			return o.ID, it.ID, "note_links", func(tx *gorm.DB) error {
+				return tx.Model(&NoteOwner{ID: o.ID}).Association("Items").Append(&NoteItem{ID: it.ID})
+			}
+		}, func(tx *gorm.DB, o, it uint) error {
+			up := clause.OnConflict{Columns: []clause.Column{{Name: "note_owner_id"}, {Name: "note_item_id"}}, DoUpdates: clause.AssignmentColumns([]string{"note"})}
+			return tx.Clauses(up).Create(&NoteLink{NoteOwnerID: o, NoteItemID: it, Note: "x"}).Error
+		}, false},
 		{"append, a GORM join table, clientFoundRows", func(t *testing.T, db *gorm.DB) (uint, uint, string, func(*gorm.DB) error) {
 			reg := setup(t, db, &RaceOwner{}, &RaceLabel{})
 			must(t, reg.Register(&RaceOwner{}, auditlog.M2M("Labels")))
@@ -189,18 +226,7 @@ func TestM2MPairWrittenByTwoTransactions(t *testing.T) {
 					if other == nil {
 						t.Fatalf("the write inserted into %s no row: %v", join, err)
 					}
-					oerr := other()
-					for _, err := range []error{err, oerr} {
-						// One of the two may lose a deadlock, or be refused
-						// with a retry error: fine, as long as the entries
-						// say what the table holds. Nothing else.
-						if err != nil && !strings.Contains(err.Error(), "Deadlock found") && !strings.Contains(err.Error(), "retry the transaction") {
-							t.Fatalf("write: %v; other transaction: %v", err, oerr)
-						}
-					}
-					if err != nil || oerr != nil {
-						t.Logf("write: %v; other transaction: %v", err, oerr)
-					}
+					checkRace(t, err, other())
 					live := livePairsOf(t, db, join)
 					replayed, err := replayPair(m2mLog(t, db, n), fmt.Sprint(o, "/", it))
 					if err != nil {
@@ -212,6 +238,117 @@ func TestM2MPairWrittenByTwoTransactions(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// BothOwner and BothItem are the two sides of a relation whose join model
+// has soft delete.
+type BothOwner struct {
+	ID    uint
+	Name  string
+	Items []BothItem `gorm:"many2many:both_links"`
+}
+
+type BothItem struct {
+	ID     uint
+	Name   string
+	Owners []BothOwner `gorm:"many2many:both_links"`
+}
+
+type BothLink struct {
+	BothOwnerID uint `gorm:"primaryKey"`
+	BothItemID  uint `gorm:"primaryKey"`
+	DeletedAt   gorm.DeletedAt
+}
+
+// Two services on one database, one auditing both sides of a relation,
+// the other the owner's side only, hold a pair alike: the locks were named
+// by the first side a registry had (sorted by type), so the two took
+// different ones, and an upsert soft deleting the pair left the other's
+// add standing again.
+func TestM2MPairHeldWhateverTheRegistration(t *testing.T) {
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue // one writer at a time
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db, counter := testdb.OpenCounting(t, name)
+			reg := auditlog.NewRegistry()
+			must(t, reg.Register(&BothOwner{}, auditlog.M2M("Items")))
+			must(t, reg.Register(&BothItem{}, auditlog.M2M("Owners")))
+			must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+			must(t, db.SetupJoinTable(&BothOwner{}, "Items", &BothLink{}))
+			must(t, db.SetupJoinTable(&BothItem{}, "Owners", &BothLink{}))
+			must(t, db.AutoMigrate(&BothOwner{}, &BothItem{}, &BothLink{}))
+			sqlDB, err := db.DB()
+			must(t, err)
+			db2, err := gorm.Open(testdb.Dialector(t, name, sqlDB, ""), &gorm.Config{Logger: logger.Discard})
+			must(t, err)
+			reg2 := auditlog.NewRegistry()
+			must(t, reg2.Register(&BothOwner{}, auditlog.M2M("Items")))
+			must(t, db2.Use(auditgorm.New(auditgorm.Config{Registry: reg2})))
+			must(t, db2.SetupJoinTable(&BothOwner{}, "Items", &BothLink{}))
+			o, it := BothOwner{Name: "o"}, BothItem{Name: "a"}
+			must(t, db.Create(&o).Error)
+			must(t, db.Create(&it).Error)
+			if name == "mysql" {
+				dropForeignKeys(t, db, "both_links")
+			}
+			n := len(entries(t, db))
+			var (
+				once  sync.Once
+				other func() error
+			)
+			counter.BeforeStatement(func(ctx context.Context, q string) {
+				if ctx.Value(raceKey{}) != nil && strings.HasPrefix(q, "INSERT") && strings.Contains(q, "both_links") {
+					once.Do(func() {
+						other = otherTransaction(t, db2, name, func(tx *gorm.DB) error {
+							return tx.Model(&BothOwner{ID: o.ID}).Association("Items").Append(&BothItem{ID: it.ID})
+						})
+					})
+				}
+			})
+			up := clause.OnConflict{Columns: []clause.Column{{Name: "both_owner_id"}, {Name: "both_item_id"}}, DoUpdates: clause.AssignmentColumns([]string{"deleted_at"})}
+			ctx := context.WithValue(context.Background(), raceKey{}, true)
+			err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				return tx.Clauses(up).Create(&BothLink{BothOwnerID: o.ID, BothItemID: it.ID, DeletedAt: gorm.DeletedAt{Time: time.Now(), Valid: true}}).Error
+			}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+			counter.BeforeStatement(nil)
+			if other == nil {
+				t.Fatalf("the write inserted no row: %v", err)
+			}
+			checkRace(t, err, other())
+			var log []string
+			for _, l := range m2mLog(t, db, n) {
+				if strings.HasPrefix(l, "BothOwner(") { // the owner's side
+					log = append(log, l)
+				}
+			}
+			live := livePairsOf(t, db, "both_links")
+			replayed, err := replayPair(log, fmt.Sprint(o.ID, "/", it.ID))
+			if err != nil {
+				t.Fatalf("%v; the table holds %q", err, live)
+			}
+			if replayed != live {
+				t.Fatalf("the entries leave the relation %q, the table holds %q", replayed, live)
+			}
+		})
+	}
+}
+
+// checkRace fails the test unless each of the two errors is nil, a
+// deadlock or a retry error: one of two transactions writing a pair at
+// once may lose a deadlock, or be refused, and nothing else.
+func checkRace(t *testing.T, errs ...error) {
+	t.Helper()
+	for _, err := range errs {
+		if err != nil && !strings.Contains(err.Error(), "Deadlock found") && !strings.Contains(err.Error(), "deadlock detected") && !strings.Contains(err.Error(), "retry the transaction") {
+			t.Fatalf("write: %v; other transaction: %v", errs[0], errs[1])
+		}
+	}
+	if errs[0] != nil || errs[1] != nil {
+		t.Logf("write: %v; other transaction: %v", errs[0], errs[1])
 	}
 }
 
