@@ -236,6 +236,17 @@ func pluginOf(db *gorm.DB) *Plugin {
 
 // objectModel compiles obj's model: with its registration if the plugin on
 // db has one, else with default options.
+// registered reports whether t is registered with db's plugin (or the
+// default registry, without one).
+func registered(db *gorm.DB, t reflect.Type) bool {
+	reg := registry.Of(auditlog.DefaultRegistry)
+	if p := pluginOf(db); p != nil {
+		reg = p.reg
+	}
+	_, ok := reg.Lookup(t)
+	return ok
+}
+
 func objectModel(db *gorm.DB, obj any) (*model, reflect.Value, error) {
 	row := reflect.ValueOf(obj)
 	for row.Kind() == reflect.Pointer {

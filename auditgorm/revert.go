@@ -385,6 +385,8 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 			return nil, write, nil, cannot(e, "%s is masked: its old value is not recorded", col)
 		case auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New):
 			return nil, write, nil, cannot(e, "%s was too large to record: only its digest is", col)
+		case old != nil && looksMasked(m, old(c)):
+			return nil, write, nil, cannot(e, "%s: its recorded value looks masked (the field was masked when the entry was written?), not a value the row held", col)
 		case !revertible(f, col == softCol):
 			continue
 		}
@@ -458,16 +460,18 @@ func writeBack(tx *gorm.DB, m *model, e auditlog.Entry, obj reflect.Value, cols 
 }
 
 func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
-	key := keyJSON(m, e.ObjectPK)
+	left := e.ObjectPK
 	if c, ok := e.Changes[m.pk[0].column]; ok && c.M2M == nil {
-		key = c.New // a key change: the object now has the new key
+		// A key change: the object left it with the new key.
+		k, err := recordedKey(m, c.New)
+		if err != nil {
+			return cannot(e, "its new key %s: %v", clipText(string(c.New)), err)
+		}
+		left = k
 	}
-	obj, ok, err := rv.current(ctx, tx, m, e, key)
+	obj, err := rv.object(ctx, tx, m, e, left, "exists")
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return rv.gone(e, "exists", "deleted")
 	}
 	cols, write, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
 	if err != nil {
@@ -570,12 +574,9 @@ func trackedColumns(m *model) []*field {
 }
 
 func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
-	obj, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, e.ObjectPK))
+	obj, err := rv.object(ctx, tx, m, e, e.ObjectPK, "exists")
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "exists", Current: "deleted"}})
 	}
 	// Every tracked field must hold what the create left: the values it
 	// names, null for the others (a create entry names those not null).
@@ -623,21 +624,17 @@ func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e a
 		return res.Error
 	}
 	if res.RowsAffected == 0 { // soft-deleted already
-		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "exists", Current: "deleted"}})
+		return rv.gone(e, "exists", "soft-deleted")
 	}
 	return nil
 }
 
 func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
-	obj, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, e.ObjectPK))
-	if err != nil {
-		return err
-	}
-	soft := softColumn(m)
-	if c, isSoft := e.Changes[soft]; soft != "" && isSoft && c.M2M == nil && string(c.New) != "null" {
+	if softDelete(m, e) {
 		// A soft delete: clear the column, if the row still is as deleted.
-		if !ok {
-			return rv.gone(e, "soft-deleted", "deleted")
+		obj, err := rv.object(ctx, tx, m, e, e.ObjectPK, "soft-deleted")
+		if err != nil {
+			return err
 		}
 		cols, write, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
 		if err != nil {
@@ -648,16 +645,31 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		}
 		return writeBack(tx, m, e, obj, cols, write)
 	}
+	_, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, e.ObjectPK))
+	if err != nil {
+		return err
+	}
 	if ok {
+		// A row holds the key: the object restored already, or another.
+		// Forced, there is nothing to restore it into.
+		if rv.opts.Force {
+			return cannot(e, "a row holds its key: there is nothing to restore it into")
+		}
 		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "deleted", Current: "exists"}})
 	}
-	// A hard delete: its entry names every column that was not null.
+	// A hard delete: its entry names every column that was not null, each
+	// of which must be a column of the model still.
+	for _, col := range e.Changes.Fields() {
+		if c := e.Changes[col]; c.M2M == nil && m.byColumn[col] == nil {
+			return cannot(e, "%s is no longer a column of %s", col, m.schema.Name)
+		}
+	}
 	row := reflect.New(m.schema.ModelType)
 	var missing, known []string
 	for _, f := range m.fields {
 		c, named := e.Changes[f.column]
 		supplied, given := rv.supplied(f)
-		untold := f.excluded || !f.audited || f.masked || (named && c.M2M == nil && auditstore.IsDigest(c.Old))
+		untold := f.excluded || !f.audited || f.masked || (named && c.M2M == nil && (auditstore.IsDigest(c.Old) || looksMasked(m, c.Old)))
 		switch {
 		case given && !untold:
 			known = append(known, f.f.Name)
@@ -693,13 +705,150 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		if !named && !given && (f.f.AutoCreateTime > 0 || f.f.AutoUpdateTime > 0) {
 			continue
 		}
-		v, zero := f.f.ValueOf(ctx, row.Elem())
-		if zero && !named && !given && f.f.FieldType.Kind() == reflect.Pointer {
-			v = nil
+		v, _ := f.f.ValueOf(ctx, row.Elem())
+		if !named && !given {
+			v = nil // not named: it was null
 		}
 		values[f.column] = v
 	}
 	return tx.Model(reflect.New(m.schema.ModelType).Interface()).Omit(clause.Associations).Create(values).Error
+}
+
+// softDelete reports whether e is a soft delete of an object of m.
+func softDelete(m *model, e auditlog.Entry) bool {
+	soft := softColumn(m)
+	c, ok := e.Changes[soft]
+	return soft != "" && ok && c.M2M == nil && string(c.New) != "null"
+}
+
+// object reads, under lock, the object e recorded, which left e with the
+// key left (keyNow): recorded is what e left it as, for the conflict of an
+// object that no longer exists.
+func (rv *reverter) object(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, left, recorded string) (reflect.Value, error) {
+	now, exists, err := rv.keyNow(ctx, m, e, left)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	if !exists {
+		return reflect.Value{}, rv.gone(e, recorded, "deleted")
+	}
+	obj, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, now))
+	if err != nil {
+		return obj, err
+	}
+	if !ok {
+		return obj, rv.gone(e, recorded, "deleted")
+	}
+	if now != left {
+		// Its key changed since: a conflict on the key, as on any field
+		// changed since (forced, the revert acts on the object, at its key).
+		pk := m.pk[0].column
+		if err := rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: pk, Recorded: string(keyJSON(m, left)), Current: string(keyJSON(m, now))}}); err != nil {
+			return obj, err
+		}
+	}
+	return obj, nil
+}
+
+// keyNow follows e's object from the key it left e with (left) through the
+// entries after e, and returns the key the object has now: a later key
+// change moves it, a later hard delete ends it (exists false). The row at
+// the key an entry names may be another object, created there after this
+// one moved away or was deleted: a revert acts on the object, not on
+// whatever row holds its old key. The entries this revert's transaction
+// wrote count: undone newest first, a key change reverted moves the
+// object back.
+func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left string) (key string, exists bool, err error) {
+	s, err := NewStore(rv.tx)
+	if err != nil {
+		return "", false, err
+	}
+	pk := m.pk[0]
+	key, since := left, e
+	for hops := 0; ; hops++ {
+		if hops == 1000 {
+			return "", false, cannot(e, "its object changed key more than %d times since", hops)
+		}
+		var later []auditlog.Entry
+		f := auditstore.Filter{Objects: auditstore.KeyRefs(e.Model, key), Since: since.Timestamp,
+			Actions: []auditlog.Action{auditlog.ActionCreate, auditlog.ActionUpdate, auditlog.ActionDelete}}
+		err := s.Each(ctx, f, func(x auditlog.Entry) error {
+			if x.ObjectPK == key && cmp.Or(x.Timestamp.Compare(since.Timestamp), cmp.Compare(x.ID, since.ID)) > 0 {
+				later = append(later, x)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", false, err
+		}
+		slices.SortFunc(later, func(a, b auditlog.Entry) int {
+			return cmp.Or(a.Timestamp.Compare(b.Timestamp), cmp.Compare(a.ID, b.ID))
+		})
+		moved := false
+		for _, x := range later {
+			if x.Unreadable != "" {
+				return "", false, fmt.Errorf("%w: entry %d (%s %s), a later entry of its object, %w: %s", ErrCannotRevert, x.ID, x.Model, x.ObjectPK, errUnreadable, x.Unreadable)
+			}
+			switch x.Action {
+			case auditlog.ActionCreate:
+				// Another object took the key: this one had left it.
+				return "", false, cannot(e, "entry %d created another object with the key %s since", x.ID, key)
+			case auditlog.ActionDelete:
+				if !softDelete(m, x) {
+					return key, false, nil // hard deleted since
+				}
+				continue
+			}
+			c, changes := x.Changes[pk.column]
+			if !changes || c.M2M != nil {
+				continue
+			}
+			next, err := recordedKey(m, c.New)
+			if err != nil {
+				return "", false, cannot(x, "its new key %s: %v", clipText(string(c.New)), err)
+			}
+			if next != key {
+				key, since, moved = next, x, true
+				break
+			}
+		}
+		if !moved {
+			return key, true, nil
+		}
+	}
+}
+
+// recordedKey is a recorded key value as entries name the object by it.
+func recordedKey(m *model, raw json.RawMessage) (string, error) {
+	d := json.NewDecoder(strings.NewReader(string(raw)))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	switch k := v.(type) {
+	case string:
+		return k, nil
+	case json.Number:
+		return k.String(), nil
+	}
+	return "", fmt.Errorf("not a key of %s", m.schema.Name)
+}
+
+// looksMasked reports whether a recorded value is text that the model's
+// mask leaves as it is (the default mask's asterisks and last characters):
+// a value recorded while its field was masked, which writing back, or
+// showing as the field's value, would make up. A mask that changes its own
+// output is not told.
+func looksMasked(m *model, raw json.RawMessage) bool {
+	if len(raw) < 3 || raw[0] != '"' || m.t == nil || m.t.Mask == nil {
+		return false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil || s == "" {
+		return false
+	}
+	return m.t.Mask(s) == s
 }
 
 // supplied returns the value opts.Values gives for f, by Go name or column.

@@ -168,6 +168,10 @@ func newTraveller(ctx context.Context, db *gorm.DB, obj any) (*traveller, reflec
 	if err != nil {
 		return nil, row, err
 	}
+	if !registered(db, m.schema.ModelType) {
+		// Its masked and excluded fields are the registration's to say.
+		return nil, row, fmt.Errorf("auditgorm: %s is not registered: register it to rebuild its states", m.schema.Name)
+	}
 	if !row.CanAddr() {
 		return nil, row, fmt.Errorf("auditgorm: pass a pointer to the %s, not a copy", m.schema.Name)
 	}
@@ -305,6 +309,12 @@ func (tt *traveller) fill(ctx context.Context, db *gorm.DB, row reflect.Value, s
 			continue // obj's key, by which the entries were found
 		}
 		raw, ok := st.Values[f.column]
+		if ok && looksMasked(tt.m, raw) {
+			// Recorded while the field was masked: not its value.
+			delete(st.Values, f.column)
+			st.Unknown[f.column] = UnknownMasked
+			ok = false
+		}
 		if ok && setField(ctx, f, row, raw) {
 			continue
 		}
