@@ -9,6 +9,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -28,8 +29,12 @@ type RevertOptions struct {
 	// Force reverts even where a field no longer holds the value the entry
 	// recorded (a later change is overwritten).
 	Force bool
-	// Values supplies, for Restore, the values of the fields the entries
-	// cannot tell (excluded, masked), by Go field name or column.
+	// Values supplies, by Go field name or column, the values the entries
+	// cannot tell: for Restore, of excluded and masked fields and of
+	// columns the delete entry does not name (added since, or null then,
+	// which otherwise take the column's default); for Revert and Restore,
+	// of a value recorded as the mask leaves it (recorded while the field
+	// was masked, or a clear value of that form: see the README).
 	Values map[string]any
 }
 
@@ -385,8 +390,6 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 			return nil, write, nil, cannot(e, "%s is masked: its old value is not recorded", col)
 		case auditstore.IsDigest(c.Old) || auditstore.IsDigest(c.New):
 			return nil, write, nil, cannot(e, "%s was too large to record: only its digest is", col)
-		case old != nil && looksMasked(m, old(c)):
-			return nil, write, nil, cannot(e, "%s: its recorded value looks masked (the field was masked when the entry was written?), not a value the row held", col)
 		case !revertible(f, col == softCol):
 			continue
 		}
@@ -402,6 +405,18 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: col, Recorded: want, Current: now})
 		}
 		if old == nil {
+			continue
+		}
+		if looksMasked(m, old(c)) {
+			v, given := rv.supplied(f)
+			if !given {
+				return nil, write, nil, cannot(e, "%s: its recorded old value is one the mask leaves as it is, as it leaves its own text (recorded while the field was masked?): give the value in RevertOptions.Values", col)
+			}
+			if err := f.f.Set(ctx, write.Elem(), v); err != nil {
+				// Not the setter's error, which may quote the value.
+				return nil, write, nil, fmt.Errorf("auditgorm: Revert: the value given for %s, a %T, does not convert to %s", f.f.Name, v, f.f.FieldType)
+			}
+			cols = append(cols, col)
 			continue
 		}
 		if was, err := f.canonical(old(c)); err == nil && was == now {
@@ -671,7 +686,7 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		supplied, given := rv.supplied(f)
 		untold := f.excluded || !f.audited || f.masked || (named && c.M2M == nil && (auditstore.IsDigest(c.Old) || looksMasked(m, c.Old)))
 		switch {
-		case given && !untold:
+		case given && !untold && named:
 			known = append(known, f.f.Name)
 		case given:
 			if err := f.f.Set(ctx, row.Elem(), supplied); err != nil {
@@ -682,7 +697,9 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		case untold:
 			missing = append(missing, f.f.Name)
 		case !named || c.M2M != nil:
-			// null, or an auto-updated timestamp the insert sets
+			// Null when the delete was made, or a column added since: the
+			// entry cannot tell which, and the insert leaves it to the
+			// column's default (null where it has none).
 		case !setField(ctx, f, row.Elem(), c.Old):
 			return cannot(e, "%s: the recorded value %s does not convert to %s", f.column, clipText(string(c.Old)), f.f.FieldType)
 		}
@@ -702,13 +719,10 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 	for _, f := range m.fields {
 		_, named := e.Changes[f.column]
 		_, given := rv.supplied(f)
-		if !named && !given && (f.f.AutoCreateTime > 0 || f.f.AutoUpdateTime > 0) {
-			continue
+		if !named && !given {
+			continue // the column's default (above)
 		}
 		v, _ := f.f.ValueOf(ctx, row.Elem())
-		if !named && !given {
-			v = nil // not named: it was null
-		}
 		values[f.column] = v
 	}
 	return tx.Model(reflect.New(m.schema.ModelType).Interface()).Omit(clause.Associations).Create(values).Error
@@ -752,55 +766,60 @@ func (rv *reverter) object(ctx context.Context, tx *gorm.DB, m *model, e auditlo
 
 // keyNow follows e's object from the key it left e with (left) through the
 // entries after e, and returns the key the object has now: a later key
-// change moves it, a later hard delete ends it (exists false). The row at
-// the key an entry names may be another object, created there after this
-// one moved away or was deleted: a revert acts on the object, not on
-// whatever row holds its old key. The entries this revert's transaction
-// wrote count: undone newest first, a key change reverted moves the
-// object back.
+// change moves it, a later hard delete ends it (exists false) unless a
+// revert of that delete re-created it. The row at the key an entry names
+// may be another object, created there after this one moved away or was
+// deleted: a revert acts on the object, not on whatever row holds its old
+// key. The entries are taken in the order of their ids, which is the order
+// in which their writes held the object's row whatever the clocks that
+// stamped them, and those this revert's transaction wrote count: undone
+// newest first, a key change reverted moves the object back, a delete
+// reverted brings it back. Only the entries that can move or end the
+// object are read (auditstore.Store.KeyEvents).
 func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left string) (key string, exists bool, err error) {
 	s, err := NewStore(rv.tx)
 	if err != nil {
 		return "", false, err
 	}
+	const page = 1000
 	pk := m.pk[0]
-	key, since := left, e
-	for hops := 0; ; hops++ {
-		if hops == 1000 {
-			return "", false, cannot(e, "its object changed key more than %d times since", hops)
-		}
-		var later []auditlog.Entry
-		f := auditstore.Filter{Objects: auditstore.KeyRefs(e.Model, key), Since: since.Timestamp,
-			Actions: []auditlog.Action{auditlog.ActionCreate, auditlog.ActionUpdate, auditlog.ActionDelete}}
-		err := s.Each(ctx, f, func(x auditlog.Entry) error {
-			if x.ObjectPK == key && cmp.Or(x.Timestamp.Compare(since.Timestamp), cmp.Compare(x.ID, since.ID)) > 0 {
-				later = append(later, x)
-			}
-			return nil
-		})
+	key, after := left, e.ID
+	var deletedBy int64 // the hard delete that ended it, while it is gone
+	for hops := 0; ; {
+		events, err := s.KeyEvents(ctx, e.Model, key, pk.column, after, page)
 		if err != nil {
 			return "", false, err
 		}
-		slices.SortFunc(later, func(a, b auditlog.Entry) int {
-			return cmp.Or(a.Timestamp.Compare(b.Timestamp), cmp.Compare(a.ID, b.ID))
-		})
 		moved := false
-		for _, x := range later {
+		for _, x := range events {
+			after = x.ID
+			if x.ObjectPK != key {
+				continue
+			}
 			if x.Unreadable != "" {
 				return "", false, fmt.Errorf("%w: entry %d (%s %s), a later entry of its object, %w: %s", ErrCannotRevert, x.ID, x.Model, x.ObjectPK, errUnreadable, x.Unreadable)
 			}
 			switch x.Action {
 			case auditlog.ActionCreate:
-				// Another object took the key: this one had left it.
-				return "", false, cannot(e, "entry %d created another object with the key %s since", x.ID, key)
+				switch {
+				case deletedBy != 0 && reverts(x, deletedBy):
+					deletedBy = 0 // the delete undone: the object is back
+				case deletedBy != 0:
+					return key, false, nil // deleted, and another object took the key
+				default:
+					// Another object took the key: this one had left it
+					// without an entry saying so.
+					return "", false, cannot(e, "entry %d created another object with the key %s since", x.ID, key)
+				}
+				continue
 			case auditlog.ActionDelete:
-				if !softDelete(m, x) {
-					return key, false, nil // hard deleted since
+				if deletedBy == 0 && !softDelete(m, x) {
+					deletedBy = x.ID
 				}
 				continue
 			}
 			c, changes := x.Changes[pk.column]
-			if !changes || c.M2M != nil {
+			if deletedBy != 0 || !changes || c.M2M != nil {
 				continue
 			}
 			next, err := recordedKey(m, c.New)
@@ -808,14 +827,31 @@ func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left
 				return "", false, cannot(x, "its new key %s: %v", clipText(string(c.New)), err)
 			}
 			if next != key {
-				key, since, moved = next, x, true
+				key, moved = next, true
 				break
 			}
 		}
-		if !moved {
-			return key, true, nil
+		switch {
+		case moved:
+			if hops++; hops > maxKeyHops {
+				return "", false, cannot(e, "its object changed key more than %d times since", maxKeyHops)
+			}
+		case len(events) < page:
+			return key, deletedBy == 0, nil
 		}
 	}
+}
+
+// maxKeyHops bounds the key changes a revert follows.
+const maxKeyHops = 100_000
+
+// reverts reports whether x is the entry of a revert of entry id (its
+// additional data names it).
+func reverts(x auditlog.Entry, id int64) bool {
+	var extra struct {
+		Reverted json.Number `json:"reverted_entry"`
+	}
+	return json.Unmarshal(x.AdditionalData, &extra) == nil && extra.Reverted.String() == strconv.FormatInt(id, 10)
 }
 
 // recordedKey is a recorded key value as entries name the object by it.
@@ -835,20 +871,30 @@ func recordedKey(m *model, raw json.RawMessage) (string, error) {
 	return "", fmt.Errorf("not a key of %s", m.schema.Name)
 }
 
-// looksMasked reports whether a recorded value is text that the model's
-// mask leaves as it is (the default mask's asterisks and last characters):
-// a value recorded while its field was masked, which writing back, or
-// showing as the field's value, would make up. A mask that changes its own
-// output is not told.
+// looksMasked reports whether a recorded value may be the text the
+// model's mask makes of another value: text the mask leaves as it is, and
+// makes of another text too (the same with its first character changed),
+// as the default mask's asterisks and last characters are. Such a value,
+// recorded while its field was masked, is not the field's value: writing
+// it back, or showing it as the value, would make one up. A clear value of
+// that form ("***", or "*" under the default mask) looks masked too, and
+// is given in RevertOptions.Values; a mask that changes its own text is
+// not told.
 func looksMasked(m *model, raw json.RawMessage) bool {
 	if len(raw) < 3 || raw[0] != '"' || m.t == nil || m.t.Mask == nil {
 		return false
 	}
 	var s string
-	if json.Unmarshal(raw, &s) != nil || s == "" {
+	if json.Unmarshal(raw, &s) != nil || s == "" || m.t.Mask(s) != s {
 		return false
 	}
-	return m.t.Mask(s) == s
+	rs := []rune(s)
+	if rs[0] == 'x' {
+		rs[0] = 'y'
+	} else {
+		rs[0] = 'x'
+	}
+	return m.t.Mask(string(rs)) == s
 }
 
 // supplied returns the value opts.Values gives for f, by Go name or column.

@@ -3,7 +3,9 @@ package auditgorm_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -261,6 +263,168 @@ func TestAsOfNeedsTheModelRegistered(t *testing.T) {
 		}
 		if _, err := auditgorm.Timeline(ctx, db, &TTItem{ID: it.ID}); err == nil {
 			t.Fatal("Timeline of an unregistered model: no error")
+		}
+	})
+}
+
+// A job that changes an object and then hard deletes it (or creates one
+// and deletes it) is reverted newest first: the delete is undone first
+// (the row inserted again, its entry naming the delete it reverts), and
+// the object's earlier changes are undone on it. The revert's own entries
+// count: a first version of the object-following met the job's delete and
+// called the object gone. An update reverted after the object was deleted
+// and restored is undone on the restored object.
+func TestRevertOfAJobThatDeletes(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &TTPlain{})
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		must(t, db.Create(&TTPlain{ID: 5, Name: "A", N: 1}).Error)
+		job := auditlog.WithCorrelationID(ctx, "upd-del")
+		must(t, db.WithContext(job).Model(&TTPlain{ID: 5}).Update("n", 2).Error)
+		must(t, db.WithContext(job).Delete(&TTPlain{ID: 5}).Error)
+		must(t, auditgorm.RevertCorrelation(ctx, db, "upd-del", auditgorm.RevertOptions{}))
+		var p TTPlain
+		must(t, db.First(&p, 5).Error)
+		if p.N != 1 {
+			t.Fatalf("after the job's revert: %+v, want n 1", p)
+		}
+
+		job = auditlog.WithCorrelationID(ctx, "cr-del")
+		must(t, db.WithContext(job).Create(&TTPlain{ID: 6, Name: "tmp", N: 1}).Error)
+		must(t, db.WithContext(job).Delete(&TTPlain{ID: 6}).Error)
+		must(t, auditgorm.RevertCorrelation(ctx, db, "cr-del", auditgorm.RevertOptions{}))
+		var n int64
+		must(t, db.Model(&TTPlain{}).Where("id = ?", 6).Count(&n).Error)
+		if n != 0 {
+			t.Fatal("the job's created row is left after its revert")
+		}
+
+		must(t, db.Model(&TTPlain{ID: 5}).Update("n", 3).Error)
+		upd := lastEntry(t, db)
+		must(t, db.Delete(&TTPlain{ID: 5}).Error)
+		must(t, auditgorm.Restore(ctx, db, &TTPlain{ID: 5}, auditgorm.RevertOptions{}))
+		must(t, auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{}))
+		p = TTPlain{}
+		must(t, db.First(&p, 5).Error)
+		if p.N != 1 {
+			t.Fatalf("update reverted across a delete and its restore: %+v, want n 1", p)
+		}
+	})
+}
+
+// The entries of one object are followed in the order of their ids, not
+// their times: a job that swapped two keys on a server whose clock was
+// ahead is reverted from one whose clock is right. By time, the revert's
+// own moves came before the job's, were not seen, and the revert refused
+// (forced, it moved the wrong object).
+func TestRevertWhateverTheClocks(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := auditlog.NewRegistry()
+		base := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+		var skew, tick time.Duration
+		now := func() time.Time { tick += time.Millisecond; return base.Add(skew + tick) }
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Now: now})))
+		must(t, db.AutoMigrate(&TTPlain{}))
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		must(t, db.Create(&TTPlain{ID: 5, Name: "A", N: 1}).Error)
+		must(t, db.Create(&TTPlain{ID: 7, Name: "B", N: 1}).Error)
+		skew = 2 * time.Second
+		job := auditlog.WithCorrelationID(ctx, "swap")
+		must(t, db.WithContext(job).Model(&TTPlain{}).Where("id = ?", 5).Update("id", 99).Error)
+		must(t, db.WithContext(job).Model(&TTPlain{}).Where("id = ?", 7).Update("id", 5).Error)
+		must(t, db.WithContext(job).Model(&TTPlain{}).Where("id = ?", 99).Update("id", 7).Error)
+		skew = 0
+		must(t, auditgorm.RevertCorrelation(ctx, db, "swap", auditgorm.RevertOptions{}))
+		var all []TTPlain
+		must(t, db.Order("id").Find(&all).Error)
+		if len(all) != 2 || all[0].ID != 5 || all[0].Name != "A" || all[1].ID != 7 || all[1].Name != "B" {
+			t.Fatalf("after the swap's revert: %+v, want A at 5, B at 7", all)
+		}
+	})
+}
+
+// A value is taken as recorded masked only where the mask could have made
+// it of another value: under a mask that leaves short values clear, "new"
+// is new's own text and reverts as any value. Under the default mask, "*"
+// is also the text of every one-character value: a revert asks for it in
+// RevertOptions.Values.
+func TestValuesThatOnlyLookMasked(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &TTPlain{})
+		reg.SetMask(func(s string) string {
+			if len(s) <= 4 {
+				return s
+			}
+			return strings.Repeat("#", len(s)-4) + s[len(s)-4:]
+		})
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		p := TTPlain{Name: "new", N: 1}
+		must(t, db.Create(&p).Error)
+		must(t, db.Model(&p).Update("name", "done").Error)
+		must(t, auditgorm.Revert(ctx, db, lastEntry(t, db).ID, auditgorm.RevertOptions{}))
+		must(t, db.Delete(&TTPlain{ID: p.ID}).Error)
+		must(t, auditgorm.Restore(ctx, db, &TTPlain{ID: p.ID}, auditgorm.RevertOptions{}))
+	})
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &TTPlain{})
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		q := TTPlain{Name: "*", N: 1}
+		must(t, db.Create(&q).Error)
+		must(t, db.Model(&q).Update("name", "admin").Error)
+		upd := lastEntry(t, db)
+		if err := auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{}); !errors.Is(err, auditgorm.ErrCannotRevert) {
+			t.Fatalf("revert of \"*\" under the default mask: %v, want ErrCannotRevert asking for the value", err)
+		}
+		must(t, auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{Values: map[string]any{"Name": "*"}}))
+		var got TTPlain
+		must(t, db.First(&got, q.ID).Error)
+		if got.Name != "*" {
+			t.Fatalf("reverted with the value given: %+v", got)
+		}
+	})
+}
+
+type RVStatusV1 struct {
+	ID   uint
+	Name string `gorm:"size:32"`
+}
+
+func (RVStatusV1) TableName() string { return "rv_statuses" }
+
+type RVStatus struct {
+	ID     uint
+	Name   string `gorm:"size:32"`
+	Status string `gorm:"size:16;not null;default:active"`
+}
+
+func (RVStatus) TableName() string { return "rv_statuses" }
+
+// A column added after the delete (NOT NULL with a default) is not named
+// by the delete entry: the restore leaves it to its default, as the
+// database gave it to the rows it had.
+func TestRestoreOfAColumnAddedSince(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		reg := setup(t, db, &RVStatusV1{})
+		must(t, reg.Register(&RVStatusV1{}))
+		must(t, db.Create(&RVStatusV1{ID: 1, Name: "n"}).Error)
+		must(t, db.Delete(&RVStatusV1{ID: 1}).Error)
+		reg.Unregister(&RVStatusV1{})
+		must(t, db.AutoMigrate(&RVStatus{}))
+		must(t, reg.Register(&RVStatus{}))
+		must(t, auditgorm.Restore(ctx, db, &RVStatus{ID: 1}, auditgorm.RevertOptions{}))
+		var got RVStatus
+		must(t, db.First(&got, 1).Error)
+		if got.Name != "n" || got.Status != "active" {
+			t.Fatalf("restored %+v, want the name recorded and the status's default", got)
 		}
 	})
 }

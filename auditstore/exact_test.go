@@ -79,3 +79,65 @@ func TestFiltersMatchTrailingSpacesExactly(t *testing.T) {
 		}
 	})
 }
+
+// KeyEvents returns, by id, the entries that can move or end an object
+// under a key: its creates, deletes and key changes, not its other updates
+// (left out by the database); and an entry whose changes are not JSON, to
+// be read as unreadable rather than passed over.
+func TestKeyEvents(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		change := func(col, old, new string) auditlog.Changes {
+			c, err := auditlog.NewChange(old, new)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return auditlog.Changes{col: c}
+		}
+		es := []auditlog.Entry{
+			{Action: auditlog.ActionCreate, Model: "m", ObjectPK: "k", ObjectRepr: "r", Changes: change("name", "", "a")},
+			{Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "k", ObjectRepr: "r", Changes: change("name", "a", "b")},
+			{Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "k", ObjectRepr: "r", Changes: change("code", "k", "k2")},
+			{Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "other", ObjectRepr: "r", Changes: change("code", "other", "k")},
+			{Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "k", ObjectRepr: "r", Changes: change("name", "b", "c")},
+			{Action: auditlog.ActionDelete, Model: "m", ObjectPK: "k", ObjectRepr: "r", Changes: change("name", "c", "")},
+		}
+		if err := s.Insert(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		show := func(after int64, limit int) string {
+			got, err := s.KeyEvents(ctx, "m", "k", "code", after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, e := range got {
+				out = append(out, fmt.Sprintf("%d:%s", e.ID, e.Action))
+				if e.Unreadable != "" {
+					out[len(out)-1] += "(unreadable)"
+				}
+			}
+			return fmt.Sprint(out)
+		}
+		if got := show(0, 10); got != "[1:create 3:update 6:delete]" {
+			t.Fatalf("key events: %s", got)
+		}
+		if got := show(1, 1); got != "[3:update]" {
+			t.Fatalf("key events after 1, one: %s", got)
+		}
+		if db.Dialector.Name() == "sqlite" {
+			// Only SQLite keeps text that is not JSON in the column.
+			if err := db.Exec("UPDATE auditlog_entries SET changes = 'not json' WHERE id = 2").Error; err != nil {
+				t.Fatal(err)
+			}
+			if got := show(0, 10); got != "[1:create 2:update(unreadable) 3:update 6:delete]" {
+				t.Fatalf("key events with a damaged entry: %s", got)
+			}
+		}
+		if _, err := s.KeyEvents(ctx, "m", "k", "code", 0, 0); err == nil {
+			t.Fatal("a limit of 0 was accepted")
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -457,3 +458,50 @@ func keyText(raw json.RawMessage) string {
 // too large for an entry, exactly as the capture writes it:
 // {"$digest": "sha256:<64 hex digits>", "$bytes": n} with n over 1 MiB.
 func IsDigest(raw json.RawMessage) bool { return capture.IsDigest(raw) }
+
+// KeyEvents returns, oldest first (by id), at most limit entries of the
+// object of model with key pk whose ids are above afterID and that can
+// end its life under that key or move it from there: its creates and
+// deletes, and its updates whose changes name the column keyColumn (a key
+// change). What a revert needs to follow an object through the entries
+// after the one it undoes, without reading the object's other updates:
+// the database leaves them out. Ids, not times: the entries of one row
+// are numbered in the order its writes held it, whatever the clocks of
+// the processes that wrote them.
+func (s *Store) KeyEvents(ctx context.Context, model, pk, keyColumn string, afterID int64, limit int) ([]auditlog.Entry, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("auditstore: limit %d is not positive", limit)
+	}
+	q := &queryBuilder{d: s.dialect}
+	q.where = append(q.where, q.objects(KeyRefs(model, pk)), "id > "+q.arg(afterID))
+	path := `$."` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(keyColumn) + `"`
+	// Changes that are not JSON (a damaged entry) are returned too, to be
+	// read as unreadable, not passed over.
+	var names string
+	switch s.dialect {
+	case Postgres:
+		names = "changes ? " + q.arg(keyColumn)
+	case MySQL:
+		names = "CASE WHEN JSON_VALID(changes) THEN JSON_CONTAINS_PATH(changes, 'one', " + q.arg(path) + ") ELSE 1 END"
+	default:
+		names = "CASE WHEN json_valid(changes) THEN json_type(changes, " + q.arg(path) + ") IS NOT NULL ELSE 1 END"
+	}
+	q.where = append(q.where, fmt.Sprintf("(action IN (%d, %d) OR action = %d AND %s)", auditlog.ActionCreate, auditlog.ActionDelete, auditlog.ActionUpdate, names))
+	rows, err := s.db.QueryContext(ctx, "SELECT "+readColumns[s.dialect]+" FROM "+Table+q.whereSQL()+" ORDER BY id LIMIT "+strconv.Itoa(limit), q.args...)
+	if err != nil {
+		return nil, queryErr(ctx, "read the key events of an object", err)
+	}
+	defer rows.Close()
+	var out []auditlog.Entry
+	for rows.Next() {
+		e, err := scanEntry(s.dialect, rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, "read the key events of an object", err)
+	}
+	return out, nil
+}
