@@ -275,7 +275,7 @@ func objectModel(db *gorm.DB, obj any) (*model, reflect.Value, error) {
 		m, err := p.compiled(db, stmt.Schema, cfg)
 		return m, row, err
 	}
-	m, err := compileModel(db, dialect, cfg, stmt.Schema, reg.Mask())
+	m, err := compileModel(db, dialect, cfg, stmt.Schema, reg)
 	return m, row, err
 }
 

@@ -1471,7 +1471,7 @@ func (p *Plugin) plainModel(db *gorm.DB, s *schema.Schema) *model {
 	if v, ok := p.plain.Load(s); ok {
 		return v.(*model)
 	}
-	m, err := compileModel(db, string(p.dialect), &registry.Config{Type: s.ModelType}, s, p.reg.Mask())
+	m, err := compileModel(db, string(p.dialect), &registry.Config{Type: s.ModelType}, s, p.reg)
 	if err != nil {
 		return nil
 	}

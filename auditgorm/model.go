@@ -136,14 +136,16 @@ var precisionRE = regexp.MustCompile(`\((\d+)\)`)
 // read as one of them.
 var reservedColumnRE = regexp.MustCompile(`^(_ao[0-9]+|_nk[0-9]+|_auditlog_.*)$`)
 
-func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.Schema, registryMask func(string) string) (*model, error) {
+func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.Schema, reg registry.View) (*model, error) {
 	m := &model{cfg: cfg, schema: s, name: cfg.Name, byColumn: map[string]*field{}}
 	if m.name == "" {
 		m.name = s.Table
 	}
 	m.t = &capture.Table{Mask: cfg.Mask}
 	if m.t.Mask == nil {
-		m.t.Mask = registryMask
+		// The registry's mask as it is when a value is masked: one set
+		// later (Registry.SetMask) applies to the models compiled before.
+		m.t.Mask = func(clear string) string { return reg.Mask()(clear) }
 	}
 	// A name is a column, a Go field name or a dotted Go path (Billing.Number).
 	// A Go field name names every field of that name: two embedded structs

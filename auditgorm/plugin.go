@@ -362,7 +362,7 @@ func (p *Plugin) compiled(db *gorm.DB, s *schema.Schema, cfg *registry.Config) (
 			return m, nil
 		}
 	}
-	m, err := compileModel(db, string(p.dialect), cfg, s, p.reg.Mask())
+	m, err := compileModel(db, string(p.dialect), cfg, s, p.reg)
 	if err != nil {
 		return nil, err
 	}
