@@ -1249,6 +1249,13 @@ func (p *Plugin) m2mEntries(db *gorm.DB, tr *m2mTrack, op auditlog.M2MOperation,
 	}
 	w := p.newWriter(db, tr.owner, tr.owner.name, len(order))
 	w.noSnapshot = true // as in the seed system, m2m entries carry no snapshot
+	if len(w.extra) > 0 && len(relModel.secret) > 0 {
+		// The context's extra data is scrubbed of the related rows'
+		// secrets too: the other side's entry of the same write is.
+		if w.extra, err = relModel.scrubbed(w.extra, related); err != nil {
+			return err
+		}
+	}
 	for _, k := range order {
 		g := groups[k]
 		owner, ok := owners[k]

@@ -1,6 +1,7 @@
 package auditgorm
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -484,6 +485,33 @@ func (m *model) shown(p *Plugin, db *gorm.DB, obj reflect.Value, key string, ext
 		return "", nil, fmt.Errorf("auditgorm: %w", err)
 	}
 	return repr, sc.JSON(raw), nil
+}
+
+// scrubbed returns extra with the clear values of m's secrets in rows
+// replaced by what entries show of them, as shown scrubs an object's own.
+func (m *model) scrubbed(extra map[string]any, rows map[string]*dbRow) (map[string]any, error) {
+	var sc capture.Scrubber
+	for _, r := range rows {
+		for _, f := range m.secret {
+			if v := r.vals[f.index]; !v.IsNull() {
+				sc.Add(v.Text(), m.standIn(f, v))
+			}
+		}
+	}
+	if sc.Empty() {
+		return extra, nil
+	}
+	raw, err := json.Marshal(extra)
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: context extra data: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(sc.JSON(raw)))
+	dec.UseNumber()
+	var out map[string]any
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("auditgorm: context extra data: %w", err)
+	}
+	return out, nil
 }
 
 // reprOf is shown's repr alone: what a many-to-many entry lists for a

@@ -142,8 +142,15 @@ func (p *Plugin) sqlEntries(db *gorm.DB, m *model, action auditlog.Action) (*pgE
 	if err != nil || plan == nil {
 		return nil, err
 	}
-	// No object: the additional data is the context's extra data alone.
-	additional, err := capture.AdditionalData(auditlog.ExtraFromContext(db.Statement.Context), nil)
+	// No object: the additional data is the context's extra data alone,
+	// which the Go side scrubs of the rows' secrets (excluded fields: a
+	// model with masked ones is built in Go): SQL does not, so extra data
+	// with such a model goes there.
+	extra := auditlog.ExtraFromContext(db.Statement.Context)
+	if len(extra) > 0 && len(m.secret) > 0 {
+		return nil, nil
+	}
+	additional, err := capture.AdditionalData(extra, nil)
 	if err != nil {
 		return nil, nil
 	}
