@@ -1,6 +1,7 @@
 package auditgorm
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,7 +10,6 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -219,9 +219,9 @@ func RevertEntries(ctx context.Context, db *gorm.DB, ids []int64, opts RevertOpt
 // revertAll undoes es newest first (by time, then id), each once; the
 // entries of each revert name it and its correlation id.
 func (rv *reverter) revertAll(ctx context.Context, es []auditlog.Entry) error {
-	slices.SortFunc(es, func(a, b auditlog.Entry) int {
-		return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
-	})
+	// By id: the entries of one object are numbered in the order its
+	// writes held its row, whatever the clocks that stamped them.
+	slices.SortFunc(es, func(a, b auditlog.Entry) int { return cmp.Compare(b.ID, a.ID) })
 	es = slices.CompactFunc(es, func(a, b auditlog.Entry) bool { return a.ID == b.ID })
 	for _, e := range es {
 		extra := map[string]any{"reverted_entry": e.ID}
@@ -241,6 +241,8 @@ type reverter struct {
 	tx     *gorm.DB
 	opts   RevertOptions
 	models map[string]*model // by the name entries carry, as found
+	// used are the keys of opts.Values a revert used.
+	used map[string]bool
 	// pending counts, per link and operation, the changes undone from one
 	// side of a relation registered on both: the other side's entry of
 	// the same change is skipped once.
@@ -259,7 +261,19 @@ func revertTx(ctx context.Context, db *gorm.DB, opts RevertOptions, fn func(*rev
 		return errors.New("auditgorm: reverting needs the auditgorm plugin installed on db: the revert is an audited write")
 	}
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&reverter{p: p, tx: tx, opts: opts, models: map[string]*model{}, pending: map[string]int{}})
+		rv := &reverter{p: p, tx: tx, opts: opts, models: map[string]*model{}, pending: map[string]int{}, used: map[string]bool{}}
+		if err := fn(rv); err != nil {
+			return err
+		}
+		// A value given that no entry needed (one it records, a field it
+		// does not name, a name that is no field's) is refused, not
+		// passed over: the caller meant it to be written.
+		for _, k := range slices.Sorted(maps.Keys(opts.Values)) {
+			if !rv.used[k] {
+				return fmt.Errorf("%w: RevertOptions.Values gives %s, which no reverted entry needs: give only what the entries cannot tell", ErrCannotRevert, k)
+			}
+		}
+		return nil
 	})
 }
 
@@ -409,6 +423,7 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		}
 		if looksMasked(m, old(c)) {
 			v, given := rv.supplied(f)
+			rv.use(f)
 			if !given {
 				return nil, write, nil, cannot(e, "%s: its recorded old value is one the mask leaves as it is, as it leaves its own text (recorded while the field was masked?): give the value in RevertOptions.Values", col)
 			}
@@ -672,6 +687,16 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		}
 		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "deleted", Current: "exists"}})
 	}
+	// Brought back since (a restore of this delete), and maybe moved,
+	// changed or deleted again: this delete is not what keeps it away.
+	if by, err := rv.restoredSince(ctx, m, e); err != nil {
+		return err
+	} else if by != 0 {
+		if rv.opts.Force {
+			return cannot(e, "entry %d restored the object since: revert its latest entries instead", by)
+		}
+		return rv.conflict([]Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "deleted", Current: fmt.Sprintf("restored by entry %d", by)}})
+	}
 	// A hard delete: its entry names every column that was not null, each
 	// of which must be a column of the model still.
 	for _, col := range e.Changes.Fields() {
@@ -689,6 +714,7 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		case given && !untold && named:
 			known = append(known, f.f.Name)
 		case given:
+			rv.use(f)
 			if err := f.f.Set(ctx, row.Elem(), supplied); err != nil {
 				// Not the setter's error, which may quote the value: a
 				// masked or excluded field's value is shown nowhere.
@@ -753,6 +779,13 @@ func (rv *reverter) object(ctx context.Context, tx *gorm.DB, m *model, e auditlo
 	if !ok {
 		return obj, rv.gone(e, recorded, "deleted")
 	}
+	// Again under the row's lock: another transaction may have moved the
+	// object, and put another at its key, since the entries were read.
+	if again, still, err := rv.keyNow(ctx, m, e, left); err != nil {
+		return obj, err
+	} else if again != now || !still {
+		return obj, fmt.Errorf("auditgorm: revert of entry %d: %s %s changed key while it was reverted; retry", e.ID, e.Model, e.ObjectPK)
+	}
 	if now != left {
 		// Its key changed since: a conflict on the key, as on any field
 		// changed since (forced, the revert acts on the object, at its key).
@@ -784,7 +817,8 @@ func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left
 	const page = 1000
 	pk := m.pk[0]
 	key, after := left, e.ID
-	var deletedBy int64 // the hard delete that ended it, while it is gone
+	var deletedBy int64        // the hard delete that ended it, while it is gone
+	var deleted auditlog.Entry // and its entry
 	for hops := 0; ; {
 		events, err := s.KeyEvents(ctx, e.Model, key, pk.column, after, page)
 		if err != nil {
@@ -802,7 +836,7 @@ func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left
 			switch x.Action {
 			case auditlog.ActionCreate:
 				switch {
-				case deletedBy != 0 && reverts(x, deletedBy):
+				case deletedBy != 0 && restores(x, deletedBy, deleted):
 					deletedBy = 0 // the delete undone: the object is back
 				case deletedBy != 0:
 					return key, false, nil // deleted, and another object took the key
@@ -814,7 +848,7 @@ func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left
 				continue
 			case auditlog.ActionDelete:
 				if deletedBy == 0 && !softDelete(m, x) {
-					deletedBy = x.ID
+					deletedBy, deleted = x.ID, x
 				}
 				continue
 			}
@@ -842,16 +876,61 @@ func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left
 	}
 }
 
+// restoredSince returns the id of an entry after the hard delete del that
+// restored the object it deleted (restores), or 0.
+func (rv *reverter) restoredSince(ctx context.Context, m *model, del auditlog.Entry) (int64, error) {
+	s, err := NewStore(rv.tx)
+	if err != nil {
+		return 0, err
+	}
+	for after := del.ID; ; {
+		events, err := s.KeyEvents(ctx, del.Model, del.ObjectPK, m.pk[0].column, after, 1000)
+		if err != nil {
+			return 0, err
+		}
+		for _, x := range events {
+			after = x.ID
+			if x.ObjectPK == del.ObjectPK && x.Action == auditlog.ActionCreate && restores(x, del.ID, del) {
+				return x.ID, nil
+			}
+		}
+		if len(events) < 1000 {
+			return 0, nil
+		}
+	}
+}
+
 // maxKeyHops bounds the key changes a revert follows.
 const maxKeyHops = 100_000
 
-// reverts reports whether x is the entry of a revert of entry id (its
-// additional data names it).
-func reverts(x auditlog.Entry, id int64) bool {
+// restores reports whether the create x brought back the object the hard
+// delete del (entry id) removed: its additional data names the delete as
+// the entry it reverts, as Restore's does, and it recorded every value
+// the delete recorded. An application's own create that names the delete
+// in its extra data (auditlog.WithExtra) and holds other values is
+// another object.
+func restores(x auditlog.Entry, id int64, del auditlog.Entry) bool {
 	var extra struct {
-		Reverted json.Number `json:"reverted_entry"`
+		Reverted *int64 `json:"reverted_entry"`
 	}
-	return json.Unmarshal(x.AdditionalData, &extra) == nil && extra.Reverted.String() == strconv.FormatInt(id, 10)
+	if json.Unmarshal(x.AdditionalData, &extra) != nil || extra.Reverted == nil || *extra.Reverted != id {
+		return false
+	}
+	for col, c := range del.Changes {
+		if c.M2M != nil {
+			continue
+		}
+		if got, ok := x.Changes[col]; !ok || got.M2M != nil || !sameJSON(got.New, c.Old) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameJSON reports whether two recorded values are the same JSON value.
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y bytes.Buffer
+	return json.Compact(&x, a) == nil && json.Compact(&y, b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
 }
 
 // recordedKey is a recorded key value as entries name the object by it.
@@ -898,12 +977,18 @@ func looksMasked(m *model, raw json.RawMessage) bool {
 }
 
 // supplied returns the value opts.Values gives for f, by Go name or column.
+// Use marks it used: every value given must be used by the revert.
 func (rv *reverter) supplied(f *field) (any, bool) {
 	if v, ok := rv.opts.Values[f.f.Name]; ok {
 		return v, true
 	}
 	v, ok := rv.opts.Values[f.column]
 	return v, ok
+}
+
+// use marks the value opts.Values gives for f as used.
+func (rv *reverter) use(f *field) {
+	rv.used[f.f.Name], rv.used[f.column] = true, true
 }
 
 // softColumn is the model's soft-delete column, or "".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -425,6 +426,186 @@ func TestRestoreOfAColumnAddedSince(t *testing.T) {
 		must(t, db.First(&got, 1).Error)
 		if got.Name != "n" || got.Status != "active" {
 			t.Fatalf("restored %+v, want the name recorded and the status's default", got)
+		}
+	})
+}
+
+// A create is taken as the object brought back only where it restores the
+// delete: its additional data names the delete and it recorded every value
+// the delete did. An application's create of another object that names
+// the delete in its extra data (auditlog.WithExtra) made an old update's
+// revert act on that object.
+func TestRevertIsNotFooledByAForgedRestore(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &TTPlain{})
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		must(t, db.Create(&TTPlain{ID: 5, Name: "A", N: 1}).Error)
+		must(t, db.Model(&TTPlain{ID: 5}).Update("n", 2).Error)
+		upd := lastEntry(t, db)
+		must(t, db.Delete(&TTPlain{ID: 5}).Error)
+		del := lastEntry(t, db)
+		forged := auditlog.WithExtra(ctx, map[string]any{"reverted_entry": del.ID})
+		must(t, db.WithContext(forged).Create(&TTPlain{ID: 5, Name: "B", N: 2}).Error)
+		if err := auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{}); err == nil {
+			t.Fatal("a revert acted on another object whose create names the delete")
+		}
+		var b TTPlain
+		must(t, db.First(&b, 5).Error)
+		if b.Name != "B" || b.N != 2 {
+			t.Fatalf("B was written: %+v", b)
+		}
+	})
+}
+
+// A delete's revert brings the object back only where that delete keeps
+// it away: once the object was restored (and moved, or changed and
+// deleted again), reverting the old delete inserted a second copy, or the
+// old values over the later delete's.
+func TestRevertOfADeleteRestoredSince(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &TTPlain{})
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		must(t, db.Create(&TTPlain{ID: 5, Name: "A", N: 1}).Error)
+		must(t, db.Delete(&TTPlain{ID: 5}).Error)
+		del := lastEntry(t, db)
+		must(t, auditgorm.Restore(ctx, db, &TTPlain{ID: 5}, auditgorm.RevertOptions{}))
+		must(t, db.Model(&TTPlain{}).Where("id = ?", 5).Update("id", 7).Error)
+		for _, force := range []bool{false, true} {
+			if err := auditgorm.Revert(ctx, db, del.ID, auditgorm.RevertOptions{Force: force}); err == nil {
+				t.Fatalf("revert (forced: %v) of a delete restored and moved since: no error", force)
+			}
+		}
+		must(t, db.Model(&TTPlain{ID: 7}).Update("n", 9).Error)
+		must(t, db.Delete(&TTPlain{ID: 7}).Error)
+		if err := auditgorm.Revert(ctx, db, del.ID, auditgorm.RevertOptions{}); !errors.Is(err, auditgorm.ErrConflict) {
+			t.Fatalf("revert of the older delete: %v, want a conflict", err)
+		}
+		var n int64
+		must(t, db.Model(&TTPlain{}).Count(&n).Error)
+		if n != 0 {
+			t.Fatalf("%d rows after the refused reverts", n)
+		}
+		// The latest delete is the one to revert.
+		must(t, auditgorm.Restore(ctx, db, &TTPlain{ID: 7}, auditgorm.RevertOptions{}))
+		var a TTPlain
+		must(t, db.First(&a, 7).Error)
+		if a.N != 9 {
+			t.Fatalf("restored %+v, want n 9", a)
+		}
+	})
+}
+
+// A job is undone by entry id, newest first, whatever the clocks that
+// stamped its entries: its update on a server whose clock was ahead, then
+// its delete, were undone update first, which found the object deleted.
+func TestRevertOfAJobWhateverTheClocks(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := auditlog.NewRegistry()
+		base := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+		var skew, tick time.Duration
+		now := func() time.Time { tick += time.Millisecond; return base.Add(skew + tick) }
+		must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg, Now: now})))
+		must(t, db.AutoMigrate(&TTPlain{}))
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		must(t, db.Create(&TTPlain{ID: 5, Name: "A", N: 1}).Error)
+		job := auditlog.WithCorrelationID(ctx, "skewed")
+		skew = 2 * time.Second
+		must(t, db.WithContext(job).Model(&TTPlain{ID: 5}).Update("n", 2).Error)
+		skew = 0
+		must(t, db.WithContext(job).Delete(&TTPlain{ID: 5}).Error)
+		must(t, auditgorm.RevertCorrelation(ctx, db, "skewed", auditgorm.RevertOptions{}))
+		var a TTPlain
+		must(t, db.First(&a, 5).Error)
+		if a.N != 1 {
+			t.Fatalf("after the job's revert: %+v, want n 1", a)
+		}
+	})
+}
+
+// Another transaction moves the object and creates another at its key
+// after the revert read the object's entries and before it locks the row:
+// the entries are read again under the lock, and the revert refuses, or
+// one of the two loses a deadlock; the other object is never written.
+func TestRevertWhileTheObjectMoves(t *testing.T) {
+	t.Parallel()
+	for _, name := range testdb.Names() {
+		if name == "sqlite" {
+			continue // one writer at a time
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := testdb.Open(t, name)
+			reg := setup(t, db, &TTPlain{})
+			must(t, reg.Register(&TTPlain{}))
+			ctx := context.Background()
+			must(t, db.Create(&TTPlain{ID: 5, Name: "A", N: 1}).Error)
+			must(t, db.Model(&TTPlain{ID: 5}).Update("n", 2).Error)
+			upd := lastEntry(t, db)
+			var (
+				once  sync.Once
+				other func() error
+			)
+			must(t, db.Callback().Query().Before("gorm:query").Register("test:move", func(tx *gorm.DB) {
+				if _, locked := tx.Statement.Clauses["FOR"]; !locked || tx.Statement.Table != "tt_plains" || tx.Statement.Context.Value(raceKey{}) == nil {
+					return
+				}
+				once.Do(func() {
+					other = otherTransaction(t, db, name, func(tx *gorm.DB) error {
+						if err := tx.Model(&TTPlain{}).Where("id = ?", 5).Update("id", 7).Error; err != nil {
+							return err
+						}
+						return tx.Create(&TTPlain{ID: 5, Name: "B", N: 2}).Error
+					})
+				})
+			}))
+			err := auditgorm.Revert(context.WithValue(ctx, raceKey{}, true), db, upd.ID, auditgorm.RevertOptions{})
+			if other == nil {
+				t.Fatalf("the revert read no row under lock: %v", err)
+			}
+			oerr := other()
+			t.Logf("revert: %v; other transaction: %v", err, oerr)
+			if err == nil && oerr == nil {
+				t.Fatal("both the revert and the move committed")
+			}
+			var rows []TTPlain
+			must(t, db.Order("id").Find(&rows).Error)
+			for _, r := range rows {
+				if r.Name == "B" && r.N != 2 {
+					t.Fatalf("B was written: %+v", rows)
+				}
+			}
+		})
+	}
+}
+
+// RevertOptions.Values gives only what the entries cannot tell: a value
+// given to a revert that needed none (the entry records the field) was
+// passed over, and the field reverted to the recorded value.
+func TestRevertRefusesValuesItDoesNotNeed(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &TTPlain{})
+		must(t, reg.Register(&TTPlain{}))
+		ctx := context.Background()
+		p := TTPlain{Name: "old", N: 1}
+		must(t, db.Create(&p).Error)
+		must(t, db.Model(&p).Update("name", "new").Error)
+		upd := lastEntry(t, db)
+		for _, values := range []map[string]any{{"Name": "given"}, {"Nmae": "typo"}} {
+			if err := auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{Values: values}); !errors.Is(err, auditgorm.ErrCannotRevert) {
+				t.Fatalf("revert with Values %v: %v, want ErrCannotRevert", values, err)
+			}
+		}
+		var got TTPlain
+		must(t, db.First(&got, p.ID).Error)
+		if got.Name != "new" {
+			t.Fatalf("a refused revert wrote %q", got.Name)
 		}
 	})
 }

@@ -465,7 +465,8 @@ func IsDigest(raw json.RawMessage) bool { return capture.IsDigest(raw) }
 // deletes, and its updates whose changes name the column keyColumn (a key
 // change). What a revert needs to follow an object through the entries
 // after the one it undoes, without reading the object's other updates:
-// the database leaves them out. Ids, not times: the entries of one row
+// the database leaves them out. On MySQL the read is a locking one (it
+// sees what committed since the transaction's snapshot). Ids, not times: the entries of one row
 // are numbered in the order its writes held it, whatever the clocks of
 // the processes that wrote them.
 func (s *Store) KeyEvents(ctx context.Context, model, pk, keyColumn string, afterID int64, limit int) ([]auditlog.Entry, error) {
@@ -487,7 +488,13 @@ func (s *Store) KeyEvents(ctx context.Context, model, pk, keyColumn string, afte
 		names = "CASE WHEN json_valid(changes) THEN json_type(changes, " + q.arg(path) + ") IS NOT NULL ELSE 1 END"
 	}
 	q.where = append(q.where, fmt.Sprintf("(action IN (%d, %d) OR action = %d AND %s)", auditlog.ActionCreate, auditlog.ActionDelete, auditlog.ActionUpdate, names))
-	rows, err := s.db.QueryContext(ctx, "SELECT "+readColumns[s.dialect]+" FROM "+Table+q.whereSQL()+" ORDER BY id LIMIT "+strconv.Itoa(limit), q.args...)
+	lock := ""
+	if s.dialect == MySQL {
+		// The latest committed entries, not the transaction's snapshot
+		// (REPEATABLE READ), as a revert under lock must see them.
+		lock = " LOCK IN SHARE MODE"
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+readColumns[s.dialect]+" FROM "+Table+q.whereSQL()+" ORDER BY id LIMIT "+strconv.Itoa(limit)+lock, q.args...)
 	if err != nil {
 		return nil, queryErr(ctx, "read the key events of an object", err)
 	}
