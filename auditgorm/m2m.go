@@ -689,15 +689,7 @@ func (p *Plugin) holdPairs(db *gorm.DB, tracks []*m2mTrack, cols []string, sent 
 			}
 			table, fk, ref = o, tr.otherFK, tr.otherRef
 		}
-		seen := map[string]bool{}
-		var refs [][]any
-		for _, r := range sent {
-			v := r.values(fk)
-			if k := foldedKeyText(v); !seen[k] {
-				seen[k] = true
-				refs = append(refs, v)
-			}
-		}
+		refs := distinctValues(sent, fk, foldedKeyText)
 		exclusive := func(q *gorm.DB) *gorm.DB { return q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}) }
 		if _, err := p.readWhereIn(db, db.Statement.Context, m, table, ref, refs, exclusive); err != nil {
 			return fmt.Errorf("auditgorm: %s: hold the pairs' %s rows: %w", db.Statement.Table, m.schema.Name, err)
@@ -1395,15 +1387,7 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 	if p.dialect == auditstore.MySQL {
 		match = foldedKeyText
 	}
-	seen := map[string]bool{}
-	var refs [][]any
-	for _, r := range rows {
-		v := r.values(fk)
-		if k := match(v); !seen[k] {
-			seen[k] = true
-			refs = append(refs, v)
-		}
-	}
+	refs := distinctValues(rows, fk, match)
 	// On MySQL a locking read (its plain read sees an older snapshot), which
 	// also holds the rows. PostgreSQL's row locks need the UPDATE privilege
 	// on the referenced table, which GORM's insert does not: there the
@@ -1435,6 +1419,21 @@ func (p *Plugin) keysOf(db *gorm.DB, s *schema.Schema, fk, ref []string, rows []
 		}
 	}
 	return func(r joinRow) []any { return keys[match(r.values(fk))] }, nil
+}
+
+// distinctValues returns the values of cols of rows, each tuple once as
+// key renders it.
+func distinctValues(rows []joinRow, cols []string, key func([]any) string) [][]any {
+	seen := map[string]bool{}
+	var out [][]any
+	for _, r := range rows {
+		v := r.values(cols)
+		if k := key(v); !seen[k] {
+			seen[k] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // keyText renders key values for matching join rows: each value's text
