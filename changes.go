@@ -101,6 +101,14 @@ type m2mJSON struct {
 // MarshalJSON implements json.Marshaler.
 func (c Change) MarshalJSON() ([]byte, error) {
 	if c.M2M != nil {
+		// What UnmarshalJSON would not read back, or would read as
+		// something else, is refused: a change is one or the other.
+		if len(c.Old) > 0 || len(c.New) > 0 {
+			return nil, errors.New("auditlog: a change with M2M set has no Old or New value")
+		}
+		if c.M2M.Keys != nil && len(c.M2M.Keys) != len(c.M2M.Objects) {
+			return nil, fmt.Errorf("auditlog: an m2m change lists %d objects but %d keys", len(c.M2M.Objects), len(c.M2M.Keys))
+		}
 		objs := c.M2M.Objects
 		if objs == nil {
 			objs = []string{}

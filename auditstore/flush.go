@@ -328,6 +328,16 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 		return res, err
 	}
 	at := time.Now().UnixMicro() // one time for the whole flush
+	// With the sealer's tables installed, a sealer may start while this
+	// flush runs: each batch (and each partition's drop) after the first
+	// looks again, and once one has worked the rest goes as a sealed
+	// flush, recording what it prunes. (A first round that runs between
+	// that look and the batch's DELETE is not seen; DESIGN.md, "A sealer
+	// that starts during a flush".)
+	installed, _, err := SealState(ctx, s.db, s.dialect)
+	if err != nil {
+		return res, err
+	}
 	partitioned, err := s.Partitioned(ctx)
 	if err != nil {
 		return res, err
@@ -341,7 +351,7 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 		// Each partition's drop is a transaction of its own, which a store
 		// over a caller's transaction cannot begin.
 		if _, ok := s.db.(beginner); ok && untilOnly(o.Filter) {
-			if err := s.dropPartitions(ctx, o, sealed, at, &res); err != nil {
+			if err := s.dropPartitions(ctx, o, sealed, installed, at, &res); err != nil {
 				return res, err
 			}
 		}
@@ -360,15 +370,6 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 		stmt = "DELETE FROM " + Table + " WHERE (id, timestamp) IN (SELECT id, timestamp FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch) + ")"
 	default:
 		stmt = "DELETE FROM " + Table + " WHERE id IN (SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch) + ")"
-	}
-	// With the sealer's tables installed, a sealer may start while this
-	// flush runs: each batch after the first looks again, and once one has
-	// worked the rest goes as a sealed flush, recording what it prunes. (A
-	// first round that runs between that look and the batch's DELETE is
-	// not seen; DESIGN.md, "A sealer that starts during a flush".)
-	installed, _, err := SealState(ctx, s.db, s.dialect)
-	if err != nil {
-		return res, err
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -396,9 +397,25 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 			o.Progress(res.Deleted)
 		}
 		if n < int64(batch) {
-			return res, nil
+			// A short batch ends the flush only where nothing is left: rows
+			// of the batch that another transaction deleted while it waited
+			// made it short before.
+			if left, err := s.anyLeft(ctx, q); err != nil || !left {
+				return res, err
+			}
 		}
 	}
+}
+
+// anyLeft reports whether an entry still matches the flush's conditions.
+func (s *Store) anyLeft(ctx context.Context, q *queryBuilder) (bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM "+Table+q.whereSQL()+" LIMIT 1", q.args...)
+	if err != nil {
+		return false, fmt.Errorf("auditstore: flush: %w", err)
+	}
+	defer rows.Close()
+	left := rows.Next()
+	return left, rows.Err()
 }
 
 // ErrTruncateUnsupported is returned by Truncate where the database has no
@@ -580,12 +597,18 @@ const maxIDsPerStatement = 10_000
 func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder, batch int, at int64, res FlushResult) (FlushResult, error) {
 	reason := pruneReason(o)
 	sel := "SELECT id FROM " + Table + q.whereSQL() + " ORDER BY timestamp, id LIMIT " + strconv.Itoa(batch)
+	if s.dialect != SQLite {
+		// Held until the batch commits: a row another transaction deletes
+		// meanwhile is not among those marked pruned (SQLite has one
+		// writer; a deletion after this read fails the batch's write).
+		sel += " FOR UPDATE"
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("auditstore: flush stopped after %d entries: %w", res.Deleted, err)
 		}
 		start := time.Now()
-		var n int64
+		var n, read int64
 		err := s.inTx(ctx, func(tx DBTX) error {
 			// The sealer's lock (its state row): a round that is sealing
 			// entries of this batch commits its leaves first, so that they
@@ -597,6 +620,7 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			if err != nil || len(found) == 0 {
 				return err
 			}
+			read = int64(len(found))
 			ids := make([]any, len(found))
 			for i, id := range found {
 				ids[i] = id
@@ -614,6 +638,10 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 				if err != nil {
 					return err
 				}
+				if d != int64(len(chunk)) {
+					// Rows marked pruned that this batch did not delete.
+					return fmt.Errorf("deleted %d of the %d entries it holds and marks pruned", d, len(chunk))
+				}
 				n += d
 			}
 			return nil
@@ -626,8 +654,12 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 		if o.Progress != nil && n > 0 {
 			o.Progress(res.Deleted)
 		}
-		if n < int64(batch) {
-			return res, nil
+		if read < int64(batch) {
+			// As in Flush: a locking read skips rows another transaction
+			// deleted while it waited, and can come back short.
+			if left, err := s.anyLeft(ctx, q); err != nil || !left {
+				return res, err
+			}
 		}
 	}
 }

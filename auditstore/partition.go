@@ -605,7 +605,7 @@ var errPartitionKept = errors.New("auditstore: partition kept")
 // and the detach, nor mark the leaves in the same commit. A lock that is
 // not granted within partitionLockTimeout keeps the partition for the
 // row-wise delete rather than queue the application's writes behind it.
-func (s *Store) dropPartitions(ctx context.Context, o FlushOptions, sealed bool, at int64, res *FlushResult) error {
+func (s *Store) dropPartitions(ctx context.Context, o FlushOptions, sealed, installed bool, at int64, res *FlushResult) error {
 	parts, err := listPartitions(ctx, s.db)
 	if err != nil {
 		return err
@@ -620,8 +620,17 @@ func (s *Store) dropPartitions(ctx context.Context, o FlushOptions, sealed bool,
 		start := time.Now()
 		var n int64
 		err := s.inTx(ctx, func(tx DBTX) error {
+			// A sealer may have started since the flush looked: each
+			// partition looks again, as each row-wise batch does.
+			sealedNow := sealed
+			if !sealedNow && installed {
+				var err error
+				if _, sealedNow, err = SealState(ctx, tx, Postgres); err != nil {
+					return err
+				}
+			}
 			var err error
-			n, err = dropPartition(ctx, tx, p.Name, o, sealed, at)
+			n, err = dropPartition(ctx, tx, p.Name, o, sealedNow, at)
 			return err
 		})
 		switch {

@@ -58,7 +58,9 @@ func parseTimeOrAge(s string, now time.Time, loc *time.Location) (time.Time, err
 			if days <= 0 {
 				return time.Time{}, notPositive
 			}
-			return now.AddDate(0, 0, -int(days)), nil
+			// Days of 24 hours, whatever the machine's zone: "1d" across a
+			// daylight-saving change was 23 or 25 hours in local time.
+			return now.UTC().AddDate(0, 0, -int(days)), nil
 		}
 	}
 	if d, err := time.ParseDuration(s); err == nil {
