@@ -402,6 +402,10 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 			// made it short before.
 			if left, err := s.anyLeft(ctx, q); err != nil || !left {
 				return res, err
+			} else if n == 0 {
+				// Entries match and the delete removed none: another try
+				// would do the same (a rule or trigger that skips deletes).
+				return res, fmt.Errorf("auditstore: flush stopped after %d entries: entries still match, and the delete removed none of them", res.Deleted)
 			}
 		}
 	}

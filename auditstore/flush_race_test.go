@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/testdb"
@@ -75,4 +77,34 @@ func TestFlushGoesOnAfterAShortBatch(t *testing.T) {
 	if o.err != nil || left != 0 {
 		t.Fatalf("the flush stopped after a short batch: %d counted entries left undeleted; CLI would say %d were deleted by someone else", left, n-o.res.Deleted)
 	}
+}
+
+// A table that keeps its rows (a rule or trigger that skips deletes) ends
+// the flush with an error: a short batch goes on while entries match, and
+// one that deletes none of them would go on for ever.
+func TestFlushOfATableThatKeepsItsRows(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		keep := map[string]string{
+			"sqlite":   "CREATE TRIGGER keep_entries BEFORE DELETE ON auditlog_entries BEGIN SELECT RAISE(IGNORE); END",
+			"postgres": "CREATE RULE keep_entries AS ON DELETE TO auditlog_entries DO INSTEAD NOTHING",
+		}[db.Dialector.Name()]
+		if keep == "" {
+			t.Skip("MySQL has no way to skip a delete without an error")
+		}
+		ctx := context.Background()
+		s := storeOf(t, db)
+		if err := s.Insert(ctx, []auditlog.Entry{{Model: "m", ObjectPK: "1", ObjectRepr: "x"}, {Model: "m", ObjectPK: "2", ObjectRepr: "x"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Exec(keep).Error; err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		res, err := s.Flush(cctx, auditstore.FlushOptions{BatchSize: 5})
+		if err == nil || cctx.Err() != nil || res.Deleted != 0 {
+			t.Fatalf("flush of a table that keeps its rows: %+v, %v (context: %v); want an error at once", res, err, cctx.Err())
+		}
+	})
 }
