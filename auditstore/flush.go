@@ -411,9 +411,15 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 	}
 }
 
-// anyLeft reports whether an entry still matches the flush's conditions.
+// anyLeft reports whether an entry still matches the flush's conditions:
+// on MySQL by a locking read, which sees what the DELETE sees (the latest
+// committed rows), not a caller's REPEATABLE READ snapshot.
 func (s *Store) anyLeft(ctx context.Context, q *queryBuilder) (bool, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM "+Table+q.whereSQL()+" LIMIT 1", q.args...)
+	lock := ""
+	if s.dialect == MySQL {
+		lock = " LOCK IN SHARE MODE"
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM "+Table+q.whereSQL()+" LIMIT 1"+lock, q.args...)
 	if err != nil {
 		return false, fmt.Errorf("auditstore: flush: %w", err)
 	}
