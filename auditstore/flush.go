@@ -669,6 +669,8 @@ func (s *Store) flushSealed(ctx context.Context, o FlushOptions, q *queryBuilder
 			// deleted while it waited, and can come back short.
 			if left, err := s.anyLeft(ctx, q); err != nil || !left {
 				return res, err
+			} else if read == 0 {
+				return res, fmt.Errorf("auditstore: flush stopped after %d entries: entries still match, and the batch's read found none of them", res.Deleted)
 			}
 		}
 	}
