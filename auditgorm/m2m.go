@@ -424,7 +424,7 @@ func (p *Plugin) insertJoin(db *gorm.DB, tracks []*m2mTrack, cols []string) ([]j
 		// statement: an insert that reads first (an upsert that assigns,
 		// say) waits for it, or finds it, instead of finding the pair
 		// missing and then updating its row.
-		sel = append(sel, clause.Column{Name: pairLockSQL(stmt, joinTableOf(db, tracks), cols), Raw: true})
+		sel = append(sel, clause.Column{Name: p.pairLockSQL(stmt, joinTableOf(db, tracks), cols), Raw: true})
 	}
 	addCreateClauses(stmt)
 	stmt.AddClause(clause.Returning{Columns: sel})
@@ -725,8 +725,13 @@ func pairLockKey(join string, cols []string, r joinRow) int32 {
 }
 
 // pairLockSQL is the RETURNING expression that takes, for a row inserted
-// into the join table, the advisory lock pairLockKey names.
-func pairLockSQL(stmt *gorm.Statement, join string, cols []string) string {
+// into the join table, the advisory lock pairLockKey names; built once per
+// join table and columns, since an append runs it on every write.
+func (p *Plugin) pairLockSQL(stmt *gorm.Statement, join string, cols []string) string {
+	key := join + "\x00" + strings.Join(cols, "\x00")
+	if v, ok := p.pairLocks.Load(key); ok {
+		return v.(string)
+	}
 	var b strings.Builder
 	b.WriteString("pg_advisory_xact_lock(" + strconv.Itoa(pairLockClass) + ", ('x' || substr(md5(" + pgQuoteText(join))
 	for _, c := range slices.Sorted(slices.Values(cols)) {
@@ -734,6 +739,7 @@ func pairLockSQL(stmt *gorm.Statement, join string, cols []string) string {
 		b.WriteString(" || " + pgQuoteText("|"+c+"=") + " || octet_length(" + v + ") || ':' || " + v)
 	}
 	b.WriteString("), 1, 8))::bit(32)::int)")
+	p.pairLocks.Store(key, b.String())
 	return b.String()
 }
 

@@ -156,7 +156,10 @@ type Plugin struct {
 
 	db     *gorm.DB // the root DB, for parsing schemas outside a statement
 	models sync.Map // *schema.Schema → *model
-	plain  sync.Map // *schema.Schema → *model, unregistered models (reprs)
+	// pairLocks are the RETURNING expressions that take the pair locks of
+	// a join table's inserted rows (pairLockSQL), by table and columns.
+	pairLocks sync.Map
+	plain     sync.Map // *schema.Schema → *model, unregistered models (reprs)
 	// uniques caches each table's unique indexes as the database has them
 	// (uniques.go): table name → *tableUniques.
 	uniques sync.Map

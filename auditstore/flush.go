@@ -411,15 +411,21 @@ func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) 
 	}
 }
 
+// currentRead is what makes a SELECT read the latest committed rows on
+// MySQL (a locking read) rather than a REPEATABLE READ transaction's
+// snapshot; nothing elsewhere.
+func (d Dialect) currentRead() string {
+	if d == MySQL {
+		return " LOCK IN SHARE MODE"
+	}
+	return ""
+}
+
 // anyLeft reports whether an entry still matches the flush's conditions:
 // on MySQL by a locking read, which sees what the DELETE sees (the latest
 // committed rows), not a caller's REPEATABLE READ snapshot.
 func (s *Store) anyLeft(ctx context.Context, q *queryBuilder) (bool, error) {
-	lock := ""
-	if s.dialect == MySQL {
-		lock = " LOCK IN SHARE MODE"
-	}
-	rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM "+Table+q.whereSQL()+" LIMIT 1"+lock, q.args...)
+	rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM "+Table+q.whereSQL()+" LIMIT 1"+s.dialect.currentRead(), q.args...)
 	if err != nil {
 		return false, fmt.Errorf("auditstore: flush: %w", err)
 	}

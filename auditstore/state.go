@@ -488,13 +488,9 @@ func (s *Store) KeyEvents(ctx context.Context, model, pk, keyColumn string, afte
 		names = "CASE WHEN json_valid(changes) THEN json_type(changes, " + q.arg(path) + ") IS NOT NULL ELSE 1 END"
 	}
 	q.where = append(q.where, fmt.Sprintf("(action IN (%d, %d) OR action = %d AND %s)", auditlog.ActionCreate, auditlog.ActionDelete, auditlog.ActionUpdate, names))
-	lock := ""
-	if s.dialect == MySQL {
-		// The latest committed entries, not the transaction's snapshot
-		// (REPEATABLE READ), as a revert under lock must see them.
-		lock = " LOCK IN SHARE MODE"
-	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+readColumns[s.dialect]+" FROM "+Table+q.whereSQL()+" ORDER BY id LIMIT "+strconv.Itoa(limit)+lock, q.args...)
+	// The latest committed entries, not the transaction's snapshot
+	// (MySQL's REPEATABLE READ), as a revert under lock must see them.
+	rows, err := s.db.QueryContext(ctx, "SELECT "+readColumns[s.dialect]+" FROM "+Table+q.whereSQL()+" ORDER BY id LIMIT "+strconv.Itoa(limit)+s.dialect.currentRead(), q.args...)
 	if err != nil {
 		return nil, queryErr(ctx, "read the key events of an object", err)
 	}
