@@ -492,12 +492,7 @@ func writeBack(tx *gorm.DB, m *model, e auditlog.Entry, obj reflect.Value, cols 
 func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
 	left := e.ObjectPK
 	if c, ok := e.Changes[m.pk[0].column]; ok && c.M2M == nil {
-		// A key change: the object left it with the new key.
-		k, err := recordedKey(m, c.New)
-		if err != nil {
-			return cannot(e, "its new key %s: %v", clipText(string(c.New)), err)
-		}
-		left = k
+		left = auditstore.KeyText(c.New) // a key change: the object left it with the new key
 	}
 	obj, err := rv.object(ctx, tx, m, e, left, "exists")
 	if err != nil {
@@ -856,11 +851,7 @@ func (rv *reverter) keyNow(ctx context.Context, m *model, e auditlog.Entry, left
 			if deletedBy != 0 || !changes || c.M2M != nil {
 				continue
 			}
-			next, err := recordedKey(m, c.New)
-			if err != nil {
-				return "", false, cannot(x, "its new key %s: %v", clipText(string(c.New)), err)
-			}
-			if next != key {
+			if next := auditstore.KeyText(c.New); next != key {
 				key, moved = next, true
 				break
 			}
@@ -931,23 +922,6 @@ func restores(x auditlog.Entry, id int64, del auditlog.Entry) bool {
 func sameJSON(a, b json.RawMessage) bool {
 	var x, y bytes.Buffer
 	return json.Compact(&x, a) == nil && json.Compact(&y, b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
-}
-
-// recordedKey is a recorded key value as entries name the object by it.
-func recordedKey(m *model, raw json.RawMessage) (string, error) {
-	d := json.NewDecoder(strings.NewReader(string(raw)))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return "", err
-	}
-	switch k := v.(type) {
-	case string:
-		return k, nil
-	case json.Number:
-		return k.String(), nil
-	}
-	return "", fmt.Errorf("not a key of %s", m.schema.Name)
 }
 
 // looksMasked reports whether a recorded value may be the text the

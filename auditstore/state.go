@@ -443,6 +443,11 @@ func keyMoved(pkCol, pk string, e auditlog.Entry) bool {
 // keyText is a recorded key value as an entry's object key: a string's
 // text (also one that is not UTF-8, recorded as {"$base64": …}), a number
 // as written.
+// KeyText is a recorded key value as entries name an object by it (its
+// ObjectPK): a string's text, a []byte key's decoded text, a number as
+// written. Time travel and reverts follow key changes by it.
+func KeyText(raw json.RawMessage) string { return keyText(raw) }
+
 func keyText(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
