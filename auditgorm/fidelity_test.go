@@ -807,3 +807,37 @@ func TestSoftDeleteWithReturning(t *testing.T) {
 		}
 	})
 }
+
+// Essay's repr is its whole body, which can be longer than MariaDB's TEXT
+// column holds.
+type Essay struct {
+	ID   uint
+	Body string
+}
+
+func (e Essay) String() string { return e.Body }
+
+// A repr longer than MaxReprBytes never makes a write fail: it is cut at a
+// character boundary and ends in "…", alike on every database and insert
+// path (MariaDB's TEXT column refused one of 65,536 bytes).
+func TestLongReprIsClipped(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Essay{})
+		must(t, reg.Register(&Essay{}))
+		body := "a" + strings.Repeat("é", 40000) // 80,001 bytes: the cut falls inside an é
+		must(t, db.Create(&Essay{Body: body}).Error)
+		rows := []Essay{{Body: body}, {Body: "short"}, {Body: body}}
+		must(t, db.Create(&rows).Error)
+		must(t, db.Model(&Essay{}).Where("id > 0").Update("body", body+"!").Error)
+		es := expectCount(t, db, 8)
+		want := "a" + strings.Repeat("é", (auditstore.MaxReprBytes-len("a…"))/2) + "…"
+		for i, e := range es {
+			if e.ObjectRepr == "short" {
+				continue
+			}
+			if e.ObjectRepr != want {
+				t.Fatalf("entry %d: repr of %d bytes, ending %q", i, len(e.ObjectRepr), e.ObjectRepr[max(0, len(e.ObjectRepr)-8):])
+			}
+		}
+	})
+}

@@ -805,7 +805,7 @@ func pruneReason(o FlushOptions) string {
 	if o.Reason == "" {
 		return "flush"
 	}
-	return clip(o.Reason)
+	return clip(o.Reason, MaxContextBytes)
 }
 
 // beginner is a connection that can begin a transaction.

@@ -89,7 +89,8 @@ func TestPostgresBatchInsertEveryDriver(t *testing.T) {
 					want[i].AdditionalData, want[i].ActorID, want[i].ActorName, want[i].RemoteAddr, want[i].RemotePort, want[i].CorrelationID = nil, "", "", "", 0, ""
 				}
 			}
-			want[1].ObjectRepr, want[2].ObjectRepr = big, big
+			bigData := []byte(`{"k":"` + big + `"}`)
+			want[1].AdditionalData, want[2].AdditionalData = bigData, bigData
 			if err := s.Insert(ctx, want); err != nil {
 				t.Fatal(err)
 			}

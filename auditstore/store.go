@@ -729,6 +729,12 @@ func buildInsert(d Dialect, entries []auditlog.Entry, now time.Time, cols column
 // never make their write fail.
 const MaxContextBytes = 255
 
+// MaxReprBytes is the longest object repr an entry stores: a longer one
+// is cut at a character boundary and ends in "…", on every database and
+// every insert path. It is what MySQL's TEXT column holds; an object's
+// String or AuditRepr method must never make its write fail.
+const MaxReprBytes = 65535
+
 // MaxAddrBytes is the longest remote address an entry stores (the
 // column's width, that of the longest IPv6 address written out); a longer
 // one is no address, and is not stored, nor its port.
@@ -737,8 +743,8 @@ const MaxAddrBytes = 45
 // clipped returns entries whose context fields and repr every database's
 // text columns store: NUL bytes and bytes that are not UTF-8 (which
 // PostgreSQL and MySQL refuse, and SQLite would keep) replaced by U+FFFD,
-// over-long fields cut to MaxContextBytes, an address over MaxAddrBytes
-// dropped; copying only when one is changed. These come from the
+// over-long fields cut to MaxContextBytes (the repr to MaxReprBytes), an
+// address over MaxAddrBytes dropped; copying only when one is changed. These come from the
 // application, not from the rows recorded: an actor's name must never
 // make their write fail, nor fail on one database and not another.
 func clipped(entries []auditlog.Entry) []auditlog.Entry {
@@ -747,15 +753,16 @@ func clipped(entries []auditlog.Entry) []auditlog.Entry {
 		e := &entries[i]
 		if len(e.ActorID) <= MaxContextBytes && len(e.ActorName) <= MaxContextBytes && len(e.CorrelationID) <= MaxContextBytes &&
 			len(e.RemoteAddr) <= MaxAddrBytes && storable(e.ActorID) && storable(e.ActorName) && storable(e.CorrelationID) &&
-			storable(e.RemoteAddr) && storable(e.ObjectRepr) {
+			storable(e.RemoteAddr) && storable(e.ObjectRepr) && len(e.ObjectRepr) <= MaxReprBytes {
 			continue
 		}
 		if out == nil {
 			out = append([]auditlog.Entry(nil), entries...)
 		}
 		c := &out[i]
-		c.ActorID, c.ActorName, c.CorrelationID = clip(asText(c.ActorID)), clip(asText(c.ActorName)), StoredCorrelationID(c.CorrelationID)
-		c.ObjectRepr, c.RemoteAddr = asText(c.ObjectRepr), asText(c.RemoteAddr)
+		c.ActorID, c.ActorName = clip(asText(c.ActorID), MaxContextBytes), clip(asText(c.ActorName), MaxContextBytes)
+		c.CorrelationID = StoredCorrelationID(c.CorrelationID)
+		c.ObjectRepr, c.RemoteAddr = clip(asText(c.ObjectRepr), MaxReprBytes), asText(c.RemoteAddr)
 		if len(c.RemoteAddr) > MaxAddrBytes {
 			c.RemoteAddr, c.RemotePort = "", 0
 		}
@@ -778,12 +785,14 @@ func asText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-func clip(s string) string {
-	if len(s) <= MaxContextBytes {
+// clip is s cut at a character boundary to at most n bytes ending in "…"
+// where it is longer.
+func clip(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
 	const ellipsis = "…"
-	cut := MaxContextBytes - len(ellipsis)
+	cut := n - len(ellipsis)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
