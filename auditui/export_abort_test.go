@@ -1,10 +1,13 @@
 package auditui_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -76,5 +79,72 @@ func TestExportInterruptedIsCutOff(t *testing.T) {
 	defer res.Body.Close()
 	if _, err := io.ReadAll(res.Body); err != nil || res.StatusCode != 200 {
 		t.Fatalf("whole download: %d, %v", res.StatusCode, err)
+	}
+}
+
+// getHTTP10 sends an HTTP/1.0 GET of path to srv and reads the whole
+// response as such a client does: the body ends when the connection
+// closes, unless a Content-Length says where.
+func getHTTP10(t *testing.T, srv *httptest.Server, path string) (*http.Response, []byte, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, srv.Listener.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(res.Body)
+	return res, body, err
+}
+
+// HTTP/1.0 has no framing a cut-off could break: a download to such a
+// client (nginx proxies with HTTP/1.0 unless told otherwise) is sent whole
+// with its length or not at all, so a failure part-way is an error page,
+// never a short file that looks whole; one larger than the server holds
+// for it is refused with a page that says why.
+func TestExportToHTTP10IsWholeOrAnError(t *testing.T) {
+	t.Parallel()
+	s := emptyStore(t)
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var es []auditlog.Entry
+	for i := range 2500 {
+		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionUpdate, Model: "books",
+			ObjectPK: fmt.Sprint(i), ObjectRepr: "Book", Changes: auditlog.Changes{"price": change(t, 1, 2)}})
+	}
+	insert(t, s, es...)
+	serve := func(st auditui.Store) *httptest.Server {
+		h, err := auditui.New(auditui.Config{Store: st, Authorize: func(*http.Request) bool { return true },
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	failing, whole := serve(pageFailingStore{s}), serve(s)
+	for _, f := range []string{"csv", "jsonl"} {
+		res, body, err := getHTTP10(t, failing, "/export?format="+f)
+		if err == nil && res.StatusCode == http.StatusOK {
+			t.Errorf("%s: HTTP/1.0 download that failed part-way: 200 and %d bytes read without error", f, len(body))
+		}
+		res, body, err = getHTTP10(t, whole, "/export?format="+f)
+		if err != nil || res.StatusCode != http.StatusOK || res.ContentLength != int64(len(body)) {
+			t.Fatalf("%s: whole HTTP/1.0 download: %v, %v, length %d, %d bytes", f, res, err, res.ContentLength, len(body))
+		}
+		if lines := bytes.Count(body, []byte("\n")); lines < 2500 {
+			t.Fatalf("%s: whole HTTP/1.0 download has %d lines", f, lines)
+		}
+	}
+	defer auditui.SetHTTP10ExportLimit(1 << 10)()
+	res, body, err := getHTTP10(t, whole, "/export?format=csv")
+	if err != nil || res.StatusCode == http.StatusOK || !bytes.Contains(body, []byte("HTTP/1.1")) {
+		t.Fatalf("HTTP/1.0 download over the limit: %v, %v: %s", res, err, body)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -623,7 +625,16 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "Which format?", "format must be csv or jsonl.")
 		return
 	}
-	ew, err := auditstore.NewExportWriter(w, format)
+	// An HTTP/1.0 client is sent the download whole, with its length,
+	// or an error page: its body ends when the connection closes, so a
+	// download cut off part-way would look whole to it.
+	var held *heldBody
+	out := io.Writer(w)
+	if !r.ProtoAtLeast(1, 1) {
+		held = &heldBody{limit: http10ExportLimit.Load()}
+		out = held
+	}
+	ew, err := auditstore.NewExportWriter(out, format)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -657,14 +668,27 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 			if err := ew.Flush(); err != nil {
 				return err
 			}
-			if f, ok := w.(http.Flusher); ok {
+			if f, ok := w.(http.Flusher); ok && held == nil {
 				f.Flush()
 			}
 		}
 		return nil
 	})
+	if held != nil {
+		if err == nil {
+			err = ew.Flush()
+		}
+		if err != nil { // nothing went out yet: an error page instead
+			w.Header().Del("Content-Type")
+			w.Header().Del("Content-Disposition")
+		}
+	}
 	switch {
-	case err != nil && !started:
+	case errors.Is(err, errTooBigForHTTP10):
+		h.fail(w, r, http.StatusHTTPVersionNotSupported, "Too large for HTTP/1.0",
+			fmt.Sprintf("This download is larger than the %d MiB sent to an HTTP/1.0 client, whose download cannot be cut off visibly if it fails part-way. Download it over HTTP/1.1 (behind nginx: proxy_http_version 1.1), or narrow the list.", held.limit>>20))
+		return
+	case err != nil && (!started || held != nil):
 		h.storeError(w, r, err)
 		return
 	case err != nil:
@@ -676,9 +700,39 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	start()
+	if held != nil {
+		w.Header().Set("Content-Length", strconv.Itoa(held.buf.Len()))
+		if _, err := w.Write(held.buf.Bytes()); err != nil {
+			h.opts.Logger.ErrorContext(r.Context(), "auditui: export", "error", err)
+		}
+		return
+	}
 	if err := ew.Flush(); err != nil {
 		h.opts.Logger.ErrorContext(r.Context(), "auditui: export", "error", err)
 	}
+}
+
+// http10ExportLimit is the most bytes of a download held for an HTTP/1.0
+// client (64 MiB).
+var http10ExportLimit = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(64 << 20)
+	return &n
+}()
+
+var errTooBigForHTTP10 = errors.New("auditui: download too large for HTTP/1.0")
+
+// heldBody holds a download in memory, up to limit bytes.
+type heldBody struct {
+	buf   bytes.Buffer
+	limit int64
+}
+
+func (b *heldBody) Write(p []byte) (int, error) {
+	if int64(b.buf.Len()+len(p)) > b.limit {
+		return 0, errTooBigForHTTP10
+	}
+	return b.buf.Write(p)
 }
 
 func (h *Handler) funcs() template.FuncMap {
