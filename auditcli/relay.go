@@ -124,7 +124,7 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 	r.Logger = slog.New(slog.NewTextHandler(env.Stderr, nil))
 	if *once {
 		n, err := r.CatchUp(ctx)
-		fmt.Fprintf(out, "Published %d %s to %s.\n", n, plural(int64(n), "entry", "entries"), where)
+		fmt.Fprintf(out, "Published %d %s to %s.\n", n, plural(int64(n), "entry", "entries"), termSafe(where))
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 		printLag(envWithStdout(env, out), relayName, lag)
 		return nil
 	}
-	fmt.Fprintf(env.Stderr, "auditlog relay: publishing entries to %s as %s every %s\n", where, relayName, *interval)
+	fmt.Fprintf(env.Stderr, "auditlog relay: publishing entries to %s as %s every %s\n", termSafe(where), termSafe(relayName), *interval)
 	err = r.Run(ctx, *interval)
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -150,6 +150,7 @@ func envWithStdout(env Env, w io.Writer) Env {
 
 // printLag prints how far the relay named name is behind.
 func printLag(env Env, name string, lag auditrelay.Lag) {
+	name = termSafe(name)
 	if lag.Updated.IsZero() {
 		fmt.Fprintf(env.Stdout, "Relay %s has not published yet; %d %s waiting.\n", name, lag.Entries, plural(lag.Entries, "entry is", "entries are"))
 		return

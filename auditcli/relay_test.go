@@ -125,3 +125,21 @@ func TestRelayCommandNATS(t *testing.T) {
 		t.Fatalf("lag: %+v", r)
 	}
 }
+
+// A relay's name and destination are arguments: printed escaped, as every
+// message prints them, never as terminal sequences.
+func TestRelayCommandEscapesItsArguments(t *testing.T) {
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	out := filepath.Join(t.TempDir(), "o\x1b[31mRED")
+	for _, args := range [][]string{
+		{"relay", "--db", db, "--to", "jsonl:-", "--lag", "--name", "x\x1b]0;PWNED\aY"},
+		{"relay", "--db", db, "--to", "jsonl:" + out, "--once"},
+		{"relay", "--db", db, "--to", "jsonl:" + out, "--lag"},
+	} {
+		r := run(t, "", false, args...)
+		if r.code != 0 || strings.ContainsAny(r.stdout+r.stderr, "\x1b\a") || !strings.Contains(r.stdout+r.stderr, `\u001b`) {
+			t.Errorf("%q: %+v", args[3:], r)
+		}
+	}
+}
