@@ -457,3 +457,30 @@ func TestAttackUIHeldOddKeysOnEntryPage(t *testing.T) {
 		}
 	}
 }
+
+// A bar of a day outside the list's since and until counted nothing and
+// has no link: it linked to a page whose until came before its since (a
+// 400), 29 of the 30 bars of a day's own list.
+func TestStripBarsLinkOnlyDaysInTheList(t *testing.T) {
+	t.Parallel()
+	h := newUI(t, fixture(t), auditui.Config{PageSize: 50})
+	for _, target := range []string{"/?since=2026-03-01T10:00", "/?since=2026-03-01&until=2026-03-02", "/?since=2026-02-27&until=2026-03-02T12:00", "/?until=2026-03-01T12:00"} {
+		rec := get(h, "GET", target)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d", target, rec.Code)
+		}
+		body := rec.Body.String()
+		if n := strings.Count(body, "<rect "); n != 30 {
+			t.Fatalf("%s: %d bars", target, n)
+		}
+		_, links := bars(t, body)
+		if len(links) == 0 {
+			t.Fatalf("%s: no bar links", target)
+		}
+		for title, link := range links {
+			if rec := get(h, "GET", link); rec.Code != 200 {
+				t.Errorf("%s: the bar %q links to %s, a %d", target, title, link, rec.Code)
+			}
+		}
+	}
+}

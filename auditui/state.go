@@ -290,16 +290,21 @@ func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
 			hgt = 2
 		}
 		// The day, within the filter's own since and until: what the
-		// bar counted.
-		v := cloneValues(keep)
-		if q.filter.Since.IsZero() || !q.filter.Since.After(bounds[i]) {
-			v.Set("since", bounds[i].Format("2006-01-02T15:04"))
-		}
-		if q.filter.Until.IsZero() || q.filter.Until.After(bounds[i+1]) {
-			v.Set("until", bounds[i+1].Format("2006-01-02T15:04"))
+		// bar counted. A day outside them counted nothing and lists
+		// nothing: no link.
+		var link string
+		if (q.filter.Since.IsZero() || q.filter.Since.Before(bounds[i+1])) && (q.filter.Until.IsZero() || q.filter.Until.After(bounds[i])) {
+			v := cloneValues(keep)
+			if q.filter.Since.IsZero() || !q.filter.Since.After(bounds[i]) {
+				v.Set("since", bounds[i].Format("2006-01-02T15:04"))
+			}
+			if q.filter.Until.IsZero() || q.filter.Until.After(bounds[i+1]) {
+				v.Set("until", bounds[i+1].Format("2006-01-02T15:04"))
+			}
+			link = h.link("/", v)
 		}
 		s.Bars = append(s.Bars, bar{X: i * (stripBarW + stripGap), Y: stripH - max(hgt, 1), W: stripBarW, H: max(hgt, 1),
-			Link: h.link("/", v), Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries", Full: n > stripLimit})
+			Link: link, Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries", Full: n > stripLimit})
 	}
 	return s, nil
 }
