@@ -3,6 +3,7 @@ package auditlog
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -176,13 +177,31 @@ func modelType(model any) (reflect.Type, error) {
 	return t, nil
 }
 
-// Register adds model to the registry, or replaces its options if it is
-// already registered: registering twice never duplicates entries. It
-// returns an error wrapping ErrRegistration that names the problem when the
-// model is not a struct, a field name is unknown, Exclude names the primary
-// key (by GORM's rule: the fields tagged primaryKey, else ID), or
-// SnapshotFields names an excluded field.
+// Register adds model to the registry. Registering it again with the same
+// options (in any order) does nothing: registering twice never duplicates
+// entries. Registering it again with other options is an error and leaves
+// the registration as it was, since a second Register without the first
+// one's Mask or Exclude would record those secrets from then on; use
+// Reregister to replace a model's options. It returns an error wrapping
+// ErrRegistration that names the problem when the model is not a struct, a
+// field name is unknown, Exclude names the primary key (by GORM's rule: the
+// fields tagged primaryKey, else ID), or SnapshotFields names an excluded
+// field.
 func (r *Registry) Register(model any, opts ...Option) error {
+	return r.register(model, opts, false)
+}
+
+// Reregister replaces the options of model, registered or not, at once:
+// no write between the old options and the new goes unaudited, as it
+// would between Unregister and Register. It validates as Register does.
+func (r *Registry) Reregister(model any, opts ...Option) error {
+	return r.register(model, opts, true)
+}
+
+// Reregister replaces the options of model in DefaultRegistry.
+func Reregister(model any, opts ...Option) error { return DefaultRegistry.Reregister(model, opts...) }
+
+func (r *Registry) register(model any, opts []Option, replace bool) error {
 	t, err := modelType(model)
 	if err != nil {
 		return err
@@ -200,6 +219,12 @@ func (r *Registry) Register(model any, opts ...Option) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := *r.models.Load()
+	if was, ok := old[t]; ok && !replace {
+		if sameOptions(was, c) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s is already registered with other options: use Reregister to replace them", ErrRegistration, t.Name())
+	}
 	next := make(map[reflect.Type]*registry.Config, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -208,6 +233,29 @@ func (r *Registry) Register(model any, opts ...Option) error {
 	r.models.Store(&next)
 	r.gen.Add(1)
 	return nil
+}
+
+// sameOptions reports whether two registrations of a model say the same:
+// the same fields in each list in any order, the same labels and flags, and
+// the same mask function (the same code: closures of one function
+// literal count as one).
+func sameOptions(a, b *registry.Config) bool {
+	set := func(s []string) []string {
+		s = slices.Clone(s)
+		slices.Sort(s)
+		return slices.Compact(s)
+	}
+	for _, p := range [][2][]string{{a.Include, b.Include}, {a.Exclude, b.Exclude}, {a.MaskFields, b.MaskFields},
+		{a.UnmaskFields, b.UnmaskFields}, {a.SnapshotFields, b.SnapshotFields}, {a.M2MFields, b.M2MFields}} {
+		if !slices.Equal(set(p[0]), set(p[1])) {
+			return false
+		}
+	}
+	if (a.Mask == nil) != (b.Mask == nil) || a.Mask != nil && reflect.ValueOf(a.Mask).Pointer() != reflect.ValueOf(b.Mask).Pointer() {
+		return false
+	}
+	return a.Name == b.Name && a.Snapshot == b.Snapshot && a.SnapshotAuditedOnly == b.SnapshotAuditedOnly &&
+		maps.Equal(a.DisplayNames, b.DisplayNames)
 }
 
 func validate(c *registry.Config) error {

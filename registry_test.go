@@ -129,17 +129,44 @@ func TestRegistryLifecycle(t *testing.T) {
 	if err := r.Register(&book{}, auditlog.Include("Title")); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Register(book{}, auditlog.Exclude("Title")); err != nil {
+	// The same options again (an init run twice): nothing changes.
+	if err := r.Register(book{}, auditlog.Include("Title")); err != nil {
 		t.Fatal(err)
+	}
+	// Other options: refused, the registration as it was. A second
+	// Register that dropped a Mask or an Exclude would record the secret.
+	if err := r.Register(book{}, auditlog.Exclude("Title")); !errors.Is(err, auditlog.ErrRegistration) || !strings.Contains(err.Error(), "Reregister") {
+		t.Fatalf("a second Register with other options: %v", err)
 	}
 	v := registry.Of(r)
 	if got := v.Models(); len(got) != 1 {
 		t.Fatalf("models %v", got)
 	}
-	cfg, ok := v.Lookup(v.Models()[0])
-	if !ok || len(cfg.Include) != 0 || len(cfg.Exclude) != 1 {
-		t.Fatalf("second Register must replace the options: %+v", cfg)
+	if cfg, ok := v.Lookup(v.Models()[0]); !ok || len(cfg.Include) != 1 || len(cfg.Exclude) != 0 {
+		t.Fatalf("a refused Register changed the options: %+v", cfg)
 	}
+	// Reregister replaces them, at once.
+	gen := v.Generation()
+	if err := r.Reregister(&book{}, auditlog.Exclude("Title")); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, ok := v.Lookup(v.Models()[0]); !ok || len(cfg.Include) != 0 || len(cfg.Exclude) != 1 || v.Generation() == gen {
+		t.Fatalf("Reregister must replace the options: %+v", cfg)
+	}
+	// Options equal but for their order, or a mask function the same.
+	if err := r.Register(&address{}, auditlog.Mask("City"), auditlog.MaskWith(auditlog.MaskString), auditlog.DisplayNames(map[string]string{"city": "Town"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(&address{}, auditlog.DisplayNames(map[string]string{"city": "Town"}), auditlog.MaskWith(auditlog.MaskString), auditlog.Mask("City")); err != nil {
+		t.Fatalf("the same options in another order: %v", err)
+	}
+	if err := r.Register(&address{}, auditlog.Mask("City")); err == nil {
+		t.Fatal("a second Register without the model's mask function was taken")
+	}
+	if err := r.Reregister(&address{}, auditlog.Mask("Nowhere")); !errors.Is(err, auditlog.ErrRegistration) {
+		t.Fatalf("Reregister validates as Register does: %v", err)
+	}
+	r.Unregister(address{})
 	r.Unregister(&book{})
 	r.Unregister(&address{}) // unknown: ignored
 	if r.Contains(book{}) || len(v.Models()) != 0 {

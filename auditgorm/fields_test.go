@@ -62,7 +62,7 @@ func TestMask(t *testing.T) {
 		must(t, reg.Register(&Doc{}, auditlog.Mask("Body")))
 		must(t, db.Create(&Doc{Code: "d", Body: "1234567890123456"}).Error)
 		assertChanges(t, expectCount(t, db, 3)[2], `{"code":[null,"d"],"body":[null,"****3456"]}`)
-		must(t, reg.Register(&Doc{}, auditlog.Mask("Body"), auditlog.MaskWith(func(string) string { return "x" })))
+		must(t, reg.Reregister(&Doc{}, auditlog.Mask("Body"), auditlog.MaskWith(func(string) string { return "x" })))
 		must(t, db.Model(&Doc{Code: "d"}).Update("body", "9876543210987654").Error)
 		assertChanges(t, expectCount(t, db, 4)[3], `{"body":["x","x"]}`)
 	})

@@ -140,7 +140,7 @@ func TestDisplayNames(t *testing.T) {
 		t.Errorf("unknown model: %q", got)
 	}
 	// A new registration is seen by the next call.
-	must(t, reg.Register(&Item{}, auditlog.DisplayNames(map[string]string{"Price": "Price (EUR)"})))
+	must(t, reg.Reregister(&Item{}, auditlog.DisplayNames(map[string]string{"Price": "Price (EUR)"})))
 	if got := p.DisplayName("items", "price"); got != "Price (EUR)" {
 		t.Errorf("after registering again: %q", got)
 	}

@@ -155,7 +155,7 @@ func TestValuesRecordedMaskedAreNotWrittenBack(t *testing.T) {
 		upd := lastEntry(t, db)
 		must(t, db.Create(&TTPlain{ID: 50, Name: "4000000000000002", N: 1}).Error)
 		must(t, db.Delete(&TTPlain{ID: 50}).Error)
-		must(t, reg.Register(&TTPlain{})) // unmasked since
+		must(t, reg.Reregister(&TTPlain{})) // unmasked since
 
 		err := auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{Force: true})
 		if !errors.Is(err, auditgorm.ErrCannotRevert) {

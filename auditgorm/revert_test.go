@@ -314,7 +314,7 @@ func TestRevertFieldExcludedSince(t *testing.T) {
 	must(t, db.Create(&p).Error)
 	must(t, db.Model(&p).Update("name", "public").Error)
 	upd := lastEntry(t, db)
-	must(t, reg.Register(&TTPlain{}, auditlog.Exclude("Name")))
+	must(t, reg.Reregister(&TTPlain{}, auditlog.Exclude("Name")))
 	must(t, db.Model(&p).Update("name", "s3cret-now").Error)
 	for _, force := range []bool{false, true} {
 		err := auditgorm.Revert(ctx, db, upd.ID, auditgorm.RevertOptions{Force: force})

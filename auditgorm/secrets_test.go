@@ -367,7 +367,7 @@ func TestSerializerFields(t *testing.T) {
 		if e.ObjectRepr != "erin: [masked]" {
 			t.Fatalf("repr %q", e.ObjectRepr)
 		}
-		must(t, reg.Register(&Patient{}, auditlog.Unmask("Diagnosis")))
+		must(t, reg.Reregister(&Patient{}, auditlog.Unmask("Diagnosis")))
 		must(t, db.Model(&p).Updates(Patient{Diagnosis: diagB}).Error)
 		var now string
 		must(t, db.Raw("SELECT diagnosis FROM patients").Scan(&now).Error)
@@ -375,7 +375,7 @@ func TestSerializerFields(t *testing.T) {
 		if got, want := string(e.Changes["diagnosis"].New), `"`+now+`"`; got != want || !strings.HasPrefix(now, "enc:") {
 			t.Fatalf("unmasked diagnosis recorded as %s, want the stored %s", got, want)
 		}
-		must(t, reg.Register(&Patient{}, auditlog.Unmask("Diagnosis"), auditlog.Mask("Diagnosis")))
+		must(t, reg.Reregister(&Patient{}, auditlog.Unmask("Diagnosis"), auditlog.Mask("Diagnosis")))
 		if err := db.Model(&p).Update("name", "x").Error; err == nil || !strings.Contains(err.Error(), "both masked and unmasked") {
 			t.Fatalf("mask and unmask: %v", err)
 		}
