@@ -6,6 +6,7 @@ package auditcli
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -277,7 +278,7 @@ func openStore(ctx context.Context, dsn string) (*auditstore.Store, func(), erro
 }
 
 func openTarget(ctx context.Context, t Target) (*auditstore.Store, func(), error) {
-	db, err := t.Open(ctx, false)
+	db, err := openMigrated(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -287,6 +288,21 @@ func openTarget(ctx context.Context, t Target) (*auditstore.Store, func(), error
 		return nil, nil, err
 	}
 	return s, func() { _ = db.Close() }, nil
+}
+
+// openMigrated opens t for a command that needs the audit tables, and
+// says to migrate where they are missing or older than this program's,
+// rather than fail on the first query with the database's own words.
+func openMigrated(ctx context.Context, t Target) (*sql.DB, error) {
+	db, err := t.Open(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := auditstore.CheckMigrated(ctx, db, t.Dialect); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%s: %w", t.Display, err)
+	}
+	return db, nil
 }
 
 // filterFlags are the list filters shared by export (the UI's filters).

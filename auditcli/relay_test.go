@@ -2,6 +2,7 @@ package auditcli_test
 
 import (
 	"bufio"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -140,6 +141,52 @@ func TestRelayCommandEscapesItsArguments(t *testing.T) {
 		r := run(t, "", false, args...)
 		if r.code != 0 || strings.ContainsAny(r.stdout+r.stderr, "\x1b\a") || !strings.Contains(r.stdout+r.stderr, `\u001b`) {
 			t.Errorf("%q: %+v", args[3:], r)
+		}
+	}
+}
+
+// Every command that reads the log, on a database without the audit
+// tables (or with older ones), says to migrate, and serve does not start:
+// they failed with the database's own words, and serve answered every page
+// with a 500.
+func TestCommandsOnADatabaseNotMigrated(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "app.db")
+	if r := run(t, "", false, "migrate", "--db", bare); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
+	db, err := sql.Open("sqlite3", bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// An application's own database, with none of the audit tables.
+	for _, stmt := range []string{"DROP TABLE auditlog_entries", "DROP TABLE auditlog_migrations", "CREATE TABLE books (id INTEGER PRIMARY KEY)"} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyFile := filepath.Join(dir, "seal.key")
+	r := run(t, "", false, "seal-key", "--name", "test.example/log", "--out", keyFile)
+	if r.code != 0 {
+		t.Fatalf("seal-key: %+v", r)
+	}
+	pub := strings.TrimSpace(r.stdout)
+	db2 := "sqlite:" + bare
+	for _, args := range [][]string{
+		{"history", "--db", db2, "books", "1"},
+		{"export", "--db", db2, "--format", "jsonl"},
+		{"flush", "--db", db2, "--yes"},
+		{"revert", "--db", db2, "1"},
+		{"relay", "--db", db2, "--to", "jsonl:" + filepath.Join(dir, "out.jsonl"), "--once"},
+		{"seal", "--db", db2, "--key-file", keyFile, "--once"},
+		{"verify", "--db", db2, "--pubkey", pub},
+		{"prove", "--db", db2, "1"},
+		{"serve", "--db", db2, "--addr", "127.0.0.1:0", "--insecure-no-auth"},
+	} {
+		r := run(t, "", false, args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "no auditlog_entries table: migrate it first (auditlog migrate") || strings.Contains(r.stdout, "Serving") {
+			t.Errorf("%v: %+v", args[:1], r)
 		}
 	}
 }

@@ -149,7 +149,7 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := t.Open(ctx, false)
+	db, err := openMigrated(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -492,6 +492,6 @@ func openDB(ctx context.Context, dsn string) (*sql.DB, Target, error) {
 	if err != nil {
 		return nil, t, usageError("%v", err)
 	}
-	db, err := t.Open(ctx, false)
+	db, err := openMigrated(ctx, t)
 	return db, t, err
 }

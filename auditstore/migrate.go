@@ -274,7 +274,7 @@ func applyMigrations(ctx context.Context, db execQuerier, d Dialect, partitioned
 		}
 		for _, stmt := range stmts {
 			if query, args, ok := mysqlExisting(stmt); ok && d == MySQL {
-				exists, err := mysqlExists(ctx, db, query, args)
+				exists, err := countsAny(ctx, db, query, args)
 				if err != nil {
 					return fmt.Errorf("auditstore: migration %d (%s): %w", m.version, m.name, err)
 				}
@@ -339,8 +339,9 @@ func mysqlExisting(stmt string) (query string, args []any, ok bool) {
 	return "", nil, false
 }
 
-// mysqlExists reports whether the look-up of mysqlExisting counts anything.
-func mysqlExists(ctx context.Context, db execQuerier, query string, args []any) (bool, error) {
+// countsAny reports whether a look-up (mysqlExisting's, CheckMigrated's)
+// counts anything.
+func countsAny(ctx context.Context, db execQuerier, query string, args []any) (bool, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return false, fmt.Errorf("look up %v: %w", args, err)
@@ -377,3 +378,59 @@ func appliedVersions(ctx context.Context, db execQuerier) (map[int]bool, error) 
 
 // LatestVersion is the schema version that Migrate brings a database to.
 func LatestVersion() int { return migrations[len(migrations)-1].version }
+
+// ErrNotMigrated is wrapped by CheckMigrated's error for a database whose
+// audit tables are missing or older than this program's.
+var ErrNotMigrated = errors.New("auditstore: the audit tables are not migrated")
+
+// CheckMigrated reports whether db holds the audit tables at the version
+// Migrate brings them to, with an error wrapping ErrNotMigrated that says
+// to migrate where it does not: a command on a database without them would
+// fail on its first query with the database's own words ("relation
+// auditlog_entries does not exist"), and a server would answer every page
+// with an error. Tables made without Migrate's record (auditlog_migrations)
+// pass if auditlog_entries is there.
+func CheckMigrated(ctx context.Context, db execQuerier, d Dialect) error {
+	if err := d.valid(); err != nil {
+		return err
+	}
+	has := func(table string) (bool, error) {
+		var q string
+		switch d {
+		case Postgres:
+			q = "SELECT COUNT(*) FROM pg_catalog.pg_class WHERE oid = to_regclass($1)"
+		case MySQL:
+			q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
+		default:
+			q = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+		}
+		ok, err := countsAny(ctx, db, q, []any{table})
+		if err != nil {
+			return false, fmt.Errorf("auditstore: %w", err)
+		}
+		return ok, nil
+	}
+	recorded, err := has(migrationsTable)
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		switch entries, err := has(Table); {
+		case err != nil:
+			return err
+		case !entries:
+			return fmt.Errorf("%w: the database has no %s table: migrate it first (auditlog migrate, or auditgorm.Migrate)", ErrNotMigrated, Table)
+		}
+		return nil
+	}
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if !applied[m.version] {
+			return fmt.Errorf("%w: the audit tables lack version %d (%s) of %d: migrate them (auditlog migrate, or auditgorm.Migrate)", ErrNotMigrated, m.version, m.name, LatestVersion())
+		}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package auditstore_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -256,5 +257,40 @@ func TestMigrateResumesHalfFailedMigrationOnMySQL(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// CheckMigrated tells a database without the audit tables, or with older
+// ones, by an error that says to migrate, and passes one Migrate made (or
+// tables made by hand, without Migrate's record).
+func TestCheckMigrated(t *testing.T) {
+	for _, name := range testdb.Names() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			gdb := testdb.OpenEmpty(t, name)
+			db, err := gdb.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dialectOf(t, gdb.Dialector.Name())
+			if err := auditstore.CheckMigrated(ctx, db, d); !errors.Is(err, auditstore.ErrNotMigrated) || !strings.Contains(err.Error(), "no auditlog_entries table") {
+				t.Fatalf("empty database: %v", err)
+			}
+			execAll(t, db, throughVersion(t, releasedSQL(t, name), 2))
+			if err := auditstore.CheckMigrated(ctx, db, d); !errors.Is(err, auditstore.ErrNotMigrated) || !strings.Contains(err.Error(), "lack version 3 (create seal tables) of") {
+				t.Fatalf("database at version 2: %v", err)
+			}
+			if err := auditstore.Migrate(ctx, db, d); err != nil {
+				t.Fatal(err)
+			}
+			if err := auditstore.CheckMigrated(ctx, db, d); err != nil {
+				t.Fatalf("migrated: %v", err)
+			}
+			execAll(t, db, []string{"DROP TABLE auditlog_migrations"})
+			if err := auditstore.CheckMigrated(ctx, db, d); err != nil {
+				t.Fatalf("tables without Migrate's record: %v", err)
+			}
+		})
 	}
 }
