@@ -55,6 +55,11 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		if len(groups) == 0 {
 			return fmt.Errorf("auditgorm: %s: an ON CONFLICT column is not a column of the model", m.schema.Name)
 		}
+		// The rows it collides with hold its values as the columns
+		// store them: the reads compare by those.
+		if err := p.withCasts(db, m, groups); err != nil {
+			return err
+		}
 	}
 	// An upsert whose DO UPDATE assigns a key column moves the row it
 	// updates to another key: the row it returns is named by its new key,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -59,9 +60,43 @@ func (p *Plugin) base(ctx context.Context, name string) auditlog.Entry {
 // entry never names a row of a table it did not touch.
 func (m *model) entryName(stmt *gorm.Statement) string {
 	if t := writtenTable(stmt); t != m.schema.Table {
+		if own, _ := stmt.Settings.Load(fmt.Sprintf("%p", stmt) + ownTableKey); own == true {
+			return m.name
+		}
 		return t
 	}
 	return m.name
+}
+
+// ownTableKey marks a statement (gorm.DB.InstanceSet) whose table, named
+// otherwise, is its model's own (nameOwnTable).
+const ownTableKey = "auditlog:own_table"
+
+// nameOwnTable marks a statement that writes its model's own table under
+// another spelling (Table("main.books"), "BOOKS" on SQLite, whose names
+// ignore case; the current schema's or database's name in front), so that
+// its entries name the model, as the writes by the table's own name do.
+func (p *Plugin) nameOwnTable(db *gorm.DB, m *model) error {
+	t := writtenTable(db.Statement)
+	if t == m.schema.Table || strings.Contains(m.schema.Table, ".") {
+		return nil
+	}
+	if p.tableKey(t) == p.tableKey(m.schema.Table) {
+		db.InstanceSet(ownTableKey, true)
+		return nil
+	}
+	s, name, qualified := strings.Cut(t, ".")
+	if !qualified || p.tableKey(name) != p.tableKey(m.schema.Table) {
+		return nil
+	}
+	same, err := p.resolvesTo(db, s, name)
+	if err != nil {
+		return err
+	}
+	if same {
+		db.InstanceSet(ownTableKey, true)
+	}
+	return nil
 }
 
 // tableExprRE reads the table of a Table("name AS alias") expression.

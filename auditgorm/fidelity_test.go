@@ -314,6 +314,46 @@ func TestTableNamesTheEntry(t *testing.T) {
 	})
 }
 
+// The model's own table under another spelling (its schema or database
+// named, or in another case where SQLite's names ignore it) is the model's
+// table: its writes are the model's rows, under the model's name, so that
+// its history and a replay see them.
+func TestOwnTableUnderAnotherSpelling(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Ctr{})
+		must(t, reg.Register(&Ctr{}))
+		var spellings []string
+		switch db.Dialector.Name() {
+		case "sqlite":
+			spellings = []string{"CTRS", "main.ctrs", "MAIN.Ctrs"}
+		case "postgres":
+			var s string
+			must(t, db.Raw("SELECT current_schema()").Scan(&s).Error)
+			spellings = []string{s + ".ctrs"}
+		case "mysql":
+			var s string
+			must(t, db.Raw("SELECT DATABASE()").Scan(&s).Error)
+			spellings = []string{s + ".ctrs"}
+		}
+		must(t, db.Create(&Ctr{ID: 1, N: 1}).Error)
+		for i, sp := range spellings {
+			must(t, db.Table(sp).Model(&Ctr{}).Where("id = ?", 1).Update("n", i+2).Error)
+		}
+		must(t, db.Delete(&Ctr{ID: 1}).Error)
+		es := expectCount(t, db, len(spellings)+2)
+		for i, e := range es {
+			if e.Model != "ctrs" {
+				t.Fatalf("entry %d (%s) names model %q, want ctrs", i, e.Action, e.Model)
+			}
+		}
+		h, err := auditgorm.History(context.Background(), db, &Ctr{ID: 1}, auditstore.Page{Limit: 10})
+		must(t, err)
+		if len(h.Entries) != len(spellings)+2 {
+			t.Fatalf("the history holds %d entries, want %d", len(h.Entries), len(spellings)+2)
+		}
+	})
+}
+
 // Priced has a DECIMAL(10,2), a time at millisecond precision, a float
 // and a nullable column behind a non-pointer field.
 type Priced struct {

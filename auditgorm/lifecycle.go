@@ -38,6 +38,9 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 			return
 		}
 		m, err := p.modelFor(db)
+		if err == nil && m != nil {
+			err = p.nameOwnTable(db, m)
+		}
 		var tracks []*m2mTrack
 		if err == nil && m == nil {
 			if tracks, err = p.joinTracks(db, kind); err == nil && len(tracks) == 0 {

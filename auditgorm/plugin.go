@@ -163,6 +163,8 @@ type Plugin struct {
 	// uniques caches each table's unique indexes as the database has them
 	// (uniques.go): table name → *tableUniques.
 	uniques sync.Map
+	// casts caches each table's column casts (columnCasts), as uniques.
+	casts sync.Map
 	// sqliteTables caches whether a SQLite table's constraints replace
 	// (uniques.go): table name → sqliteFact.
 	sqliteTables sync.Map

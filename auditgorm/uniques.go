@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog/auditstore"
 )
@@ -24,6 +25,11 @@ import (
 type keyGroup struct {
 	fields []*field
 	coll   []string
+	// cast, on PostgreSQL and MySQL, holds the SQL type each column's
+	// value is cast to before it is compared (columnCasts; empty for
+	// none): the column stores a value cut or rounded to its type, and
+	// the upsert collides on that value, not on the one sent.
+	cast []string
 	// apart: another group holds the same columns under another
 	// collation. SQLite 3.41 and 3.45 (glebarez's, mattn's; not 3.53)
 	// found no row for "c = ? COLLATE A OR c = ? COLLATE B" that the
@@ -42,6 +48,9 @@ type tableUniques struct {
 	// sends (on an expression, on a prefix of a column), "" if none can't.
 	unreadable string
 	read       time.Time // when the catalog was read
+	// casts, on MySQL, are the table's column casts (columnCasts), read
+	// with the indexes: one round trip for both.
+	casts map[string]string
 }
 
 // uniquesMaxAge is how long MySQL's unique indexes, once read, serve
@@ -84,24 +93,32 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 		// The key columns of each unique index, in order; a NULL name is an
 		// expression; coll is the collation the index compares by.
 		if qualified {
-			q = "SELECT il.name, il.partial, ii.name, ii.coll, NULL FROM pragma_index_list(?, ?) AS il, pragma_index_xinfo(il.name, ?) AS ii WHERE il.\"unique\" = 1 AND ii.key = 1 ORDER BY il.name, ii.seqno"
+			q = "SELECT il.name, il.partial, ii.name, ii.coll, NULL, NULL, 0 FROM pragma_index_list(?, ?) AS il, pragma_index_xinfo(il.name, ?) AS ii WHERE il.\"unique\" = 1 AND ii.key = 1 ORDER BY il.name, ii.seqno"
 			args = []any{name, schemaName, schemaName}
 		} else {
-			q = "SELECT il.name, il.partial, ii.name, ii.coll, NULL FROM pragma_index_list(?) AS il, pragma_index_xinfo(il.name) AS ii WHERE il.\"unique\" = 1 AND ii.key = 1 ORDER BY il.name, ii.seqno"
+			q = "SELECT il.name, il.partial, ii.name, ii.coll, NULL, NULL, 0 FROM pragma_index_list(?) AS il, pragma_index_xinfo(il.name) AS ii WHERE il.\"unique\" = 1 AND ii.key = 1 ORDER BY il.name, ii.seqno"
 			args = []any{name}
 		}
 	case auditstore.MySQL:
-		// SUB_PART: the index holds a prefix of the column.
-		q = "SELECT INDEX_NAME, 0, COLUMN_NAME, NULL, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX"
+		// SUB_PART: the index holds a prefix of the column. After them, by
+		// an empty index name, the casts of the table's columns whose
+		// stored value may differ from one a Go program sends
+		// (columnCasts): in the same round trip, as a join of the two
+		// tables took 25 ms here instead of 0.2.
+		q = `(SELECT INDEX_NAME, 0, COLUMN_NAME, NULL, SUB_PART, NULL, SEQ_IN_INDEX FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0)
+UNION ALL (SELECT '', 0, COLUMN_NAME, NULL, NULL, ` + mysqlCast + `, 0 FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND DATA_TYPE IN ('datetime', 'timestamp', 'time', 'decimal', 'float'))
+ORDER BY 1, 7`
 		var sch any
 		if qualified {
 			sch = schemaName
 		}
-		args = []any{sch, name}
+		args = []any{sch, name, sch, name}
 	case auditstore.Postgres:
 		// indkey holds the key columns first (indnkeyatts), then those
 		// an INCLUDE adds; 0 is an expression.
-		q = `SELECT ic.relname, (i.indpred IS NOT NULL)::int, a.attname, NULL::text, NULL::int8
+		q = `SELECT ic.relname, (i.indpred IS NOT NULL)::int, a.attname, NULL::text, NULL::int8, NULL::text, 0
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 CROSS JOIN LATERAL generate_subscripts(i.indkey::int2[], 1) AS k(n)
@@ -134,9 +151,20 @@ ORDER BY ic.relname, k.n`
 			partial   int
 			col, coll *string
 			prefix    *int64
+			cast      *string
+			seq       int64
 		)
-		if err := rows.Scan(&index, &partial, &col, &coll, &prefix); err != nil {
+		if err := rows.Scan(&index, &partial, &col, &coll, &prefix, &cast, &seq); err != nil {
 			return nil, fmt.Errorf("auditgorm: read the unique indexes of %s: %w", table, err)
+		}
+		if index == "" { // a column's cast (MySQL)
+			if col != nil && cast != nil {
+				if u.casts == nil {
+					u.casts = map[string]string{}
+				}
+				u.casts[strings.ToLower(*col)] = *cast
+			}
+			continue
 		}
 		u.partial = u.partial || partial != 0
 		switch {
@@ -376,6 +404,7 @@ func (p *Plugin) schemaChanged(db *gorm.DB) {
 	}
 	if ddlRE.MatchString(db.Statement.SQL.String()) {
 		p.uniques.Clear()
+		p.casts.Clear()
 		p.sqliteTables.Clear()
 		p.sqlitePairs.Clear()
 		if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
@@ -462,6 +491,103 @@ next:
 	return groups, nil
 }
 
+// tableCasts are the casts of a table's columns (columnCasts), and when
+// the catalog was read.
+type tableCasts struct {
+	casts map[string]string // by column name, lower case
+	read  time.Time
+}
+
+// columnCasts names, by column name (lower case), the SQL type a value
+// for a column of table is cast to so that it compares as the column
+// stores it: on PostgreSQL a type with a modifier (numeric(10,2),
+// timestamp(3), varchar(n), which cuts trailing spaces) or real; on MySQL
+// a time or datetime (at its precision), a decimal, a float. MySQL's are
+// read with the unique indexes (uniqueIndexes), PostgreSQL's apart, only
+// for an upsert on a column that is not an integer, and kept as long
+// (uniquesMaxAge).
+func (p *Plugin) columnCasts(db *gorm.DB, table string) (map[string]string, error) {
+	if p.dialect == auditstore.MySQL {
+		u, err := p.uniqueIndexes(db, table)
+		if err != nil {
+			return nil, err
+		}
+		return u.casts, nil
+	}
+	if v, ok := p.casts.Load(table); ok {
+		if c := v.(*tableCasts); time.Since(c.read) < p.uniquesMaxAge {
+			return c.casts, nil
+		}
+	}
+	var sch any
+	schemaName, name, qualified := strings.Cut(table, ".")
+	if qualified {
+		sch = schemaName
+	} else {
+		name = table
+	}
+	const q = `SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+WHERE a.attrelid = to_regclass(CASE WHEN $1::text IS NULL THEN quote_ident($2) ELSE quote_ident($1) || '.' || quote_ident($2) END)
+AND a.attnum > 0 AND NOT a.attisdropped AND (a.atttypmod >= 0 OR a.atttypid = 'float4'::regtype)`
+	p.obsOf(db).sentOne()
+	read := time.Now()
+	rows, err := db.Statement.ConnPool.QueryContext(db.Statement.Context, q, sch, name)
+	if err != nil {
+		return nil, fmt.Errorf("auditgorm: read the column types of %s: %w", table, err)
+	}
+	defer rows.Close()
+	casts := map[string]string{}
+	for rows.Next() {
+		var col, typ string
+		if err := rows.Scan(&col, &typ); err != nil {
+			return nil, fmt.Errorf("auditgorm: read the column types of %s: %w", table, err)
+		}
+		casts[strings.ToLower(col)] = typ
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auditgorm: read the column types of %s: %w", table, err)
+	}
+	p.casts.Store(table, &tableCasts{casts: casts, read: read})
+	return casts, nil
+}
+
+// mysqlCast is the cast of a MySQL column (information_schema.COLUMNS)
+// of the types columnCasts names.
+const mysqlCast = `CASE WHEN DATA_TYPE IN ('datetime', 'timestamp') THEN CONCAT('DATETIME(', DATETIME_PRECISION, ')')
+WHEN DATA_TYPE = 'time' THEN CONCAT('TIME(', DATETIME_PRECISION, ')')
+WHEN DATA_TYPE = 'decimal' THEN CONCAT('DECIMAL(', NUMERIC_PRECISION, ',', NUMERIC_SCALE, ')') ELSE 'FLOAT' END`
+
+// withCasts sets the casts of groups (keyGroup.cast) on PostgreSQL and
+// MySQL where a column is not an integer or a boolean (whose values are
+// stored as sent): no catalog read for those.
+func (p *Plugin) withCasts(db *gorm.DB, m *model, groups []keyGroup) error {
+	if p.dialect != auditstore.Postgres && p.dialect != auditstore.MySQL {
+		return nil
+	}
+	var casts map[string]string
+	for gi := range groups {
+		g := &groups[gi]
+		for i, f := range g.fields {
+			if f.kind == schema.Int || f.kind == schema.Uint || f.kind == schema.Bool {
+				continue
+			}
+			if casts == nil {
+				var err error
+				if casts, err = p.columnCasts(db, writtenTable(db.Statement)); err != nil {
+					return err
+				}
+			}
+			if c := casts[strings.ToLower(f.column)]; c != "" {
+				if g.cast == nil {
+					g.cast = make([]string, len(g.fields))
+				}
+				g.cast[i] = c
+			}
+		}
+	}
+	return nil
+}
+
 // inOrderOf returns g's collations in the order of fields, which hold the
 // same fields as g's (nil where g has none).
 func inOrderOf(fields []*field, g keyGroup) []string {
@@ -522,6 +648,19 @@ func sameFields(a, b []*field) bool {
 // keyCond is the condition "the group's columns equal one of tuples",
 // each column compared by the group's collation where it has one.
 func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
+	if len(g.cast) > 0 {
+		cast := make([][]any, len(tuples))
+		for t, tuple := range tuples {
+			cast[t] = make([]any, len(tuple))
+			for i, v := range tuple {
+				cast[t][i] = v
+				if i < len(g.cast) && g.cast[i] != "" {
+					cast[t][i] = clause.Expr{SQL: "CAST(? AS " + g.cast[i] + ")", Vars: []any{v}}
+				}
+			}
+		}
+		tuples = cast
+	}
 	names := make([]string, len(g.fields))
 	collated := false
 	for i, f := range g.fields {
