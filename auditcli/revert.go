@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	osuser "os/user"
 	"strconv"
 	"strings"
 
@@ -112,11 +114,10 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("open the application's database: %w", err)
 	}
-	// The entries of the revert name who ran it, as the system knows them.
-	user := env.Getenv("USER")
-	if user == "" {
-		user = "unknown user"
-	}
+	// The entries of the revert name who ran it, as the system knows them:
+	// the process's user, not $USER, which anyone may set (and cron and
+	// systemd leave unset).
+	user := operator(env)
 	ctx = auditlog.WithActor(ctx, auditlog.Actor{ID: "cli:" + user, Name: user + " (auditlog revert)"})
 	if err := revertWith(ctx, db, plan, *force); err != nil {
 		return err
@@ -174,4 +175,18 @@ func sameEntry(a, b auditlog.Entry) bool {
 	ja, errA := json.Marshal(a.Changes)
 	jb, errB := json.Marshal(b.Changes)
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
+// operator is the name of the user the process runs as: the system's
+// account name, else $USER or $LOGNAME, else its uid.
+func operator(env Env) string {
+	if u, err := osuser.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	for _, k := range []string{"USER", "LOGNAME"} {
+		if v := env.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return "uid " + strconv.Itoa(os.Getuid())
 }

@@ -3,6 +3,7 @@ package auditcli_test
 import (
 	"bytes"
 	"context"
+	osuser "os/user"
 	"strings"
 	"testing"
 	"time"
@@ -92,11 +93,15 @@ func TestRevertCommand(t *testing.T) {
 	if got := price(); got.Price != 30 || got.Name != "lamp" {
 		t.Fatalf("after the job revert: %+v", got)
 	}
+	// The operator is the process's user, not the USER variable (which
+	// the test sets to "tester", as anyone may).
+	me, err := osuser.Current()
+	must(t, err)
 	var last auditlog.Entry
 	es, err := auditgorm.History(context.Background(), db, &g, auditstore.Page{Limit: 1})
 	must(t, err)
 	last = es.Entries[0]
-	if n := count(); n != before+2 || last.ActorID != "cli:tester" || !strings.Contains(string(last.AdditionalData), `"reverted_correlation":"job-7"`) {
+	if n := count(); n != before+2 || last.ActorID != "cli:"+me.Username || !strings.Contains(string(last.AdditionalData), `"reverted_correlation":"job-7"`) {
 		t.Fatalf("%d new entries; the last: %+v", count()-before, last)
 	}
 }
