@@ -999,3 +999,34 @@ func TestHistoryEmptyModelOrKey(t *testing.T) {
 		}
 	}
 }
+
+// A demo in a directory that holds one already asks before it replaces
+// its file, and without a terminal needs --yes.
+func TestDemoAsksBeforeReplacingItsFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if r := run(t, "", false, "demo", "--once", "--dir", dir); r.code != 0 {
+		t.Fatalf("first demo: %+v", r)
+	}
+	path := filepath.Join(dir, "bookstore.db")
+	first, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		stdin    string
+		terminal bool
+		want     string
+	}{{"", false, "pass --yes"}, {"n\n", true, "nothing was replaced"}} {
+		r := run(t, c.stdin, c.terminal, "demo", "--once", "--dir", dir)
+		if now, err := os.Stat(path); r.code == 0 || !strings.Contains(r.stderr, c.want) || err != nil || !os.SameFile(first, now) || now.ModTime() != first.ModTime() {
+			t.Fatalf("terminal %v: %+v", c.terminal, r)
+		}
+	}
+	if r := run(t, "", false, "demo", "--once", "--dir", dir, "--yes"); r.code != 0 || !strings.Contains(r.stdout, "Seeded") {
+		t.Fatalf("--yes: %+v", r)
+	}
+	if r := run(t, "y\n", true, "demo", "--once", "--dir", dir); r.code != 0 || !strings.Contains(r.stdout, "Seeded") {
+		t.Fatalf("answered yes: %+v", r)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/go-auditlog/auditlog/auditcli/internal/bookstore"
@@ -14,12 +15,25 @@ import (
 )
 
 func runDemo(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "demo", "[--addr ADDR] [--dir DIR] [--once]")
+	fs := flags(env, "demo", "[--addr ADDR] [--dir DIR [--yes]] [--once]")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	dir := fs.String("dir", "", "directory for the SQLite file (default: a temporary one, removed on exit)")
+	dir := fs.String("dir", "", "directory for the SQLite file, bookstore.db, which is kept on exit (default: a temporary one, removed on exit)")
+	yes := fs.Bool("yes", false, "replace the demo's bookstore.db already in --dir without asking")
 	once := fs.Bool("once", false, "seed, print one book's history and exit")
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *dir != "" && !*yes {
+		// A fresh demo replaces the file: say so first.
+		path := filepath.Join(*dir, "bookstore.db")
+		if _, err := os.Lstat(path); err == nil {
+			if !env.StdinTerminal {
+				return fmt.Errorf("%s exists and the demo would replace it: pass --yes to replace it, or choose another --dir", termSafe(path))
+			}
+			if err := confirm(ctx, env, "Replace "+termSafe(path)+" with a new demo? [y/N] ", "nothing was replaced"); err != nil {
+				return err
+			}
+		}
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "auditlog-demo")

@@ -191,3 +191,25 @@ func TestServeQueryTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A price that is no price (text, empty, infinite, past the column's
+// precision, negative) is refused with a 400, and nothing is recorded; a
+// price is stored and recorded as given.
+func TestDemoRefusesAPriceThatIsNone(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, "demo", "--addr", "127.0.0.1:0", "--dir", t.TempDir())
+	self := strings.TrimPrefix(base, "http://")
+	bob := map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin", "Cookie": "demo_user=2"}
+	_, before := send(t, "GET", base, "/audit/export?format=csv&model=books", "", nil, nil)
+	for _, p := range []string{"abc", "", " ", "1e400", "Inf", "NaN", "-1", "99999999999999999999", "1.234", "0x10", "1,5"} {
+		if code, body := send(t, "POST", base, "/books/2/price", self, url.Values{"price": {p}}, bob); code != http.StatusBadRequest {
+			t.Errorf("price %q: %d\n%s", p, code, body)
+		}
+	}
+	if _, after := send(t, "GET", base, "/audit/export?format=csv&model=books", "", nil, nil); after != before {
+		t.Fatal("a refused price was recorded")
+	}
+	if code, body := send(t, "POST", base, "/books/2/price", self, url.Values{"price": {"12.5"}}, bob); code != http.StatusSeeOther {
+		t.Fatalf("price 12.5: %d\n%s", code, body)
+	}
+}

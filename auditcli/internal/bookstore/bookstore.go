@@ -6,13 +6,16 @@ package bookstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,12 +101,21 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// priceRE is a price the books' DECIMAL(10,2) column holds as it is.
+var priceRE = regexp.MustCompile(`^[0-9]{1,8}(\.[0-9]{1,2})?$`)
+
 // Open creates the bookstore in a new SQLite file bookstore.db in dir
 // (replacing one that is there), opened with dsn's settings (dsn formats a
 // path as a DSN), with auditing installed and its models registered.
 func Open(ctx context.Context, dir string, dsn func(path string) string) (*Store, error) {
 	path := filepath.Join(dir, "bookstore.db")
-	_ = os.Remove(path)
+	// The old file's journal and WAL go with it: a WAL left beside a new
+	// file would be read into it.
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("replace the demo database: %w", err)
+		}
+	}
 	clk := &clock{t: time.Now().Add(-42 * 24 * time.Hour).Truncate(time.Hour)}
 	driver, err := sqlitedriver.Lookup("")
 	if err != nil {
@@ -337,7 +349,12 @@ func (d *Store) Handler() (http.Handler, error) {
 		book := Book{ID: uint(id)}
 		switch r.PathValue("op") {
 		case "price":
-			err = db.Model(&book).Update("price", r.FormValue("price")).Error
+			price := r.FormValue("price")
+			if !priceRE.MatchString(price) {
+				http.Error(w, "a price is a number of euros with at most two decimals, such as 12.50", http.StatusBadRequest)
+				return
+			}
+			err = db.Model(&book).Update("price", price).Error
 		case "tag":
 			tagID, perr := strconv.ParseUint(r.FormValue("tag"), 10, 64)
 			if perr != nil {
