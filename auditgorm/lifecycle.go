@@ -124,6 +124,21 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 			return p.captureDelete(db, m, orig)
 		}
 	})
+	if db.Error != nil && missingAuditTable(db.Error) {
+		db.Error = fmt.Errorf("auditgorm: the audit tables are missing, so the write cannot be recorded and was not made: run auditgorm.Migrate (or auditlog migrate) on this database: %w", db.Error)
+	}
+}
+
+// missingAuditTable reports whether err is a database's "no such table"
+// for one of the audit tables (auditlog_…): SQLite's "no such table",
+// PostgreSQL's 42P01, MySQL's 1146, by their messages, since the drivers
+// have no error type in common.
+func missingAuditTable(err error) bool {
+	msg := err.Error()
+	if !strings.Contains(msg, "auditlog_") || strings.Contains(msg, "auditgorm: the audit tables are missing") {
+		return false
+	}
+	return strings.Contains(msg, "no such table") || strings.Contains(msg, "does not exist") || strings.Contains(msg, "doesn't exist")
 }
 
 // atomically runs fn in the statement's transaction, or in one of its own
