@@ -214,7 +214,9 @@ func (r *Relay) Round(ctx context.Context) (res RoundResult, err error) {
 	unlocked := r.d == auditstore.SQLite
 	var tx *sql.Tx
 	defer func() {
-		if err != nil && tx != nil {
+		// Also when the sink panics: its lock must not outlive the round.
+		// After a commit, Rollback does nothing.
+		if tx != nil {
 			_ = tx.Rollback()
 		}
 	}()
@@ -341,7 +343,7 @@ func (r *Relay) CatchUp(ctx context.Context) (int, error) {
 }
 
 // Run publishes until ctx ends: rounds back to back while a batch is full,
-// then one every interval. A failed round is logged and tried again after
+// then one every interval. A failed round (one whose sink panicked too) is logged and tried again after
 // interval, so that a broker that is down only delays the entries; Run
 // returns ctx's error.
 func (r *Relay) Run(ctx context.Context, interval time.Duration) error {
@@ -351,7 +353,7 @@ func (r *Relay) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		res, err := r.Round(ctx)
+		res, err := r.safeRound(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -369,6 +371,18 @@ func (r *Relay) Run(ctx context.Context, interval time.Duration) error {
 		case <-t.C:
 		}
 	}
+}
+
+// safeRound is a Round whose panic (the sink's) is a failed round: Run
+// logs it and tries again, as after any failed round, instead of ending
+// the program it runs in (auditgorm's Config.Relay runs it on its own).
+func (r *Relay) safeRound(ctx context.Context) (res RoundResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("auditrelay: the round panicked: %v", v)
+		}
+	}()
+	return r.Round(ctx)
 }
 
 // Lag is how far a relay is behind the entries table.

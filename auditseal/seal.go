@@ -95,6 +95,12 @@ type Witness interface {
 // New returns a sealer of the entries in db, signing checkpoints of the
 // log named origin with signer.
 func New(db *sql.DB, d auditstore.Dialect, signer note.Signer, origin string) (*Sealer, error) {
+	if db == nil {
+		return nil, errors.New("auditseal: no database")
+	}
+	if _, err := auditstore.New(db, d); err != nil {
+		return nil, fmt.Errorf("auditseal: %w", err)
+	}
 	if signer == nil {
 		return nil, errors.New("auditseal: no signer")
 	}
@@ -124,9 +130,10 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		return res, fmt.Errorf("auditseal: begin: %w", err)
 	}
 	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
+		// Also when the signer panics: the sealer's lock (on SQLite the
+		// database's) must not outlive the round. After a commit,
+		// Rollback does nothing.
+		_ = tx.Rollback()
 	}()
 	q := queries{tx: tx, d: s.d}
 	next, saved, err := q.lockState(ctx)
@@ -280,12 +287,16 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 }
 
 // Run seals a round every interval until ctx ends, and reports each
-// round's error to onError (nil: they are returned).
+// round's error (a panic of its signer's or a witness's too) to onError
+// (nil: they are returned).
 func (s *Sealer) Run(ctx context.Context, interval time.Duration, onError func(error)) error {
+	if interval <= 0 {
+		return errors.New("auditseal: Run needs a positive interval")
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		res, err := s.Round(ctx)
+		res, err := s.safeRound(ctx)
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -309,6 +320,17 @@ func (s *Sealer) Run(ctx context.Context, interval time.Duration, onError func(e
 		case <-t.C:
 		}
 	}
+}
+
+// safeRound is a Round whose panic (the signer's, a witness's) is a
+// failed round: Run goes on, as after any failed round.
+func (s *Sealer) safeRound(ctx context.Context) (res RoundResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("auditseal: the round panicked: %v", v)
+		}
+	}()
+	return s.Round(ctx)
 }
 
 func (s *Sealer) batch() int {
