@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/capture"
 )
 
 // The plugin captures a write at the moment GORM runs it: it wraps GORM's
@@ -84,6 +85,15 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		return
 	}
 	defer rollBackOnPanic(db)
+	if extra := auditlog.ExtraFromContext(db.Statement.Context); len(extra) > 0 {
+		// Extra data that does not encode fails the write before it runs,
+		// not after (where, in a caller's MariaDB transaction, the write
+		// would stay).
+		if _, err := capture.AdditionalData(extra, nil); err != nil {
+			_ = db.AddError(fmt.Errorf("auditgorm: %w", err))
+			return
+		}
+	}
 	var set clause.Set
 	if kind == opUpdate && m != nil {
 		var done func()
@@ -151,6 +161,17 @@ func (p *Plugin) atomically(db *gorm.DB, fn func() error) {
 		if p.dialect == auditstore.SQLite && !rollsBackOnError(db) {
 			p.inSavepoint(db, fn)
 			return
+		}
+		if p.dialect == auditstore.Postgres && !rollsBackOnError(db) {
+			// A panic (the application's String, a Valuer) after the
+			// write: a caller that recovers and commits must not commit
+			// the write without its entries, as after an error.
+			defer func() {
+				if r := recover(); r != nil {
+					rollbackAfterPanic(func() { p.abortTransaction(db) })
+					panic(r)
+				}
+			}()
 		}
 		if err := fn(); err != nil {
 			addError(db, err)

@@ -289,19 +289,29 @@ func replayShift(es []auditlog.Entry) error {
 }
 
 // TestPGEntriesContextErrorWithoutEntries: context data that does not
-// encode as JSON refuses a statement only where it writes an entry, as on
-// the Go side: not an update that changes nothing or matches no row.
+// encode as JSON refuses every statement, before it runs, on both paths:
+// also an update that would change nothing or match no row (it refused
+// only statements that wrote an entry, after they ran: in a caller's
+// MariaDB transaction such a write stayed).
 func TestPGEntriesContextErrorWithoutEntries(t *testing.T) {
 	inSQL, inGo, _ := pathPair(t, func(reg *auditlog.Registry) { must(t, reg.Register(&Plain{})) }, nil, &Plain{})
 	ctx := auditlog.WithExtra(context.Background(), map[string]any{"score": math.Inf(1)})
 	for _, db := range []*gorm.DB{inSQL, inGo} {
 		name := map[*gorm.DB]string{inSQL: "SQL", inGo: "Go"}[db]
 		must(t, db.Create(&Plain{ID: 1, Name: "a"}).Error)
-		if err := db.WithContext(ctx).Model(&Plain{ID: 1}).Update("name", "a").Error; err != nil {
+		if err := db.WithContext(ctx).Model(&Plain{ID: 1}).Update("name", "a").Error; err == nil || !strings.Contains(err.Error(), "+Inf") {
 			t.Errorf("%s path: an update that changes nothing: %v", name, err)
 		}
-		if err := db.WithContext(ctx).Model(&Plain{}).Where("id = ?", 99).Update("name", "z").Error; err != nil {
-			t.Errorf("%s path: an update that matches no row: %v", name, err)
+		if err := db.WithContext(ctx).Model(&Plain{}).Where("id = ?", 99).Update("name", "z").Error; err == nil {
+			t.Errorf("%s path: an update that matches no row: no error", name)
+		}
+		if err := db.WithContext(ctx).Model(&Plain{ID: 1}).Update("name", "b").Error; err == nil {
+			t.Errorf("%s path: an update: no error", name)
+		}
+		var p Plain
+		must(t, db.First(&p, 1).Error)
+		if p.Name != "a" {
+			t.Errorf("%s path: the refused update wrote %q", name, p.Name)
 		}
 	}
 }
