@@ -47,7 +47,12 @@ func init() {
 
 // Generation changes whenever a model is registered or unregistered, so
 // adapters can cache what they derive from the registry.
-func (v view) Generation() uint64 { return v.r.gen.Load() }
+func (v view) Generation() uint64 {
+	if v.r == nil {
+		return 0
+	}
+	return v.r.gen.Load()
+}
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
@@ -57,12 +62,27 @@ func NewRegistry() *Registry {
 	return r
 }
 
+// snapshot is the registry's models now: none for a nil registry or a
+// zero one (declared without NewRegistry), which work as empty ones.
+func (r *Registry) snapshot() map[reflect.Type]*registry.Config {
+	if r == nil {
+		return nil
+	}
+	if m := r.models.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
 // MaskFunc turns a clear value into the text that is stored instead.
 type MaskFunc func(clear string) string
 
 // SetMask sets the registry-wide mask function, used for masked fields of
 // models registered without their own. Nil restores the default, MaskString.
 func (r *Registry) SetMask(fn MaskFunc) {
+	if r == nil {
+		return
+	}
 	if fn == nil {
 		r.mask.Store(nil)
 		return
@@ -72,6 +92,9 @@ func (r *Registry) SetMask(fn MaskFunc) {
 
 // Mask returns the registry-wide mask function.
 func (v view) Mask() func(string) string {
+	if v.r == nil {
+		return MaskString
+	}
 	if p := v.r.mask.Load(); p != nil {
 		return *p
 	}
@@ -202,6 +225,9 @@ func (r *Registry) Reregister(model any, opts ...Option) error {
 func Reregister(model any, opts ...Option) error { return DefaultRegistry.Reregister(model, opts...) }
 
 func (r *Registry) register(model any, opts []Option, replace bool) error {
+	if r == nil {
+		return fmt.Errorf("%w: the registry is nil: use auditlog.NewRegistry or auditlog.DefaultRegistry", ErrRegistration)
+	}
 	t, err := modelType(model)
 	if err != nil {
 		return err
@@ -218,7 +244,7 @@ func (r *Registry) register(model any, opts []Option, replace bool) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.models.Load()
+	old := r.snapshot()
 	if was, ok := old[t]; ok && !replace {
 		if sameOptions(was, c) {
 			return nil
@@ -464,12 +490,12 @@ func folded(s string) string {
 // an unknown model is ignored.
 func (r *Registry) Unregister(model any) {
 	t, err := modelType(model)
-	if err != nil {
+	if err != nil || r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.models.Load()
+	old := r.snapshot()
 	if _, ok := old[t]; !ok {
 		return
 	}
@@ -489,20 +515,20 @@ func (r *Registry) Contains(model any) bool {
 	if err != nil {
 		return false
 	}
-	_, ok := (*r.models.Load())[t]
+	_, ok := r.snapshot()[t]
 	return ok
 }
 
 // Lookup returns the registration of the struct type t. The config must not
 // be modified.
 func (v view) Lookup(t reflect.Type) (*registry.Config, bool) {
-	c, ok := (*v.r.models.Load())[t]
+	c, ok := v.r.snapshot()[t]
 	return c, ok
 }
 
 // Models returns the registered struct types, sorted by name.
 func (v view) Models() []reflect.Type {
-	m := *v.r.models.Load()
+	m := v.r.snapshot()
 	out := make([]reflect.Type, 0, len(m))
 	for t := range m {
 		out = append(out, t)

@@ -2,6 +2,7 @@ package auditlog_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,36 @@ func TestParseAction(t *testing.T) {
 	}
 	if s := auditlog.Action(9).String(); s != "action(9)" {
 		t.Fatal(s)
+	}
+}
+
+// A Registry declared without NewRegistry works as an empty one, and a nil
+// one refuses registrations with an error: neither panics.
+func TestZeroAndNilRegistry(t *testing.T) {
+	t.Parallel()
+	var r auditlog.Registry
+	if r.Contains(&book{}) {
+		t.Fatal("a zero registry contains book")
+	}
+	r.Unregister(&book{})
+	r.SetMask(nil)
+	if err := r.Register(&book{}); err != nil || !r.Contains(book{}) {
+		t.Fatalf("Register on a zero registry: %v", err)
+	}
+	var nilReg *auditlog.Registry
+	if err := nilReg.Register(&book{}); !errors.Is(err, auditlog.ErrRegistration) {
+		t.Fatalf("Register on a nil registry: %v", err)
+	}
+	if nilReg.Contains(&book{}) {
+		t.Fatal("a nil registry contains book")
+	}
+	nilReg.Unregister(&book{})
+	nilReg.SetMask(nil)
+	v := registry.Of(nilReg)
+	if len(v.Models()) != 0 || v.Generation() != 0 || v.Mask()("abcdefgh") != auditlog.MaskString("abcdefgh") {
+		t.Fatal("a nil registry's view")
+	}
+	if _, ok := v.Lookup(reflect.TypeOf(book{})); ok {
+		t.Fatal("a nil registry's view finds book")
 	}
 }

@@ -27,6 +27,9 @@ func DialectOf(db *gorm.DB) (auditstore.Dialect, error) {
 // Migrate creates or upgrades the auditlog_entries table of db. It is
 // idempotent and safe to run from several processes at once.
 func Migrate(ctx context.Context, db *gorm.DB) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	d, err := DialectOf(db)
 	if err != nil {
 		return err
@@ -248,6 +251,9 @@ func registered(db *gorm.DB, t reflect.Type) bool {
 }
 
 func objectModel(db *gorm.DB, obj any) (*model, reflect.Value, error) {
+	if db == nil || db.Statement == nil {
+		return nil, reflect.Value{}, errors.New("auditgorm: db is nil: pass an opened *gorm.DB")
+	}
 	row := reflect.ValueOf(obj)
 	for row.Kind() == reflect.Pointer {
 		if row.IsNil() {
@@ -295,6 +301,10 @@ func ref(ctx context.Context, db *gorm.DB, obj any) (auditstore.ObjectRef, error
 	return auditstore.ObjectRef{Model: m.name, PK: key, ID: id}, nil
 }
 
+// errNilContext is the error of a call given no context: database/sql
+// would panic on it while holding its pool's lock, and wedge the pool.
+var errNilContext = errors.New("auditgorm: ctx is nil: pass a context, such as context.Background()")
+
 // History returns one page of obj's entries, newest first, like the seed
 // system's history.all(). obj is a pointer to a model with its key set.
 func History(ctx context.Context, db *gorm.DB, obj any, p auditstore.Page) (auditstore.Result, error) {
@@ -306,6 +316,9 @@ func History(ctx context.Context, db *gorm.DB, obj any, p auditstore.Page) (audi
 // so an object's history can be combined with its related objects'. objs is
 // a slice of models, of pointers to models, or of any mix ([]any).
 func HistoryOf(ctx context.Context, db *gorm.DB, objs any, p auditstore.Page) (auditstore.Result, error) {
+	if ctx == nil {
+		return auditstore.Result{}, errNilContext
+	}
 	list := reflect.ValueOf(objs)
 	if list.Kind() == reflect.Pointer {
 		list = list.Elem()
@@ -348,6 +361,9 @@ func ModelName(db *gorm.DB, model any) (string, error) {
 // ModelHistory returns one page of the entries of every object of model
 // (a value or pointer of the model type), newest first.
 func ModelHistory(ctx context.Context, db *gorm.DB, model any, p auditstore.Page) (auditstore.Result, error) {
+	if ctx == nil {
+		return auditstore.Result{}, errNilContext
+	}
 	m, _, err := objectModel(db, model)
 	if err != nil {
 		return auditstore.Result{}, err

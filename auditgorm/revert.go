@@ -118,6 +118,9 @@ func Revert(ctx context.Context, db *gorm.DB, id int64, opts RevertOptions) erro
 // given in opts.Values, or Restore refuses. Many-to-many relations are not
 // re-created: revert their entries.
 func Restore(ctx context.Context, db *gorm.DB, obj any, opts RevertOptions) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	r, err := ref(ctx, db, obj)
 	if err != nil {
 		return err

@@ -17,6 +17,9 @@ import (
 // along the indexes the list pages use, which is what lets a page show an
 // activity strip over millions of entries.
 func (s *Store) CountSpans(ctx context.Context, f Filter, bounds []time.Time, limit int) ([]int64, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if limit < 1 {
 		return nil, fmt.Errorf("auditstore: count limit %d is not positive", limit)
 	}
@@ -80,6 +83,9 @@ type ModelCount struct {
 // actor's, say), most entries first; all is false when there are more. The
 // cost is bounded by limit.
 func (s *Store) CountModels(ctx context.Context, f Filter, limit int) (counts []ModelCount, all bool, err error) {
+	if ctx == nil {
+		return nil, false, errNilContext
+	}
 	if limit < 1 {
 		return nil, false, fmt.Errorf("auditstore: count limit %d is not positive", limit)
 	}

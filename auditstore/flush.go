@@ -30,6 +30,9 @@ func (q *queryBuilder) whereSQL() string {
 // (or the table when f is empty): use it for confirmations and reports, not
 // for paging.
 func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
+	if ctx == nil {
+		return 0, errNilContext
+	}
 	q, err := s.filter(f)
 	if err != nil {
 		return 0, err
@@ -60,6 +63,9 @@ func (s *Store) Count(ctx context.Context, f Filter) (int64, error) {
 // a transaction (on MySQL, over a connection with one open), the count is
 // plain.
 func (s *Store) CountMax(ctx context.Context, f Filter) (n, maxID int64, err error) {
+	if ctx == nil {
+		return 0, 0, errNilContext
+	}
 	q, err := s.filter(f)
 	if err != nil {
 		return 0, 0, err
@@ -308,6 +314,9 @@ type FlushResult struct {
 // entries were all counted (none above MaxID), and deletes the rest in
 // batches; see dropPartitions.
 func (s *Store) Flush(ctx context.Context, o FlushOptions) (FlushResult, error) {
+	if ctx == nil {
+		return FlushResult{}, errNilContext
+	}
 	var res FlushResult
 	batch := o.BatchSize
 	switch {
@@ -446,6 +455,9 @@ var ErrTruncateUnsupported = errors.New("auditstore: truncate is not supported b
 // batches instead, so that the sealed entries deleted are recorded as
 // pruned.
 func (s *Store) Truncate(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	stmt := "TRUNCATE TABLE " + Table
 	if s.dialect != Postgres {
 		stmt = "DELETE FROM " + Table
@@ -476,6 +488,9 @@ func (s *Store) Truncate(ctx context.Context) error {
 // MaxPageSize entries per query, so memory stays constant however many
 // entries match. It stops at the first error fn returns.
 func (s *Store) Each(ctx context.Context, f Filter, fn func(auditlog.Entry) error) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	return s.EachWith(ctx, f, EachOptions{}, fn)
 }
 
@@ -492,6 +507,9 @@ type EachOptions struct {
 
 // EachWith is Each with bounds on each query.
 func (s *Store) EachWith(ctx context.Context, f Filter, o EachOptions, fn func(auditlog.Entry) error) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	page := Page{Limit: MaxPageSize, SearchWindow: o.SearchWindow}
 	list := func() (Result, error) {
 		if o.QueryTimeout <= 0 {
@@ -532,6 +550,9 @@ func (s *Store) sealed(ctx context.Context) (bool, error) {
 // written by its first round). Only a real failure is an error: a schema
 // made by hand, without the migrations table, has neither.
 func SealState(ctx context.Context, db DBTX, d Dialect) (installed, running bool, err error) {
+	if ctx == nil {
+		return false, false, errNilContext
+	}
 	ok, err := tableExists(ctx, db, d, SealStateTable)
 	if err != nil {
 		return false, false, fmt.Errorf("auditstore: look for the sealed log's tables: %w", err)
@@ -549,6 +570,9 @@ func SealState(ctx context.Context, db DBTX, d Dialect) (installed, running bool
 // TableExists reports whether the named table is in the database (in the
 // current schema on PostgreSQL).
 func TableExists(ctx context.Context, db DBTX, d Dialect, name string) (bool, error) {
+	if ctx == nil {
+		return false, errNilContext
+	}
 	return tableExists(ctx, db, d, name)
 }
 
@@ -717,6 +741,9 @@ func column[T any](ctx context.Context, db DBTX, query string, args ...any) ([]T
 // (PruneDigest), the record's seq kept on each leaf it marks. Run it in a
 // transaction that holds the sealer's lock (SealLockSQL), as a flush does.
 func RecordPrune(ctx context.Context, tx DBTX, d Dialect, at int64, reason string, leaves []int64) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	for start := 0; start < len(leaves); start += maxIDsPerStatement {
 		chunk := leaves[start:min(start+maxIDsPerStatement, len(leaves))]
 		digest := PruneDigest(chunk)

@@ -155,6 +155,9 @@ func createMigrationsTable(d Dialect) string {
 // the duration (a write transaction on SQLite, an advisory lock on
 // PostgreSQL, a named lock on MySQL).
 func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if db == nil {
 		return errors.New("auditstore: Migrate: db is nil")
 	}
@@ -391,6 +394,9 @@ var ErrNotMigrated = errors.New("auditstore: the audit tables are not migrated")
 // with an error. Tables made without Migrate's record (auditlog_migrations)
 // pass if auditlog_entries is there.
 func CheckMigrated(ctx context.Context, db execQuerier, d Dialect) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := d.valid(); err != nil {
 		return err
 	}

@@ -135,6 +135,9 @@ func tableKind(ctx context.Context, db DBTX) (string, error) {
 // Partitioned reports whether the entries table is range-partitioned
 // (PostgreSQL; false on the other databases).
 func (s *Store) Partitioned(ctx context.Context) (bool, error) {
+	if ctx == nil {
+		return false, errNilContext
+	}
 	if s.dialect != Postgres {
 		return false, nil
 	}
@@ -156,6 +159,9 @@ type PartitionInfo struct {
 // first, the default partition last; none where the table is not
 // partitioned.
 func (s *Store) Partitions(ctx context.Context) ([]PartitionInfo, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if ok, err := s.Partitioned(ctx); err != nil || !ok {
 		return nil, err
 	}
@@ -253,6 +259,9 @@ func pgTimeLiteral(t time.Time) string {
 // periodically (a daily job) where no migrate or flush runs as often:
 // Migrate and Flush call it too.
 func (s *Store) EnsurePartitions(ctx context.Context, ahead int) (made int, moved int64, err error) {
+	if ctx == nil {
+		return 0, 0, errNilContext
+	}
 	ahead, err = partitionsAhead(ahead)
 	if err != nil {
 		return 0, 0, err
@@ -373,6 +382,9 @@ func ensurePartitions(ctx context.Context, tx DBTX, now time.Time, ahead int) (m
 // current one are made. Migrate itself keeps a partitioned table
 // partitioned and makes its missing months too.
 func MigrateWith(ctx context.Context, db *sql.DB, d Dialect, o MigrateOptions) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if db == nil {
 		return errors.New("auditstore: Migrate: db is nil")
 	}

@@ -44,6 +44,9 @@ func IDRangesSQL(d Dialect, rs []IDRange, first int) (string, []any) {
 // limit of them (0: all). It reads with db as it is: in a transaction, the
 // transaction's view.
 func EntriesIn(ctx context.Context, db DBTX, d Dialect, rs []IDRange, limit int) ([]auditlog.Entry, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if len(rs) == 0 {
 		return nil, nil
 	}
@@ -83,6 +86,9 @@ const rangesPerStatement = 500
 // Relays returns the names of the relays with a saved position (package
 // auditrelay), sorted; none where the relays' table does not exist.
 func (s *Store) Relays(ctx context.Context) ([]string, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	ok, err := tableExists(ctx, s.db, s.dialect, RelayStateTable)
 	if err != nil || !ok {
 		return nil, err
@@ -102,6 +108,9 @@ func (s *Store) Relays(ctx context.Context) ([]string, error) {
 // relays' table (migration 4) has none. A flush checks it first: an entry
 // deleted before its relay publishes it is never published.
 func (s *Store) Unrelayed(ctx context.Context, f Filter, maxID int64) ([]RelayBacklog, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if maxID == 0 {
 		maxID = math.MaxInt64
 	}

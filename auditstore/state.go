@@ -334,6 +334,9 @@ var ErrTooManyEntries = errors.New("auditstore: the object has more entries than
 // is pk. With max > 0, an object with more than max entries is an error
 // wrapping ErrTooManyEntries.
 func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, max int) ([]auditlog.Entry, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	var all []auditlog.Entry
 	p := Page{Limit: MaxPageSize}
 	// The bound counts what is read, access entries too: an object read
@@ -475,6 +478,9 @@ func IsDigest(raw json.RawMessage) bool { return capture.IsDigest(raw) }
 // are numbered in the order its writes held it, whatever the clocks of
 // the processes that wrote them.
 func (s *Store) KeyEvents(ctx context.Context, model, pk, keyColumn string, afterID int64, limit int) ([]auditlog.Entry, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if limit < 1 {
 		return nil, fmt.Errorf("auditstore: limit %d is not positive", limit)
 	}

@@ -236,6 +236,9 @@ func columnsOfAll(entries []auditlog.Entry) columnSet {
 // Timestamp is zero get the current time: on PostgreSQL the database's, at
 // the start of the inserting statement; elsewhere the application's.
 func (s *Store) Insert(ctx context.Context, entries []auditlog.Entry) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if len(entries) == 0 {
 		return nil
 	}
@@ -1189,6 +1192,9 @@ func (q *queryBuilder) arg(v any) string {
 // List returns one page of the entries that match f, newest first
 // (timestamp, then id). It never counts the table.
 func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
+	if ctx == nil {
+		return Result{}, errNilContext
+	}
 	if p.SearchWindow < 0 {
 		return Result{}, fmt.Errorf("auditstore: search window %d is negative", p.SearchWindow)
 	}
@@ -1510,6 +1516,9 @@ var ErrNotFound = errors.New("auditstore: entry not found")
 
 // Get returns the entry with the given id.
 func (s *Store) Get(ctx context.Context, id int64) (auditlog.Entry, error) {
+	if ctx == nil {
+		return auditlog.Entry{}, errNilContext
+	}
 	var b strings.Builder
 	s.dialect.placeholder(&b, 1)
 	rows, err := s.db.QueryContext(ctx, "SELECT "+readColumns[s.dialect]+" FROM "+Table+" WHERE id = "+b.String(), id)
@@ -1762,3 +1771,7 @@ func storedText(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// errNilContext is the error of a call given no context: database/sql
+// would panic on it while holding its pool's lock, and wedge the pool.
+var errNilContext = errors.New("auditstore: ctx is nil: pass a context, such as context.Background()")
