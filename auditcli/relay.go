@@ -20,7 +20,7 @@ const relayArgs = "--db DSN (--nats nats://HOST:4222 [--stream NAME] [--prefix P
 
 // runRelay publishes committed entries to NATS JetStream or as JSON Lines
 // (package auditrelay), until interrupted.
-func runRelay(ctx context.Context, env Env, args []string) error {
+func runRelay(ctx context.Context, env Env, args []string) (rerr error) {
 	fs := flags(env, "relay", relayArgs)
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	natsURL := fs.String("nats", "", "publish to NATS JetStream at this server: nats://host:4222")
@@ -93,7 +93,11 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer s.Close()
+		defer func() {
+			if err := s.Close(); err != nil && rerr == nil {
+				rerr = err
+			}
+		}()
 		sink, where = s, "stream "+*stream+" on "+auditnats.Target{URL: *natsURL}.Host()
 	case path == "-":
 		// Stored text is escaped on a terminal, as export does; a pipe

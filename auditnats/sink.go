@@ -225,9 +225,12 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 }
 
 // Close closes the connection ConnectSink opened, after the messages in
-// flight are sent.
-func (s *Sink) Close() {
+// flight are sent, and returns the error of that drain.
+func (s *Sink) Close() error {
 	if s.ownConn {
-		_ = s.nc.Drain()
+		if err := s.nc.Drain(); err != nil {
+			return fmt.Errorf("auditnats: close the sink's connection: %w", err)
+		}
 	}
+	return nil
 }

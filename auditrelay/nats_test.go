@@ -439,7 +439,7 @@ func natsRelay(t *testing.T, db *sql.DB, d auditstore.Dialect, url, stream, pref
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sink.Close)
+	t.Cleanup(func() { _ = sink.Close() })
 	r, err := auditrelay.New(db, d, sink)
 	if err != nil {
 		t.Fatal(err)
