@@ -134,8 +134,9 @@ func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Valu
 	e.Action, e.Changes = action, changes
 	e.ObjectPK, e.ObjectID = w.m.t.ObjectKey(key.vals)
 	if !obj.IsValid() && w.m.wantsObject {
-		obj = state.object(w.db.Statement.Context, w.m)
-		w.withRelated(obj, e.ObjectPK)
+		if obj = state.object(w.db.Statement.Context, w.m); obj.IsValid() {
+			w.withRelated(obj, e.ObjectPK)
+		}
 	}
 	var err error
 	if e.ObjectRepr, e.AdditionalData, err = w.m.shown(w.p, w.db, obj, e.ObjectPK, w.extra, key.vals, state.vals); err != nil {

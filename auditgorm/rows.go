@@ -250,16 +250,41 @@ func (r *dbRow) objectKey(m *model) string {
 }
 
 // object builds the model's struct from the row, for reprs and for
-// AdditionalDataProvider. Values a field cannot take are left zero: the
+// AdditionalDataProvider, or returns no value where a field cannot take
+// its column's value: the entry then shows the default repr ("Type(key)")
+// rather than one the object's methods made of a struct partly zero. The
 // entry's values come from the row, not from this struct.
 func (r *dbRow) object(ctx context.Context, m *model) (obj reflect.Value) {
 	obj = reflect.New(m.schema.ModelType).Elem()
 	// GORM's setters return errors for foreign types, but some panic (a
-	// serializer given raw text): the struct only serves the repr.
-	defer func() { _ = recover() }()
+	// serializer given raw text).
+	defer func() {
+		if recover() != nil {
+			obj = reflect.Value{}
+		}
+	}()
 	for i, f := range m.fields {
-		if r.raw[i] != nil {
+		if r.raw[i] == nil {
+			continue
+		}
+		switch {
+		case f.f.Serializer != nil && !customSerializer(f.f):
+			// GORM's json, gob and unixtime: decoded as GORM's reads do.
+			if f.f.Serializer.Scan(ctx, f.f, obj, r.raw[i]) != nil {
+				return reflect.Value{}
+			}
+		case f.f.Serializer != nil:
+			// Another serializer (an encrypting one) is not run: the field
+			// holds the stored form where its type takes it, else nothing.
 			_ = f.f.Set(ctx, obj, r.raw[i])
+		case f.f.Set(ctx, obj, r.raw[i]) != nil:
+			// A value of another type than the field's (SQLite hands a
+			// DECIMAL over as a float, a string field takes no float):
+			// the field takes its text as the entry records it, or
+			// nothing of the row's object is shown.
+			if i >= len(r.vals) || r.vals[i].IsNull() || f.f.Set(ctx, obj, r.vals[i].Text()) != nil {
+				return reflect.Value{}
+			}
 		}
 	}
 	return obj

@@ -474,3 +474,56 @@ func TestRestoreErrorShowsNoValue(t *testing.T) {
 		}
 	}
 }
+
+// Tally's repr prints its count.
+type Tally struct {
+	ID   uint
+	Name string
+	N    int
+}
+
+func (t Tally) String() string { return fmt.Sprintf("%s: %d", t.Name, t.N) }
+
+// A row whose value a field cannot take (text in SQLite's INTEGER column,
+// which keeps it) gives the entry the default repr, not one the object's
+// String made of a struct with that field left zero ("b: 0").
+func TestReprOfARowTheStructCannotHold(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &Tally{})
+	must(t, reg.Register(&Tally{}))
+	x := Tally{Name: "a", N: 7}
+	must(t, db.Create(&x).Error)
+	must(t, db.Exec("UPDATE tallies SET n = 'seven' WHERE id = ?", x.ID).Error) // not audited
+	must(t, db.Model(&Tally{ID: x.ID}).Update("name", "b").Error)
+	es := expectCount(t, db, 2)
+	if es[0].ObjectRepr != "a: 7" {
+		t.Fatalf("the create's repr: %q", es[0].ObjectRepr)
+	}
+	if got := es[1].ObjectRepr; strings.HasPrefix(got, "b: ") {
+		t.Fatalf("the update's repr %q was made of a struct without its count", got)
+	}
+}
+
+// Rack's repr prints a value of its JSON-serialized details.
+type Rack struct {
+	ID      uint
+	Name    string
+	Details map[string]any `gorm:"serializer:json"`
+}
+
+func (s Rack) String() string { return fmt.Sprintf("%s (%v)", s.Name, s.Details["isbn"]) }
+
+// The object an update's repr is made of holds the row's JSON-serialized
+// fields decoded, as GORM's reads decode them: they were left empty.
+func TestReprOfARowDecodesJSONFields(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Rack{})
+		must(t, reg.Register(&Rack{}))
+		x := Rack{Name: "a", Details: map[string]any{"isbn": "978-0"}}
+		must(t, db.Create(&x).Error)
+		must(t, db.Model(&Rack{ID: x.ID}).Update("name", "b").Error)
+		if got := expectCount(t, db, 2)[1].ObjectRepr; got != "b (978-0)" {
+			t.Fatalf("the update's repr: %q", got)
+		}
+	})
+}
