@@ -5,13 +5,16 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
 // jsonlIDs returns the ids of the JSON lines in s.
@@ -188,5 +191,38 @@ func TestCommandsOnADatabaseNotMigrated(t *testing.T) {
 		if r.code == 0 || !strings.Contains(r.stderr, "no auditlog_entries table: migrate it first (auditlog migrate") || strings.Contains(r.stdout, "Serving") {
 			t.Errorf("%v: %+v", args[:1], r)
 		}
+	}
+}
+
+// An auditor's read-only role, granted SELECT on the entries alone (as
+// SECURITY.md advises), reads the log: the check for the audit tables
+// passes where it may not read the migrations' record.
+func TestReadOnlyAuditorRole(t *testing.T) {
+	if !slices.Contains(testdb.Names(), "postgres") {
+		t.Skip("no PostgreSQL")
+	}
+	db, dsn := testdb.OpenWithDSN(t, "postgres")
+	var sch string
+	if err := db.Raw("SELECT current_schema()").Scan(&sch).Error; err != nil {
+		t.Fatal(err)
+	}
+	role := sch + "_ro"
+	for _, q := range []string{"CREATE ROLE " + role + " LOGIN", "GRANT USAGE ON SCHEMA " + sch + " TO " + role, "GRANT SELECT ON auditlog_entries TO " + role} {
+		if err := db.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		db.Exec("REVOKE ALL ON auditlog_entries FROM " + role)
+		db.Exec("REVOKE ALL ON SCHEMA " + sch + " FROM " + role)
+		db.Exec("DROP ROLE " + role)
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	if r := run(t, "", false, "export", "--db", u.String(), "--format", "csv"); r.code != 0 {
+		t.Fatalf("export as a role that may read the entries: %+v", r)
 	}
 }
