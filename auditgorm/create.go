@@ -156,7 +156,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		case n == 0: // the key was there after all, and the upsert changed nothing
 			return nil
 		case n != 1:
-			p.uniques.Delete(writtenTable(stmt))
+			p.forgetTable(writtenTable(stmt))
 			return fmt.Errorf("auditgorm: %s: the upsert updated a row it did not find by its keys before: another transaction inserted it since, or another process added a unique index this one had not read (it reads them again); nothing was recorded: retry the transaction", m.schema.Name)
 		}
 		if stored, err = p.conflicting(db, m, groups, readCurrent); err != nil {
@@ -257,7 +257,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		case r.inserted != nil && !*r.inserted:
 			return fmt.Errorf("auditgorm: %s: the upsert updated row %s, which another transaction inserted after it was looked for; retry the transaction", m.schema.Name, r.objectKey(m))
 		case sent != nil && !sent[r.vals[m.pk[0].index].Text()]:
-			p.uniques.Delete(writtenTable(stmt))
+			p.forgetTable(writtenTable(stmt))
 			return fmt.Errorf("auditgorm: %s: the upsert returned row %s, whose key it did not send and did not find by its keys before: it collided on a unique key this process had not read (another process added an index; it reads them again); nothing was recorded: retry the transaction", m.schema.Name, r.objectKey(m))
 		default:
 			created++
@@ -292,12 +292,12 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			}
 		}
 		if missing > spare {
-			p.uniques.Delete(writtenTable(stmt))
+			p.forgetTable(writtenTable(stmt))
 			return fmt.Errorf("auditgorm: %s: a row of the upsert was neither inserted nor found updated: it collided on a unique key this process had not read (another process added an index; it reads them again); nothing was recorded: retry the transaction", m.schema.Name)
 		}
 	}
 	if oc != nil && affected >= 0 && p.changedRows && !mysqlCountAgrees(affected, created, existed, int64(len(insertedValues(stmt, m)))) {
-		p.uniques.Delete(writtenTable(stmt))
+		p.forgetTable(writtenTable(stmt))
 		return fmt.Errorf("auditgorm: %s: the upsert's %d affected rows do not agree with the %d rows its reads found created: it collided on a unique key this process had not read (another process added an index; it reads them again) or with a row another transaction wrote; nothing was recorded: retry the transaction", m.schema.Name, affected, created)
 	}
 	return w.flush()
@@ -483,6 +483,7 @@ func (p *Plugin) readConflicts(db *gorm.DB, m *model, conds []clause.Expression,
 	p.obsOf(db).sentOne()
 	rows, err := p.readRows(q, m)
 	if err != nil {
+		p.forgetTable(writtenTable(db.Statement)) // its casts may be stale
 		return nil, fmt.Errorf("auditgorm: read %s rows an upsert may change: %w", m.schema.Name, err)
 	}
 	return rows, nil

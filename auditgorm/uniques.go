@@ -25,10 +25,11 @@ import (
 type keyGroup struct {
 	fields []*field
 	coll   []string
-	// cast, on PostgreSQL and MySQL, holds the SQL type each column's
-	// value is cast to before it is compared (columnCasts; empty for
-	// none): the column stores a value cut or rounded to its type, and
-	// the upsert collides on that value, not on the one sent.
+	// cast, on PostgreSQL and MySQL, holds the expression each column's
+	// value is compared as (columnCasts: "CAST(? AS numeric(10,2))";
+	// empty for the value itself): the column stores a value cut or
+	// rounded to its type, and the upsert collides on that value, not on
+	// the one sent.
 	cast []string
 	// apart: another group holds the same columns under another
 	// collation. SQLite 3.41 and 3.45 (glebarez's, mattn's; not 3.53)
@@ -108,7 +109,7 @@ func (p *Plugin) uniqueIndexes(db *gorm.DB, table string) (*tableUniques, error)
 		q = `(SELECT INDEX_NAME, 0, COLUMN_NAME, NULL, SUB_PART, NULL, SEQ_IN_INDEX FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0)
 UNION ALL (SELECT '', 0, COLUMN_NAME, NULL, NULL, ` + mysqlCast + `, 0 FROM information_schema.COLUMNS
-WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND DATA_TYPE IN ('datetime', 'timestamp', 'time', 'decimal', 'float'))
+WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND DATA_TYPE IN ('datetime', 'timestamp', 'time', 'decimal', 'float', 'double'))
 ORDER BY 1, 7`
 		var sch any
 		if qualified {
@@ -498,11 +499,13 @@ type tableCasts struct {
 	read  time.Time
 }
 
-// columnCasts names, by column name (lower case), the SQL type a value
-// for a column of table is cast to so that it compares as the column
-// stores it: on PostgreSQL a type with a modifier (numeric(10,2),
-// timestamp(3), varchar(n), which cuts trailing spaces) or real; on MySQL
-// a time or datetime (at its precision), a decimal, a float. MySQL's are
+// columnCasts gives, by column name (lower case), the SQL expression
+// ("?" for the value) a value for a column of table is compared as, so
+// that it compares as the column stores it: on PostgreSQL a cast to a
+// type with a modifier (numeric(10,2), timestamp(3), varchar(n), which
+// cuts trailing spaces), to real, or to a domain (over such a type); on
+// MySQL a cast to a time or datetime (at its precision), a decimal, a
+// float, and a float or double with a scale rounded to it. MySQL's are
 // read with the unique indexes (uniqueIndexes), PostgreSQL's apart, only
 // for an upsert on a column that is not an integer, and kept as long
 // (uniquesMaxAge).
@@ -526,9 +529,10 @@ func (p *Plugin) columnCasts(db *gorm.DB, table string) (map[string]string, erro
 	} else {
 		name = table
 	}
-	const q = `SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+	const q = `SELECT a.attname, 'CAST(? AS ' || format_type(a.atttypid, a.atttypmod) || ')'
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = to_regclass(CASE WHEN $1::text IS NULL THEN quote_ident($2) ELSE quote_ident($1) || '.' || quote_ident($2) END)
-AND a.attnum > 0 AND NOT a.attisdropped AND (a.atttypmod >= 0 OR a.atttypid = 'float4'::regtype)`
+AND a.attnum > 0 AND NOT a.attisdropped AND (a.atttypmod >= 0 OR a.atttypid = 'float4'::regtype OR t.typtype = 'd')`
 	p.obsOf(db).sentOne()
 	read := time.Now()
 	rows, err := db.Statement.ConnPool.QueryContext(db.Statement.Context, q, sch, name)
@@ -551,11 +555,24 @@ AND a.attnum > 0 AND NOT a.attisdropped AND (a.atttypmod >= 0 OR a.atttypid = 'f
 	return casts, nil
 }
 
-// mysqlCast is the cast of a MySQL column (information_schema.COLUMNS)
-// of the types columnCasts names.
-const mysqlCast = `CASE WHEN DATA_TYPE IN ('datetime', 'timestamp') THEN CONCAT('DATETIME(', DATETIME_PRECISION, ')')
-WHEN DATA_TYPE = 'time' THEN CONCAT('TIME(', DATETIME_PRECISION, ')')
-WHEN DATA_TYPE = 'decimal' THEN CONCAT('DECIMAL(', NUMERIC_PRECISION, ',', NUMERIC_SCALE, ')') ELSE 'FLOAT' END`
+// forgetTable drops what the plugin read of table's catalog (its unique
+// indexes, its column casts), so that the next statement reads it again:
+// after a statement showed the catalog had changed, or a read by its
+// casts failed (a column's type changed by a tool that is not GORM).
+func (p *Plugin) forgetTable(table string) {
+	p.uniques.Delete(table)
+	p.casts.Delete(table)
+}
+
+// mysqlCast is the expression of a MySQL column (information_schema.COLUMNS)
+// of the types columnCasts names; NULL for a double without a scale,
+// which holds what a Go float64 sends.
+const mysqlCast = `CASE WHEN DATA_TYPE IN ('datetime', 'timestamp') THEN CONCAT('CAST(? AS DATETIME(', DATETIME_PRECISION, '))')
+WHEN DATA_TYPE = 'time' THEN CONCAT('CAST(? AS TIME(', DATETIME_PRECISION, '))')
+WHEN DATA_TYPE = 'decimal' THEN CONCAT('CAST(? AS DECIMAL(', NUMERIC_PRECISION, ',', NUMERIC_SCALE, '))')
+WHEN DATA_TYPE = 'float' AND NUMERIC_SCALE IS NOT NULL THEN CONCAT('CAST(ROUND(?, ', NUMERIC_SCALE, ') AS FLOAT)')
+WHEN DATA_TYPE = 'float' THEN 'CAST(? AS FLOAT)'
+WHEN NUMERIC_SCALE IS NOT NULL THEN CONCAT('ROUND(?, ', NUMERIC_SCALE, ')') END`
 
 // withCasts sets the casts of groups (keyGroup.cast) on PostgreSQL and
 // MySQL where a column is not an integer or a boolean (whose values are
@@ -564,18 +581,22 @@ func (p *Plugin) withCasts(db *gorm.DB, m *model, groups []keyGroup) error {
 	if p.dialect != auditstore.Postgres && p.dialect != auditstore.MySQL {
 		return nil
 	}
-	var casts map[string]string
+	var (
+		casts map[string]string
+		read  bool
+	)
 	for gi := range groups {
 		g := &groups[gi]
 		for i, f := range g.fields {
 			if f.kind == schema.Int || f.kind == schema.Uint || f.kind == schema.Bool {
 				continue
 			}
-			if casts == nil {
+			if !read {
 				var err error
 				if casts, err = p.columnCasts(db, writtenTable(db.Statement)); err != nil {
 					return err
 				}
+				read = true
 			}
 			if c := casts[strings.ToLower(f.column)]; c != "" {
 				if g.cast == nil {
@@ -655,7 +676,7 @@ func keyCond(table string, g keyGroup, tuples [][]any) clause.Expression {
 			for i, v := range tuple {
 				cast[t][i] = v
 				if i < len(g.cast) && g.cast[i] != "" {
-					cast[t][i] = clause.Expr{SQL: "CAST(? AS " + g.cast[i] + ")", Vars: []any{v}}
+					cast[t][i] = clause.Expr{SQL: g.cast[i], Vars: []any{v}}
 				}
 			}
 		}
