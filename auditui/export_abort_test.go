@@ -142,8 +142,15 @@ func TestExportToHTTP10IsWholeOrAnError(t *testing.T) {
 			t.Fatalf("%s: whole HTTP/1.0 download has %d lines", f, lines)
 		}
 	}
-	defer auditui.SetHTTP10ExportLimit(1 << 10)()
+	// As many held at once as the server holds: the next is a 503.
+	release := auditui.TakeHTTP10Slots()
 	res, body, err := getHTTP10(t, whole, "/export?format=csv")
+	release()
+	if err != nil || res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("HTTP/1.0 download with every slot taken: %v, %v: %s", res, err, body)
+	}
+	defer auditui.SetHTTP10ExportLimit(1 << 10)()
+	res, body, err = getHTTP10(t, whole, "/export?format=csv")
 	if err != nil || res.StatusCode == http.StatusOK || !bytes.Contains(body, []byte("HTTP/1.1")) {
 		t.Fatalf("HTTP/1.0 download over the limit: %v, %v: %s", res, err, body)
 	}

@@ -6,3 +6,17 @@ func SetHTTP10ExportLimit(n int64) func() {
 	old := http10ExportLimit.Swap(n)
 	return func() { http10ExportLimit.Store(old) }
 }
+
+// TakeHTTP10Slots takes every slot of the downloads held for HTTP/1.0
+// clients (waiting for those in use), until the function it returns is
+// called.
+func TakeHTTP10Slots() func() {
+	for range cap(http10Held) {
+		http10Held <- struct{}{}
+	}
+	return func() {
+		for range cap(http10Held) {
+			<-http10Held
+		}
+	}
+}

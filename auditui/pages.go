@@ -631,6 +631,17 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	var held *heldBody
 	out := io.Writer(w)
 	if !r.ProtoAtLeast(1, 1) {
+		// At most http10Held such downloads at once, so that their
+		// memory stays bounded however many are asked for.
+		select {
+		case http10Held <- struct{}{}:
+			defer func() { <-http10Held }()
+		default:
+			w.Header().Set("Retry-After", "10")
+			h.fail(w, r, http.StatusServiceUnavailable, "Too many downloads at once",
+				"Downloads to HTTP/1.0 clients are held in memory, and as many as the server holds are under way. Try again shortly, or download over HTTP/1.1 (behind nginx: proxy_http_version 1.1).")
+			return
+		}
 		held = &heldBody{limit: http10ExportLimit.Load()}
 		out = held
 	}
@@ -719,6 +730,10 @@ var http10ExportLimit = func() *atomic.Int64 {
 	n.Store(64 << 20)
 	return &n
 }()
+
+// http10Held holds a token per download held for an HTTP/1.0 client:
+// with http10ExportLimit, at most 256 MiB held at once.
+var http10Held = make(chan struct{}, 4)
 
 var errTooBigForHTTP10 = errors.New("auditui: download too large for HTTP/1.0")
 
