@@ -32,11 +32,10 @@ func (f pageFailingStore) EachWith(ctx context.Context, flt auditstore.Filter, o
 	})
 }
 
-// A download that fails after its first rows went out is cut off, not
-// ended as a whole file: the client sees an error, never a 200 whose file
-// looks complete.
-func TestExportInterruptedIsCutOff(t *testing.T) {
-	t.Parallel()
+// pagesOfEntries is a store of 2,500 entries: more than one page of a
+// download.
+func pagesOfEntries(t *testing.T) *auditstore.Store {
+	t.Helper()
 	s := emptyStore(t)
 	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	var es []auditlog.Entry
@@ -45,6 +44,15 @@ func TestExportInterruptedIsCutOff(t *testing.T) {
 			ObjectPK: fmt.Sprint(i), ObjectRepr: "Book", Changes: auditlog.Changes{"price": change(t, 1, 2)}})
 	}
 	insert(t, s, es...)
+	return s
+}
+
+// A download that fails after its first rows went out is cut off, not
+// ended as a whole file: the client sees an error, never a 200 whose file
+// looks complete.
+func TestExportInterruptedIsCutOff(t *testing.T) {
+	t.Parallel()
+	s := pagesOfEntries(t)
 	h, err := auditui.New(auditui.Config{Store: pageFailingStore{s}, Authorize: func(*http.Request) bool { return true },
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -110,14 +118,7 @@ func getHTTP10(t *testing.T, srv *httptest.Server, path string) (*http.Response,
 // for it is refused with a page that says why.
 func TestExportToHTTP10IsWholeOrAnError(t *testing.T) {
 	t.Parallel()
-	s := emptyStore(t)
-	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	var es []auditlog.Entry
-	for i := range 2500 {
-		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionUpdate, Model: "books",
-			ObjectPK: fmt.Sprint(i), ObjectRepr: "Book", Changes: auditlog.Changes{"price": change(t, 1, 2)}})
-	}
-	insert(t, s, es...)
+	s := pagesOfEntries(t)
 	serve := func(st auditui.Store) *httptest.Server {
 		h, err := auditui.New(auditui.Config{Store: st, Authorize: func(*http.Request) bool { return true },
 			Logger: slog.New(slog.DiscardHandler)})
