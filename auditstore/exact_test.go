@@ -3,7 +3,9 @@ package auditstore_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -46,6 +48,17 @@ func TestFiltersMatchTrailingSpacesExactly(t *testing.T) {
 			{auditstore.Filter{Model: "mx ", ObjectPK: "7"}, 1},
 			{auditstore.Filter{Objects: []auditstore.ObjectRef{{Model: "mx", PK: "ky "}, {Model: "mx ", PK: "ky"}}}, 2},
 			{auditstore.Filter{Objects: append(auditstore.KeyRefs("mx ", "ky"), auditstore.KeyRefs("mx ", "ky ")...)}, 2},
+			// Objects with a model or a key besides: one condition per
+			// column, since MariaDB's optimizer merged two on one column
+			// that differ in trailing spaces and let either through.
+			{auditstore.Filter{ObjectPK: "ky ", Objects: auditstore.KeyRefs("mx", "ky")}, 0},
+			{auditstore.Filter{ObjectPK: "ky ", Objects: auditstore.KeyRefs("mx", "ky ")}, 1},
+			{auditstore.Filter{Model: "mx ", Objects: auditstore.KeyRefs("mx", "ky")}, 0},
+			{auditstore.Filter{Model: "mx ", Objects: append(auditstore.KeyRefs("mx", "ky"), auditstore.KeyRefs("mx ", "ky")...)}, 1},
+			{auditstore.Filter{Model: "mx", ObjectPK: "7", Objects: auditstore.KeyRefs("mx ", "7")}, 0},
+			{auditstore.Filter{Model: "mx", ObjectPK: "7", Objects: auditstore.KeyRefs("mx", "7")}, 1},
+			{auditstore.Filter{ObjectPK: "7 ", Objects: auditstore.KeyRefs("mx", "7")}, 0},
+			{auditstore.Filter{ObjectPK: "7", Objects: []auditstore.ObjectRef{{Model: "mx", PK: "7"}}}, 1},
 		} {
 			n, err := s.Count(ctx, c.f)
 			if err != nil || n != c.want {
@@ -138,6 +151,74 @@ func TestKeyEvents(t *testing.T) {
 		}
 		if _, err := s.KeyEvents(ctx, "m", "k", "code", 0, 0); err == nil {
 			t.Fatal("a limit of 0 was accepted")
+		}
+	})
+}
+
+// Objects with a key besides, which differs from theirs in trailing
+// spaces: MariaDB's optimizer took the two conditions on object_pk for one
+// and listed, counted (and would have flushed) the entry of "7 ", which is
+// not one of the objects.
+func TestObjectsAndAKeyThatDifferInSpaces(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		seven := int64(7)
+		if err := s.Insert(ctx, []auditlog.Entry{
+			{Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "7", ObjectID: &seven, ObjectRepr: "int 7"},
+			{Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "7 ", ObjectRepr: "text '7 '"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			f    auditstore.Filter
+			want string
+		}{
+			{auditstore.Filter{ObjectPK: "7 ", Objects: auditstore.KeyRefs("books", "7")}, ""},
+			{auditstore.Filter{Model: "books", ObjectPK: "7 ", Objects: auditstore.KeyRefs("books", "7")}, ""},
+			{auditstore.Filter{ObjectPK: "7", Objects: auditstore.KeyRefs("books", "7")}, "int 7"},
+			{auditstore.Filter{Model: "books ", Objects: auditstore.KeyRefs("books", "7 ")}, ""},
+			{auditstore.Filter{Model: "books", ObjectPK: "7 ", Objects: auditstore.KeyRefs("books", "7 ")}, "text '7 '"},
+		} {
+			n, err := s.Count(ctx, c.f)
+			res, lerr := s.List(ctx, c.f, auditstore.Page{Limit: 10})
+			var got []string
+			for _, e := range res.Entries {
+				got = append(got, e.ObjectRepr)
+			}
+			if err != nil || lerr != nil || strings.Join(got, ",") != c.want || n != int64(len(got)) {
+				t.Errorf("%+v: listed %q, counted %d (%v, %v); want %q", c.f, got, n, err, lerr, c.want)
+			}
+		}
+		fr, err := s.Flush(ctx, auditstore.FlushOptions{Filter: auditstore.Filter{ObjectPK: "7 ", Objects: auditstore.KeyRefs("books", "7")}})
+		if err != nil || fr.Deleted != 0 {
+			t.Errorf("flush deleted %d (%v), want 0", fr.Deleted, err)
+		}
+	})
+}
+
+// A Since or Until between two microseconds (the parser takes
+// nanoseconds) is the next one, as the entries are stored to the
+// microsecond: it was the one before, which took in an entry before Since
+// and left out one before Until.
+func TestBoundsBetweenMicroseconds(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		s := storeOf(t, db)
+		at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		if err := s.Insert(ctx, []auditlog.Entry{{Timestamp: at, Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "k", ObjectRepr: "r"}}); err != nil {
+			t.Fatal(err)
+		}
+		bound := at.Add(500 * time.Nanosecond)
+		for _, c := range []struct {
+			f    auditstore.Filter
+			want int64
+		}{{auditstore.Filter{Since: bound}, 0}, {auditstore.Filter{Until: bound}, 1}, {auditstore.Filter{Since: at}, 1}, {auditstore.Filter{Until: at}, 0}} {
+			if n, err := s.Count(ctx, c.f); err != nil || n != c.want {
+				t.Errorf("since %s until %s: %d (%v), want %d", c.f.Since.Format(time.RFC3339Nano), c.f.Until.Format(time.RFC3339Nano), n, err, c.want)
+			}
 		}
 	})
 }
