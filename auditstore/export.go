@@ -78,7 +78,10 @@ func exportTimeAction(e *auditlog.Entry) (ts, action string) {
 	return ts, action
 }
 
-var csvHeader = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data", "unreadable"}
+// csvHeader names the CSV columns. object_id came last, after the others
+// had been read by position: without it an integer key 7 and a text key
+// "7" were one row.
+var csvHeader = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data", "unreadable", "object_id"}
 
 // Write writes one entry.
 func (x *ExportWriter) Write(e auditlog.Entry) error {
@@ -99,6 +102,10 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 		}
 		changes = string(raw)
 	}
+	objectID := "" // a text key's: none
+	if e.ObjectID != nil {
+		objectID = strconv.FormatInt(*e.ObjectID, 10)
+	}
 	port := ""
 	if e.RemotePort != 0 {
 		port = strconv.Itoa(e.RemotePort)
@@ -109,7 +116,7 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 	ts, action := exportTimeAction(&e)
 	return x.csv.Write([]string{strconv.FormatInt(e.ID, 10), ts, action,
 		cellText(e.Model), cellText(e.ObjectPK), cellText(e.ObjectRepr), cellText(changes), cellText(e.ActorID), cellText(e.ActorName),
-		cellText(e.RemoteAddr), port, cellText(e.CorrelationID), cellText(string(e.AdditionalData)), cellText(string(e.SerializedData)), cellText(e.Unreadable)})
+		cellText(e.RemoteAddr), port, cellText(e.CorrelationID), cellText(string(e.AdditionalData)), cellText(string(e.SerializedData)), cellText(e.Unreadable), cellText(objectID)})
 }
 
 // cellText keeps a spreadsheet from reading a value as a formula.

@@ -1,7 +1,9 @@
 package auditstore_test
 
 import (
+	"encoding/csv"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +56,37 @@ func TestExportWriter(t *testing.T) {
 	}
 	if _, err := auditstore.NewExportWriter(&jsonOut, "xml"); err == nil {
 		t.Fatal("xml accepted")
+	}
+}
+
+// The CSV tells an integer key 7 (object_id 7) from a text key "7", as
+// the JSON Lines do: they were one row.
+func TestExportCSVHasTheObjectID(t *testing.T) {
+	t.Parallel()
+	seven := int64(7)
+	var out strings.Builder
+	w, err := auditstore.NewExportWriter(&out, "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, e := range []auditlog.Entry{
+		{ID: 1, Timestamp: at, Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "7", ObjectID: &seven, ObjectRepr: "r"},
+		{ID: 2, Timestamp: at, Action: auditlog.ActionUpdate, Model: "m", ObjectPK: "7", ObjectRepr: "r"},
+	} {
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := slices.Index(rows[0], "object_id")
+	if col < 0 || rows[1][col] != "7" || rows[2][col] != "" {
+		t.Fatalf("csv:\n%s", out.String())
 	}
 }
