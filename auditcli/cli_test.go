@@ -233,6 +233,14 @@ func TestHistory(t *testing.T) {
 	if r := run(t, "", false, "history", "--db", path, "books", "999"); r.stdout != "No entries.\n" {
 		t.Fatalf("%+v", r)
 	}
+	if strings.Contains(r.stderr, "older ones") {
+		t.Fatalf("the whole history said it was not: %+v", r)
+	}
+	// A history cut by --limit says so, and how to see the rest.
+	r = run(t, "", false, "history", "--db", path, "--limit", "1", "books", "1")
+	if r.code != 0 || !strings.Contains(r.stderr, "Showed the newest entry; there are older ones") || !strings.Contains(r.stderr, "export --model books --pk 1") {
+		t.Fatalf("a history cut by --limit: %+v", r)
+	}
 }
 
 // Only a terminal counts as one: /dev/null (cron, systemd, CI) is a

@@ -477,6 +477,15 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	if err := PrintHistory(env.Stdout, res.Entries, loc); err != nil {
 		return err
 	}
+	if res.Next != "" {
+		// Not a whole history: say so, and how to see the rest.
+		shown := "newest entry"
+		if len(res.Entries) > 1 {
+			shown = fmt.Sprintf("newest %d entries", len(res.Entries))
+		}
+		fmt.Fprintf(env.Stderr, "Showed the %s; there are older ones: --limit up to %d, or export --model %s --pk %s for all of them.\n",
+			shown, auditstore.MaxPageSize, shellWord(fs.Arg(0)), shellWord(fs.Arg(1)))
+	}
 	var unreadable []int64
 	for _, e := range res.Entries {
 		if e.Unreadable != "" {
@@ -606,4 +615,20 @@ func writeTable(w io.Writer, rows [][]string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// shellWord is s as one word of a POSIX shell command line: as it is
+// where that is safe, else in single quotes.
+func shellWord(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:@%+=,-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe && s[0] != '-' {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
