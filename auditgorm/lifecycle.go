@@ -135,7 +135,7 @@ func (p *Plugin) capture(db *gorm.DB, kind op, m *model, tracks []*m2mTrack, err
 		}
 	})
 	if db.Error != nil && missingAuditTable(db.Error) {
-		db.Error = fmt.Errorf("auditgorm: the audit tables are missing, so the write cannot be recorded and was not made: run auditgorm.Migrate (or auditlog migrate) on this database: %w", db.Error)
+		db.Error = fmt.Errorf("auditgorm: the audit tables are missing, so the write cannot be recorded: run auditgorm.Migrate (or auditlog migrate) on this database: %w", db.Error)
 	}
 }
 
