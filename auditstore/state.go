@@ -1,6 +1,7 @@
 package auditstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -329,7 +330,8 @@ type Lister interface {
 // entries than its bound.
 var ErrTooManyEntries = errors.New("auditstore: the object has more entries than the bound")
 
-// ObjectEntries returns every entry of one object, oldest first, without
+// ObjectEntries returns every entry of one object in id order (the order of
+// its writes), without
 // access entries: those of refs (KeyRefs, or one ObjectRef) whose key text
 // is pk. With max > 0, an object with more than max entries is an error
 // wrapping ErrTooManyEntries.
@@ -365,7 +367,11 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 		}
 		p.Cursor = res.Next
 	}
-	slices.Reverse(all)
+	// By id: the order in which the object's writes held its row and
+	// wrote their entries, whatever the clocks that dated them (two
+	// servers' clocks may differ; a later write's entry can be dated
+	// before an earlier one's).
+	slices.SortFunc(all, func(a, b auditlog.Entry) int { return cmp.Compare(a.ID, b.ID) })
 	return all, nil
 }
 
