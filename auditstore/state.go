@@ -133,6 +133,9 @@ func (st ObjectState) Fields() []string {
 // entry, so the value a later entry changed is the one the field held since
 // the last entry that could have changed it.
 func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRules) ObjectState {
+	if r.PK == "" {
+		r.PK = inferredKeyColumn(entries)
+	}
 	st := ObjectState{Model: model, PK: pk, Values: map[string]json.RawMessage{}, Recorded: map[string]int64{}, Related: map[string][]string{}, Unknown: map[string]Unknown{}}
 	cols, rels := r.Columns, r.Relations
 	if cols == nil || rels == nil {
@@ -438,6 +441,59 @@ func isNull(raw json.RawMessage) bool {
 }
 
 // keyMoved reports whether entry e moves its object from key pk to another.
+// inferredKeyColumn is the key column of the object whose entries are
+// given, where rules name none (the command line and the UI without the
+// application's models): the one column whose value every create names,
+// and every key change changed from, as the entry's key. Without it an
+// update that moved the object to another key was applied as a value,
+// and the entries of the next object under the key onto its state.
+// "" where no column, or more than one, is so.
+func inferredKeyColumn(entries []auditlog.Entry) string {
+	var cands []string
+	seen := false
+	narrow := func(e auditlog.Entry, value func(auditlog.Change) json.RawMessage) {
+		var here []string
+		for col, c := range e.Changes {
+			if c.M2M == nil && keyText(value(c)) == e.ObjectPK {
+				here = append(here, col)
+			}
+		}
+		if !seen {
+			cands, seen = here, true
+			return
+		}
+		cands = slices.DeleteFunc(cands, func(c string) bool { return !slices.Contains(here, c) })
+	}
+	for _, e := range entries {
+		switch e.Action {
+		case auditlog.ActionCreate:
+			narrow(e, func(c auditlog.Change) json.RawMessage { return c.New })
+		case auditlog.ActionDelete:
+			if hardDelete(e) {
+				narrow(e, func(c auditlog.Change) json.RawMessage { return c.Old })
+			}
+		}
+	}
+	// A key change names its column: the only one where no create or
+	// hard delete tells, else the one of those it changed.
+	var moved []string
+	for _, e := range entries {
+		for col, c := range e.Changes {
+			if e.Action == auditlog.ActionUpdate && c.M2M == nil && keyText(c.Old) == e.ObjectPK && keyText(c.New) != e.ObjectPK &&
+				(!seen || slices.Contains(cands, col)) && !slices.Contains(moved, col) {
+				moved = append(moved, col)
+			}
+		}
+	}
+	switch {
+	case len(moved) == 1:
+		return moved[0]
+	case len(cands) == 1:
+		return cands[0]
+	}
+	return ""
+}
+
 func keyMoved(pkCol, pk string, e auditlog.Entry) bool {
 	if pkCol == "" || e.Action != auditlog.ActionUpdate {
 		return false

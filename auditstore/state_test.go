@@ -112,6 +112,34 @@ func TestRebuildStateKeyMovedToBytes(t *testing.T) {
 	}
 }
 
+// Rules that name no key column (the command line's and the UI's without
+// the application's models) follow key changes all the same: the key
+// column is the one every create names as the entry's key. Object 5 moved
+// to 7, then another object, moved to 5, had its price changed: the state
+// of 5 mixed the first object's name with the second's price.
+func TestRebuildStateInfersTheKeyColumn(t *testing.T) {
+	t.Parallel()
+	at5 := func(e auditlog.Entry) auditlog.Entry { e.ObjectPK = "5"; return e }
+	es := []auditlog.Entry{
+		at5(entry(1, auditlog.ActionCreate, "id=null>5", `a=null>"alice"`, "b=null>1")),
+		at5(entry(2, auditlog.ActionUpdate, "id=5>7")),
+		at5(entry(4, auditlog.ActionUpdate, "b=2>3")), // the other object, moved here by entry 3 (under its old key)
+	}
+	rules := auditstore.EntriesOnlyRules()
+	if st := auditstore.RebuildState("m", "5", es, 2, rules); st.Exists || st.MovedTo != "7" || st.MovedBy != 2 {
+		t.Fatalf("after the move: %s, moved to %q by %d", show(st), st.MovedTo, st.MovedBy)
+	}
+	if st := auditstore.RebuildState("m", "5", es, 3, rules); !st.Exists || st.Values["a"] != nil || string(st.Values["b"]) != "3" {
+		t.Fatalf("the object now at 5: %s", show(st))
+	}
+	// A column that holds the key's value beside the key (b=5 here): the
+	// key change tells which is the key.
+	es[0] = at5(entry(1, auditlog.ActionCreate, "id=null>5", `a=null>"alice"`, "b=null>5"))
+	if st := auditstore.RebuildState("m", "5", es, 2, rules); st.Exists || st.MovedTo != "7" {
+		t.Fatalf("after the move, with b=5 beside the key: %s, moved to %q", show(st), st.MovedTo)
+	}
+}
+
 // countingLister is a store that counts the entries its pages return.
 type countingLister struct {
 	s    *auditstore.Store
