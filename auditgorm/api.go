@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -127,7 +128,20 @@ func Log(ctx context.Context, db *gorm.DB, r Record) error {
 	if r.PK != "" {
 		e.ObjectPK, e.ObjectID = r.PK, nil
 		if id, ok := auditstore.IntegerKey(r.PK); ok {
-			e.ObjectID = &id
+			// An integer key's entries carry the number, as captured
+			// writes' do; a registered model with a text key ("7" of a
+			// code) does not, or its history would not find the entry.
+			textKey := false
+			if p != nil {
+				m, err := p.modelByName(db, e.Model)
+				if err != nil {
+					return err
+				}
+				textKey = m != nil && (len(m.pk) != 1 || m.pk[0].kind != schema.Int && m.pk[0].kind != schema.Uint)
+			}
+			if !textKey {
+				e.ObjectID = &id
+			}
 		}
 		if r.Object == nil {
 			e.ObjectRepr = e.Model + "(" + r.PK + ")"

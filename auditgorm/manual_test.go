@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -192,4 +193,30 @@ func TestLogIntegerKeyRule(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("object ids %v, want %v", got, want)
 	}
+}
+
+// Log by model and key of a registered model with a text key ("7", a
+// code) sets no object_id, as the capture of its writes does not: its
+// history and time travel, which find a text key by object_pk alone,
+// missed the logged entry (a backfill the README advises).
+func TestLogTextKeyThatLooksLikeANumber(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Doc{})
+		must(t, reg.Register(&Doc{}))
+		ctx := context.Background()
+		must(t, db.Create(&Doc{Code: "7", Body: "x"}).Error)
+		must(t, db.Exec("UPDATE docs SET body = 'backfilled' WHERE code = '7'").Error) // not audited
+		ch, err := auditlog.NewChange("x", "backfilled")
+		must(t, err)
+		must(t, auditgorm.Log(ctx, db, auditgorm.Record{Action: auditlog.ActionUpdate, Model: "docs", PK: "7", Changes: auditlog.Changes{"body": ch}}))
+		h, err := auditgorm.History(ctx, db, &Doc{Code: "7"}, auditstore.Page{Limit: 10})
+		must(t, err)
+		if len(h.Entries) != 2 {
+			t.Fatalf("the history holds %d entries, want 2", len(h.Entries))
+		}
+		got := Doc{Code: "7"}
+		if _, err := auditgorm.AsOf(ctx, db, &got, time.Now().Add(time.Minute)); err != nil || got.Body != "backfilled" {
+			t.Fatalf("AsOf: %+v, %v", got, err)
+		}
+	})
 }
