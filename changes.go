@@ -22,6 +22,11 @@ const (
 	M2MClear  M2MOperation = "clear"
 )
 
+// valid reports whether o is one of the operations above.
+func (o M2MOperation) valid() bool {
+	return o == M2MAdd || o == M2MRemove || o == M2MClear
+}
+
 // M2MChange lists the related objects that a many-to-many change added or
 // removed, by their repr. Keys, when set, holds each object's key (as an
 // entry's ObjectPK), Objects[i]'s at Keys[i]; it is set only where a repr
@@ -109,6 +114,9 @@ func (c Change) MarshalJSON() ([]byte, error) {
 		if c.M2M.Keys != nil && len(c.M2M.Keys) != len(c.M2M.Objects) {
 			return nil, fmt.Errorf("auditlog: an m2m change lists %d objects but %d keys", len(c.M2M.Objects), len(c.M2M.Keys))
 		}
+		if !c.M2M.Operation.valid() {
+			return nil, fmt.Errorf("auditlog: unknown m2m operation %.20q", c.M2M.Operation)
+		}
 		objs := c.M2M.Objects
 		if objs == nil {
 			objs = []string{}
@@ -159,6 +167,10 @@ func (c *Change) UnmarshalJSON(data []byte) error {
 		}
 		if m.Keys != nil && len(m.Keys) != len(m.Objects) {
 			return fmt.Errorf("auditlog: an m2m change lists %d objects but %d keys", len(m.Objects), len(m.Keys))
+		}
+		if !m.Operation.valid() {
+			// A state rebuilt from it would read it as no change at all.
+			return fmt.Errorf("auditlog: unknown m2m operation %.20q", m.Operation)
 		}
 		*c = Change{M2M: &M2MChange{Operation: m.Operation, Objects: m.Objects, Keys: m.Keys}}
 		return nil

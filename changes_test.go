@@ -57,3 +57,22 @@ func TestChangesStringIsUnambiguous(t *testing.T) {
 		}
 	}
 }
+
+// A many-to-many change with an operation that is none of add, remove and
+// clear (a hand-edited "ADD") is refused both ways: a state rebuilt from it
+// read it as no change, and showed a relation the table did not hold.
+func TestM2MChangeWithAnUnknownOperation(t *testing.T) {
+	t.Parallel()
+	var c auditlog.Change
+	for _, raw := range []string{`{"type":"m2m","operation":"ADD","objects":["a"]}`, `{"type":"m2m","objects":["a"]}`} {
+		if err := json.Unmarshal([]byte(raw), &c); err == nil {
+			t.Errorf("%s read as %+v", raw, c.M2M)
+		}
+	}
+	if _, err := json.Marshal(auditlog.Change{M2M: &auditlog.M2MChange{Operation: "move", Objects: []string{"a"}}}); err == nil {
+		t.Error("an m2m change with operation move was stored")
+	}
+	if err := json.Unmarshal([]byte(`{"type":"m2m","operation":"clear","objects":[]}`), &c); err != nil || c.M2M.Operation != auditlog.M2MClear {
+		t.Errorf("clear: %+v, %v", c.M2M, err)
+	}
+}
