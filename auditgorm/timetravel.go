@@ -214,6 +214,7 @@ func stateRules(m *model) auditstore.StateRules {
 	if len(m.pk) == 1 {
 		r.PK = m.pk[0].column
 	}
+	r.SoftDelete = softColumn(m)
 	return r
 }
 

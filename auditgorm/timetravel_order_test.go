@@ -2,6 +2,7 @@ package auditgorm_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,5 +40,54 @@ func TestStatesFollowTheEntriesWhateverTheClocks(t *testing.T) {
 		if last := tl[len(tl)-1]; string(last.Values["n"]) != "2" {
 			t.Fatalf("the timeline's last state: n=%s, the table holds 2", last.Values["n"])
 		}
+	})
+}
+
+// Shelved has a soft delete.
+type Shelved struct {
+	ID        uint
+	Code      string
+	DeletedAt gorm.DeletedAt
+}
+
+// An object left soft deleted by an update (the revert of a revival) or a
+// create (the restore of a row that was soft deleted when it was hard
+// deleted) is deleted in time travel, as after a soft delete: only delete
+// entries counted, and such an object was shown live.
+func TestSoftDeletedByAnUpdateOrACreate(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Shelved{})
+		must(t, reg.Register(&Shelved{}))
+		ctx := context.Background()
+		check := func(what string, id uint) {
+			t.Helper()
+			var row Shelved
+			must(t, db.Unscoped().First(&row, id).Error)
+			if !row.DeletedAt.Valid {
+				t.Fatalf("%s: the row is live", what)
+			}
+			_, err := auditgorm.AsOf(ctx, db, &Shelved{ID: id}, time.Now().Add(time.Minute))
+			var de *auditgorm.DeletedError
+			if !errors.As(err, &de) || !de.Soft {
+				t.Errorf("%s: AsOf of a soft-deleted row: %v", what, err)
+			}
+			tl, err := auditgorm.Timeline(ctx, db, &Shelved{ID: id})
+			must(t, err)
+			if last := tl[len(tl)-1]; !last.Deleted {
+				t.Errorf("%s: the timeline's last state is live", what)
+			}
+		}
+		a := Shelved{Code: "a"}
+		must(t, db.Create(&a).Error)
+		must(t, db.Delete(&a).Error)
+		must(t, db.Unscoped().Model(&Shelved{}).Where("id = ?", a.ID).Update("deleted_at", nil).Error)
+		must(t, auditgorm.Revert(ctx, db, lastEntry(t, db).ID, auditgorm.RevertOptions{}))
+		check("the revert of a revival", a.ID)
+		b := Shelved{Code: "b"}
+		must(t, db.Create(&b).Error)
+		must(t, db.Delete(&b).Error)
+		must(t, db.Unscoped().Delete(&Shelved{ID: b.ID}).Error)
+		must(t, auditgorm.Restore(ctx, db, &Shelved{ID: b.ID}, auditgorm.RevertOptions{}))
+		check("the restore of a row soft deleted before its hard delete", b.ID)
 	})
 }

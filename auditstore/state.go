@@ -73,8 +73,15 @@ type StateRules struct {
 	// or its Objects where it has none.
 	KeysOf func(relation string, c *auditlog.M2MChange) (keys []string, ok bool)
 	// PK is the key column: an update that changes it moves the object to
-	// another key. Empty: key changes are not followed.
+	// another key. Empty: the column every create names as the key, if one
+	// does (inferredKeyColumn).
 	PK string
+	// SoftDelete is the model's soft-delete column: a create or an update
+	// that leaves it set (a revert of a revival, a restore of a row that
+	// was soft deleted) leaves the object soft deleted, as a soft delete
+	// does. Empty: only delete entries (and updates that set again a
+	// column an earlier soft delete set) soft delete it.
+	SoftDelete string
 }
 
 // ObjectState is one object's state after some of its entries.
@@ -242,6 +249,7 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 					set(col, c.New, e)
 				}
 			}
+			softByValue(&st, &softCols, r.SoftDelete, e)
 		case auditlog.ActionUpdate, auditlog.ActionDelete:
 			if !st.Exists || (st.Deleted && !st.Soft) {
 				reset(false, e)
@@ -276,6 +284,8 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 				}
 			} else if st.Deleted && st.Soft && !stillSet(st, softCols) {
 				st.Deleted, st.Soft = false, false // restored
+			} else {
+				softByValue(&st, &softCols, r.SoftDelete, e)
 			}
 			if keyMoved(r.PK, pk, e) {
 				st.Exists, st.Deleted, st.Soft = false, false, false
@@ -417,6 +427,26 @@ func namedColumns(entries []auditlog.Entry) (cols, rels []string) {
 	slices.Sort(cols)
 	slices.Sort(rels)
 	return cols, rels
+}
+
+// softByValue marks st soft deleted where entry e (a create or an update)
+// left the soft-delete column set: col, or, without it, one of the columns
+// an earlier soft delete of this life set (softCols), set again.
+func softByValue(st *ObjectState, softCols *[]string, col string, e auditlog.Entry) {
+	if st.Deleted {
+		return
+	}
+	cols := *softCols
+	if col != "" {
+		cols = []string{col}
+	}
+	for _, c := range cols {
+		if ch, named := e.Changes[c]; named && ch.M2M == nil && stillSet(*st, []string{c}) {
+			st.Deleted, st.Soft, st.DeletedAt, st.DeletedBy = true, true, e.Timestamp, e.ID
+			*softCols = cols
+			return
+		}
+	}
 }
 
 // stillSet reports whether any of cols holds a value that marks the row
