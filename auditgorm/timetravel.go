@@ -213,6 +213,10 @@ func stateRules(m *model) auditstore.StateRules {
 	}
 	if len(m.pk) == 1 {
 		r.PK = m.pk[0].column
+	} else {
+		for _, f := range m.pk {
+			r.KeyColumns = append(r.KeyColumns, f.column)
+		}
 	}
 	r.SoftDelete = softColumn(m)
 	return r

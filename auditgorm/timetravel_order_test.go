@@ -91,3 +91,30 @@ func TestSoftDeletedByAnUpdateOrACreate(t *testing.T) {
 		check("the restore of a row soft deleted before its hard delete", b.ID)
 	})
 }
+
+// An object with a composite key that moved to another key is no longer
+// at its old one, and the object moved there since is not shown with its
+// values: time travel followed single keys only, and showed the line
+// moved from (1,1) to (1,2) as still at (1,1), with the key (1,2).
+func TestCompositeKeyMoves(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &Line{})
+		must(t, reg.Register(&Line{}))
+		ctx := context.Background()
+		must(t, db.Create(&Line{OrderID: 1, LineNo: 1, Qty: 5}).Error)
+		must(t, db.Model(&Line{}).Where("order_id = ? AND line_no = ?", 1, 1).Update("line_no", 3).Error)
+		later := time.Now().Add(time.Minute)
+		_, err := auditgorm.AsOf(ctx, db, &Line{OrderID: 1, LineNo: 1}, later)
+		var moved *auditgorm.KeyChangedError
+		if !errors.As(err, &moved) || moved.To != "[1,3]" {
+			t.Fatalf("AsOf (1,1) after it moved to (1,3): %v", err)
+		}
+		// Another line moves to (1,1): its values, never the first's.
+		must(t, db.Create(&Line{OrderID: 1, LineNo: 2, Qty: 9}).Error)
+		must(t, db.Model(&Line{}).Where("order_id = ? AND line_no = ?", 1, 2).Update("line_no", 1).Error)
+		got := Line{OrderID: 1, LineNo: 1}
+		if _, err := auditgorm.AsOf(ctx, db, &got, time.Now().Add(time.Minute)); err == nil && got.Qty == 5 {
+			t.Fatalf("AsOf (1,1) now shows the first line's quantity: %+v", got)
+		}
+	})
+}

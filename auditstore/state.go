@@ -1,6 +1,7 @@
 package auditstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -82,6 +83,9 @@ type StateRules struct {
 	// does. Empty: only delete entries (and updates that set again a
 	// column an earlier soft delete set) soft delete it.
 	SoftDelete string
+	// KeyColumns are a composite key's columns, in the key's order: an
+	// update that changes one moves the object (PK is empty then).
+	KeyColumns []string
 }
 
 // ObjectState is one object's state after some of its entries.
@@ -290,6 +294,9 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 			if keyMoved(r.PK, pk, e) {
 				st.Exists, st.Deleted, st.Soft = false, false, false
 				st.MovedTo, st.MovedBy = keyText(e.Changes[r.PK].New), e.ID
+			} else if to, ok := compositeMoved(r.KeyColumns, e, st.Values); ok {
+				st.Exists, st.Deleted, st.Soft = false, false, false
+				st.MovedTo, st.MovedBy = to, e.ID
 			}
 		}
 	}
@@ -522,6 +529,38 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 		return cands[0]
 	}
 	return ""
+}
+
+// compositeMoved reports whether update e changed a column of the
+// composite key cols, and the key it moved the object to, as an entry's
+// key (a JSON array of the values in the key's order, from vals, the
+// values after e), or "" where one of them is unknown.
+func compositeMoved(cols []string, e auditlog.Entry, vals map[string]json.RawMessage) (string, bool) {
+	if len(cols) < 2 || e.Action != auditlog.ActionUpdate {
+		return "", false
+	}
+	moved := false
+	for _, col := range cols {
+		if c, ok := e.Changes[col]; ok && c.M2M == nil && !bytes.Equal(c.Old, c.New) {
+			moved = true
+		}
+	}
+	if !moved {
+		return "", false
+	}
+	key := make([]json.RawMessage, len(cols))
+	for i, col := range cols {
+		v, ok := vals[col]
+		if !ok {
+			return "", true
+		}
+		key[i] = v
+	}
+	to, err := json.Marshal(key)
+	if err != nil {
+		return "", true
+	}
+	return string(to), true
 }
 
 func keyMoved(pkCol, pk string, e auditlog.Entry) bool {
