@@ -44,6 +44,12 @@ const (
 // created later.
 var ErrNotFound = errors.New("auditgorm: the object has no audited state at that moment")
 
+// ErrBeforeItsEntries is returned by AsOf for a moment before the first of
+// the object's entries where that entry is not its create: its earlier
+// entries were flushed, or it predates auditing, so whether it existed
+// then is not known. It does not match ErrNotFound.
+var ErrBeforeItsEntries = errors.New("auditgorm: the object's entries begin later, and not with its create (earlier ones flushed, or it predates auditing): its state at that moment is unknown")
+
 // KeyChangedError is returned by AsOf when the object had taken another
 // key at that moment: entries are read under one key, and a key change is
 // recorded under the old key. errors.Is(err, ErrNotFound) holds for it.
@@ -270,6 +276,8 @@ func (tt *traveller) stateAfter(n int) (*State, error) {
 	switch {
 	case !st.Exists && st.MovedTo != "":
 		return nil, &KeyChangedError{To: st.MovedTo, Entry: st.MovedBy}
+	case !st.Exists && n == 0 && len(tt.entries) > 0 && tt.entries[0].Action != auditlog.ActionCreate:
+		return nil, ErrBeforeItsEntries
 	case !st.Exists:
 		return nil, ErrNotFound
 	case st.Deleted:

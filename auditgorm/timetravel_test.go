@@ -189,7 +189,9 @@ func TestAsOfBeforeAuditing(t *testing.T) {
 		must(t, db.Model(&it).Update("n", 2).Error)
 		t1 := ttInstant()
 		must(t, db.Model(&it).Update("code", "new").Error)
-		if _, err := auditgorm.AsOf(ctx, db, &TTItem{ID: it.ID}, t0); !errors.Is(err, auditgorm.ErrNotFound) {
+		// The object existed then: its first entry is no create, so its
+		// state then is unknown, not "it did not exist" (ErrNotFound).
+		if _, err := auditgorm.AsOf(ctx, db, &TTItem{ID: it.ID}, t0); !errors.Is(err, auditgorm.ErrBeforeItsEntries) || errors.Is(err, auditgorm.ErrNotFound) {
 			t.Fatalf("before the first entry: %v", err)
 		}
 		got := TTItem{ID: it.ID}
