@@ -273,6 +273,14 @@ func objectEntries(ctx context.Context, db *gorm.DB, r auditstore.ObjectRef) ([]
 // returns with it: ErrNotFound or a *DeletedError.
 func (tt *traveller) stateAfter(n int) (*State, error) {
 	st := auditstore.RebuildState(tt.m.name, tt.ref.PK, tt.entries, n, tt.rules)
+	for _, f := range tt.m.fields {
+		if raw, ok := st.Values[f.column]; ok && !f.f.PrimaryKey && looksMasked(tt.m, raw) {
+			// Recorded while the field was masked: not its value, in
+			// every state (a deleted one's, a timeline's too).
+			delete(st.Values, f.column)
+			st.Unknown[f.column] = UnknownMasked
+		}
+	}
 	switch {
 	case !st.Exists && st.MovedTo != "":
 		return nil, &KeyChangedError{To: st.MovedTo, Entry: st.MovedBy}
@@ -322,12 +330,6 @@ func (tt *traveller) fill(ctx context.Context, db *gorm.DB, row reflect.Value, s
 			continue // obj's key, by which the entries were found
 		}
 		raw, ok := st.Values[f.column]
-		if ok && looksMasked(tt.m, raw) {
-			// Recorded while the field was masked: not its value.
-			delete(st.Values, f.column)
-			st.Unknown[f.column] = UnknownMasked
-			ok = false
-		}
 		if ok && setField(ctx, f, row, raw) {
 			continue
 		}

@@ -118,3 +118,39 @@ func TestCompositeKeyMoves(t *testing.T) {
 		}
 	})
 }
+
+// PayCard is masked when its entries are written, and unmasked later.
+type PayCard struct {
+	ID     uint
+	Number string
+}
+
+// A value recorded under a mask no longer in force is unknown ("masked")
+// in every state: a deleted object's and a timeline's too, not only a
+// live AsOf's, which showed the masked text as the value.
+func TestValuesRecordedMaskedAreUnknownInEveryState(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &PayCard{})
+		must(t, reg.Register(&PayCard{}, auditlog.Mask("Number")))
+		ctx := context.Background()
+		c := PayCard{Number: "4222222222222222"}
+		must(t, db.Create(&c).Error)
+		must(t, db.Delete(&PayCard{ID: c.ID}).Error)
+		must(t, reg.Reregister(&PayCard{})) // unmasked since
+		st, err := auditgorm.AsOf(ctx, db, &PayCard{ID: c.ID}, time.Now().Add(time.Minute))
+		var de *auditgorm.DeletedError
+		if !errors.As(err, &de) {
+			t.Fatalf("AsOf of a deleted card: %v", err)
+		}
+		if v, ok := st.Values["number"]; ok || st.Unknown["number"] != auditgorm.UnknownMasked {
+			t.Fatalf("the deleted state's number: %s (unknown: %q)", v, st.Unknown["number"])
+		}
+		tl, err := auditgorm.Timeline(ctx, db, &PayCard{ID: c.ID})
+		must(t, err)
+		for _, st := range tl {
+			if v, ok := st.Values["number"]; ok {
+				t.Fatalf("a timeline state's number: %s", v)
+			}
+		}
+	})
+}
