@@ -241,7 +241,24 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		return nil
 	}
-	switch r.IntN(42) {
+	switch r.IntN(43) {
+	case 42:
+		// The model's own table under another spelling: its entries are
+		// the model's (nameOwnTable).
+		var spelled string
+		switch tx.Dialector.Name() {
+		case "sqlite":
+			spelled = []string{"main.r_items", "R_ITEMS"}[r.IntN(2)]
+		case "postgres":
+			if err := tx.Raw("SELECT current_schema() || '.r_items'").Scan(&spelled).Error; err != nil {
+				return err
+			}
+		default:
+			if err := tx.Raw("SELECT CONCAT(DATABASE(), '.r_items')").Scan(&spelled).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Table(spelled).Model(&RItem{}).Where("id = ?", id()).Updates(map[string]any{"n": r.IntN(10), "price": price()}).Error
 	case 32:
 		return tx.Model(&RBox{ID: box()}).Update("n", r.IntN(10)).Error
 	case 33:
