@@ -342,8 +342,7 @@ func mysqlExisting(stmt string) (query string, args []any, ok bool) {
 	return "", nil, false
 }
 
-// countsAny reports whether a look-up (mysqlExisting's, CheckMigrated's)
-// counts anything.
+// countsAny reports whether mysqlExisting's look-up counts anything.
 func countsAny(ctx context.Context, db execQuerier, query string, args []any) (bool, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -394,29 +393,14 @@ var ErrNotMigrated = errors.New("auditstore: the audit tables are not migrated")
 // with an error. Tables made without Migrate's record (auditlog_migrations)
 // pass if auditlog_entries is there, and so do tables whose record the
 // user may not read (an auditor's role that may read the entries alone).
-func CheckMigrated(ctx context.Context, db execQuerier, d Dialect) error {
+func CheckMigrated(ctx context.Context, db DBTX, d Dialect) error {
 	if ctx == nil {
 		return errNilContext
 	}
 	if err := d.valid(); err != nil {
 		return err
 	}
-	has := func(table string) (bool, error) {
-		var q string
-		switch d {
-		case Postgres:
-			q = "SELECT COUNT(*) FROM pg_catalog.pg_class WHERE oid = to_regclass($1)"
-		case MySQL:
-			q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
-		default:
-			q = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
-		}
-		ok, err := countsAny(ctx, db, q, []any{table})
-		if err != nil {
-			return false, fmt.Errorf("auditstore: %w", err)
-		}
-		return ok, nil
-	}
+	has := func(table string) (bool, error) { return tableExists(ctx, db, d, table) }
 	recorded, err := has(migrationsTable)
 	if err != nil {
 		return err
