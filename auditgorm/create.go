@@ -203,7 +203,7 @@ func (p *Plugin) captureCreate(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			return err
 		}
 	}
-	w := p.newWriter(db, m, m.entryName(db.Statement), len(existing)+len(stored))
+	w := p.newWriter(db, m, m.entryName(db), len(existing)+len(stored))
 	seen := make(map[string]*dbRow, len(existing))
 	for _, r := range existing {
 		if replace {

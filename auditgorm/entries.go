@@ -58,9 +58,9 @@ func (p *Plugin) base(ctx context.Context, name string) auditlog.Entry {
 // registered name when the statement writes the model's own table, else the
 // table it writes (Table("archive") on a registered model), so that an
 // entry never names a row of a table it did not touch.
-func (m *model) entryName(stmt *gorm.Statement) string {
-	if t := writtenTable(stmt); t != m.schema.Table {
-		if own, _ := stmt.Settings.Load(fmt.Sprintf("%p", stmt) + ownTableKey); own == true {
+func (m *model) entryName(db *gorm.DB) string {
+	if t := writtenTable(db.Statement); t != m.schema.Table {
+		if own, _ := db.InstanceGet(ownTableKey); own == true {
 			return m.name
 		}
 		return t

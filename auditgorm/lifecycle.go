@@ -55,7 +55,7 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 		}
 		info := StatementStartInfo{Model: db.Statement.Table, Action: kind.action()}
 		if m != nil {
-			info.Model = m.entryName(db.Statement)
+			info.Model = m.entryName(db)
 		}
 		p.observed(db, info, m, func() { p.capture(db, kind, m, tracks, err, orig) })
 	}

@@ -154,7 +154,7 @@ func (p *Plugin) sqlEntries(db *gorm.DB, m *model, action auditlog.Action) (*pgE
 	if err != nil {
 		return nil, nil
 	}
-	e := p.base(db.Statement.Context, m.entryName(db.Statement))
+	e := p.base(db.Statement.Context, m.entryName(db))
 	e.Action, e.ObjectPK, e.AdditionalData = action, "-", additional
 	args, err := auditstore.EntryArgs(auditstore.Postgres, e)
 	if err != nil {

@@ -669,7 +669,7 @@ func (p *Plugin) queryRows(db *gorm.DB, m *model, sql string, vars ...any) ([]*d
 // changedEntries writes one entry per (old, new) pair whose audited values
 // differ (every pair for a delete).
 func (p *Plugin) changedEntries(db *gorm.DB, m *model, action auditlog.Action, pairs [][2]*dbRow) error {
-	w := p.newWriter(db, m, m.entryName(db.Statement), len(pairs))
+	w := p.newWriter(db, m, m.entryName(db), len(pairs))
 	for _, pr := range pairs {
 		if err := w.diff(action, pr[0], pr[1]); err != nil {
 			return err
@@ -784,7 +784,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 			return err
 		}
 	}
-	w := p.newWriter(db, m, m.entryName(db.Statement), len(old))
+	w := p.newWriter(db, m, m.entryName(db), len(old))
 	for _, o := range old {
 		if err := w.add(auditlog.ActionDelete, o, o, reflect.Value{}, m.t.Deleted(o.vals)); err != nil {
 			return err
