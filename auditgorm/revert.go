@@ -1,7 +1,6 @@
 package auditgorm
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -923,8 +922,9 @@ func restores(x auditlog.Entry, id int64, del auditlog.Entry) bool {
 
 // sameJSON reports whether two recorded values are the same JSON value.
 func sameJSON(a, b json.RawMessage) bool {
-	var x, y bytes.Buffer
-	return json.Compact(&x, a) == nil && json.Compact(&y, b) == nil && bytes.Equal(x.Bytes(), y.Bytes())
+	x, errA := canonical(a)
+	y, errB := canonical(b)
+	return errA == nil && errB == nil && x == y
 }
 
 // looksMasked reports whether a recorded value may be the text the
