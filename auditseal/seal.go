@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,6 +145,10 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	size, hi, err := q.treeSize(ctx)
 	if err != nil {
 		return res, err
+	}
+	if size < s.seen.size {
+		// A tree never shrinks: a flush marks its leaves, and keeps them.
+		return res, fmt.Errorf("%w: the log has %d leaves, where this sealer signed %d", ErrAltered, size, s.seen.size)
 	}
 	signedNext, signedPrunes, err := q.checkTree(ctx, size, s.origin, s.signer)
 	if err != nil {
@@ -561,6 +567,13 @@ func (q queries) insertRows(ctx context.Context, table, cols string, rows [][]an
 // tree someone changed. Run Verify.
 var ErrAltered = errors.New("auditseal: the sealed log was altered; the sealer stops until it is repaired (run auditlog verify)")
 
+// ErrOtherKey is returned by a round whose latest checkpoint is signed by
+// another key than the sealer's, or names another log: the sealer was
+// started with the wrong key or origin (or someone wrote a checkpoint of
+// their own). It does not extend the tree; Verify, with the public key
+// that signed the log, says whether the log is intact.
+var ErrOtherKey = errors.New("auditseal: the sealed log is signed by another key or origin; the sealer stops (start it with the key and origin that sealed this log, and run auditlog verify with that key's public key)")
+
 // checkTree checks, before a round extends the tree, that its latest
 // checkpoint covers exactly the size leaves and is the note this signer
 // makes over the stored tree's root (Ed25519 signatures are deterministic,
@@ -595,7 +608,12 @@ func (q queries) checkTree(ctx context.Context, size int64, origin string, signe
 	text := stored[:end+1]
 	var c log.Checkpoint
 	ext, err := c.Unmarshal([]byte(text))
-	if err != nil || c.Origin != origin || int64(c.Size) != size || !bytes.Equal(c.Hash, root[:]) {
+	switch {
+	case err == nil && c.Origin != origin:
+		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves names the log %q, this sealer's origin is %q", ErrOtherKey, size, c.Origin, origin)
+	case !signedBy(stored[end+2:], signer):
+		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves is signed by %s, not by this sealer's key %q", ErrOtherKey, size, signerNames(stored[end+2:]), signer.Name())
+	case err != nil || int64(c.Size) != size || !bytes.Equal(c.Hash, root[:]):
 		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves does not sign the stored tree", ErrAltered, size)
 	}
 	signed, err := note.Sign(&note.Note{Text: text}, signer)
@@ -606,6 +624,51 @@ func (q queries) checkTree(ctx context.Context, size int64, origin string, signe
 		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves is not one this key signed", ErrAltered, size)
 	}
 	return signedPosition(ext), parsePrunes(ext), nil
+}
+
+// signedBy reports whether the signature lines of a note (what follows
+// its blank line) hold one that names signer's key: its name and key hash.
+// Whether the signature is right is checked by signing again.
+func signedBy(sigs string, signer note.Signer) bool {
+	for _, l := range strings.Split(sigs, "\n") {
+		name, hash, ok := signatureKey(l)
+		if ok && name == signer.Name() && hash == signer.KeyHash() {
+			return true
+		}
+	}
+	return false
+}
+
+// signatureKey reads the key name and hash of a note's signature line
+// ("— name base64(hash ‖ signature)").
+func signatureKey(line string) (string, uint32, bool) {
+	rest, ok := strings.CutPrefix(line, "— ")
+	if !ok {
+		return "", 0, false
+	}
+	name, b64, ok := strings.Cut(rest, " ")
+	if !ok {
+		return "", 0, false
+	}
+	sig, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(sig) < 5 {
+		return "", 0, false
+	}
+	return name, binary.BigEndian.Uint32(sig), true
+}
+
+// signerNames lists the keys that signed a note, for an error.
+func signerNames(sigs string) string {
+	var names []string
+	for _, l := range strings.Split(sigs, "\n") {
+		if name, hash, ok := signatureKey(l); ok {
+			names = append(names, fmt.Sprintf("%q (key hash %08x)", name, hash))
+		}
+	}
+	if len(names) == 0 {
+		return "no key"
+	}
+	return strings.Join(names, ", ")
 }
 
 // positionLine is the checkpoint's extension line that signs the sealer's

@@ -128,6 +128,21 @@ func CheckpointOrigin(checkpoint []byte) string {
 	return string(bytes.TrimSuffix(line, []byte("\r")))
 }
 
+// otherSigner adds to a checkpoint's error the keys that signed it, where
+// none is the verifier's: the public key given is not the sealer's.
+func otherSigner(err error, text []byte, v note.Verifier) error {
+	_, sigs, ok := strings.Cut(string(text), "\n\n")
+	if !ok || v == nil {
+		return err
+	}
+	for _, l := range strings.Split(sigs, "\n") {
+		if name, hash, ok := signatureKey(l); ok && name == v.Name() && hash == v.KeyHash() {
+			return err
+		}
+	}
+	return fmt.Errorf("%w (it is signed by %s, and the public key given is %q, key hash %08x: not the sealer's?)", err, signerNames(sigs), v.Name(), v.KeyHash())
+}
+
 // Verify recomputes every sealed leaf from the entries table and the tree
 // from the leaves, and checks every checkpoint: its signature and origin,
 // and that the leaves give its root (so each checkpoint is consistent with
@@ -153,6 +168,9 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			return
 		}
 		c, ext, _, err := log.ParseCheckpoint(text, o.Origin, o.Verifier)
+		if err != nil {
+			err = otherSigner(err, text, o.Verifier)
+		}
 		switch {
 		case err != nil && trusted:
 			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Detail: "a checkpoint kept outside the database: " + err.Error()})

@@ -29,11 +29,28 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(w.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(w.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if st.Mode().IsRegular() {
+		size, err := mendTornEnd(f, st.Size())
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if _, err := f.Write(append(line, '\n')); err != nil {
+			// Nothing half written stays to be appended to.
+			_ = f.Truncate(size)
+			f.Close()
+			return err
+		}
+	} else if _, err := f.Write(append(line, '\n')); err != nil {
 		f.Close()
 		return err
 	}
@@ -46,6 +63,42 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 		}
 	}
 	return f.Close()
+}
+
+// mendTornEnd makes a witness file of size bytes end in a whole line
+// before a checkpoint is appended, and returns its size then. A last line
+// without its newline is an append cut short (a crash, a full disk): it
+// is cut off, unless it is a whole checkpoint (a file edited by hand),
+// which gets its newline.
+func mendTornEnd(f *os.File, size int64) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	tail := make([]byte, min(size, MaxCheckpointBytes+1))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
+		return 0, err
+	}
+	if tail[len(tail)-1] == '\n' {
+		return size, nil
+	}
+	last := tail[bytes.LastIndexByte(tail, '\n')+1:]
+	if isWitnessLine(bytes.TrimSpace(last)) {
+		_, err := f.Write([]byte{'\n'})
+		return size + 1, err
+	}
+	if bytes.IndexByte(tail, '\n') < 0 && int64(len(tail)) < size {
+		return 0, fmt.Errorf("auditseal: %s ends in a line longer than a checkpoint", f.Name())
+	}
+	cut := size - int64(len(last))
+	if err := f.Truncate(cut); err != nil {
+		return 0, err
+	}
+	return cut, nil
+}
+
+func isWitnessLine(line []byte) bool {
+	var l witnessLine
+	return json.Unmarshal(line, &l) == nil && l.Checkpoint != ""
 }
 
 type witnessLine struct {
@@ -83,7 +136,9 @@ func (e *TooLargeError) Error() string {
 // it (a signed note, as `auditlog prove` prints it in a proof). It reads
 // as it goes: one checkpoint of more than MaxCheckpointBytes (a file such
 // as /dev/zero), a line of a witness file that is not a checkpoint, and a
-// witness file of more than MaxWitnessFileBytes stop it with an error.
+// witness file of more than MaxWitnessFileBytes stop it with an error. A
+// last line without its newline that is no checkpoint is an append cut
+// short, and is passed over (FileWitness cuts it off before its next).
 func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 	lr := &io.LimitedReader{R: r, N: MaxWitnessFileBytes + 1}
 	br := bufio.NewReaderSize(lr, 64<<10)
@@ -120,6 +175,12 @@ func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 	}
 	var out [][]byte
 	sc := bufio.NewScanner(br)
+	torn := false // the token is the input's last line, without its newline
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		adv, tok, err := bufio.ScanLines(data, atEOF)
+		torn = atEOF && tok != nil && adv == len(data) && bytes.IndexByte(data, '\n') < 0
+		return adv, tok, err
+	})
 	// A line of MaxCheckpointBytes and its newline fits: the scanner
 	// wants room for the newline as well.
 	sc.Buffer(make([]byte, 64<<10), MaxCheckpointBytes+1)
@@ -132,6 +193,9 @@ func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 		if err := json.Unmarshal(line, &l); err != nil || l.Checkpoint == "" {
 			if lr.N == 0 { // the line cut at the limit
 				return nil, &TooLargeError{MaxWitnessFileBytes, "a witness file"}
+			}
+			if torn {
+				continue
 			}
 			return nil, fmt.Errorf("auditseal: line %d is not a checkpoint a FileWitness wrote", n)
 		}
