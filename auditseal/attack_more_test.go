@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/go-auditlog/auditlog/auditseal"
+	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -159,6 +161,53 @@ func TestVerifyWithAnotherPublicKey(t *testing.T) {
 		// The sealer's own key: no such words.
 		if rep := f.verify(t); !rep.OK() {
 			t.Errorf("with the sealer's key: %s", problems(rep))
+		}
+	})
+}
+
+// TestSealAttackHighIDOnPostgres: PostgreSQL's identity does not move past
+// an id given by hand. One entry inserted with id 1,000,000 was sealed,
+// the writers' later entries took ids below it, in a gap the sealer gave
+// up after SweepFor: they were never sealed, and Verify blamed them, not
+// the forgery. The forged entry is left unsealed and is the one reported.
+func TestSealAttackHighIDOnPostgres(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		if f.d != auditstore.Postgres {
+			t.Skip("the id counter moves past an id given by hand there")
+		}
+		f.insert(t, nil, "a", 2) // ids 1-2
+		f.round(t)
+		copyEntry(t, f, 1, 1_000_000) // forged, dated now
+		f.round(t)
+		f.insert(t, nil, "b", 1) // id 3
+		f.round(t)
+		f.clock.add(25 * time.Hour) // past SweepFor
+		f.round(t)
+		f.insert(t, nil, "c", 2) // ids 4-5
+		for range 3 {
+			f.clock.add(time.Second)
+			f.round(t)
+		}
+		var sealed []int64
+		rows, err := f.db.Query("SELECT entry_id FROM auditlog_seal_leaves ORDER BY entry_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			sealed = append(sealed, id)
+		}
+		rows.Close()
+		if !slices.Equal(sealed, []int64{1, 2, 3, 4, 5}) {
+			t.Errorf("sealed %v, want the writers' 1 to 5", sealed)
+		}
+		rep := f.verify(t)
+		if len(rep.Problems) != 1 || rep.Problems[0].EntryID != 1_000_000 || rep.Problems[0].Kind != auditseal.EntryInserted {
+			t.Errorf("verify: %s", problems(rep))
 		}
 	})
 }

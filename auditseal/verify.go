@@ -496,6 +496,10 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	}
 	// The stored position is not signed: the signed one holds against it.
 	next = max(next, signedNext)
+	highest, issuedKnown, err := auditstore.HighestIssuedID(ctx, tx, d)
+	if err != nil {
+		return rep, fmt.Errorf("auditseal: %w", err)
+	}
 	urows, err := tx.QueryContext(ctx, "SELECT e.id, "+auditstore.TimeColumn(d, "e.timestamp")+" FROM "+auditstore.Table+" e WHERE NOT EXISTS (SELECT 1 FROM "+leavesTable+" l WHERE l.entry_id = e.id) ORDER BY e.id")
 	if err != nil {
 		return rep, fmt.Errorf("auditseal: read unsealed entries: %w", err)
@@ -513,6 +517,8 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			continue
 		}
 		switch {
+		case issuedKnown && id > highest:
+			rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: id, Leaf: -1, Detail: fmt.Sprintf("its id is above every id the database handed out (%d): inserted with its id by hand", highest)})
 		case id < next:
 			rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: id, Leaf: -1, Detail: fmt.Sprintf("its id is below the sealer's position %d", next)})
 		case !newest.IsZero() && t.Before(newest.Add(-gapWait)):

@@ -2,6 +2,7 @@ package auditstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -175,4 +176,48 @@ func (s *Store) Unrelayed(ctx context.Context, f Filter, maxID int64) ([]RelayBa
 		}
 	}
 	return out, nil
+}
+
+// HighestIssuedID returns the highest entry id the database has handed
+// out, and whether it knows it: on PostgreSQL the id column's sequence,
+// which does not move past an id given by hand, so that an entry above it
+// was inserted with its id by someone, not by a writer of the log (whose
+// later entries take ids below it). Elsewhere (SQLite, MySQL) the counter
+// moves past any id inserted, and it reports false; so it does where the
+// role may not read the sequence. Read it after the entries it is to
+// judge: the sequence is not transactional, and an id handed out after
+// the read would be above it.
+func HighestIssuedID(ctx context.Context, db DBTX, d Dialect) (int64, bool, error) {
+	if d != Postgres {
+		return 0, false, nil
+	}
+	rows, err := db.QueryContext(ctx, "SELECT CASE WHEN has_sequence_privilege(s, 'SELECT') OR has_sequence_privilege(s, 'USAGE') THEN COALESCE(pg_sequence_last_value(s), 0) END FROM (SELECT pg_get_serial_sequence('"+Table+"', 'id')::regclass AS s) x")
+	if err != nil {
+		return 0, false, fmt.Errorf("read the entries' id sequence: %w", err)
+	}
+	defer rows.Close()
+	var n sql.NullInt64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, false, fmt.Errorf("read the entries' id sequence: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, false, fmt.Errorf("read the entries' id sequence: %w", err)
+	}
+	return n.Int64, n.Valid, nil
+}
+
+// IssuedOnly returns the leading entries of ids (ascending) that are at
+// most highest, the highest id handed out, when known.
+func IssuedOnly[E any](es []E, id func(E) int64, highest int64, known bool) []E {
+	if !known {
+		return es
+	}
+	for i, e := range es {
+		if id(e) > highest {
+			return es[:i]
+		}
+	}
+	return es
 }
