@@ -265,6 +265,17 @@ func whereExprs(stmt *gorm.Statement) []clause.Expression {
 	return nil
 }
 
+// whereOf is the WHERE clause of a statement of the plugin's with the
+// conditions exprs: every row where there are none (a write with
+// AllowGlobalUpdate), since GORM writes a WHERE clause's keyword however
+// few its conditions.
+func whereOf(exprs []clause.Expression) clause.Where {
+	if len(exprs) == 0 {
+		return clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "1 = 1"}}}
+	}
+	return clause.Where{Exprs: exprs}
+}
+
 // setResult records the rows a write affected, as GORM's callbacks do.
 func setResult(db *gorm.DB, n int64) {
 	db.RowsAffected = n

@@ -1107,7 +1107,7 @@ func (p *Plugin) readJoin(db *gorm.DB, js *schema.Schema, cols []string, exprs [
 		// query clauses say which rows are pairs in the relation.
 		q = q.Model(reflect.New(js.ModelType).Interface())
 	}
-	q = q.Clauses(clause.Select{Columns: sel}, clause.Where{Exprs: exprs}).Limit(p.maxRows + 1)
+	q = q.Clauses(clause.Select{Columns: sel}, whereOf(exprs)).Limit(p.maxRows + 1)
 	q.Statement.Unscoped = !scoped
 	if p.lock {
 		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})

@@ -157,6 +157,13 @@ func TestReplayEqualsTable(t *testing.T) {
 		}
 		wg.Wait()
 		t.Logf("%d transactions committed; failures: %v", done, failed)
+		for msg := range failed {
+			// The statements the plugin builds are its own: one the
+			// database cannot parse is a defect, not a race lost.
+			if strings.Contains(msg, "syntax") || strings.Contains(msg, "SQL logic error") {
+				t.Errorf("a statement the database cannot parse: %s", msg)
+			}
+		}
 		if done < ops/2 {
 			t.Fatalf("only %d of %d transactions committed: %v", done, ops, failed)
 		}
@@ -241,7 +248,15 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		return nil
 	}
-	switch r.IntN(43) {
+	switch r.IntN(44) {
+	case 43:
+		// Every row, with no condition: of a model without soft delete,
+		// and unscoped.
+		all := tx.Session(&gorm.Session{AllowGlobalUpdate: true})
+		if r.IntN(2) == 0 {
+			return all.Model(&RKey{}).Update("v", gorm.Expr("v + 1")).Error
+		}
+		return all.Unscoped().Model(&RItem{}).Updates(map[string]any{"n": r.IntN(10)}).Error
 	case 42:
 		// The model's own table under another spelling: its entries are
 		// the model's (nameOwnTable).

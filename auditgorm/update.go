@@ -334,7 +334,7 @@ func (p *Plugin) preselect(db *gorm.DB, m *model, keyExprs []any) ([]*dbRow, err
 		}
 		sel = clause.Select{Expression: clause.Expr{SQL: sql.String(), Vars: vars}}
 	}
-	q = q.Clauses(sel, clause.Where{Exprs: whereExprs(stmt)})
+	q = q.Clauses(sel, whereOf(whereExprs(stmt)))
 	limit := p.maxRows + 1
 	if c, ok := stmt.Clauses["ORDER BY"]; ok && builds(stmt, "ORDER BY") {
 		if o, ok := c.Expression.(clause.OrderBy); ok {
@@ -653,7 +653,7 @@ func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []a
 // lockingSubquery selects cols of the rows the statement's conditions match,
 // in key order, locked: the pre-select, as a subquery.
 func (p *Plugin) lockingSubquery(db *gorm.DB, m *model, cols []clause.Column) *gorm.DB {
-	return p.query(db).Clauses(clause.Select{Columns: cols}, clause.Where{Exprs: whereExprs(db.Statement)}, m.order,
+	return p.query(db).Clauses(clause.Select{Columns: cols}, whereOf(whereExprs(db.Statement)), m.order,
 		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
 }
 
