@@ -342,11 +342,13 @@ func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditl
 		// Compared with the entries exactly, as the plugin's reads are.
 		q = q.Clauses(clause.Select{Columns: m.readCols(q.Statement, false)})
 	}
-	err := q.Omit(clause.Associations).Take(obj.Interface()).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return obj, false, nil
+	// Find, not Take: a row not there is an answer, not an error for
+	// GORM's logger to print in the application's log.
+	r := q.Omit(clause.Associations).Limit(1).Find(obj.Interface())
+	if r.Error != nil {
+		return obj, false, r.Error
 	}
-	return obj, err == nil, err
+	return obj, r.RowsAffected > 0, nil
 }
 
 // keyJSON is the object key of an entry as a recorded value.
