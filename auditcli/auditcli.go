@@ -216,13 +216,21 @@ func notBlank(fs *flag.FlagSet, names ...string) error {
 // -h, which stays flag.ErrHelp.
 func parseArgs(fs *flag.FlagSet, args []string) error {
 	flags, positional := splitArgs(fs, args)
+	// The flag package prints its error and the usage itself; the error
+	// is said once, as a usage error, and the usage only for -h.
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	err := fs.Parse(flags)
 	if err == nil {
 		// Every flag is parsed: this sets the positional arguments.
 		err = fs.Parse(append([]string{"--"}, positional...))
 	}
+	fs.SetOutput(out)
+	fs.Usage = usage
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return err
 		}
 		if strings.HasPrefix(err.Error(), "flag provided but not defined: ") {

@@ -204,6 +204,12 @@ func TestUsageAndBadArguments(t *testing.T) {
 		if strings.Count(strings.TrimSpace(r.stderr), "\n") > 2 && tc.code == 1 {
 			t.Errorf("%v: error is not one clear line: %q", tc.args, r.stderr)
 		}
+		if n := strings.Count(r.stderr, tc.want); n != 1 && strings.Contains(tc.want, " ") {
+			t.Errorf("%v: said %d times: %q", tc.args, n, r.stderr)
+		}
+		if n := strings.Count(r.stderr, "usage: "); n > 1 {
+			t.Errorf("%v: the usage shown %d times: %q", tc.args, n, r.stderr)
+		}
 	}
 	if r := run(t, "", false, "flush", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-before") {
 		t.Fatalf("flush -h: %+v", r)
@@ -345,6 +351,10 @@ func TestFlushDeletesWhatWasConfirmed(t *testing.T) {
 			"Delete 3 entries of model books?", "Deleted 3 entries.\n", []string{"authors", "authors", "authors", "books"}},
 		{"--before", []string{"--before", "2026-01-02"}, []auditlog.Entry{{Timestamp: old, Model: "books"}}, false,
 			"Delete 4 entries older than 2026-01-02T00:00:00Z?", "Deleted 4 entries.\n", []string{"authors", "books", "books"}},
+		// The cutoff as given, to the nanosecond: the question once said
+		// 00:00:00Z, and the entries of that second are not older.
+		{"--before with fractions", []string{"--before", "2026-01-02T00:00:00.9Z"}, []auditlog.Entry{{Timestamp: old, Model: "books"}}, false,
+			"Delete 4 entries older than 2026-01-02T00:00:00.9Z?", "Deleted 4 entries.\n", []string{"authors", "books", "books"}},
 		// TRUNCATE cannot be pinned: the question says so, and the report
 		// does not claim a count.
 		{"--truncate", []string{"--truncate"}, []auditlog.Entry{{Timestamp: fresh, Model: "late"}}, false,

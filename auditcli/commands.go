@@ -196,7 +196,7 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		what += " of model " + *model
 	}
 	if !until.IsZero() {
-		what += " older than " + until.UTC().Format(time.RFC3339)
+		what += " older than " + until.UTC().Format(time.RFC3339Nano)
 	}
 	question := "Delete " + what + "?"
 	if *truncate {
