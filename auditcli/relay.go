@@ -111,7 +111,18 @@ func runRelay(ctx context.Context, env Env, args []string) (rerr error) {
 			// relay saved its position past them.
 			return usageError("--to %s is the database (or one of its files): choose another file", termSafe(path))
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		// A regular file is opened to be read as well, so that the sink
+		// can see a line a crash left without its newline; a FIFO or a
+		// device write-only, as before (O_RDWR would not wait for a
+		// reader of a FIFO).
+		mode := os.O_WRONLY
+		if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || err == nil && fi.Mode().IsRegular() {
+			mode = os.O_RDWR
+		}
+		f, err := os.OpenFile(path, mode|os.O_APPEND|os.O_CREATE, 0o600)
+		if mode == os.O_RDWR && errors.Is(err, os.ErrPermission) {
+			f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		}
 		if err != nil {
 			return fmt.Errorf("--to: %w", err)
 		}

@@ -2,6 +2,8 @@ package auditnats
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +62,7 @@ type Sink struct {
 	stream  string
 	prefix  string
 	created time.Time // the stream's creation, as the server reports it
+	maxMsg  int64     // the stream's largest message, when it sets one
 	dups    atomic.Int64
 }
 
@@ -127,7 +130,8 @@ func NewSink(ctx context.Context, nc *nats.Conn, o SinkOptions) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auditnats: stream %s for %s: %w", o.Stream, subjects, err)
 	}
-	return &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix, created: st.CachedInfo().Created}, nil
+	info := st.CachedInfo()
+	return &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix, created: info.Created, maxMsg: int64(info.Config.MaxMsgSize)}, nil
 }
 
 // Identity is the stream's name and creation time
@@ -196,10 +200,16 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 	for start := 0; start < len(entries); start += publishWindow {
 		chunk := entries[start:min(start+publishWindow, len(entries))]
 		futures := make([]jetstream.PubAckFuture, 0, len(chunk))
+		limit := s.bodyLimit()
 		for _, e := range chunk {
 			data, err := json.Marshal(auditstore.NewExportRecord(e))
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", e.ID, err)
+			}
+			if limit > 0 && int64(len(data)) > limit {
+				if data, err = shortened(auditstore.NewExportRecord(e), limit); err != nil {
+					return fmt.Errorf("entry %d: %w", e.ID, err)
+				}
 			}
 			m := &nats.Msg{Subject: s.Subject(e), Data: data, Header: nats.Header{}}
 			f, err := s.js.PublishMsgAsync(m, jetstream.WithMsgID(s.MsgID(e)), jetstream.WithExpectStream(s.stream))
@@ -222,6 +232,85 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 		}
 	}
 	return nil
+}
+
+// headerRoom is what a message's headers (its Nats-Msg-Id and expected
+// stream) take of the server's payload limit, with room to spare.
+const headerRoom = 1024
+
+// bodyLimit is the largest body a message may have: the server's payload
+// limit (max_payload, 1 MiB by default) or the stream's message limit,
+// the smaller, less the headers; 0 when neither is known.
+func (s *Sink) bodyLimit() int64 {
+	limit := s.nc.MaxPayload()
+	if s.maxMsg > 0 && (limit <= 0 || s.maxMsg < limit) {
+		limit = s.maxMsg
+	}
+	if limit <= 0 {
+		return 0
+	}
+	return max(limit-headerRoom-int64(len(s.prefix)+len(s.stream)), 1)
+}
+
+// shortRecord is the record of an entry too large for one message, with
+// the names of what was shortened to fit it.
+type shortRecord struct {
+	auditstore.ExportRecord
+	// Shortened names each value replaced by its digest
+	// ("changes.body.new", "serialized_data", "additional_data"), or
+	// "changes" when the changes are left out whole.
+	Shortened []string `json:"shortened"`
+}
+
+// shortened is rec's body within limit bytes: its largest values replaced
+// by their digests ({"$digest": "sha256:…", "$bytes": n}, the SHA-256 and
+// length of the value's JSON as the entry stores it), largest first,
+// until it fits; failing that, without its changes and data. The entry in
+// the database stays whole: a consumer that needs the values reads it by
+// its id.
+func shortened(rec auditstore.ExportRecord, limit int64) ([]byte, error) {
+	type value struct {
+		name string
+		raw  json.RawMessage
+		set  func(json.RawMessage)
+	}
+	changes := make(auditlog.Changes, len(rec.Changes))
+	var values []value
+	for name, c := range rec.Changes {
+		changes[name] = c
+		if c.M2M != nil {
+			continue
+		}
+		values = append(values,
+			value{"changes." + name + ".old", c.Old, func(r json.RawMessage) { c := changes[name]; c.Old = r; changes[name] = c }},
+			value{"changes." + name + ".new", c.New, func(r json.RawMessage) { c := changes[name]; c.New = r; changes[name] = c }})
+	}
+	rec.Changes = changes
+	values = append(values,
+		value{"serialized_data", rec.SerializedData, func(r json.RawMessage) { rec.SerializedData = r }},
+		value{"additional_data", rec.AdditionalData, func(r json.RawMessage) { rec.AdditionalData = r }})
+	slices.SortStableFunc(values, func(a, b value) int { return len(b.raw) - len(a.raw) })
+	out := shortRecord{}
+	for _, v := range values {
+		if len(v.raw) <= len(`{"$digest":"sha256:","$bytes":}`)+2*sha256.Size+8 {
+			break // no shorter as a digest
+		}
+		sum := sha256.Sum256(v.raw)
+		v.set(json.RawMessage(fmt.Sprintf(`{"$digest":"sha256:%s","$bytes":%d}`, hex.EncodeToString(sum[:]), len(v.raw))))
+		out.Shortened = append(out.Shortened, v.name)
+		out.ExportRecord = rec
+		data, err := json.Marshal(out)
+		if err != nil || int64(len(data)) <= limit {
+			return data, err
+		}
+	}
+	rec.Changes, rec.SerializedData, rec.AdditionalData = nil, nil, nil
+	out.ExportRecord, out.Shortened = rec, []string{"changes", "serialized_data", "additional_data"}
+	data, err := json.Marshal(out)
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("auditnats: its record is larger than the %d bytes a message may take here (the server's max_payload or the stream's max_msg_size), even without its changes", limit)
+	}
+	return data, err
 }
 
 // Close closes the connection ConnectSink opened, after the messages in

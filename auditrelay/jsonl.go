@@ -25,6 +25,8 @@ type JSONL struct {
 	w    io.Writer
 	name string
 	buf  *bufio.Writer
+	// torn: a write failed, and may have left part of a line in w.
+	torn bool
 }
 
 // NewJSONL returns a sink that writes to w, whose relay position is kept
@@ -43,6 +45,9 @@ func (j *JSONL) Publish(ctx context.Context, entries []auditlog.Entry) error {
 	// Each line is encoded whole first, and the buffer goes to w only
 	// between lines: a round stopped in the middle leaves whole lines,
 	// after which the next round's lines stay readable.
+	if err := j.mendTornLine(); err != nil {
+		return err
+	}
 	var line bytes.Buffer
 	enc := json.NewEncoder(&line)
 	for _, e := range entries {
@@ -58,18 +63,21 @@ func (j *JSONL) Publish(ctx context.Context, entries []auditlog.Entry) error {
 		if j.buf.Buffered() > 0 && j.buf.Available() < line.Len() {
 			if err := j.buf.Flush(); err != nil {
 				j.buf.Reset(j.w)
+				j.torn = true
 				return err
 			}
 		}
 		// A line longer than the buffer goes to w in one write.
 		if _, err := j.buf.Write(line.Bytes()); err != nil {
 			j.buf.Reset(j.w)
+			j.torn = true
 			return err
 		}
 	}
 	if err := j.buf.Flush(); err != nil {
 		// A bufio.Writer keeps its error: the next round starts afresh.
 		j.buf.Reset(j.w)
+		j.torn = true
 		return err
 	}
 	if f, ok := j.w.(*os.File); ok {
@@ -77,5 +85,36 @@ func (j *JSONL) Publish(ctx context.Context, entries []auditlog.Entry) error {
 			return f.Sync()
 		}
 	}
+	return nil
+}
+
+// mendTornLine ends a line a failed write (a full disk) or a crash left
+// without its newline, before a round's lines: otherwise the round's first
+// line would be glued to it, and neither would read. The part written
+// stays, as a line of its own that is no record; the round writes its
+// entries whole after it. A regular file that can be read is looked at;
+// otherwise a failed write of this sink's is what tells.
+func (j *JSONL) mendTornLine() error {
+	torn := j.torn
+	if f, ok := j.w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if fi.Size() == 0 {
+				torn = false
+			} else {
+				var last [1]byte
+				if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil {
+					torn = last[0] != '\n'
+				}
+			}
+		}
+	}
+	if !torn {
+		j.torn = false
+		return nil
+	}
+	if _, err := j.w.Write([]byte{'\n'}); err != nil {
+		return err
+	}
+	j.torn = false
 	return nil
 }

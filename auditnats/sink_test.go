@@ -1,0 +1,125 @@
+package auditnats_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditnats"
+)
+
+// TestSinkShortensWhatDoesNotFit: an entry whose record is larger than a
+// message may be (the server's max_payload, 1 MiB by default, or the
+// stream's max_msg_size) failed its round, and every round after: the
+// relay never went past it. Its largest values are published as their
+// digests, and the record says which.
+func TestSinkShortensWhatDoesNotFit(t *testing.T) {
+	tg := target(t)
+	ctx := context.Background()
+	nc, err := nats.Connect(tg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxMsg = 4096
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: tg.Stream, Subjects: []string{"auditlog.entries.>"}, MaxMsgSize: maxMsg}); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := auditnats.NewSink(ctx, nc, auditnats.SinkOptions{Stream: tg.Stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := json.RawMessage(`"` + strings.Repeat("x", 10_000) + `"`)
+	small := json.RawMessage(`"short"`)
+	objects := make([]string, 1000)
+	for i := range objects {
+		objects[i] = fmt.Sprintf("part number %d", i)
+	}
+	at := time.Now()
+	entries := []auditlog.Entry{
+		{ID: 1, Timestamp: at, Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "1", ObjectRepr: "b",
+			Changes: auditlog.Changes{"body": {Old: small, New: big}, "title": {Old: small, New: small}}},
+		{ID: 2, Timestamp: at, Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "2", ObjectRepr: "b",
+			Changes: auditlog.Changes{"parts": {M2M: &auditlog.M2MChange{Operation: "add", Objects: objects}}}},
+		{ID: 3, Timestamp: at, Action: auditlog.ActionCreate, Model: "books", ObjectPK: "3", ObjectRepr: "b",
+			Changes: auditlog.Changes{"title": {Old: json.RawMessage("null"), New: small}}},
+	}
+	if err := sink.Publish(ctx, entries); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	cons, err := js.OrderedConsumer(ctx, tg.Stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		ID        int64
+		Changes   auditlog.Changes
+		Shortened []string
+	}
+	var got []rec
+	for range entries {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Data()) > maxMsg {
+			t.Errorf("a message of %d bytes", len(m.Data()))
+		}
+		var r rec
+		if err := json.Unmarshal(m.Data(), &r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	sum := sha256.Sum256(big)
+	wantDigest := fmt.Sprintf(`{"$digest":"sha256:%s","$bytes":%d}`, hex.EncodeToString(sum[:]), len(big))
+	if r := got[0]; r.ID != 1 || !slices.Equal(r.Shortened, []string{"changes.body.new"}) || string(r.Changes["body"].New) != wantDigest ||
+		string(r.Changes["body"].Old) != string(small) || string(r.Changes["title"].New) != string(small) {
+		t.Errorf("the entry with a large value: %+v", r)
+	}
+	if r := got[1]; r.ID != 2 || !slices.Contains(r.Shortened, "changes") || r.Changes != nil {
+		t.Errorf("the entry with a large many-to-many change: %+v", r)
+	}
+	if r := got[2]; r.ID != 3 || r.Shortened != nil || string(r.Changes["title"].New) != string(small) {
+		t.Errorf("the entry after them: %+v", r)
+	}
+	// The entries given keep their values.
+	if string(entries[0].Changes["body"].New) != string(big) {
+		t.Error("the entry given was changed")
+	}
+}
+
+// TestSinkShortensPastTheServersLimit: the same under the server's own
+// payload limit, on a stream that sets none.
+func TestSinkShortensPastTheServersLimit(t *testing.T) {
+	tg := target(t)
+	ctx := context.Background()
+	sink, err := auditnats.ConnectSink(ctx, tg.URL, auditnats.SinkOptions{Stream: tg.Stream, Prefix: "auditlog.big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	huge := json.RawMessage(`"` + strings.Repeat("y", 1_500_000) + `"`)
+	es := []auditlog.Entry{
+		{ID: 1, Timestamp: time.Now(), Action: auditlog.ActionCreate, Model: "docs", ObjectPK: "1", ObjectRepr: "d",
+			Changes: auditlog.Changes{"body": {Old: json.RawMessage("null"), New: huge}}},
+		{ID: 2, Timestamp: time.Now(), Action: auditlog.ActionCreate, Model: "docs", ObjectPK: "2", ObjectRepr: "d"},
+	}
+	if err := sink.Publish(ctx, es); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
