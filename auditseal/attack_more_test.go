@@ -16,6 +16,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditseal"
 	"github.com/go-auditlog/auditlog/auditstore"
 	"github.com/go-auditlog/auditlog/internal/testdb"
@@ -208,6 +209,36 @@ func TestSealAttackHighIDOnPostgres(t *testing.T) {
 		rep := f.verify(t)
 		if len(rep.Problems) != 1 || rep.Problems[0].EntryID != 1_000_000 || rep.Problems[0].Kind != auditseal.EntryInserted {
 			t.Errorf("verify: %s", problems(rep))
+		}
+	})
+}
+
+// TestSealAttackEntryDatedAhead: one entry dated an hour ahead (forged
+// before a round, or written by a host whose clock runs fast) made verify
+// call every later entry inserted, and never named it. Checkpoints sign
+// when they were signed: the entry is reported as dated ahead, and the
+// others are not.
+func TestSealAttackEntryDatedAhead(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, gdb *gorm.DB) {
+		f := open(t, gdb)
+		s, err := auditstore.New(f.db, f.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.insert(t, nil, "a", 2) // ids 1-2, dated now
+		if err := s.Insert(context.Background(), []auditlog.Entry{{Timestamp: time.Now().Add(time.Hour), Action: auditlog.ActionCreate, Model: "ahead", ObjectPK: "1", ObjectRepr: "ahead 1"}}); err != nil {
+			t.Fatal(err)
+		}
+		f.round(t)
+		f.insert(t, nil, "b", 2) // ids 4-5
+		f.round(t)
+		f.insert(t, nil, "c", 1) // id 6, not sealed yet
+		rep := f.verify(t)
+		if len(rep.Problems) != 1 || rep.Problems[0].Kind != auditseal.EntryDatedAhead || rep.Problems[0].EntryID != 3 {
+			t.Errorf("want entry 3 dated ahead, and nothing else:\n%s", problems(rep))
+		}
+		if rep.Unsealed != 1 {
+			t.Errorf("unsealed %d", rep.Unsealed)
 		}
 	})
 }

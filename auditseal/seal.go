@@ -684,6 +684,24 @@ func signerNames(sigs string) string {
 // position: the lowest entry id it could not account for when it signed.
 const positionLine = "auditlog-next "
 
+// timeLine is the checkpoint's extension line that signs when it was
+// signed (the clock of the sealer's host, RFC 3339): an entry it covers
+// dated later was dated ahead (Verify).
+const timeLine = "auditlog-time "
+
+// signedTime reads the time a checkpoint was signed from its extension
+// lines; zero for a checkpoint without one (signed before it was added).
+func signedTime(ext []byte) time.Time {
+	for _, l := range strings.Split(string(ext), "\n") {
+		if v, ok := strings.CutPrefix(l, timeLine); ok {
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				return t
+			}
+		}
+	}
+	return time.Time{}
+}
+
 // signedPosition reads the position from a checkpoint's extension lines.
 func signedPosition(ext []byte) int64 {
 	for _, l := range strings.Split(string(ext), "\n") {
@@ -704,9 +722,11 @@ func (q queries) checkpoint(ctx context.Context, hr *hashReader, size, next int6
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: tree hash: %w", err)
 	}
+	signedAt := time.Now()
 	body := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()
 	body = append(body, positionLine+strconv.FormatInt(next, 10)+"\n"...)
 	body = append(body, prunes.line()...)
+	body = append(body, timeLine+signedAt.UTC().Format(time.RFC3339Nano)+"\n"...)
 	signed, err := note.Sign(&note.Note{Text: string(body)}, signer)
 	if err != nil {
 		return nil, fmt.Errorf("auditseal: sign checkpoint: %w", err)
@@ -716,7 +736,7 @@ func (q queries) checkpoint(ctx context.Context, hr *hashReader, size, next int6
 		// The same tree signed again with a new position.
 		stmt = "UPDATE " + checkpointsTable + " SET note = " + q.ph(1) + ", signed_at = " + q.ph(2) + " WHERE size = " + q.ph(3)
 	}
-	if _, err := q.tx.ExecContext(ctx, stmt, string(signed), time.Now().UnixMicro(), size); err != nil {
+	if _, err := q.tx.ExecContext(ctx, stmt, string(signed), signedAt.UnixMicro(), size); err != nil {
 		return nil, fmt.Errorf("auditseal: store checkpoint %d: %w", size, err)
 	}
 	return signed, nil

@@ -2,6 +2,7 @@ package auditseal
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -28,6 +29,7 @@ const (
 	EntryModified      ProblemKind = "entry modified"       // its leaf no longer matches it
 	EntryDeleted       ProblemKind = "entry deleted"        // a leaf names an entry that is gone
 	EntryInserted      ProblemKind = "entry not sealed"     // an entry inside the sealed range that no leaf names
+	EntryDatedAhead    ProblemKind = "entry dated ahead"    // dated after the checkpoint that first sealed it was signed
 	LeafMissing        ProblemKind = "leaf missing"         // the leaves skip an index
 	CheckpointForged   ProblemKind = "checkpoint invalid"   // bad signature, origin or text
 	CheckpointMismatch ProblemKind = "checkpoint mismatch"  // the leaves do not give its root
@@ -153,6 +155,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	type cp struct {
 		size int64
 		root []byte
+		at   time.Time // when it was signed; zero if it does not say
 	}
 	var cps []cp
 	var signedNext int64 // the sealer's position the latest checkpoint signs
@@ -179,7 +182,7 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		case size >= 0 && int64(c.Size) != size:
 			rep.Problems = append(rep.Problems, Problem{Kind: CheckpointForged, Leaf: -1, Checkpoint: size, Detail: fmt.Sprintf("it is stored as size %d but signs size %d", size, c.Size)})
 		default:
-			cps = append(cps, cp{int64(c.Size), c.Hash})
+			cps = append(cps, cp{int64(c.Size), c.Hash, signedTime(ext)})
 			signedNext = max(signedNext, signedPosition(ext))
 			if p := parsePrunes(ext); p.ok {
 				pruneSigs = append(pruneSigs, signedAt{int64(c.Size), p})
@@ -310,6 +313,26 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		}
 	}
 	var newest time.Time // the newest sealed entry's time
+	// The signed times, by size: the leaf at index i was sealed by the
+	// round that signed the smallest checkpoint larger than i, no later.
+	var timed []cp
+	for _, c := range cps {
+		if !c.at.IsZero() {
+			timed = append(timed, c)
+		}
+	}
+	slices.SortFunc(timed, func(a, b cp) int {
+		// Of a size signed more than once (a tree signed again with a
+		// new position, a kept copy), the earliest first.
+		return cmp.Or(cmp.Compare(a.size, b.size), a.at.Compare(b.at))
+	})
+	sealedBy := func(index int64) time.Time {
+		i, _ := slices.BinarySearchFunc(timed, index+1, func(c cp, size int64) int { return cmp.Compare(c.size, size) })
+		if i == len(timed) {
+			return time.Time{}
+		}
+		return timed[i].at
+	}
 	// On SQLite a timestamp is text, which time filters compare as text:
 	// its storage class is read too.
 	tsType := ""
@@ -420,8 +443,20 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 				rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: entryID, Leaf: index,
 					Detail: fmt.Sprintf("dated %s, sealed after an entry dated %s, more than %s later", at.Format(time.RFC3339), newest.Format(time.RFC3339), gapWait)})
 			}
-			if at.After(newest) {
-				newest = at
+			// One dated after the round that sealed it signed was dated
+			// ahead (forged, or by a host whose clock runs fast): it is
+			// reported, and counts as dated when it was sealed, so that
+			// the entries after it are not taken for inserted.
+			latest := at
+			if sealed := sealedBy(index); !sealed.IsZero() && at.After(sealed) {
+				if at.After(sealed.Add(gapWait)) {
+					rep.Problems = append(rep.Problems, Problem{Kind: EntryDatedAhead, EntryID: entryID, Leaf: index,
+						Detail: fmt.Sprintf("dated %s, after the checkpoint that sealed it was signed (%s), more than %s before", at.Format(time.RFC3339), sealed.Format(time.RFC3339), gapWait)})
+				}
+				latest = sealed
+			}
+			if latest.After(newest) {
+				newest = latest
 			}
 		}
 		if err := tree.Append(stored, nil); err != nil {
