@@ -317,7 +317,8 @@ func readsAs(f *field, k pgKind) pgKind {
 // backslash never get here (sqlEntriesModel).
 func sqlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// norm is the column's value as the Go side sees it: a JSON null is null.
+// norm is the column's value as the Go side sees it: a JSON null is null
+// (a row holding the document null is not inRange: the Go side records it).
 func (c pgColumn) norm(ref string) string {
 	if c.kind == pgJSONB {
 		return "NULLIF(" + ref + ", 'null'::jsonb)"
@@ -414,7 +415,9 @@ func (c pgColumn) inRange(ref string) string {
 		// A document with a tag's key ({"$json": …}, value.tagShaped) is
 		// recorded apart from the tag by the Go side; jsonb_exists_any
 		// (the ?| operator) also finds such a string, in an array or alone.
-		return "coalesce(pg_catalog.octet_length(" + ref + "::text) <= " + strconv.Itoa(pgMaxText) + " AND NOT pg_catalog.jsonb_exists_any(" + ref + ", '{$base64,$bytes,$digest,$doc,$json}'::text[]), true)"
+		// The document null is recorded as {"$json": "null"}, apart
+		// from SQL NULL, by the Go side as well.
+		return "coalesce(pg_catalog.octet_length(" + ref + "::text) <= " + strconv.Itoa(pgMaxText) + " AND NOT pg_catalog.jsonb_exists_any(" + ref + ", '{$base64,$bytes,$digest,$doc,$json}'::text[]) AND " + ref + " <> 'null'::jsonb, true)"
 	case pgTimestamptz:
 		return "coalesce(" + ref + " BETWEEN '0001-01-01 00:00:00+00' AND '9999-12-31 23:59:59.999999+00', true)"
 	case pgTimestamp:

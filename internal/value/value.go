@@ -240,15 +240,20 @@ func jsonValue(raw []byte) (Value, error) {
 		return Null, fmt.Errorf("auditlog: invalid JSON: trailing data")
 	}
 	if v == nil {
-		return Null, nil
+		// The document null, which a column holds apart from SQL NULL:
+		// recorded as its text ({"$json": "null"}), since an entry's null
+		// is SQL NULL.
+		return Value{kind: kindJSONText, s: "null"}, nil
 	}
-	if n, lone := scanJSON(raw); lone || n != decodedMembers(v) {
+	if n, odd := scanJSON(raw); odd || n != decodedMembers(v) {
 		// Go's decoder keeps the last of a repeated key, SQLite and
 		// MariaDB read the first, PostgreSQL's jsonb keeps the last; Go
 		// reads a lone surrogate escape as U+FFFD, SQLite as its own
-		// bytes: no canonical form is every database's document. Such
-		// text is recorded as it is.
-		return Null, fmt.Errorf("%w: an object repeats a key, or a string holds a lone surrogate", errNoOneDocument)
+		// bytes; PostgreSQL's jsonb (the entries' changes) refuses the
+		// escape \u0000, which its json and the other databases keep: no
+		// canonical form is every database's document. Such text is
+		// recorded as it is.
+		return Null, fmt.Errorf("%w: an object repeats a key, or a string holds a lone surrogate or a NUL", errNoOneDocument)
 	}
 	canon, err := json.Marshal(v)
 	if err != nil {
@@ -260,7 +265,8 @@ func jsonValue(raw []byte) (Value, error) {
 // DocumentText returns the text that raw, a recorded value, stands for
 // when it is {"$json": "text"}: text that a JSON column held which is JSON
 // but no one document (an object that repeats a key, a lone surrogate
-// escape), as Normalize records it. Only an object of that one key whose
+// escape, the escape \u0000) or the document null, as Normalize records
+// it. Only an object of that one key whose
 // text is such JSON is one: the document {"$json": "abc"} is itself.
 func DocumentText(raw []byte) (string, bool) {
 	if len(raw) == 0 || raw[0] != '{' || !bytes.Contains(raw, []byte(`"$json"`)) {
@@ -273,7 +279,7 @@ func DocumentText(raw []byte) (string, bool) {
 	if json.Unmarshal(raw, &keys) != nil || len(keys) != 1 || keys["$json"] == nil || json.Unmarshal(raw, &t) != nil {
 		return "", false
 	}
-	if _, err := jsonValue([]byte(t.Text)); !errors.Is(err, errNoOneDocument) {
+	if v, err := jsonValue([]byte(t.Text)); !errors.Is(err, errNoOneDocument) && (err != nil || v.kind != kindJSONText) {
 		return "", false
 	}
 	return t.Text, true
@@ -282,7 +288,7 @@ func DocumentText(raw []byte) (string, bool) {
 // scanJSON reads raw, valid JSON, in one pass: the members of its objects
 // (the colons outside its strings), and whether a string holds a lone
 // surrogate escape (\ud800 without a low one after it, \udc00 without a
-// high one before).
+// high one before) or the escape \u0000.
 func scanJSON(raw []byte) (members int, lone bool) {
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
@@ -306,6 +312,8 @@ func scanJSON(raw []byte) (members int, lone bool) {
 				i += 4
 				switch {
 				case err != nil:
+				case r == 0:
+					lone = true
 				case r >= 0xD800 && r < 0xDC00:
 					lone = lone || high
 					high = true
