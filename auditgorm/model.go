@@ -739,7 +739,9 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 				conv = b
 			}
 		default:
-			if i, ok := raw.(int64); ok {
+			// 0 and 1 only: SQLite's and MySQL's boolean columns hold any
+			// integer, and 2 is not the value 1 is.
+			if i, ok := raw.(int64); ok && (i == 0 || i == 1) {
 				conv = i != 0
 			}
 		}
