@@ -15,7 +15,10 @@ import (
 // a nested statement's failure rolls back everything, and its capture
 // needs no savepoint of its own. markNested and unmarkNested mark the
 // statement's context for exactly the time GORM saves them (a hook of
-// the model, which may ignore a nested statement's error, runs after).
+// the model, which may ignore a nested statement's error, runs after), and
+// claimNested takes the mark off each nested statement, for that
+// statement alone, before the hooks of the associated model run: a
+// statement one of them runs may have its error ignored too.
 
 // nestedKey keys the mark in a statement's context.
 type nestedKey struct{}
@@ -50,21 +53,41 @@ func (m *nestedMark) writes(table string) bool {
 	return false
 }
 
-// unmarkNested runs after gorm:save_after_associations.
+// unmarkNested runs after gorm:save_after_associations, before the
+// model's After hooks.
 func unmarkNested(db *gorm.DB) {
 	if m, ok := db.Statement.Context.Value(nestedKey{}).(*nestedMark); ok {
 		db.Statement.Context = m.before
 	}
 }
 
-// nestedInRollback reports whether the statement is one GORM nested in a
-// statement whose transaction is rolled back on error: it runs in that
-// transaction and writes one of the tables GORM saves the statement's
-// associations to (a statement a hook of an associated model runs on
-// another table keeps its savepoint).
-func nestedInRollback(db *gorm.DB) bool {
+// nestedClaimKey marks a statement that claimNested found nested.
+const nestedClaimKey = "auditlog:nested"
+
+// claimNested runs first of a create, update and delete (before the
+// model's Before hooks): a statement GORM nested in a statement whose
+// transaction is rolled back on error (it runs in that transaction and
+// writes one of the tables GORM saves the statement's associations to)
+// is marked as such, and its context loses the mark, so that the
+// statements its model's hooks run (whose errors a hook may ignore) keep
+// their savepoints.
+func claimNested(db *gorm.DB) {
 	m, ok := db.Statement.Context.Value(nestedKey{}).(*nestedMark)
-	return ok && m.writes(db.Statement.Table) && samePool(m.pool, db.Statement.ConnPool)
+	if !ok {
+		return
+	}
+	db.Statement.Context = m.before
+	if m.writes(db.Statement.Table) && samePool(m.pool, db.Statement.ConnPool) {
+		db.InstanceSet(nestedClaimKey, true)
+	}
+}
+
+// nestedInRollback reports whether claimNested found the statement nested
+// in a statement whose transaction is rolled back on error.
+func nestedInRollback(db *gorm.DB) bool {
+	v, ok := db.InstanceGet(nestedClaimKey)
+	b, _ := v.(bool)
+	return ok && b
 }
 
 // samePool reports whether a and b are the same connection or

@@ -243,9 +243,12 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	// (nested.go).
 	steps = append(steps,
 		cb.Create().Before("gorm:save_after_associations").Register("auditlog:nested_begin", markNested),
-		cb.Create().After("gorm:save_after_associations").Register("auditlog:nested_end", unmarkNested),
+		cb.Create().After("gorm:save_after_associations").Before("gorm:after_create").Register("auditlog:nested_end", unmarkNested),
 		cb.Update().Before("gorm:save_after_associations").Register("auditlog:nested_begin", markNested),
-		cb.Update().After("gorm:save_after_associations").Register("auditlog:nested_end", unmarkNested),
+		cb.Update().After("gorm:save_after_associations").Before("gorm:after_update").Register("auditlog:nested_end", unmarkNested),
+		cb.Create().Before("gorm:before_create").Register("auditlog:nested_claim", claimNested),
+		cb.Update().Before("gorm:before_update").Register("auditlog:nested_claim", claimNested),
+		cb.Delete().Before("gorm:before_delete").Register("auditlog:nested_claim", claimNested),
 		// After a write's transaction, the plugin's statements can be
 		// prepared on the connection it gave back (prepared.go).
 		cb.Create().After("gorm:commit_or_rollback_transaction").Register("auditlog:prepare", p.prepareAfterCommit),
