@@ -609,7 +609,11 @@ func (q pgEntrySQL) pieces(action auditlog.Action, hasOld bool) *pgPieces {
 // and that row's columns.
 func (q pgEntrySQL) statement(args []any, write string, nVars int, action auditlog.Action, hasOld bool) (string, []any, bool) {
 	return q.statementWith(args, write, nVars, action, hasOld, func(pc *pgPieces) string {
-		return "SELECT _an._an, _an._aen, _ax.* FROM (SELECT pg_catalog.count(*) AS _an, " + q.entriesCount() + " AS _aen FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE NOT " + pc.safe + ") AS _ax ON true"
+		n := "pg_catalog.count(*)"
+		if strings.HasPrefix(write, "WITH ") {
+			n = checkedCount(n) // an UPDATE of pgUpdateSQL's
+		}
+		return "SELECT _an._an, _an._aen, _ax.* FROM (SELECT " + n + " AS _an, " + q.entriesCount() + " AS _aen FROM _au) AS _an LEFT JOIN (SELECT true AS _aleft, _au.* FROM _au WHERE NOT " + pc.safe + ") AS _ax ON true"
 	})
 }
 
@@ -642,7 +646,13 @@ func (q pgEntrySQL) statementWith(args []any, write string, nVars int, action au
 	ts := auditstore.DBNow
 	var b strings.Builder
 	b.Grow(len(write) + len(pc.columns) + 2*len(pc.where) + 400)
-	b.WriteString("WITH _au AS (" + write + "), _ae AS (INSERT INTO " + auditstore.Table + " (" + auditstore.EntryColumns + ") SELECT " + ts + ", " + bind(args[1], "int2") + ", " + bind(args[2], "text") + ", ")
+	if strings.HasPrefix(write, "WITH ") {
+		// The write's own WITH clause, which names it _au.
+		b.WriteString(write)
+	} else {
+		b.WriteString("WITH _au AS (" + write + ")")
+	}
+	b.WriteString(", _ae AS (INSERT INTO " + auditstore.Table + " (" + auditstore.EntryColumns + ") SELECT " + ts + ", " + bind(args[1], "int2") + ", " + bind(args[2], "text") + ", ")
 	b.WriteString(pc.columns + ", " + bind(args[8], "jsonb"))
 	for i, typ := range []string{"text", "text", "text", "int4", "text"} {
 		b.WriteString(", " + bind(args[9+i], typ))

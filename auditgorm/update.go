@@ -1,6 +1,7 @@
 package auditgorm
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -578,10 +579,69 @@ const pgOld = "_auditlog_old"
 
 func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, error) {
 	sql, vars := p.pgUpdateSQL(db, m, set)
+	// The rows updated, after the check of their count (one row of nulls
+	// where there are none, so that the check runs).
+	sql += " SELECT " + checkedCount("(SELECT pg_catalog.count(*) FROM _au)") + " AS _achk, _au.* FROM (SELECT 1) AS _aone LEFT JOIN _au ON true"
 	o := p.obsOf(db)
 	begin := o.writing()
 	defer o.wrote(begin)
-	return p.queryRows(db, m, sql, vars...)
+	rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Rows()
+	if err != nil {
+		return nil, keyChanged(m, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	rr := newRowReader(m, cols[1:])
+	holders, dest := scanTargets(len(cols))
+	var out []*dbRow
+	for rows.Next() {
+		clear(holders)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, keyChanged(m, err)
+		}
+		if holders[1] == nil {
+			continue // no row: the first column is the old key's
+		}
+		if p.maxRows > 0 && len(out) == p.maxRows {
+			return nil, errTooMany(m, p.maxRows)
+		}
+		r, err := rr.read(holders[1:])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, keyChanged(m, rows.Err())
+}
+
+// ErrConcurrentKeyChange is the error of an update on PostgreSQL that
+// waited for the lock of a row it matched while another transaction
+// changed that row's key: the update would skip the row (its read locks
+// the row as it is now, the update joins on the key as it was), where
+// PostgreSQL alone updates it; so it writes nothing. Run it again, as
+// after a serialization failure.
+var ErrConcurrentKeyChange = errors.New("auditgorm: a row the update matched took another key in a concurrent transaction while the update waited for it; nothing was written: run it again")
+
+// movedMark begins the text whose cast to int8 fails a PostgreSQL update
+// that locked more rows than it updated (checkedCount).
+const movedMark = "auditgorm: rows that moved: "
+
+// checkedCount is the count n of the rows an UPDATE of pgUpdateSQL's
+// updated, checked against the rows its read locked (_al): fewer fails
+// the whole statement, by a cast that cannot be folded before it runs.
+func checkedCount(n string) string {
+	return "CASE WHEN " + n + " = (SELECT pg_catalog.count(*) FROM _al) THEN " + n + " ELSE CAST(pg_catalog.concat('" + movedMark + "', (SELECT pg_catalog.count(*) FROM _al) - " + n + ") AS int8) END"
+}
+
+// keyChanged turns checkedCount's failure into ErrConcurrentKeyChange.
+func keyChanged(m *model, err error) error {
+	if err != nil && strings.Contains(err.Error(), movedMark) {
+		return fmt.Errorf("%w (%s)", ErrConcurrentKeyChange, m.schema.Name)
+	}
+	return err
 }
 
 // pgUpdateWithEntries runs pgUpdate's UPDATE in a statement that also
@@ -591,7 +651,8 @@ func (p *Plugin) pgUpdateWithEntries(db *gorm.DB, m *model, e *pgEntries, set cl
 	// GORM builds the UPDATE and its bind variables ($1…) as it would run it.
 	sql, vars := p.pgUpdateSQL(db, m, set)
 	built := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Statement
-	return p.withEntries(db, m, e, built.SQL.String(), built.Vars, action, true)
+	rows, ran, err := p.withEntries(db, m, e, built.SQL.String(), built.Vars, action, true)
+	return rows, ran, keyChanged(m, err)
 }
 
 // withEntries runs write (an UPDATE or DELETE as built for PostgreSQL,
@@ -623,7 +684,9 @@ func (p *Plugin) withEntries(db *gorm.DB, m *model, e *pgEntries, write string, 
 // entries.
 var testHookSQLEntries func(written int64, left int)
 
-// pgUpdateSQL is pgUpdate's statement and its bind values.
+// pgUpdateSQL is pgUpdate's statement and its bind values: the WITH
+// clause of the locking read (_al) and the UPDATE (_au), to which a final
+// SELECT is added.
 func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []any) {
 	stmt := db.Statement
 	cols := make([]clause.Column, len(m.fields))
@@ -646,8 +709,12 @@ func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []a
 		}
 		join.WriteString(table + "." + stmt.Quote(f.column) + " = " + pgOld + "." + aliasOld + strconv.Itoa(f.index))
 	}
-	sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
-	return sql, []any{clause.Table{Name: stmt.Table}, set, p.lockingSubquery(db, m, cols)}
+	// The rows locked (_al) and updated (_au) are both counted
+	// (checkedCount): a row whose key another transaction changed while
+	// the read waited for its lock is locked as it is now, and the join
+	// on the key the statement's snapshot holds finds it no more.
+	sql := "WITH _al AS MATERIALIZED (?), _au AS (UPDATE ? ? FROM _al AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String() + ")"
+	return sql, []any{p.lockingSubquery(db, m, cols), clause.Table{Name: stmt.Table}, set}
 }
 
 // lockingSubquery selects cols of the rows the statement's conditions match,
@@ -655,15 +722,6 @@ func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []a
 func (p *Plugin) lockingSubquery(db *gorm.DB, m *model, cols []clause.Column) *gorm.DB {
 	return p.query(db).Clauses(clause.Select{Columns: cols}, whereOf(whereExprs(db.Statement)), m.order,
 		clause.Locking{Strength: clause.LockingStrengthUpdate}).Limit(p.maxRows + 1)
-}
-
-// queryRows runs a statement of the plugin's that returns rows of m.
-func (p *Plugin) queryRows(db *gorm.DB, m *model, sql string, vars ...any) ([]*dbRow, error) {
-	rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Rows()
-	if err != nil {
-		return nil, err
-	}
-	return scanRows(rows, m, p.maxRows)
 }
 
 // changedEntries writes one entry per (old, new) pair whose audited values
