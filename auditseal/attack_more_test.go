@@ -121,8 +121,21 @@ func TestWitnessFileAfterATornAppend(t *testing.T) {
 	if cps, err := read(); err != nil || len(cps) != 2 || string(cps[0]) != note1 || string(cps[1]) != note3 {
 		t.Errorf("after the next append: %q, %v", cps, err)
 	}
-	// A line that is not the file's torn end is still refused.
-	if err := os.WriteFile(path, []byte("{\"size\":2,\"checkpoint\":\"x\n"+`{"size":3,"checkpoint":"y"}`+"\n"), 0o644); err != nil {
+	// The same where the file cannot be read (a drop box): the failed
+	// append itself tells.
+	if os.Geteuid() != 0 { // root reads it anyway
+		if err := os.Chmod(path, 0o200); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Witness(ctx, 4, []byte(note3)); err != nil {
+			t.Errorf("a witness file that can only be written: %v", err)
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A line that is no checkpoint, and no cut one, is still refused.
+	if err := os.WriteFile(path, []byte(`{"size":2,"checkpoint":"x"} and more`+"\n"+`{"size":3,"checkpoint":"y"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := read(); err == nil || !strings.Contains(err.Error(), "line 1") {
@@ -241,4 +254,36 @@ func TestSealAttackEntryDatedAhead(t *testing.T) {
 			t.Errorf("unsealed %d", rep.Unsealed)
 		}
 	})
+}
+
+// TestSealerAfterPartitioning: the conversion to a partitioned table set
+// the identity with RESTART, which leaves its sequence "not called": the
+// highest id handed out read as 0, and every entry not sealed yet was
+// reported as inserted by hand and never sealed.
+func TestSealerAfterPartitioning(t *testing.T) {
+	if os.Getenv(testdb.PostgresEnv) == "" {
+		t.Skip(testdb.PostgresEnv + " is not set")
+	}
+	ctx := context.Background()
+	f := open(t, testdb.Open(t, "postgres"))
+	f.insert(t, nil, "a", 3)
+	f.round(t)
+	f.insert(t, nil, "b", 2) // written, not sealed yet
+	if err := auditstore.MigrateWith(ctx, f.db, f.d, auditstore.MigrateOptions{Partition: auditstore.PartitionMonthly}); err != nil {
+		t.Fatal(err)
+	}
+	if h, known, err := auditstore.HighestIssuedID(ctx, f.db, f.d); err != nil || !known || h != 5 {
+		t.Errorf("the highest id handed out: %d, %v, %v", h, known, err)
+	}
+	if rep := f.verify(t); !rep.OK() {
+		t.Errorf("verify after the conversion: %s", problems(rep))
+	}
+	if r := f.round(t); r.Sealed != 2 {
+		t.Errorf("the round after the conversion sealed %d of 2: %+v", r.Sealed, r)
+	}
+	f.insert(t, nil, "c", 1)
+	var id int64
+	if err := f.db.QueryRow("SELECT max(id) FROM auditlog_entries").Scan(&id); err != nil || id != 6 {
+		t.Errorf("the next entry took id %d, %v", id, err)
+	}
 }

@@ -561,8 +561,13 @@ func convertToPartitioned(ctx context.Context, conn *sql.Conn, now time.Time, ah
 				}
 			}
 		}
+		restart := "ALTER TABLE " + Table + " ALTER COLUMN id RESTART WITH 1"
+		if next > 1 {
+			// As handed out (is_called): HighestIssuedID reads it.
+			restart = "SELECT pg_catalog.setval(pg_get_serial_sequence('" + Table + "', 'id'), " + strconv.FormatInt(next-1, 10) + ")"
+		}
 		stmts = append(stmts,
-			"ALTER TABLE "+Table+" ALTER COLUMN id RESTART WITH "+strconv.FormatInt(next, 10),
+			restart,
 			"ALTER TABLE "+Table+" ATTACH PARTITION "+LegacyPartition+" FOR VALUES FROM (MINVALUE) TO ("+pgTimeLiteral(bound)+")",
 			"ALTER TABLE "+LegacyPartition+" DROP CONSTRAINT "+legacyRangeCheck,
 		)

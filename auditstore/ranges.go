@@ -184,14 +184,15 @@ func (s *Store) Unrelayed(ctx context.Context, f Filter, maxID int64) ([]RelayBa
 // was inserted with its id by someone, not by a writer of the log (whose
 // later entries take ids below it). Elsewhere (SQLite, MySQL) the counter
 // moves past any id inserted, and it reports false; so it does where the
-// role may not read the sequence. Read it after the entries it is to
+// role may not read the sequence, and where the sequence has handed out
+// nothing since it was set (a fresh table; RESTART). Read it after the entries it is to
 // judge: the sequence is not transactional, and an id handed out after
 // the read would be above it.
 func HighestIssuedID(ctx context.Context, db DBTX, d Dialect) (int64, bool, error) {
 	if d != Postgres {
 		return 0, false, nil
 	}
-	rows, err := db.QueryContext(ctx, "SELECT CASE WHEN has_sequence_privilege(s, 'SELECT') OR has_sequence_privilege(s, 'USAGE') THEN COALESCE(pg_sequence_last_value(s), 0) END FROM (SELECT pg_get_serial_sequence('"+Table+"', 'id')::regclass AS s) x")
+	rows, err := db.QueryContext(ctx, "SELECT CASE WHEN has_sequence_privilege(s, 'SELECT') OR has_sequence_privilege(s, 'USAGE') THEN pg_sequence_last_value(s) END FROM (SELECT pg_get_serial_sequence('"+Table+"', 'id')::regclass AS s) x")
 	if err != nil {
 		return 0, false, fmt.Errorf("read the entries' id sequence: %w", err)
 	}
