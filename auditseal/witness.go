@@ -19,6 +19,9 @@ import (
 type FileWitness struct {
 	Path string
 	mu   sync.Mutex
+	// torn: an append of this witness failed, and may have left part of
+	// a line.
+	torn bool
 }
 
 // Witness appends the checkpoint of a tree of size leaves.
@@ -29,31 +32,33 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(w.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	// A regular file is opened to be read as well, to see whether an
+	// append cut short (a crash, a full disk) left its last line without
+	// a newline; one that may only be written (a drop box), a FIFO or a
+	// pipe (>(ship-it)) write-only, as they must be.
+	mode := os.O_WRONLY
+	if st, err := os.Stat(w.Path); errors.Is(err, os.ErrNotExist) || err == nil && st.Mode().IsRegular() {
+		mode = os.O_RDWR
+	}
+	f, err := os.OpenFile(w.Path, mode|os.O_APPEND|os.O_CREATE, 0o644)
+	if mode == os.O_RDWR && errors.Is(err, os.ErrPermission) {
+		f, err = os.OpenFile(w.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	}
 	if err != nil {
 		return err
 	}
-	st, err := f.Stat()
-	if err != nil {
+	if endsOpen(f) || w.torn {
+		// The torn line ends here, as a line of its own that
+		// ReadCheckpoints passes over; cutting it off would need a file
+		// that can be truncated, which write-once storage is not.
+		line = append([]byte{'\n'}, line...)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		w.torn = true
 		f.Close()
 		return err
 	}
-	if st.Mode().IsRegular() {
-		size, err := mendTornEnd(f, st.Size())
-		if err != nil {
-			f.Close()
-			return err
-		}
-		if _, err := f.Write(append(line, '\n')); err != nil {
-			// Nothing half written stays to be appended to.
-			_ = f.Truncate(size)
-			f.Close()
-			return err
-		}
-	} else if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
-		return err
-	}
+	w.torn = false
 	// A regular file is synced, so that a crash does not take the
 	// checkpoint back; a pipe or a FIFO (>(ship-it)) has nothing to sync.
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
@@ -65,40 +70,23 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 	return f.Close()
 }
 
-// mendTornEnd makes a witness file of size bytes end in a whole line
-// before a checkpoint is appended, and returns its size then. A last line
-// without its newline is an append cut short (a crash, a full disk): it
-// is cut off, unless it is a whole checkpoint (a file edited by hand),
-// which gets its newline.
-func mendTornEnd(f *os.File, size int64) (int64, error) {
-	if size == 0 {
-		return 0, nil
+// endsOpen reports whether f is a regular file that can be read whose last
+// byte is not a newline: an append cut short.
+func endsOpen(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return false
 	}
-	tail := make([]byte, min(size, MaxCheckpointBytes+1))
-	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
-		return 0, err
-	}
-	if tail[len(tail)-1] == '\n' {
-		return size, nil
-	}
-	last := tail[bytes.LastIndexByte(tail, '\n')+1:]
-	if isWitnessLine(bytes.TrimSpace(last)) {
-		_, err := f.Write([]byte{'\n'})
-		return size + 1, err
-	}
-	if bytes.IndexByte(tail, '\n') < 0 && int64(len(tail)) < size {
-		return 0, fmt.Errorf("auditseal: %s ends in a line longer than a checkpoint", f.Name())
-	}
-	cut := size - int64(len(last))
-	if err := f.Truncate(cut); err != nil {
-		return 0, err
-	}
-	return cut, nil
+	var last [1]byte
+	_, err = f.ReadAt(last[:], st.Size()-1)
+	return err == nil && last[0] != '\n'
 }
 
-func isWitnessLine(line []byte) bool {
-	var l witnessLine
-	return json.Unmarshal(line, &l) == nil && l.Checkpoint != ""
+// tornLine reports whether line, which is no checkpoint, is one an append
+// cut short left: the beginning of a FileWitness line, cut.
+func tornLine(line []byte, err error) bool {
+	var se *json.SyntaxError
+	return bytes.HasPrefix(line, []byte(`{"size":`)) && errors.As(err, &se) && se.Error() == "unexpected end of JSON input"
 }
 
 type witnessLine struct {
@@ -137,8 +125,8 @@ func (e *TooLargeError) Error() string {
 // as it goes: one checkpoint of more than MaxCheckpointBytes (a file such
 // as /dev/zero), a line of a witness file that is not a checkpoint, and a
 // witness file of more than MaxWitnessFileBytes stop it with an error. A
-// last line without its newline that is no checkpoint is an append cut
-// short, and is passed over (FileWitness cuts it off before its next).
+// line that is the beginning of a checkpoint's line, cut, is an append a
+// crash or a full disk cut short, and is passed over.
 func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 	lr := &io.LimitedReader{R: r, N: MaxWitnessFileBytes + 1}
 	br := bufio.NewReaderSize(lr, 64<<10)
@@ -175,12 +163,6 @@ func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 	}
 	var out [][]byte
 	sc := bufio.NewScanner(br)
-	torn := false // the token is the input's last line, without its newline
-	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
-		adv, tok, err := bufio.ScanLines(data, atEOF)
-		torn = atEOF && tok != nil && adv == len(data) && bytes.IndexByte(data, '\n') < 0
-		return adv, tok, err
-	})
 	// A line of MaxCheckpointBytes and its newline fits: the scanner
 	// wants room for the newline as well.
 	sc.Buffer(make([]byte, 64<<10), MaxCheckpointBytes+1)
@@ -194,7 +176,7 @@ func ReadCheckpoints(r io.Reader) ([][]byte, error) {
 			if lr.N == 0 { // the line cut at the limit
 				return nil, &TooLargeError{MaxWitnessFileBytes, "a witness file"}
 			}
-			if torn {
+			if tornLine(line, err) {
 				continue
 			}
 			return nil, fmt.Errorf("auditseal: line %d is not a checkpoint a FileWitness wrote", n)
