@@ -200,15 +200,15 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 	for start := 0; start < len(entries); start += publishWindow {
 		chunk := entries[start:min(start+publishWindow, len(entries))]
 		futures := make([]jetstream.PubAckFuture, 0, len(chunk))
-		limit := s.bodyLimit()
+		limit := s.msgLimit()
 		for _, e := range chunk {
 			data, err := json.Marshal(auditstore.NewExportRecord(e))
 			if err != nil {
 				return fmt.Errorf("entry %d: %w", e.ID, err)
 			}
-			if limit > 0 && int64(len(data)) > limit {
-				if data, err = shortened(auditstore.NewExportRecord(e), limit); err != nil {
-					return fmt.Errorf("entry %d: %w", e.ID, err)
+			if body := limit - s.headerBytes(s.MsgID(e)); limit > 0 && int64(len(data)) > body {
+				if data, err = shortened(auditstore.NewExportRecord(e), body); err != nil {
+					return fmt.Errorf("entry %d: %w (a message may take %d bytes here, its headers %d: the server's max_payload or the stream's max_msg_size)", e.ID, err, limit, limit-body)
 				}
 			}
 			m := &nats.Msg{Subject: s.Subject(e), Data: data, Header: nats.Header{}}
@@ -234,22 +234,22 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 	return nil
 }
 
-// headerRoom is what a message's headers (its Nats-Msg-Id and expected
-// stream) take of the server's payload limit, with room to spare.
-const headerRoom = 1024
-
-// bodyLimit is the largest body a message may have: the server's payload
-// limit (max_payload, 1 MiB by default) or the stream's message limit,
-// the smaller, less the headers; 0 when neither is known.
-func (s *Sink) bodyLimit() int64 {
+// msgLimit is the largest message (headers and body) the server and the
+// stream take: the server's payload limit (max_payload, 1 MiB by default)
+// or the stream's message limit, the smaller; 0 when neither is known.
+func (s *Sink) msgLimit() int64 {
 	limit := s.nc.MaxPayload()
 	if s.maxMsg > 0 && (limit <= 0 || s.maxMsg < limit) {
 		limit = s.maxMsg
 	}
-	if limit <= 0 {
-		return 0
-	}
-	return max(limit-headerRoom-int64(len(s.prefix)+len(s.stream)), 1)
+	return max(limit, 0)
+}
+
+// headerBytes is what the headers of the message of an entry whose
+// Nats-Msg-Id is id take: the version line, Nats-Msg-Id and
+// Nats-Expected-Stream, and the blank line.
+func (s *Sink) headerBytes(id string) int64 {
+	return int64(len("NATS/1.0\r\n") + len(jetstream.MsgIDHeader+": \r\n") + len(id) + len(jetstream.ExpectedStreamHeader+": \r\n") + len(s.stream) + len("\r\n"))
 }
 
 // shortRecord is the record of an entry too large for one message, with
@@ -308,7 +308,7 @@ func shortened(rec auditstore.ExportRecord, limit int64) ([]byte, error) {
 	out.ExportRecord, out.Shortened = rec, []string{"changes", "serialized_data", "additional_data"}
 	data, err := json.Marshal(out)
 	if err == nil && int64(len(data)) > limit {
-		err = fmt.Errorf("auditnats: its record is larger than the %d bytes a message may take here (the server's max_payload or the stream's max_msg_size), even without its changes", limit)
+		err = fmt.Errorf("auditnats: its record is larger than a message's %d bytes of body, even without its changes", limit)
 	}
 	return data, err
 }

@@ -123,3 +123,43 @@ func TestSinkShortensPastTheServersLimit(t *testing.T) {
 		t.Fatalf("publish: %v", err)
 	}
 }
+
+// TestSinkFitsWhatFits: a record that fits a small stream limit with its
+// headers is published whole: a reserve of 1 KiB for the headers once
+// refused every record of a stream whose limit was 1,200 bytes.
+func TestSinkFitsWhatFits(t *testing.T) {
+	tg := target(t)
+	ctx := context.Background()
+	nc, err := nats.Connect(tg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: tg.Stream, Subjects: []string{"auditlog.entries.>"}, MaxMsgSize: 1200}); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := auditnats.NewSink(ctx, nc, auditnats.SinkOptions{Stream: tg.Stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := auditlog.Entry{ID: 1, Timestamp: time.Now(), Action: auditlog.ActionCreate, Model: "books", ObjectPK: "1", ObjectRepr: "b",
+		Changes: auditlog.Changes{"title": {Old: json.RawMessage("null"), New: json.RawMessage(`"` + strings.Repeat("t", 700) + `"`)}}}
+	if err := sink.Publish(ctx, []auditlog.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.OrderedConsumer(ctx, tg.Stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(m.Data()), "shortened") || !strings.Contains(string(m.Data()), strings.Repeat("t", 700)) {
+		t.Errorf("published %s", m.Data())
+	}
+}
