@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/big"
 	"reflect"
 	"slices"
 	"strings"
@@ -419,7 +420,7 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		if err != nil {
 			return nil, write, nil, cannot(e, "%s: %v", col, err)
 		}
-		if now != want {
+		if !f.sameValue(now, want) {
 			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: col, Recorded: want, Current: now})
 		}
 		if old == nil {
@@ -568,6 +569,14 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		if err != nil {
 			return cannot(e, "%s: %v", s.rel.Name, err)
 		}
+		// The related rows as they are: GORM makes and finds the join
+		// rows by the References columns, which need not be the key.
+		if objs, err = readRelated(ctx, tx, s.rel, objs); err != nil {
+			return err
+		}
+		if objs.Len() != len(s.keys) {
+			return cannot(e, "%s: of the %d related rows, %d are there", s.rel.Name, len(s.keys), objs.Len())
+		}
 		a := tx.Model(obj.Interface()).Association(s.rel.Name)
 		if s.add {
 			err = a.Append(objs.Interface())
@@ -588,6 +597,56 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 		}
 	}
 	return nil
+}
+
+// sameValue reports whether now and want, values in canonical JSON, are
+// one value as the capture compares them: a decimal column's by number
+// (PostgreSQL's numeric without a scale keeps "2.00" and "2" apart as
+// text, and an update from one to the other records nothing).
+func (f *field) sameValue(now, want string) bool {
+	if now == want {
+		return true
+	}
+	if !f.opts.Decimal {
+		return false
+	}
+	a, okA := decimalOf(now)
+	b, okB := decimalOf(want)
+	return okA && okB && a.Cmp(b) == 0
+}
+
+// decimalOf reads a JSON number, or a string holding one, as a rational.
+func decimalOf(raw string) (*big.Rat, bool) {
+	var v any
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return nil, false
+	}
+	var text string
+	switch x := v.(type) {
+	case json.Number:
+		text = string(x)
+	case string:
+		text = x
+	default:
+		return nil, false
+	}
+	return new(big.Rat).SetString(strings.TrimSpace(text))
+}
+
+// readRelated reads the rows of rel's model whose keys objs (a slice of
+// pointers, keys set) hold, soft deleted ones too.
+func readRelated(ctx context.Context, tx *gorm.DB, rel *schema.Relationship, objs reflect.Value) (reflect.Value, error) {
+	pk := rel.FieldSchema.PrimaryFields[0]
+	keys := make([]any, objs.Len())
+	for i := range keys {
+		keys[i], _ = pk.ValueOf(ctx, objs.Index(i).Elem())
+	}
+	dest := reflect.New(objs.Type())
+	err := tx.Session(&gorm.Session{NewDB: true}).Unscoped().Model(reflect.New(rel.FieldSchema.ModelType).Interface()).
+		Where(clause.IN{Column: clause.Column{Table: clause.CurrentTable, Name: pk.DBName}, Values: keys}).Find(dest.Interface()).Error
+	return dest.Elem(), err
 }
 
 // trackedColumns are the fields whose every value an entry records: audited,
@@ -622,7 +681,7 @@ func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e a
 		if err != nil {
 			return err
 		}
-		if w, err := f.canonical(want); err != nil || w != now {
+		if w, err := f.canonical(want); err != nil || !f.sameValue(now, w) {
 			conflicts = append(conflicts, Conflict{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: f.column, Recorded: string(want), Current: now})
 		}
 	}
