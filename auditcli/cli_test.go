@@ -907,6 +907,16 @@ func TestHistoryAsOf(t *testing.T) {
 	if r := run(t, "", false, "history", "--db", path, "--as-of", "2026-11-01", "books", "7"); r.code != 1 || !strings.Contains(r.stderr, "books 7 has no entries") {
 		t.Fatalf("unknown object: %+v", r)
 	}
+	// Before the first entry left, which is no create (the create
+	// flushed): unknown, not "did not exist".
+	id9 := int64(9)
+	if err := s.Insert(context.Background(), []auditlog.Entry{{Timestamp: at(11), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "9", ObjectID: &id9, ObjectRepr: "Emma",
+		Changes: auditlog.Changes{"price": ch(10, 12)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", false, "history", "--db", path, "--as-of", "2026-11-01T10:00Z", "books", "9"); r.code != 1 || !strings.Contains(r.stderr, "is unknown") || strings.Contains(r.stderr, "did not exist") {
+		t.Fatalf("before an update, with no create: %+v", r)
+	}
 }
 
 // A filter flag given empty or blank (an unset shell variable, as in

@@ -516,6 +516,12 @@ func printStateAt(ctx context.Context, w io.Writer, s *auditstore.Store, model, 
 		if st.MovedTo != "" {
 			return fmt.Errorf("%s had taken the key %s at %s (entry %d): look its state up under that key", name, termSafe(st.MovedTo), when, st.MovedBy)
 		}
+		if n == 0 && es[0].Action != auditlog.ActionCreate {
+			// As AsOf's ErrBeforeItsEntries: the entries before were
+			// flushed, or the object predates auditing.
+			return fmt.Errorf("the state of %s at %s is unknown: its first entry (%d, %s %s) is no create (earlier entries were flushed, or it predates auditing)", name, when,
+				es[0].ID, es[0].Action, es[0].Timestamp.In(loc).Format("2006-01-02 15:04:05"))
+		}
 		return fmt.Errorf("%s did not exist at %s as far as its entries tell (its entries run from %s to %s)", name, when,
 			es[0].Timestamp.In(loc).Format("2006-01-02 15:04:05"), es[len(es)-1].Timestamp.In(loc).Format("2006-01-02 15:04:05"))
 	}
