@@ -90,3 +90,58 @@ func checkEntriesMatch(t *testing.T, db *gorm.DB) {
 		t.Errorf("%d entries for %d rows changed and a key moved", es, changed)
 	}
 }
+
+// NullFirst's first column may be null: the update that reads its rows
+// back tells a row from none by its key, never null.
+type NullFirst struct {
+	Note *string
+	ID   uint
+	N    int
+}
+
+// TestKeyUpdateOfRowsWithANullFirstColumn: on PostgreSQL an update whose
+// entries are left to the client (a key change) returns its rows after
+// the check of their count, with a row of nulls where none were updated;
+// a row whose first column is null is a row.
+func TestKeyUpdateOfRowsWithANullFirstColumn(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &NullFirst{})
+		must(t, reg.Register(&NullFirst{}))
+		must(t, db.Create(&[]NullFirst{{ID: 1}, {ID: 2}}).Error)
+		r := db.Model(&NullFirst{}).Where("n = ?", 0).Updates(map[string]any{"id": gorm.Expr("id + 100"), "n": 1})
+		must(t, r.Error)
+		if r.RowsAffected != 2 {
+			t.Errorf("rows affected %d", r.RowsAffected)
+		}
+		expectCount(t, db, 4)
+		must(t, db.Model(&NullFirst{}).Where("n = ?", 5).Update("n", 6).Error) // none
+		expectCount(t, db, 4)
+	})
+}
+
+// TestOneObjectUpdateWhileItsKeyMoves: an update of one object (its key
+// as the condition) whose row's key another transaction changed matches
+// nothing, with PostgreSQL alone as with the plugin: no error, no entry.
+func TestOneObjectUpdateWhileItsKeyMoves(t *testing.T) {
+	if os.Getenv(testdb.PostgresEnv) == "" {
+		t.Skip(testdb.PostgresEnv + " is not set")
+	}
+	db := testdb.Open(t, "postgres")
+	reg := auditlog.NewRegistry()
+	must(t, db.Use(auditgorm.New(auditgorm.Config{Registry: reg})))
+	must(t, reg.Register(&ZMove{}))
+	must(t, db.AutoMigrate(&ZMove{}))
+	must(t, db.Create(&ZMove{ID: 1}).Error)
+	other := db.Begin()
+	defer other.Rollback()
+	must(t, other.Model(&ZMove{}).Where("id = ?", 1).Update("id", 101).Error)
+	done := make(chan *gorm.DB, 1)
+	go func() { done <- db.Model(&ZMove{ID: 1}).Update("n", 5) }()
+	time.Sleep(300 * time.Millisecond)
+	must(t, other.Commit().Error)
+	r := <-done
+	if r.Error != nil || r.RowsAffected != 0 {
+		t.Fatalf("rows affected %d, error %v", r.RowsAffected, r.Error)
+	}
+	checkEntriesMatch(t, db)
+}

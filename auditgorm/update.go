@@ -579,12 +579,19 @@ const pgOld = "_auditlog_old"
 
 func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, error) {
 	sql, vars := p.pgUpdateSQL(db, m, set)
-	// The rows updated, after the check of their count (one row of nulls
-	// where there are none, so that the check runs).
-	sql += " SELECT " + checkedCount("(SELECT pg_catalog.count(*) FROM _au)") + " AS _achk, _au.* FROM (SELECT 1) AS _aone LEFT JOIN _au ON true"
 	o := p.obsOf(db)
 	begin := o.writing()
 	defer o.wrote(begin)
+	if !strings.HasPrefix(sql, "WITH ") {
+		rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Rows()
+		if err != nil {
+			return nil, err
+		}
+		return scanRows(rows, m, p.maxRows)
+	}
+	// The rows updated, after the check of their count (one row of nulls
+	// where there are none, so that the check runs).
+	sql += " SELECT " + checkedCount("(SELECT pg_catalog.count(*) FROM _au)") + " AS _achk, _au.* FROM (SELECT 1) AS _aone LEFT JOIN _au ON true"
 	rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Rows()
 	if err != nil {
 		return nil, keyChanged(m, err)
@@ -602,8 +609,8 @@ func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, erro
 		if err := rows.Scan(dest...); err != nil {
 			return nil, keyChanged(m, err)
 		}
-		if holders[1] == nil {
-			continue // no row: the first column is the old key's
+		if holders[1+m.pk[0].index] == nil {
+			continue // no row updated: the row of nulls (a key is never null)
 		}
 		if p.maxRows > 0 && len(out) == p.maxRows {
 			return nil, errTooMany(m, p.maxRows)
@@ -684,9 +691,11 @@ func (p *Plugin) withEntries(db *gorm.DB, m *model, e *pgEntries, write string, 
 // entries.
 var testHookSQLEntries func(written int64, left int)
 
-// pgUpdateSQL is pgUpdate's statement and its bind values: the WITH
-// clause of the locking read (_al) and the UPDATE (_au), to which a final
-// SELECT is added.
+// pgUpdateSQL is pgUpdate's statement and its bind values: the UPDATE,
+// joined to its locking read; or, where the statement's conditions do not
+// pin one key (pinsOneKey), the WITH clause of the locking read (_al) and
+// the UPDATE (_au), to which a final SELECT that checks their counts is
+// added (checkedCount).
 func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []any) {
 	stmt := db.Statement
 	cols := make([]clause.Column, len(m.fields))
@@ -709,12 +718,62 @@ func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []a
 		}
 		join.WriteString(table + "." + stmt.Quote(f.column) + " = " + pgOld + "." + aliasOld + strconv.Itoa(f.index))
 	}
+	if pinsOneKey(m, stmt) {
+		// A row whose key moved meanwhile matches no more: PostgreSQL
+		// alone skips it too.
+		sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
+		return sql, []any{clause.Table{Name: stmt.Table}, set, p.lockingSubquery(db, m, cols)}
+	}
 	// The rows locked (_al) and updated (_au) are both counted
 	// (checkedCount): a row whose key another transaction changed while
 	// the read waited for its lock is locked as it is now, and the join
 	// on the key the statement's snapshot holds finds it no more.
 	sql := "WITH _al AS MATERIALIZED (?), _au AS (UPDATE ? ? FROM _al AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String() + ")"
 	return sql, []any{p.lockingSubquery(db, m, cols), clause.Table{Name: stmt.Table}, set}
+}
+
+// pinsOneKey reports whether the statement's conditions hold the equality
+// of its single-column key with one value (GORM's for an object:
+// db.Model(&obj)), which a row whose key another transaction changed no
+// longer meets, for PostgreSQL alone as for the plugin's join.
+func pinsOneKey(m *model, stmt *gorm.Statement) bool {
+	if len(m.pk) != 1 {
+		return false
+	}
+	key := m.pk[0].column
+	isKey := func(c any) bool {
+		switch c := c.(type) {
+		case string:
+			return c == key || strings.HasSuffix(c, "."+key)
+		case clause.Column:
+			return !c.Raw && (c.Name == key || c.Name == clause.PrimaryKey)
+		}
+		return false
+	}
+	constant := func(v any) bool {
+		switch v.(type) {
+		case clause.Expression, *gorm.DB:
+			return false
+		case []byte:
+			return true
+		}
+		// A list is IN (…) as an Eq's value.
+		k := reflect.ValueOf(v).Kind()
+		return k != reflect.Slice && k != reflect.Array
+	}
+	for _, e := range whereExprs(stmt) {
+		switch e := e.(type) {
+		case clause.Eq:
+			if isKey(e.Column) && e.Value != nil && constant(e.Value) {
+				return true
+			}
+		case clause.IN:
+			if isKey(e.Column) && len(e.Values) == 1 && constant(e.Values[0]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lockingSubquery selects cols of the rows the statement's conditions match,
