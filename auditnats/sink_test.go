@@ -18,24 +18,21 @@ import (
 	"github.com/go-auditlog/auditlog/auditnats"
 )
 
-// TestSinkShortensWhatDoesNotFit: an entry whose record is larger than a
-// message may be (the server's max_payload, 1 MiB by default, or the
-// stream's max_msg_size) failed its round, and every round after: the
-// relay never went past it. Its largest values are published as their
-// digests, and the record says which.
-func TestSinkShortensWhatDoesNotFit(t *testing.T) {
+// limitedSink is a sink of a stream of the test's own whose messages may
+// take maxMsg bytes.
+func limitedSink(t *testing.T, maxMsg int32) (*auditnats.Sink, jetstream.JetStream, string) {
+	t.Helper()
 	tg := target(t)
 	ctx := context.Background()
 	nc, err := nats.Connect(tg.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const maxMsg = 4096
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: tg.Stream, Subjects: []string{"auditlog.entries.>"}, MaxMsgSize: maxMsg}); err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +40,18 @@ func TestSinkShortensWhatDoesNotFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sink, js, tg.Stream
+}
+
+// TestSinkShortensWhatDoesNotFit: an entry whose record is larger than a
+// message may be (the server's max_payload, 1 MiB by default, or the
+// stream's max_msg_size) failed its round, and every round after: the
+// relay never went past it. Its largest values are published as their
+// digests, and the record says which.
+func TestSinkShortensWhatDoesNotFit(t *testing.T) {
+	const maxMsg = 4096
+	ctx := context.Background()
+	sink, js, stream := limitedSink(t, maxMsg)
 	big := json.RawMessage(`"` + strings.Repeat("x", 10_000) + `"`)
 	small := json.RawMessage(`"short"`)
 	objects := make([]string, 1000)
@@ -61,7 +70,7 @@ func TestSinkShortensWhatDoesNotFit(t *testing.T) {
 	if err := sink.Publish(ctx, entries); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	cons, err := js.OrderedConsumer(ctx, tg.Stream, jetstream.OrderedConsumerConfig{})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,30 +137,14 @@ func TestSinkShortensPastTheServersLimit(t *testing.T) {
 // headers is published whole: a reserve of 1 KiB for the headers once
 // refused every record of a stream whose limit was 1,200 bytes.
 func TestSinkFitsWhatFits(t *testing.T) {
-	tg := target(t)
 	ctx := context.Background()
-	nc, err := nats.Connect(tg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: tg.Stream, Subjects: []string{"auditlog.entries.>"}, MaxMsgSize: 1200}); err != nil {
-		t.Fatal(err)
-	}
-	sink, err := auditnats.NewSink(ctx, nc, auditnats.SinkOptions{Stream: tg.Stream})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sink, js, stream := limitedSink(t, 1200)
 	e := auditlog.Entry{ID: 1, Timestamp: time.Now(), Action: auditlog.ActionCreate, Model: "books", ObjectPK: "1", ObjectRepr: "b",
 		Changes: auditlog.Changes{"title": {Old: json.RawMessage("null"), New: json.RawMessage(`"` + strings.Repeat("t", 700) + `"`)}}}
 	if err := sink.Publish(ctx, []auditlog.Entry{e}); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := js.OrderedConsumer(ctx, tg.Stream, jetstream.OrderedConsumerConfig{})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
