@@ -185,9 +185,9 @@ func (s *Store) Unrelayed(ctx context.Context, f Filter, maxID int64) ([]RelayBa
 // later entries take ids below it). Elsewhere (SQLite, MySQL) the counter
 // moves past any id inserted, and it reports false; so it does where the
 // role may not read the sequence, and where the sequence has handed out
-// nothing since it was set (a fresh table; RESTART). Read it after the entries it is to
-// judge: the sequence is not transactional, and an id handed out after
-// the read would be above it.
+// nothing since it was set (a fresh table, a RESTART). Read it after the
+// entries it is to judge: the sequence is not transactional, and an id
+// handed out after the read would be above it.
 func HighestIssuedID(ctx context.Context, db DBTX, d Dialect) (int64, bool, error) {
 	if d != Postgres {
 		return 0, false, nil
