@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/big"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // Revert, Restore and RevertCorrelation undo recorded changes as normal
@@ -600,9 +600,10 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 }
 
 // sameValue reports whether now and want, values in canonical JSON, are
-// one value as the capture compares them: a decimal column's by number
-// (PostgreSQL's numeric without a scale keeps "2.00" and "2" apart as
-// text, and an update from one to the other records nothing).
+// one value as the capture compares them (value.Value.Equal): a decimal
+// column's by number (PostgreSQL's numeric without a scale keeps "2.00"
+// and "2" apart as text, and an update from one to the other records
+// nothing).
 func (f *field) sameValue(now, want string) bool {
 	if now == want {
 		return true
@@ -610,29 +611,20 @@ func (f *field) sameValue(now, want string) bool {
 	if !f.opts.Decimal {
 		return false
 	}
-	a, okA := decimalOf(now)
-	b, okB := decimalOf(want)
-	return okA && okB && a.Cmp(b) == 0
+	a, okA := f.decimal(now)
+	b, okB := f.decimal(want)
+	return okA && okB && a.Equal(b)
 }
 
-// decimalOf reads a JSON number, or a string holding one, as a rational.
-func decimalOf(raw string) (*big.Rat, bool) {
-	var v any
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.UseNumber()
-	if dec.Decode(&v) != nil {
-		return nil, false
+// decimal is raw, a JSON number or a string holding one, as the capture
+// normalises a decimal column's value.
+func (f *field) decimal(raw string) (value.Value, bool) {
+	text := raw
+	if strings.HasPrefix(raw, `"`) && json.Unmarshal([]byte(raw), &text) != nil {
+		return value.Value{}, false
 	}
-	var text string
-	switch x := v.(type) {
-	case json.Number:
-		text = string(x)
-	case string:
-		text = x
-	default:
-		return nil, false
-	}
-	return new(big.Rat).SetString(strings.TrimSpace(text))
+	v, err := value.Normalize(text, value.Options{Decimal: true})
+	return v, err == nil
 }
 
 // readRelated reads the rows of rel's model whose keys objs (a slice of
