@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/lines"
 )
 
 // JSONL is a Sink that writes each entry as one line of JSON, the record
@@ -97,15 +98,8 @@ func (j *JSONL) Publish(ctx context.Context, entries []auditlog.Entry) error {
 func (j *JSONL) mendTornLine() error {
 	torn := j.torn
 	if f, ok := j.w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			if fi.Size() == 0 {
-				torn = false
-			} else {
-				var last [1]byte
-				if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil {
-					torn = last[0] != '\n'
-				}
-			}
+		if open, known := lines.EndsOpen(f); known {
+			torn = open
 		}
 	}
 	if !torn {

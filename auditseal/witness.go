@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/go-auditlog/auditlog/internal/lines"
 )
 
 // FileWitness appends each checkpoint to a file, one JSON line each
@@ -47,7 +49,7 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 	if err != nil {
 		return err
 	}
-	if endsOpen(f) || w.torn {
+	if open, _ := lines.EndsOpen(f); open || w.torn {
 		// The torn line ends here, as a line of its own that
 		// ReadCheckpoints passes over; cutting it off would need a file
 		// that can be truncated, which write-once storage is not.
@@ -68,18 +70,6 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 		}
 	}
 	return f.Close()
-}
-
-// endsOpen reports whether f is a regular file that can be read whose last
-// byte is not a newline: an append cut short.
-func endsOpen(f *os.File) bool {
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
-		return false
-	}
-	var last [1]byte
-	_, err = f.ReadAt(last[:], st.Size()-1)
-	return err == nil && last[0] != '\n'
 }
 
 // tornLine reports whether line, which is no checkpoint, is one an append
