@@ -325,20 +325,33 @@ func (rv *reverter) revert(ctx context.Context, e auditlog.Entry) error {
 	return cannot(e, "a %s entry changes nothing", e.Action)
 }
 
+// held is an object as it is now, read under lock: its struct, for the
+// writes that undo an entry, and its row's columns as the capture reads
+// them, which the entry's values are compared with (a column a field of a
+// non-pointer type reads as its zero value, "" for NULL, is NULL there).
+type held struct {
+	obj reflect.Value
+	row *dbRow
+}
+
 // current reads the object under lock; ok is false when it does not exist.
-func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, key json.RawMessage) (reflect.Value, bool, error) {
+func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, key json.RawMessage) (held, bool, error) {
 	obj := reflect.New(m.schema.ModelType)
+	h := held{obj: obj}
 	if !setField(ctx, m.pk[0], obj.Elem(), key) {
-		return obj, false, cannot(e, "the key %s does not convert to %s's key", key, m.schema.Name)
+		return h, false, cannot(e, "the key %s does not convert to %s's key", key, m.schema.Name)
 	}
 	// The key as an explicit condition: GORM adds none for a zero key
 	// (0, ""), and would take any row.
 	pk := m.pk[0]
 	kv, _ := pk.f.ValueOf(ctx, obj.Elem())
-	q := tx.Unscoped().Where(clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: pk.column}, Value: kv})
-	if rv.p.lock {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	lock := func(q *gorm.DB) *gorm.DB {
+		if rv.p.lock {
+			return q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		return q
 	}
+	q := lock(tx.Unscoped().Where(clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: pk.column}, Value: kv}))
 	if m.floats {
 		// Compared with the entries exactly, as the plugin's reads are.
 		q = q.Clauses(clause.Select{Columns: m.readCols(q.Statement, false)})
@@ -346,10 +359,21 @@ func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditl
 	// Find, not Take: a row not there is an answer, not an error for
 	// GORM's logger to print in the application's log.
 	r := q.Omit(clause.Associations).Limit(1).Find(obj.Interface())
-	if r.Error != nil {
-		return obj, false, r.Error
+	if r.Error != nil || r.RowsAffected == 0 {
+		return h, false, r.Error
 	}
-	return obj, r.RowsAffected > 0, nil
+	rows, err := rv.p.readWhereIn(tx, ctx, m, m.schema.Table, []string{pk.column}, [][]any{{kv}}, lock)
+	if err != nil {
+		return h, false, err
+	}
+	if len(rows) != 1 {
+		return h, false, fmt.Errorf("auditgorm: revert of entry %d: %d rows of %s hold the key %s", e.ID, len(rows), m.schema.Name, key)
+	}
+	if err := rows[0].normalize(m); err != nil {
+		return h, false, err
+	}
+	h.row = rows[0]
+	return h, true, nil
 }
 
 // keyJSON is the object key of an entry as a recorded value.
@@ -363,13 +387,10 @@ func keyJSON(m *model, pk string) json.RawMessage {
 	return raw
 }
 
-// recordedNow returns a field's current value as an entry would record it.
-func recordedNow(ctx context.Context, f *field, row reflect.Value) (string, error) {
-	v, err := f.value(ctx, row)
-	if err != nil {
-		return "", err
-	}
-	return canonical(v.AppendJSON(nil))
+// recordedNow returns a field's current value as an entry would record it:
+// its column's, as the capture reads it.
+func recordedNow(f *field, h held) (string, error) {
+	return canonical(h.row.vals[f.index].AppendJSON(nil))
 }
 
 // revertible reports whether a field's values may be written back: plugin
@@ -387,7 +408,7 @@ func revertible(f *field, soft bool) bool {
 // the model (write): cols are the columns to write back, those that do not
 // hold their old value already. Masked, digested and vanished fields
 // cannot be reverted.
-func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry, row reflect.Value, recorded, old func(auditlog.Change) json.RawMessage) (cols []string, write reflect.Value, conflicts []Conflict, err error) {
+func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry, h held, recorded, old func(auditlog.Change) json.RawMessage) (cols []string, write reflect.Value, conflicts []Conflict, err error) {
 	softCol := softColumn(m)
 	write = reflect.New(m.schema.ModelType)
 	for _, col := range e.Changes.Fields() {
@@ -412,7 +433,7 @@ func (rv *reverter) checkValues(ctx context.Context, m *model, e auditlog.Entry,
 		case !revertible(f, col == softCol):
 			continue
 		}
-		now, err := recordedNow(ctx, f, row)
+		now, err := recordedNow(f, h)
 		if err != nil {
 			return nil, write, nil, err
 		}
@@ -499,11 +520,12 @@ func (rv *reverter) revertUpdate(ctx context.Context, tx *gorm.DB, m *model, e a
 	if c, ok := e.Changes[m.pk[0].column]; ok && c.M2M == nil {
 		left = auditstore.KeyText(c.New) // a key change: the object left it with the new key
 	}
-	obj, err := rv.object(ctx, tx, m, e, left, "exists")
+	h, err := rv.object(ctx, tx, m, e, left, "exists")
 	if err != nil {
 		return err
 	}
-	cols, write, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
+	obj := h.obj
+	cols, write, conflicts, err := rv.checkValues(ctx, m, e, h, newValue, oldValue)
 	if err != nil {
 		return err
 	}
@@ -654,10 +676,11 @@ func trackedColumns(m *model) []*field {
 }
 
 func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
-	obj, err := rv.object(ctx, tx, m, e, e.ObjectPK, "exists")
+	h, err := rv.object(ctx, tx, m, e, e.ObjectPK, "exists")
 	if err != nil {
 		return err
 	}
+	obj := h.obj
 	// Every tracked field must hold what the create left: the values it
 	// names, null for the others (a create entry names those not null).
 	var conflicts []Conflict
@@ -669,7 +692,7 @@ func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e a
 			}
 			want = c.New
 		}
-		now, err := recordedNow(ctx, f, obj.Elem())
+		now, err := recordedNow(f, h)
 		if err != nil {
 			return err
 		}
@@ -712,18 +735,18 @@ func (rv *reverter) revertCreate(ctx context.Context, tx *gorm.DB, m *model, e a
 func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry) error {
 	if softDelete(m, e) {
 		// A soft delete: clear the column, if the row still is as deleted.
-		obj, err := rv.object(ctx, tx, m, e, e.ObjectPK, "soft-deleted")
+		h, err := rv.object(ctx, tx, m, e, e.ObjectPK, "soft-deleted")
 		if err != nil {
 			return err
 		}
-		cols, write, conflicts, err := rv.checkValues(ctx, m, e, obj.Elem(), newValue, oldValue)
+		cols, write, conflicts, err := rv.checkValues(ctx, m, e, h, newValue, oldValue)
 		if err != nil {
 			return err
 		}
 		if err := rv.conflict(conflicts); err != nil {
 			return err
 		}
-		return writeBack(tx, m, e, obj, cols, write)
+		return writeBack(tx, m, e, h.obj, cols, write)
 	}
 	_, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, e.ObjectPK))
 	if err != nil {
@@ -814,13 +837,13 @@ func softDelete(m *model, e auditlog.Entry) bool {
 // object reads, under lock, the object e recorded, which left e with the
 // key left (keyNow): recorded is what e left it as, for the conflict of an
 // object that no longer exists.
-func (rv *reverter) object(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, left, recorded string) (reflect.Value, error) {
+func (rv *reverter) object(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, left, recorded string) (held, error) {
 	now, exists, err := rv.keyNow(ctx, m, e, left)
 	if err != nil {
-		return reflect.Value{}, err
+		return held{}, err
 	}
 	if !exists {
-		return reflect.Value{}, rv.gone(e, recorded, "deleted")
+		return held{}, rv.gone(e, recorded, "deleted")
 	}
 	obj, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, now))
 	if err != nil {

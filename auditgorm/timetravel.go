@@ -452,6 +452,28 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 			}
 		}
 	}
+	switch f.f.Serializer.(type) {
+	case schema.GobSerializer, *schema.GobSerializer:
+		// The bytes GORM's gob serializer stored, decoded by it. Not
+		// checked by encoding them again, which differs for a map (its
+		// order is random): the bytes recorded decode to one value.
+		for _, c := range candidates(raw, !escaped) {
+			var b []byte
+			switch c := c.(type) {
+			case string:
+				b = []byte(c)
+			case []byte:
+				b = c
+			default:
+				continue
+			}
+			fv.Set(reflect.Zero(fv.Type()))
+			if f.f.Serializer.Scan(ctx, f.f, row, b) == nil {
+				return true
+			}
+		}
+		return false
+	}
 	// Straight JSON decoding into the field's type: numbers, strings,
 	// times, pointers, and types that decode JSON themselves.
 	ptr := reflect.New(fv.Type())
