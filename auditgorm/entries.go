@@ -31,14 +31,30 @@ type writer struct {
 	// callers maps the keys of the statement's own objects to them, once
 	// an entry's object is rebuilt from its row (withRelated).
 	callers map[string]reflect.Value
+	// all knows the clear secrets of every row of the statement's entries
+	// and of every object the caller passed, where the context has extra
+	// data and the model secrets: that data, the same for every entry, is
+	// scrubbed of them all (flush), not only of each entry's own row's
+	// (add). The caller's objects hold what the rows may not: the clear
+	// value of a field stored through an encrypting serializer.
+	all *capture.Scrubber
 }
 
 // newWriter returns the writer of the statement's entries for objects of m,
 // named name, with room for rows entries.
 func (p *Plugin) newWriter(db *gorm.DB, m *model, name string, rows int) *writer {
 	ctx := db.Statement.Context
-	return &writer{db: db, p: p, m: m, base: p.base(ctx, name), extra: auditlog.ExtraFromContext(ctx),
+	w := &writer{db: db, p: p, m: m, base: p.base(ctx, name), extra: auditlog.ExtraFromContext(ctx),
 		entries: make([]auditlog.Entry, 0, rows)}
+	if len(w.extra) > 0 && (len(m.secret) > 0 || len(m.secretRelations(p, db)) > 0) {
+		w.all = &capture.Scrubber{}
+		eachRow(db.Statement.ReflectValue, func(row reflect.Value) {
+			if row.Type() == m.schema.ModelType {
+				m.hideInto(p, db, row, w.all)
+			}
+		})
+	}
+	return w
 }
 
 // base is what ctx says about the entries of one statement, for objects
@@ -142,6 +158,9 @@ func (w *writer) add(action auditlog.Action, key, state *dbRow, obj reflect.Valu
 	if e.ObjectRepr, e.AdditionalData, err = w.m.shown(w.p, w.db, obj, e.ObjectPK, w.extra, key.vals, state.vals); err != nil {
 		return err
 	}
+	if w.all != nil {
+		w.m.rowSecrets(w.all, key.vals, state.vals)
+	}
 	if !w.noSnapshot {
 		e.SerializedData = w.m.t.SnapshotOf(state.vals)
 	}
@@ -225,6 +244,11 @@ func belongsToRow(ctx context.Context, rel *schema.Relationship, row, related re
 func (w *writer) flush() error {
 	if len(w.entries) == 0 {
 		return nil
+	}
+	if !w.all.Empty() {
+		for i := range w.entries {
+			w.entries[i].AdditionalData = w.all.JSON(w.entries[i].AdditionalData)
+		}
 	}
 	s, err := auditstore.New(w.p.entryConn(w.db), w.p.dialect)
 	if err == nil {

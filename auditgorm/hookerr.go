@@ -37,7 +37,7 @@ const hiddenValue = "[hidden]"
 
 // scrubbed returns err as the hooks see it.
 func (o *observation) scrubbed(db *gorm.DB, err error) error {
-	if o == nil || o.m == nil || len(o.m.secret) == 0 {
+	if o == nil || (o.m == nil || len(o.m.secret) == 0) && len(o.secretJoins) == 0 {
 		return err
 	}
 	text := err.Error()
@@ -48,6 +48,8 @@ func (o *observation) scrubbed(db *gorm.DB, err error) error {
 		// not: of the first error in the chain not the plugin's, only its
 		// first words stay.
 		text = hideClientError(text, foreign(err).Error())
+	} else if o.m == nil {
+		text = hideJoinValues(db, o.secretJoins, text)
 	} else {
 		text = o.m.hideValues(db, text)
 	}
@@ -146,6 +148,36 @@ func (m *model) hideValues(db *gorm.DB, text string) string {
 		}
 		return g[1] + hiddenValue + g[3]
 	}
+	return hideQuoted(text, func(s string) bool { return m.ownName(db, s) })
+}
+
+// hideJoinValues is hideValues for a write to a join table whose relations
+// join a model with secrets (secretJoins): a join row is keys, so every
+// value quoted is hidden, and names of the table and its columns kept.
+func hideJoinValues(db *gorm.DB, joins []*m2mTrack, text string) string {
+	if g := duplicateEntry.FindStringSubmatch(text); g != nil {
+		return g[1] + hiddenValue + g[3]
+	}
+	return hideQuoted(text, func(s string) bool {
+		if s == "" {
+			return false
+		}
+		if s == db.Statement.Table {
+			return true
+		}
+		for _, tr := range joins {
+			if tr.join != nil && tr.join.LookUpField(s) != nil || slices.Contains(tr.ownerFK, s) || slices.Contains(tr.otherFK, s) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// hideQuoted hides, in text, everything from the first quote that opens
+// anything but a name own keeps (and follows an identifier's word), but
+// for the error's SQLSTATE.
+func hideQuoted(text string, own func(string) bool) string {
 	rest := text
 	for {
 		i := strings.IndexAny(rest, `'"`)
@@ -153,7 +185,7 @@ func (m *model) hideValues(db *gorm.DB, text string) string {
 			return text
 		}
 		j := strings.IndexByte(rest[i+1:], rest[i])
-		if j < 0 || !identifierBefore(rest[:i]) || !m.ownName(db, rest[i+1:i+1+j]) {
+		if j < 0 || !identifierBefore(rest[:i]) || !own(rest[i+1:i+1+j]) {
 			cut := len(text) - len(rest) + i
 			return text[:cut] + hiddenValue + sqlState.FindString(text)
 		}

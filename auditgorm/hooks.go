@@ -146,12 +146,15 @@ var ErrStatementPanicked = errors.New("auditgorm: the audited statement panicked
 // observation counts what the plugin does for one statement, for
 // Config.Hooks. A capture runs on one goroutine: no locks.
 type observation struct {
-	m       *model // the statement's model; nil for a join table's write
-	path    Path
-	entries int64
-	sent    int           // statements of the plugin's own
-	writes  int           // statements that wrote the caller's rows
-	write   time.Duration // their time
+	m *model // the statement's model; nil for a join table's write
+	// secretJoins are the relations of a join table's write that join a
+	// model with masked or excluded fields: its error's values are hidden.
+	secretJoins []*m2mTrack
+	path        Path
+	entries     int64
+	sent        int           // statements of the plugin's own
+	writes      int           // statements that wrote the caller's rows
+	write       time.Duration // their time
 }
 
 // obsKey keys the statement's observation in its context.
@@ -280,7 +283,7 @@ func (c countingConn) QueryContext(ctx context.Context, query string, args ...an
 // observed runs capture, the capture of one statement, between the hooks'
 // StatementStart and StatementEnd, with an observation in the statement's
 // context.
-func (p *Plugin) observed(db *gorm.DB, info StatementStartInfo, m *model, capture func()) {
+func (p *Plugin) observed(db *gorm.DB, info StatementStartInfo, m *model, tracks []*m2mTrack, capture func()) {
 	stmt := db.Statement
 	parent := stmt.Context
 	ctx, err := p.start(parent, info)
@@ -289,6 +292,11 @@ func (p *Plugin) observed(db *gorm.DB, info StatementStartInfo, m *model, captur
 		return
 	}
 	o := &observation{m: m}
+	for _, tr := range tracks {
+		if rm := p.plainModel(db, tr.related); len(tr.owner.secret) > 0 || rm != nil && len(rm.secret) > 0 {
+			o.secretJoins = append(o.secretJoins, tr)
+		}
+	}
 	stmt.Context = context.WithValue(ctx, obsKey{}, o)
 	begin := time.Now()
 	done := false

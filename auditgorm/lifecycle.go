@@ -57,7 +57,7 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 		if m != nil {
 			info.Model = m.entryName(db)
 		}
-		p.observed(db, info, m, func() { p.capture(db, kind, m, tracks, err, orig) })
+		p.observed(db, info, m, tracks, func() { p.capture(db, kind, m, tracks, err, orig) })
 	}
 }
 

@@ -530,16 +530,31 @@ func (m *model) reprOf(p *Plugin, db *gorm.DB, obj reflect.Value, key string, va
 // knows the clear values of obj and of the rows in vals.
 func (m *model) visible(p *Plugin, db *gorm.DB, obj reflect.Value, vals ...[]value.Value) (reflect.Value, *capture.Scrubber) {
 	var sc capture.Scrubber
-	if obj.IsValid() {
-		if rels := m.secretRelations(p, db); len(m.secret) > 0 || len(rels) > 0 {
-			if obj = m.hide(obj, &sc); obj.IsValid() {
-				hideRelated(rels, obj, &sc)
-			}
-		}
-	}
+	obj = m.hideInto(p, db, obj, &sc)
 	// The rows' secrets, object or not: the context's extra data is
 	// scrubbed of them on every path (an update's and a delete's build no
 	// object where the model has no methods to run).
+	m.rowSecrets(&sc, vals...)
+	return obj, &sc
+}
+
+// hideInto returns obj with its secrets and its loaded related objects'
+// hidden (hide, hideRelated), or obj itself where there are none, and adds
+// their clear values to sc.
+func (m *model) hideInto(p *Plugin, db *gorm.DB, obj reflect.Value, sc *capture.Scrubber) reflect.Value {
+	if obj.IsValid() {
+		if rels := m.secretRelations(p, db); len(m.secret) > 0 || len(rels) > 0 {
+			if obj = m.hide(obj, sc); obj.IsValid() {
+				hideRelated(rels, obj, sc)
+			}
+		}
+	}
+	return obj
+}
+
+// rowSecrets adds the clear values of the secret fields of the rows vals
+// to sc.
+func (m *model) rowSecrets(sc *capture.Scrubber, vals ...[]value.Value) {
 	for _, row := range vals {
 		for _, f := range m.secret {
 			if v := row[f.index]; !v.IsNull() {
@@ -547,7 +562,6 @@ func (m *model) visible(p *Plugin, db *gorm.DB, obj reflect.Value, vals ...[]val
 			}
 		}
 	}
-	return obj, &sc
 }
 
 // standIn is what an entry shows instead of a secret field's value v.

@@ -354,6 +354,9 @@ const Masked = "[masked]"
 type Scrubber struct {
 	pairs []string // clear, stand-in, … longest clear first
 	text  *strings.Replacer
+	// seen holds the clear values once there are many (the secrets of
+	// every row of a statement), so that Add stays linear.
+	seen map[string]struct{}
 }
 
 // Add registers a clear value and its stand-in. Values shorter than
@@ -362,9 +365,23 @@ func (s *Scrubber) Add(clear, standIn string) {
 	if utf8.RuneCountInString(clear) < MinScrubRunes || clear == standIn {
 		return
 	}
-	for i := 0; i < len(s.pairs); i += 2 {
-		if s.pairs[i] == clear {
+	if s.seen != nil {
+		if _, dup := s.seen[clear]; dup {
 			return
+		}
+		s.seen[clear] = struct{}{}
+	} else {
+		for i := 0; i < len(s.pairs); i += 2 {
+			if s.pairs[i] == clear {
+				return
+			}
+		}
+		if len(s.pairs) >= 32 {
+			s.seen = make(map[string]struct{}, len(s.pairs))
+			for i := 0; i < len(s.pairs); i += 2 {
+				s.seen[s.pairs[i]] = struct{}{}
+			}
+			s.seen[clear] = struct{}{}
 		}
 	}
 	s.pairs = append(s.pairs, clear, standIn)
