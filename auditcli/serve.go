@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-auditlog/auditlog/auditseal"
@@ -288,8 +289,17 @@ func withChallenge(h http.Handler, authorize func(*http.Request) bool) http.Hand
 	})
 }
 
+// idleTimeout is how long serve and the demo keep a connection that sends
+// no request open: idle connections are no cheaper to hold for one that
+// never authenticated, and one that could hold them all would lock every
+// client out. A download to a client that stops reading is cut off by
+// the UI itself.
+var idleTimeout atomic.Int64
+
+func init() { idleTimeout.Store(int64(2 * time.Minute)) }
+
 func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, errorLog *log.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errorLog}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Duration(idleTimeout.Load()), ErrorLog: errorLog}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

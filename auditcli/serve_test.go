@@ -1,6 +1,7 @@
 package auditcli_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -226,5 +227,45 @@ func TestServeBadCredentials(t *testing.T) {
 	stop()
 	if base == "" || !strings.Contains(errb.String(), "readable by other users") {
 		t.Fatalf("loose credential file: %s %s", out.String(), errb.String())
+	}
+}
+
+// An idle connection is closed after a while, by serve and the demo:
+// connections that sent a request (refused without credentials, say) and
+// then nothing were held for ever, so that a client could hold as many as
+// the process may open and lock every other client out.
+func TestServeClosesIdleConnections(t *testing.T) {
+	defer auditcli.SetIdleTimeout(300 * time.Millisecond)()
+	path, _ := seeded(t)
+	file := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(file, []byte("auditor:correct-horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", file},
+		{"demo", "--addr", "127.0.0.1:0", "--dir", t.TempDir()},
+	} {
+		base := startServer(t, args...)
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		host := strings.TrimPrefix(base, "http://")
+		if _, err := fmt.Fprintf(c, "GET /audit/ HTTP/1.1\r\nHost: %s\r\n\r\n", host); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		// Nothing more is sent: the server closes the connection.
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("%s: an idle connection after a %d: read %d, %v; want it closed", args[0], res.StatusCode, n, err)
+		}
 	}
 }

@@ -1,5 +1,7 @@
 package auditui
 
+import "time"
+
 // SetHTTP10ExportLimit sets the most bytes a download to an HTTP/1.0
 // client is held for, until the function it returns is called.
 func SetHTTP10ExportLimit(n int64) func() {
@@ -19,4 +21,11 @@ func TakeHTTP10Slots() func() {
 			<-http10Held
 		}
 	}
+}
+
+// SetExportStall sets how long a download may make no progress before it
+// is cut off, until the function it returns is called.
+func SetExportStall(d time.Duration) func() {
+	old := exportStall.Swap(int64(d))
+	return func() { exportStall.Store(old) }
 }

@@ -628,8 +628,19 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	// An HTTP/1.0 client is sent the download whole, with its length,
 	// or an error page: its body ends when the connection closes, so a
 	// download cut off part-way would look whole to it.
+	// A client that stops reading is cut off after exportStall without
+	// progress, so that it holds no query, connection or held download for
+	// ever; the deadline is lifted when the download ends, for the next
+	// request on the connection.
+	rc := http.NewResponseController(w)
+	sent := &deadlined{w: w, rc: rc}
+	defer func() {
+		if sent.set {
+			_ = rc.SetWriteDeadline(time.Time{})
+		}
+	}()
 	var held *heldBody
-	out := io.Writer(w)
+	out := io.Writer(sent)
 	if !r.ProtoAtLeast(1, 1) {
 		// At most http10Held such downloads at once, so that their
 		// memory stays bounded however many are asked for.
@@ -679,8 +690,10 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 			if err := ew.Flush(); err != nil {
 				return err
 			}
-			if f, ok := w.(http.Flusher); ok && held == nil {
-				f.Flush()
+			if held == nil {
+				if err := sent.flush(); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -713,14 +726,66 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	start()
 	if held != nil {
 		w.Header().Set("Content-Length", strconv.Itoa(held.buf.Len()))
-		if _, err := w.Write(held.buf.Bytes()); err != nil {
-			h.opts.Logger.ErrorContext(r.Context(), "auditui: export", "error", err)
-		}
-		return
+		err = sent.writeAll(held.buf.Bytes())
+	} else {
+		err = ew.Flush()
 	}
-	if err := ew.Flush(); err != nil {
+	if err == nil {
+		// What net/http still buffers goes out under the deadline too.
+		err = sent.flush()
+	}
+	if err != nil {
 		h.opts.Logger.ErrorContext(r.Context(), "auditui: export", "error", err)
 	}
+}
+
+// exportStall is how long a download may make no progress (its client
+// reads nothing) before it is cut off.
+var exportStall = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(int64(time.Minute))
+	return &n
+}()
+
+// deadlined writes a download to w, each write under a deadline of
+// exportStall from its start.
+type deadlined struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	set bool // a deadline was set, to be lifted at the end
+}
+
+func (d *deadlined) arm() {
+	if d.rc.SetWriteDeadline(time.Now().Add(time.Duration(exportStall.Load()))) == nil {
+		d.set = true
+	}
+}
+
+func (d *deadlined) Write(p []byte) (int, error) {
+	d.arm()
+	return d.w.Write(p)
+}
+
+// writeAll writes p in pieces, each under its own deadline: a slow client
+// that keeps reading is not cut off, one that stops is.
+func (d *deadlined) writeAll(p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), 64<<10)
+		if _, err := d.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// flush sends what net/http buffers, under a deadline.
+func (d *deadlined) flush() error {
+	d.arm()
+	if err := d.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 // http10ExportLimit is the most bytes of a download held for an HTTP/1.0
