@@ -195,6 +195,10 @@ func TestUsageAndBadArguments(t *testing.T) {
 		{[]string{"serve", "--db", "x.db", "--token-env", "EMPTY_VAR"}, 2, "--token-env: no variable of that name is set"},
 		{[]string{"serve", "--db", "x.db", "--basic-auth", "a:bcdefghij", "--insecure-no-auth"}, 2, "choose one"},
 		{[]string{"demo", "extra"}, 2, "unexpected argument"},
+		// The demo answers loopback clients by loopback names only.
+		{[]string{"demo", "--addr", ":8080"}, 2, "--addr must be a loopback address"},
+		{[]string{"demo", "--addr", "0.0.0.0:8080"}, 2, "--addr must be a loopback address"},
+		{[]string{"demo", "--addr", "192.0.2.1:8080"}, 2, "--addr must be a loopback address"},
 	}
 	for _, tc := range cases {
 		r := run(t, "", false, tc.args...)

@@ -23,6 +23,11 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	if !*once && !loopback(*addr) {
+		// It answers loopback clients only, by loopback names: on any
+		// other address every request would be refused.
+		return usageError("the demo answers loopback clients only: --addr must be a loopback address such as 127.0.0.1:8080, not %q", *addr)
+	}
 	if *dir != "" && !*yes {
 		// A fresh demo replaces the file: say so first.
 		path := filepath.Join(*dir, "bookstore.db")

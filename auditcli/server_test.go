@@ -163,17 +163,28 @@ func TestDemoWritesNeedSameOriginAndAUser(t *testing.T) {
 }
 
 // The demo's shop, whose forms write, cannot be framed: a page on another
-// local port is the same site, and its cookie would go along.
+// local port is the same site, and its cookie would go along. Every
+// response of the demo has the UI's protective headers.
 func TestDemoShopIsNotFramed(t *testing.T) {
 	t.Parallel()
 	base := startServer(t, "demo", "--addr", "127.0.0.1:0", "--dir", t.TempDir())
-	res, err := http.Get(base + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || res.Header.Get("X-Frame-Options") != "DENY" {
-		t.Fatalf("shop headers: CSP %q, X-Frame-Options %q", csp, res.Header.Get("X-Frame-Options"))
+	// Every response: the shop, the mux's redirect and 404, a refusal.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		method, path string
+		code         int
+	}{{"GET", "/", 200}, {"GET", "/audit", http.StatusTemporaryRedirect}, {"GET", "/nothing", 404}, {"POST", "/books/2/delete", 403}} {
+		req, _ := http.NewRequest(c.method, base+c.path, nil)
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		h := res.Header
+		if res.StatusCode != c.code || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" ||
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s %s: %d, headers %v", c.method, c.path, res.StatusCode, h)
+		}
 	}
 }
 
@@ -211,5 +222,38 @@ func TestDemoRefusesAPriceThatIsNone(t *testing.T) {
 	}
 	if code, body := send(t, "POST", base, "/books/2/price", self, url.Values{"price": {"12.5"}}, bob); code != http.StatusSeeOther {
 		t.Fatalf("price 12.5: %d\n%s", code, body)
+	}
+}
+
+// A tag or a book the shop does not have is a 404, and nothing is written
+// or recorded: GORM's Append inserted a tag given by its id alone, with an
+// empty name, and the demo recorded it as created by the chosen user.
+func TestDemoRefusesATagOrBookItHasNot(t *testing.T) {
+	t.Parallel()
+	base := startServer(t, "demo", "--addr", "127.0.0.1:0", "--dir", t.TempDir())
+	self := strings.TrimPrefix(base, "http://")
+	bob := map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin", "Cookie": "demo_user=2"}
+	_, before := send(t, "GET", base, "/audit/export?format=csv", "", nil, nil)
+	for _, op := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/books/2/tag", url.Values{"tag": {"999"}}},
+		{"/books/999/tag", url.Values{"tag": {"1"}}},
+		{"/books/999/price", url.Values{"price": {"3"}}},
+		{"/books/999/delete", url.Values{}},
+	} {
+		if code, body := send(t, "POST", base, op.path, self, op.form, bob); code != http.StatusNotFound {
+			t.Errorf("%s %v: %d\n%s", op.path, op.form, code, body)
+		}
+	}
+	if _, after := send(t, "GET", base, "/audit/export?format=csv", "", nil, nil); after != before {
+		t.Fatal("a refused write was recorded")
+	}
+	if _, shop := send(t, "GET", base, "/", "", nil, bob); strings.Contains(shop, `value="999"`) {
+		t.Fatal("the shop offers a tag 999")
+	}
+	if code, body := send(t, "POST", base, "/books/2/tag", self, url.Values{"tag": {"1"}}, bob); code != http.StatusSeeOther {
+		t.Fatalf("tag 1: %d\n%s", code, body)
 	}
 }

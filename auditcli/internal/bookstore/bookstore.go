@@ -315,10 +315,8 @@ func (d *Store) Handler() (http.Handler, error) {
 			return
 		}
 		me, _ := auditlog.ActorFromContext(r.Context())
-		// Not framed: a page on another local port (the same site) could
-		// frame the shop and have its forms clicked.
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'")
-		w.Header().Set("X-Frame-Options", "DENY")
+		// Not framed (guarded): a page on another local port (the same
+		// site) could frame the shop and have its forms clicked.
 		var page bytes.Buffer
 		if err := shopPage.Execute(&page, map[string]any{"Books": books, "Tags": tags, "Users": users, "Me": me}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -347,6 +345,12 @@ func (d *Store) Handler() (http.Handler, error) {
 		}
 		db := d.db.WithContext(r.Context())
 		book := Book{ID: uint(id)}
+		// Only books and tags the shop shows: GORM's Append would insert a
+		// tag it was given by an id alone, with an empty name.
+		if ok, err := exists(db, &Book{}, id); err != nil || !ok {
+			notThere(w, err, "no such book")
+			return
+		}
 		switch r.PathValue("op") {
 		case "price":
 			price := r.FormValue("price")
@@ -361,7 +365,12 @@ func (d *Store) Handler() (http.Handler, error) {
 				http.Error(w, "bad tag id", http.StatusBadRequest)
 				return
 			}
-			err = db.Model(&book).Association("Tags").Append(&Tag{ID: uint(tagID)})
+			var tag Tag
+			if ok, err := exists(db, &tag, tagID); err != nil || !ok {
+				notThere(w, err, "no such tag")
+				return
+			}
+			err = db.Model(&book).Association("Tags").Append(&tag)
 		case "delete":
 			err = db.Delete(&book).Error
 		default:
@@ -376,7 +385,43 @@ func (d *Store) Handler() (http.Handler, error) {
 	})
 	// Loopback clients addressing this machine by name only: a web page whose
 	// host name resolves to 127.0.0.1 (DNS rebinding) is refused.
-	return auditui.HostGuard(auditui.LoopbackHosts(), loopbackGuard(sameOrigin(mw(mux))))
+	h, err := auditui.HostGuard(auditui.LoopbackHosts(), loopbackGuard(sameOrigin(mw(mux))))
+	if err != nil {
+		return nil, err
+	}
+	return guarded(h), nil
+}
+
+// guarded sets the shop's protective headers on every response, the
+// mux's redirects and 404s and the guards' refusals included (the UI sets
+// its own): no framing, no sniffing, no referrer, and nothing but its own
+// stylesheet and forms.
+func guarded(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// exists reads the row of dest's model with key id into dest, and reports
+// whether there is one.
+func exists(db *gorm.DB, dest any, id uint64) (bool, error) {
+	res := db.Limit(1).Find(dest, id)
+	return res.RowsAffected == 1, res.Error
+}
+
+// notThere answers a request for a row that is not there (a 404), or
+// whose read failed.
+func notThere(w http.ResponseWriter, err error, what string) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	http.Error(w, what, http.StatusNotFound)
 }
 
 // user is the demo user with id.
