@@ -101,6 +101,18 @@ func (m *model) readCols(stmt *gorm.Statement, ofTable bool) []clause.Column {
 	return out
 }
 
+// hasColumn reports whether the table of s has the column col, read on
+// db's connection (the write's transaction, so that a pool of one
+// connection does not wait on itself).
+func hasColumn(db *gorm.DB, s *schema.Schema, col string) (bool, error) {
+	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true})
+	has := q.Migrator().HasColumn(s.Table, col)
+	if q.Error != nil {
+		return false, fmt.Errorf("auditgorm: %s: read whether its table has the column %s: %w", s.Name, col, q.Error)
+	}
+	return has, nil
+}
+
 // parseIndexes serialises schema.ParseIndexes, which writes to the schema
 // and is not safe for concurrent use.
 var parseIndexes sync.Mutex
@@ -235,8 +247,23 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		}
 	}
 	for _, sf := range s.Fields {
-		if sf.DBName == "" {
+		if sf.DBName == "" || s.FieldsByDBName[sf.DBName] != sf {
+			// No column, or a field another of the same column shadows (an
+			// embedded struct's, the model's own by the same name): GORM
+			// writes and reads the one it lists, and so is the column.
 			continue
+		}
+		if sf.IgnoreMigration && !sf.Creatable && !sf.Updatable {
+			// Read only and not migrated: a field filled by queries of the
+			// application's own (a count, a join's column), unless a
+			// migration of its own made the column.
+			has, err := hasColumn(db, s, sf.DBName)
+			if err != nil {
+				return nil, err
+			}
+			if !has {
+				continue
+			}
 		}
 		if reservedColumnRE.MatchString(sf.DBName) {
 			return nil, fmt.Errorf("auditgorm: %s: column %s has a name the plugin gives the columns of its own queries (_ao<n>, _nk<n>, _auditlog_…); rename the column to audit the model", s.Name, sf.DBName)
