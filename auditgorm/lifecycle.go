@@ -306,6 +306,16 @@ func rollBackOnPanic(db *gorm.DB) {
 	panic(r)
 }
 
+// rollsBackOnPanic returns the callback orig, which may run user code, with
+// a panic in it rolling back the transaction GORM began for the statement
+// (rollBackOnPanic).
+func rollsBackOnPanic(orig func(*gorm.DB)) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		defer rollBackOnPanic(db)
+		orig(db)
+	}
+}
+
 // rollbackAfterPanic rolls a transaction back after a panic, waiting for it
 // briefly: a panic inside database/sql itself (a driver.Valuer's) leaves the
 // transaction's lock held, and its rollback never returns (that

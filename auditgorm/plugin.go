@@ -239,6 +239,28 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		}
 		steps = append(steps, c.proc.Replace(c.name, p.wrap(c.kind, orig)))
 	}
+	// A panic in a model's hook, or in a statement GORM nests to save
+	// associations (whose capture runs the related model's String, say),
+	// rolls back the transaction GORM began for the statement: GORM
+	// recovers none, and would leave it open, holding its connection and
+	// locks (SQLite's write lock: every later write fails).
+	for _, c := range []struct {
+		proc interface {
+			Get(string) func(*gorm.DB)
+			Replace(string, func(*gorm.DB)) error
+		}
+		names []string
+	}{
+		{cb.Create(), []string{"gorm:before_create", "gorm:save_before_associations", "gorm:save_after_associations", "gorm:after_create"}},
+		{cb.Update(), []string{"gorm:before_update", "gorm:save_before_associations", "gorm:save_after_associations", "gorm:after_update"}},
+		{cb.Delete(), []string{"gorm:before_delete", "gorm:delete_before_associations", "gorm:after_delete"}},
+	} {
+		for _, name := range c.names {
+			if orig := c.proc.Get(name); orig != nil {
+				steps = append(steps, c.proc.Replace(name, rollsBackOnPanic(orig)))
+			}
+		}
+	}
 	// Around the association rows GORM saves after a create or update
 	// (nested.go).
 	steps = append(steps,
