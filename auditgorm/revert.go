@@ -369,9 +369,6 @@ func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditl
 	if len(rows) != 1 {
 		return h, false, fmt.Errorf("auditgorm: revert of entry %d: %d rows of %s hold the key %s", e.ID, len(rows), m.schema.Name, key)
 	}
-	if err := rows[0].normalize(m); err != nil {
-		return h, false, err
-	}
 	h.row = rows[0]
 	return h, true, nil
 }
