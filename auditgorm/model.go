@@ -101,18 +101,6 @@ func (m *model) readCols(stmt *gorm.Statement, ofTable bool) []clause.Column {
 	return out
 }
 
-// hasColumn reports whether the table of s has the column col, read on
-// db's connection (the write's transaction, so that a pool of one
-// connection does not wait on itself).
-func hasColumn(db *gorm.DB, s *schema.Schema, col string) (bool, error) {
-	q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true})
-	has := q.Migrator().HasColumn(s.Table, col)
-	if q.Error != nil {
-		return false, fmt.Errorf("auditgorm: %s: read whether its table has the column %s: %w", s.Name, col, q.Error)
-	}
-	return has, nil
-}
-
 // parseIndexes serialises schema.ParseIndexes, which writes to the schema
 // and is not safe for concurrent use.
 var parseIndexes sync.Mutex
@@ -255,15 +243,11 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		}
 		if sf.IgnoreMigration && !sf.Creatable && !sf.Updatable {
 			// Read only and not migrated: a field filled by queries of the
-			// application's own (a count, a join's column), unless a
-			// migration of its own made the column.
-			has, err := hasColumn(db, s, sf.DBName)
-			if err != nil {
-				return nil, err
-			}
-			if !has {
-				continue
-			}
+			// application's own (a count, a join's column), whose table
+			// has no such column. Not asked of the catalog: a model is
+			// compiled also where no connection is free (a pool of one,
+			// held by the write's transaction).
+			continue
 		}
 		if reservedColumnRE.MatchString(sf.DBName) {
 			return nil, fmt.Errorf("auditgorm: %s: column %s has a name the plugin gives the columns of its own queries (_ao<n>, _nk<n>, _auditlog_…); rename the column to audit the model", s.Name, sf.DBName)

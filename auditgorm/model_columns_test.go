@@ -5,7 +5,6 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -18,26 +17,16 @@ type CalcRow struct {
 	Total int    `gorm:"->;-:migration"`
 }
 
-// KeptRow's Code is read-only and not migrated by GORM, but the table has
-// it: a column a migration of the application's own added.
-type KeptRow struct {
-	ID   uint
-	Name string `gorm:"size:32"`
-	Code string `gorm:"->;-:migration"`
-}
-
 // TestReadOnlyFieldWithoutAColumn: a read-only field GORM does not
-// migrate, whose column the table does not have, made every audited write
-// of the model fail (the plugin read and returned the column). It is left
-// out where the table has no such column, and recorded where it has.
+// migrate (`->;-:migration`), filled by queries of the application's own,
+// has no column in the table, and made every audited write of the model
+// fail (the plugin read and returned the column). It is no column of the
+// model's entries; nothing is asked of the catalog for it, so a pool of
+// one connection, held by the write's transaction, does not wait.
 func TestReadOnlyFieldWithoutAColumn(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
-		reg := setup(t, db, &CalcRow{}, &KeptRow{})
-		must(t, db.Exec("ALTER TABLE kept_rows ADD COLUMN code VARCHAR(16) DEFAULT 'c1'").Error)
+		reg := setup(t, db, &CalcRow{})
 		must(t, reg.Register(&CalcRow{}))
-		must(t, reg.Register(&KeptRow{}))
-		// The first write reads whether the table has the column, in the
-		// write's transaction: a pool of one connection does not wait.
 		sqlDB, err := db.DB()
 		must(t, err)
 		sqlDB.SetMaxOpenConns(1)
@@ -45,22 +34,16 @@ func TestReadOnlyFieldWithoutAColumn(t *testing.T) {
 		must(t, db.Transaction(func(tx *gorm.DB) error { return tx.Create(&a).Error }))
 		must(t, db.Model(&a).Update("name", "b").Error)
 		must(t, db.Where("name = ?", "b").Updates(&CalcRow{Name: "c"}).Error)
+		var got CalcRow
+		must(t, db.Select("*, 5 AS total").First(&got, a.ID).Error)
+		if got.Total != 5 || got.Name != "c" {
+			t.Errorf("read back: %+v", got)
+		}
 		must(t, db.Delete(&a).Error)
-		k := KeptRow{Name: "k"}
-		must(t, db.Create(&k).Error)
-		must(t, db.Model(&k).Update("name", "l").Error)
-		must(t, db.Delete(&k).Error)
-		es := expectCount(t, db, 7)
-		for _, e := range es[:4] {
+		for _, e := range expectCount(t, db, 4) {
 			if _, ok := e.Changes["total"]; ok {
 				t.Errorf("entry %d names total: %s", e.ID, e.Changes)
 			}
-		}
-		if c := es[4].Changes["code"]; string(c.New) != `"c1"` {
-			t.Errorf("the create of a kept row recorded %s", es[4].Changes)
-		}
-		if c := es[6].Changes["code"]; es[6].Action != auditlog.ActionDelete || string(c.Old) != `"c1"` {
-			t.Errorf("the delete of a kept row recorded %s", es[6].Changes)
 		}
 	})
 }
