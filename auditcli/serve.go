@@ -281,7 +281,13 @@ func loopback(addr string) bool {
 func withChallenge(h http.Handler, authorize func(*http.Request) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/assets/style.css" && !authorize(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="audit log", charset="UTF-8"`)
+			// The UI's protective headers, as on its own pages.
+			hdr := w.Header()
+			hdr.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+			hdr.Set("X-Content-Type-Options", "nosniff")
+			hdr.Set("Referrer-Policy", "no-referrer")
+			hdr.Set("X-Frame-Options", "DENY")
+			hdr.Set("WWW-Authenticate", `Basic realm="audit log", charset="UTF-8"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return
 		}

@@ -269,3 +269,25 @@ func TestServeClosesIdleConnections(t *testing.T) {
 		}
 	}
 }
+
+// serve's challenge to a client without credentials carries the UI's
+// protective headers, as the UI's own pages do.
+func TestServeChallengeHeaders(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	file := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(file, []byte("auditor:correct-horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := startServer(t, "serve", "--db", path, "--addr", "127.0.0.1:0", "--basic-auth-file", file)
+	res, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	h := res.Header
+	if res.StatusCode != http.StatusUnauthorized || h.Get("WWW-Authenticate") == "" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+		t.Fatalf("%d, headers %v", res.StatusCode, h)
+	}
+}

@@ -182,7 +182,7 @@ func TestDemoShopIsNotFramed(t *testing.T) {
 		res.Body.Close()
 		h := res.Header
 		if res.StatusCode != c.code || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" ||
-			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "same-origin" {
 			t.Errorf("%s %s: %d, headers %v", c.method, c.path, res.StatusCode, h)
 		}
 	}

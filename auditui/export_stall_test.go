@@ -3,6 +3,7 @@ package auditui_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -101,5 +102,63 @@ func TestExportToAClientThatStopsReading(t *testing.T) {
 			t.Fatalf("20 s after four HTTP/1.0 clients stopped reading, a fifth download is still refused: %v %v", res.Status, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// slowWalk is a store whose walk pauses between its entries (a search
+// scanning windows that hold no match, a slow page query).
+type slowWalk struct {
+	*auditstore.Store
+	pause time.Duration
+}
+
+func (s slowWalk) EachWith(ctx context.Context, f auditstore.Filter, o auditstore.EachOptions, fn func(auditlog.Entry) error) error {
+	first := true
+	return s.Store.EachWith(ctx, f, o, func(e auditlog.Entry) error {
+		if !first {
+			time.Sleep(s.pause)
+		}
+		first = false
+		return fn(e)
+	})
+}
+
+// TestExportThatPausesOverHTTP2: a client that reads everything promptly,
+// a download whose walk pauses longer than the stall limit between two
+// entries. The first form of the limit left each write's deadline set
+// until the next write: over HTTP/2 the stream's deadline fired while no
+// write was under way and reset the stream. A deadline covers a write in
+// progress only.
+func TestExportThatPausesOverHTTP2(t *testing.T) {
+	defer auditui.SetExportStall(300 * time.Millisecond)()
+	s := emptyStore(t)
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	big := strings.Repeat("x", 100_000)
+	var es []auditlog.Entry
+	for i := range 3 {
+		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionUpdate, Model: "books",
+			ObjectPK: "1", ObjectRepr: "Book", Changes: auditlog.Changes{"blurb": change(t, big, big+"y")}})
+	}
+	insert(t, s, es...)
+	h, err := auditui.New(auditui.Config{Store: slowWalk{s, time.Second}, Authorize: func(*http.Request) bool { return true }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h2 := range []bool{false, true} {
+		srv := httptest.NewUnstartedServer(h)
+		srv.EnableHTTP2 = h2
+		srv.StartTLS()
+		res, err := srv.Client().Get(srv.URL + "/export?format=jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		lines := strings.Count(string(body), "\n")
+		t.Logf("%s: %d, %d lines, %v", res.Proto, res.StatusCode, lines, err)
+		if err != nil || lines != 3 {
+			t.Errorf("%s: a client reading promptly got %d of 3 lines: %v", res.Proto, lines, err)
+		}
+		srv.Close()
 	}
 }

@@ -630,15 +630,8 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	// download cut off part-way would look whole to it.
 	// A client that stops reading is cut off after exportStall without
 	// progress, so that it holds no query, connection or held download for
-	// ever; the deadline is lifted when the download ends, for the next
-	// request on the connection.
-	rc := http.NewResponseController(w)
-	sent := &deadlined{w: w, rc: rc}
-	defer func() {
-		if sent.set {
-			_ = rc.SetWriteDeadline(time.Time{})
-		}
-	}()
+	// ever.
+	sent := &deadlined{w: w, rc: http.NewResponseController(w)}
 	var held *heldBody
 	out := io.Writer(sent)
 	if !r.ProtoAtLeast(1, 1) {
@@ -748,29 +741,38 @@ var exportStall = func() *atomic.Int64 {
 }()
 
 // deadlined writes a download to w, each write under a deadline of
-// exportStall from its start.
+// exportStall from its start, lifted when it returns: between writes (a
+// long query) there is none, which on HTTP/2 would reset the stream when it
+// passed, and the next request on the connection has none either.
 type deadlined struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	set bool // a deadline was set, to be lifted at the end
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
-func (d *deadlined) arm() {
-	if d.rc.SetWriteDeadline(time.Now().Add(time.Duration(exportStall.Load()))) == nil {
-		d.set = true
+// during runs write under the deadline.
+func (d *deadlined) during(write func() error) error {
+	armed := d.rc.SetWriteDeadline(time.Now().Add(time.Duration(exportStall.Load()))) == nil
+	err := write()
+	if armed {
+		_ = d.rc.SetWriteDeadline(time.Time{})
 	}
+	return err
 }
 
-func (d *deadlined) Write(p []byte) (int, error) {
-	d.arm()
-	return d.w.Write(p)
+func (d *deadlined) Write(p []byte) (n int, err error) {
+	err = d.during(func() error {
+		n, err = d.w.Write(p)
+		return err
+	})
+	return n, err
 }
 
-// writeAll writes p in pieces, each under its own deadline: a slow client
-// that keeps reading is not cut off, one that stops is.
+// writeAll writes p in pieces, each under its own deadline: a client that
+// keeps reading (at more than about 150 bytes a second) is not cut off,
+// one that stops is.
 func (d *deadlined) writeAll(p []byte) error {
 	for len(p) > 0 {
-		n := min(len(p), 64<<10)
+		n := min(len(p), 8<<10)
 		if _, err := d.Write(p[:n]); err != nil {
 			return err
 		}
@@ -779,13 +781,14 @@ func (d *deadlined) writeAll(p []byte) error {
 	return nil
 }
 
-// flush sends what net/http buffers, under a deadline.
+// flush sends what net/http buffers, under the deadline.
 func (d *deadlined) flush() error {
-	d.arm()
-	if err := d.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	return nil
+	return d.during(func() error {
+		if err := d.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
+	})
 }
 
 // http10ExportLimit is the most bytes of a download held for an HTTP/1.0

@@ -394,15 +394,17 @@ func (d *Store) Handler() (http.Handler, error) {
 
 // guarded sets the shop's protective headers on every response, the
 // mux's redirects and 404s and the guards' refusals included (the UI sets
-// its own): no framing, no sniffing, no referrer, and nothing but its own
-// stylesheet and forms.
+// its own): no framing, no sniffing, no referrer to other sites, and
+// nothing but its own stylesheet and forms. Not "no-referrer": a form
+// posted from a page with that policy says Origin: null, which a browser
+// without Sec-Fetch-Site would then be refused for.
 func guarded(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		hdr.Set("X-Frame-Options", "DENY")
 		hdr.Set("X-Content-Type-Options", "nosniff")
-		hdr.Set("Referrer-Policy", "no-referrer")
+		hdr.Set("Referrer-Policy", "same-origin")
 		h.ServeHTTP(w, r)
 	})
 }
