@@ -354,9 +354,10 @@ const Masked = "[masked]"
 type Scrubber struct {
 	pairs []string // clear, stand-in, … longest clear first
 	text  *strings.Replacer
-	// seen holds the clear values once there are many (the secrets of
-	// every row of a statement), so that Add stays linear.
-	seen map[string]struct{}
+	// seen maps the clear values to their stand-ins once there are many
+	// (the secrets of every row of a statement), so that Add and the
+	// look-up of a number stay linear.
+	seen map[string]string
 }
 
 // Add registers a clear value and its stand-in. Values shorter than
@@ -369,7 +370,7 @@ func (s *Scrubber) Add(clear, standIn string) {
 		if _, dup := s.seen[clear]; dup {
 			return
 		}
-		s.seen[clear] = struct{}{}
+		s.seen[clear] = standIn
 	} else {
 		for i := 0; i < len(s.pairs); i += 2 {
 			if s.pairs[i] == clear {
@@ -377,11 +378,11 @@ func (s *Scrubber) Add(clear, standIn string) {
 			}
 		}
 		if len(s.pairs) >= 32 {
-			s.seen = make(map[string]struct{}, len(s.pairs))
+			s.seen = make(map[string]string, len(s.pairs))
 			for i := 0; i < len(s.pairs); i += 2 {
-				s.seen[s.pairs[i]] = struct{}{}
+				s.seen[s.pairs[i]] = s.pairs[i+1]
 			}
-			s.seen[clear] = struct{}{}
+			s.seen[clear] = standIn
 		}
 	}
 	s.pairs = append(s.pairs, clear, standIn)
@@ -485,6 +486,10 @@ func (s *Scrubber) bytesText(v string) string {
 
 // standIn returns the stand-in of a clear value, or false.
 func (s *Scrubber) standIn(clear string) (string, bool) {
+	if s.seen != nil {
+		standIn, ok := s.seen[clear]
+		return standIn, ok
+	}
 	for i := 0; i < len(s.pairs); i += 2 {
 		if s.pairs[i] == clear {
 			return s.pairs[i+1], true

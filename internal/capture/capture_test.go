@@ -167,4 +167,12 @@ func TestScrubberOfManyValues(t *testing.T) {
 	if got := s.Text("secret-0000 secret-0031 secret-0032 secret-0999 secret-1000"); got != "[excluded] [excluded] [excluded] [excluded] secret-1000" {
 		t.Errorf("Text = %q", got)
 	}
+	// A number equal to a clear value is looked up by the set too.
+	var n Scrubber
+	for i := range 1000 {
+		n.Add(fmt.Sprint(100000+i), fmt.Sprintf("stand-in %d", i))
+	}
+	if got := string(n.JSON(json.RawMessage(`[100000, 100999, 101000, "x100500"]`))); got != `["stand-in 0","stand-in 999",101000,"xstand-in 500"]` {
+		t.Errorf("JSON = %s", got)
+	}
 }
