@@ -222,7 +222,7 @@ func stringValue(s string, opts Options) Value {
 var errNoOneDocument = errors.New("auditlog: JSON that no one document is")
 
 // jsonValue parses raw JSON and keeps a canonical form: keys sorted, no
-// insignificant space, numbers as written.
+// insignificant space, numbers as PostgreSQL's numeric prints them.
 func jsonValue(raw []byte) (Value, error) {
 	if !utf8.Valid(raw) {
 		// Go's decoder would read each invalid byte as U+FFFD, and two
@@ -254,6 +254,14 @@ func jsonValue(raw []byte) (Value, error) {
 		// canonical form is every database's document. Such text is
 		// recorded as it is.
 		return Null, fmt.Errorf("%w: an object repeats a key, or a string holds a lone surrogate or a NUL", errNoOneDocument)
+	}
+	// Numbers as PostgreSQL's jsonb stores them (numericText): one
+	// document reads the same from every database's entries, and 1 and 1e0
+	// are one number. A number jsonb cannot hold is, like the escape
+	// \u0000, no document of every database's.
+	v, ok := numericNumbers(v)
+	if !ok {
+		return Null, fmt.Errorf("%w: a number out of the range PostgreSQL's jsonb holds", errNoOneDocument)
 	}
 	canon, err := json.Marshal(v)
 	if err != nil {
