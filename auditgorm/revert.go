@@ -351,26 +351,33 @@ func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditl
 		}
 		return q
 	}
-	q := lock(tx.Unscoped().Where(clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: pk.column}, Value: kv}))
-	if m.floats {
-		// Compared with the entries exactly, as the plugin's reads are.
-		q = q.Clauses(clause.Select{Columns: m.readCols(q.Statement, false)})
-	}
-	// Find, not Take: a row not there is an answer, not an error for
-	// GORM's logger to print in the application's log.
-	r := q.Omit(clause.Associations).Limit(1).Find(obj.Interface())
-	if r.Error != nil || r.RowsAffected == 0 {
-		return h, false, r.Error
-	}
 	rows, err := rv.p.readWhereIn(tx, ctx, m, m.schema.Table, []string{pk.column}, [][]any{{kv}}, lock)
-	if err != nil {
+	switch {
+	case err != nil:
 		return h, false, err
-	}
-	if len(rows) != 1 {
+	case len(rows) == 0:
+		return h, false, nil
+	case len(rows) > 1:
 		return h, false, fmt.Errorf("auditgorm: revert of entry %d: %d rows of %s hold the key %s", e.ID, len(rows), m.schema.Name, key)
 	}
 	h.row = rows[0]
-	return h, true, nil
+	// The struct the writes go through, made from the row as the capture
+	// reads it: a value GORM's scan refuses (2 in a boolean column) is
+	// one its setter takes. Where a field takes no value of its column,
+	// GORM reads the row itself.
+	if o := h.row.object(ctx, m); o.IsValid() {
+		obj.Elem().Set(o)
+		return h, true, nil
+	}
+	// Find, not Take: a row not there is an answer, not an error for
+	// GORM's logger to print in the application's log.
+	q := lock(tx.Unscoped().Where(clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: pk.column}, Value: kv}))
+	r := q.Omit(clause.Associations).Limit(1).Find(obj.Interface())
+	if r.Error != nil {
+		// Not the scan's error, which may quote a masked value.
+		return h, false, cannot(e, "the row of %s %s does not read into the model: a column holds a value its field's type does not take", m.schema.Name, e.ObjectPK)
+	}
+	return h, r.RowsAffected > 0, nil
 }
 
 // keyJSON is the object key of an entry as a recorded value.
