@@ -351,6 +351,19 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	return unreadable
 }
 
+// oneLine returns e with the line breaks in its text columns escaped as
+// \u000a and \u000d, as a terminal shows other control characters (the JSON
+// columns hold none: JSON escapes them).
+func oneLine(e auditlog.Entry) auditlog.Entry {
+	r := strings.NewReplacer("\n", `\u000a`, "\r", `\u000d`)
+	for _, p := range []*string{&e.Model, &e.ObjectPK, &e.ObjectRepr, &e.ActorID, &e.ActorName, &e.RemoteAddr, &e.CorrelationID, &e.Unreadable} {
+		if strings.ContainsAny(*p, "\r\n") {
+			*p = r.Replace(*p)
+		}
+	}
+	return e
+}
+
 // ExportOptions choose what Export writes.
 type ExportOptions struct {
 	// Filter selects the entries; the zero Filter exports every entry.
@@ -378,6 +391,12 @@ func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) 
 	}
 	var unreadable []int64
 	err = s.Each(ctx, o.Filter, func(e auditlog.Entry) error {
+		if env.StdoutTerminal && o.Format == "csv" {
+			// A line break inside a value is part of a CSV cell, which a
+			// terminal shows as a line of its own: stored text would read
+			// as a row. On a terminal each entry is one line.
+			e = oneLine(e)
+		}
 		if err := ew.Write(e); err != nil {
 			return err
 		}

@@ -108,6 +108,11 @@ func TestExportToTerminalEscapes(t *testing.T) {
 	if !strings.Contains(csvOut, `Dunea\u001b[2Jb\u009b31m`) {
 		t.Fatalf("CSV to a terminal does not show the escapes:\n%s", csvOut)
 	}
+	// A line break in a value is escaped too: on a terminal a CSV cell's
+	// line break reads as a row of its own.
+	if !strings.Contains(csvOut, `f\u000ag`) || strings.Contains(csvOut, "\ng") {
+		t.Fatalf("CSV to a terminal keeps a value's line break:\n%s", csvOut)
+	}
 	// Not a terminal: the exact data (the repr as stored: its stray byte,
 	// which no database but SQLite stores in text, as U+FFFD).
 	stored := "Dune" + strings.ToValidUTF8(hostile, "\uFFFD")
@@ -243,5 +248,17 @@ func TestProveAndRelayToTerminalEscape(t *testing.T) {
 				t.Errorf("%s: the escaped JSON does not hold the same values", tc.name)
 			}
 		})
+	}
+}
+
+// A correlation id no entry has is quoted once in the error, escaped as Go
+// quotes it: it was escaped for the terminal, then quoted, so its
+// backslashes were doubled (`"\\u001b[2J"`).
+func TestRevertOfAnUnknownCorrelationIDQuotesItOnce(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	r := run(t, "", false, "revert", "--db", path, "--cid", "\x1b[2J")
+	if r.code == 0 || !strings.Contains(r.stderr, `no entries with correlation id "\x1b[2J"`) {
+		t.Fatalf("%+v", r)
 	}
 }

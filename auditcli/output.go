@@ -19,7 +19,7 @@ func checkOutput(output string, force bool, dbPath string) error {
 	if dbPath != "" && isDatabaseFile(output, dbPath) {
 		return fmt.Errorf("%s is the database being exported (or one of its files): choose another --output", output)
 	}
-	st, err := os.Stat(output)
+	st, err := os.Lstat(output)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -27,6 +27,11 @@ func checkOutput(output string, force bool, dbPath string) error {
 		return err
 	case st.IsDir():
 		return fmt.Errorf("%s is a directory", output)
+	case !st.Mode().IsRegular():
+		// The file is written whole, then renamed over the path: that
+		// would replace a link, a named pipe or a device with a file,
+		// and write nothing to what it names.
+		return fmt.Errorf("%s is not a regular file (a symbolic link, a named pipe or a device): --output writes a file and renames it into place; write to standard output instead (leave out --output) and redirect it", output)
 	case !force:
 		return fmt.Errorf("%s already exists; pass --force to replace it", output)
 	}
@@ -92,7 +97,8 @@ func writeFileAtomic(path string, force bool, dbPath string, write func(io.Write
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return err
+		// Not the temporary file's name, which the user never gave.
+		return fmt.Errorf("cannot write %s: %s", path, pathError(err))
 	}
 	defer func() {
 		if err != nil {

@@ -65,7 +65,8 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 			return nil
 		})
 		if err == nil && len(plan) == 0 {
-			err = fmt.Errorf("no entries with correlation id %q", termSafe(*cid))
+			// %q escapes what a terminal would act on, once.
+			err = fmt.Errorf("no entries with correlation id %q", *cid)
 		}
 	} else {
 		var e auditlog.Entry

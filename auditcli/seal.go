@@ -350,7 +350,7 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 			}
 			continue
 		}
-		f, err := os.Open(path)
+		f, err := openForReading(path)
 		if err != nil {
 			return fmt.Errorf("--checkpoint: %w", err)
 		}

@@ -57,7 +57,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	var tlsConfig *tls.Config
 	if *certFile != "" {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		cert, err := loadKeyPair(*certFile, *keyFile)
 		if err != nil {
 			return oneLineError{"--tls-cert/--tls-key: cannot load the certificate and key: ", err}
 		}
@@ -216,12 +216,26 @@ func authorizer(env Env, a authFlags, addr string) (func(*http.Request) bool, er
 // readSmallFile reads at most limit bytes of name, and fails if there is
 // more (a credential file is one line; /dev/zero is not one).
 func readSmallFile(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
+	f, err := openForReading(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return readAtMost(f, name, limit)
+}
+
+// loadKeyPair is tls.LoadX509KeyPair, reading the files as readSmallFile
+// does (a named pipe no one writes to is an error, not a wait).
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := readSmallFile(certFile, 1<<20)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := readSmallFile(keyFile, 1<<20)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(cert, key)
 }
 
 // readAtMost reads r, which name names, to its end, and fails once it

@@ -18,6 +18,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks the command to stop cleanly; a second ends the
+	// process at once (a command waiting in a system call, such as an open
+	// of a named pipe no one reads, sees no context).
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := auditcli.Run(ctx, os.Args[1:], auditcli.OSEnv())
 	stop()
 	os.Exit(code)
