@@ -122,6 +122,10 @@ type field struct {
 	// serialized: stored through a custom GORM serializer, so the Go value
 	// is not what the database holds.
 	serialized bool
+	// storageClasses: the database keeps a value's kind as stored
+	// (SQLite): text in a number or boolean column is text, a BLOB in a
+	// text column bytes, since the column converted what it could.
+	storageClasses bool
 }
 
 var (
@@ -252,7 +256,8 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		if reservedColumnRE.MatchString(sf.DBName) {
 			return nil, fmt.Errorf("auditgorm: %s: column %s has a name the plugin gives the columns of its own queries (_ao<n>, _nk<n>, _auditlog_…); rename the column to audit the model", s.Name, sf.DBName)
 		}
-		f := &field{f: sf, index: len(m.fields), column: sf.DBName, kind: sf.GORMDataType, excluded: exclude[sf], serialized: customSerializer(sf)}
+		f := &field{f: sf, index: len(m.fields), column: sf.DBName, kind: sf.GORMDataType, excluded: exclude[sf], serialized: customSerializer(sf),
+			storageClasses: dialect == "sqlite"}
 		f.masked = masked[sf] || (f.serialized && !unmasked[sf])
 		f.audited = (len(include) == 0 || include[sf]) && !exclude[sf]
 		f.noise = sf.AutoUpdateTime > 0 && !include[sf]
@@ -739,9 +744,16 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 		return value.Null, nil
 	}
 	text, isText := raw.(string)
-	if b, ok := raw.([]byte); ok {
+	if b, ok := raw.([]byte); ok && (!f.storageClasses || f.kind == schema.Time) {
 		text, isText = string(b), true
 	}
+	// SQLite converts text a numeric or boolean column is given to a
+	// number where it reads as one ('1', ' 2.5'): text left as text (t,
+	// Inf, 0x1p-2) is no number, though Go's parsers read some as one, and
+	// is recorded as the text it is. MySQL hands every value over as text.
+	// A decimal column's text is read as a number everywhere, as the
+	// other databases return its numbers (and entries recorded them).
+	parse := isText && (!f.storageClasses || f.opts.Decimal)
 	var conv any
 	if f.opts.Decimal {
 		// SQLite keeps a DECIMAL column's numbers as INTEGER or REAL: read
@@ -749,17 +761,17 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 		// kind decides as there (a number for a number field).
 		switch v := raw.(type) {
 		case int64:
-			text, isText = strconv.FormatInt(v, 10), true
+			text, isText, parse = strconv.FormatInt(v, 10), true, true
 			raw = text
 		case float64:
-			text, isText = strconv.FormatFloat(v, 'f', -1, 64), true
+			text, isText, parse = strconv.FormatFloat(v, 'f', -1, 64), true, true
 			raw = text
 		}
 	}
 	switch f.kind {
 	case schema.Bool:
 		switch {
-		case isText:
+		case parse:
 			if b, err := strconv.ParseBool(text); err == nil {
 				conv = b
 			}
@@ -771,13 +783,13 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 			}
 		}
 	case schema.Int:
-		if isText {
+		if parse {
 			if i, err := strconv.ParseInt(text, 10, 64); err == nil {
 				conv = i
 			}
 		}
 	case schema.Uint:
-		if isText {
+		if parse {
 			if u, err := strconv.ParseUint(text, 10, 64); err == nil {
 				conv = u
 			}
@@ -787,7 +799,7 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 		case int64:
 			conv = float64(v)
 		default:
-			if isText {
+			if parse {
 				if x, err := strconv.ParseFloat(text, 64); err == nil {
 					conv = x
 				}
