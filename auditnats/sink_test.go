@@ -33,10 +33,12 @@ func limitedSink(t *testing.T, maxMsg int32) (*auditnats.Sink, jetstream.JetStre
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: tg.Stream, Subjects: []string{"auditlog.entries.>"}, MaxMsgSize: maxMsg}); err != nil {
+	// Subjects of the test's own: the server outlives the run, and may
+	// hold a stream of the default subjects (a relay run against it).
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: tg.Stream, Subjects: []string{tg.Subject + ".>"}, MaxMsgSize: maxMsg}); err != nil {
 		t.Fatal(err)
 	}
-	sink, err := auditnats.NewSink(ctx, nc, auditnats.SinkOptions{Stream: tg.Stream})
+	sink, err := auditnats.NewSink(ctx, nc, auditnats.SinkOptions{Stream: tg.Stream, Prefix: tg.Subject})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestSinkShortensWhatDoesNotFit(t *testing.T) {
 func TestSinkShortensPastTheServersLimit(t *testing.T) {
 	tg := target(t)
 	ctx := context.Background()
-	sink, err := auditnats.ConnectSink(ctx, tg.URL, auditnats.SinkOptions{Stream: tg.Stream, Prefix: "auditlog.big"})
+	sink, err := auditnats.ConnectSink(ctx, tg.URL, auditnats.SinkOptions{Stream: tg.Stream, Prefix: tg.Subject + ".big"})
 	if err != nil {
 		t.Fatal(err)
 	}
