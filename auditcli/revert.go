@@ -89,7 +89,7 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	}
 	what := fmt.Sprintf("entry %d", id)
 	if *cid != "" {
-		what = fmt.Sprintf("%d entries of correlation id %s", len(plan), termSafe(*cid))
+		what = fmt.Sprintf("%d %s of correlation id %s", len(plan), plural(int64(len(plan)), "entry", "entries"), termSafe(*cid))
 	}
 	fmt.Fprintf(env.Stdout, "Undo %s: each change below is written back as its old value (a create is deleted, a delete restored), newest first, in one transaction, with entries of its own.\n", what)
 	if err := printPlan(env.Stdout, plan); err != nil {
