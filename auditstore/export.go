@@ -127,9 +127,16 @@ func cellText(s string) string {
 	return s
 }
 
-// Flush writes buffered CSV rows.
+// Flush writes buffered CSV rows, and the header of a CSV of no entries,
+// which is then an empty table rather than no file.
 func (x *ExportWriter) Flush() error {
 	if x.csv != nil {
+		if !x.header {
+			x.header = true
+			if err := x.csv.Write(csvHeader); err != nil {
+				return err
+			}
+		}
 		x.csv.Flush()
 		return x.csv.Error()
 	}

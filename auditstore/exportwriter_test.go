@@ -1,6 +1,7 @@
 package auditstore_test
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"slices"
@@ -90,3 +91,27 @@ func TestExportCSVHasTheObjectID(t *testing.T) {
 		t.Fatalf("csv:\n%s", out.String())
 	}
 }
+
+// A CSV of no entries is its header (an empty table), not an empty file;
+// JSON Lines of none are no lines.
+func TestExportOfNoEntries(t *testing.T) {
+	t.Parallel()
+	for format, want := range map[string]string{"csv": strings.Join(csvHeaderForTest, ",") + "\n", "jsonl": ""} {
+		var b bytes.Buffer
+		w, err := auditstore.NewExportWriter(&b, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil { // once
+			t.Fatal(err)
+		}
+		if b.String() != want {
+			t.Errorf("%s of no entries: %q, want %q", format, b.String(), want)
+		}
+	}
+}
+
+var csvHeaderForTest = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data", "unreadable", "object_id"}
