@@ -209,8 +209,9 @@ func sqliteFile(path, query string) (Target, error) {
 		return Target{}, err
 	}
 	// An SQLite URI: '%', '?' and '#' in the path are escaped so that they
-	// stay part of the file name.
-	dsn := d.DSN(strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path))
+	// stay part of the file name, and control characters, which no URL
+	// holds as they are (a tab in a file name).
+	dsn := d.DSN(uriPath(path))
 	if query != "" {
 		dsn += "&" + query
 	}
@@ -294,3 +295,18 @@ func (e oneLineError) Error() string {
 }
 
 func (e oneLineError) Unwrap() error { return e.err }
+
+// uriPath escapes path for an SQLite URI filename: '%', '?', '#' and the
+// control characters as %XX, which SQLite reads back as the bytes.
+func uriPath(path string) string {
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case c == '%' || c == '?' || c == '#' || c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "%%%02x", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

@@ -262,3 +262,20 @@ func TestRevertOfAnUnknownCorrelationIDQuotesItOnce(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// A plain SQLite path is taken literally, control characters included: a
+// tab in a file name failed with the URL parser's error, which quoted the
+// DSN the command builds.
+func TestSQLitePathWithAControlCharacter(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tab\there%41?x.db")
+	if r := run(t, "", false, "migrate", "--db", path); r.code != 0 || strings.Contains(r.stderr, "_pragma") {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at the path given: %v", err)
+	}
+	if r := run(t, "", false, "export", "--db", path); r.code != 0 {
+		t.Fatalf("export: %+v", r)
+	}
+}
