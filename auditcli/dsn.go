@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -221,9 +222,15 @@ func sqliteFile(path, query string) (Target, error) {
 // Open connects to the target and checks that the server answers. For SQLite
 // the file must exist unless create is set.
 func (t Target) Open(ctx context.Context, create bool) (*sql.DB, error) {
-	if t.Dialect == auditstore.SQLite && !create {
-		if !fileExists(t.Path) {
+	if t.Dialect == auditstore.SQLite {
+		st, err := os.Stat(t.Path)
+		switch {
+		case err != nil && !create:
 			return nil, fmt.Errorf("sqlite: %s does not exist", t.Path)
+		case err == nil && !st.Mode().IsRegular():
+			// A device or a named pipe: SQLite would fail on it with a
+			// disk I/O error, and leave a journal beside it (/dev/null).
+			return nil, fmt.Errorf("sqlite: %s is not a regular file", t.Path)
 		}
 	}
 	db, err := sql.Open(t.Driver, t.DSN)
@@ -234,6 +241,11 @@ func (t Target) Open(ctx context.Context, create bool) (*sql.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		_ = db.Close()
+		if t.Dialect == auditstore.SQLite && strings.Contains(err.Error(), "file is not a database") {
+			// Not the driver's words ("invalid _pragma: …"), which name a
+			// setting the user never gave.
+			return nil, fmt.Errorf("sqlite: %s is not an SQLite database (or one encrypted with another key)", t.Path)
+		}
 		return nil, oneLineError{"cannot connect to " + t.Display + ": ", withoutConnString(err)}
 	}
 	return db, nil

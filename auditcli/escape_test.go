@@ -279,3 +279,24 @@ func TestSQLitePathWithAControlCharacter(t *testing.T) {
 		t.Fatalf("export: %+v", r)
 	}
 }
+
+// A file that is no SQLite database, or no regular file, is said to be so
+// (the driver said "invalid _pragma", a setting the user never gave, or
+// "disk I/O error", and left a journal beside a device).
+func TestSQLitePathThatIsNoDatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "g.db")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("garbage\n", 100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{{garbage, "is not an SQLite database"}, {dir, "is not a regular file"}} {
+		r := run(t, "", false, "history", "--db", c.path, "notes", "1")
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, "_pragma") {
+			t.Errorf("%s: %+v", c.path, r)
+		}
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 1 {
+		t.Errorf("files left: %v", names)
+	}
+}
