@@ -123,9 +123,11 @@ type field struct {
 	// is not what the database holds.
 	serialized bool
 	// storageClasses: the database keeps a value's kind as stored
-	// (SQLite): text in a number or boolean column is text, a BLOB in a
-	// text column bytes, since the column converted what it could.
-	storageClasses bool
+	// (SQLite): a BLOB is bytes, and text in a column of numeric affinity
+	// is text, since the column converted what it could (textAffinity: a
+	// column of TEXT affinity stores a number given as its text, which is
+	// read as the field's kind).
+	storageClasses, textAffinity bool
 }
 
 var (
@@ -258,6 +260,9 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		}
 		f := &field{f: sf, index: len(m.fields), column: sf.DBName, kind: sf.GORMDataType, excluded: exclude[sf], serialized: customSerializer(sf),
 			storageClasses: dialect == "sqlite"}
+		if f.storageClasses {
+			f.textAffinity = sqliteTextAffinity(db.Dialector.DataTypeOf(sf))
+		}
 		f.masked = masked[sf] || (f.serialized && !unmasked[sf])
 		f.audited = (len(include) == 0 || include[sf]) && !exclude[sf]
 		f.noise = sf.AutoUpdateTime > 0 && !include[sf]
@@ -753,7 +758,7 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 	// is recorded as the text it is. MySQL hands every value over as text.
 	// A decimal column's text is read as a number everywhere, as the
 	// other databases return its numbers (and entries recorded them).
-	parse := isText && (!f.storageClasses || f.opts.Decimal)
+	parse := isText && (!f.storageClasses || f.textAffinity || f.opts.Decimal)
 	var conv any
 	if f.opts.Decimal {
 		// SQLite keeps a DECIMAL column's numbers as INTEGER or REAL: read
@@ -827,6 +832,14 @@ func (f *field) fromDB(raw any) (value.Value, error) {
 		return value.Null, fmt.Errorf("auditgorm: column %s: %w", f.column, err)
 	}
 	return out, nil
+}
+
+// sqliteTextAffinity reports whether SQLite gives a column declared as
+// typ TEXT affinity (its rules, section 3.1 of its datatype page: INT
+// first, then CHAR, CLOB or TEXT).
+func sqliteTextAffinity(typ string) bool {
+	t := strings.ToUpper(typ)
+	return !strings.Contains(t, "INT") && (strings.Contains(t, "CHAR") || strings.Contains(t, "CLOB") || strings.Contains(t, "TEXT"))
 }
 
 var dbTimeLayouts = []string{

@@ -1,10 +1,12 @@
 package auditgorm_test
 
 import (
+	"context"
 	"testing"
 
 	"gorm.io/gorm"
 
+	"github.com/go-auditlog/auditlog/auditgorm"
 	"github.com/go-auditlog/auditlog/internal/testdb"
 )
 
@@ -59,5 +61,37 @@ func TestSQLiteTextLeftAsText(t *testing.T) {
 				t.Errorf("%s from %s to %s (stored as %s %s): %d entries, want %d", c.col, c.from, c.to, kind, stored, n, want)
 			}
 		})
+	}
+}
+
+// NumbersAsText keeps number fields in TEXT columns: SQLite stores the
+// numbers GORM binds as their text.
+type NumbersAsText struct {
+	ID    uint
+	Count int     `gorm:"type:text"`
+	Ratio float64 `gorm:"type:varchar(20)"`
+}
+
+// TestSQLiteNumberFieldInATextColumn: a column of TEXT affinity stores a
+// number as its text, which is the field's number: recorded as one, and
+// reverted (the first form of the rule above recorded it as text, and the
+// revert said "5" did not convert to int).
+func TestSQLiteNumberFieldInATextColumn(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "sqlite")
+	reg := setup(t, db, &NumbersAsText{})
+	must(t, reg.Register(&NumbersAsText{}))
+	r := NumbersAsText{Count: 5, Ratio: 1.5}
+	must(t, db.Create(&r).Error)
+	must(t, db.Model(&r).Updates(map[string]any{"count": 6, "ratio": 2.5}).Error)
+	es := expectCount(t, db, 2)
+	if c := es[1].Changes["count"]; string(c.Old) != "5" || string(c.New) != "6" {
+		t.Errorf("count: %s → %s", c.Old, c.New)
+	}
+	must(t, auditgorm.Revert(context.Background(), db, es[1].ID, auditgorm.RevertOptions{}))
+	var got NumbersAsText
+	must(t, db.First(&got, r.ID).Error)
+	if got.Count != 5 || got.Ratio != 1.5 {
+		t.Fatalf("after the revert: %+v", got)
 	}
 }

@@ -7,11 +7,20 @@ import (
 )
 
 // PostgreSQL's numeric, which its jsonb stores every JSON number as, holds
-// at most 131,072 digits before the decimal point and 16,383 after it.
+// at most 131,072 digits before the decimal point and 16,383 after it; its
+// input takes exponents up to about ±2^30.
 const (
 	maxNumericIntDigits   = 131072
 	maxNumericScaleDigits = 16383
+	maxNumericExponent    = 1<<30 - 1
 )
+
+// numberGrowth is how many bytes a document's numbers may grow by, written
+// out as numericText writes them, beyond the document's own length: 1e131071
+// is 9 bytes written and 131,072 out, and a few kilobytes of such numbers
+// would make an entry of gigabytes. A document past it is recorded as its
+// text.
+const numberGrowth = 4096
 
 // numericText returns the JSON number literal n as PostgreSQL's numeric
 // prints it, which is how jsonb (the entries' changes on PostgreSQL)
@@ -19,15 +28,18 @@ const (
 // (1.50e1 is 15.0, 1e-7 is 0.0000001, 1e2 is 100), no sign on a zero. So
 // a recorded document reads the same from every database, and two
 // spellings of one number (1 and 1e0) are one value. ok is false for a
-// number numeric cannot hold, which no jsonb takes.
-func numericText(n string) (string, bool) {
+// number numeric cannot hold, which no jsonb takes, and for one whose
+// text would grow by more than *budget bytes, which is then reduced by
+// what it grew.
+func numericText(n string, budget *int) (string, bool) {
+	literal := len(n)
 	neg := strings.HasPrefix(n, "-")
 	n = strings.TrimPrefix(n, "-")
 	mant, exp := n, 0
 	if i := strings.IndexAny(n, "eE"); i >= 0 {
 		mant = n[:i]
 		e, err := strconv.Atoi(strings.TrimPrefix(n[i+1:], "+"))
-		if err != nil || e > 4*maxNumericIntDigits || e < -4*maxNumericIntDigits {
+		if err != nil || e > maxNumericExponent || e < -maxNumericExponent {
 			return "", false
 		}
 		exp = e
@@ -38,43 +50,61 @@ func numericText(n string) (string, bool) {
 		return "", false
 	}
 	scale := max(0, len(frac)-exp)
-	point := len(intPart) + exp // digits before the point, leading zeros included
 	if scale > maxNumericScaleDigits {
 		return "", false
 	}
-	// Integer digits without their leading zeros, within numeric's range.
+	zero := strings.Trim(digits, "0") == ""
+	point := len(intPart) + exp // digits before the point, leading zeros included
 	lead := len(digits) - len(strings.TrimLeft(digits, "0"))
-	if point-lead > maxNumericIntDigits {
+	intDigits := max(1, point-lead) // without leading zeros; "0" for none
+	if zero {
+		intDigits = 1
+	} else if point-lead > maxNumericIntDigits {
 		return "", false
 	}
+	// The text's length, known before it is built.
+	size := intDigits
+	if scale > 0 {
+		size += 1 + scale
+	}
+	if neg && !zero {
+		size++
+	}
+	if grow := size - literal; grow > 0 {
+		if grow > *budget {
+			return "", false
+		}
+		*budget -= grow
+	}
 	var b strings.Builder
-	if neg && strings.Trim(digits, "0") != "" {
+	b.Grow(size)
+	if neg && !zero {
 		b.WriteByte('-')
 	}
-	// The integer part: digits before the point (zeros past the last
-	// digit where the exponent moves the point past it), without leading
-	// zeros.
-	var ip string
 	switch {
-	case point <= 0:
+	case zero || point <= 0:
+		b.WriteByte('0')
 	case point <= len(digits):
-		ip = digits[:point]
+		ip := strings.TrimLeft(digits[:point], "0")
+		if ip == "" {
+			ip = "0"
+		}
+		b.WriteString(ip)
 	default:
-		ip = digits + strings.Repeat("0", point-len(digits))
+		b.WriteString(strings.TrimLeft(digits, "0"))
+		b.WriteString(strings.Repeat("0", point-len(digits)))
 	}
-	ip = strings.TrimLeft(ip, "0")
-	if ip == "" {
-		ip = "0"
-	}
-	b.WriteString(ip)
 	if scale > 0 {
 		b.WriteByte('.')
 		// The fraction: scale digits after the point, zeros first where
 		// the point is before the first digit.
-		if point < 0 {
+		switch {
+		case zero:
+			b.WriteString(strings.Repeat("0", scale))
+		case point < 0:
 			b.WriteString(strings.Repeat("0", -point))
 			b.WriteString(digits)
-		} else {
+		default:
 			b.WriteString(digits[min(point, len(digits)):])
 		}
 	}
@@ -82,15 +112,16 @@ func numericText(n string) (string, bool) {
 }
 
 // numericNumbers rewrites the numbers of a decoded document as numericText
-// does; ok is false if one is out of numeric's range.
-func numericNumbers(v any) (any, bool) {
+// does, growing by at most *budget bytes in all; ok is false if one is out
+// of numeric's range or past the budget.
+func numericNumbers(v any, budget *int) (any, bool) {
 	switch v := v.(type) {
 	case json.Number:
-		s, ok := numericText(string(v))
+		s, ok := numericText(string(v), budget)
 		return json.Number(s), ok
 	case map[string]any:
 		for k, x := range v {
-			y, ok := numericNumbers(x)
+			y, ok := numericNumbers(x, budget)
 			if !ok {
 				return nil, false
 			}
@@ -98,7 +129,7 @@ func numericNumbers(v any) (any, bool) {
 		}
 	case []any:
 		for i, x := range v {
-			y, ok := numericNumbers(x)
+			y, ok := numericNumbers(x, budget)
 			if !ok {
 				return nil, false
 			}

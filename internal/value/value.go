@@ -258,10 +258,12 @@ func jsonValue(raw []byte) (Value, error) {
 	// Numbers as PostgreSQL's jsonb stores them (numericText): one
 	// document reads the same from every database's entries, and 1 and 1e0
 	// are one number. A number jsonb cannot hold is, like the escape
-	// \u0000, no document of every database's.
-	v, ok := numericNumbers(v)
+	// \u0000, no document of every database's; so are numbers whose text
+	// written out grows past the document's length and numberGrowth.
+	budget := len(raw) + numberGrowth
+	v, ok := numericNumbers(v, &budget)
 	if !ok {
-		return Null, fmt.Errorf("%w: a number out of the range PostgreSQL's jsonb holds", errNoOneDocument)
+		return Null, fmt.Errorf("%w: a number out of the range PostgreSQL's jsonb holds, or numbers that written out grow past the document's size", errNoOneDocument)
 	}
 	canon, err := json.Marshal(v)
 	if err != nil {
