@@ -578,11 +578,11 @@ func (p *Plugin) runStatement(db *gorm.DB, m *model, rows []*dbRow, returning, p
 const pgOld = "_auditlog_old"
 
 func (p *Plugin) pgUpdate(db *gorm.DB, m *model, set clause.Set) ([]*dbRow, error) {
-	sql, vars := p.pgUpdateSQL(db, m, set)
+	sql, vars, checked := p.pgUpdateSQL(db, m, set)
 	o := p.obsOf(db)
 	begin := o.writing()
 	defer o.wrote(begin)
-	if !strings.HasPrefix(sql, "WITH ") {
+	if !checked {
 		rows, err := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Rows()
 		if err != nil {
 			return nil, err
@@ -656,7 +656,7 @@ func keyChanged(m *model, err error) error {
 // returns the rows whose entries it left to the client.
 func (p *Plugin) pgUpdateWithEntries(db *gorm.DB, m *model, e *pgEntries, set clause.Set, action auditlog.Action) ([]*dbRow, bool, error) {
 	// GORM builds the UPDATE and its bind variables ($1…) as it would run it.
-	sql, vars := p.pgUpdateSQL(db, m, set)
+	sql, vars, _ := p.pgUpdateSQL(db, m, set)
 	built := db.Session(&gorm.Session{NewDB: true, SkipHooks: true}).Raw(sql, vars...).Statement
 	rows, ran, err := p.withEntries(db, m, e, built.SQL.String(), built.Vars, action, true)
 	return rows, ran, keyChanged(m, err)
@@ -695,8 +695,8 @@ var testHookSQLEntries func(written int64, left int)
 // joined to its locking read; or, where the statement's conditions do not
 // pin one key (pinsOneKey), the WITH clause of the locking read (_al) and
 // the UPDATE (_au), to which a final SELECT that checks their counts is
-// added (checkedCount).
-func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []any) {
+// added (checkedCount), and checked is set.
+func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (sql string, vars []any, checked bool) {
 	stmt := db.Statement
 	cols := make([]clause.Column, len(m.fields))
 	var ret, join strings.Builder
@@ -722,14 +722,14 @@ func (p *Plugin) pgUpdateSQL(db *gorm.DB, m *model, set clause.Set) (string, []a
 		// A row whose key moved meanwhile matches no more: PostgreSQL
 		// alone skips it too.
 		sql := "UPDATE ? ? FROM (?) AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String()
-		return sql, []any{clause.Table{Name: stmt.Table}, set, p.lockingSubquery(db, m, cols)}
+		return sql, []any{clause.Table{Name: stmt.Table}, set, p.lockingSubquery(db, m, cols)}, false
 	}
 	// The rows locked (_al) and updated (_au) are both counted
 	// (checkedCount): a row whose key another transaction changed while
 	// the read waited for its lock is locked as it is now, and the join
 	// on the key the statement's snapshot holds finds it no more.
-	sql := "WITH _al AS MATERIALIZED (?), _au AS (UPDATE ? ? FROM _al AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String() + ")"
-	return sql, []any{p.lockingSubquery(db, m, cols), clause.Table{Name: stmt.Table}, set}
+	sql = "WITH _al AS MATERIALIZED (?), _au AS (UPDATE ? ? FROM _al AS " + pgOld + " WHERE " + join.String() + " RETURNING " + ret.String() + ")"
+	return sql, []any{p.lockingSubquery(db, m, cols), clause.Table{Name: stmt.Table}, set}, true
 }
 
 // pinsOneKey reports whether the statement's conditions hold the equality

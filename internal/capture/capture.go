@@ -366,26 +366,19 @@ func (s *Scrubber) Add(clear, standIn string) {
 	if utf8.RuneCountInString(clear) < MinScrubRunes || clear == standIn {
 		return
 	}
-	if s.seen != nil {
-		if _, dup := s.seen[clear]; dup {
-			return
-		}
-		s.seen[clear] = standIn
-	} else {
-		for i := 0; i < len(s.pairs); i += 2 {
-			if s.pairs[i] == clear {
-				return
-			}
-		}
-		if len(s.pairs) >= 32 {
-			s.seen = make(map[string]string, len(s.pairs))
-			for i := 0; i < len(s.pairs); i += 2 {
-				s.seen[s.pairs[i]] = s.pairs[i+1]
-			}
-			s.seen[clear] = standIn
-		}
+	if _, dup := s.standIn(clear); dup {
+		return
 	}
 	s.pairs = append(s.pairs, clear, standIn)
+	switch {
+	case s.seen != nil:
+		s.seen[clear] = standIn
+	case len(s.pairs) > 32:
+		s.seen = make(map[string]string, len(s.pairs))
+		for i := 0; i < len(s.pairs); i += 2 {
+			s.seen[s.pairs[i]] = s.pairs[i+1]
+		}
+	}
 	s.text = nil
 }
 
