@@ -57,6 +57,9 @@ func (t RTag) String() string { return fmt.Sprintf("tag:%d", t.ID) }
 type RKey struct {
 	ID int `gorm:"primaryKey;autoIncrement:false"`
 	V  int
+	// F is a REAL column, which on SQLite keeps text it cannot read as a
+	// number as text (op 44).
+	F float64
 }
 
 // RBox's labels are joined by RBoxLabel, a join model with soft delete:
@@ -253,7 +256,16 @@ func replayOp(tx *gorm.DB, r *rand.Rand, w int) error {
 		}
 		return nil
 	}
-	switch r.IntN(44) {
+	switch r.IntN(45) {
+	case 44:
+		// SQLite: a REAL column given text it keeps as text ('Inf',
+		// '0x1p-2', which Go's parser reads as numbers), or a number
+		// (9e999 is +Inf): recorded as stored.
+		v := "0.25"
+		if tx.Dialector.Name() == "sqlite" {
+			v = []string{"'Inf'", "'0x1p-2'", "0.25", "9e999", "'t'"}[r.IntN(5)]
+		}
+		return tx.Model(&RKey{}).Where("v = ?", r.IntN(10)).Update("f", gorm.Expr(v)).Error
 	case 43:
 		// Every row, with no condition: of a model without soft delete,
 		// and unscoped.
