@@ -31,6 +31,7 @@ const (
 	EntryInserted      ProblemKind = "entry not sealed"     // an entry inside the sealed range that no leaf names
 	EntryDatedAhead    ProblemKind = "entry dated ahead"    // dated after the checkpoint that first sealed it was signed
 	LeafMissing        ProblemKind = "leaf missing"         // the leaves skip an index
+	LeafOutOfPlace     ProblemKind = "leaf out of place"    // a leaf at an index no round writes (below 0)
 	CheckpointForged   ProblemKind = "checkpoint invalid"   // bad signature, origin or text
 	CheckpointMismatch ProblemKind = "checkpoint mismatch"  // the leaves do not give its root
 	CheckpointMissing  ProblemKind = "checkpoint missing"   // a trusted checkpoint is beyond the log
@@ -348,6 +349,12 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 	}
 	defer lrows.Close()
+	// size is the tree's leaves so far: the leaves from index 0 without a
+	// gap. Past a gap the tree, and so the checkpoints beyond it, cannot be
+	// rebuilt; every leaf is still checked against its entry.
+	var size, end int64 // end: the index after the last leaf read
+	broken := false
+	prevIndex := int64(-1)
 	for lrows.Next() {
 		var (
 			index, entryID int64
@@ -369,11 +376,37 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 		if err := lrows.Scan(dest...); err != nil {
 			return rep, fmt.Errorf("auditseal: read leaves: %w", err)
 		}
-		if index != rep.Leaves {
-			// The leaves skip an index: the tree cannot be rebuilt past it.
-			rep.Problems = append(rep.Problems, Problem{Kind: LeafMissing, Leaf: rep.Leaves})
-			return rep, nil
+		switch {
+		case index == prevIndex && rep.Leaves > 0:
+			// The join gave the leaf twice: its entry's id is in the
+			// table twice (a partitioned table's key is the id and the
+			// time). The row checked first stands for the leaf.
+			detail := "the entries table holds its id twice"
+			if t, err := auditstore.DecodeTime(d, e.ts); err == nil {
+				detail += ", one row dated " + t.UTC().Format(time.RFC3339Nano)
+			}
+			rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: entryID, Leaf: index, Detail: detail})
+			continue
+		case index < end:
+			// Below every index a round writes (the leaves are read in
+			// order of their primary key): a row put there by hand. Its
+			// entry is named here; the unsealed entries below skip it.
+			rep.Problems = append(rep.Problems, Problem{Kind: LeafOutOfPlace, EntryID: entryID, Leaf: -1,
+				Detail: fmt.Sprintf("its leaf's index is %d: no round writes a leaf below 0", index)})
+			continue
+		case index > end:
+			// The leaves skip indexes: the tree cannot be rebuilt past them.
+			detail := ""
+			if index > end+1 {
+				detail = fmt.Sprintf("leaves %d to %d are missing", end, index-1)
+			}
+			if !broken {
+				detail = strings.TrimPrefix(detail+"; the checkpoints beyond cannot be checked", "; ")
+			}
+			rep.Problems = append(rep.Problems, Problem{Kind: LeafMissing, Leaf: end, Detail: detail})
+			broken = true
 		}
+		prevIndex, end = index, index+1
 		// The entry's time, read once for the checks below (leafData reads
 		// it for the leaf).
 		var at time.Time
@@ -459,12 +492,15 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 				newest = latest
 			}
 		}
-		if err := tree.Append(stored, nil); err != nil {
-			return rep, err
-		}
 		rep.Leaves++
-		if err := check(rep.Leaves); err != nil {
-			return rep, err
+		if !broken {
+			if err := tree.Append(stored, nil); err != nil {
+				return rep, err
+			}
+			size++
+			if err := check(size); err != nil {
+				return rep, err
+			}
 		}
 		if o.Progress != nil && rep.Leaves%10_000 == 0 {
 			o.Progress(rep.Leaves, total)
@@ -502,23 +538,26 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			rep.Pruned = append(rep.Pruned, Pruned{By: r.by, At: at, Leaves: m.n, FirstLeaf: m.first, LastLeaf: m.last, Signed: r.seq <= signedSeq})
 		}
 	}
-	for size := range roots {
-		rep.Problems = append(rep.Problems, Problem{Kind: CheckpointMissing, Leaf: -1, Checkpoint: size, Detail: fmt.Sprintf("the log has %d leaves", rep.Leaves)})
+	for n := range roots {
+		if broken && n <= end {
+			continue // past the missing leaves, reported
+		}
+		rep.Problems = append(rep.Problems, Problem{Kind: CheckpointMissing, Leaf: -1, Checkpoint: n, Detail: fmt.Sprintf("the log has %d leaves", end)})
 	}
-	if rep.Latest < rep.Leaves {
+	if rep.Latest < end {
 		// A round stores its leaves and their checkpoint together.
 		rep.Problems = append(rep.Problems, Problem{Kind: LeavesUnsigned, Leaf: rep.Latest,
-			Detail: fmt.Sprintf("leaves %d to %d are covered by no valid checkpoint", rep.Latest, rep.Leaves-1)})
+			Detail: fmt.Sprintf("leaves %d to %d are covered by no valid checkpoint", rep.Latest, end-1)})
 	}
 	// The stored hashes proofs read (after the checkpoints' problems,
 	// which say more of a log cut back).
 	var signed cp // the largest tree a valid checkpoint signs, within the leaves
 	for _, c := range cps {
-		if c.size <= rep.Leaves && c.size > signed.size {
+		if c.size <= size && c.size > signed.size {
 			signed = c
 		}
 	}
-	ps, err := checkStoredHashes(ctx, tx, d, rep.Leaves, signed.size, signed.root)
+	ps, err := checkStoredHashes(ctx, tx, d, size, end, signed.size, signed.root)
 	if err != nil {
 		return rep, err
 	}
@@ -571,15 +610,16 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 
 // checkStoredHashes checks the tree's stored hashes (the nodes as
 // golang.org/x/mod/sumdb/tlog stores them, which proofs and the sealer's
-// rounds read) against the tree the leaves give: every node of the
-// leaves' complete subtrees there with its hash, and none beyond. It
+// rounds read) against the tree the first leaves give (those from index
+// 0 up to a gap): every node of their complete subtrees there with its
+// hash, and none beyond the last leaf's, end - 1. It
 // reads the leaves' hashes again, a chunk at a time, each chunk's nodes
 // then. Where they differ, the side that gives the root the largest
 // checkpoint within the leaves signs (size, root) is the signed tree: if
 // the stored hashes give it, the leaves whose hash differs from their
 // stored one were rewritten (each a LeafRewritten problem); otherwise the
 // stored hashes were (one HashesAltered problem counting them).
-func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, leaves, size int64, root []byte) ([]Problem, error) {
+func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, leaves, end, size int64, root []byte) ([]Problem, error) {
 	q := queries{d: d}
 	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	tree := rf.NewEmptyRange(0)
@@ -665,7 +705,7 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 	}
 	// A round stores its leaves and their nodes together: none beyond.
 	var beyond int64
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+hashesTable+" WHERE idx >= "+q.ph(1), tlog.StoredHashIndex(0, leaves)).Scan(&beyond); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+hashesTable+" WHERE idx >= "+q.ph(1), tlog.StoredHashIndex(0, end)).Scan(&beyond); err != nil {
 		return nil, fmt.Errorf("auditseal: read stored hashes: %w", err)
 	}
 	var out []Problem
@@ -699,7 +739,7 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 		if detail != "" {
 			detail += "; "
 		}
-		detail += fmt.Sprintf("%d stored hashes lie beyond the tree's %d leaves: the sealer's next round cannot store its own there", beyond, leaves)
+		detail += fmt.Sprintf("%d stored hashes lie beyond the tree's %d leaves: the sealer's next round cannot store its own there", beyond, end)
 	}
 	return append(out, Problem{Kind: HashesAltered, Leaf: -1, Detail: detail}), nil
 }
