@@ -195,7 +195,7 @@ func (w *writer) withRelated(obj reflect.Value, key string) {
 		return
 	}
 	for _, rel := range rels {
-		if rel.Field == nil || len(rel.Field.BindNames) > 1 {
+		if !ownRelation(w.m.schema, rel) || len(rel.Field.BindNames) > 1 {
 			continue // a relation inside an embedded struct: left as it is
 		}
 		v := rel.Field.ReflectValueOf(ctx, src)

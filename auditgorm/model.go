@@ -660,7 +660,7 @@ func (m *model) secretRelations(p *Plugin, db *gorm.DB) []secretRelation {
 	}
 	c := &relatedWithSecrets{gen: gen}
 	for _, rel := range m.schema.Relationships.Relations {
-		if rel.Field == nil || rel.FieldSchema == nil {
+		if !ownRelation(m.schema, rel) || rel.FieldSchema == nil {
 			continue
 		}
 		if rm := p.plainModel(db, rel.FieldSchema); rm != nil && len(rm.secret) > 0 {
@@ -669,6 +669,13 @@ func (m *model) secretRelations(p *Plugin, db *gorm.DB) []secretRelation {
 	}
 	m.related.Store(c)
 	return c.rels
+}
+
+// ownRelation reports whether rel, of s's relations, is s's own: GORM
+// also lists a has-one or has-many relation in the related model's
+// schema (as "_Owner_Field"), where its field is the owner's.
+func ownRelation(s *schema.Schema, rel *schema.Relationship) bool {
+	return rel.Field != nil && rel.Schema == s
 }
 
 // hideRelated hides, in the copy cp, the secret fields of the related

@@ -46,6 +46,9 @@ func markNested(db *gorm.DB) {
 // to: a related model's or a join table.
 func (m *nestedMark) writes(table string) bool {
 	for _, rel := range m.owner.Relationships.Relations {
+		if !ownRelation(m.owner, rel) {
+			continue
+		}
 		if rel.FieldSchema != nil && rel.FieldSchema.Table == table || rel.JoinTable != nil && rel.JoinTable.Table == table {
 			return true
 		}
