@@ -566,7 +566,7 @@ func (m *model) hideInto(p *Plugin, db *gorm.DB, obj reflect.Value, sc *capture.
 	if obj.IsValid() {
 		if rels := m.secretRelations(p, db); len(m.secret) > 0 || len(rels) > 0 {
 			if obj = m.hide(obj, sc); obj.IsValid() {
-				hideRelated(rels, obj, sc)
+				hideRelated(p, db, rels, obj, sc, 1)
 			}
 		}
 	}
@@ -648,8 +648,10 @@ type relatedWithSecrets struct {
 	rels []secretRelation
 }
 
-// secretRelations returns m's relations to models with secret fields. It
-// is worked out once per change of the registry, not on every write.
+// secretRelations returns m's relations to models with secret fields, or
+// whose relations lead to one (a related object's related object is
+// hidden too). It is worked out once per change of the registry, not on
+// every write.
 func (m *model) secretRelations(p *Plugin, db *gorm.DB) []secretRelation {
 	if p == nil || len(m.schema.Relationships.Relations) == 0 {
 		return nil
@@ -663,12 +665,33 @@ func (m *model) secretRelations(p *Plugin, db *gorm.DB) []secretRelation {
 		if !ownRelation(m.schema, rel) || rel.FieldSchema == nil {
 			continue
 		}
-		if rm := p.plainModel(db, rel.FieldSchema); rm != nil && len(rm.secret) > 0 {
+		if rm := p.plainModel(db, rel.FieldSchema); rm != nil && p.leadsToSecrets(db, rm, map[*schema.Schema]bool{}) {
 			c.rels = append(c.rels, secretRelation{rel, rm})
 		}
 	}
 	m.related.Store(c)
 	return c.rels
+}
+
+// leadsToSecrets reports whether m has secret fields, or a relation of it
+// leads to a model that has (seen: the models already looked at).
+func (p *Plugin) leadsToSecrets(db *gorm.DB, m *model, seen map[*schema.Schema]bool) bool {
+	if len(m.secret) > 0 {
+		return true
+	}
+	if seen[m.schema] {
+		return false
+	}
+	seen[m.schema] = true
+	for _, rel := range m.schema.Relationships.Relations {
+		if !ownRelation(m.schema, rel) || rel.FieldSchema == nil {
+			continue
+		}
+		if rm := p.plainModel(db, rel.FieldSchema); rm != nil && p.leadsToSecrets(db, rm, seen) {
+			return true
+		}
+	}
+	return false
 }
 
 // ownRelation reports whether rel, of s's relations, is s's own: GORM
@@ -678,29 +701,47 @@ func ownRelation(s *schema.Schema, rel *schema.Relationship) bool {
 	return rel.Field != nil && rel.Schema == s
 }
 
+// maxRelatedDepth bounds how deep hideRelated follows related objects
+// (objects a program links in a cycle would be followed for ever): an
+// object loaded deeper is left out of the copy the methods see.
+const maxRelatedDepth = 16
+
 // hideRelated hides, in the copy cp, the secret fields of the related
-// objects loaded into it, by the related models' registrations, and adds
-// their clear values to sc. Pointers and slices on the way are copied.
-func hideRelated(rels []secretRelation, cp reflect.Value, sc *capture.Scrubber) {
+// objects loaded into it, by the related models' registrations, and those
+// of their related objects in turn, and adds their clear values to sc.
+// Pointers and slices on the way are copied. depth is cp's, 1 for the
+// object of the entry.
+func hideRelated(p *Plugin, db *gorm.DB, rels []secretRelation, cp reflect.Value, sc *capture.Scrubber, depth int) {
 	for _, r := range rels {
 		rm := r.m
 		fv, ok := settable(cp, r.rel.Field.StructField.Index)
 		if !ok || !fv.IsValid() {
 			continue
 		}
+		if depth >= maxRelatedDepth {
+			fv.Set(reflect.Zero(fv.Type()))
+			continue
+		}
+		hide := func(v reflect.Value) reflect.Value {
+			h := rm.hide(v, sc)
+			if h.IsValid() {
+				hideRelated(p, db, rm.secretRelations(p, db), h, sc, depth+1)
+			}
+			return h
+		}
 		hidden := func(v reflect.Value) reflect.Value { // v: a struct, or a pointer to one
 			if v.Kind() == reflect.Pointer {
 				if v.IsNil() {
 					return v
 				}
-				h := rm.hide(v.Elem(), sc)
+				h := hide(v.Elem())
 				ptr := reflect.New(v.Type().Elem())
 				if h.IsValid() {
 					ptr.Elem().Set(h)
 				}
 				return ptr
 			}
-			if h := rm.hide(v, sc); h.IsValid() {
+			if h := hide(v); h.IsValid() {
 				return h
 			}
 			return reflect.Zero(v.Type())

@@ -527,3 +527,59 @@ func TestReprOfARowDecodesJSONFields(t *testing.T) {
 		}
 	})
 }
+
+// dkKey has a masked secret; a dkOwner holds one, and a dkAcct belongs to
+// an owner: the account's repr prints its owner's key, two relations deep.
+type dkKey struct {
+	ID     uint
+	KeyVal string
+}
+
+type dkOwner struct {
+	ID      uint
+	Name    string
+	DkKeyID uint
+	Key     dkKey `gorm:"foreignKey:DkKeyID"`
+}
+
+type dkAcct struct {
+	ID        uint
+	Label     string
+	DkOwnerID uint
+	Owner     dkOwner   `gorm:"foreignKey:DkOwnerID"`
+	Cosigners []dkOwner `gorm:"many2many:dk_acct_cosigners"`
+}
+
+func (a dkAcct) String() string {
+	s := a.Label + " of " + a.Owner.Name + " key=" + a.Owner.Key.KeyVal
+	for _, c := range a.Cosigners {
+		s += ", cosigned with key=" + c.Key.KeyVal
+	}
+	return s
+}
+
+// A related object's related object's masked field was stored in clear in
+// the repr: related objects were hidden one level deep.
+func TestMaskedFieldsOfRelatedObjectsAtAnyDepth(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &dkKey{}, &dkOwner{}, &dkAcct{})
+		must(t, reg.Register(&dkKey{}, auditlog.Mask("KeyVal")))
+		must(t, reg.Register(&dkAcct{}))
+		k1, k2 := "SECRET-key-0001", "SECRET-key-0002"
+		a := dkAcct{Label: "acct", Owner: dkOwner{Name: "olga", Key: dkKey{KeyVal: k1}}, Cosigners: []dkOwner{{Name: "pat", Key: dkKey{KeyVal: k2}}}}
+		must(t, db.Create(&a).Error)
+		if a.Owner.Key.KeyVal != k1 || a.Cosigners[0].Key.KeyVal != k2 {
+			t.Fatalf("the caller's objects changed: %+v", a)
+		}
+		must(t, db.Model(&a).Update("label", "acct 2").Error)
+		dump := strings.Join(rawEntryColumns(t, db), "\n")
+		for _, s := range []string{k1, k2} {
+			if strings.Contains(dump, s) {
+				t.Errorf("an entry holds %q:\n%s", s, dump)
+			}
+		}
+		if want := "acct 2 of olga key=" + auditlog.MaskString(k1) + ", cosigned with key=" + auditlog.MaskString(k2); !strings.Contains(dump, want) {
+			t.Errorf("no entry shows %q:\n%s", want, dump)
+		}
+	})
+}
