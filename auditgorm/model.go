@@ -449,19 +449,25 @@ const MaxValueBytes = capture.MaxValueBytes
 // where the key is masked) and, for integer keys, the integer; ok is false
 // when the key is zero.
 func (m *model) key(ctx context.Context, row reflect.Value) (string, *int64, bool, error) {
+	if _, zero := m.pk[0].f.ValueOf(ctx, row); zero && len(m.pk) == 1 {
+		return "", nil, false, nil
+	}
+	key, id, err := m.keyOf(ctx, row)
+	return key, id, err == nil && key != "", err
+}
+
+// keyOf is row's key as an entry names its object, a zero key too.
+func (m *model) keyOf(ctx context.Context, row reflect.Value) (string, *int64, error) {
 	vals := make([]value.Value, len(m.fields))
 	for _, f := range m.pk {
-		if _, zero := f.f.ValueOf(ctx, row); zero && len(m.pk) == 1 {
-			return "", nil, false, nil
-		}
 		v, err := f.value(ctx, row)
 		if err != nil {
-			return "", nil, false, err
+			return "", nil, err
 		}
 		vals[f.index] = v
 	}
 	key, id := m.t.ObjectKey(vals)
-	return key, id, key != "", nil
+	return key, id, nil
 }
 
 // objects returns row as the values its methods may be found on: its

@@ -153,8 +153,8 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 		}
 		var es []auditlog.Entry
 		err = s.Each(ctx, auditstore.Filter{CorrelationID: cid}, func(e auditlog.Entry) error {
-			if e.Action != auditlog.ActionAccess {
-				es = append(es, e)
+			if e.Action != auditlog.ActionAccess && (e.Action != auditlog.ActionUpdate || len(e.Changes) > 0 || e.Unreadable != "") {
+				es = append(es, e) // (those others change nothing)
 			}
 			return nil
 		})
@@ -318,6 +318,11 @@ func (rv *reverter) revert(ctx context.Context, e auditlog.Entry) error {
 	case auditlog.ActionCreate:
 		return rv.revertCreate(ctx, tx, m, e)
 	case auditlog.ActionUpdate:
+		if len(e.Changes) == 0 {
+			// (auditgorm.Log's): undoing it would write nothing, and no
+			// entry would say that it was undone.
+			return cannot(e, "it records no change")
+		}
 		return rv.revertUpdate(ctx, tx, m, e)
 	case auditlog.ActionDelete:
 		return rv.revertDelete(ctx, tx, m, e)
@@ -334,12 +339,20 @@ type held struct {
 	row *dbRow
 }
 
-// current reads the object under lock; ok is false when it does not exist.
-func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, key json.RawMessage) (held, bool, error) {
+// current reads the object of key text (an entry's object_pk) under lock;
+// ok is false when it does not exist.
+func (rv *reverter) current(ctx context.Context, tx *gorm.DB, m *model, e auditlog.Entry, text string) (held, bool, error) {
 	obj := reflect.New(m.schema.ModelType)
 	h := held{obj: obj}
+	key := keyJSON(m, text)
 	if !setField(ctx, m.pk[0], obj.Elem(), key) {
 		return h, false, cannot(e, "the key %s does not convert to %s's key", key, m.schema.Name)
+	}
+	if k, _, err := m.keyOf(ctx, obj.Elem()); err != nil || k != text {
+		// " 5" or "5e0" converts to 5, but names no object: entries of
+		// object 5 name it "5", and whether it was deleted since, or moved,
+		// is looked up by that name.
+		return h, false, cannot(e, "the key %s is not how %s's keys are written (%q): the entry names no object", key, m.schema.Name, k)
 	}
 	// The key as an explicit condition: GORM adds none for a zero key
 	// (0, ""), and would take any row.
@@ -752,7 +765,7 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		}
 		return writeBack(tx, m, e, h.obj, cols, write)
 	}
-	_, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, e.ObjectPK))
+	_, ok, err := rv.current(ctx, tx, m, e, e.ObjectPK)
 	if err != nil {
 		return err
 	}
@@ -849,7 +862,7 @@ func (rv *reverter) object(ctx context.Context, tx *gorm.DB, m *model, e auditlo
 	if !exists {
 		return held{}, rv.gone(e, recorded, "deleted")
 	}
-	obj, ok, err := rv.current(ctx, tx, m, e, keyJSON(m, now))
+	obj, ok, err := rv.current(ctx, tx, m, e, now)
 	if err != nil {
 		return obj, err
 	}
