@@ -548,19 +548,21 @@ func compositeMoved(cols []string, e auditlog.Entry, vals map[string]json.RawMes
 	if !moved {
 		return "", false
 	}
-	key := make([]json.RawMessage, len(cols))
+	// Joined as the capture joins a composite key's values, not by
+	// encoding/json, which escapes "&", "<", ">" and U+2028 (so that the
+	// key would not be the one the object's later entries name).
+	to := []byte{'['}
 	for i, col := range cols {
 		v, ok := vals[col]
-		if !ok {
+		if !ok || !json.Valid(v) {
 			return "", true
 		}
-		key[i] = v
+		if i > 0 {
+			to = append(to, ',')
+		}
+		to = append(to, bytes.TrimSpace(v)...)
 	}
-	to, err := json.Marshal(key)
-	if err != nil {
-		return "", true
-	}
-	return string(to), true
+	return string(append(to, ']')), true
 }
 
 func keyMoved(pkCol, pk string, e auditlog.Entry) bool {
