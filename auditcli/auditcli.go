@@ -127,6 +127,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 	env.secrets = newRedactor(secretsIn(args))
 	env.progress = env.Stderr
 	env.Stderr = messageWriter{env.secrets, env.Stderr}
+	if holdsPrivateKey(args) {
+		// No command takes one (keys are read from files): one given as
+		// an argument would end up in a message, a stored name or the
+		// output, besides the shell's history.
+		fmt.Fprintln(env.Stderr, "auditlog: an argument holds a private key: no command takes one; keep it in a file and give the file's path (--key-file, --tls-key). Nothing was run.")
+		return 2
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stderr)
 		if len(args) == 0 {

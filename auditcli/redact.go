@@ -173,7 +173,39 @@ func privateKeys(s string, add func(string)) {
 	for _, k := range escapedPrivateKeyPattern.FindAllString(s, -1) {
 		add(k)
 	}
+	// A PEM private key (a TLS key pasted for --tls-key): the block, and
+	// its base64 lines, alone and joined.
+	for _, f := range forms {
+		for _, m := range pemPrivateKeyPattern.FindAllStringSubmatch(f, -1) {
+			add(m[0])
+			lines := strings.Fields(m[1])
+			add(strings.Join(lines, ""))
+			for _, l := range lines {
+				if len(l) >= 8 {
+					add(l)
+				}
+			}
+		}
+	}
 }
+
+// holdsPrivateKey reports whether an argument holds a private key: a
+// sealing key or a PEM one, as written or percent-escaped.
+func holdsPrivateKey(args []string) bool {
+	for _, a := range args {
+		found := false
+		privateKeys(a, func(string) { found = true })
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// pemPrivateKeyPattern matches a PEM private key (PKCS #8, RSA, EC,
+// OpenSSH, encrypted), its base64 lines in the submatch, also one cut
+// short of its END line.
+var pemPrivateKeyPattern = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----([A-Za-z0-9+/=\s:,-]*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`)
 
 // privateKeyPattern matches a private key as seal-key writes it (a note
 // signer's key): its name, the key hash in hex, and the key data in base64.

@@ -2,7 +2,12 @@ package auditcli_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -306,5 +311,58 @@ func TestSealWitnessSharedByTwoLogs(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "The log verifies.") || !strings.Contains(r.stdout, "1 checkpoint of another log") {
 			t.Errorf("verify log %d against the shared witness: %+v", i, r)
 		}
+	}
+}
+
+// A PEM private key (a TLS key pasted for --tls-key, the likeliest key to
+// paste) was echoed by every message that shows an argument; and a
+// sealing key given as a relay's --name was printed on stdout and stored
+// as the relay's name. No command takes a key as an argument: the command
+// refuses, showing none of it, and runs nothing.
+func TestAnArgumentHoldingAPrivateKeyIsRefused(t *testing.T) {
+	t.Parallel()
+	path, _ := seeded(t)
+	db := "sqlite:" + path
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	body := strings.Fields(strings.Split(pemKey, "-----")[2])
+	keyFile, _ := sealKey(t, t.TempDir())
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealingKey := strings.TrimSpace(string(raw))
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	for _, args := range [][]string{
+		{"serve", "--db", db, "--insecure-no-auth", "--tls-cert", "c.pem", "--tls-key", pemKey},
+		{"serve", "--db", db, "--insecure-no-auth", "--tls-cert", pemKey, "--tls-key", "k.pem"},
+		{"history", "--db", pemKey, "books", "1"},
+		{"history", "--db", db, "books", pemKey},
+		{"export", "--db", db, "--output", strings.TrimSpace(pemKey)},
+		{"verify", "--db", db, "--pubkey", pemKey},
+		{"verify", "--db", db, "--pubkey", strings.ReplaceAll(pemKey, "\n", " ")},
+		{"relay", "--db", db, "--name", sealingKey, "--to", "jsonl:" + out, "--once"},
+		{"relay", "--db", db, "--name", pemKey, "--to", "jsonl:" + out, "--once"},
+	} {
+		r := run(t, "", false, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "an argument holds a private key") {
+			t.Errorf("%q: exit %d, stderr %s", args[:2], r.code, r.stderr)
+		}
+		for _, p := range append(body, strings.SplitN(sealingKey, "+", 5)[4]) {
+			if strings.Contains(r.stdout, p) || strings.Contains(r.stderr, p) {
+				t.Errorf("%q: the private key appears in the output:\nstdout: %s\nstderr: %s", args[:2], r.stdout, r.stderr)
+				break
+			}
+		}
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a relay ran: %v", err)
 	}
 }
