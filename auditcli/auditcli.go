@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -202,19 +201,6 @@ func parse(fs *flag.FlagSet, args []string, positional int) error {
 	return nil
 }
 
-// notBlank refuses each of the named flags that was given empty or blank:
-// an unset shell variable (--before "$CUTOFF") must not read as "no
-// filter", which for flush means every entry. fs must have been parsed.
-func notBlank(fs *flag.FlagSet, names ...string) error {
-	var err error
-	fs.Visit(func(f *flag.Flag) {
-		if err == nil && slices.Contains(names, f.Name) && strings.TrimSpace(f.Value.String()) == "" {
-			err = usageError("--%s is empty: give it a value, or leave it out", f.Name)
-		}
-	})
-	return err
-}
-
 // parseArgs parses args into fs with flags allowed after and between the
 // positional arguments (the flag package stops at the first of those):
 // "history books 42 --as-of 7d", "revert 329 --yes". After "--" every
@@ -244,6 +230,27 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 			return usageError("%v (an argument that begins with \"-\" goes after --)", err)
 		}
 		return errUsage{err}
+	}
+	// A flag given empty or blank is an error, not the flag left out: an
+	// unset shell variable (--output "$OUT", --witness-file "$W") must not
+	// send the log to stdout, seal without a witness, or listen on every
+	// address.
+	for i := 0; i < len(flags); i++ {
+		name, v, given := strings.Cut(strings.TrimLeft(flags[i], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if !given && i+1 < len(flags) {
+			i++
+			v = flags[i]
+		}
+		if strings.TrimSpace(v) == "" {
+			return usageError("--%s is empty: give it a value, or leave it out", f.Name)
+		}
 	}
 	return nil
 }
@@ -335,9 +342,6 @@ func (f *filterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.since, "since", "", "only entries at or after DATE (2006-01-02, RFC 3339, or a duration ago such as 7d)")
 	fs.StringVar(&f.until, "until", "", "only entries before DATE")
 }
-
-// filterNames are the flags register defines.
-var filterNames = []string{"model", "action", "actor", "cid", "pk", "search", "since", "until"}
 
 func (f *filterFlags) filter(now time.Time) (auditstore.Filter, error) {
 	out := auditstore.Filter{Model: f.model, ActorID: f.actor, CorrelationID: f.cid, ObjectPK: f.pk, Search: f.search}

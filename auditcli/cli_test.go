@@ -170,7 +170,17 @@ func TestUsageAndBadArguments(t *testing.T) {
 		{[]string{"history", "--db", "sqlite:/nope/x.db"}, 2, "want 2 arguments"},
 		{[]string{"history", "--db", "sqlite:/nope/x.db", "books", "1"}, 1, "/nope/x.db does not exist"},
 		{[]string{"export", "--db", "oracle://x"}, 2, `unknown database scheme "oracle"`},
-		{[]string{"export", "--db", ""}, 2, "--db is required"},
+		{[]string{"export", "--db", ""}, 2, "--db is empty"},
+		// Any flag given empty is refused, not taken as left out: an unset
+		// variable must not send the log to stdout, seal without its
+		// witness, listen on every address or relay under another name.
+		{[]string{"export", "--db", "x.db", "--output", ""}, 2, "--output is empty"},
+		{[]string{"export", "--db", "x.db", "--output= "}, 2, "--output is empty"},
+		{[]string{"seal", "--db", "x.db", "--key-file", "k", "--witness-file", ""}, 2, "--witness-file is empty"},
+		{[]string{"seal", "--db", "x.db", "--key-file", "k", "--witness="}, 2, "--witness is empty"},
+		{[]string{"serve", "--db", "x.db", "--insecure-no-auth", "--addr", ""}, 2, "--addr is empty"},
+		{[]string{"relay", "--db", "x.db", "--nats", "nats://127.0.0.1:1", "--stream", ""}, 2, "--stream is empty"},
+		{[]string{"verify", "--db", "x.db", "--pubkey", "p", "--checkpoint", "a", "--checkpoint", ""}, 2, "--checkpoint is empty"},
 		{[]string{"export", "--db", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"}, 1, "cannot connect to postgres://postgres@127.0.0.1:1/x"},
 		{[]string{"export", "--db", "mysql://root:secret@127.0.0.1:1/x"}, 1, "cannot connect to mysql://root:xxxxx@127.0.0.1:1/x"},
 		{[]string{"export", "--db", "mysql://host"}, 2, "invalid MySQL DSN"},

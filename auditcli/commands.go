@@ -129,9 +129,6 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if err := notBlank(fs, "before", "model"); err != nil {
-		return err
-	}
 	if *truncate && (*before != "" || *model != "") {
 		return usageError("--truncate empties the whole table and cannot be combined with --before or --model")
 	}
@@ -301,9 +298,6 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if err := notBlank(fs, filterNames...); err != nil {
-		return err
-	}
 	if *format != "jsonl" && *format != "csv" {
 		return usageError("--format must be jsonl or csv")
 	}
@@ -454,11 +448,6 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 	tz := fs.String("tz", "UTC", "time zone of the times shown, and of --as-of without one")
 	asOf := fs.String("as-of", "", "print the object's state at TIME (RFC 3339, 2026-11-01T12:00, or an age such as 7d) instead of its entries")
 	if err := parse(fs, args, 2); err != nil {
-		return err
-	}
-	// An unset shell variable (--as-of "$WHEN") is no time: not the
-	// whole history, nor year 1.
-	if err := notBlank(fs, "as-of"); err != nil {
 		return err
 	}
 	// An unset shell variable names no object.

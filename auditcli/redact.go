@@ -137,6 +137,12 @@ func secretsIn(args []string) []string {
 			if strings.Contains(c, "://") || isMySQLDriverForm(c) || pgdsn.IsKeywordForm(c) {
 				dsnSecrets(c, add)
 			}
+			if strings.Count(c, "://") > 1 {
+				// A list of URLs (NATS servers): each one's.
+				for _, one := range strings.Split(c, ",") {
+					dsnSecrets(one, add)
+				}
+			}
 			sqliteSecrets(c, add)
 			privateKeys(c, add)
 		}

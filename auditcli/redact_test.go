@@ -35,6 +35,8 @@ func TestSecretsIn(t *testing.T) {
 		{[]string{"--db", "u:pw4@/db"}, []string{"pw4"}},
 		{[]string{"--db=root:pw5@/db?timeout=1s"}, []string{"pw5"}},
 		{[]string{"root:pw6@unix(/run/mysqld/mysqld.sock)/db"}, []string{"pw6"}},
+		// A list of NATS servers: every server's password.
+		{[]string{"--witness", "nats://user:secretpw@127.0.0.1:4222,nats://u2:otherpw12@127.0.0.1:4298"}, []string{"secretpw", "otherpw12"}},
 		// A private key, wherever it is pasted: a misplaced argument, a
 		// flag's value.
 		{[]string{"seal", "--db", "a.db", "PRIVATE+KEY+example.com/audit+1a2b3c4d+AaBbCc"}, []string{"PRIVATE+KEY+example.com/audit+1a2b3c4d+AaBbCc"}},

@@ -50,6 +50,11 @@ func Parse(raw string) (Target, error) {
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return Target{}, errors.New("auditnats: not a nats://host:port[/subject][?stream=NAME] URL")
 	}
+	if strings.Contains(u.Host, ",") || strings.Contains(raw, ",nats://") || strings.Contains(raw, ",tls://") {
+		// A list of servers, as NATS clients take one: read as one URL,
+		// the second server would be the subject (its password too).
+		return Target{}, errors.New("auditnats: a list of servers is not taken: give one nats://host:port URL")
+	}
 	t := Target{Stream: DefaultStream, Subject: DefaultSubject}
 	if s := strings.Trim(u.Path, "/"); s != "" {
 		t.Subject = s

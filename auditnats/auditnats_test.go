@@ -63,7 +63,9 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v, %v", tc.in, got, err)
 		}
 	}
-	for _, bad := range []string{"", "http://h:1", "nats://", "nats://h:1/a.*", "nats://h:1/a..b", "nats://h:1/x?stream=a.b"} {
+	for _, bad := range []string{"", "http://h:1", "nats://", "nats://h:1/a.*", "nats://h:1/a..b", "nats://h:1/x?stream=a.b",
+		// A list of servers: the second one, its password too, was the subject.
+		"nats://user:secretpw@127.0.0.1:4222,nats://u2:otherpw12@127.0.0.1:4298", "nats://a:1,b:2", "nats://a:1,tls://b:2/x"} {
 		if _, err := auditnats.Parse(bad); err == nil {
 			t.Errorf("Parse(%q): no error", bad)
 		}
