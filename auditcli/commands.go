@@ -171,7 +171,7 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		}
 		if len(relays) > 0 {
 			return fmt.Errorf("refusing to empty the table that relay %s reads: entries written before it runs would be deleted unpublished; "+
-				"flush without --truncate deletes only what the relays have published, or pass --unrelayed to empty it anyway", strings.Join(relays, ", "))
+				"flush without --truncate deletes only what the relays have published, or pass --unrelayed to empty it anyway", termSafe(strings.Join(relays, ", ")))
 		}
 	}
 	if !*unrelayed && !*truncate {
@@ -183,12 +183,12 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		if len(backlog) > 0 {
 			var behind []string
 			for _, b := range backlog {
-				behind = append(behind, fmt.Sprintf("relay %s has not published %d of them", b.Relay, b.Entries))
+				behind = append(behind, fmt.Sprintf("relay %s has not published %d of them", termSafe(b.Relay), b.Entries))
 			}
 			return fmt.Errorf("refusing to delete entries not published yet: %s (auditlog relay --lag); let the relay catch up, or pass --unrelayed to delete them anyway", strings.Join(behind, ", "))
 		}
 	}
-	what := fmt.Sprintf("%d entries", n)
+	what := fmt.Sprintf("%d %s", n, plural(n, "entry", "entries"))
 	if *model != "" {
 		what += " of model " + *model
 	}
@@ -236,9 +236,9 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "Deleted %d entries, %d more than confirmed: matching entries got ids below the highest counted after the count.\n",
 			res.Deleted, res.Deleted-n)
 	case res.Partitions > 0:
-		fmt.Fprintf(env.Stdout, "Deleted %d entries; %d monthly %s dropped whole.\n", res.Deleted, res.Partitions, plural(int64(res.Partitions), "partition was", "partitions were"))
+		fmt.Fprintf(env.Stdout, "Deleted %d %s; %d monthly %s dropped whole.\n", res.Deleted, plural(res.Deleted, "entry", "entries"), res.Partitions, plural(int64(res.Partitions), "partition was", "partitions were"))
 	default:
-		fmt.Fprintf(env.Stdout, "Deleted %d entries.\n", res.Deleted)
+		fmt.Fprintf(env.Stdout, "Deleted %d %s.\n", res.Deleted, plural(res.Deleted, "entry", "entries"))
 	}
 	return err
 }
@@ -341,7 +341,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "Exported %d entries to %s.\n", n, *output)
+	fmt.Fprintf(env.Stderr, "Exported %d %s to %s.\n", n, plural(n, "entry", "entries"), *output)
 	return unreadable
 }
 
@@ -406,7 +406,7 @@ func Export(ctx context.Context, s *auditstore.Store, o ExportOptions, env Env) 
 		return n, err
 	}
 	if env.StderrTerminal {
-		fmt.Fprintf(env.progressWriter(), "\r%d entries.\n", n)
+		fmt.Fprintf(env.progressWriter(), "\r%d %s.\n", n, plural(n, "entry", "entries"))
 	}
 	if err := ew.Flush(); err != nil {
 		return n, err

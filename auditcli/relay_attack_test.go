@@ -2,6 +2,7 @@ package auditcli_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,6 +36,26 @@ func TestFlushSparesWhatARelayHasNotPublished(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "jsonl:"+out) || !strings.Contains(r.stderr, "2 of them") || !strings.Contains(r.stderr, "--unrelayed") {
 		t.Fatalf("a flush of unpublished entries: %+v", r)
 	}
+	// A relay's stored name is shown escaped: a line break in it made
+	// the message show lines of its choosing.
+	if r := run(t, "", false, "relay", "--db", db, "--name", "ops\nauditlog flush: done", "--to", "jsonl:"+out+".2", "--once"); r.code != 0 {
+		t.Fatalf("relay: %+v", r)
+	}
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("UPDATE auditlog_relay_state SET name = replace(name, '\\n', char(10))"); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", false, "flush", "--db", db, "--truncate", "--yes")
+	if r.code == 0 || !strings.Contains(r.stderr, `ops\u000aauditlog flush: done`) {
+		t.Fatalf("a relay's name with a line break: %+v", r)
+	}
+	if _, err := raw.Exec("DELETE FROM auditlog_relay_state WHERE name LIKE 'ops%'"); err != nil {
+		t.Fatal(err)
+	}
 	if got := count(t, s); got != before {
 		t.Fatalf("%d entries deleted by a refused flush", before-got)
 	}
@@ -58,7 +79,7 @@ func TestFlushSparesWhatARelayHasNotPublished(t *testing.T) {
 		t.Fatalf("relay: %+v", r)
 	}
 	r = run(t, "", false, "flush", "--db", db, "--before", "2026-01-02", "--yes")
-	if r.code != 0 || !strings.Contains(r.stdout, "Deleted 1 entries") {
+	if r.code != 0 || !strings.Contains(r.stdout, "Deleted 1 entry.") {
 		t.Fatalf("a flush after the relay caught up: %+v", r)
 	}
 	// --truncate is refused while any relay reads the table, caught up or
