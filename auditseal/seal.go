@@ -70,7 +70,9 @@ type Sealer struct {
 	// Witnesses receive each checkpoint once it is committed, to keep it
 	// where whoever controls the database cannot change it (FileWitness, a
 	// message broker). A witness's error fails the round after its commit;
-	// the next checkpoint is sent to every witness again.
+	// each later round sends the checkpoint that witness missed again
+	// (while nothing new is signed: a quiet log's last checkpoint must
+	// reach it too), until a newer one reaches it.
 	Witnesses []Witness
 	// Logger, when set, receives a line per round of Run that sealed
 	// entries (debug: sealed, size, position) and one per failed round
@@ -86,6 +88,11 @@ type Sealer struct {
 		size, next int64
 		prunes     signedPrunes
 	}
+	// missed are the witnesses whose delivery of the checkpoint of size
+	// missedSize, missedNote, failed.
+	missed     []Witness
+	missedSize int64
+	missedNote []byte
 }
 
 // A Witness keeps checkpoints outside the database.
@@ -288,17 +295,24 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		s.seen.next, s.seen.prunes = next, prunes
 	}
 	res = RoundResult{Sealed: len(found), Size: size, Next: next, Signed: signed != nil}
+	to := s.missed
 	if signed != nil {
-		var errs []error
-		for _, w := range s.Witnesses {
-			if err := w.Witness(ctx, size, signed); err != nil {
-				errs = append(errs, fmt.Errorf("auditseal: witness checkpoint %d: %w", size, err))
-			}
-		}
-		// The round is committed: its result stands beside the error.
-		return res, errors.Join(errs...)
+		to, s.missedSize, s.missedNote = s.Witnesses, size, signed
 	}
-	return res, nil
+	var errs []error
+	var still []Witness
+	for i, w := range to {
+		// A witness that panics (Run goes on) missed it, and so did those
+		// after it.
+		s.missed = append(still[:len(still):len(still)], to[i:]...)
+		if err := w.Witness(ctx, s.missedSize, s.missedNote); err != nil {
+			still = append(still, w)
+			errs = append(errs, fmt.Errorf("auditseal: witness checkpoint %d: %w", s.missedSize, err))
+		}
+	}
+	s.missed = still
+	// The round is committed: its result stands beside the error.
+	return res, errors.Join(errs...)
 }
 
 // Run seals a round every interval until ctx ends, and reports each

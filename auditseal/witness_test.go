@@ -2,10 +2,13 @@ package auditseal_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -132,4 +135,48 @@ func TestTrustedCheckpointsOfOtherLogs(t *testing.T) {
 			t.Fatalf("a forged checkpoint of this log: %q", got)
 		}
 	})
+}
+
+// flakyWitness fails while down.
+type flakyWitness struct {
+	mu   sync.Mutex
+	down bool
+	got  []int64
+}
+
+func (w *flakyWitness) Witness(_ context.Context, size int64, _ []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.down {
+		return errors.New("broker down")
+	}
+	w.got = append(w.got, size)
+	return nil
+}
+
+// A checkpoint a witness missed was sent again only with the next one:
+// while the log was quiet, the witness held an older size for good, and a
+// log cut back to it, with its checkpoints, went unnoticed. Each round
+// sends it again until it reaches the witness.
+func TestCheckpointAWitnessMissedIsSentAgain(t *testing.T) {
+	f := open(t, testdb.Open(t, "sqlite"))
+	w, ok := &flakyWitness{}, &flakyWitness{}
+	f.sealer.Witnesses = []auditseal.Witness{w, ok}
+	f.insert(t, nil, "a", 3)
+	f.round(t)
+	f.insert(t, nil, "b", 3)
+	w.down = true
+	if _, err := f.sealer.Round(context.Background()); err == nil || !strings.Contains(err.Error(), "broker down") {
+		t.Fatalf("a round with a witness down: %v", err)
+	}
+	if _, err := f.sealer.Round(context.Background()); err == nil {
+		t.Fatalf("a quiet round with the witness still down: no error")
+	}
+	w.down = false
+	for range 3 {
+		f.round(t) // quiet rounds
+	}
+	if !slices.Equal(w.got, []int64{3, 6}) || !slices.Equal(ok.got, []int64{3, 6}) {
+		t.Fatalf("the witnesses hold sizes %v and %v, want [3 6] each", w.got, ok.got)
+	}
 }
