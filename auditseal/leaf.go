@@ -130,7 +130,7 @@ func jsonColumn(raw []byte) any {
 // canonicalJSON re-encodes raw, or reports false where that would lose
 // something (see jsonColumn).
 func canonicalJSON(raw []byte) (json.RawMessage, bool) {
-	if !utf8.Valid(raw) || duplicateKeys(raw) {
+	if !utf8.Valid(raw) || loneSurrogate(raw) || duplicateKeys(raw) {
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -147,6 +147,54 @@ func canonicalJSON(raw []byte) (json.RawMessage, bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// loneSurrogate reports whether raw escapes a UTF-16 surrogate that is
+// not half of a valid pair (\ud800 alone): decoders replace it with
+// U+FFFD (Go's) or keep it (others), so values that differ would
+// canonicalise alike.
+func loneSurrogate(raw []byte) bool {
+	hex4 := func(i int) (rune, bool) { // the \uXXXX at raw[i]
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		var r rune
+		for _, c := range raw[i+2 : i+6] {
+			switch {
+			case '0' <= c && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case 'A' <= c && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // another escape: \\, \", \n …
+			continue
+		}
+		switch {
+		case 0xd800 <= r && r < 0xdc00:
+			if lo, ok := hex4(i + 6); ok && 0xdc00 <= lo && lo < 0xe000 {
+				i += 11
+				continue
+			}
+			return true
+		case 0xdc00 <= r && r < 0xe000:
+			return true
+		}
+		i += 5
+	}
+	return false
 }
 
 // duplicateKeys reports whether an object in raw has a key twice (or raw
