@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditseal"
@@ -324,8 +325,36 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(showReordering(buf.Bytes()))
 	}
+}
+
+// showReordering writes every character that reorders or breaks text
+// (bidi embeddings, overrides, isolates and marks, line and paragraph
+// separators) in page as its escape, \u202e, as the command line shows
+// it: stored text must not make a page read otherwise ("Account
+// \u202e0001 ecnalab" shown as "Account balance 1000", an override in
+// one change running on over the next). The templates write none of
+// them, so every one comes from a stored value; its escape is text, in
+// an element or an attribute alike.
+func showReordering(page []byte) []byte {
+	reorders := func(r rune) bool {
+		return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x2028 || r == 0x2029
+	}
+	if !bytes.ContainsFunc(page, reorders) {
+		return page
+	}
+	out := make([]byte, 0, len(page)+64)
+	for len(page) > 0 {
+		i := bytes.IndexFunc(page, reorders)
+		if i < 0 {
+			return append(out, page...)
+		}
+		r, n := utf8.DecodeRune(page[i:])
+		out = fmt.Appendf(append(out, page[:i]...), `\u%04x`, r)
+		page = page[i+n:]
+	}
+	return out
 }
 
 // basePage is what every page's layout needs.
