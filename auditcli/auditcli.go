@@ -74,7 +74,7 @@ func commands() []command {
 		{"migrate", migrateArgs, "create or upgrade the entries table (or print its SQL)", runMigrate},
 		{"flush", "--db DSN [--before DATE|90d] [--model NAME] [--truncate] [--yes] [--unrelayed]", "delete entries, after confirmation", runFlush},
 		{"export", "--db DSN [--format jsonl|csv] [filters] [--output FILE [--force]]", "stream entries as JSON Lines or CSV", runExport},
-		{"history", "--db DSN [--as-of TIME] MODEL KEY", "print an object's history, or its state at a time", runHistory},
+		{"history", "--db DSN [--limit N] [--tz ZONE] [--as-of TIME] MODEL KEY", "print an object's history (its newest 50 entries unless --limit), or its state at a time", runHistory},
 		{"revert", "--db DSN [--force] [--yes] (ENTRY_ID | --cid ID)", "undo an entry, or a request's or job's entries, after confirmation", runRevert},
 		{"relay", relayArgs, "publish committed entries to NATS JetStream or as JSON Lines, until interrupted", runRelay},
 		{"seal-key", sealKeyArgs, "make the key pair that signs the sealed log", runSealKey},

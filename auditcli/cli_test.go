@@ -175,6 +175,10 @@ func TestUsageAndBadArguments(t *testing.T) {
 		// variable must not send the log to stdout, seal without its
 		// witness, listen on every address or relay under another name.
 		{[]string{"export", "--db", "x.db", "--output", ""}, 2, "--output is empty"},
+		// Flags that another makes meaningless are refused, not ignored.
+		{[]string{"migrate", "--print", "--dialect", "mysql", "--db", "x.db"}, 2, "give --db or --dialect, not both"},
+		{[]string{"migrate", "--dialect", "sqlite", "--db", "x.db"}, 2, "without --print"},
+		{[]string{"migrate", "--db", "x.db", "--ahead", "5"}, 2, "--ahead goes with --partition"},
 		{[]string{"export", "--db", "x.db", "--output= "}, 2, "--output is empty"},
 		{[]string{"seal", "--db", "x.db", "--key-file", "k", "--witness-file", ""}, 2, "--witness-file is empty"},
 		{[]string{"seal", "--db", "x.db", "--key-file", "k", "--witness="}, 2, "--witness is empty"},

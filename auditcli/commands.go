@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,6 +33,16 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	ahead := fs.Int("ahead", auditstore.DefaultPartitionsAhead, "with --partition: months after the current one to make partitions for")
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["dialect"] && !*print:
+		return usageError("--dialect names the dialect --print prints; without --print the database is --db's")
+	case set["dialect"] && set["db"]:
+		return usageError("give --db or --dialect, not both: --print prints the migrations of --db's dialect")
+	case set["ahead"] && *partition == "":
+		return usageError("--ahead goes with --partition monthly")
 	}
 	if *partition != "" && *partition != auditstore.PartitionMonthly {
 		return usageError("--partition must be monthly, not %q", *partition)
@@ -442,7 +453,7 @@ func unreadableError(ids []int64, what string) error {
 }
 
 func runHistory(ctx context.Context, env Env, args []string) error {
-	fs := flags(env, "history", "--db DSN [--as-of TIME] MODEL KEY")
+	fs := flags(env, "history", "--db DSN [--limit N] [--tz ZONE] [--as-of TIME] MODEL KEY")
 	dsn := fs.String("db", "", "database: sqlite:PATH, postgres://…, mysql://…")
 	limit := fs.Int("limit", auditstore.DefaultPageSize, fmt.Sprintf("newest entries to show (1-%d)", auditstore.MaxPageSize))
 	tz := fs.String("tz", "UTC", "time zone of the times shown, and of --as-of without one")

@@ -55,6 +55,9 @@ func runSealKey(_ context.Context, env Env, args []string) error {
 	if *name == "" || *out == "" {
 		return usageError("--name and --out are required")
 	}
+	if *out == "-" {
+		return usageError("--out takes a new file for the private key, which no command prints: not -")
+	}
 	if strings.ContainsAny(*name, "+ \t\n") {
 		return usageError("--name must not contain spaces or +")
 	}
@@ -93,6 +96,10 @@ func readSigner(env Env, path string) (note.Signer, error) {
 	s, err := note.NewSigner(skey)
 	if err != nil {
 		return nil, errors.New("--key-file: not a private key made by auditlog seal-key")
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		// Whoever reads it can sign checkpoints of a log they edited.
+		fmt.Fprintf(env.Stderr, "auditlog seal: warning: %s is readable by other users (mode %04o); chmod 600 it\n", termSafe(path), st.Mode().Perm())
 	}
 	return s, nil
 }

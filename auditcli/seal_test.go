@@ -366,3 +366,32 @@ func TestAnArgumentHoldingAPrivateKeyIsRefused(t *testing.T) {
 		t.Errorf("a relay ran: %v", err)
 	}
 }
+
+// seal-key --out - wrote the private key to a file named "-"; and a key
+// file others can read (whoever reads it signs checkpoints of a log they
+// edited) was used without a word.
+func TestSealKeyFileIsKeptPrivate(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if r := run(t, "", false, "seal-key", "--name", "example.com/audit", "--out", "-"); r.code != 2 || !strings.Contains(r.stderr, "not -") {
+		t.Errorf("seal-key --out -: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "-")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file named -: %v", err)
+	}
+	path, _ := seeded(t)
+	keyFile, _ := sealKey(t, dir)
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "", false, "seal", "--db", "sqlite:"+path, "--key-file", keyFile, "--once")
+	if r.code != 0 || !strings.Contains(r.stderr, "is readable by other users (mode 0644); chmod 600 it") {
+		t.Errorf("seal with a key file others can read: %+v", r)
+	}
+	if err := os.Chmod(keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "", false, "seal", "--db", "sqlite:"+path, "--key-file", keyFile, "--once"); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Errorf("seal with a private key file: %+v", r)
+	}
+}
