@@ -841,7 +841,33 @@ func (rv *reverter) revertDelete(ctx context.Context, tx *gorm.DB, m *model, e a
 		v, _ := f.f.ValueOf(ctx, row.Elem())
 		values[f.column] = v
 	}
-	return tx.Model(reflect.New(m.schema.ModelType).Interface()).Omit(clause.Associations).Create(values).Error
+	err = tx.Model(reflect.New(m.schema.ModelType).Interface()).Omit(clause.Associations).Create(values).Error
+	if err != nil && uniqueViolation(err) {
+		// A row took its key (a concurrent revert of this delete, which
+		// the read above could not see uncommitted) or one of its unique
+		// values since: the database's error, which may quote a value,
+		// is not passed on.
+		if rv.opts.Force {
+			return cannot(e, "a row holds its key or one of its unique values: there is nothing to restore it into")
+		}
+		return &ConflictError{Conflicts: []Conflict{{Entry: e.ID, Model: e.Model, PK: e.ObjectPK, Field: "(object)", Recorded: "deleted", Current: "a row holding its key or one of its unique values"}}}
+	}
+	return err
+}
+
+// uniqueViolation reports whether err is a database's refusal of a
+// duplicate key: PostgreSQL's SQLSTATE 23505, MySQL's 1062, SQLite's
+// UNIQUE constraint (read from the message: no driver is linked).
+func uniqueViolation(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	var state interface{ SQLState() string }
+	if errors.As(err, &state) {
+		return state.SQLState() == "23505"
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "Error 1062") || strings.Contains(msg, "UNIQUE constraint failed")
 }
 
 // softDelete reports whether e is a soft delete of an object of m.

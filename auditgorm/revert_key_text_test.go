@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -80,6 +81,38 @@ func TestRevertOfAnUpdateRecordingNoChange(t *testing.T) {
 		must(t, db.Model(&rkPlain{}).Count(&n).Error)
 		if n != 0 {
 			t.Errorf("the correlation's create was not undone: %d rows", n)
+		}
+	})
+}
+
+type rkUnique struct {
+	ID    uint
+	Email string `gorm:"uniqueIndex;size:64"`
+}
+
+// The revert of a delete whose row cannot go back (another row took its
+// unique value since; on PostgreSQL also a concurrent revert of the same
+// delete) failed with the database's duplicate-key error, which quotes the
+// value. It is a conflict, as when a row holds its key.
+func TestRevertOfADeleteWhoseUniqueValueIsTaken(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &rkUnique{})
+		must(t, reg.Register(&rkUnique{}, auditlog.Mask("Email")))
+		a := rkUnique{Email: "secret-address@example.com"}
+		must(t, db.Create(&a).Error)
+		must(t, db.Delete(&a).Error)
+		deleted := lastEntry(t, db)
+		must(t, db.Create(&rkUnique{Email: a.Email}).Error)
+		err := auditgorm.Revert(context.Background(), db, deleted.ID, auditgorm.RevertOptions{Values: map[string]any{"Email": a.Email}})
+		if !errors.Is(err, auditgorm.ErrConflict) {
+			t.Errorf("the revert of a delete whose unique value is taken: %v", err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-address") {
+			t.Errorf("the error shows the masked value: %v", err)
+		}
+		err = auditgorm.Revert(context.Background(), db, deleted.ID, auditgorm.RevertOptions{Values: map[string]any{"Email": a.Email}, Force: true})
+		if !errors.Is(err, auditgorm.ErrCannotRevert) {
+			t.Errorf("forced: %v", err)
 		}
 	})
 }
