@@ -512,11 +512,33 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 		}
 	}
 	// A key change names its column: the only one where no create or
-	// hard delete tells, else the one of those it changed.
+	// hard delete tells, else the one of those it changed. An update left
+	// the key only where the entry after it under that key says so (a
+	// create, or another object's: leftKey): any column that held the
+	// key's value (a quantity 3 of item 3, set to 4) was taken for the
+	// key, and the object's state shown under a key it never had.
 	var moved []string
-	for _, e := range entries {
+	known := map[string]string{} // the values after each entry, as far as told
+	for i, e := range entries {
+		switch e.Action {
+		case auditlog.ActionCreate, auditlog.ActionDelete:
+			clear(known)
+		}
+		if e.Action != auditlog.ActionDelete {
+			for col, c := range e.Changes {
+				if c.M2M == nil {
+					known[col] = string(bytes.TrimSpace(c.New))
+				}
+			}
+		}
+		if e.Action != auditlog.ActionUpdate {
+			continue
+		}
+		if !leftKey(entries, i, known) {
+			continue
+		}
 		for col, c := range e.Changes {
-			if e.Action == auditlog.ActionUpdate && c.M2M == nil && keyText(c.Old) == e.ObjectPK && keyText(c.New) != e.ObjectPK &&
+			if c.M2M == nil && keyText(c.Old) == e.ObjectPK && keyText(c.New) != e.ObjectPK &&
 				(!seen || slices.Contains(cands, col)) && !slices.Contains(moved, col) {
 				moved = append(moved, col)
 			}
@@ -529,6 +551,31 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 		return cands[0]
 	}
 	return ""
+}
+
+// leftKey reports whether the entry after update i under its key shows
+// that i moved its object off it: a create, or one whose old values are
+// not those known after i (another object, which moved there). None, or
+// one that finds the values it names as i left them, tells no move: a
+// quantity 3 of item 3 set to 4 is no key change, and where a create
+// names a single column with the key's value, that column is the key
+// without a move to tell it.
+func leftKey(entries []auditlog.Entry, i int, known map[string]string) bool {
+	for _, next := range entries[i+1:] {
+		if next.Action == auditlog.ActionAccess || next.ObjectPK != entries[i].ObjectPK {
+			continue
+		}
+		if next.Action == auditlog.ActionCreate {
+			return true
+		}
+		for col, c := range next.Changes {
+			if v, ok := known[col]; ok && c.M2M == nil && v != string(bytes.TrimSpace(c.Old)) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 // compositeMoved reports whether update e changed a column of the

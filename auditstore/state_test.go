@@ -140,6 +140,39 @@ func TestRebuildStateInfersTheKeyColumn(t *testing.T) {
 	}
 }
 
+// An update of a column that held the key's value (a quantity 3 of item
+// 3, set to 4) was taken for a key change: the state after it said "the
+// object has the key 4", and after the next entry every value was unknown.
+// The entry after it under the key, finding the values it left, is the
+// same object; and without a create to tell the key column, an update
+// with nothing after it tells nothing either (item 7, from before
+// auditing, its quantity set from 7 to 9).
+func TestRebuildStateValueEqualToTheKeyIsNoKey(t *testing.T) {
+	t.Parallel()
+	at := func(pk string, e auditlog.Entry) auditlog.Entry { e.ObjectPK = pk; return e }
+	es := []auditlog.Entry{
+		at("3", entry(1, auditlog.ActionCreate, "id=null>3", `name=null>"bolts"`, "qty=null>3")),
+		at("3", entry(2, auditlog.ActionUpdate, "qty=3>4")),
+		at("3", entry(3, auditlog.ActionUpdate, `name="bolts">"big bolts"`)),
+	}
+	rules := auditstore.EntriesOnlyRules()
+	if st := auditstore.RebuildState("items", "3", es[:2], 2, rules); !st.Exists || st.MovedTo != "" || string(st.Values["qty"]) != "4" {
+		t.Errorf("the update the last entry: %s, moved to %q", show(st), st.MovedTo)
+	}
+	for n := 2; n <= 3; n++ {
+		if st := auditstore.RebuildState("items", "3", es, n, rules); !st.Exists || st.MovedTo != "" || string(st.Values["qty"]) != "4" || string(st.Values["id"]) != "3" {
+			t.Errorf("after entry %d: %s, moved to %q", n, show(st), st.MovedTo)
+		}
+	}
+	if st := auditstore.RebuildState("items", "3", es[1:], 2, rules); !st.Exists || st.MovedTo != "" || string(st.Values["qty"]) != "4" {
+		t.Errorf("without the create: %s, moved to %q", show(st), st.MovedTo)
+	}
+	seven := []auditlog.Entry{at("7", entry(4, auditlog.ActionUpdate, "qty=7>9"))}
+	if st := auditstore.RebuildState("items", "7", seven, 1, rules); !st.Exists || st.MovedTo != "" || string(st.Values["qty"]) != "9" {
+		t.Errorf("item 7: %s, moved to %q", show(st), st.MovedTo)
+	}
+}
+
 // countingLister is a store that counts the entries its pages return.
 type countingLister struct {
 	s    *auditstore.Store
