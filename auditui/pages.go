@@ -300,6 +300,11 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Filtered = len(q.form) > 0
 	cv := cloneValues(q.form)
+	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
+		// The zone the list's times were read in: the download reads
+		// them alike (it took other entries than the list showed).
+		cv.Set("tz", tz)
+	}
 	cv.Set("format", "csv")
 	p.CSV = h.link("/export", cv)
 	cv.Set("format", "jsonl")
