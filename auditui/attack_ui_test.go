@@ -115,7 +115,7 @@ func TestAttackUIStripDSTDayWithoutMidnight(t *testing.T) {
 	if seen["Sun 2026-03-08"] != 1 {
 		problems = append(problems, "no bar for Sun 2026-03-08")
 	}
-	want := map[string]bool{"Sat 2026-03-07: 1 entries": true, "Sun 2026-03-08: 1 entries": true}
+	want := map[string]bool{"Sat 2026-03-07: 1 entry": true, "Sun 2026-03-08: 1 entry": true}
 	for _, title := range titles {
 		delete(want, title)
 	}
@@ -412,7 +412,7 @@ func TestAttackUIHeldStripOrdinaryDST(t *testing.T) {
 	if _, ok := links["Sun 2026-03-29: 2 entries"]; !ok {
 		t.Fatalf("bars: %q", titles)
 	}
-	if _, ok := links["Sat 2026-03-28: 1 entries"]; !ok {
+	if _, ok := links["Sat 2026-03-28: 1 entry"]; !ok {
 		t.Fatalf("bars: %q", titles)
 	}
 	l := links["Sun 2026-03-29: 2 entries"]

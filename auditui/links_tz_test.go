@@ -5,7 +5,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditui"
 )
 
@@ -28,5 +30,57 @@ func TestDownloadOfAListInAnotherZone(t *testing.T) {
 		if len(shown) == 0 || n != len(shown) {
 			t.Errorf("the list shows %d entries, its %s download %s holds %d", len(shown), format, html.UnescapeString(m[1]), n)
 		}
+	}
+}
+
+// The list showed an actor by name alone and an object by its repr alone:
+// five actors named "alice" (ids 1 and 666, one with a zero-width space,
+// one with a trailing space in the id) read alike, and so did two objects
+// whose reprs are the same. Each shows its id or key beside.
+func TestListTellsActorsAndObjectsApart(t *testing.T) {
+	s := emptyStore(t)
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var es []auditlog.Entry
+	for i, a := range [][2]string{{"1", "alice"}, {"666", "alice"}, {"8", "bob"}, {"8 ", "bob"}, {"al\u200bice", ""}} {
+		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionAccess, Model: "books",
+			ObjectPK: []string{"2", "12", "3", "3 ", "4"}[i], ObjectRepr: "Book 1", ActorID: a[0], ActorName: a[1]})
+	}
+	insert(t, s, es...)
+	body := get(newUI(t, s, auditui.Config{}), "GET", "/").Body.String()
+	tag := regexp.MustCompile(`<[^>]*>`)
+	cells := func(class string) map[string]bool {
+		out := map[string]bool{}
+		for _, m := range regexp.MustCompile(`(?s)<td class="`+class+`">(.*?)</td>`).FindAllStringSubmatch(body, -1) {
+			out[html.UnescapeString(tag.ReplaceAllString(m[1], ""))] = true
+		}
+		return out
+	}
+	actors, objects := cells("actor"), cells("object")
+	if len(actors) != 5 || len(objects) != 5 {
+		t.Errorf("actors %v, objects %v: want five of each, told apart", actors, objects)
+	}
+	for _, w := range []string{`alice id 666`, `bob id "8 "`, `"al\u200bice"`} {
+		if !actors[w] && !strings.Contains(body, html.EscapeString(w)) {
+			t.Errorf("no actor shown as %q: %v", w, actors)
+		}
+	}
+}
+
+// A change of two documents that differ past their first 40 characters
+// read as no change in the list ("{"isbn":…,"s… → {"isbn":…,"s…"): the
+// summary shows them from where they differ.
+func TestSummaryOfValuesAlikeAtFirst(t *testing.T) {
+	s := emptyStore(t)
+	long := `{"isbn":"978-0-155433-7","pages":558,"series":"Culture","year":`
+	insert(t, s, auditlog.Entry{Timestamp: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Action: auditlog.ActionUpdate, Model: "books", ObjectPK: "1",
+		Changes: auditlog.Changes{"details": {Old: []byte(long + `1988}`), New: []byte(long + `1989}`)}}})
+	body := get(newUI(t, s, auditui.Config{}), "GET", "/").Body.String()
+	m := regexp.MustCompile(`(?s)<td class="summary">(.*?)</td>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no summary")
+	}
+	old, new, _ := strings.Cut(html.UnescapeString(m[1]), " → ")
+	if old == new || !strings.Contains(old, "1988") || !strings.Contains(new, "1989") {
+		t.Errorf("the summary: %s", html.UnescapeString(m[1]))
 	}
 }

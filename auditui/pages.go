@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-auditlog/auditlog"
@@ -133,8 +134,14 @@ type row struct {
 	PK          string
 	Actor       string
 	ActorID     string
-	Summary     string
-	CID         string
+	// ShownPK is the object's key as the list shows it (shownText).
+	ShownPK string
+	// ShownID is the actor's id beside its name (two actors of one name
+	// must not look alike), quoted where it holds more than letters,
+	// digits and . _ @ : - ("8 " and "8").
+	ShownID string
+	Summary string
+	CID     string
 	// Unreadable says what of the stored entry did not decode
 	// (auditlog.Entry.Unreadable).
 	Unreadable string
@@ -145,8 +152,11 @@ func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
 	actor := e.Actor().String()
 	r := row{
 		ID: e.ID, Time: e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), ISO: e.Timestamp.UTC().Format(time.RFC3339Nano),
-		Action: label, ActionClass: class, Icon: icon, Model: e.Model, Repr: e.ObjectRepr, PK: e.ObjectPK,
+		Action: label, ActionClass: class, Icon: icon, Model: e.Model, Repr: truncate(e.ObjectRepr, 300), PK: e.ObjectPK, ShownPK: shownText(e.ObjectPK),
 		Actor: actor, ActorID: e.ActorID, Summary: truncate(h.summary(e), 160), CID: e.CorrelationID,
+	}
+	if e.ActorID != "" && (e.ActorName != "" || shownText(e.ActorID) != e.ActorID) {
+		r.ShownID = shownText(e.ActorID)
 	}
 	if e.Unreadable != "" {
 		// Its zero fields are no values: a zero time, an action that
@@ -176,14 +186,15 @@ func (h *Handler) summary(e auditlog.Entry) string {
 			parts = append(parts, name+": "+string(c.M2M.Operation)+" "+strings.Join(objs, ", "))
 			continue
 		}
-		parts = append(parts, name+": "+short(c.Old)+" → "+short(c.New))
+		old, new := shortPair(valueText(c.Old), valueText(c.New))
+		parts = append(parts, name+": "+old+" → "+new)
 	}
 	return strings.Join(parts, "; ")
 }
 
-// short is a value for the summary: its JSON text (a string quoted, so
-// that no stored text reads as another change), cut at 40 characters.
-func short(raw json.RawMessage) string {
+// valueText is a value for the summary: its JSON text (a string quoted,
+// so that no stored text reads as another change).
+func valueText(raw json.RawMessage) string {
 	s := string(raw)
 	if len(raw) > 0 && raw[0] == '"' {
 		var str string
@@ -194,7 +205,25 @@ func short(raw json.RawMessage) string {
 	if s == "" {
 		s = "null"
 	}
-	return truncate(s, 40)
+	return s
+}
+
+// shortPair cuts a change's two values at 40 characters; where that
+// leaves them alike (two documents that differ past their first 40
+// characters read as no change), both are shown from shortly before the
+// first character where they differ.
+func shortPair(old, new string) (string, string) {
+	a, b := truncate(old, 40), truncate(new, 40)
+	if a != b || old == new {
+		return a, b
+	}
+	ra, rb := []rune(old), []rune(new)
+	i := 0
+	for i < len(ra) && i < len(rb) && ra[i] == rb[i] {
+		i++
+	}
+	from := max(0, i-10)
+	return "…" + truncate(string(ra[from:]), 39), "…" + truncate(string(rb[from:]), 39)
 }
 
 // quoteJSON is s as a JSON string, '<', '>' and '&' as themselves (the
@@ -317,6 +346,21 @@ func thousands(n int) string {
 	s := strconv.Itoa(n)
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// shownText is an id or key as a list shows it: as it is where it holds
+// only letters, digits and . _ @ : - / [ ] , " (a JSON array's key too),
+// else Go-quoted, so that "8 " is not "8" and a zero-width space shows.
+func shownText(s string) string {
+	for _, r := range s {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._@:-/[],\"", r)) {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
 	}
 	return s
 }

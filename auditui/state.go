@@ -304,7 +304,7 @@ func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
 			link = h.link("/", v)
 		}
 		s.Bars = append(s.Bars, bar{X: i * (stripBarW + stripGap), Y: stripH - max(hgt, 1), W: stripBarW, H: max(hgt, 1),
-			Link: link, Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + " entries", Full: n > stripLimit})
+			Link: link, Title: bounds[i].Format("Mon 2006-01-02") + ": " + countText(n) + map[bool]string{true: " entry", false: " entries"}[n == 1], Full: n > stripLimit})
 	}
 	return s, nil
 }
