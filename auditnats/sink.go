@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -61,8 +62,8 @@ type Sink struct {
 	ownConn bool
 	stream  string
 	prefix  string
-	created time.Time // the stream's creation, as the server reports it
-	maxMsg  int64     // the stream's largest message, when it sets one
+	created time.Time    // the stream's creation, as the server reports it
+	maxMsg  atomic.Int64 // the stream's largest message, when it sets one
 	dups    atomic.Int64
 }
 
@@ -73,10 +74,17 @@ func ConnectSink(ctx context.Context, url string, o SinkOptions, opts ...nats.Op
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return nil, errors.New("auditnats: not a nats://host:port URL")
 	}
+	if strings.Contains(url, ",") {
+		return nil, errors.New("auditnats: a list of servers is not taken: give one nats://host:port URL")
+	}
 	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("auditnats: the entries' server URL takes no subject or stream (they are options)")
 	}
-	nc, err := dial(Target{URL: url}, opts)
+	// No reconnect buffer: messages published while the connection is
+	// down fail at once instead of going out after a reconnect, behind
+	// the earlier ones that were lost with the connection (which the next
+	// round then stores after them, out of order).
+	nc, err := dial(Target{URL: url}, append([]nats.Option{nats.ReconnectBufSize(-1)}, opts...))
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +139,9 @@ func NewSink(ctx context.Context, nc *nats.Conn, o SinkOptions) (*Sink, error) {
 		return nil, fmt.Errorf("auditnats: stream %s for %s: %w", o.Stream, subjects, err)
 	}
 	info := st.CachedInfo()
-	return &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix, created: info.Created, maxMsg: int64(info.Config.MaxMsgSize)}, nil
+	sink := &Sink{js: js, nc: nc, stream: o.Stream, prefix: o.Prefix, created: info.Created}
+	sink.maxMsg.Store(int64(info.Config.MaxMsgSize))
+	return sink, nil
 }
 
 // Identity is the stream's name and creation time
@@ -218,17 +228,28 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 			}
 			futures = append(futures, f)
 		}
+		var failed error
 		for i, f := range futures {
+			// After a failure the others are waited for too: none is
+			// left in flight when the next round publishes them again.
 			select {
 			case ack := <-f.Ok():
 				if ack.Duplicate {
 					s.dups.Add(1)
 				}
 			case err := <-f.Err():
-				return fmt.Errorf("publish entry %d: %w", chunk[i].ID, err)
+				if failed == nil {
+					failed = fmt.Errorf("publish entry %d: %w", chunk[i].ID, err)
+				}
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		if failed != nil {
+			if isMessageTooLarge(failed) {
+				s.refreshLimit(ctx)
+			}
+			return failed
 		}
 	}
 	return nil
@@ -239,10 +260,32 @@ func (s *Sink) Publish(ctx context.Context, entries []auditlog.Entry) error {
 // or the stream's message limit, the smaller; 0 when neither is known.
 func (s *Sink) msgLimit() int64 {
 	limit := s.nc.MaxPayload()
-	if s.maxMsg > 0 && (limit <= 0 || s.maxMsg < limit) {
-		limit = s.maxMsg
+	if m := s.maxMsg.Load(); m > 0 && (limit <= 0 || m < limit) {
+		limit = m
 	}
 	return max(limit, 0)
+}
+
+// jsMessageTooLarge is JetStream's error code for a message over the
+// stream's max_msg_size.
+const jsMessageTooLarge jetstream.ErrorCode = 10054
+
+// isMessageTooLarge reports whether err refused a message for its size.
+func isMessageTooLarge(err error) bool {
+	var je jetstream.JetStreamError
+	if errors.As(err, &je) && je.APIError() != nil && je.APIError().ErrorCode == jsMessageTooLarge {
+		return true
+	}
+	return errors.Is(err, nats.ErrMaxPayload)
+}
+
+// refreshLimit reads the stream's message limit again: one lowered while
+// the sink runs refused every round's message over it, which is now
+// shortened to fit (a failure to read it leaves the limit as it was).
+func (s *Sink) refreshLimit(ctx context.Context) {
+	if st, err := s.js.Stream(ctx, s.stream); err == nil {
+		s.maxMsg.Store(int64(st.CachedInfo().Config.MaxMsgSize))
+	}
 }
 
 // headerBytes is what the headers of the message of an entry whose
@@ -258,7 +301,8 @@ type shortRecord struct {
 	auditstore.ExportRecord
 	// Shortened names each value replaced by its digest
 	// ("changes.body.new", "serialized_data", "additional_data"), or
-	// "changes" when the changes are left out whole.
+	// "changes" when the changes are left out whole, and "object_repr"
+	// when the repr is cut short.
 	Shortened []string `json:"shortened"`
 }
 
@@ -307,8 +351,21 @@ func shortened(rec auditstore.ExportRecord, limit int64) ([]byte, error) {
 	rec.Changes, rec.SerializedData, rec.AdditionalData = nil, nil, nil
 	out.ExportRecord, out.Shortened = rec, []string{"changes", "serialized_data", "additional_data"}
 	data, err := json.Marshal(out)
+	// Then its repr (up to 64 KiB), cut at a character boundary: a long
+	// one made every round fail on a stream whose messages are smaller.
+	for err == nil && int64(len(data)) > limit && out.ObjectRepr != "" {
+		if !slices.Contains(out.Shortened, "object_repr") {
+			out.Shortened = append(out.Shortened, "object_repr")
+		}
+		cut := max(0, len(out.ObjectRepr)-int(int64(len(data))-limit)-8)
+		for cut > 0 && !utf8.RuneStart(out.ObjectRepr[cut]) {
+			cut--
+		}
+		out.ObjectRepr = out.ObjectRepr[:cut]
+		data, err = json.Marshal(out)
+	}
 	if err == nil && int64(len(data)) > limit {
-		err = fmt.Errorf("auditnats: its record is larger than a message's %d bytes of body, even without its changes", limit)
+		err = fmt.Errorf("auditnats: its record is larger than a message's %d bytes of body, even without its changes and repr", limit)
 	}
 	return data, err
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -156,5 +157,78 @@ func TestSinkFitsWhatFits(t *testing.T) {
 	}
 	if strings.Contains(string(m.Data()), "shortened") || !strings.Contains(string(m.Data()), strings.Repeat("t", 700)) {
 		t.Errorf("published %s", m.Data())
+	}
+}
+
+// A record too long for the stream's messages even without its changes
+// (a repr of 20,000 bytes, which an entry may hold up to 64 KiB) failed
+// every round: the entries after it were never published. Its repr is cut
+// to fit, and the record says so.
+func TestSinkShortensALongRepr(t *testing.T) {
+	ctx := context.Background()
+	sink, js, stream := limitedSink(t, 16<<10)
+	repr := strings.Repeat("é", 10_000) // 20,000 bytes
+	es := []auditlog.Entry{
+		{ID: 1, Timestamp: time.Now(), Action: auditlog.ActionCreate, Model: "docs", ObjectPK: "1", ObjectRepr: repr,
+			Changes: auditlog.Changes{"title": {Old: json.RawMessage("null"), New: json.RawMessage(`"t"`)}}},
+		{ID: 2, Timestamp: time.Now(), Action: auditlog.ActionCreate, Model: "docs", ObjectPK: "2", ObjectRepr: "d"},
+	}
+	if err := sink.Publish(ctx, es); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		ID         int64    `json:"id"`
+		ObjectRepr string   `json:"object_repr"`
+		Shortened  []string `json:"shortened"`
+	}
+	for range es {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			ID         int64    `json:"id"`
+			ObjectRepr string   `json:"object_repr"`
+			Shortened  []string `json:"shortened"`
+		}
+		if err := json.Unmarshal(m.Data(), &r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	if r := got[0]; r.ID != 1 || !slices.Contains(r.Shortened, "object_repr") || !strings.HasPrefix(repr, r.ObjectRepr) || len(r.ObjectRepr) < 10_000 || !utf8.ValidString(r.ObjectRepr) {
+		t.Errorf("the entry with a long repr: id %d, shortened %v, repr of %d bytes", r.ID, r.Shortened, len(r.ObjectRepr))
+	}
+	if got[1].ID != 2 {
+		t.Errorf("the entry after it: %+v", got[1])
+	}
+}
+
+// A stream whose message limit was lowered while the sink ran refused
+// every round's message over it until a restart: the sink read the limit
+// once. A refusal for size reads it again, and the next round fits.
+func TestSinkAfterTheStreamsLimitIsLowered(t *testing.T) {
+	ctx := context.Background()
+	sink, js, stream := limitedSink(t, 64<<10)
+	e := auditlog.Entry{ID: 1, Timestamp: time.Now(), Action: auditlog.ActionCreate, Model: "docs", ObjectPK: "1", ObjectRepr: "d",
+		Changes: auditlog.Changes{"body": {Old: json.RawMessage("null"), New: json.RawMessage(`"` + strings.Repeat("b", 5000) + `"`)}}}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.MaxMsgSize = 4000
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Publish(ctx, []auditlog.Entry{e}); err == nil {
+		t.Fatal("the first round after the change: no error")
+	}
+	if err := sink.Publish(ctx, []auditlog.Entry{e}); err != nil {
+		t.Fatalf("the next round: %v", err)
 	}
 }

@@ -33,3 +33,23 @@ func TestLagAgeSkipsUnreadableTimes(t *testing.T) {
 		t.Errorf("lag %+v: want 4 entries behind by 2 days (entries 2-4 are dated 2020-01-01)", lag)
 	}
 }
+
+// A relay whose first round created its state and failed before it saved
+// any (the destination unreachable) was reported as "last at 1970-01-01":
+// its state says 0, never.
+func TestLagOfARelayThatNeverPublished(t *testing.T) {
+	t.Parallel()
+	gdb := testdb.Open(t, "sqlite")
+	db, d := sqlOf(t, gdb)
+	insert(t, db, nil, d, "a", 2)
+	if _, err := db.Exec(`INSERT INTO auditlog_relay_state (name, hi, gaps, relayed, updated_at) VALUES ('jsonl:never', 0, '[]', 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	lag, err := auditrelay.ReadLag(context.Background(), db, d, "jsonl:never", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lag.Updated.IsZero() || lag.Entries != 2 {
+		t.Errorf("lag %+v: want no time of a last round, and 2 entries waiting", lag)
+	}
+}

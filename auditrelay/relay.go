@@ -427,7 +427,12 @@ func ReadLag(ctx context.Context, db *sql.DB, d auditstore.Dialect, name string,
 	if !ok {
 		st.hi = -1 << 63 // nothing published yet: every entry is behind
 	} else {
-		lag.Published, lag.Updated = st.relayed, time.UnixMilli(updated)
+		lag.Published = st.relayed
+		if updated > 0 {
+			// (A state row a first round created and did not save says
+			// 0: never, not 1970.)
+			lag.Updated = time.UnixMilli(updated)
+		}
 	}
 	var oldest time.Time
 	for _, rs := range follow.Reads(st.gaps, st.hi) {
