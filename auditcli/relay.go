@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditnats"
 	"github.com/go-auditlog/auditlog/auditrelay"
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -111,25 +112,21 @@ func runRelay(ctx context.Context, env Env, args []string) (rerr error) {
 			// relay saved its position past them.
 			return usageError("--to %s is the database (or one of its files): choose another file", termSafe(path))
 		}
-		// A regular file is opened to be read as well, so that the sink
-		// can see a line a crash left without its newline; a FIFO or a
-		// device write-only, as before (O_RDWR would not wait for a
-		// reader of a FIFO).
-		mode := os.O_WRONLY
-		if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || err == nil && fi.Mode().IsRegular() {
-			mode = os.O_RDWR
-		}
-		f, err := os.OpenFile(path, mode|os.O_APPEND|os.O_CREATE, 0o600)
-		if mode == os.O_RDWR && errors.Is(err, os.ErrPermission) {
-			f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		}
+		f, err := openJSONL(path)
 		if err != nil {
 			return fmt.Errorf("--to: %w", err)
 		}
-		defer f.Close()
-		w, done := forTerminal(f, isTerminal(f)) // jsonl:/dev/tty
-		defer done()
-		sink, where = auditrelay.NewJSONL(w, relayName), path
+		if isTerminal(f) { // jsonl:/dev/tty
+			defer f.Close()
+			w, done := forTerminal(f, true)
+			defer done()
+			sink = auditrelay.NewJSONL(w, relayName)
+		} else {
+			rs := &reopeningJSONL{path: path, name: relayName, f: f, sink: auditrelay.NewJSONL(f, relayName)}
+			defer rs.close()
+			sink = rs
+		}
+		where = path
 	}
 	r, err := auditrelay.New(db, t.Dialect, sink)
 	if err != nil {
@@ -177,3 +174,48 @@ func printLag(env Env, name string, lag auditrelay.Lag) {
 	}
 	fmt.Fprintln(env.Stdout, ".")
 }
+
+// openJSONL opens the file of --to jsonl:FILE to append to. A regular file
+// is opened to be read as well, so that the sink can see a line a crash
+// left without its newline; a FIFO or a device write-only (O_RDWR would not
+// wait for a reader of a FIFO).
+func openJSONL(path string) (*os.File, error) {
+	mode := os.O_WRONLY
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || err == nil && fi.Mode().IsRegular() {
+		mode = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, mode|os.O_APPEND|os.O_CREATE, 0o600)
+	if mode == os.O_RDWR && errors.Is(err, os.ErrPermission) {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	}
+	return f, err
+}
+
+// reopeningJSONL is the JSON Lines sink of a file that a log rotation may
+// rename or delete: each round first checks that the path still names the
+// file open, and opens it anew where it does not. Writing on into the
+// renamed or deleted file, the relay saved its position past entries that
+// no reader of the path would see.
+type reopeningJSONL struct {
+	path, name string
+	f          *os.File
+	sink       *auditrelay.JSONL
+}
+
+func (r *reopeningJSONL) Name() string { return r.name }
+
+func (r *reopeningJSONL) Publish(ctx context.Context, entries []auditlog.Entry) error {
+	open, err1 := r.f.Stat()
+	now, err2 := os.Stat(r.path)
+	if err1 != nil || err2 != nil || !os.SameFile(open, now) {
+		f, err := openJSONL(r.path)
+		if err != nil {
+			return fmt.Errorf("open %s again (renamed or deleted): %w", termSafe(r.path), err)
+		}
+		r.f.Close()
+		r.f, r.sink = f, auditrelay.NewJSONL(f, r.name)
+	}
+	return r.sink.Publish(ctx, entries)
+}
+
+func (r *reopeningJSONL) close() { r.f.Close() }
