@@ -550,7 +550,7 @@ func TestExportOutputSafety(t *testing.T) {
 				args = append(args, "--force")
 			}
 			r := run(t, "", false, args...)
-			if r.code != 1 || !strings.Contains(r.stderr, "is the database being exported") {
+			if r.code != 2 || !strings.Contains(r.stderr, "is the database being exported") {
 				t.Errorf("%v: %+v", args, r)
 			}
 		}

@@ -17,7 +17,7 @@ var sqliteFiles = []string{"", "-wal", "-shm", "-journal"}
 // companion files, and an existing file unless force is set.
 func checkOutput(output string, force bool, dbPath string) error {
 	if dbPath != "" && isDatabaseFile(output, dbPath) {
-		return fmt.Errorf("%s is the database being exported (or one of its files): choose another --output", output)
+		return usageError("--output %s is the database being exported (or one of its files): choose another file", termSafe(output))
 	}
 	st, err := os.Lstat(output)
 	switch {
