@@ -413,6 +413,10 @@ func runVerify(ctx context.Context, env Env, args []string) error {
 	}
 	if rep.Unsealed > 0 {
 		fmt.Fprintf(w, "Not sealed yet: %d %s, the oldest from %s.\n", rep.Unsealed, plural(rep.Unsealed, "entry", "entries"), rep.Oldest.Format(time.RFC3339))
+		if rep.Leaves == 0 && rep.Checkpoints == 0 && rep.Trusted == 0 {
+			// Also what a log whose seal tables were emptied looks like.
+			fmt.Fprintln(w, "Nothing is sealed: no checkpoint signs any entry, so nothing here is proven. If this log was sealed before, its seal tables were emptied: check it against a checkpoint kept outside the database (--checkpoint).")
+		}
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(w, "PROBLEM: "+termSafe(p.String()))

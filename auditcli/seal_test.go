@@ -46,6 +46,13 @@ func TestSealCommands(t *testing.T) {
 		t.Errorf("seal-key over an existing file: %+v", r)
 	}
 
+	// Before any seal (and after the seal tables are emptied) the log
+	// verifies, saying that nothing is proven.
+	r = run(t, "", false, "verify", "--db", db, "--pubkey", pub)
+	if r.code != 0 || !strings.Contains(r.stdout, "Nothing is sealed") || !strings.Contains(r.stdout, "--checkpoint") {
+		t.Fatalf("verify before any seal: %+v", r)
+	}
+
 	witness := filepath.Join(dir, "checkpoints.jsonl")
 	r = run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness-file", witness)
 	if r.code != 0 || !strings.Contains(r.stdout, "Sealed 6 entries") {
