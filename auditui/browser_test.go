@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,10 +110,16 @@ func TestBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("form.filters")),
 			chromedp.SetValue(chromedp.CSS(`input[name=model]`), "books"),
 			chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)),
-			chromedp.WaitVisible(chromedp.CSS(`.buttons a`)),
 		))
-		if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(loc, "since="+strings.ReplaceAll(since, ":", "%3A")) {
-			t.Fatalf("the form dropped since=%s: %s (%v)", since, loc, err)
+		// The page before was filtered too: wait for the form's page.
+		var loc string
+		for start := time.Now(); !strings.Contains(loc, "model=books") && time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+			if loc, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !strings.Contains(loc, "model=books") || !strings.Contains(loc, "since="+strings.ReplaceAll(since, ":", "%3A")) {
+			t.Fatalf("the form dropped since=%s: %s", since, loc)
 		}
 	}
 	// Page forward on the full list.
@@ -138,8 +145,13 @@ func TestBrowser(t *testing.T) {
 	shot("detail.png")
 	// A JSON column's change by key path, and the object's state after the
 	// entry with the changed fields marked.
-	if path, was := text(`//table[@class="pathdiff"]//th`), text(`//table[@class="pathdiff"]//td[@class="old"]`); path != "meta.b" || strings.TrimSpace(was) != "absent" {
+	if path, was := text(`//table[@class="pathdiff"]//th[@scope="row"]`), text(`//table[@class="pathdiff"]//td[@class="old"]`); path != "meta.b" || strings.TrimSpace(was) != "absent" {
 		t.Fatalf("JSON path diff: %q was %q", path, was)
+	}
+	// Its own headers: Before over the old values, After over the new
+	// (the key paths stood under the outer table's Before).
+	if head := text(`//table[@class="pathdiff"]/thead`); !regexp.MustCompile(`(?is)Key path.*Before.*After`).MatchString(head) {
+		t.Fatalf("JSON path diff headers: %q", head)
 	}
 	if v := text(`//table[@class="state"]//tr[@class="changed"][th[@title="column price"]]/td[1]`); strings.TrimSpace(v) != "12.50" {
 		t.Fatalf("state: price %q", v)
