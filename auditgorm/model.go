@@ -572,7 +572,7 @@ func (m *model) hideInto(p *Plugin, db *gorm.DB, obj reflect.Value, sc *capture.
 	if obj.IsValid() {
 		if rels := m.secretRelations(p, db); len(m.secret) > 0 || len(rels) > 0 {
 			if obj = m.hide(obj, sc); obj.IsValid() {
-				hideRelated(p, db, rels, obj, sc, 1)
+				hideRelated(p, db, rels, obj, sc, 1, map[shared]reflect.Value{})
 			}
 		}
 	}
@@ -707,17 +707,25 @@ func ownRelation(s *schema.Schema, rel *schema.Relationship) bool {
 	return rel.Field != nil && rel.Schema == s
 }
 
-// maxRelatedDepth bounds how deep hideRelated follows related objects
-// (objects a program links in a cycle would be followed for ever): an
+// maxRelatedDepth bounds how deep hideRelated follows related objects: an
 // object loaded deeper is left out of the copy the methods see.
 const maxRelatedDepth = 16
+
+// shared is a related object reached through a pointer: hideRelated
+// copies each once (copies holds them), so that objects a program links
+// both ways (a parent's children pointing back at it) are not copied
+// again on every path to them, which grew as the number of paths.
+type shared struct {
+	p uintptr
+	t reflect.Type
+}
 
 // hideRelated hides, in the copy cp, the secret fields of the related
 // objects loaded into it, by the related models' registrations, and those
 // of their related objects in turn, and adds their clear values to sc.
-// Pointers and slices on the way are copied. depth is cp's, 1 for the
-// object of the entry.
-func hideRelated(p *Plugin, db *gorm.DB, rels []secretRelation, cp reflect.Value, sc *capture.Scrubber, depth int) {
+// Pointers and slices on the way are copied, an object reached through a
+// pointer once (copies). depth is cp's, 1 for the object of the entry.
+func hideRelated(p *Plugin, db *gorm.DB, rels []secretRelation, cp reflect.Value, sc *capture.Scrubber, depth int, copies map[shared]reflect.Value) {
 	for _, r := range rels {
 		rm := r.m
 		fv, ok := settable(cp, r.rel.Field.StructField.Index)
@@ -731,7 +739,7 @@ func hideRelated(p *Plugin, db *gorm.DB, rels []secretRelation, cp reflect.Value
 		hide := func(v reflect.Value) reflect.Value {
 			h := rm.hide(v, sc)
 			if h.IsValid() {
-				hideRelated(p, db, rm.secretRelations(p, db), h, sc, depth+1)
+				hideRelated(p, db, rm.secretRelations(p, db), h, sc, depth+1, copies)
 			}
 			return h
 		}
@@ -740,9 +748,13 @@ func hideRelated(p *Plugin, db *gorm.DB, rels []secretRelation, cp reflect.Value
 				if v.IsNil() {
 					return v
 				}
-				h := hide(v.Elem())
+				key := shared{v.Pointer(), v.Type()}
+				if ptr, ok := copies[key]; ok {
+					return ptr
+				}
 				ptr := reflect.New(v.Type().Elem())
-				if h.IsValid() {
+				copies[key] = ptr // before its related objects, which may lead back to it
+				if h := hide(v.Elem()); h.IsValid() {
 					ptr.Elem().Set(h)
 				}
 				return ptr
