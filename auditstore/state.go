@@ -511,12 +511,18 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 			}
 		}
 	}
+	// Several columns held the key's value when the object was created
+	// (id 3, quantity 3): GORM's key column, id, is the key.
+	if len(cands) > 1 && slices.Contains(cands, idColumn) {
+		cands = []string{idColumn}
+	}
 	// A key change names its column: the only one where no create or
-	// hard delete tells, else the one of those it changed. An update left
-	// the key only where the entry after it under that key says so (a
-	// create, or another object's: leftKey): any column that held the
-	// key's value (a quantity 3 of item 3, set to 4) was taken for the
-	// key, and the object's state shown under a key it never had.
+	// hard delete tells, else the one of those it changed. An update of
+	// another column than id left the key only where the entry after it
+	// under that key says so (a create, or another object's: leftKey):
+	// any column that held the key's value (a quantity 3 of item 3, set
+	// to 4) was taken for the key, and the object's state shown under a
+	// key it never had.
 	var moved []string
 	known := map[string]string{} // the values after each entry, as far as told
 	for i, e := range entries {
@@ -534,11 +540,9 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 		if e.Action != auditlog.ActionUpdate {
 			continue
 		}
-		if !leftKey(entries, i, known) {
-			continue
-		}
+		left := leftKey(entries, i, known)
 		for col, c := range e.Changes {
-			if c.M2M == nil && keyText(c.Old) == e.ObjectPK && keyText(c.New) != e.ObjectPK &&
+			if c.M2M == nil && keyText(c.Old) == e.ObjectPK && keyText(c.New) != e.ObjectPK && (left || col == idColumn) &&
 				(!seen || slices.Contains(cands, col)) && !slices.Contains(moved, col) {
 				moved = append(moved, col)
 			}
@@ -552,6 +556,9 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 	}
 	return ""
 }
+
+// idColumn is the column GORM makes a model's key by default.
+const idColumn = "id"
 
 // leftKey reports whether the entry after update i under its key shows
 // that i moved its object off it: a create, or one whose old values are

@@ -173,6 +173,37 @@ func TestRebuildStateValueEqualToTheKeyIsNoKey(t *testing.T) {
 	}
 }
 
+// The first rule for the case above lost key changes it followed before:
+// an id moved by the object's last entry, or by an object's only entry
+// (created before auditing), was applied as a value (key 5 holding id 7),
+// and the entries of the object that came to the key after it mixed with
+// its own. A column named id is the key where a create names several with
+// the key's value, and its change a key change with or without an entry
+// after it.
+func TestRebuildStateFollowsAnIDThatMoved(t *testing.T) {
+	t.Parallel()
+	at := func(pk string, e auditlog.Entry) auditlog.Entry { e.ObjectPK = pk; return e }
+	rules := auditstore.EntriesOnlyRules()
+	last := []auditlog.Entry{
+		at("5", entry(1, auditlog.ActionCreate, "id=null>5", `a=null>"alice"`, "b=null>5")),
+		at("5", entry(2, auditlog.ActionUpdate, "id=5>7")),
+	}
+	if st := auditstore.RebuildState("m", "5", last, 2, rules); st.Exists || st.MovedTo != "7" {
+		t.Errorf("moved by the last entry: %s, moved to %q", show(st), st.MovedTo)
+	}
+	only := []auditlog.Entry{at("7", entry(4, auditlog.ActionUpdate, "id=7>8", `a="x">"y"`))}
+	if st := auditstore.RebuildState("m", "7", only, 1, rules); st.Exists || st.MovedTo != "8" {
+		t.Errorf("moved by its only entry: %s, moved to %q", show(st), st.MovedTo)
+	}
+	another := []auditlog.Entry{
+		at("5", entry(2, auditlog.ActionUpdate, "id=5>7", `a="x">"y"`)),
+		at("5", entry(4, auditlog.ActionUpdate, "b=2>3")),
+	}
+	if st := auditstore.RebuildState("m", "5", another, 2, rules); !st.Exists || st.Values["a"] != nil || string(st.Values["b"]) != "3" {
+		t.Errorf("the object that came to the key: %s", show(st))
+	}
+}
+
 // countingLister is a store that counts the entries its pages return.
 type countingLister struct {
 	s    *auditstore.Store
