@@ -277,6 +277,12 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 						softCols = append(softCols, col)
 					}
 				}
+				if r.SoftDelete != "" && slices.Contains(softCols, r.SoftDelete) {
+					// The column that marks it: another the delete set as
+					// well (a deletion time beside a flag) may be left set
+					// by a restore.
+					softCols = append(softCols[:0], r.SoftDelete)
+				}
 				st.Deleted, st.Soft, st.DeletedAt, st.DeletedBy = true, len(softCols) > 0, e.Timestamp, e.ID
 				if !st.Soft {
 					for col, c := range e.Changes {
@@ -464,9 +470,13 @@ func stillSet(st ObjectState, cols []string) bool {
 		if !ok {
 			return true
 		}
-		switch strings.TrimSpace(string(raw)) {
+		switch text := strings.TrimSpace(string(raw)); text {
 		case "null", "0", "false", `""`:
 		default:
+			var at time.Time
+			if json.Unmarshal(raw, &at) == nil && at.IsZero() {
+				continue // Go's zero time, which a restore may write
+			}
 			return true
 		}
 	}

@@ -204,6 +204,28 @@ func TestRebuildStateFollowsAnIDThatMoved(t *testing.T) {
 	}
 }
 
+// A soft delete that sets a flag and stamps a time beside it
+// (gorm.io/plugin/soft_delete's flag mode with DeletedAtField), then a
+// restore that clears the flag and writes Go's zero time: the state said
+// the object was still deleted, the time counting as a mark.
+func TestRebuildStateRestoredFromAFlagAndATime(t *testing.T) {
+	t.Parallel()
+	zero, at := `"0001-01-01T00:00:00Z"`, `"2026-03-01T10:00:00Z"`
+	es := []auditlog.Entry{
+		entry(1, auditlog.ActionCreate, "id=null>1", "is_del=null>0", "deleted_at=null>"+zero),
+		entry(2, auditlog.ActionDelete, "is_del=0>1", "deleted_at="+zero+">"+at),
+		entry(3, auditlog.ActionUpdate, "is_del=1>0", "deleted_at="+at+">"+zero),
+	}
+	for _, rules := range []auditstore.StateRules{auditstore.EntriesOnlyRules(), {Columns: []string{"id", "is_del", "deleted_at"}, PK: "id", SoftDelete: "is_del"}} {
+		if st := auditstore.RebuildState("m", "1", es, 2, rules); !st.Deleted || !st.Soft {
+			t.Errorf("after the delete (rules %+v): %s", rules, show(st))
+		}
+		if st := auditstore.RebuildState("m", "1", es, 3, rules); !st.Exists || st.Deleted {
+			t.Errorf("after the restore (rules %+v): %s", rules, show(st))
+		}
+	}
+}
+
 // countingLister is a store that counts the entries its pages return.
 type countingLister struct {
 	s    *auditstore.Store
