@@ -202,7 +202,7 @@ func (p *Plugin) Name() string { return "auditlog" }
 // capture callbacks.
 func (p *Plugin) Initialize(db *gorm.DB) error {
 	if p.db != nil {
-		return errors.New("auditgorm: this Plugin is already installed on another *gorm.DB: call auditgorm.New once per database")
+		return errors.New("auditgorm: this Plugin is already installed on another *gorm.DB: call auditgorm.New once per database (with gorm.io/plugin/dbresolver, which opens its sources and replicas with the plugins installed, db.Use dbresolver first)")
 	}
 	if p.maxRows < 0 {
 		return fmt.Errorf("auditgorm: MaxRowsPerStatement is %d: use 0 for the default or a positive cap", p.maxRows)
