@@ -59,7 +59,7 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	var plan []auditlog.Entry
 	if *cid != "" {
 		err = s.Each(ctx, auditstore.Filter{CorrelationID: *cid}, func(e auditlog.Entry) error {
-			if e.Action != auditlog.ActionAccess {
+			if !auditgorm.ChangesNothing(e) {
 				plan = append(plan, e)
 			}
 			return nil

@@ -153,8 +153,8 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 		}
 		var es []auditlog.Entry
 		err = s.Each(ctx, auditstore.Filter{CorrelationID: cid}, func(e auditlog.Entry) error {
-			if e.Action != auditlog.ActionAccess && (e.Action != auditlog.ActionUpdate || len(e.Changes) > 0 || e.Unreadable != "") {
-				es = append(es, e) // (those others change nothing)
+			if !ChangesNothing(e) {
+				es = append(es, e)
 			}
 			return nil
 		})
@@ -170,6 +170,13 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 		}
 		return rv.revertAll(ctx, es)
 	})
+}
+
+// ChangesNothing reports whether e is an entry with nothing to undo: an
+// access entry, or an update entry that records no change (Log's). A
+// correlation's revert passes over them; Revert of one alone refuses it.
+func ChangesNothing(e auditlog.Entry) bool {
+	return e.Unreadable == "" && (e.Action == auditlog.ActionAccess || e.Action == auditlog.ActionUpdate && len(e.Changes) == 0)
 }
 
 // CorrelationActors lists the actors of es (by id, else name; "none" for
