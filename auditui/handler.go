@@ -334,27 +334,73 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 // separators) in page as its escape, \u202e, as the command line shows
 // it: stored text must not make a page read otherwise ("Account
 // \u202e0001 ecnalab" shown as "Account balance 1000", an override in
-// one change running on over the next). The templates write none of
-// them, so every one comes from a stored value; its escape is text, in
-// an element or an attribute alike.
+// one change running on over the next). In text the escape is marked
+// (class ctl), so that stored text that spells "\u202e" does not read as
+// the character; in a tag (an attribute) or a title it is plain text.
+// The filter form is left as it is: its values are what the next Filter
+// sends, and the escape would filter on other text. The templates write
+// no such character and no "<" but markup (html/template escapes it in
+// values), so every one comes from a stored value.
 func showReordering(page []byte) []byte {
-	reorders := func(r rune) bool {
-		return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x2028 || r == 0x2029
-	}
 	if !bytes.ContainsFunc(page, reorders) {
 		return page
 	}
-	out := make([]byte, 0, len(page)+64)
-	for len(page) > 0 {
-		i := bytes.IndexFunc(page, reorders)
-		if i < 0 {
-			return append(out, page...)
+	out := make([]byte, 0, len(page)+256)
+	inTag, inTitle, inForm := false, false, false
+	for i := 0; i < len(page); {
+		c := page[i]
+		switch {
+		case c == '<':
+			rest := page[i:]
+			switch {
+			case hasPrefixFold(rest, "<form"):
+				inForm = true
+			case hasPrefixFold(rest, "</form"):
+				inForm = false
+			case hasPrefixFold(rest, "<title"):
+				inTitle = true
+			case hasPrefixFold(rest, "</title"):
+				inTitle = false
+			}
+			inTag = true
+		case c == '>':
+			inTag = false
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRune(page[i:])
+			if reorders(r) && !inForm {
+				if inTag || inTitle {
+					out = fmt.Appendf(out, `\u%04x`, r)
+				} else {
+					out = fmt.Appendf(out, `<span class="ctl" title="a character that reorders text, U+%04X">\u%04x</span>`, r, r)
+				}
+			} else {
+				out = append(out, page[i:i+n]...)
+			}
+			i += n
+			continue
 		}
-		r, n := utf8.DecodeRune(page[i:])
-		out = fmt.Appendf(append(out, page[:i]...), `\u%04x`, r)
-		page = page[i+n:]
+		out = append(out, c)
+		i++
 	}
 	return out
+}
+
+// reorders reports whether r reorders or breaks the text around it.
+func reorders(r rune) bool {
+	return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x2028 || r == 0x2029
+}
+
+// hasPrefixFold reports whether b begins with the ASCII prefix, in any
+// case, followed by a character that ends a tag name.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) <= len(prefix) || !bytes.EqualFold(b[:len(prefix)], []byte(prefix)) {
+		return false
+	}
+	switch b[len(prefix)] {
+	case ' ', '>', '\t', '\n', '\r', '/':
+		return true
+	}
+	return false
 }
 
 // basePage is what every page's layout needs.
