@@ -2,10 +2,8 @@ package auditcli
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,10 +164,8 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	s.GapWait = *gapWait
-	var fileWitness *auditseal.FileWitness
 	if *witnessFile != "" {
-		fileWitness = &auditseal.FileWitness{Path: *witnessFile}
-		s.Witnesses = append(s.Witnesses, fileWitness)
+		s.Witnesses = append(s.Witnesses, &auditseal.FileWitness{Path: *witnessFile})
 	}
 	if *witnessNATS != "" {
 		target, err := auditnats.Parse(*witnessNATS)
@@ -187,14 +183,6 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 		r, err := s.Round(ctx)
 		if err != nil {
 			return err
-		}
-		if !r.Signed && fileWitness != nil {
-			// Nothing new was signed, so nothing went to the witness
-			// file: it gets the latest checkpoint if it lacks it, so that
-			// verify --checkpoint can read it.
-			if err := keepLatest(ctx, auditseal.NewReader(db, t.Dialect), *keyFile, fileWitness); err != nil {
-				return err
-			}
 		}
 		fmt.Fprintf(env.Stdout, "Sealed %d %s; the tree has %d %s.\n", r.Sealed, plural(int64(r.Sealed), "entry", "entries"), r.Size, plural(r.Size, "leaf", "leaves"))
 		return nil
@@ -239,74 +227,8 @@ func sameFile(a, b string) bool {
 	return ra != "" && ra == rb
 }
 
-// keepLatest appends the latest signed checkpoint to the witness file
-// unless the file holds it already. The checkpoint is read from the
-// database, so it is appended only if the key in keyFile signed it.
-func keepLatest(ctx context.Context, r *auditseal.Reader, keyFile string, w *auditseal.FileWitness) error {
-	latest, ok, err := r.Latest(ctx)
-	if err != nil || !ok {
-		return err // no checkpoint yet: nothing to keep
-	}
-	v, err := verifierOfKeyFile(keyFile)
-	if err != nil {
-		return err
-	}
-	if _, err := note.Open([]byte(latest.Note), note.VerifierList(v)); err != nil {
-		return fmt.Errorf("--witness-file: the latest checkpoint in the database (size %d) is not signed by the --key-file's key: %v; run auditlog verify", latest.Size, err)
-	}
-	// Only a regular file is read for the checkpoints it holds: opening a
-	// pipe or a FIFO to read would wait for a writer that never comes, and
-	// a file that may only be written is appended to all the same.
-	var f *os.File
-	if st, err := os.Stat(w.Path); err == nil && st.Mode().IsRegular() {
-		if f, err = os.Open(w.Path); err != nil {
-			f = nil
-		}
-	}
-	if f != nil {
-		held, err := auditseal.ReadCheckpoints(f)
-		f.Close()
-		if err != nil && !errors.Is(err, auditseal.ErrNoCheckpoint) {
-			return fmt.Errorf("--witness-file %s: %w", termSafe(w.Path), err)
-		}
-		for _, cp := range held {
-			if string(cp) == latest.Note {
-				return nil
-			}
-		}
-	}
-	if err := w.Witness(ctx, latest.Size, []byte(latest.Note)); err != nil {
-		return fmt.Errorf("--witness-file: %w", err)
-	}
-	return nil
-}
-
 // fdDirRE matches the directories that list a process's open descriptors.
 var fdDirRE = regexp.MustCompile(`^/(?:dev/fd|proc/(?:self|thread-self|\d+)/fd|proc/(?:self|\d+)/task/\d+/fd)$`)
-
-// verifierOfKeyFile is the verifier of the private key in keyFile: its
-// public key, derived from it (an Ed25519 key, as note.GenerateKey makes).
-func verifierOfKeyFile(keyFile string) (note.Verifier, error) {
-	raw, err := readSmallFile(keyFile, maxKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("--key-file: %w", err)
-	}
-	bad := errors.New("--key-file: not a private key made by auditlog seal-key")
-	parts := strings.SplitN(strings.TrimSpace(string(raw)), "+", 5)
-	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
-		return nil, bad
-	}
-	data, err := base64.StdEncoding.DecodeString(parts[4])
-	if err != nil || len(data) != 1+ed25519.SeedSize || data[0] != 1 {
-		return nil, bad
-	}
-	pub := ed25519.NewKeyFromSeed(data[1:]).Public().(ed25519.PublicKey)
-	v, err := note.NewVerifier(parts[2] + "+" + parts[3] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, pub...)))
-	if err != nil {
-		return nil, bad
-	}
-	return v, nil
-}
 
 func runVerify(ctx context.Context, env Env, args []string) error {
 	fs := flags(env, "verify", verifyArgs)

@@ -88,6 +88,8 @@ type Sealer struct {
 		size, next int64
 		prunes     signedPrunes
 	}
+	// started: a round of this sealer committed.
+	started bool
 	// missed are the witnesses whose delivery of the checkpoint of size
 	// missedSize, missedNote, failed.
 	missed     []Witness
@@ -157,7 +159,7 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		// A tree never shrinks: a flush marks its leaves, and keeps them.
 		return res, fmt.Errorf("%w: the log has %d leaves, where this sealer signed %d", ErrAltered, size, s.seen.size)
 	}
-	signedNext, signedPrunes, err := q.checkTree(ctx, size, s.origin, s.signer)
+	signedNext, signedPrunes, latest, err := q.checkTree(ctx, size, s.origin, s.signer)
 	if err != nil {
 		return res, err
 	}
@@ -296,9 +298,16 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 	}
 	res = RoundResult{Sealed: len(found), Size: size, Next: next, Signed: signed != nil}
 	to := s.missed
-	if signed != nil {
+	switch {
+	case signed != nil:
 		to, s.missedSize, s.missedNote = s.Witnesses, size, signed
+	case !s.started && latest != nil:
+		// A sealer's first round that signs nothing new sends the latest
+		// checkpoint: one a witness missed before this sealer started (a
+		// failed seal --once, a restart) reaches it while the log is quiet.
+		to, s.missedSize, s.missedNote = s.Witnesses, size, latest
 	}
+	s.started = true
 	var errs []error
 	var still []Witness
 	for i, w := range to {
@@ -602,51 +611,51 @@ var ErrOtherKey = errors.New("auditseal: the sealed log is signed by another key
 // makes over the stored tree's root (Ed25519 signatures are deterministic,
 // so signing again must give the same bytes).
 //
-// It returns the sealer's position the checkpoint signs (0 for none) and
-// what it signs of the prune records.
-func (q queries) checkTree(ctx context.Context, size int64, origin string, signer note.Signer) (int64, signedPrunes, error) {
+// It returns the sealer's position the checkpoint signs (0 for none),
+// what it signs of the prune records, and the checkpoint (nil for none).
+func (q queries) checkTree(ctx context.Context, size int64, origin string, signer note.Signer) (int64, signedPrunes, []byte, error) {
 	var cpSize int64
 	var stored string
 	err := q.tx.QueryRowContext(ctx, "SELECT size, note FROM "+checkpointsTable+" ORDER BY size DESC LIMIT 1").Scan(&cpSize, &stored)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if size > 0 {
-			return 0, signedPrunes{}, fmt.Errorf("%w: it has %d leaves and no checkpoint", ErrAltered, size)
+			return 0, signedPrunes{}, nil, fmt.Errorf("%w: it has %d leaves and no checkpoint", ErrAltered, size)
 		}
-		return 0, signedPrunes{}, nil
+		return 0, signedPrunes{}, nil, nil
 	case err != nil:
-		return 0, signedPrunes{}, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
+		return 0, signedPrunes{}, nil, fmt.Errorf("auditseal: read the latest checkpoint: %w", err)
 	case cpSize != size:
-		return 0, signedPrunes{}, fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
+		return 0, signedPrunes{}, nil, fmt.Errorf("%w: the latest checkpoint covers %d leaves, the log has %d", ErrAltered, cpSize, size)
 	}
 	hr := &hashReader{db: q.tx, d: q.d, ctx: ctx, overlay: map[int64]tlog.Hash{}}
 	root, err := tlog.TreeHash(size, hr)
 	if err != nil {
-		return 0, signedPrunes{}, fmt.Errorf("%w: %v", ErrAltered, err)
+		return 0, signedPrunes{}, nil, fmt.Errorf("%w: %v", ErrAltered, err)
 	}
 	end := strings.Index(stored, "\n\n")
 	if end < 0 {
-		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves is not a signed note", ErrAltered, size)
+		return 0, signedPrunes{}, nil, fmt.Errorf("%w: the checkpoint of %d leaves is not a signed note", ErrAltered, size)
 	}
 	text := stored[:end+1]
 	var c log.Checkpoint
 	ext, err := c.Unmarshal([]byte(text))
 	switch {
 	case err == nil && c.Origin != origin:
-		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves names the log %q, this sealer's origin is %q", ErrOtherKey, size, c.Origin, origin)
+		return 0, signedPrunes{}, nil, fmt.Errorf("%w: the checkpoint of %d leaves names the log %q, this sealer's origin is %q", ErrOtherKey, size, c.Origin, origin)
 	case !signedBy(stored[end+2:], signer):
-		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves is signed by %s, not by this sealer's key %q", ErrOtherKey, size, signerNames(stored[end+2:]), signer.Name())
+		return 0, signedPrunes{}, nil, fmt.Errorf("%w: the checkpoint of %d leaves is signed by %s, not by this sealer's key %q", ErrOtherKey, size, signerNames(stored[end+2:]), signer.Name())
 	case err != nil || int64(c.Size) != size || !bytes.Equal(c.Hash, root[:]):
-		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves does not sign the stored tree", ErrAltered, size)
+		return 0, signedPrunes{}, nil, fmt.Errorf("%w: the checkpoint of %d leaves does not sign the stored tree", ErrAltered, size)
 	}
 	signed, err := note.Sign(&note.Note{Text: text}, signer)
 	if err != nil {
-		return 0, signedPrunes{}, fmt.Errorf("auditseal: sign checkpoint: %w", err)
+		return 0, signedPrunes{}, nil, fmt.Errorf("auditseal: sign checkpoint: %w", err)
 	}
 	if string(signed) != stored {
-		return 0, signedPrunes{}, fmt.Errorf("%w: the checkpoint of %d leaves is not one this key signed", ErrAltered, size)
+		return 0, signedPrunes{}, nil, fmt.Errorf("%w: the checkpoint of %d leaves is not one this key signed", ErrAltered, size)
 	}
-	return signedPosition(ext), parsePrunes(ext), nil
+	return signedPosition(ext), parsePrunes(ext), []byte(stored), nil
 }
 
 // signedBy reports whether the signature lines of a note (what follows

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/go-auditlog/auditlog/internal/lines"
@@ -49,6 +50,11 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 	if err != nil {
 		return err
 	}
+	if mode == os.O_RDWR && !w.torn && endsWithLine(f, line) {
+		// The same checkpoint again (a sealer's first round sends the
+		// latest one, which the file may hold already): not appended.
+		return f.Close()
+	}
 	if open, _ := lines.EndsOpen(f); open || w.torn {
 		// The torn line ends here, as a line of its own that
 		// ReadCheckpoints passes over; cutting it off would need a file
@@ -70,6 +76,31 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 		}
 	}
 	return f.Close()
+}
+
+// endsWithLine reports whether the file f's last line is line (read from
+// its end: no more than the line).
+func endsWithLine(f *os.File, line []byte) bool {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() < int64(len(line))+1 {
+		return false
+	}
+	n := int64(len(line)) + 2 // the newline before it, and its own
+	from := st.Size() - n
+	if from < 0 {
+		from, n = 0, n-1
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, from); err != nil {
+		return false
+	}
+	if from > 0 {
+		if buf[0] != '\n' {
+			return false
+		}
+		buf = buf[1:]
+	}
+	return bytes.Equal(buf, append(slices.Clip(line), '\n'))
 }
 
 // tornLine reports whether line, which is no checkpoint, is one an append

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -178,5 +180,50 @@ func TestCheckpointAWitnessMissedIsSentAgain(t *testing.T) {
 	}
 	if !slices.Equal(w.got, []int64{3, 6}) || !slices.Equal(ok.got, []int64{3, 6}) {
 		t.Fatalf("the witnesses hold sizes %v and %v, want [3 6] each", w.got, ok.got)
+	}
+}
+
+// The same across a restart: a checkpoint a witness missed was lost when
+// its sealer's process ended (seal --once from cron, a restart), and the
+// next sealer, finding nothing new, sent nothing. A sealer's first round
+// sends the latest checkpoint; a witness file that holds it already as
+// its last line is not appended to again.
+func TestCheckpointAWitnessMissedReachesItAfterARestart(t *testing.T) {
+	f := open(t, testdb.Open(t, "sqlite"))
+	w := &flakyWitness{}
+	f.sealer.Witnesses = []auditseal.Witness{w}
+	f.insert(t, nil, "a", 3)
+	f.round(t)
+	f.insert(t, nil, "b", 3)
+	w.down = true
+	if _, err := f.sealer.Round(context.Background()); err == nil {
+		t.Fatal("a round with the witness down: no error")
+	}
+	w.down = false
+	next := f.another(t) // the next run
+	next.Witnesses = []auditseal.Witness{w}
+	for range 3 {
+		if _, err := next.Round(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(w.got, []int64{3, 6}) {
+		t.Fatalf("the witness holds sizes %v, want [3 6]", w.got)
+	}
+	// A witness file: the latest checkpoint once, however many runs.
+	path := filepath.Join(t.TempDir(), "cp.jsonl")
+	for range 3 {
+		s := f.another(t)
+		s.Witnesses = []auditseal.Witness{&auditseal.FileWitness{Path: path}}
+		if _, err := s.Round(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(raw), "\n"); n != 1 || !strings.Contains(string(raw), `"size":6`) {
+		t.Fatalf("the witness file after three runs:\n%s", raw)
 	}
 }
