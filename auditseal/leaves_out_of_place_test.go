@@ -36,6 +36,10 @@ func TestSealAttackOneBadLeafHidesNothing(t *testing.T) {
 		{"a middle leaf deleted", func(t *testing.T, f *fixture) {
 			aexec(t, f, "DELETE FROM auditlog_seal_leaves WHERE leaf_index IN (2, 3)")
 		}, []string{"leaf missing (leaf 2): leaves 2 to 3 are missing"}},
+		{"a leaf at the largest index", func(t *testing.T, f *fixture) {
+			aexec(t, f, "INSERT INTO auditlog_entries (id, timestamp, action, model, object_pk, object_repr) SELECT 99, timestamp, 2, 'books', '1', 'x' FROM auditlog_entries WHERE id = 1")
+			aexec(t, f, "INSERT INTO auditlog_seal_leaves (leaf_index, entry_id, leaf_hash) SELECT 9223372036854775807, 99, leaf_hash FROM auditlog_seal_leaves WHERE leaf_index = 0")
+		}, []string{"leaf out of place: entry 99: its leaf's index is 9223372036854775807"}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
@@ -56,8 +60,8 @@ func TestSealAttackOneBadLeafHidesNothing(t *testing.T) {
 						t.Errorf("problems:\n%s\nwant one with %q", text, w)
 					}
 				}
-				if strings.Contains(text, "checkpoint missing") {
-					t.Errorf("a checkpoint reported missing where the log has its leaves:\n%s", text)
+				if strings.Contains(text, "checkpoint missing") || strings.Contains(text, "tree hashes altered") || strings.Contains(text, "-9223372036854775808") {
+					t.Errorf("a checkpoint reported missing, or the stored hashes altered, where the log has them:\n%s", text)
 				}
 			})
 		})

@@ -387,12 +387,12 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 			}
 			rep.Problems = append(rep.Problems, Problem{Kind: EntryInserted, EntryID: entryID, Leaf: index, Detail: detail})
 			continue
-		case index < end:
+		case index < end || index >= maxLeafIndex:
 			// Below every index a round writes (the leaves are read in
 			// order of their primary key): a row put there by hand. Its
 			// entry is named here; the unsealed entries below skip it.
 			rep.Problems = append(rep.Problems, Problem{Kind: LeafOutOfPlace, EntryID: entryID, Leaf: -1,
-				Detail: fmt.Sprintf("its leaf's index is %d: no round writes a leaf below 0", index)})
+				Detail: fmt.Sprintf("its leaf's index is %d: no round writes a leaf below 0 or at 2^62 and above", index)})
 			continue
 		case index > end:
 			// The leaves skip indexes: the tree cannot be rebuilt past them.
@@ -608,6 +608,10 @@ func Verify(ctx context.Context, db *sql.DB, d auditstore.Dialect, o VerifyOptio
 	return rep, urows.Err()
 }
 
+// maxLeafIndex bounds the leaf indexes Verify takes in place: no log holds
+// 2^62 leaves, and one past the largest int64 would overflow.
+const maxLeafIndex = 1 << 62
+
 // checkStoredHashes checks the tree's stored hashes (the nodes as
 // golang.org/x/mod/sumdb/tlog stores them, which proofs and the sealer's
 // rounds read) against the tree the first leaves give (those from index
@@ -633,7 +637,7 @@ func checkStoredHashes(ctx context.Context, tx *sql.Tx, d auditstore.Dialect, le
 	}
 	const chunk = 10_000
 	for from := int64(0); from < leaves; from += chunk {
-		rows, err := tx.QueryContext(ctx, "SELECT leaf_index, entry_id, leaf_hash FROM "+leavesTable+" WHERE leaf_index >= "+q.ph(1)+" AND leaf_index < "+q.ph(2)+" ORDER BY leaf_index", from, from+chunk)
+		rows, err := tx.QueryContext(ctx, "SELECT leaf_index, entry_id, leaf_hash FROM "+leavesTable+" WHERE leaf_index >= "+q.ph(1)+" AND leaf_index < "+q.ph(2)+" ORDER BY leaf_index", from, min(from+chunk, leaves))
 		if err != nil {
 			return nil, fmt.Errorf("auditseal: read leaves: %w", err)
 		}
