@@ -183,8 +183,11 @@ func privateKeys(s string, add func(string)) {
 	// its base64 lines, alone and joined.
 	for _, f := range forms {
 		for _, m := range pemPrivateKeyPattern.FindAllStringSubmatch(f, -1) {
-			add(m[0])
 			lines := strings.Fields(m[1])
+			if len(strings.Join(lines, "")) < 40 {
+				continue // a header with no key after it (a search for one)
+			}
+			add(m[0])
 			add(strings.Join(lines, ""))
 			for _, l := range lines {
 				if len(l) >= 8 {

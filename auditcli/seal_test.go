@@ -372,6 +372,10 @@ func TestAnArgumentHoldingAPrivateKeyIsRefused(t *testing.T) {
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a relay ran: %v", err)
 	}
+	// A header alone is no key: a search of the log for leaked keys.
+	if r := run(t, "", false, "export", "--db", db, "--search", "-----BEGIN RSA PRIVATE KEY-----"); r.code != 0 {
+		t.Errorf("a search for a key's header: %+v", r)
+	}
 }
 
 // seal-key --out - wrote the private key to a file named "-"; and a key
