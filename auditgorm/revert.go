@@ -176,7 +176,7 @@ func RevertCorrelation(ctx context.Context, db *gorm.DB, cid string, opts Revert
 // access entry, or an update entry that records no change (Log's). A
 // correlation's revert passes over them; Revert of one alone refuses it.
 func ChangesNothing(e auditlog.Entry) bool {
-	return e.Unreadable == "" && (e.Action == auditlog.ActionAccess || e.Action == auditlog.ActionUpdate && len(e.Changes) == 0)
+	return e.Action == auditlog.ActionAccess || e.Unreadable == "" && e.Action == auditlog.ActionUpdate && len(e.Changes) == 0
 }
 
 // CorrelationActors lists the actors of es (by id, else name; "none" for

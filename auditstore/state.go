@@ -292,8 +292,10 @@ func RebuildState(model, pk string, entries []auditlog.Entry, n int, r StateRule
 					}
 					nullsOfHardDelete(&st, isRel, e)
 				}
-			} else if st.Deleted && st.Soft && !stillSet(st, softCols) {
-				st.Deleted, st.Soft = false, false // restored
+			} else if st.Deleted && st.Soft && (!stillSet(st, softCols) || clearsAny(e, softCols)) {
+				// Restored: every mark cleared, or one of several (a flag
+				// cleared beside the deletion time it leaves).
+				st.Deleted, st.Soft = false, false
 			} else {
 				softByValue(&st, &softCols, r.SoftDelete, e)
 			}
@@ -460,6 +462,17 @@ func softByValue(st *ObjectState, softCols *[]string, col string, e auditlog.Ent
 			return
 		}
 	}
+}
+
+// clearsAny reports whether update e sets one of cols, which a soft
+// delete set, to a value that marks nothing.
+func clearsAny(e auditlog.Entry, cols []string) bool {
+	for _, col := range cols {
+		if c, ok := e.Changes[col]; ok && c.M2M == nil && !stillSet(ObjectState{Values: map[string]json.RawMessage{col: c.New}}, []string{col}) {
+			return true
+		}
+	}
+	return false
 }
 
 // stillSet reports whether any of cols holds a value that marks the row

@@ -216,12 +216,15 @@ func TestRebuildStateRestoredFromAFlagAndATime(t *testing.T) {
 		entry(2, auditlog.ActionDelete, "is_del=0>1", "deleted_at="+zero+">"+at),
 		entry(3, auditlog.ActionUpdate, "is_del=1>0", "deleted_at="+at+">"+zero),
 	}
+	flagOnly := append(es[:2:2], entry(3, auditlog.ActionUpdate, "is_del=1>0")) // Unscoped().Update("is_del", 0)
 	for _, rules := range []auditstore.StateRules{auditstore.EntriesOnlyRules(), {Columns: []string{"id", "is_del", "deleted_at"}, PK: "id", SoftDelete: "is_del"}} {
 		if st := auditstore.RebuildState("m", "1", es, 2, rules); !st.Deleted || !st.Soft {
 			t.Errorf("after the delete (rules %+v): %s", rules, show(st))
 		}
-		if st := auditstore.RebuildState("m", "1", es, 3, rules); !st.Exists || st.Deleted {
-			t.Errorf("after the restore (rules %+v): %s", rules, show(st))
+		for _, restored := range [][]auditlog.Entry{es, flagOnly} {
+			if st := auditstore.RebuildState("m", "1", restored, 3, rules); !st.Exists || st.Deleted {
+				t.Errorf("after the restore (rules %+v): %s", rules, show(st))
+			}
 		}
 	}
 }
