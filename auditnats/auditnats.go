@@ -5,6 +5,7 @@
 package auditnats
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -122,6 +123,25 @@ func NewWitness(ctx context.Context, nc *nats.Conn, t Target) (*Witness, error) 
 		return nil, fmt.Errorf("auditnats: stream %s for %s: %w", t.Stream, t.Subject, err)
 	}
 	return &Witness{js: js, target: t, nc: nc}, nil
+}
+
+// Holds reports whether the latest message of the witness's subject is
+// the checkpoint (auditseal.Holder): a sealer's first round sends the
+// latest checkpoint only where it is not, so that quiet runs of
+// seal --once store no copies of it past the stream's duplicate window.
+func (w *Witness) Holds(ctx context.Context, checkpoint []byte) (bool, error) {
+	s, err := w.js.Stream(ctx, w.target.Stream)
+	if err != nil {
+		return false, fmt.Errorf("auditnats: %w", err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, w.target.Subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("auditnats: %w", err)
+	}
+	return bytes.Equal(m.Data, checkpoint), nil
 }
 
 // Witness publishes the checkpoint of a tree of size leaves and waits for

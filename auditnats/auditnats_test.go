@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -155,5 +156,59 @@ func TestWitnessKeepsResignedCheckpoint(t *testing.T) {
 	all, err := auditnats.Checkpoints(ctx, tg)
 	if err != nil || len(all) != 2 || string(all[1]) != string(again) {
 		t.Fatalf("stored %q, %v; want the checkpoint and its re-signed one, once each", all, err)
+	}
+}
+
+// A sealer's first round sends the latest checkpoint again (one a witness
+// missed before it started): quiet runs of seal --once, further apart than
+// the stream's duplicate window, stored a copy each. The witness tells
+// that its subject's latest message is that checkpoint, and gets none.
+func TestWitnessHoldingTheLatestCheckpointGetsNoCopy(t *testing.T) {
+	tg := target(t)
+	ctx := context.Background()
+	nc, err := nats.Connect(tg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A duplicate window shorter than the runs are apart.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: tg.Stream, Subjects: []string{tg.Subject}, Duplicates: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	gdb := testdb.Open(t, "sqlite")
+	db, _ := gdb.DB()
+	s, _ := auditstore.New(db, auditstore.SQLite)
+	if err := s.Insert(ctx, []auditlog.Entry{{Action: auditlog.ActionCreate, Model: "m", ObjectPK: "1", ObjectRepr: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	skey, _, _ := note.GenerateKey(rand.Reader, "example.com/audit")
+	signer, _ := note.NewSigner(skey)
+	for range 3 { // three runs of seal --once
+		w, err := auditnats.Connect(ctx, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealer, _ := auditseal.New(db, auditstore.SQLite, signer, "example.com/audit")
+		sealer.Witnesses = []auditseal.Witness{w}
+		if _, err := sealer.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		time.Sleep(200 * time.Millisecond)
+	}
+	st, err := js.Stream(ctx, tg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Errorf("the witness's stream holds %d messages after three runs, want the one checkpoint", info.State.Msgs)
 	}
 }

@@ -97,6 +97,13 @@ type Sealer struct {
 	missedNote []byte
 }
 
+// A Holder is a Witness that can tell whether the latest checkpoint it
+// keeps is the one given: a sealer's first round, which sends the latest
+// checkpoint again (one missed before it started), skips those that do.
+type Holder interface {
+	Holds(ctx context.Context, checkpoint []byte) (bool, error)
+}
+
 // A Witness keeps checkpoints outside the database.
 type Witness interface {
 	// Witness keeps the signed checkpoint of a tree of size leaves.
@@ -305,7 +312,17 @@ func (s *Sealer) Round(ctx context.Context) (res RoundResult, err error) {
 		// A sealer's first round that signs nothing new sends the latest
 		// checkpoint: one a witness missed before this sealer started (a
 		// failed seal --once, a restart) reaches it while the log is quiet.
-		to, s.missedSize, s.missedNote = s.Witnesses, size, latest
+		// Not to a witness that holds it: each quiet seal --once from cron
+		// stored it again in a NATS stream, past its duplicate window.
+		to, s.missedSize, s.missedNote = nil, size, latest
+		for _, w := range s.Witnesses {
+			if h, ok := w.(Holder); ok {
+				if held, err := h.Holds(ctx, latest); err == nil && held {
+					continue
+				}
+			}
+			to = append(to, w)
+		}
 	}
 	s.started = true
 	var errs []error

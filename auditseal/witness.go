@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/go-auditlog/auditlog/internal/lines"
@@ -50,11 +52,6 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 	if err != nil {
 		return err
 	}
-	if mode == os.O_RDWR && !w.torn && endsWithLine(f, line) {
-		// The same checkpoint again (a sealer's first round sends the
-		// latest one, which the file may hold already): not appended.
-		return f.Close()
-	}
 	if open, _ := lines.EndsOpen(f); open || w.torn {
 		// The torn line ends here, as a line of its own that
 		// ReadCheckpoints passes over; cutting it off would need a file
@@ -76,6 +73,37 @@ func (w *FileWitness) Witness(_ context.Context, size int64, checkpoint []byte) 
 		}
 	}
 	return f.Close()
+}
+
+// Holds reports whether the file's last line is the checkpoint (a file
+// that cannot be read, a FIFO or a drop box, holds nothing it can tell).
+func (w *FileWitness) Holds(_ context.Context, checkpoint []byte) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// A checkpoint's second line is its tree's size.
+	parts := strings.SplitN(string(checkpoint), "\n", 3)
+	if len(parts) < 3 {
+		return false, nil
+	}
+	size, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return false, nil
+	}
+	line, err := json.Marshal(witnessLine{Size: size, Checkpoint: string(checkpoint)})
+	if err != nil {
+		return false, nil
+	}
+	// Only a regular file is opened: opening a FIFO to read would wait
+	// for a writer.
+	if st, err := os.Stat(w.Path); err != nil || !st.Mode().IsRegular() {
+		return false, nil
+	}
+	f, err := os.Open(w.Path)
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	return !w.torn && endsWithLine(f, line), nil
 }
 
 // endsWithLine reports whether the file f's last line is line (read from
