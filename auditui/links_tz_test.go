@@ -84,3 +84,32 @@ func TestSummaryOfValuesAlikeAtFirst(t *testing.T) {
 		t.Errorf("the summary: %s", html.UnescapeString(m[1]))
 	}
 }
+
+// A page read in another time zone linked to entries, objects, actors and
+// requests in the default one: an entry at 08:30 in Tokyo opened at 23:30.
+// Every link of a row, and the entry page's, keep the zone.
+func TestLinksKeepTheTimeZone(t *testing.T) {
+	h := newUI(t, fixture(t), auditui.Config{})
+	list := get(h, "GET", "/?tz=Asia/Tokyo").Body.String()
+	hrefs := regexp.MustCompile(`href="(/(?:entries/\d+|history\?[^"]*|actor\?[^"]*|\?cid=[^"]*))"`).FindAllStringSubmatch(list, -1)
+	if len(hrefs) < 4 {
+		t.Fatalf("the list's links: %v", hrefs)
+	}
+	for _, m := range hrefs {
+		if !strings.Contains(m[1], "tz=Asia%2FTokyo") {
+			t.Errorf("a row's link without the zone: %s", html.UnescapeString(m[1]))
+		}
+	}
+	entry := regexp.MustCompile(`href="(/entries/\d+)`).FindStringSubmatch(list)[1]
+	page := get(h, "GET", entry+"?tz=Asia/Tokyo").Body.String()
+	for _, m := range regexp.MustCompile(`href="(/[^"]*)"`).FindAllStringSubmatch(page, -1) {
+		// (The heading's link, "/", is the log as it first shows.)
+		if u := html.UnescapeString(m[1]); u != "/" && !strings.HasPrefix(u, "/assets/") && !strings.Contains(u, "tz=Asia%2FTokyo") {
+			t.Errorf("a link of the entry page without the zone: %s", u)
+		}
+	}
+	// In the default zone, no tz parameter.
+	if strings.Contains(get(h, "GET", "/").Body.String(), "tz=") {
+		t.Error("a link in the default zone names one")
+	}
+}

@@ -134,6 +134,9 @@ type row struct {
 	PK          string
 	Actor       string
 	ActorID     string
+	// TZ is the zone the row's page is read in, for its links ("" for
+	// the default).
+	TZ string
 	// ShownPK is the object's key as the list shows it (shownText).
 	ShownPK string
 	// ShownID is the actor's id beside its name (two actors of one name
@@ -153,7 +156,7 @@ func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
 	r := row{
 		ID: e.ID, Time: e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), ISO: e.Timestamp.UTC().Format(time.RFC3339Nano),
 		Action: label, ActionClass: class, Icon: icon, Model: e.Model, Repr: truncate(e.ObjectRepr, 300), PK: e.ObjectPK, ShownPK: shownText(e.ObjectPK),
-		Actor: actor, ActorID: e.ActorID, Summary: truncate(h.summary(e), 160), CID: e.CorrelationID,
+		Actor: actor, ActorID: e.ActorID, Summary: truncate(h.summary(e), 160), CID: e.CorrelationID, TZ: h.zoneParam(loc),
 	}
 	if e.ActorID != "" && (e.ActorName != "" || shownText(e.ActorID) != e.ActorID) {
 		r.ShownID = shownText(e.ActorID)
@@ -253,6 +256,25 @@ type listPage struct {
 
 var commonZones = []string{"UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney"}
 
+// zoneParam is the tz parameter that keeps loc on a link: "" for the
+// default zone.
+func (h *Handler) zoneParam(loc *time.Location) string {
+	if loc == nil || loc.String() == h.opts.TimeZone.String() {
+		return ""
+	}
+	return loc.String()
+}
+
+// linkIn is link with the tz parameter of loc, where it is not the
+// default: a page read in another zone links to pages in that zone.
+func (h *Handler) linkIn(path string, v url.Values, loc *time.Location) string {
+	if tz := h.zoneParam(loc); tz != "" {
+		v = cloneValues(v)
+		v.Set("tz", tz)
+	}
+	return h.link(path, v)
+}
+
 func (h *Handler) link(path string, v url.Values) string {
 	u := h.opts.Prefix + path
 	if enc := v.Encode(); enc != "" {
@@ -339,6 +361,16 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	cv.Set("format", "jsonl")
 	p.JSONL = h.link("/export", cv)
 	h.render(w, r, http.StatusOK, "list", p)
+}
+
+// withZone is v with tz set, where tz is not "".
+func withZone(v url.Values, tz string) url.Values {
+	if tz == "" {
+		return v
+	}
+	v = cloneValues(v)
+	v.Set("tz", tz)
+	return v
 }
 
 // thousands writes n with comma separators: 10,000.
@@ -487,12 +519,12 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 		p.Fields = append(p.Fields, fc)
 	}
 	sort.SliceStable(p.Fields, func(i, j int) bool { return p.Fields[i].M2M != p.Fields[j].M2M && !p.Fields[i].M2M })
-	p.History = h.link("/history", url.Values{"obj": {objParam(e.Model, e.ObjectPK)}})
+	p.History = h.linkIn("/history", url.Values{"obj": {objParam(e.Model, e.ObjectPK)}}, loc)
 	if e.CorrelationID != "" {
-		p.Group = h.link("/", url.Values{"cid": {e.CorrelationID}})
+		p.Group = h.linkIn("/", url.Values{"cid": {e.CorrelationID}}, loc)
 	}
-	p.List = h.link("/", nil)
-	if p.State, err = h.stateAfter(ctx, e); err != nil {
+	p.List = h.linkIn("/", nil, loc)
+	if p.State, err = h.stateAfter(ctx, e, loc); err != nil {
 		h.storeError(w, r, err)
 		return
 	}
@@ -869,15 +901,22 @@ func (b *heldBody) Write(p []byte) (int, error) {
 
 func (h *Handler) funcs() template.FuncMap {
 	return template.FuncMap{
+		// Each takes the row's tz last ("" for the default zone).
 		"link": func(path string, kv ...string) string {
 			v := url.Values{}
 			for i := 0; i+1 < len(kv); i += 2 {
-				v.Set(kv[i], kv[i+1])
+				if kv[i] != "tz" || kv[i+1] != "" {
+					v.Set(kv[i], kv[i+1])
+				}
 			}
 			return h.link(path, v)
 		},
-		"history":  func(model, pk string) string { return h.link("/history", url.Values{"obj": {objParam(model, pk)}}) },
-		"entry":    func(id int64) string { return h.link("/entries/"+strconv.FormatInt(id, 10), nil) },
+		"history": func(model, pk, tz string) string {
+			return h.link("/history", withZone(url.Values{"obj": {objParam(model, pk)}}, tz))
+		},
+		"entry": func(id int64, tz string) string {
+			return h.link("/entries/"+strconv.FormatInt(id, 10), withZone(nil, tz))
+		},
 		"selected": func(a, b string) bool { return a == b },
 	}
 }

@@ -40,7 +40,7 @@ type stateRow struct {
 }
 
 // stateAfter rebuilds the state of e's object right after e.
-func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry) (*stateView, error) {
+func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry, loc *time.Location) (*stateView, error) {
 	if e.Unreadable != "" {
 		return &stateView{Note: "Its state is not rebuilt: this entry could not be read."}, nil
 	}
@@ -85,7 +85,7 @@ func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry) (*stateView,
 		case st.Values[k] != nil:
 			row.Value = makeCell(st.Values[k])
 			row.ByEntry = st.Recorded[k]
-			row.Recorded = h.link("/entries/"+strconv.FormatInt(row.ByEntry, 10), nil)
+			row.Recorded = h.linkIn("/entries/"+strconv.FormatInt(row.ByEntry, 10), nil, loc)
 		case st.Related[k] != nil:
 			row.Related, row.Empty = st.Related[k], len(st.Related[k]) == 0
 		default:
