@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/width"
+
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // unsafeRune reports whether a terminal could act on r: C0 controls, DEL,
@@ -17,7 +19,7 @@ func unsafeRune(r rune) bool {
 	switch {
 	case r < 0x20, r >= 0x7f && r <= 0x9f:
 		return true
-	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x2028, r == 0x2029:
+	case value.Reorders(r):
 		return true
 	}
 	return false

@@ -571,7 +571,7 @@ func (m *model) visible(p *Plugin, db *gorm.DB, obj reflect.Value, vals ...[]val
 func (m *model) hideInto(p *Plugin, db *gorm.DB, obj reflect.Value, sc *capture.Scrubber) reflect.Value {
 	if obj.IsValid() {
 		if rels := m.secretRelations(p, db); len(m.secret) > 0 || len(rels) > 0 {
-			if obj = m.hide(obj, sc); obj.IsValid() {
+			if obj = m.hide(obj, sc); obj.IsValid() && len(rels) > 0 {
 				hideRelated(p, db, rels, obj, sc, 1, map[shared]reflect.Value{})
 			}
 		}

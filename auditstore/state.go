@@ -468,7 +468,7 @@ func softByValue(st *ObjectState, softCols *[]string, col string, e auditlog.Ent
 // delete set, to a value that marks nothing.
 func clearsAny(e auditlog.Entry, cols []string) bool {
 	for _, col := range cols {
-		if c, ok := e.Changes[col]; ok && c.M2M == nil && !stillSet(ObjectState{Values: map[string]json.RawMessage{col: c.New}}, []string{col}) {
+		if c, ok := e.Changes[col]; ok && c.M2M == nil && !marks(c.New) {
 			return true
 		}
 	}
@@ -476,24 +476,26 @@ func clearsAny(e auditlog.Entry, cols []string) bool {
 }
 
 // stillSet reports whether any of cols holds a value that marks the row
-// deleted (not null, zero or false).
+// deleted (an unknown one counts).
 func stillSet(st ObjectState, cols []string) bool {
 	for _, col := range cols {
-		raw, ok := st.Values[col]
-		if !ok {
-			return true
-		}
-		switch text := strings.TrimSpace(string(raw)); text {
-		case "null", "0", "false", `""`:
-		default:
-			var at time.Time
-			if json.Unmarshal(raw, &at) == nil && at.IsZero() {
-				continue // Go's zero time, which a restore may write
-			}
+		if raw, ok := st.Values[col]; !ok || marks(raw) {
 			return true
 		}
 	}
 	return false
+}
+
+// marks reports whether a soft-delete column's value marks the row
+// deleted: not null, zero, false, "" or Go's zero time (which a restore
+// may write).
+func marks(raw json.RawMessage) bool {
+	switch strings.TrimSpace(string(raw)) {
+	case "null", "0", "false", `""`:
+		return false
+	}
+	var at time.Time
+	return json.Unmarshal(raw, &at) != nil || !at.IsZero()
 }
 
 func isNull(raw json.RawMessage) bool {

@@ -35,6 +35,7 @@ import (
 	"github.com/go-auditlog/auditlog"
 	"github.com/go-auditlog/auditlog/auditseal"
 	"github.com/go-auditlog/auditlog/auditstore"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 //go:embed templates/*.html assets/*
@@ -342,7 +343,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 // no such character and no "<" but markup (html/template escapes it in
 // values), so every one comes from a stored value.
 func showReordering(page []byte) []byte {
-	if !bytes.ContainsFunc(page, reorders) {
+	if !bytes.ContainsFunc(page, value.Reorders) {
 		return page
 	}
 	out := make([]byte, 0, len(page)+256)
@@ -367,7 +368,7 @@ func showReordering(page []byte) []byte {
 			inTag = false
 		case c >= utf8.RuneSelf:
 			r, n := utf8.DecodeRune(page[i:])
-			if reorders(r) && !inForm {
+			if value.Reorders(r) && !inForm {
 				if inTag || inTitle {
 					out = fmt.Appendf(out, `\u%04x`, r)
 				} else {
@@ -383,11 +384,6 @@ func showReordering(page []byte) []byte {
 		i++
 	}
 	return out
-}
-
-// reorders reports whether r reorders or breaks the text around it.
-func reorders(r rune) bool {
-	return r == 0x061c || r == 0x200e || r == 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x2028 || r == 0x2029
 }
 
 // hasPrefixFold reports whether b begins with the ASCII prefix, in any

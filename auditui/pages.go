@@ -268,11 +268,7 @@ func (h *Handler) zoneParam(loc *time.Location) string {
 // linkIn is link with the tz parameter of loc, where it is not the
 // default: a page read in another zone links to pages in that zone.
 func (h *Handler) linkIn(path string, v url.Values, loc *time.Location) string {
-	if tz := h.zoneParam(loc); tz != "" {
-		v = cloneValues(v)
-		v.Set("tz", tz)
-	}
-	return h.link(path, v)
+	return h.link(path, withZone(v, h.zoneParam(loc)))
 }
 
 func (h *Handler) link(path string, v url.Values) string {
@@ -305,10 +301,7 @@ func (h *Handler) fetch(w http.ResponseWriter, r *http.Request, q *query, path s
 		h.storeError(w, r, err)
 		return p, false
 	}
-	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
-		keep = cloneValues(keep)
-		keep.Set("tz", tz)
-	}
+	keep = withZone(keep, h.zoneParam(q.loc))
 	if q.page.Limit != h.opts.PageSize {
 		keep = cloneValues(keep)
 		keep.Set("limit", strconv.Itoa(q.page.Limit))
@@ -350,12 +343,9 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Filtered = len(q.form) > 0
-	cv := cloneValues(q.form)
-	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
-		// The zone the list's times were read in: the download reads
-		// them alike (it took other entries than the list showed).
-		cv.Set("tz", tz)
-	}
+	// The zone the list's times were read in: the download reads them
+	// alike (it took other entries than the list showed).
+	cv := cloneValues(withZone(q.form, h.zoneParam(q.loc)))
 	cv.Set("format", "csv")
 	p.CSV = h.link("/export", cv)
 	cv.Set("format", "jsonl")

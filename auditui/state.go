@@ -278,10 +278,7 @@ func (h *Handler) activity(ctx context.Context, q *query) (*strip, error) {
 	s := &strip{Width: stripDays*(stripBarW+stripGap) - stripGap, Height: stripH,
 		From: bounds[0].Format("2006-01-02"), To: bounds[stripDays-1].Format("2006-01-02"), Max: countText(top)}
 	s.Label = fmt.Sprintf("Entries per day from %s to %s; the highest day has %s.", s.From, s.To, s.Max)
-	keep := cloneValues(q.form)
-	if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
-		keep.Set("tz", tz)
-	}
+	keep := cloneValues(withZone(q.form, h.zoneParam(q.loc)))
 	s.Bound = thousands(stripLimit)
 	for i, n := range counts {
 		s.Full = s.Full || n > stripLimit
@@ -388,11 +385,8 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) {
 		}
 		p.All = all
 		for _, c := range counts {
-			v := cloneValues(q.form)
+			v := cloneValues(withZone(q.form, h.zoneParam(q.loc)))
 			v.Set("model", c.Model)
-			if tz := q.loc.String(); tz != h.opts.TimeZone.String() {
-				v.Set("tz", tz)
-			}
 			mc := modelCount{Model: c.Model, Entries: thousands(int(c.Entries)), Latest: "unreadable time", Link: h.link("/", v)}
 			if !c.Latest.IsZero() {
 				mc.Latest, mc.ISO = c.Latest.In(q.loc).Format("2006-01-02 15:04:05"), c.Latest.Format(time.RFC3339Nano)
