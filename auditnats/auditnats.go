@@ -51,10 +51,8 @@ func Parse(raw string) (Target, error) {
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return Target{}, errors.New("auditnats: not a nats://host:port[/subject][?stream=NAME] URL")
 	}
-	if strings.Contains(u.Host, ",") || strings.Contains(raw, ",nats://") || strings.Contains(raw, ",tls://") {
-		// A list of servers, as NATS clients take one: read as one URL,
-		// the second server would be the subject (its password too).
-		return Target{}, errors.New("auditnats: a list of servers is not taken: give one nats://host:port URL")
+	if err := oneServer(u, raw); err != nil {
+		return Target{}, err
 	}
 	t := Target{Stream: DefaultStream, Subject: DefaultSubject}
 	if s := strings.Trim(u.Path, "/"); s != "" {
@@ -72,6 +70,16 @@ func Parse(raw string) (Target, error) {
 	u.Path, u.RawQuery = "", ""
 	t.URL = u.String()
 	return t, nil
+}
+
+// oneServer refuses a list of servers, as NATS clients take one (u is
+// raw parsed): read as one URL, the second server would be the subject,
+// its password too.
+func oneServer(u *url.URL, raw string) error {
+	if strings.Contains(u.Host, ",") || strings.Contains(raw, ",nats://") || strings.Contains(raw, ",tls://") {
+		return errors.New("auditnats: a list of servers is not taken: give one nats://host:port URL")
+	}
+	return nil
 }
 
 // Witness publishes checkpoints to a JetStream subject, each with a hash

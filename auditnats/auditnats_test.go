@@ -73,6 +73,15 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// A list of servers given for the entries' sink is refused as for a
+// witness (it was refused as a URL with a subject, which it is not).
+func TestConnectSinkRefusesAListOfServers(t *testing.T) {
+	_, err := auditnats.ConnectSink(context.Background(), "nats://a:4222,nats://u:pw@b:4222", auditnats.SinkOptions{})
+	if err == nil || !strings.Contains(err.Error(), "a list of servers") || strings.Contains(err.Error(), "pw") {
+		t.Errorf("ConnectSink of a list of servers: %v", err)
+	}
+}
+
 // TestWitnessKeepsTheLatestCheckpoint seals a log with a NATS witness,
 // reads the latest checkpoint back from NATS, and catches with it a log cut
 // back together with its checkpoints table.

@@ -74,8 +74,8 @@ func ConnectSink(ctx context.Context, url string, o SinkOptions, opts ...nats.Op
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return nil, errors.New("auditnats: not a nats://host:port URL")
 	}
-	if strings.Contains(url, ",") {
-		return nil, errors.New("auditnats: a list of servers is not taken: give one nats://host:port URL")
+	if err := oneServer(u, url); err != nil {
+		return nil, err
 	}
 	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("auditnats: the entries' server URL takes no subject or stream (they are options)")
