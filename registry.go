@@ -251,6 +251,13 @@ func (r *Registry) register(model any, opts []Option, replace bool) error {
 		}
 		return fmt.Errorf("%w: %s is already registered with other options: use Reregister to replace them", ErrRegistration, t.Name())
 	}
+	for other, v := range old {
+		// Entries of two models under one name would share histories,
+		// and a revert would write the table of whichever it found.
+		if other != t && c.Name != "" && v.Name == c.Name {
+			return fmt.Errorf("%w: %s: ModelName %q is %s's already: give each model a name of its own", ErrRegistration, t.Name(), c.Name, other.Name())
+		}
+	}
 	next := make(map[reflect.Type]*registry.Config, len(old)+1)
 	for k, v := range old {
 		next[k] = v

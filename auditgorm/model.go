@@ -143,10 +143,41 @@ var precisionRE = regexp.MustCompile(`\((\d+)\)`)
 // read as one of them.
 var reservedColumnRE = regexp.MustCompile(`^(_ao[0-9]+|_nk[0-9]+|_auditlog_.*)$`)
 
+// nameOfItsOwn refuses a model whose entries would carry the name of
+// another registered model's entries, of another table: the two would
+// share histories, and a revert would write whichever table it found.
+func nameOfItsOwn(db *gorm.DB, reg registry.View, s *schema.Schema, name string) error {
+	for _, t := range reg.Models() {
+		if t == s.ModelType {
+			continue
+		}
+		cfg, ok := reg.Lookup(t)
+		if !ok {
+			continue
+		}
+		stmt := &gorm.Statement{DB: db}
+		if stmt.Parse(reflect.New(t).Interface()) != nil {
+			continue // that model's own writes say why
+		}
+		other := cfg.Name
+		if other == "" {
+			other = stmt.Schema.Table
+		}
+		if other == name && stmt.Schema.Table != s.Table {
+			return fmt.Errorf("auditgorm: %s (table %s) would record its entries as %q, the name of %s's (table %s): give each model a name of its own (auditlog.ModelName)",
+				s.Name, s.Table, name, stmt.Schema.Name, stmt.Schema.Table)
+		}
+	}
+	return nil
+}
+
 func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.Schema, reg registry.View) (*model, error) {
 	m := &model{cfg: cfg, schema: s, name: cfg.Name, byColumn: map[string]*field{}}
 	if m.name == "" {
 		m.name = s.Table
+	}
+	if err := nameOfItsOwn(db, reg, s, m.name); err != nil {
+		return nil, err
 	}
 	m.t = &capture.Table{Mask: cfg.Mask}
 	if m.t.Mask == nil {

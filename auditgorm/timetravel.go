@@ -245,18 +245,25 @@ func (p *Plugin) StateRules(modelName string) (auditstore.StateRules, bool) {
 }
 
 // modelByName returns the registered model whose entries carry name, or
-// nil.
+// nil. Two models of one table may both carry it; two of other tables are
+// refused (their writes are: compileModel), and so is a name they share.
 func (p *Plugin) modelByName(db *gorm.DB, name string) (*model, error) {
+	var found *model
 	for _, t := range p.reg.Models() {
 		m, _, err := objectModel(db, reflect.New(t).Interface())
 		if err != nil {
 			return nil, err
 		}
-		if m.name == name {
-			return m, nil
+		switch {
+		case m.name != name:
+		case found == nil:
+			found = m
+		case found.schema.Table != m.schema.Table:
+			return nil, fmt.Errorf("auditgorm: the entries of %s (table %s) and of %s (table %s) are both named %q: give each model a name of its own (auditlog.ModelName)",
+				found.schema.Name, found.schema.Table, m.schema.Name, m.schema.Table, name)
 		}
 	}
-	return nil, nil
+	return found, nil
 }
 
 // objectEntries reads every entry of one object, oldest first, without

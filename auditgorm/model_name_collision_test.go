@@ -1,0 +1,100 @@
+package auditgorm_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog"
+	"github.com/go-auditlog/auditlog/auditgorm"
+	"github.com/go-auditlog/auditlog/internal/testdb"
+)
+
+type mnCat struct {
+	ID   uint
+	Name string
+}
+
+type mnDog struct {
+	ID   uint
+	Name string
+}
+
+// mnDogView is another model of mnDog's table.
+type mnDogView struct {
+	ID   uint
+	Name string
+}
+
+func (mnDogView) TableName() string { return "mn_dogs" }
+
+// Two models whose entries carry one name share a history: a cat's
+// history held a dog's entries, and a revert of the dog's change wrote the
+// cat's row (the model found by that name was the first registered in
+// alphabetical order). A name another model's entries carry is refused:
+// by Register where both name it, by the first write where one is the
+// other's table.
+func TestModelNameOfAnotherModel(t *testing.T) {
+	t.Run("both named", func(t *testing.T) {
+		t.Parallel()
+		reg := auditlog.NewRegistry()
+		must(t, reg.Register(&mnCat{}, auditlog.ModelName("pets")))
+		err := reg.Register(&mnDog{}, auditlog.ModelName("pets"))
+		if !errors.Is(err, auditlog.ErrRegistration) || !strings.Contains(err.Error(), "mnCat") {
+			t.Fatalf("a second model named pets: %v", err)
+		}
+		// The same model again, and another name, are fine.
+		must(t, reg.Register(&mnCat{}, auditlog.ModelName("pets")))
+		must(t, reg.Register(&mnDog{}, auditlog.ModelName("dogs")))
+		must(t, reg.Reregister(&mnCat{}, auditlog.ModelName("cats")))
+		must(t, reg.Reregister(&mnDog{}, auditlog.ModelName("pets")))
+	})
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &mnCat{}, &mnDog{})
+		// The cat's entries would carry the dogs' table's name.
+		must(t, reg.Register(&mnCat{}, auditlog.ModelName("mn_dogs")))
+		must(t, reg.Register(&mnDog{}))
+		ctx := context.Background()
+		// Neither may write: each one's entries would be the other's.
+		for _, tc := range []struct {
+			row  any
+			want string
+		}{{&mnDog{Name: "rex"}, "mnCat"}, {&mnCat{Name: "tom"}, "mnDog"}} {
+			err := db.WithContext(ctx).Create(tc.row).Error
+			if err == nil || !strings.Contains(err.Error(), `"mn_dogs"`) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%T written as mn_dogs: %v", tc.row, err)
+			}
+		}
+		for _, m := range []any{&mnCat{}, &mnDog{}} {
+			var n int64
+			must(t, db.Model(m).Count(&n).Error)
+			if n != 0 {
+				t.Errorf("%d rows of %T written unaudited", n, m)
+			}
+		}
+		if es := entries(t, db); len(es) != 0 {
+			t.Errorf("entries: %+v", es)
+		}
+		// A model of the same table may carry the name (two views of
+		// one table's rows).
+		must(t, reg.Reregister(&mnCat{}, auditlog.ModelName("mn_cats")))
+		must(t, db.WithContext(ctx).Create(&mnDog{Name: "rex"}).Error)
+		must(t, db.WithContext(ctx).Create(&mnCat{Name: "tom"}).Error)
+		must(t, reg.Register(&mnDogView{}))
+		must(t, db.WithContext(ctx).Model(&mnDogView{ID: 1}).Update("name", "max").Error)
+		if es := entries(t, db); len(es) != 3 || es[2].Model != "mn_dogs" {
+			t.Errorf("entries: %+v", es)
+		}
+		// A revert finds the model of the name's table.
+		es := entries(t, db)
+		must(t, auditgorm.Revert(ctx, db, es[2].ID, auditgorm.RevertOptions{}))
+		var dog mnDog
+		must(t, db.First(&dog, 1).Error)
+		if dog.Name != "rex" {
+			t.Errorf("the dog after the revert: %+v", dog)
+		}
+	})
+}
