@@ -144,6 +144,11 @@ func (p *Plugin) runUpdate(db *gorm.DB, m *model, set clause.Set, action auditlo
 		return p.changedEntries(db, m, action, pairs)
 	}
 	keyExprs := newKeyExprs(m, set)
+	if keyExprs != nil && p.dialect == auditstore.MySQL {
+		if err := keyReadsAnAssignedColumn(db, m, set); err != nil {
+			return err
+		}
+	}
 	old, err := p.preselect(db, m, keyExprs)
 	if err != nil {
 		return err
@@ -286,6 +291,78 @@ func newKeyExprs(m *model, set clause.Set) []any {
 		}
 	}
 	return out
+}
+
+// keyReadsAnAssignedColumn refuses, on MySQL and MariaDB, an assignment
+// to a key column whose expression names a column the statement assigns
+// before it. There an UPDATE's SET assigns left to right, and such an
+// expression reads that column's new value, where the read before the
+// write computes the new key from the old one: rows read back by those
+// keys would be other rows the statement moved (or none). A name that
+// only looks like the column (in a subquery, of another table) is
+// refused too: the statement's text alone cannot tell.
+func keyReadsAnAssignedColumn(db *gorm.DB, m *model, set clause.Set) error {
+	for i, a := range set {
+		if i == 0 || boundValue(a.Value) || !slices.ContainsFunc(m.pk, func(f *field) bool { return f.column == a.Column.Name }) {
+			continue
+		}
+		s := &gorm.Statement{DB: db, Clauses: map[string]clause.Clause{}}
+		s.AddVar(s, a.Value)
+		names := sqlNames(s.SQL.String())
+		for _, b := range set[:i] {
+			if names[strings.ToLower(b.Column.Name)] {
+				return fmt.Errorf("auditgorm: %s: MySQL and MariaDB assign an UPDATE's SET left to right, and the new key's expression (%s) names `%s`, which the statement assigns before it: its entries could not tell which row took which key; assign the key in a statement of its own, or before `%s`",
+					m.schema.Name, a.Column.Name, b.Column.Name, b.Column.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// sqlNames returns the words and `quoted` names of an SQL text, in lower
+// case, leaving out its string literals.
+func sqlNames(sql string) map[string]bool {
+	names := map[string]bool{}
+	word := func(c byte) bool {
+		return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+	}
+	for i := 0; i < len(sql); {
+		switch c := sql[i]; {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			var name strings.Builder
+			for j < len(sql) {
+				if sql[j] == '\\' && c != '`' && j+1 < len(sql) {
+					j += 2
+					continue
+				}
+				if sql[j] == c {
+					if j+1 < len(sql) && sql[j+1] == c { // a doubled quote
+						name.WriteByte(c)
+						j += 2
+						continue
+					}
+					break
+				}
+				name.WriteByte(sql[j])
+				j++
+			}
+			if c == '`' {
+				names[strings.ToLower(name.String())] = true
+			}
+			i = j + 1
+		case word(c):
+			j := i
+			for j < len(sql) && word(sql[j]) {
+				j++
+			}
+			names[strings.ToLower(sql[i:j])] = true
+			i = j
+		default:
+			i++
+		}
+	}
+	return names
 }
 
 // afterKey is the row's key after the write: its own, or the new key the
