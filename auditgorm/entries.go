@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -115,20 +116,13 @@ func (p *Plugin) nameOwnTable(db *gorm.DB, m *model) error {
 	return nil
 }
 
-// tableExprRE reads the table of a Table("name AS alias") expression.
-var tableExprRE = regexp.MustCompile("^\\s*[`\"]?([\\w.]+?)[`\"]?(?:\\s+(?:(?i)AS\\s+)?[`\"]?\\w+[`\"]?)?\\s*$")
-
 // writtenTable is the table a statement writes: Statement.Table, except
-// that GORM sets it to the alias of Table("docs AS d").
+// that GORM sets it to the alias of Table("docs AS d"), and to t alone of
+// Table("otherdb.t") (which it quotes whole: `otherdb`.`t`).
 func writtenTable(stmt *gorm.Statement) string {
 	if stmt.TableExpr != nil {
-		// Table("otherdb.t"): GORM quotes it whole (`otherdb`.`t`) and keeps
-		// t alone in Statement.Table; the table written is otherdb's.
-		if mm := quotedTableRE.FindStringSubmatch(stmt.TableExpr.SQL); mm != nil && mm[2] != "" {
-			return mm[1] + "." + mm[2]
-		}
-		if mm := tableExprRE.FindStringSubmatch(stmt.TableExpr.SQL); mm != nil {
-			return mm[1]
+		if t, ok := tableOfExpr(stmt.TableExpr.SQL); ok {
+			return t
 		}
 	}
 	if stmt.Table == "" && stmt.Schema != nil {
@@ -137,9 +131,74 @@ func writtenTable(stmt *gorm.Statement) string {
 	return stmt.Table
 }
 
-// quotedTableRE reads a table name GORM quoted whole ("`db`.`t`", from
-// Table("db.t")), its parts quoted apart.
-var quotedTableRE = regexp.MustCompile("^\\s*[`\"]?(\\w+)[`\"]?(?:\\.[`\"]?(\\w+)[`\"]?)?\\s*$")
+// tableOfExpr reads the table of a Table expression: a name or two joined
+// by a dot, each quoted (with any characters, a doubled quote standing
+// for one) or not, and an alias after it or none ("docs AS d", "docs d").
+// ok is false for anything else, such as a subquery.
+func tableOfExpr(sql string) (table string, ok bool) {
+	s := strings.TrimLeftFunc(sql, unicode.IsSpace)
+	var parts []string
+	for {
+		part, rest, ok := sqlIdent(s)
+		if !ok {
+			return "", false
+		}
+		parts, s = append(parts, part), rest
+		if len(parts) == 2 || !strings.HasPrefix(s, ".") {
+			break
+		}
+		s = s[1:]
+	}
+	if rest := strings.TrimLeftFunc(s, unicode.IsSpace); rest != "" {
+		if rest == s {
+			return "", false
+		}
+		alias := strings.Fields(rest)
+		if len(alias) == 2 && strings.EqualFold(alias[0], "AS") {
+			alias = alias[1:]
+		}
+		if len(alias) != 1 || strings.EqualFold(alias[0], "AS") {
+			return "", false
+		}
+		if _, after, ok := sqlIdent(alias[0]); !ok || after != "" {
+			return "", false
+		}
+	}
+	return strings.Join(parts, "."), true
+}
+
+// sqlIdent reads the identifier s begins with: quoted in " or `, or a run
+// of letters, digits, _ and $.
+func sqlIdent(s string) (ident, rest string, ok bool) {
+	if s == "" {
+		return "", "", false
+	}
+	if q := s[0]; q == '"' || q == '`' {
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			if s[i] != q {
+				b.WriteByte(s[i])
+				continue
+			}
+			if i+1 < len(s) && s[i+1] == q {
+				b.WriteByte(q)
+				i++
+				continue
+			}
+			return b.String(), s[i+1:], b.Len() > 0
+		}
+		return "", "", false
+	}
+	i := 0
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' && r != '$' {
+			break
+		}
+		i += n
+	}
+	return s[:i], s[i:], i > 0
+}
 
 // add adds an entry for the object keyed by key (the row before the write)
 // in the state of state (the row after it, or before a delete). obj, when

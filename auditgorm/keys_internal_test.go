@@ -84,3 +84,32 @@ func TestTuplesIn(t *testing.T) {
 		}
 	})
 }
+
+// The table of a Table expression, with any characters in its quoted
+// names (GORM quotes Table("db.t") whole).
+func TestTableOfExpr(t *testing.T) {
+	for _, c := range []struct{ sql, table string }{
+		{"docs", "docs"},
+		{"  docs AS d", "docs"},
+		{"docs d", "docs"},
+		{"reports.books as r", "reports.books"},
+		{"`otherdb`.`t`", "otherdb.t"},
+		{`"archive"."bücher"`, "archive.bücher"},
+		{`"archive"."order-items" AS o`, "archive.order-items"},
+		{"bücher AS b", "bücher"},
+		{`"a""b"`, `a"b`},
+		{"`a``b`.c", "a`b.c"},
+		{"(SELECT * FROM t) AS x", ""},
+		{"docs AS d, other", ""},
+		{"a.b.c", ""},
+		{`"unclosed`, ""},
+		{`""`, ""},
+		{"docs AS", ""},
+		{`"x"y`, ""},
+	} {
+		got, ok := tableOfExpr(c.sql)
+		if got != c.table || ok != (c.table != "") {
+			t.Errorf("tableOfExpr(%q) = %q, %v; want %q", c.sql, got, ok, c.table)
+		}
+	}
+}
