@@ -420,6 +420,10 @@ func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {
 		for ; digits < 9; digits++ {
 			o.TimeUnit *= 10
 		}
+		// SQLite's drivers store a time as text with its offset, and as
+		// a key one instant at two offsets is two rows. Other values are
+		// compared as instants, as on the other databases.
+		o.KeepOffset = dialect == "sqlite" && sf.PrimaryKey
 	}
 	if _, ok := sf.Serializer.(schema.JSONSerializer); ok || strings.Contains(dataType, "json") {
 		o.JSON = true

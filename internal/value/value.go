@@ -33,6 +33,10 @@ type Options struct {
 	// Decimal marks a DECIMAL/NUMERIC column: numeric strings compare by
 	// value ("44.00" equals "44.0") and keep their exact text.
 	Decimal bool
+	// KeepOffset marks a column that stores a time with its offset from
+	// UTC (SQLite's text): a time keeps it, and one instant at two
+	// offsets is two values, as two rows of such a key are two rows.
+	KeepOffset bool
 }
 
 type valueKind uint8
@@ -191,11 +195,21 @@ func floatValue(f float64) Value {
 }
 
 func timeValue(t time.Time, opts Options) Value {
+	_, offset := t.Zone()
 	t = t.UTC().Round(0) // drop the monotonic reading
 	if opts.TimeUnit > 1 {
 		t = t.Truncate(opts.TimeUnit)
 	}
+	if opts.KeepOffset && offset != 0 {
+		t = t.In(time.FixedZone("", offset))
+	}
 	return Value{kind: kindTime, t: t}
+}
+
+// offsetOf is a time's offset from UTC, in seconds.
+func offsetOf(t time.Time) int {
+	_, offset := t.Zone()
+	return offset
 }
 
 func stringValue(s string, opts Options) Value {
@@ -376,7 +390,7 @@ func (v Value) Equal(w Value) bool {
 		case kindFloat:
 			return v.f == w.f
 		case kindTime:
-			return v.t.Equal(w.t)
+			return v.t.Equal(w.t) && offsetOf(v.t) == offsetOf(w.t)
 		case kindDecimal:
 			return ratEqual(v.s, w.s)
 		default:
