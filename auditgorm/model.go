@@ -128,6 +128,9 @@ type field struct {
 	// column of TEXT affinity stores a number given as its text, which is
 	// read as the field's kind).
 	storageClasses, textAffinity bool
+	// textBytes: a byte slice whose column the database returns as text
+	// (PostgreSQL's text): recorded as that text, not as bytes.
+	textBytes bool
 }
 
 var (
@@ -294,6 +297,8 @@ func compileModel(db *gorm.DB, dialect string, cfg *registry.Config, s *schema.S
 		if f.storageClasses {
 			f.textAffinity = sqliteTextAffinity(db.Dialector.DataTypeOf(sf))
 		}
+		// pgx returns every column but bytea as text.
+		f.textBytes = dialect == "postgres" && f.kind == schema.Bytes && !strings.Contains(declaredType(db, sf), "bytea")
 		f.masked = masked[sf] || (f.serialized && !unmasked[sf])
 		f.audited = (len(include) == 0 || include[sf]) && !exclude[sf]
 		f.noise = sf.AutoUpdateTime > 0 && !include[sf]
@@ -388,17 +393,22 @@ func setOnUpdate(sf *schema.Field) bool {
 	return strings.Contains(strings.Join(strings.Fields(decl), " "), "on update")
 }
 
-func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {
-	var o value.Options
-	// The column type as the dialect declares it: "datetime(3)", "jsonb",
-	// "decimal(10,2)", or a type from the field's GormDBDataType.
+// declaredType is a field's column type as the dialect declares it, in
+// lower case: "datetime(3)", "jsonb", "decimal(10,2)", or a type from the
+// field's GormDBDataType.
+func declaredType(db *gorm.DB, sf *schema.Field) string {
 	full := db.Dialector.DataTypeOf(sf)
 	if typer, ok := reflect.New(sf.IndirectFieldType).Interface().(migrator.GormDataTypeInterface); ok {
 		if t := typer.GormDBDataType(db, sf); t != "" {
 			full = t
 		}
 	}
-	full = strings.ToLower(full)
+	return strings.ToLower(full)
+}
+
+func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {
+	var o value.Options
+	full := declaredType(db, sf)
 	dataType := strings.ToLower(string(sf.DataType)) + " " + full
 	if sf.GORMDataType == schema.Time || sf.DataType == schema.Time || strings.Contains(dataType, "time") || strings.Contains(dataType, "date") {
 		digits := 9

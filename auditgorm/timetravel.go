@@ -1,6 +1,7 @@
 package auditgorm
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -481,6 +482,13 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 		}
 		return false
 	}
+	if f.kind == schema.Bytes && f.f.Serializer == nil && !escaped && len(raw) > 0 && raw[0] == '"' {
+		// A byte slice is recorded as its column returns it: its bytes in
+		// base64, or the text of a column returned as text (textBytes).
+		// Decoded as JSON, a json.RawMessage would take the string itself
+		// for its document, and any byte slice a text for base64.
+		return setBytes(ctx, f, row, fv, raw)
+	}
 	// Straight JSON decoding into the field's type: numbers, strings,
 	// times, pointers, and types that decode JSON themselves.
 	ptr := reflect.New(fv.Type())
@@ -504,6 +512,28 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 // number its integer, float and text; for text that is not UTF-8
 // ({"$base64": "…"}) its bytes, where tags are read; for an object or
 // array its JSON text.
+// setBytes sets a byte slice field to the bytes raw, a JSON string,
+// records (setField).
+func setBytes(ctx context.Context, f *field, row, fv reflect.Value, raw json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	b := []byte(s)
+	if !f.textBytes {
+		var err error
+		if b, err = base64.StdEncoding.DecodeString(s); err != nil {
+			return false
+		}
+	}
+	fv.Set(reflect.Zero(fv.Type()))
+	if f.f.Set(ctx, row, b) != nil {
+		return false
+	}
+	got := reflect.Indirect(f.f.ReflectValueOf(ctx, row))
+	return got.Kind() == reflect.Slice && got.Type().Elem().Kind() == reflect.Uint8 && bytes.Equal(got.Bytes(), b)
+}
+
 func candidates(raw json.RawMessage, tags bool) []any {
 	if t, ok := value.Base64Text(raw); ok && tags {
 		return []any{t, []byte(t)}
