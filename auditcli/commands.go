@@ -236,16 +236,22 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stderr)
 	}
 	switch {
+	case err != nil && res.Deleted == 0:
+		// The error says it; nothing was deleted.
 	case res.Deleted < n && err == nil:
 		fmt.Fprintf(env.Stdout, "Deleted %d of the %d entries confirmed: %d %s deleted by someone else meanwhile.\n",
 			res.Deleted, n, n-res.Deleted, plural(n-res.Deleted, "was", "were"))
 	case res.Deleted > n:
 		// An entry's id is taken when it is inserted, but it is seen when its
-		// transaction commits. CountMax waits for such transactions, but a
-		// sequence that hands ids out of order (one given a cache) can
-		// still put a late entry below the highest id counted.
+		// transaction commits. CountMax waits for such transactions, and
+		// refuses a sequence that hands ids out of order (one given a
+		// cache); ids given by hand can still put a late entry below the
+		// highest id counted.
 		fmt.Fprintf(env.Stdout, "Deleted %d entries, %d more than confirmed: matching entries got ids below the highest counted after the count.\n",
 			res.Deleted, res.Deleted-n)
+		if err == nil {
+			err = fmt.Errorf("deleted %d %s more than confirmed", res.Deleted-n, plural(res.Deleted-n, "entry", "entries"))
+		}
 	case res.Partitions > 0:
 		fmt.Fprintf(env.Stdout, "Deleted %d %s; %d monthly %s dropped whole.\n", res.Deleted, plural(res.Deleted, "entry", "entries"), res.Partitions, plural(int64(res.Partitions), "partition was", "partitions were"))
 	default:

@@ -136,10 +136,38 @@ func (s *Store) settle(ctx context.Context) (top int64, settled bool, err error)
 	if errors.Is(err, ErrUnsettled) {
 		return 0, false, fmt.Errorf("%w (waited %s)", err, within)
 	}
+	if errors.Is(err, ErrIDsOutOfOrder) {
+		return 0, false, err
+	}
 	if err != nil {
 		return 0, false, fmt.Errorf("auditstore: count entries: wait for the transactions writing entries: %w", err)
 	}
 	return top, true, nil
+}
+
+// ErrIDsOutOfOrder is returned by CountMax on PostgreSQL when the entries'
+// id sequence hands each session a block of ids (a CACHE above 1): an
+// entry written after the count may then take an id below the highest
+// one counted, and a flush up to that id would delete it uncounted.
+var ErrIDsOutOfOrder = errors.New("auditstore: entry ids are handed out in blocks per session, not in the order entries are written")
+
+// sequenceCache refuses a count over ids that a sequence cache hands out
+// out of order (ErrIDsOutOfOrder).
+func (s *Store) sequenceCache(ctx context.Context) error {
+	var seq sql.NullString
+	var cache sql.NullInt64
+	err := scanOne(ctx, s.db, "SELECT p.seqrelid::regclass::text, p.seqcache FROM pg_catalog.pg_sequence p"+
+		" WHERE p.seqrelid = pg_catalog.pg_get_serial_sequence($1, 'id')::regclass", []any{Table}, &seq, &cache)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // ids the application gives, or no sequence: nothing cached
+	case err != nil:
+		return err
+	case cache.Int64 > 1:
+		return fmt.Errorf("%w: sequence %s caches %d ids (CACHE %d), so an entry written after a count may take an id below the highest counted and be deleted uncounted; run ALTER SEQUENCE %s CACHE 1",
+			ErrIDsOutOfOrder, seq.String, cache.Int64, cache.Int64, seq.String)
+	}
+	return nil
 }
 
 // settlePostgres reads the highest id, then waits until none of the
@@ -148,6 +176,9 @@ func (s *Store) settle(ctx context.Context) (top int64, settled bool, err error)
 // holds it still. A transaction that took it after the read takes ids above
 // it.
 func (s *Store) settlePostgres(ctx context.Context, deadline time.Time) (int64, error) {
+	if err := s.sequenceCache(ctx); err != nil {
+		return 0, err
+	}
 	top, err := countOf(ctx, s.db, maxIDSQL)
 	if err != nil {
 		return 0, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,4 +250,41 @@ func TestCountMaxLeavesAConnectionsTransactionOpen(t *testing.T) {
 			t.Fatalf("%d entries after the rollback (%v): the count committed the caller's transaction", n, err)
 		}
 	})
+}
+
+// A sequence that hands each session a block of ids (CACHE 100) gives an
+// entry written after a count an id below the highest counted: a flush up
+// to that id deleted it, more than was confirmed. The count is refused
+// with what to do.
+func TestCountMaxRefusesIDsHandedOutOfOrder(t *testing.T) {
+	t.Parallel()
+	db := testdb.Open(t, "postgres")
+	ctx := context.Background()
+	sqlDB, _ := db.DB()
+	if err := auditstore.Migrate(ctx, sqlDB, auditstore.Postgres); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, sqlDB, db)
+	if err := s.Insert(ctx, []auditlog.Entry{{Model: "m", ObjectPK: "1", ObjectRepr: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	var seq string
+	if err := sqlDB.QueryRowContext(ctx, "SELECT pg_get_serial_sequence('auditlog_entries', 'id')").Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cache int
+		ok    bool
+	}{{100, false}, {1, true}} {
+		if _, err := sqlDB.ExecContext(ctx, "ALTER SEQUENCE "+seq+" CACHE "+strconv.Itoa(c.cache)); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := s.CountMax(ctx, auditstore.Filter{})
+		switch {
+		case c.ok && (err != nil || n != 1):
+			t.Errorf("CACHE %d: %d, %v", c.cache, n, err)
+		case !c.ok && (!errors.Is(err, auditstore.ErrIDsOutOfOrder) || !strings.Contains(err.Error(), "CACHE 1")):
+			t.Errorf("CACHE %d: %d, %v; want ErrIDsOutOfOrder", c.cache, n, err)
+		}
+	}
 }
