@@ -119,12 +119,30 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 		cellText(e.RemoteAddr), port, cellText(e.CorrelationID), cellText(string(e.AdditionalData)), cellText(string(e.SerializedData)), cellText(e.Unreadable), cellText(objectID)})
 }
 
-// cellText keeps a spreadsheet from reading a value as a formula.
+// cellText keeps a spreadsheet from reading a value as a formula: at its
+// start, and after each character a spreadsheet may split cells or rows
+// at (a locale's ';', a tab, a line break), where a quote does not keep it
+// from splitting: quotes count only at the start of a cell, and the cell
+// split at ';' begins earlier in the line.
 func cellText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	const formula, splits = "=+-@\t\r", ";\t\r\n"
+	var b strings.Builder
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if (i == 0 || strings.IndexByte(splits, s[i-1]) >= 0) && strings.IndexByte(formula, s[i]) >= 0 {
+			if b.Len() == 0 {
+				b.Grow(len(s) + 2)
+			}
+			b.WriteString(s[start:i])
+			b.WriteByte('\'')
+			start = i
+		}
 	}
-	return s
+	if start == 0 && b.Len() == 0 {
+		return s
+	}
+	b.WriteString(s[start:])
+	return b.String()
 }
 
 // Flush writes buffered CSV rows, and the header of a CSV of no entries,

@@ -115,3 +115,52 @@ func TestExportOfNoEntries(t *testing.T) {
 }
 
 var csvHeaderForTest = []string{"id", "timestamp", "action", "model", "object_pk", "object_repr", "changes", "actor_id", "actor_name", "remote_addr", "remote_port", "cid", "additional_data", "serialized_data", "unreadable", "object_id"}
+
+// A spreadsheet in a locale whose separator is ';' (or one told to split
+// at tabs) split the cell "Bob;=1+1;x" and evaluated the formula that
+// began a cell inside it; quoting would not keep it from splitting, since
+// there the cell begins earlier in the line. A formula after ';', a tab
+// or a line break is guarded as one at the start is.
+func TestExportCSVGuardsFormulasAfterOtherSeparators(t *testing.T) {
+	t.Parallel()
+	e := auditlog.Entry{ID: 1, Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: auditlog.ActionCreate,
+		Model: "m;=1+1", ObjectPK: "k\t=2+2", ObjectRepr: "Bob;=1+1;x", ActorName: `a "b";-c`, ActorID: "x\n@y\r\n+z",
+		CorrelationID: "plain;text"}
+	var out strings.Builder
+	w, err := auditstore.NewExportWriter(&out, "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sep := range []rune{',', ';', '\t'} {
+		r := csv.NewReader(strings.NewReader(out.String()))
+		r.Comma, r.LazyQuotes, r.FieldsPerRecord = sep, true, -1
+		rows, err := r.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows {
+			for _, cell := range row {
+				for _, line := range strings.Split(strings.ReplaceAll(cell, "\r", "\n"), "\n") {
+					if line != "" && strings.ContainsRune("=+-@", rune(line[0])) {
+						t.Errorf("split at %q, a cell begins a formula: %q", sep, cell)
+					}
+				}
+			}
+		}
+	}
+	rows, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("read back: %q, %v", rows, err)
+	}
+	for i, want := range map[int]string{3: "m;'=1+1", 4: "k\t'=2+2", 5: "Bob;'=1+1;x", 7: "x\n'@y\n'+z", 8: `a "b";'-c`, 11: "plain;text"} {
+		if rows[1][i] != want {
+			t.Errorf("cell %d: %q, want %q", i, rows[1][i], want)
+		}
+	}
+}
