@@ -143,7 +143,7 @@ type row struct {
 	// must not look alike), quoted where it holds more than letters,
 	// digits and . _ @ : - ("8 " and "8").
 	ShownID string
-	Summary string
+	Summary summary
 	CID     string
 	// Unreadable says what of the stored entry did not decode
 	// (auditlog.Entry.Unreadable).
@@ -156,7 +156,7 @@ func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
 	r := row{
 		ID: e.ID, Time: e.Timestamp.In(loc).Format("2006-01-02 15:04:05"), ISO: e.Timestamp.UTC().Format(time.RFC3339Nano),
 		Action: label, ActionClass: class, Icon: icon, Model: e.Model, Repr: truncate(e.ObjectRepr, 300), PK: e.ObjectPK, ShownPK: shownText(e.ObjectPK),
-		Actor: actor, ActorID: e.ActorID, Summary: truncate(h.summary(e), 160), CID: e.CorrelationID, TZ: h.zoneParam(loc),
+		Actor: actor, ActorID: e.ActorID, Summary: h.summary(e, 160), CID: e.CorrelationID, TZ: h.zoneParam(loc),
 	}
 	if e.ActorID != "" && (e.ActorName != "" || shownText(e.ActorID) != e.ActorID) {
 		r.ShownID = shownText(e.ActorID)
@@ -164,7 +164,7 @@ func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
 	if e.Unreadable != "" {
 		// Its zero fields are no values: a zero time, an action that
 		// reads as create.
-		r.Unreadable, r.Summary = e.Unreadable, truncate("Unreadable: "+e.Unreadable, 160)
+		r.Unreadable, r.Summary = e.Unreadable, summary{Tokens: []summaryToken{{Text: truncate("Unreadable: "+e.Unreadable, 160)}}}
 		if e.UnreadableColumn("timestamp") {
 			r.Time, r.ISO = "unreadable time", ""
 		}
@@ -175,24 +175,62 @@ func (h *Handler) row(e auditlog.Entry, loc *time.Location) row {
 	return r
 }
 
-// summary is the one-line change summary with display names.
-func (h *Handler) summary(e auditlog.Entry) string {
-	var parts []string
-	for _, f := range e.Changes.Fields() {
+// A summary is a row's one-line change summary, with display names:
+// its text in tokens, each field's name and value isolated (<bdi>), so
+// that right-to-left text in a value cannot carry the arrow and the other
+// value along with it (a limit raised to 5000 read as cut to 100).
+type summary struct {
+	Tokens []summaryToken
+	Cut    bool // the summary goes on past its last token, cut short
+}
+
+type summaryToken struct {
+	Text    string
+	Isolate bool
+}
+
+// summary is e's summary, cut at about n characters.
+func (h *Handler) summary(e auditlog.Entry, n int) summary {
+	var out summary
+	add := func(text string, isolate bool) bool {
+		if out.Cut {
+			return false
+		}
+		if c := utf8.RuneCountInString(text); c > n {
+			text, out.Cut = string([]rune(text)[:max(n, 0)]), true
+		} else {
+			n -= c
+		}
+		if text != "" {
+			out.Tokens = append(out.Tokens, summaryToken{text, isolate})
+		}
+		return !out.Cut
+	}
+	for i, f := range e.Changes.Fields() {
+		if i > 0 && !add("; ", false) {
+			break
+		}
 		c := e.Changes[f]
-		name := h.opts.DisplayName(e.Model, f)
+		if !add(h.opts.DisplayName(e.Model, f), true) || !add(": ", false) {
+			break
+		}
 		if c.M2M != nil {
-			objs := make([]string, len(c.M2M.Objects))
-			for i, o := range c.M2M.Objects {
-				objs[i] = quoteJSON(o)
+			if !add(string(c.M2M.Operation), false) {
+				break
 			}
-			parts = append(parts, name+": "+string(c.M2M.Operation)+" "+strings.Join(objs, ", "))
+			for j, o := range c.M2M.Objects {
+				if !add(map[bool]string{true: ", ", false: " "}[j > 0], false) || !add(quoteJSON(o), true) {
+					break
+				}
+			}
 			continue
 		}
 		old, new := shortPair(valueText(c.Old), valueText(c.New))
-		parts = append(parts, name+": "+old+" → "+new)
+		if !add(old, true) || !add(" → ", false) || !add(new, true) {
+			break
+		}
 	}
-	return strings.Join(parts, "; ")
+	return out
 }
 
 // valueText is a value for the summary: its JSON text (a string quoted,
