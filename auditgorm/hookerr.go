@@ -131,6 +131,13 @@ func hideClientError(text, inner string) string {
 // are not escaped.
 var duplicateEntry = regexp.MustCompile(`(?s)^(.*?Duplicate entry ')(.*)(' for key '[^']*'.*)$`)
 
+// raisedHere is an error a trigger or a procedure raised with a message of
+// its own, which may name a row's values without quotes ("email … is
+// blocked"): PostgreSQL's RAISE (SQLSTATE class P0), MySQL's and
+// MariaDB's SIGNAL (SQLSTATE class 45, or error 1644). Its message is
+// hidden whole; the code before it and the SQLSTATE after it stay.
+var raisedHere = regexp.MustCompile(`(?s)^((?:ERROR|FATAL): )(.*?)(\s*\(SQLSTATE P0[0-9A-Z]{3}\))$|^(Error (?:1644 \([0-9A-Z]{5}\)|\d+ \(45[0-9A-Z]{3}\)): )(.*)$`)
+
 // sqlState is the code PostgreSQL's errors end with.
 var sqlState = regexp.MustCompile(`\s*\(SQLSTATE [0-9A-Z]{5}\)$`)
 
@@ -142,6 +149,9 @@ var sqlState = regexp.MustCompile(`\s*\(SQLSTATE [0-9A-Z]{5}\)$`)
 // opens anything else is hidden whole, but for the error's SQLSTATE.
 // MySQL's duplicate-key message keeps its key's name.
 func (m *model) hideValues(db *gorm.DB, text string) string {
+	if g := raisedHere.FindStringSubmatch(text); g != nil {
+		return g[1] + g[4] + hiddenValue + g[3]
+	}
 	if g := duplicateEntry.FindStringSubmatch(text); g != nil {
 		if m.publicKey(db, g[3]) {
 			return text

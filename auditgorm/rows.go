@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
 	"gorm.io/gorm/schema"
 
 	"github.com/go-auditlog/auditlog/auditstore"
@@ -343,8 +344,12 @@ func (p *Plugin) readByKey(db *gorm.DB, m *model, table string, keys [][]any) (m
 func (p *Plugin) readWhereIn(db *gorm.DB, ctx context.Context, m *model, table string, cols []string, vals [][]any, lock func(*gorm.DB) *gorm.DB) ([]*dbRow, error) {
 	var out []*dbRow
 	chunk := max(1, min(pinLimit/len(cols), p.maxRows))
+	session := &gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}
+	if m.secretIn(cols) {
+		session.Logger = hiddenParams(db.Logger)
+	}
 	for start := 0; start < len(vals); start += chunk {
-		q := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx}).Table(table).
+		q := db.Session(session).Table(table).
 			Clauses(clause.Select{Columns: m.readCols(db.Statement, false)}, clause.Where{Exprs: []clause.Expression{keysWhere("", cols, vals[start:min(start+chunk, len(vals))], p.integerKey(m, cols))}})
 		p.obsOf(db).sentOne()
 		rows, err := p.readRows(lock(q), m)
@@ -502,4 +507,61 @@ func keyRanges(col clause.Column, ns []int64) (clause.Expression, bool) {
 		return exprs[0], true
 	}
 	return clause.Or(exprs...), true
+}
+
+// secretIn reports whether one of cols is a masked or excluded column of
+// m: values the plugin reads by it are values the application may never
+// have written (a masked key read back), which no log line may show.
+func (m *model) secretIn(cols []string) bool {
+	for _, c := range cols {
+		if f := m.byColumn[c]; f != nil && (f.masked || f.excluded) {
+			return true
+		}
+	}
+	return false
+}
+
+// paramsHidden is a GORM logger that logs statements without the values
+// of their parameters (GORM's ParamsFilter): for the statements the
+// plugin adds masked values to.
+type paramsHidden struct{ logger.Interface }
+
+// hiddenParams returns l logging statements without their values.
+func hiddenParams(l logger.Interface) logger.Interface {
+	if _, ok := l.(paramsHidden); ok || l == nil {
+		return l
+	}
+	return paramsHidden{l}
+}
+
+func (h paramsHidden) LogMode(level logger.LogLevel) logger.Interface {
+	return paramsHidden{h.Interface.LogMode(level)}
+}
+
+// ParamsFilter is the inner logger's, if it has one, and then each value
+// left becomes "[hidden]".
+func (h paramsHidden) ParamsFilter(ctx context.Context, sql string, params ...any) (string, []any) {
+	if f, ok := h.Interface.(gorm.ParamsFilter); ok {
+		sql, params = f.ParamsFilter(ctx, sql, params...)
+	}
+	out := make([]any, len(params))
+	for i := range out {
+		out[i] = "[hidden]"
+	}
+	return sql, out
+}
+
+// hideParams makes GORM log db's statement without its values: the
+// instance's own copy of its configuration gets the hiding logger (the
+// pool's configuration, shared with other statements, stays as it is).
+func hideParams(db *gorm.DB) {
+	if db == nil || db.Config == nil {
+		return
+	}
+	if _, ok := db.Logger.(paramsHidden); ok || db.Logger == nil {
+		return
+	}
+	cfg := *db.Config
+	cfg.Logger = paramsHidden{db.Logger}
+	db.Config = &cfg
 }

@@ -455,6 +455,11 @@ func (p *Plugin) pin(stmt *gorm.Statement, m *model, rows []*dbRow) {
 		keys[i] = r.keyRaw(m)
 	}
 	cols := m.schema.PrimaryFieldDBNames
+	if m.secretIn(cols) {
+		// Keys the application's statement did not name: GORM's log of
+		// it must not show them.
+		hideParams(stmt.DB)
+	}
 	stmt.AddClause(clause.Where{Exprs: []clause.Expression{keysWhere(stmt.Table, cols, keys, p.integerKey(m, cols))}})
 }
 
