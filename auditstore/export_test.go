@@ -32,3 +32,11 @@ func EnsurePartitionsAt(ctx context.Context, s *Store, now time.Time, ahead int)
 // SetSettleWithin shortens how long s's CountMax waits for the
 // transactions writing entries, for the test of its refusal.
 func SetSettleWithin(s *Store, d time.Duration) { s.settleWithin = d }
+
+// SetObjectEntriesMaxBytes sets ObjectEntries' bound of bytes until the
+// returned function puts it back.
+func SetObjectEntriesMaxBytes(n int) (restore func()) {
+	was := objectEntriesMaxBytes
+	objectEntriesMaxBytes = n
+	return func() { objectEntriesMaxBytes = was }
+}

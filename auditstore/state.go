@@ -358,11 +358,17 @@ type Lister interface {
 // entries than its bound.
 var ErrTooManyEntries = errors.New("auditstore: the object has more entries than the bound")
 
+// objectEntriesMaxBytes bounds the size of the entries ObjectEntries
+// keeps where it is given a bound: a few thousand entries of large values
+// (a document's body) held hundreds of megabytes.
+var objectEntriesMaxBytes = 64 << 20
+
 // ObjectEntries returns every entry of one object in id order (the order of
 // its writes), without
 // access entries: those of refs (KeyRefs, or one ObjectRef) whose key text
-// is pk. With max > 0, an object with more than max entries is an error
-// wrapping ErrTooManyEntries.
+// is pk. With max > 0, an object with more than max entries, or whose
+// entries hold more than 64 MiB of values, is an error wrapping
+// ErrTooManyEntries.
 func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, max int) ([]auditlog.Entry, error) {
 	if ctx == nil {
 		return nil, errNilContext
@@ -372,7 +378,7 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 	// The bound counts what is read, access entries too: an object read
 	// often has many, which a bound on what is kept would not stop.
 	f := Filter{Objects: refs}
-	read := 0
+	read, size := 0, 0
 	for {
 		res, err := l.List(ctx, f, p)
 		if err != nil {
@@ -385,10 +391,14 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 			}
 			if e.Action != auditlog.ActionAccess && e.ObjectPK == pk {
 				all = append(all, e)
+				size += entrySize(e)
 			}
 		}
 		if max > 0 && (len(all) > max || read > 2*max) {
 			return nil, fmt.Errorf("%w: more than %d", ErrTooManyEntries, max)
+		}
+		if max > 0 && size > objectEntriesMaxBytes {
+			return nil, fmt.Errorf("%w: more than %d MiB of values", ErrTooManyEntries, objectEntriesMaxBytes>>20)
 		}
 		if res.Next == "" {
 			break
@@ -401,6 +411,20 @@ func ObjectEntries(ctx context.Context, l Lister, refs []ObjectRef, pk string, m
 	// before an earlier one's).
 	slices.SortFunc(all, func(a, b auditlog.Entry) int { return cmp.Compare(a.ID, b.ID) })
 	return all, nil
+}
+
+// entrySize is about the bytes e's values take.
+func entrySize(e auditlog.Entry) int {
+	n := len(e.ObjectRepr) + len(e.SerializedData) + len(e.AdditionalData) + len(e.ObjectPK)
+	for k, c := range e.Changes {
+		n += len(k) + len(c.Old) + len(c.New)
+		if c.M2M != nil {
+			for _, o := range c.M2M.Objects {
+				n += len(o)
+			}
+		}
+	}
+	return n
 }
 
 // nullsOfHardDelete records as null the values still unknown for want of a

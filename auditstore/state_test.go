@@ -270,3 +270,32 @@ func TestObjectEntriesBoundCountsWhatItReads(t *testing.T) {
 		}
 	})
 }
+
+// ObjectEntries' bound counts bytes too: a few thousand entries of a
+// document's body held hundreds of megabytes for one entry's page.
+func TestObjectEntriesBoundCountsBytes(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	ctx := context.Background()
+	s := storeOf(t, db)
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	body := []byte(`"` + strings.Repeat("x", 1000) + `"`)
+	var es []auditlog.Entry
+	for i := range 20 {
+		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionUpdate, Model: "docs", ObjectPK: "1", ObjectRepr: "Doc",
+			Changes: auditlog.Changes{"body": {Old: body, New: body}}})
+	}
+	if err := s.Insert(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	defer auditstore.SetObjectEntriesMaxBytes(30_000)()
+	if _, err := auditstore.ObjectEntries(ctx, s, auditstore.KeyRefs("docs", "1"), "1", 100); !errors.Is(err, auditstore.ErrTooManyEntries) || !strings.Contains(err.Error(), "MiB") {
+		t.Fatalf("40 kB of values past a bound of 30 kB: %v", err)
+	}
+	if got, err := auditstore.ObjectEntries(ctx, s, auditstore.KeyRefs("docs", "1"), "1", 0); err != nil || len(got) != 20 {
+		t.Fatalf("unbounded: %d entries, %v", len(got), err)
+	}
+	auditstore.SetObjectEntriesMaxBytes(50_000)
+	if got, err := auditstore.ObjectEntries(ctx, s, auditstore.KeyRefs("docs", "1"), "1", 100); err != nil || len(got) != 20 {
+		t.Fatalf("within 50 kB: %d entries, %v", len(got), err)
+	}
+}

@@ -552,7 +552,11 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, idText string) 
 		p.Group = h.linkIn("/", url.Values{"cid": {e.CorrelationID}}, loc)
 	}
 	p.List = h.linkIn("/", nil, loc)
-	if p.State, err = h.stateAfter(ctx, e, loc); err != nil {
+	// The state reads every entry of the object, in a time of its own: a
+	// read that runs out of it leaves the entry shown, with a note.
+	sctx, scancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
+	defer scancel()
+	if p.State, err = h.stateAfter(sctx, e, loc); err != nil {
 		h.storeError(w, r, err)
 		return
 	}

@@ -46,7 +46,11 @@ func (h *Handler) stateAfter(ctx context.Context, e auditlog.Entry, loc *time.Lo
 	}
 	es, err := auditstore.ObjectEntries(ctx, h.opts.Store, auditstore.KeyRefs(e.Model, e.ObjectPK), e.ObjectPK, stateMaxEntries)
 	if errors.Is(err, auditstore.ErrTooManyEntries) {
-		return &stateView{Note: fmt.Sprintf("This object has more than %s entries: its state is not rebuilt here.", thousands(stateMaxEntries))}, nil
+		return &stateView{Note: fmt.Sprintf("This object has more than %s entries, or more than 64 MiB of them: its state is not rebuilt here.", thousands(stateMaxEntries))}, nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		h.opts.Logger.WarnContext(ctx, "auditui: reading an object's entries timed out", "model", e.Model, "timeout", h.opts.QueryTimeout)
+		return &stateView{Note: fmt.Sprintf("Reading this object's entries took longer than %s: its state is not rebuilt here.", h.opts.QueryTimeout)}, nil
 	}
 	if errors.Is(err, auditstore.ErrUnreadable) {
 		return &stateView{Note: "Its state is not rebuilt: " + strings.TrimPrefix(err.Error(), auditstore.ErrUnreadable.Error()+": ") + "."}, nil
