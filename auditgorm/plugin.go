@@ -215,6 +215,24 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		return fmt.Errorf("auditgorm: %w", err)
 	}
 	p.dialect = d
+	// The relay and the sealer are set up before anything is installed,
+	// and started once everything is: a setting refused leaves nothing
+	// running (a relay publishing for a plugin that db.Use refused).
+	var start []func()
+	if p.relayCfg != nil {
+		run, err := p.prepareRelay(db)
+		if err != nil {
+			return err
+		}
+		start = append(start, run)
+	}
+	if p.seal != nil {
+		run, err := p.prepareSealer(db)
+		if err != nil {
+			return err
+		}
+		start = append(start, run)
+	}
 	p.db = db
 	p.lock = d != auditstore.SQLite
 	p.changedRows = d == auditstore.MySQL && changedRowsCounted(db)
@@ -286,13 +304,8 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err := errors.Join(steps...); err != nil {
 		return fmt.Errorf("auditgorm: register callbacks: %w", err)
 	}
-	if p.relayCfg != nil {
-		if err := p.startRelay(db); err != nil {
-			return err
-		}
-	}
-	if p.seal != nil {
-		return p.startSealer(db)
+	for _, run := range start {
+		run()
 	}
 	return nil
 }
@@ -317,42 +330,43 @@ func background(db *gorm.DB, what string, interval *time.Duration, gapWait time.
 	return sqlDB, nil
 }
 
-// startRelay starts Config.Relay's relay.
-func (p *Plugin) startRelay(db *gorm.DB) error {
+// prepareRelay sets up Config.Relay's relay and returns what starts it.
+func (p *Plugin) prepareRelay(db *gorm.DB) (func(), error) {
 	c := *p.relayCfg
 	if c.Sink == nil {
-		return errors.New("auditgorm: Config.Relay has no Sink")
+		return nil, errors.New("auditgorm: Config.Relay has no Sink")
 	}
 	sqlDB, err := background(db, "Config.Relay", &c.Interval, c.GapWait, &c.Context)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r, err := auditrelay.New(sqlDB, p.dialect, c.Sink)
 	if err != nil {
-		return fmt.Errorf("auditgorm: Config.Relay: %w", err)
+		return nil, fmt.Errorf("auditgorm: Config.Relay: %w", err)
 	}
 	if c.GapWait > 0 {
 		r.GapWait = c.GapWait
 	}
 	r.Logger = c.Logger
-	p.relay.Store(r)
-	go func() { _ = r.Run(c.Context, c.Interval) }()
-	return nil
+	return func() {
+		p.relay.Store(r)
+		go func() { _ = r.Run(c.Context, c.Interval) }()
+	}, nil
 }
 
 // Relay returns the relay Config.Relay runs (nil without one), for its
 // lag: p.Relay().Lag(ctx).
 func (p *Plugin) Relay() *auditrelay.Relay { return p.relay.Load() }
 
-// startSealer starts Config.Seal's sealer.
-func (p *Plugin) startSealer(db *gorm.DB) error {
+// prepareSealer sets up Config.Seal's sealer and returns what starts it.
+func (p *Plugin) prepareSealer(db *gorm.DB) (func(), error) {
 	c := *p.seal
 	if c.Signer == nil {
-		return errors.New("auditgorm: Config.Seal has no Signer")
+		return nil, errors.New("auditgorm: Config.Seal has no Signer")
 	}
 	sqlDB, err := background(db, "Config.Seal", &c.Interval, c.GapWait, &c.Context)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -362,14 +376,13 @@ func (p *Plugin) startSealer(db *gorm.DB) error {
 	}
 	s, err := auditseal.New(sqlDB, p.dialect, c.Signer, c.Signer.Name())
 	if err != nil {
-		return fmt.Errorf("auditgorm: Config.Seal: %w", err)
+		return nil, fmt.Errorf("auditgorm: Config.Seal: %w", err)
 	}
 	if c.GapWait > 0 {
 		s.GapWait = c.GapWait
 	}
 	s.Logger = c.Logger
-	go func() { _ = s.Run(c.Context, c.Interval, c.OnError) }()
-	return nil
+	return func() { go func() { _ = s.Run(c.Context, c.Interval, c.OnError) }() }, nil
 }
 
 // modelFor returns the compiled registration of the statement's model, or

@@ -105,3 +105,27 @@ func TestConfigRelayRefusesBadSettings(t *testing.T) {
 		t.Error("a relay without Config.Relay")
 	}
 }
+
+// A db.Use refused for a setting checked after the relay's (a Seal
+// without a Signer) left the relay running: it published the log for a
+// plugin that was never installed, another one on each retry. Nothing
+// starts unless everything is set up.
+func TestRefusedPluginStartsNoRelay(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	must(t, auditgorm.Migrate(ctx, db))
+	s, err := auditgorm.NewStore(db)
+	must(t, err)
+	must(t, s.Insert(ctx, []auditlog.Entry{{Action: auditlog.ActionCreate, Model: "books", ObjectPK: "1", ObjectRepr: "Dune"}}))
+	var out lockedBuffer
+	p := auditgorm.New(auditgorm.Config{Relay: &auditgorm.Relay{Sink: auditrelay.NewJSONL(&out, "jsonl:refused"), Interval: 5 * time.Millisecond, Context: ctx},
+		Seal: &auditgorm.Seal{}})
+	if err := db.Use(p); err == nil || !strings.Contains(err.Error(), "Signer") {
+		t.Fatalf("db.Use with a Seal without a Signer: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond) // twenty of the relay's rounds
+	if b := out.Bytes(); len(b) != 0 || p.Relay() != nil {
+		t.Errorf("a refused plugin's relay published: %s", b)
+	}
+}
