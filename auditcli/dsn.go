@@ -209,14 +209,47 @@ func sqliteFile(path, query string) (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
+	if inMemory(query) {
+		// SQLite would open a database in memory, empty, and the file
+		// would stay as it was: a migrate said it was at the latest
+		// version, an export found no tables.
+		return Target{}, fmt.Errorf("sqlite: %s opens a database in memory, not the file %s: leave out mode=memory and vfs=memdb", dsnHelpShort, path)
+	}
 	// An SQLite URI: '%', '?' and '#' in the path are escaped so that they
 	// stay part of the file name, and control characters, which no URL
-	// holds as they are (a tab in a file name).
-	dsn := d.DSN(uriPath(path))
+	// holds as they are (a tab in a file name). A relative path is written
+	// ./PATH, so that a file named :memory: is that file, not the
+	// database in memory SQLite's URI of that name opens.
+	uri := uriPath(path)
+	if !strings.HasPrefix(uri, "/") {
+		uri = "./" + uri
+	}
+	dsn := d.DSN(uri)
 	if query != "" {
 		dsn += "&" + query
 	}
 	return Target{Dialect: auditstore.SQLite, Driver: d.SQLName, DSN: dsn, Display: path, Path: path}, nil
+}
+
+// dsnHelpShort names the parameters of an SQLite URI in an error.
+const dsnHelpShort = "the URI's parameters"
+
+// inMemory reports whether an SQLite URI's parameters open a database in
+// memory: mode=memory, or a memory VFS (vfs=memdb, memvfs).
+func inMemory(query string) bool {
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return false
+	}
+	for k, vs := range q {
+		for _, v := range vs {
+			v = strings.ToLower(v)
+			if strings.EqualFold(k, "mode") && v == "memory" || strings.EqualFold(k, "vfs") && strings.Contains(v, "mem") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Open connects to the target and checks that the server answers. For SQLite
