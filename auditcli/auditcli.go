@@ -159,9 +159,49 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(env.Stderr, "auditlog: unknown command %q\n\n", args[0])
+	// The argument is not repeated, unless it is a command misspelt: it may
+	// be anything pasted in the wrong place, a password too.
+	if near := nearCommand(args[0]); near != "" {
+		fmt.Fprintf(env.Stderr, "auditlog: unknown command: did you mean %s?\n\n", near)
+	} else {
+		fmt.Fprintf(env.Stderr, "auditlog: unknown command: the first argument names none of the commands below\n\n")
+	}
 	usage(env.Stderr)
 	return 2
+}
+
+// nearCommand is the command name within two edits of arg, or "".
+func nearCommand(arg string) string {
+	if len(arg) > 20 {
+		return ""
+	}
+	for _, c := range commands() {
+		if editDistance(strings.ToLower(arg), c.name) <= 2 {
+			return c.name
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of two short strings, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // progressWriter is where progress bars go: stderr as it is.

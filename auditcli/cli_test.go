@@ -166,7 +166,8 @@ func TestUsageAndBadArguments(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"frobnicate"}, 2, `unknown command: the first argument names none`},
+		{[]string{"exprot"}, 2, `unknown command: did you mean export?`},
 		{[]string{"history", "--db", "sqlite:/nope/x.db"}, 2, "want 2 arguments"},
 		{[]string{"history", "--db", "sqlite:/nope/x.db", "books", "1"}, 1, "/nope/x.db does not exist"},
 		{[]string{"export", "--db", "oracle://x"}, 2, `unknown database scheme "oracle"`},

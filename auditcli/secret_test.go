@@ -189,7 +189,7 @@ func TestOneLetterPasswordKeepsMessagesReadable(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"frobnicate", "--db", dsn}, `auditlog: unknown command "frobnicate"`},
+		{[]string{"frobnicate", "--db", dsn}, `auditlog: unknown command: the first argument names none`},
 		{[]string{"history", "--db", dsn, "--limit", "0", "books", "1"}, "auditlog history: --limit must be from 1 to"},
 		{[]string{"history", "--db=" + dsn + "&bad", "books", "1"}, "auditlog history:"},
 	} {

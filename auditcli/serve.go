@@ -233,7 +233,8 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	}
 	key, err := readSmallFile(keyFile, 1<<20)
 	if err != nil {
-		return tls.Certificate{}, err
+		// Not the path given: it may be a secret pasted in its place.
+		return tls.Certificate{}, fmt.Errorf("the key file: %s", pathError(err))
 	}
 	return tls.X509KeyPair(cert, key)
 }
