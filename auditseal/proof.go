@@ -36,6 +36,13 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 	var p Proof
 	err := db.QueryRowContext(ctx, "SELECT leaf_index FROM "+leavesTable+" WHERE entry_id = "+q.ph(1), id).Scan(&p.Index)
 	if errors.Is(err, sql.ErrNoRows) {
+		var one int
+		switch err := db.QueryRowContext(ctx, "SELECT 1 FROM "+auditstore.Table+" WHERE id = "+q.ph(1), id).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return p, fmt.Errorf("auditseal: there is no entry %d: %w", id, auditstore.ErrNotFound)
+		case err != nil:
+			return p, fmt.Errorf("auditseal: read entry %d: %w", id, err)
+		}
 		return p, fmt.Errorf("%w: no leaf names entry %d", ErrNotSealed, id)
 	}
 	if err != nil {
@@ -66,6 +73,9 @@ func Prove(ctx context.Context, db *sql.DB, d auditstore.Dialect, id int64) (Pro
 	}
 	var e rawEntry
 	err = db.QueryRowContext(ctx, "SELECT "+auditstore.ReadColumns(d, "")+" FROM "+auditstore.Table+" WHERE id = "+q.ph(1), id).Scan(e.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("auditseal: entry %d (leaf %d) is no longer in the table (flushed, or deleted): %w", id, p.Index, auditstore.ErrNotFound)
+	}
 	if err != nil {
 		return p, fmt.Errorf("auditseal: read entry %d: %w", id, err)
 	}

@@ -471,6 +471,17 @@ func TestProveAndCheckProof(t *testing.T) {
 		if _, err := auditseal.Prove(ctx, f.db, f.d, 2); err == nil {
 			t.Fatal("a proof of an edited entry")
 		}
+		// An entry that does not exist, or no longer does, is not one
+		// "not sealed yet".
+		if _, err := auditseal.Prove(ctx, f.db, f.d, 99); !errors.Is(err, auditstore.ErrNotFound) || errors.Is(err, auditseal.ErrNotSealed) || !strings.Contains(err.Error(), "no entry 99") {
+			t.Errorf("a proof of entry 99 of 7: %v", err)
+		}
+		if _, err := f.db.Exec("DELETE FROM auditlog_entries WHERE id = 3"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auditseal.Prove(ctx, f.db, f.d, 3); !errors.Is(err, auditstore.ErrNotFound) || !strings.Contains(err.Error(), "no longer in the table") {
+			t.Errorf("a proof of a deleted entry: %v", err)
+		}
 	})
 }
 
