@@ -1,5 +1,6 @@
 // Package auditcli is the auditlog command: demo, serve, migrate, flush,
-// export and history. cmd/auditlog is a thin main over Run, so the command
+// export, history, revert, relay, seal-key, seal, verify, prove and
+// verify-proof. cmd/auditlog is a thin main over Run, so the command
 // can be embedded in an application's own binary and tested with injected
 // input and output.
 package auditcli
@@ -89,7 +90,7 @@ func commands() []command {
 type errUsage struct{ error }
 
 // migrateArgs are the arguments of migrate, as the usage shows them.
-const migrateArgs = "--db DSN [--print] [--partition monthly [--ahead N]]"
+const migrateArgs = "(--db DSN [--print] | --print --dialect sqlite|postgres|mysql) [--partition monthly [--ahead N]]"
 
 func usageError(format string, a ...any) error { return errUsage{fmt.Errorf(format, a...)} }
 

@@ -21,7 +21,7 @@ import (
 
 // TestBrowser drives real Chromium through the UI: list, filters, paging,
 // an entry's diff, an object's history, and an XSS payload that must stay
-// text. It refreshes the screenshots under testdata/screenshots.
+// text. With -update it rewrites the screenshots under testdata/screenshots.
 func TestBrowser(t *testing.T) {
 	s := fixture(t)
 	ui, err := auditui.New(auditui.Config{Store: s, Prefix: "/audit", PageSize: 3, Authorize: func(*http.Request) bool { return true },
