@@ -125,7 +125,9 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 // from splitting: quotes count only at the start of a cell, and the cell
 // split at ';' begins earlier in the line.
 func cellText(s string) string {
-	const formula, splits = "=+-@\t\r", ";\t\r\n"
+	// A ' is guarded as well, so that a value that begins with one does
+	// not export as a guarded formula would: "'=1" and "=1" stay two.
+	const formula, splits = "=+-@\t\r'", ";\t\r\n"
 	var b strings.Builder
 	start := 0
 	for i := 0; i < len(s); i++ {

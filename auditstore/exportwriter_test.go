@@ -164,3 +164,32 @@ func TestExportCSVGuardsFormulasAfterOtherSeparators(t *testing.T) {
 		}
 	}
 }
+
+// A value that begins with ' exported as the guarded form of the formula
+// after it: the keys "=1+1" and "'=1+1" were one cell. The quote is
+// guarded too.
+func TestExportCSVTellsAGuardFromAQuote(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	w, err := auditstore.NewExportWriter(&out, "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pk := range []string{"=1+1", "'=1+1", "a;'b", "it's"} {
+		if err := w.Write(auditlog.Entry{ID: int64(i + 1), Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: auditlog.ActionCreate, Model: "m", ObjectPK: pk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil || len(rows) != 5 {
+		t.Fatalf("%q, %v", rows, err)
+	}
+	for i, want := range []string{"'=1+1", "''=1+1", "a;''b", "it's"} {
+		if rows[i+1][4] != want {
+			t.Errorf("key %d: %q, want %q", i, rows[i+1][4], want)
+		}
+	}
+}
