@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,6 +135,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "auditlog: an argument holds a private key: no command takes one; keep it in a file and give the file's path (--key-file, --tls-key). Nothing was run.")
 		return 2
 	}
+	args, err := dbFromEnv(args, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditlog: %v\n", err)
+		return 2
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stderr)
 		if len(args) == 0 {
@@ -169,6 +175,59 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	usage(env.Stderr)
 	return 2
+}
+
+// dbFromEnv replaces a --db env:NAME with the value of the environment
+// variable NAME, whose passwords join those no message shows. Arguments
+// are visible to every local user (ps, /proc/PID/cmdline) for as long as
+// a command runs: a DSN with a password is better given this way. A long
+// running command (serve, relay, seal) given one on the command line
+// warns.
+func dbFromEnv(args []string, env Env) ([]string, error) {
+	out := slices.Clone(args)
+	password := false
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		var value *string
+		switch {
+		case a == "--db" || a == "-db":
+			if i+1 < len(out) {
+				i++
+				value = &out[i]
+			}
+		case strings.HasPrefix(a, "--db=") || strings.HasPrefix(a, "-db="):
+			_, v, _ := strings.Cut(a, "=")
+			out[i] = "--db"
+			out = slices.Insert(out, i+1, v)
+			i++
+			value = &out[i]
+		}
+		if value == nil {
+			continue
+		}
+		name, ok := strings.CutPrefix(*value, "env:")
+		if !ok {
+			password = password || len(secretsIn([]string{"--db", *value})) > 0
+			continue
+		}
+		v := env.Getenv(name)
+		if strings.TrimSpace(v) == "" {
+			// The name is not repeated: it may be the DSN itself, pasted
+			// in its place.
+			return nil, errors.New("--db env:…: the environment variable it names is not set, or empty")
+		}
+		for _, s := range secretsIn([]string{"--db", v}) {
+			env.secrets.add(s)
+		}
+		*value = v
+	}
+	if password && len(args) > 0 && (args[0] == "serve" || args[0] == "relay" || args[0] == "seal") {
+		fmt.Fprintf(env.Stderr, "auditlog %s: warning: the password in --db is visible to other local users (ps) while the command runs: give it as --db env:NAME, the DSN in the environment variable NAME\n", args[0])
+	}
+	return out, nil
 }
 
 // nearCommand is the command name within two edits of arg, or "".
