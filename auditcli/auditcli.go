@@ -101,7 +101,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  auditlog %-12s %s\n", c.name, c.args)
 		fmt.Fprintf(w, "  %-21s %s\n", "", c.summary)
 	}
-	fmt.Fprintf(w, "\n--db takes sqlite:PATH (or a file path, or a file: URI), postgres://user@host:5432/db\n(or host=… user=… dbname=…), or mysql://user:pass@host:3306/db (or user:pass@tcp(host:3306)/db, user:pass@/db).\nPasswords and private keys are never shown.\nRun auditlog COMMAND -h for a command's flags.\n")
+	fmt.Fprintf(w, "\n--db takes sqlite:PATH (or a file path, or a file: URI), postgres://user@host:5432/db\n(or host=… user=… dbname=…), or mysql://user:pass@host:3306/db (or user:pass@tcp(host:3306)/db, user:pass@/db),\nor env:NAME, the DSN in the environment variable NAME. Passwords and private keys are never shown.\nRun auditlog COMMAND -h for a command's flags.\n")
 }
 
 // Run runs the command line args (without the program name) and returns
