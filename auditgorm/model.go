@@ -141,6 +141,10 @@ var (
 
 var precisionRE = regexp.MustCompile(`\((\d+)\)`)
 
+// paddedTypeRE matches PostgreSQL's blank-padded text types: char(n),
+// character(n), bpchar.
+var paddedTypeRE = regexp.MustCompile(`^\s*(char|character|bpchar)\s*(\(\s*\d+\s*\))?\s*$`)
+
 // reservedColumnRE matches the column names the plugin's queries give to
 // columns of their own (rows.go): a model column of such a name would be
 // read as one of them.
@@ -434,6 +438,9 @@ func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {
 		// a key one instant at two offsets is two rows. Other values are
 		// compared as instants, as on the other databases.
 		o.KeepOffset = dialect == "sqlite" && sf.PrimaryKey
+	}
+	if dialect == "postgres" && sf.PrimaryKey && paddedTypeRE.MatchString(full) {
+		o.Padded = true
 	}
 	if _, ok := sf.Serializer.(schema.JSONSerializer); ok || strings.Contains(dataType, "json") {
 		o.JSON = true

@@ -37,6 +37,10 @@ type Options struct {
 	// UTC (SQLite's text): a time keeps it, and one instant at two
 	// offsets is two values, as two rows of such a key are two rows.
 	KeepOffset bool
+	// Padded marks a key column of a type PostgreSQL pads with spaces
+	// and compares without them (char(n)): text keeps no trailing spaces,
+	// so that the key "ab" the application gives is the one it reads back.
+	Padded bool
 }
 
 type valueKind uint8
@@ -213,6 +217,9 @@ func offsetOf(t time.Time) int {
 }
 
 func stringValue(s string, opts Options) Value {
+	if opts.Padded {
+		s = strings.TrimRight(s, " ")
+	}
 	if opts.JSON {
 		v, err := jsonValue([]byte(s))
 		switch {
