@@ -561,9 +561,16 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 		}
 	}
 	// Several columns held the key's value when the object was created
-	// (id 3, quantity 3): GORM's key column, id, is the key.
+	// (id 3, quantity 3): GORM's key column, id, is the key; unless an
+	// update changed id while another of them kept the key's value and the
+	// object's entries went on under that key (a legacy id beside a code
+	// that is the key): then id is not the key.
 	if len(cands) > 1 && slices.Contains(cands, idColumn) {
-		cands = []string{idColumn}
+		if idNotTheKey(entries, cands) {
+			cands = slices.DeleteFunc(cands, func(c string) bool { return c == idColumn })
+		} else {
+			cands = []string{idColumn}
+		}
 	}
 	// A key change names its column: the only one where no create or
 	// hard delete tells, else the one of those it changed. An update of
@@ -608,6 +615,51 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 
 // idColumn is the column GORM makes a model's key by default.
 const idColumn = "id"
+
+// idNotTheKey reports whether an update changed id away from its object's
+// key while another of cands (columns every create named with the key's
+// value) still held that value, and the object's next entry went on under
+// the key, finding the values as the update left them.
+func idNotTheKey(entries []auditlog.Entry, cands []string) bool {
+	known := map[string]string{}
+	for i, e := range entries {
+		switch e.Action {
+		case auditlog.ActionCreate, auditlog.ActionDelete:
+			clear(known)
+		}
+		if e.Action != auditlog.ActionDelete {
+			for col, c := range e.Changes {
+				if c.M2M == nil {
+					known[col] = string(bytes.TrimSpace(c.New))
+				}
+			}
+		}
+		c, ok := e.Changes[idColumn]
+		if e.Action != auditlog.ActionUpdate || !ok || c.M2M != nil || keyText(c.Old) != e.ObjectPK || keyText(c.New) == e.ObjectPK {
+			continue
+		}
+		other := slices.ContainsFunc(cands, func(col string) bool {
+			v, ok := known[col]
+			return col != idColumn && ok && keyText(json.RawMessage(v)) == e.ObjectPK
+		})
+		if other && wentOn(entries, i, known) {
+			return true
+		}
+	}
+	return false
+}
+
+// wentOn reports whether the entry after update i under its key is the
+// same object's: no create, and no old value other than known after i.
+func wentOn(entries []auditlog.Entry, i int, known map[string]string) bool {
+	for _, next := range entries[i+1:] {
+		if next.Action == auditlog.ActionAccess || next.ObjectPK != entries[i].ObjectPK {
+			continue
+		}
+		return next.Action != auditlog.ActionCreate && !leftKey(entries, i, known)
+	}
+	return false
+}
 
 // leftKey reports whether the entry after update i under its key shows
 // that i moved its object off it: a create, or one whose old values are

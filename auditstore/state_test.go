@@ -299,3 +299,27 @@ func TestObjectEntriesBoundCountsBytes(t *testing.T) {
 		t.Fatalf("within 50 kB: %d entries, %v", len(got), err)
 	}
 }
+
+// A model keyed by a code with a legacy id beside it (code "5", id 5):
+// the id taken for the key, an update of id to 6 read as a move to key 6,
+// and the object's later entries under "5" lost its values. An id that
+// changes while the code keeps the key's value and the entries go on
+// under it is no key.
+func TestRebuildStateIDBesideTheKey(t *testing.T) {
+	t.Parallel()
+	rules := auditstore.EntriesOnlyRules()
+	es := []auditlog.Entry{
+		entry(1, auditlog.ActionCreate, `code=null>"5"`, "id=null>5", `name=null>"a"`),
+		entry(2, auditlog.ActionUpdate, "id=5>6"),
+		entry(3, auditlog.ActionUpdate, `name="a">"b"`),
+	}
+	for i := range es {
+		es[i].ObjectPK = "5"
+	}
+	for n := 2; n <= 3; n++ {
+		st := auditstore.RebuildState("m", "5", es, n, rules)
+		if !st.Exists || st.MovedTo != "" || string(st.Values["code"]) != `"5"` || string(st.Values["id"]) != "6" {
+			t.Errorf("after entry %d: %s, moved to %q", n, show(st), st.MovedTo)
+		}
+	}
+}
