@@ -54,3 +54,29 @@ func TestCharKeyOnPostgres(t *testing.T) {
 		t.Errorf("after the revert: %+v", now)
 	}
 }
+
+type uuidKeyed struct {
+	ID   string `gorm:"type:uuid;primaryKey"`
+	Name string
+}
+
+// PostgreSQL returns a uuid in lower case: entries name it so, and the
+// object given with its key in upper case found no history or state.
+func TestUpperCaseUUIDKeyOnPostgres(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	reg := setup(t, db, &uuidKeyed{})
+	must(t, reg.Register(&uuidKeyed{}))
+	ctx := context.Background()
+	const upper = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+	must(t, db.Create(&uuidKeyed{ID: upper, Name: "first"}).Error)
+	must(t, db.Model(&uuidKeyed{ID: upper}).Update("name", "second").Error)
+	page, err := auditgorm.History(ctx, db, &uuidKeyed{ID: upper}, auditstore.Page{})
+	must(t, err)
+	if len(page.Entries) != 2 || page.Entries[0].ObjectPK != "6f9619ff-8b86-d011-b42d-00c04fc964ff" {
+		t.Errorf("history of %s: %+v", upper, page.Entries)
+	}
+	st := uuidKeyed{ID: upper}
+	if _, err := auditgorm.AsOf(ctx, db, &st, time.Now().Add(time.Hour)); err != nil || st.Name != "second" {
+		t.Errorf("as of now: %+v, %v", st, err)
+	}
+}

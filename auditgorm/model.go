@@ -442,6 +442,9 @@ func valueOptions(db *gorm.DB, dialect string, sf *schema.Field) value.Options {
 	if dialect == "postgres" && sf.PrimaryKey && paddedTypeRE.MatchString(full) {
 		o.Padded = true
 	}
+	if dialect == "postgres" && sf.PrimaryKey && strings.TrimSpace(full) == "uuid" {
+		o.Lower = true
+	}
 	if _, ok := sf.Serializer.(schema.JSONSerializer); ok || strings.Contains(dataType, "json") {
 		o.JSON = true
 	}

@@ -41,6 +41,10 @@ type Options struct {
 	// and compares without them (char(n)): text keeps no trailing spaces,
 	// so that the key "ab" the application gives is the one it reads back.
 	Padded bool
+	// Lower marks a key column of PostgreSQL's uuid type, which it returns
+	// in lower case whatever case it was given: text is lowered, so that a
+	// key the application gives in upper case is the one it reads back.
+	Lower bool
 }
 
 type valueKind uint8
@@ -219,6 +223,9 @@ func offsetOf(t time.Time) int {
 func stringValue(s string, opts Options) Value {
 	if opts.Padded {
 		s = strings.TrimRight(s, " ")
+	}
+	if opts.Lower {
+		s = strings.ToLower(s)
 	}
 	if opts.JSON {
 		v, err := jsonValue([]byte(s))
