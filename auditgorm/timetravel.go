@@ -3,6 +3,8 @@ package auditgorm
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -504,7 +506,72 @@ func setField(ctx context.Context, f *field, row reflect.Value, raw json.RawMess
 			return true
 		}
 	}
+	// A type that reads itself from the column (sql.Scanner, "21.5C" of a
+	// temperature), or a field GORM stores through a serializer of its own
+	// (unixtime): GORM's setter parses a number kind's text itself, and
+	// sets a serialized field's Go value.
+	stored := func() bool {
+		if matches() {
+			return true
+		}
+		// The value the field's serializer or Value method stores, read
+		// as the column returns it: as it is, or, where it is text, as
+		// the bytes MySQL returns every value as.
+		v, _ := f.f.ValueOf(ctx, row)
+		dv, ok := v.(driver.Valuer)
+		if !ok {
+			return false
+		}
+		raw, err := dv.Value()
+		if err != nil {
+			return false
+		}
+		forms := []any{raw}
+		if text, ok := raw.(string); ok {
+			forms = append(forms, []byte(text))
+		}
+		for _, form := range forms {
+			got, err := f.fromDB(form)
+			if err != nil {
+				continue
+			}
+			if text, err := canonical(got.AppendJSON(nil)); err == nil && text == want {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range candidates(raw, !escaped) {
+		fv.Set(reflect.Zero(fv.Type()))
+		if scanInto(ctx, f, row, fv, c) && stored() {
+			return true
+		}
+	}
 	return false
+}
+
+// scanInto sets fv to c read as the column's value: through the field's
+// serializer, or the Scan of its type.
+func scanInto(ctx context.Context, f *field, row, fv reflect.Value, c any) bool {
+	if f.f.Serializer != nil {
+		return f.f.Serializer.Scan(ctx, f.f, row, c) == nil
+	}
+	t := fv.Type()
+	ptr := t.Kind() == reflect.Pointer
+	if ptr {
+		t = t.Elem()
+	}
+	nv := reflect.New(t)
+	sc, ok := nv.Interface().(sql.Scanner)
+	if !ok || sc.Scan(c) != nil {
+		return false
+	}
+	if ptr {
+		fv.Set(nv)
+	} else {
+		fv.Set(nv.Elem())
+	}
+	return true
 }
 
 // candidates are the driver values a recorded value may have been read
