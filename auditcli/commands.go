@@ -162,7 +162,14 @@ func runFlush(ctx context.Context, env Env, args []string) error {
 	f := auditstore.Filter{Model: *model, Until: until}
 	// The count pins the flush: only entries up to the highest id counted
 	// are deleted, so nothing written while the question waits goes too.
-	n, maxID, err := s.CountMax(ctx, f)
+	var n, maxID int64
+	if *truncate {
+		// A TRUNCATE takes what is there when it runs, pinned to no id:
+		// the count is what the question names.
+		n, err = s.Count(ctx, f)
+	} else {
+		n, maxID, err = s.CountMax(ctx, f)
+	}
 	if errors.Is(err, auditstore.ErrUnsettled) {
 		return fmt.Errorf("%w; nothing was deleted: retry once that transaction ends", err)
 	}

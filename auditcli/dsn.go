@@ -209,6 +209,11 @@ func sqliteFile(path, query string) (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
+	if _, err := url.ParseQuery(query); err != nil || strings.Contains(strings.ToLower(query), "%00") {
+		// SQLite ends a parameter's name or value at a NUL that Go's
+		// reading keeps ("mode=memory%00"): what SQLite reads is not told.
+		return Target{}, fmt.Errorf("sqlite: %s do not parse, or hold a NUL (%%00)", dsnHelpShort)
+	}
 	if inMemory(query) {
 		// SQLite would open a database in memory, empty, and the file
 		// would stay as it was: a migrate said it was at the latest

@@ -13,9 +13,10 @@ import (
 // where a plain path is taken literally.
 func TestSQLiteTargetsInMemory(t *testing.T) {
 	dir := t.TempDir()
-	for _, db := range []string{"file:" + dir + "/a.db?mode=memory", "file:" + dir + "/b.db?cache=shared&mode=Memory", "file:" + dir + "/c.db?vfs=memdb"} {
+	for _, db := range []string{"file:" + dir + "/a.db?mode=memory", "file:" + dir + "/b.db?cache=shared&mode=Memory", "file:" + dir + "/c.db?vfs=memdb",
+		"file:" + dir + "/d.db?mode=memory%00", "file:" + dir + "/e.db?mode%00x=memory", "file:" + dir + "/f.db?mode=%zz"} {
 		r := run(t, "", false, "migrate", "--db", db)
-		if r.code != 2 || !strings.Contains(r.stderr, "in memory") {
+		if r.code != 2 || !strings.Contains(r.stderr, "in memory") && !strings.Contains(r.stderr, "NUL") {
 			t.Errorf("migrate --db %s: %+v", db, r)
 		}
 	}

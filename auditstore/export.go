@@ -123,21 +123,29 @@ func (x *ExportWriter) Write(e auditlog.Entry) error {
 // start, and after each character a spreadsheet may split cells or rows
 // at (a locale's ';', a tab, a line break), where a quote does not keep it
 // from splitting: quotes count only at the start of a cell, and the cell
-// split at ';' begins earlier in the line.
+// split at ';' begins earlier in the line. Spaces there do not count: a
+// spreadsheet may trim them. A ' is guarded as well, so that a value that
+// has one there does not export as a guarded formula would: "'=1" and "=1"
+// stay two.
 func cellText(s string) string {
-	// A ' is guarded as well, so that a value that begins with one does
-	// not export as a guarded formula would: "'=1" and "=1" stay two.
 	const formula, splits = "=+-@\t\r'", ";\t\r\n"
 	var b strings.Builder
-	start := 0
+	start, atStart := 0, true
 	for i := 0; i < len(s); i++ {
-		if (i == 0 || strings.IndexByte(splits, s[i-1]) >= 0) && strings.IndexByte(formula, s[i]) >= 0 {
+		c := s[i]
+		if atStart && strings.IndexByte(formula, c) >= 0 {
 			if b.Len() == 0 {
 				b.Grow(len(s) + 2)
 			}
 			b.WriteString(s[start:i])
 			b.WriteByte('\'')
 			start = i
+		}
+		switch {
+		case strings.IndexByte(splits, c) >= 0:
+			atStart = true
+		case c != ' ':
+			atStart = false
 		}
 	}
 	if start == 0 && b.Len() == 0 {

@@ -156,8 +156,13 @@ var ErrIDsOutOfOrder = errors.New("auditstore: entry ids are handed out in block
 func (s *Store) sequenceCache(ctx context.Context) error {
 	var seq sql.NullString
 	var cache sql.NullInt64
+	// The sequence the id column owns, or the one its default takes ids
+	// from (nextval('…'), a sequence owned by no column).
 	err := scanOne(ctx, s.db, "SELECT p.seqrelid::regclass::text, p.seqcache FROM pg_catalog.pg_sequence p"+
-		" WHERE p.seqrelid = pg_catalog.pg_get_serial_sequence($1, 'id')::regclass", []any{Table}, &seq, &cache)
+		" WHERE p.seqrelid = COALESCE(pg_catalog.pg_get_serial_sequence($1, 'id')::regclass,"+
+		" (SELECT pg_catalog.to_regclass(substring(pg_catalog.pg_get_expr(d.adbin, d.adrelid) from 'nextval\\(''([^'']+)''')) FROM pg_catalog.pg_attrdef d"+
+		" JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = pg_catalog.to_regclass($1) AND a.attname = 'id'))",
+		[]any{Table}, &seq, &cache)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil // ids the application gives, or no sequence: nothing cached

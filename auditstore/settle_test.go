@@ -287,4 +287,18 @@ func TestCountMaxRefusesIDsHandedOutOfOrder(t *testing.T) {
 			t.Errorf("CACHE %d: %d, %v; want ErrIDsOutOfOrder", c.cache, n, err)
 		}
 	}
+	// A sequence no column owns, the column's default taking ids from it.
+	for _, q := range []string{
+		"ALTER TABLE auditlog_entries ALTER COLUMN id DROP IDENTITY IF EXISTS",
+		"ALTER TABLE auditlog_entries ALTER COLUMN id DROP DEFAULT",
+		"CREATE SEQUENCE other_ids START 100 CACHE 50",
+		"ALTER TABLE auditlog_entries ALTER COLUMN id SET DEFAULT nextval('other_ids')",
+	} {
+		if _, err := sqlDB.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, _, err := s.CountMax(ctx, auditstore.Filter{}); !errors.Is(err, auditstore.ErrIDsOutOfOrder) || !strings.Contains(err.Error(), "other_ids") {
+		t.Errorf("a default's sequence of CACHE 50: %v", err)
+	}
 }
