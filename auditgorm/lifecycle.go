@@ -42,6 +42,9 @@ func (p *Plugin) wrap(kind op, orig func(*gorm.DB)) func(*gorm.DB) {
 		if err == nil && m != nil {
 			err = p.nameOwnTable(db, m)
 		}
+		if err == nil && m != nil {
+			err = p.nameOfAnother(db, m)
+		}
 		var tracks []*m2mTrack
 		if err == nil && m == nil {
 			if tracks, err = p.joinTracks(db, kind); err == nil && len(tracks) == 0 {

@@ -98,3 +98,32 @@ func TestModelNameOfAnotherModel(t *testing.T) {
 		}
 	})
 }
+
+// A write of one model to another table (Table("archive")) is named by
+// that table: where another model's entries carry that name, the write
+// joined that model's history, and a revert of it wrote that model's
+// table. It is refused.
+func TestTableWriteUnderAnotherModelsName(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		reg := setup(t, db, &mnCat{}, &mnDog{})
+		must(t, reg.Register(&mnCat{}, auditlog.ModelName("archive")))
+		must(t, reg.Register(&mnDog{}))
+		must(t, db.Exec("CREATE TABLE archive (id integer PRIMARY KEY, name varchar(64))").Error)
+		must(t, db.Create(&mnCat{ID: 1, Name: "tom"}).Error)
+		err := db.Model(&mnDog{}).Table("archive").Create(&mnDog{ID: 1, Name: "rex"}).Error
+		if err == nil || !strings.Contains(err.Error(), "mnCat") {
+			t.Fatalf("a dog written to table archive, the cats' name: %v", err)
+		}
+		var n int64
+		must(t, db.Table("archive").Count(&n).Error)
+		if es := entries(t, db); n != 0 || len(es) != 1 || es[0].Model != "archive" || es[0].ObjectRepr == "" {
+			t.Errorf("%d rows written, entries %+v", n, es)
+		}
+		// Another table's name no model's entries carry is the table's.
+		must(t, db.Exec("CREATE TABLE dog_archive (id integer PRIMARY KEY, name varchar(64))").Error)
+		must(t, db.Model(&mnDog{}).Table("dog_archive").Create(&mnDog{ID: 1, Name: "rex"}).Error)
+		if e := lastEntry(t, db); e.Model != "dog_archive" {
+			t.Errorf("the write to dog_archive: %+v", e)
+		}
+	})
+}

@@ -176,6 +176,9 @@ type Plugin struct {
 	joins atomic.Pointer[joinIndex]
 	// displays caches DisplayName's labels.
 	displays atomic.Pointer[displayIndex]
+	// names caches the table of each name registered models' entries
+	// carry (nameOfAnother).
+	names atomic.Pointer[nameIndex]
 	// prepared holds the plugin's statements prepared per pool (prepared.go).
 	prepared preparing
 }
@@ -442,6 +445,53 @@ func (p *Plugin) DisplayName(modelName, column string) string {
 		return label
 	}
 	return column
+}
+
+// nameIndex holds, for one generation of the registry, the table whose
+// rows the entries of each registered model's name describe.
+type nameIndex struct {
+	gen     uint64
+	byName  map[string]string // name → table
+	ownedBy map[string]string // name → the model's Go name
+}
+
+// nameOfAnother refuses a write to another table than the model's own
+// (Table("archive")) whose entries, named by that table, would carry the
+// name of another registered model's entries, of another table: that
+// model's history would hold them, and a revert of one would write its
+// table.
+func (p *Plugin) nameOfAnother(db *gorm.DB, m *model) error {
+	name := m.entryName(db)
+	if name == m.name {
+		return nil
+	}
+	idx := p.names.Load()
+	if gen := p.reg.Generation(); idx == nil || idx.gen != gen {
+		idx = &nameIndex{gen: gen, byName: map[string]string{}, ownedBy: map[string]string{}}
+		for _, t := range p.reg.Models() {
+			cfg, ok := p.reg.Lookup(t)
+			if !ok {
+				continue
+			}
+			stmt := &gorm.Statement{DB: p.db}
+			if stmt.Parse(reflect.New(t).Interface()) != nil {
+				continue
+			}
+			n := cfg.Name
+			if n == "" {
+				n = stmt.Schema.Table
+			}
+			if _, seen := idx.byName[n]; !seen {
+				idx.byName[n], idx.ownedBy[n] = stmt.Schema.Table, stmt.Schema.Name
+			}
+		}
+		p.names.Store(idx)
+	}
+	if table, ok := idx.byName[name]; ok && table != name {
+		return fmt.Errorf("auditgorm: %s: the entries of a write to table %s would carry its name, which the entries of %s (table %s) carry: give %s another ModelName, or write the table through a model of its own",
+			m.schema.Name, name, idx.ownedBy[name], table, idx.ownedBy[name])
+	}
+	return nil
 }
 
 // displayIndex holds the display labels of every registered model, by the
