@@ -21,17 +21,34 @@ type raisedAcct struct {
 // auditotel's span, saw a masked email in it. Such a message is hidden
 // whole for a model with secrets; the application's error keeps it.
 func TestHookErrorsHideATriggersMessage(t *testing.T) {
+	for _, code := range []string{"", "custom"} {
+		t.Run("code "+code, func(t *testing.T) { hookErrorOfATrigger(t, code) })
+	}
+}
+
+// hookErrorOfATrigger raises the trigger's error with the database's own
+// code for it, or with one of the trigger's (code "custom": ERRCODE
+// check_violation, MYSQL_ERRNO 5000 of SQLSTATE HY000).
+func hookErrorOfATrigger(t *testing.T, code string) {
 	const secret = "SECRET-blocked-4242@x.io"
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		var trigger []string
 		switch db.Dialector.Name() {
 		case "postgres":
+			using := ""
+			if code != "" {
+				using = " USING ERRCODE = 'check_violation'"
+			}
 			trigger = []string{
-				`CREATE FUNCTION raised_block() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'email % is blocked', NEW.email; END $$ LANGUAGE plpgsql`,
+				`CREATE FUNCTION raised_block() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'email % is blocked', NEW.email` + using + `; END $$ LANGUAGE plpgsql`,
 				`CREATE TRIGGER raised_block BEFORE INSERT ON raised_accts FOR EACH ROW EXECUTE FUNCTION raised_block()`,
 			}
 		case "mysql":
-			trigger = []string{"CREATE TRIGGER raised_block BEFORE INSERT ON raised_accts FOR EACH ROW BEGIN DECLARE msg VARCHAR(128); SET msg = CONCAT('email ', NEW.email, ' is blocked'); SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = msg; END"}
+			signal := "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = msg"
+			if code != "" {
+				signal = "SIGNAL SQLSTATE 'HY000' SET MESSAGE_TEXT = msg, MYSQL_ERRNO = 5000"
+			}
+			trigger = []string{"CREATE TRIGGER raised_block BEFORE INSERT ON raised_accts FOR EACH ROW BEGIN DECLARE msg VARCHAR(128); SET msg = CONCAT('email ', NEW.email, ' is blocked'); " + signal + "; END"}
 		default:
 			t.Skip("SQLite's RAISE takes a literal message only")
 		}

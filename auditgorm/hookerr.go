@@ -48,6 +48,10 @@ func (o *observation) scrubbed(db *gorm.DB, err error) error {
 		// not: of the first error in the chain not the plugin's, only its
 		// first words stay.
 		text = hideClientError(text, foreign(err).Error())
+	} else if msg, ok := raisedMessage(inner); ok {
+		// A message a trigger or procedure wrote itself may name values
+		// without quotes: all of it is hidden, its code kept.
+		text = strings.Replace(text, msg, hiddenValue, 1)
 	} else if o.m == nil {
 		text = hideJoinValues(db, o.secretJoins, text)
 	} else {
@@ -79,6 +83,42 @@ func foreign(err error) error {
 		}
 	}
 	return err
+}
+
+// raisedMessage returns the message of err where a trigger or a procedure
+// raised it with text of its own: PostgreSQL's RAISE (pgconn.PgError's
+// Routine exec_stmt_raise, whatever ERRCODE it was given), MySQL's and
+// MariaDB's SIGNAL (SQLSTATE class 45, error 1644, or an error number
+// above the server's own, which SIGNAL's MYSQL_ERRNO may set). Read by
+// reflection, so that auditgorm links no driver.
+func raisedMessage(err error) (string, bool) {
+	v := reflect.ValueOf(err)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return "", false
+	}
+	v = v.Elem()
+	field := func(name string) reflect.Value { return v.FieldByName(name) }
+	msg := field("Message")
+	if !msg.IsValid() || msg.Kind() != reflect.String || msg.String() == "" {
+		return "", false
+	}
+	switch reflect.TypeOf(err).String() {
+	case "*pgconn.PgError":
+		routine, where := field("Routine"), field("Where")
+		if routine.IsValid() && routine.String() == "exec_stmt_raise" || where.IsValid() && strings.Contains(where.String(), " at RAISE") {
+			return msg.String(), true
+		}
+	case "*mysql.MySQLError":
+		number, state := field("Number"), field("SQLState")
+		raised := number.IsValid() && number.CanUint() && (number.Uint() == 1644 || number.Uint() >= 5000)
+		if state.IsValid() && state.Kind() == reflect.Array && state.Len() >= 2 && state.Index(0).Uint() == '4' && state.Index(1).Uint() == '5' {
+			raised = true
+		}
+		if raised {
+			return msg.String(), true
+		}
+	}
+	return "", false
 }
 
 // fromDatabase reports whether err is an error the database server (or
