@@ -362,6 +362,40 @@ func HistoryOf(ctx context.Context, db *gorm.DB, objs any, p auditstore.Page) (a
 	return s.List(ctx, auditstore.Filter{Objects: refs}, p)
 }
 
+// ObjectKey returns the key text by which the entries of model (a value or
+// pointer of the model type) name the object whose primary key is pk: the
+// key field's value (42, a time), or for a composite key a slice or array
+// of the key fields' values in the model's key order. It is the text
+// History finds the object by: masked where the key is masked, and as the
+// database stores the key (a time with its offset in an SQLite key).
+func ObjectKey(db *gorm.DB, model any, pk any) (string, error) {
+	m, _, err := objectModel(db, model)
+	if err != nil {
+		return "", err
+	}
+	parts := []any{pk}
+	if len(m.pk) > 1 {
+		rv := reflect.ValueOf(pk)
+		if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array || rv.Len() != len(m.pk) {
+			return "", fmt.Errorf("auditgorm: %s has a key of %d columns: give pk as a slice of %d values", m.schema.Name, len(m.pk), len(m.pk))
+		}
+		parts = make([]any, rv.Len())
+		for i := range parts {
+			parts[i] = rv.Index(i).Interface()
+		}
+	}
+	vals := make([]value.Value, len(m.fields))
+	for i, f := range m.pk {
+		v, err := value.Normalize(parts[i], f.opts)
+		if err != nil {
+			return "", fmt.Errorf("auditgorm: %s's key %s: %w", m.schema.Name, f.column, err)
+		}
+		vals[f.index] = v
+	}
+	key, _ := m.t.ObjectKey(vals)
+	return key, nil
+}
+
 // ModelName returns the name the entries of model (a value or pointer of
 // the model type) carry: its ModelName option, or its table name.
 func ModelName(db *gorm.DB, model any) (string, error) {

@@ -269,3 +269,28 @@ func ExampleHooks() {
 	// update products: path returning, 1 entries, 2 extra statements, failed false
 	// create products: path returning, 0 entries, 0 extra statements, failed true
 }
+
+// The key text by which entries name an object, here of a composite key
+// whose card number is masked.
+func ExampleObjectKey() {
+	dir, _ := os.MkdirTemp("", "objectkey")
+	defer os.RemoveAll(dir)
+	db, err := gorm.Open(gormlite.Open("file:"+filepath.Join(dir, "app.db")+"?_pragma=busy_timeout(10000)"), &gorm.Config{})
+	if err != nil {
+		panic(err)
+	}
+	reg := auditlog.NewRegistry()
+	type Payment struct {
+		Card string `gorm:"primaryKey"`
+		Seq  int    `gorm:"primaryKey"`
+	}
+	if err := reg.Register(&Payment{}, auditlog.Mask("Card")); err != nil {
+		panic(err)
+	}
+	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
+		panic(err)
+	}
+	key, err := auditgorm.ObjectKey(db, &Payment{}, []any{"4111111111111111", 3})
+	fmt.Println(key, err)
+	// Output: ["************1111",3] <nil>
+}

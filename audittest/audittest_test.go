@@ -195,3 +195,40 @@ func TestRequireEntryFailsOnUnreadableEntries(t *testing.T) {
 		t.Errorf("RequireEntry over an unreadable entry: %q", r.failed)
 	}
 }
+
+type event struct {
+	At   time.Time `gorm:"primaryKey"`
+	Card string    `gorm:"primaryKey"`
+	V    int
+}
+
+// A key given as a value is named as the model's entries name it: a time
+// key on SQLite with its offset (the entry of the row at 03:04:05+01:00
+// was looked for as 02:04:05Z, and not found), a masked key masked.
+func TestRequireEntryOfAKeyAsTheModelNamesIt(t *testing.T) {
+	db := testdb.OpenSQLiteFile(t, filepath.Join(t.TempDir(), "app.db"), &gorm.Config{})
+	reg := auditlog.NewRegistry()
+	if err := reg.Register(&event{}, auditlog.Mask("Card")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Use(auditgorm.New(auditgorm.Config{Registry: reg})); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditgorm.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AutoMigrate(&event{}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("X", 3600))
+	if err := db.Create(&event{At: at, Card: "4111111111111111", V: 1}).Error; err != nil {
+		t.Fatal(err)
+	}
+	e := audittest.RequireEntry(t, db, &event{}, []any{at, "4111111111111111"}, auditlog.ActionCreate, nil)
+	if want := `["2026-01-02T03:04:05+01:00","************1111"]`; e.ObjectPK != want {
+		t.Errorf("the entry names %s, want %s", e.ObjectPK, want)
+	}
+	if key, err := auditgorm.ObjectKey(db, &event{}, []any{at}); err == nil {
+		t.Errorf("a key of one value for two columns: %q", key)
+	}
+}
