@@ -253,8 +253,12 @@ func (r *Registry) register(model any, opts []Option, replace bool) error {
 	}
 	for other, v := range old {
 		// Entries of two models under one name would share histories,
-		// and a revert would write the table of whichever it found.
-		if other != t && c.Name != "" && v.Name == c.Name {
+		// and a revert would write the table of whichever it found; two
+		// models of one table (a view of its rows) may share it. The
+		// tables GORM gives models by its naming are not known here:
+		// only TableName methods tell one table (the plugin checks the
+		// others when it first writes).
+		if other != t && c.Name != "" && v.Name == c.Name && !sameTableName(other, t) {
 			return fmt.Errorf("%w: %s: ModelName %q is %s's already: give each model a name of its own", ErrRegistration, t.Name(), c.Name, other.Name())
 		}
 	}
@@ -266,6 +270,15 @@ func (r *Registry) register(model any, opts []Option, replace bool) error {
 	r.models.Store(&next)
 	r.gen.Add(1)
 	return nil
+}
+
+// sameTableName reports whether two model types both name their table
+// with a TableName method, and the same one.
+func sameTableName(a, b reflect.Type) bool {
+	type tabler interface{ TableName() string }
+	x, okA := reflect.New(a).Interface().(tabler)
+	y, okB := reflect.New(b).Interface().(tabler)
+	return okA && okB && x.TableName() == y.TableName()
 }
 
 // sameOptions reports whether two registrations of a model say the same:

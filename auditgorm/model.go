@@ -154,6 +154,9 @@ var reservedColumnRE = regexp.MustCompile(`^(_ao[0-9]+|_nk[0-9]+|_auditlog_.*)$`
 // another registered model's entries, of another table: the two would
 // share histories, and a revert would write whichever table it found.
 func nameOfItsOwn(db *gorm.DB, reg registry.View, s *schema.Schema, name string) error {
+	if _, registered := reg.Lookup(s.ModelType); !registered {
+		return nil // a related model read for its reprs writes no entries
+	}
 	for _, t := range reg.Models() {
 		if t == s.ModelType {
 			continue

@@ -31,6 +31,13 @@ type mnDogView struct {
 
 func (mnDogView) TableName() string { return "mn_dogs" }
 
+// mnDogView2 is a third model of mnDog's table.
+type mnDogView2 struct {
+	ID uint
+}
+
+func (mnDogView2) TableName() string { return "mn_dogs" }
+
 // Two models whose entries carry one name share a history: a cat's
 // history held a dog's entries, and a revert of the dog's change wrote the
 // cat's row (the model found by that name was the first registered in
@@ -51,6 +58,9 @@ func TestModelNameOfAnotherModel(t *testing.T) {
 		must(t, reg.Register(&mnDog{}, auditlog.ModelName("dogs")))
 		must(t, reg.Reregister(&mnCat{}, auditlog.ModelName("cats")))
 		must(t, reg.Reregister(&mnDog{}, auditlog.ModelName("pets")))
+		// Two models of one table may share a name.
+		must(t, reg.Register(&mnDogView{}, auditlog.ModelName("pets2")))
+		must(t, reg.Register(&mnDogView2{}, auditlog.ModelName("pets2")))
 	})
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		reg := setup(t, db, &mnCat{}, &mnDog{})
