@@ -230,6 +230,20 @@ func dbFromEnv(args []string, env Env) ([]string, error) {
 	return out, nil
 }
 
+// nearFlag is the name of fs's flag within two edits of name, or "".
+func nearFlag(fs *flag.FlagSet, name string) string {
+	if len(name) > 24 || len(name) < 2 {
+		return ""
+	}
+	near := ""
+	fs.VisitAll(func(f *flag.Flag) {
+		if near == "" && editDistance(strings.ToLower(name), f.Name) <= 2 {
+			near = f.Name
+		}
+	})
+	return near
+}
+
 // nearCommand is the command name within two edits of arg, or "".
 func nearCommand(arg string) string {
 	if len(arg) > 20 {
@@ -327,7 +341,21 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		if strings.HasPrefix(err.Error(), "flag provided but not defined: ") {
-			return usageError("%v (an argument that begins with \"-\" goes after --)", err)
+			// Not repeated, unless it is a flag misspelt: it may be a
+			// secret that begins with "-", given where no flag takes it.
+			name := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
+			name, _, _ = strings.Cut(strings.TrimLeft(name, "-"), "=")
+			if near := nearFlag(fs, name); near != "" {
+				return usageError("unknown flag: did you mean --%s? (an argument that begins with \"-\" goes after --)", near)
+			}
+			return usageError("an argument that begins with \"-\" is no flag of this command (not shown: it may be a secret); such an argument goes after --")
+		}
+		if strings.HasPrefix(err.Error(), "invalid value ") {
+			// The flag package quotes the value: only the flag is named.
+			if _, rest, ok := strings.Cut(err.Error(), " for flag -"); ok {
+				flagName, why, _ := strings.Cut(rest, ": ")
+				return usageError("--%s: invalid value (not shown): %s", flagName, why)
+			}
 		}
 		return errUsage{err}
 	}

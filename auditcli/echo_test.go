@@ -18,6 +18,10 @@ func TestArgumentsInTheWrongPlaceAreNotRepeated(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"Sup3rS3cretPw"},
+		{"flush", "--db", "x.db", "-Sup3rS3cretPw"},
+		{"flush", "--db", "x.db", "--Sup3rS3cretPw=1"},
+		{"revert", "--db", "x.db", "Sup3rS3cretPw"},
+		{"history", "--db", "x.db", "--limit", "Sup3rS3cretPw", "books", "1"},
 		{"serve", "--db", "x.db", "--tls-cert", cert, "--tls-key", "Sup3rS3cretPw", "--insecure-no-auth"},
 	} {
 		r := run(t, "", false, args...)

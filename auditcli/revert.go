@@ -40,7 +40,7 @@ func runRevert(ctx context.Context, env Env, args []string) error {
 	case *cid == "" && fs.NArg() == 1:
 		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 		if err != nil || n < 1 {
-			return usageError("ENTRY_ID must be a positive whole number, got %q", fs.Arg(0))
+			return usageError("ENTRY_ID must be a positive whole number (the argument given is not shown: it may be a secret)")
 		}
 		id = n
 	default:
