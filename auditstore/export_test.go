@@ -40,3 +40,11 @@ func SetObjectEntriesMaxBytes(n int) (restore func()) {
 	objectEntriesMaxBytes = n
 	return func() { objectEntriesMaxBytes = was }
 }
+
+// SetListMaxBytes sets List's bound of bytes until the returned function
+// puts it back.
+func SetListMaxBytes(n int) (restore func()) {
+	was := listMaxBytes
+	listMaxBytes = n
+	return func() { listMaxBytes = was }
+}

@@ -1000,6 +1000,8 @@ const (
 // Page asks for one page of entries, newest first.
 type Page struct {
 	// Limit is the page size: 1 to MaxPageSize, 0 means DefaultPageSize.
+	// A page whose entries hold more than 16 MiB of values ends early,
+	// after the entry that passed that size, with Result.Next set.
 	Limit int
 	// Cursor is the Next of the previous page; empty for the first page.
 	Cursor string
@@ -1011,6 +1013,10 @@ type Page struct {
 	// bound, the page reads on until it is full.
 	SearchWindow int
 }
+
+// listMaxBytes bounds the values one page of List holds: a page whose
+// entries hold more ends early, with Next set.
+var listMaxBytes = 16 << 20
 
 // Result is one page of entries, newest first. Next is empty on the last page.
 type Result struct {
@@ -1215,12 +1221,19 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	}
 	defer rows.Close()
 	var res Result
+	size, full := 0, false
 	for rows.Next() {
 		e, err := scanEntry(s.dialect, rows)
 		if err != nil {
 			return Result{}, err
 		}
 		res.Entries = append(res.Entries, e)
+		if size += entrySize(e); size > listMaxBytes {
+			// A page of a thousand large entries (a document's body in
+			// each) held gigabytes: it ends here, and Next goes on.
+			full = true
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return Result{}, queryErr(ctx, "list entries", err)
@@ -1231,6 +1244,8 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 		}
 	}
 	switch {
+	case full && len(res.Entries) <= limit:
+		res.Next = CursorAfter(res.Entries[len(res.Entries)-1])
 	case len(res.Entries) > limit:
 		res.Entries = res.Entries[:limit]
 		last := res.Entries[limit-1]
