@@ -93,7 +93,7 @@ type pgPieces struct {
 
 // pgPlans caches the plans of the models and tables written, nil where SQL
 // cannot write the entries.
-type pgPlans struct{ m sync.Map } // pgPlanKey → *pgPlan
+type pgPlans struct{ m tableCache } // pgPlanKey → *pgPlan
 
 type pgPlanKey struct {
 	m     *model

@@ -158,19 +158,19 @@ type Plugin struct {
 	models sync.Map // *schema.Schema → *model
 	// pairLocks are the RETURNING expressions that take the pair locks of
 	// a join table's inserted rows (pairLockSQL), by table and columns.
-	pairLocks sync.Map
+	pairLocks tableCache
 	plain     sync.Map // *schema.Schema → *model, unregistered models (reprs)
 	// uniques caches each table's unique indexes as the database has them
 	// (uniques.go): table name → *tableUniques.
-	uniques sync.Map
+	uniques tableCache
 	// casts caches each table's column casts (columnCasts), as uniques.
-	casts sync.Map
+	casts tableCache
 	// sqliteTables caches whether a SQLite table's constraints replace
 	// (uniques.go): table name → sqliteFact.
-	sqliteTables sync.Map
+	sqliteTables tableCache
 	// sqlitePairs caches whether a SQLite join table can hold a pair
 	// twice (m2m.go, pairUnique): table name → sqliteFact.
-	sqlitePairs sync.Map
+	sqlitePairs tableCache
 	// ddlTx is the transaction that last ran DDL through GORM (uniques.go).
 	ddlTx atomic.Pointer[ddlConn]
 	joins atomic.Pointer[joinIndex]

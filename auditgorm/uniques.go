@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -217,7 +216,7 @@ type sqliteFact struct {
 // than sqliteReplacesMaxAge, else reads it and keeps it, unless a
 // transaction that ran DDL reads it (its DDL may roll back). schemaChanged
 // forgets the caches.
-func (p *Plugin) sqliteCached(db *gorm.DB, cache *sync.Map, table string, read func() (bool, error)) (bool, error) {
+func (p *Plugin) sqliteCached(db *gorm.DB, cache *tableCache, table string, read func() (bool, error)) (bool, error) {
 	if v, ok := cache.Load(table); ok && time.Since(v.(sqliteFact).read) < p.sqliteReplacesMaxAge {
 		return v.(sqliteFact).yes, nil
 	}
