@@ -582,17 +582,7 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 	var moved []string
 	known := map[string]string{} // the values after each entry, as far as told
 	for i, e := range entries {
-		switch e.Action {
-		case auditlog.ActionCreate, auditlog.ActionDelete:
-			clear(known)
-		}
-		if e.Action != auditlog.ActionDelete {
-			for col, c := range e.Changes {
-				if c.M2M == nil {
-					known[col] = string(bytes.TrimSpace(c.New))
-				}
-			}
-		}
+		noteKnown(known, e)
 		if e.Action != auditlog.ActionUpdate {
 			continue
 		}
@@ -613,6 +603,23 @@ func inferredKeyColumn(entries []auditlog.Entry) string {
 	return ""
 }
 
+// noteKnown updates known, the values of an object's columns after its
+// entries as far as they tell, with entry e: a create or a delete starts
+// them anew.
+func noteKnown(known map[string]string, e auditlog.Entry) {
+	switch e.Action {
+	case auditlog.ActionCreate, auditlog.ActionDelete:
+		clear(known)
+	}
+	if e.Action != auditlog.ActionDelete {
+		for col, c := range e.Changes {
+			if c.M2M == nil {
+				known[col] = string(bytes.TrimSpace(c.New))
+			}
+		}
+	}
+}
+
 // idColumn is the column GORM makes a model's key by default.
 const idColumn = "id"
 
@@ -623,17 +630,7 @@ const idColumn = "id"
 func idNotTheKey(entries []auditlog.Entry, cands []string) bool {
 	known := map[string]string{}
 	for i, e := range entries {
-		switch e.Action {
-		case auditlog.ActionCreate, auditlog.ActionDelete:
-			clear(known)
-		}
-		if e.Action != auditlog.ActionDelete {
-			for col, c := range e.Changes {
-				if c.M2M == nil {
-					known[col] = string(bytes.TrimSpace(c.New))
-				}
-			}
-		}
+		noteKnown(known, e)
 		c, ok := e.Changes[idColumn]
 		if e.Action != auditlog.ActionUpdate || !ok || c.M2M != nil || keyText(c.Old) != e.ObjectPK || keyText(c.New) == e.ObjectPK {
 			continue

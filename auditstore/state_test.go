@@ -274,19 +274,8 @@ func TestObjectEntriesBoundCountsWhatItReads(t *testing.T) {
 // ObjectEntries' bound counts bytes too: a few thousand entries of a
 // document's body held hundreds of megabytes for one entry's page.
 func TestObjectEntriesBoundCountsBytes(t *testing.T) {
-	db := testdb.Open(t, "sqlite")
 	ctx := context.Background()
-	s := storeOf(t, db)
-	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	body := []byte(`"` + strings.Repeat("x", 1000) + `"`)
-	var es []auditlog.Entry
-	for i := range 20 {
-		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionUpdate, Model: "docs", ObjectPK: "1", ObjectRepr: "Doc",
-			Changes: auditlog.Changes{"body": {Old: body, New: body}}})
-	}
-	if err := s.Insert(ctx, es); err != nil {
-		t.Fatal(err)
-	}
+	s := largeDocEntries(t, 20)
 	defer auditstore.SetObjectEntriesMaxBytes(30_000)()
 	if _, err := auditstore.ObjectEntries(ctx, s, auditstore.KeyRefs("docs", "1"), "1", 100); !errors.Is(err, auditstore.ErrTooManyEntries) || !strings.Contains(err.Error(), "MiB") {
 		t.Fatalf("40 kB of values past a bound of 30 kB: %v", err)
@@ -329,19 +318,8 @@ func TestRebuildStateIDBesideTheKey(t *testing.T) {
 // entries pass the bound, Next going on after the last, and every entry
 // is still read once.
 func TestListPageBoundedByBytes(t *testing.T) {
-	db := testdb.Open(t, "sqlite")
 	ctx := context.Background()
-	s := storeOf(t, db)
-	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	body := []byte(`"` + strings.Repeat("x", 1000) + `"`)
-	var es []auditlog.Entry
-	for i := range 20 {
-		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionUpdate, Model: "docs", ObjectPK: "1", ObjectRepr: "Doc",
-			Changes: auditlog.Changes{"body": {Old: body, New: body}}})
-	}
-	if err := s.Insert(ctx, es); err != nil {
-		t.Fatal(err)
-	}
+	s := largeDocEntries(t, 20)
 	defer auditstore.SetListMaxBytes(5_000)()
 	seen := map[int64]bool{}
 	p := auditstore.Page{Limit: 100}
@@ -369,4 +347,22 @@ func TestListPageBoundedByBytes(t *testing.T) {
 	if len(seen) != 20 || pages < 7 {
 		t.Errorf("%d entries in %d pages", len(seen), pages)
 	}
+}
+
+// largeDocEntries returns a store on SQLite holding n updates of one
+// document whose old and new bodies are 1,000 characters each.
+func largeDocEntries(t *testing.T, n int) *auditstore.Store {
+	t.Helper()
+	s := storeOf(t, testdb.Open(t, "sqlite"))
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	body := []byte(`"` + strings.Repeat("x", 1000) + `"`)
+	var es []auditlog.Entry
+	for i := range n {
+		es = append(es, auditlog.Entry{Timestamp: at.Add(time.Duration(i) * time.Second), Action: auditlog.ActionUpdate, Model: "docs", ObjectPK: "1", ObjectRepr: "Doc",
+			Changes: auditlog.Changes{"body": {Old: body, New: body}}})
+	}
+	if err := s.Insert(context.Background(), es); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
