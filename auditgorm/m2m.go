@@ -266,6 +266,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		}
 	} else {
 		stmt := db.Statement
+		// A join model's rows given to Delete (db.Delete(&link)) are
+		// deleted by their keys, which gorm:delete adds.
+		objectKeyConds(stmt)
 		if len(whereExprs(stmt)) == 0 && !db.AllowGlobalUpdate {
 			begin := o.writing()
 			orig(db)
@@ -337,7 +340,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 		op := auditlog.M2MAdd
 		if kind == opDelete {
 			op = auditlog.M2MRemove
-			if !mentionsColumns(whereExprs(db.Statement), tr.otherFK) {
+			// A clear names the owners alone (Association(…).Clear()); a
+			// delete of join rows by their own keys removes pairs.
+			if where := whereExprs(db.Statement); !mentionsColumns(where, tr.otherFK) && mentionsColumns(where, tr.ownerFK) {
 				op = auditlog.M2MClear
 			}
 		}

@@ -365,6 +365,25 @@ func sqlNames(sql string) map[string]bool {
 	return names
 }
 
+// objectKeyConds adds the key conditions gorm:delete adds for the objects
+// passed in (db.Delete(&row), a slice of rows), so that the plugin's read
+// reads the rows the delete will delete.
+func objectKeyConds(stmt *gorm.Statement) {
+	if stmt.Schema == nil || !stmt.ReflectValue.IsValid() {
+		return
+	}
+	objs := []reflect.Value{stmt.ReflectValue}
+	if stmt.ReflectValue.CanAddr() && stmt.Dest != stmt.Model && stmt.Model != nil {
+		objs = append(objs, reflect.ValueOf(stmt.Model))
+	}
+	for _, rv := range objs {
+		_, keys := schema.GetIdentityFieldValuesMap(stmt.Context, rv, stmt.Schema.PrimaryFields)
+		if column, values := schema.ToQueryValues(stmt.Table, stmt.Schema.PrimaryFieldDBNames, keys); len(values) > 0 {
+			stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
+		}
+	}
+}
+
 // afterKey is the row's key after the write: its own, or the new key the
 // pre-select computed from the statement's assignments.
 func (r *dbRow) afterKey(m *model) []any {
@@ -913,17 +932,7 @@ func (p *Plugin) captureDelete(db *gorm.DB, m *model, orig func(*gorm.DB)) error
 		return p.runUpdate(db, m, set, auditlog.ActionDelete, orig)
 	}
 	stmt.AddClauseIfNotExists(clause.Delete{})
-	// The key conditions gorm:delete adds for the objects passed in.
-	objs := []reflect.Value{stmt.ReflectValue}
-	if stmt.ReflectValue.CanAddr() && stmt.Dest != stmt.Model && stmt.Model != nil {
-		objs = append(objs, reflect.ValueOf(stmt.Model))
-	}
-	for _, rv := range objs {
-		_, keys := schema.GetIdentityFieldValuesMap(stmt.Context, rv, stmt.Schema.PrimaryFields)
-		if column, values := schema.ToQueryValues(stmt.Table, stmt.Schema.PrimaryFieldDBNames, keys); len(values) > 0 {
-			stmt.AddClause(clause.Where{Exprs: []clause.Expression{clause.IN{Column: column, Values: values}}})
-		}
-	}
+	objectKeyConds(stmt)
 	stmt.AddClauseIfNotExists(clause.From{})
 	if missingWhere(db) {
 		return gorm.ErrMissingWhereClause
