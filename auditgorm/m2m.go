@@ -225,6 +225,9 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 	var err error
 	if kind == opCreate {
 		sent := sentJoinRows(db.Statement, cols)
+		if err := plainPairs(db.Statement, cols, sent); err != nil {
+			return err
+		}
 		if len(sent) == 0 {
 			begin := o.writing()
 			orig(db)
@@ -1096,6 +1099,36 @@ func sentJoinRows(stmt *gorm.Statement, cols []string) []joinRow {
 		out = append(out, r)
 	})
 	return out
+}
+
+// plainPairs refuses join rows whose pair the insert's entries could not
+// tell before it runs: a pair column left out (Omit, Select, a map without
+// it: the database's default, or NULL, goes in), given as SQL (gorm.Expr),
+// or NULL (a row that joins nothing, recorded as an object of no key).
+func plainPairs(stmt *gorm.Statement, cols []string, sent []joinRow) error {
+	if stmt.Schema != nil && createdMaps(stmt.Dest) == nil {
+		selected, restricted := stmt.SelectAndOmitColumns(true, false)
+		for _, c := range cols {
+			if v, named := selected[c]; named && !v || restricted && !named {
+				return fmt.Errorf("auditgorm: %s: a join row inserted without its column %s (Select, Omit) cannot be audited: which pair it holds is not known; insert every pair column", stmt.Table, c)
+			}
+		}
+	}
+	for _, r := range sent {
+		for _, c := range cols {
+			v, ok := r[c]
+			switch x := v.(type) {
+			case clause.Expression, *gorm.DB:
+				return fmt.Errorf("auditgorm: %s: a join row whose column %s is given as SQL cannot be audited: which pair it holds is not known before the insert; give its value", stmt.Table, c)
+			default:
+				rv := reflect.ValueOf(x)
+				if !ok || x == nil || rv.Kind() == reflect.Pointer && rv.IsNil() {
+					return fmt.Errorf("auditgorm: %s: a join row without a value in its column %s joins nothing, and cannot be audited; give every pair column a value", stmt.Table, c)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // readJoin reads the join rows matching exprs, locked where the database

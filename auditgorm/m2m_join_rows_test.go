@@ -85,3 +85,45 @@ func TestDeleteOfJoinModelRows(t *testing.T) {
 		}
 	})
 }
+
+// A join row whose pair the database chose, not the statement (a pair
+// column left out by Omit or Select, or given as SQL, or NULL), was
+// recorded from the Go values sent: an add of an item never stored, an
+// object named by the JSON of a gorm.Expr, an add of an object of no key;
+// on PostgreSQL a NULL panicked. Such an insert is refused, nothing
+// written.
+func TestJoinRowsWhosePairIsNotSent(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		auditJoin(t, db, &jrOwner{}, &jrLink{}, &jrItem{})
+		o := jrOwner{Name: "o", Items: []jrItem{{Name: "a"}}}
+		must(t, db.Create(&o).Error)
+		item := jrItem{Name: "d"}
+		must(t, db.Create(&item).Error)
+		from := len(entries(t, db))
+		for name, write := range map[string]func() error{
+			"omit":   func() error { return db.Omit("JrItemID").Create(&jrLink{JrOwnerID: o.ID, JrItemID: item.ID}).Error },
+			"select": func() error { return db.Select("JrOwnerID").Create(&jrLink{JrOwnerID: o.ID, JrItemID: item.ID}).Error },
+			"expr": func() error {
+				return db.Table("jr_links").Create(map[string]any{"jr_owner_id": o.ID, "jr_item_id": gorm.Expr("?", item.ID)}).Error
+			},
+			"nil": func() error {
+				return db.Table("jr_links").Create(map[string]any{"jr_owner_id": o.ID, "jr_item_id": nil}).Error
+			},
+			"missing key": func() error { return db.Table("jr_links").Create(map[string]any{"jr_owner_id": o.ID}).Error },
+		} {
+			if err := write(); err == nil || !strings.Contains(err.Error(), "cannot be audited") {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		var n int64
+		must(t, db.Model(&jrLink{}).Count(&n).Error)
+		if n != 1 || len(entries(t, db)) != from {
+			t.Errorf("%d join rows, %d entries written", n, len(entries(t, db))-from)
+		}
+		// Every pair column given: recorded.
+		must(t, db.Table("jr_links").Create(map[string]any{"jr_owner_id": o.ID, "jr_item_id": item.ID}).Error)
+		if got := m2mLog(t, db, from); len(got) != 1 || !strings.Contains(got[0], "add [d]") {
+			t.Errorf("the map of both columns: %q", got)
+		}
+	})
+}
