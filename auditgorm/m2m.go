@@ -315,7 +315,8 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			return fmt.Errorf("auditgorm: %s: the delete removed %d pairs but %d were read before it; retry the transaction", stmt.Table, db.RowsAffected, len(all))
 		}
 		// A pair held by two rows (a join table without a unique key on
-		// it) leaves the relation once.
+		// it) leaves the relation once, and only where no row of it is
+		// left: deleting one of its two rows changes no relation.
 		seen := map[string]bool{}
 		changed = slices.DeleteFunc(changed, func(r joinRow) bool {
 			k := keyText(r.values(cols))
@@ -323,6 +324,31 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			seen[k] = true
 			return dup
 		})
+		if len(changed) > 0 {
+			// A join model keyed by its pair (GORM's own join tables) holds
+			// each pair once; other tables' indexes are read (cached).
+			unique := js != nil && len(js.PrimaryFieldDBNames) > 0 && !slices.ContainsFunc(js.PrimaryFieldDBNames, func(c string) bool { return !slices.Contains(cols, c) })
+			if !unique {
+				if unique, err = p.pairUnique(db, cols); err != nil {
+					return err
+				}
+			}
+			if !unique {
+				vals := make([][]any, len(changed))
+				for i, r := range changed {
+					vals[i] = r.values(cols)
+				}
+				left, err := p.readJoin(db, js, cols, []clause.Expression{keysWhere("", cols, vals, false)}, true)
+				if err != nil {
+					return err
+				}
+				held := map[string]bool{}
+				for _, r := range left {
+					held[keyText(r.values(cols))] = true
+				}
+				changed = slices.DeleteFunc(changed, func(r joinRow) bool { return held[keyText(r.values(cols))] })
+			}
+		}
 	}
 	if len(changed) == 0 && len(removed) == 0 {
 		return nil

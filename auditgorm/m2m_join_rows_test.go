@@ -127,3 +127,26 @@ func TestJoinRowsWhosePairIsNotSent(t *testing.T) {
 		}
 	})
 }
+
+// A pair held by two rows of a join table without a unique pair: deleting
+// one of them was recorded as the pair's removal, though the relation
+// still holds it. Only the last row's delete removes the pair.
+func TestDeleteOfOneOfTwoRowsOfAPair(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		auditJoin(t, db, &jrOwner{}, &jrLink{}, &jrItem{})
+		o := jrOwner{Name: "o", Items: []jrItem{{Name: "a"}}}
+		must(t, db.Create(&o).Error)
+		must(t, db.Create(&jrLink{JrOwnerID: o.ID, JrItemID: o.Items[0].ID}).Error) // the pair again: no entry
+		var links []jrLink
+		must(t, db.Order("id").Find(&links).Error)
+		from := len(entries(t, db))
+		must(t, db.Where("id = ?", links[0].ID).Delete(&jrLink{}).Error)
+		if got := m2mLog(t, db, from); len(got) != 0 {
+			t.Errorf("one of the pair's two rows deleted: %q", got)
+		}
+		must(t, db.Where("id = ?", links[1].ID).Delete(&jrLink{}).Error)
+		if got := m2mLog(t, db, from); len(got) != 1 || !strings.Contains(got[0], "remove [a]") {
+			t.Errorf("the pair's last row deleted: %q", got)
+		}
+	})
+}
