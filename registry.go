@@ -273,12 +273,19 @@ func (r *Registry) register(model any, opts []Option, replace bool) error {
 }
 
 // sameTableName reports whether two model types both name their table
-// with a TableName method, and the same one.
+// with a TableName method, the same one, and have the same primary key
+// (fields of one name): two views of one table's rows, whose entries name
+// the same objects by the same keys.
 func sameTableName(a, b reflect.Type) bool {
 	type tabler interface{ TableName() string }
 	x, okA := reflect.New(a).Interface().(tabler)
 	y, okB := reflect.New(b).Interface().(tabler)
-	return okA && okB && x.TableName() == y.TableName()
+	if !okA || !okB || x.TableName() != y.TableName() {
+		return false
+	}
+	_, pkA, _ := fieldNames(a)
+	_, pkB, _ := fieldNames(b)
+	return slices.Equal(pkA, pkB)
 }
 
 // sameOptions reports whether two registrations of a model say the same:

@@ -151,8 +151,9 @@ var paddedTypeRE = regexp.MustCompile(`^\s*(char|character|bpchar)\s*(\(\s*\d+\s
 var reservedColumnRE = regexp.MustCompile(`^(_ao[0-9]+|_nk[0-9]+|_auditlog_.*)$`)
 
 // nameOfItsOwn refuses a model whose entries would carry the name of
-// another registered model's entries, of another table: the two would
-// share histories, and a revert would write whichever table it found.
+// another registered model's entries, of another table or keyed by other
+// columns: the two would share histories, and a revert would write
+// whichever table (or row) it found.
 func nameOfItsOwn(db *gorm.DB, reg registry.View, s *schema.Schema, name string) error {
 	if _, registered := reg.Lookup(s.ModelType); !registered {
 		return nil // a related model read for its reprs writes no entries
@@ -173,7 +174,7 @@ func nameOfItsOwn(db *gorm.DB, reg registry.View, s *schema.Schema, name string)
 		if other == "" {
 			other = stmt.Schema.Table
 		}
-		if other == name && stmt.Schema.Table != s.Table {
+		if other == name && (stmt.Schema.Table != s.Table || !slices.Equal(stmt.Schema.PrimaryFieldDBNames, s.PrimaryFieldDBNames)) {
 			return fmt.Errorf("auditgorm: %s (table %s) would record its entries as %q, the name of %s's (table %s): give each model a name of its own (auditlog.ModelName)",
 				s.Name, s.Table, name, stmt.Schema.Name, stmt.Schema.Table)
 		}

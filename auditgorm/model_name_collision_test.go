@@ -38,6 +38,14 @@ type mnDogView2 struct {
 
 func (mnDogView2) TableName() string { return "mn_dogs" }
 
+// mnDogByName is a model of mnDog's table keyed by another column.
+type mnDogByName struct {
+	Name string `gorm:"primaryKey"`
+	ID   uint
+}
+
+func (mnDogByName) TableName() string { return "mn_dogs" }
+
 // Two models whose entries carry one name share a history: a cat's
 // history held a dog's entries, and a revert of the dog's change wrote the
 // cat's row (the model found by that name was the first registered in
@@ -61,6 +69,11 @@ func TestModelNameOfAnotherModel(t *testing.T) {
 		// Two models of one table may share a name.
 		must(t, reg.Register(&mnDogView{}, auditlog.ModelName("pets2")))
 		must(t, reg.Register(&mnDogView2{}, auditlog.ModelName("pets2")))
+		// Keyed by other columns, its entries would name other objects
+		// by the same keys.
+		if err := reg.Register(&mnDogByName{}, auditlog.ModelName("pets2")); !errors.Is(err, auditlog.ErrRegistration) {
+			t.Errorf("a model of the table keyed otherwise named pets2: %v", err)
+		}
 	})
 	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
 		reg := setup(t, db, &mnCat{}, &mnDog{})
@@ -98,6 +111,13 @@ func TestModelNameOfAnotherModel(t *testing.T) {
 		if es := entries(t, db); len(es) != 3 || es[2].Model != "mn_dogs" {
 			t.Errorf("entries: %+v", es)
 		}
+		// A model of the table keyed by another column may not write
+		// under its name.
+		must(t, reg.Register(&mnDogByName{}))
+		if err := db.WithContext(ctx).Model(&mnDogByName{Name: "rex"}).Update("id", 1).Error; err == nil || !strings.Contains(err.Error(), "mn_dogs") {
+			t.Errorf("a write keyed by name under mn_dogs: %v", err)
+		}
+		reg.Unregister(&mnDogByName{})
 		// A revert finds the model of the name's table.
 		es := entries(t, db)
 		must(t, auditgorm.Revert(ctx, db, es[2].ID, auditgorm.RevertOptions{}))

@@ -261,7 +261,7 @@ func (p *Plugin) modelByName(db *gorm.DB, name string) (*model, error) {
 		case m.name != name:
 		case found == nil:
 			found = m
-		case found.schema.Table != m.schema.Table:
+		case found.schema.Table != m.schema.Table || !slices.Equal(found.schema.PrimaryFieldDBNames, m.schema.PrimaryFieldDBNames):
 			return nil, fmt.Errorf("auditgorm: the entries of %s (table %s) and of %s (table %s) are both named %q: give each model a name of its own (auditlog.ModelName)",
 				found.schema.Name, found.schema.Table, m.schema.Name, m.schema.Table, name)
 		}
