@@ -92,6 +92,9 @@ func foreign(err error) error {
 // above the server's own, which SIGNAL's MYSQL_ERRNO may set). Read by
 // reflection, so that auditgorm links no driver.
 func raisedMessage(err error) (string, bool) {
+	if msg, ok := sqliteRaised(err); ok {
+		return msg, true
+	}
 	v := reflect.ValueOf(err)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		return "", false
@@ -111,12 +114,78 @@ func raisedMessage(err error) (string, bool) {
 	case "*mysql.MySQLError":
 		number, state := field("Number"), field("SQLState")
 		raised := number.IsValid() && number.CanUint() && (number.Uint() == 1644 || number.Uint() >= 5000)
+		// The server's own messages quote what they name; one without a
+		// quote is SIGNAL's, whatever number and SQLSTATE it took (1062,
+		// 3819 to pass for a duplicate or a check), or a transient one.
+		if !strings.ContainsAny(msg.String(), "'\"`") && number.IsValid() && number.CanUint() && !slices.Contains(mysqlPlain, number.Uint()) {
+			raised = true
+		}
 		if state.IsValid() && state.Kind() == reflect.Array && state.Len() >= 2 && state.Index(0).Uint() == '4' && state.Index(1).Uint() == '5' {
 			raised = true
 		}
 		if raised {
 			return msg.String(), true
 		}
+	}
+	return "", false
+}
+
+// mysqlPlain are the MySQL and MariaDB errors whose messages quote
+// nothing and name no value: lock waits, deadlocks, interruptions, lost
+// and refused connections, read-only servers.
+var mysqlPlain = []uint64{1040, 1053, 1205, 1213, 1290, 1317, 1792, 1969, 2006, 2013, 3024, 4031}
+
+// sqliteConstraint is how SQLite's own constraint errors begin; a
+// trigger's RAISE(ABORT, …) message, also a constraint error (extended
+// code SQLITE_CONSTRAINT_TRIGGER), may be any text, an expression of the
+// row's values since SQLite 3.47.
+var sqliteConstraint = regexp.MustCompile(`^(UNIQUE|NOT NULL|CHECK|FOREIGN KEY|PRIMARY KEY|DATATYPE) constraint failed`)
+
+// sqliteRaised returns the message of a SQLite error a trigger raised:
+// extended code 1811, or a constraint error (code 19) of no constraint's
+// words where a driver tells the primary code alone. By reflection over
+// the three drivers' error types.
+func sqliteRaised(err error) (string, bool) {
+	v := reflect.ValueOf(err)
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct || !strings.Contains(reflect.TypeOf(err).String(), "sqlite") {
+		return "", false
+	}
+	code := int64(-1)
+	for _, name := range []string{"ExtendedCode", "Code"} {
+		if m := reflect.ValueOf(err).MethodByName(name); m.IsValid() && m.Type().NumIn() == 0 && m.Type().NumOut() == 1 {
+			switch out := m.Call(nil)[0]; {
+			case out.CanInt():
+				code = out.Int()
+			case out.CanUint():
+				code = int64(out.Uint())
+			}
+			break
+		}
+		if f := v.FieldByName(name); f.IsValid() && f.CanInt() {
+			code = f.Int()
+			break
+		}
+	}
+	msg := ""
+	for _, name := range []string{"msg", "err"} {
+		if f := v.FieldByName(name); f.IsValid() && f.Kind() == reflect.String && f.String() != "" {
+			msg = f.String()
+			break
+		}
+	}
+	if msg == "" {
+		msg = err.Error()
+	}
+	// A driver's text may lead with the code's words.
+	words := strings.TrimPrefix(strings.TrimPrefix(msg, "constraint failed: "), "sqlite3: constraint failed: ")
+	switch {
+	case code == 1811:
+		return words, true
+	case code&0xff == 19 && !sqliteConstraint.MatchString(words):
+		return words, true
 	}
 	return "", false
 }
