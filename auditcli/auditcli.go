@@ -177,55 +177,69 @@ func Run(ctx context.Context, args []string, env Env) int {
 	return 2
 }
 
-// dbFromEnv replaces a --db env:NAME with the value of the environment
-// variable NAME, whose passwords join those no message shows. Arguments
-// are visible to every local user (ps, /proc/PID/cmdline) for as long as
-// a command runs: a DSN with a password is better given this way. A long
-// running command (serve, relay, seal) given one on the command line
-// warns.
+// credentialFlags are the flags whose values may hold credentials: a
+// DSN's password, a NATS server's user and password or token.
+var credentialFlags = []string{"db", "nats", "witness", "checkpoint"}
+
+// dbFromEnv replaces the value env:NAME of a flag that may hold
+// credentials (--db, --nats, --witness, --checkpoint) with the value of
+// the environment variable NAME, whose secrets join those no message
+// shows. Arguments are visible to every local user (ps, /proc/PID/cmdline)
+// for as long as a command runs: credentials are better given this way.
+// A long running command (serve, relay, seal) given them on the command
+// line warns.
 func dbFromEnv(args []string, env Env) ([]string, error) {
 	out := slices.Clone(args)
-	password := false
+	var exposed []string
 	for i := 0; i < len(out); i++ {
 		a := out[i]
 		if a == "--" {
 			break
 		}
 		var value *string
-		switch {
-		case a == "--db" || a == "-db":
-			if i+1 < len(out) {
+		name := ""
+		for _, f := range credentialFlags {
+			switch {
+			case a == "--"+f || a == "-"+f:
+				if i+1 < len(out) {
+					i++
+					value, name = &out[i], f
+				}
+			case strings.HasPrefix(a, "--"+f+"=") || strings.HasPrefix(a, "-"+f+"="):
+				_, v, _ := strings.Cut(a, "=")
+				out[i] = "--" + f
+				out = slices.Insert(out, i+1, v)
 				i++
-				value = &out[i]
+				value, name = &out[i], f
 			}
-		case strings.HasPrefix(a, "--db=") || strings.HasPrefix(a, "-db="):
-			_, v, _ := strings.Cut(a, "=")
-			out[i] = "--db"
-			out = slices.Insert(out, i+1, v)
-			i++
-			value = &out[i]
+			if value != nil {
+				break
+			}
 		}
 		if value == nil {
 			continue
 		}
-		name, ok := strings.CutPrefix(*value, "env:")
+		variable, ok := strings.CutPrefix(*value, "env:")
 		if !ok {
-			password = password || len(secretsIn([]string{"--db", *value})) > 0
+			if len(secretsIn([]string{"--" + name, *value})) > 0 && !slices.Contains(exposed, name) {
+				exposed = append(exposed, name)
+			}
 			continue
 		}
-		v := env.Getenv(name)
+		v := env.Getenv(variable)
 		if strings.TrimSpace(v) == "" {
-			// The name is not repeated: it may be the DSN itself, pasted
-			// in its place.
-			return nil, errors.New("--db env:…: the environment variable it names is not set, or empty")
+			// The name is not repeated: it may be the value itself,
+			// pasted in its place.
+			return nil, fmt.Errorf("--%s env:…: the environment variable it names is not set, or empty", name)
 		}
-		for _, s := range secretsIn([]string{"--db", v}) {
+		for _, s := range secretsIn([]string{"--" + name, v}) {
 			env.secrets.add(s)
 		}
 		*value = v
 	}
-	if password && len(args) > 0 && (args[0] == "serve" || args[0] == "relay" || args[0] == "seal") {
-		fmt.Fprintf(env.Stderr, "auditlog %s: warning: the password in --db is visible to other local users (ps) while the command runs: give it as --db env:NAME, the DSN in the environment variable NAME\n", args[0])
+	if len(exposed) > 0 && len(args) > 0 && (args[0] == "serve" || args[0] == "relay" || args[0] == "seal") {
+		fmt.Fprintf(env.Stderr, "auditlog %s: warning: the credentials in --%s are visible to other local users (ps) while the command runs: give the value as env:NAME, NAME an environment variable holding it\n",
+			args[0], strings.Join(exposed, ", --"))
 	}
 	return out, nil
 }
@@ -349,6 +363,15 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 				return usageError("unknown flag: did you mean --%s? (an argument that begins with \"-\" goes after --)", near)
 			}
 			return usageError("an argument that begins with \"-\" is no flag of this command (not shown: it may be a secret); such an argument goes after --")
+		}
+		if strings.HasPrefix(err.Error(), "bad flag syntax: ") {
+			return usageError("an argument of a flag's bad syntax (not shown: it may be a secret); an argument that begins with \"-\" goes after --")
+		}
+		if strings.HasPrefix(err.Error(), "invalid boolean value ") {
+			if _, rest, ok := strings.Cut(err.Error(), " for -"); ok {
+				flagName, _, _ := strings.Cut(rest, ":")
+				return usageError("--%s takes no value, or true or false (the value given is not shown)", flagName)
+			}
 		}
 		if strings.HasPrefix(err.Error(), "invalid value ") {
 			// The flag package quotes the value: only the flag is named.

@@ -25,7 +25,7 @@ func runWithEnv(vars map[string]string, args ...string) result {
 func TestDBFromTheEnvironment(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "app.db")
-	vars := map[string]string{"APP_DB": path, "PG_DB": "postgres://u:Pa55w0rd-xyz@127.0.0.1:1/x?connect_timeout=1", "EMPTY": " "}
+	vars := map[string]string{"APP_DB": path, "PG_DB": "postgres://u:Pa55w0rd-xyz@127.0.0.1:1/x?connect_timeout=1", "EMPTY": " ", "NATS": "nats://relay:Pa55w0rd-xyz@127.0.0.1:1"}
 	for _, c := range []struct {
 		args []string
 		code int
@@ -36,7 +36,9 @@ func TestDBFromTheEnvironment(t *testing.T) {
 		{[]string{"export", "--db", "env:NOPE"}, 2, "the environment variable it names is not set"},
 		{[]string{"export", "--db", "env:EMPTY"}, 2, "the environment variable it names is not set"},
 		{[]string{"export", "--db", "env:PG_DB"}, 1, "xxxxx"},
-		{[]string{"relay", "--db", "postgres://u:Pa55w0rd-xyz@127.0.0.1:1/x?connect_timeout=1", "--to", "-", "--once"}, 1, "warning: the password in --db is visible"},
+		{[]string{"relay", "--db", "postgres://u:Pa55w0rd-xyz@127.0.0.1:1/x?connect_timeout=1", "--to", "-", "--once"}, 1, "warning: the credentials in --db are visible"},
+		{[]string{"relay", "--db", "env:APP_DB", "--nats", "nats://relay:Pa55w0rd-xyz@127.0.0.1:1", "--once"}, 1, "warning: the credentials in --nats are visible"},
+		{[]string{"relay", "--db", "env:APP_DB", "--nats=env:NATS", "--once"}, 1, "127.0.0.1:1"},
 		{[]string{"relay", "--db", "env:PG_DB", "--to", "-", "--once"}, 1, "cannot connect"},
 		{[]string{"history", "--db", "env:APP_DB", "--", "--db", "env:NOPE"}, 0, ""},
 	} {
@@ -44,7 +46,10 @@ func TestDBFromTheEnvironment(t *testing.T) {
 		if r.code != c.code || !strings.Contains(r.stdout+r.stderr, c.want) || strings.Contains(r.stdout+r.stderr, "Pa55w0rd") || strings.Contains(r.stderr, "NOPE") {
 			t.Errorf("%q: %+v", c.args, r)
 		}
-		if strings.Contains(strings.Join(c.args, " "), " env:") && strings.Contains(r.stderr, "warning") {
+		if strings.Contains(r.stderr, "auditlog xxxxx") {
+			t.Errorf("%q: the command's name hidden: %s", c.args, r.stderr)
+		}
+		if !strings.Contains(c.want, "warning") && strings.Contains(r.stderr, "warning") {
 			t.Errorf("%q warned of a DSN from the environment: %s", c.args, r.stderr)
 		}
 	}

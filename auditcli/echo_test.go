@@ -22,6 +22,9 @@ func TestArgumentsInTheWrongPlaceAreNotRepeated(t *testing.T) {
 		{"flush", "--db", "x.db", "--Sup3rS3cretPw=1"},
 		{"revert", "--db", "x.db", "Sup3rS3cretPw"},
 		{"history", "--db", "x.db", "--limit", "Sup3rS3cretPw", "books", "1"},
+		{"flush", "--db", "x.db", "---Sup3rS3cretPw"},
+		{"flush", "--db", "x.db", "-=Sup3rS3cretPw"},
+		{"flush", "--db", "x.db", "--yes=Sup3rS3cretPw"},
 		{"serve", "--db", "x.db", "--tls-cert", cert, "--tls-key", "Sup3rS3cretPw", "--insecure-no-auth"},
 	} {
 		r := run(t, "", false, args...)

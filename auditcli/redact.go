@@ -230,8 +230,11 @@ func dsnSecrets(s string, add func(string)) {
 	// user:password@ in a URL or in the MySQL driver's form.
 	if _, rest, isURL := strings.Cut(s, "://"); isURL {
 		if u, err := url.Parse(s); err == nil {
-			if (u.Scheme == "nats" || u.Scheme == "tls") && u.User != nil {
-				add(u.User.Username()) // NATS puts a token in the user part
+			if _, hasPassword := u.User.Password(); (u.Scheme == "nats" || u.Scheme == "tls") && u.User != nil && !hasPassword {
+				// NATS puts a token in the user part; beside a password it
+				// is a user's name ("relay"), which blanked every word of
+				// that spelling in every message.
+				add(u.User.Username())
 			}
 			if pass, ok := u.User.Password(); ok {
 				add(pass)
