@@ -85,11 +85,18 @@ func RequireEntry(t testing.TB, db *gorm.DB, model any, pk any, action auditlog.
 		t.Fatalf("audittest: %v", err)
 	}
 	key, err := keyText(pk)
-	if _, text := pk.(string); !text {
-		if _, named := model.(string); !named && model != nil {
-			// As the model's entries name it: a masked key masked, a time
-			// key as the database stores it.
-			key, err = auditgorm.ObjectKey(db, model, pk)
+	alt := key
+	if _, named := model.(string); !named && model != nil {
+		// As the model's entries name it: a masked key masked, a time key
+		// as the database stores it. A key given as its text is looked
+		// for as given too.
+		if k, kerr := auditgorm.ObjectKey(db, model, pk); kerr == nil {
+			alt = k
+		} else if _, text := pk.(string); !text {
+			err = kerr
+		}
+		if _, text := pk.(string); !text {
+			key = alt
 		}
 	}
 	if err != nil {
@@ -103,7 +110,7 @@ func RequireEntry(t testing.TB, db *gorm.DB, model any, pk any, action auditlog.
 	var mismatch string
 	for i := len(all) - 1; i >= 0; i-- {
 		e := all[i]
-		if e.Model != name || e.ObjectPK != key {
+		if e.Model != name || e.ObjectPK != key && e.ObjectPK != alt {
 			continue
 		}
 		mine = append(mine, e)

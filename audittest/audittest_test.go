@@ -228,6 +228,21 @@ func TestRequireEntryOfAKeyAsTheModelNamesIt(t *testing.T) {
 	if want := `["2026-01-02T03:04:05+01:00","************1111"]`; e.ObjectPK != want {
 		t.Errorf("the entry names %s, want %s", e.ObjectPK, want)
 	}
+	type card struct {
+		Number string `gorm:"primaryKey"`
+	}
+	if err := reg.Register(&card{}, auditlog.Mask("Number")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AutoMigrate(&card{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Create(&card{Number: "5500005555555559"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if e := audittest.RequireEntry(t, db, &card{}, "5500005555555559", auditlog.ActionCreate, nil); e.ObjectPK != "************5559" {
+		t.Errorf("a masked key given as its text: %s", e.ObjectPK)
+	}
 	if key, err := auditgorm.ObjectKey(db, &event{}, []any{at}); err == nil {
 		t.Errorf("a key of one value for two columns: %q", key)
 	}
