@@ -515,8 +515,12 @@ func runHistory(ctx context.Context, env Env, args []string) error {
 		if len(res.Entries) > 1 {
 			shown = fmt.Sprintf("newest %d entries", len(res.Entries))
 		}
-		fmt.Fprintf(env.Stderr, "Showed the %s; there are older ones: --limit up to %d, or export --model %s --pk %s for all of them.\n",
-			shown, auditstore.MaxPageSize, shellWord(fs.Arg(0)), shellWord(fs.Arg(1)))
+		more := fmt.Sprintf("--limit up to %d, or ", auditstore.MaxPageSize)
+		if len(res.Entries) < *limit {
+			more = "their values are large (a page holds up to 16 MiB): " // the page ended by its size
+		}
+		fmt.Fprintf(env.Stderr, "Showed the %s; there are older ones: %sexport --model %s --pk %s for all of them.\n",
+			shown, more, shellWord(fs.Arg(0)), shellWord(fs.Arg(1)))
 	}
 	var unreadable []int64
 	for _, e := range res.Entries {
