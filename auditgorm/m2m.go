@@ -371,7 +371,16 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 			op = auditlog.M2MRemove
 			// A clear names the owners alone (Association(…).Clear()); a
 			// delete of join rows by their own keys removes pairs.
-			if where := whereExprs(db.Statement); !mentionsColumns(where, tr.otherFK) && mentionsColumns(where, tr.ownerFK) {
+			allowed := slices.Clone(tr.ownerFK)
+			if js != nil {
+				// The soft delete's own condition (deleted_at IS NULL).
+				for _, f := range js.Fields {
+					if _, soft := reflect.New(f.FieldType).Interface().(schema.DeleteClausesInterface); soft && f.DBName != "" {
+						allowed = append(allowed, f.DBName)
+					}
+				}
+			}
+			if where := whereExprs(db.Statement); mentionsColumns(where, tr.ownerFK) && onlyColumns(where, allowed) {
 				op = auditlog.M2MClear
 			}
 		}
@@ -1604,6 +1613,73 @@ func mentionsColumns(exprs []clause.Expression, cols []string) bool {
 		return false
 	}
 	return walkAll(exprs, walk)
+}
+
+// onlyColumns reports whether exprs are conditions on cols alone (IN and
+// = of them, joined by AND): a delete of an owner's every pair, as
+// Association(…).Clear() writes it, and not one narrowed by anything else.
+func onlyColumns(exprs []clause.Expression, cols []string) bool {
+	ok := func(c any) bool {
+		switch c := c.(type) {
+		case clause.Column:
+			return slices.Contains(cols, c.Name)
+		case []clause.Column:
+			for _, x := range c {
+				if !slices.Contains(cols, x.Name) {
+					return false
+				}
+			}
+			return len(c) > 0
+		case string:
+			return slices.Contains(cols, c)
+		}
+		return false
+	}
+	for _, e := range exprs {
+		switch e := e.(type) {
+		case clause.IN:
+			if !ok(e.Column) {
+				return false
+			}
+		case clause.Eq:
+			if !ok(e.Column) {
+				return false
+			}
+		case clause.Where:
+			if !onlyColumns(e.Exprs, cols) {
+				return false
+			}
+		case clause.AndConditions:
+			if !onlyColumns(e.Exprs, cols) {
+				return false
+			}
+		case clause.Expr:
+			// Where("user_id = ?", id): its words are the columns, AND,
+			// IN, IS NULL, and maybe the table's name before a column.
+			for w := range sqlNames(e.SQL) {
+				if !slices.Contains(cols, w) && !slices.Contains([]string{"and", "in", "is", "null"}, w) && !tableWord(cols, e.SQL, w) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// tableWord reports whether w stands in sql as a table's name before one
+// of cols ("user_tags.user_id").
+func tableWord(cols []string, sql, w string) bool {
+	lower := strings.ToLower(sql)
+	for _, c := range cols {
+		for _, q := range []string{"", "`", `"`} {
+			if strings.Contains(lower, q+w+q+"."+q+strings.ToLower(c)+q) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func walkAll(exprs []clause.Expression, fn func(any) bool) bool {

@@ -150,3 +150,27 @@ func TestDeleteOfOneOfTwoRowsOfAPair(t *testing.T) {
 		}
 	})
 }
+
+// A delete naming the owner and narrowed by anything else (a join row's
+// key, another column) removes some of its pairs: it was recorded as a
+// clear, which time travel reads as every pair gone.
+func TestPartialDeleteOfAnOwnersPairsIsNoClear(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		auditJoin(t, db, &jrOwner{}, &jrLink{}, &jrItem{})
+		o := jrOwner{Name: "o", Items: []jrItem{{Name: "a"}, {Name: "b"}, {Name: "c"}}}
+		must(t, db.Create(&o).Error)
+		var links []jrLink
+		must(t, db.Order("id").Find(&links).Error)
+		from := len(entries(t, db))
+		must(t, db.Where("jr_owner_id = ?", o.ID).Delete(&links[0]).Error)
+		must(t, db.Where("jr_owner_id = ? AND id = ?", o.ID, links[1].ID).Delete(&jrLink{}).Error)
+		if got := strings.Join(m2mLog(t, db, from), " | "); got != "jrOwner(1) items remove [a] | jrOwner(1) items remove [b]" {
+			t.Errorf("partial deletes: %q", got)
+		}
+		from = len(entries(t, db))
+		must(t, db.Model(&o).Association("Items").Clear())
+		if got := m2mLog(t, db, from); len(got) != 1 || got[0] != "jrOwner(1) items clear [c]" {
+			t.Errorf("a clear: %q", got)
+		}
+	})
+}
