@@ -1147,6 +1147,22 @@ func plainPairs(stmt *gorm.Statement, cols []string, sent []joinRow) error {
 			if v, named := selected[c]; named && !v || restricted && !named {
 				return fmt.Errorf("auditgorm: %s: a join row inserted without its column %s (Select, Omit) cannot be audited: which pair it holds is not known; insert every pair column", stmt.Table, c)
 			}
+			// GORM leaves a zero value out where the database has a
+			// default for the column: the default goes in.
+			// GORM sends a zero value as the field's default, or leaves it
+			// out where the default is the database's: then which pair
+			// the row holds is the database's to say.
+			if f := stmt.Schema.LookUpField(c); f != nil && f.HasDefaultValue {
+				for _, r := range sent {
+					if v := reflect.ValueOf(r[c]); v.IsValid() && !v.IsZero() {
+						continue
+					}
+					if f.DefaultValueInterface == nil {
+						return fmt.Errorf("auditgorm: %s: a join row whose column %s is zero takes the database's default for it, and cannot be audited: which pair it holds is not known; give its value", stmt.Table, c)
+					}
+					r[c] = f.DefaultValueInterface
+				}
+			}
 		}
 	}
 	for _, r := range sent {

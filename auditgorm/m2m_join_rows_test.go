@@ -174,3 +174,38 @@ func TestPartialDeleteOfAnOwnersPairsIsNoClear(t *testing.T) {
 		}
 	})
 }
+
+type jrDefOwner struct {
+	ID    uint
+	Items []jrItem `gorm:"many2many:jr_def_links"`
+}
+
+// jrDefLink's item column has a default of the database's.
+type jrDefLink struct {
+	ID           uint `gorm:"primaryKey"`
+	JrDefOwnerID uint
+	JrItemID     uint `gorm:"default:(1)"`
+}
+
+// A join row whose pair column is zero where the column has a default:
+// GORM leaves it out and the database's default goes in; it was recorded
+// as an add of item 0 (on MariaDB not at all). It is refused.
+func TestJoinRowOfADefaultPairColumn(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		auditJoin(t, db, &jrDefOwner{}, &jrDefLink{}, &jrItem{})
+		o := jrDefOwner{}
+		must(t, db.Create(&o).Error)
+		must(t, db.Create(&jrItem{Name: "a"}).Error)
+		from := len(entries(t, db))
+		if err := db.Create(&jrDefLink{JrDefOwnerID: o.ID}).Error; err == nil || !strings.Contains(err.Error(), "default") {
+			t.Fatalf("a join row of a zero pair column with a default: %v", err)
+		}
+		if got := m2mLog(t, db, from); len(got) != 0 {
+			t.Errorf("entries: %q", got)
+		}
+		must(t, db.Create(&jrDefLink{JrDefOwnerID: o.ID, JrItemID: 1}).Error)
+		if got := m2mLog(t, db, from); len(got) != 1 || !strings.Contains(got[0], "add [a]") {
+			t.Errorf("the pair given: %q", got)
+		}
+	})
+}
