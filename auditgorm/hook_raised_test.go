@@ -21,7 +21,7 @@ type raisedAcct struct {
 // auditotel's span, saw a masked email in it. Such a message is hidden
 // whole for a model with secrets; the application's error keeps it.
 func TestHookErrorsHideATriggersMessage(t *testing.T) {
-	for _, code := range []string{"", "custom", "server's"} {
+	for _, code := range []string{"", "custom", "server's", "server's, quoted"} {
 		t.Run("code "+code, func(t *testing.T) { hookErrorOfATrigger(t, code) })
 	}
 }
@@ -50,6 +50,8 @@ func hookErrorOfATrigger(t *testing.T, code string) {
 				signal = "SIGNAL SQLSTATE 'HY000' SET MESSAGE_TEXT = msg, MYSQL_ERRNO = 5000"
 			case "server's":
 				signal = "SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = msg, MYSQL_ERRNO = 1062"
+			case "server's, quoted":
+				signal = "SET msg = CONCAT(NEW.email, ' is already used for key ''email'''); SIGNAL SQLSTATE '23000' SET MESSAGE_TEXT = msg, MYSQL_ERRNO = 1062"
 			}
 			trigger = []string{"CREATE TRIGGER raised_block BEFORE INSERT ON raised_accts FOR EACH ROW BEGIN DECLARE msg VARCHAR(128); SET msg = CONCAT('email ', NEW.email, ' is blocked'); " + signal + "; END"}
 		default:
@@ -66,7 +68,11 @@ func hookErrorOfATrigger(t *testing.T, code string) {
 		must(t, db.AutoMigrate(&raisedAcct{}))
 		must(t, reg.Register(&raisedAcct{}, auditlog.Mask("Email")))
 		for _, s := range trigger {
-			must(t, db.Exec(s).Error)
+			err := db.Exec(s).Error
+			if err != nil && db.Dialector.Name() == "sqlite" && strings.Contains(err.Error(), "syntax error") {
+				t.Skip("this SQLite takes a literal message in RAISE only (an expression since 3.47): no value to hide")
+			}
+			must(t, err)
 		}
 		app, hook := hookErrorOf(t, rec, "create", func() *gorm.DB { return db.Create(&raisedAcct{Email: secret}) })
 		if !strings.Contains(app.Error(), secret) {

@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+
+	"github.com/go-auditlog/auditlog/internal/capture"
+	"github.com/go-auditlog/auditlog/internal/value"
 )
 
 // A failed statement's error may quote the values of the row it wrote or
@@ -57,10 +60,57 @@ func (o *observation) scrubbed(db *gorm.DB, err error) error {
 	} else {
 		text = o.m.hideValues(db, text)
 	}
+	if o.m != nil && len(o.m.secret) > 0 {
+		// Whatever the message's shape (a trigger's SIGNAL that passes
+		// for the server's own, quotes and all), the secret values the
+		// statement itself sends appear nowhere in it.
+		text = o.m.statementSecrets(db).Text(text)
+	}
 	if text == err.Error() {
 		return err
 	}
 	return &scrubbedError{err: err, text: text}
+}
+
+// statementSecrets returns a scrubber of the clear values of m's secret
+// fields that db's statement sends: in the objects it writes, in the maps
+// it creates from, and in its SET assignments.
+func (m *model) statementSecrets(db *gorm.DB) *capture.Scrubber {
+	sc := &capture.Scrubber{}
+	stmt := db.Statement
+	add := func(f *field, v any) {
+		if val, err := value.Normalize(v, f.opts); err == nil && !val.IsNull() {
+			sc.Add(val.Text(), hiddenValue)
+		}
+	}
+	if stmt.ReflectValue.IsValid() && stmt.Schema == m.schema {
+		eachRow(stmt.ReflectValue, func(row reflect.Value) {
+			for _, f := range m.secret {
+				if fv := f.f.ReflectValueOf(stmt.Context, row); fv.IsValid() && fv.CanInterface() {
+					add(f, fv.Interface())
+				}
+			}
+		})
+	}
+	for _, mv := range createdMaps(stmt.Dest) {
+		for k, v := range mv {
+			if f := m.byColumn[k]; f != nil && (f.masked || f.excluded) {
+				add(f, v)
+			} else if sf := m.schema.LookUpField(k); sf != nil {
+				if f := m.byColumn[sf.DBName]; f != nil && (f.masked || f.excluded) {
+					add(f, v)
+				}
+			}
+		}
+	}
+	if set, ok := setClause(stmt); ok {
+		for _, a := range set {
+			if f := m.byColumn[a.Column.Name]; f != nil && (f.masked || f.excluded) && boundValue(a.Value) {
+				add(f, a.Value)
+			}
+		}
+	}
+	return sc
 }
 
 // innermost follows err's chain of single wraps to its end.
@@ -133,13 +183,13 @@ func raisedMessage(err error) (string, bool) {
 // mysqlPlain are the MySQL and MariaDB errors whose messages quote
 // nothing and name no value: lock waits, deadlocks, interruptions, lost
 // and refused connections, read-only servers.
-var mysqlPlain = []uint64{1040, 1053, 1205, 1213, 1290, 1317, 1792, 1969, 2006, 2013, 3024, 4031}
+var mysqlPlain = []uint64{1040, 1046, 1053, 1158, 1159, 1160, 1161, 1175, 1180, 1205, 1206, 1213, 1242, 1290, 1317, 1365, 1637, 1792, 1927, 1969, 2006, 2013, 3024, 4031}
 
 // sqliteConstraint is how SQLite's own constraint errors begin; a
 // trigger's RAISE(ABORT, …) message, also a constraint error (extended
 // code SQLITE_CONSTRAINT_TRIGGER), may be any text, an expression of the
 // row's values since SQLite 3.47.
-var sqliteConstraint = regexp.MustCompile(`^(UNIQUE|NOT NULL|CHECK|FOREIGN KEY|PRIMARY KEY|DATATYPE) constraint failed`)
+var sqliteConstraint = regexp.MustCompile(`^((UNIQUE|NOT NULL|CHECK|FOREIGN KEY|PRIMARY KEY) constraint failed|cannot store \w+ value in \w+ column)`)
 
 // sqliteRaised returns the message of a SQLite error a trigger raised:
 // extended code 1811, or a constraint error (code 19) of no constraint's

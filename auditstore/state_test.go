@@ -366,3 +366,16 @@ func largeDocEntries(t *testing.T, n int) *auditstore.Store {
 	}
 	return s
 }
+
+// A page cut by its size at the last entry there is sets no Next: the
+// next page would be empty, and the UI's link to older entries lead to
+// none.
+func TestListPageCutAtTheLastEntry(t *testing.T) {
+	ctx := context.Background()
+	s := largeDocEntries(t, 3)
+	defer auditstore.SetListMaxBytes(5_000)()
+	res, err := s.List(ctx, auditstore.Filter{}, auditstore.Page{Limit: 100})
+	if err != nil || len(res.Entries) != 3 || res.Next != "" {
+		t.Fatalf("%d entries, next %q, %v", len(res.Entries), res.Next, err)
+	}
+}

@@ -1245,7 +1245,11 @@ func (s *Store) List(ctx context.Context, f Filter, p Page) (Result, error) {
 	}
 	switch {
 	case full && len(res.Entries) <= limit:
-		res.Next = CursorAfter(res.Entries[len(res.Entries)-1])
+		// Only where another entry follows: a next page that is empty
+		// would be one more link to nothing.
+		if rows.Next() {
+			res.Next = CursorAfter(res.Entries[len(res.Entries)-1])
+		}
 	case len(res.Entries) > limit:
 		res.Entries = res.Entries[:limit]
 		last := res.Entries[limit-1]
