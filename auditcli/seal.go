@@ -25,7 +25,7 @@ import (
 
 const (
 	sealKeyArgs     = "--name NAME --out FILE"
-	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m] [--witness-file FILE] [--witness nats://…]"
+	sealArgs        = "--db DSN --key-file FILE [--interval 1s] [--once] [--gap-wait 10m] [--witness-file FILE] [--witness nats://… …]"
 	verifyArgs      = "--db DSN --pubkey KEY|FILE [--checkpoint FILE|nats://…]... [--record]"
 	proveArgs       = "--db DSN ENTRY_ID"
 	verifyProofArgs = "--pubkey KEY|FILE [PROOF_FILE|-]"
@@ -131,7 +131,11 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 	once := fs.Bool("once", false, "seal one round and exit")
 	gapWait := fs.Duration("gap-wait", auditseal.DefaultGapWait, "how long a missing entry id holds the sealer's position (above the longest transaction)")
 	witnessFile := fs.String("witness-file", "", "append each checkpoint to this file (keep it out of the database administrator's reach)")
-	witnessNATS := fs.String("witness", "", "publish each checkpoint to NATS JetStream: nats://host:4222[/subject][?stream=NAME]")
+	var witnessNATS []string
+	fs.Func("witness", "publish each checkpoint to NATS JetStream: nats://host:4222[/subject][?stream=NAME]; repeatable", func(v string) error {
+		witnessNATS = append(witnessNATS, v)
+		return nil
+	})
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -167,8 +171,8 @@ func runSeal(ctx context.Context, env Env, args []string) error {
 	if *witnessFile != "" {
 		s.Witnesses = append(s.Witnesses, &auditseal.FileWitness{Path: *witnessFile})
 	}
-	if *witnessNATS != "" {
-		target, err := auditnats.Parse(*witnessNATS)
+	for _, url := range witnessNATS {
+		target, err := auditnats.Parse(url)
 		if err != nil {
 			return usageError("--witness: %v", err)
 		}

@@ -178,6 +178,33 @@ func TestSealWitnessNATS(t *testing.T) {
 	}
 }
 
+// Two --witness flags: the first was dropped, silently (the flag kept
+// the last). Each gets the checkpoint.
+func TestSealToTwoNATSWitnesses(t *testing.T) {
+	u := os.Getenv("AUDITLOG_TEST_NATS_URL")
+	if u == "" {
+		t.Skip("AUDITLOG_TEST_NATS_URL is not set")
+	}
+	path, _ := seeded(t)
+	keyFile, pub := sealKey(t, t.TempDir())
+	n := fmt.Sprint(time.Now().UnixNano())
+	var witnesses []string
+	for _, w := range []string{"A", "B"} {
+		stream := "AUDITLOG_CLITEST_" + w + n
+		witnesses = append(witnesses, u+"/auditlog.clitest."+w+n+"?stream="+stream)
+		t.Cleanup(func() { deleteStream(t, u, stream) })
+	}
+	db := "sqlite:" + path
+	if r := run(t, "", false, "seal", "--db", db, "--key-file", keyFile, "--once", "--witness", witnesses[0], "--witness", witnesses[1]); r.code != 0 {
+		t.Fatalf("seal: %+v", r)
+	}
+	for _, w := range witnesses {
+		if r := run(t, "", false, "verify", "--db", db, "--pubkey", pub, "--checkpoint", w); r.code != 0 || !strings.Contains(r.stdout, "1 checkpoint of this log checked") {
+			t.Errorf("verify against %s: %+v", w, r)
+		}
+	}
+}
+
 func deleteStream(t *testing.T, url, stream string) {
 	nc, err := nats.Connect(url)
 	if err != nil {
