@@ -887,6 +887,10 @@ func (p *Plugin) lockingSubquery(db *gorm.DB, m *model, cols []clause.Column) *g
 // changedEntries writes one entry per (old, new) pair whose audited values
 // differ (every pair for a delete).
 func (p *Plugin) changedEntries(db *gorm.DB, m *model, action auditlog.Action, pairs [][2]*dbRow) error {
+	pairs, err := inMoveOrder(m, pairs)
+	if err != nil {
+		return err
+	}
 	w := p.newWriter(db, m, m.entryName(db), len(pairs))
 	for _, pr := range pairs {
 		if err := w.diff(action, pr[0], pr[1]); err != nil {
@@ -894,6 +898,58 @@ func (p *Plugin) changedEntries(db *gorm.DB, m *model, action auditlog.Action, p
 		}
 	}
 	return w.flush()
+}
+
+// inMoveOrder orders the changes of a statement that moves keys so that
+// a row leaving a key comes before the row that takes it (2 → 3 before
+// 1 → 2, whatever order the rows were read in): the entries are applied
+// in their order, and the other order named the wrong rows. A cycle (two
+// rows swapping keys) has no such order, and is refused.
+func inMoveOrder(m *model, pairs [][2]*dbRow) ([][2]*dbRow, error) {
+	oldAt := map[string]int{}
+	moves := false
+	olds, news := make([]string, len(pairs)), make([]string, len(pairs))
+	for i, pr := range pairs {
+		if pr[0] == nil || pr[1] == nil {
+			return pairs, nil
+		}
+		olds[i], news[i] = pr[0].keyText(m), pr[1].keyText(m)
+		oldAt[olds[i]] = i
+		moves = moves || olds[i] != news[i]
+	}
+	if !moves {
+		return pairs, nil
+	}
+	// after[j] lists the changes that take the key change j leaves.
+	after := make([][]int, len(pairs))
+	waits := make([]int, len(pairs))
+	for i := range pairs {
+		if j, ok := oldAt[news[i]]; ok && j != i && olds[i] != news[i] {
+			after[j] = append(after[j], i)
+			waits[i]++
+		}
+	}
+	out := make([][2]*dbRow, 0, len(pairs))
+	done := make([]bool, len(pairs))
+	var emit func(i int)
+	emit = func(i int) {
+		done[i] = true
+		out = append(out, pairs[i])
+		for _, k := range after[i] {
+			if waits[k]--; waits[k] == 0 && !done[k] {
+				emit(k)
+			}
+		}
+	}
+	for i := range pairs {
+		if !done[i] && waits[i] == 0 {
+			emit(i)
+		}
+	}
+	if len(out) != len(pairs) {
+		return nil, fmt.Errorf("auditgorm: %s: the statement moved keys in a cycle (rows taking each other's keys): no order of entries replays it; change the keys in steps", m.schema.Name)
+	}
+	return out, nil
 }
 
 // diff adds an entry for the change from o to n, if its audited values
