@@ -81,3 +81,28 @@ func TestTextKeysMovedInAChainOnSQLite(t *testing.T) {
 		t.Errorf("the moves in entry order: %q", moves)
 	}
 }
+
+type kcSwap struct {
+	ID int `gorm:"primaryKey;autoIncrement:false"`
+	V  int
+}
+
+// Two rows swapping keys (a key PostgreSQL checks at the statement's end,
+// DEFERRABLE) have no order of entries that replays them: refused, and
+// nothing written.
+func TestKeysSwappedAreRefused(t *testing.T) {
+	db := testdb.Open(t, "postgres")
+	reg := setup(t, db)
+	must(t, db.Exec("CREATE TABLE kc_swaps (id integer PRIMARY KEY DEFERRABLE INITIALLY IMMEDIATE, v integer)").Error)
+	must(t, reg.Register(&kcSwap{}))
+	must(t, db.Create(&[]kcSwap{{ID: 1, V: 10}, {ID: 2, V: 20}}).Error)
+	err := db.Model(&kcSwap{}).Where("id IN ?", []int{1, 2}).Update("id", gorm.Expr("3 - id")).Error
+	if err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("a swap of keys: %v", err)
+	}
+	var rows []kcSwap
+	must(t, db.Order("id").Find(&rows).Error)
+	if len(rows) != 2 || rows[0] != (kcSwap{1, 10}) || len(entries(t, db)) != 2 {
+		t.Errorf("the refused swap wrote: %+v", rows)
+	}
+}
