@@ -302,6 +302,11 @@ func (p *Plugin) captureJoin(db *gorm.DB, tracks []*m2mTrack, kind op, orig func
 				return err
 			}
 		}
+		// A row with a NULL in a pair column (written outside the
+		// relation) joins nothing: deleting it removes no pair.
+		changed = slices.DeleteFunc(slices.Clone(changed), func(r joinRow) bool {
+			return slices.ContainsFunc(cols, func(c string) bool { return r[c] == nil })
+		})
 		if keys, err = p.resolveKeys(db, tracks, changed); err != nil {
 			return err
 		}

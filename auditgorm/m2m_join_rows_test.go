@@ -209,3 +209,19 @@ func TestJoinRowOfADefaultPairColumn(t *testing.T) {
 		}
 	})
 }
+
+// A join row with a NULL pair column (written outside the relation) joins
+// nothing: its delete was recorded as the removal of an object of no key.
+func TestDeleteOfAJoinRowWithANullPair(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		auditJoin(t, db, &jrOwner{}, &jrLink{}, &jrItem{})
+		o := jrOwner{Name: "o", Items: []jrItem{{Name: "a"}}}
+		must(t, db.Create(&o).Error)
+		must(t, db.Exec("INSERT INTO jr_links (jr_owner_id, jr_item_id) VALUES (?, NULL)", o.ID).Error)
+		from := len(entries(t, db))
+		must(t, db.Model(&o).Association("Items").Clear())
+		if got := m2mLog(t, db, from); len(got) != 1 || got[0] != "jrOwner(1) items clear [a]" {
+			t.Errorf("a clear over a row of a NULL pair: %q", got)
+		}
+	})
+}
